@@ -1,0 +1,11 @@
+import type { Command } from 'commander';
+import { UserError } from '../../util/errors.js';
+
+export function register(program: Command): void {
+  program
+    .command('facts')
+    .description('(being written)')
+    .action(() => {
+      throw new UserError('verdandi facts is not available yet in this build');
+    });
+}

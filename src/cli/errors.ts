@@ -1,0 +1,43 @@
+/** Turns any error into one clear line on stderr and an exit code (see DESIGN's CLI contract). */
+import { UnreachableError } from '../connection/types.js';
+import { InventoryError } from '../inventory/types.js';
+import { UserError } from '../util/errors.js';
+import { redact } from '../util/redact.js';
+
+interface CommanderLikeError {
+  code: string;
+  exitCode: number;
+}
+
+function isCommanderError(err: unknown): err is CommanderLikeError & Error {
+  return !!err && typeof err === 'object' && typeof (err as CommanderLikeError).code === 'string' &&
+    (err as CommanderLikeError).code.startsWith('commander.');
+}
+
+export function handleError(err: unknown, verbose: boolean): number {
+  if (isCommanderError(err)) {
+    // commander already printed the message (or the help / version, which exit 0).
+    return err.exitCode === 0 ? 0 : 1;
+  }
+  if (err instanceof UserError) {
+    process.stderr.write(`error: ${redact(err.message)}\n`);
+    if (err.hint) process.stderr.write(`  → ${redact(err.hint)}\n`);
+    if (verbose && err.stack) process.stderr.write(`${redact(err.stack)}\n`);
+    return err.exitCode;
+  }
+  if (err instanceof InventoryError) {
+    process.stderr.write(`error: ${redact(err.message)}\n`);
+    if (verbose && err.stack) process.stderr.write(`${redact(err.stack)}\n`);
+    return 1;
+  }
+  if (err instanceof UnreachableError) {
+    process.stderr.write(`error: ${err.host} unreachable (${err.reason}): ${redact(err.message)}\n`);
+    return 3;
+  }
+  const e = err instanceof Error ? err : new Error(String(err));
+  process.stderr.write(`internal error: ${redact(e.message)}\n`);
+  process.stderr.write(
+    verbose ? `${redact(e.stack ?? '')}\n` : '  (this is a bug in Verdandi; run again with -v for details)\n',
+  );
+  return 1;
+}

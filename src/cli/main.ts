@@ -1,0 +1,39 @@
+/**
+ * The `verdandi` command line. Each command lives in `commands/<name>.ts` and exports `register`,
+ * which declares its options and lazily imports its implementation: `verdandi --help` loads commander
+ * only, so it starts fast.
+ */
+import { Command } from 'commander';
+import { handleError } from './errors.js';
+import { register as registerBackup } from './commands/backup.js';
+import { register as registerDeploy } from './commands/deploy.js';
+import { register as registerFacts } from './commands/facts.js';
+import { register as registerPing } from './commands/ping.js';
+import { register as registerProvision } from './commands/provision.js';
+import { register as registerRun } from './commands/run.js';
+import { register as registerSecrets } from './commands/secrets.js';
+import { register as registerTesthost } from './commands/testhost.js';
+
+const program = new Command();
+program
+  .name('verdandi')
+  .description('Typed, agentless provisioning and deployment over SSH.')
+  .version('0.1.0')
+  .option('-v, --verbose', 'show stack traces and the commands sent to hosts')
+  .showHelpAfterError('(add --help for usage)')
+  .exitOverride();
+
+registerPing(program);
+registerProvision(program);
+registerDeploy(program);
+registerRun(program);
+registerFacts(program);
+registerSecrets(program);
+registerBackup(program);
+registerTesthost(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  process.exitCode = handleError(err, program.opts().verbose === true || process.argv.includes('-v'));
+}

@@ -1,0 +1,190 @@
+/**
+ * The engine's vocabulary. A task is pure data: a probe (a shell fragment that only reads state) and a
+ * function from the probe's output to the steps that converge the host (none when it is converged).
+ * The engine batches the probes of a whole role into one SSH round trip.
+ */
+import type { z } from 'zod';
+
+/** What a probe printed. `stdout` is the probe's standard output; `exitCode` its status. */
+export interface ProbeResult {
+  stdout: string;
+  exitCode: number;
+}
+
+/** Run a shell command on the host (through `sh -c`, with sudo when the host uses `become`). */
+export interface RunStep {
+  kind: 'run';
+  command: string;
+  /** Sent on standard input: the way to pass a password or file content without showing it in `ps`. */
+  stdin?: string;
+  /** What the command does, for output. Defaults to the command itself (redacted). */
+  description?: string;
+  /** Exit codes that count as success (default [0]). */
+  okCodes?: number[];
+}
+
+/**
+ * Write a file atomically: content goes to a temporary file in the same directory (created 0600),
+ * owner/group/mode are set, the optional `validate` command runs on it (`%s` is the temporary path),
+ * then it is renamed over `path`. An interrupted run never leaves a half-written file.
+ */
+export interface WriteStep {
+  kind: 'write';
+  path: string;
+  content: string;
+  mode?: string;
+  owner?: string;
+  group?: string;
+  validate?: string;
+}
+
+export type Step = RunStep | WriteStep;
+
+/** The result of planning a task from its probe output. */
+export interface Plan {
+  /** Commands that converge the task. Empty: the task is converged ("ok"). */
+  steps: Step[];
+  /** Why a change is needed, in a few words ("nginx is not installed", "content differs"). */
+  reason?: string;
+  /** For file-like tasks: the desired content, so `--diff` can show what would change. */
+  diff?: { path: string; after: string };
+  /** The task's own probe failed in a way that is a user error: fail with this message. */
+  error?: string;
+}
+
+/** Common options every task accepts. */
+export interface TaskOptions {
+  /** Human label shown in output. Each task type has a sensible default. */
+  name?: string;
+  /** Handlers (by name) to run once at the end of the role when this task changed something. */
+  notify?: string | string[];
+  /** Tags for `--tags`. A role's own tags apply to all its tasks. */
+  tags?: string[];
+  /** Plain TypeScript condition: when false, the task is reported "skipped" and not probed. */
+  when?: boolean;
+  /** Content or diff of this task may hold secrets: never print them. */
+  sensitive?: boolean;
+  /** A failure of this task is reported but does not stop the role. */
+  ignoreErrors?: boolean;
+}
+
+/** One desired state. Built by the task functions in `src/tasks/` (`apt(...)`, `template(...)`, ...). */
+export interface Task {
+  /** Task type (`apt`, `template`, ...). */
+  type: string;
+  /** Label for output: `apt nginx`, `template /etc/nginx/nginx.conf`. */
+  name: string;
+  /**
+   * Shell fragment that reads the current state and prints it on stdout. It must never change
+   * anything: check mode runs it. It runs in `sh` (dash on Debian) as part of a batch.
+   */
+  probe: string;
+  /** Pure: from what the probe saw, the steps that converge the host. */
+  plan(probe: ProbeResult): Plan;
+  notify: string[];
+  tags: string[];
+  when: boolean;
+  sensitive: boolean;
+  ignoreErrors: boolean;
+  /** Command-like tasks without a guard always run; check mode says "would run". */
+  alwaysRuns?: boolean;
+}
+
+/** Turns TaskOptions into the common fields of a Task. */
+export function taskBase(type: string, defaultName: string, opts: TaskOptions = {}) {
+  return {
+    type,
+    name: opts.name ?? defaultName,
+    notify: opts.notify === undefined ? [] : Array.isArray(opts.notify) ? opts.notify : [opts.notify],
+    tags: opts.tags ?? [],
+    when: opts.when ?? true,
+    sensitive: opts.sensitive ?? false,
+    ignoreErrors: opts.ignoreErrors ?? false,
+  };
+}
+
+/** What is known of the host when a role builds its task list. */
+export interface HostFacts {
+  os: { id: string; versionId: string; codename: string; prettyName: string };
+  arch: string;
+  kernel: string;
+  hostname: string;
+  memoryMb: number;
+  cpus: number;
+  packageCount: number;
+  services: string[];
+}
+
+export interface HostInfo {
+  /** Inventory name of the host. */
+  name: string;
+  address: string;
+  /** Groups the host belongs to (all ancestors included). */
+  groups: string[];
+  /** Every var of the host after merging (role defaults not included). */
+  vars: Record<string, unknown>;
+  /** Decrypted secrets of the environment (`{}` when the env has none). Never print them. */
+  secrets: Record<string, unknown>;
+  /** The environment name (`staging`, `local`, or the inventory file's base name). */
+  env: string;
+  /** Every host of the inventory with its vars: for roles that span hosts (swarm join, pg_hba). */
+  inventory: { hosts: Array<{ name: string; address: string; groups: string[]; vars: Record<string, unknown> }> };
+  /** Present when the role asked for facts (`gatherFacts: true`). */
+  facts?: HostFacts;
+}
+
+export type TaskList = Array<Task | Task[] | false | null | undefined>;
+
+// biome-ignore lint/suspicious/noExplicitAny: a zod object schema of any shape
+export type VarsSchema = z.ZodObject<any>;
+
+export interface RoleDefinition<S extends VarsSchema = VarsSchema> {
+  name: string;
+  description?: string;
+  /** The role's variables: a zod object whose `.default()`s are the role's defaults. */
+  vars: S;
+  /** Gather `host.facts` before `tasks` (one more round trip per host and run; off by default). */
+  gatherFacts?: boolean;
+  /** The role's tasks, in order. Conditions and loops are plain TypeScript. */
+  tasks(vars: z.infer<S>, host: HostInfo): TaskList | Promise<TaskList>;
+  /** Handlers by name: run once after the role's tasks when notified (and after a failure). */
+  handlers?: Record<string, (vars: z.infer<S>, host: HostInfo) => Task | Task[]>;
+  tags?: string[];
+}
+
+export interface Role<S extends VarsSchema = VarsSchema> extends RoleDefinition<S> {
+  readonly kind: 'role';
+  /** Folder the role was loaded from (templates are read relative to it). */
+  dir?: string;
+}
+
+export function defineRole<S extends VarsSchema>(def: RoleDefinition<S>): Role<S> {
+  return { ...def, kind: 'role' };
+}
+
+/** A role reference in a play: a built-in or project role name, a Role object, or one with extra vars. */
+export type RoleRef = string | Role | { role: string | Role; vars?: Record<string, unknown>; tags?: string[] };
+
+export interface Play {
+  name?: string;
+  /** Host pattern, same syntax as `--limit` (`web`, `db*`, `web,!web2`, `all`). */
+  hosts: string;
+  roles?: RoleRef[];
+  /** Extra tasks after the roles, built per host like a role's. */
+  tasks?: (host: HostInfo) => TaskList | Promise<TaskList>;
+  handlers?: Record<string, (host: HostInfo) => Task | Task[]>;
+  /** Batch size: a number of hosts or a percentage (`"30%"`). Default: all hosts at once. */
+  serial?: number | string;
+  /** Stop the next batches when more than this percentage of a batch failed (default 0: any failure). */
+  maxFailPercentage?: number;
+  gatherFacts?: boolean;
+}
+
+export interface Playbook {
+  readonly kind: 'playbook';
+  plays: Play[];
+}
+
+export function definePlaybook(def: { plays: Play[] }): Playbook {
+  return { ...def, kind: 'playbook' };
+}

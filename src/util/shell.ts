@@ -1,0 +1,54 @@
+/**
+ * Shell quoting helpers. Every command Verdandi sends to a host is built from these, never by pasting
+ * strings: a value is always one shell word, whatever characters it holds.
+ */
+
+/** Text that is inserted into a command as is (an operator, a redirection, a trusted fragment). */
+export class RawShell {
+  constructor(readonly text: string) {}
+  toString(): string {
+    return this.text;
+  }
+}
+
+/** Marks trusted shell syntax that `sh` must not quote. */
+export function raw(text: string): RawShell {
+  return new RawShell(text);
+}
+
+/** POSIX single-quote a word: `it's` → `'it'\''s'`. Plain safe words are left bare for readability. */
+export function quote(word: string | number | boolean): string {
+  const s = String(word);
+  if (s === '') return "''";
+  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s)) return s;
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Joins words into one command line, quoting each (RawShell words are kept as they are). */
+export function words(...parts: Array<string | number | boolean | RawShell | undefined | null | false>): string {
+  return parts
+    .filter((p): p is string | number | boolean | RawShell => p !== undefined && p !== null && p !== false)
+    .map((p) => (p instanceof RawShell ? p.text : quote(p)))
+    .join(' ');
+}
+
+type ShellValue = string | number | boolean | RawShell | ReadonlyArray<string | number | RawShell>;
+
+/**
+ * Tagged template for shell commands: every interpolated value is quoted as one word (arrays become
+ * several words). `sh\`test -f ${path}\`` is safe whatever `path` holds.
+ */
+export function sh(strings: TemplateStringsArray, ...values: ShellValue[]): string {
+  let out = strings[0];
+  values.forEach((v, i) => {
+    if (Array.isArray(v)) out += (v as Array<string | number | RawShell>).map((w) => words(w)).join(' ');
+    else out += words(v as string | number | boolean | RawShell);
+    out += strings[i + 1];
+  });
+  return out;
+}
+
+/** `a && b && c`, skipping empty parts. */
+export function and(...commands: Array<string | undefined | false>): string {
+  return commands.filter((c): c is string => !!c).join(' && ');
+}
