@@ -1,11 +1,13 @@
 import type { Command } from 'commander';
-import { UserError } from '../../util/errors.js';
+import { commonRunOptions } from '../context.js';
 
 export function register(program: Command): void {
-  program
-    .command('provision')
-    .description('(being written)')
-    .action(() => {
-      throw new UserError('verdandi provision is not available yet in this build');
-    });
+  commonRunOptions(
+    program
+      .command('provision <env>')
+      .description("apply the roles of each host's groups (env: a name under inventories/ or an inventory file)"),
+  ).action(async (env: string, opts) => {
+    const { provision } = await import('../../engine/session.js');
+    process.exitCode = await provision(env, { ...opts, verbose: program.opts().verbose });
+  });
 }

@@ -1,11 +1,13 @@
 import type { Command } from 'commander';
-import { UserError } from '../../util/errors.js';
+import { commonRunOptions } from '../context.js';
 
 export function register(program: Command): void {
-  program
-    .command('run')
-    .description('(being written)')
-    .action(() => {
-      throw new UserError('verdandi run is not available yet in this build');
-    });
+  commonRunOptions(
+    program
+      .command('run <env> <playbook>')
+      .description('run a TypeScript playbook (export default definePlaybook({ plays: [...] }))'),
+  ).action(async (env: string, playbook: string, opts) => {
+    const { runPlaybook } = await import('../../engine/session.js');
+    process.exitCode = await runPlaybook(env, playbook, { ...opts, verbose: program.opts().verbose });
+  });
 }

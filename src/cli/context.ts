@@ -1,0 +1,53 @@
+/**
+ * What every command that touches hosts needs: the inventory, the hosts after --limit, the decrypted
+ * secrets and how to connect. Also the shared CLI options of those commands.
+ */
+import { type Command, Option } from 'commander';
+import { UserError } from '../util/errors.js';
+
+export interface CommonRunOptions {
+  check?: boolean;
+  diff?: boolean;
+  limit?: string;
+  tags?: string;
+  forks?: string;
+  json?: boolean;
+  var?: string[];
+  vaultPasswordFile?: string;
+  hostKeyChecking?: 'accept-new' | 'off';
+  askBecomePass?: boolean;
+  connectTimeout?: string;
+}
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+/** Adds the options shared by provision, run, deploy... */
+export function commonRunOptions(cmd: Command, { check = true }: { check?: boolean } = {}): Command {
+  if (check) {
+    cmd.option('--check', 'probe only: show what would change, change nothing');
+    cmd.option('--diff', 'show unified diffs of the files that change (secrets print as [secret])');
+  }
+  return cmd
+    .option('--limit <pattern>', 'only these hosts: a host, group, glob, comma list, !exclusion')
+    .option('--tags <tags>', 'only tasks and roles with one of these tags (comma separated)')
+    .option('--forks <n>', 'hosts run in parallel', '20')
+    .option('--json', 'print one JSON document on stdout instead of lines')
+    .option('--var <key=value>', 'extra var, highest precedence (repeatable)', collect, [])
+    .option('--vault-password-file <file>', 'file holding the secrets password')
+    .addOption(
+      new Option('--host-key-checking <mode>', 'accept-new: record unknown host keys, refuse changed ones; off: never check')
+        .choices(['accept-new', 'off'])
+        .default('accept-new'),
+    )
+    .option('-K, --ask-become-pass', 'prompt for the sudo password of become hosts')
+    .option('--connect-timeout <seconds>', 'SSH connect timeout', '10');
+}
+
+export function parsePositiveInt(value: string | undefined, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new UserError(`${name} must be a positive whole number, got "${value}"`, 1);
+  }
+  return n;
+}

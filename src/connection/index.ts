@@ -1,0 +1,37 @@
+/** Opens the right kind of connection for an inventory host. */
+import { join } from 'node:path';
+import type { InventoryHost } from '../inventory/types.js';
+import { LocalConnection } from './local.js';
+import { SshConnection } from './ssh.js';
+import type { Connection } from './types.js';
+
+export type { Connection, ExecOptions, ExecResult } from './types.js';
+export { UnreachableError } from './types.js';
+
+export interface ConnectOptions {
+  projectDir: string;
+  hostKeyChecking?: 'accept-new' | 'off';
+  connectTimeoutMs?: number;
+  becomePassword?: string;
+}
+
+export function knownHostsFile(projectDir: string): string {
+  return join(projectDir, '.verdandi', 'known_hosts');
+}
+
+function isLocal(host: InventoryHost): boolean {
+  return host.vars.connection === 'local' || (host.address === 'localhost' && host.vars.connection !== 'ssh');
+}
+
+export async function connect(host: InventoryHost, opts: ConnectOptions): Promise<Connection> {
+  if (isLocal(host)) return new LocalConnection(host.name, host.become);
+  return SshConnection.open(
+    { name: host.name, address: host.address, port: host.port, user: host.user, key: host.key, become: host.become },
+    {
+      knownHostsFile: knownHostsFile(opts.projectDir),
+      hostKeyChecking: opts.hostKeyChecking ?? 'accept-new',
+      connectTimeoutMs: opts.connectTimeoutMs ?? 10_000,
+      becomePassword: opts.becomePassword,
+    },
+  );
+}

@@ -1,0 +1,47 @@
+/** Facts: what the engine sees of a host, gathered with one command and parsed by a pure function. */
+import type { Connection } from '../connection/types.js';
+import type { HostFacts } from './types.js';
+
+export const FACTS_SCRIPT = [
+  '. /etc/os-release 2>/dev/null',
+  `printf 'os_id=%s\\nos_version=%s\\nos_codename=%s\\nos_pretty=%s\\n' "$ID" "$VERSION_ID" "$VERSION_CODENAME" "$PRETTY_NAME"`,
+  `printf 'arch=%s\\nkernel=%s\\nhostname=%s\\n' "$(uname -m)" "$(uname -r)" "$(hostname)"`,
+  `printf 'mem_kb=%s\\n' "$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)"`,
+  `printf 'cpus=%s\\n' "$(nproc 2>/dev/null || echo 1)"`,
+  `printf 'packages=%s\\n' "$(dpkg-query -f '.\\n' -W 2>/dev/null | wc -l)"`,
+  `systemctl list-units --type=service --state=running --no-legend --plain 2>/dev/null | awk '{print "service=" $1}'`,
+].join('\n');
+
+export function parseFacts(output: string): HostFacts {
+  const kv = new Map<string, string>();
+  const services: string[] = [];
+  for (const line of output.split('\n')) {
+    const eq = line.indexOf('=');
+    if (eq < 0) continue;
+    const key = line.slice(0, eq);
+    const value = line.slice(eq + 1).trim();
+    if (key === 'service') services.push(value.replace(/\.service$/, ''));
+    else kv.set(key, value);
+  }
+  const num = (k: string) => Number.parseInt(kv.get(k) ?? '0', 10) || 0;
+  return {
+    os: {
+      id: kv.get('os_id') ?? '',
+      versionId: kv.get('os_version') ?? '',
+      codename: kv.get('os_codename') ?? '',
+      prettyName: kv.get('os_pretty') ?? '',
+    },
+    arch: kv.get('arch') ?? '',
+    kernel: kv.get('kernel') ?? '',
+    hostname: kv.get('hostname') ?? '',
+    memoryMb: Math.round(num('mem_kb') / 1024),
+    cpus: num('cpus'),
+    packageCount: num('packages'),
+    services,
+  };
+}
+
+export async function gatherFacts(conn: Connection): Promise<HostFacts> {
+  const res = await conn.exec(FACTS_SCRIPT);
+  return parseFacts(res.stdout);
+}

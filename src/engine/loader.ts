@@ -1,0 +1,119 @@
+/**
+ * Loads roles and playbooks written in TypeScript at run time (through tsx). The CLI itself is compiled
+ * JavaScript; TypeScript is only loaded when a role or playbook is.
+ */
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { register as registerHook } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { UserError } from '../util/errors.js';
+import type { Playbook, Role } from './types.js';
+
+let registered = false;
+
+/** Are we running from TypeScript sources (tests through tsx) or from the compiled dist/? */
+const runningFromSource = import.meta.url.endsWith('.ts');
+
+async function ensureTypeScriptLoader(): Promise<void> {
+  if (registered) return;
+  registered = true;
+  if (!runningFromSource) {
+    const { register } = await import('tsx/esm/api');
+    register();
+  }
+  const ext = runningFromSource ? '.ts' : '.js';
+  registerHook(new URL(`./resolve-hook${ext}`, import.meta.url), {
+    data: { target: new URL(`../index${ext}`, import.meta.url).href },
+  });
+}
+
+export async function importTypeScript(file: string): Promise<Record<string, unknown>> {
+  await ensureTypeScriptLoader();
+  return (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+}
+
+/** The folder of Verdandi's own package (holds the built-in `roles/`). */
+export function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (dir !== dirname(dir)) {
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg) && JSON.parse(readFileSync(pkg, 'utf8')).name === 'verdandi') return dir;
+    dir = dirname(dir);
+  }
+  throw new Error('cannot find the verdandi package root');
+}
+
+function roleDirs(projectDir: string): string[] {
+  return [...new Set([join(projectDir, 'roles'), join(packageRoot(), 'roles')])];
+}
+
+export function knownRoles(projectDir: string): string[] {
+  const names = new Set<string>();
+  for (const dir of roleDirs(projectDir)) {
+    if (!existsSync(dir)) continue;
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      if (entry.isDirectory() && existsSync(join(dir, entry.name, 'index.ts'))) names.add(entry.name);
+    }
+  }
+  return [...names].sort();
+}
+
+export function findRoleFile(name: string, projectDir: string): string | undefined {
+  for (const dir of roleDirs(projectDir)) {
+    const file = join(dir, name, 'index.ts');
+    if (existsSync(file)) return file;
+  }
+  return undefined;
+}
+
+function isRole(x: unknown): x is Role {
+  return !!x && typeof x === 'object' && (x as Role).kind === 'role';
+}
+
+const cache = new Map<string, Role>();
+
+/** Loads `roles/<name>/index.ts` (project first, then built-in). `where` names who asked for it. */
+export async function loadRole(name: string, projectDir: string, where?: string): Promise<Role> {
+  const file = findRoleFile(name, projectDir);
+  if (!file) {
+    const known = knownRoles(projectDir);
+    throw new UserError(
+      `${where ? `${where}: ` : ''}unknown role "${name}"`,
+      1,
+      `known roles: ${known.join(', ') || '(none)'}; a project role lives in roles/${name}/index.ts`,
+    );
+  }
+  const cached = cache.get(file);
+  if (cached) return cached;
+  let mod: Record<string, unknown>;
+  try {
+    mod = await importTypeScript(file);
+  } catch (err) {
+    if (err instanceof UserError) throw err;
+    throw new UserError(`role ${name} (${file}) failed to load: ${(err as Error).message}`, 1);
+  }
+  const role = mod.default;
+  if (!isRole(role)) {
+    throw new UserError(`${file}: the default export is not a role`, 1, 'export default defineRole({ ... })');
+  }
+  const loaded: Role = { ...role, dir: dirname(file) };
+  cache.set(file, loaded);
+  return loaded;
+}
+
+export async function loadPlaybook(file: string): Promise<Playbook> {
+  const path = resolve(file);
+  if (!existsSync(path)) throw new UserError(`playbook ${file} does not exist`, 1);
+  let mod: Record<string, unknown>;
+  try {
+    mod = await importTypeScript(path);
+  } catch (err) {
+    if (err instanceof UserError) throw err;
+    throw new UserError(`playbook ${file} failed to load: ${(err as Error).message}`, 1);
+  }
+  const pb = mod.default as Playbook | undefined;
+  if (!pb || pb.kind !== 'playbook') {
+    throw new UserError(`${file}: the default export is not a playbook`, 1, 'export default definePlaybook({ plays: [...] })');
+  }
+  return pb;
+}

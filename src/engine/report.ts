@@ -1,0 +1,161 @@
+/**
+ * Output of a run: a line per task per host, a spinner on a TTY (plain lines otherwise and in CI),
+ * a recap table, or one JSON document with --json. Everything printed goes through `redact`.
+ */
+import ora, { type Ora } from 'ora';
+import { redact } from '../util/redact.js';
+
+export type TaskStatus = 'ok' | 'changed' | 'failed' | 'skipped';
+
+export interface HostStats {
+  ok: number;
+  changed: number;
+  failed: number;
+  skipped: number;
+  unreachable: boolean;
+  roundTrips: number;
+}
+
+export function emptyStats(): HostStats {
+  return { ok: 0, changed: 0, failed: 0, skipped: 0, unreachable: false, roundTrips: 0 };
+}
+
+export interface ReporterOptions {
+  json: boolean;
+  verbose: boolean;
+  check: boolean;
+  /** Default: process.stdout. */
+  out?: NodeJS.WritableStream & { isTTY?: boolean };
+}
+
+const COLORS = { ok: 32, changed: 33, failed: 31, skipped: 90, unreachable: 35 } as const;
+
+export class Reporter {
+  readonly stats = new Map<string, HostStats>();
+  private spinner?: Ora;
+  private readonly out: NodeJS.WritableStream & { isTTY?: boolean };
+  private readonly color: boolean;
+  private readonly started = Date.now();
+
+  constructor(readonly opts: ReporterOptions) {
+    this.out = opts.out ?? process.stdout;
+    const tty = !!this.out.isTTY && !process.env.CI;
+    this.color = tty && !process.env.NO_COLOR;
+    if (tty && !opts.json) this.spinner = ora({ stream: process.stderr });
+  }
+
+  host(name: string): HostStats {
+    let s = this.stats.get(name);
+    if (!s) {
+      s = emptyStats();
+      this.stats.set(name, s);
+    }
+    return s;
+  }
+
+  private paint(kind: keyof typeof COLORS, text: string): string {
+    return this.color ? `\x1b[${COLORS[kind]}m${text}\x1b[0m` : text;
+  }
+
+  private line(text: string): void {
+    if (this.opts.json) return;
+    const clean = redact(text);
+    if (this.spinner?.isSpinning) {
+      this.spinner.clear();
+      this.out.write(`${clean}\n`);
+      this.spinner.render();
+    } else {
+      this.out.write(`${clean}\n`);
+    }
+  }
+
+  /** What is happening now (spinner text on a TTY; nothing otherwise). */
+  activity(text: string): void {
+    if (!this.spinner) return;
+    this.spinner.text = redact(text);
+    if (!this.spinner.isSpinning) this.spinner.start();
+  }
+
+  info(text: string): void {
+    this.line(text);
+  }
+
+  /** Always shown, even with --json (on stderr then). */
+  warn(text: string): void {
+    if (this.opts.json) process.stderr.write(`${redact(text)}\n`);
+    else this.line(text);
+  }
+
+  task(host: string, label: string, status: TaskStatus, detail?: string): void {
+    const stats = this.host(host);
+    stats[status]++;
+    const word = status === 'changed' && this.opts.check ? 'would change' : status;
+    const tail = detail ? ` (${detail})` : '';
+    const text = `${this.paint(status, word.padEnd(8))} ${host}  ${label}${tail}`;
+    if (status === 'failed' && this.opts.json) process.stderr.write(`${redact(text)}\n`);
+    this.line(text);
+  }
+
+  /** Indented block under a task line: a failure's output, a diff. */
+  block(text: string): void {
+    const indented = text
+      .replace(/\n$/, '')
+      .split('\n')
+      .map((l) => `    ${l}`)
+      .join('\n');
+    if (this.opts.json) return;
+    this.line(indented);
+  }
+
+  failureBlock(text: string): void {
+    if (this.opts.json) {
+      process.stderr.write(`${redact(text)}\n`);
+      return;
+    }
+    this.block(text);
+  }
+
+  unreachable(host: string, reason: string): void {
+    this.host(host).unreachable = true;
+    const text = `${this.paint('unreachable', 'unreachable'.padEnd(8))} ${host}  ${reason}`;
+    if (this.opts.json) process.stderr.write(`${redact(text)}\n`);
+    this.line(text);
+  }
+
+  verbose(text: string): void {
+    if (this.opts.verbose) this.line(this.paint('skipped', text));
+  }
+
+  stop(): void {
+    this.spinner?.stop();
+  }
+
+  /** The recap table (or the --json document). */
+  finish(): void {
+    this.stop();
+    const durationMs = Date.now() - this.started;
+    if (this.opts.json) {
+      const hosts: Record<string, HostStats> = {};
+      for (const [name, s] of this.stats) hosts[name] = s;
+      process.stdout.write(`${redact(JSON.stringify({ hosts, durationMs }, null, 2))}\n`);
+      return;
+    }
+    if (this.stats.size === 0) return;
+    const width = Math.max(4, ...[...this.stats.keys()].map((h) => h.length));
+    const head = `${'host'.padEnd(width)}  ${['ok', 'changed', 'failed', 'skipped', 'unreachable', 'round trips'].join('  ')}`;
+    this.out.write(`\n${head}\n`);
+    for (const [name, s] of this.stats) {
+      const cells = [
+        String(s.ok).padStart(2),
+        String(s.changed).padStart(7),
+        String(s.failed).padStart(6),
+        String(s.skipped).padStart(7),
+        (s.unreachable ? 'yes' : 'no').padStart(11),
+        String(s.roundTrips).padStart(11),
+      ];
+      this.out.write(`${redact(name.padEnd(width))}  ${cells.join('  ')}\n`);
+    }
+    const label = this.opts.check ? 'check mode: nothing was changed; ' : '';
+    this.out.write(`${label}done in ${(durationMs / 1000).toFixed(1)} s\n`);
+  }
+}

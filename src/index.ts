@@ -1,0 +1,26 @@
+/**
+ * Verdandi's public API, for roles and playbooks:
+ *   import { defineRole, definePlaybook, apt, template, service, z } from 'verdandi';
+ */
+export { z } from 'zod';
+export type {
+  HostFacts,
+  HostInfo,
+  Plan,
+  Play,
+  Playbook,
+  ProbeResult,
+  Role,
+  RoleDefinition,
+  RoleRef,
+  RunStep,
+  Step,
+  Task,
+  TaskList,
+  TaskOptions,
+  WriteStep,
+} from './engine/types.js';
+export { definePlaybook, defineRole, taskBase } from './engine/types.js';
+export * from './tasks/index.js';
+export { and, quote, raw, sh, words } from './util/shell.js';
+export { UserError } from './util/errors.js';

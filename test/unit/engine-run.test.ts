@@ -1,0 +1,122 @@
+/**
+ * The run loop, on this machine through the local connection: batched probes, re-probe after a change,
+ * handlers (also after a failure, and left pending when they could not run), check mode, round trips.
+ */
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { LocalConnection } from '../../src/connection/local.js';
+import { Reporter } from '../../src/engine/report.js';
+import { runTasks } from '../../src/engine/run.js';
+import { type HostInfo, type Task, taskBase } from '../../src/engine/types.js';
+import { quote } from '../../src/util/shell.js';
+
+/** A minimal task: `path` holds exactly `content`. */
+function fileHas(path: string, content: string, opts: { notify?: string; name?: string } = {}): Task {
+  return {
+    ...taskBase('test-file', opts.name ?? `file ${path}`, { notify: opts.notify }),
+    probe: `cat ${quote(path)} 2>/dev/null || printf '<missing>'`,
+    plan: (p) =>
+      p.stdout === content
+        ? { steps: [] }
+        : { steps: [{ kind: 'write', path, content }], reason: 'content differs', diff: { path, after: content } },
+  };
+}
+
+function failing(): Task {
+  return { ...taskBase('test-fail', 'always fails'), probe: 'true', plan: () => ({ steps: [{ kind: 'run', command: 'echo boom >&2; exit 4' }] }) };
+}
+
+/** A task whose desired state depends on what an earlier task wrote: proves the re-probe. */
+function copyOf(src: string, dest: string): Task {
+  return {
+    ...taskBase('test-copy', `copy ${src}`),
+    probe: `printf '%s\\n' "$(cat ${quote(src)} 2>/dev/null)"; cat ${quote(dest)} 2>/dev/null`,
+    plan: (p) => {
+      const [want, ...rest] = p.stdout.split('\n');
+      return rest.join('\n') === want ? { steps: [] } : { steps: [{ kind: 'write', path: dest, content: want }], reason: 'differs' };
+    },
+  };
+}
+
+const host: HostInfo = { name: 'local', address: 'localhost', groups: [], vars: {}, secrets: {}, env: 'test', inventory: { hosts: [] } };
+
+function quietReporter(check = false) {
+  const lines: string[] = [];
+  const out = { write: (s: string) => (lines.push(s), true), isTTY: false } as unknown as NodeJS.WritableStream;
+  return { reporter: new Reporter({ json: false, verbose: false, check, out }), lines };
+}
+
+test('a converged list costs one round trip; changes re-probe what follows', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'vd-run-'));
+  const a = join(dir, 'a');
+  const b = join(dir, 'b');
+  const tasks = [fileHas(a, 'hello'), copyOf(a, b)];
+  const conn = new LocalConnection('local');
+  const { reporter } = quietReporter();
+  const first = await runTasks(conn, host, tasks, { check: false, diff: false, reporter });
+  t.deepEqual(first, { ok: 0, changed: 2, failed: 0, skipped: 0 });
+  t.is(readFileSync(b, 'utf8'), 'hello');
+  const before = conn.roundTrips;
+  const second = await runTasks(conn, host, tasks, { check: false, diff: false, reporter });
+  t.deepEqual(second, { ok: 2, changed: 0, failed: 0, skipped: 0 });
+  t.is(conn.roundTrips - before, 1);
+});
+
+test('check mode reports the change and changes nothing', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'vd-run-'));
+  const a = join(dir, 'a');
+  writeFileSync(a, 'old');
+  const { reporter, lines } = quietReporter(true);
+  const res = await runTasks(new LocalConnection('local'), host, [fileHas(a, 'new')], { check: true, diff: true, reporter });
+  t.is(res.changed, 1);
+  t.is(readFileSync(a, 'utf8'), 'old');
+  const text = lines.join('');
+  t.regex(text, /would change/);
+  t.regex(text, /-old/);
+  t.regex(text, /\+new/);
+});
+
+test('a handler runs after a later task failed, once', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'vd-run-'));
+  const marker = join(dir, 'handler-ran');
+  const handlerTask: Task = {
+    ...taskBase('test-run', 'handler'),
+    probe: 'true',
+    plan: () => ({ steps: [{ kind: 'run', command: `echo x >> ${quote(marker)}` }] }),
+  };
+  const { reporter } = quietReporter();
+  const res = await runTasks(
+    new LocalConnection('local'),
+    host,
+    [fileHas(join(dir, 'a'), '1', { notify: 'h' }), fileHas(join(dir, 'b'), '2', { notify: 'h' }), failing()],
+    { check: false, diff: false, reporter, unit: `unit-${Date.now()}`, handlers: { h: () => handlerTask } },
+  );
+  t.is(res.failed, 1);
+  t.is(readFileSync(marker, 'utf8'), 'x\n');
+});
+
+test('notifying an unknown handler is a user error naming the known ones', async (t) => {
+  const { reporter } = quietReporter();
+  await t.throwsAsync(
+    runTasks(new LocalConnection('local'), host, [fileHas('/nonexistent/x', 'y', { notify: 'nope' })], {
+      check: true,
+      diff: false,
+      reporter,
+      unit: 'web',
+      handlers: { 'reload nginx': () => [] },
+    }),
+    { message: /notifies handler "nope"/ },
+  );
+});
+
+test('a failing step reports the command, exit code and stderr', async (t) => {
+  const { reporter, lines } = quietReporter();
+  const res = await runTasks(new LocalConnection('local'), host, [failing()], { check: false, diff: false, reporter });
+  t.is(res.failed, 1);
+  const text = lines.join('');
+  t.regex(text, /exit code: 4/);
+  t.regex(text, /boom/);
+  t.false(existsSync('/nonexistent'));
+});
