@@ -17,9 +17,9 @@ interface ConnOpts {
 type Outcome<T> = { host: string; ok: true; value: T; ms: number } | { host: string; ok: false; reason: string; message: string };
 
 async function eachHost<T>(env: string, o: ConnOpts, work: (c: Awaited<ReturnType<typeof connect>>) => Promise<T>) {
+  const timeout = parsePositiveInt(o.connectTimeout, '--connect-timeout', 10) * 1000;
   const inv = await loadInventory(env, { cwd: process.cwd() });
   const hosts: InventoryHost[] = o.limit ? selectHosts(inv, o.limit) : [...inv.hosts.values()];
-  const timeout = parsePositiveInt(o.connectTimeout, '--connect-timeout', 10) * 1000;
   return Promise.all(
     hosts.map(async (h): Promise<Outcome<T>> => {
       const start = Date.now();

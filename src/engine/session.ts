@@ -177,10 +177,10 @@ export class ConnectionPool {
   private conns = new Map<string, Promise<Connection>>();
   readonly unreachable = new Set<string>();
   constructor(private readonly opts: ConnectOptions) {}
-  get(host: InventoryHost): Promise<Connection> {
+  get(host: InventoryHost, vars: Record<string, unknown> = host.vars): Promise<Connection> {
     let c = this.conns.get(host.name);
     if (!c) {
-      c = connect(host, this.opts);
+      c = connect(host, { ...this.opts, becomePassword: this.opts.becomePassword ?? becomePasswordOf(vars) });
       this.conns.set(host.name, c);
     }
     return c;
@@ -205,6 +205,18 @@ export class ConnectionPool {
       }),
     );
   }
+}
+
+/** The sudo password of a become host: a var (usually `{{ secrets.x }}`), Ansible's names accepted. */
+export function becomePasswordOf(vars: Record<string, unknown>): string | undefined {
+  for (const key of ['become_password', 'ansible_become_password', 'ansible_become_pass']) {
+    const v = vars[key];
+    if (typeof v === 'string' && v !== '') {
+      registerSecret(v);
+      return v;
+    }
+  }
+  return undefined;
 }
 
 export function batchSizes(total: number, serial?: number | string): number[] {
@@ -252,7 +264,7 @@ export async function execute(
       reporter.host(host.name);
       let conn: Connection;
       try {
-        conn = await conns.get(host);
+        conn = await conns.get(host, ctx.vars.get(host.name));
       } catch (err) {
         if (!(err instanceof UnreachableError)) throw err;
         conns.unreachable.add(host.name);

@@ -1,0 +1,15 @@
+/**
+ * What the benchmark's work is made of, shared by the Verdandi playbook (work.ts), the raw-ssh check
+ * and the driver. The Ansible play (ansible/work.yml) spells the same values out in YAML.
+ */
+export const BENCH_PACKAGES = ['cron', 'tree', 'less', 'nginx'];
+export const BENCH_SERVICES = ['cron', 'ssh', 'nginx'];
+export const BENCH_PORT = 8081;
+export const BENCH_USER = 'benchuser';
+export const BENCH_HOME = '/home/benchuser';
+export const BENCH_DIR = '/srv/bench';
+export const APP_CONF = '/srv/bench/app.conf';
+export const NGINX_SITE = '/etc/nginx/conf.d/bench.conf';
+export const LINK_PATH = '/srv/bench/current.conf';
+/** The play's default message (the driver always passes one). */
+export const DEFAULT_MESSAGE = 'hello';

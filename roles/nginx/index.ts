@@ -1,0 +1,349 @@
+/**
+ * nginx: the web front of the seeds' stacks (nginx → uvicorn, nginx → containers).
+ *
+ * - nginx.conf from a template (workers, body size, gzip, `server_tokens off`);
+ * - typed vhosts, one file each: `/etc/nginx/sites-enabled/verdandi-<name>.conf`; vhost files of Verdandi
+ *   that are no longer listed are removed, and so is the distribution's `default` site;
+ * - every file is checked with `nginx -t` BEFORE it replaces the old one (the `verdandi-nginx-check`
+ *   helper tests a private copy of /etc/nginx holding the candidate): a broken config never reaches the
+ *   running nginx, which keeps serving;
+ * - a change reloads nginx (graceful: no dropped connection), never restarts it;
+ * - the maintenance switch of the deploy: while `/etc/nginx/maintenance/<site>.on` exists, the site
+ *   answers 503 with `/var/www/maintenance/<site>.html` (or the role's default page).
+ */
+import {
+  absent,
+  apt,
+  defineRole,
+  directory,
+  type HostInfo,
+  quote,
+  service,
+  shell,
+  type Task,
+  template,
+  UserError,
+  z,
+} from 'verdandi';
+
+export const CHECK_SCRIPT = '/usr/local/sbin/verdandi-nginx-check';
+export const SITES_DIR = '/etc/nginx/sites-enabled';
+export const SITE_PREFIX = 'verdandi-';
+export const MAINTENANCE_FLAG_DIR = '/etc/nginx/maintenance';
+export const MAINTENANCE_PAGE_DIR = '/var/www/maintenance';
+
+/** A word nginx takes as one token in a directive (no spaces, quotes, braces or semicolons). */
+const token = (what: string) =>
+  z
+    .string()
+    .min(1)
+    .regex(/^[^\s;{}'"#]+$/, `${what} must be one word without spaces, quotes, braces, # or ;`);
+
+/** A raw directive line, written as is inside a block: it must end with `;` and open no block. */
+const directive = z
+  .string()
+  .regex(/^[^{}\n]+;$/, 'a directive is one line ending with ";" (no braces: use locations for blocks)');
+
+const location = z.object({
+  /** What follows `location`: `/static/`, `= /health`, `~* \.(png|css)$`. */
+  path: z.string().regex(/^[^{};\n]+$/, 'a location path has no braces, ";" or newline'),
+  /** Proxy this location to a URL (`http://127.0.0.1:9000`) with the usual forwarded headers. */
+  proxy_pass: token('proxy_pass').optional(),
+  /** Serve files from this directory with `alias`. */
+  alias: token('alias').optional(),
+  /** Serve files from this root. */
+  root: token('root').optional(),
+  /** `return` arguments: `301 https://example.org$request_uri`, `204`. */
+  return: z.string().regex(/^[^{};\n]+$/).optional(),
+  /** Further directives, each a line ending with `;`. */
+  directives: z.array(directive).default([]),
+});
+
+const site = z
+  .object({
+    /** Site name: file `verdandi-<name>.conf`, upstream `<name>_backend`, maintenance flag `<name>.on`. */
+    name: z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/, 'a site name is lowercase letters, digits, ".", "_" or "-"'),
+    server_names: z.array(token('a server name')).min(1).default(['_']),
+    /** HTTP port (or `address:port`). */
+    listen: z.union([z.number().int().min(1).max(65535), token('listen')]).default(80),
+    default_server: z.boolean().default(false),
+    /** Also listen on IPv6 (`[::]:port`). */
+    ipv6: z.boolean().default(false),
+    /** TLS: certificate and key paths on the host (the role does not create them). */
+    tls: z
+      .object({
+        certificate: token('tls.certificate'),
+        key: token('tls.key'),
+        listen: z.union([z.number().int().min(1).max(65535), token('tls.listen')]).default(443),
+        http2: z.boolean().default(true),
+        /** Plain HTTP on `listen` only redirects to HTTPS. When false, the site answers on both. */
+        redirect_http: z.boolean().default(true),
+      })
+      .optional(),
+    /** Reverse proxy to these servers (`127.0.0.1:3579`, `unix:/run/app.sock`). */
+    upstream: z
+      .object({
+        servers: z.array(token('an upstream server')).min(1),
+        keepalive: z.number().int().positive().optional(),
+      })
+      .optional(),
+    /** Static files from this directory (when there is no upstream, or for what it does not serve). */
+    root: token('root').optional(),
+    index: z.string().default('index.html'),
+    client_max_body_size: token('client_max_body_size').optional(),
+    locations: z.array(location).default([]),
+    /** Further server-level directives, each a line ending with `;`. */
+    extra: z.array(directive).default([]),
+  })
+  .refine((s) => s.upstream !== undefined || s.root !== undefined || s.locations.length > 0, {
+    message: 'a site needs an upstream, a root or at least one location',
+  });
+
+export type NginxSite = z.infer<typeof site>;
+
+export const vars = z.object({
+  /** `auto` (one per core) or a number. */
+  nginx_worker_processes: z.union([z.literal('auto'), z.number().int().positive()]).default('auto'),
+  nginx_worker_connections: z.number().int().positive().default(768),
+  nginx_keepalive_timeout: z.number().int().nonnegative().default(65),
+  /** Largest request body (uploads): `10m`, `512k`. */
+  nginx_client_max_body_size: token('nginx_client_max_body_size').default('10m'),
+  nginx_gzip: z.boolean().default(true),
+  nginx_gzip_comp_level: z.number().int().min(1).max(9).default(5),
+  nginx_gzip_types: z
+    .array(token('a MIME type'))
+    .default([
+      'text/plain',
+      'text/css',
+      'text/xml',
+      'application/json',
+      'application/javascript',
+      'application/xml',
+      'application/rss+xml',
+      'image/svg+xml',
+    ]),
+  /** Further `http {}` directives, each a line ending with `;`. */
+  nginx_http_extra: z.array(directive).default([]),
+  nginx_sites: z.array(site).default([]),
+  /** Remove Debian's `default` site (it would answer on port 80 before any `_` site). */
+  nginx_remove_default_site: z.boolean().default(true),
+  nginx_maintenance_title: z.string().default('Maintenance in progress'),
+  nginx_maintenance_message: z.string().default('We are updating the service. Please come back in a few minutes.'),
+});
+
+export type NginxVars = z.infer<typeof vars>;
+
+const template_ = (name: string) => new URL(`./templates/${name}`, import.meta.url);
+
+/** The `validate` command of a file under /etc/nginx: nginx -t on a copy of /etc/nginx holding it. */
+export function validateCommand(target: string): string {
+  return `${CHECK_SCRIPT} ${quote(target)} %s`;
+}
+
+export function siteFile(name: string): string {
+  return `${SITES_DIR}/${SITE_PREFIX}${name}.conf`;
+}
+
+/** What nginx.conf.hbs needs (every key present: templates are rendered in strict mode). */
+export function mainConfigView(v: NginxVars) {
+  return {
+    workerProcesses: v.nginx_worker_processes,
+    workerConnections: v.nginx_worker_connections,
+    keepaliveTimeout: v.nginx_keepalive_timeout,
+    clientMaxBodySize: v.nginx_client_max_body_size,
+    gzip: v.nginx_gzip,
+    gzipCompLevel: v.nginx_gzip_comp_level,
+    gzipTypes: v.nginx_gzip_types.join(' '),
+    extraHttp: v.nginx_http_extra,
+  };
+}
+
+const PROXY_HEADERS = [
+  'proxy_http_version 1.1;',
+  'proxy_set_header Host $host;',
+  'proxy_set_header X-Real-IP $remote_addr;',
+  'proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;',
+  'proxy_set_header X-Forwarded-Proto $scheme;',
+  'proxy_set_header Connection "";',
+];
+
+/** What vhost.conf.hbs needs for one site. */
+export function siteView(s: NginxSite) {
+  const upstreamName = `${s.name.replace(/[^a-z0-9_]/g, '_')}_backend`;
+  const plain = (port: number | string, extra: string[]) =>
+    [String(port), ...extra].join(' ') + (s.default_server ? ' default_server' : '');
+  const withIpv6 = (port: number | string, extra: string[]) => {
+    const lines = [plain(port, extra)];
+    if (s.ipv6 && typeof port === 'number') lines.push(plain(`[::]:${port}`, extra));
+    return lines;
+  };
+
+  let listen: string[];
+  let redirect: { listen: string[] } | null = null;
+  if (s.tls) {
+    const tlsListen = withIpv6(s.tls.listen, s.tls.http2 ? ['ssl', 'http2'] : ['ssl']);
+    if (s.tls.redirect_http) {
+      listen = tlsListen;
+      redirect = { listen: withIpv6(s.listen, []) };
+    } else {
+      listen = [...withIpv6(s.listen, []), ...tlsListen];
+    }
+  } else {
+    listen = withIpv6(s.listen, []);
+  }
+
+  const locations = s.locations.map((l) => {
+    const directives: string[] = [];
+    if (l.root) directives.push(`root ${l.root};`);
+    if (l.alias) directives.push(`alias ${l.alias};`);
+    if (l.proxy_pass) directives.push(`proxy_pass ${l.proxy_pass};`, ...PROXY_HEADERS);
+    directives.push(...l.directives);
+    if (l.return) directives.push(`return ${l.return};`);
+    return { path: l.path, directives };
+  });
+  // The site's main location, unless the user wrote their own `/`.
+  if (!s.locations.some((l) => l.path.trim() === '/')) {
+    const main = s.upstream
+      ? [`proxy_pass http://${upstreamName};`, ...PROXY_HEADERS]
+      : ['try_files $uri $uri/ =404;'];
+    locations.unshift({ path: '/', directives: main });
+  }
+
+  return {
+    name: s.name,
+    serverNames: s.server_names.join(' '),
+    listen,
+    redirect,
+    tls: s.tls ? { certificate: s.tls.certificate, key: s.tls.key } : null,
+    upstream: s.upstream
+      ? { name: upstreamName, servers: s.upstream.servers, keepalive: s.upstream.keepalive ?? null }
+      : null,
+    root: s.root ?? null,
+    index: s.index,
+    clientMaxBodySize: s.client_max_body_size ?? null,
+    extra: s.extra,
+    locations,
+    maintenanceFlag: `${MAINTENANCE_FLAG_DIR}/${s.name}.on`,
+    maintenanceRoot: MAINTENANCE_PAGE_DIR,
+  };
+}
+
+/**
+ * Shell script removing the files `dir/prefix*suffix` that are not in `keep` (file names). Used with an
+ * `onlyIf` guard made by `staleFilesGuard`, so it runs (and reports changed) only when there is one.
+ */
+export function removeStaleFiles(dir: string, prefix: string, suffix: string, keep: string[]): string {
+  const keepList = keep.map((k) => quote(k)).join(' ');
+  return [
+    `for f in ${quote(dir)}/${quote(prefix)}*${quote(suffix)}; do`,
+    '  [ -e "$f" ] || continue',
+    '  keep=no',
+    `  for k in ${keepList}; do [ "$(basename "$f")" = "$k" ] && keep=yes; done`,
+    '  if [ "$keep" = no ]; then echo "removing $f"; rm -f "$f"; fi',
+    'done',
+  ].join('\n');
+}
+
+/** Exits 0 when `dir` holds a `prefix*suffix` file that is not in `keep`. Only reads. */
+export function staleFilesGuard(dir: string, prefix: string, suffix: string, keep: string[]): string {
+  const keepList = keep.map((k) => quote(k)).join(' ');
+  return [
+    `for f in ${quote(dir)}/${quote(prefix)}*${quote(suffix)}; do`,
+    '  [ -e "$f" ] || continue',
+    '  keep=no',
+    `  for k in ${keepList}; do [ "$(basename "$f")" = "$k" ] && keep=yes; done`,
+    '  [ "$keep" = no ] && exit 0',
+    'done',
+    'exit 1',
+  ].join('\n');
+}
+
+function checkUniqueNames(sites: NginxSite[], host: HostInfo): void {
+  const seen = new Set<string>();
+  for (const s of sites) {
+    if (seen.has(s.name)) {
+      throw new UserError(
+        `nginx_sites of host ${host.name}: the site name "${s.name}" is used twice`,
+        1,
+        'give each site its own name (it names the vhost file and the maintenance flag)',
+      );
+    }
+    seen.add(s.name);
+  }
+}
+
+export default defineRole({
+  name: 'nginx',
+  description: 'nginx with typed vhosts, nginx -t before every change, reload on change, maintenance switch',
+  vars,
+  tasks(v, host) {
+    checkUniqueNames(v.nginx_sites, host);
+    const reload = { notify: 'reload nginx' };
+    const tasks: Task[] = [
+      apt({ packages: ['nginx'] }),
+      template({
+        name: `template ${CHECK_SCRIPT}`,
+        path: CHECK_SCRIPT,
+        src: template_('nginx-check.sh.hbs'),
+        vars: {},
+        owner: 'root',
+        group: 'root',
+        mode: '0755',
+      }),
+      directory({ path: MAINTENANCE_FLAG_DIR, owner: 'root', group: 'root', mode: '0755' }),
+      directory({ path: MAINTENANCE_PAGE_DIR, owner: 'root', group: 'root', mode: '0755' }),
+      template({
+        path: `${MAINTENANCE_PAGE_DIR}/_default.html`,
+        src: template_('maintenance.html.hbs'),
+        vars: { title: v.nginx_maintenance_title, message: v.nginx_maintenance_message },
+        owner: 'root',
+        group: 'root',
+        mode: '0644',
+      }),
+      template({
+        path: '/etc/nginx/nginx.conf',
+        src: template_('nginx.conf.hbs'),
+        vars: mainConfigView(v),
+        owner: 'root',
+        group: 'root',
+        mode: '0644',
+        validate: validateCommand('/etc/nginx/nginx.conf'),
+        ...reload,
+      }),
+    ];
+    if (v.nginx_remove_default_site) tasks.push(absent({ path: `${SITES_DIR}/default`, ...reload }));
+
+    // Sites Verdandi wrote earlier and that are no longer listed go first: a new site may reuse their names.
+    const keep = v.nginx_sites.map((s) => `${SITE_PREFIX}${s.name}.conf`);
+    tasks.push(
+      shell({
+        name: 'remove vhosts no longer listed',
+        script: removeStaleFiles(SITES_DIR, SITE_PREFIX, '.conf', keep),
+        onlyIf: staleFilesGuard(SITES_DIR, SITE_PREFIX, '.conf', keep),
+        ...reload,
+      }),
+    );
+
+    for (const s of v.nginx_sites) {
+      const path = siteFile(s.name);
+      tasks.push(
+        template({
+          name: `vhost ${s.name}`,
+          path,
+          src: template_('vhost.conf.hbs'),
+          vars: siteView(s),
+          owner: 'root',
+          group: 'root',
+          mode: '0644',
+          validate: validateCommand(path),
+          ...reload,
+        }),
+      );
+    }
+    tasks.push(service({ name: 'nginx', state: 'started', enabled: true }));
+    return tasks;
+  },
+  handlers: {
+    'reload nginx': () => service({ name: 'nginx', state: 'reloaded' }),
+  },
+});

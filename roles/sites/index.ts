@@ -1,0 +1,171 @@
+/**
+ * sites: what each site of `sites: [...]` needs on a host before `verdandi deploy` can ship it.
+ *
+ * - the app user (default: the site's name) and `<sites_root>/<site>/{releases,shared,slots,bin}`;
+ * - `repo.git`, the bare repository the releases are cut from (the deploy sends commits into it);
+ * - python/node sites: two supervisor programs, `<site>-blue` (port) and `<site>-green` (port + 1),
+ *   started by `bin/run`, which runs the release `slots/<color>` points at (an idle color exits at once);
+ * - an nginx vhost whose upstream is an include file the deploy rewrites to switch colors, with the
+ *   maintenance switch of the nginx role's convention.
+ *
+ * It expects the nginx role (and supervisor for python/node sites, docker for docker/swarm sites) on
+ * the same host. See README.md for the vars and the deploy for how releases go live.
+ */
+import {
+  apt,
+  command,
+  defineRole,
+  directory,
+  quote,
+  service,
+  shell,
+  type Task,
+  template,
+  UserError,
+  user,
+} from 'verdandi';
+import { upstreamContent } from '../../src/deploy/commands.js';
+import {
+  type Site,
+  type SitePaths,
+  sitePaths,
+  sitesVarsSchema,
+  usesSupervisor,
+} from '../../src/deploy/site.js';
+
+const tpl = (name: string) => new URL(`./templates/${name}`, import.meta.url);
+
+/** The nginx role's checker (nginx -t on a private copy holding the candidate), when it is installed. */
+const NGINX_CHECK = '/usr/local/sbin/verdandi-nginx-check';
+
+function nginxValidate(target: string): string {
+  return `if [ -x ${NGINX_CHECK} ]; then ${NGINX_CHECK} ${quote(target)} %s; fi`;
+}
+
+function siteTasks(site: Site, paths: SitePaths): Task[] {
+  const owner = { owner: paths.user, group: paths.user };
+  const tasks: Task[] = [
+    user({ name: paths.user, system: true, home: paths.dir, shell: '/usr/sbin/nologin', createHome: false }),
+    directory({ path: paths.dir, ...owner, mode: '0755' }),
+    directory({ path: paths.releases, ...owner, mode: '0755' }),
+    directory({ path: paths.shared, ...owner, mode: '0750' }),
+    directory({ path: `${paths.shared}/log`, ...owner, mode: '0750' }),
+    directory({ path: `${paths.dir}/slots`, owner: 'root', group: 'root', mode: '0755' }),
+    directory({ path: `${paths.dir}/bin`, owner: 'root', group: 'root', mode: '0755' }),
+    directory({ path: paths.repo, ...owner, mode: '0750' }),
+    command({
+      name: `git init --bare ${paths.repo}`,
+      argv: ['git', 'init', '--quiet', '--bare', paths.repo],
+      user: paths.user,
+      creates: `${paths.repo}/HEAD`,
+    }),
+  ];
+
+  if (usesSupervisor(site)) {
+    if (!site.process.command) {
+      throw new UserError(
+        `site ${site.name}: a ${site.runtime.type} site needs process.command (what serves HTTP on $PORT)`,
+        1,
+        'e.g. process: { command: "uvicorn app:app --host 127.0.0.1 --port $PORT" }',
+      );
+    }
+    tasks.push(
+      template({
+        path: paths.runScript,
+        src: tpl('run.sh.hbs'),
+        vars: {
+          name: site.name,
+          slotsDir: `${paths.dir}/slots`,
+          bluePort: paths.port('blue'),
+          greenPort: paths.port('green'),
+          command: quote(site.process.command),
+        },
+        owner: 'root',
+        group: 'root',
+        mode: '0755',
+      }),
+      template({
+        path: paths.supervisorConf,
+        src: tpl('supervisor.conf.hbs'),
+        vars: {
+          name: site.name,
+          dir: paths.dir,
+          user: paths.user,
+          runScript: paths.runScript,
+          stopTimeout: site.process.stopTimeout,
+          logDir: `${paths.shared}/log`,
+          colors: (['blue', 'green'] as const).map((color) => ({
+            color,
+            program: paths.program(color),
+            port: paths.port(color),
+          })),
+        },
+        owner: 'root',
+        group: 'root',
+        mode: '0644',
+        notify: 'update supervisor',
+      }),
+    );
+  }
+
+  tasks.push(
+    directory({ path: '/etc/nginx/verdandi', owner: 'root', group: 'root', mode: '0755' }),
+    // The deploy owns this file's content afterwards: it is only created here (pointing at blue).
+    shell({
+      name: `initial upstream ${paths.upstream}`,
+      script: `printf '%s' ${quote(upstreamContent(paths, 'blue'))} > ${quote(paths.upstream)}`,
+      creates: paths.upstream,
+      notify: 'reload nginx',
+    }),
+    template({
+      path: paths.vhost,
+      src: tpl('vhost.conf.hbs'),
+      vars: {
+        name: site.name,
+        upstreamName: `verdandi_site_${site.name.replace(/-/g, '_')}`,
+        upstreamFile: paths.upstream,
+        serverNames: site.nginx.serverNames.join(' '),
+        listen: site.nginx.listen,
+        tls: site.nginx.tls ?? null,
+        clientMaxBodySize: site.nginx.clientMaxBodySize,
+        maintenanceFlag: paths.maintenanceFlag,
+        maintenanceRoot: '/var/www/maintenance',
+      },
+      owner: 'root',
+      group: 'root',
+      mode: '0644',
+      validate: nginxValidate(paths.vhost),
+      notify: 'reload nginx',
+    }),
+  );
+  return tasks;
+}
+
+export default defineRole({
+  name: 'sites',
+  description:
+    'app users, release directories, bare repositories, blue/green supervisor programs and nginx vhosts for `verdandi deploy`',
+  vars: sitesVarsSchema,
+  tasks(v) {
+    const packages = new Set<string>(['git', 'curl']);
+    for (const site of v.sites) {
+      for (const p of site.packages) packages.add(p);
+      if (site.runtime.type === 'python' && site.runtime.virtualenv && site.runtime.python === 'system') {
+        packages.add('python3-venv');
+      }
+    }
+    return [
+      apt({ packages: [...packages] }),
+      directory({ path: v.sites_root, owner: 'root', group: 'root', mode: '0755' }),
+      ...v.sites.map((site) => siteTasks(site, sitePaths(site, v.sites_root))),
+    ];
+  },
+  handlers: {
+    'update supervisor': () =>
+      shell({
+        name: 'supervisorctl reread + update',
+        script: 'supervisorctl reread && supervisorctl update',
+      }),
+    'reload nginx': () => service({ name: 'nginx', state: 'reloaded' }),
+  },
+});

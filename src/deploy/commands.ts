@@ -1,0 +1,488 @@
+/**
+ * Every command a deploy sends to a host, as a pure function returning a shell script (like Kamal's
+ * command classes). Nothing here talks to a host: `deploy.ts` runs these in order and decides what to
+ * do when one fails; unit tests check them without a host.
+ *
+ * Conventions on the host (see roles/sites/README.md):
+ *   <root>/<site>/repo.git        bare repository (owned by the app user) the releases are cut from
+ *   <root>/<site>/releases/<r>    one directory per release, never changed once live
+ *   <root>/<site>/current         symlink → releases/<r>, the live release
+ *   <root>/<site>/slots/<color>   symlink → the release a color (blue: port, green: port+1) runs
+ *   <root>/<site>/releases/<r>/.env  the release's environment (0600, app user)
+ *   /etc/nginx/verdandi/<site>.upstream   `server 127.0.0.1:<port of the live color>;`
+ */
+import { quote, sh, words } from '../util/shell.js';
+import type { ReleaseRecord } from './release.js';
+import { COLORS, type Color, type Site, type SitePaths, usesSupervisor } from './site.js';
+
+/** Runs `command` as the app user, in `cwd`, with the site's environment and virtualenv. */
+export function asApp(paths: SitePaths, cwd: string, command: string): string {
+  // Positional parameters carry the values: no quoting inside quoting.
+  const inner =
+    'cd "$1" || exit 1; ' +
+    'if [ -f ./.env ]; then set -a; . ./.env; set +a; fi; ' +
+    'if [ -d .venv ]; then VIRTUAL_ENV="$PWD/.venv"; PATH="$VIRTUAL_ENV/bin:$PATH"; export VIRTUAL_ENV PATH; fi; ' +
+    'exec sh -c "$2"';
+  return words(
+    'runuser',
+    '-u',
+    paths.user,
+    '--',
+    'env',
+    `HOME=${paths.dir}`,
+    'sh',
+    '-c',
+    inner,
+    'sh',
+    cwd,
+    command,
+  );
+}
+
+/** A git command in the host's bare repository, as the app user (git refuses repos of other owners). */
+export function hostGit(paths: SitePaths, ...args: string[]): string {
+  return words('runuser', '-u', paths.user, '--', 'git', '-C', paths.repo, ...args);
+}
+
+export function releaseDir(paths: SitePaths, release: string): string {
+  return `${paths.releases}/${release}`;
+}
+
+/** Each release carries its environment: what it was deployed with is what it runs with (rollback too). */
+export function releaseEnvFile(paths: SitePaths, release: string): string {
+  return `${releaseDir(paths, release)}/.env`;
+}
+
+export function imageName(site: Site, release: string): string {
+  return `verdandi/${site.name}:${release}`;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// State
+
+/**
+ * Read-only: what the deploy needs to know of a site on the host, as `key=value` lines
+ * (`release=` once per release directory).
+ */
+export function stateScript(site: Site, paths: SitePaths): string {
+  const lines = [
+    sh`if [ -d ${paths.releases} ] && [ -d ${paths.repo} ]; then echo provisioned=yes; else echo provisioned=no; fi`,
+    sh`if [ -L ${paths.current} ]; then echo "current=$(basename "$(readlink ${paths.current})")"; fi`,
+    sh`if [ -f ${paths.upstream} ]; then echo "upstream_port=$(sed -n 's/.*server 127\\.0\\.0\\.1:\\([0-9]*\\).*/\\1/p' ${paths.upstream} | head -n 1)"; fi`,
+    sh`if [ -e ${paths.maintenanceFlag} ]; then echo maintenance=on; else echo maintenance=off; fi`,
+    sh`if [ -d ${paths.releases} ]; then for r in ${paths.releases}/*; do [ -d "$r" ] && echo "release=$(basename "$r")"; done; fi`,
+    sh`if [ -f ${paths.current}/.verdandi-release.json ]; then printf 'record=%s\n' "$(tr -d '\n' < ${paths.current}/.verdandi-release.json)"; fi`,
+  ];
+  for (const color of COLORS) {
+    if (usesSupervisor(site)) {
+      lines.push(
+        sh`if [ -L ${paths.slot(color)} ]; then echo "slot_${color}=$(basename "$(readlink ${paths.slot(color)})")"; fi`,
+      );
+    } else {
+      lines.push(
+        sh`r=$(docker inspect -f '{{index .Config.Labels "verdandi.release"}}' ${paths.program(color)} 2>/dev/null) && echo "slot_${color}=$r"`,
+      );
+    }
+  }
+  return lines.join('\n');
+}
+
+export interface SiteState {
+  provisioned: boolean;
+  current?: string;
+  /** The color nginx sends traffic to, from the upstream file. */
+  live?: Color;
+  maintenance: boolean;
+  releases: string[];
+  record?: string;
+  slots: Partial<Record<Color, string>>;
+}
+
+export function parseState(paths: SitePaths, stdout: string): SiteState {
+  const state: SiteState = { provisioned: false, maintenance: false, releases: [], slots: {} };
+  for (const line of stdout.split('\n')) {
+    const eq = line.indexOf('=');
+    if (eq < 0) continue;
+    const key = line.slice(0, eq);
+    const value = line.slice(eq + 1).trim();
+    if (key === 'provisioned') state.provisioned = value === 'yes';
+    else if (key === 'current' && value) state.current = value;
+    else if (key === 'upstream_port') {
+      const port = Number(value);
+      state.live = COLORS.find((c) => paths.port(c) === port);
+    } else if (key === 'maintenance') state.maintenance = value === 'on';
+    else if (key === 'release' && value) state.releases.push(value);
+    else if (key === 'record' && value) state.record = value;
+    else if (key === 'slot_blue' && value) state.slots.blue = value;
+    else if (key === 'slot_green' && value) state.slots.green = value;
+  }
+  state.releases.sort();
+  return state;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Step 2: code
+
+export function hostHasCommit(paths: SitePaths, sha: string): string {
+  return hostGit(paths, 'cat-file', '-e', `${sha}^{commit}`);
+}
+
+/** The commits the host's repository already has (tips of its refs), to send only what is missing. */
+export function hostRefTips(paths: SitePaths): string {
+  return hostGit(paths, 'for-each-ref', '--format=%(objectname)');
+}
+
+/** Receives a git bundle (base64 on stdin) into the bare repository and keeps the commit under a ref. */
+export function receiveBundle(paths: SitePaths, sha: string): string {
+  const bundle = `${paths.repo}/incoming.bundle`;
+  return [
+    words('runuser', '-u', paths.user, '--', 'sh', '-c', 'base64 -d > "$1"', 'sh', bundle),
+    hostGit(paths, 'fetch', '--quiet', bundle, `+refs/verdandi/deploy:refs/deploys/${sha}`),
+    'rc=$?',
+    sh`rm -f ${bundle}`,
+    'exit $rc',
+  ].join('\n');
+}
+
+/** `fetch: pull`: the host fetches the repository itself. */
+export function pullFetch(site: Site, paths: SitePaths): string {
+  return hostGit(
+    paths,
+    'fetch',
+    '--quiet',
+    '--prune',
+    '--force',
+    site.repo,
+    '+refs/heads/*:refs/heads/*',
+    '+refs/tags/*:refs/tags/*',
+  );
+}
+
+/** Prints the full sha of a branch, tag or sha in the host's repository. */
+export function resolveOnHost(paths: SitePaths, ref: string): string {
+  return hostGit(paths, 'rev-parse', '--verify', '--quiet', `${ref}^{commit}`);
+}
+
+/** Cuts the release out of the bare repository (no .git inside) and records what it is. */
+export function checkout(paths: SitePaths, record: ReleaseRecord): string {
+  const dir = releaseDir(paths, record.release);
+  const script =
+    'set -e; mkdir "$1"; git -C "$2" archive --format=tar "$3" | tar -x -C "$1"; ' +
+    'printf "%s\\n" "$3" > "$1/REVISION"; printf "%s\\n" "$4" > "$1/.verdandi-release.json"';
+  return words(
+    'runuser',
+    '-u',
+    paths.user,
+    '--',
+    'sh',
+    '-c',
+    script,
+    'sh',
+    dir,
+    paths.repo,
+    record.commit,
+    JSON.stringify(record),
+  );
+}
+
+/** The release's environment file, content on stdin (never on a command line): 0600, app user. */
+export function writeEnvFile(paths: SitePaths, release: string): string {
+  const file = releaseEnvFile(paths, release);
+  const tmp = `${file}.tmp`;
+  return [
+    'umask 077',
+    sh`cat > ${tmp}`,
+    sh`chown ${`${paths.user}:`} ${tmp}`,
+    sh`chmod 0600 ${tmp}`,
+    sh`mv -f ${tmp} ${file}`,
+  ].join(' && ');
+}
+
+/** Renders the environment file: shell syntax for supervisor sites (sourced), docker's for containers. */
+export function renderEnvFile(site: Site, values: Record<string, string>): string {
+  const docker = !usesSupervisor(site);
+  const lines = Object.entries(values).map(([k, v]) => {
+    if (docker && /[\r\n]/.test(v))
+      throw new Error(`${k}: a docker env file cannot hold a value with a line break`);
+    return docker ? `${k}=${v}` : `${k}=${quote(v)}`;
+  });
+  return lines.length ? `${lines.join('\n')}\n` : '';
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Step 3: dependencies, build, checks
+
+/** The python binary a python site's virtualenv is made from. */
+export function pythonBinary(site: Site): string {
+  if (site.runtime.type !== 'python') throw new Error('not a python site');
+  const rt = site.runtime;
+  return rt.python === 'system' ? '/usr/bin/python3' : `${rt.pyenvRoot}/versions/${rt.python}/bin/python`;
+}
+
+/** Installs the dependencies inside the release (or builds the image); null when the runtime has none. */
+export function installDependencies(site: Site, paths: SitePaths, release: string): string | null {
+  const dir = releaseDir(paths, release);
+  const rt = site.runtime;
+  switch (rt.type) {
+    case 'python': {
+      if (!rt.virtualenv) return null;
+      const venv = words(
+        pythonBinary(site),
+        '-m',
+        'venv',
+        rt.systemSitePackages && '--system-site-packages',
+        '.venv',
+      );
+      const pip = words(
+        '.venv/bin/pip',
+        'install',
+        '--quiet',
+        '--disable-pip-version-check',
+        ...rt.pipOptions,
+        '-r',
+        rt.requirements,
+      );
+      return asApp(paths, dir, `${venv} && if [ -f ${quote(rt.requirements)} ]; then ${pip}; fi`);
+    }
+    case 'node':
+      return asApp(paths, dir, rt.install);
+    case 'docker':
+    case 'swarm':
+      return words(
+        'docker',
+        'build',
+        '--quiet',
+        '-t',
+        imageName(site, release),
+        '-f',
+        `${dir}/${rt.dockerfile}`,
+        dir,
+      );
+  }
+}
+
+/** Runs a site command (build, check, migration) for a release: in the release, or in its image. */
+export function inRelease(site: Site, paths: SitePaths, release: string, command: string): string {
+  if (usesSupervisor(site)) return asApp(paths, releaseDir(paths, release), command);
+  return words(
+    'docker',
+    'run',
+    '--rm',
+    '--env-file',
+    releaseEnvFile(paths, release),
+    '--network',
+    'host',
+    imageName(site, release),
+    'sh',
+    '-c',
+    command,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Step 4: maintenance
+
+/** nginx tests the flag on each request: no reload needed. */
+export function maintenanceOn(paths: SitePaths): string {
+  return sh`mkdir -p "$(dirname ${paths.maintenanceFlag})" && touch ${paths.maintenanceFlag}`;
+}
+
+export function maintenanceOff(paths: SitePaths): string {
+  return sh`rm -f ${paths.maintenanceFlag}`;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Steps 5-6: colors
+
+/** Starts `release` as `color` beside the live color (another port). */
+export function startColor(site: Site, paths: SitePaths, color: Color, release: string): string {
+  const dir = releaseDir(paths, release);
+  if (usesSupervisor(site)) {
+    const slot = paths.slot(color);
+    const program = paths.program(color);
+    return [
+      sh`mkdir -p "$(dirname ${slot})"`,
+      sh`ln -sfn ${dir} ${`${slot}.tmp`}`,
+      sh`mv -T ${`${slot}.tmp`} ${slot}`,
+      // A leftover of an interrupted deploy may still run in this color: stop it first.
+      sh`{ supervisorctl stop ${program} >/dev/null 2>&1; true; }`,
+      sh`supervisorctl start ${program}`,
+    ].join(' && ');
+  }
+  if (site.runtime.type !== 'docker') throw new Error('startColor: swarm sites have no colors');
+  const rt = site.runtime;
+  const name = paths.program(color);
+  return [
+    sh`docker rm -f ${name} >/dev/null 2>&1`,
+    words(
+      'docker',
+      'run',
+      '--detach',
+      '--name',
+      name,
+      '--restart',
+      'unless-stopped',
+      '--env-file',
+      releaseEnvFile(paths, release),
+      '--env',
+      `PORT=${rt.containerPort}`,
+      '--publish',
+      `127.0.0.1:${paths.port(color)}:${rt.containerPort}`,
+      '--label',
+      `verdandi.site=${site.name}`,
+      '--label',
+      `verdandi.release=${release}`,
+      '--stop-timeout',
+      site.process.stopTimeout,
+      ...rt.runOptions,
+      imageName(site, release),
+    ),
+  ].join('; ');
+}
+
+/** Stops a color for a migration, keeping its slot so `resumeColor` starts the same release again. */
+export function pauseColor(site: Site, paths: SitePaths, color: Color): string {
+  if (usesSupervisor(site)) return `${sh`supervisorctl stop ${paths.program(color)} >/dev/null 2>&1`}; true`;
+  return `${sh`docker stop --time ${site.process.stopTimeout} ${paths.program(color)} >/dev/null 2>&1`}; true`;
+}
+
+export function resumeColor(site: Site, paths: SitePaths, color: Color): string {
+  if (usesSupervisor(site)) return sh`supervisorctl start ${paths.program(color)}`;
+  return sh`docker start ${paths.program(color)}`;
+}
+
+/** Stops a color gracefully (TERM, then up to stopTimeout seconds) and frees its slot. */
+export function stopColor(site: Site, paths: SitePaths, color: Color): string {
+  if (usesSupervisor(site)) {
+    return [
+      sh`supervisorctl stop ${paths.program(color)} >/dev/null 2>&1`,
+      sh`rm -f ${paths.slot(color)}`,
+      'true',
+    ].join('; ');
+  }
+  const name = paths.program(color);
+  return [
+    sh`docker stop --time ${site.process.stopTimeout} ${name} >/dev/null 2>&1`,
+    sh`docker rm -f ${name} >/dev/null 2>&1`,
+    'true',
+  ].join('; ');
+}
+
+/** The Host header of health checks: the first real server name. */
+export function healthHost(site: Site): string {
+  return (
+    site.nginx.serverNames.find((n) => n !== '_' && !n.startsWith('~') && !n.includes('*')) ?? 'localhost'
+  );
+}
+
+/**
+ * Waits (bounded by the site's health timeout) until `http://127.0.0.1:<port><path>` answers the
+ * expected status. Prints the last status seen on failure.
+ */
+export function healthCheck(site: Site, port: number): string {
+  const h = site.health;
+  const url = `http://127.0.0.1:${port}${h.path}`;
+  return [
+    `end=$(( $(date +%s) + ${h.timeout} )); code=none`,
+    'while :; do',
+    `  code=$(${words('curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '2', '-H', `Host: ${healthHost(site)}`, url)})`,
+    `  if [ "$code" = ${quote(String(h.status))} ]; then echo "health check ${url}: $code"; exit 0; fi`,
+    '  if [ "$(date +%s)" -ge "$end" ]; then break; fi',
+    '  sleep 0.5',
+    'done',
+    `echo "health check ${url} answered $code (expected ${h.status}) for ${h.timeout} s" >&2`,
+    'exit 1',
+  ].join('\n');
+}
+
+/** Content of the upstream include that sends the site's traffic to `color`. */
+export function upstreamContent(paths: SitePaths, color: Color): string {
+  return `# Written by verdandi deploy: the live color of this site.\nserver 127.0.0.1:${paths.port(color)}; # ${color}\n`;
+}
+
+/** PIDs of nginx worker processes, read from /proc (procps may not be installed). */
+const NGINX_WORKERS = [
+  'vd_workers() {',
+  '  for d in /proc/[0-9]*; do',
+  `    case "$(tr '\\0' ' ' < "$d/cmdline" 2>/dev/null)" in`,
+  `      'nginx: worker process'*) echo "\${d#/proc/}" ;;`,
+  '    esac',
+  '  done',
+  '}',
+].join('\n');
+
+/**
+ * Points nginx at `color`: the upstream file is replaced atomically, checked with `nginx -t` (put back
+ * when the test fails), nginx reloads, and the command returns once the old nginx workers have finished
+ * their requests (at most `drainSeconds`), so the old color can then be stopped without cutting any.
+ */
+export function switchUpstream(paths: SitePaths, color: Color, drainSeconds = 10): string {
+  const up = paths.upstream;
+  return [
+    NGINX_WORKERS,
+    'old=$(vd_workers)',
+    sh`mkdir -p "$(dirname ${up})"`,
+    sh`if [ -f ${up} ]; then cp -p ${up} ${`${up}.prev`}; fi`,
+    sh`printf '%s' ${upstreamContent(paths, color)} > ${`${up}.new`}`,
+    sh`mv -f ${`${up}.new`} ${up}`,
+    'if ! out=$(nginx -t 2>&1); then',
+    sh`  if [ -f ${`${up}.prev`} ]; then mv -f ${`${up}.prev`} ${up}; fi`,
+    '  echo "$out" >&2; exit 1',
+    'fi',
+    'systemctl reload nginx || nginx -s reload || exit 1',
+    `i=0; while [ "$i" -lt ${drainSeconds * 10} ]; do`,
+    '  alive=; for p in $old; do if [ -d "/proc/$p" ]; then alive=1; fi; done',
+    '  [ -z "$alive" ] && break',
+    '  sleep 0.1; i=$((i + 1))',
+    'done',
+    'exit 0',
+  ].join('\n');
+}
+
+/** `current` → the release, atomically (a rename never leaves a moment without the link). */
+export function switchCurrent(paths: SitePaths, release: string): string {
+  const tmp = `${paths.current}.tmp`;
+  return `${sh`ln -sfn ${`releases/${release}`} ${tmp}`} && ${sh`mv -T ${tmp} ${paths.current}`}`;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Step 7: bookkeeping
+
+/** Deletes releases (and their images for container sites). */
+export function removeReleases(site: Site, paths: SitePaths, releases: string[]): string | null {
+  if (releases.length === 0) return null;
+  const dirs = releases.map((r) => releaseDir(paths, r));
+  const parts = [words('rm', '-rf', '--', ...dirs)];
+  if (!usesSupervisor(site)) {
+    parts.push(`${words('docker', 'rmi', ...releases.map((r) => imageName(site, r)))} >/dev/null 2>&1; true`);
+  }
+  return parts.join('; ');
+}
+
+/** Appends one JSON line to the site's deploy log. */
+export function recordDeploy(paths: SitePaths, entry: Record<string, unknown>): string {
+  return sh`printf '%s\n' ${JSON.stringify(entry)} >> ${paths.deployLog}`;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Swarm: the stack does its own rolling update (start-first, health-gated in the compose file).
+
+/** `docker stack deploy` of the release's compose file, the image given as ${IMAGE}. */
+export function deployStack(site: Site, paths: SitePaths, release: string): string {
+  if (site.runtime.type !== 'swarm') throw new Error('deployStack: not a swarm site');
+  const dir = releaseDir(paths, release);
+  return [
+    sh`cd ${dir}`,
+    words(
+      'env',
+      `IMAGE=${imageName(site, release)}`,
+      'docker',
+      'stack',
+      'deploy',
+      '--prune',
+      '-c',
+      site.runtime.compose,
+      site.name,
+    ),
+  ].join(' && ');
+}

@@ -1,0 +1,172 @@
+/**
+ * `verdandi status <env>`: per host and site, what runs (release, branch, commit, when, by whom), the
+ * processes of both colors, nginx, the health check through nginx, maintenance, free disk: the seeds'
+ * debugging checklist (nginx up? supervisor program running? which code?) in one command, read-only.
+ */
+import type { Connection } from '../connection/types.js';
+import { UnreachableError } from '../connection/types.js';
+import { sh, words } from '../util/shell.js';
+import { healthHost, parseState, type SiteState, stateScript } from './commands.js';
+import { connectTarget, type DeployCliOptions, openSession } from './deploy.js';
+import { parseReleaseRecord, type ReleaseRecord } from './release.js';
+import { COLORS, type Color, type Site, type SitePaths, sitePaths, usesSupervisor } from './site.js';
+
+/** Read-only script: the deploy state plus processes, nginx, health through nginx, disk. */
+export function statusScript(site: Site, paths: SitePaths): string {
+  const lines = [stateScript(site, paths), 'echo "nginx=$(systemctl is-active nginx 2>/dev/null)"'];
+  for (const color of COLORS) {
+    const name = paths.program(color);
+    if (usesSupervisor(site)) {
+      lines.push(
+        `echo "proc_${color}=$(${sh`supervisorctl status ${name}`} 2>&1 | awk '{print $2}' | head -n 1)"`,
+      );
+    } else if (site.runtime.type === 'docker') {
+      lines.push(
+        `echo "proc_${color}=$(${sh`docker inspect -f '{{.State.Status}}' ${name}`} 2>/dev/null || echo absent)"`,
+      );
+    }
+  }
+  const scheme = site.nginx.tls ? 'https' : 'http';
+  const port = site.nginx.tls ? 443 : site.nginx.listen;
+  const url = `${scheme}://127.0.0.1:${port}${site.health.path}`;
+  lines.push(
+    `echo "health=$(${words('curl', '-k', '-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '5', '-H', `Host: ${healthHost(site)}`, url)})"`,
+    `echo "disk=$(${sh`df -h --output=avail ${paths.dir}`} 2>/dev/null | tail -n 1 | tr -d ' ')"`,
+    `echo "last=$(${sh`tail -n 1 ${paths.deployLog}`} 2>/dev/null)"`,
+  );
+  return lines.join('\n');
+}
+
+export interface SiteStatus {
+  host: string;
+  site: string;
+  provisioned: boolean;
+  release?: string;
+  record?: ReleaseRecord;
+  live?: Color;
+  maintenance: boolean;
+  releases: string[];
+  processes: Partial<Record<Color, string>>;
+  nginx: string;
+  health: { url: string; status: string; expected: number; ok: boolean };
+  freeDisk: string;
+  lastDeploy?: Record<string, unknown>;
+  error?: string;
+}
+
+export function parseStatus(host: string, site: Site, paths: SitePaths, stdout: string): SiteStatus {
+  const state: SiteState = parseState(paths, stdout);
+  const kv = new Map<string, string>();
+  for (const line of stdout.split('\n')) {
+    const eq = line.indexOf('=');
+    if (eq > 0) kv.set(line.slice(0, eq), line.slice(eq + 1).trim());
+  }
+  const processes: Partial<Record<Color, string>> = {};
+  for (const c of COLORS) if (kv.has(`proc_${c}`)) processes[c] = kv.get(`proc_${c}`) || 'unknown';
+  let lastDeploy: Record<string, unknown> | undefined;
+  try {
+    lastDeploy = kv.get('last') ? JSON.parse(kv.get('last')!) : undefined;
+  } catch {
+    lastDeploy = undefined;
+  }
+  const code = kv.get('health') ?? '';
+  return {
+    host,
+    site: site.name,
+    provisioned: state.provisioned,
+    release: state.current,
+    record: parseReleaseRecord(state.record ?? ''),
+    live: state.live,
+    maintenance: state.maintenance,
+    releases: state.releases,
+    processes,
+    nginx: kv.get('nginx') || 'unknown',
+    health: {
+      url: site.health.path,
+      status: code || 'no answer',
+      expected: site.health.status,
+      ok: code === String(site.health.status),
+    },
+    freeDisk: kv.get('disk') || '?',
+    lastDeploy,
+  };
+}
+
+export function formatStatus(st: SiteStatus): string {
+  if (st.error) return `${st.host}  ${st.site}\n  error: ${st.error}`;
+  const r = st.record;
+  const lines = [`${st.host}  ${st.site}`];
+  if (!st.provisioned) lines.push('  not provisioned (run verdandi provision with the sites role)');
+  lines.push(
+    r
+      ? `  live      ${st.release}: ${r.branch} @ ${r.commit.slice(0, 7)}, deployed ${r.time} by ${r.by}`
+      : `  live      ${st.release ?? 'nothing deployed yet'}`,
+  );
+  const procs = Object.entries(st.processes)
+    .map(([c, s]) => `${c}${c === st.live ? ' (live)' : ''}: ${s}`)
+    .join(', ');
+  if (procs) lines.push(`  processes ${procs}`);
+  lines.push(`  nginx     ${st.nginx}${st.maintenance ? ', MAINTENANCE ON' : ''}`);
+  lines.push(
+    `  health    ${st.health.url} → ${st.health.status} (${st.health.ok ? 'ok' : `expected ${st.health.expected}`})`,
+  );
+  lines.push(
+    `  releases  ${st.releases.length} kept${st.releases.length ? `, oldest ${st.releases[0]}` : ''}`,
+  );
+  if (st.lastDeploy && st.lastDeploy.outcome === 'failed') {
+    lines.push(
+      `  last      FAILED ${st.lastDeploy.action ?? 'deploy'} of ${st.lastDeploy.branch ?? '?'} at "${st.lastDeploy.step ?? '?'}" (${st.lastDeploy.time ?? '?'})`,
+    );
+  }
+  lines.push(`  disk      ${st.freeDisk} free`);
+  return lines.join('\n');
+}
+
+export async function status(env: string, o: DeployCliOptions): Promise<number> {
+  const s = await openSession(env, o);
+  const all: SiteStatus[] = [];
+  let code = 0;
+  await Promise.all(
+    s.targets.map(async (t) => {
+      let conn: Connection;
+      try {
+        conn = await connectTarget(s, t);
+      } catch (err) {
+        if (!(err instanceof UnreachableError)) throw err;
+        code = 3;
+        for (const site of t.vars.sites) all.push(unreachable(t.host.name, site, err.message));
+        return;
+      }
+      try {
+        for (const site of t.vars.sites) {
+          const paths = sitePaths(site, t.vars.sites_root);
+          const res = await conn.exec(statusScript(site, paths));
+          all.push(parseStatus(t.host.name, site, paths, res.stdout));
+        }
+      } finally {
+        await conn.close();
+      }
+    }),
+  );
+  all.sort((a, b) => (a.host === b.host ? a.site.localeCompare(b.site) : a.host.localeCompare(b.host)));
+  if (o.json) s.out.json({ sites: all });
+  else for (const st of all) s.out.info(formatStatus(st));
+  // A site that does not answer its health check makes `status` fail: usable from cron or monitoring.
+  if (code === 0 && all.some((st) => !st.health.ok)) code = 2;
+  return code;
+}
+
+function unreachable(host: string, site: Site, message: string): SiteStatus {
+  return {
+    host,
+    site: site.name,
+    provisioned: false,
+    maintenance: false,
+    releases: [],
+    processes: {},
+    nginx: 'unknown',
+    health: { url: site.health.path, status: 'unreachable', expected: site.health.status, ok: false },
+    freeDisk: '?',
+    error: `unreachable: ${message}`,
+  };
+}

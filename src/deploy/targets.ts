@@ -1,0 +1,95 @@
+/**
+ * From the inventory to what deploy, rollback and status work on: the hosts that have sites, each with
+ * its validated `sites` vars, and the environment values of each site (vars + secrets).
+ */
+import type { InventoryHost } from '../inventory/types.js';
+import { formatOrigin } from '../inventory/types.js';
+import { UserError } from '../util/errors.js';
+import { registerSecret } from '../util/redact.js';
+import { renderEnvFile } from './commands.js';
+import { type Site, type SitesVars, sitesVarsSchema } from './site.js';
+
+export interface SiteTarget {
+  host: InventoryHost;
+  vars: SitesVars;
+}
+
+/** Validates a host's `sites` vars; a mistake names the host, the var, its file and line. */
+export function parseSitesVars(host: InventoryHost, vars: Record<string, unknown>): SitesVars {
+  const input = { sites: vars.sites, sites_root: vars.sites_root };
+  const res = sitesVarsSchema.safeParse(input);
+  if (res.success) return res.data;
+  const issue = res.error.issues[0];
+  const key = String(issue.path[0] ?? 'sites');
+  const origin = host.varOrigins?.[key];
+  const where = origin ? ` (${formatOrigin(origin)})` : '';
+  const path = issue.path
+    .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
+    .join('')
+    .replace(/^\./, '');
+  throw new UserError(
+    `host ${host.name}: ${path || key}${where}: ${issue.message}`,
+    1,
+    'see roles/sites/README.md for the fields of a site',
+  );
+}
+
+/** Reads `a.b.c` in the secrets. */
+function lookup(secrets: Record<string, unknown>, key: string): unknown {
+  let v: unknown = secrets;
+  for (const part of key.split('.')) {
+    if (!v || typeof v !== 'object') return undefined;
+    v = (v as Record<string, unknown>)[part];
+  }
+  return v;
+}
+
+/** The site's environment: plain vars, then secrets (a missing secret is a user error). */
+export function siteEnvValues(
+  site: Site,
+  secrets: Record<string, unknown>,
+  env: string,
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(site.env.vars)) out[k] = String(v);
+  for (const [k, key] of Object.entries(site.env.secrets)) {
+    const v = lookup(secrets, key);
+    if (v === undefined || v === null || typeof v === 'object') {
+      throw new UserError(
+        `site ${site.name}: env.secrets.${k} names the secret "${key}", which the secrets of ${env} do not hold`,
+        1,
+        `add it with \`verdandi secrets edit ${env}\``,
+      );
+    }
+    registerSecret(String(v));
+    out[k] = String(v);
+  }
+  return out;
+}
+
+export function siteEnvFile(site: Site, secrets: Record<string, unknown>, env: string): string {
+  try {
+    return renderEnvFile(site, siteEnvValues(site, secrets, env));
+  } catch (err) {
+    if (err instanceof UserError) throw err;
+    throw new UserError(`site ${site.name}: ${(err as Error).message}`, 1);
+  }
+}
+
+/** Keeps only the sites asked for (`--site a,b`), failing on a name no host has. */
+export function filterSites(targets: SiteTarget[], only: string[] | undefined): SiteTarget[] {
+  if (!only?.length) return targets.filter((t) => t.vars.sites.length > 0);
+  const known = new Set(targets.flatMap((t) => t.vars.sites.map((s) => s.name)));
+  for (const name of only) {
+    if (!known.has(name)) {
+      throw new UserError(
+        `no host of this environment has a site named "${name}"`,
+        1,
+        `known sites: ${[...known].join(', ') || 'none'}`,
+      );
+    }
+  }
+  return targets
+    .map((t) => ({ ...t, vars: { ...t.vars, sites: t.vars.sites.filter((s) => only.includes(s.name)) } }))
+    .filter((t) => t.vars.sites.length > 0);
+}

@@ -1,0 +1,356 @@
+/**
+ * apt: Debian packages present, absent or at the latest version.
+ *
+ * The probe reads dpkg's status of each package (`dpkg-query -W`), the age of the apt lists and, for
+ * `latest`, the candidate versions (`apt-cache policy`). The plan installs every missing package with
+ * ONE apt-get command, noninteractive, keeping existing config files, waiting up to 5 minutes for the
+ * dpkg lock (an unattended-upgrades run at boot holds it).
+ *
+ * The package lists are refreshed (`apt-get update`) only when something must be installed and they are
+ * older than `cacheValidTime`, or when they were never downloaded (a fresh image has none, and nothing
+ * can be installed without them: this happens even with `updateCache: false`). With `latest`, stale
+ * lists are refreshed before comparing, so a `latest` task reports a change at most once per
+ * `cacheValidTime` even when nothing newer exists; with fresh lists it changes only when a newer version
+ * is available.
+ */
+import type { Plan, ProbeResult, RunStep, Task, TaskOptions } from '../engine/types.js';
+import { taskBase } from '../engine/types.js';
+import { quote, raw, sh, words } from '../util/shell.js';
+import { markedLines, taskOptionError } from './probes.js';
+
+export interface AptOptions {
+  packages: string | string[];
+  /** Default `present`. `absent` removes the packages (config files stay: `apt-get remove`). */
+  state?: 'present' | 'absent' | 'latest';
+  /** Refresh the package lists when they are older than `cacheValidTime` (default true). */
+  updateCache?: boolean;
+  /** Age in seconds after which the lists count as stale (default 3600). */
+  cacheValidTime?: number;
+}
+
+const MARKER = 'verdandi-apt';
+
+/** Files whose modification time tells when the lists were last downloaded; the newest one counts. */
+const CACHE_STAMPS = [
+  '/var/lib/apt/periodic/update-success-stamp',
+  '/var/lib/apt/lists/partial',
+  '/var/lib/apt/lists',
+];
+
+/** apt-get options every call uses: no prompts, keep changed config files, wait for the dpkg lock. */
+const APT_GET = words(
+  raw('DEBIAN_FRONTEND=noninteractive'),
+  'apt-get',
+  '-q',
+  '-y',
+  '-o',
+  'DPkg::Lock::Timeout=300',
+  '-o',
+  'Dpkg::Options::=--force-confdef',
+  '-o',
+  'Dpkg::Options::=--force-confold',
+);
+
+/**
+ * `apt-get update`, then mark the time: when nothing changed upstream apt may touch no file in the lists
+ * folder, and the next run would think the lists are still stale.
+ */
+export const APT_UPDATE: RunStep = {
+  kind: 'run',
+  command: `${APT_GET} update && touch -c /var/lib/apt/lists/partial`,
+  description: 'apt-get update',
+};
+
+/** Finishes the configuration of packages left unpacked or half-configured by an interrupted dpkg. */
+const DPKG_CONFIGURE: RunStep = {
+  kind: 'run',
+  command: 'DEBIAN_FRONTEND=noninteractive dpkg --force-confdef --force-confold --configure -a',
+  description: 'dpkg --configure -a',
+};
+
+export function apt(opts: AptOptions & TaskOptions): Task {
+  const packages = typeof opts.packages === 'string' ? [opts.packages] : opts.packages;
+  const label = opts.name ?? `apt ${Array.isArray(packages) ? packages.join(', ') : String(packages)}`;
+  if (!Array.isArray(packages) || packages.length === 0) {
+    throw taskOptionError(label, 'packages must be a package name or a non-empty list of names');
+  }
+  for (const p of packages) {
+    if (typeof p !== 'string' || !/^[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?$/.test(p)) {
+      throw taskOptionError(
+        label,
+        `${JSON.stringify(p)} is not a Debian package name`,
+        'names are lowercase letters, digits and + - . (optionally :arch)',
+      );
+    }
+  }
+  const state = opts.state ?? 'present';
+  if (!['present', 'absent', 'latest'].includes(state)) {
+    throw taskOptionError(label, `state must be present, absent or latest, got ${JSON.stringify(state)}`);
+  }
+  const updateCache = opts.updateCache ?? true;
+  const cacheValidTime = opts.cacheValidTime ?? 3600;
+  if (!Number.isFinite(cacheValidTime) || cacheValidTime < 0) {
+    throw taskOptionError(
+      label,
+      `cacheValidTime must be a number of seconds, got ${String(opts.cacheValidTime)}`,
+    );
+  }
+
+  const probe = [
+    'export LC_ALL=C',
+    `echo "${MARKER} now $(date +%s)"`,
+    `for f in ${CACHE_STAMPS.map((p) => quote(p)).join(' ')}; do`,
+    `  [ -e "$f" ] && echo "${MARKER} stamp $(stat -c %Y "$f")"`,
+    'done',
+    // Downloaded lists are files named like deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages.
+    `echo "${MARKER} indexes $(ls /var/lib/apt/lists 2>/dev/null | grep -c _Packages)"`,
+    // Packages dpkg never heard of are simply missing from the output (the error goes to /dev/null).
+    sh`dpkg-query -W -f=${`${MARKER} pkg \${Package} \${Status} \${Version}\\n`} ${packages} 2>/dev/null`,
+    state === 'latest' &&
+      `apt-cache policy ${words(...packages)} 2>/dev/null | sed -n ${quote(
+        `s/^\\([^ ].*\\):$/${MARKER} policy \\1/p; s/^  Candidate: /${MARKER} candidate /p`,
+      )}`,
+    'true',
+  ]
+    .filter((line): line is string => typeof line === 'string')
+    .join('\n');
+
+  function plan(result: ProbeResult): Plan {
+    const seen = parseAptProbe(result.stdout);
+    if (seen.now === undefined) {
+      return {
+        steps: [],
+        error: `the apt probe printed nothing usable (exit code ${result.exitCode}): is this Debian?`,
+      };
+    }
+    const status = new Map(packages.map((p) => [p, seen.packages.get(baseName(p)) ?? 'missing'] as const));
+    const named = (wanted: PackageState[]) => packages.filter((p) => wanted.includes(status.get(p)!));
+
+    if (state === 'absent') {
+      const present = named(['installed', 'unconfigured', 'half-installed']);
+      if (present.length === 0) return { steps: [] };
+      return {
+        steps: [
+          {
+            kind: 'run',
+            command: `${APT_GET} remove ${words(...present)}`,
+            description: `apt-get remove ${present.join(' ')}`,
+          },
+        ],
+        reason: `installed: ${present.join(', ')}`,
+      };
+    }
+
+    const cacheAge = seen.lastUpdate === undefined ? Number.POSITIVE_INFINITY : seen.now - seen.lastUpdate;
+    const cacheStale = updateCache && cacheAge > cacheValidTime;
+    const neverUpdated = seen.indexCount === 0;
+    const cacheReason = neverUpdated
+      ? 'apt lists were never downloaded'
+      : `apt lists are ${Number.isFinite(cacheAge) ? `${cacheAge}s` : 'of unknown age'} old (refreshed after ${cacheValidTime}s)`;
+
+    const missing = named(['missing']);
+    const unconfigured = named(['unconfigured']);
+    const halfInstalled = named(['half-installed']);
+    const reasons: string[] = [];
+    if (missing.length > 0) reasons.push(`not installed: ${missing.join(', ')}`);
+    if (unconfigured.length > 0) reasons.push(`not fully configured: ${unconfigured.join(', ')}`);
+    if (halfInstalled.length > 0) reasons.push(`half-installed: ${halfInstalled.join(', ')}`);
+    let toInstall = named(['missing', 'half-installed']);
+
+    if (state === 'latest') {
+      if (cacheStale || neverUpdated) {
+        // The candidates printed by apt-cache come from the stale lists: refresh, then let apt-get pick
+        // the newest version of every package (it leaves those already at the newest one alone).
+        return {
+          steps: [
+            APT_UPDATE,
+            ...(unconfigured.length > 0 ? [DPKG_CONFIGURE] : []),
+            installStep(packages, halfInstalled.length > 0),
+          ],
+          reason: [...reasons, `${cacheReason}: refresh and install the latest versions`].join('; '),
+        };
+      }
+      const outdated = named(['installed']).filter((p) => {
+        const installed = seen.versions.get(baseName(p));
+        const candidate = seen.candidates.get(p) ?? seen.candidates.get(baseName(p));
+        return (
+          installed !== undefined &&
+          candidate !== undefined &&
+          candidate !== '(none)' &&
+          compareDebianVersions(installed, candidate) < 0
+        );
+      });
+      if (outdated.length > 0) {
+        reasons.push(
+          `newer version available: ${outdated
+            .map(
+              (p) =>
+                `${p} ${seen.versions.get(baseName(p))} → ${seen.candidates.get(p) ?? seen.candidates.get(baseName(p))}`,
+            )
+            .join(', ')}`,
+        );
+      }
+      toInstall = packages.filter((p) => toInstall.includes(p) || outdated.includes(p));
+    }
+
+    if (toInstall.length === 0 && unconfigured.length === 0) return { steps: [] };
+    const steps: RunStep[] = [];
+    // Only worth refreshing when something is downloaded.
+    if (toInstall.length > 0 && (neverUpdated || cacheStale)) {
+      steps.push(APT_UPDATE);
+      reasons.push(cacheReason);
+    }
+    if (unconfigured.length > 0) steps.push(DPKG_CONFIGURE);
+    if (toInstall.length > 0) steps.push(installStep(toInstall, halfInstalled.length > 0));
+    return { steps, reason: reasons.join('; ') };
+  }
+
+  return { ...taskBase('apt', label, opts), probe, plan };
+}
+
+function installStep(packages: string[], reinstall: boolean): RunStep {
+  return {
+    kind: 'run',
+    command: `${APT_GET} install ${words(reinstall && '--reinstall', ...packages)}`,
+    description: `apt-get install ${packages.join(' ')}`,
+  };
+}
+
+/** `nginx:amd64` → `nginx`: dpkg-query's `${Package}` has no architecture. */
+function baseName(pkg: string): string {
+  return pkg.split(':')[0];
+}
+
+/**
+ * What dpkg says of a package:
+ * - installed: usable (`installed`, or `triggers-pending`/`triggers-awaited`, which dpkg finishes itself);
+ * - missing: never installed, or removed with only its config files left;
+ * - unconfigured: unpacked or half-configured (an interrupted install): `dpkg --configure -a` finishes it;
+ * - half-installed: files partly unpacked, or flagged reinstall-required: must be reinstalled.
+ */
+export type PackageState = 'installed' | 'missing' | 'unconfigured' | 'half-installed';
+
+export interface AptProbe {
+  now?: number;
+  /** Newest modification time of the cache stamps, when any exists. */
+  lastUpdate?: number;
+  /** How many package index files the lists folder holds (0: `apt-get update` never ran). */
+  indexCount?: number;
+  packages: Map<string, PackageState>;
+  versions: Map<string, string>;
+  candidates: Map<string, string>;
+}
+
+const STATE_RANK: Record<PackageState, number> = {
+  missing: 0,
+  'half-installed': 1,
+  unconfigured: 2,
+  installed: 3,
+};
+
+export function parseAptProbe(stdout: string): AptProbe {
+  const result: AptProbe = { packages: new Map(), versions: new Map(), candidates: new Map() };
+  let policyName: string | undefined;
+  for (const fields of markedLines(stdout, MARKER)) {
+    const [kind, ...rest] = fields;
+    if (kind === 'now' && /^\d+$/.test(rest[0] ?? '')) result.now = Number(rest[0]);
+    else if (kind === 'stamp' && /^\d+$/.test(rest[0] ?? '')) {
+      result.lastUpdate = Math.max(result.lastUpdate ?? 0, Number(rest[0]));
+    } else if (kind === 'indexes' && /^\d+$/.test(rest[0] ?? '')) result.indexCount = Number(rest[0]);
+    else if (kind === 'pkg' && rest.length >= 4) {
+      // pkg <name> <want> <error flag> <status> [<version>]
+      const [name, , errorFlag, dpkgStatus, version] = rest;
+      const state = packageState(errorFlag, dpkgStatus);
+      // Several lines for one name: one per installed architecture. The most installed one counts.
+      const known = result.packages.get(name);
+      if (known === undefined || STATE_RANK[state] > STATE_RANK[known]) {
+        result.packages.set(name, state);
+        if (version) result.versions.set(name, version);
+      }
+    } else if (kind === 'policy' && rest[0]) policyName = rest[0];
+    else if (kind === 'candidate' && policyName !== undefined && rest[0]) {
+      result.candidates.set(policyName, rest[0]);
+      policyName = undefined;
+    }
+  }
+  return result;
+}
+
+function packageState(errorFlag: string, dpkgStatus: string): PackageState {
+  if (errorFlag === 'reinstreq') return 'half-installed';
+  switch (dpkgStatus) {
+    case 'installed':
+    case 'triggers-pending':
+    case 'triggers-awaited':
+      return 'installed';
+    case 'unpacked':
+    case 'half-configured':
+      return 'unconfigured';
+    case 'half-installed':
+      return 'half-installed';
+    default:
+      // not-installed, config-files
+      return 'missing';
+  }
+}
+
+/**
+ * Debian version comparison (deb-version(7)), as `dpkg --compare-versions` does it:
+ * negative when a < b, 0 when equal, positive when a > b.
+ */
+export function compareDebianVersions(a: string, b: string): number {
+  const pa = splitVersion(a);
+  const pb = splitVersion(b);
+  if (pa.epoch !== pb.epoch) return pa.epoch - pb.epoch;
+  return compareFragment(pa.upstream, pb.upstream) || compareFragment(pa.revision, pb.revision);
+}
+
+function splitVersion(version: string): { epoch: number; upstream: string; revision: string } {
+  let rest = version.trim();
+  let epoch = 0;
+  const colon = rest.indexOf(':');
+  if (colon >= 0 && /^\d+$/.test(rest.slice(0, colon))) {
+    epoch = Number(rest.slice(0, colon));
+    rest = rest.slice(colon + 1);
+  }
+  const dash = rest.lastIndexOf('-');
+  return dash >= 0
+    ? { epoch, upstream: rest.slice(0, dash), revision: rest.slice(dash + 1) }
+    : { epoch, upstream: rest, revision: '' };
+}
+
+/** Sort weight of a non-digit character: `~` before the end of the string, letters before other signs. */
+function charOrder(c: string | undefined): number {
+  if (c === undefined) return 0;
+  if (c === '~') return -1;
+  if (/[A-Za-z]/.test(c)) return c.charCodeAt(0);
+  return c.charCodeAt(0) + 256;
+}
+
+const isDigit = (c: string | undefined) => c !== undefined && c >= '0' && c <= '9';
+
+/** dpkg's verrevcmp: alternating runs of non-digits (compared by charOrder) and digits (numerically). */
+function compareFragment(a: string, b: string): number {
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    while ((i < a.length && !isDigit(a[i])) || (j < b.length && !isDigit(b[j]))) {
+      const diff = charOrder(isDigit(a[i]) ? undefined : a[i]) - charOrder(isDigit(b[j]) ? undefined : b[j]);
+      if (diff !== 0) return diff;
+      i++;
+      j++;
+    }
+    while (a[i] === '0') i++;
+    while (b[j] === '0') j++;
+    let firstDiff = 0;
+    while (isDigit(a[i]) && isDigit(b[j])) {
+      if (firstDiff === 0) firstDiff = a.charCodeAt(i) - b.charCodeAt(j);
+      i++;
+      j++;
+    }
+    if (isDigit(a[i])) return 1;
+    if (isDigit(b[j])) return -1;
+    if (firstDiff !== 0) return firstDiff;
+  }
+  return 0;
+}

@@ -1,0 +1,127 @@
+/**
+ * directory({ path, owner?, group?, mode?, recurse? }): a directory exists at `path` (parents created
+ * with `mkdir -p`) with the given attributes.
+ *
+ * Attributes apply to `path` only, unless `recurse: true`: then owner/group apply to everything below
+ * (`chown -R`, symbolic links themselves, never followed) and the mode to every directory below. Files
+ * keep their own mode, so a directory mode such as 0755 never makes every file executable.
+ */
+import type { Plan, ProbeResult, RunStep, Task, TaskOptions } from '../engine/types.js';
+import { taskBase } from '../engine/types.js';
+import { quote, sh, words } from '../util/shell.js';
+import {
+  accountsProbe,
+  attributeChanges,
+  checkAttributes,
+  checkPath,
+  chmodArgument,
+  chownSpec,
+  creationAttributeSteps,
+  type DesiredAttributes,
+  describeType,
+  fileStateProbe,
+  joinReasons,
+  MARKER_PREFIX,
+  markedLines,
+  missingAccountError,
+  parseFileState,
+  unreadableProbe,
+} from './probes.js';
+
+export interface DirectoryOptions extends TaskOptions {
+  /** Absolute path of the directory. */
+  path: string;
+  owner?: string;
+  group?: string;
+  /** Octal string: '0755' or '755'. */
+  mode?: string;
+  /** Apply owner/group to the whole tree and the mode to every directory of it (default false). */
+  recurse?: boolean;
+}
+
+const DRIFT_MARKER = `${MARKER_PREFIX}drift`;
+
+/**
+ * Prints `verdandi-drift owner` / `verdandi-drift mode` when something below `path` has another
+ * owner/group, or a directory below has another mode. `find -quit` stops at the first one.
+ */
+function treeDriftProbe(path: string, desired: DesiredAttributes): string {
+  const lines = [sh`if [ -d ${path} ] && [ ! -L ${path} ]; then`];
+  const ownerTests: string[] = [];
+  if (desired.owner !== undefined) ownerTests.push(sh`! -user ${desired.owner}`);
+  if (desired.group !== undefined) ownerTests.push(sh`! -group ${desired.group}`);
+  if (ownerTests.length > 0) {
+    lines.push(
+      `  [ -n "$(find ${quote(path)} \\( ${ownerTests.join(' -o ')} \\) -print -quit 2>/dev/null)" ] && echo ${quote(`${DRIFT_MARKER} owner`)}`,
+    );
+  }
+  if (desired.mode !== undefined) {
+    lines.push(
+      `  [ -n "$(find ${quote(path)} -type d ! -perm ${desired.mode} -print -quit 2>/dev/null)" ] && echo ${quote(`${DRIFT_MARKER} mode`)}`,
+    );
+  }
+  lines.push('fi');
+  return ownerTests.length > 0 || desired.mode !== undefined ? lines.join('\n') : '';
+}
+
+export function directory(opts: DirectoryOptions): Task {
+  const path = checkPath(`directory ${opts.path}`, opts.path);
+  const label = `directory ${path}`;
+  const desired = checkAttributes(label, opts);
+  const recurse = opts.recurse ?? false;
+
+  return {
+    ...taskBase('directory', label, opts),
+    probe: [fileStateProbe(path), accountsProbe(desired), recurse ? treeDriftProbe(path, desired) : '']
+      .filter(Boolean)
+      .join('\n'),
+    plan(probe: ProbeResult): Plan {
+      const accountError = missingAccountError(probe.stdout, desired);
+      if (accountError) return { steps: [], error: `${label}: ${accountError}` };
+      const state = parseFileState(probe.stdout);
+      if (!state) return { steps: [], error: unreadableProbe(path, probe.exitCode) };
+
+      if (state.type === 'absent') {
+        return {
+          steps: [{ kind: 'run', command: sh`mkdir -p ${path}` }, ...creationAttributeSteps(path, desired)],
+          reason: 'directory is missing',
+        };
+      }
+      if (state.type !== 'dir') {
+        const target = state.type === 'link' && state.linkTarget ? ` (→ ${state.linkTarget})` : '';
+        return {
+          steps: [],
+          error: `${label}: ${path} is ${describeType(state.type)}${target}, not a directory; remove it (absent()) or change the path`,
+        };
+      }
+      if (!recurse) {
+        const { steps, reasons } = attributeChanges(path, state, desired);
+        return { steps, reason: joinReasons(reasons) };
+      }
+
+      // Recursive: the top directory's own differences, plus what the drift probe found below it.
+      const top = attributeChanges(path, state, desired);
+      const drift = new Set(markedLines(probe.stdout, DRIFT_MARKER).map((fields) => fields[0]));
+      const reasons = [...top.reasons];
+      const steps: RunStep[] = [];
+      const ownerWanted = desired.owner !== undefined || desired.group !== undefined;
+      const topOwnerDiffers = top.steps.some((s) => s.command.startsWith('chown'));
+      if (ownerWanted && (topOwnerDiffers || drift.has('owner'))) {
+        if (!topOwnerDiffers) reasons.push('owner/group differs below');
+        steps.push({
+          kind: 'run',
+          command: words('chown', '-R', chownSpec(desired.owner, desired.group), path),
+        });
+      }
+      const topModeDiffers = top.steps.some((s) => s.command.startsWith('chmod'));
+      if (desired.mode !== undefined && (topModeDiffers || drift.has('mode'))) {
+        if (!topModeDiffers) reasons.push('mode of directories below differs');
+        steps.push({
+          kind: 'run',
+          command: sh`find ${path} -type d ! -perm ${desired.mode} -exec chmod ${chmodArgument(desired.mode)} {} +`,
+        });
+      }
+      return { steps, reason: joinReasons(reasons) };
+    },
+  };
+}

@@ -1,0 +1,260 @@
+/**
+ * git: a checkout of `repo` at `version` in `dest`; changed only when HEAD moves.
+ *
+ * The probe reads the checkout's HEAD and, unless `version` is a full commit sha, asks the remote which
+ * commit the branch or tag points at (`git ls-remote`: it only reads, but it does reach the remote).
+ * When HEAD is elsewhere, the plan fetches exactly that ref from `repo` and checks it out with
+ * `--force` (local changes to tracked files are discarded: the checkout is a deployment, not a
+ * workspace). A branch is checked out as a local branch of the same name; a tag or a sha detached.
+ *
+ * With `owner`, every git command (the probe's ls-remote too, so the owner's SSH keys are used) runs as
+ * that user through runuser, and the parent of `dest` must be writable by them. Git refuses to read a
+ * repository owned by another user ("dubious ownership"); Verdandi reads checkouts of any owner, so it
+ * passes `-c safe.directory=*`.
+ */
+import type { Plan, ProbeResult, RunStep, Task, TaskOptions } from '../engine/types.js';
+import { taskBase } from '../engine/types.js';
+import { quote, sh, words } from '../util/shell.js';
+import { checkUserName, runAs } from './command.js';
+import { checkPath, taskOptionError } from './probes.js';
+
+export interface GitOptions {
+  /** URL or absolute path of the repository. */
+  repo: string;
+  /** Absolute path of the checkout. */
+  dest: string;
+  /** A branch, a tag, a full ref (`refs/...`) or a commit sha. Default: the remote's default branch. */
+  version?: string;
+  /** Clone, fetch and check out as this user. */
+  owner?: string;
+  /** Shallow clone/fetch of this many commits. */
+  depth?: number;
+}
+
+const MARKER = 'verdandi-git';
+const FULL_SHA = /^[0-9a-f]{40}$/;
+const SHORT_SHA = /^[0-9a-f]{7,39}$/;
+
+/** What `version` resolved to on the remote. */
+type Target =
+  | { kind: 'branch'; branch: string; sha: string }
+  | { kind: 'ref'; ref: string; sha: string }
+  | { kind: 'sha'; sha: string }
+  | { kind: 'short-sha'; prefix: string };
+
+export function git(opts: GitOptions & TaskOptions): Task {
+  const label = `git ${typeof opts.dest === 'string' ? opts.dest : ''}`;
+  if (
+    typeof opts.repo !== 'string' ||
+    opts.repo === '' ||
+    opts.repo.startsWith('-') ||
+    /\s/.test(opts.repo)
+  ) {
+    throw taskOptionError(label, `repo must be a repository URL or path, got ${JSON.stringify(opts.repo)}`);
+  }
+  const dest = checkPath(label, opts.dest);
+  const { repo, version, owner, depth } = opts;
+  if (
+    version !== undefined &&
+    (typeof version !== 'string' || !/^[A-Za-z0-9._/+@-]+$/.test(version) || version.startsWith('-'))
+  ) {
+    throw taskOptionError(label, `version must be a branch, tag or sha, got ${JSON.stringify(version)}`);
+  }
+  if (owner !== undefined) checkUserName(label, owner);
+  if (depth !== undefined && !(Number.isInteger(depth) && depth > 0)) {
+    throw taskOptionError(label, `depth must be a positive integer, got ${JSON.stringify(depth)}`);
+  }
+
+  // A repository on the host's own disk owned by another user: git's upload-pack, run for the local
+  // transport, refuses it ("dubious ownership") unless told otherwise; remote servers need nothing.
+  const isLocalRepo = repo.startsWith('/') || repo.startsWith('file://');
+  const uploadPack = isLocalRepo ? '--upload-pack=git -c safe.directory=* upload-pack' : undefined;
+  const asksRemote = version === undefined || !FULL_SHA.test(version);
+  const patterns = version === undefined ? ['HEAD'] : [version, `${version}^{}`];
+  const inspect = (...args: string[]) => words('git', '-c', 'safe.directory=*', '-C', dest, ...args);
+  const probe = [
+    sh`d=${dest}`,
+    'if [ -e "$d/.git" ]; then',
+    `  printf '${MARKER} head %s\\n' "$(${inspect('rev-parse', '--verify', '-q', 'HEAD')})"`,
+    `  printf '${MARKER} url %s\\n' "$(${inspect('config', 'remote.origin.url')})"`,
+    'elif [ -e "$d" ] && { [ ! -d "$d" ] || [ -n "$(ls -A "$d")" ]; }; then',
+    `  echo '${MARKER} dest notgit'`,
+    'else',
+    `  echo '${MARKER} dest absent'`,
+    'fi',
+    ...(asksRemote
+      ? [
+          // No prompt for a password: the probe has no terminal and must not wait.
+          `out=$(GIT_TERMINAL_PROMPT=0 ${runAs(owner, words('git', 'ls-remote', '--symref', ...(uploadPack ? [uploadPack] : []), repo, ...patterns))} </dev/null 2>&1); code=$?`,
+          `printf '%s\\n' "$out" | sed ${quote(`s/^/${MARKER} remote /`)}`,
+          `echo "${MARKER} remote-exit $code"`,
+        ]
+      : []),
+  ].join('\n');
+
+  /** Runs git as the owner; `-C dest` for commands on the checkout. */
+  const gitStep = (args: Array<string | number | false | undefined>, inCheckout = true): RunStep => ({
+    kind: 'run',
+    command: `GIT_TERMINAL_PROMPT=0 ${runAs(
+      owner,
+      words('git', '-c', 'safe.directory=*', ...(inCheckout ? ['-C', dest] : []), ...args),
+    )}`,
+  });
+  const depthFlag = depth !== undefined ? `--depth=${depth}` : undefined;
+
+  function plan(result: ProbeResult): Plan {
+    const lines = markedRaw(result.stdout);
+    const get = (key: string) => lines.find((l) => l.key === key)?.value;
+    const head = get('head');
+    const destState = get('dest');
+    if (head === undefined && destState === undefined) {
+      return { steps: [], error: `the git probe printed nothing (exit code ${result.exitCode})` };
+    }
+    if (destState === 'notgit') {
+      return {
+        steps: [],
+        error: `${dest} exists and is not a git checkout: remove it (absent task) or choose another dest`,
+      };
+    }
+
+    const target = resolveTarget(version, lines);
+    if ('error' in target) return { steps: [], error: target.error };
+
+    const wanted = target.kind === 'short-sha' ? target.prefix : target.sha;
+    if (head !== undefined && head !== '' && head.startsWith(wanted)) return { steps: [] };
+
+    const describe = describeTarget(target);
+    if (head === undefined) {
+      // A plain clone lands on a branch or tag by itself; anything else is fetched after the clone.
+      if (target.kind === 'branch' || (target.kind === 'ref' && target.ref.startsWith('refs/tags/'))) {
+        const name = target.kind === 'branch' ? target.branch : target.ref.slice('refs/tags/'.length);
+        return {
+          steps: [gitStep(['clone', uploadPack, depthFlag, '--branch', name, repo, dest], false)],
+          reason: `not cloned: clone ${describe}`,
+        };
+      }
+      return {
+        steps: [
+          gitStep(['clone', uploadPack, '--no-checkout', depthFlag, repo, dest], false),
+          ...moveHead(target),
+        ],
+        reason: `not cloned: clone ${describe}`,
+      };
+    }
+
+    const steps: RunStep[] = [];
+    const url = get('url') ?? '';
+    if (url !== repo)
+      steps.push(
+        gitStep(url === '' ? ['remote', 'add', 'origin', repo] : ['remote', 'set-url', 'origin', repo]),
+      );
+    steps.push(...moveHead(target));
+    return { steps, reason: `HEAD ${head.slice(0, 12) || '(none)'} → ${describe}` };
+  }
+
+  /** Fetch what the target names from `repo` and check it out. */
+  function moveHead(target: Target): RunStep[] {
+    switch (target.kind) {
+      case 'branch':
+        return [
+          gitStep(['fetch', uploadPack, depthFlag, repo, `refs/heads/${target.branch}`]),
+          gitStep(['checkout', '--force', '-B', target.branch, 'FETCH_HEAD']),
+        ];
+      case 'ref':
+        return [
+          gitStep(['fetch', uploadPack, depthFlag, repo, target.ref]),
+          gitStep(['checkout', '--force', '--detach', 'FETCH_HEAD']),
+        ];
+      case 'sha': {
+        // Fetch only when the commit is not here yet (fetching a sha works on protocol v2 servers).
+        const has = gitStep(['cat-file', '-e', `${target.sha}^{commit}`]).command;
+        const fetch = gitStep(['fetch', uploadPack, depthFlag, repo, target.sha]).command;
+        return [
+          { kind: 'run', command: `${has} 2>/dev/null || ${fetch}`, description: `git fetch ${target.sha}` },
+          gitStep(['checkout', '--force', '--detach', target.sha]),
+        ];
+      }
+      case 'short-sha':
+        return [
+          gitStep(['fetch', uploadPack, 'origin']),
+          gitStep(['checkout', '--force', '--detach', target.prefix]),
+        ];
+    }
+  }
+
+  return { ...taskBase('git', label, opts), probe, plan };
+}
+
+function describeTarget(target: Target): string {
+  switch (target.kind) {
+    case 'branch':
+      return `${target.sha.slice(0, 12)} (branch ${target.branch})`;
+    case 'ref':
+      return `${target.sha.slice(0, 12)} (${target.ref})`;
+    case 'sha':
+      return target.sha.slice(0, 12);
+    case 'short-sha':
+      return target.prefix;
+  }
+}
+
+/** `verdandi-git <key> <value>` lines, value taken whole (ls-remote lines hold a tab). */
+function markedRaw(stdout: string): Array<{ key: string; value: string }> {
+  const found: Array<{ key: string; value: string }> = [];
+  for (const line of stdout.split('\n')) {
+    const match = line.replace(/\r$/, '').match(/^verdandi-git (\S+)(?: (.*))?$/);
+    if (match) found.push({ key: match[1], value: match[2] ?? '' });
+  }
+  return found;
+}
+
+/** Which commit `version` names, from the ls-remote lines of the probe. */
+function resolveTarget(
+  version: string | undefined,
+  lines: Array<{ key: string; value: string }>,
+): Target | { error: string } {
+  if (version !== undefined && FULL_SHA.test(version)) return { kind: 'sha', sha: version };
+  const exit = lines.find((l) => l.key === 'remote-exit')?.value;
+  const remote = lines.filter((l) => l.key === 'remote').map((l) => l.value);
+  if (exit !== '0') {
+    // git's first lines say what went wrong ("does not appear to be a git repository"); the rest is advice.
+    const message = remote
+      .filter((l) => l.trim() !== '')
+      .slice(0, 2)
+      .join(' ');
+    return { error: `git ls-remote failed (exit code ${exit ?? 'unknown'}): ${message || 'no output'}` };
+  }
+  const refs = new Map<string, string>();
+  let headBranch: string | undefined;
+  for (const line of remote) {
+    const symref = line.match(/^ref: refs\/heads\/(\S+)\tHEAD$/);
+    if (symref) headBranch = symref[1];
+    const ref = line.match(/^([0-9a-f]{40})\t(\S+)$/);
+    if (ref) refs.set(ref[2], ref[1]);
+  }
+  if (version === undefined) {
+    const sha = refs.get('HEAD');
+    if (sha === undefined) return { error: 'the remote has no HEAD (an empty repository?): give a version' };
+    return headBranch !== undefined
+      ? { kind: 'branch', branch: headBranch, sha }
+      : { kind: 'ref', ref: 'HEAD', sha };
+  }
+  if (version.startsWith('refs/')) {
+    const sha = refs.get(`${version}^{}`) ?? refs.get(version);
+    if (sha !== undefined) {
+      return version.startsWith('refs/heads/')
+        ? { kind: 'branch', branch: version.slice('refs/heads/'.length), sha }
+        : { kind: 'ref', ref: version, sha };
+    }
+  } else {
+    const branch = refs.get(`refs/heads/${version}`);
+    if (branch !== undefined) return { kind: 'branch', branch: version, sha: branch };
+    // An annotated tag shows twice: the tag object, and `^{}` the commit it points at.
+    const tag = refs.get(`refs/tags/${version}^{}`) ?? refs.get(`refs/tags/${version}`);
+    if (tag !== undefined) return { kind: 'ref', ref: `refs/tags/${version}`, sha: tag };
+    if (SHORT_SHA.test(version)) return { kind: 'short-sha', prefix: version };
+  }
+  return {
+    error: `version ${version} is neither a branch nor a tag of the repository (git ls-remote found no such ref): check the name, or give a full 40-character commit sha`,
+  };
+}

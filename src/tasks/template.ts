@@ -1,0 +1,74 @@
+/**
+ * template({ path, src, vars, owner?, group?, mode?, validate? }): like copy, with the content rendered
+ * from a local Handlebars file when the task is built (so a missing var fails before any host is touched).
+ *
+ * Handlebars runs with `noEscape: true` (config files, not HTML) and `strict: true`: a var the template
+ * uses but `vars` lacks is an error naming the template file, the var and its position, never an empty
+ * string in a config file.
+ */
+import Handlebars from 'handlebars';
+import type { Task } from '../engine/types.js';
+import { UserError } from '../util/errors.js';
+import { type CopyOptions, checkValidate, fileContentTask, localSourcePath, readLocalText } from './copy.js';
+import { checkAttributes, checkPath } from './probes.js';
+
+export interface TemplateOptions extends Omit<CopyOptions, 'content' | 'src'> {
+  /** The .hbs file: an absolute path or a file URL (`new URL('./templates/x.hbs', import.meta.url)`). */
+  src: string | URL;
+  /** Values the template uses. */
+  vars: object;
+}
+
+/** Handlebars' strict-mode error: `"x" not defined in [object Object] - 1:5` (line, 0-based column). */
+const STRICT_ERROR = /^"(.+)" not defined in .* - (\d+):(\d+)$/;
+
+/**
+ * The var expression at `line`/`column` of the template (`server.name` where Handlebars only names
+ * `name`), or the bare name when the source does not show it there.
+ */
+function expressionAt(source: string, line: number, column: number, name: string): string {
+  const text = source.split('\n')[line - 1] ?? '';
+  const expression = text.slice(column).match(/^[^\s{}()=~|]+/)?.[0];
+  if (expression?.split(/[./]/).includes(name)) return expression;
+  return name;
+}
+
+/** Renders `source` (read from `file`) with `vars`; Handlebars errors become UserErrors naming the file. */
+export function renderTemplate(file: string, source: string, vars: object): string {
+  try {
+    return Handlebars.compile(source, { noEscape: true, strict: true })(vars);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    const strict = message.match(STRICT_ERROR);
+    if (strict) {
+      const [, name, line, column] = strict;
+      const expression = expressionAt(source, Number(line), Number(column), name);
+      // Handlebars counts columns from 0; editors count from 1.
+      throw new UserError(
+        `template ${file}: var ${expression} is not defined (line ${line}, col ${Number(column) + 1})`,
+        1,
+        `add "${expression.split(/[./]/)[0]}" to the vars of the template, or guard it with {{#if}}`,
+      );
+    }
+    throw new UserError(`template ${file}: ${message.replace(/\n/g, ' | ')}`);
+  }
+}
+
+export function template(opts: TemplateOptions): Task {
+  const path = checkPath(`template ${opts.path}`, opts.path);
+  const label = `template ${path}`;
+  const file = localSourcePath(label, opts.src);
+  const content = renderTemplate(file, readLocalText(label, file), opts.vars ?? {});
+
+  return fileContentTask(
+    {
+      type: 'template',
+      label,
+      path,
+      content,
+      attributes: checkAttributes(label, opts),
+      validate: checkValidate(label, opts.validate),
+    },
+    opts,
+  );
+}

@@ -1,0 +1,75 @@
+/**
+ * The verdandi command line as a user runs it: `node bin/verdandi.js ...` (the built CLI: `npm test`
+ * builds first; run `npm run build` before running single test files), in CI mode (plain output).
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import yaml from 'js-yaml';
+
+/** The project root, from this file's own location (test/helpers/). */
+export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const CLI_BIN = join(PROJECT_ROOT, 'bin', 'verdandi.js');
+
+export interface CliResult {
+  stdout: string;
+  stderr: string;
+  /** Exit code; 124 when killed after `timeoutMs`. */
+  code: number;
+}
+
+export interface CliOptions {
+  /** Working directory (default: the project root). */
+  cwd?: string;
+  /** Added to (and overriding) the test process's environment. */
+  env?: Record<string, string>;
+  /** Sent on standard input (default: none, stdin closed at once). */
+  input?: string;
+  /** Kill the CLI after this long (default 5 minutes). */
+  timeoutMs?: number;
+}
+
+export function runCli(args: readonly string[], opts: CliOptions = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI_BIN, ...args], {
+      cwd: opts.cwd ?? PROJECT_ROOT,
+      env: { ...process.env, CI: 'true', ...opts.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    let timedOut = false;
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+    });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+    });
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, opts.timeoutMs ?? 5 * 60_000);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ stdout, stderr, code: timedOut ? 124 : (code ?? 1) });
+    });
+    child.stdin.on('error', () => {});
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+/**
+ * Writes `content` as YAML to `<dir>/inventories/<name>.yml` and returns its path, so the inventory
+ * can be passed as a path, or as `<name>` from `cwd: dir`.
+ */
+export function writeInventory(dir: string, content: unknown, name = 'test'): string {
+  const path = join(dir, 'inventories', `${name}.yml`);
+  mkdirSync(join(dir, 'inventories'), { recursive: true });
+  writeFileSync(path, yaml.dump(content, { lineWidth: -1 }));
+  return path;
+}

@@ -1,0 +1,65 @@
+/** CLI argument handling: help for every command of the contract, usage errors exit 1 without a stack. */
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import test from 'ava';
+
+const BIN = fileURLToPath(new URL('../../bin/verdandi.js', import.meta.url));
+
+function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile('node', [BIN, ...args], { env: { ...process.env, CI: 'true' } }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+const COMMANDS = ['ping', 'provision', 'deploy', 'rollback', 'status', 'run', 'facts', 'secrets', 'testhost', 'backup', 'restore'];
+
+test('verdandi --help lists every command of the contract', async (t) => {
+  const res = await cli(['--help']);
+  t.is(res.code, 0);
+  for (const c of COMMANDS) t.regex(res.stdout, new RegExp(`\\n  ${c}\\b`), `missing ${c}`);
+});
+
+for (const c of COMMANDS) {
+  test(`verdandi ${c} --help answers`, async (t) => {
+    const res = await cli([c, '--help']);
+    t.is(res.code, 0, res.stderr);
+    t.regex(res.stdout, new RegExp(`Usage: verdandi ${c}`));
+  });
+}
+
+test('provision, run and deploy share the run options', async (t) => {
+  for (const c of ['provision', 'run']) {
+    const res = await cli([c, '--help']);
+    for (const opt of ['--check', '--diff', '--limit', '--tags', '--forks', '--json', '--var', '--vault-password-file', '--host-key-checking']) {
+      t.true(res.stdout.includes(opt), `${c} lacks ${opt}`);
+    }
+  }
+});
+
+test('a missing argument is a usage error: exit 1, no stack trace', async (t) => {
+  const res = await cli(['provision']);
+  t.is(res.code, 1);
+  t.regex(res.stderr, /missing required argument 'env'/);
+  t.notRegex(res.stderr, /at .*\.js:\d+:\d+/);
+});
+
+test('an unknown command is a usage error', async (t) => {
+  const res = await cli(['provison', 'staging']);
+  t.is(res.code, 1);
+  t.regex(res.stderr, /unknown command 'provison'/);
+});
+
+test('a bad --connect-timeout value names the option', async (t) => {
+  const res = await cli(['ping', 'x', '--connect-timeout', 'soon']);
+  t.is(res.code, 1);
+  t.regex(res.stderr, /error: --connect-timeout must be a positive whole number, got "soon"/);
+});
+
+test('an unknown env lists the known ones and exits 1', async (t) => {
+  const res = await cli(['provision', 'no-such-env']);
+  t.is(res.code, 1);
+  t.regex(res.stderr, /no-such-env/);
+  t.notRegex(res.stderr, /at .*\.js:\d+:\d+/);
+});

@@ -1,0 +1,95 @@
+/** docker role without a host: daemon.json, packages, rolling-update defaults of stacks, swarm join. */
+import test from 'ava';
+import yaml from 'js-yaml';
+import role, {
+  daemonConfig,
+  packages,
+  stackCompose,
+  swarmManagerAddress,
+  vars,
+} from '../../roles/docker/index.js';
+import { hostInfo } from '../fixtures/roles/host-info.js';
+
+test('daemon.json rotates logs by default; options merge over it', (t) => {
+  t.deepEqual(daemonConfig(vars.parse({})), {
+    'log-driver': 'json-file',
+    'log-opts': { 'max-size': '10m', 'max-file': '3' },
+  });
+  const merged = daemonConfig(vars.parse({ docker_daemon_options: { 'default-address-pools': [] } }));
+  t.deepEqual(merged['default-address-pools'], []);
+});
+
+test("packages: Debian's docker.io by default, Docker's repository as an option", (t) => {
+  t.deepEqual(packages(vars.parse({})), ['docker.io', 'docker-compose']);
+  t.true(packages(vars.parse({ docker_source: 'docker' })).includes('docker-ce'));
+  t.true(packages(vars.parse({ docker_source: 'docker' })).includes('docker-compose-plugin'));
+});
+
+test('stacks get parallelism 1, start-first, rollback, unless a service sets its own', (t) => {
+  const v = vars.parse({
+    docker_swarm: 'manager',
+    docker_stacks: [
+      {
+        name: 'web',
+        compose: {
+          version: '3.8',
+          services: {
+            app: { image: 'app:1', deploy: { replicas: 2 } },
+            custom: { image: 'c:1', deploy: { update_config: { parallelism: 2 } } },
+          },
+        },
+      },
+    ],
+  });
+  const doc = yaml.load(stackCompose(v.docker_stacks[0])) as any;
+  t.deepEqual(doc.services.app.deploy.update_config, {
+    parallelism: 1,
+    order: 'start-first',
+    failure_action: 'rollback',
+    monitor: '10s',
+  });
+  t.is(doc.services.app.deploy.replicas, 2);
+  t.deepEqual(doc.services.custom.deploy.update_config, { parallelism: 2 });
+  // YAML text works the same way.
+  const fromText = yaml.load(
+    stackCompose(vars.parse({ docker_stacks: [{ name: 's', compose: 'services:\n  a:\n    image: x\n' }] }).docker_stacks[0]),
+  ) as any;
+  t.is(fromText.services.a.deploy.update_config.order, 'start-first');
+});
+
+test('a worker finds its manager in the inventory, and needs a join token', async (t) => {
+  const inventory = {
+    hosts: [
+      { name: 'm1', address: '10.0.0.10', groups: [], vars: { docker_swarm: 'manager' } },
+      { name: 'w1', address: '10.0.0.11', groups: [], vars: { docker_swarm: 'worker' } },
+    ],
+  };
+  const host = hostInfo('w1', { inventory, address: '10.0.0.11' });
+  t.is(swarmManagerAddress(vars.parse({ docker_swarm: 'worker' }), host), '10.0.0.10');
+  await t.throwsAsync(async () => role.tasks(vars.parse({ docker_swarm: 'worker' }), host), {
+    message: /docker_swarm_join_token is not set/,
+  });
+  const tasks = (await role.tasks(vars.parse({ docker_swarm: 'worker', docker_swarm_join_token: 'SWMTKN-1-abc' }), host)) as any[];
+  const join = tasks.find((x) => x.name.startsWith('docker swarm join'));
+  t.truthy(join);
+  t.true(join.sensitive);
+  t.false(join.probe.includes('SWMTKN-1-abc'));
+  const noManager = hostInfo('w1', { inventory: { hosts: [inventory.hosts[1]] } });
+  t.throws(() => swarmManagerAddress(vars.parse({ docker_swarm: 'worker' }), noManager), { message: /no host/ });
+});
+
+test('stacks on a host that is not a manager are refused', async (t) => {
+  const v = vars.parse({ docker_stacks: [{ name: 's', compose: 'services: {}' }] });
+  await t.throwsAsync(async () => role.tasks(v, hostInfo('h')), { message: /swarm manager/ });
+});
+
+test('container env from the secrets; a missing secret is named', async (t) => {
+  const v = vars.parse({
+    docker_containers: [{ name: 'api', image: 'api:1', env_secrets: { API_KEY: 'api_key' } }],
+  });
+  const tasks = (await role.tasks(v, hostInfo('h', { secrets: { api_key: 'k-123456' } }))) as any[];
+  const c = tasks.find((x) => x.type === 'dockerContainer');
+  t.true(c.sensitive);
+  t.false(c.probe.includes('k-123456'));
+  await t.throwsAsync(async () => role.tasks(v, hostInfo('h')), { message: /secret "api_key"/ });
+});

@@ -1,0 +1,147 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import type { RunStep } from '../../../src/engine/types.js';
+import { command, envFromStdin, shell } from '../../../src/tasks/command.js';
+import { UserError } from '../../../src/util/errors.js';
+
+const guards = (lines: string[]) => ({
+  stdout: `${lines.map((l) => `verdandi-guard ${l}`).join('\n')}\n`,
+  exitCode: 0,
+});
+
+test('no guard: always runs, says so, alwaysRuns set, empty probe', (t) => {
+  const task = command({ argv: ['/usr/local/bin/migrate', '--all'] });
+  t.true(task.alwaysRuns);
+  t.is(task.probe, '');
+  const plan = task.plan({ stdout: '', exitCode: 0 });
+  t.is(plan.reason, 'no creates/removes/unless/onlyIf guard: always runs');
+  t.deepEqual(plan.steps, [
+    {
+      kind: 'run',
+      command: '/usr/local/bin/migrate --all',
+      description: 'command /usr/local/bin/migrate --all',
+    },
+  ]);
+});
+
+test('argv words are quoted for the shell', (t) => {
+  const plan = command({ argv: ['echo', "it's", '$HOME', 'a b'] }).plan({ stdout: '', exitCode: 0 });
+  t.is((plan.steps[0] as RunStep).command, `echo 'it'\\''s' '$HOME' 'a b'`);
+});
+
+test('creates: skipped when the path exists, runs when it does not', (t) => {
+  const task = command({ argv: ['tar', 'xf', '/tmp/a.tar'], creates: '/opt/a' });
+  t.falsy(task.alwaysRuns);
+  t.true(task.probe.includes('test -e /opt/a'));
+  t.deepEqual(task.plan(guards(['creates yes'])), { steps: [], reason: '/opt/a exists' });
+  const plan = task.plan(guards(['creates no']));
+  t.is(plan.steps.length, 1);
+  t.is(plan.reason, '/opt/a does not exist');
+});
+
+test('removes: runs only when the path exists', (t) => {
+  const task = shell({ script: 'rm -rf /opt/old', removes: '/opt/old' });
+  t.deepEqual(task.plan(guards(['removes no'])).steps, []);
+  t.is(task.plan(guards(['removes yes'])).steps.length, 1);
+});
+
+test('unless: exit 0 skips; onlyIf: non-zero skips; both reported', (t) => {
+  const unless = shell({ script: 'pyenv install 3.12', unless: 'pyenv versions --bare | grep -qx 3.12' });
+  t.true(
+    unless.probe.includes(
+      `sh -c 'pyenv versions --bare | grep -qx 3.12' ) </dev/null >/dev/null 2>&1; echo "verdandi-guard unless $?"`,
+    ),
+  );
+  t.deepEqual(unless.plan(guards(['unless 0'])), { steps: [], reason: 'unless guard exited 0' });
+  t.is(unless.plan(guards(['unless 1'])).reason, 'unless guard exited 1');
+  const onlyIf = shell({ script: 'systemctl restart x', onlyIf: 'test -f /run/x.flag' });
+  t.deepEqual(onlyIf.plan(guards(['onlyIf 1'])), { steps: [], reason: 'onlyIf guard exited 1' });
+  t.is(onlyIf.plan(guards(['onlyIf 0'])).steps.length, 1);
+});
+
+test('all guards must agree to run', (t) => {
+  const task = shell({ script: 'x', creates: '/a', unless: 'false' });
+  t.deepEqual(task.plan(guards(['creates yes', 'unless 1'])).steps, []);
+  const plan = task.plan(guards(['creates no', 'unless 1']));
+  t.is(plan.steps.length, 1);
+  t.is(plan.reason, '/a does not exist, unless guard exited 1');
+});
+
+test('a guard the probe did not report is an error, not a run', (t) => {
+  const plan = shell({ script: 'x', creates: '/a' }).plan({ stdout: '', exitCode: 2 });
+  t.deepEqual(plan.steps, []);
+  t.regex(plan.error ?? '', /did not report the creates guard/);
+});
+
+test('user and cwd: cd, then runuser; guards run the same way', (t) => {
+  const task = shell({ script: 'make install', user: 'app', cwd: '/srv/app', unless: 'test -x bin/app' });
+  const plan = task.plan(guards(['unless 1']));
+  t.is((plan.steps[0] as RunStep).command, "cd /srv/app && runuser -u app -- sh -c 'make install'");
+  t.true(task.probe.includes("( cd /srv/app && runuser -u app -- sh -c 'test -x bin/app' )"));
+});
+
+test('stdin is passed as RunStep.stdin', (t) => {
+  const plan = command({ argv: ['psql'], stdin: 'select 1;\n' }).plan({ stdout: '', exitCode: 0 });
+  t.is((plan.steps[0] as RunStep).stdin, 'select 1;\n');
+});
+
+test('env values never appear in the command; they travel on stdin before the user stdin', (t) => {
+  const secret = 'postgres://app:S3cr3t-P4ss@db/app';
+  const task = command({
+    argv: ['./manage.py', 'migrate'],
+    env: { DATABASE_URL: secret, MODE: 'prod' },
+    stdin: 'yes\n',
+  });
+  const step = task.plan({ stdout: '', exitCode: 0 }).steps[0] as RunStep;
+  t.false(step.command.includes(secret));
+  t.false(step.command.includes('S3cr3t'));
+  t.false(step.command.includes('prod'));
+  t.true(step.stdin?.endsWith('\n\nyes\n'));
+  t.false(step.stdin?.includes(secret), 'values are base64 on stdin, not clear text');
+});
+
+test('env prelude: the shell gets the exact values, the command the rest of stdin', (t) => {
+  const env = { A: "it's\n multi-line\n\n", B: 'x y $HOME `id`', EMPTY: '' };
+  const { prelude, stdin } = envFromStdin(env);
+  const script = `${prelude} && printf '[%s][%s][%s]' "$A" "$B" "$EMPTY" && cat`;
+  const result = spawnSync('sh', ['-c', script], { input: `${stdin}rest of stdin\n`, encoding: 'utf8' });
+  t.is(result.status, 0, result.stderr);
+  t.is(result.stdout, `[${env.A}][${env.B}][]rest of stdin\n`);
+});
+
+test('shell script runs with sh -c; default name from its first line', (t) => {
+  const task = shell({ script: 'set -e\necho one\necho two' });
+  t.is(task.name, 'shell set -e');
+  t.is(
+    (task.plan({ stdout: '', exitCode: 0 }).steps[0] as RunStep).command,
+    "sh -c 'set -e\necho one\necho two'",
+  );
+});
+
+test('the guard probe, run by sh, reports what the plan reads (relative paths from cwd)', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'verdandi-guard-'));
+  writeFileSync(join(dir, 'present'), '');
+  const run = (task: ReturnType<typeof shell>) => {
+    const result = spawnSync('sh', ['-c', task.probe], { encoding: 'utf8' });
+    return task.plan({ stdout: result.stdout, exitCode: result.status ?? -1 });
+  };
+  t.deepEqual(run(shell({ script: 'x', cwd: dir, creates: 'present' })).steps, []);
+  t.is(run(shell({ script: 'x', cwd: dir, creates: 'absent' })).steps.length, 1);
+  t.deepEqual(run(shell({ script: 'x', removes: join(dir, 'absent') })).steps, []);
+  t.deepEqual(run(shell({ script: 'x', cwd: dir, unless: 'test -f present' })).steps, []);
+  t.is(run(shell({ script: 'x', cwd: dir, unless: 'exit 3' })).reason, 'unless guard exited 3');
+  t.deepEqual(run(shell({ script: 'x', onlyIf: 'false' })).steps, []);
+});
+
+test('validation', (t) => {
+  t.throws(() => command({ argv: [] }), { instanceOf: UserError });
+  t.throws(() => shell({ script: '  ' }), { instanceOf: UserError });
+  t.throws(() => command({ argv: ['x'], user: 'root; rm' }), { instanceOf: UserError });
+  t.throws(() => command({ argv: ['x'], env: { 'BAD-NAME': 'v' } }), { instanceOf: UserError });
+  t.throws(() => command({ argv: ['x'], env: { PORT: 8080 as unknown as string } }), {
+    instanceOf: UserError,
+  });
+});
