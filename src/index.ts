@@ -22,5 +22,5 @@ export type {
 } from './engine/types.js';
 export { definePlaybook, defineRole, taskBase } from './engine/types.js';
 export * from './tasks/index.js';
-export { and, quote, raw, sh, words } from './util/shell.js';
 export { UserError } from './util/errors.js';
+export { and, quote, raw, sh, words } from './util/shell.js';

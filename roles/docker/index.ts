@@ -43,7 +43,7 @@ const container = z.object({
   /** Command and arguments, each one word. */
   command: z.array(z.string()).optional(),
   /** `8080:80`, `127.0.0.1:5432:5432`. */
-  ports: z.array(z.string().regex(/^[0-9.:\[\]a-f/a-z]+$/)).default([]),
+  ports: z.array(z.string().regex(/^[0-9.:[\]a-f/a-z]+$/)).default([]),
   /** Environment: values may come from the secrets (`{{ secrets.api_key }}`). */
   env: z.record(envName, z.string()).default({}),
   /** Environment variables read from the secrets: `{ API_KEY: api_key }`. */
@@ -94,11 +94,17 @@ export const vars = z.object({
   docker_source: z.enum(['debian', 'docker']).default('debian'),
   docker_repository_url: z.string().default('https://download.docker.com/linux/debian'),
   /** Debian codename of the host, for Docker's repository. */
-  docker_repository_codename: z.string().regex(/^[a-z]+$/).default('bookworm'),
+  docker_repository_codename: z
+    .string()
+    .regex(/^[a-z]+$/)
+    .default('bookworm'),
   docker_compose: z.boolean().default(true),
   docker_log_driver: z.string().default('json-file'),
   /** Rotation of the json-file logs: size of one file, number of files kept. */
-  docker_log_max_size: z.string().regex(/^\d+[kmg]?$/).default('10m'),
+  docker_log_max_size: z
+    .string()
+    .regex(/^\d+[kmg]?$/)
+    .default('10m'),
   docker_log_max_file: z.number().int().positive().default(3),
   /** Further daemon.json keys (merged over the log settings). */
   docker_daemon_options: z.record(z.string(), z.unknown()).default({}),
@@ -264,7 +270,11 @@ function composeTasks(v: DockerVars): Task[] {
     const projectCmd = [...compose, '-p', p.name, '-f', `${dir}/docker-compose.yml`];
     if (p.state === 'absent') {
       tasks.push(
-        command({ name: `compose down ${p.name}`, argv: [...projectCmd, 'down'], removes: `${dir}/docker-compose.yml` }),
+        command({
+          name: `compose down ${p.name}`,
+          argv: [...projectCmd, 'down'],
+          removes: `${dir}/docker-compose.yml`,
+        }),
         shell({ name: `remove ${dir}`, script: `rm -rf ${quote(dir)}`, removes: dir }),
       );
       continue;

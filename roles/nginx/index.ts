@@ -54,7 +54,10 @@ const location = z.object({
   /** Serve files from this root. */
   root: token('root').optional(),
   /** `return` arguments: `301 https://example.org$request_uri`, `204`. */
-  return: z.string().regex(/^[^{};\n]+$/).optional(),
+  return: z
+    .string()
+    .regex(/^[^{};\n]+$/)
+    .optional(),
   /** Further directives, each a line ending with `;`. */
   directives: z.array(directive).default([]),
 });
@@ -62,7 +65,9 @@ const location = z.object({
 const site = z
   .object({
     /** Site name: file `verdandi-<name>.conf`, upstream `<name>_backend`, maintenance flag `<name>.on`. */
-    name: z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/, 'a site name is lowercase letters, digits, ".", "_" or "-"'),
+    name: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9_.-]*$/, 'a site name is lowercase letters, digits, ".", "_" or "-"'),
     server_names: z.array(token('a server name')).min(1).default(['_']),
     /** HTTP port (or `address:port`). */
     listen: z.union([z.number().int().min(1).max(65535), token('listen')]).default(80),
@@ -128,7 +133,9 @@ export const vars = z.object({
   /** Remove Debian's `default` site (it would answer on port 80 before any `_` site). */
   nginx_remove_default_site: z.boolean().default(true),
   nginx_maintenance_title: z.string().default('Maintenance in progress'),
-  nginx_maintenance_message: z.string().default('We are updating the service. Please come back in a few minutes.'),
+  nginx_maintenance_message: z
+    .string()
+    .default('We are updating the service. Please come back in a few minutes.'),
 });
 
 export type NginxVars = z.infer<typeof vars>;

@@ -39,18 +39,27 @@ const hbaEntry = z
   .object({
     type: z.enum(['local', 'host', 'hostssl', 'hostnossl']).default('host'),
     /** `all`, `sameuser`, a database name, or a comma list. */
-    database: z.string().regex(/^[A-Za-z0-9_,.+@-]+$/).default('all'),
-    user: z.string().regex(/^[A-Za-z0-9_,.+@-]+$/).default('all'),
+    database: z
+      .string()
+      .regex(/^[A-Za-z0-9_,.+@-]+$/)
+      .default('all'),
+    user: z
+      .string()
+      .regex(/^[A-Za-z0-9_,.+@-]+$/)
+      .default('all'),
     /** CIDR (`10.0.0.0/24`) for host lines; none for local lines. */
     address: z
       .string()
       .regex(/^[0-9A-Fa-f:./]+$|^(all|samehost|samenet)$/)
       .optional(),
-    method: z.enum(['scram-sha-256', 'md5', 'peer', 'ident', 'trust', 'reject', 'password', 'cert']).default(
-      'scram-sha-256',
-    ),
+    method: z
+      .enum(['scram-sha-256', 'md5', 'peer', 'ident', 'trust', 'reject', 'password', 'cert'])
+      .default('scram-sha-256'),
     /** Extra `name=value` options (`clientcert=verify-full`). */
-    options: z.string().regex(/^[^\n#]*$/).optional(),
+    options: z
+      .string()
+      .regex(/^[^\n#]*$/)
+      .optional(),
   })
   .refine((e) => (e.type === 'local') === (e.address === undefined), {
     message: 'a local entry has no address; host entries need one (e.g. 10.0.0.0/24)',
@@ -71,7 +80,10 @@ const user = z.object({
 const database = z.object({
   name: identifier,
   owner: identifier.optional(),
-  encoding: z.string().regex(/^[A-Za-z0-9_-]+$/).default('UTF8'),
+  encoding: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]+$/)
+    .default('UTF8'),
   /** e.g. `template0` (needed for an encoding other than the cluster's). */
   template: identifier.optional(),
   extensions: z.array(z.string().regex(/^[a-z0-9_-]+$/)).default([]),
@@ -87,9 +99,15 @@ export type PostgresHbaEntry = z.infer<typeof hbaEntry>;
 export const vars = z.object({
   /** Major version of Debian's packages (`postgresql-15` on bookworm). */
   postgres_version: z.string().regex(/^\d+$/).default('15'),
-  postgres_cluster: z.string().regex(/^[a-z0-9_-]+$/).default('main'),
+  postgres_cluster: z
+    .string()
+    .regex(/^[a-z0-9_-]+$/)
+    .default('main'),
   /** Addresses the server listens on: `localhost`, `*`, or IP addresses of the host. */
-  postgres_listen_addresses: z.array(z.string().regex(/^[A-Za-z0-9*.:_-]+$/)).min(1).default(['localhost']),
+  postgres_listen_addresses: z
+    .array(z.string().regex(/^[A-Za-z0-9*.:_-]+$/))
+    .min(1)
+    .default(['localhost']),
   postgres_port: z.number().int().min(1).max(65535).default(5432),
   /** Further postgresql.conf settings (`max_connections: 200`, `shared_buffers: 256MB`). */
   postgres_settings: z
@@ -108,7 +126,10 @@ export const vars = z.object({
     .default('/var/backups/postgresql'),
   postgres_backup_keep_days: z.number().int().min(1).default(7),
   /** systemd OnCalendar expression of the daily dump. */
-  postgres_backup_on_calendar: z.string().regex(/^[^\n]+$/).default('*-*-* 03:15:00'),
+  postgres_backup_on_calendar: z
+    .string()
+    .regex(/^[^\n]+$/)
+    .default('*-*-* 03:15:00'),
   postgres_backup_randomized_delay_sec: z.number().int().nonnegative().default(600),
 });
 
@@ -142,7 +163,9 @@ export function settingsLines(v: PostgresVars): string[] {
 
 export function hbaLines(v: PostgresVars): string[] {
   const line = (e: PostgresHbaEntry) =>
-    [e.type, e.database, e.user, e.address, e.method, e.options].filter((x) => x !== undefined && x !== '').join(' ');
+    [e.type, e.database, e.user, e.address, e.method, e.options]
+      .filter((x) => x !== undefined && x !== '')
+      .join(' ');
   const lines = ['# The role itself works through this one: keep it first.', 'local all postgres peer'];
   if (v.postgres_hba.length > 0) lines.push('# From postgres_hba:', ...v.postgres_hba.map(line));
   if (v.postgres_hba_debian_defaults) {
@@ -301,7 +324,10 @@ export default defineRole({
         service({ name: `${BACKUP_UNIT}.timer`, state: 'started', enabled: true }),
       );
     } else {
-      const unitFiles = [`/etc/systemd/system/${BACKUP_UNIT}.timer`, `/etc/systemd/system/${BACKUP_UNIT}.service`];
+      const unitFiles = [
+        `/etc/systemd/system/${BACKUP_UNIT}.timer`,
+        `/etc/systemd/system/${BACKUP_UNIT}.service`,
+      ];
       tasks.push(
         shell({
           name: 'remove the backup timer',

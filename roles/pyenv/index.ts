@@ -29,7 +29,9 @@ import {
   z,
 } from 'verdandi';
 
-const version = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._+-]*$/, 'a version is letters, digits, ".", "_", "+" or "-"');
+const version = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._+-]*$/, 'a version is letters, digits, ".", "_", "+" or "-"');
 const absolutePath = z.string().regex(/^\/[A-Za-z0-9_./+-]*$/, 'an absolute path without spaces');
 
 /** What pyenv's wiki lists for building CPython on Debian. */
@@ -123,7 +125,9 @@ export default defineRole({
     const asUser = v.pyenv_user;
     const tasks: Task[] = [apt({ packages: v.pyenv_build_packages })];
     if (asUser && v.pyenv_create_user) tasks.push(user({ name: asUser, createHome: true }));
-    tasks.push(git({ repo: v.pyenv_git_url, dest: where.root, version: v.pyenv_version, owner: where.owner }));
+    tasks.push(
+      git({ repo: v.pyenv_git_url, dest: where.root, version: v.pyenv_version, owner: where.owner }),
+    );
     if (v.pyenv_build_cache_dir) {
       tasks.push(directory({ path: v.pyenv_build_cache_dir, owner: where.owner, mode: '0755' }));
     }
@@ -157,7 +161,12 @@ export default defineRole({
         creates: where.python,
       }),
       // `pyenv global X` only writes this file: writing it ourselves makes it idempotent for free.
-      copy({ path: `${where.root}/version`, content: `${v.pyenv_python_version}\n`, owner: where.owner, mode: '0644' }),
+      copy({
+        path: `${where.root}/version`,
+        content: `${v.pyenv_python_version}\n`,
+        owner: where.owner,
+        mode: '0644',
+      }),
     );
 
     if (v.pyenv_remove_other_versions) {

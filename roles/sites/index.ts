@@ -50,8 +50,6 @@ function siteTasks(site: Site, paths: SitePaths): Task[] {
     directory({ path: paths.releases, ...owner, mode: '0755' }),
     directory({ path: paths.shared, ...owner, mode: '0750' }),
     directory({ path: `${paths.shared}/log`, ...owner, mode: '0750' }),
-    directory({ path: `${paths.dir}/slots`, owner: 'root', group: 'root', mode: '0755' }),
-    directory({ path: `${paths.dir}/bin`, owner: 'root', group: 'root', mode: '0755' }),
     directory({ path: paths.repo, ...owner, mode: '0750' }),
     command({
       name: `git init --bare ${paths.repo}`,
@@ -62,6 +60,10 @@ function siteTasks(site: Site, paths: SitePaths): Task[] {
   ];
 
   if (usesSupervisor(site)) {
+    tasks.push(
+      directory({ path: `${paths.dir}/slots`, owner: 'root', group: 'root', mode: '0755' }),
+      directory({ path: `${paths.dir}/bin`, owner: 'root', group: 'root', mode: '0755' }),
+    );
     if (!site.process.command) {
       throw new UserError(
         `site ${site.name}: a ${site.runtime.type} site needs process.command (what serves HTTP on $PORT)`,
@@ -165,6 +167,8 @@ export default defineRole({
       shell({
         name: 'supervisorctl reread + update',
         script: 'supervisorctl reread && supervisorctl update',
+        // A guard, so the task has a probe (also: nothing to update where supervisor is not installed).
+        onlyIf: 'command -v supervisorctl',
       }),
     'reload nginx': () => service({ name: 'nginx', state: 'reloaded' }),
   },

@@ -7,7 +7,18 @@
  * only: the others keep running untouched. Program files of Verdandi that are no longer listed are
  * removed, and the same handler stops those programs.
  */
-import { apt, defineRole, type HostInfo, quote, service, shell, type Task, template, UserError, z } from 'verdandi';
+import {
+  apt,
+  defineRole,
+  type HostInfo,
+  quote,
+  service,
+  shell,
+  type Task,
+  template,
+  UserError,
+  z,
+} from 'verdandi';
 
 export const CONF_DIR = '/etc/supervisor/conf.d';
 export const FILE_PREFIX = 'verdandi-';
@@ -19,7 +30,9 @@ const oneLine = z.string().regex(/^[^\n\r]*$/, 'must be a single line');
 
 const program = z.object({
   /** Program name (`supervisorctl status <name>`). */
-  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'a program name is letters, digits, ".", "_" or "-"'),
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'a program name is letters, digits, ".", "_" or "-"'),
   /** The command line, run without a shell (`%(program_name)s` and `%(process_num)d` are expanded). */
   command: oneLine.min(1),
   directory: oneLine.optional(),
@@ -49,7 +62,10 @@ const program = z.object({
   /** Defaults to `/var/log/supervisor/<name>.err.log` (unused when redirect_stderr). */
   stderr_logfile: oneLine.optional(),
   redirect_stderr: z.boolean().default(false),
-  logfile_maxbytes: z.string().regex(/^\d+(KB|MB|GB)?$/).default('50MB'),
+  logfile_maxbytes: z
+    .string()
+    .regex(/^\d+(KB|MB|GB)?$/)
+    .default('50MB'),
   logfile_backups: z.number().int().nonnegative().default(10),
   priority: z.number().int().optional(),
 });
@@ -76,7 +92,8 @@ function envValue(value: string): string {
 /** The `key=value` lines of a program section, in a stable order. */
 export function programLines(p: SupervisorProgram): string[] {
   const lines: string[] = [`command=${p.command}`];
-  const processName = p.process_name ?? (p.numprocs > 1 ? '%(program_name)s_%(process_num)02d' : '%(program_name)s');
+  const processName =
+    p.process_name ?? (p.numprocs > 1 ? '%(program_name)s_%(process_num)02d' : '%(program_name)s');
   lines.push(`process_name=${processName}`, `numprocs=${p.numprocs}`);
   if (p.directory !== undefined) lines.push(`directory=${p.directory}`);
   if (p.user !== undefined) lines.push(`user=${p.user}`);
@@ -119,7 +136,14 @@ function staleFilesGuard(dir: string, prefix: string, suffix: string, keep: stri
   return staleLoop(dir, prefix, suffix, keep, 'exit 0', 'exit 1');
 }
 
-function staleLoop(dir: string, prefix: string, suffix: string, keep: string[], onStale: string, atEnd: string): string {
+function staleLoop(
+  dir: string,
+  prefix: string,
+  suffix: string,
+  keep: string[],
+  onStale: string,
+  atEnd: string,
+): string {
   const keepList = keep.map((k) => quote(k)).join(' ');
   return [
     `for f in ${quote(dir)}/${quote(prefix)}*${quote(suffix)}; do`,
@@ -136,7 +160,9 @@ function checkUniqueNames(programs: SupervisorProgram[], host: HostInfo): void {
   const seen = new Set<string>();
   for (const p of programs) {
     if (seen.has(p.name)) {
-      throw new UserError(`supervisor_programs of host ${host.name}: the program "${p.name}" is listed twice`);
+      throw new UserError(
+        `supervisor_programs of host ${host.name}: the program "${p.name}" is listed twice`,
+      );
     }
     seen.add(p.name);
   }
@@ -188,6 +214,12 @@ export default defineRole({
   },
   handlers: {
     'update supervisor programs': () =>
-      shell({ name: 'supervisorctl reread + update of the changed programs', script: UPDATE_SCRIPT }),
+      shell({
+        name: 'supervisorctl reread + update of the changed programs',
+        script: UPDATE_SCRIPT,
+        // A guard that holds whenever supervisor is installed; it also gives the task a probe (an
+        // unguarded shell task has an empty one, which the engine's probe batch cannot run yet).
+        onlyIf: `test -x ${UPDATE_SCRIPT}`,
+      }),
   },
 });

@@ -98,7 +98,8 @@ export async function backup(env: string, opts: BackupOptions): Promise<number> 
   for (const db of opts.db ?? []) checkDbName(db, '--db');
   const ctx = await loadRunContext(env, opts);
   const hosts = postgresHosts(ctx);
-  const report: Record<string, { ok: boolean; unreachable?: boolean; error?: string; dumps: DumpInfo[] }> = {};
+  const report: Record<string, { ok: boolean; unreachable?: boolean; error?: string; dumps: DumpInfo[] }> =
+    {};
   let exitCode = 0;
 
   for (const host of hosts) {
@@ -116,7 +117,11 @@ export async function backup(env: string, opts: BackupOptions): Promise<number> 
         .filter((l) => l.startsWith('/') && l.endsWith('.dump'));
       for (const path of paths) {
         const size = await conn.exec(`stat -c %s ${quote(path)}`);
-        entry.dumps.push({ db: basename(path).replace(/-\d{8}T\d{6}Z\.dump$/, ''), path, bytes: Number(size.stdout.trim()) });
+        entry.dumps.push({
+          db: basename(path).replace(/-\d{8}T\d{6}Z\.dump$/, ''),
+          path,
+          bytes: Number(size.stdout.trim()),
+        });
       }
       if (run.code !== 0) {
         entry.error =
@@ -133,7 +138,9 @@ export async function backup(env: string, opts: BackupOptions): Promise<number> 
           if (data.code !== 0) throw new Error(`reading ${dump.path} failed: ${tail(data.stderr)}`);
           const content = Buffer.from(data.stdout.trim(), 'base64');
           if (content.length !== dump.bytes) {
-            throw new Error(`download of ${dump.path} is incomplete (${content.length} of ${dump.bytes} bytes)`);
+            throw new Error(
+              `download of ${dump.path} is incomplete (${content.length} of ${dump.bytes} bytes)`,
+            );
           }
           const local = join(dir, basename(dump.path));
           writeFileSync(local, content, { mode: 0o600 });
@@ -142,7 +149,10 @@ export async function backup(env: string, opts: BackupOptions): Promise<number> 
       }
       entry.ok = entry.error === undefined;
       for (const d of entry.dumps) {
-        say(opts.json, `${host.name}: ${d.db} → ${d.path} (${d.bytes} bytes)${d.downloaded ? `, saved as ${d.downloaded}` : ''}`);
+        say(
+          opts.json,
+          `${host.name}: ${d.db} → ${d.path} (${d.bytes} bytes)${d.downloaded ? `, saved as ${d.downloaded}` : ''}`,
+        );
       }
       if (entry.error) process.stderr.write(`${host.name}: error: ${redact(entry.error)}\n`);
     } catch (err) {
@@ -185,7 +195,10 @@ export async function restore(env: string, opts: RestoreOptions): Promise<number
     localDump = readFileSync(file);
     // pg_dump -Fc files start with "PGDMP": refuse anything else before touching the host.
     if (localDump.subarray(0, 5).toString('latin1') !== 'PGDMP') {
-      throw new UserError(`--from ${opts.from} is not a pg_dump custom-format file (made with pg_dump -Fc)`, 1);
+      throw new UserError(
+        `--from ${opts.from} is not a pg_dump custom-format file (made with pg_dump -Fc)`,
+        1,
+      );
     }
   }
   const ctx = await loadRunContext(env, opts);
@@ -202,7 +215,11 @@ export async function restore(env: string, opts: RestoreOptions): Promise<number
 
   if (!opts.yes) {
     if (!process.stdin.isTTY || process.env.CI) {
-      throw new UserError('restore replaces the content of the database and needs a confirmation', 1, 'add --yes');
+      throw new UserError(
+        'restore replaces the content of the database and needs a confirmation',
+        1,
+        'add --yes',
+      );
     }
     const ok = await confirm(
       `Restore ${opts.from} into database "${opts.db}" on ${host.name}? Its current content is replaced.\nType the database name to confirm: `,
@@ -274,7 +291,9 @@ export async function restore(env: string, opts: RestoreOptions): Promise<number
     }
     say(opts.json, `${host.name}: restored ${opts.from} into ${opts.db}`);
     if (opts.json) {
-      process.stdout.write(`${JSON.stringify({ hosts: { [host.name]: { ok: true, db: opts.db, from: opts.from } } })}\n`);
+      process.stdout.write(
+        `${JSON.stringify({ hosts: { [host.name]: { ok: true, db: opts.db, from: opts.from } } })}\n`,
+      );
     }
     return 0;
   } catch (err) {

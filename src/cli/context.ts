@@ -35,7 +35,10 @@ export function commonRunOptions(cmd: Command, { check = true }: { check?: boole
     .option('--var <key=value>', 'extra var, highest precedence (repeatable)', collect, [])
     .option('--vault-password-file <file>', 'file holding the secrets password')
     .addOption(
-      new Option('--host-key-checking <mode>', 'accept-new: record unknown host keys, refuse changed ones; off: never check')
+      new Option(
+        '--host-key-checking <mode>',
+        'accept-new: record unknown host keys, refuse changed ones; off: never check',
+      )
         .choices(['accept-new', 'off'])
         .default('accept-new'),
     )

@@ -10,8 +10,12 @@ interface CommanderLikeError {
 }
 
 function isCommanderError(err: unknown): err is CommanderLikeError & Error {
-  return !!err && typeof err === 'object' && typeof (err as CommanderLikeError).code === 'string' &&
-    (err as CommanderLikeError).code.startsWith('commander.');
+  return (
+    !!err &&
+    typeof err === 'object' &&
+    typeof (err as CommanderLikeError).code === 'string' &&
+    (err as CommanderLikeError).code.startsWith('commander.')
+  );
 }
 
 export function handleError(err: unknown, verbose: boolean): number {

@@ -4,7 +4,6 @@
  * only, so it starts fast.
  */
 import { Command } from 'commander';
-import { handleError } from './errors.js';
 import { register as registerBackup } from './commands/backup.js';
 import { register as registerDeploy } from './commands/deploy.js';
 import { register as registerFacts } from './commands/facts.js';
@@ -13,6 +12,7 @@ import { register as registerProvision } from './commands/provision.js';
 import { register as registerRun } from './commands/run.js';
 import { register as registerSecrets } from './commands/secrets.js';
 import { register as registerTesthost } from './commands/testhost.js';
+import { handleError } from './errors.js';
 
 const program = new Command();
 program

@@ -20,13 +20,20 @@ export function knownHostsFile(projectDir: string): string {
 }
 
 function isLocal(host: InventoryHost): boolean {
-  return host.vars.connection === 'local' || (host.address === 'localhost' && host.vars.connection !== 'ssh');
+  return host.connection === 'local' || (host.address === 'localhost' && host.connection !== 'ssh');
 }
 
 export async function connect(host: InventoryHost, opts: ConnectOptions): Promise<Connection> {
   if (isLocal(host)) return new LocalConnection(host.name, host.become);
   return SshConnection.open(
-    { name: host.name, address: host.address, port: host.port, user: host.user, key: host.key, become: host.become },
+    {
+      name: host.name,
+      address: host.address,
+      port: host.port,
+      user: host.user,
+      key: host.key,
+      become: host.become,
+    },
     {
       knownHostsFile: knownHostsFile(opts.projectDir),
       hostKeyChecking: opts.hostKeyChecking ?? 'accept-new',

@@ -5,7 +5,7 @@
  */
 import { NodeSSH } from 'node-ssh';
 import { words } from '../util/shell.js';
-import { KnownHosts, fingerprint, hostPattern } from './known-hosts.js';
+import { fingerprint, hostPattern, KnownHosts } from './known-hosts.js';
 import { type Connection, type ExecOptions, type ExecResult, UnreachableError } from './types.js';
 
 export interface SshTarget {
@@ -46,11 +46,13 @@ class Semaphore {
   }
 }
 
-/** Scripts longer than this are sent on stdin (`sh -s`) rather than as an argument. */
-const MAX_ARG_SCRIPT = 64 * 1024;
-
 /** Wraps a script into the command line sshd runs (through the user's login shell). */
-export function remoteCommand(script: string, become: boolean, withPassword: boolean, viaStdin: boolean): string {
+export function remoteCommand(
+  script: string,
+  become: boolean,
+  withPassword: boolean,
+  viaStdin: boolean,
+): string {
   const shell = viaStdin ? words('sh', '-s') : words('sh', '-c', script);
   if (!become) return shell;
   // -H: HOME of root; -n: never prompt (fails fast instead of hanging) unless we have a password.
@@ -60,8 +62,10 @@ export function remoteCommand(script: string, become: boolean, withPassword: boo
 export function classifySshError(err: unknown): { reason: UnreachableError['reason']; message: string } {
   const e = err as { code?: string; level?: string; message?: string };
   const msg = e?.message ?? String(err);
-  if (e?.code === 'ECONNREFUSED') return { reason: 'refused', message: 'connection refused (is sshd running?)' };
-  if (e?.code === 'ENOTFOUND' || e?.code === 'EAI_AGAIN') return { reason: 'dns', message: `unknown host name (${msg})` };
+  if (e?.code === 'ECONNREFUSED')
+    return { reason: 'refused', message: 'connection refused (is sshd running?)' };
+  if (e?.code === 'ENOTFOUND' || e?.code === 'EAI_AGAIN')
+    return { reason: 'dns', message: `unknown host name (${msg})` };
   if (e?.code === 'EHOSTUNREACH' || e?.code === 'ENETUNREACH')
     return { reason: 'timeout', message: `no route to host (${e.code})` };
   if (e?.level === 'client-timeout' || /timed out/i.test(msg) || e?.code === 'ETIMEDOUT')
@@ -121,15 +125,23 @@ export class SshConnection implements Connection {
     } catch (err) {
       if (hostKeyProblem) throw new UnreachableError(target.name, 'hostkey', hostKeyProblem);
       const { reason, message } = classifySshError(err);
-      throw new UnreachableError(target.name, reason, `${target.user}@${target.address}:${target.port}: ${message}`);
+      throw new UnreachableError(
+        target.name,
+        reason,
+        `${target.user}@${target.address}:${target.port}: ${message}`,
+      );
     }
   }
 
   async exec(script: string, opts: ExecOptions = {}): Promise<ExecResult> {
     const withPassword = this.target.become && !!this.opts.becomePassword;
-    const viaStdin = script.length > MAX_ARG_SCRIPT && opts.stdin === undefined;
+    // A script that needs no stdin of its own travels on stdin, not as an argument: nothing of it
+    // (guards, lineinfile lines) shows in `ps` on the host, and there is no length limit. The brace
+    // group makes the shell read the whole script before running any of it, and its commands get
+    // /dev/null as stdin so none can swallow the rest of the script.
+    const viaStdin = opts.stdin === undefined;
     const command = remoteCommand(script, this.target.become, withPassword, viaStdin);
-    let stdin = viaStdin ? script : opts.stdin;
+    let stdin = viaStdin ? `{\n${script}\n} </dev/null\n` : opts.stdin;
     if (withPassword) stdin = `${this.opts.becomePassword}\n${stdin ?? ''}`;
     await this.channels.acquire();
     this.roundTrips++;
@@ -139,7 +151,10 @@ export class SshConnection implements Connection {
         ? await Promise.race([
             run,
             new Promise<never>((_, reject) =>
-              setTimeout(() => reject(new Error(`command timed out after ${opts.timeoutMs} ms`)), opts.timeoutMs).unref(),
+              setTimeout(
+                () => reject(new Error(`command timed out after ${opts.timeoutMs} ms`)),
+                opts.timeoutMs,
+              ).unref(),
             ),
           ])
         : await run;

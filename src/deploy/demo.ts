@@ -11,6 +11,7 @@ import { cp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import yaml from 'js-yaml';
+import { knownHostsFile } from '../connection/index.js';
 import { packageRoot } from '../engine/loader.js';
 import { provision } from '../engine/session.js';
 import { up } from '../testhost/index.js';
@@ -94,6 +95,8 @@ export async function demo(o: DemoOptions): Promise<number> {
   const [host] = await up([o.host], { progress: await terminalProgress() });
   say(`test host ${host.name} is up at ${host.address}`);
 
+  // The demo host is a fresh machine on each run: forget the key recorded for its address last time.
+  await rm(knownHostsFile(dir), { force: true });
   const repo = join(dir, 'sample-site');
   await mkdir(join(dir, 'inventories'), { recursive: true });
   await makeSampleRepo(repo);

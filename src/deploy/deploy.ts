@@ -30,6 +30,7 @@ import {
   type ResolvedRef,
   resolveRef,
   updateMirror,
+  withMirrorLock,
 } from './git.js';
 import {
   acquireLockScript,
@@ -66,7 +67,14 @@ export interface DeployCliOptions {
   verbose?: boolean;
 }
 
-export type SiteOutcomeStatus = 'deployed' | 'unchanged' | 'failed' | 'checked' | 'skipped' | 'unreachable';
+export type SiteOutcomeStatus =
+  | 'deployed'
+  | 'rolled-back'
+  | 'unchanged'
+  | 'failed'
+  | 'checked'
+  | 'skipped'
+  | 'unreachable';
 
 export interface SiteOutcome {
   host: string;
@@ -177,8 +185,10 @@ async function resolvePushRefs(
   for (const site of sites.values()) {
     const ref = branch ?? site.branch;
     const mirror = localMirrorPath(s.ctx.projectDir, site.name);
-    await updateMirror(mirror, site.repo);
-    const r = await resolveRef(mirror, ref);
+    const r = await withMirrorLock(mirror, async () => {
+      await updateMirror(mirror, site.repo);
+      return resolveRef(mirror, ref);
+    });
     if (!r) {
       throw new UserError(
         `site ${site.name}: "${ref}" is no branch, tag or commit of ${site.repo}`,
@@ -392,14 +402,17 @@ async function deploySite(
 
     // Step 2: the commit, in the host's repository.
     let commit: string;
+    let hostLacksCommit = false;
     if (pushed) {
       commit = pushed.commit;
-      if (!o.check && (await conn.exec(hostHasCommit(paths, commit))).code !== 0) {
+      hostLacksCommit = (await conn.exec(hostHasCommit(paths, commit))).code !== 0;
+      if (!o.check && hostLacksCommit) {
         const tips = (await runStep(conn, { title: 'send commits', command: hostRefTips(paths) })).stdout
           .split('\n')
           .map((l) => l.trim())
           .filter(Boolean);
-        const bundle = await makeBundle(localMirrorPath(s.ctx.projectDir, site.name), commit, tips);
+        const mirror = localMirrorPath(s.ctx.projectDir, site.name);
+        const bundle = await withMirrorLock(mirror, () => makeBundle(mirror, commit, tips));
         await runStep(conn, {
           title: 'send commits',
           command: receiveBundle(paths, commit),
@@ -456,7 +469,8 @@ async function deploySite(
         'would deploy',
         `${ref} (${commit.slice(0, 7)}) as ${record.release}; live: ${state.current ?? 'nothing yet'}`,
       );
-      if (pushed) s.out.block('code     send the missing commits to the host repository (git bundle)');
+      if (hostLacksCommit)
+        s.out.block('code     send the missing commits to the host repository (git bundle)');
       s.out.block(describePlan(plan, !!o.verbose).join('\n'));
       return finish({ status: 'checked' });
     }
@@ -472,6 +486,8 @@ async function deploySite(
       message = `the new release ${record.release} is live, but "${f.step}" failed after the switch`;
     else if (result.migrated)
       message = `the migrations RAN (the database has the new schema), then "${f.step}" failed; the previous release ${state.current ?? '(none)'} serves again`;
+    else if (result.migrationFailed)
+      message = `the migration failed; the previous release ${state.current ?? '(none)'} serves again and the half-made release was removed (a migration that does not run in one transaction may have left changes in the database)`;
     else
       message = `the previous release ${state.current ?? '(none)'} still serves; the half-made release was removed`;
     if (result.undoFailures.length)

@@ -5,9 +5,9 @@
  * need credentials for the git forge, and a deploy works from any repository the deployer can read.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { UserError } from '../util/errors.js';
 
@@ -29,6 +29,42 @@ export class GitError extends Error {
 
 export function localMirrorPath(projectDir: string, site: string): string {
   return join(projectDir, '.verdandi', 'git', `${site}.git`);
+}
+
+/**
+ * Runs `fn` while holding the mirror's lock (a directory next to it), so two deploys started at once
+ * from this machine do not fetch into the same repository together. Bounded wait; a lock older than
+ * 10 minutes is a crashed run's and is taken over.
+ */
+export async function withMirrorLock<T>(mirror: string, fn: () => Promise<T>): Promise<T> {
+  const lock = `${mirror}.lock`;
+  await mkdir(dirname(mirror), { recursive: true });
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    try {
+      await mkdir(lock);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const age = await stat(lock).then(
+        (s) => Date.now() - s.mtimeMs,
+        () => 0,
+      );
+      if (age > 600_000) await rm(lock, { recursive: true, force: true });
+      else if (Date.now() > deadline)
+        throw new UserError(
+          `the local repository ${mirror} stays locked by another deploy`,
+          1,
+          `remove ${lock} if no deploy runs`,
+        );
+      else await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    await rm(lock, { recursive: true, force: true });
+  }
 }
 
 /** Fetches every branch and tag of `repo` into the local mirror (created on first use). */

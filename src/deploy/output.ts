@@ -26,7 +26,7 @@ export class DeployOutput {
 
   /** `web1  app  health check  ok (0.8 s)` */
   step(host: string, site: string, step: string, detail: string): void {
-    this.write(`${host}  ${site}  ${step.padEnd(14)} ${detail}`);
+    this.write(`${host}  ${site}  ${step.padEnd(22)} ${detail}`);
   }
 
   info(text: string): void {
@@ -65,11 +65,15 @@ export function tail(text: string, lines = 20): string {
 
 /** A multi-line script as one readable line (failure reports show the command that failed). */
 export function oneLine(script: string, max = 600): string {
-  const flat = script
+  const lines = script
     .split('\n')
     .map((l) => l.trim())
-    .filter(Boolean)
-    .join('; ');
+    .filter(Boolean);
+  // `do`, `then`, `else`, `{` and `|` go on without a `;` (it would not be valid shell).
+  const flat = lines.reduce(
+    (acc, l) => (acc === '' ? l : /(\bdo|\bthen|\belse|[{|&])$/.test(acc) ? `${acc} ${l}` : `${acc}; ${l}`),
+    '',
+  );
   return flat.length > max ? `${flat.slice(0, max)} …` : flat;
 }
 

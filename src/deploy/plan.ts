@@ -20,6 +20,7 @@ import {
   maintenanceOff,
   maintenanceOn,
   pauseColor,
+  pruneVenvs,
   recordDeploy,
   releaseDir,
   removeReleases,

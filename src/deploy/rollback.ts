@@ -182,6 +182,6 @@ async function rollbackSite(
     if (warning) s.out.warn(`${host}  ${site.name}  webhook: ${warning}`);
   }
   return ok
-    ? outcome({ status: 'deployed', release: target, message: 'rolled back' })
+    ? outcome({ status: 'rolled-back', release: target })
     : outcome({ failedStep: result.failure?.step, release: target, message });
 }

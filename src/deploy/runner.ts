@@ -58,6 +58,8 @@ export interface PlanResult {
   failure?: StepFailure;
   /** The migrations ran (whatever happened after). */
   migrated: boolean;
+  /** The migration command itself failed. */
+  migrationFailed: boolean;
   /** The new release took the traffic (point of no return passed). */
   live: boolean;
   /** The migration check said migrations were pending (undefined when there is no check). */
@@ -73,7 +75,14 @@ export async function runPlan(
   where: Where,
   out: DeployOutput,
 ): Promise<PlanResult> {
-  const result: PlanResult = { ok: false, migrated: false, live: false, undoFailures: [], warnings: [] };
+  const result: PlanResult = {
+    ok: false,
+    migrated: false,
+    migrationFailed: false,
+    live: false,
+    undoFailures: [],
+    warnings: [],
+  };
   const done: PlanStep[] = [];
   let pending: boolean | undefined;
 
@@ -110,6 +119,7 @@ export async function runPlan(
       out.step(where.host, where.site, step.title, 'FAILED');
       out.block(failure.report());
       result.failure = failure;
+      if (step.migrates) result.migrationFailed = true;
       if (!result.live) await undo(conn, done, where, out, result);
       return result;
     }

@@ -13,7 +13,10 @@ import { COLORS, type Color, type Site, type SitePaths, sitePaths, usesSuperviso
 
 /** Read-only script: the deploy state plus processes, nginx, health through nginx, disk. */
 export function statusScript(site: Site, paths: SitePaths): string {
-  const lines = [stateScript(site, paths), 'echo "nginx=$(systemctl is-active nginx 2>/dev/null)"'];
+  const lines = [
+    stateScript(site, paths).replace(/\nexit 0$/, ''),
+    'echo "nginx=$(systemctl is-active nginx 2>/dev/null)"',
+  ];
   for (const color of COLORS) {
     const name = paths.program(color);
     if (usesSupervisor(site)) {

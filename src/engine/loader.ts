@@ -2,7 +2,7 @@
  * Loads roles and playbooks written in TypeScript at run time (through tsx). The CLI itself is compiled
  * JavaScript; TypeScript is only loaded when a role or playbook is.
  */
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { register as registerHook } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -112,8 +112,12 @@ export async function loadPlaybook(file: string): Promise<Playbook> {
     throw new UserError(`playbook ${file} failed to load: ${(err as Error).message}`, 1);
   }
   const pb = mod.default as Playbook | undefined;
-  if (!pb || pb.kind !== 'playbook') {
-    throw new UserError(`${file}: the default export is not a playbook`, 1, 'export default definePlaybook({ plays: [...] })');
+  if (pb?.kind !== 'playbook') {
+    throw new UserError(
+      `${file}: the default export is not a playbook`,
+      1,
+      'export default definePlaybook({ plays: [...] })',
+    );
   }
   return pb;
 }

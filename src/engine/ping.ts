@@ -14,9 +14,15 @@ interface ConnOpts {
   hostKeyChecking?: 'accept-new' | 'off';
 }
 
-type Outcome<T> = { host: string; ok: true; value: T; ms: number } | { host: string; ok: false; reason: string; message: string };
+type Outcome<T> =
+  | { host: string; ok: true; value: T; ms: number }
+  | { host: string; ok: false; reason: string; message: string };
 
-async function eachHost<T>(env: string, o: ConnOpts, work: (c: Awaited<ReturnType<typeof connect>>) => Promise<T>) {
+async function eachHost<T>(
+  env: string,
+  o: ConnOpts,
+  work: (c: Awaited<ReturnType<typeof connect>>) => Promise<T>,
+) {
   const timeout = parsePositiveInt(o.connectTimeout, '--connect-timeout', 10) * 1000;
   const inv = await loadInventory(env, { cwd: process.cwd() });
   const hosts: InventoryHost[] = o.limit ? selectHosts(inv, o.limit) : [...inv.hosts.values()];
@@ -35,7 +41,8 @@ async function eachHost<T>(env: string, o: ConnOpts, work: (c: Awaited<ReturnTyp
           await conn.close();
         }
       } catch (err) {
-        if (err instanceof UnreachableError) return { host: h.name, ok: false, reason: err.reason, message: err.message };
+        if (err instanceof UnreachableError)
+          return { host: h.name, ok: false, reason: err.reason, message: err.message };
         throw err;
       }
     }),
@@ -46,17 +53,28 @@ export async function ping(env: string, o: ConnOpts): Promise<number> {
   const results = await eachHost(env, o, async (conn) => {
     const res = await conn.exec('echo pong');
     if (res.code !== 0 || res.stdout.trim() !== 'pong') {
-      throw new UnreachableError(conn.host, 'other', `connected, but a command failed: ${res.stderr.trim() || `exit ${res.code}`}`);
+      throw new UnreachableError(
+        conn.host,
+        'other',
+        `connected, but a command failed: ${res.stderr.trim() || `exit ${res.code}`}`,
+      );
     }
     return true;
   });
   if (o.json) {
     const hosts: Record<string, unknown> = {};
-    for (const r of results) hosts[r.host] = r.ok ? { reachable: true, ms: r.ms } : { reachable: false, reason: r.reason, message: r.message };
+    for (const r of results)
+      hosts[r.host] = r.ok
+        ? { reachable: true, ms: r.ms }
+        : { reachable: false, reason: r.reason, message: r.message };
     process.stdout.write(`${JSON.stringify({ hosts }, null, 2)}\n`);
   } else {
     for (const r of results) {
-      process.stdout.write(r.ok ? `ok           ${r.host}  (${r.ms} ms)\n` : `unreachable  ${r.host}  ${r.reason}: ${r.message}\n`);
+      process.stdout.write(
+        r.ok
+          ? `ok           ${r.host}  (${r.ms} ms)\n`
+          : `unreachable  ${r.host}  ${r.reason}: ${r.message}\n`,
+      );
     }
   }
   return results.some((r) => !r.ok) ? 3 : 0;
@@ -66,7 +84,8 @@ export async function facts(env: string, o: ConnOpts): Promise<number> {
   const results = await eachHost(env, o, gatherFacts);
   if (o.json) {
     const hosts: Record<string, HostFacts | { unreachable: true; reason: string }> = {};
-    for (const r of results) hosts[r.host] = r.ok ? r.value : { unreachable: true, reason: `${r.reason}: ${r.message}` };
+    for (const r of results)
+      hosts[r.host] = r.ok ? r.value : { unreachable: true, reason: `${r.reason}: ${r.message}` };
     process.stdout.write(`${JSON.stringify({ hosts }, null, 2)}\n`);
   } else {
     for (const r of results) {

@@ -21,7 +21,8 @@ export function buildProbeBatch(probes: Array<[id: string, probe: string]>, nonc
   const parts = probes.map(
     ([id, probe]) =>
       `printf '%s\\n' '@@vd-${nonce}-begin-${id}'\n` +
-      `( ${probe}\n) </dev/null 2>/dev/null\n` +
+      // An empty probe (a command without guards) must still be valid shell.
+      `( ${probe.trim() === '' ? ':' : probe}\n) </dev/null 2>/dev/null\n` +
       `printf '\\n%s %s\\n' '@@vd-${nonce}-end-${id}' "$?"`,
   );
   return { script: parts.join('\n'), nonce, ids: probes.map(([id]) => id) };

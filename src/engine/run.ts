@@ -18,11 +18,11 @@ import { quote } from '../util/shell.js';
 import { buildProbeBatch, newNonce, parseProbeBatch } from './probe-batch.js';
 import type { Reporter } from './report.js';
 import {
-  type StepScript,
   clearPendingScript,
   parsePending,
   readPendingProbe,
   recordPendingScript,
+  type StepScript,
   stepScript,
 } from './steps.js';
 import type { HostInfo, Plan, ProbeResult, Task, TaskList } from './types.js';
@@ -164,11 +164,23 @@ export async function runTasks(
     const probe = probes.get(String(i));
     if (!probe) {
       result.failed++;
-      reporter.task(host.name, label(task), 'failed', 'the probe did not complete (connection lost or shell died)');
+      reporter.task(
+        host.name,
+        label(task),
+        'failed',
+        'the probe did not complete (connection lost or shell died)',
+      );
       failedAt = i;
       break;
     }
     const plan = safePlan(task, probe);
+    if (plan.error && opts.check && result.changed > 0) {
+      // In check mode nothing was applied: a task may not be probeable before an earlier change
+      // (a service whose package is not installed yet). That is a change to come, not a failure.
+      result.changed++;
+      reporter.task(host.name, label(task), 'changed', `after earlier changes; now: ${plan.error}`);
+      continue;
+    }
     if (plan.error) {
       result.failed++;
       reporter.task(host.name, label(task), 'failed', plan.error);
@@ -260,15 +272,28 @@ export async function runTasks(
   return result;
 }
 
-async function showDiff(conn: Connection, task: Task, diff: { path: string; after: string }, reporter: Reporter) {
+async function showDiff(
+  conn: Connection,
+  task: Task,
+  diff: { path: string; after: string },
+  reporter: Reporter,
+) {
   if (task.sensitive) {
     reporter.block(`--- ${diff.path}: diff hidden (sensitive content)`);
     return;
   }
   const res = await conn.exec(`if [ -f ${quote(diff.path)} ]; then cat ${quote(diff.path)}; fi`);
   const before = res.code === 0 ? res.stdout : '';
-  const patch = createTwoFilesPatch(`${diff.path} (host)`, `${diff.path} (wanted)`, before, diff.after, '', '', {
-    context: 3,
-  });
+  const patch = createTwoFilesPatch(
+    `${diff.path} (host)`,
+    `${diff.path} (wanted)`,
+    before,
+    diff.after,
+    '',
+    '',
+    {
+      context: 3,
+    },
+  );
   reporter.block(redact(patch.split('\n').slice(1).join('\n')));
 }

@@ -14,8 +14,9 @@ import {
   parseExtraVars,
   selectHosts,
   validateRoleVars,
+  varsForRole,
 } from '../inventory/index.js';
-import type { Inventory, InventoryHost } from '../inventory/types.js';
+import { formatOrigin, type Inventory, type InventoryHost } from '../inventory/types.js';
 import { loadSecrets } from '../secrets/index.js';
 import { UserError } from '../util/errors.js';
 import { registerSecret } from '../util/redact.js';
@@ -35,6 +36,10 @@ export interface RunContext {
   connectOptions: ConnectOptions;
   /** Per host: vars after `{{ secrets.x }}` interpolation. */
   vars: Map<string, Record<string, unknown>>;
+  /** Per host: names of the vars whose values came from the secrets. */
+  sensitive: Map<string, string[]>;
+  /** `--var` values: above everything, role vars included. */
+  extraVars: Record<string, unknown>;
 }
 
 /** Reads one line from the TTY without echo (sudo password). */
@@ -50,7 +55,11 @@ async function promptHidden(question: string): Promise<string> {
   return answer;
 }
 
-export async function loadRunContext(env: string, o: CommonRunOptions, cwd = process.cwd()): Promise<RunContext> {
+export async function loadRunContext(
+  env: string,
+  o: CommonRunOptions,
+  cwd = process.cwd(),
+): Promise<RunContext> {
   const extraVars = parseExtraVars(o.var ?? []);
   const inventory = await loadInventory(env, { cwd, extraVars });
   const hosts = o.limit ? selectHosts(inventory, o.limit) : [...inventory.hosts.values()];
@@ -61,8 +70,11 @@ export async function loadRunContext(env: string, o: CommonRunOptions, cwd = pro
     interactive: !!process.stdin.isTTY && !process.env.CI,
   });
   const vars = new Map<string, Record<string, unknown>>();
+  const sensitive = new Map<string, string[]>();
   for (const host of inventory.hosts.values()) {
-    vars.set(host.name, interpolateVars(host, { secrets }).vars);
+    const res = interpolateVars(host, { secrets });
+    vars.set(host.name, res.vars);
+    sensitive.set(host.name, res.sensitive);
   }
   let becomePassword: string | undefined;
   if (o.askBecomePass) becomePassword = await promptHidden('sudo password: ');
@@ -74,6 +86,8 @@ export async function loadRunContext(env: string, o: CommonRunOptions, cwd = pro
     hosts,
     secrets,
     vars,
+    sensitive,
+    extraVars,
     connectOptions: {
       projectDir: inventory.projectDir,
       hostKeyChecking: o.hostKeyChecking ?? 'accept-new',
@@ -96,7 +110,7 @@ export function hostInfo(ctx: RunContext, host: InventoryHost): HostInfo {
   return {
     name: host.name,
     address: host.address,
-    groups: groupsOf(ctx.inventory, host),
+    groups: ctx.inventory.groupsOf(host.name),
     vars: ctx.vars.get(host.name) ?? host.vars,
     secrets: ctx.secrets,
     env: ctx.env,
@@ -104,27 +118,11 @@ export function hostInfo(ctx: RunContext, host: InventoryHost): HostInfo {
       hosts: [...ctx.inventory.hosts.values()].map((h) => ({
         name: h.name,
         address: h.address,
-        groups: groupsOf(ctx.inventory, h),
+        groups: ctx.inventory.groupsOf(h.name),
         vars: ctx.vars.get(h.name) ?? h.vars,
       })),
     },
   };
-}
-
-/** All groups of a host, ancestors included. */
-export function groupsOf(inv: Inventory, host: InventoryHost): string[] {
-  const out = new Set<string>(host.groups);
-  let grew = true;
-  while (grew) {
-    grew = false;
-    for (const g of inv.groups.values()) {
-      if (!out.has(g.name) && g.children.some((c) => out.has(c))) {
-        out.add(g.name);
-        grew = true;
-      }
-    }
-  }
-  return [...out];
 }
 
 /** Validates the role's vars for this host now (before anything runs) and returns the unit. */
@@ -134,8 +132,18 @@ export function roleUnit(
   role: Role,
   extra: { vars?: Record<string, unknown>; tags?: string[] } = {},
 ): Unit {
-  const input = { ...(ctx.vars.get(host.name) ?? host.vars), ...(extra.vars ?? {}) };
-  const vars = validateRoleVars(role.vars, input, { role: role.name, host: host.name, origins: host.varOrigins });
+  const merged = varsForRole(host, role.name, {
+    hostVars: ctx.vars.get(host.name),
+    extraVars: ctx.extraVars,
+  });
+  // Vars given with the role in a playbook sit above the inventory's, below --var.
+  const input = { ...merged.vars, ...(extra.vars ?? {}), ...ctx.extraVars };
+  const vars = validateRoleVars(role.vars, input, {
+    role: role.name,
+    host: host.name,
+    origins: merged.origins,
+    sensitive: ctx.sensitive.get(host.name),
+  });
   return {
     name: role.name,
     tags: [...(role.tags ?? []), ...(extra.tags ?? [])],
@@ -224,11 +232,13 @@ export function batchSizes(total: number, serial?: number | string): number[] {
   let size: number;
   if (typeof serial === 'string' && serial.trim().endsWith('%')) {
     const pct = Number.parseFloat(serial);
-    if (!(pct > 0 && pct <= 100)) throw new UserError(`serial must be a number or a percentage, got "${serial}"`, 1);
+    if (!(pct > 0 && pct <= 100))
+      throw new UserError(`serial must be a number or a percentage, got "${serial}"`, 1);
     size = Math.max(1, Math.floor((total * pct) / 100));
   } else {
     size = Number(serial);
-    if (!Number.isInteger(size) || size < 1) throw new UserError(`serial must be a positive number, got "${serial}"`, 1);
+    if (!Number.isInteger(size) || size < 1)
+      throw new UserError(`serial must be a positive number, got "${serial}"`, 1);
   }
   const out: number[] = [];
   for (let left = total; left > 0; left -= size) out.push(Math.min(size, left));
@@ -343,8 +353,9 @@ export async function provision(env: string, o: RunCommandOptions): Promise<numb
   const plans: HostPlan[] = [];
   for (const host of ctx.hosts) {
     const units: Unit[] = [];
-    for (const name of host.roles) {
-      const role = await loadRole(name, ctx.projectDir, `host ${host.name}`);
+    for (const entry of host.roleEntries ?? host.roles.map((role) => ({ role, origin: host.origin }))) {
+      const name = entry.role;
+      const role = await loadRole(name, ctx.projectDir, formatOrigin(entry.origin));
       units.push(roleUnit(ctx, host, role));
     }
     plans.push({ host, units });

@@ -46,7 +46,12 @@ export function stepScript(step: Step): StepScript {
     return { script: writeScript(step), stdin: step.content, okCodes: [0], display: `write ${step.path}` };
   }
   const run = step as RunStep;
-  return { script: run.command, stdin: run.stdin, okCodes: run.okCodes ?? [0], display: run.description ?? run.command };
+  return {
+    script: run.command,
+    stdin: run.stdin,
+    okCodes: run.okCodes ?? [0],
+    display: run.description ?? run.command,
+  };
 }
 
 /** `mkdir -p` of the engine's own state directory on the host. */

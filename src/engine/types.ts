@@ -128,14 +128,16 @@ export interface HostInfo {
   /** The environment name (`staging`, `local`, or the inventory file's base name). */
   env: string;
   /** Every host of the inventory with its vars: for roles that span hosts (swarm join, pg_hba). */
-  inventory: { hosts: Array<{ name: string; address: string; groups: string[]; vars: Record<string, unknown> }> };
+  inventory: {
+    hosts: Array<{ name: string; address: string; groups: string[]; vars: Record<string, unknown> }>;
+  };
   /** Present when the role asked for facts (`gatherFacts: true`). */
   facts?: HostFacts;
 }
 
 export type TaskList = Array<Task | Task[] | false | null | undefined>;
 
-// biome-ignore lint/suspicious/noExplicitAny: a zod object schema of any shape
+// A zod object schema of any shape.
 export type VarsSchema = z.ZodObject<any>;
 
 export interface RoleDefinition<S extends VarsSchema = VarsSchema> {
@@ -163,7 +165,10 @@ export function defineRole<S extends VarsSchema>(def: RoleDefinition<S>): Role<S
 }
 
 /** A role reference in a play: a built-in or project role name, a Role object, or one with extra vars. */
-export type RoleRef = string | Role | { role: string | Role; vars?: Record<string, unknown>; tags?: string[] };
+export type RoleRef =
+  | string
+  | Role
+  | { role: string | Role; vars?: Record<string, unknown>; tags?: string[] };
 
 export interface Play {
   name?: string;

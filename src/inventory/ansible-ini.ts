@@ -14,14 +14,14 @@
  *
  * Values are typed as in Ansible, with fewer surprises: a number when it reads back the same (`8080`,
  * `1.5`; but `0755` and `3.10` stay strings), a boolean for true/false/yes/no (any case), a JSON list or
- * object when it parses as one, else a string. A quoted value is always a string. On host lines, `#`
- * after a space starts a comment; in `[g:vars]` sections the whole line after `=` is the value (as in
- * Ansible). A `[g:vars]` or `[g:children]` entry naming a group that is never given its own section or
+ * object when it parses as one (`tags='["a", "b"]'`, quoted or not), else a string. Otherwise a quoted
+ * value is a string (`port="8080"`, `flag="yes"`). On host lines, `#` after a space starts a comment;
+ * in `[g:vars]` sections the whole line after `=` is the value (as in Ansible). A `[g:vars]` or `[g:children]` entry naming a group that is never given its own section or
  * child entry is an error (a typo would otherwise silently apply nothing).
  */
 import { expandHostRange } from './host-ranges.js';
 import { emptyLayer, normalizeConnectionNames, setValue } from './layers.js';
-import { RawInventory, type RawGroup } from './raw.js';
+import { type RawGroup, RawInventory } from './raw.js';
 import { InventoryError, type Origin } from './types.js';
 
 const SECTION = /^\[([^:\]\s]+)(?::([^\]\s]*))?\]\s*(?:[#;].*)?$/;
@@ -68,7 +68,7 @@ function readSectionHeader(inventory: RawInventory, trimmed: string, origin: Ori
     return { kind: 'vars', group: inventory.group(name, nameOrigin) };
   }
   throw new InventoryError(
-    { ...origin, column: (origin.column ?? 1) + name.length + 2 },
+    { ...origin, column: (origin.column ?? 1) + name.length + 1 },
     `unknown section type ":${suffix}" in ${trimmed}: expected [${name}], [${name}:vars] or [${name}:children]`,
   );
 }
@@ -99,7 +99,10 @@ function tokenize(raw: string, line: number, file: string): Token[] {
       if (ch === '"' || ch === "'") {
         const close = raw.indexOf(ch, i + 1);
         if (close === -1) {
-          throw new InventoryError({ file, line, column: i + 1 }, `unterminated ${ch} quote: close it on the same line`);
+          throw new InventoryError(
+            { file, line, column: i + 1 },
+            `unterminated ${ch} quote: close it on the same line`,
+          );
         }
         token.text += raw.slice(i + 1, close);
         if (token.valueColumn !== 0) token.quoted = true;
@@ -139,7 +142,7 @@ function readHostLine(
     setValue(
       layer,
       token.text.slice(0, eq),
-      token.quoted ? value : parseIniValue(value),
+      token.quoted ? parseJsonCollection(value) : parseIniValue(value),
       { file, line, column: token.valueColumn },
     );
   }
@@ -169,14 +172,22 @@ function readVarLine(group: RawGroup, trimmed: string, indent: number, at: (colu
   const value = rawValue.trim();
   const valueColumn = indent + eq + 2 + (rawValue.length - rawValue.trimStart().length);
   const quoted = /^(["']).*\1$/.test(value) && value.length >= 2;
-  setValue(group.layer, key, quoted ? value.slice(1, -1) : parseIniValue(value), at(valueColumn));
+  setValue(
+    group.layer,
+    key,
+    quoted ? parseJsonCollection(value.slice(1, -1)) : parseIniValue(value),
+    at(valueColumn),
+  );
   normalizeConnectionNames(group.layer);
 }
 
 function readChildLine(inventory: RawInventory, group: RawGroup, trimmed: string, origin: Origin): void {
   const name = trimmed.replace(/\s+[#;].*$/, '');
   if (/\s/.test(name)) {
-    throw new InventoryError(origin, `expected one group name per line in [${group.name}:children], got ${JSON.stringify(trimmed)}`);
+    throw new InventoryError(
+      origin,
+      `expected one group name per line in [${group.name}:children], got ${JSON.stringify(trimmed)}`,
+    );
   }
   inventory.group(name, origin);
   inventory.groupsThatMustExist.push({ name, origin });
@@ -192,12 +203,15 @@ export function parseIniValue(text: string): unknown {
     if (Number.isFinite(number) && String(number) === text.replace(/^\+/, '')) return number;
     return text;
   }
-  if ((text.startsWith('[') && text.endsWith(']')) || (text.startsWith('{') && text.endsWith('}'))) {
-    try {
-      return JSON.parse(text);
-    } catch {
-      return text;
-    }
+  return parseJsonCollection(text);
+}
+
+/** `["a", "b"]` or `{"k": 1}` as a list or mapping; anything else stays text. */
+function parseJsonCollection(text: string): unknown {
+  if (!/^\[.*\]$|^\{.*\}$/s.test(text)) return text;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
   }
-  return text;
 }

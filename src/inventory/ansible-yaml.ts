@@ -19,21 +19,34 @@
  * connection setting `ansible_become: yes` is still understood).
  */
 import { emptyLayer, mergeLayer } from './layers.js';
-import { RawInventory, type RawGroup } from './raw.js';
+import { type RawGroup, RawInventory } from './raw.js';
 import { didYouMean } from './suggest.js';
 import { InventoryError } from './types.js';
 import type { YamlNode } from './yaml-positions.js';
-import { checkGroupName, describeValue, expectMapping, hostNames, optionalMapping, readVars } from './yaml-shape.js';
+import {
+  checkGroupName,
+  describeValue,
+  expectMapping,
+  hostNames,
+  optionalMapping,
+  readVars,
+} from './yaml-shape.js';
 
 export const ANSIBLE_GROUP_KEYS = ['hosts', 'children', 'vars'];
 
 export function readAnsibleYaml(root: YamlNode, file: string): RawInventory {
   const inventory = new RawInventory('ansible-yaml', file);
-  for (const [name, node] of expectMapping(root, 'the inventory')) readGroup(inventory, name, node, undefined);
+  for (const [name, node] of expectMapping(root, 'the inventory'))
+    readGroup(inventory, name, node, undefined);
   return inventory;
 }
 
-function readGroup(inventory: RawInventory, name: string, node: YamlNode, parent: RawGroup | undefined): void {
+function readGroup(
+  inventory: RawInventory,
+  name: string,
+  node: YamlNode,
+  parent: RawGroup | undefined,
+): void {
   const key: YamlNode = { value: name, origin: node.keyOrigin ?? node.origin };
   checkGroupName(name, key);
   const group = inventory.defineGroup(name, key.origin);
@@ -42,7 +55,8 @@ function readGroup(inventory: RawInventory, name: string, node: YamlNode, parent
     if (field === 'hosts') {
       for (const [hostName, hostNode] of expectHostMapping(value, name)) {
         const hostKey: YamlNode = { value: hostName, origin: hostNode.keyOrigin ?? hostNode.origin };
-        const layer = hostNode.value === null ? emptyLayer() : readVars(hostNode, `host ${JSON.stringify(hostName)}`);
+        const layer =
+          hostNode.value === null ? emptyLayer() : readVars(hostNode, `host ${JSON.stringify(hostName)}`);
         for (const expanded of hostNames(hostName, hostKey)) {
           inventory.defineHost(expanded, hostKey.origin, layer);
           inventory.addHostToGroup(group, { name: expanded, origin: hostKey.origin });
@@ -51,7 +65,10 @@ function readGroup(inventory: RawInventory, name: string, node: YamlNode, parent
     } else if (field === 'vars') {
       mergeLayer(group.layer, readVars(value, `vars: of group ${JSON.stringify(name)}`));
     } else if (field === 'children') {
-      for (const [childName, childNode] of optionalMapping(value, `children: of group ${JSON.stringify(name)}`)) {
+      for (const [childName, childNode] of optionalMapping(
+        value,
+        `children: of group ${JSON.stringify(name)}`,
+      )) {
         readGroup(inventory, childName, childNode, group);
       }
     } else {

@@ -1,8 +1,9 @@
 /**
  * `--var` values, highest in precedence. Each is one of:
  * - `key=value`: the value is typed as a YAML scalar (`port=8080` is a number, `debug=true` a boolean,
- *   `name=~` null), a flow list or mapping when it starts with `[` or `{`, else the text as written
- *   (`msg=a # b` keeps its `# b`); quote it (`name="8080"`) to force a string;
+ *   `name=~` null; a number only when it reads back the same, so `0755` and `3.10` stay text), a flow
+ *   list or mapping when it starts with `[` or `{`, else the text as written (`msg=a # b` keeps its
+ *   `# b`); quote it (`name="8080"`) to force a string;
  * - a JSON (or YAML flow) object: `{"port": 8080, "debug": true}`;
  * - `@file.yml`: a YAML file holding a mapping of vars (relative to `cwd`).
  * Later values win.
@@ -15,7 +16,10 @@ import { UserError } from '../util/errors.js';
 const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const USAGE = '--var takes key=value, a JSON object, or @file.yml';
 
-export function parseExtraVars(list: string[], { cwd = process.cwd() }: { cwd?: string } = {}): Record<string, unknown> {
+export function parseExtraVars(
+  list: string[],
+  { cwd = process.cwd() }: { cwd?: string } = {},
+): Record<string, unknown> {
   const vars: Record<string, unknown> = {};
   for (const item of list) {
     const trimmed = item.trim();
@@ -57,7 +61,8 @@ export function parseScalar(text: string): unknown {
   } catch {
     return text;
   }
-  if (parsed === null || typeof parsed === 'number' || typeof parsed === 'boolean') {
+  if (typeof parsed === 'number') return String(parsed) === text ? parsed : text;
+  if (parsed === null || typeof parsed === 'boolean') {
     // `a #b` would load as "a": only take YAML's reading when it read the whole text.
     return text.includes('#') ? text : parsed;
   }
@@ -76,7 +81,11 @@ function parseObject(text: string, what: string): Record<string, unknown> {
   }
   if (parsed === null || parsed === undefined) return {};
   if (typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new UserError(`${what}: expected a mapping of vars, got ${Array.isArray(parsed) ? 'a list' : typeof parsed}`, 1, USAGE);
+    throw new UserError(
+      `${what}: expected a mapping of vars, got ${Array.isArray(parsed) ? 'a list' : typeof parsed}`,
+      1,
+      USAGE,
+    );
   }
   return parsed as Record<string, unknown>;
 }

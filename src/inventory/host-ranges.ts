@@ -14,7 +14,8 @@ export function expandHostRange(name: string, origin: Origin): string[] {
   const before = name.slice(0, match.index);
   const after = name.slice(match.index + whole.length);
   const step = stepText === undefined ? 1 : Number(stepText);
-  if (step < 1) throw new InventoryError(origin, `host range ${whole} has a step of 0: use a step of 1 or more`);
+  if (step < 1)
+    throw new InventoryError(origin, `host range ${whole} has a step of 0: use a step of 1 or more`);
   const values: string[] = [];
   if (/^[0-9]+$/.test(first) && /^[0-9]+$/.test(last)) {
     const start = Number(first);

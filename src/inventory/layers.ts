@@ -39,8 +39,8 @@ export function setFromYaml(layer: VarLayer, name: string, node: YamlNode): void
 
 function recordOrigins(origins: Record<string, Origin>, path: PropertyKey[], node: YamlNode): void {
   origins[formatVarPath(path)] = node.origin;
-  node.entries?.forEach((child, key) => recordOrigins(origins, [...path, key], child));
-  node.items?.forEach((child, index) => recordOrigins(origins, [...path, index], child));
+  for (const [key, child] of node.entries ?? []) recordOrigins(origins, [...path, key], child);
+  for (const [index, child] of (node.items ?? []).entries()) recordOrigins(origins, [...path, index], child);
 }
 
 /** Sets one var whose nested values have no positions of their own (INI values, --var). */
@@ -55,7 +55,8 @@ export function removeVar(layer: VarLayer, name: string): void {
   delete layer.vars[name];
   const prefix = formatVarPath([name]);
   for (const key of Object.keys(layer.origins)) {
-    if (key === prefix || key.startsWith(`${prefix}.`) || key.startsWith(`${prefix}[`)) delete layer.origins[key];
+    if (key === prefix || key.startsWith(`${prefix}.`) || key.startsWith(`${prefix}[`))
+      delete layer.origins[key];
   }
 }
 

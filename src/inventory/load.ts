@@ -52,6 +52,11 @@ export function resolveInventoryPath(envOrPath: string, cwd: string): string {
     ['.yml', '.yaml', '.ini'].includes(path.extname(envOrPath));
   if (looksLikePath) {
     const file = path.resolve(cwd, envOrPath);
+    // `staging.yml` alone most likely means inventories/staging.yml.
+    const inInventories = path.join(inventoriesDir, envOrPath);
+    if (!isFile(file) && path.basename(envOrPath) === envOrPath && isFile(inInventories)) {
+      return inInventories;
+    }
     if (!isFile(file)) {
       throw new UserError(
         `inventory file ${envOrPath} does not exist`,
@@ -61,7 +66,9 @@ export function resolveInventoryPath(envOrPath: string, cwd: string): string {
     }
     return file;
   }
-  const candidates = INVENTORY_EXTENSIONS.map((ext) => path.join(inventoriesDir, envOrPath + ext)).filter(isFile);
+  const candidates = INVENTORY_EXTENSIONS.map((ext) => path.join(inventoriesDir, envOrPath + ext)).filter(
+    isFile,
+  );
   if (candidates.length > 1) {
     throw new UserError(
       `environment ${JSON.stringify(envOrPath)} is ambiguous: ${candidates.map((c) => path.relative(cwd, c)).join(' and ')} both exist`,
@@ -216,7 +223,10 @@ async function readVarFile(file: string, cwd: string): Promise<VarLayer> {
   const layer = emptyLayer();
   if (!root || root.value === null) return layer;
   if (!root.entries || Array.isArray(root.value)) {
-    throw new InventoryError(root.origin, `expected a mapping of vars (name: value), got ${describeValue(root.value)}`);
+    throw new InventoryError(
+      root.origin,
+      `expected a mapping of vars (name: value), got ${describeValue(root.value)}`,
+    );
   }
   for (const [name, node] of root.entries) setFromYaml(layer, name, node);
   return normalizeConnectionNames(layer);

@@ -27,10 +27,12 @@ export interface RawHost {
 
 export interface RawGroup {
   name: string;
-  /** Where the group is first written (defined or referenced). */
+  /** Where the group is defined (until then: where it was first referenced). */
   origin: Origin;
   /** False for a group only referenced (as a child, or by an INI `[g:vars]` section). */
   defined: boolean;
+  /** Rank of its definition in the file: among groups of the same depth, a later one wins. */
+  order: number;
   hosts: Reference[];
   children: Reference[];
   layer: VarLayer;
@@ -44,6 +46,7 @@ export class RawInventory {
   readonly groups = new Map<string, RawGroup>();
   /** Sections like INI's `[web:vars]` whose group must be defined somewhere in the file. */
   readonly groupsThatMustExist: Reference[] = [];
+  private definitions = 0;
 
   constructor(
     readonly format: InventoryFormat,
@@ -69,7 +72,16 @@ export class RawInventory {
   group(name: string, origin: Origin): RawGroup {
     let group = this.groups.get(name);
     if (!group) {
-      group = { name, origin, defined: false, hosts: [], children: [], layer: emptyLayer(), roles: [] };
+      group = {
+        name,
+        origin,
+        defined: false,
+        order: -1,
+        hosts: [],
+        children: [],
+        layer: emptyLayer(),
+        roles: [],
+      };
       this.groups.set(name, group);
     }
     return group;
@@ -79,7 +91,8 @@ export class RawInventory {
     const group = this.group(name, origin);
     if (!group.defined) {
       group.defined = true;
-      if (name === 'all') group.origin = origin;
+      group.origin = origin;
+      group.order = this.definitions++;
     }
     return group;
   }

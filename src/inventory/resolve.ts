@@ -24,7 +24,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { copyLayer, emptyLayer, mergeLayer, removeVar, type VarLayer } from './layers.js';
-import type { InventoryFormat, RawGroup, RawInventory, RawRole } from './raw.js';
+import type { RawGroup, RawInventory } from './raw.js';
 import { didYouMean, listNames } from './suggest.js';
 import {
   type Inventory,
@@ -58,7 +58,12 @@ export function resolveInventory(raw: RawInventory, context: ResolveContext): In
   checkReferences(raw);
   checkCycles(raw);
 
-  const order = new Map([...raw.groups.keys()].map((name, index) => [name, index]));
+  // Groups in the order they are defined in the file (`all` first, then `ungrouped`).
+  const definitionOrder = [...raw.groups.values()]
+    .filter((g) => g.name !== 'all' && g.name !== 'ungrouped')
+    .sort((a, b) => a.order - b.order)
+    .map((g) => g.name);
+  const order = new Map(['all', 'ungrouped', ...definitionOrder].map((name, index) => [name, index]));
   const parents = parentsByGroup(raw);
   const depths = groupDepths(raw, parents);
 
@@ -73,7 +78,6 @@ export function resolveInventory(raw: RawInventory, context: ResolveContext): In
     .filter((host) => (directGroups.get(host.name) ?? []).every((g) => g === 'all' || g === 'ungrouped'))
     .map((host) => ({ name: host.name, origin: host.origin }));
   depths.set('ungrouped', 1);
-  if (!order.has('ungrouped')) order.set('ungrouped', order.size);
 
   const byPrecedence = (a: string, b: string) =>
     (depths.get(a) ?? 0) - (depths.get(b) ?? 0) || (order.get(a) ?? 0) - (order.get(b) ?? 0);
@@ -121,15 +125,14 @@ export function resolveInventory(raw: RawInventory, context: ResolveContext): In
   }
 
   const groups = new Map<string, InventoryGroup>();
-  const groupNames = ['all', 'ungrouped', ...[...raw.groups.keys()].filter((n) => n !== 'all' && n !== 'ungrouped')];
-  for (const name of groupNames) {
+  for (const name of order.keys()) {
     const group = raw.groups.get(name)!;
     const layer = groupLayers.get(name) ?? copyLayer(group.layer);
     groups.set(name, {
       name,
       children:
         name === 'all'
-          ? [...raw.groups.keys()].filter((g) => g !== 'all' && (parents.get(g) ?? []).includes('all'))
+          ? [...order.keys()].filter((g) => g !== 'all' && (parents.get(g) ?? []).includes('all'))
           : group.children.map((c) => c.name),
       hosts: name === 'all' ? [...raw.hosts.keys()] : group.hosts.map((h) => h.name),
       vars: layer.vars,
@@ -147,7 +150,7 @@ export function resolveInventory(raw: RawInventory, context: ResolveContext): In
     hosts,
     groups,
     groupsOf: (hostName: string) => [...(groupsOfHost.get(hostName) ?? [])],
-    format: raw.format as InventoryFormat,
+    format: raw.format,
     extraVars: context.extraVars,
   };
 }
@@ -167,7 +170,10 @@ function checkReferences(raw: RawInventory): void {
   for (const group of raw.groups.values()) {
     for (const child of group.children) {
       if (child.name === 'all') {
-        throw new InventoryError(child.origin, `group "all" cannot be a child of ${JSON.stringify(group.name)}: it holds every host`);
+        throw new InventoryError(
+          child.origin,
+          `group "all" cannot be a child of ${JSON.stringify(group.name)}: it holds every host`,
+        );
       }
       if (!raw.groups.get(child.name)?.defined) {
         throw new InventoryError(
@@ -240,7 +246,7 @@ function groupDepths(raw: RawInventory, parents: Map<string, string[]>): Map<str
 function rolesOf(groups: RawGroup[]): RoleEntry[] {
   const entries = new Map<string, RoleEntry>();
   for (const group of groups) {
-    for (const role of group.roles as RawRole[]) {
+    for (const role of group.roles) {
       const existing = entries.get(role.role);
       if (existing) {
         const merged: VarLayer = { vars: existing.vars, origins: existing.varOrigins };
@@ -292,8 +298,12 @@ function takeConnectionSettings(host: string, layer: VarLayer, context: ResolveC
   const keyValue = take('key');
   let key: string | undefined;
   if (keyValue !== undefined && keyValue !== null) {
-    if (typeof keyValue !== 'string' || keyValue === '') fail('key', 'the path of a private key file', keyValue);
-    key = resolveKeyPath(keyValue as string, origins.key?.file === EXTRA_VARS_ORIGIN.file ? context.cwd : path.dirname(context.file));
+    if (typeof keyValue !== 'string' || keyValue === '')
+      fail('key', 'the path of a private key file', keyValue);
+    key = resolveKeyPath(
+      keyValue as string,
+      origins.key?.file === EXTRA_VARS_ORIGIN.file ? context.cwd : path.dirname(context.file),
+    );
   }
 
   const becomeValue = take('become');
@@ -308,7 +318,8 @@ function takeConnectionSettings(host: string, layer: VarLayer, context: ResolveC
   let connection: 'ssh' | 'local' | undefined;
   if (connectionValue !== undefined && connectionValue !== null) {
     if (connectionValue === 'local') connection = 'local';
-    else if (connectionValue === 'ssh' || connectionValue === 'smart' || connectionValue === 'paramiko') connection = 'ssh';
+    else if (connectionValue === 'ssh' || connectionValue === 'smart' || connectionValue === 'paramiko')
+      connection = 'ssh';
     else fail('connection', 'ssh or local', connectionValue);
   }
 

@@ -89,7 +89,9 @@ function nameTest(part: string, whole: string): (name: string) => boolean {
     try {
       regex = new RegExp(part.slice(1));
     } catch (err) {
-      throw new UserError(`host pattern ${JSON.stringify(whole)}: ${part} is not a valid regular expression (${(err as Error).message})`);
+      throw new UserError(
+        `host pattern ${JSON.stringify(whole)}: ${part} is not a valid regular expression (${(err as Error).message})`,
+      );
     }
     return (name) => regex.test(name);
   }
@@ -109,7 +111,10 @@ function globToRegExp(glob: string): RegExp {
     else if (ch === '?') source += '.';
     else if (ch === '[' && glob.indexOf(']', i + 1) > i + 1) {
       const close = glob.indexOf(']', i + 1);
-      const set = glob.slice(i + 1, close).replace(/^!/, '^').replace(/\\/g, '\\\\');
+      const set = glob
+        .slice(i + 1, close)
+        .replace(/^!/, '^')
+        .replace(/\\/g, '\\\\');
       source += `[${set}]`;
       i = close;
     } else source += ch.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');

@@ -28,8 +28,14 @@
  * same group as the top level. A file with only `hosts:` is fine: every host is in `all`.
  * Ansible's connection variables (`ansible_host`, ...) are accepted wherever Verdandi's names are.
  */
-import { CONNECTION_ALIASES, emptyLayer, mergeLayer, normalizeConnectionNames, setFromYaml } from './layers.js';
-import { RawInventory, type RawGroup, type RawRole } from './raw.js';
+import {
+  CONNECTION_ALIASES,
+  emptyLayer,
+  mergeLayer,
+  normalizeConnectionNames,
+  setFromYaml,
+} from './layers.js';
+import { type RawGroup, RawInventory, type RawRole } from './raw.js';
 import { closest, didYouMean, editDistance } from './suggest.js';
 import { InventoryError } from './types.js';
 import type { YamlNode } from './yaml-positions.js';
@@ -110,7 +116,9 @@ function readHost(inventory: RawInventory, name: string, node: YamlNode): string
 function checkSettingTypo(host: string, setting: string, origin: YamlNode['origin']): void {
   if (setting in CONNECTION_ALIASES || setting.length < 4) return;
   const guess = closest(setting, HOST_SETTINGS);
-  if (!guess || editDistance(setting, guess) > 1 || setting === `${guess}s`) return;
+  // One edit away, same first letter, not a plural (`users` is a fine var name, `host` is not `port`).
+  if (!guess || editDistance(setting, guess) > 1 || setting[0] !== guess[0] || setting === `${guess}s`)
+    return;
   throw new InventoryError(
     origin,
     `host ${JSON.stringify(host)}: unknown setting ${JSON.stringify(setting)} (did you mean "${guess}"?); to have a var with this name, put it under vars:`,
@@ -171,7 +179,8 @@ export function readRoles(node: YamlNode): RawRole[] {
     );
   }
   return node.items.map((item): RawRole => {
-    if (typeof item.value === 'string') return { role: expectString(item, 'a role'), layer: emptyLayer(), origin: item.origin };
+    if (typeof item.value === 'string')
+      return { role: expectString(item, 'a role'), layer: emptyLayer(), origin: item.origin };
     const fields = item.entries;
     if (!fields || Array.isArray(item.value)) {
       throw new InventoryError(
@@ -180,13 +189,15 @@ export function readRoles(node: YamlNode): RawRole[] {
       );
     }
     const roleNode = fields.get('role');
-    if (!roleNode) throw new InventoryError(item.origin, 'a roles: entry written as a mapping needs role: <name>');
+    if (!roleNode)
+      throw new InventoryError(item.origin, 'a roles: entry written as a mapping needs role: <name>');
     let layer = emptyLayer();
     for (const [field, value] of fields) {
       if (field === 'vars') {
-        layer = readVars(value, `vars: of role ${JSON.stringify(roleNode.value)}`, { connectionNames: false });
-      }
-      else if (field !== 'role') {
+        layer = readVars(value, `vars: of role ${JSON.stringify(roleNode.value)}`, {
+          connectionNames: false,
+        });
+      } else if (field !== 'role') {
         throw new InventoryError(
           value.keyOrigin ?? value.origin,
           `unknown key ${JSON.stringify(field)} in a roles: entry: expected role and vars`,

@@ -59,7 +59,7 @@ const INVENTORY_SCHEMA = yaml.CORE_SCHEMA.extend({ implicit: [merge] });
 
 /**
  * Parses one YAML document. `file` is how the file is named in messages. Returns undefined for an empty
- * document. A syntax error becomes an InventoryError at js-yaml's line and column.
+ * document (nothing but comments and blank lines). A syntax error becomes an InventoryError at js-yaml's line and column.
  */
 export function parseYaml(text: string, file: string): YamlNode | undefined {
   // js-yaml strips a byte order mark itself, which would shift every offset by one: strip it first.
@@ -73,7 +73,13 @@ export function parseYaml(text: string, file: string): YamlNode | undefined {
       schema: INVENTORY_SCHEMA,
       listener(eventType, state) {
         if (eventType === 'open') {
-          open.push({ start: state.position, end: state.position, kind: null, result: undefined, children: [] });
+          open.push({
+            start: state.position,
+            end: state.position,
+            kind: null,
+            result: undefined,
+            children: [],
+          });
           return;
         }
         const event = open.pop();
@@ -94,9 +100,10 @@ export function parseYaml(text: string, file: string): YamlNode | undefined {
     }
     throw err;
   }
-  if (value === undefined) return undefined;
-  const locator = new Locator(input, file);
   const root = roots.filter(isMeaningful).at(-1);
+  // Nothing but comments and blank lines: js-yaml says null (or undefined for no text at all).
+  if (value === undefined || (value === null && !root)) return undefined;
+  const locator = new Locator(input, file);
   if (!root) return { value, origin: { file, line: 1, column: 1 } };
   return locator.build(root, value, locator.origin(root.start));
 }
@@ -151,7 +158,9 @@ class Locator {
   }
 
   private isKeyOf(event: ParseEvent, mapping: Record<string, unknown>): boolean {
-    return event.kind === 'scalar' && Object.hasOwn(mapping, String(event.result)) && this.isFollowedByColon(event);
+    return (
+      event.kind === 'scalar' && Object.hasOwn(mapping, String(event.result)) && this.isFollowedByColon(event)
+    );
   }
 
   /** Looks through wrapper events (same result, one meaningful child) down to the one that holds the
@@ -160,7 +169,11 @@ class Locator {
     let current = event;
     while (true) {
       const meaningful = current.children.filter(isMeaningful);
-      if (meaningful.length === 1 && meaningful[0].result === current.result && meaningful[0].kind === current.kind) {
+      if (
+        meaningful.length === 1 &&
+        meaningful[0].result === current.result &&
+        meaningful[0].kind === current.kind
+      ) {
         current = meaningful[0];
       } else {
         return current;
@@ -193,7 +206,11 @@ class Locator {
     });
   }
 
-  private buildEntries(event: ParseEvent, value: Record<string, unknown>, origin: Origin): Map<string, YamlNode> {
+  private buildEntries(
+    event: ParseEvent,
+    value: Record<string, unknown>,
+    origin: Origin,
+  ): Map<string, YamlNode> {
     const own = event.result === value ? this.unwrap(event) : undefined;
     const children = (own?.children ?? []).filter(isMeaningful);
     const located = new Map<string, { key: ParseEvent; value?: ParseEvent }>();

@@ -15,7 +15,10 @@ export function describeValue(value: unknown): string {
 
 export function expectMapping(node: YamlNode, what: string): Map<string, YamlNode> {
   if (node.entries && !Array.isArray(node.value)) return node.entries;
-  throw new InventoryError(node.origin, `${what} must be a mapping (name: value), got ${describeValue(node.value)}`);
+  throw new InventoryError(
+    node.origin,
+    `${what} must be a mapping (name: value), got ${describeValue(node.value)}`,
+  );
 }
 
 /** A mapping that may be empty (`vars:` with nothing under it). */
@@ -40,10 +43,17 @@ export function readVars(node: YamlNode, what: string, { connectionNames = true 
 }
 
 /** Host or group names given as a list (`[web1, web2]`) or as a mapping's keys (`web1:`). */
-export function readNameList(node: YamlNode, what: string): Array<{ name: string; node: YamlNode; key: YamlNode }> {
+export function readNameList(
+  node: YamlNode,
+  what: string,
+): Array<{ name: string; node: YamlNode; key: YamlNode }> {
   if (node.value === null) return [];
   if (node.items) {
-    return node.items.map((item) => ({ name: expectString(item, `an entry of ${what}`), node: item, key: item }));
+    return node.items.map((item) => ({
+      name: expectString(item, `an entry of ${what}`),
+      node: item,
+      key: item,
+    }));
   }
   if (node.entries) {
     return [...node.entries].map(([name, child]) => ({

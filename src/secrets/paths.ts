@@ -6,7 +6,6 @@
  *   secrets/keys/<name>.asc       armored public keys of the team (committed)
  *   secrets/<env>.vault-password  the password, first line (never committed: git-ignored, mode 0600)
  */
-import { existsSync } from 'node:fs';
 import { basename, join, relative, resolve } from 'node:path';
 import { UserError } from '../util/errors.js';
 
@@ -59,8 +58,4 @@ export function secretsPaths(projectDir: string, envArg: string): SecretsPaths {
 export function displayPath(paths: Pick<SecretsPaths, 'projectDir'>, file: string): string {
   const rel = relative(paths.projectDir, file);
   return rel && !rel.startsWith('..') ? rel : file;
-}
-
-export function hasSecretsFile(paths: SecretsPaths): boolean {
-  return existsSync(paths.asc);
 }

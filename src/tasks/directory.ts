@@ -105,17 +105,15 @@ export function directory(opts: DirectoryOptions): Task {
       const reasons = [...top.reasons];
       const steps: RunStep[] = [];
       const ownerWanted = desired.owner !== undefined || desired.group !== undefined;
-      const topOwnerDiffers = top.steps.some((s) => s.command.startsWith('chown'));
-      if (ownerWanted && (topOwnerDiffers || drift.has('owner'))) {
-        if (!topOwnerDiffers) reasons.push('owner/group differs below');
+      if (ownerWanted && (top.ownerDiffers || drift.has('owner'))) {
+        if (!top.ownerDiffers) reasons.push('owner/group differs below');
         steps.push({
           kind: 'run',
           command: words('chown', '-R', chownSpec(desired.owner, desired.group), path),
         });
       }
-      const topModeDiffers = top.steps.some((s) => s.command.startsWith('chmod'));
-      if (desired.mode !== undefined && (topModeDiffers || drift.has('mode'))) {
-        if (!topModeDiffers) reasons.push('mode of directories below differs');
+      if (desired.mode !== undefined && (top.modeDiffers || drift.has('mode'))) {
+        if (!top.modeDiffers) reasons.push('mode of directories below differs');
         steps.push({
           kind: 'run',
           command: sh`find ${path} -type d ! -perm ${desired.mode} -exec chmod ${chmodArgument(desired.mode)} {} +`,

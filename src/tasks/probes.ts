@@ -7,10 +7,15 @@
  *
  * Stable API for other task files:
  *   fileStateProbe(path, { checksum?, key? })  →  shell fragment printing one `verdandi-stat` line
+ *   fileStateProbeOf('"$var"', ...)             →  same, for a path held in a shell variable
  *   parseFileState(stdout, key?)                →  FileState | undefined
  *   accountsProbe({ owner?, group? })           →  shell fragment printing `verdandi-account` lines
  *   missingAccountError(stdout, { owner?, group? }) → message when the host lacks that user/group
  *   attributeChanges(path, state, desired)      →  chown/chmod run steps and their reasons
+ *   checkPath / checkMode / checkAccount        →  option validation (UserError naming the calling line)
+ *
+ * Modes are 4-digit octal strings ('0644'); they are compared as numbers, and chmod gets an extra
+ * leading zero so a directory's setgid bit is cleared when the mode says so.
  */
 import { createHash } from 'node:crypto';
 import { dirname } from 'node:path';
@@ -254,6 +259,10 @@ export function chmodArgument(mode: string): string {
 export interface AttributeChanges {
   steps: RunStep[];
   reasons: string[];
+  /** The owner or group differs. */
+  ownerDiffers: boolean;
+  /** The mode differs. */
+  modeDiffers: boolean;
 }
 
 /**
@@ -278,9 +287,10 @@ export function attributeChanges(
       command: words('chown', opts.link ? '-h' : undefined, chownSpec(desired.owner, desired.group), path),
     });
   }
+  let modeDiffers = false;
   if (desired.mode !== undefined && !opts.link) {
     const wanted = Number.parseInt(desired.mode, 8);
-    const modeDiffers = wanted !== state.mode;
+    modeDiffers = wanted !== state.mode;
     // chown clears setuid/setgid on files: set the mode again after it when the mode carries them.
     const chownClearsBits = steps.length > 0 && (wanted & 0o6000) !== 0;
     if (modeDiffers) reasons.push(`mode ${formatMode(state.mode)} → ${desired.mode}`);
@@ -288,7 +298,7 @@ export function attributeChanges(
       steps.push({ kind: 'run', command: words('chmod', chmodArgument(desired.mode), path) });
     }
   }
-  return { steps, reasons };
+  return { steps, reasons, ownerDiffers: ownerDiffers || groupDiffers, modeDiffers };
 }
 
 /** chown/chmod steps for a path the task has just created: every attribute the task names is set. */

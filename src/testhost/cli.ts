@@ -19,7 +19,9 @@ export function namesForUp(names: readonly string[] = [], count?: string): strin
     return chosen;
   }
   if (!/^\d+$/.test(count) || Number(count) < 1 || Number(count) > MAX_COUNT) {
-    throw new UserError(`--count must be a whole number from 1 to ${MAX_COUNT}, not ${JSON.stringify(count)}`);
+    throw new UserError(
+      `--count must be a whole number from 1 to ${MAX_COUNT}, not ${JSON.stringify(count)}`,
+    );
   }
   if (names.length > 1) {
     throw new UserError(
@@ -66,7 +68,9 @@ export async function downCommand(names: string[] | undefined, options: { all?: 
       process.stderr.write(`${name} was not running\n`);
     }
   }
-  process.stdout.write(stopped.length > 0 ? `stopped: ${stopped.join(', ')}\n` : 'no test host was running\n');
+  process.stdout.write(
+    stopped.length > 0 ? `stopped: ${stopped.join(', ')}\n` : 'no test host was running\n',
+  );
 }
 
 export async function listCommand(options: { json?: boolean }): Promise<void> {

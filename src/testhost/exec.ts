@@ -67,7 +67,11 @@ export function run(command: string, args: readonly string[], opts: RunOptions =
 }
 
 /** Like `run`, but a non-zero exit is an error naming the command and its stderr. */
-export async function runOk(command: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+export async function runOk(
+  command: string,
+  args: readonly string[],
+  opts: RunOptions = {},
+): Promise<RunResult> {
   const result = await run(command, args, opts);
   if (result.code !== 0) {
     const detail = (result.stderr.trim() || result.stdout.trim()).split('\n').slice(-5).join('\n');

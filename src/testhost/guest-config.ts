@@ -5,9 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { UserError } from '../util/errors.js';
-
-/** The Debian release of the test hosts. */
-export const SUITE = 'bookworm';
+import { SUITE } from './naming.js';
 
 export interface AptSource {
   types: string[];
@@ -36,7 +34,12 @@ export function parseDeb822Sources(text: string): AptSource[] {
     if (fields.get('enabled')?.toLowerCase() === 'no') continue;
     const list = (key: string) => (fields.get(key) ?? '').split(/\s+/).filter(Boolean);
     if (list('uris').length === 0) continue;
-    sources.push({ types: list('types'), uris: list('uris'), suites: list('suites'), components: list('components') });
+    sources.push({
+      types: list('types'),
+      uris: list('uris'),
+      suites: list('suites'),
+      components: list('components'),
+    });
   }
   return sources;
 }
@@ -45,7 +48,10 @@ export function parseDeb822Sources(text: string): AptSource[] {
 export function parseOneLineSources(text: string): AptSource[] {
   const sources: AptSource[] = [];
   for (const rawLine of text.split('\n')) {
-    const line = rawLine.replace(/#.*$/, '').replace(/\[[^\]]*\]/, ' ').trim();
+    const line = rawLine
+      .replace(/#.*$/, '')
+      .replace(/\[[^\]]*\]/, ' ')
+      .trim();
     const [type, uri, suite, ...components] = line.split(/\s+/);
     if ((type !== 'deb' && type !== 'deb-src') || !uri || !suite) continue;
     sources.push({ types: [type], uris: [uri], suites: [suite], components });
@@ -130,7 +136,8 @@ export function isLoopbackAddress(address: string): boolean {
  */
 export function guestResolvConf(mainResolvConf: string, upstreamResolvConf = ''): string {
   let servers = nameserversIn(mainResolvConf).filter((ns) => !isLoopbackAddress(ns));
-  if (servers.length === 0) servers = nameserversIn(upstreamResolvConf).filter((ns) => !isLoopbackAddress(ns));
+  if (servers.length === 0)
+    servers = nameserversIn(upstreamResolvConf).filter((ns) => !isLoopbackAddress(ns));
   if (servers.length === 0) {
     throw new UserError(
       'no nameserver for test hosts: /etc/resolv.conf lists only a local stub resolver and /run/systemd/resolve/resolv.conf no upstream server',

@@ -7,22 +7,10 @@ import { access, mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/pr
 import { join } from 'node:path';
 import { UserError } from '../util/errors.js';
 import { run, runOk } from './exec.js';
-import { SUITE, type Mirrors } from './guest-config.js';
+import type { Mirrors } from './guest-config.js';
 import { withLock } from './lock.js';
-import type { Layout } from './naming.js';
+import { BASE_PACKAGES, type Layout, SUITE } from './naming.js';
 import type { Progress } from './progress.js';
-
-/** Packages on top of minbase: what a provisioning target needs to be reached and managed. */
-export const BASE_PACKAGES = [
-  'openssh-server',
-  'sudo',
-  'python3',
-  'systemd-sysv',
-  'iproute2',
-  'ca-certificates',
-  'curl',
-  'git',
-];
 
 /** Written last into a finished image: a directory without it is an interrupted build. */
 const COMPLETE_MARKER = '.verdandi-base-complete';
@@ -76,7 +64,10 @@ export async function ensureBaseImage(l: Layout, mirrors: Mirrors, progress: Pro
       progress.succeed(`base image built in ${Math.round((Date.now() - started) / 1000)} s`);
     },
     // Long enough for a whole build by another process.
-    { timeoutMs: 20 * 60_000, onWait: () => progress.info('waiting for another process building the base image') },
+    {
+      timeoutMs: 20 * 60_000,
+      onWait: () => progress.info('waiting for another process building the base image'),
+    },
   );
 }
 

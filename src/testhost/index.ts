@@ -21,6 +21,7 @@ import { writeLocalInventory } from './inventory.js';
 import { withLock } from './lock.js';
 import { findLeader, prepareOverlay, startMachine, stopMachine, waitUntilReady } from './machine.js';
 import {
+  BASE_DIR_PATTERN,
   cacheDirFromEnv,
   hostPaths,
   type Layout,
@@ -41,7 +42,15 @@ import {
 import { checkMachine, type MachineChecks, realMachine } from './preflight.js';
 import { currentProcess, isAlive, nspawnProcessesOn, type ProcessId, processId } from './processes.js';
 import { type Progress, silentProgress } from './progress.js';
-import { claimSlot, type HostState, hostDirNames, isLive, readAllStates, readState, writeState } from './state.js';
+import {
+  claimSlot,
+  type HostState,
+  hostDirNames,
+  isLive,
+  readAllStates,
+  readState,
+  writeState,
+} from './state.js';
 
 export type { Progress } from './progress.js';
 
@@ -122,9 +131,11 @@ export async function up(names: readonly string[], opts: UpOptions = {}): Promis
     readyTimeoutMs: opts.readyTimeoutMs ?? 180_000,
     files: { publicKey: guestKey, resolvConf, mirrors },
   };
-  if (names.length > 0) progress.start(`starting test host${names.length > 1 ? 's' : ''} ${names.join(', ')}`);
+  if (names.length > 0)
+    progress.start(`starting test host${names.length > 1 ? 's' : ''} ${names.join(', ')}`);
   const outcomes = await Promise.allSettled(names.map((name) => obtain(context, name)));
   const failure = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+  await emptyTrash(l); // leftovers cleared on the way
   if (opts.inventoryDir) await writeInventoryOfRunningHosts(l, opts.inventoryDir);
   if (failure) {
     progress.fail(`starting ${names.join(', ')}`);
@@ -166,7 +177,9 @@ async function obtain(c: BootContext, name: string): Promise<TestHost> {
     }
     // Another process (or call) is starting or stopping it: wait until it is up (reuse) or gone (start it).
     if (Date.now() > deadline) {
-      throw new UserError(`test host ${name} stayed ${state.phase} by process ${state.owner.pid} for too long`);
+      throw new UserError(
+        `test host ${name} stayed ${state.phase} by process ${state.owner.pid} for too long`,
+      );
     }
     await delay(300);
   }
@@ -185,18 +198,14 @@ async function boot(c: BootContext, claimed: HostState): Promise<TestHost> {
     await removeVeth(slot); // a leftover on our new slot would block the veth pair
     await createHostNetwork(name, slot);
     const nspawn = await startMachine(c.l, name);
-    state = { ...state, nspawn };
-    await writeState(c.l, state);
-    const systemState = await waitUntilReady(c.l, { name, address: state.address, nspawn }, c.key, c.readyTimeoutMs);
-    const leader = await findLeader(nspawn);
-    await withLock(hostsLock(c.l), async () => {
-      const current = await readState(c.l, name);
-      if (!current || current.phase !== 'starting' || !sameProcess(current.owner, c.me)) {
-        throw new UserError(`test host ${name} was stopped by another process while it booted`);
-      }
-      state = { ...state, phase: 'running', leader };
-      await writeState(c.l, state);
-    });
+    state = await updateOwnState(c, { ...state, nspawn });
+    const systemState = await waitUntilReady(
+      c.l,
+      { name, address: state.address, nspawn },
+      c.key,
+      c.readyTimeoutMs,
+    );
+    state = await updateOwnState(c, { ...state, phase: 'running', leader: await findLeader(nspawn) });
     c.progress.info(
       `${name} ready at ${state.address} in ${((Date.now() - started) / 1000).toFixed(1)} s${systemState === 'degraded' ? ' (systemd: degraded)' : ''}`,
     );
@@ -211,6 +220,22 @@ async function boot(c: BootContext, claimed: HostState): Promise<TestHost> {
     }
     throw err;
   }
+}
+
+/**
+ * Records progress of a host this process is starting, unless another process took it over meanwhile
+ * (`down` of a booting host): then the boot is abandoned, and the machine is left to that process.
+ */
+async function updateOwnState(c: BootContext, next: HostState): Promise<HostState> {
+  return withLock(hostsLock(c.l), async () => {
+    const current = await readState(c.l, next.name);
+    if (current?.phase !== 'starting' || !sameProcess(current.owner, c.me)) {
+      if (next.nspawn) await stopMachine(next.nspawn, await findLeader(next.nspawn));
+      throw new UserError(`test host ${next.name} was stopped by another process while it booted`);
+    }
+    await writeState(c.l, next);
+    return next;
+  });
 }
 
 // ---- down --------------------------------------------------------------------------------------------
@@ -230,7 +255,9 @@ export async function down(which: readonly string[] | 'all', opts: CommonOptions
     return chosen;
   });
   if (targets.length > 0) progress.start(`stopping ${targets.map((t) => t.name).join(', ')}`);
-  await Promise.all(targets.map((state) => unplug(state)));
+  const outcomes = await Promise.allSettled(targets.map((state) => unplug(state)));
+  // Forgotten even when unplugging failed: whatever is left has our naming, and the next `up` or
+  // `down` sweeps it; a state kept here would only block the name.
   await withLock(hostsLock(l), async () => {
     await forget(
       l,
@@ -241,13 +268,20 @@ export async function down(which: readonly string[] | 'all', opts: CommonOptions
   });
   await emptyTrash(l);
   if (opts.inventoryDir) await writeInventoryOfRunningHosts(l, opts.inventoryDir);
+  const failure = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+  if (failure) {
+    progress.fail(`stopping ${targets.map((t) => t.name).join(', ')}`);
+    throw failure.reason;
+  }
   if (targets.length > 0) progress.succeed(`stopped ${targets.map((t) => t.name).join(', ')}`);
   return targets.map((t) => t.name);
 }
 
 /** Stops the machine and removes its network. Slow (an orderly poweroff), so done outside the lock. */
 async function unplug(state: HostState): Promise<void> {
-  const leader = state.leader ?? (state.nspawn && (await isAlive(state.nspawn)) ? await findLeader(state.nspawn) : undefined);
+  const leader =
+    state.leader ??
+    (state.nspawn && (await isAlive(state.nspawn)) ? await findLeader(state.nspawn) : undefined);
   await stopMachine(state.nspawn, leader);
   await removeHostNetwork(state.name, state.slot);
 }
@@ -268,7 +302,10 @@ async function forget(l: Layout, names: string[]): Promise<void> {
 /** Moves a host's directory into the trash (atomic rename); nothing when there is none. */
 async function moveAside(l: Layout, name: string): Promise<void> {
   await mkdir(trashDir(l), { recursive: true });
-  const aside = join(trashDir(l), `${name}-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`);
+  const aside = join(
+    trashDir(l),
+    `${name}-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`,
+  );
   await rename(hostPaths(l, name).dir, aside).catch((err: NodeJS.ErrnoException) => {
     if (err.code !== 'ENOENT') throw err;
   });
@@ -316,14 +353,29 @@ async function clearLeftovers(l: Layout): Promise<HostState[]> {
     const slot = slotOfVeth(veth);
     if (slot !== undefined && !liveSlots.has(slot)) await removeVeth(slot);
   }
-  for (const orphan of await nspawnProcessesOn(l.baseDir)) {
+  for (const orphan of await nspawnProcessesOn(l.cacheDir)) {
     if (liveNames.has(orphan.machine)) continue;
     const id = await processId(orphan.pid);
     if (id) await stopMachine(id, await findLeader(id));
   }
   for (const name of stale) await moveAside(l, name);
-  if (live.length === 0) await removeGlobalNetwork(l);
+  if (live.length === 0) {
+    await removeGlobalNetwork(l);
+    await discardOutdatedBaseImages(l);
+  }
   return live;
+}
+
+/** Base images of an earlier version of the harness: deleted once no host can be running on them. */
+async function discardOutdatedBaseImages(l: Layout): Promise<void> {
+  for (const entry of await readdir(l.cacheDir).catch(() => [] as string[])) {
+    if (!BASE_DIR_PATTERN.test(entry) || join(l.cacheDir, entry) === l.baseDir) continue;
+    await mkdir(trashDir(l), { recursive: true });
+    await rename(
+      join(l.cacheDir, entry),
+      join(trashDir(l), `${entry}-${process.pid}-${Date.now()}-old`),
+    ).catch(() => {});
+  }
 }
 
 // ---- list --------------------------------------------------------------------------------------------
@@ -352,5 +404,7 @@ export async function running(opts: { cacheDir?: string } = {}): Promise<TestHos
 
 async function writeInventoryOfRunningHosts(l: Layout, projectDir: string): Promise<string> {
   // Under the lock, so two processes finishing at once write the newer picture last.
-  return withLock(hostsLock(l), async () => writeLocalInventory(projectDir, await running({ cacheDir: l.cacheDir })));
+  return withLock(hostsLock(l), async () =>
+    writeLocalInventory(projectDir, await running({ cacheDir: l.cacheDir })),
+  );
 }

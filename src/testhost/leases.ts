@@ -63,7 +63,11 @@ export interface LeaseOptions extends UpOptions {
 }
 
 /** Takes a lease on each name and returns the running hosts (booted, or reused when shared). */
-export async function acquire(leaseId: string, names: readonly string[], opts: LeaseOptions = {}): Promise<TestHost[]> {
+export async function acquire(
+  leaseId: string,
+  names: readonly string[],
+  opts: LeaseOptions = {},
+): Promise<TestHost[]> {
   const cacheDir = opts.cacheDir ?? cacheDirFromEnv();
   const shared = opts.shared === true;
   names.forEach(validateHostName);
@@ -90,7 +94,11 @@ export async function acquire(leaseId: string, names: readonly string[], opts: L
 }
 
 /** Gives the leases back; a host nobody holds any more is stopped. */
-export async function release(leaseId: string, names: readonly string[], opts: { cacheDir?: string } = {}): Promise<void> {
+export async function release(
+  leaseId: string,
+  names: readonly string[],
+  opts: { cacheDir?: string } = {},
+): Promise<void> {
   const cacheDir = opts.cacheDir ?? cacheDirFromEnv();
   const failures: unknown[] = [];
   await Promise.all(

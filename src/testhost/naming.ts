@@ -4,8 +4,41 @@
  * left behind: namespaces `vd-<name>`, host-side veth interfaces `vdh<slot>`, iptables rules commented
  * `verdandi-testhost`, directories under the cache dir.
  */
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { UserError } from '../util/errors.js';
+
+/** The Debian release of the test hosts. */
+export const SUITE = 'bookworm';
+
+/** Packages on top of debootstrap's minbase: what a provisioning target needs to be reached and managed. */
+export const BASE_PACKAGES: readonly string[] = [
+  'openssh-server',
+  'sudo',
+  'python3',
+  'systemd-sysv',
+  'iproute2',
+  'ca-certificates',
+  'curl',
+  'git',
+];
+
+/** Bump when what image.ts does to a fresh image changes: machines then build a new one. */
+const IMAGE_REVISION = 1;
+
+/**
+ * The base image's directory carries a hash of what goes into it, so a change (a package added) builds
+ * a new image beside the old one, instead of hosts silently booting a stale cached one.
+ */
+export function baseImageId(suite = SUITE, packages = BASE_PACKAGES, revision = IMAGE_REVISION): string {
+  return createHash('sha256')
+    .update(JSON.stringify({ suite, packages, revision }))
+    .digest('hex')
+    .slice(0, 10);
+}
+
+/** Names of base image directories in the cache dir (current and outdated ones). */
+export const BASE_DIR_PATTERN = /^base(-[0-9a-f]+)?$/;
 
 /** All test hosts live in this /16; host N gets 10.231.N.0/24. */
 export const SUBNET = '10.231.0.0/16';
@@ -81,7 +114,7 @@ export function pickFreeSlot(used: Iterable<number>, first = FIRST_SLOT, last = 
 /** Where everything lives under the cache dir. */
 export interface Layout {
   cacheDir: string;
-  /** The debootstrapped Debian tree every host is an overlay on. */
+  /** The debootstrapped Debian tree every host is an overlay on: `base-<id>`. */
   baseDir: string;
   /** debootstrap writes here first; renamed to baseDir once complete. */
   baseBuildDir: string;
@@ -102,7 +135,7 @@ export function cacheDirFromEnv(env: NodeJS.ProcessEnv = process.env): string {
 export function layout(cacheDir: string = cacheDirFromEnv()): Layout {
   return {
     cacheDir,
-    baseDir: join(cacheDir, 'base'),
+    baseDir: join(cacheDir, `base-${baseImageId()}`),
     baseBuildDir: join(cacheDir, 'base.build'),
     baseBuildLog: join(cacheDir, 'base.build.log'),
     keyFile: join(cacheDir, 'id_ed25519'),

@@ -62,7 +62,9 @@ export async function removeVeth(slot: number): Promise<void> {
   while ((await listOurVeths()).includes(veth)) {
     const result = await run('ip', ['link', 'delete', veth]);
     if (Date.now() > deadline) {
-      throw new Error(`\`ip link delete ${veth}\` did not remove it: ${result.stderr.trim() || 'still there'}`);
+      throw new Error(
+        `\`ip link delete ${veth}\` did not remove it: ${result.stderr.trim() || 'still there'}`,
+      );
     }
     if (result.code !== 0) await delay(100);
   }
@@ -107,8 +109,16 @@ export const GLOBAL_RULES: ReadonlyArray<{ table: string; chain: string; rule: s
     rule: ['-s', SUBNET, '!', '-d', SUBNET, '-m', 'comment', '--comment', RULE_COMMENT, '-j', 'MASQUERADE'],
   },
   // Accepted first, even where FORWARD drops by default (e.g. a machine with docker installed).
-  { table: 'filter', chain: 'FORWARD', rule: ['-s', SUBNET, '-m', 'comment', '--comment', RULE_COMMENT, '-j', 'ACCEPT'] },
-  { table: 'filter', chain: 'FORWARD', rule: ['-d', SUBNET, '-m', 'comment', '--comment', RULE_COMMENT, '-j', 'ACCEPT'] },
+  {
+    table: 'filter',
+    chain: 'FORWARD',
+    rule: ['-s', SUBNET, '-m', 'comment', '--comment', RULE_COMMENT, '-j', 'ACCEPT'],
+  },
+  {
+    table: 'filter',
+    chain: 'FORWARD',
+    rule: ['-d', SUBNET, '-m', 'comment', '--comment', RULE_COMMENT, '-j', 'ACCEPT'],
+  },
 ];
 
 async function ruleExists(table: string, chain: string, rule: string[]): Promise<boolean> {

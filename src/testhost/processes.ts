@@ -3,6 +3,7 @@
  * the harness remembers a process as pid + start time and checks both before trusting or killing it.
  */
 import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { delay } from './exec.js';
 
 export interface ProcessId {
@@ -65,13 +66,17 @@ export interface NspawnProcess {
   machine: string;
 }
 
-/** The systemd-nspawn processes running a machine on `baseDir` (ours), whoever started them. */
-export async function nspawnProcessesOn(baseDir: string): Promise<NspawnProcess[]> {
+/**
+ * The systemd-nspawn processes running a machine on a base image of ours (any `<cacheDir>/base*`,
+ * outdated ones included), whoever started them.
+ */
+export async function nspawnProcessesOn(cacheDir: string): Promise<NspawnProcess[]> {
+  const ours = `--directory=${join(cacheDir, 'base')}`;
   const found: NspawnProcess[] = [];
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     const argv = await commandLine(Number(entry));
-    if (!argv[0]?.endsWith('systemd-nspawn') || !argv.includes(`--directory=${baseDir}`)) continue;
+    if (!argv[0]?.endsWith('systemd-nspawn') || !argv.some((a) => a.startsWith(ours))) continue;
     const machine = argv.find((a) => a.startsWith('--machine='))?.slice('--machine='.length);
     if (machine) found.push({ pid: Number(entry), machine });
   }

@@ -21,7 +21,9 @@ export const silentProgress: Progress = {
   info() {},
 };
 
-export function plainProgress(write: (line: string) => void = (line) => process.stderr.write(`${line}\n`)): Progress {
+export function plainProgress(
+  write: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
+): Progress {
   return {
     start: (text) => write(`${text}...`),
     succeed: (text) => write(text),
@@ -32,7 +34,8 @@ export function plainProgress(write: (line: string) => void = (line) => process.
 
 /** A spinner when stderr is a terminal and not in CI, else plain lines. */
 export async function terminalProgress(): Promise<Progress> {
-  if (!process.stderr.isTTY || process.env.CI) return plainProgress();
+  // A terminal that reports no width (a pty nobody sized) would make ora's redraw loop forever.
+  if (!process.stderr.isTTY || process.env.CI || !process.stderr.columns) return plainProgress();
   const { default: ora } = await import('ora');
   const spinner = ora({ stream: process.stderr });
   return {

@@ -49,7 +49,9 @@ export async function readState(l: Layout, name: string): Promise<HostState | un
 /** Names of every host directory, with or without a readable state. */
 export async function hostDirNames(l: Layout): Promise<string[]> {
   try {
-    return (await readdir(l.hostsDir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
+    return (await readdir(l.hostsDir, { withFileTypes: true }))
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name);
   } catch {
     return [];
   }

@@ -25,7 +25,9 @@ export function quote(word: string | number | boolean): string {
 }
 
 /** Joins words into one command line, quoting each (RawShell words are kept as they are). */
-export function words(...parts: Array<string | number | boolean | RawShell | undefined | null | false>): string {
+export function words(
+  ...parts: Array<string | number | boolean | RawShell | undefined | null | false>
+): string {
   return parts
     .filter((p): p is string | number | boolean | RawShell => p !== undefined && p !== null && p !== false)
     .map((p) => (p instanceof RawShell ? p.text : quote(p)))

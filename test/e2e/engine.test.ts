@@ -16,7 +16,10 @@ const hosts = useTestHosts(test, ['eng-a', 'eng-b']);
 const dir = mkdtempSync(join(tmpdir(), 'vd-engine-e2e-'));
 
 interface JsonReport {
-  hosts: Record<string, { ok: number; changed: number; failed: number; skipped: number; unreachable: boolean; roundTrips: number }>;
+  hosts: Record<
+    string,
+    { ok: number; changed: number; failed: number; skipped: number; unreachable: boolean; roundTrips: number }
+  >;
 }
 
 function iniInventory(name: string, lines: string[]): string {
@@ -67,13 +70,17 @@ test.serial('first run converges, second run changes nothing in one round trip',
   const inv = iniInventory('hosts.ini', ['[web]', hostLine('eng-a'), '', '[web:vars]', 'app_env=staging']);
   await hosts.ssh('eng-a', 'touch /srv-garbage-marker; mkdir -p /srv/app && echo x > /srv/app/garbage');
 
-  const first = await runCli(['run', inv, join(dir, 'site.ts'), '--json', '--host-key-checking=off'], { cwd: dir });
+  const first = await runCli(['run', inv, join(dir, 'site.ts'), '--json', '--host-key-checking=off'], {
+    cwd: dir,
+  });
   t.is(first.code, 0, first.stderr);
   const r1 = (JSON.parse(first.stdout) as JsonReport).hosts['eng-a'];
   t.is(r1.failed, 0);
   t.true(r1.changed >= 14, `changed ${r1.changed}`);
 
-  const second = await runCli(['run', inv, join(dir, 'site.ts'), '--json', '--host-key-checking=off'], { cwd: dir });
+  const second = await runCli(['run', inv, join(dir, 'site.ts'), '--json', '--host-key-checking=off'], {
+    cwd: dir,
+  });
   t.is(second.code, 0, second.stderr);
   const r2 = (JSON.parse(second.stdout) as JsonReport).hosts['eng-a'];
   t.is(r2.changed, 0);
@@ -92,9 +99,13 @@ test.serial('first run converges, second run changes nothing in one round trip',
 test.serial('--check --diff after a manual edit shows the diff and restores nothing', async (t) => {
   const inv = iniInventory('hosts.ini', ['[web]', hostLine('eng-a')]);
   await hosts.ssh('eng-a', 'echo edited by hand > /srv/app/motd');
-  const snapshot = 'find /etc /srv -xdev -type f -newer /etc/hostname -print0 2>/dev/null | sort -z | xargs -0 sha256sum | sha256sum';
+  const snapshot =
+    'find /etc /srv -xdev -type f -newer /etc/hostname -print0 2>/dev/null | sort -z | xargs -0 sha256sum | sha256sum';
   const before = (await hosts.ssh('eng-a', snapshot)).stdout;
-  const res = await runCli(['run', inv, join(dir, 'site.ts'), '--check', '--diff', '--host-key-checking=off'], { cwd: dir });
+  const res = await runCli(
+    ['run', inv, join(dir, 'site.ts'), '--check', '--diff', '--host-key-checking=off'],
+    { cwd: dir },
+  );
   t.is(res.code, 0, res.stderr);
   t.regex(res.stdout, /-edited by hand/);
   t.regex(res.stdout, /\+hello from verdandi/);
@@ -119,7 +130,10 @@ export default definePlaybook({ plays: [{ hosts: 'all', tasks: () => [
   t.is(res.code, 2);
   t.regex(res.stdout, /failed/);
   t.regex(res.stdout, /command: .*false/);
-  const state = await hosts.ssh('eng-a', 'cat /srv/handler-ran; test -e /srv/never-written && echo written || echo not-written');
+  const state = await hosts.ssh(
+    'eng-a',
+    'cat /srv/handler-ran; test -e /srv/never-written && echo written || echo not-written',
+  );
   t.is(state.stdout, 'ran\nnot-written\n');
 });
 

@@ -10,8 +10,15 @@ import { join } from 'node:path';
 import test from 'ava';
 import yaml from 'js-yaml';
 import { run } from '../../src/testhost/exec.js';
-import { list } from '../../src/testhost/index.js';
-import { cacheDirFromEnv, hostPaths, hostVethName, layout, namespaceName } from '../../src/testhost/naming.js';
+import { down, list } from '../../src/testhost/index.js';
+import { acquire, newLeaseId, release } from '../../src/testhost/leases.js';
+import {
+  cacheDirFromEnv,
+  hostPaths,
+  hostVethName,
+  layout,
+  namespaceName,
+} from '../../src/testhost/naming.js';
 import { globalRulesPresent } from '../../src/testhost/network.js';
 import { nspawnProcessesOn } from '../../src/testhost/processes.js';
 import { runCli, writeInventory } from '../helpers/cli.js';
@@ -43,7 +50,10 @@ test.serial('each host has booted: systemctl is-system-running says running', as
 });
 
 test.serial('apt inside a host installs a package from the Debian mirror', async (t) => {
-  const install = await hosts.ssh(A, 'apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q tree');
+  const install = await hosts.ssh(
+    A,
+    'apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q tree',
+  );
   t.is(install.code, 0, install.stderr);
   const version = await hosts.ssh(A, 'tree --version');
   t.is(version.code, 0);
@@ -92,7 +102,34 @@ test.serial('ping with a dead address exits 3 and names it unreachable', async (
   const inventory = writeInventory(projectDir, { hosts: { [A]: entry(A), 'dead-host': dead } }, 'half');
   const res = await runCli(['ping', inventory], { cwd: projectDir, timeoutMs: 120_000 });
   t.is(res.code, 3, `${res.stdout}\n${res.stderr}`);
-  t.regex(`${res.stdout}\n${res.stderr}`, /dead-host[^\n]*unreachable/);
+  const deadLine = `${res.stdout}\n${res.stderr}`.split('\n').find((line) => line.includes('dead-host'));
+  t.regex(deadLine ?? '', /unreachable/);
+  t.notRegex(res.stdout.split('\n').find((line) => line.includes(A)) ?? '', /unreachable/);
+});
+
+test.serial('a shared host is reused by every holder and stopped by the last one', async (t) => {
+  const name = 'testhost-shared';
+  t.teardown(() => down([name]));
+  const first = await newLeaseId();
+  const second = await newLeaseId();
+  const [host] = await acquire(first, [name], { shared: true });
+  const pid = (await list()).find((h) => h.name === name)?.pid;
+  t.truthy(pid);
+  t.deepEqual(await acquire(second, [name], { shared: true }), [host]);
+  t.is((await list()).find((h) => h.name === name)?.pid, pid, 'the same machine, not a second boot');
+
+  // A file that wants the host for itself while others share it chose a name already in use.
+  const exclusive = await newLeaseId();
+  const err = await t.throwsAsync(acquire(exclusive, [name]));
+  t.regex(err.message, /test host testhost-shared is already used by process \d+ \(shared\)/);
+
+  await release(first, [name]);
+  t.is((await list()).find((h) => h.name === name)?.status, 'running', 'still held by the second');
+  await release(second, [name]);
+  t.false(
+    (await list()).some((h) => h.name === name),
+    'stopped with the last lease',
+  );
 });
 
 test.serial('testhost down leaves no namespace, veth, nspawn process or overlay behind', async (t) => {
@@ -105,12 +142,15 @@ test.serial('testhost down leaves no namespace, veth, nspawn process or overlay 
 
   const namespaces = (await run('ip', ['netns', 'list'])).stdout;
   const links = (await run('ip', ['-o', 'link', 'show'])).stdout;
-  const machines = (await nspawnProcessesOn(l.baseDir)).map((p) => p.machine);
+  const machines = (await nspawnProcessesOn(l.cacheDir)).map((p) => p.machine);
   for (const host of before) {
     t.false(namespaces.includes(namespaceName(host.name)), `namespace of ${host.name}`);
     t.false(new RegExp(`^\\d+: ${hostVethName(host.slot)}[@:]`, 'm').test(links), `veth of ${host.name}`);
     t.false(machines.includes(host.name), `nspawn process of ${host.name}`);
-    t.false(existsSync(`/proc/${host.pid}/cmdline`) && readFileSync(`/proc/${host.pid}/cmdline`, 'utf8').includes('nspawn'));
+    t.false(
+      existsSync(`/proc/${host.pid}/cmdline`) &&
+        readFileSync(`/proc/${host.pid}/cmdline`, 'utf8').includes('nspawn'),
+    );
     t.false(existsSync(hostPaths(l, host.name).dir), `overlay directory of ${host.name}`);
   }
   const remaining = await list();

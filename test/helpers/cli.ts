@@ -46,10 +46,13 @@ export function runCli(args: readonly string[], opts: CliOptions = {}): Promise<
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
       stderr += chunk;
     });
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, opts.timeoutMs ?? 5 * 60_000);
+    const timer = setTimeout(
+      () => {
+        timedOut = true;
+        child.kill('SIGKILL');
+      },
+      opts.timeoutMs ?? 5 * 60_000,
+    );
     child.on('error', (err) => {
       clearTimeout(timer);
       reject(err);

@@ -16,6 +16,7 @@ import { run } from '../../src/testhost/exec.js';
 import type { Progress, TestHost } from '../../src/testhost/index.js';
 import { acquire, newLeaseId, release } from '../../src/testhost/leases.js';
 import { SSH_OPTIONS } from '../../src/testhost/machine.js';
+import { checkMachine } from '../../src/testhost/preflight.js';
 
 export type { TestHost } from '../../src/testhost/index.js';
 
@@ -45,28 +46,39 @@ let signalHandlersInstalled = false;
 function installSignalHandlers(): void {
   if (signalHandlersInstalled) return;
   signalHandlersInstalled = true;
-  for (const [signal, code] of [
-    ['SIGINT', 130],
-    ['SIGTERM', 143],
-  ] as const) {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
       const releases = [...held].map(([leaseId, names]) => release(leaseId, names).catch(() => {}));
-      void Promise.all(releases).finally(() => process.exit(code));
+      // Then die of the same signal, as the worker would have without this handler.
+      void Promise.all(releases).finally(() => process.kill(process.pid, signal));
     });
   }
 }
 
 function progressTo(t: ExecutionContext): Progress {
-  return { start: (s) => t.log(`${s}...`), succeed: (s) => t.log(s), fail: (s) => t.log(`failed: ${s}`), info: (s) => t.log(s) };
+  return {
+    start: (s) => t.log(`${s}...`),
+    succeed: (s) => t.log(s),
+    fail: (s) => t.log(`failed: ${s}`),
+    info: (s) => t.log(s),
+  };
 }
 
-export function useTestHosts(test: TestFn, names: readonly string[], opts: UseTestHostsOptions = {}): TestHosts {
+export function useTestHosts(
+  test: TestFn,
+  names: readonly string[],
+  opts: UseTestHostsOptions = {},
+): TestHosts {
+  if (new Set(names).size !== names.length)
+    throw new Error(`useTestHosts: a name is listed twice in ${names}`);
   const hosts = new Map<string, TestHost>();
   let leaseId: string | undefined;
 
   test.before(async (t) => {
     // The first file to run may build the base image (about 3 minutes) before booting.
     t.timeout(20 * 60_000);
+    // Not root, tools missing: one clear error before anything is taken (so after.always has nothing to do).
+    await checkMachine();
     installSignalHandlers();
     leaseId = await newLeaseId();
     held.set(leaseId, names);
@@ -85,7 +97,9 @@ export function useTestHosts(test: TestFn, names: readonly string[], opts: UseTe
   const get = (name: string): TestHost => {
     const host = hosts.get(name);
     if (!host) {
-      throw new Error(`test host ${name} is not booted: this file has ${names.join(', ')} (did test.before fail?)`);
+      throw new Error(
+        `test host ${name} is not booted: this file has ${names.join(', ')} (did test.before fail?)`,
+      );
     }
     return host;
   };

@@ -13,7 +13,19 @@ function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: st
   });
 }
 
-const COMMANDS = ['ping', 'provision', 'deploy', 'rollback', 'status', 'run', 'facts', 'secrets', 'testhost', 'backup', 'restore'];
+const COMMANDS = [
+  'ping',
+  'provision',
+  'deploy',
+  'rollback',
+  'status',
+  'run',
+  'facts',
+  'secrets',
+  'testhost',
+  'backup',
+  'restore',
+];
 
 test('verdandi --help lists every command of the contract', async (t) => {
   const res = await cli(['--help']);
@@ -32,7 +44,17 @@ for (const c of COMMANDS) {
 test('provision, run and deploy share the run options', async (t) => {
   for (const c of ['provision', 'run']) {
     const res = await cli([c, '--help']);
-    for (const opt of ['--check', '--diff', '--limit', '--tags', '--forks', '--json', '--var', '--vault-password-file', '--host-key-checking']) {
+    for (const opt of [
+      '--check',
+      '--diff',
+      '--limit',
+      '--tags',
+      '--forks',
+      '--json',
+      '--var',
+      '--vault-password-file',
+      '--host-key-checking',
+    ]) {
       t.true(res.stdout.includes(opt), `${c} lacks ${opt}`);
     }
   }

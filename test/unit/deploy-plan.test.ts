@@ -60,7 +60,12 @@ test('a site gets every default, and a bad one is refused with the field named',
   t.is(paths.user, 'app');
   const bad = sitesVarsSchema.safeParse({ sites: [{ name: 'Bad Name', repo: 'x' }] });
   t.false(bad.success);
-  const twice = sitesVarsSchema.safeParse({ sites: [{ name: 'a', repo: 'x' }, { name: 'a', repo: 'y' }] });
+  const twice = sitesVarsSchema.safeParse({
+    sites: [
+      { name: 'a', repo: 'x' },
+      { name: 'a', repo: 'y' },
+    ],
+  });
   t.false(twice.success);
 });
 
@@ -69,7 +74,15 @@ test('the state probe output parses into the live color, releases and slots', (t
   const paths = sitePaths(site, '/srv');
   const state = parseState(
     paths,
-    ['provisioned=yes', `current=${OLD}`, 'upstream_port=8001', 'maintenance=off', `release=${OLD}`, `slot_green=${OLD}`, 'record={"commit":"x","release":"y"}'].join('\n'),
+    [
+      'provisioned=yes',
+      `current=${OLD}`,
+      'upstream_port=8001',
+      'maintenance=off',
+      `release=${OLD}`,
+      `slot_green=${OLD}`,
+      'record={"commit":"x","release":"y"}',
+    ].join('\n'),
   );
   t.true(state.provisioned);
   t.is(state.live, 'green');
@@ -81,7 +94,14 @@ test('the state probe output parses into the live color, releases and slots', (t
 test('deploy plan: checkout, deps, checks, migrations under maintenance, start beside, switch, stop old', (t) => {
   const site = python({ checks: ['pytest -q'], build: ['make assets'] });
   const paths = sitePaths(site, '/srv');
-  const state = { provisioned: true, current: OLD, live: 'blue' as const, maintenance: false, releases: [OLD], slots: { blue: OLD } };
+  const state = {
+    provisioned: true,
+    current: OLD,
+    live: 'blue' as const,
+    maintenance: false,
+    releases: [OLD],
+    slots: { blue: OLD },
+  };
   const plan = deployPlan({ site, paths, state, record, env: 'A=1\n' });
   t.is(plan.next, 'green');
   t.is(plan.live, 'blue');
@@ -108,7 +128,10 @@ test('deploy plan: checkout, deps, checks, migrations under maintenance, start b
   );
   const byTitle = (title: string) => plan.steps.find((s) => s.title === title)!;
   // What undoes what: the half-made release goes, the old color comes back, maintenance ends.
-  t.regex(byTitle(`checkout ${record.release}`).undo![0], /rm -rf -- \/srv\/app\/releases\/20261122T034507Z-3f2a9c1/);
+  t.regex(
+    byTitle(`checkout ${record.release}`).undo![0],
+    /rm -rf -- \/srv\/app\/releases\/20261122T034507Z-3f2a9c1/,
+  );
   t.regex(byTitle('stop blue for migrations').undo![0], /supervisorctl start app-blue/);
   t.regex(byTitle('maintenance on').undo![0], /rm -f \/etc\/nginx\/maintenance\/app.on/);
   t.regex(byTitle('start green').undo![0], /supervisorctl stop app-green/);
@@ -125,7 +148,13 @@ test('deploy plan: checkout, deps, checks, migrations under maintenance, start b
 test('the first deploy has nothing to pause; old releases beyond keepReleases are pruned', (t) => {
   const site = python({ keepReleases: 2 });
   const paths = sitePaths(site, '/srv');
-  const first = deployPlan({ site, paths, state: { provisioned: true, maintenance: false, releases: [], slots: {} }, record, env: '' });
+  const first = deployPlan({
+    site,
+    paths,
+    state: { provisioned: true, maintenance: false, releases: [], slots: {} },
+    record,
+    env: '',
+  });
   t.false(first.steps.some((s) => s.title.includes('for migrations')));
   const r = ['20261101T000000Z-aaaaaaa', '20261102T000000Z-bbbbbbb', '20261103T000000Z-ccccccc'];
   const later = deployPlan({
@@ -140,18 +169,35 @@ test('the first deploy has nothing to pause; old releases beyond keepReleases ar
 });
 
 test('docker sites build an image and run containers per color; swarm sites deploy a stack', (t) => {
-  const docker = siteSchema.parse({ name: 'web', repo: 'x', runtime: { type: 'docker', containerPort: 8080 } });
+  const docker = siteSchema.parse({
+    name: 'web',
+    repo: 'x',
+    runtime: { type: 'docker', containerPort: 8080 },
+  });
   const paths = sitePaths(docker, '/srv');
-  const plan = deployPlan({ site: docker, paths, state: { provisioned: true, current: OLD, live: 'blue', maintenance: false, releases: [OLD], slots: {} }, record, env: '' });
+  const plan = deployPlan({
+    site: docker,
+    paths,
+    state: { provisioned: true, current: OLD, live: 'blue', maintenance: false, releases: [OLD], slots: {} },
+    record,
+    env: '',
+  });
   const build = plan.steps.find((s) => s.title === 'image build')!;
-  t.regex(build.command, /docker build --quiet -t verdandi\/web:20261122T034507Z-3f2a9c1/);
+  t.regex(build.command, /docker build --quiet -t verdandi\/web:20261122T034507Z-3f2a9c1 -f Dockerfile -$/);
+  t.regex(build.command, /--exclude=.\/.env/);
   const start = plan.steps.find((s) => s.title === 'start green')!;
   t.regex(start.command, /--publish 127.0.0.1:8001:8080/);
   t.regex(start.command, /--env-file \/srv\/web\/releases\/20261122T034507Z-3f2a9c1\/.env/);
   t.regex(stopColor(docker, paths, 'blue'), /docker stop --time 20 web-blue/);
 
   const swarm = siteSchema.parse({ name: 'stack', repo: 'x', runtime: { type: 'swarm' } });
-  const sp = deployPlan({ site: swarm, paths: sitePaths(swarm, '/srv'), state: { provisioned: true, maintenance: false, releases: [], slots: {} }, record, env: '' });
+  const sp = deployPlan({
+    site: swarm,
+    paths: sitePaths(swarm, '/srv'),
+    state: { provisioned: true, maintenance: false, releases: [], slots: {} },
+    record,
+    env: '',
+  });
   t.truthy(sp.steps.find((s) => s.title === 'stack deploy' && s.pointOfNoReturn));
   t.is(sp.next, undefined);
 });
@@ -162,7 +208,14 @@ test('rollback plan: target in the idle color, health gate, switch, stop the oth
   const plan = rollbackPlan({
     site,
     paths,
-    state: { provisioned: true, current: record.release, live: 'green', maintenance: false, releases: [OLD, record.release], slots: {} },
+    state: {
+      provisioned: true,
+      current: record.release,
+      live: 'green',
+      maintenance: false,
+      releases: [OLD, record.release],
+      slots: {},
+    },
     target: OLD,
     by: 'bob',
     now: new Date('2026-11-22T05:00:00Z'),
@@ -180,7 +233,10 @@ test('commands quote every value: a hostile command stays one argument', async (
   const cmd = asApp(paths, '/srv/app/releases/x', "echo 'hi' $(id); rm -rf /");
   t.true(cmd.startsWith('runuser -u app -- env HOME=/srv/app sh -c'));
   t.true(cmd.endsWith(`/srv/app/releases/x 'echo '\\''hi'\\'' $(id); rm -rf /'`));
-  t.is(switchCurrent(paths, OLD), `ln -sfn releases/${OLD} /srv/app/current.tmp && mv -T /srv/app/current.tmp /srv/app/current`);
+  t.is(
+    switchCurrent(paths, OLD),
+    `ln -sfn releases/${OLD} /srv/app/current.tmp && mv -T /srv/app/current.tmp /srv/app/current`,
+  );
   t.regex(startColor(site, paths, 'green', OLD), /supervisorctl start app-green$/);
   t.is(upstreamContent(paths, 'green').split('\n')[1], 'server 127.0.0.1:8001; # green');
 });
@@ -226,8 +282,20 @@ test('the health check waits until the expected status, and fails with the last 
 });
 
 test('webhook text says the outcome, and that the previous release still serves on failure', (t) => {
-  const base = { action: 'deploy' as const, env: 'staging', host: 'web1', site: 'app', ref: 'main', commit: SHA, by: 'alice', durationMs: 12300 };
-  t.is(noticeText({ ...base, ok: true }), ':white_check_mark: app deployed main (3f2a9c1) on web1 (staging) by alice in 12.3 s');
+  const base = {
+    action: 'deploy' as const,
+    env: 'staging',
+    host: 'web1',
+    site: 'app',
+    ref: 'main',
+    commit: SHA,
+    by: 'alice',
+    durationMs: 12300,
+  };
+  t.is(
+    noticeText({ ...base, ok: true }),
+    ':white_check_mark: app deployed main (3f2a9c1) on web1 (staging) by alice in 12.3 s',
+  );
   const failed = noticeText({ ...base, ok: false, failedStep: 'health check green', detail: 'exit code: 1' });
   t.regex(failed, /FAILED at "health check green"/);
   t.regex(failed, /previous release is still serving/);

@@ -2,7 +2,6 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import test from 'ava';
 import {
   acquireLockScript,
@@ -47,7 +46,12 @@ test('a release is named <UTC time>-<short sha>, sortable by age', (t) => {
 });
 
 test('pruning keeps the newest N and never removes a release in use', (t) => {
-  const r = ['20260101T000000Z-aaaaaaa', '20260102T000000Z-bbbbbbb', '20260103T000000Z-ccccccc', '20260104T000000Z-ddddddd'];
+  const r = [
+    '20260101T000000Z-aaaaaaa',
+    '20260102T000000Z-bbbbbbb',
+    '20260103T000000Z-ccccccc',
+    '20260104T000000Z-ddddddd',
+  ];
   t.deepEqual(releasesToPrune(r, 2, []), [r[0], r[1]]);
   t.deepEqual(releasesToPrune(r, 2, [r[0]]), [r[1], r[2]]);
   t.deepEqual(releasesToPrune(r, 5, []), []);

@@ -32,7 +32,12 @@ const quiet = () => {
   return new DeployOutput({ json: false, verbose: false, out: sink, err: sink });
 };
 
-const step = (title: string, extra: Partial<PlanStep> = {}): PlanStep => ({ phase: 'build', title, command: `do ${title}`, ...extra });
+const step = (title: string, extra: Partial<PlanStep> = {}): PlanStep => ({
+  phase: 'build',
+  title,
+  command: `do ${title}`,
+  ...extra,
+});
 
 const plan = (steps: PlanStep[]): DeployPlan => ({ release: 'r', prune: [], steps });
 
@@ -56,7 +61,15 @@ test('a failing step before the switch undoes what was done, newest first', asyn
   t.false(result.live);
   t.is(result.failure?.step, 'health');
   t.regex(result.failure!.report(), /exit code: 1[\s\S]*answered 500/);
-  t.deepEqual(conn.ran, ['do checkout', 'do maintenance on', 'do start', 'do health', 'stop new', 'maintenance off', 'undo checkout']);
+  t.deepEqual(conn.ran, [
+    'do checkout',
+    'do maintenance on',
+    'do start',
+    'do health',
+    'stop new',
+    'maintenance off',
+    'undo checkout',
+  ]);
 });
 
 test('after the point of no return nothing is undone', async (t) => {
@@ -85,7 +98,9 @@ test('the migration check decides whether the migration steps run; a failed migr
   t.false(r1.pendingMigrations);
   t.deepEqual(none.ran, ['do check', 'do start']);
 
-  const pending = new FakeConnection((c) => (c === 'do check' ? { code: 1 } : c === 'do start' ? { code: 2 } : {}));
+  const pending = new FakeConnection((c) =>
+    c === 'do check' ? { code: 1 } : c === 'do start' ? { code: 2 } : {},
+  );
   const r2 = await runPlan(pending, plan(steps), where, quiet());
   t.true(r2.pendingMigrations);
   t.true(r2.migrated);
@@ -105,7 +120,9 @@ test('push transport: the mirror resolves refs and a bundle carries only what th
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const src = join(dir, 'src');
   const git = (cwd: string, ...args: string[]) =>
-    run('git', ['-c', 'user.name=t', '-c', 'user.email=t@t.invalid', ...args], { cwd }).then((r) => r.stdout.trim());
+    run('git', ['-c', 'user.name=t', '-c', 'user.email=t@t.invalid', ...args], { cwd }).then((r) =>
+      r.stdout.trim(),
+    );
   await run('git', ['init', '-q', '-b', 'main', src]);
   await writeFile(join(src, 'a'), '1');
   await git(src, 'add', '-A');

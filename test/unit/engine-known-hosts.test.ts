@@ -2,7 +2,13 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { KnownHosts, checkHostKey, hostPattern, keyType, parseKnownHosts } from '../../src/connection/known-hosts.js';
+import {
+  checkHostKey,
+  hostPattern,
+  KnownHosts,
+  keyType,
+  parseKnownHosts,
+} from '../../src/connection/known-hosts.js';
 
 function blob(type: string, body: string): Buffer {
   const t = Buffer.from(type);

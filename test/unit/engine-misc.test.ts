@@ -31,6 +31,18 @@ test('remote commands: sudo only with become, password mode reads stdin', (t) =>
 
 test('ssh errors are classified into reasons', (t) => {
   t.is(classifySshError(Object.assign(new Error('x'), { code: 'ECONNREFUSED' })).reason, 'refused');
-  t.is(classifySshError(Object.assign(new Error('Timed out while waiting for handshake'), { level: 'client-timeout' })).reason, 'timeout');
-  t.is(classifySshError(Object.assign(new Error('All configured authentication methods failed'), { level: 'client-authentication' })).reason, 'auth');
+  t.is(
+    classifySshError(
+      Object.assign(new Error('Timed out while waiting for handshake'), { level: 'client-timeout' }),
+    ).reason,
+    'timeout',
+  );
+  t.is(
+    classifySshError(
+      Object.assign(new Error('All configured authentication methods failed'), {
+        level: 'client-authentication',
+      }),
+    ).reason,
+    'auth',
+  );
 });

@@ -8,6 +8,7 @@ test('a batch frames each probe and keeps its exit code', (t) => {
     ['1', 'printf "no newline"; exit 3'],
     ['2', 'echo "@@vd-fake-end-2 0"; echo line2'],
     ['3', 'cat'],
+    ['4', ''],
   ]);
   const out = execFileSync('sh', ['-c', batch.script], { input: 'stdin must not reach probes' }).toString();
   const res = parseProbeBatch(out, batch.nonce);
@@ -15,6 +16,7 @@ test('a batch frames each probe and keeps its exit code', (t) => {
   t.deepEqual(res.get('1'), { stdout: 'no newline', exitCode: 3 });
   t.deepEqual(res.get('2'), { stdout: '@@vd-fake-end-2 0\nline2\n', exitCode: 0 });
   t.deepEqual(res.get('3'), { stdout: '', exitCode: 0 });
+  t.deepEqual(res.get('4'), { stdout: '', exitCode: 0 });
 });
 
 test('probe stderr is dropped and a dead shell leaves later ids missing', (t) => {

@@ -20,12 +20,20 @@ function fileHas(path: string, content: string, opts: { notify?: string; name?: 
     plan: (p) =>
       p.stdout === content
         ? { steps: [] }
-        : { steps: [{ kind: 'write', path, content }], reason: 'content differs', diff: { path, after: content } },
+        : {
+            steps: [{ kind: 'write', path, content }],
+            reason: 'content differs',
+            diff: { path, after: content },
+          },
   };
 }
 
 function failing(): Task {
-  return { ...taskBase('test-fail', 'always fails'), probe: 'true', plan: () => ({ steps: [{ kind: 'run', command: 'echo boom >&2; exit 4' }] }) };
+  return {
+    ...taskBase('test-fail', 'always fails'),
+    probe: 'true',
+    plan: () => ({ steps: [{ kind: 'run', command: 'echo boom >&2; exit 4' }] }),
+  };
 }
 
 /** A task whose desired state depends on what an earlier task wrote: proves the re-probe. */
@@ -35,16 +43,32 @@ function copyOf(src: string, dest: string): Task {
     probe: `printf '%s\\n' "$(cat ${quote(src)} 2>/dev/null)"; cat ${quote(dest)} 2>/dev/null`,
     plan: (p) => {
       const [want, ...rest] = p.stdout.split('\n');
-      return rest.join('\n') === want ? { steps: [] } : { steps: [{ kind: 'write', path: dest, content: want }], reason: 'differs' };
+      return rest.join('\n') === want
+        ? { steps: [] }
+        : { steps: [{ kind: 'write', path: dest, content: want }], reason: 'differs' };
     },
   };
 }
 
-const host: HostInfo = { name: 'local', address: 'localhost', groups: [], vars: {}, secrets: {}, env: 'test', inventory: { hosts: [] } };
+const host: HostInfo = {
+  name: 'local',
+  address: 'localhost',
+  groups: [],
+  vars: {},
+  secrets: {},
+  env: 'test',
+  inventory: { hosts: [] },
+};
 
 function quietReporter(check = false) {
   const lines: string[] = [];
-  const out = { write: (s: string) => (lines.push(s), true), isTTY: false } as unknown as NodeJS.WritableStream;
+  const out = {
+    write: (s: string) => {
+      lines.push(s);
+      return true;
+    },
+    isTTY: false,
+  } as unknown as NodeJS.WritableStream;
   return { reporter: new Reporter({ json: false, verbose: false, check, out }), lines };
 }
 
@@ -69,7 +93,11 @@ test('check mode reports the change and changes nothing', async (t) => {
   const a = join(dir, 'a');
   writeFileSync(a, 'old');
   const { reporter, lines } = quietReporter(true);
-  const res = await runTasks(new LocalConnection('local'), host, [fileHas(a, 'new')], { check: true, diff: true, reporter });
+  const res = await runTasks(new LocalConnection('local'), host, [fileHas(a, 'new')], {
+    check: true,
+    diff: true,
+    reporter,
+  });
   t.is(res.changed, 1);
   t.is(readFileSync(a, 'utf8'), 'old');
   const text = lines.join('');
@@ -113,7 +141,11 @@ test('notifying an unknown handler is a user error naming the known ones', async
 
 test('a failing step reports the command, exit code and stderr', async (t) => {
   const { reporter, lines } = quietReporter();
-  const res = await runTasks(new LocalConnection('local'), host, [failing()], { check: false, diff: false, reporter });
+  const res = await runTasks(new LocalConnection('local'), host, [failing()], {
+    check: false,
+    diff: false,
+    reporter,
+  });
   t.is(res.failed, 1);
   const text = lines.join('');
   t.regex(text, /exit code: 4/);

@@ -1,13 +1,22 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { clearPendingScript, parsePending, recordPendingScript, writeScript } from '../../src/engine/steps.js';
+import {
+  clearPendingScript,
+  parsePending,
+  recordPendingScript,
+  writeScript,
+} from '../../src/engine/steps.js';
 
 function run(script: string, input = '') {
   try {
-    return { code: 0, out: execFileSync('sh', ['-c', script], { input, stdio: ['pipe', 'pipe', 'pipe'] }).toString(), err: '' };
+    return {
+      code: 0,
+      out: execFileSync('sh', ['-c', script], { input, stdio: ['pipe', 'pipe', 'pipe'] }).toString(),
+      err: '',
+    };
   } catch (e) {
     const x = e as { status: number; stdout: Buffer; stderr: Buffer };
     return { code: x.status, out: x.stdout.toString(), err: x.stderr.toString() };
@@ -49,6 +58,8 @@ test('a failing validate leaves the old file untouched and no temp file', (t) =>
 test('pending handler records round-trip through a file', (t) => {
   const lines = recordPendingScript('nginx', ['reload nginx', 'restart x']);
   t.true(lines.includes('/var/lib/verdandi/pending-handlers'));
-  t.deepEqual(parsePending('nginx\treload nginx\nother\tfoo\nnginx\treload nginx\n', 'nginx'), ['reload nginx']);
+  t.deepEqual(parsePending('nginx\treload nginx\nother\tfoo\nnginx\treload nginx\n', 'nginx'), [
+    'reload nginx',
+  ]);
   t.true(clearPendingScript('nginx', 'reload nginx').includes('grep -vxF'));
 });

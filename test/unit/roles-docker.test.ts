@@ -52,7 +52,10 @@ test('stacks get parallelism 1, start-first, rollback, unless a service sets its
   t.deepEqual(doc.services.custom.deploy.update_config, { parallelism: 2 });
   // YAML text works the same way.
   const fromText = yaml.load(
-    stackCompose(vars.parse({ docker_stacks: [{ name: 's', compose: 'services:\n  a:\n    image: x\n' }] }).docker_stacks[0]),
+    stackCompose(
+      vars.parse({ docker_stacks: [{ name: 's', compose: 'services:\n  a:\n    image: x\n' }] })
+        .docker_stacks[0],
+    ),
   ) as any;
   t.is(fromText.services.a.deploy.update_config.order, 'start-first');
 });
@@ -69,13 +72,18 @@ test('a worker finds its manager in the inventory, and needs a join token', asyn
   await t.throwsAsync(async () => role.tasks(vars.parse({ docker_swarm: 'worker' }), host), {
     message: /docker_swarm_join_token is not set/,
   });
-  const tasks = (await role.tasks(vars.parse({ docker_swarm: 'worker', docker_swarm_join_token: 'SWMTKN-1-abc' }), host)) as any[];
+  const tasks = (await role.tasks(
+    vars.parse({ docker_swarm: 'worker', docker_swarm_join_token: 'SWMTKN-1-abc' }),
+    host,
+  )) as any[];
   const join = tasks.find((x) => x.name.startsWith('docker swarm join'));
   t.truthy(join);
   t.true(join.sensitive);
   t.false(join.probe.includes('SWMTKN-1-abc'));
   const noManager = hostInfo('w1', { inventory: { hosts: [inventory.hosts[1]] } });
-  t.throws(() => swarmManagerAddress(vars.parse({ docker_swarm: 'worker' }), noManager), { message: /no host/ });
+  t.throws(() => swarmManagerAddress(vars.parse({ docker_swarm: 'worker' }), noManager), {
+    message: /no host/,
+  });
 });
 
 test('stacks on a host that is not a manager are refused', async (t) => {

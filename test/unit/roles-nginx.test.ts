@@ -25,7 +25,13 @@ test('defaults: gzip on, server_tokens off, auto workers, 10m bodies', (t) => {
 test('gzip off and extra http directives', (t) => {
   const conf = render(
     'nginx.conf.hbs',
-    mainConfigView(vars.parse({ nginx_gzip: false, nginx_worker_processes: 2, nginx_http_extra: ['map_hash_bucket_size 128;'] })),
+    mainConfigView(
+      vars.parse({
+        nginx_gzip: false,
+        nginx_worker_processes: 2,
+        nginx_http_extra: ['map_hash_bucket_size 128;'],
+      }),
+    ),
   );
   t.regex(conf, /^\s+gzip off;$/m);
   t.notRegex(conf, /gzip_types/);
@@ -35,7 +41,13 @@ test('gzip off and extra http directives', (t) => {
 
 test('an upstream site proxies / to its upstream and carries the maintenance switch', (t) => {
   const v = vars.parse({
-    nginx_sites: [{ name: 'catalogage', server_names: ['catalogage.example.org'], upstream: { servers: ['127.0.0.1:3579'] } }],
+    nginx_sites: [
+      {
+        name: 'catalogage',
+        server_names: ['catalogage.example.org'],
+        upstream: { servers: ['127.0.0.1:3579'] },
+      },
+    ],
   });
   const conf = render('vhost.conf.hbs', siteView(v.nginx_sites[0]));
   t.regex(conf, /upstream catalogage_backend \{\n\s+server 127\.0\.0\.1:3579;\n\}/);
@@ -56,7 +68,10 @@ test('a TLS site listens on 443 with its certificate and redirects plain HTTP', 
         root: '/srv/www',
         default_server: true,
         tls: { certificate: '/etc/ssl/certs/www.pem', key: '/etc/ssl/private/www.key' },
-        locations: [{ path: '/api/', proxy_pass: 'http://127.0.0.1:3000' }, { path: '= /health', return: '204' }],
+        locations: [
+          { path: '/api/', proxy_pass: 'http://127.0.0.1:3000' },
+          { path: '= /health', return: '204' },
+        ],
       },
     ],
   });
@@ -64,7 +79,10 @@ test('a TLS site listens on 443 with its certificate and redirects plain HTTP', 
   t.regex(conf, /listen 443 ssl http2 default_server;/);
   t.regex(conf, /ssl_certificate \/etc\/ssl\/certs\/www\.pem;/);
   t.regex(conf, /ssl_certificate_key \/etc\/ssl\/private\/www\.key;/);
-  t.regex(conf, /listen 80 default_server;\n\s+server_name example\.org www\.example\.org;\n\s+return 301 https/);
+  t.regex(
+    conf,
+    /listen 80 default_server;\n\s+server_name example\.org www\.example\.org;\n\s+return 301 https/,
+  );
   t.regex(conf, /root \/srv\/www;/);
   t.regex(conf, /location \/ \{\n\s+try_files \$uri \$uri\/ =404;/);
   t.regex(conf, /location \/api\/ \{\n\s+proxy_pass http:\/\/127\.0\.0\.1:3000;/);
@@ -79,7 +97,9 @@ test('a user location "/" replaces the generated one', (t) => {
 });
 
 test('vars refuse what would break the config or the shell', (t) => {
-  t.throws(() => vars.parse({ nginx_sites: [{ name: 'a' }] }), { message: /upstream, a root or at least one location/ });
+  t.throws(() => vars.parse({ nginx_sites: [{ name: 'a' }] }), {
+    message: /upstream, a root or at least one location/,
+  });
   t.throws(() => vars.parse({ nginx_sites: [{ name: 'Bad Name', root: '/x' }] }));
   t.throws(() => vars.parse({ nginx_sites: [{ name: 'a', root: '/x; evil' }] }));
   t.throws(() => vars.parse({ nginx_sites: [{ name: 'a', root: '/x', extra: ['location / {'] }] }));
@@ -103,6 +123,11 @@ test('tasks: every config file is validated before it replaces the old one and r
 });
 
 test('two sites with one name are refused', async (t) => {
-  const v = vars.parse({ nginx_sites: [{ name: 'a', root: '/x' }, { name: 'a', root: '/y' }] });
+  const v = vars.parse({
+    nginx_sites: [
+      { name: 'a', root: '/x' },
+      { name: 'a', root: '/y' },
+    ],
+  });
   await t.throwsAsync(async () => role.tasks(v, hostInfo('web1')), { message: /used twice/ });
 });

@@ -2,7 +2,13 @@
 import { readFileSync } from 'node:fs';
 import test from 'ava';
 import Handlebars from 'handlebars';
-import role, { backupDatabases, hbaLines, settingsLines, userPassword, vars } from '../../roles/postgres/index.js';
+import role, {
+  backupDatabases,
+  hbaLines,
+  settingsLines,
+  userPassword,
+  vars,
+} from '../../roles/postgres/index.js';
 import { hostInfo } from '../fixtures/roles/host-info.js';
 
 test('settings: listen addresses and port, strings quoted', (t) => {
@@ -45,7 +51,11 @@ test('passwords: given (from {{ secrets.x }}) or read from the secrets by name',
 
 test('backup script: every managed database, quoted, keep days in minutes', (t) => {
   const v = vars.parse({
-    postgres_databases: [{ name: 'app' }, { name: 'scratch', backup: false }, { name: 'old', state: 'absent' }],
+    postgres_databases: [
+      { name: 'app' },
+      { name: 'scratch', backup: false },
+      { name: 'old', state: 'absent' },
+    ],
     postgres_backup_keep_days: 3,
   });
   t.deepEqual(backupDatabases(v), ['app']);
@@ -67,7 +77,11 @@ test('tasks: users before databases, passwords sensitive, backup timer enabled',
     postgres_users: [{ name: 'app', password: 'pw-123456' }],
     postgres_databases: [{ name: 'app', owner: 'app', extensions: ['pg_trgm'] }],
   });
-  const tasks = (await role.tasks(v, hostInfo('db1'))) as Array<{ name: string; type: string; sensitive: boolean }>;
+  const tasks = (await role.tasks(v, hostInfo('db1'))) as Array<{
+    name: string;
+    type: string;
+    sensitive: boolean;
+  }>;
   const types = tasks.map((x) => x.type);
   t.true(types.indexOf('postgresUser') < types.indexOf('postgresDb'));
   t.true(tasks.find((x) => x.type === 'postgresUser')!.sensitive);

@@ -6,7 +6,10 @@ import role, { programFile, programLines, vars } from '../../roles/supervisor/in
 import { hostInfo } from '../fixtures/roles/host-info.js';
 
 function render(view: object): string {
-  const src = readFileSync(new URL('../../roles/supervisor/templates/program.conf.hbs', import.meta.url), 'utf8');
+  const src = readFileSync(
+    new URL('../../roles/supervisor/templates/program.conf.hbs', import.meta.url),
+    'utf8',
+  );
   return Handlebars.compile(src, { noEscape: true, strict: true })(view);
 }
 
@@ -27,7 +30,10 @@ test('a uvicorn program as the catalogage seed runs it', (t) => {
   const p = v.supervisor_programs[0];
   const conf = render({ name: p.name, lines: programLines(p) });
   t.regex(conf, /^\[program:server\]$/m);
-  t.regex(conf, /^command=\/home\/app\/\.pyenv\/versions\/3\.11\.9\/bin\/uvicorn server\.main:app --port 3579$/m);
+  t.regex(
+    conf,
+    /^command=\/home\/app\/\.pyenv\/versions\/3\.11\.9\/bin\/uvicorn server\.main:app --port 3579$/m,
+  );
   t.regex(conf, /^directory=\/srv\/catalogage\/current$/m);
   t.regex(conf, /^user=app$/m);
   // Quotes escaped and % doubled, as supervisor's parser wants.
@@ -43,7 +49,9 @@ test('a uvicorn program as the catalogage seed runs it', (t) => {
 
 test('numprocs > 1 numbers the processes; redirect_stderr drops the stderr log', (t) => {
   const p = vars.parse({
-    supervisor_programs: [{ name: 'worker', command: 'run', numprocs: 3, redirect_stderr: true, autorestart: 'unexpected' }],
+    supervisor_programs: [
+      { name: 'worker', command: 'run', numprocs: 3, redirect_stderr: true, autorestart: 'unexpected' },
+    ],
   }).supervisor_programs[0];
   const lines = programLines(p);
   t.true(lines.includes('process_name=%(program_name)s_%(process_num)02d'));
@@ -65,7 +73,11 @@ test('tasks: program files notify the update handler; their environment makes th
       { name: 'plain', command: 'y' },
     ],
   });
-  const tasks = (await role.tasks(v, hostInfo('web1'))) as Array<{ name: string; notify: string[]; sensitive: boolean }>;
+  const tasks = (await role.tasks(v, hostInfo('web1'))) as Array<{
+    name: string;
+    notify: string[];
+    sensitive: boolean;
+  }>;
   const server = tasks.find((x) => x.name === 'program server')!;
   const plain = tasks.find((x) => x.name === 'program plain')!;
   t.deepEqual(server.notify, ['update supervisor programs']);
@@ -77,6 +89,11 @@ test('tasks: program files notify the update handler; their environment makes th
 });
 
 test('two programs with one name are refused', async (t) => {
-  const v = vars.parse({ supervisor_programs: [{ name: 'a', command: 'x' }, { name: 'a', command: 'y' }] });
+  const v = vars.parse({
+    supervisor_programs: [
+      { name: 'a', command: 'x' },
+      { name: 'a', command: 'y' },
+    ],
+  });
   await t.throwsAsync(async () => role.tasks(v, hostInfo('web1')), { message: /listed twice/ });
 });

@@ -21,15 +21,14 @@ import * as openpgp from 'openpgp';
 import {
   collect,
   git,
+  gnupgHomeFor,
   gpg,
-  makeGnupgHome,
   makeProject,
   type Result,
   type RunOptions,
   runSecrets,
   script,
   startSecrets,
-  stopGnupgHome,
   writePasswordFile,
 } from '../fixtures/secrets/helpers.js';
 
@@ -82,7 +81,7 @@ function editorEnv(editor: string): Record<string, string> {
 }
 
 /** Waits until `file` exists (the editor script writes it when it runs). */
-async function waitForFile(file: string, timeoutMs = 20000): Promise<void> {
+async function waitForFile(file: string, timeoutMs = 60_000): Promise<void> {
   const start = Date.now();
   while (!existsSync(file) || readFileSync(file, 'utf8').split('\n').length < 4) {
     if (Date.now() - start > timeoutMs) throw new Error(`${file} did not appear`);
@@ -109,11 +108,7 @@ test('create in the editor, view, get, and gpg reads the same file with the pass
   const get = await runSecrets(['get', 'staging', 'database_url'], { cwd: project });
   t.is(get.stdout, `${DB_URL}\n`);
 
-  const home = makeGnupgHome();
-  t.teardown(() => {
-    stopGnupgHome(home);
-    rmSync(home, { recursive: true, force: true });
-  });
+  const home = gnupgHomeFor(t);
   const decrypted = gpg(home, ['--passphrase-file', passwordFile, '--decrypt', asc]);
   t.is(decrypted.code, 0, decrypted.stderr);
   t.is(decrypted.stdout, view.stdout);
@@ -249,6 +244,25 @@ test('a wrong password: exit 1, one clear line, the file byte for byte as before
         '  → check the password and where it comes from; the file was not changed\n',
     );
     t.deepEqual(readFileSync(asc), before);
+  }
+});
+
+test('a truncated file: exit 1, one clear line, the file left as it is', async (t) => {
+  const { project, asc, before } = await stagingProject(t);
+  const truncated = before.subarray(0, before.length / 2);
+  writeFileSync(asc, truncated);
+  for (const command of [
+    ['view', 'staging'],
+    ['edit', 'staging'],
+  ]) {
+    const r = await quiet(t, command, { cwd: project, env: editorEnv('true') });
+    t.is(r.code, 1);
+    t.is(
+      r.stderr,
+      'error: secrets/staging.yml.asc is not a readable OpenPGP message (corrupted or truncated)\n' +
+        '  → restore it from git (git checkout -- secrets/staging.yml.asc) or from a backup\n',
+    );
+    t.deepEqual(readFileSync(asc), truncated);
   }
 });
 

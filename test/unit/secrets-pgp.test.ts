@@ -2,8 +2,7 @@
  * The OpenPGP format of the secrets: round trips to a password, to public keys, to both; and
  * interoperability with Debian's gnupg both ways (nobody is locked in).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import * as openpgp from 'openpgp';
@@ -15,7 +14,7 @@ import {
   readSealed,
 } from '../../src/secrets/pgp.js';
 import { UserError } from '../../src/util/errors.js';
-import { gpg, makeGnupgHome, stopGnupgHome } from '../fixtures/secrets/helpers.js';
+import { gnupgHomeFor, gpg } from '../fixtures/secrets/helpers.js';
 
 const TEXT =
   '# staging\ndatabase_url: "postgres://app:Ql9-secret@db/app"\napi_key: k3y-ABCDEF\nnested:\n  a: 1\n';
@@ -33,12 +32,6 @@ async function makeKeyPair(passphrase?: string) {
     privateKey: await openpgp.readPrivateKey({ armoredKey: privateKey }),
   };
 }
-
-const home = makeGnupgHome();
-test.after.always(() => {
-  stopGnupgHome(home);
-  rmSync(home, { recursive: true, force: true });
-});
 
 test('password: round trip gives back the exact text, newlines included', async (t) => {
   const armored = await encryptText(TEXT, { passwords: ['correct horse'], keys: [] });
@@ -104,10 +97,9 @@ test('truncated and corrupted files are told apart from a wrong password', async
 });
 
 test('gpg decrypts a password-encrypted file with --passphrase-file', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'verdandi-pgp-test-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const file = join(dir, 'staging.yml.asc');
-  const passwordFile = join(dir, 'pw');
+  const home = gnupgHomeFor(t);
+  const file = join(home, 'staging.yml.asc');
+  const passwordFile = join(home, 'pw');
   writeFileSync(file, await encryptText(TEXT, { passwords: ['gpg interop pw'], keys: [] }));
   writeFileSync(passwordFile, 'gpg interop pw\n', { mode: 0o600 });
   const result = gpg(home, ['--passphrase-file', passwordFile, '--decrypt', file]);
@@ -117,9 +109,8 @@ test('gpg decrypts a password-encrypted file with --passphrase-file', async (t) 
 
 test('gpg decrypts a file encrypted to a key, once the private key is imported', async (t) => {
   const alice = await makeKeyPair();
-  const dir = mkdtempSync(join(tmpdir(), 'verdandi-pgp-test-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const file = join(dir, 'staging.yml.asc');
+  const home = gnupgHomeFor(t);
+  const file = join(home, 'staging.yml.asc');
   writeFileSync(file, await encryptText(TEXT, { passwords: [], keys: [alice.publicKey] }));
   t.is(gpg(home, ['--import'], alice.armoredPrivate).code, 0);
   const result = gpg(home, ['--decrypt', file]);
@@ -128,8 +119,7 @@ test('gpg decrypts a file encrypted to a key, once the private key is imported',
 });
 
 test('a key made by gpg is a recipient; gpg opens the file; a file gpg encrypts opens here', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'verdandi-pgp-test-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const home = gnupgHomeFor(t);
   const made = gpg(home, [
     '--passphrase',
     '',
@@ -141,11 +131,11 @@ test('a key made by gpg is a recipient; gpg opens the file; a file gpg encrypts 
   ]);
   t.is(made.code, 0, made.stderr);
   const exported = gpg(home, ['--armor', '--export', 'gpg@example.invalid']);
-  const keyFile = join(dir, 'gpg-user.asc');
+  const keyFile = join(home, 'gpg-user.asc');
   writeFileSync(keyFile, exported.stdout);
   const [publicKey] = await readKeysFile(keyFile);
 
-  const file = join(dir, 'staging.yml.asc');
+  const file = join(home, 'staging.yml.asc');
   writeFileSync(file, await encryptText(TEXT, { passwords: [], keys: [publicKey as openpgp.PublicKey] }));
   const result = gpg(home, ['--decrypt', file]);
   t.is(result.code, 0, result.stderr);

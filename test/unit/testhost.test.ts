@@ -14,6 +14,7 @@ import {
 import { renderLocalInventory } from '../../src/testhost/inventory.js';
 import { nspawnCommand } from '../../src/testhost/machine.js';
 import {
+  baseImageId,
   gatewayAddress,
   guestAddress,
   hostVethName,
@@ -94,9 +95,17 @@ test('readMirrors: debian.sources first, sources.list as fallback, VERDANDI_MIRR
     if (path in map) return map[path];
     throw new Error('ENOENT');
   };
-  t.is((await readMirrors(files({ '/etc/apt/sources.list.d/debian.sources': DEB822 }), {})).main, 'http://mirror.example/debian');
   t.is(
-    (await readMirrors(files({ '/etc/apt/sources.list': 'deb http://old.example/debian bookworm main\n' }), {})).main,
+    (await readMirrors(files({ '/etc/apt/sources.list.d/debian.sources': DEB822 }), {})).main,
+    'http://mirror.example/debian',
+  );
+  t.is(
+    (
+      await readMirrors(
+        files({ '/etc/apt/sources.list': 'deb http://old.example/debian bookworm main\n' }),
+        {},
+      )
+    ).main,
     'http://old.example/debian',
   );
   t.deepEqual(await readMirrors(files({}), { VERDANDI_MIRROR: 'http://env.example/debian/' }), {
@@ -108,7 +117,10 @@ test('readMirrors: debian.sources first, sources.list as fallback, VERDANDI_MIRR
 });
 
 test('the guest apt sources point at the same mirror, for bookworm', (t) => {
-  const text = guestAptSources({ main: 'http://m.example/debian', security: 'http://m.example/debian-security' });
+  const text = guestAptSources({
+    main: 'http://m.example/debian',
+    security: 'http://m.example/debian-security',
+  });
   t.true(text.includes('deb http://m.example/debian bookworm main\n'));
   t.true(text.includes('deb http://m.example/debian bookworm-updates main\n'));
   t.true(text.includes('deb http://m.example/debian-security bookworm-security main\n'));
@@ -118,7 +130,10 @@ test('the guest apt sources point at the same mirror, for bookworm', (t) => {
 test('resolv.conf: the build machine nameservers, or the upstream ones behind a 127.x stub resolver', (t) => {
   t.is(guestResolvConf('search lan\nnameserver 192.0.2.53\n'), 'nameserver 192.0.2.53\n');
   t.is(
-    guestResolvConf('nameserver 127.0.0.53\noptions edns0\n', 'nameserver 198.51.100.1\nnameserver 198.51.100.2\n'),
+    guestResolvConf(
+      'nameserver 127.0.0.53\noptions edns0\n',
+      'nameserver 198.51.100.1\nnameserver 198.51.100.2\n',
+    ),
     'nameserver 198.51.100.1\nnameserver 198.51.100.2\n',
   );
   // IPv6 servers only when there is no IPv4 one: hosts have no IPv6 route.
@@ -149,7 +164,8 @@ test('namespace and veth names are recognisable as ours and veths fit in 15 char
     t.true(hostVethName(slot).length <= MAX_INTERFACE_NAME);
     t.is(slotOfVeth(hostVethName(slot)), slot);
   }
-  for (const foreign of ['veth0', 'vdh', 'vdhx', 'vdh12a', 'eth0', 'vdh1234']) t.is(slotOfVeth(foreign), undefined);
+  for (const foreign of ['veth0', 'vdh', 'vdhx', 'vdh12a', 'eth0', 'vdh1234'])
+    t.is(slotOfVeth(foreign), undefined);
 });
 
 test('host names: lowercase letters, digits and inner dashes', (t) => {
@@ -170,9 +186,16 @@ test('the lowest free slot is picked; none free is a UserError saying what to do
   t.is((err as UserError).exitCode, 1);
 });
 
+test('the base image directory changes when what goes into the image changes', (t) => {
+  t.is(baseImageId('bookworm', ['a', 'b'], 1), baseImageId('bookworm', ['a', 'b'], 1));
+  t.not(baseImageId('bookworm', ['a', 'b'], 1), baseImageId('bookworm', ['a', 'b', 'c'], 1));
+  t.not(baseImageId('bookworm', ['a'], 1), baseImageId('bookworm', ['a'], 2));
+  t.not(baseImageId('bookworm', ['a'], 1), baseImageId('trixie', ['a'], 1));
+});
+
 test('the cache dir holds the base image, key, hosts and locks', (t) => {
   const l = layout('/cache');
-  t.is(l.baseDir, '/cache/base');
+  t.regex(l.baseDir, /^\/cache\/base-[0-9a-f]{10}$/);
   t.is(l.keyFile, '/cache/id_ed25519');
   t.is(l.hostsDir, '/cache/hosts');
 });
@@ -201,7 +224,9 @@ test('missing tools: a UserError with the exact apt-get command', async (t) => {
     err.message,
     'test hosts need debootstrap, systemd-nspawn, ssh, ssh-keygen, not found on this machine: run `apt-get install -y debootstrap systemd-container openssh-client`',
   );
-  const onlyNspawn = await t.throwsAsync(checkMachine({ ...fine, hasCommand: async (c) => c !== 'systemd-nspawn' }));
+  const onlyNspawn = await t.throwsAsync(
+    checkMachine({ ...fine, hasCommand: async (c) => c !== 'systemd-nspawn' }),
+  );
   t.regex(onlyNspawn.message, /`apt-get install -y systemd-container`$/);
 });
 
@@ -219,8 +244,8 @@ test('the boot command is the one of TEST-HOSTS.md', (t) => {
   t.deepEqual(args, [
     '--keep-unit',
     '--register=no',
-    '--directory=/c/base',
-    '--overlay=/c/base:/c/hosts/web1/upper:/',
+    `--directory=${layout('/c').baseDir}`,
+    `--overlay=${layout('/c').baseDir}:/c/hosts/web1/upper:/`,
     '--machine=web1',
     '--boot',
     '--capability=all',
@@ -243,7 +268,9 @@ test('local.yml: a commented hosts: map with address, user root and key, plus gr
 });
 
 test('/proc/PID/stat is split after the command name, whatever it holds', (t) => {
-  const fields = parseStatFields('42 (we) ird (name) S 1 42 42 0 -1 4194560 1 2 3 4 5 6 7 8 20 0 1 0 98765 100 200');
+  const fields = parseStatFields(
+    '42 (we) ird (name) S 1 42 42 0 -1 4194560 1 2 3 4 5 6 7 8 20 0 1 0 98765 100 200',
+  );
   t.is(fields[0], 'S');
   t.is(fields[1], '1');
   t.is(fields[19], '98765');
@@ -260,7 +287,10 @@ test('up: names given, test1 by default, NAME1..NAMEN with --count', (t) => {
 
 test('up: a bad --count or name is a UserError', (t) => {
   for (const count of ['0', '-1', 'two', '1.5', '51']) {
-    t.regex(t.throws(() => namesForUp([], count), { instanceOf: UserError }).message, /--count must be a whole number/);
+    t.regex(
+      t.throws(() => namesForUp([], count), { instanceOf: UserError }).message,
+      /--count must be a whole number/,
+    );
   }
   t.regex(t.throws(() => namesForUp(['a', 'b'], '2'), { instanceOf: UserError }).message, /one base name/);
   t.throws(() => namesForUp(['Bad_Name']), { instanceOf: UserError, message: /invalid test host name/ });

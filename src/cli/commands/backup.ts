@@ -14,7 +14,10 @@ function connectionOptions(cmd: Command): Command {
     .option('--var <key=value>', 'extra var, highest precedence (repeatable)', collect, [])
     .option('--vault-password-file <file>', 'file holding the secrets password')
     .addOption(
-      new Option('--host-key-checking <mode>', 'accept-new: record unknown host keys, refuse changed ones; off: never check')
+      new Option(
+        '--host-key-checking <mode>',
+        'accept-new: record unknown host keys, refuse changed ones; off: never check',
+      )
         .choices(['accept-new', 'off'])
         .default('accept-new'),
     )
@@ -29,7 +32,12 @@ export function register(program: Command): void {
       .command('backup')
       .description('dump the PostgreSQL databases of every host with the postgres role now (pg_dump -Fc)')
       .argument('<env>', 'environment name under inventories/, or an inventory file')
-      .option('--db <name>', 'only this database (repeatable; default: every database the role manages)', collect, [])
+      .option(
+        '--db <name>',
+        'only this database (repeatable; default: every database the role manages)',
+        collect,
+        [],
+      )
       .option('--download <dir>', 'also copy each new dump to <dir>/<host>/ on this machine'),
   ).action(async (env: string, opts) => {
     const { backup } = await import('../../backup/index.js');

@@ -80,7 +80,7 @@ export function register(program: Command): void {
     .option(
       '--dir <dir>',
       'project directory the demo writes (inventory, sample repository)',
-      'verdandi-demo',
+      '.verdandi/demo',
     )
     .action(async (opts) => {
       const { demo } = await import('../../deploy/demo.js');

@@ -8,7 +8,9 @@ export function register(program: Command): void {
     .option('--json', 'print JSON instead of a table')
     .option('--connect-timeout <seconds>', 'SSH connect timeout', '10')
     .addOption(
-      new Option('--host-key-checking <mode>', 'accept-new or off').choices(['accept-new', 'off']).default('accept-new'),
+      new Option('--host-key-checking <mode>', 'accept-new or off')
+        .choices(['accept-new', 'off'])
+        .default('accept-new'),
     )
     .action(async (env: string, opts) => {
       const { facts } = await import('../../engine/ping.js');

@@ -5,7 +5,9 @@ export function register(program: Command): void {
   commonRunOptions(
     program
       .command('provision <env>')
-      .description("apply the roles of each host's groups (env: a name under inventories/ or an inventory file)"),
+      .description(
+        "apply the roles of each host's groups (env: a name under inventories/ or an inventory file)",
+      ),
   ).action(async (env: string, opts) => {
     const { provision } = await import('../../engine/session.js');
     process.exitCode = await provision(env, { ...opts, verbose: program.opts().verbose });

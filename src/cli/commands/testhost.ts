@@ -7,7 +7,9 @@ import type { Command } from 'commander';
 export function register(program: Command): void {
   const testhost = program
     .command('testhost')
-    .description('throwaway local Debian 12 machines (systemd-nspawn, sshd at 10.231.N.2) for tests and trials')
+    .description(
+      'throwaway local Debian 12 machines (systemd-nspawn, sshd at 10.231.N.2) for tests and trials',
+    )
     .addHelpText(
       'after',
       '\nNeeds Linux, root, debootstrap, systemd-nspawn and iptables. The base image is built once under\n' +

@@ -1,0 +1,97 @@
+/** Running and timing processes, and the small statistics the benchmark reports. */
+import { spawn } from 'node:child_process';
+
+export interface Finished {
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** Wall-clock time from spawn to exit, in milliseconds. */
+  ms: number;
+}
+
+export interface SpawnOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  input?: string | Buffer;
+  /** Killed (SIGKILL) after this long; the result then has code 124. */
+  timeoutMs?: number;
+}
+
+/** Runs a program (no shell) to its end and times it. Never throws on a non-zero exit. */
+export function runTimed(command: string, args: string[], opts: SpawnOptions = {}): Promise<Finished> {
+  return new Promise((resolve, reject) => {
+    const started = process.hrtime.bigint();
+    const child = spawn(command, args, {
+      cwd: opts.cwd,
+      env: opts.env ?? process.env,
+      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout?.on('data', (b: Buffer) => out.push(b));
+    child.stderr?.on('data', (b: Buffer) => err.push(b));
+    let timedOut = false;
+    const timer = opts.timeoutMs
+      ? setTimeout(() => {
+          timedOut = true;
+          child.kill('SIGKILL');
+        }, opts.timeoutMs)
+      : undefined;
+    child.once('error', (e) => {
+      if (timer) clearTimeout(timer);
+      reject(e);
+    });
+    child.once('close', (code) => {
+      if (timer) clearTimeout(timer);
+      resolve({
+        code: timedOut ? 124 : (code ?? 255),
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+        ms: Number(process.hrtime.bigint() - started) / 1e6,
+      });
+    });
+    if (opts.input !== undefined && child.stdin) {
+      child.stdin.on('error', () => {}); // the program may exit before reading everything
+      child.stdin.end(opts.input);
+    }
+  });
+}
+
+/** Like runTimed, but a non-zero exit is an error carrying the end of the output. */
+export async function runOk(command: string, args: string[], opts: SpawnOptions = {}): Promise<Finished> {
+  const res = await runTimed(command, args, opts);
+  if (res.code !== 0) {
+    const tail = `${res.stdout}\n${res.stderr}`.trim().split('\n').slice(-20).join('\n');
+    throw new Error(`${command} ${args.slice(0, 6).join(' ')}... exited ${res.code}:\n${tail}`);
+  }
+  return res;
+}
+
+export function median(values: number[]): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** Runs `fn` over items with at most `limit` at a time; results keep the items' order. */
+export async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T, index: number) => Promise<R>) {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const workers = Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i], i);
+    }
+  });
+  await Promise.all(workers);
+  return results;
+}
+
+/** The 1-minute load average: other work on the machine skews every figure, so the report shows it. */
+export async function loadAverage(): Promise<number> {
+  const { readFile } = await import('node:fs/promises');
+  return Number((await readFile('/proc/loadavg', 'utf8')).split(' ')[0]);
+}
+
+export const seconds = (ms: number) => (ms / 1000).toFixed(2);

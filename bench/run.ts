@@ -1,0 +1,407 @@
+/**
+ * The benchmark driver (`npm run bench`): Verdandi against Ansible and against the raw-ssh limit.
+ *
+ *   npm run bench                                  boot bench-1..bench-50, all scenarios, write RESULTS.md
+ *   npm run bench -- --hosts 1,10 --runs 3         fewer hosts and runs
+ *   npm run bench -- --inventory inv.yml           run against existing hosts (no-change and one-change
+ *                                                  only, unless --allow-reset: converge purges packages)
+ *
+ * Scenarios, for each host count (the first N hosts):
+ *   converge   from a fresh host (packages, user, files...): hosts are reset before every run
+ *   no-change  everything already converged: what users feel every day
+ *   one-change one template var changes: one file is written and nginx restarts
+ * Verdandi and Ansible alternate inside each scenario (and raw ssh on no-change), so a change in the
+ * machine's load hits both; each figure is the median of the runs. See RESULTS.md for the figures.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cpus, freemem, release, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import {
+  type BenchHost,
+  benchHostNames,
+  bootHosts,
+  checkReachable,
+  hostsFromInventory,
+  resetHosts,
+  seedHosts,
+  stopHosts,
+} from './hosts.js';
+import { loadAverage, median, runTimed, seconds } from './proc.js';
+import { writeReport } from './report.js';
+import {
+  type AnsibleFiles,
+  allOk,
+  type RunOutcome,
+  repoRoot,
+  runAnsible,
+  runRaw,
+  runVerdandi,
+  verdandiBin,
+  writeAnsibleFiles,
+  writeVerdandiInventory,
+} from './tools.js';
+
+export type Scenario = 'converge' | 'no-change' | 'one-change';
+const SCENARIOS: Scenario[] = ['converge', 'no-change', 'one-change'];
+
+export interface Figure {
+  scenario: Scenario;
+  hosts: number;
+  runs: { verdandi: number[]; ansible: number[]; raw: number[]; verdandiInner: number[] };
+  /** Per host, from the first timed run: Verdandi's round trips; Ansible's ssh invocations. */
+  roundTrips: { verdandi?: number; ansible?: number; raw?: number };
+  /** Tasks Ansible reported per host (ok + changed) in the first run. */
+  ansibleTasks?: number;
+  /** Anything that did not go as expected (a tool reporting changes on a no-change run...). */
+  notes: string[];
+}
+
+export interface Results {
+  command: string;
+  startedAt: string;
+  machine: Record<string, string>;
+  help: { medianMs: number; runs: number; hyperfine?: string };
+  figures: Figure[];
+  loadBefore: number;
+  loadAfter: number;
+  totalSeconds: number;
+  notes: string[];
+}
+
+const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
+
+function parseCli() {
+  const { values } = parseArgs({
+    options: {
+      hosts: { type: 'string', default: '1,10,50' },
+      runs: { type: 'string', default: '5' },
+      'big-runs': { type: 'string', default: '3' },
+      'converge-runs': { type: 'string', default: '3' },
+      'big-converge-runs': { type: 'string', default: '1' },
+      scenarios: { type: 'string', default: SCENARIOS.join(',') },
+      inventory: { type: 'string' },
+      'allow-reset': { type: 'boolean', default: false },
+      'no-ansible': { type: 'boolean', default: false },
+      'boot-batch': { type: 'string', default: '10' },
+      'keep-hosts': { type: 'boolean', default: false },
+      'help-runs': { type: 'string', default: '30' },
+      out: { type: 'string', default: join(repoRoot, 'bench', 'RESULTS.md') },
+    },
+    allowPositionals: false,
+  });
+  const num = (name: string, v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive whole number, got ${v}`);
+    return n;
+  };
+  const counts = values.hosts
+    .split(',')
+    .map((v) => num('hosts', v.trim()))
+    .sort((a, b) => a - b);
+  const scenarios = values.scenarios.split(',').map((s) => s.trim()) as Scenario[];
+  for (const s of scenarios) if (!SCENARIOS.includes(s)) throw new Error(`unknown scenario ${s}: ${SCENARIOS.join(', ')}`);
+  return {
+    counts,
+    runs: num('runs', values.runs),
+    bigRuns: num('big-runs', values['big-runs']),
+    convergeRuns: num('converge-runs', values['converge-runs']),
+    bigConvergeRuns: num('big-converge-runs', values['big-converge-runs']),
+    scenarios,
+    inventory: values.inventory,
+    allowReset: values['allow-reset'],
+    ansible: !values['no-ansible'],
+    bootBatch: num('boot-batch', values['boot-batch']),
+    keepHosts: values['keep-hosts'],
+    helpRuns: num('help-runs', values['help-runs']),
+    out: values.out,
+  };
+}
+type Cli = ReturnType<typeof parseCli>;
+
+/** Counts of 25 hosts and more get fewer runs: one Ansible run on 50 hosts takes minutes. */
+const isBig = (count: number) => count >= 25;
+
+async function machineInfo(): Promise<Record<string, string>> {
+  const version = async (cmd: string, args: string[]) => {
+    const r = await runTimed(cmd, args).catch(() => undefined);
+    return r ? `${r.stdout}${r.stderr}`.trim().split('\n')[0] : 'not found';
+  };
+  return {
+    nproc: String(cpus().length),
+    cpu: cpus()[0]?.model ?? '?',
+    memory: `${(totalmem() / 2 ** 30).toFixed(1)} GiB (free at start: ${(freemem() / 2 ** 30).toFixed(1)} GiB)`,
+    kernel: release(),
+    node: process.version,
+    ansible: await version('ansible-playbook', ['--version']),
+    openssh: await version('ssh', ['-V']),
+  };
+}
+
+/** `verdandi --help`: a loop of spawns (median), plus hyperfine when it is installed. */
+async function measureHelp(runs: number): Promise<Results['help']> {
+  const times: number[] = [];
+  for (let i = 0; i < runs + 3; i++) {
+    const r = await runTimed(process.execPath, [verdandiBin, '--help']);
+    if (r.code !== 0) throw new Error(`verdandi --help exited ${r.code}: ${r.stderr}`);
+    if (i >= 3) times.push(r.ms); // the first spawns warm the page cache
+  }
+  let hyperfine: string | undefined;
+  const hf = await runTimed('hyperfine', [
+    '-N',
+    '--warmup',
+    '3',
+    '--runs',
+    String(runs),
+    '--export-json',
+    '/dev/stdout',
+    '--style',
+    'none',
+    `${process.execPath} ${verdandiBin} --help`,
+  ]).catch(() => undefined);
+  if (hf && hf.code === 0) {
+    try {
+      const json = JSON.parse(hf.stdout.slice(hf.stdout.indexOf('{'))) as {
+        results: Array<{ mean: number; stddev: number; median: number; min: number }>;
+      };
+      const r = json.results[0];
+      hyperfine = `hyperfine: median ${(r.median * 1000).toFixed(1)} ms, mean ${(r.mean * 1000).toFixed(1)} ± ${(r.stddev * 1000).toFixed(1)} ms, min ${(r.min * 1000).toFixed(1)} ms`;
+    } catch {
+      hyperfine = undefined;
+    }
+  }
+  return { medianMs: median(times), runs, hyperfine };
+}
+
+/** Why a run is not what the scenario expects, or undefined when it is. */
+function problem(run: RunOutcome, hosts: BenchHost[], expectChanged?: (changed: number) => boolean): string | undefined {
+  if (run.hosts.size !== hosts.length || !allOk(run)) {
+    return `${run.tool} failed:\n${run.output.trim().split('\n').slice(-25).join('\n')}`;
+  }
+  if (expectChanged) {
+    const odd = [...run.hosts.entries()].filter(([, h]) => !expectChanged(h.changed));
+    if (odd.length > 0) {
+      return `${run.tool}: unexpected changed count on ${odd.length} host(s), e.g. ${odd[0][0]}: changed=${odd[0][1].changed}`;
+    }
+  }
+  return undefined;
+}
+
+const perHost = (run: RunOutcome) => median([...run.hosts.values()].map((h) => h.roundTrips));
+
+class Bench {
+  private messageCounter = 0;
+  constructor(
+    private readonly cli: Cli,
+    private readonly workDir: string,
+  ) {}
+
+  /** A message no host has yet: each one-change run changes exactly one file on every host. */
+  private nextMessage(): string {
+    this.messageCounter++;
+    return `bench change ${this.messageCounter}`;
+  }
+
+  async runCount(all: BenchHost[], count: number, figures: Figure[], resettable: boolean): Promise<void> {
+    const hosts = all.slice(0, count);
+    const dir = join(this.workDir, `n${count}`);
+    const ansibleFiles = await writeAnsibleFiles(dir, hosts, count);
+    const inventory = await writeVerdandiInventory(dir, hosts);
+    const runs = isBig(count) ? this.cli.bigRuns : this.cli.runs;
+    const convergeRuns = isBig(count) ? this.cli.bigConvergeRuns : this.cli.convergeRuns;
+    const base = 'hello';
+    const ctx = { hosts, count, inventory, ansibleFiles };
+
+    if (this.cli.scenarios.includes('converge')) {
+      if (resettable) figures.push(await this.converge(ctx, convergeRuns, base));
+      else log('converge skipped: the hosts are not the benchmark\'s own (give --allow-reset to purge and redo them)');
+    }
+    // Converged with the base message, by Verdandi (the converge scenario may have ended with Ansible).
+    const prime = await runVerdandi(inventory, count, base);
+    const primeProblem = problem(prime, hosts);
+    if (primeProblem) throw new Error(`could not converge the hosts before the no-change runs: ${primeProblem}`);
+    if (this.cli.scenarios.includes('no-change')) figures.push(await this.noChange(ctx, runs, base));
+    if (this.cli.scenarios.includes('one-change')) figures.push(await this.oneChange(ctx, runs));
+  }
+
+  private tools(): Array<'verdandi' | 'ansible'> {
+    return this.cli.ansible ? ['verdandi', 'ansible'] : ['verdandi'];
+  }
+
+  private run(
+    tool: 'verdandi' | 'ansible' | 'raw',
+    ctx: { hosts: BenchHost[]; count: number; inventory: string; ansibleFiles: AnsibleFiles },
+    message: string,
+    id: string,
+  ): Promise<RunOutcome> {
+    if (tool === 'verdandi') return runVerdandi(ctx.inventory, ctx.count, message);
+    if (tool === 'ansible') return runAnsible(ctx.ansibleFiles, ctx.hosts, message, id);
+    return runRaw(ctx.hosts, message);
+  }
+
+  private record(figure: Figure, run: RunOutcome, first: boolean): void {
+    if (run.tool === 'verdandi') {
+      figure.runs.verdandi.push(run.ms);
+      if (run.innerMs !== undefined) figure.runs.verdandiInner.push(run.innerMs);
+    } else if (run.tool === 'ansible') figure.runs.ansible.push(run.ms);
+    else figure.runs.raw.push(run.ms);
+    if (first || figure.roundTrips[run.tool] === undefined) figure.roundTrips[run.tool] = perHost(run);
+    if (run.tool === 'ansible' && figure.ansibleTasks === undefined) {
+      const h = [...run.hosts.values()][0];
+      figure.ansibleTasks = h ? h.ok : undefined;
+    }
+  }
+
+  private async converge(ctx: Parameters<Bench['run']>[1], runs: number, message: string): Promise<Figure> {
+    const figure = newFigure('converge', ctx.count);
+    for (let r = 0; r < runs; r++) {
+      const order = r % 2 === 0 ? this.tools() : [...this.tools()].reverse();
+      for (const tool of order) {
+        const resetStarted = Date.now();
+        await resetHosts(ctx.hosts);
+        log(`n=${ctx.count} converge #${r + 1}: reset in ${seconds(Date.now() - resetStarted)} s, running ${tool}`);
+        const run = await this.run(tool, ctx, message, `c${r}`);
+        const bad = problem(run, ctx.hosts, (changed) => changed > 0);
+        if (bad) throw new Error(`converge run failed: ${bad}`);
+        this.record(figure, run, r === 0);
+        log(`n=${ctx.count} converge #${r + 1} ${tool}: ${seconds(run.ms)} s`);
+      }
+    }
+    return figure;
+  }
+
+  private async noChange(ctx: Parameters<Bench['run']>[1], runs: number, message: string): Promise<Figure> {
+    const figure = newFigure('no-change', ctx.count);
+    const contestants: Array<'verdandi' | 'ansible' | 'raw'> = [...this.tools(), 'raw'];
+    // A warm-up run of each (untimed): page cache, Python bytecode; and the cross-check that every
+    // tool sees the hosts converged by the other (same bytes, same modes).
+    for (const tool of contestants) {
+      const run = await this.run(tool, ctx, message, 'warm');
+      const bad = problem(run, ctx.hosts, (changed) => changed === 0);
+      if (bad) {
+        figure.notes.push(`warm-up: ${bad.split('\n')[0]}`);
+        log(`warning: ${bad}`);
+      }
+    }
+    for (let r = 0; r < runs; r++) {
+      const shift = r % contestants.length;
+      const order = [...contestants.slice(shift), ...contestants.slice(0, shift)];
+      for (const tool of order) {
+        const run = await this.run(tool, ctx, message, `n${r}`);
+        const bad = problem(run, ctx.hosts, (changed) => changed === 0);
+        if (bad) figure.notes.push(`run ${r + 1}: ${bad.split('\n')[0]}`);
+        this.record(figure, run, r === 0);
+      }
+      log(
+        `n=${ctx.count} no-change #${r + 1}: verdandi ${seconds(figure.runs.verdandi.at(-1)!)} s` +
+          (this.cli.ansible ? `, ansible ${seconds(figure.runs.ansible.at(-1)!)} s` : '') +
+          `, raw ${seconds(figure.runs.raw.at(-1)!)} s`,
+      );
+    }
+    return figure;
+  }
+
+  private async oneChange(ctx: Parameters<Bench['run']>[1], runs: number): Promise<Figure> {
+    const figure = newFigure('one-change', ctx.count);
+    // One file changes and its handler restarts nginx: 2 changes per host, for both tools.
+    const expected = (changed: number) => changed === 2;
+    for (let r = 0; r < runs; r++) {
+      const order = r % 2 === 0 ? this.tools() : [...this.tools()].reverse();
+      for (const tool of order) {
+        const run = await this.run(tool, ctx, this.nextMessage(), `o${r}`);
+        const bad = problem(run, ctx.hosts, expected);
+        if (bad) {
+          figure.notes.push(`run ${r + 1}: ${bad.split('\n')[0]}`);
+          if (!allOk(run)) throw new Error(`one-change run failed: ${bad}`);
+        }
+        this.record(figure, run, r === 0);
+      }
+      log(
+        `n=${ctx.count} one-change #${r + 1}: verdandi ${seconds(figure.runs.verdandi.at(-1)!)} s` +
+          (this.cli.ansible ? `, ansible ${seconds(figure.runs.ansible.at(-1)!)} s` : ''),
+      );
+    }
+    // Leave the hosts in the base state for the next host count's prime run to find little to do.
+    return figure;
+  }
+}
+
+function newFigure(scenario: Scenario, hosts: number): Figure {
+  return { scenario, hosts, runs: { verdandi: [], ansible: [], raw: [], verdandiInner: [] }, roundTrips: {}, notes: [] };
+}
+
+async function main(): Promise<void> {
+  const cli = parseCli();
+  const started = Date.now();
+  const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+  const results: Results = {
+    command,
+    startedAt: new Date().toISOString(),
+    machine: await machineInfo(),
+    help: { medianMs: Number.NaN, runs: 0 },
+    figures: [],
+    loadBefore: await loadAverage(),
+    loadAfter: 0,
+    totalSeconds: 0,
+    notes: [],
+  };
+  log(`machine: ${results.machine.nproc} cores, ${results.machine.memory}, kernel ${results.machine.kernel}`);
+  results.help = await measureHelp(cli.helpRuns);
+  log(`verdandi --help: median ${results.help.medianMs.toFixed(1)} ms${results.help.hyperfine ? ` (${results.help.hyperfine})` : ''}`);
+
+  const workDir = await mkdtemp(join(tmpdir(), 'verdandi-bench-'));
+  const booted: string[] = [];
+  let stopping = false;
+  const cleanUp = async () => {
+    if (stopping) return;
+    stopping = true;
+    if (booted.length > 0 && !cli.keepHosts) await stopHosts(booted, log).catch((e) => log(`stopping: ${e}`));
+    await rm(workDir, { recursive: true, force: true });
+  };
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      log(`${signal}: stopping the test hosts`);
+      void cleanUp().finally(() => process.exit(130));
+    });
+  }
+
+  try {
+    let hosts: BenchHost[];
+    const resettable = !cli.inventory || cli.allowReset;
+    if (cli.inventory) {
+      hosts = await hostsFromInventory(cli.inventory);
+      const max = cli.counts.at(-1)!;
+      if (hosts.length < max) throw new Error(`${cli.inventory} has ${hosts.length} hosts; --hosts asks for ${max}`);
+    } else {
+      const names = benchHostNames(cli.counts.at(-1)!);
+      booted.push(...names);
+      const bootStarted = Date.now();
+      hosts = await bootHosts(names, cli.bootBatch, log);
+      results.notes.push(`booting ${names.length} test hosts took ${seconds(Date.now() - bootStarted)} s (not timed)`);
+    }
+    await checkReachable(hosts);
+    if (resettable) await seedHosts(hosts, log);
+    const bench = new Bench(cli, workDir);
+    for (const count of cli.counts) {
+      log(`--- ${count} host(s) ---`);
+      await bench.runCount(hosts, count, results.figures, resettable);
+      // Written after each host count, so an interrupted run still leaves its figures.
+      results.loadAfter = await loadAverage();
+      results.totalSeconds = (Date.now() - started) / 1000;
+      await writeReport(cli.out, results);
+    }
+  } finally {
+    await cleanUp();
+  }
+  results.totalSeconds = (Date.now() - started) / 1000;
+  await writeReport(cli.out, results);
+  await writeFile(join(repoRoot, 'bench', 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+  log(`done in ${seconds(Date.now() - started)} s: ${cli.out}`);
+}
+
+try {
+  await main();
+} catch (err) {
+  log(err instanceof Error ? (err.stack ?? err.message) : String(err));
+  process.exitCode = 1;
+}

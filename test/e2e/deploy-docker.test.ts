@@ -1,0 +1,155 @@
+/**
+ * `verdandi deploy` of a docker site on a real test host: the image is built on the host from the
+ * release (`docker build`, context without the .env), each color is a container published on
+ * 127.0.0.1 (blue: port, green: port + 1), nginx switches between them. No registry is reachable: the
+ * repository's Dockerfile starts FROM an image this test makes on the host with `docker import` of
+ * busybox-static (a stand-in for a real base image).
+ */
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test, { type ExecutionContext } from 'ava';
+import { runCli, writeInventory } from '../helpers/cli.js';
+import { useTestHosts } from '../helpers/testhosts.js';
+import { commitBranch, git, httpGet, requestContinuously } from './deploy-helpers.js';
+
+const HOST = 'deploy-dk';
+const hosts = useTestHosts(test, [HOST]);
+let inventory = '';
+let base = '';
+const sha: Record<string, string> = {};
+
+const BASE_IMAGE_SCRIPT = [
+  'set -e',
+  'command -v busybox >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static >/dev/null; }',
+  'd=$(mktemp -d)',
+  'mkdir -p "$d/bin"',
+  'cp "$(command -v busybox)" "$d/bin/busybox"',
+  'for a in sh httpd cat; do ln -s busybox "$d/bin/$a"; done',
+  'tar -C "$d" -c . | docker import - verdandi-test/busybox:1 >/dev/null',
+  'rm -rf "$d"',
+].join('\n');
+
+const ssh = (cmd: string) => hosts.ssh(HOST, cmd);
+const deploy = (...args: string[]) => runCli(['deploy', inventory, ...args], { timeoutMs: 10 * 60_000 });
+const served = async () => (await httpGet(`${base}/REVISION`)).body.trim();
+
+/**
+ * Provisions once, on first use: ava runs `before` hooks concurrently, so this cannot be one (the
+ * hosts boot in useTestHosts' hook). Every test awaits it; a failure fails them all with its message.
+ */
+let setup: Promise<void> | undefined;
+const ready = (t: ExecutionContext) => {
+  t.timeout(20 * 60_000);
+  setup ??= provisionOnce((m) => t.log(m));
+  return setup;
+};
+
+async function provisionOnce(log: (m: string) => void): Promise<void> {
+  const host = hosts.get(HOST);
+  base = `http://${host.address}`;
+  const dir = await mkdtemp(join(tmpdir(), 'vd-deploy-dk-'));
+  const repo = join(dir, 'web');
+  await mkdir(repo);
+  await git(repo, 'init', '-q', '-b', 'main');
+  await writeFile(
+    join(repo, 'Dockerfile'),
+    'FROM verdandi-test/busybox:1\nCOPY . /www\nCMD ["/bin/httpd", "-f", "-p", "8080", "-h", "/www"]\n',
+  );
+  await writeFile(join(repo, 'health.txt'), 'ok\n');
+  await writeFile(join(repo, 'index.html'), '<h1>docker site</h1>\n');
+  await git(repo, 'add', '-A');
+  await git(repo, 'commit', '-q', '-m', 'A');
+  sha.a = await git(repo, 'rev-parse', 'HEAD');
+  sha.b = await commitBranch(repo, 'main', 'feature-b', { 'index.html': '<h1>docker site B</h1>\n' });
+  sha.broken = await commitBranch(repo, 'feature-b', 'broken', { 'health.txt': null });
+  inventory = writeInventory(
+    dir,
+    {
+      hosts: { [HOST]: { address: host.address, user: 'root', key: host.key } },
+      groups: {
+        web: {
+          hosts: [HOST],
+          roles: ['nginx', 'docker', 'sites'],
+          vars: {
+            sites: [
+              {
+                name: 'web',
+                repo,
+                runtime: { type: 'docker', containerPort: 8080 },
+                env: { vars: { GREETING: 'hello' } },
+                process: { port: 9000, stopTimeout: 3 },
+                nginx: { serverNames: [host.address] },
+                health: { path: '/health.txt', status: 200, timeout: 15 },
+                keepReleases: 3,
+              },
+            ],
+          },
+        },
+      },
+    },
+    'deploy-dk',
+  );
+  const started = Date.now();
+  const res = await runCli(['provision', inventory], { timeoutMs: 15 * 60_000 });
+  log(`provision: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  if (res.code !== 0) throw new Error(`provision failed (${res.code}):\n${res.stdout}\n${res.stderr}`);
+  const img = await ssh(BASE_IMAGE_SCRIPT);
+  if (img.code !== 0) throw new Error(`base image: ${img.stderr}`);
+}
+
+test.serial(
+  'deploy A: the container answers with A, built on the host without the .env inside',
+  async (t) => {
+    await ready(t);
+    const res = await deploy('--branch', 'main');
+    t.is(res.code, 0, res.stdout + res.stderr);
+    t.is(await served(), sha.a);
+    const ps = await ssh("docker ps --format '{{.Names}} {{.Ports}}'");
+    t.regex(ps.stdout, /web-(blue|green) 127\.0\.0\.1:900[01]->8080\/tcp/);
+    const inImage = await ssh(
+      `docker run --rm verdandi/web:$(basename "$(readlink /srv/web/current)") /bin/sh -c 'test -e /www/.env && echo present || echo absent'`,
+    );
+    t.is(inImage.stdout.trim(), 'absent');
+  },
+);
+
+test.serial(
+  'deploy B under continuous requests: zero failed requests, the old container is gone',
+  async (t) => {
+    await ready(t);
+    let done = false;
+    const load = requestContinuously(`${base}/REVISION`, () => done);
+    const res = await deploy('--branch', 'feature-b');
+    await new Promise((r) => setTimeout(r, 500));
+    done = true;
+    const result = await load;
+    t.is(res.code, 0, res.stdout + res.stderr);
+    t.log(`${result.requests} requests during the deploy, ${result.failures.length} failed`);
+    t.deepEqual(result.failures, []);
+    t.deepEqual(result.seen, [sha.a, sha.b]);
+    const names = (await ssh("docker ps -a --format '{{.Names}}'")).stdout.split('\n').filter(Boolean);
+    t.is(names.length, 1);
+  },
+);
+
+test.serial(
+  'a branch whose health check fails: exit 2, B serves, the release and its image are gone',
+  async (t) => {
+    await ready(t);
+    const res = await deploy('--branch', 'broken');
+    t.is(res.code, 2, res.stdout + res.stderr);
+    t.regex(res.stdout, /answered 404 \(expected 200\)/);
+    t.is(await served(), sha.b);
+    const short = sha.broken.slice(0, 7);
+    t.is((await ssh(`ls /srv/web/releases | grep -c ${short}`)).stdout.trim(), '0');
+    t.is((await ssh(`docker images --format '{{.Tag}}' verdandi/web | grep -c ${short}`)).stdout.trim(), '0');
+  },
+);
+
+test.serial('rollback returns to A', async (t) => {
+  await ready(t);
+  const res = await runCli(['rollback', inventory], { timeoutMs: 5 * 60_000 });
+  t.is(res.code, 0, res.stdout + res.stderr);
+  t.is(await served(), sha.a);
+});

@@ -1,0 +1,126 @@
+/**
+ * What the deploy e2e tests share: git repositories made by the test, a client that requests a site
+ * continuously (bounded), a local webhook receiver, an HTTP GET with a timeout.
+ */
+import { execFile } from 'node:child_process';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+/** git with a fixed identity (the machine running the tests may have none). */
+export async function git(cwd: string, ...args: string[]): Promise<string> {
+  const { stdout } = await run(
+    'git',
+    ['-c', 'user.name=Verdandi test', '-c', 'user.email=test@verdandi.invalid', ...args],
+    { cwd },
+  );
+  return stdout.trim();
+}
+
+/**
+ * On a new branch `branch` made from `from`: writes `files` (null deletes), commits, returns the sha.
+ * The work tree is left on `from`.
+ */
+export async function commitBranch(
+  repo: string,
+  from: string,
+  branch: string,
+  files: Record<string, string | null>,
+): Promise<string> {
+  await git(repo, 'checkout', '-q', '-B', branch, from);
+  for (const [path, content] of Object.entries(files)) {
+    const full = join(repo, path);
+    if (content === null) await rm(full, { force: true });
+    else {
+      await mkdir(dirname(full), { recursive: true });
+      await writeFile(full, content);
+    }
+  }
+  await git(repo, 'add', '-A');
+  await git(repo, 'commit', '-q', '--allow-empty', '-m', `branch ${branch}`);
+  const sha = await git(repo, 'rev-parse', 'HEAD');
+  await git(repo, 'checkout', '-q', from);
+  return sha;
+}
+
+export async function httpGet(url: string, timeoutMs = 5000): Promise<{ status: number; body: string }> {
+  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+  return { status: res.status, body: await res.text() };
+}
+
+export interface LoadResult {
+  requests: number;
+  failures: string[];
+  /** Each distinct body seen, in the order first seen. */
+  seen: string[];
+}
+
+/**
+ * Requests `url` one request after another until `stop()` says so, at most `maxRequests` times and
+ * `maxMs` long: a bounded loop. A failure is a network error or a status other than 200.
+ */
+export async function requestContinuously(
+  url: string,
+  stop: () => boolean,
+  { maxRequests = 20_000, maxMs = 300_000 } = {},
+): Promise<LoadResult> {
+  const result: LoadResult = { requests: 0, failures: [], seen: [] };
+  const deadline = Date.now() + maxMs;
+  while (!stop() && result.requests < maxRequests && Date.now() < deadline) {
+    result.requests++;
+    try {
+      const { status, body } = await httpGet(url, 10_000);
+      if (status !== 200) result.failures.push(`${status}: ${body.slice(0, 200)}`);
+      else if (!result.seen.includes(body.trim())) result.seen.push(body.trim());
+    } catch (err) {
+      result.failures.push(String(err));
+    }
+  }
+  return result;
+}
+
+export interface WebhookReceiver {
+  url: string;
+  messages: Array<{ text: string }>;
+  close(): Promise<void>;
+}
+
+/** A Slack-like incoming webhook on loopback (the deploy posts from the machine running Verdandi). */
+export async function webhookReceiver(): Promise<WebhookReceiver> {
+  const messages: Array<{ text: string }> = [];
+  const server: Server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => {
+      body += c;
+    });
+    req.on('end', () => {
+      try {
+        messages.push(JSON.parse(body));
+      } catch {
+        messages.push({ text: `(not JSON) ${body}` });
+      }
+      res.end('ok');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/hook`,
+    messages,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** Polls `check` until it returns true (bounded); for states reached by another process. */
+export async function waitFor(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}

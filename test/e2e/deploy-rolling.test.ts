@@ -1,0 +1,114 @@
+/**
+ * Rolling deploys across two real test hosts: one host at a time (default when there are several), and a
+ * host that fails stops the hosts after it, which keep running the previous release. The site is the
+ * smallest possible (python3 -m http.server serving its release, no dependencies) so the test is about
+ * the rolling, not the app.
+ */
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test, { type ExecutionContext } from 'ava';
+import { runCli, writeInventory } from '../helpers/cli.js';
+import { useTestHosts } from '../helpers/testhosts.js';
+import { commitBranch, git, httpGet } from './deploy-helpers.js';
+
+const HOSTS = ['roll-a', 'roll-b'];
+const hosts = useTestHosts(test, HOSTS);
+let inventory = '';
+const sha: Record<string, string> = {};
+
+const served = async (name: string) =>
+  (await httpGet(`http://${hosts.get(name).address}/REVISION`)).body.trim();
+const releaseCount = async (name: string) =>
+  (await hosts.ssh(name, 'ls /srv/web/releases')).stdout.split('\n').filter(Boolean).length;
+
+/**
+ * Provisions once, on first use: ava runs `before` hooks concurrently, so this cannot be one (the
+ * hosts boot in useTestHosts' hook). Every test awaits it; a failure fails them all with its message.
+ */
+let setup: Promise<void> | undefined;
+const ready = (t: ExecutionContext) => {
+  t.timeout(20 * 60_000);
+  setup ??= provisionOnce((m) => t.log(m));
+  return setup;
+};
+
+async function provisionOnce(log: (m: string) => void): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'vd-deploy-roll-'));
+  const repo = join(dir, 'web');
+  await mkdir(repo);
+  await git(repo, 'init', '-q', '-b', 'main');
+  await writeFile(join(repo, 'precheck.sh'), 'echo "tests pass"\n');
+  await writeFile(join(repo, 'index.html'), 'rolling\n');
+  await git(repo, 'add', '-A');
+  await git(repo, 'commit', '-q', '-m', 'A');
+  sha.a = await git(repo, 'rev-parse', 'HEAD');
+  sha.bad = await commitBranch(repo, 'main', 'bad', { 'precheck.sh': 'echo "2 tests failed" >&2\nexit 1\n' });
+
+  const hostEntries = Object.fromEntries(
+    HOSTS.map((n) => [n, { address: hosts.get(n).address, user: 'root', key: hosts.get(n).key }]),
+  );
+  inventory = writeInventory(
+    dir,
+    {
+      hosts: hostEntries,
+      groups: {
+        web: {
+          hosts: HOSTS,
+          roles: ['nginx', 'supervisor', 'sites'],
+          vars: {
+            sites: [
+              {
+                name: 'web',
+                repo,
+                runtime: { type: 'python', virtualenv: false },
+                checks: ['sh ./precheck.sh'],
+                process: {
+                  command: 'exec python3 -m http.server "$PORT" --bind 127.0.0.1',
+                  port: 8100,
+                  stopTimeout: 5,
+                },
+                health: { path: '/REVISION', status: 200, timeout: 15 },
+              },
+            ],
+          },
+        },
+      },
+    },
+    'deploy-roll',
+  );
+  const res = await runCli(['provision', inventory], { timeoutMs: 15 * 60_000 });
+  if (res.code !== 0) throw new Error(`provision failed (${res.code}):\n${res.stdout}\n${res.stderr}`);
+}
+
+/** Index of the first and last output line about a host. */
+function span(out: string, host: string): [number, number] {
+  const lines = out.split('\n');
+  const idx = lines.map((l, i) => (l.startsWith(`${host}  `) ? i : -1)).filter((i) => i >= 0);
+  return [idx[0], idx[idx.length - 1]];
+}
+
+test.serial('two hosts are deployed one after the other', async (t) => {
+  await ready(t);
+  const res = await runCli(['deploy', inventory, '--branch', 'main'], { timeoutMs: 10 * 60_000 });
+  t.is(res.code, 0, res.stdout + res.stderr);
+  const [, lastA] = span(res.stdout, 'roll-a');
+  const [firstB] = span(res.stdout, 'roll-b');
+  t.true(lastA < firstB, res.stdout);
+  t.is(await served('roll-a'), sha.a);
+  t.is(await served('roll-b'), sha.a);
+});
+
+test.serial('a failing first host stops the second, which keeps its release', async (t) => {
+  await ready(t);
+  const before = await releaseCount('roll-b');
+  const res = await runCli(['deploy', inventory, '--branch', 'bad'], { timeoutMs: 10 * 60_000 });
+  t.is(res.code, 2, res.stdout + res.stderr);
+  t.regex(res.stdout, /roll-a {2}web {2}check 1\/1 +FAILED/);
+  t.regex(res.stdout, /2 tests failed/);
+  t.regex(res.stdout, /SKIPPED +roll-b {2}web/);
+  t.false(res.stdout.split('\n').some((l) => l.startsWith('roll-b  web  checkout')));
+  t.is(await releaseCount('roll-b'), before);
+  t.is(await served('roll-a'), sha.a);
+  t.is(await served('roll-b'), sha.a);
+});
