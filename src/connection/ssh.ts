@@ -70,6 +70,11 @@ export function classifySshError(err: unknown): { reason: UnreachableError['reas
     return { reason: 'timeout', message: `no route to host (${e.code})` };
   if (e?.level === 'client-timeout' || /timed out/i.test(msg) || e?.code === 'ETIMEDOUT')
     return { reason: 'timeout', message: 'connection timed out' };
+  if (/lost before handshake/i.test(msg) || e?.code === 'ECONNRESET')
+    return {
+      reason: 'refused',
+      message: 'connection closed before the SSH handshake (host down, or no sshd there?)',
+    };
   if (e?.level === 'client-authentication' || /authentication/i.test(msg))
     return { reason: 'auth', message: 'authentication failed (check user and key)' };
   return { reason: 'other', message: msg };
