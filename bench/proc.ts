@@ -1,5 +1,9 @@
 /** Running and timing processes, and the small statistics the benchmark reports. */
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 export interface Finished {
   code: number;
@@ -7,6 +11,8 @@ export interface Finished {
   stderr: string;
   /** Wall-clock time from spawn to exit, in milliseconds. */
   ms: number;
+  /** CPU time (user + system) of the process and its children, in ms, when asked for with `cpu`. */
+  cpuMs?: number;
 }
 
 export interface SpawnOptions {
@@ -15,10 +21,29 @@ export interface SpawnOptions {
   input?: string | Buffer;
   /** Killed (SIGKILL) after this long; the result then has code 124. */
   timeoutMs?: number;
+  /**
+   * Also measure the CPU time the command used on this machine (through GNU time, when installed):
+   * unlike wall-clock time, it hardly depends on what else the machine is doing.
+   */
+  cpu?: boolean;
+}
+
+const GNU_TIME = '/usr/bin/time';
+let cpuFileCounter = 0;
+
+/** Runs the command under GNU time, then reads the CPU time it wrote. */
+async function runWithCpu(command: string, args: string[], opts: SpawnOptions): Promise<Finished> {
+  const file = join(tmpdir(), `verdandi-bench-cpu-${process.pid}-${cpuFileCounter++}`);
+  const res = await runTimed(GNU_TIME, ['-q', '-f', '%U %S', '-o', file, command, ...args], { ...opts, cpu: false });
+  const text = await readFile(file, 'utf8').catch(() => '');
+  await rm(file, { force: true });
+  const [user, system] = (text.trim().split('\n').at(-1) ?? '').split(' ').map(Number);
+  return Number.isFinite(user) && Number.isFinite(system) ? { ...res, cpuMs: (user + system) * 1000 } : res;
 }
 
 /** Runs a program (no shell) to its end and times it. Never throws on a non-zero exit. */
 export function runTimed(command: string, args: string[], opts: SpawnOptions = {}): Promise<Finished> {
+  if (opts.cpu && existsSync(GNU_TIME)) return runWithCpu(command, args, opts);
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
     const child = spawn(command, args, {

@@ -26,15 +26,20 @@ function table(figures: Figure[], scenario: Scenario): string {
     'Ansible / Verdandi',
     ...(withRaw ? ['Verdandi / raw'] : []),
     'Verdandi in-process s',
-    'round trips/host: Verdandi',
-    'Ansible',
-    ...(withRaw ? ['raw'] : []),
+    `CPU s: Verdandi / Ansible${withRaw ? ' / raw' : ''}`,
+    `round trips per host: Verdandi / Ansible${withRaw ? ' / raw' : ''}`,
   ];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
   for (const f of rows) {
     const v = median(f.runs.verdandi);
     const a = median(f.runs.ansible);
     const raw = median(f.runs.raw);
+    const cpu = [f.cpu.verdandi, f.cpu.ansible, ...(withRaw ? [f.cpu.raw] : [])].map((c) => s(median(c)));
+    const trips = [
+      rt(f.roundTrips.verdandi),
+      `${rt(f.roundTrips.ansible)}${f.ansibleTasks !== undefined ? ` (${f.ansibleTasks} tasks)` : ''}`,
+      ...(withRaw ? [rt(f.roundTrips.raw)] : []),
+    ];
     lines.push(
       `| ${[
         f.hosts,
@@ -45,9 +50,8 @@ function table(figures: Figure[], scenario: Scenario): string {
         ratio(a, v),
         ...(withRaw ? [ratio(v, raw)] : []),
         s(median(f.runs.verdandiInner)),
-        rt(f.roundTrips.verdandi),
-        `${rt(f.roundTrips.ansible)}${f.ansibleTasks !== undefined ? ` (${f.ansibleTasks} tasks)` : ''}`,
-        ...(withRaw ? [rt(f.roundTrips.raw)] : []),
+        cpu.join(' / '),
+        trips.join(' / '),
       ].join(' | ')} |`,
     );
   }
@@ -102,6 +106,23 @@ function targets(r: Results): Target[] {
   return out;
 }
 
+function stagingSection(r: Results): string[] {
+  const st = r.staging;
+  if (!st) return [];
+  return [
+    `### Staging provision, Verdandi alone (roles ${st.roles.join(', ')} on 1 host)`,
+    '',
+    '| converge s | converge round trips | no-change s (median of ' +
+      `${st.noChange.length}) | in-process s | CPU s | no-change round trips | roles |`,
+    '|---|---|---|---|---|---|---|',
+    `| ${s(st.convergeMs)} | ${st.convergeRoundTrips} | ${s(median(st.noChange))} | ${s(median(st.noChangeInner))} | ` +
+      `${s(median(st.noChangeCpu))} | ${st.roundTrips} | ${st.roles.length} |`,
+    '',
+    ...st.notes.map((n) => `- ${n}`),
+    ...(st.notes.length ? [''] : []),
+  ];
+}
+
 export function renderResults(r: Results): string {
   const m = r.machine;
   const parts = [
@@ -113,8 +134,10 @@ export function renderResults(r: Results): string {
     `Load average (1 min) at the start: ${r.loadBefore.toFixed(2)}, at the end: ${r.loadAfter.toFixed(2)}.`,
     '',
     'Times are wall-clock seconds of the whole command, medians of the runs; "in-process" is Verdandi\'s own',
-    '`durationMs` (after Node started and the playbook was loaded). Round trips per host: Verdandi\'s',
-    '`roundTrips` from `--json`; Ansible\'s ssh invocations (counted by a wrapper around `ssh`); raw: 1.',
+    '`durationMs` (after Node started and the playbook was loaded). CPU: user + system time of the command',
+    'and the processes it waited for, on this machine (GNU time; the test hosts\' side is not counted, nor',
+    'are Ansible\'s detached ControlPersist masters). Round trips per host: Verdandi\'s `roundTrips` from',
+    '`--json`; Ansible\'s ssh invocations (counted by a wrapper around `ssh`); raw: 1.',
     '',
     '### Targets (no-change run)',
     '',
@@ -131,6 +154,7 @@ export function renderResults(r: Results): string {
     '### First run (converge from a fresh host)',
     '',
     table(r.figures, 'converge'),
+    ...stagingSection(r),
     '### `verdandi --help`',
     '',
     `Median of ${r.help.runs} spawns: ${r.help.medianMs.toFixed(1)} ms${r.help.hyperfine ? `; ${r.help.hyperfine}` : ''}.`,
@@ -144,6 +168,7 @@ export function renderResults(r: Results): string {
         (f.runs.ansible.length ? `; Ansible ${f.runs.ansible.map(s).join(' ')}` : '') +
         (f.runs.raw.length ? `; raw ${f.runs.raw.map(s).join(' ')}` : ''),
     ),
+    ...(r.staging ? [`- staging no-change: Verdandi ${r.staging.noChange.map(s).join(' ')}`] : []),
     '',
     '</details>',
     '',

@@ -1,17 +1,23 @@
 /**
  * The benchmark driver (`npm run bench`): Verdandi against Ansible and against the raw-ssh limit.
  *
- *   npm run bench                                  boot bench-1..bench-50, all scenarios, write RESULTS.md
- *   npm run bench -- --hosts 1,10 --runs 3         fewer hosts and runs
- *   npm run bench -- --inventory inv.yml           run against existing hosts (no-change and one-change
- *                                                  only, unless --allow-reset: converge purges packages)
+ *   npm run bench                              boot bench-1..bench-50 (+ bench-staging), everything,
+ *                                              write bench/RESULTS.md, stop the hosts
+ *   npm run bench -- --hosts 1,10 --runs 3     fewer hosts and runs
+ *   npm run bench -- --inventory inv.yml       against existing hosts (any inventory Verdandi reads);
+ *                                              converge only with --allow-reset (it purges packages)
+ *
+ * Options: --hosts 1,10,50  --runs 5 (timed runs per figure)  --big-runs 3 (for 25+ hosts)
+ *   --converge-runs 3 (under 10 hosts)  --big-converge-runs 1 (10+ hosts)  --no-ansible
+ *   --scenarios converge,no-change,one-change,staging  --boot-batch 10  --keep-hosts  --out FILE
  *
  * Scenarios, for each host count (the first N hosts):
- *   converge   from a fresh host (packages, user, files...): hosts are reset before every run
- *   no-change  everything already converged: what users feel every day
- *   one-change one template var changes: one file is written and nginx restarts
+ *   converge    from a fresh host (packages, user, files...): the hosts are reset before every run
+ *   no-change   everything already converged: what users feel every day (raw ssh too)
+ *   one-change  one template var changes: one file is written and nginx restarts
+ *   staging     Verdandi alone provisions one more host with the built-in roles (STAGING_ROLES)
  * Verdandi and Ansible alternate inside each scenario (and raw ssh on no-change), so a change in the
- * machine's load hits both; each figure is the median of the runs. See RESULTS.md for the figures.
+ * machine's load hits all of them; each figure is the median of the runs.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, freemem, release, tmpdir, totalmem } from 'node:os';
@@ -37,18 +43,42 @@ import {
   runAnsible,
   runRaw,
   runVerdandi,
+  runVerdandiProvision,
   verdandiBin,
   writeAnsibleFiles,
   writeVerdandiInventory,
 } from './tools.js';
 
 export type Scenario = 'converge' | 'no-change' | 'one-change';
-const SCENARIOS: Scenario[] = ['converge', 'no-change', 'one-change'];
+/** `staging`: Verdandi alone provisions a host with the built-in roles (see STAGING_ROLES). */
+const SCENARIOS = ['converge', 'no-change', 'one-change', 'staging'] as const;
+type ScenarioName = (typeof SCENARIOS)[number];
+
+/**
+ * The built-in roles of the staging provision that can run here. Left out: pyenv (builds Python from
+ * python.org sources, minutes per host, and python.org is not reachable) and sites (deploys an app
+ * from its git repository). No Ansible counterpart: it would mean rewriting these roles in Ansible.
+ */
+export const STAGING_ROLES = ['nginx', 'supervisor', 'postgres', 'docker'];
+
+export interface StagingResult {
+  host: string;
+  roles: string[];
+  convergeMs: number;
+  convergeRoundTrips: number;
+  noChange: number[];
+  noChangeCpu: number[];
+  noChangeInner: number[];
+  roundTrips: number;
+  notes: string[];
+}
 
 export interface Figure {
   scenario: Scenario;
   hosts: number;
   runs: { verdandi: number[]; ansible: number[]; raw: number[]; verdandiInner: number[] };
+  /** CPU time on this machine per run (ms), same order as `runs`. */
+  cpu: { verdandi: number[]; ansible: number[]; raw: number[] };
   /** Per host, from the first timed run: Verdandi's round trips; Ansible's ssh invocations. */
   roundTrips: { verdandi?: number; ansible?: number; raw?: number };
   /** Tasks Ansible reported per host (ok + changed) in the first run. */
@@ -63,6 +93,7 @@ export interface Results {
   machine: Record<string, string>;
   help: { medianMs: number; runs: number; hyperfine?: string };
   figures: Figure[];
+  staging?: StagingResult;
   loadBefore: number;
   loadAfter: number;
   totalSeconds: number;
@@ -99,7 +130,7 @@ function parseCli() {
     .split(',')
     .map((v) => num('hosts', v.trim()))
     .sort((a, b) => a - b);
-  const scenarios = values.scenarios.split(',').map((s) => s.trim()) as Scenario[];
+  const scenarios = values.scenarios.split(',').map((s) => s.trim()) as ScenarioName[];
   for (const s of scenarios) if (!SCENARIOS.includes(s)) throw new Error(`unknown scenario ${s}: ${SCENARIOS.join(', ')}`);
   return {
     counts,
@@ -208,7 +239,8 @@ class Bench {
     const ansibleFiles = await writeAnsibleFiles(dir, hosts, count);
     const inventory = await writeVerdandiInventory(dir, hosts);
     const runs = isBig(count) ? this.cli.bigRuns : this.cli.runs;
-    const convergeRuns = isBig(count) ? this.cli.bigConvergeRuns : this.cli.convergeRuns;
+    // A converge run installs nginx & co. on every host: dpkg on 10 hosts already takes a while.
+    const convergeRuns = count >= 10 ? this.cli.bigConvergeRuns : this.cli.convergeRuns;
     const base = 'hello';
     const ctx = { hosts, count, inventory, ansibleFiles };
 
@@ -240,6 +272,7 @@ class Bench {
   }
 
   private record(figure: Figure, run: RunOutcome, first: boolean): void {
+    if (run.cpuMs !== undefined) figure.cpu[run.tool].push(run.cpuMs);
     if (run.tool === 'verdandi') {
       figure.runs.verdandi.push(run.ms);
       if (run.innerMs !== undefined) figure.runs.verdandiInner.push(run.innerMs);
@@ -326,8 +359,47 @@ class Bench {
   }
 }
 
+/** Verdandi alone: one converge of the staging roles, then no-change runs. */
+async function staging(host: BenchHost, runs: number, workDir: string): Promise<StagingResult> {
+  const inventory = await writeVerdandiInventory(join(workDir, 'staging'), [host], STAGING_ROLES);
+  const converge = await runVerdandiProvision(inventory, 1);
+  const bad = problem(converge, [host]);
+  if (bad) throw new Error(`staging converge failed: ${bad}`);
+  log(`staging converge (${STAGING_ROLES.join(', ')}): ${seconds(converge.ms)} s`);
+  const result: StagingResult = {
+    host: host.name,
+    roles: STAGING_ROLES,
+    convergeMs: converge.ms,
+    convergeRoundTrips: perHost(converge),
+    noChange: [],
+    noChangeCpu: [],
+    noChangeInner: [],
+    roundTrips: 0,
+    notes: [],
+  };
+  await runVerdandiProvision(inventory, 1); // warm-up
+  for (let r = 0; r < runs; r++) {
+    const run = await runVerdandiProvision(inventory, 1);
+    const wrong = problem(run, [host], (changed) => changed === 0);
+    if (wrong) result.notes.push(`run ${r + 1}: ${wrong.split('\n')[0]}`);
+    result.noChange.push(run.ms);
+    if (run.cpuMs !== undefined) result.noChangeCpu.push(run.cpuMs);
+    if (run.innerMs !== undefined) result.noChangeInner.push(run.innerMs);
+    result.roundTrips = perHost(run);
+  }
+  log(`staging no-change: median ${seconds(median(result.noChange))} s, ${result.roundTrips} round trips`);
+  return result;
+}
+
 function newFigure(scenario: Scenario, hosts: number): Figure {
-  return { scenario, hosts, runs: { verdandi: [], ansible: [], raw: [], verdandiInner: [] }, roundTrips: {}, notes: [] };
+  return {
+    scenario,
+    hosts,
+    runs: { verdandi: [], ansible: [], raw: [], verdandiInner: [] },
+    cpu: { verdandi: [], ansible: [], raw: [] },
+    roundTrips: {},
+    notes: [],
+  };
 }
 
 async function main(): Promise<void> {
@@ -374,14 +446,21 @@ async function main(): Promise<void> {
       if (hosts.length < max) throw new Error(`${cli.inventory} has ${hosts.length} hosts; --hosts asks for ${max}`);
     } else {
       const names = benchHostNames(cli.counts.at(-1)!);
+      if (cli.scenarios.includes('staging')) names.push('bench-staging');
       booted.push(...names);
       const bootStarted = Date.now();
       hosts = await bootHosts(names, cli.bootBatch, log);
       results.notes.push(`booting ${names.length} test hosts took ${seconds(Date.now() - bootStarted)} s (not timed)`);
     }
     await checkReachable(hosts);
+    const stagingHost = hosts.find((h) => h.name === 'bench-staging');
+    hosts = hosts.filter((h) => h !== stagingHost);
     if (resettable) await seedHosts(hosts, log);
     const bench = new Bench(cli, workDir);
+    if (stagingHost) {
+      results.staging = await staging(stagingHost, cli.runs, workDir);
+      await writeReport(cli.out, results);
+    }
     for (const count of cli.counts) {
       log(`--- ${count} host(s) ---`);
       await bench.runCount(hosts, count, results.figures, resettable);

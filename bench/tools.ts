@@ -38,6 +38,8 @@ export interface RunOutcome {
   ms: number;
   /** Verdandi's own `durationMs` (after startup and playbook loading). */
   innerMs?: number;
+  /** CPU time the command used on this machine (all its processes; the hosts' side is not counted). */
+  cpuMs?: number;
   hosts: Map<string, HostOutcome>;
   /** Output kept for a failure report. */
   output: string;
@@ -54,12 +56,20 @@ export function totalChanged(run: RunOutcome): number {
 
 // ---- Verdandi ----------------------------------------------------------------------------------------
 
-export async function writeVerdandiInventory(dir: string, hosts: BenchHost[]): Promise<string> {
-  const file = join(dir, 'verdandi-inventory.yml');
+/** A Verdandi inventory of these hosts; with `roles`, one group `bench` giving them those roles. */
+export async function writeVerdandiInventory(
+  dir: string,
+  hosts: BenchHost[],
+  roles?: string[],
+  name = 'verdandi-inventory.yml',
+): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  const file = join(dir, name);
   const doc = {
     hosts: Object.fromEntries(
       hosts.map((h) => [h.name, { address: h.address, port: h.port, user: h.user, ...(h.key ? { key: h.key } : {}) }]),
     ),
+    ...(roles ? { groups: { bench: { hosts: hosts.map((h) => h.name), roles } } } : {}),
   };
   await writeFile(file, `# Written by the benchmark driver.\n${yaml.dump(doc, { lineWidth: -1 })}`);
   return file;
@@ -74,20 +84,17 @@ interface VerdandiJson {
 }
 
 export async function runVerdandi(inventory: string, forks: number, message: string): Promise<RunOutcome> {
-  const args = [
-    verdandiBin,
-    'run',
-    inventory,
-    verdandiPlaybook,
-    '--json',
-    '--forks',
-    String(forks),
-    '--host-key-checking',
-    'off',
-    '--var',
-    `bench_message=${message}`,
-  ];
-  const res = await runTimed(process.execPath, args, { cwd: repoRoot, timeoutMs: 900_000 });
+  return verdandi(['run', inventory, verdandiPlaybook, '--forks', String(forks), '--var', `bench_message=${message}`]);
+}
+
+/** `verdandi provision`: the roles the inventory gives each host. */
+export function runVerdandiProvision(inventory: string, forks: number): Promise<RunOutcome> {
+  return verdandi(['provision', inventory, '--forks', String(forks)]);
+}
+
+async function verdandi(command: string[]): Promise<RunOutcome> {
+  const args = [verdandiBin, ...command, '--json', '--host-key-checking', 'off'];
+  const res = await runTimed(process.execPath, args, { cwd: repoRoot, timeoutMs: 900_000, cpu: true });
   const output = `${res.stdout}\n${res.stderr}`;
   let json: VerdandiJson | undefined;
   try {
@@ -105,7 +112,7 @@ export async function runVerdandi(inventory: string, forks: number, message: str
       roundTrips: h.roundTrips,
     });
   }
-  return { tool: 'verdandi', ms: res.ms, innerMs: json?.durationMs, hosts, output };
+  return { tool: 'verdandi', ms: res.ms, innerMs: json?.durationMs, cpuMs: res.cpuMs, hosts, output };
 }
 
 // ---- Ansible -----------------------------------------------------------------------------------------
@@ -198,7 +205,7 @@ export async function runAnsible(
   const res = await runTimed(
     'ansible-playbook',
     [ansiblePlaybook, '-e', JSON.stringify({ bench_message: message })],
-    { cwd: files.dir, env, timeoutMs: 1_800_000 },
+    { cwd: files.dir, env, timeoutMs: 1_800_000, cpu: true },
   );
   const invocations = (await readFile(files.sshLog, 'utf8')).split('\n').filter(Boolean);
   const hostsOut = new Map<string, HostOutcome>();
@@ -215,7 +222,7 @@ export async function runAnsible(
     });
   }
   await closeControlMasters(controlDir);
-  return { tool: 'ansible', ms: res.ms, hosts: hostsOut, output: `${res.stdout}\n${res.stderr}` };
+  return { tool: 'ansible', ms: res.ms, cpuMs: res.cpuMs, hosts: hostsOut, output: `${res.stdout}\n${res.stderr}` };
 }
 
 async function closeControlMasters(controlDir: string): Promise<void> {
@@ -249,7 +256,9 @@ export async function runRaw(hosts: BenchHost[], message: string): Promise<RunOu
     hosts.map(async (h) => sshArgs(h, words('sh', '-c', script, 'raw-check', ...(await expectedHashes(h, message))))),
   );
   const started = process.hrtime.bigint();
-  const results: Finished[] = await Promise.all(commands.map((args) => runTimed('ssh', args, { timeoutMs: 120_000 })));
+  const results: Finished[] = await Promise.all(
+    commands.map((args) => runTimed('ssh', args, { timeoutMs: 120_000, cpu: true })),
+  );
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
   const out = new Map<string, HostOutcome>();
   hosts.forEach((h, i) => {
@@ -263,5 +272,8 @@ export async function runRaw(hosts: BenchHost[], message: string): Promise<RunOu
     });
   });
   const output = results.map((r, i) => `${hosts[i].name}: exit ${r.code} ${r.stdout}${r.stderr}`).join('\n');
-  return { tool: 'raw', ms, hosts: out, output };
+  const cpuMs = results.every((r) => r.cpuMs !== undefined)
+    ? results.reduce((sum, r) => sum + (r.cpuMs ?? 0), 0)
+    : undefined;
+  return { tool: 'raw', ms, cpuMs, hosts: out, output };
 }

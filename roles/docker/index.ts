@@ -78,7 +78,7 @@ const composeProject = z.object({
 });
 
 const stack = z.object({
-  name,
+  name: z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_-]*$/, 'a stack name is letters, digits, "_" or "-"'),
   compose: composeContent,
   /** Add the rolling update defaults (parallelism 1, start-first, rollback on failure) to every service
    * that does not set its own `deploy.update_config`. */

@@ -59,6 +59,12 @@ function siteTasks(site: Site, paths: SitePaths): Task[] {
     }),
   ];
 
+  if (!usesSupervisor(site) && site.process.workers.length > 0) {
+    throw new UserError(
+      `site ${site.name}: process.workers are for python and node sites (supervisor programs)`,
+      1,
+    );
+  }
   if (usesSupervisor(site)) {
     tasks.push(
       directory({ path: `${paths.dir}/slots`, owner: 'root', group: 'root', mode: '0755' }),
@@ -71,16 +77,29 @@ function siteTasks(site: Site, paths: SitePaths): Task[] {
         'e.g. process: { command: "uvicorn app:app --host 127.0.0.1 --port $PORT" }',
       );
     }
+    const programs = [
+      ...(['blue', 'green'] as const).map((color) => ({
+        program: paths.program(color),
+        args: `web ${color} ${paths.port(color)}`,
+        log: color,
+      })),
+      ...site.process.workers.map((w, i) => ({
+        program: paths.workers[i],
+        args: `worker ${w.name}`,
+        log: `worker-${w.name}`,
+      })),
+    ];
     tasks.push(
       template({
         path: paths.runScript,
         src: tpl('run.sh.hbs'),
         vars: {
           name: site.name,
-          slotsDir: `${paths.dir}/slots`,
+          dir: paths.dir,
           bluePort: paths.port('blue'),
           greenPort: paths.port('green'),
           command: quote(site.process.command),
+          workers: site.process.workers.map((w) => ({ name: w.name, command: quote(w.command) })),
         },
         owner: 'root',
         group: 'root',
@@ -96,11 +115,7 @@ function siteTasks(site: Site, paths: SitePaths): Task[] {
           runScript: paths.runScript,
           stopTimeout: site.process.stopTimeout,
           logDir: `${paths.shared}/log`,
-          colors: (['blue', 'green'] as const).map((color) => ({
-            color,
-            program: paths.program(color),
-            port: paths.port(color),
-          })),
+          programs,
         },
         owner: 'root',
         group: 'root',

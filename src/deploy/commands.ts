@@ -11,7 +11,7 @@
  *   <root>/<site>/releases/<r>/.env  the release's environment (0600, app user)
  *   /etc/nginx/verdandi/<site>.upstream   `server 127.0.0.1:<port of the live color>;`
  */
-import { quote, sh, words } from '../util/shell.js';
+import { quote, raw, sh, words } from '../util/shell.js';
 import type { ReleaseRecord } from './release.js';
 import { COLORS, type Color, type Site, type SitePaths, usesSupervisor } from './site.js';
 
@@ -70,7 +70,7 @@ export function stateScript(site: Site, paths: SitePaths): string {
     sh`if [ -L ${paths.current} ]; then echo "current=$(basename "$(readlink ${paths.current})")"; fi`,
     sh`if [ -f ${paths.upstream} ]; then echo "upstream_port=$(sed -n 's/.*server 127\\.0\\.0\\.1:\\([0-9]*\\).*/\\1/p' ${paths.upstream} | head -n 1)"; fi`,
     sh`if [ -e ${paths.maintenanceFlag} ]; then echo maintenance=on; else echo maintenance=off; fi`,
-    sh`if [ -d ${paths.releases} ]; then for r in ${paths.releases}/*; do [ -d "$r" ] && echo "release=$(basename "$r")"; done; fi`,
+    sh`if [ -d ${paths.releases} ]; then for r in ${paths.releases}/*; do [ -d "$r" ] && echo "release=$(basename "$r")"; [ -e "$r/${raw(DEPLOYED_MARK)}" ] && echo "deployed=$(basename "$r")"; done; fi`,
     sh`if [ -f ${paths.current}/.verdandi-release.json ]; then printf 'record=%s\n' "$(tr -d '\n' < ${paths.current}/.verdandi-release.json)"; fi`,
   ];
   for (const color of COLORS) {
@@ -96,12 +96,14 @@ export interface SiteState {
   live?: Color;
   maintenance: boolean;
   releases: string[];
+  /** Releases that once served (rollback targets). */
+  deployed: string[];
   record?: string;
   slots: Partial<Record<Color, string>>;
 }
 
 export function parseState(paths: SitePaths, stdout: string): SiteState {
-  const state: SiteState = { provisioned: false, maintenance: false, releases: [], slots: {} };
+  const state: SiteState = { provisioned: false, maintenance: false, releases: [], deployed: [], slots: {} };
   for (const line of stdout.split('\n')) {
     const eq = line.indexOf('=');
     if (eq < 0) continue;
@@ -114,6 +116,7 @@ export function parseState(paths: SitePaths, stdout: string): SiteState {
       state.live = COLORS.find((c) => paths.port(c) === port);
     } else if (key === 'maintenance') state.maintenance = value === 'on';
     else if (key === 'release' && value) state.releases.push(value);
+    else if (key === 'deployed' && value) state.deployed.push(value);
     else if (key === 'record' && value) state.record = value;
     else if (key === 'slot_blue' && value) state.slots.blue = value;
     else if (key === 'slot_green' && value) state.slots.green = value;
@@ -468,8 +471,16 @@ export function switchUpstream(paths: SitePaths, color: Color, drainSeconds = 10
 /** `current` → the release, atomically (a rename never leaves a moment without the link). */
 export function switchCurrent(paths: SitePaths, release: string): string {
   const tmp = `${paths.current}.tmp`;
-  return `${sh`ln -sfn ${`releases/${release}`} ${tmp}`} && ${sh`mv -T ${tmp} ${paths.current}`}`;
+  return [
+    sh`ln -sfn ${`releases/${release}`} ${tmp}`,
+    sh`mv -T ${tmp} ${paths.current}`,
+    // Marks the release as one that served: rollback only goes back to such releases.
+    sh`touch ${`${releaseDir(paths, release)}/${DEPLOYED_MARK}`}`,
+  ].join(' && ');
 }
+
+/** File in a release that went live (a release left by an interrupted deploy has none). */
+export const DEPLOYED_MARK = '.verdandi-deployed';
 
 // ---------------------------------------------------------------------------------------------------
 // Step 7: bookkeeping
@@ -511,4 +522,19 @@ export function deployStack(site: Site, paths: SitePaths, release: string): stri
       site.name,
     ),
   ].join(' && ');
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Workers (python/node): supervisor programs running `current`.
+
+/** Stops the workers (before migrations). Null when the site has none. */
+export function stopWorkers(paths: SitePaths): string | null {
+  if (paths.workers.length === 0) return null;
+  return sh`supervisorctl stop ${paths.workers}`;
+}
+
+/** (Re)starts the workers on whatever `current` points at now. */
+export function restartWorkers(paths: SitePaths): string | null {
+  if (paths.workers.length === 0) return null;
+  return sh`supervisorctl restart ${paths.workers}`;
 }

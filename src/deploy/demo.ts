@@ -43,7 +43,7 @@ export function sampleSite(repo: string, address: string): SiteInput {
       pipOptions: ['--no-index'],
     },
     packages: ['python3-uvicorn', 'python3-psycopg2'],
-    checks: ['python -m py_compile app.py migrate.py'],
+    checks: ['python -m py_compile app.py migrate.py worker.py'],
     migrate: { command: 'python migrate.py', check: 'python migrate.py --check' },
     // No password: the app user `sample` logs into its database over the local socket (peer auth).
     env: { vars: { DATABASE_URL: 'dbname=sample', GREETING: 'Hello from Verdandi' }, secrets: {} },
@@ -51,6 +51,7 @@ export function sampleSite(repo: string, address: string): SiteInput {
       command: 'python -m uvicorn app:app --host 127.0.0.1 --port $PORT',
       port: 8000,
       stopTimeout: 20,
+      workers: [{ name: 'stats', command: 'python worker.py' }],
     },
     nginx: { serverNames: [address, '_'], listen: 80, clientMaxBodySize: '10m' },
     health: { path: '/health', status: 200, timeout: 30 },
@@ -67,6 +68,9 @@ export async function makeSampleRepo(dest: string): Promise<void> {
       cwd: dest,
     });
   await git('init', '--quiet', '--initial-branch=main');
+  // So the commits the demo suggests work on a machine without a git identity.
+  await git('config', 'user.name', 'Verdandi demo');
+  await git('config', 'user.email', 'demo@verdandi.invalid');
   await git('add', '-A');
   await git('commit', '--quiet', '-m', 'Sample site');
 }

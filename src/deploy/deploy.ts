@@ -45,7 +45,7 @@ import { DeployOutput, seconds } from './output.js';
 import { deployPlan, describePlan } from './plan.js';
 import { parseReleaseRecord, type ReleaseRecord, releaseName } from './release.js';
 import { runPlan, runStep, StepFailure } from './runner.js';
-import { type Site, sitePaths } from './site.js';
+import { DEPLOY_LOCK_DIR, type Site, sitePaths } from './site.js';
 import { filterSites, parseSitesVars, type SiteTarget, siteEnvFile } from './targets.js';
 import { type DeployNotice, notify } from './webhook.js';
 
@@ -144,7 +144,10 @@ export async function takeLock(
   let told = false;
   for (;;) {
     const res = await conn.exec(acquireLockScript(), { stdin: lockFileContent(info) });
-    if (res.code === 0) return info.token;
+    if (res.code === 0) {
+      heldLocks.set(info.token, conn);
+      return info.token;
+    }
     if (res.code !== LOCK_HELD) {
       throw new StepFailure('lock', acquireLockScript(), res.code, res.stderr + res.stdout);
     }
@@ -152,7 +155,7 @@ export async function takeLock(
     if (Date.now() >= deadline) {
       throw new StepFailure(
         'lock',
-        'mkdir /var/lib/verdandi/deploy.lock',
+        `mkdir ${DEPLOY_LOCK_DIR}`,
         LOCK_HELD,
         `another deploy holds the lock of ${host}: ${holder}\n(waited ${waitSeconds} s; if that deploy is dead, run again with --break-lock)`,
       );
@@ -166,11 +169,38 @@ export async function takeLock(
 }
 
 export async function releaseLock(conn: Connection, token: string): Promise<void> {
+  heldLocks.delete(token);
   try {
     await conn.exec(releaseLockScript(token));
   } catch {
     // the connection is gone: the lock stays, --break-lock clears it
   }
+}
+
+/** Locks this process holds, by token: released on Ctrl-C too. */
+const heldLocks = new Map<string, Connection>();
+
+/**
+ * On Ctrl-C (or SIGTERM) during a deploy: release the host locks this process holds (bounded), say
+ * what may be left behind, exit 130. Returns the function that removes the handlers.
+ */
+export function releaseLocksOnInterrupt(out: DeployOutput): () => void {
+  const handler = (signal: NodeJS.Signals) => {
+    out.warn(
+      `\n${signal}: interrupted. Releasing the deploy locks; the live release keeps serving, but a half-made release may remain (the next deploy ignores it; rollback never picks it).`,
+    );
+    const releases = [...heldLocks].map(([token, conn]) =>
+      conn.exec(releaseLockScript(token)).catch(() => undefined),
+    );
+    const timeout = new Promise((r) => setTimeout(r, 5000).unref());
+    void Promise.race([Promise.all(releases), timeout]).finally(() => process.exit(130));
+  };
+  process.once('SIGINT', handler);
+  process.once('SIGTERM', handler);
+  return () => {
+    process.off('SIGINT', handler);
+    process.off('SIGTERM', handler);
+  };
 }
 
 /** Resolves the ref of every `fetch: push` site once, locally (fails before touching any host). */
@@ -220,6 +250,7 @@ export async function deploy(env: string, o: DeployCliOptions): Promise<number> 
   const outcomes: SiteOutcome[] = [];
   let offset = 0;
   let stopped = false;
+  const removeHandlers = releaseLocksOnInterrupt(s.out);
   const sizes = batchSizes(s.targets.length, o.serial ?? (s.targets.length > 1 ? 1 : undefined));
   for (const size of sizes) {
     const batch = s.targets.slice(offset, offset + size);
@@ -244,6 +275,7 @@ export async function deploy(env: string, o: DeployCliOptions): Promise<number> 
     if (results.flat().some((r) => r.status === 'failed' || r.status === 'unreachable')) stopped = true;
   }
 
+  removeHandlers();
   summarize(s, outcomes, started);
   return exitCodeOf(outcomes);
 }

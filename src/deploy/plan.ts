@@ -24,10 +24,12 @@ import {
   recordDeploy,
   releaseDir,
   removeReleases,
+  restartWorkers,
   resumeColor,
   type SiteState,
   startColor,
   stopColor,
+  stopWorkers,
   switchCurrent,
   switchUpstream,
   writeEnvFile,
@@ -143,6 +145,11 @@ export function deployPlan({ site, paths, state, record, env }: DeployPlanInput)
       undo: [maintenanceOff(paths)],
       only,
     });
+    const stop = stopWorkers(paths);
+    const restart = restartWorkers(paths);
+    if (stop && restart) {
+      steps.push({ phase: 'migrate', title: 'stop workers', command: stop, undo: [restart], only });
+    }
     if (hasLive && live) {
       steps.push({
         phase: 'migrate',
@@ -196,6 +203,8 @@ export function deployPlan({ site, paths, state, record, env }: DeployPlanInput)
       timeoutMs: 60_000,
     });
     steps.push({ phase: 'switch', title: 'current → new release', command: switchCurrent(paths, release) });
+    const workers = restartWorkers(paths);
+    if (workers) steps.push({ phase: 'switch', title: 'restart workers', command: workers });
   }
   if (site.migrate) {
     steps.push({
@@ -292,6 +301,8 @@ export function rollbackPlan({ site, paths, state, target, by, now }: RollbackPl
     timeoutMs: 60_000,
   });
   steps.push({ phase: 'switch', title: `current → ${target}`, command: switchCurrent(paths, target) });
+  const workers = restartWorkers(paths);
+  if (workers) steps.push({ phase: 'switch', title: 'restart workers', command: workers });
   steps.push({
     phase: 'switch',
     title: `stop ${live}`,

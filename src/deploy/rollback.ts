@@ -15,6 +15,7 @@ import {
   type HostSession,
   openSession,
   releaseLock,
+  releaseLocksOnInterrupt,
   type SiteOutcome,
   takeLock,
 } from './deploy.js';
@@ -36,6 +37,7 @@ export async function rollback(env: string, o: RollbackCliOptions): Promise<numb
   const outcomes: SiteOutcome[] = [];
   let stopped = false;
   let offset = 0;
+  const removeHandlers = releaseLocksOnInterrupt(s.out);
   for (const size of batchSizes(s.targets.length, o.serial ?? (s.targets.length > 1 ? 1 : undefined))) {
     const batch = s.targets.slice(offset, offset + size);
     offset += size;
@@ -49,6 +51,7 @@ export async function rollback(env: string, o: RollbackCliOptions): Promise<numb
     outcomes.push(...results);
     if (results.some((r) => r.status === 'failed' || r.status === 'unreachable')) stopped = true;
   }
+  removeHandlers();
   s.out.info('');
   for (const r of outcomes) {
     s.out.info(
@@ -127,7 +130,8 @@ async function rollbackSite(
     paths,
     (await runStep(conn, { title: 'state', command: stateScript(site, paths) })).stdout,
   );
-  const target = o.to ?? previousRelease(state.releases, state.current);
+  // Only releases that once served: one left by an interrupted deploy never passed its health check.
+  const target = o.to ?? previousRelease(state.deployed, state.current);
   const outcome = (r: Partial<SiteOutcome>): SiteOutcome => ({
     host,
     site: site.name,

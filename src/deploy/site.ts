@@ -113,6 +113,21 @@ export const siteSchema = z.object({
       port: z.number().int().min(1024).max(65534).default(8000),
       /** Seconds a stopping release gets to finish its requests before it is killed. */
       stopTimeout: z.number().int().min(1).default(20),
+      /**
+       * Background processes (queues, schedulers: the seeds' "processor"), python/node sites only: one
+       * supervisor program each, `<site>-worker-<name>`, running the live release (`current`). They
+       * stop while migrations run and restart on the new release after each deploy and rollback.
+       */
+      workers: z
+        .array(
+          z.object({
+            name: z
+              .string()
+              .regex(/^[a-z][a-z0-9-]{0,30}$/, 'a worker name is lowercase letters, digits and dashes'),
+            command: z.string().min(1),
+          }),
+        )
+        .default([]),
     })
     .prefault({}),
   nginx: z
@@ -148,9 +163,20 @@ export const sitesVarsSchema = z.object({
     .default([])
     .superRefine((sites, ctx) => {
       const seen = new Set<string>();
+      const ports = new Map<number, string>();
       for (const s of sites) {
         if (seen.has(s.name)) ctx.addIssue({ code: 'custom', message: `two sites are named "${s.name}"` });
         seen.add(s.name);
+        // Each site takes two ports (blue, green).
+        for (const port of [s.process.port, s.process.port + 1]) {
+          const other = ports.get(port);
+          if (other)
+            ctx.addIssue({
+              code: 'custom',
+              message: `sites "${other}" and "${s.name}" both use port ${port} (each site takes process.port and process.port + 1)`,
+            });
+          ports.set(port, s.name);
+        }
       }
     }),
   /** Every site lives in `<sites_root>/<name>`. */
@@ -184,6 +210,8 @@ export interface SitePaths {
   supervisorConf: string;
   /** Supervisor program (python/node) or container (docker) name of a color. */
   program(color: Color): string;
+  /** Supervisor programs of the site's workers. */
+  workers: string[];
   port(color: Color): number;
   user: string;
 }
@@ -212,6 +240,7 @@ export function sitePaths(site: Site, root: string): SitePaths {
     // Not `verdandi-*`: the supervisor role removes the files of that prefix it does not list.
     supervisorConf: `/etc/supervisor/conf.d/site-${site.name}.conf`,
     program: (color) => `${site.name}-${color}`,
+    workers: site.process.workers.map((w) => `${site.name}-worker-${w.name}`),
     port: (color) => (color === 'blue' ? site.process.port : site.process.port + 1),
     user: site.user ?? site.name,
   };

@@ -106,7 +106,11 @@ export function formatStatus(st: SiteStatus): string {
       : `  live      ${st.release ?? 'nothing deployed yet'}`,
   );
   const procs = Object.entries(st.processes)
-    .map(([c, s]) => `${c}${c === st.live ? ' (live)' : ''}: ${s}`)
+    .map(([c, s]) => {
+      if (c === st.live) return `${c} (live): ${s}`;
+      // The other color only runs during a deploy: stopped is its normal state.
+      return `${c}: ${s === 'EXITED' || s === 'STOPPED' || s === 'exited' || s === 'absent' ? 'idle' : s}`;
+    })
     .join(', ');
   if (procs) lines.push(`  processes ${procs}`);
   lines.push(`  nginx     ${st.nginx}${st.maintenance ? ', MAINTENANCE ON' : ''}`);

@@ -4,7 +4,7 @@
  */
 import { execFile } from 'node:child_process';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -52,6 +52,32 @@ export async function httpGet(url: string, timeoutMs = 5000): Promise<{ status: 
   return { status: res.status, body: await res.text() };
 }
 
+/**
+ * One GET on a new connection (`Connection: close`), like `curl` in a loop or a new visitor. A reused
+ * keep-alive connection may be closed by nginx at a graceful reload exactly as the client sends on it:
+ * HTTP lets clients retry that (RFC 9112 §9.3.1), and it would say nothing about the deploy.
+ */
+export function getFresh(url: string, timeoutMs = 10_000): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      url,
+      { agent: false, headers: { connection: 'close' }, timeout: timeoutMs },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c) => {
+          body += c;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`no answer in ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 export interface LoadResult {
   requests: number;
   failures: string[];
@@ -60,7 +86,7 @@ export interface LoadResult {
 }
 
 /**
- * Requests `url` one request after another until `stop()` says so, at most `maxRequests` times and
+ * Requests `url` (each time on a new connection) one request after another until `stop()` says so, at most `maxRequests` times and
  * `maxMs` long: a bounded loop. A failure is a network error or a status other than 200.
  */
 export async function requestContinuously(
@@ -73,11 +99,12 @@ export async function requestContinuously(
   while (!stop() && result.requests < maxRequests && Date.now() < deadline) {
     result.requests++;
     try {
-      const { status, body } = await httpGet(url, 10_000);
+      const { status, body } = await getFresh(url);
       if (status !== 200) result.failures.push(`${status}: ${body.slice(0, 200)}`);
       else if (!result.seen.includes(body.trim())) result.seen.push(body.trim());
     } catch (err) {
-      result.failures.push(String(err));
+      const cause = (err as { cause?: unknown }).cause;
+      result.failures.push(`${String(err)}${cause ? ` (${String(cause)})` : ''}`);
     }
   }
   return result;

@@ -117,6 +117,14 @@ test.serial('deploy B while a client requests continuously: zero failed requests
   t.deepEqual(result.seen, [sha.a, sha.b]);
   t.regex(res.stdout, /pending migrations\?\s+none/);
   t.is(await commitServed(), sha.b);
+  // The worker was restarted on the new release.
+  const worker = await ssh(
+    'supervisorctl status sample-worker-stats; readlink /proc/$(supervisorctl pid sample-worker-stats)/cwd; readlink -f /srv/sample/current',
+  );
+  const [status, cwd, current] = worker.stdout.trim().split('\n');
+  t.regex(status, /RUNNING/);
+  t.is(cwd, current);
+  t.true(current.endsWith(sha.b.slice(0, 7)));
 });
 
 test.serial('--if-changed on the same commit changes nothing', async (t) => {

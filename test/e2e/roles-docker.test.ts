@@ -1,8 +1,8 @@
 /**
  * The docker role on a fresh test host over real SSH: Debian's docker.io with log rotation, a user in
- * the docker group, a single-node swarm; a container that answers; a stack whose rolling update (the
- * role's start-first defaults, healthcheck-gated) keeps it answering: a bounded request loop on the
- * host during the update sees no failure. The second run changes nothing.
+ * the docker group, a single-node swarm; a container and a compose project that answer; a stack whose
+ * rolling update (the role's start-first defaults, healthcheck-gated) keeps it answering: a bounded
+ * request loop on the host during the update sees no failure. The second run changes nothing.
  *
  * No registry is reachable from the test hosts: images are made on the host with `docker import` from
  * busybox-static's binary (see busyboxImageScript).
@@ -63,6 +63,16 @@ const fullVars = (webImage: string) => ({
       healthcheck: { test: 'wget -q -O - http://127.0.0.1/', interval: '5s' },
     },
   ],
+  docker_compose_projects: [
+    {
+      name: 'legacy',
+      compose: {
+        version: '3.8',
+        services: { app: { image: 'bb:v1', ports: ['8082:80'], restart: 'unless-stopped' } },
+      },
+      env: { GREETING: 'hello' },
+    },
+  ],
   docker_stacks: [stack(webImage)],
 });
 
@@ -105,6 +115,12 @@ test.serial('a container and a stack answer', async (t) => {
 
   t.true(await waitOnHost(hosts, HOST, 'curl -fsS http://127.0.0.1:8081/', 60), 'the container answers');
   t.is(await sshOk(t, hosts, HOST, 'curl -fsS http://127.0.0.1:8081/'), 'hello v1\n');
+  t.true(
+    await waitOnHost(hosts, HOST, 'curl -fsS http://127.0.0.1:8082/', 60),
+    'the compose project answers',
+  );
+  t.is(await sshOk(t, hosts, HOST, 'curl -fsS http://127.0.0.1:8082/'), 'hello v1\n');
+  t.is((await sshOk(t, hosts, HOST, 'stat -c %a /opt/verdandi/compose/legacy/.env')).trim(), '600');
   t.true(await waitOnHost(hosts, HOST, FRONT, 120), 'the stack answers');
   t.is(await sshOk(t, hosts, HOST, FRONT), 'hello v1\n');
   // The role's rolling update defaults are on the service.

@@ -37,15 +37,17 @@ const inventory = (v: Record<string, unknown>) =>
 /** As the app user in a login shell: what a person gets after `sudo -iu app`. */
 const asApp = (cmd: string) => `runuser -l app -c '${cmd}'`;
 
-test.before(async () => {
+/** Puts what the role is served on the host (after the host booted: ava runs before hooks concurrently). */
+async function prepareHost(): Promise<void> {
   const { script, input } = pyenvStandins();
   const r = await hosts.ssh(HOST, script, { input });
   if (r.code !== 0) throw new Error(`preparing the stand-ins failed: ${r.stderr}`);
-});
+}
 
 test.serial(
   'converges: pyenv from the local repository, Python from the mirror, global, in login shells',
   async (t) => {
+    await prepareHost();
     const r = await provision(project.dir, inventory(vars('3.11-standin')));
     t.true(assertConverged(t, r, HOST).changed > 0);
 

@@ -56,7 +56,8 @@ const vars = {
 
 const roles = ['pyenv', 'postgres', 'nginx', 'supervisor', 'docker'];
 
-test.before(async () => {
+/** Puts what the role is served on the host (after the host booted: ava runs before hooks concurrently). */
+async function prepareHost(): Promise<void> {
   const { script, input } = pyenvStandins();
   const r = await hosts.ssh(HOST, script, { input });
   if (r.code !== 0) throw new Error(`preparing the pyenv stand-ins failed: ${r.stderr}`);
@@ -66,11 +67,12 @@ test.before(async () => {
     'useradd --create-home --shell /bin/bash catalogage && runuser -u catalogage -- sh -c \'mkdir -p ~/app && echo "[]" > ~/app/index.html\'',
   );
   if (app.code !== 0) throw new Error(`creating the app user failed: ${app.stderr}`);
-});
+}
 
 test.serial(
   'all five roles converge one host and every service answers; the next run changes nothing',
   async (t) => {
+    await prepareHost();
     const inv = stackInventory(project.dir, [hosts.get(HOST)], roles, vars);
     const first = await provision(project.dir, inv);
     t.true(assertConverged(t, first, HOST).changed > 0);

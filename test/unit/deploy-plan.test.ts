@@ -15,6 +15,7 @@ import {
 import { deployPlan, describePlan, rollbackPlan } from '../../src/deploy/plan.js';
 import type { ReleaseRecord } from '../../src/deploy/release.js';
 import { type SiteInput, sitePaths, siteSchema, sitesVarsSchema } from '../../src/deploy/site.js';
+import { formatStatus, parseStatus, statusScript } from '../../src/deploy/status.js';
 import { siteEnvValues } from '../../src/deploy/targets.js';
 import { noticeText } from '../../src/deploy/webhook.js';
 import { UserError } from '../../src/util/errors.js';
@@ -67,6 +68,14 @@ test('a site gets every default, and a bad one is refused with the field named',
     ],
   });
   t.false(twice.success);
+  const ports = sitesVarsSchema.safeParse({
+    sites: [
+      { name: 'a', repo: 'x', process: { port: 8000 } },
+      { name: 'b', repo: 'y', process: { port: 8001 } },
+    ],
+  });
+  t.false(ports.success);
+  t.regex(ports.error?.issues[0].message ?? '', /sites "a" and "b" both use port 8001/);
 });
 
 test('the state probe output parses into the live color, releases and slots', (t) => {
@@ -80,6 +89,8 @@ test('the state probe output parses into the live color, releases and slots', (t
       'upstream_port=8001',
       'maintenance=off',
       `release=${OLD}`,
+      `deployed=${OLD}`,
+      'release=20261121T110000Z-bbbbbbb',
       `slot_green=${OLD}`,
       'record={"commit":"x","release":"y"}',
     ].join('\n'),
@@ -87,7 +98,8 @@ test('the state probe output parses into the live color, releases and slots', (t
   t.true(state.provisioned);
   t.is(state.live, 'green');
   t.is(state.current, OLD);
-  t.deepEqual(state.releases, [OLD]);
+  t.deepEqual(state.releases, [OLD, '20261121T110000Z-bbbbbbb']);
+  t.deepEqual(state.deployed, [OLD]);
   t.deepEqual(state.slots, { green: OLD });
 });
 
@@ -100,6 +112,7 @@ test('deploy plan: checkout, deps, checks, migrations under maintenance, start b
     live: 'blue' as const,
     maintenance: false,
     releases: [OLD],
+    deployed: [],
     slots: { blue: OLD },
   };
   const plan = deployPlan({ site, paths, state, record, env: 'A=1\n' });
@@ -151,7 +164,7 @@ test('the first deploy has nothing to pause; old releases beyond keepReleases ar
   const first = deployPlan({
     site,
     paths,
-    state: { provisioned: true, maintenance: false, releases: [], slots: {} },
+    state: { provisioned: true, maintenance: false, releases: [], deployed: [], slots: {} },
     record,
     env: '',
   });
@@ -160,7 +173,15 @@ test('the first deploy has nothing to pause; old releases beyond keepReleases ar
   const later = deployPlan({
     site,
     paths,
-    state: { provisioned: true, current: r[2], live: 'green', maintenance: false, releases: r, slots: {} },
+    state: {
+      provisioned: true,
+      current: r[2],
+      live: 'green',
+      maintenance: false,
+      releases: r,
+      deployed: [],
+      slots: {},
+    },
     record,
     env: '',
   });
@@ -178,7 +199,15 @@ test('docker sites build an image and run containers per color; swarm sites depl
   const plan = deployPlan({
     site: docker,
     paths,
-    state: { provisioned: true, current: OLD, live: 'blue', maintenance: false, releases: [OLD], slots: {} },
+    state: {
+      provisioned: true,
+      current: OLD,
+      live: 'blue',
+      maintenance: false,
+      releases: [OLD],
+      deployed: [],
+      slots: {},
+    },
     record,
     env: '',
   });
@@ -194,7 +223,7 @@ test('docker sites build an image and run containers per color; swarm sites depl
   const sp = deployPlan({
     site: swarm,
     paths: sitePaths(swarm, '/srv'),
-    state: { provisioned: true, maintenance: false, releases: [], slots: {} },
+    state: { provisioned: true, maintenance: false, releases: [], deployed: [], slots: {} },
     record,
     env: '',
   });
@@ -214,6 +243,7 @@ test('rollback plan: target in the idle color, health gate, switch, stop the oth
       live: 'green',
       maintenance: false,
       releases: [OLD, record.release],
+      deployed: [],
       slots: {},
     },
     target: OLD,
@@ -235,7 +265,7 @@ test('commands quote every value: a hostile command stays one argument', async (
   t.true(cmd.endsWith(`/srv/app/releases/x 'echo '\\''hi'\\'' $(id); rm -rf /'`));
   t.is(
     switchCurrent(paths, OLD),
-    `ln -sfn releases/${OLD} /srv/app/current.tmp && mv -T /srv/app/current.tmp /srv/app/current`,
+    `ln -sfn releases/${OLD} /srv/app/current.tmp && mv -T /srv/app/current.tmp /srv/app/current && touch /srv/app/releases/${OLD}/.verdandi-deployed`,
   );
   t.regex(startColor(site, paths, 'green', OLD), /supervisorctl start app-green$/);
   t.is(upstreamContent(paths, 'green').split('\n')[1], 'server 127.0.0.1:8001; # green');
@@ -300,4 +330,76 @@ test('webhook text says the outcome, and that the previous release still serves 
   t.regex(failed, /FAILED at "health check green"/);
   t.regex(failed, /previous release is still serving/);
   t.regex(noticeText({ ...base, ok: false, failedStep: 'migrate', migrated: true }), /migrations had run/);
+});
+
+test('status: parsed from one read-only script, printed as the debugging checklist', (t) => {
+  const site = python({ health: { path: '/health', status: 200, timeout: 30 } });
+  const paths = sitePaths(site, '/srv');
+  const script = statusScript(site, paths);
+  t.regex(script, /supervisorctl status app-blue/);
+  t.regex(
+    script,
+    /curl -k -s -o \/dev\/null -w '%\{http_code\}' --max-time 5 -H 'Host: localhost' http:\/\/127.0.0.1:80\/health/,
+  );
+  t.notRegex(script, /\nexit 0\n/);
+  const rec = JSON.stringify({
+    release: OLD,
+    site: 'app',
+    commit: SHA,
+    branch: 'main',
+    time: 't',
+    by: 'alice',
+  });
+  const st = parseStatus(
+    'web1',
+    site,
+    paths,
+    [
+      'provisioned=yes',
+      `current=${OLD}`,
+      'upstream_port=8000',
+      'maintenance=off',
+      `release=${OLD}`,
+      `record=${rec}`,
+      'nginx=active',
+      'proc_blue=RUNNING',
+      'proc_green=EXITED',
+      'health=200',
+      'disk=12G',
+      `last=${JSON.stringify({ action: 'deploy', outcome: 'failed', branch: 'x', step: 'migrate', time: 't2' })}`,
+    ].join('\n'),
+  );
+  t.is(st.live, 'blue');
+  t.true(st.health.ok);
+  const text = formatStatus(st);
+  t.regex(text, /live {6}20261121T100000Z-aaaaaaa: main @ 3f2a9c1, deployed t by alice/);
+  t.regex(text, /processes blue \(live\): RUNNING, green: idle/);
+  t.regex(text, /last {6}FAILED deploy of x at "migrate"/);
+  t.regex(text, /disk {6}12G free/);
+});
+
+test('workers stop during migrations (restarted if they fail) and restart on the new release', (t) => {
+  const site = python({
+    process: { command: 'x', workers: [{ name: 'jobs', command: 'python worker.py' }] },
+  });
+  const paths = sitePaths(site, '/srv');
+  const state = {
+    provisioned: true,
+    current: OLD,
+    live: 'blue' as const,
+    maintenance: false,
+    releases: [OLD],
+    deployed: [],
+    slots: {},
+  };
+  const plan = deployPlan({ site, paths, state, record, env: '' });
+  const titles = plan.steps.map((s) => s.title);
+  const stop = plan.steps.find((s) => s.title === 'stop workers')!;
+  t.is(stop.command, 'supervisorctl stop app-worker-jobs');
+  t.is(stop.only, 'pending-migrations');
+  t.deepEqual(stop.undo, ['supervisorctl restart app-worker-jobs']);
+  t.true(titles.indexOf('stop workers') < titles.indexOf('migrate'));
+  t.is(titles.indexOf('restart workers'), titles.indexOf('current → new release') + 1);
+  const rollback = rollbackPlan({ site, paths, state, target: OLD, by: 'b', now: new Date() });
+  t.true(rollback.steps.some((s) => s.title === 'restart workers'));
 });

@@ -1,0 +1,61 @@
+/**
+ * The deploy commands' user errors, through the built CLI: they are caught before any host is contacted
+ * (the inventory's address is never reached), exit 1, and name what is wrong and where.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { runCli, writeInventory } from '../helpers/cli.js';
+
+// Never contacted (the errors come first); in the test network range all the same, where no host is.
+const HOST = { address: '10.231.255.254', user: 'root' };
+
+function inventory(sites: unknown): string {
+  const dir = mkdtempSync(join(tmpdir(), 'vd-deploy-cli-'));
+  return writeInventory(dir, { hosts: { web1: { ...HOST, sites } } });
+}
+
+test('a wrong site field is a user error naming the host, the field and the file', async (t) => {
+  const inv = inventory([{ name: 'Bad Name', repo: '/x' }]);
+  const res = await runCli(['deploy', inv, '--branch', 'main']);
+  t.is(res.code, 1, res.stderr);
+  t.regex(res.stderr, /host web1: sites\[0\]\.name \(.*test\.yml:\d+/);
+  t.regex(res.stderr, /lowercase letters/);
+});
+
+test('an environment without sites says so', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'vd-deploy-cli-'));
+  const inv = writeInventory(dir, { hosts: { web1: HOST } });
+  for (const cmd of ['deploy', 'rollback', 'status']) {
+    const res = await runCli([cmd, inv]);
+    t.is(res.code, 1, res.stderr);
+    t.regex(res.stderr, /no host of test has sites/);
+  }
+});
+
+test('a branch that is not in the repository is refused before any host is contacted', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'vd-deploy-cli-'));
+  const { execFileSync } = await import('node:child_process');
+  const repo = join(dir, 'repo');
+  execFileSync('git', ['init', '-q', '-b', 'main', repo]);
+  execFileSync('git', [
+    '-C',
+    repo,
+    '-c',
+    'user.name=t',
+    '-c',
+    'user.email=t@t.invalid',
+    'commit',
+    '-q',
+    '--allow-empty',
+    '-m',
+    'one',
+  ]);
+  const inv = writeInventory(dir, {
+    hosts: { web1: { ...HOST, sites: [{ name: 'app', repo, process: { command: 'x' } }] } },
+  });
+  const res = await runCli(['deploy', inv, '--branch', 'nope']);
+  t.is(res.code, 1, res.stderr);
+  t.regex(res.stderr, /site app: "nope" is no branch, tag or commit of/);
+});
