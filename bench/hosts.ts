@@ -68,11 +68,31 @@ export function benchHostNames(count: number): string[] {
 }
 
 /**
+ * Every container's systemd takes inotify instances of the build machine's root user; the kernel's
+ * default (128 per user) runs out at about 20 test hosts ("Failed to allocate manager object: Too many
+ * open files"). Raised here, never lowered.
+ */
+async function raiseInotifyLimits(log: Log): Promise<void> {
+  const { readFile, writeFile } = await import('node:fs/promises');
+  for (const [name, wanted] of [
+    ['max_user_instances', 8192],
+    ['max_user_watches', 1_048_576],
+  ] as const) {
+    const file = `/proc/sys/fs/inotify/${name}`;
+    const current = Number((await readFile(file, 'utf8').catch(() => '0')).trim());
+    if (current >= wanted) continue;
+    await writeFile(file, `${wanted}\n`);
+    log(`fs.inotify.${name}: ${current} → ${wanted} (systemd in many containers needs more)`);
+  }
+}
+
+/**
  * Boots the hosts in batches (a whole Debian boots per host: 50 at once would starve the machine),
  * fresh (a running host of the same name from an earlier run is stopped first).
  */
 export async function bootHosts(names: string[], batchSize: number, log: Log): Promise<BenchHost[]> {
   const { up } = await import('../src/testhost/index.js');
+  if (names.length > 10) await raiseInotifyLimits(log);
   const hosts: BenchHost[] = [];
   for (let i = 0; i < names.length; i += batchSize) {
     const batch = names.slice(i, i + batchSize);

@@ -170,6 +170,10 @@ export default defineRole({
       if (site.runtime.type === 'python' && site.runtime.virtualenv && site.runtime.python === 'system') {
         packages.add('python3-venv');
       }
+      if (site.runtime.type === 'node') {
+        packages.add('nodejs');
+        packages.add('npm');
+      }
     }
     return [
       apt({ packages: [...packages] }),

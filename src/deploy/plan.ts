@@ -232,6 +232,14 @@ export function deployPlan({ site, paths, state, record, env }: DeployPlanInput)
       command: removal,
       bestEffort: true,
     });
+  if (site.runtime.type === 'python' && site.runtime.virtualenv) {
+    steps.push({
+      phase: 'cleanup',
+      title: 'unused virtualenvs',
+      command: pruneVenvs(paths),
+      bestEffort: true,
+    });
+  }
   steps.push({
     phase: 'cleanup',
     title: 'record',

@@ -127,13 +127,20 @@ test.serial('deploy B while a client requests continuously: zero failed requests
   t.true(current.endsWith(sha.b.slice(0, 7)));
 });
 
-test.serial('--if-changed on the same commit changes nothing', async (t) => {
+test.serial('--if-changed on the same commit, and --check, change nothing', async (t) => {
   await ready(t);
   const before = await releases();
   const res = await deploy('--branch', 'feature-b', '--if-changed');
   t.is(res.code, 0, res.stdout + res.stderr);
   t.regex(res.stdout, /UNCHANGED/);
   t.deepEqual(await releases(), before);
+  // --check shows the plan and changes nothing either.
+  const check = await deploy('--branch', 'main', '--check');
+  t.is(check.code, 0, check.stdout + check.stderr);
+  t.regex(check.stdout, new RegExp(`would deploy +main \\(${sha.a.slice(0, 7)}\\)`));
+  t.regex(check.stdout, /switch +nginx → (blue|green)/);
+  t.deepEqual(await releases(), before);
+  t.is(await commitServed(), sha.b);
 });
 
 test.serial(

@@ -2,7 +2,7 @@
  * Rolling deploys across two real test hosts: one host at a time (default when there are several), and a
  * host that fails stops the hosts after it, which keep running the previous release. The site is the
  * smallest possible (python3 -m http.server serving its release, no dependencies) so the test is about
- * the rolling, not the app.
+ * the rolling, not the app. The host then fetches a site itself (`fetch: pull`).
  */
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -16,6 +16,8 @@ const HOSTS = ['roll-a', 'roll-b'];
 const hosts = useTestHosts(test, HOSTS);
 let inventory = '';
 const sha: Record<string, string> = {};
+let repoDir = '';
+let workDir = '';
 
 const served = async (name: string) =>
   (await httpGet(`http://${hosts.get(name).address}/REVISION`)).body.trim();
@@ -34,8 +36,11 @@ const ready = (t: ExecutionContext) => {
 };
 
 async function provisionOnce(log: (m: string) => void): Promise<void> {
+  const started = Date.now();
   const dir = await mkdtemp(join(tmpdir(), 'vd-deploy-roll-'));
   const repo = join(dir, 'web');
+  repoDir = repo;
+  workDir = dir;
   await mkdir(repo);
   await git(repo, 'init', '-q', '-b', 'main');
   await writeFile(join(repo, 'precheck.sh'), 'echo "tests pass"\n');
@@ -79,6 +84,7 @@ async function provisionOnce(log: (m: string) => void): Promise<void> {
   );
   const res = await runCli(['provision', inventory], { timeoutMs: 15 * 60_000 });
   if (res.code !== 0) throw new Error(`provision failed (${res.code}):\n${res.stdout}\n${res.stderr}`);
+  log(`provision of both hosts: ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 
 /** Index of the first and last output line about a host. */
@@ -111,4 +117,67 @@ test.serial('a failing first host stops the second, which keeps its release', as
   t.is(await releaseCount('roll-b'), before);
   t.is(await served('roll-a'), sha.a);
   t.is(await served('roll-b'), sha.a);
+});
+
+test.serial('fetch: pull: the host fetches the repository itself', async (t) => {
+  await ready(t);
+  const a = hosts.get('roll-a');
+  // A stand-in for the git forge, on the host itself, that the test pushes to over SSH.
+  const forge = '/srv/forge/web.git';
+  const init = await hosts.ssh('roll-a', `git init -q --bare ${forge}`);
+  t.is(init.code, 0, init.stderr);
+  await git(
+    repoDir,
+    '-c',
+    `core.sshCommand=ssh -i ${a.key} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=error`,
+    'push',
+    '-q',
+    `root@${a.address}:${forge}`,
+    'main',
+  );
+  const inv = writeInventory(
+    workDir,
+    {
+      hosts: { 'roll-a': { address: a.address, user: 'root', key: a.key } },
+      groups: {
+        web: {
+          hosts: ['roll-a'],
+          roles: ['nginx', 'supervisor', 'sites'],
+          vars: {
+            sites: [
+              {
+                name: 'pulled',
+                repo: forge,
+                fetch: 'pull',
+                runtime: { type: 'python', virtualenv: false },
+                process: {
+                  command: 'exec python3 -m http.server "$PORT" --bind 127.0.0.1',
+                  port: 8200,
+                  stopTimeout: 5,
+                },
+                nginx: { serverNames: ['pulled.local'] },
+                health: { path: '/REVISION', status: 200, timeout: 15 },
+              },
+            ],
+          },
+        },
+      },
+    },
+    'deploy-pull',
+  );
+  const prov = await runCli(['provision', inv], { timeoutMs: 10 * 60_000 });
+  t.is(prov.code, 0, prov.stdout + prov.stderr);
+  // The app user reads the forge (git refuses repositories of other owners).
+  await hosts.ssh('roll-a', `chown -R pulled: ${forge}`);
+  const res = await runCli(['deploy', inv, '--branch', 'main'], { timeoutMs: 10 * 60_000 });
+  t.is(res.code, 0, res.stdout + res.stderr);
+  t.notRegex(res.stdout, /send commits/);
+  const served = await hosts.ssh('roll-a', "curl -s -H 'Host: pulled.local' http://127.0.0.1/REVISION");
+  t.is(served.stdout.trim(), sha.a);
+  const missing = await runCli(['deploy', inv, '--branch', 'no-such-branch'], { timeoutMs: 10 * 60_000 });
+  t.is(missing.code, 2);
+  t.regex(
+    missing.stdout,
+    /"no-such-branch" is no branch, tag or commit of \/srv\/forge\/web.git \(as fetched by roll-a\)/,
+  );
 });

@@ -6,6 +6,7 @@ import {
   asApp,
   healthCheck,
   parseState,
+  pruneVenvs,
   renderEnvFile,
   startColor,
   stopColor,
@@ -136,6 +137,7 @@ test('deploy plan: checkout, deps, checks, migrations under maintenance, start b
       'current → new release',
       'maintenance off',
       'stop blue',
+      'unused virtualenvs',
       'record',
     ],
   );
@@ -402,4 +404,19 @@ test('workers stop during migrations (restarted if they fail) and restart on the
   t.is(titles.indexOf('restart workers'), titles.indexOf('current → new release') + 1);
   const rollback = rollbackPlan({ site, paths, state, target: OLD, by: 'b', now: new Date() });
   t.true(rollback.steps.some((s) => s.title === 'restart workers'));
+});
+
+test('unused virtualenvs are removed, the ones a release links to are kept', async (t) => {
+  const { mkdtemp, mkdir, symlink, readdir, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const root = await mkdtemp(join(tmpdir(), 'vd-venvs-'));
+  t.teardown(() => rm(root, { recursive: true, force: true }));
+  const paths = sitePaths(python(), root);
+  for (const v of ['aaaa', 'bbbb', 'cccc']) await mkdir(join(paths.shared, 'venvs', v), { recursive: true });
+  await mkdir(join(paths.releases, OLD), { recursive: true });
+  await symlink(join(paths.shared, 'venvs', 'bbbb'), join(paths.releases, OLD, '.venv'));
+  const res = await runSh(pruneVenvs(paths));
+  t.is(res.code, 0, res.stderr);
+  t.deepEqual(await readdir(join(paths.shared, 'venvs')), ['bbbb']);
 });

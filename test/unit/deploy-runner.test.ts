@@ -10,6 +10,7 @@ import { makeBundle, resolveRef, updateMirror } from '../../src/deploy/git.js';
 import { DeployOutput } from '../../src/deploy/output.js';
 import type { DeployPlan, PlanStep } from '../../src/deploy/plan.js';
 import { runPlan } from '../../src/deploy/runner.js';
+import { clearSecrets, registerSecret } from '../../src/util/redact.js';
 
 const run = promisify(execFile);
 
@@ -157,4 +158,20 @@ test('push transport: the mirror resolves refs and a bundle carries only what th
   // ...and that it is incremental: it names commit one as the commit it builds on.
   const verify = await run('git', ['bundle', 'verify', join(dir, 'inc.bundle')], { cwd: host });
   t.regex(verify.stdout + verify.stderr, new RegExp(`requires this ref:[\\s\\S]*${one}`));
+});
+
+test('a failure report is redacted: a secret in the command or its output never shows', async (t) => {
+  registerSecret('s3cr3t-password');
+  t.teardown(clearSecrets);
+  const conn = new FakeConnection(() => ({ code: 1, stderr: 'could not connect with s3cr3t-password' }));
+  const r = await runPlan(
+    conn,
+    plan([step('migrate', { command: 'DB=s3cr3t-password migrate' })]),
+    where,
+    quiet(),
+  );
+  const report = r.failure!.report();
+  t.notRegex(report, /s3cr3t/);
+  t.regex(report, /DB=\[secret\] migrate/);
+  t.regex(report, /could not connect with \[secret\]/);
 });
