@@ -217,8 +217,7 @@ export default defineRole({
       shell({
         name: 'supervisorctl reread + update of the changed programs',
         script: UPDATE_SCRIPT,
-        // A guard that holds whenever supervisor is installed; it also gives the task a probe (an
-        // unguarded shell task has an empty one, which the engine's probe batch cannot run yet).
+        // Holds whenever the role ran; a guarded task is also not reported as "always runs".
         onlyIf: `test -x ${UPDATE_SCRIPT}`,
       }),
   },

@@ -21,19 +21,11 @@ export interface CommonRunOptions {
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
-/** Adds the options shared by provision, run, deploy... */
-export function commonRunOptions(cmd: Command, { check = true }: { check?: boolean } = {}): Command {
-  if (check) {
-    cmd.option('--check', 'probe only: show what would change, change nothing');
-    cmd.option('--diff', 'show unified diffs of the files that change (secrets print as [secret])');
-  }
+/** How to reach the hosts: the options of every command that connects (ping, facts, backup...). */
+export function connectionOptions(cmd: Command): Command {
   return cmd
     .option('--limit <pattern>', 'only these hosts: a host, group, glob, comma list, !exclusion')
-    .option('--tags <tags>', 'only tasks and roles with one of these tags (comma separated)')
-    .option('--forks <n>', 'hosts run in parallel', '20')
     .option('--json', 'print one JSON document on stdout instead of lines')
-    .option('--var <key=value>', 'extra var, highest precedence (repeatable)', collect, [])
-    .option('--vault-password-file <file>', 'file holding the secrets password')
     .addOption(
       new Option(
         '--host-key-checking <mode>',
@@ -42,8 +34,26 @@ export function commonRunOptions(cmd: Command, { check = true }: { check?: boole
         .choices(['accept-new', 'off'])
         .default('accept-new'),
     )
-    .option('-K, --ask-become-pass', 'prompt for the sudo password of become hosts')
     .option('--connect-timeout <seconds>', 'SSH connect timeout', '10');
+}
+
+/** Plus what a command that reads vars and secrets needs (deploy, rollback, status, backup...). */
+export function varsOptions(cmd: Command): Command {
+  return connectionOptions(cmd)
+    .option('--var <key=value>', 'extra var, highest precedence (repeatable)', collect, [])
+    .option('--vault-password-file <file>', 'file holding the secrets password')
+    .option('-K, --ask-become-pass', 'prompt for the sudo password of become hosts');
+}
+
+/** Plus what a run of tasks needs (provision, run). */
+export function commonRunOptions(cmd: Command, { check = true }: { check?: boolean } = {}): Command {
+  if (check) {
+    cmd.option('--check', 'probe only: show what would change, change nothing');
+    cmd.option('--diff', 'show unified diffs of the files that change (secrets print as [secret])');
+  }
+  return varsOptions(cmd)
+    .option('--tags <tags>', 'only tasks and roles with one of these tags (comma separated)')
+    .option('--forks <n>', 'hosts run in parallel', '20');
 }
 
 export function parsePositiveInt(value: string | undefined, name: string, fallback: number): number {

@@ -131,16 +131,19 @@ export async function runPlan(
 /** Undoes the steps done so far, newest first. Every undo command is tried, even after one fails. */
 async function undo(conn: Connection, done: PlanStep[], where: Where, out: DeployOutput, result: PlanResult) {
   for (const step of [...done].reverse()) {
-    for (const command of step.undo ?? []) {
+    if (!step.undo?.length) continue;
+    let ok = true;
+    for (const command of step.undo) {
       try {
         await runStep(conn, { title: `undo ${step.title}`, command, timeoutMs: 120_000 });
       } catch (err) {
-        const f = err as StepFailure;
+        const f = err instanceof StepFailure ? err : new StepFailure(`undo ${step.title}`, command, -1, String(err));
         result.undoFailures.push(f);
         out.step(where.host, where.site, `undo ${step.title}`, 'FAILED');
         out.block(f.report());
+        ok = false;
       }
     }
-    if (step.undo?.length) out.step(where.host, where.site, `undo ${step.title}`, 'done');
+    if (ok) out.step(where.host, where.site, `undo ${step.title}`, 'done');
   }
 }

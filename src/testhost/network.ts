@@ -127,8 +127,25 @@ async function ruleExists(table: string, chain: string, rule: string[]): Promise
 
 const IP_FORWARD = '/proc/sys/net/ipv4/ip_forward';
 
+/**
+ * Every booted systemd takes inotify instances from one per-user pool (128 by default): past a few
+ * dozen hosts, new ones fail to boot with "Too many open files". Raise the limits, never lower them.
+ */
+const INOTIFY_LIMITS: Array<[path: string, atLeast: number]> = [
+  ['/proc/sys/fs/inotify/max_user_instances', 8192],
+  ['/proc/sys/fs/inotify/max_user_watches', 524288],
+];
+
+async function raiseInotifyLimits(): Promise<void> {
+  for (const [path, atLeast] of INOTIFY_LIMITS) {
+    const current = Number.parseInt((await readFile(path, 'utf8')).trim(), 10);
+    if (!(current >= atLeast)) await writeFile(path, String(atLeast));
+  }
+}
+
 /** Forwarding on and the iptables rules in place. Idempotent; callers hold the harness lock. */
 export async function ensureGlobalNetwork(l: Layout): Promise<void> {
+  await raiseInotifyLimits();
   const forwarding = (await readFile(IP_FORWARD, 'utf8')).trim();
   if (forwarding !== '1') {
     // Remember what the machine had, to put it back when the last host stops.
