@@ -3,6 +3,9 @@
  *   import { defineRole, definePlaybook, apt, template, service, z } from 'verdandi';
  */
 export { z } from 'zod';
+// The site model shared by the `sites` role (provision) and `verdandi deploy`.
+export { upstreamContent } from './deploy/commands.js';
+export { type Site, type SitePaths, sitePaths, sitesVarsSchema, usesSupervisor } from './deploy/site.js';
 export type {
   HostFacts,
   HostInfo,

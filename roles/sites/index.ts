@@ -17,21 +17,19 @@ import {
   defineRole,
   directory,
   quote,
+  type Site,
+  type SitePaths,
   service,
   shell,
+  sitePaths,
+  sitesVarsSchema,
   type Task,
   template,
   UserError,
+  upstreamContent,
   user,
-} from 'verdandi';
-import { upstreamContent } from '../../src/deploy/commands.js';
-import {
-  type Site,
-  type SitePaths,
-  sitePaths,
-  sitesVarsSchema,
   usesSupervisor,
-} from '../../src/deploy/site.js';
+} from 'verdandi';
 
 const tpl = (name: string) => new URL(`./templates/${name}`, import.meta.url);
 

@@ -137,7 +137,8 @@ async function undo(conn: Connection, done: PlanStep[], where: Where, out: Deplo
       try {
         await runStep(conn, { title: `undo ${step.title}`, command, timeoutMs: 120_000 });
       } catch (err) {
-        const f = err instanceof StepFailure ? err : new StepFailure(`undo ${step.title}`, command, -1, String(err));
+        const f =
+          err instanceof StepFailure ? err : new StepFailure(`undo ${step.title}`, command, -1, String(err));
         result.undoFailures.push(f);
         out.step(where.host, where.site, `undo ${step.title}`, 'FAILED');
         out.block(f.report());
