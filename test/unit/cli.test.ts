@@ -1,5 +1,8 @@
 /** CLI argument handling: help for every command of the contract, usage errors exit 1 without a stack. */
 import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
 
@@ -83,5 +86,70 @@ test('an unknown env lists the known ones and exits 1', async (t) => {
   const res = await cli(['provision', 'no-such-env']);
   t.is(res.code, 1);
   t.regex(res.stderr, /no-such-env/);
+  t.notRegex(res.stderr, /at .*\.js:\d+:\d+/);
+});
+
+/** A project on disk with one inventory; its only host does not exist: these errors come before any connection. */
+function project(inventory: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'vd-cli-'));
+  mkdirSync(join(dir, 'inventories'));
+  writeFileSync(join(dir, 'inventories', 'staging.yml'), inventory);
+  return dir;
+}
+
+function cliIn(cwd: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile('node', [BIN, ...args], { cwd, env: { ...process.env, CI: 'true' } }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+test('a var of the wrong type names the var, the host and where it was set; nothing runs', async (t) => {
+  const dir = project(
+    [
+      'hosts:',
+      '  web1: { address: 10.231.254.2 }',
+      'groups:',
+      '  web:',
+      '    hosts: [web1]',
+      '    roles: [nginx]',
+      '    vars:',
+      '      nginx_worker_processes: many',
+      '',
+    ].join('\n'),
+  );
+  const res = await cliIn(dir, ['provision', 'staging']);
+  t.is(res.code, 1);
+  t.regex(
+    res.stderr,
+    /role nginx, host web1: var nginx_worker_processes .*"many".*inventories\/staging\.yml:8:/,
+  );
+  t.is(res.stdout, '');
+});
+
+test('an unknown role lists the known ones, with where it was named', async (t) => {
+  const dir = project(
+    [
+      'hosts:',
+      '  web1: { address: 10.231.254.2 }',
+      'groups:',
+      '  web:',
+      '    hosts: [web1]',
+      '    roles: [ngnix]',
+      '',
+    ].join('\n'),
+  );
+  const res = await cliIn(dir, ['provision', 'staging']);
+  t.is(res.code, 1);
+  t.regex(res.stderr, /inventories\/staging\.yml:6:\d+: unknown role "ngnix"/);
+  t.regex(res.stderr, /known roles: .*docker.*nginx.*postgres.*pyenv.*sites.*supervisor/);
+});
+
+test('a YAML syntax error names the file, line and column', async (t) => {
+  const dir = project(['hosts:', '  web1: { address: 10.231.254.2', 'groups: {}', ''].join('\n'));
+  const res = await cliIn(dir, ['ping', 'staging']);
+  t.is(res.code, 1);
+  t.regex(res.stderr, /inventories\/staging\.yml:\d+:\d+/);
   t.notRegex(res.stderr, /at .*\.js:\d+:\d+/);
 });

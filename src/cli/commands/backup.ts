@@ -3,28 +3,13 @@
  * `postgres` role, made with the same script the role's daily timer runs. The implementation is loaded
  * only when one of them runs.
  */
-import { type Command, Option } from 'commander';
+import type { Command } from 'commander';
+import { varsOptions } from '../context.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 /** The options both commands share: which hosts, how to reach them, how to open the secrets. */
-function connectionOptions(cmd: Command): Command {
-  return cmd
-    .option('--limit <pattern>', 'only these hosts: a host, group, glob, comma list, !exclusion')
-    .option('--var <key=value>', 'extra var, highest precedence (repeatable)', collect, [])
-    .option('--vault-password-file <file>', 'file holding the secrets password')
-    .addOption(
-      new Option(
-        '--host-key-checking <mode>',
-        'accept-new: record unknown host keys, refuse changed ones; off: never check',
-      )
-        .choices(['accept-new', 'off'])
-        .default('accept-new'),
-    )
-    .option('-K, --ask-become-pass', 'prompt for the sudo password of become hosts')
-    .option('--connect-timeout <seconds>', 'SSH connect timeout', '10')
-    .option('--json', 'print one JSON document on stdout instead of lines');
-}
+const connectionOptions = varsOptions;
 
 export function register(program: Command): void {
   connectionOptions(

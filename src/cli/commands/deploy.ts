@@ -2,28 +2,12 @@
  * `verdandi deploy`, `rollback`, `status` and `demo`. The implementations live in src/deploy/ and are
  * imported only when the command runs.
  */
-import { type Command, Option } from 'commander';
-
-const collect = (value: string, previous: string[] = []) => [...previous, value];
+import type { Command } from 'commander';
+import { varsOptions } from '../context.js';
 
 /** The options deploy, rollback and status share with the other commands that touch hosts. */
 function hostOptions(cmd: Command): Command {
-  return cmd
-    .option('--limit <pattern>', 'only these hosts: a host, group, glob, comma list, !exclusion')
-    .option('--site <names>', 'only these sites (comma separated)')
-    .option('--json', 'print one JSON document on stdout (lines go to stderr)')
-    .option('--var <key=value>', 'extra var, highest precedence (repeatable)', collect, [])
-    .option('--vault-password-file <file>', 'file holding the secrets password')
-    .addOption(
-      new Option(
-        '--host-key-checking <mode>',
-        'accept-new: record unknown host keys, refuse changed ones; off: never check',
-      )
-        .choices(['accept-new', 'off'])
-        .default('accept-new'),
-    )
-    .option('-K, --ask-become-pass', 'prompt for the sudo password of become hosts')
-    .option('--connect-timeout <seconds>', 'SSH connect timeout', '10');
+  return varsOptions(cmd.option('--site <names>', 'only these sites (comma separated)'));
 }
 
 function releaseOptions(cmd: Command): Command {
