@@ -47,7 +47,12 @@ export function sshArgs(host: BenchHost, remoteCommand: string): string[] {
 }
 
 /** Runs a POSIX sh script on the host (as `sh -c SCRIPT`) over one plain ssh call. */
-export function ssh(host: BenchHost, script: string, input?: string | Buffer, timeoutMs = 600_000): Promise<Finished> {
+export function ssh(
+  host: BenchHost,
+  script: string,
+  input?: string | Buffer,
+  timeoutMs = 600_000,
+): Promise<Finished> {
   return runTimed('ssh', sshArgs(host, words('sh', '-c', script)), { input, timeoutMs });
 }
 
@@ -98,7 +103,9 @@ export async function bootHosts(names: string[], batchSize: number, log: Log): P
     const batch = names.slice(i, i + batchSize);
     const started = Date.now();
     const booted = await up(batch, { fresh: true });
-    hosts.push(...booted.map((h) => ({ name: h.name, address: h.address, port: h.port, user: h.user, key: h.key })));
+    hosts.push(
+      ...booted.map((h) => ({ name: h.name, address: h.address, port: h.port, user: h.user, key: h.key })),
+    );
     log(`booted ${batch[0]}..${batch[batch.length - 1]} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   }
   return hosts;
@@ -159,14 +166,25 @@ export async function seedHosts(hosts: BenchHost[], log: Log): Promise<void> {
     `cd / && find var/cache/apt/archives var/lib/apt/lists -type f -newer ${SEED_MARK} ! -name lock | tar -czf - -T - | base64 -w0`,
   );
   const tarball = Buffer.from(archive.stdout.trim(), 'base64');
-  log(`apt cache of ${first.name}: ${(tarball.length / 1e6).toFixed(1)} MB to copy to ${others.length} host(s)`);
+  log(
+    `apt cache of ${first.name}: ${(tarball.length / 1e6).toFixed(1)} MB to copy to ${others.length} host(s)`,
+  );
   await mapLimit(others, 8, (host) =>
-    sshOk(host, ['set -e', APT_ENV, 'tar -C / -xzf -', `${APT_GET} install python3-apt >/dev/null`].join('\n'), tarball),
+    sshOk(
+      host,
+      ['set -e', APT_ENV, 'tar -C / -xzf -', `${APT_GET} install python3-apt >/dev/null`].join('\n'),
+      tarball,
+    ),
   );
   await mapLimit(hosts, 10, (host) =>
     sshOk(
       host,
       [
+        // One-change runs restart nginx a few seconds apart: past 5 starts in 10 s systemd would refuse
+        // ("start of the service was attempted too often"), whichever tool asks.
+        'mkdir -p /etc/systemd/system/nginx.service.d',
+        "printf '[Unit]\\nStartLimitIntervalSec=0\\n' > /etc/systemd/system/nginx.service.d/bench-no-start-limit.conf",
+        'systemctl daemon-reload',
         `dpkg-query -W -f='\${db:Status-Abbrev} \${Package}\\n' | awk '$1 == "ii" { print $2 }' | sort > ${BASELINE}`,
         AGE_APT_LISTS,
       ].join('\n'),
@@ -196,6 +214,7 @@ export async function resetHosts(hosts: BenchHost[]): Promise<void> {
 export async function checkReachable(hosts: BenchHost[]): Promise<void> {
   await mapLimit(hosts, 10, async (host) => {
     const res = await runTimed('ssh', sshArgs(host, 'true'), { timeoutMs: 30_000 });
-    if (res.code !== 0) throw new Error(`${host.name} (${host.address}) is not reachable over ssh: ${res.stderr.trim()}`);
+    if (res.code !== 0)
+      throw new Error(`${host.name} (${host.address}) is not reachable over ssh: ${res.stderr.trim()}`);
   });
 }

@@ -34,7 +34,10 @@ let cpuFileCounter = 0;
 /** Runs the command under GNU time, then reads the CPU time it wrote. */
 async function runWithCpu(command: string, args: string[], opts: SpawnOptions): Promise<Finished> {
   const file = join(tmpdir(), `verdandi-bench-cpu-${process.pid}-${cpuFileCounter++}`);
-  const res = await runTimed(GNU_TIME, ['-q', '-f', '%U %S', '-o', file, command, ...args], { ...opts, cpu: false });
+  const res = await runTimed(GNU_TIME, ['-q', '-f', '%U %S', '-o', file, command, ...args], {
+    ...opts,
+    cpu: false,
+  });
   const text = await readFile(file, 'utf8').catch(() => '');
   await rm(file, { force: true });
   const [user, system] = (text.trim().split('\n').at(-1) ?? '').split(' ').map(Number);

@@ -42,9 +42,17 @@ for (let i = 0; i < Number(values.repeat); i++) {
   const info = session.hostInfo(ctx, host);
   const play = pb.plays[0];
   const tasks = await play.tasks(info);
-  const handlers = Object.fromEntries(Object.entries(play.handlers ?? {}).map(([n, fn]) => [n, () => fn(info)]));
+  const handlers = Object.fromEntries(
+    Object.entries(play.handlers ?? {}).map(([n, fn]) => [n, () => fn(info)]),
+  );
   const reporter = new Reporter({ json: true, verbose: false, check: false });
-  const res = await runTasks(conn, info, tasks, { check: false, diff: false, reporter, unit: 'bench', handlers });
+  const res = await runTasks(conn, info, tasks, {
+    check: false,
+    diff: false,
+    reporter,
+    unit: 'bench',
+    handlers,
+  });
   mark(`tasks run #${i + 1} (ok ${res.ok}, changed ${res.changed}, round trips ${conn.roundTrips})`);
 }
 await pool.closeAll();
@@ -52,6 +60,8 @@ mark('closed');
 
 let previous = 0;
 for (const [name, at] of marks) {
-  process.stdout.write(`${at.toFixed(0).padStart(6)} ms  +${(at - previous).toFixed(0).padStart(5)}  ${name}\n`);
+  process.stdout.write(
+    `${at.toFixed(0).padStart(6)} ms  +${(at - previous).toFixed(0).padStart(5)}  ${name}\n`,
+  );
   previous = at;
 }

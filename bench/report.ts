@@ -6,11 +6,14 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { median } from './proc.js';
 import type { Figure, Results, Scenario } from './run.js';
 
-const BEGIN = '<!-- bench:begin (written by bench/run.ts: do not edit by hand) -->';
-const END = '<!-- bench:end -->';
+/** Each run writes its own block, named by `--label`: the blocks of other labels stay as they are. */
+const begin = (label: string) =>
+  `<!-- bench:begin ${label} (written by bench/run.ts: do not edit by hand) -->`;
+const end = (label: string) => `<!-- bench:end ${label} -->`;
 
 const s = (ms: number) => (Number.isFinite(ms) ? (ms / 1000).toFixed(2) : '–');
-const ratio = (a: number, b: number) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(1)}×` : '–');
+const ratio = (a: number, b: number) =>
+  Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(1)}×` : '–';
 const rt = (n: number | undefined) => (n === undefined ? '–' : String(n));
 
 function table(figures: Figure[], scenario: Scenario): string {
@@ -71,9 +74,13 @@ function targets(r: Results): Target[] {
   const biggest = nc.length > 1 ? nc[nc.length - 1] : undefined;
   const out: Target[] = [];
   const speedup = (f: Figure | undefined) =>
-    f && f.runs.ansible.length ? median(f.runs.ansible) / median(f.runs.verdandi) : undefined;
+    f?.runs.ansible.length ? median(f.runs.ansible) / median(f.runs.verdandi) : undefined;
   const sp1 = speedup(one);
-  out.push({ what: 'no-change, 1 host: Ansible / Verdandi ≥ 10', value: sp1 ? `${sp1.toFixed(1)}×` : '–', met: sp1 === undefined ? undefined : sp1 >= 10 });
+  out.push({
+    what: 'no-change, 1 host: Ansible / Verdandi ≥ 10',
+    value: sp1 ? `${sp1.toFixed(1)}×` : '–',
+    met: sp1 === undefined ? undefined : sp1 >= 10,
+  });
   if (biggest) {
     const spN = speedup(biggest);
     out.push({
@@ -102,7 +109,11 @@ function targets(r: Results): Target[] {
       met: scale <= 3,
     });
   }
-  out.push({ what: '`verdandi --help` < 150 ms', value: `${r.help.medianMs.toFixed(0)} ms`, met: r.help.medianMs < 150 });
+  out.push({
+    what: '`verdandi --help` < 150 ms',
+    value: `${r.help.medianMs.toFixed(0)} ms`,
+    met: r.help.medianMs < 150,
+  });
   return out;
 }
 
@@ -123,10 +134,10 @@ function stagingSection(r: Results): string[] {
   ];
 }
 
-export function renderResults(r: Results): string {
+export function renderResults(r: Results, label: string): string {
   const m = r.machine;
   const parts = [
-    BEGIN,
+    begin(label),
     '',
     `Produced by \`${r.command}\` (started ${r.startedAt}, ${r.totalSeconds.toFixed(0)} s in all).`,
     '',
@@ -135,15 +146,17 @@ export function renderResults(r: Results): string {
     '',
     'Times are wall-clock seconds of the whole command, medians of the runs; "in-process" is Verdandi\'s own',
     '`durationMs` (after Node started and the playbook was loaded). CPU: user + system time of the command',
-    'and the processes it waited for, on this machine (GNU time; the test hosts\' side is not counted, nor',
-    'are Ansible\'s detached ControlPersist masters). Round trips per host: Verdandi\'s `roundTrips` from',
-    '`--json`; Ansible\'s ssh invocations (counted by a wrapper around `ssh`); raw: 1.',
+    "and the processes it waited for, on this machine (GNU time; the test hosts' side is not counted, nor",
+    "are Ansible's detached ControlPersist masters). Round trips per host: Verdandi's `roundTrips` from",
+    "`--json`; Ansible's ssh invocations (counted by a wrapper around `ssh`); raw: 1.",
     '',
     '### Targets (no-change run)',
     '',
     '| target | measured | met |',
     '|---|---|---|',
-    ...targets(r).map((t) => `| ${t.what} | ${t.value} | ${t.met === undefined ? '–' : t.met ? 'yes' : '**no**'} |`),
+    ...targets(r).map(
+      (t) => `| ${t.what} | ${t.value} | ${t.met === undefined ? '–' : t.met ? 'yes' : '**no**'} |`,
+    ),
     '',
     '### No-change run',
     '',
@@ -172,23 +185,21 @@ export function renderResults(r: Results): string {
     '',
     '</details>',
     '',
-    END,
+    end(label),
   ];
   return parts.join('\n');
 }
 
 const SKELETON = `# Benchmark: Verdandi, Ansible and the raw-ssh limit
 
-How it is run, what it measures and why: see bench/run.ts. The block below is rewritten by every run.
-
-${BEGIN}
-${END}
+How it is run and what it measures: see bench/run.ts. The blocks below are rewritten by the runs.
 `;
 
-export async function writeReport(file: string, r: Results): Promise<void> {
+export async function writeReport(file: string, r: Results, label: string): Promise<void> {
   let text = await readFile(file, 'utf8').catch(() => SKELETON);
-  if (!text.includes(BEGIN) || !text.includes(END)) text = `${text.trimEnd()}\n\n${BEGIN}\n${END}\n`;
-  const before = text.slice(0, text.indexOf(BEGIN));
-  const after = text.slice(text.indexOf(END) + END.length);
-  await writeFile(file, `${before}${renderResults(r)}${after}`);
+  const [b, e] = [begin(label), end(label)];
+  if (!text.includes(b) || !text.includes(e)) text = `${text.trimEnd()}\n\n${b}\n${e}\n`;
+  const before = text.slice(0, text.indexOf(b));
+  const after = text.slice(text.indexOf(e) + e.length);
+  await writeFile(file, `${before}${renderResults(r, label)}${after}`);
 }

@@ -10,6 +10,7 @@
  * Options: --hosts 1,10,50  --runs 5 (timed runs per figure)  --big-runs 3 (for 25+ hosts)
  *   --converge-runs 3 (under 10 hosts)  --big-converge-runs 1 (10+ hosts)  --no-ansible
  *   --scenarios converge,no-change,one-change,staging  --boot-batch 10  --keep-hosts  --out FILE
+ *   --label NAME (the block of RESULTS.md this run rewrites, default main)
  *
  * Scenarios, for each host count (the first N hosts):
  *   converge    from a fresh host (packages, user, files...): the hosts are reset before every run
@@ -118,6 +119,7 @@ function parseCli() {
       'keep-hosts': { type: 'boolean', default: false },
       'help-runs': { type: 'string', default: '30' },
       out: { type: 'string', default: join(repoRoot, 'bench', 'RESULTS.md') },
+      label: { type: 'string', default: 'main' },
     },
     allowPositionals: false,
   });
@@ -131,7 +133,8 @@ function parseCli() {
     .map((v) => num('hosts', v.trim()))
     .sort((a, b) => a - b);
   const scenarios = values.scenarios.split(',').map((s) => s.trim()) as ScenarioName[];
-  for (const s of scenarios) if (!SCENARIOS.includes(s)) throw new Error(`unknown scenario ${s}: ${SCENARIOS.join(', ')}`);
+  for (const s of scenarios)
+    if (!SCENARIOS.includes(s)) throw new Error(`unknown scenario ${s}: ${SCENARIOS.join(', ')}`);
   return {
     counts,
     runs: num('runs', values.runs),
@@ -146,6 +149,7 @@ function parseCli() {
     keepHosts: values['keep-hosts'],
     helpRuns: num('help-runs', values['help-runs']),
     out: values.out,
+    label: values.label,
   };
 }
 type Cli = ReturnType<typeof parseCli>;
@@ -205,7 +209,11 @@ async function measureHelp(runs: number): Promise<Results['help']> {
 }
 
 /** Why a run is not what the scenario expects, or undefined when it is. */
-function problem(run: RunOutcome, hosts: BenchHost[], expectChanged?: (changed: number) => boolean): string | undefined {
+function problem(
+  run: RunOutcome,
+  hosts: BenchHost[],
+  expectChanged?: (changed: number) => boolean,
+): string | undefined {
   if (run.hosts.size !== hosts.length || !allOk(run)) {
     return `${run.tool} failed:\n${run.output.trim().split('\n').slice(-25).join('\n')}`;
   }
@@ -246,12 +254,16 @@ class Bench {
 
     if (this.cli.scenarios.includes('converge')) {
       if (resettable) figures.push(await this.converge(ctx, convergeRuns, base));
-      else log('converge skipped: the hosts are not the benchmark\'s own (give --allow-reset to purge and redo them)');
+      else
+        log(
+          "converge skipped: the hosts are not the benchmark's own (give --allow-reset to purge and redo them)",
+        );
     }
     // Converged with the base message, by Verdandi (the converge scenario may have ended with Ansible).
     const prime = await runVerdandi(inventory, count, base);
     const primeProblem = problem(prime, hosts);
-    if (primeProblem) throw new Error(`could not converge the hosts before the no-change runs: ${primeProblem}`);
+    if (primeProblem)
+      throw new Error(`could not converge the hosts before the no-change runs: ${primeProblem}`);
     if (this.cli.scenarios.includes('no-change')) figures.push(await this.noChange(ctx, runs, base));
     if (this.cli.scenarios.includes('one-change')) figures.push(await this.oneChange(ctx, runs));
   }
@@ -292,7 +304,9 @@ class Bench {
       for (const tool of order) {
         const resetStarted = Date.now();
         await resetHosts(ctx.hosts);
-        log(`n=${ctx.count} converge #${r + 1}: reset in ${seconds(Date.now() - resetStarted)} s, running ${tool}`);
+        log(
+          `n=${ctx.count} converge #${r + 1}: reset in ${seconds(Date.now() - resetStarted)} s, running ${tool}`,
+        );
         const run = await this.run(tool, ctx, message, `c${r}`);
         const bad = problem(run, ctx.hosts, (changed) => changed > 0);
         if (bad) throw new Error(`converge run failed: ${bad}`);
@@ -419,7 +433,9 @@ async function main(): Promise<void> {
   };
   log(`machine: ${results.machine.nproc} cores, ${results.machine.memory}, kernel ${results.machine.kernel}`);
   results.help = await measureHelp(cli.helpRuns);
-  log(`verdandi --help: median ${results.help.medianMs.toFixed(1)} ms${results.help.hyperfine ? ` (${results.help.hyperfine})` : ''}`);
+  log(
+    `verdandi --help: median ${results.help.medianMs.toFixed(1)} ms${results.help.hyperfine ? ` (${results.help.hyperfine})` : ''}`,
+  );
 
   const workDir = await mkdtemp(join(tmpdir(), 'verdandi-bench-'));
   const booted: string[] = [];
@@ -443,14 +459,17 @@ async function main(): Promise<void> {
     if (cli.inventory) {
       hosts = await hostsFromInventory(cli.inventory);
       const max = cli.counts.at(-1)!;
-      if (hosts.length < max) throw new Error(`${cli.inventory} has ${hosts.length} hosts; --hosts asks for ${max}`);
+      if (hosts.length < max)
+        throw new Error(`${cli.inventory} has ${hosts.length} hosts; --hosts asks for ${max}`);
     } else {
       const names = benchHostNames(cli.counts.at(-1)!);
       if (cli.scenarios.includes('staging')) names.push('bench-staging');
       booted.push(...names);
       const bootStarted = Date.now();
       hosts = await bootHosts(names, cli.bootBatch, log);
-      results.notes.push(`booting ${names.length} test hosts took ${seconds(Date.now() - bootStarted)} s (not timed)`);
+      results.notes.push(
+        `booting ${names.length} test hosts took ${seconds(Date.now() - bootStarted)} s (not timed)`,
+      );
     }
     await checkReachable(hosts);
     const stagingHost = hosts.find((h) => h.name === 'bench-staging');
@@ -459,7 +478,7 @@ async function main(): Promise<void> {
     const bench = new Bench(cli, workDir);
     if (stagingHost) {
       results.staging = await staging(stagingHost, cli.runs, workDir);
-      await writeReport(cli.out, results);
+      await writeReport(cli.out, results, cli.label);
     }
     for (const count of cli.counts) {
       log(`--- ${count} host(s) ---`);
@@ -467,14 +486,17 @@ async function main(): Promise<void> {
       // Written after each host count, so an interrupted run still leaves its figures.
       results.loadAfter = await loadAverage();
       results.totalSeconds = (Date.now() - started) / 1000;
-      await writeReport(cli.out, results);
+      await writeReport(cli.out, results, cli.label);
     }
   } finally {
     await cleanUp();
   }
   results.totalSeconds = (Date.now() - started) / 1000;
-  await writeReport(cli.out, results);
-  await writeFile(join(repoRoot, 'bench', 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+  await writeReport(cli.out, results, cli.label);
+  await writeFile(
+    join(repoRoot, 'bench', `results-${cli.label}.json`),
+    `${JSON.stringify(results, null, 2)}\n`,
+  );
   log(`done in ${seconds(Date.now() - started)} s: ${cli.out}`);
 }
 

@@ -6,7 +6,7 @@
  * - raw ssh: `raw-check.sh` over one plain `ssh` call per host, all hosts in parallel.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Handlebars from 'handlebars';
@@ -67,7 +67,10 @@ export async function writeVerdandiInventory(
   const file = join(dir, name);
   const doc = {
     hosts: Object.fromEntries(
-      hosts.map((h) => [h.name, { address: h.address, port: h.port, user: h.user, ...(h.key ? { key: h.key } : {}) }]),
+      hosts.map((h) => [
+        h.name,
+        { address: h.address, port: h.port, user: h.user, ...(h.key ? { key: h.key } : {}) },
+      ]),
     ),
     ...(roles ? { groups: { bench: { hosts: hosts.map((h) => h.name), roles } } } : {}),
   };
@@ -84,7 +87,15 @@ interface VerdandiJson {
 }
 
 export async function runVerdandi(inventory: string, forks: number, message: string): Promise<RunOutcome> {
-  return verdandi(['run', inventory, verdandiPlaybook, '--forks', String(forks), '--var', `bench_message=${message}`]);
+  return verdandi([
+    'run',
+    inventory,
+    verdandiPlaybook,
+    '--forks',
+    String(forks),
+    '--var',
+    `bench_message=${message}`,
+  ]);
 }
 
 /** `verdandi provision`: the roles the inventory gives each host. */
@@ -134,7 +145,11 @@ printf '%s\\n' "$*" >> "$BENCH_SSH_LOG"
 exec ssh "$@"
 `;
 
-export async function writeAnsibleFiles(dir: string, hosts: BenchHost[], forks: number): Promise<AnsibleFiles> {
+export async function writeAnsibleFiles(
+  dir: string,
+  hosts: BenchHost[],
+  forks: number,
+): Promise<AnsibleFiles> {
   await mkdir(dir, { recursive: true });
   const inventory = join(dir, 'hosts.ini');
   const lines = ['# Written by the benchmark driver.', '[bench]'];
@@ -222,13 +237,21 @@ export async function runAnsible(
     });
   }
   await closeControlMasters(controlDir);
-  return { tool: 'ansible', ms: res.ms, cpuMs: res.cpuMs, hosts: hostsOut, output: `${res.stdout}\n${res.stderr}` };
+  return {
+    tool: 'ansible',
+    ms: res.ms,
+    cpuMs: res.cpuMs,
+    hosts: hostsOut,
+    output: `${res.stdout}\n${res.stderr}`,
+  };
 }
 
 async function closeControlMasters(controlDir: string): Promise<void> {
   const sockets = await readdir(controlDir).catch(() => [] as string[]);
   await mapLimit(sockets, 10, (socket) =>
-    runTimed('ssh', ['-O', 'exit', '-o', `ControlPath=${join(controlDir, socket)}`, 'bench'], { timeoutMs: 10_000 }),
+    runTimed('ssh', ['-O', 'exit', '-o', `ControlPath=${join(controlDir, socket)}`, 'bench'], {
+      timeoutMs: 10_000,
+    }),
   );
   await rm(controlDir, { recursive: true, force: true });
 }
@@ -253,7 +276,9 @@ export async function expectedHashes(host: BenchHost, message: string): Promise<
 export async function runRaw(hosts: BenchHost[], message: string): Promise<RunOutcome> {
   const script = await readFile(join(benchDir, 'raw-check.sh'), 'utf8');
   const commands = await Promise.all(
-    hosts.map(async (h) => sshArgs(h, words('sh', '-c', script, 'raw-check', ...(await expectedHashes(h, message))))),
+    hosts.map(async (h) =>
+      sshArgs(h, words('sh', '-c', script, 'raw-check', ...(await expectedHashes(h, message)))),
+    ),
   );
   const started = process.hrtime.bigint();
   const results: Finished[] = await Promise.all(
