@@ -117,6 +117,9 @@ function targets(r: Results): Target[] {
   return out;
 }
 
+/** A titled section, or nothing when the run did not measure it. */
+const section = (title: string, body: string) => (body ? [`### ${title}`, '', body] : []);
+
 function stagingSection(r: Results): string[] {
   const st = r.staging;
   if (!st) return [];
@@ -158,15 +161,12 @@ export function renderResults(r: Results, label: string): string {
       (t) => `| ${t.what} | ${t.value} | ${t.met === undefined ? '–' : t.met ? 'yes' : '**no**'} |`,
     ),
     '',
-    '### No-change run',
-    '',
-    table(r.figures, 'no-change'),
-    '### One-change run (one template var: one file written, nginx restarted by the handler)',
-    '',
-    table(r.figures, 'one-change'),
-    '### First run (converge from a fresh host)',
-    '',
-    table(r.figures, 'converge'),
+    ...section('No-change run', table(r.figures, 'no-change')),
+    ...section(
+      'One-change run (one template var: one file written, nginx restarted by the handler)',
+      table(r.figures, 'one-change'),
+    ),
+    ...section('First run (converge from a fresh host)', table(r.figures, 'converge')),
     ...stagingSection(r),
     '### `verdandi --help`',
     '',

@@ -37,3 +37,6 @@ try {
 } catch (err) {
   process.exitCode = handleError(err, program.opts().verbose === true || process.argv.includes('-v'));
 }
+// The command is done: do not wait for connections still opening (a run stopped by a user error
+// before it needed them) or idle keep-alive timers. stdout/stderr writes are synchronous on Linux.
+process.exit(process.exitCode ?? 0);

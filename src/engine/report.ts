@@ -2,7 +2,7 @@
  * Output of a run: a line per task per host, a spinner on a TTY (plain lines otherwise and in CI),
  * a recap table, or one JSON document with --json. Everything printed goes through `redact`.
  */
-import ora, { type Ora } from 'ora';
+import type { Ora } from 'ora';
 import { redact } from '../util/redact.js';
 
 export type TaskStatus = 'ok' | 'changed' | 'failed' | 'skipped';
@@ -37,11 +37,26 @@ export class Reporter {
   private readonly color: boolean;
   private readonly started = Date.now();
 
-  constructor(readonly opts: ReporterOptions) {
+  constructor(
+    readonly opts: ReporterOptions,
+    /** ora's constructor, loaded only when a spinner will show (it costs ~40 ms to import). */
+    makeSpinner?: (options: { stream: NodeJS.WritableStream }) => Ora,
+  ) {
     this.out = opts.out ?? process.stdout;
-    const tty = !!this.out.isTTY && !process.env.CI;
-    this.color = tty && !process.env.NO_COLOR;
-    if (tty && !opts.json) this.spinner = ora({ stream: process.stderr });
+    this.color = Reporter.onTerminal(this.out);
+    if (this.color && !opts.json && makeSpinner) this.spinner = makeSpinner({ stream: process.stderr });
+    if (process.env.NO_COLOR) this.color = false;
+  }
+
+  private static onTerminal(out: { isTTY?: boolean }): boolean {
+    return !!out.isTTY && !process.env.CI;
+  }
+
+  /** A reporter with a spinner when the output is a terminal (plain lines otherwise). */
+  static async create(opts: ReporterOptions): Promise<Reporter> {
+    if (!Reporter.onTerminal(opts.out ?? process.stdout) || opts.json) return new Reporter(opts);
+    const { default: ora } = await import('ora');
+    return new Reporter(opts, (o) => ora(o));
   }
 
   host(name: string): HostStats {

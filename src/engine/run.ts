@@ -10,7 +10,6 @@
  *    the restart must too. A notified handler is first recorded on the host, so one that could not run
  *    (lost connection) runs at the next run.
  */
-import { createTwoFilesPatch } from 'diff';
 import type { Connection } from '../connection/types.js';
 import { UserError } from '../util/errors.js';
 import { redact } from '../util/redact.js';
@@ -39,6 +38,8 @@ export interface RunTasksOptions {
   unit?: string;
   unitTags?: string[];
   handlers?: HandlerMap;
+  /** Shell run after the last step of the last changed task succeeded, in the same round trip. */
+  afterLastStep?: string;
 }
 
 export interface RunTasksResult {
@@ -154,6 +155,7 @@ export async function runTasks(
   }
 
   let failedAt: number | undefined;
+  let afterLastStepSent = false;
   for (let i = 0; i < tasks.length; i++) {
     const task = tasks[i];
     if (!task.when) {
@@ -212,7 +214,9 @@ export async function runTasks(
       nonce = newNonce();
       const batch = last ? buildProbeBatch(active(i + 1), nonce) : undefined;
       const record = task.notify.length ? recordPendingScript(unit, task.notify) : '';
-      const after = [record, batch?.script ?? ''].filter(Boolean).join('\n');
+      const lastOfAll = last && i === tasks.length - 1 ? (opts.afterLastStep ?? '') : '';
+      if (lastOfAll) afterLastStepSent = true;
+      const after = [record, lastOfAll, batch?.script ?? ''].filter(Boolean).join('\n');
       const res = await conn.exec(combine(step, after, nonce), { stdin: step.stdin });
       const { stepOut, rest, code } = splitStepOutput(res.stdout, nonce);
       const exit = code ?? res.code;
@@ -246,6 +250,11 @@ export async function runTasks(
     for (const h of task.notify) notified.add(h);
   }
 
+  // The last task did not change anything: what had to ride along with its last step runs alone.
+  if (opts.afterLastStep && !afterLastStepSent && failedAt === undefined && !opts.check) {
+    await conn.exec(opts.afterLastStep);
+  }
+
   // Handlers run in the order they are defined, once, even after a failure (the change happened).
   for (const name of Object.keys(handlers)) {
     if (!notified.has(name)) continue;
@@ -260,12 +269,13 @@ export async function runTasks(
       tags: undefined,
       unit: `${unit} › handler: ${name}`,
       handlers: {},
+      // The record is cleared in the same round trip as the handler's last step.
+      afterLastStep: clearPendingScript(unit, name),
     });
     result.ok += sub.ok;
     result.changed += sub.changed;
     result.skipped += sub.skipped;
     result.failed += sub.failed;
-    if (sub.failed === 0) await conn.exec(clearPendingScript(unit, name));
   }
 
   if (failedAt !== undefined && result.failed === 0) result.failed = 1;
@@ -282,6 +292,7 @@ async function showDiff(
     reporter.block(`--- ${diff.path}: diff hidden (sensitive content)`);
     return;
   }
+  const { createTwoFilesPatch } = await import('diff');
   const res = await conn.exec(`if [ -f ${quote(diff.path)} ]; then cat ${quote(diff.path)}; fi`);
   const before = res.code === 0 ? res.stdout : '';
   const patch = createTwoFilesPatch(

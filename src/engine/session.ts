@@ -193,6 +193,10 @@ export class ConnectionPool {
     }
     return c;
   }
+  /** Starts connecting to these hosts now; failures surface when the run asks for the connection. */
+  warm(hosts: InventoryHost[], vars: Map<string, Record<string, unknown>>): void {
+    for (const h of hosts) this.get(h, vars.get(h.name)).catch(() => {});
+  }
   async roundTrips(name: string): Promise<number> {
     const c = this.conns.get(name);
     if (!c) return 0;
@@ -329,8 +333,8 @@ export interface RunCommandOptions extends CommonRunOptions {
   verbose?: boolean;
 }
 
-function makeReporter(o: RunCommandOptions): Reporter {
-  return new Reporter({ json: !!o.json, verbose: !!o.verbose, check: !!o.check });
+function makeReporter(o: RunCommandOptions): Promise<Reporter> {
+  return Reporter.create({ json: !!o.json, verbose: !!o.verbose, check: !!o.check });
 }
 
 function exitCode(reporter: Reporter, failed: Set<string>): number {
@@ -350,6 +354,9 @@ function splitTags(tags?: string): string[] | undefined {
 /** `verdandi provision <env>`: every host gets the roles of its groups. Returns the exit code. */
 export async function provision(env: string, o: RunCommandOptions): Promise<number> {
   const ctx = await loadRunContext(env, o);
+  const conns = new ConnectionPool(ctx.connectOptions);
+  // SSH handshakes overlap the loading of the roles (connecting changes nothing on a host).
+  conns.warm(ctx.hosts, ctx.vars);
   const plans: HostPlan[] = [];
   for (const host of ctx.hosts) {
     const units: Unit[] = [];
@@ -360,8 +367,7 @@ export async function provision(env: string, o: RunCommandOptions): Promise<numb
     }
     plans.push({ host, units });
   }
-  const reporter = makeReporter(o);
-  const conns = new ConnectionPool(ctx.connectOptions);
+  const reporter = await makeReporter(o);
   try {
     const { failed } = await execute(ctx, plans, conns, {
       check: !!o.check,
@@ -395,8 +401,10 @@ function playUnit(play: Play, index: number): Unit {
 
 /** `verdandi run <env> <playbook.ts>`. Returns the exit code. */
 export async function runPlaybook(env: string, file: string, o: RunCommandOptions): Promise<number> {
-  const playbook = await loadPlaybook(file);
   const ctx = await loadRunContext(env, o);
+  const conns = new ConnectionPool(ctx.connectOptions);
+  conns.warm(ctx.hosts, ctx.vars);
+  const playbook = await loadPlaybook(file);
   const limited = new Set(ctx.hosts.map((h) => h.name));
   // Validate every play first: roles exist, vars are right, patterns match.
   const plays: Array<{ play: Play; plans: HostPlan[] }> = [];
@@ -414,8 +422,7 @@ export async function runPlaybook(env: string, file: string, o: RunCommandOption
     }));
     plays.push({ play, plans });
   }
-  const reporter = makeReporter(o);
-  const conns = new ConnectionPool(ctx.connectOptions);
+  const reporter = await makeReporter(o);
   const failed = new Set<string>();
   try {
     for (const { play, plans } of plays) {

@@ -17,7 +17,9 @@ const SECRET_TOKEN = 'tok_7f3a9c1e55d2';
 test.serial('a secret reaches the host file and never any output', async (t) => {
   const project = mkdtempSync(join(tmpdir(), 'vd-secrets-run-'));
   mkdirSync(join(project, 'secrets'));
-  writeFileSync(join(project, 'secrets', 'staging.vault-password'), 'correct horse battery staple\n', { mode: 0o600 });
+  writeFileSync(join(project, 'secrets', 'staging.vault-password'), 'correct horse battery staple\n', {
+    mode: 0o600,
+  });
   for (const [key, value] of [
     ['database_url', SECRET_URL],
     ['api_token', SECRET_TOKEN],
@@ -34,7 +36,10 @@ test.serial('a secret reaches the host file and never any output', async (t) => 
     },
     'staging',
   );
-  writeFileSync(join(project, 'app.env.hbs'), 'APP={{app_name}}\nDATABASE_URL={{database_url}}\nTOKEN={{token}}\n');
+  writeFileSync(
+    join(project, 'app.env.hbs'),
+    'APP={{app_name}}\nDATABASE_URL={{database_url}}\nTOKEN={{token}}\n',
+  );
   writeFileSync(
     join(project, 'site.ts'),
     `import { definePlaybook, template, shell } from 'verdandi';
