@@ -31,6 +31,12 @@ async function ensureTypeScriptLoader(): Promise<void> {
 }
 
 export async function importTypeScript(file: string): Promise<Record<string, unknown>> {
+  // The compiled CLI loads roles and playbooks from cached bundles (see compile-cache.ts); running from
+  // the TypeScript sources (the tests), tsx is already there.
+  if (!runningFromSource && process.env.VERDANDI_TS_CACHE !== 'off') {
+    const { importBundled } = await import('./compile-cache.js');
+    return importBundled(file, new URL('../index.js', import.meta.url).href);
+  }
   await ensureTypeScriptLoader();
   return (await import(pathToFileURL(file).href)) as Record<string, unknown>;
 }

@@ -1,0 +1,132 @@
+/**
+ * Roles and playbooks are TypeScript. Loading them through tsx on every run costs a few hundred
+ * milliseconds (its loader thread, then each module through its hooks): on a no-change run that is
+ * most of the time Verdandi spends on this machine. So a role or playbook is bundled once with esbuild
+ * (the compiler tsx itself uses) into one ES module kept in the user's cache, and later runs import that
+ * file directly while none of its source files changed.
+ *
+ * - `verdandi` stays an import of this very engine (an absolute URL): never a second copy of it.
+ * - `import.meta.url` in each source file is replaced by that file's own URL, so
+ *   `new URL('./templates/x.hbs', import.meta.url)` still finds the role's templates.
+ * - The cache entry records every input file with its sha256 and the engine build it was made for.
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { UserError } from '../util/errors.js';
+
+interface Manifest {
+  engine: string;
+  output: string;
+  inputs: Record<string, string>;
+}
+
+const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
+
+export function cacheDir(): string {
+  const base =
+    process.env.VERDANDI_TS_CACHE ??
+    join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'verdandi', 'ts');
+  return resolve(base);
+}
+
+/** Identifies the engine build: a rebuilt engine invalidates every bundle. */
+async function engineId(engineIndexUrl: string): Promise<string> {
+  const s = await stat(fileURLToPath(engineIndexUrl));
+  return `${engineIndexUrl}@${s.mtimeMs}`;
+}
+
+async function fresh(manifest: Manifest, engine: string): Promise<boolean> {
+  if (manifest.engine !== engine) return false;
+  for (const [file, hash] of Object.entries(manifest.inputs)) {
+    try {
+      if (sha256(await readFile(file)) !== hash) return false;
+    } catch {
+      return false;
+    }
+  }
+  return true;
+}
+
+/** esbuild's message → one line with file:line:column, like every other user error. */
+function buildError(file: string, err: unknown): UserError {
+  const errors = (
+    err as { errors?: Array<{ text: string; location?: { file: string; line: number; column: number } }> }
+  ).errors;
+  const first = errors?.[0];
+  if (first?.location) {
+    const { location: l } = first;
+    return new UserError(
+      `${l.file}:${l.line}:${l.column + 1}: ${first.text}`,
+      1,
+      `fix ${file} and run again`,
+    );
+  }
+  return new UserError(`${file} failed to compile: ${(err as Error).message}`, 1);
+}
+
+/** Imports `file` (TypeScript) from its cached bundle, building the bundle when needed. */
+export async function importBundled(file: string, engineIndexUrl: string): Promise<Record<string, unknown>> {
+  const dir = cacheDir();
+  const key = sha256(file).slice(0, 24);
+  const manifestPath = join(dir, `${key}.json`);
+  const engine = await engineId(engineIndexUrl);
+  try {
+    const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as Manifest;
+    if (await fresh(manifest, engine)) {
+      return (await import(pathToFileURL(join(dir, manifest.output)).href)) as Record<string, unknown>;
+    }
+  } catch {
+    // No cache entry yet (or an unreadable one): build it.
+  }
+
+  const esbuild = await import('esbuild');
+  const inputs: Record<string, string> = {};
+  let result: Awaited<ReturnType<typeof esbuild.build>>;
+  try {
+    result = await esbuild.build({
+      entryPoints: [file],
+      bundle: true,
+      format: 'esm',
+      platform: 'node',
+      target: 'node20',
+      write: false,
+      logLevel: 'silent',
+      sourcemap: 'inline',
+      // Bundled CommonJS packages may call require(): give the ES module one.
+      banner: {
+        js: "import { createRequire as __vdRequire } from 'node:module'; const require = __vdRequire(import.meta.url);",
+      },
+      plugins: [
+        {
+          name: 'verdandi',
+          setup(build) {
+            build.onResolve({ filter: /^verdandi$/ }, () => ({ path: engineIndexUrl, external: true }));
+            build.onLoad({ filter: /\.[cm]?[jt]sx?$/ }, async (args) => {
+              const text = await readFile(args.path, 'utf8');
+              inputs[args.path] = sha256(text);
+              if (args.path.includes('/node_modules/')) return undefined;
+              const own = JSON.stringify(pathToFileURL(args.path).href);
+              const ext = args.path.match(/\.([cm]?)([jt]sx?)$/);
+              const loader = (ext?.[2] ?? 'ts') as 'ts' | 'tsx' | 'js' | 'jsx';
+              return { contents: text.replace(/\bimport\.meta\.url\b/g, own), loader };
+            });
+          },
+        },
+      ],
+    });
+  } catch (err) {
+    throw buildError(file, err);
+  }
+  const code = result.outputFiles?.[0]?.text ?? '';
+  const output = `${key}-${sha256(code).slice(0, 16)}.mjs`;
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, output), code);
+  const manifest: Manifest = { engine, output, inputs };
+  const tmp = `${manifestPath}.${process.pid}.tmp`;
+  await writeFile(tmp, JSON.stringify(manifest));
+  await rename(tmp, manifestPath);
+  return (await import(pathToFileURL(join(dir, output)).href)) as Record<string, unknown>;
+}
