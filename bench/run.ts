@@ -10,9 +10,10 @@
  *                                              Verdandi alone at scale: a role of 300 and 1,000 tasks,
  *                                              and 50, 200, 1,000 simulated hosts (see RESULTS.md)
  *
- * Options: --hosts 1,10,50  --runs 5 (timed runs per figure)  --big-runs 3 (for 25+ hosts)
+ * Options: --hosts 1,10,50  --runs 5 (timed runs per figure)  --big-runs 3 (for 25+ hosts; first + all-changed pairs of copies)
  *   --converge-runs 3 (under 10 hosts)  --big-converge-runs 1 (10+ hosts)  --no-ansible
- *   --scenarios converge,no-change,one-change,staging  --boot-batch 10  --keep-hosts  --out FILE
+ *   --scenarios converge,no-change,one-change,staging (the default; also copies,many-hosts)
+ *   --boot-batch 10  --keep-hosts  --out FILE
  *   --label NAME (the block of RESULTS.md this run rewrites, default main)
  *   copies: --copies 300 (tasks of the first/all-changed/no-change runs)  --copies-big 1000 (no-change)
  *   many-hosts: --sim-hosts 50,200,1000  --sim-forks 100  --sim-backends 4 (real test hosts behind them)
@@ -23,7 +24,7 @@
  *   no-change   everything already converged: what users feel every day (raw ssh too)
  *   one-change  one template var changes: one file is written and nginx restarts
  *   staging     Verdandi alone provisions one more host with the built-in roles (STAGING_ROLES)
- * and, Verdandi alone, once (not per host count):
+ * and, Verdandi alone, once (not per host count; only when named in --scenarios):
  *   copies      one role of many `copy` tasks on the first host (copies.ts)
  *   many-hosts  hundreds of inventory hosts that are ports of the first few hosts (simulated.ts)
  * Verdandi and Ansible alternate inside each scenario (and raw ssh on no-change), so a change in the
@@ -65,6 +66,8 @@ export type Scenario = 'converge' | 'no-change' | 'one-change';
 /** `staging`: Verdandi alone provisions a host with the built-in roles (see STAGING_ROLES). */
 const SCENARIOS = ['converge', 'no-change', 'one-change', 'staging', 'copies', 'many-hosts'] as const;
 type ScenarioName = (typeof SCENARIOS)[number];
+/** Without `--scenarios`: the comparison and staging; copies and many-hosts are asked for by name. */
+const DEFAULT_SCENARIOS: readonly ScenarioName[] = ['converge', 'no-change', 'one-change', 'staging'];
 /** The scenarios that compare Verdandi with Ansible and raw ssh, for each host count of `--hosts`. */
 const COMPARISONS: readonly ScenarioName[] = ['converge', 'no-change', 'one-change'];
 
@@ -126,7 +129,7 @@ function parseCli() {
       'big-runs': { type: 'string', default: '3' },
       'converge-runs': { type: 'string', default: '3' },
       'big-converge-runs': { type: 'string', default: '1' },
-      scenarios: { type: 'string', default: SCENARIOS.join(',') },
+      scenarios: { type: 'string', default: DEFAULT_SCENARIOS.join(',') },
       inventory: { type: 'string' },
       'allow-reset': { type: 'boolean', default: false },
       'no-ansible': { type: 'boolean', default: false },

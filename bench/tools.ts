@@ -122,13 +122,14 @@ export async function verdandi(
 ): Promise<RunOutcome> {
   const args = [verdandiBin, ...command, '--json', '--host-key-checking', hostKeyChecking];
   const res = await runTimed(process.execPath, args, { cwd: repoRoot, timeoutMs: 900_000, cpu: true });
-  const output = `${res.stdout}\n${res.stderr}`;
   let json: VerdandiJson | undefined;
   try {
     json = JSON.parse(res.stdout) as VerdandiJson;
   } catch {
     json = undefined;
   }
+  // With --json, what went wrong is on stderr; stdout is the summary already parsed.
+  const output = json ? res.stderr : `${res.stdout}\n${res.stderr}`;
   const hosts = new Map<string, HostOutcome>();
   for (const [name, h] of Object.entries(json?.hosts ?? {})) {
     hosts.set(name, {
