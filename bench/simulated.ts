@@ -172,7 +172,9 @@ export async function simulatedScenario(
   await mkdir(dir, { recursive: true });
   const max = opts.counts.at(-1) ?? 1;
   await prepareBackends(backends, opts.firstPort, max);
-  await Promise.all(backends.map((b) => sshOk(b, `rm -rf ${SIM_DIR}`)));
+  // The shared directory exists from the start: dozens of simulated hosts of one backend creating it at
+  // once in the untimed runs would only be noise.
+  await Promise.all(backends.map((b) => sshOk(b, `rm -rf ${SIM_DIR} && mkdir -m 0755 ${SIM_DIR}`)));
   const result: SimResult = {
     backends: backends.map((b) => b.name),
     forks: opts.forks,
