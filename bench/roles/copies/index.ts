@@ -13,25 +13,27 @@
 import { copy, defineRole, z } from 'verdandi';
 import { COPIES_DIR } from '../../spec.js';
 
-/** 16 lines of 64 characters: the size of a typical small config file. */
-function content(index: number, count: number, round: string): string {
+/** A header and 15 lines of 64 characters, about 1 KiB: the size of a typical small config file. */
+export function copyContent(index: number, count: number, round: string): string {
   const head = `# bench copy ${index} of ${count}, round ${round}\n`;
   const line = `setting_${String(index).padStart(4, '0')} = ${round}`.padEnd(63, '.');
   return head + `${line}\n`.repeat(15);
 }
 
+export const vars = z.object({
+  copies_count: z.number().int().positive().default(300),
+  copies_round: z.coerce.string().default('1'),
+  copies_dir: z.string().startsWith('/').default(COPIES_DIR),
+});
+
 export default defineRole({
   name: 'copies',
-  vars: z.object({
-    copies_count: z.number().int().positive().default(300),
-    copies_round: z.coerce.string().default('1'),
-    copies_dir: z.string().startsWith('/').default(COPIES_DIR),
-  }),
-  tasks: (vars) =>
-    Array.from({ length: vars.copies_count }, (_, i) =>
+  vars,
+  tasks: (v) =>
+    Array.from({ length: v.copies_count }, (_, i) =>
       copy({
-        path: `${vars.copies_dir}/file-${i + 1}.conf`,
-        content: content(i + 1, vars.copies_count, vars.copies_round),
+        path: `${v.copies_dir}/file-${i + 1}.conf`,
+        content: copyContent(i + 1, v.copies_count, v.copies_round),
         mode: '0644',
       }),
     ),
