@@ -6,6 +6,8 @@
 import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import test, { type ExecutionContext } from 'ava';
+import yaml from 'js-yaml';
+import { demoInventory } from '../../src/deploy/demo.js';
 import { parseSitesVars } from '../../src/deploy/targets.js';
 import type { Role } from '../../src/engine/types.js';
 import { loadInventory, validateRoleVars, varsForRole } from '../../src/inventory/index.js';
@@ -251,22 +253,36 @@ const INVENTORIES = readdirSync(new URL('../../inventories/', import.meta.url)).
   /\.ya?ml$/.test(f),
 );
 
+/** Validates every host's roles (built-in ones) and sites; returns how many roles were validated. */
+async function validateAll(t: ExecutionContext, env: string, cwd: string): Promise<number> {
+  const inventory = await loadInventory(env, { cwd });
+  let validated = 0;
+  for (const host of inventory.hosts.values()) {
+    for (const name of host.roles) {
+      t.true(ROLE_NAMES.includes(name), `${host.name}: ${name} is a built-in role`);
+      const role = await loadBuiltInRole(name);
+      const merged = varsForRole(host, name);
+      t.notThrows(() =>
+        validateRoleVars(role.vars, merged.vars, { role: name, host: host.name, origins: merged.origins }),
+      );
+      validated++;
+    }
+    t.notThrows(() => parseSitesVars(host, host.vars));
+  }
+  return validated;
+}
+
 for (const file of INVENTORIES) {
   test(`inventories/${file}: every host's roles and sites validate`, async (t) => {
-    const inventory = await loadInventory(file.replace(/\.ya?ml$/, ''), { cwd: PROJECT });
-    let validated = 0;
-    for (const host of inventory.hosts.values()) {
-      for (const name of host.roles) {
-        t.true(ROLE_NAMES.includes(name), `${host.name}: ${name} is a built-in role`);
-        const role = await loadBuiltInRole(name);
-        const merged = varsForRole(host, name);
-        t.notThrows(() =>
-          validateRoleVars(role.vars, merged.vars, { role: name, host: host.name, origins: merged.origins }),
-        );
-        validated++;
-      }
-      t.notThrows(() => parseSitesVars(host, host.vars));
-    }
-    t.true(validated > 0, 'the inventory gives roles to its hosts');
+    t.true((await validateAll(t, file.replace(/\.ya?ml$/, ''), PROJECT)) > 0, 'the inventory gives roles');
   });
 }
+
+test("the demo's inventory (the sample site of examples/, with nginx, supervisor, postgres) validates", async (t) => {
+  const inventory = demoInventory(
+    { name: 'demo', address: '10.231.254.2', key: '/nonexistent/key' },
+    '/srv/sample',
+  );
+  const cwd = await tempProject(t, { 'inventories/demo.yml': yaml.dump(inventory) });
+  t.is(await validateAll(t, 'demo', cwd), 4);
+});
