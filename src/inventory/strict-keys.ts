@@ -62,8 +62,16 @@ function strict(schema: z.ZodType): z.ZodType {
   return copy;
 }
 
+/**
+ * The shape with each property's schema strict, read when zod first needs it: a recursive schema (a
+ * property whose getter returns the object itself) is then rewritten without looping.
+ */
 function strictShape(shape: Record<string, z.ZodType>): Record<string, z.ZodType> {
-  return Object.fromEntries(Object.entries(shape).map(([key, value]) => [key, strict(value)]));
+  const copy: Record<string, z.ZodType> = {};
+  for (const key of Object.keys(shape)) {
+    Object.defineProperty(copy, key, { enumerable: true, configurable: true, get: () => strict(shape[key]) });
+  }
+  return copy;
 }
 
 /** The schema's kinds that hold other schemas, each rewritten with its parts strict. */

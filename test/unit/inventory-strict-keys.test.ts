@@ -173,3 +173,24 @@ test('closest: a few edits away, or a longer or shorter spelling of a known name
   t.is(closest('xy', ['xyzzy']), undefined, 'a 2-letter name is no spelling of a longer one');
   t.is(closest('zzzz', ['health']), undefined);
 });
+
+test('a recursive schema (a property whose getter returns the object) is strict at every level', (t) => {
+  const node = z.object({
+    name: z.string(),
+    get children(): z.ZodDefault<z.ZodArray<typeof node>> {
+      return z.array(node).default([]);
+    },
+  });
+  const schema = z.object({ app_tree: node.optional() });
+  const tree = { name: 'a', children: [{ name: 'b', children: [{ name: 'c' }] }] };
+  t.deepEqual(validateRoleVars(schema, { app_tree: tree }, ctx).app_tree, {
+    name: 'a',
+    children: [{ name: 'b', children: [{ name: 'c', children: [] }] }],
+  });
+  t.is(
+    errorOf(t, schema, {
+      app_tree: { name: 'a', children: [{ name: 'b', children: [{ name: 'c', chidren: [] }] }] },
+    }),
+    'role app, host web1: unknown key "chidren" in app_tree.children[0].children[0] (did you mean "children"?)',
+  );
+});
