@@ -194,3 +194,23 @@ test('a recursive schema (a property whose getter returns the object) is strict 
     'role app, host web1: unknown key "chidren" in app_tree.children[0].children[0] (did you mean "children"?)',
   );
 });
+
+test('a var replaced by a later layer takes its key position along (none left from the lower layer)', async (t) => {
+  const cwd = await tempProject(t, {
+    'inventories/test.yml': lines(
+      'vars:',
+      '  app_listen: { host: 0.0.0.0 }',
+      'hosts:',
+      '  web1:',
+      '    app_listen:',
+      '      hots: x',
+    ),
+  });
+  const host = (await loadInventory('test', { cwd })).hosts.get('web1')!;
+  t.false('app_listen:' in host.varOrigins, "the block's key is at its own origin: no separate key position");
+  t.false('app_listen.host:' in host.varOrigins);
+  t.throws(() => validateRoleVars(appVars, host.vars, { ...ctx, origins: host.varOrigins }), {
+    message:
+      'role app, host web1: unknown key "hots" in app_listen (did you mean "host"?) (set in inventories/test.yml:6:7)',
+  });
+});
