@@ -34,7 +34,8 @@ import {
 
 const name = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, 'a name is letters, digits, ".", "_" or "-"');
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name');
-/** Compose content: YAML text, or the same as a mapping written in the inventory. */
+/** Compose content: YAML text, or the same as a mapping written in the inventory. The mapping is open
+ * (any compose key): docker compose checks it, and it is written as is. */
 const composeContent = z.union([z.string().min(1), z.record(z.string(), z.unknown())]);
 
 const container = z.object({
@@ -44,9 +45,9 @@ const container = z.object({
   command: z.array(z.string()).optional(),
   /** `8080:80`, `127.0.0.1:5432:5432`. */
   ports: z.array(z.string().regex(/^[0-9.:[\]a-f/a-z]+$/)).default([]),
-  /** Environment: values may come from the secrets (`{{ secrets.api_key }}`). */
+  /** Environment: values may come from the secrets (`{{ secrets.api_key }}`). Open: any variable name. */
   env: z.record(envName, z.string()).default({}),
-  /** Environment variables read from the secrets: `{ API_KEY: api_key }`. */
+  /** Environment variables read from the secrets: `{ API_KEY: api_key }`. Open: any variable name. */
   env_secrets: z.record(envName, z.string().min(1)).default({}),
   /** `/srv/data:/data`, `named-volume:/var/lib/x:ro`. */
   volumes: z.array(z.string().min(1)).default([]),
@@ -60,6 +61,7 @@ const container = z.object({
     })
     .optional(),
   network: z.string().optional(),
+  /** Open: any label. */
   labels: z.record(z.string(), z.string()).default({}),
   state: z.enum(['started', 'stopped', 'absent']).default('started'),
 });
@@ -67,7 +69,7 @@ const container = z.object({
 const composeProject = z.object({
   name,
   compose: composeContent,
-  /** Written to `.env` beside the compose file (mode 0600). */
+  /** Written to `.env` beside the compose file (mode 0600). Open: any variable name. */
   env: z.record(envName, z.string()).default({}),
   /** Default: `/opt/verdandi/compose/<name>`. */
   dir: z
@@ -106,7 +108,7 @@ export const vars = z.object({
     .regex(/^\d+[kmg]?$/)
     .default('10m'),
   docker_log_max_file: z.number().int().positive().default(3),
-  /** Further daemon.json keys (merged over the log settings). */
+  /** Further daemon.json keys (merged over the log settings). Open: dockerd checks its own keys. */
   docker_daemon_options: z.record(z.string(), z.unknown()).default({}),
   /** Users added to the `docker` group (they exist already). */
   docker_users: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/)).default([]),

@@ -109,7 +109,8 @@ export const vars = z.object({
     .min(1)
     .default(['localhost']),
   postgres_port: z.number().int().min(1).max(65535).default(5432),
-  /** Further postgresql.conf settings (`max_connections: 200`, `shared_buffers: 256MB`). */
+  /** Further postgresql.conf settings (`max_connections: 200`, `shared_buffers: 256MB`). Open: any
+   * setting name (PostgreSQL refuses the ones it does not know). */
   postgres_settings: z
     .record(z.string().regex(/^[a-z_][a-z0-9_.]*$/), z.union([z.string(), z.number(), z.boolean()]))
     .default({}),

@@ -41,7 +41,8 @@ const program = z.object({
     .string()
     .regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/)
     .optional(),
-  /** Environment variables: values may come from the secrets (`{{ secrets.database_url }}`). */
+  /** Environment variables: values may come from the secrets (`{{ secrets.database_url }}`). An open
+   * map (any variable name), where every other mapping of the vars refuses unknown keys. */
   environment: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), oneLine).default({}),
   numprocs: z.number().int().min(1).default(1),
   /** Defaults to `%(program_name)s`, or `%(program_name)s_%(process_num)02d` when numprocs > 1. */

@@ -99,7 +99,8 @@ export const siteSchema = z.object({
     .optional(),
   env: z
     .object({
-      /** Plain values. */
+      /** Plain values. This and `secrets` are open maps (any variable name); every other mapping of a
+       * site refuses unknown keys (see src/inventory/strict-keys.ts). */
       vars: z.record(envName, z.union([z.string(), z.number(), z.boolean()])).default({}),
       /** Variable name → key in the environment's secrets (`DATABASE_URL: catalogage_database_url`). */
       secrets: z.record(envName, z.string()).default({}),
