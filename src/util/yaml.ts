@@ -58,7 +58,7 @@ export function loadYaml(text: string, options: LoadYamlOptions = {}): unknown {
       err instanceof yaml.YAMLException && !(err instanceof YamlLimitError)
         ? JS_YAML_BOUNDS.find((b) => err.reason.includes(b.option))
         : undefined;
-    if (bound) throw new YamlLimitError(bound.reason, (err as yaml.YAMLException).mark);
+    if (bound) throw limitError(bound.reason, options.filename, (err as yaml.YAMLException).mark);
     throw err;
   }
 }
