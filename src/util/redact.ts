@@ -7,8 +7,11 @@
  * - each line of a multi-line value (a TLS or SSH key, a certificate chain) on its own: output shows a
  *   multi-line value cut into lines, never in one piece (a diff prints `+MIIEvQ...` per line, a failed
  *   command's output tail starts at some line, a wrapped message splits it);
- * - each of those as it reads inside a JSON string (`--json` escapes quotes, backslashes and newlines).
+ * - each of those as it reads inside a JSON string (`--json` escapes quotes, backslashes and newlines),
+ *   and, when it holds a `'`, as it reads in a shell command (`-v` shows commands).
  */
+import { quote } from './shell.js';
+
 const secretValues = new Set<string>();
 /** The patterns, longest first, so a secret containing another is replaced whole. Rebuilt on change. */
 let longestFirst: string[] = [];
@@ -34,7 +37,9 @@ export function patternsOf(value: string): string[] {
     }
   }
   const asJson = patterns.map((p) => JSON.stringify(p).slice(1, -1)).filter((p) => !patterns.includes(p));
-  return [...patterns, ...asJson];
+  // A command shows a value with a `'` as the shell quotes it (`'it'\''s'`, see util/shell.ts).
+  const shellQuoted = patterns.filter((p) => p.includes("'")).map((p) => quote(p).slice(1, -1));
+  return [...patterns, ...asJson, ...shellQuoted];
 }
 
 function addSecret(value: string): void {

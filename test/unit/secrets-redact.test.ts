@@ -82,3 +82,10 @@ test.serial('short lines of a multi-line secret stay matchable only as part of t
   t.is(redact('-----'), '-----', 'a line of dashes alone is not a secret');
   t.is(redact('x S3cretLineLongEnough y'), 'x [secret] y');
 });
+
+test.serial('a value with a single quote is matched as a shell command quotes it', async (t) => {
+  const { words } = await import('../../src/util/shell.js');
+  registerSecret("it's-a-Secret\nand it's line two");
+  const command = words('echo', "it's-a-Secret", 'x', "and it's line two");
+  t.is(redact(command), "echo '[secret]' x '[secret]'");
+});
