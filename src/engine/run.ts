@@ -63,6 +63,27 @@ export function flattenTasks(list: TaskList): Task[] {
   return out;
 }
 
+/** A task notifying a handler its unit does not define: a user error naming the known ones. */
+export function unknownHandlerError(
+  unit: string,
+  tasks: Task[],
+  handlers: HandlerMap,
+): UserError | undefined {
+  for (const t of tasks) {
+    for (const h of t.notify) {
+      if (!(h in handlers)) {
+        const known = Object.keys(handlers);
+        return new UserError(
+          `${unit}: task "${t.name}" notifies handler "${h}", which ${unit} does not define`,
+          1,
+          known.length ? `known handlers: ${known.join(', ')}` : `${unit} defines no handlers`,
+        );
+      }
+    }
+  }
+  return undefined;
+}
+
 function selectedByTags(task: Task, opts: RunTasksOptions): boolean {
   if (!opts.tags || opts.tags.length === 0) return true;
   const own = new Set([...task.tags, ...(opts.unitTags ?? []), ...(opts.unit ? [opts.unit] : [])]);
@@ -117,18 +138,8 @@ export async function runTasks(
   const result: RunTasksResult = { ok: 0, changed: 0, failed: 0, skipped: 0 };
   const label = (t: Task) => `${unit} › ${t.name}`;
 
-  for (const t of tasks) {
-    for (const h of t.notify) {
-      if (!(h in handlers)) {
-        const known = Object.keys(handlers);
-        throw new UserError(
-          `${unit}: task "${t.name}" notifies handler "${h}", which ${unit} does not define`,
-          1,
-          known.length ? `known handlers: ${known.join(', ')}` : `${unit} defines no handlers`,
-        );
-      }
-    }
-  }
+  const unknownHandler = unknownHandlerError(unit, tasks, handlers);
+  if (unknownHandler) throw unknownHandler;
 
   const windows = new ProbeWindows(tasks.flatMap((t, i) => (t.when ? [i] : [])));
   const probesOf = (ids: number[]) => ids.map((i) => [String(i), tasks[i].probe] as [string, string]);
@@ -136,7 +147,10 @@ export async function runTasks(
   const hasHandlers = Object.keys(handlers).length > 0;
   let nonce = newNonce();
   const first = buildProbeBatch(
-    [...(hasHandlers ? [[PENDING_ID, readPendingProbe] as [string, string]] : []), ...probesOf(windows.all())],
+    [
+      ...(hasHandlers ? [[PENDING_ID, readPendingProbe] as [string, string]] : []),
+      ...probesOf(windows.all()),
+    ],
     nonce,
   );
   reporter.activity(`${host.name}: probing ${unit}`);

@@ -14,3 +14,11 @@ export class UserError extends Error {
     this.name = 'UserError';
   }
 }
+
+/** Several user errors found together (the plan, `verdandi check`): the CLI prints each one. */
+export class UserErrors extends UserError {
+  constructor(readonly errors: UserError[]) {
+    super(`${errors.length} errors`, 1);
+    this.name = 'UserErrors';
+  }
+}
