@@ -52,6 +52,8 @@ export class ConnectionPool {
     if (!entry) return;
     entry.leased = false;
     if (!keep) await this.close(name);
+    // An idle connection can make room for someone waiting for a slot.
+    else this.waiters.shift()?.();
   }
 
   /** Starts connecting to the first of these hosts, as many as there are free slots. */
@@ -85,8 +87,7 @@ export class ConnectionPool {
   private open(host: InventoryHost, vars: Record<string, unknown>): Entry {
     const entry: Entry = { leased: false, holdsSlot: false, conn: Promise.resolve(undefined as never) };
     entry.conn = (async () => {
-      await this.takeSlot();
-      entry.holdsSlot = true;
+      await this.takeSlot(entry);
       try {
         return await this.connector(host, {
           ...this.opts,
@@ -122,13 +123,15 @@ export class ConnectionPool {
     }
   }
 
-  private async takeSlot(): Promise<void> {
+  private async takeSlot(entry: Entry): Promise<void> {
     while (this.used >= this.limit) {
       const idle = [...this.entries].find(([, e]) => !e.leased && e.holdsSlot);
       if (idle) await this.close(idle[0]);
       else await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
+    // Taken in the same tick as the check: another caller sees this slot as used (and evictable).
     this.used++;
+    entry.holdsSlot = true;
   }
 
   private freeSlot(): void {
