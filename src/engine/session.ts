@@ -50,6 +50,36 @@ export interface RunContext {
   extraVars: Record<string, unknown>;
 }
 
+/**
+ * Every host's vars with `{{ secrets.x }}` and `{{ other_var }}` rendered, and the names of those that
+ * came from the secrets. An error throws, or, given a collector, is recorded and the host listed in
+ * `failed`.
+ */
+export function interpolateHosts(
+  inventory: Inventory,
+  secrets: Record<string, unknown>,
+  errors?: ErrorCollector,
+): { vars: Map<string, Record<string, unknown>>; sensitive: Map<string, string[]>; failed: Set<string> } {
+  const vars = new Map<string, Record<string, unknown>>();
+  const sensitive = new Map<string, string[]>();
+  const failed = new Set<string>();
+  for (const host of inventory.hosts.values()) {
+    try {
+      const res = interpolateVars(host, { secrets });
+      vars.set(host.name, res.vars);
+      sensitive.set(host.name, res.sensitive);
+    } catch (err) {
+      if (!errors || !(err instanceof UserError)) throw err;
+      errors.errors.push(err);
+      failed.add(host.name);
+    }
+  }
+  return { vars, sensitive, failed };
+}
+
+/** What the plan needs of a run's context (`verdandi check` has no connection options). */
+export type PlanContext = Omit<RunContext, 'connectOptions'>;
+
 /** Reads one line from the TTY without echo (sudo password). */
 async function promptHidden(question: string): Promise<string> {
   if (!process.stdin.isTTY) throw new UserError('-K needs a terminal to ask for the sudo password', 1);
@@ -77,13 +107,7 @@ export async function loadRunContext(
     vaultPasswordFile: o.vaultPasswordFile,
     interactive: !!process.stdin.isTTY && !process.env.CI,
   });
-  const vars = new Map<string, Record<string, unknown>>();
-  const sensitive = new Map<string, string[]>();
-  for (const host of inventory.hosts.values()) {
-    const res = interpolateVars(host, { secrets });
-    vars.set(host.name, res.vars);
-    sensitive.set(host.name, res.sensitive);
-  }
+  const { vars, sensitive } = interpolateHosts(inventory, secrets);
   let becomePassword: string | undefined;
   if (o.askBecomePass) becomePassword = await promptHidden('sudo password: ');
   if (becomePassword) registerSecret(becomePassword);
@@ -269,7 +293,7 @@ function splitTags(tags?: string): string[] | undefined {
 }
 
 /** The units of each host's roles (provision): roles loaded, vars validated; errors collected. */
-export async function provisionUnits(ctx: RunContext, errors: ErrorCollector): Promise<HostUnits[]> {
+export async function provisionUnits(ctx: PlanContext, errors: ErrorCollector): Promise<HostUnits[]> {
   const out: HostUnits[] = [];
   for (const host of ctx.hosts) {
     const units: Unit[] = [];
@@ -346,7 +370,7 @@ export async function provision(env: string, o: RunCommandOptions): Promise<numb
 
 /** The units of every play of a playbook, per play: roles loaded, vars validated; errors collected. */
 export async function playbookUnits(
-  ctx: RunContext,
+  ctx: PlanContext,
   playbook: Playbook,
   file: string,
   errors: ErrorCollector,
