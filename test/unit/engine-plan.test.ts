@@ -46,6 +46,7 @@ const TEMPLATE_ROLE = [
   '  vars: z.object({ out: z.string() }),',
   '  tasks: (vars) => [',
   '    template({',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: the source text of a role
   '      path: `${vars.out}/tpl.conf`,',
   "      src: new URL('./templates/tpl.conf.hbs', import.meta.url),",
   '      vars,',
@@ -62,6 +63,7 @@ const THROWING_ROLE = [
   "  name: 'thrower',",
   '  vars: z.object({}),',
   '  tasks: (_vars, host) => {',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: the source text of a role
   '    if (host.name) throw new Error(`no way for ${host.name}`);',
   '    return [];',
   '  },',
@@ -154,6 +156,7 @@ test('a role with gatherFacts gets facts before the plan; its tasks see them', a
       "  name: 'facty',",
       '  gatherFacts: true,',
       '  vars: z.object({ out: z.string() }),',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: the source text of a role
       '  tasks: (vars, host) => [copy({ path: `${vars.out}/arch`, content: `${host.facts?.arch}\\n` })],',
       '});',
       '',
