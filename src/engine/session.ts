@@ -387,6 +387,14 @@ export async function playbookUnits(
       const ref = await errors.attempt(() => resolveRoleRef(r, ctx.projectDir, where));
       if (ref) refs.push(ref);
     }
+    // A bad `serial` would only show when the play starts, after the plays before it changed hosts.
+    await errors.attempt(() => {
+      try {
+        batchSizes(Math.max(1, selected?.length ?? 0), play.serial);
+      } catch (err) {
+        throw err instanceof UserError ? new UserError(`${where}: ${err.message}`, 1) : err;
+      }
+    });
     const hosts: HostUnits[] = [];
     for (const host of selected ?? []) {
       const units: Unit[] = [];

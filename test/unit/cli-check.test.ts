@@ -103,7 +103,7 @@ test('every error at once, each with file:line: var type, unknown role, template
     'site.ts': [
       "import { definePlaybook } from 'verdandi';",
       '',
-      "export default definePlaybook({ plays: [{ hosts: 'web', roles: ['nope'] }] });",
+      "export default definePlaybook({ plays: [{ hosts: 'web', roles: ['nope'], serial: 'lots' }] });",
       '',
     ].join('\n'),
     'inventories/staging.yml': [
@@ -136,6 +136,7 @@ test('every error at once, each with file:line: var type, unknown role, template
   has(/role broken \(roles\/broken\/index\.ts:7:\d+\), host web1: tasks\(\) threw: not today/);
   has(/role broken \(roles\/broken\/index\.ts:7:\d+\), host web2: tasks\(\) threw: not today/);
   has(/site\.ts play 1: unknown role "nope"/);
+  has(/site\.ts play 1: serial must be a positive number, got "lots"/);
   // The text form prints the same errors on stderr, and the summary.
   const text = await cli(dir, ['check', 'staging', 'site.ts']);
   t.is(text.code, 1);
