@@ -161,6 +161,8 @@ export async function checkEnv(
   return done();
 }
 
+const count = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
 /** `verdandi check`: prints the report (lines, or one JSON document) and returns the exit code. */
 export async function check(env: string, playbooks: string[], o: CheckOptions): Promise<number> {
   const report = await checkEnv(env, playbooks, o);
@@ -172,7 +174,7 @@ export async function check(env: string, playbooks: string[], o: CheckOptions): 
       if (e.hint) process.stderr.write(`  → ${e.hint}\n`);
     }
     for (const n of report.notes) process.stdout.write(`note: ${n}\n`);
-    const what = `${report.hosts} hosts, ${report.units} roles and plays, ${report.tasks} tasks`;
+    const what = `${count(report.hosts, 'host')}, ${count(report.units, 'role and play', 'roles and plays')}, ${count(report.tasks, 'task')}`;
     const outcome = report.ok
       ? 'ok'
       : `${report.errors.length} error${report.errors.length === 1 ? '' : 's'}`;

@@ -13,7 +13,7 @@ import { UnreachableError } from '../connection/types.js';
 import { interpolateVars, loadInventory, parseExtraVars, selectHosts } from '../inventory/index.js';
 import { formatOrigin, type Inventory, type InventoryHost } from '../inventory/types.js';
 import { loadSecrets } from '../secrets/index.js';
-import { UserError } from '../util/errors.js';
+import { runExitCode, UserError } from '../util/errors.js';
 import { registerSecret } from '../util/redact.js';
 import { ConnectionPool } from './connection-pool.js';
 import { gatherFacts } from './facts.js';
@@ -274,14 +274,10 @@ function makeReporter(o: RunCommandOptions): Promise<Reporter> {
   return Reporter.create({ json: !!o.json, verbose: !!o.verbose, check: !!o.check });
 }
 
-/**
- * The exit code of a run (provision, run; deploy follows the same rule): a host unreachable wins (3),
- * else a failed task (2), else 0. A user error found before the run is 1 (thrown, nothing changed).
- */
-export function exitCode(reporter: Reporter, failed: Set<string>): number {
+/** The exit code of a run: see runExitCode (one rule for every command). */
+function exitCode(reporter: Reporter, failed: Set<string>): number {
   const unreachable = [...reporter.stats.values()].some((s) => s.unreachable);
-  if (unreachable) return 3;
-  return failed.size > 0 ? 2 : 0;
+  return runExitCode({ unreachable, failed: failed.size > 0 });
 }
 
 function splitTags(tags?: string): string[] | undefined {

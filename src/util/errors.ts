@@ -22,3 +22,13 @@ export class UserErrors extends UserError {
     this.name = 'UserErrors';
   }
 }
+
+/**
+ * The one exit-code rule of every command that runs on hosts (README, "Exit codes"): a host that could
+ * not be reached wins (3: its state is unknown), else a failure on a reached host (2), else 0. User
+ * errors found before any change are 1 (a UserError).
+ */
+export function runExitCode(outcome: { unreachable: boolean; failed: boolean }): 0 | 2 | 3 {
+  if (outcome.unreachable) return 3;
+  return outcome.failed ? 2 : 0;
+}

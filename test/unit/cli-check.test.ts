@@ -192,7 +192,7 @@ test('a role that gathers facts is evaluated without them, and the check says so
     res.stdout,
     /note: role facty, host web1: gathers facts; its tasks\(\) could not be evaluated without them/,
   );
-  t.regex(res.stdout, /checked 1 hosts/);
+  t.regex(res.stdout, /checked 1 host,/);
 });
 
 test('an inventory syntax error is one error with file:line:col, exit 1', async (t) => {
