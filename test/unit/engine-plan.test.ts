@@ -8,6 +8,10 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
+import { planUnit, type Unit } from '../../src/engine/plan.js';
+import type { HostInfo } from '../../src/engine/types.js';
+import { copy } from '../../src/tasks/index.js';
+import { UserError } from '../../src/util/errors.js';
 import { runCli } from '../helpers/cli.js';
 
 const cache = mkdtempSync(join(tmpdir(), 'vd-plan-cache-'));
@@ -218,3 +222,81 @@ for (const command of ['provision', 'run']) {
     t.regex(res.stdout, /failed/);
   });
 }
+
+// planUnit on its own (from the TypeScript sources): the user's frame, handlers and notify.
+
+const info: HostInfo = {
+  name: 'web1',
+  address: 'web1',
+  groups: [],
+  vars: {},
+  secrets: {},
+  env: 't',
+  inventory: { hosts: [] },
+};
+
+function unit(parts: Partial<Unit>): Unit {
+  return {
+    name: 'demo',
+    label: 'role demo',
+    tags: [],
+    gatherFacts: false,
+    tasks: () => [],
+    handlers: () => ({}),
+    ...parts,
+  };
+}
+
+test('planUnit: a throw names the line of the code that threw, not the engine', async (t) => {
+  const err = await t.throwsAsync(
+    planUnit(
+      unit({
+        tasks: () => {
+          throw new TypeError('cannot read x'); // the line the message must name
+        },
+      }),
+      info,
+    ),
+  );
+  t.true(err instanceof UserError);
+  const source = readFileSync(new URL(import.meta.url), 'utf8').split('\n');
+  const line = source.findIndex((l) => l.includes('// the line the message must name')) + 1;
+  t.regex(
+    err?.message ?? '',
+    new RegExp(
+      `^role demo \\(test/unit/engine-plan\\.test\\.ts:${line}:\\d+\\), host web1: tasks\\(\\) threw: cannot read x$`,
+    ),
+  );
+});
+
+test('planUnit: handlers are built now; a notify without its handler and a non-task are user errors', async (t) => {
+  let built = 0;
+  const task = copy({ path: '/tmp/x', content: 'x', notify: 'restart' });
+  const planned = await planUnit(
+    unit({
+      tasks: () => [task, false, [task]],
+      handlers: () => ({
+        restart: () => {
+          built++;
+          return [copy({ path: '/tmp/y', content: 'y' })];
+        },
+      }),
+    }),
+    info,
+  );
+  t.is(planned.tasks.length, 2);
+  t.is(built, 1);
+  t.is((planned.handlers.restart() as unknown[]).length, 1);
+  t.is(built, 1, 'the run gets the planned list, the handler is not called again');
+
+  await t.throwsAsync(planUnit(unit({ tasks: () => [task] }), info), {
+    message:
+      /role demo .*host web1: demo: task "copy \/tmp\/x" notifies handler "restart", which demo does not define/,
+  });
+  await t.throwsAsync(planUnit(unit({ tasks: () => ['apt nginx'] as unknown as [] }), info), {
+    message: /tasks\(\) returned something that is not a task at position 1/,
+  });
+  await t.throwsAsync(planUnit(unit({ tasks: () => undefined as unknown as [] }), info), {
+    message: /tasks\(\) must return an array of tasks, got undefined/,
+  });
+});
