@@ -316,10 +316,12 @@ async function planRun(
   opts: { forks: number; reporter: Reporter; keepOpen: boolean },
 ): Promise<HostPlan[][]> {
   // Facts cost a connection: not worth one when the run is refused anyway.
-  const byHost = new Map(units.flat().map((h) => [h.host.name, h]));
+  // A host needs facts when a unit of any play wants them (once per host).
+  const needFacts = new Map<string, HostUnits>();
+  for (const h of units.flat()) if (h.units.some((u) => u.gatherFacts)) needFacts.set(h.host.name, h);
   const facts =
     errors.errors.length === 0
-      ? await gatherFactsFirst(ctx, [...byHost.values()], conns, opts)
+      ? await gatherFactsFirst(ctx, [...needFacts.values()], conns, opts)
       : new Map<string, HostFacts>();
   const plans: HostPlan[][] = [];
   for (const hosts of units) {
