@@ -65,6 +65,12 @@ export class ProbeWindows {
     return entry && entry.generation === this.generation ? entry.result : undefined;
   }
 
+  /** Task `index` was probed, but before the last step: probing it again may tell. */
+  stale(index: number): boolean {
+    const entry = this.results.get(index);
+    return !!entry && entry.generation !== this.generation;
+  }
+
   private from(start: number, count: number): number[] {
     const first = this.probed.findIndex((i) => i >= start);
     return first < 0 ? [] : this.probed.slice(first, first + count);

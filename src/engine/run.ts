@@ -178,7 +178,7 @@ export async function runTasks(
       continue;
     }
     let probe = windows.fresh(i);
-    if (!probe) {
+    if (!probe && windows.stale(i)) {
       // A change happened since this task was probed: probe it again, with the window after it.
       const ids = windows.nextWindow(i);
       nonce = newNonce();

@@ -76,8 +76,11 @@ test('windows: ride-along is bounded, later windows double, any step makes every
   t.is(w.all().length, 100);
   w.record(new Map([['5', { stdout: 'x', exitCode: 0 }]]), [5]);
   t.deepEqual(w.fresh(5), { stdout: 'x', exitCode: 0 });
+  t.false(w.stale(5));
   w.stepApplied();
   t.is(w.fresh(5), undefined);
+  t.true(w.stale(5));
+  t.false(w.stale(6), 'never probed: not stale, missing (the batch did not complete)');
   t.deepEqual(w.rideAlong(6), [6, 7, 8, 9, 10, 11, 12, 13].slice(0, RIDE_ALONG));
   t.is(w.nextWindow(14).length, RIDE_ALONG * 2);
   t.is(w.nextWindow(30).length, RIDE_ALONG * 4);
