@@ -11,7 +11,7 @@ import { parsePositiveInt } from '../cli/context.js';
 import type { ConnectOptions } from '../connection/index.js';
 import { UnreachableError } from '../connection/types.js';
 import { interpolateVars, loadInventory, parseExtraVars, selectHosts } from '../inventory/index.js';
-import { formatOrigin, type Inventory, type InventoryHost } from '../inventory/types.js';
+import { formatOrigin, type Inventory, InventoryError, type InventoryHost } from '../inventory/types.js';
 import { loadSecrets } from '../secrets/index.js';
 import { runExitCode, UserError } from '../util/errors.js';
 import { registerSecret } from '../util/redact.js';
@@ -409,6 +409,19 @@ export async function playbookUnits(
   return out;
 }
 
+/** The hosts of a play's first `serial` batch (after --limit); none when its pattern or serial is wrong. */
+function firstBatch(ctx: RunContext, play: Play | undefined): InventoryHost[] {
+  if (!play) return [];
+  try {
+    const limited = new Set(ctx.hosts.map((h) => h.name));
+    const hosts = selectHosts(ctx.inventory, play.hosts).filter((h) => limited.has(h.name));
+    return hosts.slice(0, batchSizes(hosts.length, play.serial)[0]);
+  } catch (err) {
+    if (err instanceof UserError || err instanceof InventoryError) return [];
+    throw err;
+  }
+}
+
 /**
  * `verdandi run <env> <playbook.ts>`. Returns the exit code. A host's connection stays open between
  * plays when every host of the run fits in `--forks`; otherwise it is closed after each play that
@@ -418,11 +431,13 @@ export async function runPlaybook(env: string, file: string, o: RunCommandOption
   const ctx = await loadRunContext(env, o);
   const forks = parsePositiveInt(o.forks, '--forks', 20);
   const conns = new ConnectionPool(ctx.connectOptions, forks);
-  conns.warm(ctx.hosts, ctx.vars);
   const reporter = await makeReporter(o);
   const failed = new Set<string>();
   try {
     const playbook = await loadPlaybook(file);
+    // The first play's first batch connects while its roles load; a pattern or serial that is wrong
+    // warms nothing (the plan reports it).
+    conns.warm(firstBatch(ctx, playbook.plays[0]), ctx.vars);
     const errors = new ErrorCollector();
     const plays = await playbookUnits(ctx, playbook, file, errors);
     const fitsInForks = new Set(plays.flatMap((p) => p.hosts.map((h) => h.host.name))).size <= forks;
