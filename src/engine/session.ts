@@ -14,6 +14,7 @@ import { interpolateVars, loadInventory, parseExtraVars, selectHosts } from '../
 import { formatOrigin, type Inventory, InventoryError, type InventoryHost } from '../inventory/types.js';
 import { loadSecrets } from '../secrets/index.js';
 import { runExitCode, UserError } from '../util/errors.js';
+import { mapLimited } from '../util/pool.js';
 import { registerSecret } from '../util/redact.js';
 import { ConnectionPool } from './connection-pool.js';
 import { gatherFacts } from './facts.js';
@@ -167,17 +168,6 @@ export function batchSizes(total: number, serial?: number | string): number[] {
   return out;
 }
 
-async function pool<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const item = items[next++];
-      await fn(item);
-    }
-  });
-  await Promise.all(workers);
-}
-
 /**
  * The read-only pass before the plan: facts of the hosts that have a unit with `gatherFacts` (their
  * `tasks()` need `host.facts`). One command per host, nothing changed; a host unreachable here is
@@ -191,7 +181,7 @@ export async function gatherFactsFirst(
 ): Promise<Map<string, HostFacts>> {
   const facts = new Map<string, HostFacts>();
   const need = hosts.filter((h) => h.units.some((u) => u.gatherFacts) && !conns.unreachable.has(h.host.name));
-  await pool(need, opts.forks, async ({ host }) => {
+  await mapLimited(need, opts.forks, async ({ host }) => {
     try {
       opts.reporter.activity(`${host.name}: gathering facts`);
       facts.set(host.name, await gatherFacts(await conns.acquire(host, ctx.vars.get(host.name))));
@@ -219,7 +209,7 @@ export async function execute(
   for (const size of batchSizes(live.length, opts.serial)) {
     const batch = live.slice(offset, offset + size);
     offset += size;
-    await pool(batch, opts.forks, async ({ host, info, units }) => {
+    await mapLimited(batch, opts.forks, async ({ host, info, units }) => {
       reporter.host(host.name);
       try {
         const conn = await conns.acquire(host, info.vars);

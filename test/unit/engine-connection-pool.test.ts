@@ -11,6 +11,7 @@ import type { HostPlan } from '../../src/engine/plan.js';
 import { Reporter } from '../../src/engine/report.js';
 import { execute } from '../../src/engine/session.js';
 import type { InventoryHost } from '../../src/inventory/types.js';
+import { mapLimited } from '../../src/util/pool.js';
 
 const tick = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -118,4 +119,25 @@ test('connections kept for a later play stay open; unreachable hosts give their 
   t.is(conns.openCount, 2);
   await conns.closeAll();
   t.is(stats.open, 0);
+});
+
+test('mapLimited (ping, facts, the run): at most `limit` at a time, results in the order of the items', async (t) => {
+  let running = 0;
+  let most = 0;
+  const out = await mapLimited(
+    Array.from({ length: 25 }, (_, i) => i),
+    4,
+    async (i) => {
+      running++;
+      most = Math.max(most, running);
+      await tick(2);
+      running--;
+      return i * 2;
+    },
+  );
+  t.is(most, 4);
+  t.deepEqual(
+    out,
+    Array.from({ length: 25 }, (_, i) => i * 2),
+  );
 });
