@@ -5,6 +5,7 @@
  */
 import { Command } from 'commander';
 import { register as registerBackup } from './commands/backup.js';
+import { register as registerCheck } from './commands/check.js';
 import { register as registerDeploy } from './commands/deploy.js';
 import { register as registerFacts } from './commands/facts.js';
 import { register as registerPing } from './commands/ping.js';
@@ -27,6 +28,7 @@ registerPing(program);
 registerProvision(program);
 registerDeploy(program);
 registerRun(program);
+registerCheck(program);
 registerFacts(program);
 registerSecrets(program);
 registerBackup(program);

@@ -94,7 +94,10 @@ export async function importBundled(file: string, engineIndexUrl: string): Promi
       target: 'node20',
       write: false,
       logLevel: 'silent',
+      // The bundle carries its source map, its sources named relative to the cache folder where the
+      // bundle is written: a stack frame in a role then maps to the role's own .ts file and line.
       sourcemap: 'inline',
+      outdir: dir,
       // Bundled CommonJS packages may call require(): give the ES module one.
       banner: {
         js: "import { createRequire as __vdRequire } from 'node:module'; const require = __vdRequire(import.meta.url);",

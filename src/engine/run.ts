@@ -4,8 +4,9 @@
  * 1. All probes go to the host in ONE round trip (plus the host's record of handlers that could not
  *    run last time).
  * 2. Tasks are walked in order. A converged task is "ok". The first one that is not is applied; its last
- *    step and a fresh probe of every remaining task travel in the same round trip, so what an apply
- *    changed is seen by the tasks after it (no stale facts).
+ *    step and a fresh probe of the next few tasks travel in the same round trip, so what an apply
+ *    changed is seen by the tasks after it (no stale facts). A probe taken before a change is never
+ *    used: the walk re-probes in growing windows (probe-windows.ts), so the cost stays linear.
  * 3. Notified handlers run once at the end, and also when a later task failed: the change happened, so
  *    the restart must too. A notified handler is first recorded on the host, so one that could not run
  *    (lost connection) runs at the next run.
@@ -15,6 +16,7 @@ import { UserError } from '../util/errors.js';
 import { redact } from '../util/redact.js';
 import { quote } from '../util/shell.js';
 import { buildProbeBatch, newNonce, parseProbeBatch } from './probe-batch.js';
+import { ProbeWindows } from './probe-windows.js';
 import type { Reporter } from './report.js';
 import {
   clearPendingScript,
@@ -59,6 +61,27 @@ export function flattenTasks(list: TaskList): Task[] {
     else out.push(item);
   }
   return out;
+}
+
+/** A task notifying a handler its unit does not define: a user error naming the known ones. */
+export function unknownHandlerError(
+  unit: string,
+  tasks: Task[],
+  handlers: HandlerMap,
+): UserError | undefined {
+  for (const t of tasks) {
+    for (const h of t.notify) {
+      if (!(h in handlers)) {
+        const known = Object.keys(handlers);
+        return new UserError(
+          `${unit}: task "${t.name}" notifies handler "${h}", which ${unit} does not define`,
+          1,
+          known.length ? `known handlers: ${known.join(', ')}` : `${unit} defines no handlers`,
+        );
+      }
+    }
+  }
+  return undefined;
 }
 
 function selectedByTags(task: Task, opts: RunTasksOptions): boolean {
@@ -115,39 +138,30 @@ export async function runTasks(
   const result: RunTasksResult = { ok: 0, changed: 0, failed: 0, skipped: 0 };
   const label = (t: Task) => `${unit} › ${t.name}`;
 
-  for (const t of tasks) {
-    for (const h of t.notify) {
-      if (!(h in handlers)) {
-        const known = Object.keys(handlers);
-        throw new UserError(
-          `${unit}: task "${t.name}" notifies handler "${h}", which ${unit} does not define`,
-          1,
-          known.length ? `known handlers: ${known.join(', ')}` : `${unit} defines no handlers`,
-        );
-      }
-    }
-  }
+  const unknownHandler = unknownHandlerError(unit, tasks, handlers);
+  if (unknownHandler) throw unknownHandler;
 
-  const active = (from: number) =>
-    tasks
-      .map((t, i) => [t, i] as const)
-      .filter(([t, i]) => i >= from && t.when)
-      .map(([t, i]) => [String(i), t.probe] as [string, string]);
+  const windows = new ProbeWindows(tasks.flatMap((t, i) => (t.when ? [i] : [])));
+  const probesOf = (ids: number[]) => ids.map((i) => [String(i), tasks[i].probe] as [string, string]);
 
   const hasHandlers = Object.keys(handlers).length > 0;
   let nonce = newNonce();
   const first = buildProbeBatch(
-    [...(hasHandlers ? [[PENDING_ID, readPendingProbe] as [string, string]] : []), ...active(0)],
+    [
+      ...(hasHandlers ? [[PENDING_ID, readPendingProbe] as [string, string]] : []),
+      ...probesOf(windows.all()),
+    ],
     nonce,
   );
   reporter.activity(`${host.name}: probing ${unit}`);
-  let probes = new Map<string, ProbeResult>();
+  let firstResults = new Map<string, ProbeResult>();
   if (first.ids.length > 0) {
     const res = await conn.exec(first.script);
-    probes = parseProbeBatch(res.stdout, nonce);
+    firstResults = parseProbeBatch(res.stdout, nonce);
+    windows.record(firstResults, windows.all());
   }
   const notified = new Set<string>();
-  for (const h of parsePending(probes.get(PENDING_ID)?.stdout ?? '', unit)) {
+  for (const h of parsePending(firstResults.get(PENDING_ID)?.stdout ?? '', unit)) {
     if (h in handlers) {
       notified.add(h);
       reporter.verbose(`${host.name}: handler "${h}" was left pending by an earlier run`);
@@ -163,7 +177,16 @@ export async function runTasks(
       reporter.task(host.name, label(task), 'skipped', 'condition is false');
       continue;
     }
-    const probe = probes.get(String(i));
+    let probe = windows.fresh(i);
+    if (!probe && windows.stale(i)) {
+      // A change happened since this task was probed: probe it again, with the window after it.
+      const ids = windows.nextWindow(i);
+      nonce = newNonce();
+      reporter.activity(`${host.name}: probing ${unit}`);
+      const res = await conn.exec(buildProbeBatch(probesOf(ids), nonce).script);
+      windows.record(parseProbeBatch(res.stdout, nonce), ids);
+      probe = windows.fresh(i);
+    }
     if (!probe) {
       result.failed++;
       reporter.task(
@@ -212,12 +235,14 @@ export async function runTasks(
       const step = scripts[s];
       const last = s === scripts.length - 1;
       nonce = newNonce();
-      const batch = last ? buildProbeBatch(active(i + 1), nonce) : undefined;
+      const rideAlong = last ? windows.rideAlong(i + 1) : [];
+      const batch = rideAlong.length ? buildProbeBatch(probesOf(rideAlong), nonce) : undefined;
       const record = task.notify.length ? recordPendingScript(unit, task.notify) : '';
       const lastOfAll = last && i === tasks.length - 1 ? (opts.afterLastStep ?? '') : '';
       if (lastOfAll) afterLastStepSent = true;
       const after = [record, lastOfAll, batch?.script ?? ''].filter(Boolean).join('\n');
       const res = await conn.exec(combine(step, after, nonce), { stdin: step.stdin });
+      windows.stepApplied();
       const { stepOut, rest, code } = splitStepOutput(res.stdout, nonce);
       const exit = code ?? res.code;
       if (!step.okCodes.includes(exit)) {
@@ -229,19 +254,14 @@ export async function runTasks(
         break;
       }
       reporter.verbose(`${host.name}: ran ${task.sensitive ? '(sensitive step)' : step.display}`);
-      if (batch) probes = parseProbeBatch(rest, nonce);
+      if (batch) windows.record(parseProbeBatch(rest, nonce), rideAlong);
     }
     if (failure !== undefined) {
       result.failed++;
       reporter.task(host.name, label(task), 'failed', `step failed`);
       reporter.failureBlock(redact(failure));
-      if (task.ignoreErrors) {
-        // The state is unknown after a failed step: probe the rest again.
-        nonce = newNonce();
-        const batch = buildProbeBatch(active(i + 1), nonce);
-        if (batch.ids.length) probes = parseProbeBatch((await conn.exec(batch.script)).stdout, nonce);
-        continue;
-      }
+      // The state is unknown after a failed step: the next task is probed again (its probe is stale).
+      if (task.ignoreErrors) continue;
       failedAt = i;
       break;
     }

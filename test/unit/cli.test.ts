@@ -23,6 +23,7 @@ const COMMANDS = [
   'rollback',
   'status',
   'run',
+  'check',
   'facts',
   'secrets',
   'testhost',
