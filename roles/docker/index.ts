@@ -246,7 +246,7 @@ function containerTasks(v: DockerVars, host: HostInfo): Task[] {
       env[key] = value;
     }
     return dockerContainer({
-      name: c.name,
+      container: c.name,
       image: c.image,
       command: c.command,
       ports: c.ports,
@@ -355,14 +355,14 @@ export default defineRole({
         notify: 'restart docker',
       }),
       apt({ packages: packages(v) }),
-      service({ name: 'docker', state: 'started', enabled: true }),
-      ...v.docker_users.map((u) => user({ name: u, groups: ['docker'], append: true })),
+      service({ unit: 'docker', state: 'started', enabled: true }),
+      ...v.docker_users.map((u) => user({ user: u, groups: ['docker'], append: true })),
       ...swarmTasks(v, host),
       ...containerTasks(v, host),
       ...composeTasks(v),
       ...v.docker_stacks.map((s) =>
         dockerStack({
-          name: s.name,
+          stack: s.name,
           compose: s.state === 'absent' ? '' : stackCompose(s),
           state: s.state,
         }),
@@ -371,6 +371,6 @@ export default defineRole({
     return tasks;
   },
   handlers: {
-    'restart docker': () => service({ name: 'docker', state: 'restarted' }),
+    'restart docker': () => service({ unit: 'docker', state: 'restarted' }),
   },
 });

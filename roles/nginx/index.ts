@@ -347,10 +347,10 @@ export default defineRole({
         }),
       );
     }
-    tasks.push(service({ name: 'nginx', state: 'started', enabled: true }));
+    tasks.push(service({ unit: 'nginx', state: 'started', enabled: true }));
     return tasks;
   },
   handlers: {
-    'reload nginx': () => service({ name: 'nginx', state: 'reloaded' }),
+    'reload nginx': () => service({ unit: 'nginx', state: 'reloaded' }),
   },
 });

@@ -124,7 +124,7 @@ export default defineRole({
     const where = layout(v);
     const asUser = v.pyenv_user;
     const tasks: Task[] = [apt({ packages: v.pyenv_build_packages })];
-    if (asUser && v.pyenv_create_user) tasks.push(user({ name: asUser, createHome: true }));
+    if (asUser && v.pyenv_create_user) tasks.push(user({ user: asUser, createHome: true }));
     tasks.push(
       git({ repo: v.pyenv_git_url, dest: where.root, version: v.pyenv_version, owner: where.owner }),
     );

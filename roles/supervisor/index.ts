@@ -178,7 +178,7 @@ export default defineRole({
     const keep = v.supervisor_programs.map((p) => `${FILE_PREFIX}${p.name}.conf`);
     const tasks: Task[] = [
       apt({ packages: ['supervisor'] }),
-      service({ name: 'supervisor', state: 'started', enabled: true }),
+      service({ unit: 'supervisor', state: 'started', enabled: true }),
       template({
         path: UPDATE_SCRIPT,
         src: templateFile('update-programs.sh.hbs'),
