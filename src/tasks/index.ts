@@ -15,6 +15,7 @@ export { lineinfile } from './lineinfile.js';
 export { link } from './link.js';
 export { TaskOptionError } from './options.js';
 export { postgresDb } from './postgres-db.js';
+export { prune } from './prune.js';
 export { postgresUser } from './postgres-user.js';
 export { service } from './service.js';
 export { template } from './template.js';
