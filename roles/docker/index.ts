@@ -1,5 +1,5 @@
 /**
- * docker: the container road of the seeds (docker-compose hosts, and Docker Swarm for zero-downtime
+ * docker: the container road (docker-compose hosts, and Docker Swarm for zero-downtime
  * rolling updates across several servers).
  *
  * - the engine: Debian's `docker.io` (+ `docker-compose`) by default, or Docker's own repository
@@ -148,7 +148,7 @@ function composeText(content: string | Record<string, unknown>): string {
   return typeof content === 'string' ? content : yaml.dump(content, { lineWidth: -1, noRefs: true });
 }
 
-/** The zero-downtime defaults of the seeds' Swarm setup, added where a service sets none. */
+/** Zero-downtime defaults of a Swarm service, added where a service sets none. */
 export const ROLLING_UPDATE = {
   update_config: { parallelism: 1, order: 'start-first', failure_action: 'rollback', monitor: '10s' },
   rollback_config: { parallelism: 1, order: 'start-first' },

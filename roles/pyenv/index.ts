@@ -1,6 +1,6 @@
 /**
- * pyenv: the Python of the app, built from source by pyenv (the catalogage seed's `pyenv_python_version`
- * is the team's upgrade knob).
+ * pyenv: the Python of the app, built from source by pyenv (`pyenv_python_version` is the
+ * upgrade knob).
  *
  * - build dependencies from apt;
  * - pyenv cloned from `pyenv_git_url` at `pyenv_version`, into the app user's home (`pyenv_user`) or a

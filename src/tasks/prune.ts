@@ -32,7 +32,10 @@ const options = z.strictObject({
   /** Names of the matching files to keep. */
   keep: z
     .array(
-      z.string(says((got) => `keep: ${got} is not a file name`)).regex(fileName, says((got) => `keep: ${got} is not a file name`)),
+      z.string(says((got) => `keep: ${got} is not a file name`)).regex(
+        fileName,
+        says((got) => `keep: ${got} is not a file name`),
+      ),
       { error: 'keep must be a list of file names' },
     )
     .default([]),

@@ -7,7 +7,8 @@ import { convergeLocally, planLocally, scratchDir } from './local-host.js';
 
 const b64 = (name: string) => Buffer.from(name).toString('base64');
 const out = (...lines: string[]) => ({ stdout: `${lines.join('\n')}\n`, exitCode: 0 });
-const listed = (...names: string[]) => out('verdandi-prune dir', ...names.map((n) => `verdandi-prune file ${b64(n)}`));
+const listed = (...names: string[]) =>
+  out('verdandi-prune dir', ...names.map((n) => `verdandi-prune file ${b64(n)}`));
 
 const vhosts = { dir: '/etc/nginx/sites-enabled', match: 'verdandi-*.conf', keep: ['verdandi-app.conf'] };
 
@@ -32,16 +33,28 @@ test('nothing to remove: converged', (t) => {
 });
 
 test('a probe without its state line is an error, never a silent "ok"', (t) => {
-  t.regex(prune(vhosts).plan({ stdout: 'banner\n', exitCode: 2 }).error ?? '', /could not list .* exit code 2/);
+  t.regex(
+    prune(vhosts).plan({ stdout: 'banner\n', exitCode: 2 }).error ?? '',
+    /could not list .* exit code 2/,
+  );
 });
 
 test('label and options', (t) => {
   t.is(prune(vhosts).name, 'prune /etc/nginx/sites-enabled/verdandi-*.conf');
   t.is(prune({ ...vhosts, name: 'remove vhosts no longer listed' }).name, 'remove vhosts no longer listed');
   t.throws(() => prune({ ...vhosts, dir: '/' }), { instanceOf: UserError, message: /refusing to prune \// });
-  t.throws(() => prune({ ...vhosts, dir: 'etc' }), { instanceOf: UserError, message: /dir must be an absolute path/ });
-  t.throws(() => prune({ ...vhosts, match: '../*.conf' }), { instanceOf: UserError, message: /match must be/ });
-  t.throws(() => prune({ ...vhosts, keep: ['a/b'] }), { instanceOf: UserError, message: /keep: "a\/b" is not a file name/ });
+  t.throws(() => prune({ ...vhosts, dir: 'etc' }), {
+    instanceOf: UserError,
+    message: /dir must be an absolute path/,
+  });
+  t.throws(() => prune({ ...vhosts, match: '../*.conf' }), {
+    instanceOf: UserError,
+    message: /match must be/,
+  });
+  t.throws(() => prune({ ...vhosts, keep: ['a/b'] }), {
+    instanceOf: UserError,
+    message: /keep: "a\/b" is not a file name/,
+  });
 });
 
 test('the pattern keeps its wildcards bare and quotes the rest', (t) => {
@@ -51,7 +64,13 @@ test('the pattern keeps its wildcards bare and quotes the rest', (t) => {
 
 test('locally: removes only the stale matching files, leaves kept, unmatched, hidden and directories; then converged', (t) => {
   const dir = scratchDir(t);
-  for (const name of ['verdandi-app.conf', 'verdandi-old.conf', 'verdandi-x y.conf', 'default', '.verdandi-tmp.conf']) {
+  for (const name of [
+    'verdandi-app.conf',
+    'verdandi-old.conf',
+    'verdandi-x y.conf',
+    'default',
+    '.verdandi-tmp.conf',
+  ]) {
     writeFileSync(join(dir, name), 'x');
   }
   mkdirSync(join(dir, 'verdandi-dir.conf'));
@@ -60,7 +79,12 @@ test('locally: removes only the stale matching files, leaves kept, unmatched, hi
   const { first, second } = convergeLocally(task);
   t.is(first.reason, 'removes verdandi-dangling.conf, verdandi-old.conf, verdandi-x y.conf');
   t.deepEqual(second, { steps: [] });
-  t.deepEqual(readdirSync(dir).sort(), ['.verdandi-tmp.conf', 'default', 'verdandi-app.conf', 'verdandi-dir.conf']);
+  t.deepEqual(readdirSync(dir).sort(), [
+    '.verdandi-tmp.conf',
+    'default',
+    'verdandi-app.conf',
+    'verdandi-dir.conf',
+  ]);
 });
 
 test('locally: a missing directory holds nothing to prune', (t) => {
