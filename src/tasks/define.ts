@@ -116,6 +116,14 @@ function describeIssue(issue: Issue, known: string[]): { option?: string; proble
   };
 }
 
+/** A subject given as text (or a list of texts), to show in the label of its own error. */
+function givenText(given: unknown): string[] {
+  const texts = Array.isArray(given) ? given : [given];
+  if (!texts.every((text) => typeof text === 'string')) return [];
+  const shown = texts.join(', ').trim();
+  return shown === '' ? [] : [shown];
+}
+
 export function defineTask<
   S extends z.ZodObject,
   K extends keyof z.output<S> & string,
@@ -145,13 +153,10 @@ export function defineTask<
       const { option, problem, hint } = describeIssue(issue, known);
       // The label names the subject once it is valid; a wrong subject is shown as given when it is text.
       const subject = def.options.shape[def.subject].safeParse(own[def.subject]);
-      const given = own[def.subject];
       const label =
         option !== def.subject && subject.success
           ? def.label(subject.data)
-          : typeof given === 'string' && given !== ''
-            ? `${def.type} ${given}`
-            : def.type;
+          : [def.type, ...givenText(own[def.subject])].join(' ');
       throw taskOptionError(def.type, label, option, problem, hint);
     }
     const options = parsed.data as z.output<S>;
