@@ -1,5 +1,5 @@
 /**
- * docker: the container road of the seeds (docker-compose hosts, and Docker Swarm for zero-downtime
+ * docker: the container road (docker-compose hosts, and Docker Swarm for zero-downtime
  * rolling updates across several servers).
  *
  * - the engine: Debian's `docker.io` (+ `docker-compose`) by default, or Docker's own repository
@@ -150,7 +150,7 @@ function composeText(content: string | Record<string, unknown>): string {
   return typeof content === 'string' ? content : yaml.dump(content, { lineWidth: -1, noRefs: true });
 }
 
-/** The zero-downtime defaults of the seeds' Swarm setup, added where a service sets none. */
+/** Zero-downtime defaults of a Swarm service, added where a service sets none. */
 export const ROLLING_UPDATE = {
   update_config: { parallelism: 1, order: 'start-first', failure_action: 'rollback', monitor: '10s' },
   rollback_config: { parallelism: 1, order: 'start-first' },
@@ -248,7 +248,7 @@ function containerTasks(v: DockerVars, host: HostInfo): Task[] {
       env[key] = value;
     }
     return dockerContainer({
-      name: c.name,
+      container: c.name,
       image: c.image,
       command: c.command,
       ports: c.ports,
@@ -357,14 +357,14 @@ export default defineRole({
         notify: 'restart docker',
       }),
       apt({ packages: packages(v) }),
-      service({ name: 'docker', state: 'started', enabled: true }),
-      ...v.docker_users.map((u) => user({ name: u, groups: ['docker'], append: true })),
+      service({ unit: 'docker', state: 'started', enabled: true }),
+      ...v.docker_users.map((u) => user({ user: u, groups: ['docker'], append: true })),
       ...swarmTasks(v, host),
       ...containerTasks(v, host),
       ...composeTasks(v),
       ...v.docker_stacks.map((s) =>
         dockerStack({
-          name: s.name,
+          stack: s.name,
           compose: s.state === 'absent' ? '' : stackCompose(s),
           state: s.state,
         }),
@@ -373,6 +373,6 @@ export default defineRole({
     return tasks;
   },
   handlers: {
-    'restart docker': () => service({ name: 'docker', state: 'restarted' }),
+    'restart docker': () => service({ unit: 'docker', state: 'restarted' }),
   },
 });

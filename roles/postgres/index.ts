@@ -252,14 +252,14 @@ export default defineRole({
         mode: '0640',
         notify: 'reload postgresql',
       }),
-      service({ name: serverUnit(v), state: 'started', enabled: true }),
+      service({ unit: serverUnit(v), state: 'started', enabled: true }),
     ];
 
     // Users first (a database's owner must exist), databases next; removals in the reverse order.
     for (const u of v.postgres_users.filter((x) => x.state === 'present')) {
       tasks.push(
         postgresUser({
-          name: u.name,
+          user: u.name,
           password: userPassword(u, host),
           superuser: u.superuser,
           createdb: u.createdb,
@@ -271,7 +271,7 @@ export default defineRole({
     for (const d of v.postgres_databases) {
       tasks.push(
         postgresDb({
-          name: d.name,
+          db: d.name,
           owner: d.owner,
           encoding: d.encoding,
           template: d.template,
@@ -281,7 +281,7 @@ export default defineRole({
       );
     }
     for (const u of v.postgres_users.filter((x) => x.state === 'absent')) {
-      tasks.push(postgresUser({ name: u.name, state: 'absent' }));
+      tasks.push(postgresUser({ user: u.name, state: 'absent' }));
     }
 
     if (v.postgres_backup_enabled) {
@@ -322,7 +322,7 @@ export default defineRole({
           group: 'root',
           mode: '0644',
         }),
-        service({ name: `${BACKUP_UNIT}.timer`, state: 'started', enabled: true }),
+        service({ unit: `${BACKUP_UNIT}.timer`, state: 'started', enabled: true }),
       );
     } else {
       const unitFiles = [
@@ -344,7 +344,7 @@ export default defineRole({
     return tasks;
   },
   handlers: {
-    'restart postgresql': (v) => service({ name: serverUnit(v), state: 'restarted' }),
-    'reload postgresql': (v) => service({ name: serverUnit(v), state: 'reloaded' }),
+    'restart postgresql': (v) => service({ unit: serverUnit(v), state: 'restarted' }),
+    'reload postgresql': (v) => service({ unit: serverUnit(v), state: 'reloaded' }),
   },
 });

@@ -1,4 +1,4 @@
-/** Turns any error into one clear line on stderr and an exit code (see DESIGN's CLI contract). */
+/** Turns any error into one clear line on stderr and an exit code (the README's CLI reference lists them). */
 import { UnreachableError } from '../connection/types.js';
 import { InventoryError } from '../inventory/types.js';
 import { UserError, UserErrors } from '../util/errors.js';

@@ -115,7 +115,7 @@ export const siteSchema = z.object({
       /** Seconds a stopping release gets to finish its requests before it is killed. */
       stopTimeout: z.number().int().min(1).default(20),
       /**
-       * Background processes (queues, schedulers: the seeds' "processor"), python/node sites only: one
+       * Background processes (queues, schedulers, a "processor"), python/node sites only: one
        * supervisor program each, `<site>-worker-<name>`, running the live release (`current`). They
        * stop while migrations run and restart on the new release after each deploy and rollback.
        */

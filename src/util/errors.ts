@@ -5,7 +5,7 @@
 export class UserError extends Error {
   constructor(
     message: string,
-    /** 1: bad usage/config/input; 2: a task failed; 3: a host unreachable (see DESIGN's CLI contract). */
+    /** 1: bad usage/config/input; 2: a task failed; 3: a host unreachable (the exit codes of the README's CLI reference). */
     readonly exitCode: 1 | 2 | 3 = 1,
     /** What to do about it, printed after the message. */
     readonly hint?: string,
