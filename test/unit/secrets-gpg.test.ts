@@ -167,3 +167,23 @@ test('edit with gpg: the file is encrypted again to the same recipients', async 
   t.is(decrypted.code, 0, decrypted.stderr);
   t.is(decrypted.stdout, `${TEXT}added: yes\n`);
 });
+
+test('git diff (textconv) never asks: it uses a passphrase gpg-agent already has, else says why', async (t) => {
+  const alice = member(t, 'alice');
+  const project = await projectFor([alice]);
+  const file = join(project, 'secrets', 'staging.yml.asc');
+  const cold = await runSecrets(['textconv', file], { cwd: project, env: { GNUPGHOME: alice.home } });
+  t.is(cold.code, 0, cold.stderr);
+  t.regex(
+    cold.stdout,
+    /^\[verdandi: cannot decrypt staging\.yml\.asc: gpg needs the passphrase of your key to open secrets\/staging\.yml\.asc, and cannot ask for it here\]\n$/,
+  );
+  t.is(alice.asked(), 0, 'pinentry was not asked');
+
+  // Once the agent has the passphrase (a view asked for it), git diff shows the text.
+  t.is((await runSecrets(['view', 'staging'], { cwd: project, env: { GNUPGHOME: alice.home } })).code, 0);
+  const warm = await runSecrets(['textconv', file], { cwd: project, env: { GNUPGHOME: alice.home } });
+  t.is(warm.code, 0, warm.stderr);
+  t.is(warm.stdout, TEXT);
+  t.is(alice.asked(), 1);
+});
