@@ -19,8 +19,8 @@ import { basename, dirname, join, relative, resolve } from 'node:path';
 import { z } from 'zod';
 import { knownRoles, loadRole } from '../engine/loader.js';
 import type { VarsSchema } from '../engine/types.js';
+import { resolveInventoryPath } from '../inventory/index.js';
 import { CONNECTION_ALIASES } from '../inventory/layers.js';
-import { resolveInventoryPath } from '../inventory/load.js';
 
 type Json = Record<string, unknown>;
 
