@@ -33,13 +33,19 @@ export function gpgSecretKeyIds(): string[] {
     timeout: 30_000,
   });
   if (listed.status !== 0 || typeof listed.stdout !== 'string') return [];
-  return listed.stdout
-    .split('\n')
-    .map((line) => line.split(':'))
-    .filter(
-      (fields) => (fields[0] === 'sec' || fields[0] === 'ssb') && /^[0-9A-F]{16}$/i.test(fields[4] ?? ''),
-    )
-    .map((fields) => fields[4].toLowerCase());
+  return (
+    listed.stdout
+      .split('\n')
+      .map((line) => line.split(':'))
+      // Field 15 is `#` for a secret part gpg does not have (an offline primary key): not usable.
+      .filter(
+        (fields) =>
+          (fields[0] === 'sec' || fields[0] === 'ssb') &&
+          /^[0-9A-F]{16}$/i.test(fields[4] ?? '') &&
+          fields[14] !== '#',
+      )
+      .map((fields) => fields[4].toLowerCase())
+  );
 }
 
 /** The terminal pinentry should use when gpg's caller has one (gpg cannot tell: its stdin is a pipe). */
