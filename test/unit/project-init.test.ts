@@ -4,7 +4,7 @@
  * validate, the example role and the playbook load and build their tasks.
  * (Runs the built CLI: `npm run build` first.)
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
@@ -26,7 +26,15 @@ const SCAFFOLD = [
   'tsconfig.json',
 ];
 
-const newDir = () => mkdtempSync(join(tmpdir(), 'vd-init-'));
+const made: string[] = [];
+const newDir = () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vd-init-'));
+  made.push(dir);
+  return dir;
+};
+test.after.always(() => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
 const read = (dir: string, file: string) => readFileSync(join(dir, file), 'utf8');
 const lines = (stdout: string, outcome: string) =>
   stdout

@@ -3,7 +3,7 @@
  * one editors' tooling builds on): the example inventories validate; misspelled keys, wrong types and
  * unknown roles are reported where they are. (Runs the built CLI: `npm run build` first.)
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
@@ -39,6 +39,8 @@ async function validatorFor(schema: unknown): Promise<Validate> {
 const project = mkdtempSync(join(tmpdir(), 'vd-schema-'));
 let validate: Validate;
 let schemaText: string;
+
+test.after.always(() => rmSync(project, { recursive: true, force: true }));
 
 test.before(async () => {
   const res = await runCli(['init'], { cwd: project });
@@ -141,6 +143,7 @@ test('what inventories may hold beyond the roles: own vars, {{ }} values, settin
 
 test('verdandi schema writes the file of the project of an environment, or prints it', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'vd-schema-cli-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   t.is((await runCli(['init'], { cwd: dir })).code, 0);
   writeFileSync(join(dir, 'inventories', 'inventory.schema.json'), '{}\n');
   const res = await runCli(['schema', 'staging'], { cwd: dir });

@@ -5,7 +5,7 @@
  */
 
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import type * as openpgp from 'openpgp';
@@ -70,13 +70,14 @@ done
 }
 
 /** A project whose staging secrets are encrypted to `recipients` (and a password when given). */
-async function projectFor(recipients: Member[], password?: string): Promise<string> {
+async function projectFor(t: ExecutionContext, recipients: Member[], password?: string): Promise<string> {
   const project = makeProject();
+  t.teardown(() => rmSync(project, { recursive: true, force: true }));
+  mkdirSync(join(project, 'secrets', 'keys'));
   const keys: openpgp.PublicKey[] = [];
   const lines: string[] = [];
   for (const [i, m] of recipients.entries()) {
     const file = join(project, 'secrets', 'keys', `member${i}.asc`);
-    spawnSync('mkdir', ['-p', join(project, 'secrets', 'keys')]);
     writeFileSync(file, m.publicKey);
     keys.push((await readKeysFile(file))[0] as openpgp.PublicKey);
     lines.push(`member${i}.asc`);
@@ -89,7 +90,7 @@ async function projectFor(recipients: Member[], password?: string): Promise<stri
 
 test('a recipient decrypts with the key in their gpg keyring, the passphrase asked by pinentry', async (t) => {
   const alice = member(t, 'alice');
-  const project = await projectFor([alice]);
+  const project = await projectFor(t, [alice]);
   const before = readFileSync(join(project, 'secrets', 'staging.yml.asc'), 'utf8');
   const res = await runSecrets(['view', 'staging'], { cwd: project, env: { GNUPGHOME: alice.home } });
   t.is(res.code, 0, res.stderr);
@@ -109,7 +110,7 @@ test('a recipient decrypts with the key in their gpg keyring, the passphrase ask
 test('a wrong passphrase is told as such, and nothing of the secrets shows', async (t) => {
   const alice = member(t, 'alice');
   alice.answer('not the passphrase');
-  const project = await projectFor([alice]);
+  const project = await projectFor(t, [alice]);
   const res = await runSecrets(['view', 'staging'], { cwd: project, env: { GNUPGHOME: alice.home } });
   t.is(res.code, 1);
   t.is(res.stdout, '');
@@ -124,7 +125,7 @@ test('a wrong passphrase is told as such, and nothing of the secrets shows', asy
 test('a file for other members says whose keys open it and what to do', async (t) => {
   const alice = member(t, 'alice');
   const bob = member(t, 'bob');
-  const project = await projectFor([alice]);
+  const project = await projectFor(t, [alice]);
   const res = await runSecrets(['view', 'staging'], { cwd: project, env: { GNUPGHOME: bob.home } });
   t.is(res.code, 1);
   t.regex(
@@ -137,7 +138,7 @@ test('a file for other members says whose keys open it and what to do', async (t
 
 test('with a password at hand, the password opens the file and gpg is not asked', async (t) => {
   const alice = member(t, 'alice');
-  const project = await projectFor([alice], 'team pw');
+  const project = await projectFor(t, [alice], 'team pw');
   const res = await runSecrets(['view', 'staging'], {
     cwd: project,
     env: { GNUPGHOME: alice.home, VERDANDI_VAULT_PASSWORD: 'team pw' },
@@ -149,7 +150,7 @@ test('with a password at hand, the password opens the file and gpg is not asked'
 
 test('edit with gpg: the file is encrypted again to the same recipients', async (t) => {
   const alice = member(t, 'alice');
-  const project = await projectFor([alice]);
+  const project = await projectFor(t, [alice]);
   const editor = join(alice.home, 'editor.sh');
   writeFileSync(editor, '#!/bin/sh\nprintf "added: yes\\n" >> "$1"\n');
   chmodSync(editor, 0o755);
@@ -170,7 +171,7 @@ test('edit with gpg: the file is encrypted again to the same recipients', async 
 
 test('git diff (textconv) never asks: it uses a passphrase gpg-agent already has, else says why', async (t) => {
   const alice = member(t, 'alice');
-  const project = await projectFor([alice]);
+  const project = await projectFor(t, [alice]);
   const file = join(project, 'secrets', 'staging.yml.asc');
   const cold = await runSecrets(['textconv', file], { cwd: project, env: { GNUPGHOME: alice.home } });
   t.is(cold.code, 0, cold.stderr);
