@@ -2,7 +2,7 @@
  * `verdandi init [dir]`: an ops project to start from, the way `kamal init` makes one.
  *
  *   inventories/staging.yml, production.yml   commented examples: nginx → app under supervisor → PostgreSQL
- *   inventories/inventory.schema.json         editor completion (`verdandi schema`; the inventories name it)
+ *   inventories/*.schema.json                 editor completion (`verdandi schema`; the inventories name it)
  *   roles/example/                            a typed role with a template and a README
  *   site.ts                                   a playbook
  *   secrets/README.md                         how secrets and team members' keys work
@@ -18,7 +18,7 @@ import { appendFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promise
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { packageRoot } from '../engine/loader.js';
 import { UserError } from '../util/errors.js';
-import { inventorySchema, projectRoles, SCHEMA_FILE } from './schema.js';
+import { projectRoles, SCHEMA_FILE, schemaFiles, VARS_SCHEMA_FILE } from './schema.js';
 
 /** The files copied as they are, from the package's `templates/project/`. */
 export function templateDir(): string {
@@ -160,23 +160,21 @@ export async function scaffold(dir: string): Promise<InitResult> {
     const outcome = await createFile(join(root, file), await readFile(join(templates, file)));
     result.files.push({ file, outcome });
   }
-  const schemaFile = join(root, SCHEMA_FILE);
-  if (existsSync(schemaFile)) {
-    result.files.push({ file: SCHEMA_FILE, outcome: 'kept' });
-  } else {
-    // From the roles the project has now (its own roles/ included): `verdandi schema` refreshes it.
-    // A role of the project that does not load yet leaves the rest of the scaffold useful.
-    try {
-      const schema = inventorySchema(await projectRoles(root));
-      result.files.push({
-        file: SCHEMA_FILE,
-        outcome: await createFile(schemaFile, `${JSON.stringify(schema, null, 2)}\n`),
-      });
-    } catch (err) {
-      if (!(err instanceof UserError)) throw err;
-      const detail = `${err.message}; fix it, then run: verdandi schema`;
-      result.files.push({ file: SCHEMA_FILE, outcome: 'skipped', detail });
-    }
+  // From the roles the project has now (its own roles/ included): `verdandi schema` refreshes them.
+  // A role of the project that does not load yet leaves the rest of the scaffold useful.
+  let schemas: Map<string, string> | undefined;
+  let problem = '';
+  try {
+    schemas = schemaFiles(await projectRoles(root));
+  } catch (err) {
+    if (!(err instanceof UserError)) throw err;
+    problem = `${err.message}; fix it, then run: verdandi schema`;
+  }
+  for (const file of [SCHEMA_FILE, VARS_SCHEMA_FILE]) {
+    const text = schemas?.get(file);
+    if (existsSync(join(root, file))) result.files.push({ file, outcome: 'kept' });
+    else if (text === undefined) result.files.push({ file, outcome: 'skipped', detail: problem });
+    else result.files.push({ file, outcome: await createFile(join(root, file), text) });
   }
   result.files.push({ file: '.gitignore', ...(await gitignore(join(root, '.gitignore'))) });
   result.files.push({ file: 'package.json', ...manifest });

@@ -35,6 +35,8 @@ export interface SchemaRole {
 export const SCHEMA_FILE = join('inventories', 'inventory.schema.json');
 /** The first line of an inventory that uses it (the inventory lives beside it). */
 export const SCHEMA_COMMENT = '# yaml-language-server: $schema=./inventory.schema.json';
+/** The schema of a vars file (`group_vars/web.yml`, `host_vars/web1.yml`): `$schema=../vars.schema.json`. */
+export const VARS_SCHEMA_FILE = join('inventories', 'vars.schema.json');
 
 const ref = (name: string) => ({ $ref: `#/definitions/${name}` });
 const isObject = (value: unknown): value is Json =>
@@ -322,6 +324,27 @@ export function inventorySchema(roles: readonly SchemaRole[]): Json {
   };
 }
 
+/** The schema of a `group_vars/` or `host_vars/` file: a mapping of vars, as `vars:` in an inventory. */
+export function varsFileSchema(inventory: Json): Json {
+  return {
+    $schema: inventory.$schema,
+    title: 'Verdandi vars file (group_vars/, host_vars/)',
+    description: inventory.description,
+    $ref: '#/definitions/vars',
+    definitions: inventory.definitions,
+  };
+}
+
+/** Both schema files of a project, by path relative to it. */
+export function schemaFiles(roles: readonly SchemaRole[]): Map<string, string> {
+  const inventory = inventorySchema(roles);
+  const text = (schema: Json) => `${JSON.stringify(schema, null, 2)}\n`;
+  return new Map([
+    [SCHEMA_FILE, text(inventory)],
+    [VARS_SCHEMA_FILE, text(varsFileSchema(inventory))],
+  ]);
+}
+
 /** Every role the project can use (its own `roles/` first, then the built-in ones), loaded. */
 export async function projectRoles(projectDir: string): Promise<SchemaRole[]> {
   const roles: SchemaRole[] = [];
@@ -333,27 +356,34 @@ export async function projectRoles(projectDir: string): Promise<SchemaRole[]> {
 }
 
 export interface WriteSchemaOptions {
-  /** Where to write; `-` for standard output. Default: `<project>/inventories/inventory.schema.json`. */
+  /** Write only the inventory schema, there (`-`: on standard output). */
   output?: string;
   cwd?: string;
 }
 
-/** `verdandi schema [env]`: the project is the one of `env` (an environment or an inventory file). */
+/**
+ * `verdandi schema [env]`: the schemas of the project of `env` (an environment or an inventory file;
+ * default: the current folder), in its `inventories/`. Returns what was written.
+ */
 export async function writeSchema(
   env: string | undefined,
   options: WriteSchemaOptions = {},
-): Promise<string> {
+): Promise<string[]> {
   const cwd = options.cwd ?? process.cwd();
   const projectDir = env === undefined ? cwd : projectDirOf(resolveInventoryPath(env, cwd));
-  const text = `${JSON.stringify(inventorySchema(await projectRoles(projectDir)), null, 2)}\n`;
+  const files = schemaFiles(await projectRoles(projectDir));
   if (options.output === '-') {
-    process.stdout.write(text);
-    return '-';
+    process.stdout.write(files.get(SCHEMA_FILE) ?? '');
+    return [];
   }
-  const file = options.output ? resolve(cwd, options.output) : join(projectDir, SCHEMA_FILE);
-  await mkdir(dirname(file), { recursive: true });
-  await writeFile(file, text);
-  return relative(cwd, file) || file;
+  const targets: Array<[string, string]> = options.output
+    ? [[resolve(cwd, options.output), files.get(SCHEMA_FILE) ?? '']]
+    : [...files].map(([file, text]) => [join(projectDir, file), text]);
+  for (const [file, text] of targets) {
+    await mkdir(dirname(file), { recursive: true });
+    await writeFile(file, text);
+  }
+  return targets.map(([file]) => relative(cwd, file) || file);
 }
 
 /** The project of an inventory file: the parent of `inventories/`, else the file's own folder. */

@@ -17,6 +17,7 @@ const SCAFFOLD = [
   'inventories/inventory.schema.json',
   'inventories/production.yml',
   'inventories/staging.yml',
+  'inventories/vars.schema.json',
   'package.json',
   'roles/example/README.md',
   'roles/example/index.ts',

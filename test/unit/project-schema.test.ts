@@ -141,6 +141,16 @@ test('what inventories may hold beyond the roles: own vars, {{ }} values, settin
   t.deepEqual(errorsOf('hosts:\ngroups:\n'), []);
 });
 
+test('group_vars/ and host_vars/ files have a schema of their own: a mapping of vars', async (t) => {
+  const varsFile = await validatorFor(
+    JSON.parse(readFileSync(join(project, 'inventories', 'vars.schema.json'), 'utf8')),
+  );
+  const check = (text: string) => (varsFile(yaml.load(text)) ? [] : places(varsFile.errors ?? []));
+  t.deepEqual(check('app_env: staging\nnginx_worker_connections: 1024\nuser: deploy\n'), []);
+  t.deepEqual(check('nginx_worker_conections: 1024\n'), ['']);
+  t.deepEqual(check('postgres_port: high\n'), ['/postgres_port']);
+});
+
 test('verdandi schema writes the file of the project of an environment, or prints it', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'vd-schema-cli-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -148,7 +158,7 @@ test('verdandi schema writes the file of the project of an environment, or print
   writeFileSync(join(dir, 'inventories', 'inventory.schema.json'), '{}\n');
   const res = await runCli(['schema', 'staging'], { cwd: dir });
   t.is(res.code, 0, res.stderr);
-  t.is(res.stdout, 'wrote inventories/inventory.schema.json\n');
+  t.is(res.stdout, 'wrote inventories/inventory.schema.json\nwrote inventories/vars.schema.json\n');
   t.is(readFileSync(join(dir, 'inventories', 'inventory.schema.json'), 'utf8'), schemaText);
 
   const printed = await runCli(['schema', '--output', '-'], { cwd: dir });

@@ -10,17 +10,20 @@ export function register(program: Command): void {
     .description(
       "write the JSON Schema of inventories with every role's vars, for editor completion (env: picks the project)",
     )
-    .option('-o, --output <file>', 'where to write it (- for standard output)')
+    .option('-o, --output <file>', 'write only the inventory schema, there (- for standard output)')
     .addHelpText(
       'after',
-      '\nWrites inventories/inventory.schema.json of the project (the current folder, or the project of <env>).\n' +
-        'An inventory uses it with this first line (`verdandi init` writes it):\n' +
+      '\nWrites inventories/inventory.schema.json and vars.schema.json of the project (the current folder,\n' +
+        'or the project of <env>). An inventory uses the first with this first line (`verdandi init` writes\n' +
+        'it), a group_vars/ or host_vars/ file the second:\n' +
         '  # yaml-language-server: $schema=./inventory.schema.json\n' +
+        '  # yaml-language-server: $schema=../vars.schema.json\n' +
         'Run it again after adding a role or a var.',
     )
     .action(async (env: string | undefined, options: { output?: string }) => {
       const { writeSchema } = await import('../../project/schema.js');
-      const written = await writeSchema(env, { output: options.output });
-      if (written !== '-') process.stdout.write(`wrote ${written}\n`);
+      for (const file of await writeSchema(env, { output: options.output })) {
+        process.stdout.write(`wrote ${file}\n`);
+      }
     });
 }
