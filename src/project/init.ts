@@ -194,8 +194,8 @@ export function describeResult(result: InitResult, cwd: string): string {
   const steps: Array<[string, string]> = [
     [`${cd}npm install`, 'Verdandi as a devDependency: npx verdandi, the types for your editor'],
     ['npm run check', 'inventories, roles, templates and secrets, without touching a server'],
-    ['npx verdandi testhost up', 'a throwaway Debian machine (Linux, as root), in inventories/local.yml'],
-    ['npx verdandi provision local', 'or: npx verdandi run local site.ts'],
+    ['npx verdandi testhost up', 'a throwaway Debian machine, test1 (Linux, as root): inventories/local.yml'],
+    ['npx verdandi run local site.ts --limit test1', 'the playbook: roles/example on it'],
     ['npm run provision:staging', 'once inventories/staging.yml lists your servers'],
   ];
   const width = Math.max(...steps.map(([command]) => command.length));
