@@ -114,6 +114,32 @@ test('the packed tarball installs alone, scaffolds a project and provisions a te
   t.regex(init.stdout, /updated package\.json \(added scripts\.check/);
   t.true(existsSync(join(project, 'inventories', 'inventory.schema.json')));
 
+  // The scaffold's tsconfig.json: the editor (here tsc) checks roles against the installed Verdandi's types.
+  const tsc = join(PROJECT_ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+  const typed = await run(process.execPath, [tsc, '-p', 'tsconfig.json'], project);
+  t.is(typed.code, 0, show(typed));
+  mkdirSync(join(project, 'roles', 'typo'));
+  writeFileSync(
+    join(project, 'roles', 'typo', 'index.ts'),
+    "import { defineRole, service, z } from 'verdandi';\n" +
+      'export default defineRole({\n' +
+      "  name: 'typo',\n" +
+      '  vars: z.object({ typo_port: z.number().default(80) }),\n' +
+      "  tasks: (vars) => [service({ name: vars.typo_port.toUpperCase(), state: 'strated' })],\n" +
+      '});\n',
+  );
+  const mistyped = await run(process.execPath, [tsc, '-p', 'tsconfig.json'], project);
+  t.is(mistyped.code, 2, show(mistyped));
+  t.regex(
+    mistyped.stdout,
+    /roles\/typo\/index\.ts\(5,\d+\): error TS2339: Property 'toUpperCase' does not exist on type 'number'/,
+  );
+  t.regex(
+    mistyped.stdout,
+    /roles\/typo\/index\.ts\(5,\d+\): error TS\d+: Type '"strated"' is not assignable/,
+  );
+  rmSync(join(project, 'roles', 'typo'), { recursive: true });
+
   // The host is booted by this file (and stopped by it); `up` of a running host reuses it and writes
   // this project's inventories/local.yml, which lists every running test host: hence --limit below.
   const up = await run('npx', ['verdandi', 'testhost', 'up', HOST], project);
