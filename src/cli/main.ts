@@ -8,9 +8,11 @@ import { register as registerBackup } from './commands/backup.js';
 import { register as registerCheck } from './commands/check.js';
 import { register as registerDeploy } from './commands/deploy.js';
 import { register as registerFacts } from './commands/facts.js';
+import { register as registerInit } from './commands/init.js';
 import { register as registerPing } from './commands/ping.js';
 import { register as registerProvision } from './commands/provision.js';
 import { register as registerRun } from './commands/run.js';
+import { register as registerSchema } from './commands/schema.js';
 import { register as registerSecrets } from './commands/secrets.js';
 import { register as registerTesthost } from './commands/testhost.js';
 import { handleError } from './errors.js';
@@ -33,6 +35,8 @@ registerFacts(program);
 registerSecrets(program);
 registerBackup(program);
 registerTesthost(program);
+registerInit(program);
+registerSchema(program);
 
 try {
   await program.parseAsync(process.argv);
