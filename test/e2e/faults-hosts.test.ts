@@ -164,3 +164,33 @@ export default definePlaybook({ plays: [{ hosts: 'all', tasks: (h) => [
   }
   t.is((await hosts.ssh(LOST, 'cat /srv/faults/second 2>/dev/null || echo none')).stdout, 'none\n');
 });
+
+test.serial(
+  'SIGINT with hosts still waiting (--forks 1): the host in flight finishes, no other host starts',
+  async (t) => {
+    const inventory = writeInventory(
+      dir,
+      { hosts: Object.fromEntries(NAMES.map((n) => [n, hosts.get(n)])) },
+      'forks',
+    );
+    const args = (file: string) => ['run', inventory, file, '--host-key-checking=off', '--forks', '1'];
+  await Promise.all(NAMES.map((n) => hosts.ssh(n, 'mkdir -p /srv/faults')));
+    const base = await runCli(args(site('base', 'base content\n')), { cwd: dir });
+    t.is(base.code, 0, base.stdout + base.stderr);
+    const line = 'option = "another configuration value, long enough to fill a line";\n';
+    const text = line.repeat(Math.ceil(3_000_000 / line.length));
+    t.teardown(await slowLink(hosts.get('faults-b')));
+    const run = startVerdandi(args(site('stop', text)), { cwd: dir });
+    await waitOnHost(hosts, 'faults-b', `find /srv/faults -name '.verdandi-*' -size +200k | grep -q .`);
+    run.kill('SIGINT');
+    const res = await run.result;
+    t.is(res.code, 130, res.stdout + res.stderr);
+    t.regex(res.stdout, /changed +faults-b +play 1 › copy/);
+    t.regex(res.stdout, /stopped +faults-c +not started/);
+    t.regex(res.stdout, /stopped +faults-d +not started/);
+    t.regex(res.stdout, /interrupted by SIGINT: stopped early: faults-b, faults-c, faults-d/);
+    t.is(await sha256On(hosts, 'faults-b', FILE), sha256(text), 'the transfer in flight finished whole');
+    for (const n of ['faults-c', 'faults-d'])
+      t.is(await sha256On(hosts, n, FILE), sha256('base content\n'), n);
+  },
+);
