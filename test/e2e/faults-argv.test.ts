@@ -42,6 +42,36 @@ export default definePlaybook({ plays: [{ hosts: 'all', tasks: () => [
 ] }] });
 `,
   );
+  await hosts.ssh(
+    HOST,
+    [
+      'id deploy2 >/dev/null 2>&1 || useradd -m -s /bin/bash deploy2',
+      `echo 'deploy2:${secret}' | chpasswd`,
+      "echo 'deploy2 ALL=(ALL) ALL' > /etc/sudoers.d/deploy2",
+      'mkdir -p /home/deploy2/.ssh && cp /root/.ssh/authorized_keys /home/deploy2/.ssh/ && chown -R deploy2: /home/deploy2/.ssh',
+    ].join(' && '),
+  );
+  const h = hosts.get(HOST);
+  const sudoInventory = writeInventory(
+    dir,
+    {
+      hosts: {
+        viasudo: { address: h.address, user: 'deploy2', key: h.key, become: true, become_password: secret },
+      },
+    },
+    'sudo',
+  );
+  const sudoSite = join(dir, 'sudo.ts');
+  writeFileSync(
+    sudoSite,
+    `import { definePlaybook, copy, command } from 'verdandi';
+const secret = ${JSON.stringify(secret)};
+export default definePlaybook({ plays: [{ hosts: 'all', tasks: () => [
+  copy({ path: '/srv/secret-sudo', content: secret + '\\n', mode: '0600' }),
+  command({ argv: ['sh', '-c', 'sleep 0.3; test "$S" = "$(cat /srv/secret-sudo)" && echo env-ok > /srv/secret-sudo-env'], env: { S: secret } }),
+] }] });
+`,
+  );
   // The sampler: every 50 ms, every process's full command line.
   await hosts.ssh(
     HOST,
@@ -51,9 +81,19 @@ export default definePlaybook({ plays: [{ hosts: 'all', tasks: () => [
     cwd: dir,
     timeoutMs: 10 * 60_000,
   });
+  // The same through a user whose sudo needs a password (the secret): it is stdin's first line.
+  const viaSudo = await runCli(['run', sudoInventory, sudoSite, '--host-key-checking=off', '-v'], {
+    cwd: dir,
+  });
   await hosts.ssh(HOST, `rm -f ${SAMPLING}`);
   t.is(res.code, 0, res.stdout + res.stderr);
   t.false(`${res.stdout}${res.stderr}`.includes(secret), 'the secret is not printed');
+  t.is(viaSudo.code, 0, viaSudo.stdout + viaSudo.stderr);
+  t.false(`${viaSudo.stdout}${viaSudo.stderr}`.includes(secret), 'the secret is not printed');
+  t.is(
+    (await hosts.ssh(HOST, 'stat -c %U:%a /srv/secret-sudo; cat /srv/secret-sudo-env')).stdout,
+    'root:600\nenv-ok\n',
+  );
 
   // The run did what it says: the secret reached every file, the env and psql.
   const state = await hosts.ssh(

@@ -174,7 +174,7 @@ test.serial(
       'forks',
     );
     const args = (file: string) => ['run', inventory, file, '--host-key-checking=off', '--forks', '1'];
-  await Promise.all(NAMES.map((n) => hosts.ssh(n, 'mkdir -p /srv/faults')));
+    await Promise.all(NAMES.map((n) => hosts.ssh(n, 'mkdir -p /srv/faults')));
     const base = await runCli(args(site('base', 'base content\n')), { cwd: dir });
     t.is(base.code, 0, base.stdout + base.stderr);
     const line = 'option = "another configuration value, long enough to fill a line";\n';
