@@ -13,6 +13,8 @@ interface ConnOpts {
   json?: boolean;
   connectTimeout?: string;
   forks?: string;
+  keepalive?: string;
+  keepaliveCount?: string;
   hostKeyChecking?: 'accept-new' | 'off';
 }
 
@@ -37,6 +39,8 @@ async function eachHost<T>(
         projectDir: inv.projectDir,
         hostKeyChecking: o.hostKeyChecking,
         connectTimeoutMs: timeout,
+        keepaliveIntervalMs: parsePositiveInt(o.keepalive, '--keepalive', 5) * 1000,
+        keepaliveCountMax: parsePositiveInt(o.keepaliveCount, '--keepalive-count', 2),
       });
       try {
         return { host: h.name, ok: true, value: await work(conn), ms: Date.now() - start };

@@ -8,10 +8,16 @@
  *    changed is seen by the tasks after it (no stale facts). A probe taken before a change is never
  *    used: the walk re-probes in growing windows (probe-windows.ts), so the cost stays linear.
  * 3. Notified handlers run once at the end, and also when a later task failed: the change happened, so
- *    the restart must too. A notified handler is first recorded on the host, so one that could not run
- *    (lost connection) runs at the next run.
+ *    the restart must too. A notified handler is recorded on the host in the same script as the change,
+ *    just before it (before the rename of a write, before a command), so a host that changed has the
+ *    record; it is cleared with the handler's last step, once the handler succeeded. One that could not
+ *    run (lost connection, Ctrl-C, killed controller) runs at the next run. When the command of a
+ *    notifying task fails, its handlers still run: the record was made, and a command that failed part
+ *    way may have changed the host.
+ * 4. A stop request (Ctrl-C) lets the step in flight finish and starts nothing more, handlers included
+ *    (they stay recorded on the host for the next run).
  */
-import type { Connection } from '../connection/types.js';
+import { type Connection, type ExecOptions, UnreachableError } from '../connection/types.js';
 import { UserError } from '../util/errors.js';
 import { redact } from '../util/redact.js';
 import { quote } from '../util/shell.js';
@@ -26,7 +32,7 @@ import {
   type StepScript,
   stepScript,
 } from './steps.js';
-import type { HostInfo, Plan, ProbeResult, Task, TaskList } from './types.js';
+import type { HostInfo, Plan, ProbeResult, Step, Task, TaskList } from './types.js';
 
 export type HandlerMap = Record<string, () => Task | Task[]>;
 
@@ -42,6 +48,16 @@ export interface RunTasksOptions {
   handlers?: HandlerMap;
   /** Shell run after the last step of the last changed task succeeded, in the same round trip. */
   afterLastStep?: string;
+  /** Asked before every command: once it says stop, no new command starts (see interrupt.ts). */
+  stop?: { readonly requested: boolean };
+}
+
+/** The run of this host was stopped by a stop request before `next` (nothing of it had started). */
+export class InterruptedError extends Error {
+  constructor(readonly next: string) {
+    super(`stopped before ${next}`);
+    this.name = 'InterruptedError';
+  }
 }
 
 export interface RunTasksResult {
@@ -116,6 +132,12 @@ function combine(step: StepScript, after: string, nonce: string): string {
   ].join('\n');
 }
 
+/** The step that carries a notifying task's handler record: its first write, or its first step. */
+function recordingStep(steps: Step[]): number {
+  const write = steps.findIndex((step) => step.kind === 'write');
+  return write >= 0 ? write : 0;
+}
+
 function splitStepOutput(stdout: string, nonce: string): { stepOut: string; rest: string; code?: number } {
   const marker = `\n@@vd-${nonce}-step `;
   const i = stdout.indexOf(marker);
@@ -140,6 +162,18 @@ export async function runTasks(
 
   const unknownHandler = unknownHandlerError(unit, tasks, handlers);
   if (unknownHandler) throw unknownHandler;
+  /** Every command of the run goes through here: a stop request starts nothing, a lost host names the step. */
+  const exec = async (during: string, script: string, execOpts?: ExecOptions) => {
+    if (opts.stop?.requested) throw new InterruptedError(during);
+    try {
+      return await conn.exec(script, execOpts);
+    } catch (err) {
+      if (err instanceof UnreachableError) {
+        throw new UnreachableError(err.host, err.reason, `${err.message} (during ${during})`);
+      }
+      throw err;
+    }
+  };
 
   const windows = new ProbeWindows(tasks.flatMap((t, i) => (t.when ? [i] : [])));
   const probesOf = (ids: number[]) => ids.map((i) => [String(i), tasks[i].probe] as [string, string]);
@@ -156,7 +190,7 @@ export async function runTasks(
   reporter.activity(`${host.name}: probing ${unit}`);
   let firstResults = new Map<string, ProbeResult>();
   if (first.ids.length > 0) {
-    const res = await conn.exec(first.script);
+    const res = await exec(`probing ${unit}`, first.script);
     firstResults = parseProbeBatch(res.stdout, nonce);
     windows.record(firstResults, windows.all());
   }
@@ -183,7 +217,7 @@ export async function runTasks(
       const ids = windows.nextWindow(i);
       nonce = newNonce();
       reporter.activity(`${host.name}: probing ${unit}`);
-      const res = await conn.exec(buildProbeBatch(probesOf(ids), nonce).script);
+      const res = await exec(`probing ${unit}`, buildProbeBatch(probesOf(ids), nonce).script);
       windows.record(parseProbeBatch(res.stdout, nonce), ids);
       probe = windows.fresh(i);
     }
@@ -227,23 +261,35 @@ export async function runTasks(
       continue;
     }
 
-    // Apply: each step is one exec; the last one also records notified handlers and re-probes.
+    // Apply: each step is one exec; the last one also re-probes the remaining tasks. A notifying task
+    // records its handlers on the host inside one step's own script, just before the change.
     reporter.activity(`${host.name}: ${label(task)}`);
     let failure: string | undefined;
-    const scripts = plan.steps.map(stepScript);
-    for (let s = 0; s < scripts.length; s++) {
-      const step = scripts[s];
-      const last = s === scripts.length - 1;
+    let recorded = false;
+    const recordAt = task.notify.length ? recordingStep(plan.steps) : -1;
+    for (let s = 0; s < plan.steps.length; s++) {
+      const last = s === plan.steps.length - 1;
       nonce = newNonce();
+      const recordedMarker = `@@vd-${nonce}-recorded`;
+      const record =
+        s === recordAt
+          ? `${recordPendingScript(unit, task.notify)} && printf '\\n%s\\n' '${recordedMarker}'`
+          : '';
+      const step = stepScript(plan.steps[s], record);
       const rideAlong = last ? windows.rideAlong(i + 1) : [];
       const batch = rideAlong.length ? buildProbeBatch(probesOf(rideAlong), nonce) : undefined;
-      const record = task.notify.length ? recordPendingScript(unit, task.notify) : '';
       const lastOfAll = last && i === tasks.length - 1 ? (opts.afterLastStep ?? '') : '';
       if (lastOfAll) afterLastStepSent = true;
-      const after = [record, lastOfAll, batch?.script ?? ''].filter(Boolean).join('\n');
-      const res = await conn.exec(combine(step, after, nonce), { stdin: step.stdin });
+      const after = [lastOfAll, batch?.script ?? ''].filter(Boolean).join('\n');
+      const res = await exec(label(task), combine(step, after, nonce), { stdin: step.stdin });
       windows.stepApplied();
-      const { stepOut, rest, code } = splitStepOutput(res.stdout, nonce);
+      const split = splitStepOutput(res.stdout, nonce);
+      const { rest, code } = split;
+      let { stepOut } = split;
+      if (record && stepOut.includes(recordedMarker)) {
+        recorded = true;
+        stepOut = stepOut.replace(`\n${recordedMarker}\n`, '');
+      }
       const exit = code ?? res.code;
       if (!step.okCodes.includes(exit)) {
         const shown = task.sensitive ? '(command hidden: sensitive task)' : step.display;
@@ -260,6 +306,10 @@ export async function runTasks(
       result.failed++;
       reporter.task(host.name, label(task), 'failed', `step failed`);
       reporter.failureBlock(redact(failure));
+      if (recorded) {
+        // The change may have happened part way: the handlers recorded on the host run.
+        for (const h of task.notify) notified.add(h);
+      }
       // The state is unknown after a failed step: the next task is probed again (its probe is stale).
       if (task.ignoreErrors) continue;
       failedAt = i;
@@ -272,7 +322,7 @@ export async function runTasks(
 
   // The last task did not change anything: what had to ride along with its last step runs alone.
   if (opts.afterLastStep && !afterLastStepSent && failedAt === undefined && !opts.check) {
-    await conn.exec(opts.afterLastStep);
+    await exec(unit, opts.afterLastStep);
   }
 
   // Handlers run in the order they are defined, once, even after a failure (the change happened).

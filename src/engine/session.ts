@@ -9,7 +9,7 @@ import { createInterface } from 'node:readline';
 import type { CommonRunOptions } from '../cli/context.js';
 import { parsePositiveInt } from '../cli/context.js';
 import type { ConnectOptions } from '../connection/index.js';
-import { UnreachableError } from '../connection/types.js';
+import { AbortedError, UnreachableError } from '../connection/types.js';
 import { interpolateVars, loadInventory, parseExtraVars, selectHosts } from '../inventory/index.js';
 import { formatOrigin, type Inventory, InventoryError, type InventoryHost } from '../inventory/types.js';
 import { loadSecrets } from '../secrets/index.js';
@@ -18,6 +18,7 @@ import { mapLimited } from '../util/pool.js';
 import { registerSecret } from '../util/redact.js';
 import { ConnectionPool } from './connection-pool.js';
 import { gatherFacts } from './facts.js';
+import { RunStop } from './interrupt.js';
 import { loadPlaybook, loadRole } from './loader.js';
 import {
   ErrorCollector,
@@ -30,7 +31,7 @@ import {
   type Unit,
 } from './plan.js';
 import { Reporter } from './report.js';
-import { runTasks } from './run.js';
+import { InterruptedError, runTasks } from './run.js';
 import type { HostFacts, Play, Playbook, Role, RoleRef } from './types.js';
 
 export { becomePasswordOf, ConnectionPool } from './connection-pool.js';
@@ -125,6 +126,8 @@ export async function loadRunContext(
       projectDir: inventory.projectDir,
       hostKeyChecking: o.hostKeyChecking ?? 'accept-new',
       connectTimeoutMs: parsePositiveInt(o.connectTimeout, '--connect-timeout', 10) * 1000,
+      keepaliveIntervalMs: parsePositiveInt(o.keepalive, '--keepalive', 5) * 1000,
+      keepaliveCountMax: parsePositiveInt(o.keepaliveCount, '--keepalive-count', 2),
       becomePassword,
     },
   };
@@ -148,6 +151,8 @@ export interface ExecuteOptions {
   reporter: Reporter;
   /** Keep the host's connection open when its run ends (more work on it follows); default: close it. */
   keepOpen?: (host: string) => boolean;
+  /** Ctrl-C / SIGTERM: once requested, no host starts and no new command starts on any host. */
+  stop?: RunStop;
 }
 
 export function batchSizes(total: number, serial?: number | string): number[] {
@@ -211,9 +216,14 @@ export async function execute(
     offset += size;
     await mapLimited(batch, opts.forks, async ({ host, info, units }) => {
       reporter.host(host.name);
+      if (opts.stop?.requested) {
+        reporter.interrupted(host.name, 'not started');
+        return;
+      }
       try {
         const conn = await conns.acquire(host, info.vars);
         for (const unit of units) {
+          if (opts.stop?.requested) throw new InterruptedError(unit.name);
           const res = await runTasks(conn, info, unit.tasks, {
             check: opts.check,
             diff: opts.diff,
@@ -222,6 +232,7 @@ export async function execute(
             unit: unit.name,
             unitTags: unit.tags,
             handlers: unit.handlers,
+            stop: opts.stop,
           });
           if (res.failed > 0) {
             failed.add(host.name);
@@ -229,7 +240,11 @@ export async function execute(
           }
         }
       } catch (err) {
-        if (err instanceof UnreachableError) {
+        if (err instanceof InterruptedError) {
+          reporter.interrupted(host.name, err.message);
+        } else if (err instanceof AbortedError) {
+          reporter.interrupted(host.name, 'aborted: the commands in flight were cut off');
+        } else if (err instanceof UnreachableError) {
           conns.unreachable.add(host.name);
           reporter.unreachable(host.name, `${err.reason}: ${err.message}`);
         } else if (err instanceof UserError) {
@@ -245,6 +260,7 @@ export async function execute(
     });
     const bad = batch.filter((p) => failed.has(p.host.name) || conns.unreachable.has(p.host.name)).length;
     const pct = batch.length ? (bad * 100) / batch.length : 0;
+    if (opts.stop?.requested) break;
     if (bad > 0 && pct > (opts.maxFailPercentage ?? 0) && offset < live.length) {
       reporter.warn(
         `stopping: ${bad} of ${batch.length} hosts of this batch failed (max ${opts.maxFailPercentage ?? 0}%); ` +
@@ -265,9 +281,25 @@ function makeReporter(o: RunCommandOptions): Promise<Reporter> {
 }
 
 /** The exit code of a run: see runExitCode (one rule for every command). */
-function exitCode(reporter: Reporter, failed: Set<string>): number {
+function exitCode(reporter: Reporter, failed: Set<string>, stop: RunStop): number {
+  // The user asked to stop: that is the outcome, whatever else happened.
+  if (stop.exitCode !== undefined) return stop.exitCode;
   const unreachable = [...reporter.stats.values()].some((s) => s.unreachable);
   return runExitCode({ unreachable, failed: failed.size > 0 });
+}
+
+/** Stops the run on SIGINT/SIGTERM (see interrupt.ts); the second signal closes every connection. */
+function stopOnSignals(reporter: Reporter, conns: ConnectionPool): RunStop {
+  return new RunStop().listen(
+    (signal) =>
+      reporter.warn(
+        `${signal}: stopping: the steps in flight finish, no new step starts (${signal === 'SIGINT' ? 'Ctrl-C' : signal} again aborts them)`,
+      ),
+    (signal) => {
+      reporter.warn(`${signal} again: aborting the steps in flight (no file is installed half-written)`);
+      void conns.closeAll();
+    },
+  );
 }
 
 function splitTags(tags?: string): string[] | undefined {
@@ -333,6 +365,7 @@ export async function provision(env: string, o: RunCommandOptions): Promise<numb
   // SSH handshakes overlap the loading of the roles (connecting changes nothing on a host).
   conns.warm(ctx.hosts, ctx.vars);
   const reporter = await makeReporter(o);
+  const stop = stopOnSignals(reporter, conns);
   try {
     const errors = new ErrorCollector();
     const units = await provisionUnits(ctx, errors);
@@ -347,10 +380,12 @@ export async function provision(env: string, o: RunCommandOptions): Promise<numb
       tags: splitTags(o.tags),
       forks,
       reporter,
+      stop,
     });
-    reporter.finish();
-    return exitCode(reporter, failed);
+    reporter.finish(stop.signal);
+    return exitCode(reporter, failed, stop);
   } finally {
+    stop.dispose();
     reporter.stop();
     await conns.closeAll();
   }
@@ -422,6 +457,7 @@ export async function runPlaybook(env: string, file: string, o: RunCommandOption
   const forks = parsePositiveInt(o.forks, '--forks', 20);
   const conns = new ConnectionPool(ctx.connectOptions, forks);
   const reporter = await makeReporter(o);
+  const stop = stopOnSignals(reporter, conns);
   const failed = new Set<string>();
   try {
     const playbook = await loadPlaybook(file);
@@ -439,6 +475,7 @@ export async function runPlaybook(env: string, file: string, o: RunCommandOption
       { forks, reporter, keepOpen: fitsInForks },
     );
     for (const [i, { play }] of plays.entries()) {
+      if (stop.requested) break;
       const later = new Set(plays.slice(i + 1).flatMap((p) => p.hosts.map((h) => h.host.name)));
       const res = await execute(
         plans[i].filter((p) => !failed.has(p.host.name)),
@@ -452,13 +489,15 @@ export async function runPlaybook(env: string, file: string, o: RunCommandOption
           maxFailPercentage: play.maxFailPercentage,
           reporter,
           keepOpen: (host) => fitsInForks && later.has(host),
+          stop,
         },
       );
       for (const h of res.failed) failed.add(h);
     }
-    reporter.finish();
-    return exitCode(reporter, failed);
+    reporter.finish(stop.signal);
+    return exitCode(reporter, failed, stop);
   } finally {
+    stop.dispose();
     reporter.stop();
     await conns.closeAll();
   }

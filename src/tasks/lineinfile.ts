@@ -74,27 +74,39 @@ interface LineInFileSpec {
 
 /** Shell that sets li_change=1 when the file "$li_p" needs editing. */
 function changeTest(spec: LineInFileSpec): string[] {
-  const exactCount = 'li_n=$(grep -c -a -x -F -e "$li_l" -- "$li_p")';
+  const exactCount = `li_n=$(${patternFrom('li_l')} grep -c -a -x -F -f - -- "$li_p")`;
   if (spec.state === 'present' && spec.regexp === undefined) {
     return [exactCount, `[ "\${li_n:-0}" -gt 0 ] || li_change=1`];
   }
   if (spec.state === 'present') {
     return [
-      'li_m=$(grep -n -a -E -e "$li_r" -- "$li_p" | tail -n 1)',
+      `li_m=$(${patternFrom('li_r')} grep -n -a -E -f - -- "$li_p" | tail -n 1)`,
       `if [ -n "$li_m" ]; then [ "\${li_m#*:}" = "$li_l" ] || li_change=1`,
       `else ${exactCount}; [ "\${li_n:-0}" -gt 0 ] || li_change=1; fi`,
     ];
   }
   if (spec.regexp !== undefined) {
-    return ['li_n=$(grep -c -a -E -e "$li_r" -- "$li_p")', `[ "\${li_n:-0}" -gt 0 ] && li_change=1`];
+    return [
+      `li_n=$(${patternFrom('li_r')} grep -c -a -E -f - -- "$li_p")`,
+      `[ "\${li_n:-0}" -gt 0 ] && li_change=1`,
+    ];
   }
   return [exactCount, `[ "\${li_n:-0}" -gt 0 ] && li_change=1`];
+}
+
+/**
+ * The start of a pipeline giving grep the pattern in `variable` on stdin (`grep -f -`): a line (which may
+ * hold a secret) or a regexp never becomes a process argument, where `ps` on the host would show it.
+ * `printf` is a shell builtin: no process, no argv.
+ */
+function patternFrom(variable: string): string {
+  return `printf '%s\\n' "$${variable}" |`;
 }
 
 /** Shell checking a regexp against /dev/null: grep exits 2 on a bad regexp, and says why. */
 function regexpCheck(variable: string, option: string): string {
   return [
-    `li_e=$(grep -E -e "$${variable}" </dev/null 2>&1 >/dev/null)`,
+    `li_e=$(${patternFrom(variable)} grep -E -f - /dev/null 2>&1 >/dev/null)`,
     `if [ $? -ge 2 ]; then li_status=bad; printf '%s %s %s\\n' ${quote(`${MARKER} bad-regexp`)} ${option} "$(printf '%s' "$li_e" | base64 -w0)"; fi`,
   ].join('\n');
 }
@@ -125,12 +137,12 @@ function buildProbe(spec: LineInFileSpec): string {
   );
   if (spec.regexp !== undefined) {
     lines.push(
-      `    printf '%s %s\\n' ${quote(MATCHES_MARKER)} "$(grep -n -a -E -e "$li_r" -- "$li_p" | cut -d: -f1 | tr '\\n' ' ')"`,
+      `    printf '%s %s\\n' ${quote(MATCHES_MARKER)} "$(${patternFrom('li_r')} grep -n -a -E -f - -- "$li_p" | cut -d: -f1 | tr '\\n' ' ')"`,
     );
   }
   if (insertAfterRegexp) {
     lines.push(
-      `    printf '%s %s\\n' ${quote(AFTER_MARKER)} "$(grep -n -a -E -e "$li_a" -- "$li_p" | tail -n 1 | cut -d: -f1)"`,
+      `    printf '%s %s\\n' ${quote(AFTER_MARKER)} "$(${patternFrom('li_a')} grep -n -a -E -f - -- "$li_p" | tail -n 1 | cut -d: -f1)"`,
     );
   }
   lines.push(
