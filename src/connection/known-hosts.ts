@@ -4,7 +4,7 @@
  * refused, because that is what a man-in-the-middle looks like.
  */
 import { createHash } from 'node:crypto';
-import { appendFileSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 /** The project's own known_hosts: `<project>/.verdandi/known_hosts`. */
@@ -60,23 +60,59 @@ export function checkHostKey(entries: KnownHostEntry[], pattern: string, key: Bu
   return { kind: 'new' };
 }
 
+/**
+ * Parsed known_hosts files, by path, with the size and mtime they were parsed at: a run connecting to
+ * 1,000 hosts parses the file once, not once per host (which made the run's cost grow with the square
+ * of the host count). Any change to the file (another process, `testhost up`) is seen by its stat.
+ */
+interface ParsedFile {
+  size: number;
+  mtimeMs: number;
+  /** Newlines in the file: the number of the next appended line is one more. */
+  newlines: number;
+  entries: KnownHostEntry[];
+}
+const parsed = new Map<string, ParsedFile>();
+
 export class KnownHosts {
   constructor(readonly file: string) {}
 
   private read(): KnownHostEntry[] {
+    let stat: { size: number; mtimeMs: number };
     try {
-      return parseKnownHosts(readFileSync(this.file, 'utf8'));
+      stat = statSync(this.file);
     } catch {
       return [];
     }
+    const cached = parsed.get(this.file);
+    if (cached && cached.size === stat.size && cached.mtimeMs === stat.mtimeMs) return cached.entries;
+    let text: string;
+    try {
+      text = readFileSync(this.file, 'utf8');
+    } catch {
+      return [];
+    }
+    const entries = parseKnownHosts(text);
+    const newlines = text.split('\n').length - 1;
+    parsed.set(this.file, { size: stat.size, mtimeMs: stat.mtimeMs, newlines, entries });
+    return entries;
   }
 
   verify(address: string, port: number, key: Buffer): HostKeyVerdict {
     const pattern = hostPattern(address, port);
     const verdict = checkHostKey(this.read(), pattern, key);
     if (verdict.kind === 'new') {
+      const line = `${pattern} ${keyType(key)} ${key.toString('base64')}\n`;
       mkdirSync(dirname(this.file), { recursive: true });
-      appendFileSync(this.file, `${pattern} ${keyType(key)} ${key.toString('base64')}\n`, { mode: 0o644 });
+      appendFileSync(this.file, line, { mode: 0o644 });
+      // What was just appended joins the parsed entries: the next host does not parse the file again.
+      const before = parsed.get(this.file);
+      const stat = statSync(this.file);
+      if (before && before.size + Buffer.byteLength(line) === stat.size) {
+        const added = parseKnownHosts(line).map((e) => ({ ...e, line: before.newlines + 1 }));
+        before.entries.push(...added);
+        Object.assign(before, { size: stat.size, mtimeMs: stat.mtimeMs, newlines: before.newlines + 1 });
+      }
     }
     return verdict;
   }
