@@ -1,4 +1,7 @@
-/** `verdandi ping` and `verdandi facts`: connect to every host, nothing else. No secrets needed. */
+/**
+ * `verdandi ping` and `verdandi facts`: connect to every host (at most --forks at once), nothing else.
+ * No secrets needed. Exit 3 when a host could not be reached (the one exit-code rule).
+ */
 import { connect } from '../connection/index.js';
 import { UnreachableError } from '../connection/types.js';
 import { type ConnectionSettings, connectOptionsOf } from '../engine/context.js';
@@ -6,6 +9,7 @@ import { gatherFacts } from '../engine/facts.js';
 import type { HostFacts } from '../engine/types.js';
 import { loadInventory, selectHosts } from '../inventory/index.js';
 import type { InventoryHost } from '../inventory/types.js';
+import { runExitCode } from '../util/errors.js';
 import { DEFAULT_FORKS, mapLimited } from '../util/pool.js';
 
 export interface ReachOptions extends ConnectionSettings {
@@ -73,7 +77,7 @@ export async function ping(env: string, o: ReachOptions): Promise<number> {
       );
     }
   }
-  return results.some((r) => !r.ok) ? 3 : 0;
+  return runExitCode({ unreachable: results.some((r) => !r.ok), failed: false });
 }
 
 export async function facts(env: string, o: ReachOptions): Promise<number> {
@@ -97,5 +101,5 @@ export async function facts(env: string, o: ReachOptions): Promise<number> {
       );
     }
   }
-  return results.some((r) => !r.ok) ? 3 : 0;
+  return runExitCode({ unreachable: results.some((r) => !r.ok), failed: false });
 }
