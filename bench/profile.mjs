@@ -21,7 +21,9 @@ const playbook = new URL('./work.ts', import.meta.url).pathname;
 const marks = [['node started', performance.now()]];
 const mark = (name) => marks.push([name, performance.now()]);
 
-const session = await import('../dist/src/engine/session.js');
+const { loadRunContext } = await import('../dist/src/engine/context.js');
+const { ConnectionPool } = await import('../dist/src/engine/connection-pool.js');
+const { hostInfo } = await import('../dist/src/engine/plan.js');
 const { Reporter } = await import('../dist/src/engine/report.js');
 const { runTasks } = await import('../dist/src/engine/run.js');
 mark('engine imported');
@@ -32,14 +34,14 @@ if (values.preload) {
 const { loadPlaybook } = await import('../dist/src/engine/loader.js');
 const pb = await loadPlaybook(playbook);
 mark('playbook loaded (tsx + hooks)');
-const ctx = await session.loadRunContext(inventory, { hostKeyChecking: 'off', var: ['bench_message=hello'] });
+const ctx = await loadRunContext(inventory, { hostKeyChecking: 'off', var: ['bench_message=hello'] });
 mark('inventory loaded');
 const host = ctx.hosts[0];
-const pool = new session.ConnectionPool(ctx.connectOptions);
+const pool = new ConnectionPool(ctx.connectOptions);
 for (let i = 0; i < Number(values.repeat); i++) {
-  const conn = await pool.get(host);
+  const conn = await pool.acquire(host);
   if (i === 0) mark('ssh connected');
-  const info = session.hostInfo(ctx, host);
+  const info = hostInfo(ctx, host);
   const play = pb.plays[0];
   const tasks = await play.tasks(info);
   const handlers = Object.fromEntries(

@@ -1,27 +1,44 @@
 /**
- * The command-line options shared by the commands that touch hosts: how to connect, extra vars, the
- * options of a run (check, diff, tags, forks...), and the parsing of a positive integer option.
+ * The command-line options shared by the commands that touch hosts: how to connect, extra vars and
+ * secrets, the options of a run (check, diff, tags, forks). Each is parsed here into the typed value
+ * the commands take (a number, a list); a wrong one is a usage error (exit 1) naming the option,
+ * before anything is loaded.
  */
 import { type Command, Option } from 'commander';
+import { CONNECTION_DEFAULTS } from '../connection/types.js';
+import type { RunOptions } from '../engine/execute.js';
 import { UserError } from '../util/errors.js';
+import { DEFAULT_FORKS } from '../util/pool.js';
 
-export interface CommonRunOptions {
-  check?: boolean;
-  diff?: boolean;
-  limit?: string;
-  tags?: string;
-  forks?: string;
-  json?: boolean;
-  var?: string[];
-  vaultPasswordFile?: string;
-  hostKeyChecking?: 'accept-new' | 'off';
-  askBecomePass?: boolean;
-  connectTimeout?: string;
-  keepalive?: string;
-  keepaliveCount?: string;
-}
+/** The options of `provision` and `run`, as the commands receive them from commander. */
+export type CommonRunOptions = RunOptions;
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+/** Parses a positive whole number given to `name` (a usage error otherwise). */
+export function positiveInt(name: string): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1) {
+      throw new UserError(`${name} must be a positive whole number, got "${value}"`, 1);
+    }
+    return n;
+  };
+}
+
+/** `a, b,c` → ['a', 'b', 'c']; nothing given (or only commas) → undefined. */
+function commaList(value: string): string[] | undefined {
+  const list = value
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean);
+  return list.length ? list : undefined;
+}
+
+/** `--forks`: how many hosts are worked on at once. */
+export function forksOption(cmd: Command, description: string): Command {
+  return cmd.option('--forks <n>', description, positiveInt('--forks'), DEFAULT_FORKS);
+}
 
 /** How to reach the hosts: the options of every command that connects (ping, facts, backup...). */
 export function connectionOptions(cmd: Command): Command {
@@ -36,12 +53,23 @@ export function connectionOptions(cmd: Command): Command {
         .choices(['accept-new', 'off'])
         .default('accept-new'),
     )
-    .option('--connect-timeout <seconds>', 'SSH connect timeout', '10')
-    .option('--keepalive <seconds>', 'SSH keepalive interval: a silent host is probed this often', '5')
+    .option(
+      '--connect-timeout <seconds>',
+      'SSH connect timeout',
+      positiveInt('--connect-timeout'),
+      CONNECTION_DEFAULTS.connectTimeout,
+    )
+    .option(
+      '--keepalive <seconds>',
+      'SSH keepalive interval: a silent host is probed this often',
+      positiveInt('--keepalive'),
+      CONNECTION_DEFAULTS.keepalive,
+    )
     .option(
       '--keepalive-count <n>',
       'unanswered keepalives before a host is declared lost (lost after about interval × (n + 1))',
-      '2',
+      positiveInt('--keepalive-count'),
+      CONNECTION_DEFAULTS.keepaliveCount,
     );
 }
 
@@ -54,21 +82,15 @@ export function varsOptions(cmd: Command): Command {
 }
 
 /** Plus what a run of tasks needs (provision, run). */
-export function commonRunOptions(cmd: Command, { check = true }: { check?: boolean } = {}): Command {
-  if (check) {
-    cmd.option('--check', 'probe only: show what would change, change nothing');
-    cmd.option('--diff', 'show unified diffs of the files that change (secrets print as [secret])');
-  }
-  return varsOptions(cmd)
-    .option('--tags <tags>', 'only tasks and roles with one of these tags (comma separated)')
-    .option('--forks <n>', 'hosts run in parallel', '20');
-}
-
-export function parsePositiveInt(value: string | undefined, name: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) {
-    throw new UserError(`${name} must be a positive whole number, got "${value}"`, 1);
-  }
-  return n;
+export function commonRunOptions(cmd: Command): Command {
+  cmd.option('--check', 'probe only: show what would change, change nothing');
+  cmd.option('--diff', 'show unified diffs of the files that change (secrets print as [secret])');
+  return forksOption(
+    varsOptions(cmd).option(
+      '--tags <tags>',
+      'only tasks and roles with one of these tags (comma separated)',
+      commaList,
+    ),
+    'hosts run in parallel',
+  );
 }

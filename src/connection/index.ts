@@ -3,7 +3,7 @@ import type { InventoryHost } from '../inventory/types.js';
 import { knownHostsFile } from './known-hosts.js';
 import { LocalConnection } from './local.js';
 import { SshConnection } from './ssh.js';
-import type { Connection } from './types.js';
+import { CONNECTION_DEFAULTS, type Connection } from './types.js';
 
 export type { Connection, ExecOptions, ExecResult } from './types.js';
 export { AbortedError, UnreachableError } from './types.js';
@@ -26,22 +26,12 @@ function isLocal(host: InventoryHost): boolean {
 
 export async function connect(host: InventoryHost, opts: ConnectOptions): Promise<Connection> {
   if (isLocal(host)) return new LocalConnection(host.name, host.become);
-  return SshConnection.open(
-    {
-      name: host.name,
-      address: host.address,
-      port: host.port,
-      user: host.user,
-      key: host.key,
-      become: host.become,
-    },
-    {
-      knownHostsFile: knownHostsFile(opts.projectDir),
-      hostKeyChecking: opts.hostKeyChecking ?? 'accept-new',
-      connectTimeoutMs: opts.connectTimeoutMs ?? 10_000,
-      keepaliveIntervalMs: opts.keepaliveIntervalMs,
-      keepaliveCountMax: opts.keepaliveCountMax,
-      becomePassword: opts.becomePassword,
-    },
-  );
+  return SshConnection.open(host, {
+    knownHostsFile: knownHostsFile(opts.projectDir),
+    hostKeyChecking: opts.hostKeyChecking ?? 'accept-new',
+    connectTimeoutMs: opts.connectTimeoutMs ?? CONNECTION_DEFAULTS.connectTimeout * 1000,
+    keepaliveIntervalMs: opts.keepaliveIntervalMs,
+    keepaliveCountMax: opts.keepaliveCountMax,
+    becomePassword: opts.becomePassword,
+  });
 }

@@ -10,24 +10,20 @@
  */
 import { constants } from 'node:os';
 import { NodeSSH } from 'node-ssh';
+import type { InventoryHost } from '../inventory/types.js';
 import { fingerprint, hostPattern, KnownHosts } from './known-hosts.js';
 import { frameInput, remoteCommand } from './protocol.js';
 import {
   AbortedError,
+  CONNECTION_DEFAULTS,
   type Connection,
   type ExecOptions,
   type ExecResult,
   UnreachableError,
 } from './types.js';
 
-export interface SshTarget {
-  name: string;
-  address: string;
-  port: number;
-  user: string;
-  key?: string;
-  become: boolean;
-}
+/** What a connection needs of an inventory host. */
+export type SshTarget = Pick<InventoryHost, 'name' | 'address' | 'port' | 'user' | 'key' | 'become'>;
 
 export interface SshOptions {
   /** Where the project's known_hosts lives. */
@@ -82,9 +78,6 @@ export function classifySshError(err: unknown): { reason: UnreachableError['reas
     return { reason: 'auth', message: 'authentication failed (check user and key)' };
   return { reason: 'other', message: msg };
 }
-
-export const DEFAULT_KEEPALIVE_INTERVAL_MS = 5_000;
-export const DEFAULT_KEEPALIVE_COUNT_MAX = 2;
 
 /** What Verdandi uses of ssh2's client and channels (ssh2 ships no type declarations). */
 interface ExecChannel extends NodeJS.WritableStream, NodeJS.ReadableStream {
@@ -149,8 +142,8 @@ export class SshConnection implements Connection {
         privateKeyPath: target.key,
         agent: target.key ? undefined : process.env.SSH_AUTH_SOCK,
         readyTimeout: opts.connectTimeoutMs,
-        keepaliveInterval: opts.keepaliveIntervalMs ?? DEFAULT_KEEPALIVE_INTERVAL_MS,
-        keepaliveCountMax: opts.keepaliveCountMax ?? DEFAULT_KEEPALIVE_COUNT_MAX,
+        keepaliveInterval: opts.keepaliveIntervalMs ?? CONNECTION_DEFAULTS.keepalive * 1000,
+        keepaliveCountMax: opts.keepaliveCountMax ?? CONNECTION_DEFAULTS.keepaliveCount,
         hostVerifier: (key: Buffer) => {
           if (opts.hostKeyChecking === 'off') return true;
           const verdict = knownHosts.verify(target.address, target.port, key);

@@ -1,6 +1,9 @@
 /** One connection per host, reused for the whole run. SSH and local connections share this interface. */
 import type { Writable } from 'node:stream';
 
+/** How long to wait for a host, and how a silent one is found lost, unless told otherwise (seconds). */
+export const CONNECTION_DEFAULTS = { connectTimeout: 10, keepalive: 5, keepaliveCount: 2 } as const;
+
 export interface ExecOptions {
   /**
    * The command's standard input (file content, SQL, env values): sent after the script on the same

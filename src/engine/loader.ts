@@ -2,11 +2,12 @@
  * Loads roles and playbooks written in TypeScript at run time (through tsx). The CLI itself is compiled
  * JavaScript; TypeScript is only loaded when a role or playbook is.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { register as registerHook } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import { UserError } from '../util/errors.js';
+import { packageRoot } from '../util/user-code.js';
 import type { Playbook, Role } from './types.js';
 
 let registered = false;
@@ -44,16 +45,8 @@ export async function importTypeScript(file: string): Promise<Record<string, unk
   return (await import(pathToFileURL(file).href)) as Record<string, unknown>;
 }
 
-/** The folder of Verdandi's own package (holds the built-in `roles/`). */
-export function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (dir !== dirname(dir)) {
-    const pkg = join(dir, 'package.json');
-    if (existsSync(pkg) && JSON.parse(readFileSync(pkg, 'utf8')).name === 'verdandi') return dir;
-    dir = dirname(dir);
-  }
-  throw new Error('cannot find the verdandi package root');
-}
+// Its home is util/user-code.ts; src/deploy/demo.ts imports it from here.
+export { packageRoot };
 
 function roleDirs(projectDir: string): string[] {
   return [...new Set([join(projectDir, 'roles'), join(packageRoot(), 'roles')])];

@@ -8,14 +8,14 @@
  * A line in the user's TypeScript comes from the error's stack: roles and playbooks load from bundles
  * that carry their source maps (compile-cache.ts), so frames name the `.ts` file, not the bundle.
  */
-import { relative, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { sep } from 'node:path';
 import { validateRoleVars, varsForRole } from '../inventory/index.js';
 import { InventoryError, type InventoryHost } from '../inventory/types.js';
+import { TaskOptionError } from '../tasks/options.js';
 import { UserError, UserErrors } from '../util/errors.js';
-import { packageRoot } from './loader.js';
+import { shownLocation, shownPath, userFrame } from '../util/user-code.js';
+import type { RunContext } from './context.js';
 import { flattenTasks, type HandlerMap, unknownHandlerError } from './run.js';
-import type { RunContext } from './session.js';
 import type { HostFacts, HostInfo, Play, Role, Task, TaskList } from './types.js';
 
 /** What runs on one host, before evaluation: a role with its validated vars, or a play's own tasks. */
@@ -129,38 +129,22 @@ export function playUnit(play: Play, index: number, file: string): Unit {
 }
 
 /** A path as messages show it: relative to the working directory when inside it. */
-export function shown(file: string): string {
-  const rel = relative(process.cwd(), file);
-  return rel && !rel.startsWith('..') ? rel : file;
-}
-
-const FRAME = /\(?((?:file:\/\/)?\/[^():]+):(\d+):(\d+)\)?\s*$/;
+export const shown = shownPath;
 
 /**
- * The first stack frame in the user's code (a role, a playbook, a module they import), as
- * `file:line:col`: frames inside Verdandi's own engine and in node_modules are skipped.
+ * Where the error comes from: the line of the user's code on its stack, else the unit's file. None for
+ * a wrong task option that names its line already (a location is given once).
  */
-export function userFrame(err: unknown): string | undefined {
-  const stack = err instanceof Error ? err.stack : undefined;
-  if (!stack) return undefined;
-  const root = packageRoot();
-  const engine = [`${root}${sep}src${sep}`, `${root}${sep}dist${sep}`];
-  const builtInRoles = `${root}${sep}roles${sep}`;
-  for (const line of stack.split('\n').slice(1)) {
-    const m = FRAME.exec(line.trim());
-    if (!m) continue;
-    const file = m[1].startsWith('file://') ? fileURLToPath(m[1]) : m[1];
-    if (engine.some((dir) => file.startsWith(dir))) continue;
-    // Built-in roles are the user's code too, even when Verdandi is installed under node_modules.
-    if (file.includes(`${sep}node_modules${sep}`) && !file.startsWith(builtInRoles)) continue;
-    return `${shown(file)}:${m[2]}:${m[3]}`;
-  }
-  return undefined;
+function locationOf(err: unknown, unit: Pick<Unit, 'source'>): string | undefined {
+  if (err instanceof TaskOptionError && err.location) return undefined;
+  const frame = userFrame(err instanceof Error ? err.stack : undefined);
+  if (frame) return shownLocation(frame, { column: true });
+  return unit.source ? shown(unit.source) : undefined;
 }
 
 /** Turns what a role's or playbook's code threw into a user error naming where and for which host. */
 export function planError(err: unknown, unit: Pick<Unit, 'label' | 'source'>, host: string, what: string) {
-  const where = userFrame(err) ?? (unit.source ? shown(unit.source) : undefined);
+  const where = locationOf(err, unit);
   const head = `${unit.label}${where ? ` (${where})` : ''}, host ${host}`;
   if (err instanceof UserError) return new UserError(`${head}: ${err.message}`, 1, err.hint);
   const message = err instanceof Error ? err.message : String(err);

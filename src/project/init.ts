@@ -16,8 +16,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { appendFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve } from 'node:path';
-import { packageRoot } from '../engine/loader.js';
 import { UserError } from '../util/errors.js';
+import { packageRoot } from '../util/user-code.js';
 import { projectRoles, SCHEMA_FILE, schemaFiles, VARS_SCHEMA_FILE } from './schema.js';
 
 /** The files copied as they are, from the package's `templates/project/`. */

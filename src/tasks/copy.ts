@@ -18,17 +18,14 @@ import { z } from 'zod';
 import type { Plan, ProbeResult, WriteStep } from '../engine/types.js';
 import { defineTask, type Fail, type PrepareContext } from './define.js';
 import {
-  accountsProbe,
   attributeChanges,
   currentGroup,
   currentOwner,
   type DesiredAttributes,
   describeType,
-  fileStateProbe,
   formatMode,
-  missingAccountError,
-  parseFileState,
-  unreadableProbe,
+  pathProbe,
+  probedPath,
 } from './file-state.js';
 import { absolutePath, attributes, rule, shown } from './options.js';
 import { joinReasons, sha256Hex } from './probe-output.js';
@@ -118,17 +115,16 @@ export function writeStep(fields: Omit<WriteStep, 'kind'>): WriteStep {
 
 /** Probe of copy and template: the file's state with its sha256, and whether owner and group exist. */
 export function fileContentProbe({ path, attributes }: FileContent): string {
-  return [fileStateProbe(path, { checksum: true }), accountsProbe(attributes)].filter(Boolean).join('\n');
+  return pathProbe(path, attributes, { checksum: true });
 }
 
 /** Plan of copy and template. */
 export function fileContentPlan(spec: FileContent, probe: ProbeResult): Plan {
   const { path, content, attributes: desired, label } = spec;
   const wantedSha = sha256Hex(content);
-  const accountError = missingAccountError(probe.stdout, desired);
-  if (accountError) return { steps: [], error: `${label}: ${accountError}` };
-  const state = parseFileState(probe.stdout);
-  if (!state) return { steps: [], error: unreadableProbe(path, probe.exitCode) };
+  const found = probedPath(label, path, desired, probe);
+  if (found.stop) return found.stop;
+  const { state } = found;
   const diff = { path, after: content };
 
   if (state.type === 'absent' || state.type === 'link') {

@@ -11,17 +11,14 @@ import type { Plan, ProbeResult, RunStep } from '../engine/types.js';
 import { quote, sh, words } from '../util/shell.js';
 import { defineTask } from './define.js';
 import {
-  accountsProbe,
   attributeChanges,
   chmodArgument,
   chownSpec,
   creationAttributeSteps,
   type DesiredAttributes,
   describeType,
-  fileStateProbe,
-  missingAccountError,
-  parseFileState,
-  unreadableProbe,
+  pathProbe,
+  probedPath,
 } from './file-state.js';
 import { absolutePath, attributes, flag } from './options.js';
 import { joinReasons, MARKER_PREFIX, markedLines } from './probe-output.js';
@@ -64,7 +61,7 @@ function treeDriftProbe(path: string, desired: DesiredAttributes): string {
 }
 
 function probe(dir: Directory): string {
-  return [fileStateProbe(dir.path), accountsProbe(dir), dir.recurse ? treeDriftProbe(dir.path, dir) : '']
+  return [pathProbe(dir.path, dir), dir.recurse ? treeDriftProbe(dir.path, dir) : '']
     .filter(Boolean)
     .join('\n');
 }
@@ -73,10 +70,9 @@ function plan(dir: Directory, probe: ProbeResult): Plan {
   const { path, recurse } = dir;
   const desired: DesiredAttributes = dir;
   const label = `directory ${path}`;
-  const accountError = missingAccountError(probe.stdout, desired);
-  if (accountError) return { steps: [], error: `${label}: ${accountError}` };
-  const state = parseFileState(probe.stdout);
-  if (!state) return { steps: [], error: unreadableProbe(path, probe.exitCode) };
+  const found = probedPath(label, path, desired, probe);
+  if (found.stop) return found.stop;
+  const { state } = found;
 
   if (state.type === 'absent') {
     return {

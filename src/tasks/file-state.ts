@@ -14,7 +14,7 @@
  * leading zero so a directory's setgid bit is cleared when the mode says so. Options are validated in
  * ./options.ts.
  */
-import type { RunStep } from '../engine/types.js';
+import type { Plan, ProbeResult, RunStep } from '../engine/types.js';
 import { quote, words } from '../util/shell.js';
 import { decodeBase64, MARKER_PREFIX, markedLines } from './probe-output.js';
 
@@ -168,6 +168,32 @@ export function missingAccountError(
   }
   if (missing.length === 0) return undefined;
   return `${missing.join(' and ')} ${missing.length > 1 ? 'do' : 'does'} not exist on the host: create ${missing.length > 1 ? 'them' : 'it'} with a user()/group() task before this one`;
+}
+
+/** Probe of a task on one path with an owner and group: the path's state, and whether they exist. */
+export function pathProbe(
+  path: string,
+  accounts: { owner?: string; group?: string },
+  opts: { checksum?: boolean } = {},
+): string {
+  return [fileStateProbe(path, opts), accountsProbe(accounts)].filter(Boolean).join('\n');
+}
+
+/**
+ * What the output of `pathProbe` says: the path's state, or the plan that stops the task there (an
+ * owner or group the host does not have, or a probe that printed nothing usable).
+ */
+export function probedPath(
+  label: string,
+  path: string,
+  accounts: { owner?: string; group?: string },
+  probe: ProbeResult,
+): { state: FileState; stop?: undefined } | { stop: Plan } {
+  const accountError = missingAccountError(probe.stdout, accounts);
+  if (accountError) return { stop: { steps: [], error: `${label}: ${accountError}` } };
+  const state = parseFileState(probe.stdout);
+  if (!state) return { stop: { steps: [], error: unreadableProbe(path, probe.exitCode) } };
+  return { state };
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -10,14 +10,11 @@ import type { Plan, ProbeResult } from '../engine/types.js';
 import { sh } from '../util/shell.js';
 import { defineTask } from './define.js';
 import {
-  accountsProbe,
   attributeChanges,
   creationAttributeSteps,
   describeType,
-  fileStateProbe,
-  missingAccountError,
-  parseFileState,
-  unreadableProbe,
+  pathProbe,
+  probedPath,
 } from './file-state.js';
 import { absolutePath, attributes } from './options.js';
 import { joinReasons } from './probe-output.js';
@@ -33,16 +30,15 @@ export type FileOptions = z.input<typeof options>;
 type File = z.output<typeof options>;
 
 function probe(file: File): string {
-  return [fileStateProbe(file.path), accountsProbe(file)].filter(Boolean).join('\n');
+  return pathProbe(file.path, file);
 }
 
 function plan(file: File, probe: ProbeResult): Plan {
   const { path } = file;
   const label = `file ${path}`;
-  const accountError = missingAccountError(probe.stdout, file);
-  if (accountError) return { steps: [], error: `${label}: ${accountError}` };
-  const state = parseFileState(probe.stdout);
-  if (!state) return { steps: [], error: unreadableProbe(path, probe.exitCode) };
+  const found = probedPath(label, path, file, probe);
+  if (found.stop) return found.stop;
+  const { state } = found;
 
   if (state.type === 'absent') {
     return {

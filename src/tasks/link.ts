@@ -11,16 +11,7 @@ import { z } from 'zod';
 import type { Plan, ProbeResult, RunStep } from '../engine/types.js';
 import { and, sh, words } from '../util/shell.js';
 import { defineTask } from './define.js';
-import {
-  accountsProbe,
-  attributeChanges,
-  chownSpec,
-  describeType,
-  fileStateProbe,
-  missingAccountError,
-  parseFileState,
-  unreadableProbe,
-} from './file-state.js';
+import { attributeChanges, chownSpec, describeType, pathProbe, probedPath } from './file-state.js';
 import { absolutePath, attributes, says } from './options.js';
 import { joinReasons } from './probe-output.js';
 
@@ -61,16 +52,15 @@ function switchLink({ path, target, owner, group }: Link): RunStep {
 }
 
 function probe(link: Link): string {
-  return [fileStateProbe(link.path), accountsProbe(link)].filter(Boolean).join('\n');
+  return pathProbe(link.path, link);
 }
 
 function plan(link: Link, probe: ProbeResult): Plan {
   const { path, target } = link;
   const label = `link ${path}`;
-  const accountError = missingAccountError(probe.stdout, link);
-  if (accountError) return { steps: [], error: `${label}: ${accountError}` };
-  const state = parseFileState(probe.stdout);
-  if (!state) return { steps: [], error: unreadableProbe(path, probe.exitCode) };
+  const found = probedPath(label, path, link, probe);
+  if (found.stop) return found.stop;
+  const { state } = found;
 
   switch (state.type) {
     case 'absent':

@@ -7,12 +7,9 @@
  * Every piece words its own message (`state must be present or absent, got "gone"`): the message of a
  * zod issue is what the user reads. A check that can also say what to do carries a hint (see `rule`).
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { SourceMap } from 'node:module';
-import { dirname, resolve, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { UserError } from '../util/errors.js';
+import { shownLocation, userFrame } from '../util/user-code.js';
 
 /** A task option is wrong. Exit code 1; the message ends with `(at <file>:<line>)` of the calling code. */
 export class TaskOptionError extends UserError {
@@ -23,77 +20,18 @@ export class TaskOptionError extends UserError {
     readonly option: string | undefined,
     message: string,
     hint?: string,
+    /** `file:line` of the code that built the task, the end of the message (when it was found). */
+    readonly location?: string,
   ) {
     super(message, 1, hint);
     this.name = 'TaskOptionError';
   }
 }
 
-const TASKS_DIR = dirname(fileURLToPath(import.meta.url));
-/** This folder, and its source when this is the compiled copy (a source-mapped stack names the source). */
-const TASK_DIRS = [TASKS_DIR, TASKS_DIR.replace(`${sep}dist${sep}src${sep}`, `${sep}src${sep}`)];
-
-/**
- * Where a line of a bundled file came from, through the bundle's inline source map (roles and
- * playbooks run as esbuild bundles: their stack frames name the bundle, the user wrote the .ts file).
- */
-function originalLocation(
-  file: string,
-  line: number,
-  column: number,
-): { file: string; line: number } | undefined {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch {
-    return undefined;
-  }
-  const inline = text.match(/\/\/# sourceMappingURL=data:application\/json;base64,([A-Za-z0-9+/=]+)\s*$/);
-  if (!inline) return undefined;
-  try {
-    const map = new SourceMap(JSON.parse(Buffer.from(inline[1], 'base64').toString('utf8')));
-    const entry = map.findEntry(line - 1, column - 1) as { originalSource?: string; originalLine?: number };
-    if (!entry.originalSource || entry.originalLine === undefined) return undefined;
-    // esbuild names sources relative to the directory it ran in: the run's own, unless the bundle was
-    // cached by a run elsewhere; then the relative name is still the best there is.
-    const source = entry.originalSource.startsWith('file:')
-      ? fileURLToPath(entry.originalSource)
-      : entry.originalSource;
-    const fromHere = resolve(source);
-    return { file: existsSync(fromHere) ? fromHere : source, line: entry.originalLine + 1 };
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * `file:line` of the code that built the task: the first stack frame outside this folder (and outside
- * Node and node_modules), mapped back to its source when it is a bundle with an inline source map.
- */
+/** `file:line` of the user's code that built the task (see util/user-code.ts). */
 export function callerLocation(stack: string | undefined): string | undefined {
-  const frames = (stack ?? '').split('\n').slice(1);
-  for (const frame of frames) {
-    const match = frame.match(/\(?([^\s()]+):(\d+):(\d+)\)?\s*$/);
-    if (!match) continue;
-    let file = match[1];
-    if (file.startsWith('file://')) {
-      try {
-        file = fileURLToPath(file);
-      } catch {
-        continue;
-      }
-    }
-    if (file.startsWith('node:') || file.includes('/node_modules/')) continue;
-    const inTasks = (path: string) => TASK_DIRS.some((dir) => path.startsWith(dir));
-    if (inTasks(file)) continue;
-    const where = originalLocation(file, Number(match[2]), Number(match[3])) ?? {
-      file,
-      line: Number(match[2]),
-    };
-    if (inTasks(where.file)) continue;
-    return `${where.file}:${where.line}`;
-  }
-  return undefined;
+  const frame = userFrame(stack);
+  return frame ? shownLocation(frame) : undefined;
 }
 
 /**
@@ -109,7 +47,7 @@ export function taskOptionError(
 ): TaskOptionError {
   const where = callerLocation(new Error().stack);
   const message = `${label}: ${problem}${where ? ` (at ${where})` : ''}`;
-  return new TaskOptionError(taskType, option, message, hint);
+  return new TaskOptionError(taskType, option, message, hint, where);
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -1,5 +1,8 @@
 /** Bounded parallelism: the `--forks` of every command that works on many hosts. */
 
+/** Hosts worked on at once when `--forks` does not say. */
+export const DEFAULT_FORKS = 20;
+
 /** Calls `fn` on every item, at most `limit` at a time, in order of the items; results in that order. */
 export async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
   const results = new Array<R>(items.length);

@@ -7,9 +7,9 @@ import test from 'ava';
 import type { Connection } from '../../src/connection/types.js';
 import { UnreachableError } from '../../src/connection/types.js';
 import { ConnectionPool } from '../../src/engine/connection-pool.js';
+import { execute } from '../../src/engine/execute.js';
 import type { HostPlan } from '../../src/engine/plan.js';
 import { Reporter } from '../../src/engine/report.js';
-import { execute } from '../../src/engine/session.js';
 import type { InventoryHost } from '../../src/inventory/types.js';
 import { mapLimited } from '../../src/util/pool.js';
 

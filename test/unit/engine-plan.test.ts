@@ -150,6 +150,30 @@ test('a playbook whose tasks() throws is a user error naming the playbook line',
   t.false(existsSync(join(out, 'first')), 'play 1 must not have run');
 });
 
+test('a wrong task option names the playbook line once, in run and in check', async (t) => {
+  const dir = project({
+    'bad.ts': [
+      "import { definePlaybook, file } from 'verdandi';",
+      '',
+      'export default definePlaybook({',
+      "  plays: [{ hosts: 'all', tasks: () => [file({ path: 'relative', content: 'x' } as never)] }],",
+      '});',
+      '',
+    ].join('\n'),
+    'inventories/staging.yml': ['hosts:', '  one: { connection: local }', ''].join('\n'),
+  });
+  for (const command of ['run', 'check']) {
+    const res = await cli(dir, [command, 'staging', 'bad.ts']);
+    t.is(res.code, 1, res.stderr);
+    const line = res.stderr.split('\n').find((l) => l.includes('path must be an absolute path'));
+    t.is(
+      line,
+      'error: playbook bad.ts, play 1, host one: file relative: path must be an absolute path, got "relative" (at bad.ts:4)',
+      command,
+    );
+  }
+});
+
 test('a role with gatherFacts gets facts before the plan; its tasks see them', async (t) => {
   const out = mkdtempSync(join(tmpdir(), 'vd-plan-out-'));
   const dir = project({

@@ -16,7 +16,7 @@ export function register(program: Command): void {
       'print one JSON document on stdout: {ok, errors, notes, hosts, units, tasks, durationMs}',
     )
     .action(async (env: string, playbooks: string[], opts) => {
-      const { check } = await import('../../engine/check.js');
+      const { check } = await import('../../commands/check.js');
       process.exitCode = await check(env, playbooks, opts);
     });
 }

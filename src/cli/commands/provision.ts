@@ -9,7 +9,7 @@ export function register(program: Command): void {
         "apply the roles of each host's groups (env: a name under inventories/ or an inventory file)",
       ),
   ).action(async (env: string, opts) => {
-    const { provision } = await import('../../engine/session.js');
+    const { provision } = await import('../../commands/provision.js');
     process.exitCode = await provision(env, { ...opts, verbose: program.opts().verbose });
   });
 }

@@ -7,7 +7,7 @@ export function register(program: Command): void {
       .command('run <env> <playbook>')
       .description('run a TypeScript playbook (export default definePlaybook({ plays: [...] }))'),
   ).action(async (env: string, playbook: string, opts) => {
-    const { runPlaybook } = await import('../../engine/session.js');
+    const { runPlaybook } = await import('../../commands/run.js');
     process.exitCode = await runPlaybook(env, playbook, { ...opts, verbose: program.opts().verbose });
   });
 }

@@ -1,21 +1,22 @@
-/** `verdandi ping` and `verdandi facts`: connect to every host, nothing else. No secrets needed. */
-import { parsePositiveInt } from '../cli/context.js';
+/**
+ * `verdandi ping` and `verdandi facts`: connect to every host (at most --forks at once), nothing else.
+ * No secrets needed. Exit 3 when a host could not be reached (the one exit-code rule).
+ */
 import { connect } from '../connection/index.js';
 import { UnreachableError } from '../connection/types.js';
+import { type ConnectionSettings, connectOptionsOf } from '../engine/context.js';
+import { gatherFacts } from '../engine/facts.js';
+import type { HostFacts } from '../engine/types.js';
 import { loadInventory, selectHosts } from '../inventory/index.js';
 import type { InventoryHost } from '../inventory/types.js';
-import { mapLimited } from '../util/pool.js';
-import { gatherFacts } from './facts.js';
-import type { HostFacts } from './types.js';
+import { runExitCode } from '../util/errors.js';
+import { DEFAULT_FORKS, mapLimited } from '../util/pool.js';
 
-interface ConnOpts {
+export interface ReachOptions extends ConnectionSettings {
   limit?: string;
   json?: boolean;
-  connectTimeout?: string;
-  forks?: string;
-  keepalive?: string;
-  keepaliveCount?: string;
-  hostKeyChecking?: 'accept-new' | 'off';
+  /** Connections open at once (default DEFAULT_FORKS). */
+  forks?: number;
 }
 
 type Outcome<T> =
@@ -24,24 +25,17 @@ type Outcome<T> =
 
 async function eachHost<T>(
   env: string,
-  o: ConnOpts,
+  o: ReachOptions,
   work: (c: Awaited<ReturnType<typeof connect>>) => Promise<T>,
 ) {
-  const timeout = parsePositiveInt(o.connectTimeout, '--connect-timeout', 10) * 1000;
   const inv = await loadInventory(env, { cwd: process.cwd() });
   const hosts: InventoryHost[] = o.limit ? selectHosts(inv, o.limit) : [...inv.hosts.values()];
   // At most --forks connections at a time, each closed before the next host's opens.
-  const forks = parsePositiveInt(o.forks, '--forks', 20);
-  return mapLimited(hosts, forks, async (h): Promise<Outcome<T>> => {
+  const options = connectOptionsOf(inv.projectDir, o);
+  return mapLimited(hosts, o.forks ?? DEFAULT_FORKS, async (h): Promise<Outcome<T>> => {
     const start = Date.now();
     try {
-      const conn = await connect(h, {
-        projectDir: inv.projectDir,
-        hostKeyChecking: o.hostKeyChecking,
-        connectTimeoutMs: timeout,
-        keepaliveIntervalMs: parsePositiveInt(o.keepalive, '--keepalive', 5) * 1000,
-        keepaliveCountMax: parsePositiveInt(o.keepaliveCount, '--keepalive-count', 2),
-      });
+      const conn = await connect(h, options);
       try {
         return { host: h.name, ok: true, value: await work(conn), ms: Date.now() - start };
       } finally {
@@ -55,7 +49,7 @@ async function eachHost<T>(
   });
 }
 
-export async function ping(env: string, o: ConnOpts): Promise<number> {
+export async function ping(env: string, o: ReachOptions): Promise<number> {
   const results = await eachHost(env, o, async (conn) => {
     const res = await conn.exec('echo pong');
     if (res.code !== 0 || res.stdout.trim() !== 'pong') {
@@ -83,10 +77,10 @@ export async function ping(env: string, o: ConnOpts): Promise<number> {
       );
     }
   }
-  return results.some((r) => !r.ok) ? 3 : 0;
+  return runExitCode({ unreachable: results.some((r) => !r.ok), failed: false });
 }
 
-export async function facts(env: string, o: ConnOpts): Promise<number> {
+export async function facts(env: string, o: ReachOptions): Promise<number> {
   const results = await eachHost(env, o, gatherFacts);
   if (o.json) {
     const hosts: Record<string, HostFacts | { unreachable: true; reason: string }> = {};
@@ -107,5 +101,5 @@ export async function facts(env: string, o: ConnOpts): Promise<number> {
       );
     }
   }
-  return results.some((r) => !r.ok) ? 3 : 0;
+  return runExitCode({ unreachable: results.some((r) => !r.ok), failed: false });
 }

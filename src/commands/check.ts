@@ -14,6 +14,10 @@
  */
 import { existsSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
+import { interpolateHosts, type PlanContext } from '../engine/context.js';
+import { loadPlaybook } from '../engine/loader.js';
+import { ErrorCollector, type HostPlan, planHosts, shown, type Unit } from '../engine/plan.js';
+import { playbookUnits, provisionUnits } from '../engine/units.js';
 import { loadInventory, parseExtraVars, selectHosts } from '../inventory/index.js';
 import type { InventoryHost } from '../inventory/types.js';
 import { loadSecrets } from '../secrets/index.js';
@@ -21,9 +25,6 @@ import { passwordWithoutPrompt } from '../secrets/password.js';
 import { secretsPaths } from '../secrets/paths.js';
 import type { UserError } from '../util/errors.js';
 import { redact } from '../util/redact.js';
-import { loadPlaybook } from './loader.js';
-import { ErrorCollector, type HostPlan, planHosts, shown, type Unit } from './plan.js';
-import { interpolateHosts, type PlanContext, playbookUnits, provisionUnits } from './session.js';
 
 export interface CheckOptions {
   var?: string[];

@@ -1,0 +1,78 @@
+/**
+ * `verdandi run <env> <playbook.ts>`: the plays of a playbook, one after the other, each on the hosts
+ * its pattern selects (within --limit), in its `serial` batches. Every play of the playbook is
+ * evaluated before the first command runs on a host (a user error changes nothing).
+ */
+import { ConnectionPool } from '../engine/connection-pool.js';
+import { loadRunContext, type RunContext } from '../engine/context.js';
+import { batchSizes, execute, planRun, type RunOptions, reportedRun } from '../engine/execute.js';
+import { loadPlaybook } from '../engine/loader.js';
+import { ErrorCollector } from '../engine/plan.js';
+import type { Play } from '../engine/types.js';
+import { playbookUnits } from '../engine/units.js';
+import { selectHosts } from '../inventory/index.js';
+import { InventoryError, type InventoryHost } from '../inventory/types.js';
+import { UserError } from '../util/errors.js';
+import { DEFAULT_FORKS } from '../util/pool.js';
+
+/** The hosts of a play's first `serial` batch (after --limit); none when its pattern or serial is wrong. */
+function firstBatch(ctx: RunContext, play: Play | undefined): InventoryHost[] {
+  if (!play) return [];
+  try {
+    const limited = new Set(ctx.hosts.map((h) => h.name));
+    const hosts = selectHosts(ctx.inventory, play.hosts).filter((h) => limited.has(h.name));
+    return hosts.slice(0, batchSizes(hosts.length, play.serial)[0]);
+  } catch (err) {
+    if (err instanceof UserError || err instanceof InventoryError) return [];
+    throw err;
+  }
+}
+
+/**
+ * Returns the exit code. A host's connection stays open between plays when every host of the run
+ * fits in `--forks`; otherwise it is closed after each play that ran on it and opened again by the
+ * next one, so `--forks` bounds the connections.
+ */
+export async function runPlaybook(env: string, file: string, o: RunOptions): Promise<number> {
+  const ctx = await loadRunContext(env, o);
+  const forks = o.forks ?? DEFAULT_FORKS;
+  const conns = new ConnectionPool(ctx.connectOptions, forks);
+  return reportedRun(conns, o, async (reporter, stop) => {
+    const failed = new Set<string>();
+    const playbook = await loadPlaybook(file);
+    // The first play's first batch connects while its roles load; a pattern or serial that is wrong
+    // warms nothing (the plan reports it).
+    conns.warm(firstBatch(ctx, playbook.plays[0]), ctx.vars);
+    const errors = new ErrorCollector();
+    const plays = await playbookUnits(ctx, playbook, file, errors);
+    const fitsInForks = new Set(plays.flatMap((p) => p.hosts.map((h) => h.host.name))).size <= forks;
+    const plans = await planRun(
+      ctx,
+      plays.map((p) => p.hosts),
+      errors,
+      conns,
+      { forks, reporter, keepOpen: fitsInForks },
+    );
+    for (const [i, { play }] of plays.entries()) {
+      if (stop.requested) break;
+      const later = new Set(plays.slice(i + 1).flatMap((p) => p.hosts.map((h) => h.host.name)));
+      const res = await execute(
+        plans[i].filter((p) => !failed.has(p.host.name)),
+        conns,
+        {
+          check: !!o.check,
+          diff: !!o.diff,
+          tags: o.tags,
+          forks,
+          serial: play.serial,
+          maxFailPercentage: play.maxFailPercentage,
+          reporter,
+          keepOpen: (host) => fitsInForks && later.has(host),
+          stop,
+        },
+      );
+      for (const h of res.failed) failed.add(h);
+    }
+    return failed;
+  });
+}

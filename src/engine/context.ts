@@ -1,0 +1,134 @@
+/**
+ * The context of a run, loaded before any host is contacted: the inventory, the hosts `--limit`
+ * selects, the secrets, every host's vars with the secrets rendered in, and how to connect (the sudo
+ * password asked for with -K included). A user error here changes nothing.
+ *
+ * The options come typed: the command line (src/cli) has parsed and checked them already.
+ */
+import type { ConnectOptions } from '../connection/index.js';
+import { interpolateVars, loadInventory, parseExtraVars, selectHosts } from '../inventory/index.js';
+import type { Inventory, InventoryHost } from '../inventory/types.js';
+import { loadSecrets } from '../secrets/index.js';
+import { canPrompt, promptHidden } from '../secrets/tty.js';
+import { UserError } from '../util/errors.js';
+import { registerSecret } from '../util/redact.js';
+import type { ErrorCollector } from './plan.js';
+
+/** How to reach the hosts; what is not given takes the connection's defaults (CONNECTION_DEFAULTS). */
+export interface ConnectionSettings {
+  hostKeyChecking?: 'accept-new' | 'off';
+  /** Seconds to wait for a host to answer. */
+  connectTimeout?: number;
+  /** Seconds of silence before a keepalive probes the host... */
+  keepalive?: number;
+  /** ...and how many unanswered keepalives declare it lost. */
+  keepaliveCount?: number;
+}
+
+/** What a command that reads the inventory, its vars and the secrets is given. */
+export interface ContextOptions extends ConnectionSettings {
+  /** Host pattern: only these hosts. */
+  limit?: string;
+  /** `--var key=value`, above every other var. */
+  var?: string[];
+  vaultPasswordFile?: string;
+  /** Ask for the sudo password of become hosts on the terminal (-K). */
+  askBecomePass?: boolean;
+}
+
+export interface RunContext {
+  env: string;
+  projectDir: string;
+  inventory: Inventory;
+  /** Hosts selected by --limit (all when no limit). */
+  hosts: InventoryHost[];
+  secrets: Record<string, unknown>;
+  connectOptions: ConnectOptions;
+  /** Per host: vars after `{{ secrets.x }}` interpolation. */
+  vars: Map<string, Record<string, unknown>>;
+  /** Per host: names of the vars whose values came from the secrets. */
+  sensitive: Map<string, string[]>;
+  /** `--var` values: above everything, role vars included. */
+  extraVars: Record<string, unknown>;
+}
+
+/** What the plan needs of a run's context (`verdandi check` has no connection options). */
+export type PlanContext = Omit<RunContext, 'connectOptions'>;
+
+/** The connection's options for the hosts of a project. */
+export function connectOptionsOf(
+  projectDir: string,
+  s: ConnectionSettings,
+  becomePassword?: string,
+): ConnectOptions {
+  const ms = (seconds: number | undefined) => (seconds === undefined ? undefined : seconds * 1000);
+  return {
+    projectDir,
+    hostKeyChecking: s.hostKeyChecking ?? 'accept-new',
+    connectTimeoutMs: ms(s.connectTimeout),
+    keepaliveIntervalMs: ms(s.keepalive),
+    keepaliveCountMax: s.keepaliveCount,
+    becomePassword,
+  };
+}
+
+/**
+ * Every host's vars with `{{ secrets.x }}` and `{{ other_var }}` rendered, and the names of those that
+ * came from the secrets. An error throws, or, given a collector, is recorded and the host listed in
+ * `failed`.
+ */
+export function interpolateHosts(
+  inventory: Inventory,
+  secrets: Record<string, unknown>,
+  errors?: ErrorCollector,
+): { vars: Map<string, Record<string, unknown>>; sensitive: Map<string, string[]>; failed: Set<string> } {
+  const vars = new Map<string, Record<string, unknown>>();
+  const sensitive = new Map<string, string[]>();
+  const failed = new Set<string>();
+  for (const host of inventory.hosts.values()) {
+    try {
+      const res = interpolateVars(host, { secrets });
+      vars.set(host.name, res.vars);
+      sensitive.set(host.name, res.sensitive);
+    } catch (err) {
+      if (!errors || !(err instanceof UserError)) throw err;
+      errors.errors.push(err);
+      failed.add(host.name);
+    }
+  }
+  return { vars, sensitive, failed };
+}
+
+export async function loadRunContext(
+  env: string,
+  o: ContextOptions,
+  cwd = process.cwd(),
+): Promise<RunContext> {
+  const extraVars = parseExtraVars(o.var ?? []);
+  const inventory = await loadInventory(env, { cwd, extraVars });
+  const hosts = o.limit ? selectHosts(inventory, o.limit) : [...inventory.hosts.values()];
+  const secrets = await loadSecrets({
+    projectDir: inventory.projectDir,
+    env: inventory.env,
+    vaultPasswordFile: o.vaultPasswordFile,
+    interactive: !!process.stdin.isTTY && !process.env.CI,
+  });
+  const { vars, sensitive } = interpolateHosts(inventory, secrets);
+  let becomePassword: string | undefined;
+  if (o.askBecomePass) {
+    if (!canPrompt()) throw new UserError('-K needs a terminal to ask for the sudo password', 1);
+    becomePassword = await promptHidden('sudo password: ');
+  }
+  if (becomePassword) registerSecret(becomePassword);
+  return {
+    env: inventory.env,
+    projectDir: inventory.projectDir,
+    inventory,
+    hosts,
+    secrets,
+    vars,
+    sensitive,
+    extraVars,
+    connectOptions: connectOptionsOf(inventory.projectDir, o, becomePassword),
+  };
+}
