@@ -3,10 +3,10 @@
  * vars for every host), so a user error changes nothing; then run hosts in parallel (`--forks`), in
  * `serial` batches, one SSH connection per host reused for the whole run.
  */
-import { createInterface } from 'node:readline';
 import type { CommonRunOptions } from '../cli/context.js';
 import { parsePositiveInt } from '../cli/context.js';
-import { type ConnectOptions, connect } from '../connection/index.js';
+import type { ConnectOptions } from '../connection/index.js';
+import { openHost } from '../connection/open-host.js';
 import { type Connection, UnreachableError } from '../connection/types.js';
 import {
   interpolateVars,
@@ -18,6 +18,7 @@ import {
 } from '../inventory/index.js';
 import { formatOrigin, type Inventory, type InventoryHost } from '../inventory/types.js';
 import { loadSecrets } from '../secrets/index.js';
+import { canPrompt, promptHidden } from '../secrets/tty.js';
 import { UserError } from '../util/errors.js';
 import { registerSecret } from '../util/redact.js';
 import { gatherFacts } from './facts.js';
@@ -42,19 +43,6 @@ export interface RunContext {
   extraVars: Record<string, unknown>;
 }
 
-/** Reads one line from the TTY without echo (sudo password). */
-async function promptHidden(question: string): Promise<string> {
-  if (!process.stdin.isTTY) throw new UserError('-K needs a terminal to ask for the sudo password', 1);
-  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
-  process.stderr.write(question);
-  const mutable = rl as unknown as { _writeToOutput: (s: string) => void };
-  mutable._writeToOutput = () => {};
-  const answer = await new Promise<string>((resolve) => rl.question('', resolve));
-  rl.close();
-  process.stderr.write('\n');
-  return answer;
-}
-
 export async function loadRunContext(
   env: string,
   o: CommonRunOptions,
@@ -77,7 +65,10 @@ export async function loadRunContext(
     sensitive.set(host.name, res.sensitive);
   }
   let becomePassword: string | undefined;
-  if (o.askBecomePass) becomePassword = await promptHidden('sudo password: ');
+  if (o.askBecomePass) {
+    if (!canPrompt()) throw new UserError('-K needs a terminal to ask for the sudo password', 1);
+    becomePassword = await promptHidden('sudo password: ');
+  }
   if (becomePassword) registerSecret(becomePassword);
   return {
     env: inventory.env,
@@ -188,7 +179,7 @@ export class ConnectionPool {
   get(host: InventoryHost, vars: Record<string, unknown> = host.vars): Promise<Connection> {
     let c = this.conns.get(host.name);
     if (!c) {
-      c = connect(host, { ...this.opts, becomePassword: this.opts.becomePassword ?? becomePasswordOf(vars) });
+      c = openHost(host, this.opts, vars);
       this.conns.set(host.name, c);
     }
     return c;
@@ -217,18 +208,6 @@ export class ConnectionPool {
       }),
     );
   }
-}
-
-/** The sudo password of a become host: a var (usually `{{ secrets.x }}`), Ansible's names accepted. */
-export function becomePasswordOf(vars: Record<string, unknown>): string | undefined {
-  for (const key of ['become_password', 'ansible_become_password', 'ansible_become_pass']) {
-    const v = vars[key];
-    if (typeof v === 'string' && v !== '') {
-      registerSecret(v);
-      return v;
-    }
-  }
-  return undefined;
 }
 
 export function batchSizes(total: number, serial?: number | string): number[] {

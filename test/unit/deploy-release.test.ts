@@ -12,7 +12,7 @@ import {
   newLockInfo,
   parseLockFile,
   releaseLockScript,
-} from '../../src/deploy/lock.js';
+} from '../../src/engine/host-lock.js';
 import {
   parseReleaseName,
   previousRelease,
