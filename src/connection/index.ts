@@ -6,12 +6,15 @@ import { SshConnection } from './ssh.js';
 import type { Connection } from './types.js';
 
 export type { Connection, ExecOptions, ExecResult } from './types.js';
-export { UnreachableError } from './types.js';
+export { AbortedError, UnreachableError } from './types.js';
 
 export interface ConnectOptions {
   projectDir: string;
   hostKeyChecking?: 'accept-new' | 'off';
   connectTimeoutMs?: number;
+  /** SSH keepalive interval and unanswered count before the host is declared lost (see ssh.ts). */
+  keepaliveIntervalMs?: number;
+  keepaliveCountMax?: number;
   becomePassword?: string;
 }
 
@@ -38,6 +41,8 @@ export async function connect(host: InventoryHost, opts: ConnectOptions): Promis
       knownHostsFile: knownHostsFile(opts.projectDir),
       hostKeyChecking: opts.hostKeyChecking ?? 'accept-new',
       connectTimeoutMs: opts.connectTimeoutMs ?? 10_000,
+      keepaliveIntervalMs: opts.keepaliveIntervalMs,
+      keepaliveCountMax: opts.keepaliveCountMax,
       becomePassword: opts.becomePassword,
     },
   );

@@ -1,40 +1,78 @@
-/** A connection to the machine Verdandi runs on (inventory host `localhost` / `connection: local`). */
+/**
+ * A connection to the machine Verdandi runs on (inventory host `localhost` / `connection: local`).
+ * Same protocol as SSH (protocol.ts): a fixed command line, the script and its payload on stdin.
+ */
 import { spawn } from 'node:child_process';
-import type { Connection, ExecOptions, ExecResult } from './types.js';
+import { constants } from 'node:os';
+import { frameInput, localArgv } from './protocol.js';
+import { AbortedError, type Connection, type ExecOptions, type ExecResult } from './types.js';
 
 export class LocalConnection implements Connection {
   roundTrips = 0;
+  private readonly running = new Set<() => void>();
   constructor(
     readonly host: string,
     private readonly become = false,
   ) {}
 
   exec(script: string, opts: ExecOptions = {}): Promise<ExecResult> {
+    if (opts.signal?.aborted) return Promise.reject(new AbortedError(this.host));
     this.roundTrips++;
-    const needSudo = this.become && process.getuid?.() !== 0;
-    const [cmd, args] = needSudo ? ['sudo', ['-n', '-H', '--', 'sh', '-c', script]] : ['sh', ['-c', script]];
+    const [cmd, args] = localArgv(this.become && process.getuid?.() !== 0);
     return new Promise((resolve, reject) => {
-      const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d) => {
-        stdout += d;
-      });
-      child.stderr.on('data', (d) => {
-        stderr += d;
-      });
+      // Its own process group, so an abort stops what the script started too.
+      const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+      const stdout: Buffer[] = [];
+      const stderr: Buffer[] = [];
+      let aborted = false;
+      const abort = () => {
+        if (aborted) return;
+        aborted = true;
+        // Ending the input first: a write in progress sees an incomplete transfer and installs nothing.
+        child.stdin.destroy();
+        try {
+          if (child.pid) process.kill(-child.pid, 'SIGTERM');
+        } catch {
+          /* already gone */
+        }
+        done();
+        reject(new AbortedError(this.host));
+      };
+      this.running.add(abort);
+      opts.signal?.addEventListener('abort', abort, { once: true });
+      if (opts.stdout) child.stdout.pipe(opts.stdout, { end: false });
+      else child.stdout.on('data', (d: Buffer) => stdout.push(d));
+      child.stderr.on('data', (d: Buffer) => stderr.push(d));
       const timer = opts.timeoutMs
         ? setTimeout(() => child.kill('SIGTERM'), opts.timeoutMs).unref()
         : undefined;
-      child.on('error', reject);
-      child.on('close', (code) => {
+      const done = () => {
         if (timer) clearTimeout(timer);
-        resolve({ stdout, stderr, code: code ?? 255 });
+        this.running.delete(abort);
+        opts.signal?.removeEventListener('abort', abort);
+      };
+      child.on('error', (err) => {
+        done();
+        reject(err);
+      });
+      child.on('close', (code, signal) => {
+        if (aborted) return;
+        done();
+        const bySignal = signal ? 128 + ((constants.signals as Record<string, number>)[signal] ?? 0) : 255;
+        resolve({
+          stdout: Buffer.concat(stdout).toString('utf8'),
+          stderr: Buffer.concat(stderr).toString('utf8'),
+          code: code ?? bySignal,
+        });
       });
       child.stdin.on('error', () => {});
-      child.stdin.end(opts.stdin ?? '');
+      const input = frameInput(script, opts.stdin);
+      input.on('error', () => abort());
+      input.pipe(child.stdin);
     });
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    for (const abort of [...this.running]) abort();
+  }
 }

@@ -1,12 +1,24 @@
 /**
- * SSH connection through node-ssh: one connection per host, reused for every command of the run.
- * Commands run with `sh -c`; with `become`, through sudo (the password, when one is needed, goes on
- * stdin, never on a command line).
+ * SSH connection through node-ssh (connect) and its ssh2 client (commands): one connection per host,
+ * reused for every command of the run. Every command is the fixed bootstrap of protocol.ts, the script
+ * and its payload on stdin; with `become`, through sudo (the password, when one is needed, is stdin's
+ * first line, never on a command line).
+ *
+ * A lost connection is this host's failure only: the client has a permanent `error` listener (an
+ * unhandled `error` event would end the whole process), and every command in flight rejects with an
+ * UnreachableError. Keepalives declare a silent host dead after interval × (count + 1).
  */
+import { constants } from 'node:os';
 import { NodeSSH } from 'node-ssh';
-import { words } from '../util/shell.js';
 import { fingerprint, hostPattern, KnownHosts } from './known-hosts.js';
-import { type Connection, type ExecOptions, type ExecResult, UnreachableError } from './types.js';
+import { frameInput, remoteCommand } from './protocol.js';
+import {
+  AbortedError,
+  type Connection,
+  type ExecOptions,
+  type ExecResult,
+  UnreachableError,
+} from './types.js';
 
 export interface SshTarget {
   name: string;
@@ -22,6 +34,10 @@ export interface SshOptions {
   knownHostsFile: string;
   hostKeyChecking: 'accept-new' | 'off';
   connectTimeoutMs: number;
+  /** Send an SSH keepalive after this long without traffic (default 5 s)... */
+  keepaliveIntervalMs?: number;
+  /** ...and declare the host lost when this many go unanswered (default 2: lost within ~15 s). */
+  keepaliveCountMax?: number;
   becomePassword?: string;
   /** Concurrent channels per connection: below OpenSSH's default MaxSessions (10). */
   maxChannels?: number;
@@ -46,19 +62,6 @@ class Semaphore {
   }
 }
 
-/** Wraps a script into the command line sshd runs (through the user's login shell). */
-export function remoteCommand(
-  script: string,
-  become: boolean,
-  withPassword: boolean,
-  viaStdin: boolean,
-): string {
-  const shell = viaStdin ? words('sh', '-s') : words('sh', '-c', script);
-  if (!become) return shell;
-  // -H: HOME of root; -n: never prompt (fails fast instead of hanging) unless we have a password.
-  return withPassword ? `sudo -S -p '' -H -- ${shell}` : `sudo -n -H -- ${shell}`;
-}
-
 export function classifySshError(err: unknown): { reason: UnreachableError['reason']; message: string } {
   const e = err as { code?: string; level?: string; message?: string };
   const msg = e?.message ?? String(err);
@@ -80,9 +83,41 @@ export function classifySshError(err: unknown): { reason: UnreachableError['reas
   return { reason: 'other', message: msg };
 }
 
+export const DEFAULT_KEEPALIVE_INTERVAL_MS = 5_000;
+export const DEFAULT_KEEPALIVE_COUNT_MAX = 2;
+
+/** What Verdandi uses of ssh2's client and channels (ssh2 ships no type declarations). */
+interface ExecChannel extends NodeJS.WritableStream, NodeJS.ReadableStream {
+  stderr: NodeJS.ReadableStream;
+  close(): void;
+}
+interface Client {
+  on(event: 'error', listener: (err: unknown) => void): void;
+  on(event: 'end' | 'close', listener: () => void): void;
+  exec(command: string, callback: (err: Error | undefined, channel: ExecChannel) => void): void;
+}
+
+/** A command in flight, so a lost connection can fail it at once. */
+interface InFlight {
+  fail(err: Error): void;
+}
+
+/** The exit code of a command ssh2 reports as (code) or (null, signal name). */
+export function exitCodeOf(code: number | null | undefined, signal?: string): number | undefined {
+  if (typeof code === 'number') return code;
+  if (signal) {
+    const number = (constants.signals as Record<string, number>)[`SIG${signal}`];
+    return 128 + (number ?? 0);
+  }
+  return undefined;
+}
+
 export class SshConnection implements Connection {
   private ssh = new NodeSSH();
   private channels: Semaphore;
+  private readonly inFlight = new Set<InFlight>();
+  /** Why the connection is gone (set once, by the client's error/end/close or by close()). */
+  private lost?: UnreachableError | AbortedError;
   roundTrips = 0;
 
   private constructor(
@@ -114,7 +149,8 @@ export class SshConnection implements Connection {
         privateKeyPath: target.key,
         agent: target.key ? undefined : process.env.SSH_AUTH_SOCK,
         readyTimeout: opts.connectTimeoutMs,
-        keepaliveInterval: 15_000,
+        keepaliveInterval: opts.keepaliveIntervalMs ?? DEFAULT_KEEPALIVE_INTERVAL_MS,
+        keepaliveCountMax: opts.keepaliveCountMax ?? DEFAULT_KEEPALIVE_COUNT_MAX,
         hostVerifier: (key: Buffer) => {
           if (opts.hostKeyChecking === 'off') return true;
           const verdict = knownHosts.verify(target.address, target.port, key);
@@ -136,43 +172,130 @@ export class SshConnection implements Connection {
         `${target.user}@${target.address}:${target.port}: ${message}`,
       );
     }
+    this.watch(this.client());
+  }
+
+  private client(): Client {
+    return this.ssh.connection as unknown as Client;
+  }
+
+  /** From now on, whatever ends the connection fails this host's commands, and nothing else. */
+  private watch(client: Client): void {
+    client.on('error', (err: unknown) => this.markLost(lostMessage(err)));
+    client.on('end', () => this.markLost('the host closed the connection'));
+    client.on('close', () => this.markLost('the connection closed'));
+  }
+
+  private markLost(message: string): void {
+    if (!this.lost) this.lost = new UnreachableError(this.target.name, 'lost', `lost connection: ${message}`);
+    for (const f of [...this.inFlight]) f.fail(this.lost);
   }
 
   async exec(script: string, opts: ExecOptions = {}): Promise<ExecResult> {
+    if (this.lost) throw this.lost;
+    if (opts.signal?.aborted) throw new AbortedError(this.target.name);
     const withPassword = this.target.become && !!this.opts.becomePassword;
-    // A script that needs no stdin of its own travels on stdin, not as an argument: nothing of it
-    // (guards, lineinfile lines) shows in `ps` on the host, and there is no length limit. The brace
-    // group makes the shell read the whole script before running any of it, and its commands get
-    // /dev/null as stdin so none can swallow the rest of the script.
-    const viaStdin = opts.stdin === undefined;
-    const command = remoteCommand(script, this.target.become, withPassword, viaStdin);
-    let stdin = viaStdin ? `{\n${script}\n} </dev/null\n` : opts.stdin;
-    if (withPassword) stdin = `${this.opts.becomePassword}\n${stdin ?? ''}`;
+    const command = remoteCommand(this.target.become, withPassword);
     await this.channels.acquire();
     this.roundTrips++;
     try {
-      const run = this.ssh.execCommand(command, { stdin, noTrim: true });
-      const result = opts.timeoutMs
-        ? await Promise.race([
-            run,
-            new Promise<never>((_, reject) =>
-              setTimeout(
-                () => reject(new Error(`command timed out after ${opts.timeoutMs} ms`)),
-                opts.timeoutMs,
-              ).unref(),
-            ),
-          ])
-        : await run;
-      return { stdout: result.stdout, stderr: result.stderr, code: result.code ?? 255 };
-    } catch (err) {
-      const { reason, message } = classifySshError(err);
-      throw new UnreachableError(this.target.name, reason, `lost connection: ${message}`);
+      return await this.run(command, script, withPassword ? this.opts.becomePassword : undefined, opts);
     } finally {
       this.channels.release();
     }
   }
 
+  private run(command: string, script: string, password: string | undefined, opts: ExecOptions) {
+    return new Promise<ExecResult>((resolve, reject) => {
+      let channel: ExecChannel | undefined;
+      let settled = false;
+      let timer: NodeJS.Timeout | undefined;
+      const onAbort = () => finish(new AbortedError(this.target.name));
+      const self: InFlight = { fail: (err) => finish(err) };
+      const finish = (outcome: Error | ExecResult) => {
+        if (settled) return;
+        settled = true;
+        this.inFlight.delete(self);
+        opts.signal?.removeEventListener('abort', onAbort);
+        if (timer) clearTimeout(timer);
+        if (outcome instanceof Error) {
+          // Closing the channel ends the command's input: a write in progress installs nothing.
+          channel?.close();
+          reject(outcome);
+        } else resolve(outcome);
+      };
+      this.inFlight.add(self);
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      if (opts.timeoutMs) {
+        timer = setTimeout(
+          () => finish(new Error(`command timed out after ${opts.timeoutMs} ms`)),
+          opts.timeoutMs,
+        );
+        timer.unref();
+      }
+      if (this.lost) return finish(this.lost);
+      try {
+        this.client().exec(command, (err, ch) => {
+          if (err) {
+            return finish(
+              this.lost ??
+                new UnreachableError(this.target.name, 'lost', `could not open a channel: ${err.message}`),
+            );
+          }
+          channel = ch;
+          if (settled) return ch.close();
+          const stdout: Buffer[] = [];
+          const stderr: Buffer[] = [];
+          let exit: number | undefined;
+          if (opts.stdout) ch.pipe(opts.stdout, { end: false });
+          else ch.on('data', (d: Buffer) => stdout.push(d));
+          ch.stderr.on('data', (d: Buffer) => stderr.push(d));
+          ch.on('exit', (code: number | null, signal?: string) => {
+            exit = exitCodeOf(code, signal);
+          });
+          // EPIPE and the like: the connection is going; the client's own events say why.
+          ch.on('error', (e: Error) => finish(this.lost ?? lostError(this.target.name, e)));
+          ch.on('close', () => {
+            // No exit status: the session ended under the command (sshd killed, connection lost).
+            if (exit === undefined) {
+              return finish(
+                this.lost ??
+                  new UnreachableError(this.target.name, 'lost', 'lost connection: the session ended'),
+              );
+            }
+            finish({
+              stdout: Buffer.concat(stdout).toString('utf8'),
+              stderr: Buffer.concat(stderr).toString('utf8'),
+              code: exit,
+            });
+          });
+          const input = frameInput(script, opts.stdin, password);
+          input.on('error', (e) => finish(e));
+          input.pipe(ch);
+        });
+      } catch (err) {
+        // ssh2 throws synchronously when the connection is already gone ("Not connected").
+        finish(this.lost ?? lostError(this.target.name, err));
+      }
+    });
+  }
+
   async close(): Promise<void> {
+    if (!this.lost) this.lost = new AbortedError(this.target.name);
+    for (const f of [...this.inFlight]) f.fail(this.lost);
     this.ssh.dispose();
   }
+}
+
+function lostMessage(err: unknown): string {
+  const e = err as { code?: string; message?: string; level?: string };
+  if (e?.message === 'Keepalive timeout') return 'no answer to keepalives (host down or network cut)';
+  if (e?.code === 'ECONNRESET') return 'connection reset by the host (ECONNRESET)';
+  if (e?.code === 'EPIPE') return 'connection broken (EPIPE)';
+  if (e?.code === 'ETIMEDOUT') return 'connection timed out';
+  return e?.message ?? String(err);
+}
+
+function lostError(host: string, err: unknown): UnreachableError {
+  return new UnreachableError(host, 'lost', `lost connection: ${lostMessage(err)}`);
 }

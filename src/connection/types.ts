@@ -1,37 +1,63 @@
 /** One connection per host, reused for the whole run. SSH and local connections share this interface. */
+import type { Writable } from 'node:stream';
 
 export interface ExecOptions {
-  /** Sent on standard input (after the sudo password when one is needed). */
-  stdin?: string;
+  /**
+   * The command's standard input (file content, SQL, env values): sent after the script on the same
+   * channel, never on a command line. A stream is piped as it comes (large transfers).
+   */
+  stdin?: string | Buffer | NodeJS.ReadableStream;
+  /**
+   * Where the command's standard output goes as it arrives (a download). The result's `stdout` is then
+   * empty. Verdandi does not end this stream: the caller does, after the exec resolved.
+   */
+  stdout?: Writable;
   /** Fail the exec after this many milliseconds (default: none). */
   timeoutMs?: number;
+  /**
+   * Aborts the command: the channel is closed (the command sees the end of its input, so a write in
+   * progress installs nothing) and the exec rejects with an AbortedError.
+   */
+  signal?: AbortSignal;
 }
 
 export interface ExecResult {
   stdout: string;
   stderr: string;
-  /** Exit status of the remote shell. */
+  /** Exit status of the remote shell (128 + the signal number when a signal killed it). */
   code: number;
 }
 
 export interface Connection {
   /** Inventory name of the host. */
   readonly host: string;
-  /** Runs `script` with `sh -c` on the host, through sudo when the host uses `become`. */
+  /**
+   * Runs `script` on the host, through sudo when the host uses `become`. The script travels on the
+   * channel's standard input, ahead of `opts.stdin` (see protocol.ts): nothing of it shows in `ps`.
+   */
   exec(script: string, opts?: ExecOptions): Promise<ExecResult>;
   /** How many commands were sent so far (each exec is one round trip). */
   readonly roundTrips: number;
+  /** Closes the connection. Commands still running are cut off: their execs reject with AbortedError. */
   close(): Promise<void>;
 }
 
-/** Why a host could not be reached; `reason` is one of refused, timeout, auth, hostkey, dns, other. */
+/** Why a host could not be reached (or was lost); `reason` is one of refused, timeout, auth, hostkey, dns, lost, other. */
 export class UnreachableError extends Error {
   constructor(
     readonly host: string,
-    readonly reason: 'refused' | 'timeout' | 'auth' | 'hostkey' | 'dns' | 'other',
+    readonly reason: 'refused' | 'timeout' | 'auth' | 'hostkey' | 'dns' | 'lost' | 'other',
     message: string,
   ) {
     super(message);
     this.name = 'UnreachableError';
+  }
+}
+
+/** The exec was aborted by its caller (ExecOptions.signal, or the connection closed while it ran). */
+export class AbortedError extends Error {
+  constructor(readonly host: string) {
+    super(`${host}: command aborted`);
+    this.name = 'AbortedError';
   }
 }

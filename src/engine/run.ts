@@ -7,10 +7,16 @@
  *    step and a fresh probe of every remaining task travel in the same round trip, so what an apply
  *    changed is seen by the tasks after it (no stale facts).
  * 3. Notified handlers run once at the end, and also when a later task failed: the change happened, so
- *    the restart must too. A notified handler is first recorded on the host, so one that could not run
- *    (lost connection) runs at the next run.
+ *    the restart must too. A notified handler is recorded on the host in the same script as the change,
+ *    just before it (before the rename of a write, before a command), so a host that changed has the
+ *    record; it is cleared with the handler's last step, once the handler succeeded. One that could not
+ *    run (lost connection, Ctrl-C, killed controller) runs at the next run. When the command of a
+ *    notifying task fails, its handlers still run: the record was made, and a command that failed part
+ *    way may have changed the host.
+ * 4. A stop request (Ctrl-C) lets the step in flight finish and starts nothing more, handlers included
+ *    (they stay recorded on the host for the next run).
  */
-import type { Connection } from '../connection/types.js';
+import { type Connection, type ExecOptions, UnreachableError } from '../connection/types.js';
 import { UserError } from '../util/errors.js';
 import { redact } from '../util/redact.js';
 import { quote } from '../util/shell.js';
@@ -24,7 +30,7 @@ import {
   type StepScript,
   stepScript,
 } from './steps.js';
-import type { HostInfo, Plan, ProbeResult, Task, TaskList } from './types.js';
+import type { HostInfo, Plan, ProbeResult, Step, Task, TaskList } from './types.js';
 
 export type HandlerMap = Record<string, () => Task | Task[]>;
 
@@ -40,6 +46,16 @@ export interface RunTasksOptions {
   handlers?: HandlerMap;
   /** Shell run after the last step of the last changed task succeeded, in the same round trip. */
   afterLastStep?: string;
+  /** Asked before every command: once it says stop, no new command starts (see interrupt.ts). */
+  stop?: { readonly requested: boolean };
+}
+
+/** The run of this host was stopped by a stop request before `next` (nothing of it had started). */
+export class InterruptedError extends Error {
+  constructor(readonly next: string) {
+    super(`stopped before ${next}`);
+    this.name = 'InterruptedError';
+  }
 }
 
 export interface RunTasksResult {
@@ -93,6 +109,12 @@ function combine(step: StepScript, after: string, nonce: string): string {
   ].join('\n');
 }
 
+/** The step that carries a notifying task's handler record: its first write, or its first step. */
+function recordingStep(steps: Step[]): number {
+  const write = steps.findIndex((step) => step.kind === 'write');
+  return write >= 0 ? write : 0;
+}
+
 function splitStepOutput(stdout: string, nonce: string): { stepOut: string; rest: string; code?: number } {
   const marker = `\n@@vd-${nonce}-step `;
   const i = stdout.indexOf(marker);
@@ -114,6 +136,19 @@ export async function runTasks(
   const tasks = flattenTasks(list).filter((t) => selectedByTags(t, opts));
   const result: RunTasksResult = { ok: 0, changed: 0, failed: 0, skipped: 0 };
   const label = (t: Task) => `${unit} › ${t.name}`;
+
+  /** Every command of the run goes through here: a stop request starts nothing, a lost host names the step. */
+  const exec = async (during: string, script: string, execOpts?: ExecOptions) => {
+    if (opts.stop?.requested) throw new InterruptedError(during);
+    try {
+      return await conn.exec(script, execOpts);
+    } catch (err) {
+      if (err instanceof UnreachableError) {
+        throw new UnreachableError(err.host, err.reason, `${err.message} (during ${during})`);
+      }
+      throw err;
+    }
+  };
 
   for (const t of tasks) {
     for (const h of t.notify) {
@@ -143,7 +178,7 @@ export async function runTasks(
   reporter.activity(`${host.name}: probing ${unit}`);
   let probes = new Map<string, ProbeResult>();
   if (first.ids.length > 0) {
-    const res = await conn.exec(first.script);
+    const res = await exec(`probing ${unit}`, first.script);
     probes = parseProbeBatch(res.stdout, nonce);
   }
   const notified = new Set<string>();
@@ -204,21 +239,33 @@ export async function runTasks(
       continue;
     }
 
-    // Apply: each step is one exec; the last one also records notified handlers and re-probes.
+    // Apply: each step is one exec; the last one also re-probes the remaining tasks. A notifying task
+    // records its handlers on the host inside one step's own script, just before the change.
     reporter.activity(`${host.name}: ${label(task)}`);
     let failure: string | undefined;
-    const scripts = plan.steps.map(stepScript);
-    for (let s = 0; s < scripts.length; s++) {
-      const step = scripts[s];
-      const last = s === scripts.length - 1;
+    let recorded = false;
+    const recordAt = task.notify.length ? recordingStep(plan.steps) : -1;
+    for (let s = 0; s < plan.steps.length; s++) {
+      const last = s === plan.steps.length - 1;
       nonce = newNonce();
+      const recordedMarker = `@@vd-${nonce}-recorded`;
+      const record =
+        s === recordAt
+          ? `${recordPendingScript(unit, task.notify)} && printf '\\n%s\\n' '${recordedMarker}'`
+          : '';
+      const step = stepScript(plan.steps[s], record);
       const batch = last ? buildProbeBatch(active(i + 1), nonce) : undefined;
-      const record = task.notify.length ? recordPendingScript(unit, task.notify) : '';
       const lastOfAll = last && i === tasks.length - 1 ? (opts.afterLastStep ?? '') : '';
       if (lastOfAll) afterLastStepSent = true;
-      const after = [record, lastOfAll, batch?.script ?? ''].filter(Boolean).join('\n');
-      const res = await conn.exec(combine(step, after, nonce), { stdin: step.stdin });
-      const { stepOut, rest, code } = splitStepOutput(res.stdout, nonce);
+      const after = [lastOfAll, batch?.script ?? ''].filter(Boolean).join('\n');
+      const res = await exec(label(task), combine(step, after, nonce), { stdin: step.stdin });
+      const split = splitStepOutput(res.stdout, nonce);
+      const { rest, code } = split;
+      let { stepOut } = split;
+      if (record && stepOut.includes(recordedMarker)) {
+        recorded = true;
+        stepOut = stepOut.replace(`\n${recordedMarker}\n`, '');
+      }
       const exit = code ?? res.code;
       if (!step.okCodes.includes(exit)) {
         const shown = task.sensitive ? '(command hidden: sensitive task)' : step.display;
@@ -235,11 +282,16 @@ export async function runTasks(
       result.failed++;
       reporter.task(host.name, label(task), 'failed', `step failed`);
       reporter.failureBlock(redact(failure));
+      if (recorded) {
+        // The change may have happened part way: the handlers recorded on the host run.
+        for (const h of task.notify) notified.add(h);
+      }
       if (task.ignoreErrors) {
         // The state is unknown after a failed step: probe the rest again.
         nonce = newNonce();
         const batch = buildProbeBatch(active(i + 1), nonce);
-        if (batch.ids.length) probes = parseProbeBatch((await conn.exec(batch.script)).stdout, nonce);
+        if (batch.ids.length)
+          probes = parseProbeBatch((await exec(`probing ${unit}`, batch.script)).stdout, nonce);
         continue;
       }
       failedAt = i;
@@ -252,7 +304,7 @@ export async function runTasks(
 
   // The last task did not change anything: what had to ride along with its last step runs alone.
   if (opts.afterLastStep && !afterLastStepSent && failedAt === undefined && !opts.check) {
-    await conn.exec(opts.afterLastStep);
+    await exec(unit, opts.afterLastStep);
   }
 
   // Handlers run in the order they are defined, once, even after a failure (the change happened).

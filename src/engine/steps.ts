@@ -1,19 +1,43 @@
 /**
  * Turns steps into shell scripts. Pure functions: the engine sends their output to the host.
  */
+import { createHash } from 'node:crypto';
 import { quote, words } from '../util/shell.js';
 import type { RunStep, Step, WriteStep } from './types.js';
 
-/** Script that writes a file atomically from stdin. See WriteStep in types.ts for the contract. */
-export function writeScript(step: WriteStep): string {
+/** Exit status of a write whose content did not arrive whole (nothing was installed). */
+export const TRANSFER_INCOMPLETE_EXIT = 66;
+/** Exit status of a write whose content failed the task's `validate` command (nothing was installed). */
+export const VALIDATION_FAILED_EXIT = 65;
+/** Exit status of a step that could not record its notified handlers (nothing was changed). */
+export const RECORD_FAILED_EXIT = 71;
+
+/**
+ * Script that writes a file atomically from stdin. See WriteStep in types.ts for the contract.
+ *
+ * Whole or nothing: the script knows the content's size and sha256, reads exactly that many bytes into
+ * the temporary file and installs nothing unless both match: the end of input (a lost connection, a
+ * killed controller) never looks like success. `validate` runs only on complete content.
+ * `beforeInstall` (the pending-handler record) runs after validation and before the rename, so a host
+ * that has the new file also has the record.
+ */
+export function writeScript(step: WriteStep, beforeInstall = ''): string {
   const path = quote(step.path);
+  const size = Buffer.byteLength(step.content, 'utf8');
+  const sha256 = createHash('sha256').update(step.content, 'utf8').digest('hex');
   const lines = [
     'set -e',
     `dir=$(dirname ${path})`,
     // mktemp creates the file 0600: content is never world-readable, even for a moment.
     `tmp=$(mktemp "$dir/.verdandi-XXXXXX")`,
+    // dash runs an EXIT trap on `exit`, not when a signal ends it: both remove the temporary file.
     `trap 'rm -f "$tmp"' EXIT`,
-    `cat > "$tmp"`,
+    `trap 'rm -f "$tmp"; exit 129' HUP INT TERM PIPE`,
+    `head -c ${size} > "$tmp"`,
+    `got=$(wc -c < "$tmp")`,
+    // The temporary file goes first: printing to a closed connection may end the shell.
+    `if [ "$got" -ne ${size} ]; then rm -f "$tmp"; echo "transfer incomplete: received $got of ${size} bytes; nothing installed" >&2; exit ${TRANSFER_INCOMPLETE_EXIT}; fi`,
+    `if [ "$(sha256sum < "$tmp" | cut -d' ' -f1)" != ${sha256} ]; then rm -f "$tmp"; echo "transfer incomplete: content differs from what was sent (sha256); nothing installed" >&2; exit ${TRANSFER_INCOMPLETE_EXIT}; fi`,
   ];
   // Keep the current owner/mode of an existing file unless the task sets them.
   if (step.owner || step.group) {
@@ -26,10 +50,11 @@ export function writeScript(step: WriteStep): string {
   if (step.validate) {
     const validate = step.validate.split('%s').join('"$tmp"');
     lines.push(
-      `if ! out=$( ${validate} 2>&1 ); then printf '%s\\n' "validation failed: $out" >&2; exit 65; fi`,
+      `if ! out=$( ${validate} 2>&1 ); then printf '%s\\n' "validation failed: $out" >&2; exit ${VALIDATION_FAILED_EXIT}; fi`,
     );
   }
-  lines.push(`mv -f "$tmp" ${path}`, 'trap - EXIT');
+  if (beforeInstall) lines.push(beforeInstall);
+  lines.push(`mv -f "$tmp" ${path}`, 'trap - EXIT HUP INT TERM PIPE');
   return lines.join('\n');
 }
 
@@ -41,13 +66,26 @@ export interface StepScript {
   display: string;
 }
 
-export function stepScript(step: Step): StepScript {
+/**
+ * The shell of one step. `beforeChange` (the pending-handler record of a notifying task) runs in the
+ * same script just before the change: before the rename of a write (after validation), before the
+ * command of a run step. When it fails, the step changes nothing.
+ */
+export function stepScript(step: Step, beforeChange = ''): StepScript {
   if (step.kind === 'write') {
-    return { script: writeScript(step), stdin: step.content, okCodes: [0], display: `write ${step.path}` };
+    return {
+      script: writeScript(step, beforeChange),
+      stdin: step.content,
+      okCodes: [0],
+      display: `write ${step.path}`,
+    };
   }
   const run = step as RunStep;
+  const guard = beforeChange
+    ? `{ ${beforeChange}\n} || { echo "verdandi: could not record the notified handlers in ${STATE_DIR}" >&2; exit ${RECORD_FAILED_EXIT}; }\n`
+    : '';
   return {
-    script: run.command,
+    script: `${guard}${run.command}`,
     stdin: run.stdin,
     okCodes: run.okCodes ?? [0],
     display: run.description ?? run.command,

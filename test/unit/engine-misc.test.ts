@@ -1,5 +1,6 @@
 import test from 'ava';
-import { classifySshError, remoteCommand } from '../../src/connection/ssh.js';
+import { BOOTSTRAP, remoteCommand } from '../../src/connection/protocol.js';
+import { classifySshError } from '../../src/connection/ssh.js';
 import { parseFacts } from '../../src/engine/facts.js';
 import { batchSizes } from '../../src/engine/session.js';
 
@@ -22,11 +23,12 @@ test('facts are parsed from the facts script output', (t) => {
   t.deepEqual(f.services, ['ssh', 'cron']);
 });
 
-test('remote commands: sudo only with become, password mode reads stdin', (t) => {
-  t.is(remoteCommand('echo hi', false, false, false), "sh -c 'echo hi'");
-  t.is(remoteCommand('echo hi', true, false, false), "sudo -n -H -- sh -c 'echo hi'");
-  t.is(remoteCommand('echo hi', true, true, false), "sudo -S -p '' -H -- sh -c 'echo hi'");
-  t.is(remoteCommand('x', false, false, true), 'sh -s');
+test('remote commands are fixed: sudo only with become, password mode reads stdin', (t) => {
+  const boot = `sh -c '${BOOTSTRAP}'`;
+  t.is(remoteCommand(false, false), boot);
+  t.is(remoteCommand(true, false), `sudo -n -H -- ${boot}`);
+  t.is(remoteCommand(true, true), `sudo -S -p '' -H -- ${boot}`);
+  t.false(BOOTSTRAP.includes("'"));
 });
 
 test('ssh errors are classified into reasons', (t) => {

@@ -6,7 +6,10 @@ import test from 'ava';
 import {
   clearPendingScript,
   parsePending,
+  RECORD_FAILED_EXIT,
   recordPendingScript,
+  stepScript,
+  TRANSFER_INCOMPLETE_EXIT,
   writeScript,
 } from '../../src/engine/steps.js';
 
@@ -26,7 +29,7 @@ function run(script: string, input = '') {
 test('writeScript writes atomically with the given mode and leaves no temp file', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'vd-write-'));
   const path = join(dir, 'my conf');
-  const res = run(writeScript({ kind: 'write', path, content: '', mode: '0640' }), 'hello\n');
+  const res = run(writeScript({ kind: 'write', path, content: 'hello\n', mode: '0640' }), 'hello\n');
   t.is(res.code, 0, res.err);
   t.is(readFileSync(path, 'utf8'), 'hello\n');
   t.is(statSync(path).mode & 0o777, 0o640);
@@ -37,7 +40,7 @@ test('writeScript keeps the mode of an existing file when none is given', (t) =>
   const dir = mkdtempSync(join(tmpdir(), 'vd-write-'));
   const path = join(dir, 'f');
   writeFileSync(path, 'old', { mode: 0o600 });
-  t.is(run(writeScript({ kind: 'write', path, content: '' }), 'new').code, 0);
+  t.is(run(writeScript({ kind: 'write', path, content: 'new' }), 'new').code, 0);
   t.is(readFileSync(path, 'utf8'), 'new');
   t.is(statSync(path).mode & 0o777, 0o600);
 });
@@ -46,12 +49,15 @@ test('a failing validate leaves the old file untouched and no temp file', (t) =>
   const dir = mkdtempSync(join(tmpdir(), 'vd-write-'));
   const path = join(dir, 'f');
   writeFileSync(path, 'good');
-  const res = run(writeScript({ kind: 'write', path, content: '', validate: 'grep -q good %s' }), 'bad');
+  const res = run(writeScript({ kind: 'write', path, content: 'bad', validate: 'grep -q good %s' }), 'bad');
   t.is(res.code, 65);
   t.regex(res.err, /validation failed/);
   t.is(readFileSync(path, 'utf8'), 'good');
   t.deepEqual(readdirSync(dir), ['f']);
-  t.is(run(writeScript({ kind: 'write', path, content: '', validate: 'grep -q good %s' }), 'good 2').code, 0);
+  t.is(
+    run(writeScript({ kind: 'write', path, content: 'good 2', validate: 'grep -q good %s' }), 'good 2').code,
+    0,
+  );
   t.is(readFileSync(path, 'utf8'), 'good 2');
 });
 
@@ -62,4 +68,57 @@ test('pending handler records round-trip through a file', (t) => {
     'reload nginx',
   ]);
   t.true(clearPendingScript('nginx', 'reload nginx').includes('grep -vxF'));
+});
+
+test('a write whose content arrives cut short installs nothing, even when validate would pass', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'vd-write-'));
+  const path = join(dir, 'f');
+  writeFileSync(path, 'old');
+  const content = `${'line of config\n'.repeat(1000)}end\n`;
+  const marker = join(dir, 'validated');
+  const step = { kind: 'write' as const, path, content, validate: `touch ${marker} && test -s %s` };
+  const res = run(writeScript(step), content.slice(0, 5000));
+  t.is(res.code, TRANSFER_INCOMPLETE_EXIT);
+  t.regex(res.err, /transfer incomplete: received 5000 of \d+ bytes/);
+  t.is(readFileSync(path, 'utf8'), 'old');
+  t.deepEqual(readdirSync(dir), ['f'], 'no temporary file left, validate never ran');
+});
+
+test('a write whose content differs from what was announced (same size) installs nothing', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'vd-write-'));
+  const path = join(dir, 'f');
+  const res = run(writeScript({ kind: 'write', path, content: 'abcd' }), 'abce');
+  t.is(res.code, TRANSFER_INCOMPLETE_EXIT);
+  t.regex(res.err, /sha256/);
+  t.deepEqual(readdirSync(dir), []);
+});
+
+test('the handler record of a write runs after validation, before the rename', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'vd-write-'));
+  const path = join(dir, 'f');
+  const log = join(dir, 'log');
+  // The record sees the old file still in place: it ran before the rename.
+  const record = `{ test -e ${path} && echo before-rename || echo after; } > ${log}`;
+  writeFileSync(path, 'old');
+  t.is(run(writeScript({ kind: 'write', path, content: 'new' }, record), 'new').code, 0);
+  t.is(readFileSync(log, 'utf8'), 'before-rename\n');
+  t.is(readFileSync(path, 'utf8'), 'new');
+  // A failing validate: no record at all.
+  writeFileSync(log, '');
+  const failing = run(writeScript({ kind: 'write', path, content: 'x', validate: 'false' }, record), 'x');
+  t.is(failing.code, 65);
+  t.is(readFileSync(log, 'utf8'), '');
+});
+
+test('a run step records before its command; a record that fails runs nothing', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'vd-run-'));
+  const log = join(dir, 'log');
+  const ok = stepScript({ kind: 'run', command: `echo command >> ${log}; exit 3` }, `echo record >> ${log}`);
+  t.is(run(ok.script).code, 3);
+  t.is(readFileSync(log, 'utf8'), 'record\ncommand\n');
+  const bad = stepScript({ kind: 'run', command: `echo command >> ${log}` }, 'false');
+  const res = run(bad.script);
+  t.is(res.code, RECORD_FAILED_EXIT);
+  t.regex(res.err, /could not record the notified handlers/);
+  t.is(readFileSync(log, 'utf8'), 'record\ncommand\n');
 });

@@ -1,0 +1,74 @@
+/**
+ * The connection protocol (src/connection/protocol.ts) on this machine's sh: the script and its payload
+ * travel framed on stdin, a script cut short never runs, and the exec options (stdin as a stream, a stdout
+ * sink, an abort signal) work through LocalConnection, which speaks the same protocol as SSH.
+ */
+import { spawnSync } from 'node:child_process';
+import { Readable, Writable } from 'node:stream';
+import test from 'ava';
+import { LocalConnection } from '../../src/connection/local.js';
+import { BOOTSTRAP, frameHead, INCOMPLETE_SCRIPT_EXIT } from '../../src/connection/protocol.js';
+import { AbortedError } from '../../src/connection/types.js';
+
+function boot(input: Buffer | string) {
+  const res = spawnSync('sh', ['-c', BOOTSTRAP], { input });
+  return { code: res.status, out: res.stdout.toString(), err: res.stderr.toString() };
+}
+
+test('the framed script runs and its payload follows on stdin', (t) => {
+  const script = 'read -r first; echo "got:$first"; cat';
+  const res = boot(Buffer.concat([frameHead(script), Buffer.from('line one\nrest\n')]));
+  t.is(res.code, 0, res.err);
+  t.is(res.out, 'got:line one\nrest\n');
+});
+
+test('a script cut short is never run, whatever the cut', (t) => {
+  const script = 'touch /nonexistent-dir/never; echo ran';
+  const whole = frameHead(script);
+  for (const cut of [1, 3, whole.length - 2, whole.length - 1]) {
+    const res = boot(whole.subarray(0, cut));
+    t.is(res.code, INCOMPLETE_SCRIPT_EXIT, `cut at ${cut}`);
+    t.false(res.out.includes('ran'));
+    t.regex(res.err, /did not arrive whole/);
+  }
+});
+
+test('multi-byte text, quotes and a large script pass intact', (t) => {
+  const big = `echo 'ünïcödé "q" $x'\n${'# padding line\n'.repeat(20_000)}echo end`;
+  const res = boot(frameHead(big));
+  t.is(res.code, 0, res.err);
+  t.is(res.out, 'ünïcödé "q" $x\nend\n');
+});
+
+test('LocalConnection: stdin as a stream, output into a sink', async (t) => {
+  const conn = new LocalConnection('local');
+  const chunks: Buffer[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      chunks.push(chunk);
+      cb();
+    },
+  });
+  const res = await conn.exec('wc -c; echo done', {
+    stdin: Readable.from([Buffer.alloc(100_000, 'a'), Buffer.alloc(50_000, 'b')]),
+    stdout: sink,
+  });
+  t.is(res.code, 0);
+  t.is(res.stdout, '');
+  t.is(Buffer.concat(chunks).toString(), '150000\ndone\n');
+  t.is(conn.roundTrips, 1);
+});
+
+test('LocalConnection: an abort signal ends the command and rejects', async (t) => {
+  const conn = new LocalConnection('local');
+  const controller = new AbortController();
+  const run = conn.exec('sleep 30', { signal: controller.signal });
+  setTimeout(() => controller.abort(), 100);
+  await t.throwsAsync(run, { instanceOf: AbortedError });
+});
+
+test('LocalConnection: exit codes and a command killed by a signal', async (t) => {
+  const conn = new LocalConnection('local');
+  t.is((await conn.exec('exit 7')).code, 7);
+  t.is((await conn.exec('kill -TERM $$')).code, 143);
+});
