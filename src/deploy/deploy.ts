@@ -258,10 +258,8 @@ export async function deploy(env: string, o: DeployCliOptions): Promise<number> 
   const reason = `deploy ${s.ctx.env}${o.branch ? ` --branch ${o.branch}` : ''}`;
 
   const done = new Map<string, SiteOutcome[]>();
-  const drive = await driveHosts(
-    s.targets,
-    driveOptions(s, o.check ? undefined : { reason }, true),
-    (t, h) => eachSite(t, done, (site) => deploySite(s, h, t, site, o, pushRefs.get(site.name))),
+  const drive = await driveHosts(s.targets, driveOptions(s, o.check ? undefined : { reason }, true), (t, h) =>
+    eachSite(t, done, (site) => deploySite(s, h, t, site, o, pushRefs.get(site.name))),
   );
   for (const run of drive.runs) {
     if (run.step !== 'lock') continue;
@@ -400,7 +398,9 @@ async function deploySite(
       commit = pushed.commit;
       hostLacksCommit = (await conn.exec(hostHasCommit(paths, commit))).code !== 0;
       if (!o.check && hostLacksCommit) {
-        const tips = (await runStep(conn, { title: 'send commits', command: hostRefTips(paths) }, { signal })).stdout
+        const tips = (
+          await runStep(conn, { title: 'send commits', command: hostRefTips(paths) }, { signal })
+        ).stdout
           .split('\n')
           .map((l) => l.trim())
           .filter(Boolean);
@@ -420,7 +420,11 @@ async function deploySite(
       }
     } else {
       if (!o.check)
-        await runStep(conn, { title: 'fetch', command: pullFetch(site, paths), timeoutMs: 600_000 }, { signal });
+        await runStep(
+          conn,
+          { title: 'fetch', command: pullFetch(site, paths), timeoutMs: 600_000 },
+          { signal },
+        );
       const res = await conn.exec(resolveOnHost(paths, ref));
       if (res.code !== 0) {
         const message = `"${ref}" is no branch, tag or commit of ${site.repo} (as fetched by ${host})`;
@@ -492,14 +496,23 @@ async function deploySite(
       .exec(recordDeploy(paths, { ...record, action: 'deploy', outcome: 'failed', step: f.step }))
       .catch(() => undefined);
     return finish(
-      { status: result.interrupted ? 'interrupted' : 'failed', failedStep: f.step, migrated: result.migrated, message },
+      {
+        status: result.interrupted ? 'interrupted' : 'failed',
+        failedStep: f.step,
+        migrated: result.migrated,
+        message,
+      },
       { detail: f.report() },
     );
   } catch (err) {
     if (err instanceof StepFailure) {
       if (signal.aborted) {
         s.out.step(host, site.name, err.step, 'INTERRUPTED');
-        return finish({ status: 'interrupted', failedStep: err.step, message: 'interrupted: the live release is untouched' });
+        return finish({
+          status: 'interrupted',
+          failedStep: err.step,
+          message: 'interrupted: the live release is untouched',
+        });
       }
       s.out.step(host, site.name, err.step, 'FAILED');
       s.out.block(err.report());

@@ -92,8 +92,8 @@ async function rollbackSite(
     : result.interrupted
       ? `interrupted during "${result.failure?.step}": ${state.current ?? '(none)'} still serves`
       : result.live
-      ? `${target} is live, but "${result.failure?.step}" failed after the switch`
-      : `${state.current ?? '(none)'} still serves`;
+        ? `${target} is live, but "${result.failure?.step}" failed after the switch`
+        : `${state.current ?? '(none)'} still serves`;
   if (site.webhook) {
     const warning = await notify(site.webhook, {
       action: 'rollback',

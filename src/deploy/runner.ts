@@ -2,8 +2,8 @@
  * Runs a plan (plan.ts) on one host over its connection: step by step, undoing what was done when a
  * step fails before the point of no return. Knows nothing of git, inventories or webhooks.
  */
-import { type Connection, UnreachableError } from '../connection/types.js';
-import { newProcessId, stopScript, supervised } from '../engine/remote-process.js';
+import { type Connection, type ExecOptions, UnreachableError } from '../connection/types.js';
+import { execStoppable } from '../engine/remote-process.js';
 import { redact } from '../util/redact.js';
 import { type DeployOutput, oneLine, seconds, tail } from './output.js';
 import type { DeployPlan, PlanStep } from './plan.js';
@@ -55,25 +55,17 @@ export interface RunStepOptions {
  */
 export async function runStep(
   conn: Connection,
-  step: Pick<PlanStep, 'title' | 'command' | 'stdin' | 'timeoutMs'>,
+  step: Pick<PlanStep, 'title' | 'command' | 'timeoutMs'> & { stdin?: ExecOptions['stdin'] },
   { signal }: RunStepOptions = {},
 ): Promise<{ stdout: string; stderr: string; code: number }> {
   let res: { stdout: string; stderr: string; code: number };
   if (signal?.aborted) throw new Interrupted(step.title, step.command, signal);
-  const id = signal ? newProcessId() : undefined;
-  const stop = () => {
-    if (id) conn.exec(stopScript(id)).catch(() => undefined);
-  };
-  signal?.addEventListener('abort', stop, { once: true });
   try {
-    const command = id ? supervised(step.command, id) : step.command;
-    res = await conn.exec(command, { stdin: step.stdin, timeoutMs: step.timeoutMs });
+    res = await execStoppable(conn, step.command, { stdin: step.stdin, timeoutMs: step.timeoutMs }, signal);
   } catch (err) {
     if (err instanceof UnreachableError)
       throw new UnreachableError(err.host, err.reason, `${err.message} (during "${step.title}")`);
     throw new StepFailure(step.title, step.command, -1, err instanceof Error ? err.message : String(err));
-  } finally {
-    signal?.removeEventListener('abort', stop);
   }
   if (signal?.aborted && res.code !== 0) throw new Interrupted(step.title, step.command, signal);
   if (res.code !== 0) {
@@ -132,7 +124,8 @@ export async function runPlan(
       try {
         res = await runStep(conn, step, { signal });
       } catch (err) {
-        if (err instanceof StepFailure && !(err instanceof Interrupted)) res = { stdout: err.output, stderr: '', code: err.code };
+        if (err instanceof StepFailure && !(err instanceof Interrupted))
+          res = { stdout: err.output, stderr: '', code: err.code };
         else return fail(err, step);
       }
       pending = res.code !== 0;

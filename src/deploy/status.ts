@@ -146,7 +146,8 @@ export async function status(env: string, o: DeployCliOptions): Promise<number> 
   for (const run of drive.runs) {
     if (run.status === 'ok' || run.status === 'failed') continue;
     const t = s.targets.find((x) => x.host.name === run.host)!;
-    for (const site of t.vars.sites) all.push(unreachable(run.host, site, `${run.status}: ${run.message ?? ''}`));
+    for (const site of t.vars.sites)
+      all.push(unreachable(run.host, site, `${run.status}: ${run.message ?? ''}`));
   }
   all.sort((a, b) => (a.host === b.host ? a.site.localeCompare(b.site) : a.host.localeCompare(b.host)));
   if (o.json) s.out.json({ sites: all });

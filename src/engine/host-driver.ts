@@ -185,7 +185,14 @@ export async function driveHosts<T extends Target, R>(
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
-  return { runs, interrupted, exitCode: exitCodeOf(runs.map((r) => r.status), interrupted) };
+  return {
+    runs,
+    interrupted,
+    exitCode: exitCodeOf(
+      runs.map((r) => r.status),
+      interrupted,
+    ),
+  };
 }
 
 async function runHost<T extends Target, R>(
@@ -210,7 +217,10 @@ async function runHost<T extends Target, R>(
     if (opts.lock) {
       lock = await HostLock.take(conn, host, opts, signal);
       const left = (await conn.exec(stopLeftoversScript())).stdout.trim();
-      if (left) out.info(`${host}  stopped what an interrupted run left running:\n    ${left.split('\n').join('\n    ')}`);
+      if (left)
+        out.info(
+          `${host}  stopped what an interrupted run left running:\n    ${left.split('\n').join('\n    ')}`,
+        );
     }
     const { ok, result } = await work(t, { conn, signal });
     if (signal.aborted && !ok) return { host, status: 'interrupted', message: 'interrupted', result };
@@ -249,7 +259,12 @@ class HostLock {
     this.timer.unref();
   }
 
-  static async take(conn: Connection, host: string, opts: DriveOptions, signal: AbortSignal): Promise<HostLock> {
+  static async take(
+    conn: Connection,
+    host: string,
+    opts: DriveOptions,
+    signal: AbortSignal,
+  ): Promise<HostLock> {
     const req = opts.lock!;
     const dir = req.dir ?? DEPLOY_LOCK_DIR;
     const { out } = opts;
@@ -267,7 +282,9 @@ class HostLock {
         return new HostLock(conn, info.token, dir);
       }
       if (res.code !== LOCK_HELD)
-        throw new LockFailure(`cannot take the deploy lock of ${host} (exit ${res.code}): ${res.stderr.trim()}`);
+        throw new LockFailure(
+          `cannot take the deploy lock of ${host} (exit ${res.code}): ${res.stderr.trim()}`,
+        );
       const holder = describeHolder(res.stdout);
       const held = parseLockFile(res.stdout);
       const dead = deadHolder(held);
@@ -278,7 +295,9 @@ class HostLock {
       }
       if (signal.aborted || Date.now() >= deadline) {
         const message = `another deploy holds the lock of ${host}: ${holder}`;
-        out.info(`${host}  lock FAILED\n    ${message}\n    (waited ${opts.lockWaitSeconds} s; if that deploy is dead, run again with --break-lock)`);
+        out.info(
+          `${host}  lock FAILED\n    ${message}\n    (waited ${opts.lockWaitSeconds} s; if that deploy is dead, run again with --break-lock)`,
+        );
         throw new LockFailure(message);
       }
       if (!told) {

@@ -82,8 +82,7 @@ export interface HeldLock extends Partial<Omit<LockInfo, 'pid'>> {
 export function parseLockFile(text: string): HeldLock {
   const field = (label: string) => new RegExp(`^${label}: (.*)$`, 'm').exec(text)?.[1];
   const pid = Number(field('Pid'));
-  const idle = Number(field('Idle'));
-  return {
+  const held: HeldLock = {
     by: field('Locked by'),
     since: field('Since'),
     reason: field('Reason'),
@@ -91,8 +90,10 @@ export function parseLockFile(text: string): HeldLock {
     pid: Number.isInteger(pid) && pid > 0 ? pid : undefined,
     pidStart: field('Pid-Start'),
     token: field('Token'),
-    idleSeconds: field('Idle') !== undefined && Number.isFinite(idle) ? idle : undefined,
   };
+  const idle = Number(field('Idle'));
+  if (field('Idle') !== undefined && Number.isFinite(idle)) held.idleSeconds = idle;
+  return held;
 }
 
 /** One line for a user: "alice@laptop since 2026-11-22T03:45:00.000Z (deploy staging --branch main)". */

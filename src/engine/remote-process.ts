@@ -10,6 +10,7 @@
  * recorded group (`stopLeftoversScript`), since none of them can belong to a live run.
  */
 import { randomBytes } from 'node:crypto';
+import type { Connection, ExecOptions, ExecResult } from '../connection/types.js';
 import { quote } from '../util/shell.js';
 
 export const RUN_DIR = '/run/verdandi/steps';
@@ -76,4 +77,28 @@ export function stopLeftoversScript(grace = 10): string {
     'done',
     'true',
   ].join('\n');
+}
+
+/**
+ * Runs `script` on the host; when `signal` aborts meanwhile, the command is stopped with its whole
+ * process group (the exec then ends with the command's exit code, usually 143) and `stopped` is true.
+ */
+export async function execStoppable(
+  conn: Connection,
+  script: string,
+  opts: Omit<ExecOptions, 'signal'>,
+  signal: AbortSignal | undefined,
+): Promise<ExecResult & { stopped: boolean }> {
+  if (!signal) return { ...(await conn.exec(script, opts)), stopped: false };
+  const id = newProcessId();
+  const stop = () => {
+    conn.exec(stopScript(id)).catch(() => undefined);
+  };
+  signal.addEventListener('abort', stop, { once: true });
+  try {
+    const res = await conn.exec(supervised(script, id), opts);
+    return { ...res, stopped: signal.aborted };
+  } finally {
+    signal.removeEventListener('abort', stop);
+  }
 }

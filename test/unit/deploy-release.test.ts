@@ -4,6 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import {
+  parseReleaseName,
+  previousRelease,
+  releaseName,
+  releasesToPrune,
+  sortReleases,
+  timestamp,
+} from '../../src/deploy/release.js';
+import {
   acquireLockScript,
   breakLockScript,
   describeHolder,
@@ -13,14 +21,6 @@ import {
   parseLockFile,
   releaseLockScript,
 } from '../../src/engine/host-lock.js';
-import {
-  parseReleaseName,
-  previousRelease,
-  releaseName,
-  releasesToPrune,
-  sortReleases,
-  timestamp,
-} from '../../src/deploy/release.js';
 
 const sh = (script: string, stdin = '') =>
   new Promise<{ code: number; stdout: string }>((resolve) => {
