@@ -17,6 +17,8 @@ export interface CommonRunOptions {
   hostKeyChecking?: 'accept-new' | 'off';
   askBecomePass?: boolean;
   connectTimeout?: string;
+  keepalive?: string;
+  keepaliveCount?: string;
 }
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -34,7 +36,13 @@ export function connectionOptions(cmd: Command): Command {
         .choices(['accept-new', 'off'])
         .default('accept-new'),
     )
-    .option('--connect-timeout <seconds>', 'SSH connect timeout', '10');
+    .option('--connect-timeout <seconds>', 'SSH connect timeout', '10')
+    .option('--keepalive <seconds>', 'SSH keepalive interval: a silent host is probed this often', '5')
+    .option(
+      '--keepalive-count <n>',
+      'unanswered keepalives before a host is declared lost (lost after about interval × (n + 1))',
+      '2',
+    );
 }
 
 /** Plus what a command that reads vars and secrets needs (deploy, rollback, status, backup...). */

@@ -32,6 +32,7 @@ import {
   refreshLockScript,
   releaseLockScript,
 } from './host-lock.js';
+import { RunStop, type StopSignal } from './interrupt.js';
 import { stopLeftoversScript } from './remote-process.js';
 import { batchSizes } from './session.js';
 
@@ -127,12 +128,12 @@ export interface WorkResult<R> {
 export interface DriveResult<R> {
   runs: HostRun<R>[];
   /** The signal that interrupted the run, if one did. */
-  interrupted?: NodeJS.Signals;
+  interrupted?: StopSignal;
   exitCode: number;
 }
 
 /** The one exit-code rule of the commands that walk hosts (as provision's). */
-export function exitCodeOf(statuses: HostStatus[], interrupted?: NodeJS.Signals): number {
+export function exitCodeOf(statuses: HostStatus[], interrupted?: StopSignal): number {
   if (interrupted) return interrupted === 'SIGTERM' ? 143 : 130;
   if (statuses.includes('unreachable')) return 3;
   if (statuses.includes('failed')) return 2;
@@ -147,21 +148,18 @@ export async function driveHosts<T extends Target, R>(
   work: (target: T, host: HostWork) => Promise<WorkResult<R>>,
 ): Promise<DriveResult<R>> {
   const abort = new AbortController();
-  let interrupted: NodeJS.Signals | undefined;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (interrupted) {
+  const stop = new RunStop().listen(
+    (signal) => {
+      opts.out.warn(
+        `\n${signal}: stopping. The command running on each host is stopped, half-made changes undone, the locks released (${signal === 'SIGINT' ? 'Ctrl-C' : signal} again quits at once).`,
+      );
+      abort.abort(signal);
+    },
+    (signal) => {
       opts.out.warn(`${signal} again: quitting now (a lock left behind is taken over by the next deploy)`);
       process.exit(signal === 'SIGTERM' ? 143 : 130);
-    }
-    interrupted = signal;
-    opts.out.warn(
-      `\n${signal}: stopping. The command running on each host is stopped, half-made changes undone, the locks released (${signal === 'SIGINT' ? 'Ctrl-C' : signal} again quits at once).`,
-    );
-    abort.abort(signal);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-
+    },
+  );
   const runs: HostRun<R>[] = [];
   try {
     let offset = 0;
@@ -169,7 +167,7 @@ export async function driveHosts<T extends Target, R>(
     for (const size of batchSizes(targets.length, opts.serial)) {
       const batch = targets.slice(offset, offset + size);
       offset += size;
-      const why = interrupted ? `interrupted (${interrupted})` : stopped;
+      const why = stop.signal ? `interrupted (${stop.signal})` : stopped;
       if (why) {
         for (const t of batch) runs.push({ host: t.host.name, status: 'skipped', message: why });
         continue;
@@ -182,15 +180,14 @@ export async function driveHosts<T extends Target, R>(
         stopped = 'not started: an earlier host failed';
     }
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    stop.dispose();
   }
   return {
     runs,
-    interrupted,
+    interrupted: stop.signal,
     exitCode: exitCodeOf(
       runs.map((r) => r.status),
-      interrupted,
+      stop.signal,
     ),
   };
 }

@@ -13,11 +13,13 @@ export interface HostStats {
   failed: number;
   skipped: number;
   unreachable: boolean;
+  /** The run of this host was stopped by Ctrl-C / SIGTERM before it was done. */
+  interrupted: boolean;
   roundTrips: number;
 }
 
 export function emptyStats(): HostStats {
-  return { ok: 0, changed: 0, failed: 0, skipped: 0, unreachable: false, roundTrips: 0 };
+  return { ok: 0, changed: 0, failed: 0, skipped: 0, unreachable: false, interrupted: false, roundTrips: 0 };
 }
 
 export interface ReporterOptions {
@@ -28,7 +30,7 @@ export interface ReporterOptions {
   out?: NodeJS.WritableStream & { isTTY?: boolean };
 }
 
-const COLORS = { ok: 32, changed: 33, failed: 31, skipped: 90, unreachable: 35 } as const;
+const COLORS = { ok: 32, changed: 33, failed: 31, skipped: 90, unreachable: 35, stopped: 35 } as const;
 
 export class Reporter {
   readonly stats = new Map<string, HostStats>();
@@ -137,6 +139,14 @@ export class Reporter {
     this.line(text);
   }
 
+  /** The host's run was stopped (Ctrl-C / SIGTERM): `detail` says where. */
+  interrupted(host: string, detail: string): void {
+    this.host(host).interrupted = true;
+    const text = `${this.paint('stopped', 'stopped'.padEnd(8))} ${host}  ${detail}`;
+    if (this.opts.json) process.stderr.write(`${redact(text)}\n`);
+    this.line(text);
+  }
+
   verbose(text: string): void {
     if (this.opts.verbose) this.line(this.paint('skipped', text));
   }
@@ -145,14 +155,15 @@ export class Reporter {
     this.spinner?.stop();
   }
 
-  /** The recap table (or the --json document). */
-  finish(): void {
+  /** The recap table (or the --json document); `interruptedBy`: the signal that stopped the run. */
+  finish(interruptedBy?: string): void {
     this.stop();
     const durationMs = Date.now() - this.started;
     if (this.opts.json) {
       const hosts: Record<string, HostStats> = {};
       for (const [name, s] of this.stats) hosts[name] = s;
-      process.stdout.write(`${redact(JSON.stringify({ hosts, durationMs }, null, 2))}\n`);
+      const doc = { hosts, durationMs, ...(interruptedBy ? { interruptedBy } : {}) };
+      process.stdout.write(`${redact(JSON.stringify(doc, null, 2))}\n`);
       return;
     }
     if (this.stats.size === 0) return;
@@ -169,6 +180,13 @@ export class Reporter {
         String(s.roundTrips).padStart(11),
       ];
       this.out.write(`${redact(name.padEnd(width))}  ${cells.join('  ')}\n`);
+    }
+    const stopped = [...this.stats].filter(([, s]) => s.interrupted).map(([name]) => name);
+    if (interruptedBy) {
+      this.out.write(
+        `interrupted by ${interruptedBy}: ${stopped.length ? `stopped early: ${redact(stopped.join(', '))}` : 'every host had finished'}; ` +
+          'notified handlers that did not run are recorded on the hosts and run at the next run\n',
+      );
     }
     const label = this.opts.check ? 'check mode: nothing was changed; ' : '';
     this.out.write(`${label}done in ${(durationMs / 1000).toFixed(1)} s\n`);

@@ -7,7 +7,7 @@ import type { CommonRunOptions } from '../cli/context.js';
 import { parsePositiveInt } from '../cli/context.js';
 import type { ConnectOptions } from '../connection/index.js';
 import { openHost } from '../connection/open-host.js';
-import { type Connection, UnreachableError } from '../connection/types.js';
+import { AbortedError, type Connection, UnreachableError } from '../connection/types.js';
 import {
   interpolateVars,
   loadInventory,
@@ -22,9 +22,10 @@ import { canPrompt, promptHidden } from '../secrets/tty.js';
 import { UserError } from '../util/errors.js';
 import { registerSecret } from '../util/redact.js';
 import { gatherFacts } from './facts.js';
+import { RunStop } from './interrupt.js';
 import { loadPlaybook, loadRole } from './loader.js';
 import { Reporter } from './report.js';
-import { type HandlerMap, runTasks } from './run.js';
+import { type HandlerMap, InterruptedError, runTasks } from './run.js';
 import type { HostInfo, Play, Role, RoleRef, TaskList } from './types.js';
 
 export interface RunContext {
@@ -83,6 +84,8 @@ export async function loadRunContext(
       projectDir: inventory.projectDir,
       hostKeyChecking: o.hostKeyChecking ?? 'accept-new',
       connectTimeoutMs: parsePositiveInt(o.connectTimeout, '--connect-timeout', 10) * 1000,
+      keepaliveIntervalMs: parsePositiveInt(o.keepalive, '--keepalive', 5) * 1000,
+      keepaliveCountMax: parsePositiveInt(o.keepaliveCount, '--keepalive-count', 2),
       becomePassword,
     },
   };
@@ -164,6 +167,8 @@ export interface ExecuteOptions {
   serial?: number | string;
   maxFailPercentage?: number;
   reporter: Reporter;
+  /** Ctrl-C / SIGTERM: once requested, no host starts and no new command starts on any host. */
+  stop?: RunStop;
 }
 
 export interface HostPlan {
@@ -255,6 +260,10 @@ export async function execute(
     offset += size;
     await pool(batch, opts.forks, async ({ host, units }) => {
       reporter.host(host.name);
+      if (opts.stop?.requested) {
+        reporter.interrupted(host.name, 'not started');
+        return;
+      }
       let conn: Connection;
       try {
         conn = await conns.get(host, ctx.vars.get(host.name));
@@ -266,8 +275,12 @@ export async function execute(
       }
       const info = hostInfo(ctx, host);
       try {
-        if (units.some((u) => u.gatherFacts)) info.facts = await gatherFacts(conn);
+        if (units.some((u) => u.gatherFacts)) {
+          if (opts.stop?.requested) throw new InterruptedError('gathering facts');
+          info.facts = await gatherFacts(conn);
+        }
         for (const unit of units) {
+          if (opts.stop?.requested) throw new InterruptedError(unit.name);
           const list = await unit.tasks(info);
           const res = await runTasks(conn, info, list, {
             check: opts.check,
@@ -277,6 +290,7 @@ export async function execute(
             unit: unit.name,
             unitTags: unit.tags,
             handlers: unit.handlers(info),
+            stop: opts.stop,
           });
           if (res.failed > 0) {
             failed.add(host.name);
@@ -284,7 +298,11 @@ export async function execute(
           }
         }
       } catch (err) {
-        if (err instanceof UnreachableError) {
+        if (err instanceof InterruptedError) {
+          reporter.interrupted(host.name, err.message);
+        } else if (err instanceof AbortedError) {
+          reporter.interrupted(host.name, 'aborted: the commands in flight were cut off');
+        } else if (err instanceof UnreachableError) {
           conns.unreachable.add(host.name);
           reporter.unreachable(host.name, `${err.reason}: ${err.message}`);
         } else if (err instanceof UserError) {
@@ -297,6 +315,7 @@ export async function execute(
     });
     const bad = batch.filter((p) => failed.has(p.host.name) || conns.unreachable.has(p.host.name)).length;
     const pct = batch.length ? (bad * 100) / batch.length : 0;
+    if (opts.stop?.requested) break;
     if (bad > 0 && pct > (opts.maxFailPercentage ?? 0) && offset < live.length) {
       reporter.warn(
         `stopping: ${bad} of ${batch.length} hosts of this batch failed (max ${opts.maxFailPercentage ?? 0}%); ` +
@@ -316,10 +335,26 @@ function makeReporter(o: RunCommandOptions): Promise<Reporter> {
   return Reporter.create({ json: !!o.json, verbose: !!o.verbose, check: !!o.check });
 }
 
-function exitCode(reporter: Reporter, failed: Set<string>): number {
+function exitCode(reporter: Reporter, failed: Set<string>, stop: RunStop): number {
+  // The user asked to stop: that is the outcome, whatever else happened.
+  if (stop.exitCode !== undefined) return stop.exitCode;
   const unreachable = [...reporter.stats.values()].some((s) => s.unreachable);
   if (unreachable) return 3;
   return failed.size > 0 ? 2 : 0;
+}
+
+/** Stops the run on SIGINT/SIGTERM (see interrupt.ts); the second signal closes every connection. */
+function stopOnSignals(reporter: Reporter, conns: ConnectionPool): RunStop {
+  return new RunStop().listen(
+    (signal) =>
+      reporter.warn(
+        `${signal}: stopping: the steps in flight finish, no new step starts (${signal === 'SIGINT' ? 'Ctrl-C' : signal} again aborts them)`,
+      ),
+    (signal) => {
+      reporter.warn(`${signal} again: aborting the steps in flight (no file is installed half-written)`);
+      void conns.closeAll();
+    },
+  );
 }
 
 function splitTags(tags?: string): string[] | undefined {
@@ -347,6 +382,7 @@ export async function provision(env: string, o: RunCommandOptions): Promise<numb
     plans.push({ host, units });
   }
   const reporter = await makeReporter(o);
+  const stop = stopOnSignals(reporter, conns);
   try {
     const { failed } = await execute(ctx, plans, conns, {
       check: !!o.check,
@@ -354,10 +390,12 @@ export async function provision(env: string, o: RunCommandOptions): Promise<numb
       tags: splitTags(o.tags),
       forks: parsePositiveInt(o.forks, '--forks', 20),
       reporter,
+      stop,
     });
-    reporter.finish();
-    return exitCode(reporter, failed);
+    reporter.finish(stop.signal);
+    return exitCode(reporter, failed, stop);
   } finally {
+    stop.dispose();
     reporter.stop();
     await conns.closeAll();
   }
@@ -402,9 +440,11 @@ export async function runPlaybook(env: string, file: string, o: RunCommandOption
     plays.push({ play, plans });
   }
   const reporter = await makeReporter(o);
+  const stop = stopOnSignals(reporter, conns);
   const failed = new Set<string>();
   try {
     for (const { play, plans } of plays) {
+      if (stop.requested) break;
       const remaining = plans.filter((p) => !failed.has(p.host.name));
       const res = await execute(ctx, remaining, conns, {
         check: !!o.check,
@@ -414,12 +454,14 @@ export async function runPlaybook(env: string, file: string, o: RunCommandOption
         serial: play.serial,
         maxFailPercentage: play.maxFailPercentage,
         reporter,
+        stop,
       });
       for (const h of res.failed) failed.add(h);
     }
-    reporter.finish();
-    return exitCode(reporter, failed);
+    reporter.finish(stop.signal);
+    return exitCode(reporter, failed, stop);
   } finally {
+    stop.dispose();
     reporter.stop();
     await conns.closeAll();
   }
