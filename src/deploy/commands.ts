@@ -137,11 +137,16 @@ export function hostRefTips(paths: SitePaths): string {
   return hostGit(paths, 'for-each-ref', '--format=%(objectname)');
 }
 
-/** Receives a git bundle (base64 on stdin) into the bare repository and keeps the commit under a ref. */
-export function receiveBundle(paths: SitePaths, sha: string): string {
+/**
+ * Receives a git bundle of `bytes` bytes (raw, streamed on stdin) into the bare repository and keeps the
+ * commit under a ref. A bundle cut short (a lost connection) is refused before git reads it.
+ */
+export function receiveBundle(paths: SitePaths, sha: string, bytes: number): string {
   const bundle = `${paths.repo}/incoming.bundle`;
   return [
-    words('runuser', '-u', paths.user, '--', 'sh', '-c', 'base64 -d > "$1"', 'sh', bundle),
+    words('runuser', '-u', paths.user, '--', 'sh', '-c', 'cat > "$1"', 'sh', bundle),
+    sh`got=$(stat -c %s ${bundle} 2>/dev/null || echo 0)`,
+    `if [ "$got" != ${bytes} ]; then echo "the bundle arrived incomplete ($got of ${bytes} bytes)" >&2; ${sh`rm -f ${bundle}`}; exit 1; fi`,
     hostGit(paths, 'fetch', '--quiet', bundle, `+refs/verdandi/deploy:refs/deploys/${sha}`),
     'rc=$?',
     sh`rm -f ${bundle}`,

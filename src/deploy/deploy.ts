@@ -10,6 +10,7 @@
  * A failure before the switch leaves the previous release serving (the plan's undo), reports the step,
  * the command and its output, and the command exits 2; a failing host stops the hosts after it.
  */
+import { createReadStream } from 'node:fs';
 import type { Connection } from '../connection/types.js';
 import {
   type DriveOptions,
@@ -406,17 +407,21 @@ async function deploySite(
           .filter(Boolean);
         const mirror = localMirrorPath(s.ctx.projectDir, site.name);
         const bundle = await withMirrorLock(mirror, () => makeBundle(mirror, commit, tips));
-        await runStep(
-          conn,
-          { title: 'send commits', command: receiveBundle(paths, commit), stdin: bundle, timeoutMs: 600_000 },
-          { signal },
-        );
-        s.out.step(
-          host,
-          site.name,
-          'send commits',
-          `ok (${Math.round((bundle.length * 3) / 4 / 1024)} KiB bundle)`,
-        );
+        try {
+          await runStep(
+            conn,
+            {
+              title: 'send commits',
+              command: receiveBundle(paths, commit, bundle.bytes),
+              stdin: createReadStream(bundle.file),
+              timeoutMs: 600_000,
+            },
+            { signal },
+          );
+        } finally {
+          await bundle.remove();
+        }
+        s.out.step(host, site.name, 'send commits', `ok (${Math.round(bundle.bytes / 1024)} KiB bundle)`);
       }
     } else {
       if (!o.check)

@@ -47,9 +47,9 @@ export function supervised(command: string, id: string): string {
 const STOP_GROUP = (grace: number) =>
   [
     'vd_stop() {',
-    '  kill -TERM -- "-$1" 2>/dev/null || return 0',
-    `  i=0; while [ "$i" -lt ${grace * 10} ] && kill -0 -- "-$1" 2>/dev/null; do sleep 0.1; i=$((i + 1)); done`,
-    '  kill -KILL -- "-$1" 2>/dev/null; true',
+    '  kill -TERM "-$1" 2>/dev/null || return 0',
+    `  i=0; while [ "$i" -lt ${grace * 10} ] && kill -0 "-$1" 2>/dev/null; do sleep 0.1; i=$((i + 1)); done`,
+    '  kill -KILL "-$1" 2>/dev/null; true',
     '}',
   ].join('\n');
 
@@ -72,7 +72,7 @@ export function stopLeftoversScript(grace = 10): string {
     '  [ -f "$f" ] || continue',
     '  p=$(cat "$f")',
     '  case "$p" in ""|*[!0-9]*) rm -f "$f"; continue ;; esac',
-    '  if kill -0 -- "-$p" 2>/dev/null; then echo "$p $(tr \'\\0\' \' \' < "/proc/$p/cmdline" 2>/dev/null | cut -c1-120)"; vd_stop "$p"; fi',
+    '  if kill -0 "-$p" 2>/dev/null; then echo "$p $(tr \'\\0\' \' \' < "/proc/$p/cmdline" 2>/dev/null | cut -c1-120)"; vd_stop "$p"; fi',
     '  rm -f "$f"',
     'done',
     'true',
