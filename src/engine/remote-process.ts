@@ -20,18 +20,18 @@ export function newProcessId(): string {
   return randomBytes(6).toString('hex');
 }
 
-function pidFile(id: string): string {
-  return `${RUN_DIR}/${id}.pid`;
+function pidFile(id: string, dir: string): string {
+  return `${dir}/${id}.pid`;
 }
 
 /**
  * `command` in a process group of its own, its pid in the pid file while it runs; stdin reaches it
  * (a background command would otherwise read /dev/null), and the exit code is its own.
  */
-export function supervised(command: string, id: string): string {
-  const file = quote(pidFile(id));
+export function supervised(command: string, id: string, dir = RUN_DIR): string {
+  const file = quote(pidFile(id, dir));
   return [
-    `mkdir -p ${quote(RUN_DIR)} || exit 1`,
+    `mkdir -p ${quote(dir)} || exit 1`,
     'exec 3<&0',
     `setsid sh -c ${quote(command)} <&3 3<&- &`,
     'pid=$!',
@@ -54,8 +54,8 @@ const STOP_GROUP = (grace: number) =>
   ].join('\n');
 
 /** Stops one supervised command with its whole process group. */
-export function stopScript(id: string, grace = 10): string {
-  const file = quote(pidFile(id));
+export function stopScript(id: string, grace = 10, dir = RUN_DIR): string {
+  const file = quote(pidFile(id, dir));
   return [
     STOP_GROUP(grace),
     // The wrapper writes the pid file right after starting the command: wait for it briefly.
@@ -65,10 +65,10 @@ export function stopScript(id: string, grace = 10): string {
 }
 
 /** Stops every recorded group (run only by the holder of the host's lock); prints what it stopped. */
-export function stopLeftoversScript(grace = 10): string {
+export function stopLeftoversScript(grace = 10, dir = RUN_DIR): string {
   return [
     STOP_GROUP(grace),
-    `for f in ${quote(RUN_DIR)}/*.pid; do`,
+    `for f in ${quote(dir)}/*.pid; do`,
     '  [ -f "$f" ] || continue',
     '  p=$(cat "$f")',
     '  case "$p" in ""|*[!0-9]*) rm -f "$f"; continue ;; esac',
