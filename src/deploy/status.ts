@@ -8,7 +8,8 @@ import { sh, words } from '../util/shell.js';
 import { healthHost, parseState, type SiteState, stateScript } from './commands.js';
 import { type DeployCliOptions, driveOptions, openSession } from './deploy.js';
 import { parseReleaseRecord, type ReleaseRecord } from './release.js';
-import { COLORS, type Color, type Site, type SitePaths, sitePaths, usesSupervisor } from './site.js';
+import { runtimeOf } from './runtimes/index.js';
+import { COLORS, type Color, type Site, type SitePaths, sitePaths } from './site.js';
 
 /** Read-only script: the deploy state plus processes, nginx, health through nginx, disk. */
 export function statusScript(site: Site, paths: SitePaths): string {
@@ -17,16 +18,8 @@ export function statusScript(site: Site, paths: SitePaths): string {
     'echo "nginx=$(systemctl is-active nginx 2>/dev/null)"',
   ];
   for (const color of COLORS) {
-    const name = paths.program(color);
-    if (usesSupervisor(site)) {
-      lines.push(
-        `echo "proc_${color}=$(${sh`supervisorctl status ${name}`} 2>&1 | awk '{print $2}' | head -n 1)"`,
-      );
-    } else if (site.runtime.type === 'docker') {
-      lines.push(
-        `echo "proc_${color}=$(${sh`docker inspect -f '{{.State.Status}}' ${name}`} 2>/dev/null || echo absent)"`,
-      );
-    }
+    const state = runtimeOf(site).processState(site, paths, color);
+    if (state) lines.push(state);
   }
   const scheme = site.nginx.tls ? 'https' : 'http';
   const port = site.nginx.tls ? 443 : site.nginx.listen;

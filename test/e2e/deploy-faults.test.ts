@@ -106,7 +106,9 @@ async function halfMade(): Promise<string[]> {
 /** Commands of a deploy still running on the host (the slow ones, and any supervised step). */
 async function leftovers(): Promise<string> {
   // Whole-line match: the command line of this very check does not count.
-  const res = await ssh("ps -eo args | grep -x 'sleep 600' || true; ls /run/verdandi/steps 2>/dev/null || true");
+  const res = await ssh(
+    "ps -eo args | grep -x 'sleep 600' || true; ls /run/verdandi/steps 2>/dev/null || true",
+  );
   return res.stdout.trim();
 }
 
