@@ -498,7 +498,14 @@ async function deploySite(
     s.out.step(host, site.name, 'outcome', message);
     // The failure goes into the site's deploy log too (best effort).
     await conn
-      .exec(recordDeploy(paths, { ...record, action: 'deploy', outcome: 'failed', step: f.step }))
+      .exec(
+        recordDeploy(paths, {
+          ...record,
+          action: 'deploy',
+          outcome: result.interrupted ? 'interrupted' : 'failed',
+          step: f.step,
+        }),
+      )
       .catch(() => undefined);
     return finish(
       {

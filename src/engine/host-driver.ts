@@ -205,9 +205,13 @@ async function runHost<T extends Target, R>(
     const vars = opts.hostVars.get(host) ?? t.host.vars;
     conn = await (opts.open ?? ((h, v) => openHost(h, opts.connectOptions, v)))(t.host, vars);
   } catch (err) {
-    if (!(err instanceof UnreachableError)) throw err;
-    out.warn(`${host}  unreachable (${err.reason}): ${err.message}`);
-    return { host, status: 'unreachable', step: 'connect', message: err.message };
+    if (err instanceof UnreachableError) {
+      out.warn(`${host}  unreachable (${err.reason}): ${err.message}`);
+      return { host, status: 'unreachable', step: 'connect', message: err.message };
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    out.warn(`${host}  cannot connect: ${message}`);
+    return { host, status: 'failed', step: 'connect', message };
   }
   let lock: HostLock | undefined;
   try {
@@ -227,7 +231,8 @@ async function runHost<T extends Target, R>(
       out.warn(`${host}  connection lost (${err.reason}): ${err.message}`);
       return { host, status: 'unreachable', step: 'connection', message: err.message };
     }
-    if (err instanceof LockFailure) return { host, status: 'failed', step: 'lock', message: err.message };
+    if (err instanceof LockFailure)
+      return { host, status: signal.aborted ? 'interrupted' : 'failed', step: 'lock', message: err.message };
     if (err instanceof UserError) {
       out.warn(`${host}  error: ${err.message}`);
       return { host, status: 'failed', message: err.message };
