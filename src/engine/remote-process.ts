@@ -26,19 +26,23 @@ function pidFile(id: string, dir: string): string {
 
 /**
  * `command` in a process group of its own, its pid in the pid file while it runs; stdin reaches it
- * (a background command would otherwise read /dev/null), and the exit code is its own.
+ * (a background command would otherwise read /dev/null), and the exit code is its own. The command is
+ * written to a file by the shell's own `printf` (a builtin: no process, no argument list), so the
+ * process list on the host shows `sh <RUN_DIR>/<id>.sh`, never the command.
  */
 export function supervised(command: string, id: string, dir = RUN_DIR): string {
   const file = quote(pidFile(id, dir));
+  const script = quote(`${dir}/${id}.sh`);
   return [
     `mkdir -p ${quote(dir)} || exit 1`,
+    `(umask 077 && printf '%s\n' ${quote(command)} > ${script}) || exit 1`,
     'exec 3<&0',
-    `setsid sh -c ${quote(command)} <&3 3<&- &`,
+    `setsid sh ${script} <&3 3<&- &`,
     'pid=$!',
     'exec 3<&-',
     `echo "$pid" > ${file}`,
     'wait "$pid"; rc=$?',
-    `rm -f ${file}`,
+    `rm -f ${file} ${script}`,
     'exit $rc',
   ].join('\n');
 }
@@ -72,9 +76,11 @@ export function stopLeftoversScript(grace = 10, dir = RUN_DIR): string {
     '  [ -f "$f" ] || continue',
     '  p=$(cat "$f")',
     '  case "$p" in ""|*[!0-9]*) rm -f "$f"; continue ;; esac',
-    '  if kill -0 "-$p" 2>/dev/null; then echo "$p $(tr \'\\0\' \' \' < "/proc/$p/cmdline" 2>/dev/null | cut -c1-120)"; vd_stop "$p"; fi',
-    '  rm -f "$f"',
+    '  if kill -0 "-$p" 2>/dev/null; then echo "$p $(head -c 120 "${f%.pid}.sh" 2>/dev/null | tr \'\\n\' \' \')"; vd_stop "$p"; fi',
+    '  rm -f "$f" "${f%.pid}.sh"',
     'done',
+    // A script whose wrapper died before recording its pid: nothing runs it any more.
+    `rm -f ${quote(dir)}/*.sh`,
     'true',
   ].join('\n');
 }

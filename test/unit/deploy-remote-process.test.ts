@@ -26,10 +26,14 @@ async function waitForFile(path: string): Promise<string> {
   return res.stdout.trim();
 }
 
-test('a supervised command reads its stdin and keeps its exit code; its pid file goes when it ends', async (t) => {
+test('a supervised command reads its stdin and keeps its exit code; never in the process list; its files go when it ends', async (t) => {
   const { dir, cleanup } = await runDir();
   t.teardown(cleanup);
-  const res = await conn.exec(supervised('cat; exit 7', 'a1', dir), { stdin: 'payload' });
+  const marker = 'vd-not-in-argv-4711';
+  const res = await conn.exec(
+    supervised(`cat; ps -eo args | grep -c ${marker} | grep -qx 1 || echo SEEN; exit 7`, 'a1', dir),
+    { stdin: 'payload' },
+  );
   t.is(res.stdout, 'payload');
   t.is(res.code, 7);
   t.is((await conn.exec(`ls '${dir}'`)).stdout, '');
@@ -56,7 +60,7 @@ test('the lock holder stops every group a dead run left behind, and says which',
   void conn.exec(supervised(`sh -c 'sleep 302 & echo $! > ${pids}; wait'`, 'c1', dir)).catch(() => undefined);
   const child = await waitForFile(pids);
   const res = await conn.exec(stopLeftoversScript(2, dir));
-  t.regex(res.stdout, /^\d+ sh -c sh -c 'sleep 302/m);
+  t.regex(res.stdout, /^\d+ sh -c 'sleep 302/m);
   t.false(await alive(child));
   t.is((await conn.exec(`ls '${dir}'/*.pid 2>/dev/null`)).stdout, '');
 });
