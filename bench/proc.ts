@@ -13,6 +13,11 @@ export interface Finished {
   ms: number;
   /** CPU time (user + system) of the process and its children, in ms, when asked for with `cpu`. */
   cpuMs?: number;
+  /**
+   * Peak resident memory (KiB) of the process, when asked for with `cpu`: GNU time's maximum RSS, the
+   * largest of the process and its children (Verdandi starts none: ssh is a library in its process).
+   */
+  maxRssKb?: number;
 }
 
 export interface SpawnOptions {
@@ -22,8 +27,8 @@ export interface SpawnOptions {
   /** Killed (SIGKILL) after this long; the result then has code 124. */
   timeoutMs?: number;
   /**
-   * Also measure the CPU time the command used on this machine (through GNU time, when installed):
-   * unlike wall-clock time, it hardly depends on what else the machine is doing.
+   * Also measure the CPU time the command used on this machine, and its peak memory (through GNU time,
+   * when installed): unlike wall-clock time, CPU time hardly depends on what else the machine is doing.
    */
   cpu?: boolean;
 }
@@ -31,17 +36,22 @@ export interface SpawnOptions {
 const GNU_TIME = '/usr/bin/time';
 let cpuFileCounter = 0;
 
-/** Runs the command under GNU time, then reads the CPU time it wrote. */
+/** Runs the command under GNU time, then reads the CPU time and peak memory it wrote. */
 async function runWithCpu(command: string, args: string[], opts: SpawnOptions): Promise<Finished> {
   const file = join(tmpdir(), `verdandi-bench-cpu-${process.pid}-${cpuFileCounter++}`);
-  const res = await runTimed(GNU_TIME, ['-q', '-f', '%U %S', '-o', file, command, ...args], {
+  const res = await runTimed(GNU_TIME, ['-q', '-f', '%U %S %M', '-o', file, command, ...args], {
     ...opts,
     cpu: false,
   });
   const text = await readFile(file, 'utf8').catch(() => '');
   await rm(file, { force: true });
-  const [user, system] = (text.trim().split('\n').at(-1) ?? '').split(' ').map(Number);
-  return Number.isFinite(user) && Number.isFinite(system) ? { ...res, cpuMs: (user + system) * 1000 } : res;
+  const [user, system, maxRssKb] = (text.trim().split('\n').at(-1) ?? '').split(' ').map(Number);
+  if (!Number.isFinite(user) || !Number.isFinite(system)) return res;
+  return {
+    ...res,
+    cpuMs: (user + system) * 1000,
+    maxRssKb: Number.isFinite(maxRssKb) ? maxRssKb : undefined,
+  };
 }
 
 /** Runs a program (no shell) to its end and times it. Never throws on a non-zero exit. */

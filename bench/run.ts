@@ -6,17 +6,27 @@
  *   npm run bench -- --hosts 1,10 --runs 3     fewer hosts and runs
  *   npm run bench -- --inventory inv.yml       against existing hosts (any inventory Verdandi reads);
  *                                              converge only with --allow-reset (it purges packages)
+ *   npm run bench -- --scenarios copies,many-hosts --label scale
+ *                                              Verdandi alone at scale: a role of 300 and 1,000 tasks,
+ *                                              and 50, 200, 1,000 simulated hosts (see RESULTS.md)
  *
- * Options: --hosts 1,10,50  --runs 5 (timed runs per figure)  --big-runs 3 (for 25+ hosts)
+ * Options: --hosts 1,10,50  --runs 5 (timed runs per figure)  --big-runs 3 (for 25+ hosts; first + all-changed pairs of copies)
  *   --converge-runs 3 (under 10 hosts)  --big-converge-runs 1 (10+ hosts)  --no-ansible
- *   --scenarios converge,no-change,one-change,staging  --boot-batch 10  --keep-hosts  --out FILE
+ *   --scenarios converge,no-change,one-change,staging (the default; also copies,many-hosts)
+ *   --boot-batch 10  --keep-hosts  --out FILE
  *   --label NAME (the block of RESULTS.md this run rewrites, default main)
+ *   copies: --copies 300 (tasks of the first/all-changed/no-change runs)  --copies-big 1000 (no-change)
+ *   many-hosts: --sim-hosts 50,200,1000  --sim-forks 100  --sim-backends 4 (real test hosts behind them)
+ *     --sim-first-port 2201  --huge-runs 1 (timed runs for 500+ simulated hosts)
  *
  * Scenarios, for each host count (the first N hosts):
  *   converge    from a fresh host (packages, user, files...): the hosts are reset before every run
  *   no-change   everything already converged: what users feel every day (raw ssh too)
  *   one-change  one template var changes: one file is written and nginx restarts
  *   staging     Verdandi alone provisions one more host with the built-in roles (STAGING_ROLES)
+ * and, Verdandi alone, once (not per host count; only when named in --scenarios):
+ *   copies      one role of many `copy` tasks on the first host (copies.ts)
+ *   many-hosts  hundreds of inventory hosts that are ports of the first few hosts (simulated.ts)
  * Verdandi and Ansible alternate inside each scenario (and raw ssh on no-change), so a change in the
  * machine's load hits all of them; each figure is the median of the runs.
  */
@@ -24,6 +34,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, freemem, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { type CopiesResult, copiesScenario } from './copies.js';
 import {
   type BenchHost,
   benchHostNames,
@@ -36,6 +47,7 @@ import {
 } from './hosts.js';
 import { loadAverage, median, runTimed, seconds } from './proc.js';
 import { writeReport } from './report.js';
+import { type SimResult, simulatedScenario } from './simulated.js';
 import {
   type AnsibleFiles,
   allOk,
@@ -52,8 +64,12 @@ import {
 
 export type Scenario = 'converge' | 'no-change' | 'one-change';
 /** `staging`: Verdandi alone provisions a host with the built-in roles (see STAGING_ROLES). */
-const SCENARIOS = ['converge', 'no-change', 'one-change', 'staging'] as const;
+const SCENARIOS = ['converge', 'no-change', 'one-change', 'staging', 'copies', 'many-hosts'] as const;
 type ScenarioName = (typeof SCENARIOS)[number];
+/** Without `--scenarios`: the comparison and staging; copies and many-hosts are asked for by name. */
+const DEFAULT_SCENARIOS: readonly ScenarioName[] = ['converge', 'no-change', 'one-change', 'staging'];
+/** The scenarios that compare Verdandi with Ansible and raw ssh, for each host count of `--hosts`. */
+const COMPARISONS: readonly ScenarioName[] = ['converge', 'no-change', 'one-change'];
 
 /**
  * The built-in roles of the staging provision that can run here. Left out: pyenv (builds Python from
@@ -95,6 +111,8 @@ export interface Results {
   help: { medianMs: number; runs: number; hyperfine?: string };
   figures: Figure[];
   staging?: StagingResult;
+  copies?: CopiesResult;
+  simulated?: SimResult;
   loadBefore: number;
   loadAfter: number;
   totalSeconds: number;
@@ -111,7 +129,7 @@ function parseCli() {
       'big-runs': { type: 'string', default: '3' },
       'converge-runs': { type: 'string', default: '3' },
       'big-converge-runs': { type: 'string', default: '1' },
-      scenarios: { type: 'string', default: SCENARIOS.join(',') },
+      scenarios: { type: 'string', default: DEFAULT_SCENARIOS.join(',') },
       inventory: { type: 'string' },
       'allow-reset': { type: 'boolean', default: false },
       'no-ansible': { type: 'boolean', default: false },
@@ -120,6 +138,13 @@ function parseCli() {
       'help-runs': { type: 'string', default: '30' },
       out: { type: 'string', default: join(repoRoot, 'bench', 'RESULTS.md') },
       label: { type: 'string', default: 'main' },
+      copies: { type: 'string', default: '300' },
+      'copies-big': { type: 'string', default: '1000' },
+      'sim-hosts': { type: 'string', default: '50,200,1000' },
+      'sim-forks': { type: 'string', default: '100' },
+      'sim-backends': { type: 'string', default: '4' },
+      'sim-first-port': { type: 'string', default: '2201' },
+      'huge-runs': { type: 'string', default: '1' },
     },
     allowPositionals: false,
   });
@@ -128,10 +153,16 @@ function parseCli() {
     if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive whole number, got ${v}`);
     return n;
   };
-  const counts = values.hosts
-    .split(',')
-    .map((v) => num('hosts', v.trim()))
-    .sort((a, b) => a - b);
+  const list = (name: string, v: string) =>
+    v
+      .split(',')
+      .map((x) => num(name, x.trim()))
+      .sort((a, b) => a - b);
+  const counts = list('hosts', values.hosts);
+  const simFirstPort = num('sim-first-port', values['sim-first-port']);
+  const simCounts = list('sim-hosts', values['sim-hosts']);
+  if (simFirstPort + simCounts.at(-1)! - 1 > 65535)
+    throw new Error(`--sim-first-port ${simFirstPort} leaves no room for ${simCounts.at(-1)} ports`);
   const scenarios = values.scenarios.split(',').map((s) => s.trim()) as ScenarioName[];
   for (const s of scenarios)
     if (!SCENARIOS.includes(s)) throw new Error(`unknown scenario ${s}: ${SCENARIOS.join(', ')}`);
@@ -150,12 +181,32 @@ function parseCli() {
     helpRuns: num('help-runs', values['help-runs']),
     out: values.out,
     label: values.label,
+    copies: num('copies', values.copies),
+    copiesBig: num('copies-big', values['copies-big']),
+    simCounts,
+    simForks: num('sim-forks', values['sim-forks']),
+    simBackends: num('sim-backends', values['sim-backends']),
+    simFirstPort,
+    hugeRuns: num('huge-runs', values['huge-runs']),
   };
 }
 type Cli = ReturnType<typeof parseCli>;
 
 /** Counts of 25 hosts and more get fewer runs: one Ansible run on 50 hosts takes minutes. */
 const isBig = (count: number) => count >= 25;
+/** Simulated hosts: from 500 on, `--huge-runs` (one run of 1,000 hosts takes a minute here). */
+const simRuns = (cli: Cli) => (count: number) =>
+  count >= 500 ? cli.hugeRuns : isBig(count) ? cli.bigRuns : cli.runs;
+
+/** How many of the benchmark's hosts the selected scenarios use (bench-1..bench-N). */
+function hostsNeeded(cli: Cli): number {
+  const compares = cli.scenarios.some((s) => COMPARISONS.includes(s));
+  return Math.max(
+    compares ? cli.counts.at(-1)! : 0,
+    cli.scenarios.includes('copies') ? 1 : 0,
+    cli.scenarios.includes('many-hosts') ? cli.simBackends : 0,
+  );
+}
 
 async function machineInfo(): Promise<Record<string, string>> {
   const version = async (cmd: string, args: string[]) => {
@@ -461,13 +512,18 @@ async function main(): Promise<void> {
   try {
     let hosts: BenchHost[];
     const resettable = !cli.inventory || cli.allowReset;
+    const compares = cli.scenarios.some((s) => COMPARISONS.includes(s));
     if (cli.inventory) {
+      if (cli.scenarios.includes('many-hosts'))
+        throw new Error(
+          "the many-hosts scenario needs the benchmark's own test hosts (it redirects ports inside their network namespaces): leave out --inventory or the scenario",
+        );
       hosts = await hostsFromInventory(cli.inventory);
-      const max = cli.counts.at(-1)!;
+      const max = hostsNeeded(cli);
       if (hosts.length < max)
-        throw new Error(`${cli.inventory} has ${hosts.length} hosts; --hosts asks for ${max}`);
+        throw new Error(`${cli.inventory} has ${hosts.length} hosts; the scenarios need ${max}`);
     } else {
-      const names = benchHostNames(cli.counts.at(-1)!);
+      const names = benchHostNames(hostsNeeded(cli));
       if (cli.scenarios.includes('staging')) names.push('bench-staging');
       booted.push(...names);
       const bootStarted = Date.now();
@@ -479,19 +535,47 @@ async function main(): Promise<void> {
     await checkReachable(hosts);
     const stagingHost = hosts.find((h) => h.name === 'bench-staging');
     hosts = hosts.filter((h) => h !== stagingHost);
-    if (resettable) await seedHosts(hosts, log);
+    if (resettable && compares) await seedHosts(hosts, log);
     const bench = new Bench(cli, workDir);
     if (stagingHost) {
       results.staging = await staging(stagingHost, cli.runs, workDir);
       await writeReport(cli.out, results, cli.label);
     }
-    for (const count of cli.counts) {
-      log(`--- ${count} host(s) ---`);
-      await bench.runCount(hosts, count, results.figures, resettable);
-      // Written after each host count, so an interrupted run still leaves its figures.
+    // Written after each part, so an interrupted run still leaves its figures.
+    const checkpoint = async () => {
       results.loadAfter = await loadAverage();
       results.totalSeconds = (Date.now() - started) / 1000;
       await writeReport(cli.out, results, cli.label);
+    };
+    for (const count of compares ? cli.counts : []) {
+      log(`--- ${count} host(s) ---`);
+      await bench.runCount(hosts, count, results.figures, resettable);
+      await checkpoint();
+    }
+    if (cli.scenarios.includes('copies')) {
+      log(`--- copies: ${cli.copies} and ${cli.copiesBig} tasks on ${hosts[0].name} ---`);
+      const copiesOptions = {
+        tasks: cli.copies,
+        bigTasks: cli.copiesBig,
+        changeRuns: cli.bigRuns,
+        noChangeRuns: cli.runs,
+      };
+      results.copies = await copiesScenario(hosts[0], copiesOptions, workDir, log);
+      await checkpoint();
+    }
+    if (cli.scenarios.includes('many-hosts')) {
+      const backends = hosts.slice(0, cli.simBackends);
+      log(
+        `--- many-hosts: ${cli.simCounts.join(', ')} simulated hosts on ${backends.length} test host(s) ---`,
+      );
+      const simOptions = {
+        counts: cli.simCounts,
+        forks: cli.simForks,
+        firstPort: cli.simFirstPort,
+        runsFor: simRuns(cli),
+      };
+      results.simulated = await simulatedScenario(backends, simOptions, workDir, log);
+      await checkpoint();
     }
   } finally {
     await cleanUp();

@@ -13,3 +13,8 @@ export const NGINX_SITE = '/etc/nginx/conf.d/bench.conf';
 export const LINK_PATH = '/srv/bench/current.conf';
 /** The play's default message (the driver always passes one). */
 export const DEFAULT_MESSAGE = 'hello';
+
+/** Where the `copies` role writes its files (one role of many `copy` tasks: see roles/copies). */
+export const COPIES_DIR = '/srv/bench-copies';
+/** Where each simulated host of the `many-hosts` scenario keeps its own file (see sim-work.ts). */
+export const SIM_DIR = '/srv/bench-sim';

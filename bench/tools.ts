@@ -40,6 +40,10 @@ export interface RunOutcome {
   innerMs?: number;
   /** CPU time the command used on this machine (all its processes; the hosts' side is not counted). */
   cpuMs?: number;
+  /** Verdandi's peak resident memory, KiB. */
+  maxRssKb?: number;
+  /** Exit code of the command. */
+  code: number;
   hosts: Map<string, HostOutcome>;
   /** Output kept for a failure report. */
   output: string;
@@ -98,21 +102,34 @@ export async function runVerdandi(inventory: string, forks: number, message: str
   ]);
 }
 
-/** `verdandi provision`: the roles the inventory gives each host. */
-export function runVerdandiProvision(inventory: string, forks: number): Promise<RunOutcome> {
-  return verdandi(['provision', inventory, '--forks', String(forks)]);
+/** `verdandi provision`: the roles the inventory gives each host; `vars` as `--var key=value`. */
+export function runVerdandiProvision(
+  inventory: string,
+  forks: number,
+  vars: Record<string, string | number> = {},
+): Promise<RunOutcome> {
+  const varArgs = Object.entries(vars).flatMap(([k, v]) => ['--var', `${k}=${v}`]);
+  return verdandi(['provision', inventory, '--forks', String(forks), ...varArgs]);
 }
 
-async function verdandi(command: string[]): Promise<RunOutcome> {
-  const args = [verdandiBin, ...command, '--json', '--host-key-checking', 'off'];
+/**
+ * Any Verdandi command with `--json`, timed, its CPU and peak memory measured. Host keys are not
+ * checked unless asked for: the benchmark's hosts are fresh for every run of the driver.
+ */
+export async function verdandi(
+  command: string[],
+  hostKeyChecking: 'off' | 'accept-new' = 'off',
+): Promise<RunOutcome> {
+  const args = [verdandiBin, ...command, '--json', '--host-key-checking', hostKeyChecking];
   const res = await runTimed(process.execPath, args, { cwd: repoRoot, timeoutMs: 900_000, cpu: true });
-  const output = `${res.stdout}\n${res.stderr}`;
   let json: VerdandiJson | undefined;
   try {
     json = JSON.parse(res.stdout) as VerdandiJson;
   } catch {
     json = undefined;
   }
+  // With --json, what went wrong is on stderr; stdout is the summary already parsed.
+  const output = json ? res.stderr : `${res.stdout}\n${res.stderr}`;
   const hosts = new Map<string, HostOutcome>();
   for (const [name, h] of Object.entries(json?.hosts ?? {})) {
     hosts.set(name, {
@@ -123,7 +140,16 @@ async function verdandi(command: string[]): Promise<RunOutcome> {
       roundTrips: h.roundTrips,
     });
   }
-  return { tool: 'verdandi', ms: res.ms, innerMs: json?.durationMs, cpuMs: res.cpuMs, hosts, output };
+  return {
+    tool: 'verdandi',
+    ms: res.ms,
+    innerMs: json?.durationMs,
+    cpuMs: res.cpuMs,
+    maxRssKb: res.maxRssKb,
+    code: res.code,
+    hosts,
+    output,
+  };
 }
 
 // ---- Ansible -----------------------------------------------------------------------------------------
@@ -241,6 +267,7 @@ export async function runAnsible(
     tool: 'ansible',
     ms: res.ms,
     cpuMs: res.cpuMs,
+    code: res.code,
     hosts: hostsOut,
     output: `${res.stdout}\n${res.stderr}`,
   };
@@ -300,5 +327,6 @@ export async function runRaw(hosts: BenchHost[], message: string): Promise<RunOu
   const cpuMs = results.every((r) => r.cpuMs !== undefined)
     ? results.reduce((sum, r) => sum + (r.cpuMs ?? 0), 0)
     : undefined;
-  return { tool: 'raw', ms, cpuMs, hosts: out, output };
+  const code = results.find((r) => r.code !== 0)?.code ?? 0;
+  return { tool: 'raw', ms, cpuMs, code, hosts: out, output };
 }

@@ -30,7 +30,7 @@ export default definePlaybook({
         const message = String(host.vars.bench_message ?? DEFAULT_MESSAGE);
         return [
           apt({ packages: BENCH_PACKAGES, cacheValidTime: 3600 }),
-          user({ name: BENCH_USER, shell: '/bin/bash', home: BENCH_HOME, createHome: true }),
+          user({ user: BENCH_USER, shell: '/bin/bash', home: BENCH_HOME, createHome: true }),
           directory({ path: BENCH_DIR, owner: BENCH_USER, group: BENCH_USER, mode: '0755' }),
           template({
             path: APP_CONF,
@@ -50,11 +50,11 @@ export default definePlaybook({
             notify: 'restart nginx',
           }),
           link({ path: LINK_PATH, target: APP_CONF }),
-          ...BENCH_SERVICES.map((name) => service({ name, state: 'started', enabled: true })),
+          ...BENCH_SERVICES.map((name) => service({ unit: name, state: 'started', enabled: true })),
         ];
       },
       handlers: {
-        'restart nginx': () => service({ name: 'nginx', state: 'restarted' }),
+        'restart nginx': () => service({ unit: 'nginx', state: 'restarted' }),
       },
     },
   ],

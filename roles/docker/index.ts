@@ -1,5 +1,5 @@
 /**
- * docker: the container road of the seeds (docker-compose hosts, and Docker Swarm for zero-downtime
+ * docker: the container road (docker-compose hosts, and Docker Swarm for zero-downtime
  * rolling updates across several servers).
  *
  * - the engine: Debian's `docker.io` (+ `docker-compose`) by default, or Docker's own repository
@@ -34,7 +34,8 @@ import {
 
 const name = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, 'a name is letters, digits, ".", "_" or "-"');
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name');
-/** Compose content: YAML text, or the same as a mapping written in the inventory. */
+/** Compose content: YAML text, or the same as a mapping written in the inventory. The mapping is open
+ * (any compose key): docker compose checks it, and it is written as is. */
 const composeContent = z.union([z.string().min(1), z.record(z.string(), z.unknown())]);
 
 const container = z.object({
@@ -44,9 +45,9 @@ const container = z.object({
   command: z.array(z.string()).optional(),
   /** `8080:80`, `127.0.0.1:5432:5432`. */
   ports: z.array(z.string().regex(/^[0-9.:[\]a-f/a-z]+$/)).default([]),
-  /** Environment: values may come from the secrets (`{{ secrets.api_key }}`). */
+  /** Environment: values may come from the secrets (`{{ secrets.api_key }}`). Open: any variable name. */
   env: z.record(envName, z.string()).default({}),
-  /** Environment variables read from the secrets: `{ API_KEY: api_key }`. */
+  /** Environment variables read from the secrets: `{ API_KEY: api_key }`. Open: any variable name. */
   env_secrets: z.record(envName, z.string().min(1)).default({}),
   /** `/srv/data:/data`, `named-volume:/var/lib/x:ro`. */
   volumes: z.array(z.string().min(1)).default([]),
@@ -60,6 +61,7 @@ const container = z.object({
     })
     .optional(),
   network: z.string().optional(),
+  /** Open: any label. */
   labels: z.record(z.string(), z.string()).default({}),
   state: z.enum(['started', 'stopped', 'absent']).default('started'),
 });
@@ -67,7 +69,7 @@ const container = z.object({
 const composeProject = z.object({
   name,
   compose: composeContent,
-  /** Written to `.env` beside the compose file (mode 0600). */
+  /** Written to `.env` beside the compose file (mode 0600). Open: any variable name. */
   env: z.record(envName, z.string()).default({}),
   /** Default: `/opt/verdandi/compose/<name>`. */
   dir: z
@@ -106,7 +108,7 @@ export const vars = z.object({
     .regex(/^\d+[kmg]?$/)
     .default('10m'),
   docker_log_max_file: z.number().int().positive().default(3),
-  /** Further daemon.json keys (merged over the log settings). */
+  /** Further daemon.json keys (merged over the log settings). Open: dockerd checks its own keys. */
   docker_daemon_options: z.record(z.string(), z.unknown()).default({}),
   /** Users added to the `docker` group (they exist already). */
   docker_users: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/)).default([]),
@@ -148,7 +150,7 @@ function composeText(content: string | Record<string, unknown>): string {
   return typeof content === 'string' ? content : yaml.dump(content, { lineWidth: -1, noRefs: true });
 }
 
-/** The zero-downtime defaults of the seeds' Swarm setup, added where a service sets none. */
+/** Zero-downtime defaults of a Swarm service, added where a service sets none. */
 export const ROLLING_UPDATE = {
   update_config: { parallelism: 1, order: 'start-first', failure_action: 'rollback', monitor: '10s' },
   rollback_config: { parallelism: 1, order: 'start-first' },
@@ -246,7 +248,7 @@ function containerTasks(v: DockerVars, host: HostInfo): Task[] {
       env[key] = value;
     }
     return dockerContainer({
-      name: c.name,
+      container: c.name,
       image: c.image,
       command: c.command,
       ports: c.ports,
@@ -355,14 +357,14 @@ export default defineRole({
         notify: 'restart docker',
       }),
       apt({ packages: packages(v) }),
-      service({ name: 'docker', state: 'started', enabled: true }),
-      ...v.docker_users.map((u) => user({ name: u, groups: ['docker'], append: true })),
+      service({ unit: 'docker', state: 'started', enabled: true }),
+      ...v.docker_users.map((u) => user({ user: u, groups: ['docker'], append: true })),
       ...swarmTasks(v, host),
       ...containerTasks(v, host),
       ...composeTasks(v),
       ...v.docker_stacks.map((s) =>
         dockerStack({
-          name: s.name,
+          stack: s.name,
           compose: s.state === 'absent' ? '' : stackCompose(s),
           state: s.state,
         }),
@@ -371,6 +373,6 @@ export default defineRole({
     return tasks;
   },
   handlers: {
-    'restart docker': () => service({ name: 'docker', state: 'restarted' }),
+    'restart docker': () => service({ unit: 'docker', state: 'restarted' }),
   },
 });

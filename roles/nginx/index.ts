@@ -1,5 +1,5 @@
 /**
- * nginx: the web front of the seeds' stacks (nginx → uvicorn, nginx → containers).
+ * nginx: the web front of a site (nginx → uvicorn, nginx → containers).
  *
  * - nginx.conf from a template (workers, body size, gzip, `server_tokens off`);
  * - typed vhosts, one file each: `/etc/nginx/sites-enabled/verdandi-<name>.conf`; vhost files of Verdandi
@@ -17,9 +17,9 @@ import {
   defineRole,
   directory,
   type HostInfo,
+  prune,
   quote,
   service,
-  shell,
   type Task,
   template,
   UserError,
@@ -235,36 +235,6 @@ export function siteView(s: NginxSite) {
   };
 }
 
-/**
- * Shell script removing the files `dir/prefix*suffix` that are not in `keep` (file names). Used with an
- * `onlyIf` guard made by `staleFilesGuard`, so it runs (and reports changed) only when there is one.
- */
-export function removeStaleFiles(dir: string, prefix: string, suffix: string, keep: string[]): string {
-  const keepList = keep.map((k) => quote(k)).join(' ');
-  return [
-    `for f in ${quote(dir)}/${quote(prefix)}*${quote(suffix)}; do`,
-    '  [ -e "$f" ] || continue',
-    '  keep=no',
-    `  for k in ${keepList}; do [ "$(basename "$f")" = "$k" ] && keep=yes; done`,
-    '  if [ "$keep" = no ]; then echo "removing $f"; rm -f "$f"; fi',
-    'done',
-  ].join('\n');
-}
-
-/** Exits 0 when `dir` holds a `prefix*suffix` file that is not in `keep`. Only reads. */
-export function staleFilesGuard(dir: string, prefix: string, suffix: string, keep: string[]): string {
-  const keepList = keep.map((k) => quote(k)).join(' ');
-  return [
-    `for f in ${quote(dir)}/${quote(prefix)}*${quote(suffix)}; do`,
-    '  [ -e "$f" ] || continue',
-    '  keep=no',
-    `  for k in ${keepList}; do [ "$(basename "$f")" = "$k" ] && keep=yes; done`,
-    '  [ "$keep" = no ] && exit 0',
-    'done',
-    'exit 1',
-  ].join('\n');
-}
-
 function checkUniqueNames(sites: NginxSite[], host: HostInfo): void {
   const seen = new Set<string>();
   for (const s of sites) {
@@ -323,10 +293,11 @@ export default defineRole({
     // Sites Verdandi wrote earlier and that are no longer listed go first: a new site may reuse their names.
     const keep = v.nginx_sites.map((s) => `${SITE_PREFIX}${s.name}.conf`);
     tasks.push(
-      shell({
+      prune({
         name: 'remove vhosts no longer listed',
-        script: removeStaleFiles(SITES_DIR, SITE_PREFIX, '.conf', keep),
-        onlyIf: staleFilesGuard(SITES_DIR, SITE_PREFIX, '.conf', keep),
+        dir: SITES_DIR,
+        match: `${SITE_PREFIX}*.conf`,
+        keep,
         ...reload,
       }),
     );
@@ -347,10 +318,10 @@ export default defineRole({
         }),
       );
     }
-    tasks.push(service({ name: 'nginx', state: 'started', enabled: true }));
+    tasks.push(service({ unit: 'nginx', state: 'started', enabled: true }));
     return tasks;
   },
   handlers: {
-    'reload nginx': () => service({ name: 'nginx', state: 'reloaded' }),
+    'reload nginx': () => service({ unit: 'nginx', state: 'reloaded' }),
   },
 });

@@ -109,7 +109,8 @@ export const vars = z.object({
     .min(1)
     .default(['localhost']),
   postgres_port: z.number().int().min(1).max(65535).default(5432),
-  /** Further postgresql.conf settings (`max_connections: 200`, `shared_buffers: 256MB`). */
+  /** Further postgresql.conf settings (`max_connections: 200`, `shared_buffers: 256MB`). Open: any
+   * setting name (PostgreSQL refuses the ones it does not know). */
   postgres_settings: z
     .record(z.string().regex(/^[a-z_][a-z0-9_.]*$/), z.union([z.string(), z.number(), z.boolean()]))
     .default({}),
@@ -251,14 +252,14 @@ export default defineRole({
         mode: '0640',
         notify: 'reload postgresql',
       }),
-      service({ name: serverUnit(v), state: 'started', enabled: true }),
+      service({ unit: serverUnit(v), state: 'started', enabled: true }),
     ];
 
     // Users first (a database's owner must exist), databases next; removals in the reverse order.
     for (const u of v.postgres_users.filter((x) => x.state === 'present')) {
       tasks.push(
         postgresUser({
-          name: u.name,
+          user: u.name,
           password: userPassword(u, host),
           superuser: u.superuser,
           createdb: u.createdb,
@@ -270,7 +271,7 @@ export default defineRole({
     for (const d of v.postgres_databases) {
       tasks.push(
         postgresDb({
-          name: d.name,
+          db: d.name,
           owner: d.owner,
           encoding: d.encoding,
           template: d.template,
@@ -280,7 +281,7 @@ export default defineRole({
       );
     }
     for (const u of v.postgres_users.filter((x) => x.state === 'absent')) {
-      tasks.push(postgresUser({ name: u.name, state: 'absent' }));
+      tasks.push(postgresUser({ user: u.name, state: 'absent' }));
     }
 
     if (v.postgres_backup_enabled) {
@@ -321,7 +322,7 @@ export default defineRole({
           group: 'root',
           mode: '0644',
         }),
-        service({ name: `${BACKUP_UNIT}.timer`, state: 'started', enabled: true }),
+        service({ unit: `${BACKUP_UNIT}.timer`, state: 'started', enabled: true }),
       );
     } else {
       const unitFiles = [
@@ -343,7 +344,7 @@ export default defineRole({
     return tasks;
   },
   handlers: {
-    'restart postgresql': (v) => service({ name: serverUnit(v), state: 'restarted' }),
-    'reload postgresql': (v) => service({ name: serverUnit(v), state: 'reloaded' }),
+    'restart postgresql': (v) => service({ unit: serverUnit(v), state: 'restarted' }),
+    'reload postgresql': (v) => service({ unit: serverUnit(v), state: 'reloaded' }),
   },
 });

@@ -1,6 +1,6 @@
 /**
- * pyenv: the Python of the app, built from source by pyenv (the catalogage seed's `pyenv_python_version`
- * is the team's upgrade knob).
+ * pyenv: the Python of the app, built from source by pyenv (`pyenv_python_version` is the
+ * upgrade knob).
  *
  * - build dependencies from apt;
  * - pyenv cloned from `pyenv_git_url` at `pyenv_version`, into the app user's home (`pyenv_user`) or a
@@ -124,7 +124,7 @@ export default defineRole({
     const where = layout(v);
     const asUser = v.pyenv_user;
     const tasks: Task[] = [apt({ packages: v.pyenv_build_packages })];
-    if (asUser && v.pyenv_create_user) tasks.push(user({ name: asUser, createHome: true }));
+    if (asUser && v.pyenv_create_user) tasks.push(user({ user: asUser, createHome: true }));
     tasks.push(
       git({ repo: v.pyenv_git_url, dest: where.root, version: v.pyenv_version, owner: where.owner }),
     );

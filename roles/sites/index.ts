@@ -43,7 +43,7 @@ function nginxValidate(target: string): string {
 function siteTasks(site: Site, paths: SitePaths): Task[] {
   const owner = { owner: paths.user, group: paths.user };
   const tasks: Task[] = [
-    user({ name: paths.user, system: true, home: paths.dir, shell: '/usr/sbin/nologin', createHome: false }),
+    user({ user: paths.user, system: true, home: paths.dir, shell: '/usr/sbin/nologin', createHome: false }),
     directory({ path: paths.dir, ...owner, mode: '0755' }),
     directory({ path: paths.releases, ...owner, mode: '0755' }),
     directory({ path: paths.shared, ...owner, mode: '0750' }),
@@ -187,6 +187,6 @@ export default defineRole({
         // A guard, so the task has a probe (also: nothing to update where supervisor is not installed).
         onlyIf: 'command -v supervisorctl',
       }),
-    'reload nginx': () => service({ name: 'nginx', state: 'reloaded' }),
+    'reload nginx': () => service({ unit: 'nginx', state: 'reloaded' }),
   },
 });

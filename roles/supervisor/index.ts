@@ -1,5 +1,5 @@
 /**
- * supervisor: keeps the app processes running (the catalogage seed's uvicorn `server` program).
+ * supervisor: keeps the app processes running (a Python site's uvicorn `server` program, for example).
  *
  * Each program is typed data written to `/etc/supervisor/conf.d/verdandi-<name>.conf` (mode 0600: its
  * environment may hold secrets such as a database URL). A changed file notifies `update supervisor
@@ -11,7 +11,7 @@ import {
   apt,
   defineRole,
   type HostInfo,
-  quote,
+  prune,
   service,
   shell,
   type Task,
@@ -41,7 +41,8 @@ const program = z.object({
     .string()
     .regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/)
     .optional(),
-  /** Environment variables: values may come from the secrets (`{{ secrets.database_url }}`). */
+  /** Environment variables: values may come from the secrets (`{{ secrets.database_url }}`). An open
+   * map (any variable name), where every other mapping of the vars refuses unknown keys. */
   environment: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), oneLine).default({}),
   numprocs: z.number().int().min(1).default(1),
   /** Defaults to `%(program_name)s`, or `%(program_name)s_%(process_num)02d` when numprocs > 1. */
@@ -126,36 +127,6 @@ export function programLines(p: SupervisorProgram): string[] {
   return lines;
 }
 
-/** Removes `dir/prefix*suffix` files not in `keep` (file names); prints what it removes. */
-function removeStaleFiles(dir: string, prefix: string, suffix: string, keep: string[]): string {
-  return staleLoop(dir, prefix, suffix, keep, 'echo "removing $f"; rm -f "$f"', 'true');
-}
-
-/** Exits 0 when there is a stale file. Only reads (used as an `onlyIf` guard). */
-function staleFilesGuard(dir: string, prefix: string, suffix: string, keep: string[]): string {
-  return staleLoop(dir, prefix, suffix, keep, 'exit 0', 'exit 1');
-}
-
-function staleLoop(
-  dir: string,
-  prefix: string,
-  suffix: string,
-  keep: string[],
-  onStale: string,
-  atEnd: string,
-): string {
-  const keepList = keep.map((k) => quote(k)).join(' ');
-  return [
-    `for f in ${quote(dir)}/${quote(prefix)}*${quote(suffix)}; do`,
-    '  [ -e "$f" ] || continue',
-    '  keep=no',
-    `  for k in ${keepList}; do [ "$(basename "$f")" = "$k" ] && keep=yes; done`,
-    `  if [ "$keep" = no ]; then ${onStale}; fi`,
-    'done',
-    atEnd,
-  ].join('\n');
-}
-
 function checkUniqueNames(programs: SupervisorProgram[], host: HostInfo): void {
   const seen = new Set<string>();
   for (const p of programs) {
@@ -178,7 +149,7 @@ export default defineRole({
     const keep = v.supervisor_programs.map((p) => `${FILE_PREFIX}${p.name}.conf`);
     const tasks: Task[] = [
       apt({ packages: ['supervisor'] }),
-      service({ name: 'supervisor', state: 'started', enabled: true }),
+      service({ unit: 'supervisor', state: 'started', enabled: true }),
       template({
         path: UPDATE_SCRIPT,
         src: templateFile('update-programs.sh.hbs'),
@@ -187,10 +158,11 @@ export default defineRole({
         group: 'root',
         mode: '0755',
       }),
-      shell({
+      prune({
         name: 'remove programs no longer listed',
-        script: removeStaleFiles(CONF_DIR, FILE_PREFIX, '.conf', keep),
-        onlyIf: staleFilesGuard(CONF_DIR, FILE_PREFIX, '.conf', keep),
+        dir: CONF_DIR,
+        match: `${FILE_PREFIX}*.conf`,
+        keep,
         ...update,
       }),
     ];

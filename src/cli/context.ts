@@ -1,6 +1,6 @@
 /**
- * What every command that touches hosts needs: the inventory, the hosts after --limit, the decrypted
- * secrets and how to connect. Also the shared CLI options of those commands.
+ * The command-line options shared by the commands that touch hosts: how to connect, extra vars, the
+ * options of a run (check, diff, tags, forks...), and the parsing of a positive integer option.
  */
 import { type Command, Option } from 'commander';
 import { UserError } from '../util/errors.js';

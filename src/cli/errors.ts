@@ -1,7 +1,7 @@
-/** Turns any error into one clear line on stderr and an exit code (see DESIGN's CLI contract). */
+/** Turns any error into one clear line on stderr and an exit code (the README's CLI reference lists them). */
 import { UnreachableError } from '../connection/types.js';
 import { InventoryError } from '../inventory/types.js';
-import { UserError } from '../util/errors.js';
+import { UserError, UserErrors } from '../util/errors.js';
 import { redact } from '../util/redact.js';
 
 interface CommanderLikeError {
@@ -22,6 +22,11 @@ export function handleError(err: unknown, verbose: boolean): number {
   if (isCommanderError(err)) {
     // commander already printed the message (or the help / version, which exit 0).
     return err.exitCode === 0 ? 0 : 1;
+  }
+  if (err instanceof UserErrors) {
+    for (const one of err.errors) handleError(one, verbose);
+    process.stderr.write(`${err.errors.length} errors; nothing was changed\n`);
+    return 1;
   }
   if (err instanceof UserError) {
     process.stderr.write(`error: ${redact(err.message)}\n`);

@@ -5,11 +5,14 @@
  */
 import { Command } from 'commander';
 import { register as registerBackup } from './commands/backup.js';
+import { register as registerCheck } from './commands/check.js';
 import { register as registerDeploy } from './commands/deploy.js';
 import { register as registerFacts } from './commands/facts.js';
+import { register as registerInit } from './commands/init.js';
 import { register as registerPing } from './commands/ping.js';
 import { register as registerProvision } from './commands/provision.js';
 import { register as registerRun } from './commands/run.js';
+import { register as registerSchema } from './commands/schema.js';
 import { register as registerSecrets } from './commands/secrets.js';
 import { register as registerTesthost } from './commands/testhost.js';
 import { handleError } from './errors.js';
@@ -27,10 +30,13 @@ registerPing(program);
 registerProvision(program);
 registerDeploy(program);
 registerRun(program);
+registerCheck(program);
 registerFacts(program);
 registerSecrets(program);
 registerBackup(program);
 registerTesthost(program);
+registerInit(program);
+registerSchema(program);
 
 try {
   await program.parseAsync(process.argv);

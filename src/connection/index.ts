@@ -1,6 +1,6 @@
 /** Opens the right kind of connection for an inventory host. */
-import { join } from 'node:path';
 import type { InventoryHost } from '../inventory/types.js';
+import { knownHostsFile } from './known-hosts.js';
 import { LocalConnection } from './local.js';
 import { SshConnection } from './ssh.js';
 import type { Connection } from './types.js';
@@ -18,9 +18,7 @@ export interface ConnectOptions {
   becomePassword?: string;
 }
 
-export function knownHostsFile(projectDir: string): string {
-  return join(projectDir, '.verdandi', 'known_hosts');
-}
+export { knownHostsFile } from './known-hosts.js';
 
 function isLocal(host: InventoryHost): boolean {
   return host.connection === 'local' || (host.address === 'localhost' && host.connection !== 'ssh');

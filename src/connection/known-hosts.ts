@@ -4,8 +4,13 @@
  * refused, because that is what a man-in-the-middle looks like.
  */
 import { createHash } from 'node:crypto';
-import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { appendFileSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+/** The project's own known_hosts: `<project>/.verdandi/known_hosts`. */
+export function knownHostsFile(projectDir: string): string {
+  return join(projectDir, '.verdandi', 'known_hosts');
+}
 
 /** `[10.0.0.5]:2222` for a non-standard port, like OpenSSH. */
 export function hostPattern(address: string, port: number): string {
@@ -75,4 +80,70 @@ export class KnownHosts {
     }
     return verdict;
   }
+}
+
+// ---- editing the file: what `verdandi testhost up/down` do for the hosts it starts and stops ----------
+
+/** A public key as the `type base64` pair of a known_hosts line (an OpenSSH `.pub` file's first two words). */
+export interface PublicHostKey {
+  type: string;
+  key: string;
+}
+
+/** Parses an OpenSSH public key file (`ssh-ed25519 AAAA... comment`); undefined when it is not one. */
+export function parsePublicKey(text: string): PublicHostKey | undefined {
+  const [type, key] = text.trim().split(/\s+/);
+  if (!type || !key || !/^[A-Za-z0-9+/]+=*$/.test(key)) return undefined;
+  return { type, key };
+}
+
+/**
+ * The known_hosts text without any key for `pattern`. A line naming several hosts (`a,b type key`) only
+ * loses that one name; every other line (comments, blank lines, other hosts) is kept as it was.
+ */
+export function withoutHost(text: string, pattern: string): string {
+  const kept: string[] = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) {
+      kept.push(raw);
+      continue;
+    }
+    const [patterns, ...rest] = line.split(/\s+/);
+    const names = patterns.split(',');
+    if (!names.includes(pattern)) {
+      kept.push(raw);
+      continue;
+    }
+    const others = names.filter((name) => name !== pattern);
+    if (others.length > 0) kept.push([others.join(','), ...rest].join(' '));
+  }
+  return kept.join('\n');
+}
+
+/** The known_hosts text with exactly `keys` for `pattern`: older keys of that host are replaced. */
+export function withHostKeys(text: string, pattern: string, keys: readonly PublicHostKey[]): string {
+  const rest = withoutHost(text, pattern).replace(/\n*$/, '');
+  const added = keys.map((k) => `${pattern} ${k.type} ${k.key}`);
+  const lines = rest === '' ? added : [rest, ...added];
+  return lines.length === 0 ? '' : `${lines.join('\n')}\n`;
+}
+
+/**
+ * Rewrites a known_hosts file through `edit` (atomically: a temporary file renamed over it, so a
+ * concurrent reader sees the old or the new file, never half of one). A missing file reads as empty.
+ */
+export function editKnownHostsFile(file: string, edit: (text: string) => string): void {
+  let text = '';
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  const next = edit(text);
+  if (next === text) return;
+  mkdirSync(dirname(file), { recursive: true });
+  const temp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
+  writeFileSync(temp, next, { mode: 0o644 });
+  renameSync(temp, file);
 }

@@ -44,7 +44,13 @@ export class LocalConnection implements Connection {
       else child.stdout.on('data', (d: Buffer) => stdout.push(d));
       child.stderr.on('data', (d: Buffer) => stderr.push(d));
       const timer = opts.timeoutMs
-        ? setTimeout(() => child.kill('SIGTERM'), opts.timeoutMs).unref()
+        ? setTimeout(() => {
+            try {
+              if (child.pid) process.kill(-child.pid, 'SIGTERM');
+            } catch {
+              /* already gone */
+            }
+          }, opts.timeoutMs).unref()
         : undefined;
       const done = () => {
         if (timer) clearTimeout(timer);

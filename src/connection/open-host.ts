@@ -19,11 +19,15 @@ export function becomePasswordOf(vars: Record<string, unknown>): string | undefi
   return undefined;
 }
 
-/** Connects to `host`; `vars` are its vars after interpolation of the secrets. */
+/**
+ * Connects to `host`; `vars` are its vars after interpolation of the secrets. `connector` is how
+ * (tests give fakes).
+ */
 export function openHost(
   host: InventoryHost,
   opts: ConnectOptions,
   vars: Record<string, unknown> = host.vars,
+  connector: (host: InventoryHost, opts: ConnectOptions) => Promise<Connection> = connect,
 ): Promise<Connection> {
-  return connect(host, { ...opts, becomePassword: opts.becomePassword ?? becomePasswordOf(vars) });
+  return connector(host, { ...opts, becomePassword: opts.becomePassword ?? becomePasswordOf(vars) });
 }

@@ -208,6 +208,7 @@ export class SshConnection implements Connection {
   private run(command: string, script: string, password: string | undefined, opts: ExecOptions) {
     return new Promise<ExecResult>((resolve, reject) => {
       let channel: ExecChannel | undefined;
+      let input: ReturnType<typeof frameInput> | undefined;
       let settled = false;
       let timer: NodeJS.Timeout | undefined;
       const onAbort = () => finish(new AbortedError(this.target.name));
@@ -220,6 +221,8 @@ export class SshConnection implements Connection {
         if (timer) clearTimeout(timer);
         if (outcome instanceof Error) {
           // Closing the channel ends the command's input: a write in progress installs nothing.
+          // The input is dropped too, so a payload stream (a file being sent) is closed.
+          input?.destroy();
           channel?.close();
           reject(outcome);
         } else resolve(outcome);
@@ -269,7 +272,7 @@ export class SshConnection implements Connection {
               code: exit,
             });
           });
-          const input = frameInput(script, opts.stdin, password);
+          input = frameInput(script, opts.stdin, password);
           input.on('error', (e) => finish(e));
           input.pipe(ch);
         });

@@ -111,7 +111,7 @@ export async function openSession(env: string, o: DeployCliOptions): Promise<Hos
   const ctx = await loadRunContext(env, { ...o, forks: undefined, tags: undefined });
   const all = ctx.hosts.map((host) => ({
     host,
-    vars: parseSitesVars(host, ctx.vars.get(host.name) ?? host.vars),
+    vars: parseSitesVars(host, ctx.vars.get(host.name) ?? host.vars, ctx.sensitive.get(host.name)),
   }));
   const only = o.site
     ?.split(',')

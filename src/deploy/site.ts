@@ -99,7 +99,8 @@ export const siteSchema = z.object({
     .optional(),
   env: z
     .object({
-      /** Plain values. */
+      /** Plain values. This and `secrets` are open maps (any variable name); every other mapping of a
+       * site refuses unknown keys (see src/inventory/strict-keys.ts). */
       vars: z.record(envName, z.union([z.string(), z.number(), z.boolean()])).default({}),
       /** Variable name → key in the environment's secrets (`DATABASE_URL: catalogage_database_url`). */
       secrets: z.record(envName, z.string()).default({}),
@@ -114,7 +115,7 @@ export const siteSchema = z.object({
       /** Seconds a stopping release gets to finish its requests before it is killed. */
       stopTimeout: z.number().int().min(1).default(20),
       /**
-       * Background processes (queues, schedulers: the seeds' "processor"), python/node sites only: one
+       * Background processes (queues, schedulers, a "processor"), python/node sites only: one
        * supervisor program each, `<site>-worker-<name>`, running the live release (`current`). They
        * stop while migrations run and restart on the new release after each deploy and rollback.
        */

@@ -1,6 +1,6 @@
 /**
  * `verdandi status <env>`: per host and site, what runs (release, branch, commit, when, by whom), the
- * processes of both colors, nginx, the health check through nginx, maintenance, free disk: the seeds'
+ * processes of both colors, nginx, the health check through nginx, maintenance, free disk: the usual
  * debugging checklist (nginx up? supervisor program running? which code?) in one command, read-only.
  */
 import { driveHosts } from '../engine/host-driver.js';

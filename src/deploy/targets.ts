@@ -2,8 +2,8 @@
  * From the inventory to what deploy, rollback and status work on: the hosts that have sites, each with
  * its validated `sites` vars, and the environment values of each site (vars + secrets).
  */
+import { validateRoleVars } from '../inventory/role-vars.js';
 import type { InventoryHost } from '../inventory/types.js';
-import { formatOrigin } from '../inventory/types.js';
 import { UserError } from '../util/errors.js';
 import { registerSecret } from '../util/redact.js';
 import { renderEnvFile } from './commands.js';
@@ -14,24 +14,22 @@ export interface SiteTarget {
   vars: SitesVars;
 }
 
-/** Validates a host's `sites` vars; a mistake names the host, the var, its file and line. */
-export function parseSitesVars(host: InventoryHost, vars: Record<string, unknown>): SitesVars {
-  const input = { sites: vars.sites, sites_root: vars.sites_root };
-  const res = sitesVarsSchema.safeParse(input);
-  if (res.success) return res.data;
-  const issue = res.error.issues[0];
-  const key = String(issue.path[0] ?? 'sites');
-  const origin = host.varOrigins?.[key];
-  const where = origin ? ` (${formatOrigin(origin)})` : '';
-  const path = issue.path
-    .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
-    .join('')
-    .replace(/^\./, '');
-  throw new UserError(
-    `host ${host.name}: ${path || key}${where}: ${issue.message}`,
-    1,
-    'see roles/sites/README.md for the fields of a site',
-  );
+/**
+ * Validates a host's `sites` vars exactly as the `sites` role does (same schema, same checks: a wrong
+ * type or an unknown key names the host, the var, its file:line:col and the key that was meant).
+ * `sensitive`: the vars whose values come from the secrets, shown as [secret] in messages.
+ */
+export function parseSitesVars(
+  host: InventoryHost,
+  vars: Record<string, unknown>,
+  sensitive?: Iterable<string>,
+): SitesVars {
+  return validateRoleVars(sitesVarsSchema, vars, {
+    role: 'sites',
+    host: host.name,
+    origins: host.varOrigins ?? {},
+    sensitive,
+  });
 }
 
 /** Reads `a.b.c` in the secrets. */

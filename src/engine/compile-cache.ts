@@ -83,6 +83,8 @@ export async function importBundled(file: string, engineIndexUrl: string): Promi
   }
 
   const esbuild = await import('esbuild');
+  // The engine's index is <package>/dist/src/index.js.
+  const enginePackage = fileURLToPath(new URL('../../', engineIndexUrl));
   const inputs: Record<string, string> = {};
   let result: Awaited<ReturnType<typeof esbuild.build>>;
   try {
@@ -94,7 +96,10 @@ export async function importBundled(file: string, engineIndexUrl: string): Promi
       target: 'node20',
       write: false,
       logLevel: 'silent',
+      // The bundle carries its source map, its sources named relative to the cache folder where the
+      // bundle is written: a stack frame in a role then maps to the role's own .ts file and line.
       sourcemap: 'inline',
+      outdir: dir,
       // Bundled CommonJS packages may call require(): give the ES module one.
       banner: {
         js: "import { createRequire as __vdRequire } from 'node:module'; const require = __vdRequire(import.meta.url);",
@@ -107,7 +112,10 @@ export async function importBundled(file: string, engineIndexUrl: string): Promi
             build.onLoad({ filter: /\.[cm]?[jt]sx?$/ }, async (args) => {
               const text = await readFile(args.path, 'utf8');
               inputs[args.path] = sha256(text);
-              if (args.path.includes('/node_modules/')) return undefined;
+              // Third-party packages are bundled as they are; Verdandi's own built-in roles live under
+              // node_modules too once it is installed, and need their own URL to find their templates.
+              if (args.path.includes('/node_modules/') && !args.path.startsWith(enginePackage))
+                return undefined;
               const own = JSON.stringify(pathToFileURL(args.path).href);
               const ext = args.path.match(/\.([cm]?)([jt]sx?)$/);
               const loader = (ext?.[2] ?? 'ts') as 'ts' | 'tsx' | 'js' | 'jsx';
@@ -123,7 +131,11 @@ export async function importBundled(file: string, engineIndexUrl: string): Promi
   const code = result.outputFiles?.[0]?.text ?? '';
   const output = `${key}-${sha256(code).slice(0, 16)}.mjs`;
   await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, output), code);
+  // Both written beside and renamed: another run building the same bundle at the same time never
+  // imports a half-written file.
+  const tmpOutput = `${join(dir, output)}.${process.pid}.tmp`;
+  await writeFile(tmpOutput, code);
+  await rename(tmpOutput, join(dir, output));
   const manifest: Manifest = { engine, output, inputs };
   const tmp = `${manifestPath}.${process.pid}.tmp`;
   await writeFile(tmp, JSON.stringify(manifest));

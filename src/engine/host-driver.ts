@@ -17,7 +17,7 @@ import type { ConnectOptions } from '../connection/index.js';
 import { openHost } from '../connection/open-host.js';
 import { type Connection, UnreachableError } from '../connection/types.js';
 import type { InventoryHost } from '../inventory/types.js';
-import { UserError } from '../util/errors.js';
+import { runExitCode, UserError } from '../util/errors.js';
 import {
   acquireLockScript,
   breakLockScript,
@@ -132,12 +132,10 @@ export interface DriveResult<R> {
   exitCode: number;
 }
 
-/** The one exit-code rule of the commands that walk hosts (as provision's). */
+/** The exit code of a walk: the one rule of every command (runExitCode), or 130 / 143 when interrupted. */
 export function exitCodeOf(statuses: HostStatus[], interrupted?: StopSignal): number {
   if (interrupted) return interrupted === 'SIGTERM' ? 143 : 130;
-  if (statuses.includes('unreachable')) return 3;
-  if (statuses.includes('failed')) return 2;
-  return 0;
+  return runExitCode({ unreachable: statuses.includes('unreachable'), failed: statuses.includes('failed') });
 }
 
 class LockFailure extends Error {}

@@ -7,12 +7,18 @@
  */
 export type StopSignal = 'SIGINT' | 'SIGTERM';
 
+export interface SignalSource {
+  on(signal: StopSignal, handler: () => void): unknown;
+  off(signal: StopSignal, handler: () => void): unknown;
+}
+
 const EXIT_CODES: Record<StopSignal, number> = { SIGINT: 130, SIGTERM: 143 };
 
 export class RunStop {
   /** The first signal received, once one was. */
   signal?: StopSignal;
   private readonly handlers = new Map<StopSignal, () => void>();
+  private source: SignalSource = process;
 
   get requested(): boolean {
     return this.signal !== undefined;
@@ -25,9 +31,14 @@ export class RunStop {
 
   /**
    * Listens for SIGINT and SIGTERM until `dispose`. `onFirst` says what happens (a line for the user);
-   * `onSecond` aborts the commands in flight.
+   * `onSecond` aborts the commands in flight. `source`: where signals come from (tests pass their own).
    */
-  listen(onFirst: (signal: StopSignal) => void, onSecond: (signal: StopSignal) => void): this {
+  listen(
+    onFirst: (signal: StopSignal) => void,
+    onSecond: (signal: StopSignal) => void,
+    source: SignalSource = process,
+  ): this {
+    this.source = source;
     for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       const handler = () => {
         if (this.signal === undefined) {
@@ -36,13 +47,13 @@ export class RunStop {
         } else onSecond(signal);
       };
       this.handlers.set(signal, handler);
-      process.on(signal, handler);
+      source.on(signal, handler);
     }
     return this;
   }
 
   dispose(): void {
-    for (const [signal, handler] of this.handlers) process.off(signal, handler);
+    for (const [signal, handler] of this.handlers) this.source.off(signal, handler);
     this.handlers.clear();
   }
 }

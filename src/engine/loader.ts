@@ -34,6 +34,9 @@ export async function importTypeScript(file: string): Promise<Record<string, unk
   // The compiled CLI loads roles and playbooks from cached bundles (see compile-cache.ts); running from
   // the TypeScript sources (the tests), tsx is already there.
   if (!runningFromSource && process.env.VERDANDI_TS_CACHE !== 'off') {
+    // Bundles carry their source maps: an error thrown in a role then names the role's .ts line
+    // (plan.ts shows it). Node reads the maps of modules loaded from now on.
+    process.setSourceMapsEnabled(true);
     const { importBundled } = await import('./compile-cache.js');
     return importBundled(file, new URL('../index.js', import.meta.url).href);
   }

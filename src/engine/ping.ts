@@ -4,6 +4,7 @@ import { connect } from '../connection/index.js';
 import { UnreachableError } from '../connection/types.js';
 import { loadInventory, selectHosts } from '../inventory/index.js';
 import type { InventoryHost } from '../inventory/types.js';
+import { mapLimited } from '../util/pool.js';
 import { gatherFacts } from './facts.js';
 import type { HostFacts } from './types.js';
 
@@ -11,6 +12,9 @@ interface ConnOpts {
   limit?: string;
   json?: boolean;
   connectTimeout?: string;
+  forks?: string;
+  keepalive?: string;
+  keepaliveCount?: string;
   hostKeyChecking?: 'accept-new' | 'off';
 }
 
@@ -26,27 +30,29 @@ async function eachHost<T>(
   const timeout = parsePositiveInt(o.connectTimeout, '--connect-timeout', 10) * 1000;
   const inv = await loadInventory(env, { cwd: process.cwd() });
   const hosts: InventoryHost[] = o.limit ? selectHosts(inv, o.limit) : [...inv.hosts.values()];
-  return Promise.all(
-    hosts.map(async (h): Promise<Outcome<T>> => {
-      const start = Date.now();
+  // At most --forks connections at a time, each closed before the next host's opens.
+  const forks = parsePositiveInt(o.forks, '--forks', 20);
+  return mapLimited(hosts, forks, async (h): Promise<Outcome<T>> => {
+    const start = Date.now();
+    try {
+      const conn = await connect(h, {
+        projectDir: inv.projectDir,
+        hostKeyChecking: o.hostKeyChecking,
+        connectTimeoutMs: timeout,
+        keepaliveIntervalMs: parsePositiveInt(o.keepalive, '--keepalive', 5) * 1000,
+        keepaliveCountMax: parsePositiveInt(o.keepaliveCount, '--keepalive-count', 2),
+      });
       try {
-        const conn = await connect(h, {
-          projectDir: inv.projectDir,
-          hostKeyChecking: o.hostKeyChecking,
-          connectTimeoutMs: timeout,
-        });
-        try {
-          return { host: h.name, ok: true, value: await work(conn), ms: Date.now() - start };
-        } finally {
-          await conn.close();
-        }
-      } catch (err) {
-        if (err instanceof UnreachableError)
-          return { host: h.name, ok: false, reason: err.reason, message: err.message };
-        throw err;
+        return { host: h.name, ok: true, value: await work(conn), ms: Date.now() - start };
+      } finally {
+        await conn.close();
       }
-    }),
-  );
+    } catch (err) {
+      if (err instanceof UnreachableError)
+        return { host: h.name, ok: false, reason: err.reason, message: err.message };
+      throw err;
+    }
+  });
 }
 
 export async function ping(env: string, o: ConnOpts): Promise<number> {

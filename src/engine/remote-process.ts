@@ -76,8 +76,9 @@ export function stopLeftoversScript(grace = 10, dir = RUN_DIR): string {
     '  [ -f "$f" ] || continue',
     '  p=$(cat "$f")',
     '  case "$p" in ""|*[!0-9]*) rm -f "$f"; continue ;; esac',
-    '  if kill -0 "-$p" 2>/dev/null; then echo "$p $(head -c 120 "${f%.pid}.sh" 2>/dev/null | tr \'\\n\' \' \')"; vd_stop "$p"; fi',
-    '  rm -f "$f" "${f%.pid}.sh"',
+    '  s="$(dirname "$f")/$(basename "$f" .pid).sh"',
+    '  if kill -0 "-$p" 2>/dev/null; then echo "$p $(head -c 120 "$s" 2>/dev/null | tr \'\\n\' \' \')"; vd_stop "$p"; fi',
+    '  rm -f "$f" "$s"',
     'done',
     // A script whose wrapper died before recording its pid: nothing runs it any more.
     `rm -f ${quote(dir)}/*.sh`,

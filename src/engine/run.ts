@@ -4,8 +4,9 @@
  * 1. All probes go to the host in ONE round trip (plus the host's record of handlers that could not
  *    run last time).
  * 2. Tasks are walked in order. A converged task is "ok". The first one that is not is applied; its last
- *    step and a fresh probe of every remaining task travel in the same round trip, so what an apply
- *    changed is seen by the tasks after it (no stale facts).
+ *    step and a fresh probe of the next few tasks travel in the same round trip, so what an apply
+ *    changed is seen by the tasks after it (no stale facts). A probe taken before a change is never
+ *    used: the walk re-probes in growing windows (probe-windows.ts), so the cost stays linear.
  * 3. Notified handlers run once at the end, and also when a later task failed: the change happened, so
  *    the restart must too. A notified handler is recorded on the host in the same script as the change,
  *    just before it (before the rename of a write, before a command), so a host that changed has the
@@ -21,6 +22,7 @@ import { UserError } from '../util/errors.js';
 import { redact } from '../util/redact.js';
 import { quote } from '../util/shell.js';
 import { buildProbeBatch, newNonce, parseProbeBatch } from './probe-batch.js';
+import { ProbeWindows } from './probe-windows.js';
 import type { Reporter } from './report.js';
 import {
   clearPendingScript,
@@ -75,6 +77,27 @@ export function flattenTasks(list: TaskList): Task[] {
     else out.push(item);
   }
   return out;
+}
+
+/** A task notifying a handler its unit does not define: a user error naming the known ones. */
+export function unknownHandlerError(
+  unit: string,
+  tasks: Task[],
+  handlers: HandlerMap,
+): UserError | undefined {
+  for (const t of tasks) {
+    for (const h of t.notify) {
+      if (!(h in handlers)) {
+        const known = Object.keys(handlers);
+        return new UserError(
+          `${unit}: task "${t.name}" notifies handler "${h}", which ${unit} does not define`,
+          1,
+          known.length ? `known handlers: ${known.join(', ')}` : `${unit} defines no handlers`,
+        );
+      }
+    }
+  }
+  return undefined;
 }
 
 function selectedByTags(task: Task, opts: RunTasksOptions): boolean {
@@ -137,6 +160,8 @@ export async function runTasks(
   const result: RunTasksResult = { ok: 0, changed: 0, failed: 0, skipped: 0 };
   const label = (t: Task) => `${unit} › ${t.name}`;
 
+  const unknownHandler = unknownHandlerError(unit, tasks, handlers);
+  if (unknownHandler) throw unknownHandler;
   /** Every command of the run goes through here: a stop request starts nothing, a lost host names the step. */
   const exec = async (during: string, script: string, execOpts?: ExecOptions) => {
     if (opts.stop?.requested) throw new InterruptedError(during);
@@ -150,39 +175,27 @@ export async function runTasks(
     }
   };
 
-  for (const t of tasks) {
-    for (const h of t.notify) {
-      if (!(h in handlers)) {
-        const known = Object.keys(handlers);
-        throw new UserError(
-          `${unit}: task "${t.name}" notifies handler "${h}", which ${unit} does not define`,
-          1,
-          known.length ? `known handlers: ${known.join(', ')}` : `${unit} defines no handlers`,
-        );
-      }
-    }
-  }
-
-  const active = (from: number) =>
-    tasks
-      .map((t, i) => [t, i] as const)
-      .filter(([t, i]) => i >= from && t.when)
-      .map(([t, i]) => [String(i), t.probe] as [string, string]);
+  const windows = new ProbeWindows(tasks.flatMap((t, i) => (t.when ? [i] : [])));
+  const probesOf = (ids: number[]) => ids.map((i) => [String(i), tasks[i].probe] as [string, string]);
 
   const hasHandlers = Object.keys(handlers).length > 0;
   let nonce = newNonce();
   const first = buildProbeBatch(
-    [...(hasHandlers ? [[PENDING_ID, readPendingProbe] as [string, string]] : []), ...active(0)],
+    [
+      ...(hasHandlers ? [[PENDING_ID, readPendingProbe] as [string, string]] : []),
+      ...probesOf(windows.all()),
+    ],
     nonce,
   );
   reporter.activity(`${host.name}: probing ${unit}`);
-  let probes = new Map<string, ProbeResult>();
+  let firstResults = new Map<string, ProbeResult>();
   if (first.ids.length > 0) {
     const res = await exec(`probing ${unit}`, first.script);
-    probes = parseProbeBatch(res.stdout, nonce);
+    firstResults = parseProbeBatch(res.stdout, nonce);
+    windows.record(firstResults, windows.all());
   }
   const notified = new Set<string>();
-  for (const h of parsePending(probes.get(PENDING_ID)?.stdout ?? '', unit)) {
+  for (const h of parsePending(firstResults.get(PENDING_ID)?.stdout ?? '', unit)) {
     if (h in handlers) {
       notified.add(h);
       reporter.verbose(`${host.name}: handler "${h}" was left pending by an earlier run`);
@@ -198,7 +211,16 @@ export async function runTasks(
       reporter.task(host.name, label(task), 'skipped', 'condition is false');
       continue;
     }
-    const probe = probes.get(String(i));
+    let probe = windows.fresh(i);
+    if (!probe && windows.stale(i)) {
+      // A change happened since this task was probed: probe it again, with the window after it.
+      const ids = windows.nextWindow(i);
+      nonce = newNonce();
+      reporter.activity(`${host.name}: probing ${unit}`);
+      const res = await exec(`probing ${unit}`, buildProbeBatch(probesOf(ids), nonce).script);
+      windows.record(parseProbeBatch(res.stdout, nonce), ids);
+      probe = windows.fresh(i);
+    }
     if (!probe) {
       result.failed++;
       reporter.task(
@@ -254,11 +276,13 @@ export async function runTasks(
           ? `${recordPendingScript(unit, task.notify)} && printf '\\n%s\\n' '${recordedMarker}'`
           : '';
       const step = stepScript(plan.steps[s], record);
-      const batch = last ? buildProbeBatch(active(i + 1), nonce) : undefined;
+      const rideAlong = last ? windows.rideAlong(i + 1) : [];
+      const batch = rideAlong.length ? buildProbeBatch(probesOf(rideAlong), nonce) : undefined;
       const lastOfAll = last && i === tasks.length - 1 ? (opts.afterLastStep ?? '') : '';
       if (lastOfAll) afterLastStepSent = true;
       const after = [lastOfAll, batch?.script ?? ''].filter(Boolean).join('\n');
       const res = await exec(label(task), combine(step, after, nonce), { stdin: step.stdin });
+      windows.stepApplied();
       const split = splitStepOutput(res.stdout, nonce);
       const { rest, code } = split;
       let { stepOut } = split;
@@ -276,7 +300,7 @@ export async function runTasks(
         break;
       }
       reporter.verbose(`${host.name}: ran ${task.sensitive ? '(sensitive step)' : step.display}`);
-      if (batch) probes = parseProbeBatch(rest, nonce);
+      if (batch) windows.record(parseProbeBatch(rest, nonce), rideAlong);
     }
     if (failure !== undefined) {
       result.failed++;
@@ -286,14 +310,8 @@ export async function runTasks(
         // The change may have happened part way: the handlers recorded on the host run.
         for (const h of task.notify) notified.add(h);
       }
-      if (task.ignoreErrors) {
-        // The state is unknown after a failed step: probe the rest again.
-        nonce = newNonce();
-        const batch = buildProbeBatch(active(i + 1), nonce);
-        if (batch.ids.length)
-          probes = parseProbeBatch((await exec(`probing ${unit}`, batch.script)).stdout, nonce);
-        continue;
-      }
+      // The state is unknown after a failed step: the next task is probed again (its probe is stale).
+      if (task.ignoreErrors) continue;
       failedAt = i;
       break;
     }

@@ -1,32 +1,40 @@
 /**
  * A run over an inventory: load and validate everything first (inventory, secrets, roles, every role's
- * vars for every host), so a user error changes nothing; then run hosts in parallel (`--forks`), in
- * `serial` batches, one SSH connection per host reused for the whole run.
+ * vars for every host), gather facts for the roles that ask for them (read only), evaluate every unit
+ * of every host (plan.ts), so a user error changes nothing; then run hosts in parallel, in `serial`
+ * batches, at most `--forks` at a time, each on one SSH connection closed when its work is done.
  */
+import { resolve } from 'node:path';
 import type { CommonRunOptions } from '../cli/context.js';
 import { parsePositiveInt } from '../cli/context.js';
 import type { ConnectOptions } from '../connection/index.js';
-import { openHost } from '../connection/open-host.js';
-import { AbortedError, type Connection, UnreachableError } from '../connection/types.js';
-import {
-  interpolateVars,
-  loadInventory,
-  parseExtraVars,
-  selectHosts,
-  validateRoleVars,
-  varsForRole,
-} from '../inventory/index.js';
-import { formatOrigin, type Inventory, type InventoryHost } from '../inventory/types.js';
+import { AbortedError, UnreachableError } from '../connection/types.js';
+import { interpolateVars, loadInventory, parseExtraVars, selectHosts } from '../inventory/index.js';
+import { formatOrigin, type Inventory, InventoryError, type InventoryHost } from '../inventory/types.js';
 import { loadSecrets } from '../secrets/index.js';
 import { canPrompt, promptHidden } from '../secrets/tty.js';
-import { UserError } from '../util/errors.js';
+import { runExitCode, UserError } from '../util/errors.js';
+import { mapLimited } from '../util/pool.js';
 import { registerSecret } from '../util/redact.js';
+import { ConnectionPool } from './connection-pool.js';
 import { gatherFacts } from './facts.js';
 import { RunStop } from './interrupt.js';
 import { loadPlaybook, loadRole } from './loader.js';
+import {
+  ErrorCollector,
+  type HostPlan,
+  type HostUnits,
+  planHosts,
+  playUnit,
+  roleUnit,
+  shown,
+  type Unit,
+} from './plan.js';
 import { Reporter } from './report.js';
-import { type HandlerMap, InterruptedError, runTasks } from './run.js';
-import type { HostInfo, Play, Role, RoleRef, TaskList } from './types.js';
+import { InterruptedError, runTasks } from './run.js';
+import type { HostFacts, Play, Playbook, Role, RoleRef } from './types.js';
+
+export { ConnectionPool } from './connection-pool.js';
 
 export interface RunContext {
   env: string;
@@ -44,6 +52,36 @@ export interface RunContext {
   extraVars: Record<string, unknown>;
 }
 
+/**
+ * Every host's vars with `{{ secrets.x }}` and `{{ other_var }}` rendered, and the names of those that
+ * came from the secrets. An error throws, or, given a collector, is recorded and the host listed in
+ * `failed`.
+ */
+export function interpolateHosts(
+  inventory: Inventory,
+  secrets: Record<string, unknown>,
+  errors?: ErrorCollector,
+): { vars: Map<string, Record<string, unknown>>; sensitive: Map<string, string[]>; failed: Set<string> } {
+  const vars = new Map<string, Record<string, unknown>>();
+  const sensitive = new Map<string, string[]>();
+  const failed = new Set<string>();
+  for (const host of inventory.hosts.values()) {
+    try {
+      const res = interpolateVars(host, { secrets });
+      vars.set(host.name, res.vars);
+      sensitive.set(host.name, res.sensitive);
+    } catch (err) {
+      if (!errors || !(err instanceof UserError)) throw err;
+      errors.errors.push(err);
+      failed.add(host.name);
+    }
+  }
+  return { vars, sensitive, failed };
+}
+
+/** What the plan needs of a run's context (`verdandi check` has no connection options). */
+export type PlanContext = Omit<RunContext, 'connectOptions'>;
+
 export async function loadRunContext(
   env: string,
   o: CommonRunOptions,
@@ -58,13 +96,7 @@ export async function loadRunContext(
     vaultPasswordFile: o.vaultPasswordFile,
     interactive: !!process.stdin.isTTY && !process.env.CI,
   });
-  const vars = new Map<string, Record<string, unknown>>();
-  const sensitive = new Map<string, string[]>();
-  for (const host of inventory.hosts.values()) {
-    const res = interpolateVars(host, { secrets });
-    vars.set(host.name, res.vars);
-    sensitive.set(host.name, res.sensitive);
-  }
+  const { vars, sensitive } = interpolateHosts(inventory, secrets);
   let becomePassword: string | undefined;
   if (o.askBecomePass) {
     if (!canPrompt()) throw new UserError('-K needs a terminal to ask for the sudo password', 1);
@@ -91,66 +123,6 @@ export async function loadRunContext(
   };
 }
 
-/** What runs on one host: a role with its validated vars, or a play's own tasks. */
-export interface Unit {
-  name: string;
-  tags: string[];
-  gatherFacts: boolean;
-  tasks(host: HostInfo): TaskList | Promise<TaskList>;
-  handlers(host: HostInfo): HandlerMap;
-}
-
-export function hostInfo(ctx: RunContext, host: InventoryHost): HostInfo {
-  return {
-    name: host.name,
-    address: host.address,
-    groups: ctx.inventory.groupsOf(host.name),
-    vars: ctx.vars.get(host.name) ?? host.vars,
-    secrets: ctx.secrets,
-    env: ctx.env,
-    inventory: {
-      hosts: [...ctx.inventory.hosts.values()].map((h) => ({
-        name: h.name,
-        address: h.address,
-        groups: ctx.inventory.groupsOf(h.name),
-        vars: ctx.vars.get(h.name) ?? h.vars,
-      })),
-    },
-  };
-}
-
-/** Validates the role's vars for this host now (before anything runs) and returns the unit. */
-export function roleUnit(
-  ctx: RunContext,
-  host: InventoryHost,
-  role: Role,
-  extra: { vars?: Record<string, unknown>; tags?: string[] } = {},
-): Unit {
-  const merged = varsForRole(host, role.name, {
-    hostVars: ctx.vars.get(host.name),
-    extraVars: ctx.extraVars,
-  });
-  // Vars given with the role in a playbook sit above the inventory's, below --var.
-  const input = { ...merged.vars, ...(extra.vars ?? {}), ...ctx.extraVars };
-  const vars = validateRoleVars(role.vars, input, {
-    role: role.name,
-    host: host.name,
-    origins: merged.origins,
-    sensitive: ctx.sensitive.get(host.name),
-  });
-  return {
-    name: role.name,
-    tags: [...(role.tags ?? []), ...(extra.tags ?? [])],
-    gatherFacts: role.gatherFacts ?? false,
-    tasks: (info) => role.tasks(vars, info),
-    handlers: (info) => {
-      const map: HandlerMap = {};
-      for (const [name, fn] of Object.entries(role.handlers ?? {})) map[name] = () => fn(vars, info);
-      return map;
-    },
-  };
-}
-
 async function resolveRoleRef(ref: RoleRef, projectDir: string, where: string) {
   if (typeof ref === 'string') return { role: await loadRole(ref, projectDir, where) };
   if ('kind' in ref && ref.kind === 'role') return { role: ref };
@@ -167,52 +139,10 @@ export interface ExecuteOptions {
   serial?: number | string;
   maxFailPercentage?: number;
   reporter: Reporter;
+  /** Keep the host's connection open when its run ends (more work on it follows); default: close it. */
+  keepOpen?: (host: string) => boolean;
   /** Ctrl-C / SIGTERM: once requested, no host starts and no new command starts on any host. */
   stop?: RunStop;
-}
-
-export interface HostPlan {
-  host: InventoryHost;
-  units: Unit[];
-}
-
-/** One connection per host for the whole session (several plays reuse it). */
-export class ConnectionPool {
-  private conns = new Map<string, Promise<Connection>>();
-  readonly unreachable = new Set<string>();
-  constructor(private readonly opts: ConnectOptions) {}
-  get(host: InventoryHost, vars: Record<string, unknown> = host.vars): Promise<Connection> {
-    let c = this.conns.get(host.name);
-    if (!c) {
-      c = openHost(host, this.opts, vars);
-      this.conns.set(host.name, c);
-    }
-    return c;
-  }
-  /** Starts connecting to these hosts now; failures surface when the run asks for the connection. */
-  warm(hosts: InventoryHost[], vars: Map<string, Record<string, unknown>>): void {
-    for (const h of hosts) this.get(h, vars.get(h.name)).catch(() => {});
-  }
-  async roundTrips(name: string): Promise<number> {
-    const c = this.conns.get(name);
-    if (!c) return 0;
-    try {
-      return (await c).roundTrips;
-    } catch {
-      return 0;
-    }
-  }
-  async closeAll(): Promise<void> {
-    await Promise.all(
-      [...this.conns.values()].map(async (c) => {
-        try {
-          await (await c).close();
-        } catch {
-          /* unreachable hosts have nothing to close */
-        }
-      }),
-    );
-  }
 }
 
 export function batchSizes(total: number, serial?: number | string): number[] {
@@ -233,20 +163,36 @@ export function batchSizes(total: number, serial?: number | string): number[] {
   return out;
 }
 
-async function pool<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const item = items[next++];
-      await fn(item);
+/**
+ * The read-only pass before the plan: facts of the hosts that have a unit with `gatherFacts` (their
+ * `tasks()` need `host.facts`). One command per host, nothing changed; a host unreachable here is
+ * reported and left out of the run.
+ */
+export async function gatherFactsFirst(
+  ctx: RunContext,
+  hosts: HostUnits[],
+  conns: ConnectionPool,
+  opts: { forks: number; reporter: Reporter; keepOpen: boolean },
+): Promise<Map<string, HostFacts>> {
+  const facts = new Map<string, HostFacts>();
+  const need = hosts.filter((h) => h.units.some((u) => u.gatherFacts) && !conns.unreachable.has(h.host.name));
+  await mapLimited(need, opts.forks, async ({ host }) => {
+    try {
+      opts.reporter.activity(`${host.name}: gathering facts`);
+      facts.set(host.name, await gatherFacts(await conns.acquire(host, ctx.vars.get(host.name))));
+    } catch (err) {
+      if (!(err instanceof UnreachableError)) throw err;
+      conns.unreachable.add(host.name);
+      opts.reporter.unreachable(host.name, `${err.reason}: ${err.message}`);
+    } finally {
+      await conns.release(host.name, opts.keepOpen);
     }
   });
-  await Promise.all(workers);
+  return facts;
 }
 
-/** Runs the units of every host; returns the names of the hosts that failed. */
+/** Runs the planned units of every host; returns the names of the hosts that failed. */
 export async function execute(
-  ctx: RunContext,
   plans: HostPlan[],
   conns: ConnectionPool,
   opts: ExecuteOptions,
@@ -258,38 +204,24 @@ export async function execute(
   for (const size of batchSizes(live.length, opts.serial)) {
     const batch = live.slice(offset, offset + size);
     offset += size;
-    await pool(batch, opts.forks, async ({ host, units }) => {
+    await mapLimited(batch, opts.forks, async ({ host, info, units }) => {
       reporter.host(host.name);
       if (opts.stop?.requested) {
         reporter.interrupted(host.name, 'not started');
         return;
       }
-      let conn: Connection;
       try {
-        conn = await conns.get(host, ctx.vars.get(host.name));
-      } catch (err) {
-        if (!(err instanceof UnreachableError)) throw err;
-        conns.unreachable.add(host.name);
-        reporter.unreachable(host.name, `${err.reason}: ${err.message}`);
-        return;
-      }
-      const info = hostInfo(ctx, host);
-      try {
-        if (units.some((u) => u.gatherFacts)) {
-          if (opts.stop?.requested) throw new InterruptedError('gathering facts');
-          info.facts = await gatherFacts(conn);
-        }
+        const conn = await conns.acquire(host, info.vars);
         for (const unit of units) {
           if (opts.stop?.requested) throw new InterruptedError(unit.name);
-          const list = await unit.tasks(info);
-          const res = await runTasks(conn, info, list, {
+          const res = await runTasks(conn, info, unit.tasks, {
             check: opts.check,
             diff: opts.diff,
             reporter,
             tags: opts.tags,
             unit: unit.name,
             unitTags: unit.tags,
-            handlers: unit.handlers(info),
+            handlers: unit.handlers,
             stop: opts.stop,
           });
           if (res.failed > 0) {
@@ -310,6 +242,9 @@ export async function execute(
           reporter.task(host.name, 'error', 'failed', err.message);
         } else throw err;
       } finally {
+        const keep =
+          !failed.has(host.name) && !conns.unreachable.has(host.name) && !!opts.keepOpen?.(host.name);
+        await conns.release(host.name, keep);
         reporter.host(host.name).roundTrips = await conns.roundTrips(host.name);
       }
     });
@@ -335,12 +270,12 @@ function makeReporter(o: RunCommandOptions): Promise<Reporter> {
   return Reporter.create({ json: !!o.json, verbose: !!o.verbose, check: !!o.check });
 }
 
+/** The exit code of a run: see runExitCode (one rule for every command). */
 function exitCode(reporter: Reporter, failed: Set<string>, stop: RunStop): number {
   // The user asked to stop: that is the outcome, whatever else happened.
   if (stop.exitCode !== undefined) return stop.exitCode;
   const unreachable = [...reporter.stats.values()].some((s) => s.unreachable);
-  if (unreachable) return 3;
-  return failed.size > 0 ? 2 : 0;
+  return runExitCode({ unreachable, failed: failed.size > 0 });
 }
 
 /** Stops the run on SIGINT/SIGTERM (see interrupt.ts); the second signal closes every connection. */
@@ -365,30 +300,75 @@ function splitTags(tags?: string): string[] | undefined {
   return list?.length ? list : undefined;
 }
 
-/** `verdandi provision <env>`: every host gets the roles of its groups. Returns the exit code. */
-export async function provision(env: string, o: RunCommandOptions): Promise<number> {
-  const ctx = await loadRunContext(env, o);
-  const conns = new ConnectionPool(ctx.connectOptions);
-  // SSH handshakes overlap the loading of the roles (connecting changes nothing on a host).
-  conns.warm(ctx.hosts, ctx.vars);
-  const plans: HostPlan[] = [];
+/** The units of each host's roles (provision): roles loaded, vars validated; errors collected. */
+export async function provisionUnits(ctx: PlanContext, errors: ErrorCollector): Promise<HostUnits[]> {
+  const out: HostUnits[] = [];
   for (const host of ctx.hosts) {
     const units: Unit[] = [];
     for (const entry of host.roleEntries ?? host.roles.map((role) => ({ role, origin: host.origin }))) {
-      const name = entry.role;
-      const role = await loadRole(name, ctx.projectDir, formatOrigin(entry.origin));
-      units.push(roleUnit(ctx, host, role));
+      await errors.attempt(async () => {
+        const role = await loadRole(entry.role, ctx.projectDir, formatOrigin(entry.origin));
+        units.push(roleUnit(ctx, host, role));
+      });
     }
-    plans.push({ host, units });
+    out.push({ host, units });
   }
+  return out;
+}
+
+/**
+ * Everything before the first command on a host: facts for the roles that need them (read only),
+ * then every unit of every host evaluated. Throws every user error found at once (exit 1).
+ */
+async function planRun(
+  ctx: RunContext,
+  units: HostUnits[][],
+  errors: ErrorCollector,
+  conns: ConnectionPool,
+  opts: { forks: number; reporter: Reporter; keepOpen: boolean },
+): Promise<HostPlan[][]> {
+  // Facts cost a connection: not worth one when the run is refused anyway.
+  // A host needs facts when a unit of any play wants them (once per host).
+  const needFacts = new Map<string, HostUnits>();
+  for (const h of units.flat()) if (h.units.some((u) => u.gatherFacts)) needFacts.set(h.host.name, h);
+  const facts =
+    errors.errors.length === 0
+      ? await gatherFactsFirst(ctx, [...needFacts.values()], conns, opts)
+      : new Map<string, HostFacts>();
+  const plans: HostPlan[][] = [];
+  for (const hosts of units) {
+    const planned = await planHosts(ctx, hosts, errors, {
+      facts,
+      skip: (host) => conns.unreachable.has(host),
+    });
+    plans.push(planned);
+  }
+  errors.throwIfAny();
+  return plans;
+}
+
+/** `verdandi provision <env>`: every host gets the roles of its groups. Returns the exit code. */
+export async function provision(env: string, o: RunCommandOptions): Promise<number> {
+  const ctx = await loadRunContext(env, o);
+  const forks = parsePositiveInt(o.forks, '--forks', 20);
+  const conns = new ConnectionPool(ctx.connectOptions, forks);
+  // SSH handshakes overlap the loading of the roles (connecting changes nothing on a host).
+  conns.warm(ctx.hosts, ctx.vars);
   const reporter = await makeReporter(o);
   const stop = stopOnSignals(reporter, conns);
   try {
-    const { failed } = await execute(ctx, plans, conns, {
+    const errors = new ErrorCollector();
+    const units = await provisionUnits(ctx, errors);
+    const [plans] = await planRun(ctx, [units], errors, conns, {
+      forks,
+      reporter,
+      keepOpen: ctx.hosts.length <= forks,
+    });
+    const { failed } = await execute(plans, conns, {
       check: !!o.check,
       diff: !!o.diff,
       tags: splitTags(o.tags),
-      forks: parsePositiveInt(o.forks, '--forks', 20),
+      forks,
       reporter,
       stop,
     });
@@ -401,61 +381,107 @@ export async function provision(env: string, o: RunCommandOptions): Promise<numb
   }
 }
 
-function playUnit(play: Play, index: number): Unit {
-  const name = play.name ?? `play ${index + 1}`;
-  return {
-    name,
-    tags: [],
-    gatherFacts: play.gatherFacts ?? false,
-    tasks: (info) => (play.tasks ? play.tasks(info) : []),
-    handlers: (info) => {
-      const map: HandlerMap = {};
-      for (const [h, fn] of Object.entries(play.handlers ?? {})) map[h] = () => fn(info);
-      return map;
-    },
-  };
+/** The units of every play of a playbook, per play: roles loaded, vars validated; errors collected. */
+export async function playbookUnits(
+  ctx: PlanContext,
+  playbook: Playbook,
+  file: string,
+  errors: ErrorCollector,
+): Promise<Array<{ play: Play; hosts: HostUnits[] }>> {
+  const limited = new Set(ctx.hosts.map((h) => h.name));
+  const out: Array<{ play: Play; hosts: HostUnits[] }> = [];
+  for (const [i, play] of playbook.plays.entries()) {
+    const where = `${shown(file)} play ${i + 1}`;
+    const selected = await errors.attempt(() =>
+      selectHosts(ctx.inventory, play.hosts).filter((h) => limited.has(h.name)),
+    );
+    const refs: Array<Awaited<ReturnType<typeof resolveRoleRef>>> = [];
+    for (const r of play.roles ?? []) {
+      const ref = await errors.attempt(() => resolveRoleRef(r, ctx.projectDir, where));
+      if (ref) refs.push(ref);
+    }
+    // A bad `serial` would only show when the play starts, after the plays before it changed hosts.
+    await errors.attempt(() => {
+      try {
+        batchSizes(Math.max(1, selected?.length ?? 0), play.serial);
+      } catch (err) {
+        throw err instanceof UserError ? new UserError(`${where}: ${err.message}`, 1) : err;
+      }
+    });
+    const hosts: HostUnits[] = [];
+    for (const host of selected ?? []) {
+      const units: Unit[] = [];
+      for (const r of refs) {
+        await errors.attempt(() => {
+          units.push(roleUnit(ctx, host, r.role, { vars: r.vars, tags: r.tags }));
+        });
+      }
+      if (play.tasks || play.handlers) units.push(playUnit(play, i, resolve(file)));
+      hosts.push({ host, units });
+    }
+    out.push({ play, hosts });
+  }
+  return out;
 }
 
-/** `verdandi run <env> <playbook.ts>`. Returns the exit code. */
+/** The hosts of a play's first `serial` batch (after --limit); none when its pattern or serial is wrong. */
+function firstBatch(ctx: RunContext, play: Play | undefined): InventoryHost[] {
+  if (!play) return [];
+  try {
+    const limited = new Set(ctx.hosts.map((h) => h.name));
+    const hosts = selectHosts(ctx.inventory, play.hosts).filter((h) => limited.has(h.name));
+    return hosts.slice(0, batchSizes(hosts.length, play.serial)[0]);
+  } catch (err) {
+    if (err instanceof UserError || err instanceof InventoryError) return [];
+    throw err;
+  }
+}
+
+/**
+ * `verdandi run <env> <playbook.ts>`. Returns the exit code. A host's connection stays open between
+ * plays when every host of the run fits in `--forks`; otherwise it is closed after each play that
+ * ran on it and opened again by the next one, so `--forks` bounds the connections.
+ */
 export async function runPlaybook(env: string, file: string, o: RunCommandOptions): Promise<number> {
   const ctx = await loadRunContext(env, o);
-  const conns = new ConnectionPool(ctx.connectOptions);
-  conns.warm(ctx.hosts, ctx.vars);
-  const playbook = await loadPlaybook(file);
-  const limited = new Set(ctx.hosts.map((h) => h.name));
-  // Validate every play first: roles exist, vars are right, patterns match.
-  const plays: Array<{ play: Play; plans: HostPlan[] }> = [];
-  for (const [i, play] of playbook.plays.entries()) {
-    const hosts = selectHosts(ctx.inventory, play.hosts).filter((h) => limited.has(h.name));
-    const refs = await Promise.all(
-      (play.roles ?? []).map((r) => resolveRoleRef(r, ctx.projectDir, `${file} play ${i + 1}`)),
-    );
-    const plans = hosts.map((host) => ({
-      host,
-      units: [
-        ...refs.map((r) => roleUnit(ctx, host, r.role, { vars: r.vars, tags: r.tags })),
-        ...(play.tasks || play.handlers ? [playUnit(play, i)] : []),
-      ],
-    }));
-    plays.push({ play, plans });
-  }
+  const forks = parsePositiveInt(o.forks, '--forks', 20);
+  const conns = new ConnectionPool(ctx.connectOptions, forks);
   const reporter = await makeReporter(o);
   const stop = stopOnSignals(reporter, conns);
   const failed = new Set<string>();
   try {
-    for (const { play, plans } of plays) {
+    const playbook = await loadPlaybook(file);
+    // The first play's first batch connects while its roles load; a pattern or serial that is wrong
+    // warms nothing (the plan reports it).
+    conns.warm(firstBatch(ctx, playbook.plays[0]), ctx.vars);
+    const errors = new ErrorCollector();
+    const plays = await playbookUnits(ctx, playbook, file, errors);
+    const fitsInForks = new Set(plays.flatMap((p) => p.hosts.map((h) => h.host.name))).size <= forks;
+    const plans = await planRun(
+      ctx,
+      plays.map((p) => p.hosts),
+      errors,
+      conns,
+      { forks, reporter, keepOpen: fitsInForks },
+    );
+    for (const [i, { play }] of plays.entries()) {
       if (stop.requested) break;
-      const remaining = plans.filter((p) => !failed.has(p.host.name));
-      const res = await execute(ctx, remaining, conns, {
-        check: !!o.check,
-        diff: !!o.diff,
-        tags: splitTags(o.tags),
-        forks: parsePositiveInt(o.forks, '--forks', 20),
-        serial: play.serial,
-        maxFailPercentage: play.maxFailPercentage,
-        reporter,
-        stop,
-      });
+      const later = new Set(plays.slice(i + 1).flatMap((p) => p.hosts.map((h) => h.host.name)));
+      const res = await execute(
+        plans[i].filter((p) => !failed.has(p.host.name)),
+        conns,
+        {
+          check: !!o.check,
+          diff: !!o.diff,
+          tags: splitTags(o.tags),
+          forks,
+          serial: play.serial,
+          maxFailPercentage: play.maxFailPercentage,
+          reporter,
+          keepOpen: (host) => fitsInForks && later.has(host),
+          stop,
+        },
+      );
       for (const h of res.failed) failed.add(h);
     }
     reporter.finish(stop.signal);

@@ -53,9 +53,17 @@ export function writeScript(step: WriteStep, beforeInstall = ''): string {
       `if ! out=$( ${validate} 2>&1 ); then printf '%s\\n' "validation failed: $out" >&2; exit ${VALIDATION_FAILED_EXIT}; fi`,
     );
   }
-  if (beforeInstall) lines.push(beforeInstall);
+  if (beforeInstall) lines.push(mustSucceed(beforeInstall, 'rm -f "$tmp"; '));
   lines.push(`mv -f "$tmp" ${path}`, 'trap - EXIT HUP INT TERM PIPE');
   return lines.join('\n');
+}
+
+/**
+ * Runs `record` (the pending-handler record) or ends the script with RECORD_FAILED_EXIT: the change
+ * after it must not happen without its record. (`set -e` would not stop at a failure inside an `&&` list.)
+ */
+function mustSucceed(record: string, cleanup = ''): string {
+  return `{ ${record}\n} || { ${cleanup}echo "verdandi: could not record the notified handlers in ${STATE_DIR}" >&2; exit ${RECORD_FAILED_EXIT}; }`;
 }
 
 export interface StepScript {
@@ -81,11 +89,8 @@ export function stepScript(step: Step, beforeChange = ''): StepScript {
     };
   }
   const run = step as RunStep;
-  const guard = beforeChange
-    ? `{ ${beforeChange}\n} || { echo "verdandi: could not record the notified handlers in ${STATE_DIR}" >&2; exit ${RECORD_FAILED_EXIT}; }\n`
-    : '';
   return {
-    script: `${guard}${run.command}`,
+    script: beforeChange ? `${mustSucceed(beforeChange)}\n${run.command}` : run.command,
     stdin: run.stdin,
     okCodes: run.okCodes ?? [0],
     display: run.description ?? run.command,

@@ -8,10 +8,11 @@
  * - `@file.yml`: a YAML file holding a mapping of vars (relative to `cwd`).
  * Later values win.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import yaml from 'js-yaml';
 import { UserError } from '../util/errors.js';
+import { checkYamlSize, loadYaml, YamlLimitError } from '../util/yaml.js';
 
 const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const USAGE = '--var takes key=value, a JSON object, or @file.yml';
@@ -29,8 +30,10 @@ export function parseExtraVars(
       const file = path.resolve(cwd, trimmed.slice(1));
       let text: string;
       try {
+        checkYamlSize(statSync(file).size);
         text = readFileSync(file, 'utf8');
-      } catch {
+      } catch (err) {
+        if (err instanceof YamlLimitError) throw new UserError(`--var ${trimmed}: ${err.reason}`, 1, USAGE);
         throw new UserError(`--var ${trimmed}: cannot read ${trimmed.slice(1)}`, 1, USAGE);
       }
       Object.assign(vars, parseObject(text, `--var ${trimmed}`));
@@ -57,7 +60,7 @@ export function parseScalar(text: string): unknown {
   if (text === '') return '';
   let parsed: unknown;
   try {
-    parsed = yaml.load(text, { schema: yaml.CORE_SCHEMA });
+    parsed = loadYaml(text);
   } catch {
     return text;
   }
@@ -74,8 +77,12 @@ export function parseScalar(text: string): unknown {
 function parseObject(text: string, what: string): Record<string, unknown> {
   let parsed: unknown;
   try {
-    parsed = yaml.load(text, { schema: yaml.CORE_SCHEMA });
+    parsed = loadYaml(text);
   } catch (err) {
+    if (err instanceof YamlLimitError) {
+      const { line, column } = err.mark;
+      throw new UserError(`${what}, line ${line + 1}, column ${column + 1}: ${err.reason}`, 1, USAGE);
+    }
     const reason = err instanceof yaml.YAMLException ? err.reason : String(err);
     throw new UserError(`${what}: not valid JSON or YAML (${reason})`, 1, USAGE);
   }

@@ -9,7 +9,10 @@ import type { YamlNode } from './yaml-positions.js';
 
 export interface VarLayer {
   vars: Record<string, unknown>;
-  /** By var name and by path of nested values (`sites[0].listen`), see `formatVarPath`. */
+  /**
+   * By var name and by path of nested values (`sites[0].listen`), see `formatVarPath`. A key written on
+   * the same line as its value (`listen: 80`) also has its own position, under `keyOriginPath`.
+   */
   origins: Record<string, Origin>;
 }
 
@@ -30,6 +33,15 @@ export function formatVarPath(path: ReadonlyArray<PropertyKey>): string {
   return out;
 }
 
+/**
+ * Where the key of the value at `path` is written, in a layer's origins: the path and a colon
+ * (`sites[0].listen:`), which no value's path ends with. Only recorded where the key is not at the
+ * value's own position; an unknown key is reported there.
+ */
+export function keyOriginPath(path: ReadonlyArray<PropertyKey>): string {
+  return `${formatVarPath(path)}:`;
+}
+
 /** Sets one var in a layer from a located YAML value (its nested values get their own origins). */
 export function setFromYaml(layer: VarLayer, name: string, node: YamlNode): void {
   removeVar(layer, name);
@@ -39,6 +51,10 @@ export function setFromYaml(layer: VarLayer, name: string, node: YamlNode): void
 
 function recordOrigins(origins: Record<string, Origin>, path: PropertyKey[], node: YamlNode): void {
   origins[formatVarPath(path)] = node.origin;
+  const key = node.keyOrigin;
+  if (key && (key.line !== node.origin.line || key.column !== node.origin.column)) {
+    origins[keyOriginPath(path)] = key;
+  }
   for (const [key, child] of node.entries ?? []) recordOrigins(origins, [...path, key], child);
   for (const [index, child] of (node.items ?? []).entries()) recordOrigins(origins, [...path, index], child);
 }
@@ -55,7 +71,12 @@ export function removeVar(layer: VarLayer, name: string): void {
   delete layer.vars[name];
   const prefix = formatVarPath([name]);
   for (const key of Object.keys(layer.origins)) {
-    if (key === prefix || key.startsWith(`${prefix}.`) || key.startsWith(`${prefix}[`))
+    if (
+      key === prefix ||
+      key === keyOriginPath([name]) ||
+      key.startsWith(`${prefix}.`) ||
+      key.startsWith(`${prefix}[`)
+    )
       delete layer.origins[key];
   }
 }

@@ -19,6 +19,7 @@ import { readdirSync, statSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { UserError } from '../util/errors.js';
+import { checkYamlSize, YamlLimitError } from '../util/yaml.js';
 import { readAnsibleIni } from './ansible-ini.js';
 import { ANSIBLE_GROUP_KEYS, readAnsibleYaml } from './ansible-yaml.js';
 import { emptyLayer, normalizeConnectionNames, setFromYaml, setValue, type VarLayer } from './layers.js';
@@ -119,7 +120,7 @@ export async function loadInventory(envOrPath: string, options: LoadOptions): Pr
   const cwd = path.resolve(options.cwd);
   const file = resolveInventoryPath(envOrPath, cwd);
   const displayFile = displayPath(file, cwd);
-  const text = await fs.readFile(file, 'utf8');
+  const text = await readInventoryFile(file, displayFile);
   const raw = parseInventory(text, displayFile, path.extname(file));
 
   const dir = path.dirname(file);
@@ -210,9 +211,21 @@ async function readVarFiles(dir: string, name: string, cwd: string): Promise<Var
   return layers;
 }
 
+/** An inventory or vars file's text; a file past the YAML size bound is refused before it is read. */
+async function readInventoryFile(file: string, displayFile: string): Promise<string> {
+  try {
+    checkYamlSize((await fs.stat(file)).size, displayFile);
+  } catch (err) {
+    if (err instanceof YamlLimitError)
+      throw new InventoryError({ file: displayFile, line: 1, column: 1 }, err.reason);
+    throw err;
+  }
+  return fs.readFile(file, 'utf8');
+}
+
 async function readVarFile(file: string, cwd: string): Promise<VarLayer> {
   const displayFile = displayPath(file, cwd);
-  const text = await fs.readFile(file, 'utf8');
+  const text = await readInventoryFile(file, displayFile);
   if (text.startsWith('$ANSIBLE_VAULT')) {
     throw new InventoryError(
       { file: displayFile, line: 1, column: 1 },

@@ -4,6 +4,11 @@
  *
  *   role nginx, host web1: var nginx_sites[0].listen must be a number, got "eighty"
  *   (set in inventories/group_vars/web.yml:4:13)
+ *
+ * and so is an unknown key (see strict-keys.ts), with where the key was written and what was meant:
+ *
+ *   role sites, host web1: unknown key "healthcheck" in sites[0] (did you mean "health"?)
+ *   (set in inventories/production.yml:21:9)
  */
 import type { z } from 'zod';
 import { UserError } from '../util/errors.js';
@@ -13,9 +18,11 @@ import {
   copyLayer,
   emptyLayer,
   formatVarPath,
+  keyOriginPath,
   mergeLayer,
   type VarLayer,
 } from './layers.js';
+import { unknownKeyParams, unknownRoleVars, withStrictNestedKeys } from './strict-keys.js';
 import { didYouMean, listNames } from './suggest.js';
 import { formatOrigin, type InventoryHost, type Origin } from './types.js';
 
@@ -36,19 +43,26 @@ export function validateRoleVars<S extends z.ZodObject<any>>(
   input: Record<string, unknown>,
   ctx: RoleVarsContext,
 ): z.infer<S> {
-  const result = schema.safeParse(input);
-  if (result.success) return result.data;
+  const result = withStrictNestedKeys(schema).safeParse(input);
+  const issues: Issue[] = [
+    ...unknownRoleVars(schema, input, ctx.role).map(unknownVarIssue),
+    ...(result.success ? [] : result.error.issues),
+  ];
+  if (issues.length === 0 && result.success) return result.data;
   const sensitive = new Set(ctx.sensitive ?? []);
-  const problems = result.error.issues
-    .slice(0, MAX_ISSUES)
-    .map((issue) => describeIssue(issue, input, ctx, sensitive));
-  const more = result.error.issues.length - problems.length;
+  const problems = issues.slice(0, MAX_ISSUES).map((issue) => describeIssue(issue, input, ctx, sensitive));
+  const more = issues.length - problems.length;
   const prefix = `role ${ctx.role}, host ${ctx.host}:`;
   const message =
     problems.length === 1
       ? `${prefix} ${problems[0]}`
-      : `${prefix} ${result.error.issues.length} vars are invalid:\n${problems.map((p) => `  - ${p}`).join('\n')}${more > 0 ? `\n  - and ${more} more` : ''}`;
+      : `${prefix} ${issues.length} vars are invalid:\n${problems.map((p) => `  - ${p}`).join('\n')}${more > 0 ? `\n  - and ${more} more` : ''}`;
   return fail(message);
+}
+
+/** A var with the role's prefix the role does not declare, as the issue of an unknown key. */
+function unknownVarIssue({ name, knownKeys }: { name: string; knownKeys: string[] }): Issue {
+  return { code: 'custom', path: [name], message: 'unknown var', params: { unknownKey: true, knownKeys } };
 }
 
 function fail(message: string): never {
@@ -68,6 +82,8 @@ function describeIssue(
   sensitive: Set<string>,
 ): string {
   const path = issue.path as PropertyKey[];
+  const unknownKey = unknownKeyParams(issue);
+  if (unknownKey) return describeUnknownKey(path, unknownKey.knownKeys, ctx);
   const name = path.length > 0 ? `var ${formatVarPath(path)}` : 'the vars';
   const value = valueAt(input, path);
   const secret = path.length > 0 && sensitive.has(String(path[0]));
@@ -87,6 +103,9 @@ function describeIssue(
     case 'too_big':
       return `${name} must ${bound('at most', issue.origin, issue.maximum, issue.inclusive, 'less than')}${got}${where}`;
     case 'invalid_format':
+      // A role's own words for the pattern ("a site name is lowercase letters...") beat the regex.
+      if (issue.format === 'regex' && !issue.message.startsWith('Invalid'))
+        return `${name}: ${issue.message}${got}${where}`;
       return `${name} must be ${issue.format === 'regex' ? `text matching ${issue.pattern}` : `a valid ${issue.format}`}${got}${where}`;
     case 'unrecognized_keys':
       return `${name} has unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}${where}`;
@@ -97,6 +116,24 @@ function describeIssue(
     default:
       return `${name}: ${issue.message}${got}${where}`;
   }
+}
+
+/**
+ * `unknown key "healthcheck" in sites[0] (did you mean "health"?) (set in f.yml:9:9)`: where the key
+ * itself is written, and the closest known key (or all of them when none is close).
+ */
+function describeUnknownKey(path: PropertyKey[], knownKeys: string[], ctx: RoleVarsContext): string {
+  const key = String(path[path.length - 1]);
+  const parent = path.slice(0, -1);
+  const what =
+    parent.length === 0
+      ? `unknown var ${JSON.stringify(key)}`
+      : `unknown key ${JSON.stringify(key)} in ${formatVarPath(parent)}`;
+  const guess = didYouMean(key, knownKeys);
+  const known = guess || knownKeys.length === 0 ? '' : `; known keys: ${listNames(knownKeys)}`;
+  const origin = ctx.origins[keyOriginPath(path)] ?? originOf(ctx.origins, path);
+  const where = origin ? ` (set in ${formatOrigin(origin)})` : '';
+  return `${what}${guess}${known}${where}`;
 }
 
 function bound(

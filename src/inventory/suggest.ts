@@ -16,19 +16,32 @@ export function editDistance(a: string, b: string): number {
   return d[a.length][b.length];
 }
 
-/** The known name closest to `name`, when close enough to be a likely typo. */
+/**
+ * The known name closest to `name`, when close enough to be a likely typo: a few edits away
+ * (`brnach` → `branch`), or else a longer or shorter spelling of it (`healthcheck` → `health`,
+ * `env_vars` → `env`; the shorter of the two at least 3 characters).
+ */
 export function closest(name: string, known: Iterable<string>): string | undefined {
+  const lower = name.toLowerCase();
+  const candidates = [...known];
   let best: string | undefined;
   let bestDistance = Number.POSITIVE_INFINITY;
   const limit = name.length <= 4 ? 1 : 2;
-  for (const candidate of known) {
-    const distance = editDistance(name.toLowerCase(), candidate.toLowerCase());
+  for (const candidate of candidates) {
+    const distance = editDistance(lower, candidate.toLowerCase());
     if (distance < bestDistance && distance <= limit) {
       best = candidate;
       bestDistance = distance;
     }
   }
-  return best;
+  if (best !== undefined) return best;
+  // The longest known name that `name` starts with, or the shortest one that starts with `name`.
+  const extensions = candidates.filter((c) => {
+    const other = c.toLowerCase();
+    const [shorter, longer] = other.length < lower.length ? [other, lower] : [lower, other];
+    return shorter.length >= 3 && shorter !== longer && longer.startsWith(shorter);
+  });
+  return extensions.sort((a, b) => Math.abs(a.length - name.length) - Math.abs(b.length - name.length))[0];
 }
 
 /** `a, b, c` — or `none` — capped so a big inventory does not flood the terminal. */

@@ -16,6 +16,7 @@
  * of its nearest located parent: never wrong about the file, at worst a little early.
  */
 import yaml from 'js-yaml';
+import { loadYaml, YamlLimitError } from '../util/yaml.js';
 import { InventoryError, type Origin } from './types.js';
 
 /** A value read from YAML, with where it was written. */
@@ -59,7 +60,8 @@ const INVENTORY_SCHEMA = yaml.CORE_SCHEMA.extend({ implicit: [merge] });
 
 /**
  * Parses one YAML document. `file` is how the file is named in messages. Returns undefined for an empty
- * document (nothing but comments and blank lines). A syntax error becomes an InventoryError at js-yaml's line and column.
+ * document (nothing but comments and blank lines). A syntax error, or a document past the bounds of
+ * `loadYaml` (size, nesting, alias expansion), becomes an InventoryError at js-yaml's line and column.
  */
 export function parseYaml(text: string, file: string): YamlNode | undefined {
   // js-yaml strips a byte order mark itself, which would shift every offset by one: strip it first.
@@ -68,7 +70,7 @@ export function parseYaml(text: string, file: string): YamlNode | undefined {
   const open: ParseEvent[] = [];
   let value: unknown;
   try {
-    value = yaml.load(input, {
+    value = loadYaml(input, {
       filename: file,
       schema: INVENTORY_SCHEMA,
       listener(eventType, state) {
@@ -95,7 +97,7 @@ export function parseYaml(text: string, file: string): YamlNode | undefined {
       const mark = err.mark as { line?: number; column?: number } | undefined;
       throw new InventoryError(
         { file, line: (mark?.line ?? 0) + 1, column: (mark?.column ?? 0) + 1 },
-        `YAML syntax error: ${err.reason}`,
+        err instanceof YamlLimitError ? err.reason : `YAML syntax error: ${err.reason}`,
       );
     }
     throw err;

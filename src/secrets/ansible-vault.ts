@@ -18,6 +18,7 @@ import { existsSync, statSync } from 'node:fs';
 import yaml from 'js-yaml';
 import { UserError } from '../util/errors.js';
 import { registerSecret } from '../util/redact.js';
+import { loadYaml } from '../util/yaml.js';
 import { readPasswordFile } from './password.js';
 import { canPrompt, promptHidden } from './tty.js';
 
@@ -100,7 +101,7 @@ export function ansibleVaultToYaml(fileText: string, password: string, shown: st
   const schema = yaml.CORE_SCHEMA.extend([vaultType]);
   let parsed: unknown;
   try {
-    parsed = yaml.load(fileText, { schema });
+    parsed = loadYaml(fileText, { schema });
   } catch (err) {
     if (err instanceof UserError) throw err;
     const e = err as InstanceType<typeof yaml.YAMLException>;

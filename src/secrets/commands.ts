@@ -7,9 +7,10 @@
  */
 import { existsSync, fstatSync, readFileSync, realpathSync } from 'node:fs';
 import { basename, isAbsolute, join, relative } from 'node:path';
-import yaml from 'js-yaml';
+import type yaml from 'js-yaml';
 import { UserError } from '../util/errors.js';
 import { redact, registerSecret } from '../util/redact.js';
+import { loadYaml } from '../util/yaml.js';
 import { ansibleVaultToYaml, obtainAnsiblePassword } from './ansible-vault.js';
 import { editText, wipeFile } from './editor.js';
 import { gitSetup } from './git-setup.js';
@@ -196,7 +197,7 @@ async function readValue(key: string, asYaml: boolean): Promise<unknown> {
   registerSecret(text);
   if (!asYaml) return text;
   try {
-    const value = yaml.load(text, { schema: yaml.CORE_SCHEMA });
+    const value = loadYaml(text);
     registerSecret(value);
     return value;
   } catch (err) {

@@ -122,6 +122,15 @@ export async function decryptWithKey(
   return decryptData(sealed, sessionKeys, shown);
 }
 
+/** Decrypts with a session key another program (the user's gpg) decrypted. */
+export async function decryptWithSessionKey(
+  sealed: SealedMessage,
+  sessionKey: openpgp.SessionKey,
+  shown: string,
+): Promise<string> {
+  return decryptData(sealed, [sessionKey], shown);
+}
+
 /**
  * Decrypts the session key first, so a wrong password or key (the session key does not open) is told
  * apart from damaged data (it opens, but the data fails its integrity check).

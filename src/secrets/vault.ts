@@ -3,7 +3,8 @@
  * to, and the atomic replacement of the file.
  *
  * Decryption uses, in order: a password available without asking (file or environment), the private
- * key of `$VERDANDI_PGP_KEY` when the file is encrypted to it, then a password asked on the terminal.
+ * key of `$VERDANDI_PGP_KEY` when the file is encrypted to it, the user's own gpg when its keyring (or
+ * card) has one of the keys the file is encrypted to, then a password asked on the terminal.
  *
  * Encryption targets: the keys listed in `secrets/<env>.recipients`, plus a password when the file
  * had one (re-encrypting never drops it silently: that is `rekey --no-password`), or, for a new file,
@@ -26,11 +27,13 @@ import {
 import { basename, dirname, join } from 'node:path';
 import { UserError } from '../util/errors.js';
 import { registerSecret } from '../util/redact.js';
+import { gpgSecretKeyIds, gpgSessionKey } from './gpg.js';
 import { howToProvidePassword, obtainPassword, type Password, passwordWithoutPrompt } from './password.js';
 import { displayPath, type SecretsPaths } from './paths.js';
 import {
   decryptWithKey,
   decryptWithPassword,
+  decryptWithSessionKey,
   type EncryptionTargets,
   encryptText,
   loadPrivateKey,
@@ -89,21 +92,31 @@ export async function decryptArmored(
   if (sealed.keyIds.length > 0) {
     const privateKey = await loadPrivateKey({ interactive: options.interactive, forKeyIds: sealed.keyIds });
     if (privateKey) return { text: await decryptWithKey(sealed, privateKey, shown), sealed };
+    if (gpgHoldsOneOf(sealed.keyIds)) {
+      const sessionKey = await gpgSessionKey(armored, { shown, interactive: options.interactive });
+      return { text: await decryptWithSessionKey(sealed, sessionKey, shown), sealed };
+    }
   }
   if (sealed.passwordProtected) return openWith(await obtainPassword(paths, options));
   throw await notForUs(paths, sealed, shown);
+}
+
+/** Does the user's gpg have a secret key for one of these key ids (a zero id: any key may be it)? */
+function gpgHoldsOneOf(keyIds: string[]): boolean {
+  const held = gpgSecretKeyIds();
+  return held.length > 0 && keyIds.some((id) => held.includes(id) || /^0+$/.test(id));
 }
 
 async function notForUs(paths: SecretsPaths, sealed: SealedMessage, shown: string): Promise<UserError> {
   const holders = recipientsMatching(await knownKeys(paths), sealed.keyIds);
   const who = holders.length ? holders.join(', ') : `key ids ${sealed.keyIds.join(', ')}`;
   const yours = process.env[PRIVATE_KEY_ENV]
-    ? `the key in $${PRIVATE_KEY_ENV} is not one of them`
-    : `$${PRIVATE_KEY_ENV} is not set`;
+    ? `the key in $${PRIVATE_KEY_ENV} is not one of them, nor is any secret key of your gpg`
+    : 'your gpg has none of their secret keys';
   return new UserError(
     `${shown} is encrypted to other keys (${who}) and not to a password; ${yours}`,
     1,
-    `set $${PRIVATE_KEY_ENV} to your private key file, or ask a recipient to add your public key to ` +
+    `import your key into gpg (or set $${PRIVATE_KEY_ENV} to its file), or ask a recipient to add your public key to ` +
       `${displayPath(paths, paths.recipients)} and run: verdandi secrets rekey ${paths.env}`,
   );
 }

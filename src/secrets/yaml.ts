@@ -6,6 +6,7 @@
  */
 import yaml from 'js-yaml';
 import { UserError } from '../util/errors.js';
+import { loadYaml } from '../util/yaml.js';
 
 /**
  * YAML 1.2 core schema: strings, numbers, booleans, null. Not the default schema, which would turn an
@@ -29,7 +30,7 @@ export class SecretsYamlError extends Error {
 export function parseSecretsYaml(text: string): Record<string, unknown> {
   let value: unknown;
   try {
-    value = yaml.load(text, { schema: SCHEMA });
+    value = loadYaml(text, { schema: SCHEMA });
   } catch (err) {
     if (err instanceof yaml.YAMLException) {
       throw new SecretsYamlError(err.reason, (err.mark?.line ?? 0) + 1, (err.mark?.column ?? 0) + 1);

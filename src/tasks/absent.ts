@@ -2,41 +2,38 @@
  * absent({ path }): nothing exists at `path`. A file or link is removed, a directory with everything
  * in it (`rm -rf`); a link is removed itself, never what it points to. Nothing runs when it is absent.
  */
-import type { Plan, ProbeResult, Task, TaskOptions } from '../engine/types.js';
-import { taskBase } from '../engine/types.js';
+import { z } from 'zod';
+import type { Plan, ProbeResult } from '../engine/types.js';
 import { sh } from '../util/shell.js';
-import {
-  checkPath,
-  describeType,
-  fileStateProbe,
-  parseFileState,
-  taskOptionError,
-  unreadableProbe,
-} from './probes.js';
+import { defineTask } from './define.js';
+import { describeType, fileStateProbe, parseFileState, unreadableProbe } from './file-state.js';
+import { absolutePath } from './options.js';
 
-export interface AbsentOptions extends TaskOptions {
+const options = z.strictObject({
   /** Absolute path to remove. */
-  path: string;
-}
+  path: absolutePath().refine((path) => path !== '/', { error: 'refusing to remove /' }),
+});
 
-export function absent(opts: AbsentOptions): Task {
-  const path = checkPath(`absent ${opts.path}`, opts.path);
-  const label = `absent ${path}`;
-  if (path === '/') throw taskOptionError(label, 'refusing to remove /');
+export type AbsentOptions = z.input<typeof options>;
+type Absent = z.output<typeof options>;
 
+function plan({ path }: Absent, probe: ProbeResult): Plan {
+  const state = parseFileState(probe.stdout);
+  if (!state) return { steps: [], error: unreadableProbe(path, probe.exitCode) };
+  if (state.type === 'absent') return { steps: [] };
+  const command = state.type === 'dir' ? sh`rm -rf ${path}` : sh`rm -f ${path}`;
+  const target = state.type === 'link' && state.linkTarget ? ` (→ ${state.linkTarget})` : '';
   return {
-    ...taskBase('absent', label, opts),
-    probe: fileStateProbe(path),
-    plan(probe: ProbeResult): Plan {
-      const state = parseFileState(probe.stdout);
-      if (!state) return { steps: [], error: unreadableProbe(path, probe.exitCode) };
-      if (state.type === 'absent') return { steps: [] };
-      const command = state.type === 'dir' ? sh`rm -rf ${path}` : sh`rm -f ${path}`;
-      const target = state.type === 'link' && state.linkTarget ? ` (→ ${state.linkTarget})` : '';
-      return {
-        steps: [{ kind: 'run', command }],
-        reason: `removes ${describeType(state.type)}${target}`,
-      };
-    },
+    steps: [{ kind: 'run', command }],
+    reason: `removes ${describeType(state.type)}${target}`,
   };
 }
+
+export const absent = defineTask({
+  type: 'absent',
+  options,
+  subject: 'path',
+  label: (path) => `absent ${path}`,
+  probe: ({ path }) => fileStateProbe(path),
+  plan,
+});

@@ -13,20 +13,44 @@
  * `cacheValidTime` even when nothing newer exists; with fresh lists it changes only when a newer version
  * is available.
  */
-import type { Plan, ProbeResult, RunStep, Task, TaskOptions } from '../engine/types.js';
-import { taskBase } from '../engine/types.js';
+import { z } from 'zod';
+import type { Plan, ProbeResult, RunStep } from '../engine/types.js';
 import { quote, raw, sh, words } from '../util/shell.js';
-import { markedLines, taskOptionError } from './probes.js';
+import { defineTask } from './define.js';
+import { oneOf, rule, shown } from './options.js';
+import { markedLines } from './probe-output.js';
 
-export interface AptOptions {
-  packages: string | string[];
+const packageName = z.custom<string>().superRefine(
+  rule((name: unknown) =>
+    typeof name === 'string' && /^[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?$/.test(name)
+      ? undefined
+      : {
+          problem: `${shown(name)} is not a Debian package name`,
+          hint: 'names are lowercase letters, digits and + - . (optionally :arch)',
+        },
+  ),
+);
+const packagesMessage = { error: 'packages must be a package name or a non-empty list of names' };
+
+const options = z.strictObject({
+  /** One package name or a list of them. */
+  packages: z
+    .union([z.string(), z.array(z.unknown())], packagesMessage)
+    .transform((packages) => (typeof packages === 'string' ? [packages] : packages))
+    .pipe(z.array(packageName).min(1, packagesMessage)),
   /** Default `present`. `absent` removes the packages (config files stay: `apt-get remove`). */
-  state?: 'present' | 'absent' | 'latest';
+  state: oneOf('state', ['present', 'absent', 'latest']).default('present'),
   /** Refresh the package lists when they are older than `cacheValidTime` (default true). */
-  updateCache?: boolean;
+  updateCache: z.boolean().default(true),
   /** Age in seconds after which the lists count as stale (default 3600). */
-  cacheValidTime?: number;
-}
+  cacheValidTime: z
+    .number({ error: (issue) => `cacheValidTime must be a number of seconds, got ${String(issue.input)}` })
+    .min(0, { error: (issue) => `cacheValidTime must be a number of seconds, got ${String(issue.input)}` })
+    .default(3600),
+});
+
+export type AptOptions = z.input<typeof options>;
+type Apt = z.output<typeof options>;
 
 const MARKER = 'verdandi-apt';
 
@@ -68,35 +92,8 @@ const DPKG_CONFIGURE: RunStep = {
   description: 'dpkg --configure -a',
 };
 
-export function apt(opts: AptOptions & TaskOptions): Task {
-  const packages = typeof opts.packages === 'string' ? [opts.packages] : opts.packages;
-  const label = opts.name ?? `apt ${Array.isArray(packages) ? packages.join(', ') : String(packages)}`;
-  if (!Array.isArray(packages) || packages.length === 0) {
-    throw taskOptionError(label, 'packages must be a package name or a non-empty list of names');
-  }
-  for (const p of packages) {
-    if (typeof p !== 'string' || !/^[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?$/.test(p)) {
-      throw taskOptionError(
-        label,
-        `${JSON.stringify(p)} is not a Debian package name`,
-        'names are lowercase letters, digits and + - . (optionally :arch)',
-      );
-    }
-  }
-  const state = opts.state ?? 'present';
-  if (!['present', 'absent', 'latest'].includes(state)) {
-    throw taskOptionError(label, `state must be present, absent or latest, got ${JSON.stringify(state)}`);
-  }
-  const updateCache = opts.updateCache ?? true;
-  const cacheValidTime = opts.cacheValidTime ?? 3600;
-  if (!Number.isFinite(cacheValidTime) || cacheValidTime < 0) {
-    throw taskOptionError(
-      label,
-      `cacheValidTime must be a number of seconds, got ${String(opts.cacheValidTime)}`,
-    );
-  }
-
-  const probe = [
+function probe({ packages, state }: Apt): string {
+  return [
     'export LC_ALL=C',
     `echo "${MARKER} now $(date +%s)"`,
     `for f in ${CACHE_STAMPS.map((p) => quote(p)).join(' ')}; do`,
@@ -114,99 +111,106 @@ export function apt(opts: AptOptions & TaskOptions): Task {
   ]
     .filter((line): line is string => typeof line === 'string')
     .join('\n');
+}
 
-  function plan(result: ProbeResult): Plan {
-    const seen = parseAptProbe(result.stdout);
-    if (seen.now === undefined) {
-      return {
-        steps: [],
-        error: `the apt probe printed nothing usable (exit code ${result.exitCode}): is this Debian?`,
-      };
-    }
-    const status = new Map(packages.map((p) => [p, seen.packages.get(baseName(p)) ?? 'missing'] as const));
-    const named = (wanted: PackageState[]) => packages.filter((p) => wanted.includes(status.get(p)!));
+function plan({ packages, state, updateCache, cacheValidTime }: Apt, result: ProbeResult): Plan {
+  const seen = parseAptProbe(result.stdout);
+  if (seen.now === undefined) {
+    return {
+      steps: [],
+      error: `the apt probe printed nothing usable (exit code ${result.exitCode}): is this Debian?`,
+    };
+  }
+  const status = new Map(packages.map((p) => [p, seen.packages.get(baseName(p)) ?? 'missing'] as const));
+  const named = (wanted: PackageState[]) => packages.filter((p) => wanted.includes(status.get(p)!));
 
-    if (state === 'absent') {
-      const present = named(['installed', 'unconfigured', 'half-installed']);
-      if (present.length === 0) return { steps: [] };
-      return {
-        steps: [
-          {
-            kind: 'run',
-            command: `${APT_GET} remove ${words(...present)}`,
-            description: `apt-get remove ${present.join(' ')}`,
-          },
-        ],
-        reason: `installed: ${present.join(', ')}`,
-      };
-    }
-
-    const cacheAge = seen.lastUpdate === undefined ? Number.POSITIVE_INFINITY : seen.now - seen.lastUpdate;
-    const cacheStale = updateCache && cacheAge > cacheValidTime;
-    const neverUpdated = seen.indexCount === 0;
-    const cacheReason = neverUpdated
-      ? 'apt lists were never downloaded'
-      : `apt lists are ${Number.isFinite(cacheAge) ? `${cacheAge}s` : 'of unknown age'} old (refreshed after ${cacheValidTime}s)`;
-
-    const missing = named(['missing']);
-    const unconfigured = named(['unconfigured']);
-    const halfInstalled = named(['half-installed']);
-    const reasons: string[] = [];
-    if (missing.length > 0) reasons.push(`not installed: ${missing.join(', ')}`);
-    if (unconfigured.length > 0) reasons.push(`not fully configured: ${unconfigured.join(', ')}`);
-    if (halfInstalled.length > 0) reasons.push(`half-installed: ${halfInstalled.join(', ')}`);
-    let toInstall = named(['missing', 'half-installed']);
-
-    if (state === 'latest') {
-      if (cacheStale || neverUpdated) {
-        // The candidates printed by apt-cache come from the stale lists: refresh, then let apt-get pick
-        // the newest version of every package (it leaves those already at the newest one alone).
-        return {
-          steps: [
-            APT_UPDATE,
-            ...(unconfigured.length > 0 ? [DPKG_CONFIGURE] : []),
-            installStep(packages, halfInstalled.length > 0),
-          ],
-          reason: [...reasons, `${cacheReason}: refresh and install the latest versions`].join('; '),
-        };
-      }
-      const outdated = named(['installed']).filter((p) => {
-        const installed = seen.versions.get(baseName(p));
-        const candidate = seen.candidates.get(p) ?? seen.candidates.get(baseName(p));
-        return (
-          installed !== undefined &&
-          candidate !== undefined &&
-          candidate !== '(none)' &&
-          compareDebianVersions(installed, candidate) < 0
-        );
-      });
-      if (outdated.length > 0) {
-        reasons.push(
-          `newer version available: ${outdated
-            .map(
-              (p) =>
-                `${p} ${seen.versions.get(baseName(p))} → ${seen.candidates.get(p) ?? seen.candidates.get(baseName(p))}`,
-            )
-            .join(', ')}`,
-        );
-      }
-      toInstall = packages.filter((p) => toInstall.includes(p) || outdated.includes(p));
-    }
-
-    if (toInstall.length === 0 && unconfigured.length === 0) return { steps: [] };
-    const steps: RunStep[] = [];
-    // Only worth refreshing when something is downloaded.
-    if (toInstall.length > 0 && (neverUpdated || cacheStale)) {
-      steps.push(APT_UPDATE);
-      reasons.push(cacheReason);
-    }
-    if (unconfigured.length > 0) steps.push(DPKG_CONFIGURE);
-    if (toInstall.length > 0) steps.push(installStep(toInstall, halfInstalled.length > 0));
-    return { steps, reason: reasons.join('; ') };
+  if (state === 'absent') {
+    const present = named(['installed', 'unconfigured', 'half-installed']);
+    if (present.length === 0) return { steps: [] };
+    return {
+      steps: [
+        {
+          kind: 'run',
+          command: `${APT_GET} remove ${words(...present)}`,
+          description: `apt-get remove ${present.join(' ')}`,
+        },
+      ],
+      reason: `installed: ${present.join(', ')}`,
+    };
   }
 
-  return { ...taskBase('apt', label, opts), probe, plan };
+  const cacheAge = seen.lastUpdate === undefined ? Number.POSITIVE_INFINITY : seen.now - seen.lastUpdate;
+  const cacheStale = updateCache && cacheAge > cacheValidTime;
+  const neverUpdated = seen.indexCount === 0;
+  const cacheReason = neverUpdated
+    ? 'apt lists were never downloaded'
+    : `apt lists are ${Number.isFinite(cacheAge) ? `${cacheAge}s` : 'of unknown age'} old (refreshed after ${cacheValidTime}s)`;
+
+  const missing = named(['missing']);
+  const unconfigured = named(['unconfigured']);
+  const halfInstalled = named(['half-installed']);
+  const reasons: string[] = [];
+  if (missing.length > 0) reasons.push(`not installed: ${missing.join(', ')}`);
+  if (unconfigured.length > 0) reasons.push(`not fully configured: ${unconfigured.join(', ')}`);
+  if (halfInstalled.length > 0) reasons.push(`half-installed: ${halfInstalled.join(', ')}`);
+  let toInstall = named(['missing', 'half-installed']);
+
+  if (state === 'latest') {
+    if (cacheStale || neverUpdated) {
+      // The candidates printed by apt-cache come from the stale lists: refresh, then let apt-get pick
+      // the newest version of every package (it leaves those already at the newest one alone).
+      return {
+        steps: [
+          APT_UPDATE,
+          ...(unconfigured.length > 0 ? [DPKG_CONFIGURE] : []),
+          installStep(packages, halfInstalled.length > 0),
+        ],
+        reason: [...reasons, `${cacheReason}: refresh and install the latest versions`].join('; '),
+      };
+    }
+    const outdated = named(['installed']).filter((p) => {
+      const installed = seen.versions.get(baseName(p));
+      const candidate = seen.candidates.get(p) ?? seen.candidates.get(baseName(p));
+      return (
+        installed !== undefined &&
+        candidate !== undefined &&
+        candidate !== '(none)' &&
+        compareDebianVersions(installed, candidate) < 0
+      );
+    });
+    if (outdated.length > 0) {
+      reasons.push(
+        `newer version available: ${outdated
+          .map(
+            (p) =>
+              `${p} ${seen.versions.get(baseName(p))} → ${seen.candidates.get(p) ?? seen.candidates.get(baseName(p))}`,
+          )
+          .join(', ')}`,
+      );
+    }
+    toInstall = packages.filter((p) => toInstall.includes(p) || outdated.includes(p));
+  }
+
+  if (toInstall.length === 0 && unconfigured.length === 0) return { steps: [] };
+  const steps: RunStep[] = [];
+  // Only worth refreshing when something is downloaded.
+  if (toInstall.length > 0 && (neverUpdated || cacheStale)) {
+    steps.push(APT_UPDATE);
+    reasons.push(cacheReason);
+  }
+  if (unconfigured.length > 0) steps.push(DPKG_CONFIGURE);
+  if (toInstall.length > 0) steps.push(installStep(toInstall, halfInstalled.length > 0));
+  return { steps, reason: reasons.join('; ') };
 }
+
+export const apt = defineTask({
+  type: 'apt',
+  options,
+  subject: 'packages',
+  label: (packages) => `apt ${packages.join(', ')}`,
+  probe,
+  plan,
+});
 
 function installStep(packages: string[], reinstall: boolean): RunStep {
   return {

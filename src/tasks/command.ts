@@ -16,175 +16,163 @@
  * the step's standard input, ahead of `stdin`, and are exported by a small reader loop before the
  * command starts (see `envFromStdin`).
  */
-import type { Plan, ProbeResult, RunStep, Task, TaskOptions } from '../engine/types.js';
-import { taskBase } from '../engine/types.js';
+import { z } from 'zod';
+import type { Plan, ProbeResult, RunStep } from '../engine/types.js';
 import { and, sh, words } from '../util/shell.js';
-import { markedLines, taskOptionError } from './probes.js';
+import { defineTask, type PrepareContext } from './define.js';
+import { environment, nonEmpty, says } from './options.js';
+import { markedLines } from './probe-output.js';
+
+/** A login name, as `runuser -u` takes it. */
+export function loginName(option: string) {
+  const message = says((got) => `${option} must be a user name, got ${got}`);
+  return z.string(message).regex(/^[A-Za-z_][A-Za-z0-9_.-]*\$?$/, message);
+}
 
 /** What command() and shell() share. */
-export interface CommandGuards {
+const guards = {
   /** Working directory of the command (and of the guards). */
-  cwd?: string;
+  cwd: nonEmpty('cwd').optional(),
   /** Run as this user (through `runuser`, which also sets HOME, USER and LOGNAME). Default: root. */
-  user?: string;
+  user: nonEmpty('user').pipe(loginName('user')).optional(),
   /** Environment variables for the command (not for the guards). Passed through stdin, never in `ps`. */
-  env?: Record<string, string>;
+  env: environment('env').default({}),
   /** Skip the command when this path exists. */
-  creates?: string;
+  creates: nonEmpty('creates').optional(),
   /** Skip the command when this path does not exist. */
-  removes?: string;
+  removes: nonEmpty('removes').optional(),
   /** Skip the command when this shell command exits 0. It runs in the probe: it must only read. */
-  unless?: string;
+  unless: nonEmpty('unless').optional(),
   /** Run the command only when this shell command exits 0. It runs in the probe: it must only read. */
-  onlyIf?: string;
+  onlyIf: nonEmpty('onlyIf').optional(),
   /** Text given to the command on its standard input (a password, a SQL script...). */
-  stdin?: string;
-}
+  stdin: nonEmpty('stdin').optional(),
+};
 
-export interface CommandOptions extends CommandGuards {
+const argvMessage = says((got) => `argv must be a non-empty list of strings, got ${got}`);
+
+const commandOptions = z.strictObject({
   /** The program and its arguments, each one word (quoted for the shell by Verdandi). */
-  argv: string[];
-}
+  argv: z.array(z.string(argvMessage), argvMessage).min(1, argvMessage),
+  ...guards,
+});
 
-export interface ShellOptions extends CommandGuards {
+const shellOptions = z.strictObject({
   /** A shell script, run with `sh -c`. */
-  script: string;
-}
+  script: z
+    .string({ error: 'script must be a non-empty string' })
+    .refine((script) => script.trim() !== '', { error: 'script must be a non-empty string' }),
+  ...guards,
+});
 
-/** Runs `argv` (a program and its arguments) as given, on every run unless a guard says otherwise. */
-export function command(opts: CommandOptions & TaskOptions): Task {
-  if (!Array.isArray(opts.argv) || opts.argv.length === 0 || opts.argv.some((a) => typeof a !== 'string')) {
-    throw taskOptionError(
-      'command',
-      `argv must be a non-empty list of strings, got ${JSON.stringify(opts.argv)}`,
-    );
-  }
-  return commandTask('command', `command ${words(...opts.argv)}`, words(...opts.argv), opts);
-}
+export type CommandOptions = z.input<typeof commandOptions>;
+export type ShellOptions = z.input<typeof shellOptions>;
+type Guards = z.output<z.ZodObject<typeof guards>>;
 
-/** Runs a shell script with `sh -c`, on every run unless a guard says otherwise. */
-export function shell(opts: ShellOptions & TaskOptions): Task {
-  if (typeof opts.script !== 'string' || opts.script.trim() === '') {
-    throw taskOptionError('shell', 'script must be a non-empty string');
-  }
-  const firstLine = opts.script.trim().split('\n')[0];
-  return commandTask('shell', `shell ${firstLine}`, sh`sh -c ${opts.script}`, opts);
+/** What runs, how, and the guards that may skip it. */
+interface Run extends Guards {
+  /** The shell command line that runs it (before cwd, user and env are applied). */
+  commandLine: string;
+  /** Shown as the step's description. */
+  label: string;
 }
 
 const MARKER = 'verdandi-guard';
+const GUARDS = ['creates', 'removes', 'unless', 'onlyIf'] as const;
 
-function commandTask(
-  type: string,
-  defaultName: string,
-  commandLine: string,
-  opts: CommandGuards & TaskOptions,
-): Task {
-  const label = opts.name ?? defaultName;
-  checkGuards(label, opts);
-  const { cwd, user, creates, removes, unless, onlyIf } = opts;
-  const hasGuard = [creates, removes, unless, onlyIf].some((g) => g !== undefined);
+const hasGuard = (run: Guards) => GUARDS.some((guard) => run[guard] !== undefined);
 
-  // Guards run in a subshell each, in cwd and as the user, so they see what the command would see.
-  const probeLines: string[] = [];
+/** Guards run in a subshell each, in cwd and as the user, so they see what the command would see. */
+function probe({ cwd, user, creates, removes, unless, onlyIf }: Run): string {
   const pathTest = (kind: string, path: string) =>
     `if ( ${and(cwd !== undefined && sh`cd ${cwd}`, sh`test -e ${path}`)} ) 2>/dev/null; then echo '${MARKER} ${kind} yes'; else echo '${MARKER} ${kind} no'; fi`;
   const commandTest = (kind: string, guard: string) =>
     `( ${and(cwd !== undefined && sh`cd ${cwd}`, runAs(user, sh`sh -c ${guard}`))} ) </dev/null >/dev/null 2>&1; echo "${MARKER} ${kind} $?"`;
-  if (creates !== undefined) probeLines.push(pathTest('creates', creates));
-  if (removes !== undefined) probeLines.push(pathTest('removes', removes));
-  if (unless !== undefined) probeLines.push(commandTest('unless', unless));
-  if (onlyIf !== undefined) probeLines.push(commandTest('onlyIf', onlyIf));
+  const lines: string[] = [];
+  if (creates !== undefined) lines.push(pathTest('creates', creates));
+  if (removes !== undefined) lines.push(pathTest('removes', removes));
+  if (unless !== undefined) lines.push(commandTest('unless', unless));
+  if (onlyIf !== undefined) lines.push(commandTest('onlyIf', onlyIf));
+  return lines.join('\n');
+}
 
-  const env = envFromStdin(opts.env ?? {});
+/** The step running the command: env on stdin ahead of the command's own stdin. */
+function runStep(run: Run): RunStep {
+  const env = envFromStdin(run.env);
   const step: RunStep = {
     kind: 'run',
-    command: and(env.prelude, cwd !== undefined && sh`cd ${cwd}`, runAs(user, commandLine)),
-    description: label,
+    command: and(env.prelude, run.cwd !== undefined && sh`cd ${run.cwd}`, runAs(run.user, run.commandLine)),
+    description: run.label,
   };
-  const stdin = env.stdin + (opts.stdin ?? '');
+  const stdin = env.stdin + (run.stdin ?? '');
   if (stdin !== '') step.stdin = stdin;
-
-  function plan(probe: ProbeResult): Plan {
-    if (!hasGuard) return { steps: [step], reason: 'no creates/removes/unless/onlyIf guard: always runs' };
-    const seen = new Map(markedLines(probe.stdout, MARKER).map(([kind, value]) => [kind, value]));
-    const missing = ['creates', 'removes', 'unless', 'onlyIf'].filter(
-      (kind) => opts[kind as keyof CommandGuards] !== undefined && !seen.has(kind),
-    );
-    if (missing.length > 0) {
-      return {
-        steps: [],
-        error: `the probe did not report the ${missing.join(', ')} guard (exit code ${probe.exitCode})`,
-      };
-    }
-    // Each guard that is set can skip the command; the first one that does gives the reason.
-    if (creates !== undefined && seen.get('creates') === 'yes')
-      return { steps: [], reason: `${creates} exists` };
-    if (removes !== undefined && seen.get('removes') === 'no')
-      return { steps: [], reason: `${removes} does not exist` };
-    if (unless !== undefined && seen.get('unless') === '0')
-      return { steps: [], reason: `unless guard exited 0` };
-    if (onlyIf !== undefined && seen.get('onlyIf') !== '0') {
-      return { steps: [], reason: `onlyIf guard exited ${seen.get('onlyIf')}` };
-    }
-    const reasons: string[] = [];
-    if (creates !== undefined) reasons.push(`${creates} does not exist`);
-    if (removes !== undefined) reasons.push(`${removes} exists`);
-    if (unless !== undefined) reasons.push(`unless guard exited ${seen.get('unless')}`);
-    if (onlyIf !== undefined) reasons.push('onlyIf guard exited 0');
-    return { steps: [step], reason: reasons.join(', ') };
-  }
-
-  return {
-    ...taskBase(type, defaultName, opts),
-    probe: probeLines.join('\n'),
-    plan,
-    ...(hasGuard ? {} : { alwaysRuns: true }),
-  };
+  return step;
 }
 
-function checkGuards(label: string, opts: CommandGuards): void {
-  for (const key of ['cwd', 'user', 'creates', 'removes', 'unless', 'onlyIf', 'stdin'] as const) {
-    const value = opts[key];
-    if (value !== undefined && (typeof value !== 'string' || value === '')) {
-      throw taskOptionError(label, `${key} must be a non-empty string, got ${JSON.stringify(value)}`);
-    }
+function plan(run: Run, probe: ProbeResult): Plan {
+  const { creates, removes, unless, onlyIf } = run;
+  if (!hasGuard(run))
+    return { steps: [runStep(run)], reason: 'no creates/removes/unless/onlyIf guard: always runs' };
+  const seen = new Map(markedLines(probe.stdout, MARKER).map(([kind, value]) => [kind, value]));
+  const missing = GUARDS.filter((kind) => run[kind] !== undefined && !seen.has(kind));
+  if (missing.length > 0) {
+    return {
+      steps: [],
+      error: `the probe did not report the ${missing.join(', ')} guard (exit code ${probe.exitCode})`,
+    };
   }
-  if (opts.user !== undefined) checkUserName(label, opts.user);
-  checkEnvNames(label, opts.env);
+  // Each guard that is set can skip the command; the first one that does gives the reason.
+  if (creates !== undefined && seen.get('creates') === 'yes')
+    return { steps: [], reason: `${creates} exists` };
+  if (removes !== undefined && seen.get('removes') === 'no')
+    return { steps: [], reason: `${removes} does not exist` };
+  if (unless !== undefined && seen.get('unless') === '0')
+    return { steps: [], reason: `unless guard exited 0` };
+  if (onlyIf !== undefined && seen.get('onlyIf') !== '0') {
+    return { steps: [], reason: `onlyIf guard exited ${seen.get('onlyIf')}` };
+  }
+  const reasons: string[] = [];
+  if (creates !== undefined) reasons.push(`${creates} does not exist`);
+  if (removes !== undefined) reasons.push(`${removes} exists`);
+  if (unless !== undefined) reasons.push(`unless guard exited ${seen.get('unless')}`);
+  if (onlyIf !== undefined) reasons.push('onlyIf guard exited 0');
+  return { steps: [runStep(run)], reason: reasons.join(', ') };
 }
+
+/** Runs `argv` (a program and its arguments) as given, on every run unless a guard says otherwise. */
+export const command = defineTask({
+  type: 'command',
+  options: commandOptions,
+  subject: 'argv',
+  label: (argv) => `command ${words(...argv)}`,
+  prepare: ({ argv, ...rest }, { label }: PrepareContext): Run => ({
+    ...rest,
+    commandLine: words(...argv),
+    label,
+  }),
+  probe,
+  plan,
+  alwaysRuns: (run) => !hasGuard(run),
+});
+
+/** Runs a shell script with `sh -c`, on every run unless a guard says otherwise. */
+export const shell = defineTask({
+  type: 'shell',
+  options: shellOptions,
+  subject: 'script',
+  label: (script) => `shell ${script.trim().split('\n')[0]}`,
+  prepare: ({ script, ...rest }, { label }: PrepareContext): Run => ({
+    ...rest,
+    commandLine: sh`sh -c ${script}`,
+    label,
+  }),
+  probe,
+  plan,
+  alwaysRuns: (run) => !hasGuard(run),
+});
 
 // ---------------------------------------------------------------------------------------------------
 // Helpers shared with other system tasks (git, docker)
-
-/** Checks a login name before it is handed to `runuser -u`. */
-export function checkUserName(label: string, user: string): void {
-  if (!/^[A-Za-z_][A-Za-z0-9_.-]*\$?$/.test(user)) {
-    throw taskOptionError(label, `user must be a user name, got ${JSON.stringify(user)}`);
-  }
-}
-
-/** Checks that env names are valid shell variable names and values are strings. */
-export function checkEnvNames(label: string, env: Record<string, string> | undefined): void {
-  if (env === undefined) return;
-  if (typeof env !== 'object' || env === null || Array.isArray(env)) {
-    throw taskOptionError(label, 'env must be an object of NAME: value strings');
-  }
-  for (const [name, value] of Object.entries(env)) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
-      throw taskOptionError(
-        label,
-        `env name ${JSON.stringify(name)} is not a valid variable name (letters, digits, _)`,
-      );
-    }
-    if (typeof value !== 'string') {
-      throw taskOptionError(
-        label,
-        `env ${name} must be a string, got ${typeof value}`,
-        `write it as a string: ${name}: '${String(value)}'`,
-      );
-    }
-  }
-}
 
 /**
  * `command` run as `user` through `runuser -u user --` (no login shell: system users often have

@@ -14,101 +14,96 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Plan, ProbeResult, Task, TaskOptions, WriteStep } from '../engine/types.js';
-import { taskBase } from '../engine/types.js';
+import { z } from 'zod';
+import type { Plan, ProbeResult, WriteStep } from '../engine/types.js';
+import { defineTask, type Fail, type PrepareContext } from './define.js';
 import {
   accountsProbe,
   attributeChanges,
-  checkAttributes,
-  checkPath,
   currentGroup,
   currentOwner,
   type DesiredAttributes,
   describeType,
   fileStateProbe,
   formatMode,
-  joinReasons,
   missingAccountError,
   parseFileState,
-  sha256Hex,
-  taskOptionError,
   unreadableProbe,
-} from './probes.js';
+} from './file-state.js';
+import { absolutePath, attributes, rule, shown } from './options.js';
+import { joinReasons, sha256Hex } from './probe-output.js';
 
 /** Mode of a file the task creates when no mode is given. */
 export const DEFAULT_FILE_MODE = '0644';
 
-export interface CopyOptions extends TaskOptions {
+/**
+ * A local file: an absolute path or a file URL (`new URL('./files/x', import.meta.url)`), as its
+ * absolute path.
+ */
+export const localSource = z
+  .custom<string | URL>()
+  .superRefine(
+    rule((src: unknown) => {
+      if (src instanceof URL)
+        return src.protocol === 'file:' ? undefined : `src must be a file URL, got ${src.href}`;
+      if (typeof src === 'string' && (src.startsWith('file:') || isAbsolute(src))) return undefined;
+      return {
+        problem: `src must be an absolute path or a file URL, got ${shown(src)}`,
+        hint: "build it from the module's location: new URL('./files/name', import.meta.url)",
+      };
+    }),
+  )
+  .transform((src) => (src instanceof URL || src.startsWith('file:') ? fileURLToPath(src) : src));
+
+/** Command run on the new file before it replaces the old one; `%s` is its path (`nginx -t -c %s`). */
+export const validateCommand = z.custom<string>().superRefine(
+  rule((validate: unknown) =>
+    typeof validate === 'string' && validate.includes('%s')
+      ? undefined
+      : {
+          problem: `validate must be a command containing %s (the new file's path), got ${shown(validate)}`,
+          hint: "e.g. validate: 'nginx -t -c %s'",
+        },
+  ),
+);
+
+const options = z.strictObject({
   /** Absolute path of the file on the host. */
-  path: string;
+  path: absolutePath(),
   /** The text to write. Give either `content` or `src`. */
-  content?: string;
-  /** A local text file to copy: an absolute path or a file URL (`new URL('./files/x', import.meta.url)`). */
-  src?: string | URL;
-  owner?: string;
-  group?: string;
-  /** Octal string: '0644' or '644'. */
-  mode?: string;
-  /** Command run on the new file before it replaces the old one; `%s` is its path (`nginx -t -c %s`). */
-  validate?: string;
-}
+  content: z.string({ error: (issue) => `content must be a string, got ${typeof issue.input}` }).optional(),
+  /** A local text file to copy. */
+  src: localSource.optional(),
+  /** Owner, group, and mode as an octal string ('0644' or '644'). */
+  ...attributes,
+  validate: validateCommand.optional(),
+});
 
-/** Absolute path of a local source given as an absolute path or a file URL. */
-export function localSourcePath(label: string, src: string | URL): string {
-  if (src instanceof URL) {
-    if (src.protocol !== 'file:') throw taskOptionError(label, `src must be a file URL, got ${src.href}`);
-    return fileURLToPath(src);
-  }
-  if (typeof src === 'string' && src.startsWith('file:')) return fileURLToPath(src);
-  if (typeof src !== 'string' || !isAbsolute(src)) {
-    throw taskOptionError(
-      label,
-      `src must be an absolute path or a file URL, got ${JSON.stringify(src)}`,
-      "build it from the module's location: new URL('./files/name', import.meta.url)",
-    );
-  }
-  return src;
-}
+export type CopyOptions = z.input<typeof options>;
 
-/** Reads a local text file at task build time; a missing or binary file is a UserError naming it. */
-export function readLocalText(label: string, file: string): string {
+/** Reads a local text file at task build time; a missing or binary file is an option error naming it. */
+export function readLocalText(file: string, fail: Fail): string {
   let bytes: Buffer;
   try {
     bytes = readFileSync(file);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw taskOptionError(
-      label,
-      `cannot read ${file}: ${code === 'ENOENT' ? 'no such file' : String(error)}`,
-    );
+    return fail('src', `cannot read ${file}: ${code === 'ENOENT' ? 'no such file' : String(error)}`);
   }
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch {
-    throw taskOptionError(label, `${file} is not UTF-8 text: copy and template handle text files only`);
+    return fail('src', `${file} is not UTF-8 text: copy and template handle text files only`);
   }
 }
 
 /** What copy and template share: a file with exact content and attributes. */
-export interface FileContentSpec {
-  type: string;
+export interface FileContent {
   label: string;
   path: string;
   content: string;
   attributes: DesiredAttributes;
   validate?: string;
-}
-
-export function checkValidate(label: string, validate: unknown): string | undefined {
-  if (validate === undefined) return undefined;
-  if (typeof validate !== 'string' || !validate.includes('%s')) {
-    throw taskOptionError(
-      label,
-      `validate must be a command containing %s (the new file's path), got ${JSON.stringify(validate)}`,
-      "e.g. validate: 'nginx -t -c %s'",
-    );
-  }
-  return validate;
 }
 
 /** A write step without the fields that are not set (so plans compare and print cleanly). */
@@ -121,92 +116,88 @@ export function writeStep(fields: Omit<WriteStep, 'kind'>): WriteStep {
   return step;
 }
 
-/** Builds the Task of a copy-like type (copy, template) once the content is known. */
-export function fileContentTask(spec: FileContentSpec, opts: TaskOptions): Task {
+/** Probe of copy and template: the file's state with its sha256, and whether owner and group exist. */
+export function fileContentProbe({ path, attributes }: FileContent): string {
+  return [fileStateProbe(path, { checksum: true }), accountsProbe(attributes)].filter(Boolean).join('\n');
+}
+
+/** Plan of copy and template. */
+export function fileContentPlan(spec: FileContent, probe: ProbeResult): Plan {
   const { path, content, attributes: desired, label } = spec;
   const wantedSha = sha256Hex(content);
+  const accountError = missingAccountError(probe.stdout, desired);
+  if (accountError) return { steps: [], error: `${label}: ${accountError}` };
+  const state = parseFileState(probe.stdout);
+  if (!state) return { steps: [], error: unreadableProbe(path, probe.exitCode) };
+  const diff = { path, after: content };
 
+  if (state.type === 'absent' || state.type === 'link') {
+    return {
+      steps: [
+        writeStep({
+          path,
+          content,
+          mode: desired.mode ?? DEFAULT_FILE_MODE,
+          owner: desired.owner,
+          group: desired.group,
+          validate: spec.validate,
+        }),
+      ],
+      reason:
+        state.type === 'absent'
+          ? 'file is missing'
+          : `${path} is a symbolic link (→ ${state.linkTarget}), replaced by a file`,
+      diff,
+    };
+  }
+  if (state.type !== 'file') {
+    return {
+      steps: [],
+      error: `${label}: ${path} is ${describeType(state.type)}; refusing to replace it with a file (remove it with absent() or change the path)`,
+    };
+  }
+
+  const attributes = attributeChanges(path, state, desired);
+  if (state.sha256 !== wantedSha) {
+    // The write sets every attribute at once; those not asked for are kept as they are.
+    return {
+      steps: [
+        writeStep({
+          path,
+          content,
+          mode: desired.mode ?? formatMode(state.mode),
+          owner: desired.owner ?? currentOwner(state),
+          group: desired.group ?? currentGroup(state),
+          validate: spec.validate,
+        }),
+      ],
+      reason: joinReasons(['content differs', ...attributes.reasons]),
+      diff,
+    };
+  }
+  return { steps: attributes.steps, reason: joinReasons(attributes.reasons) };
+}
+
+function prepare(opts: z.output<typeof options>, { fail }: PrepareContext): FileContent {
+  const { path, owner, group, mode, validate } = opts;
+  if ((opts.content === undefined) === (opts.src === undefined)) {
+    fail('content', 'give exactly one of content or src');
+  }
   return {
-    ...taskBase(spec.type, label, opts),
-    probe: [fileStateProbe(path, { checksum: true }), accountsProbe(desired)].filter(Boolean).join('\n'),
-    plan(probe: ProbeResult): Plan {
-      const accountError = missingAccountError(probe.stdout, desired);
-      if (accountError) return { steps: [], error: `${label}: ${accountError}` };
-      const state = parseFileState(probe.stdout);
-      if (!state) return { steps: [], error: unreadableProbe(path, probe.exitCode) };
-      const diff = { path, after: content };
-
-      if (state.type === 'absent' || state.type === 'link') {
-        return {
-          steps: [
-            writeStep({
-              path,
-              content,
-              mode: desired.mode ?? DEFAULT_FILE_MODE,
-              owner: desired.owner,
-              group: desired.group,
-              validate: spec.validate,
-            }),
-          ],
-          reason:
-            state.type === 'absent'
-              ? 'file is missing'
-              : `${path} is a symbolic link (→ ${state.linkTarget}), replaced by a file`,
-          diff,
-        };
-      }
-      if (state.type !== 'file') {
-        return {
-          steps: [],
-          error: `${label}: ${path} is ${describeType(state.type)}; refusing to replace it with a file (remove it with absent() or change the path)`,
-        };
-      }
-
-      const attributes = attributeChanges(path, state, desired);
-      if (state.sha256 !== wantedSha) {
-        // The write sets every attribute at once; those not asked for are kept as they are.
-        return {
-          steps: [
-            writeStep({
-              path,
-              content,
-              mode: desired.mode ?? formatMode(state.mode),
-              owner: desired.owner ?? currentOwner(state),
-              group: desired.group ?? currentGroup(state),
-              validate: spec.validate,
-            }),
-          ],
-          reason: joinReasons(['content differs', ...attributes.reasons]),
-          diff,
-        };
-      }
-      return { steps: attributes.steps, reason: joinReasons(attributes.reasons) };
-    },
+    label: `copy ${path}`,
+    path,
+    content: opts.src !== undefined ? readLocalText(opts.src, fail) : (opts.content as string),
+    attributes: { owner, group, mode },
+    validate,
   };
 }
 
-export function copy(opts: CopyOptions): Task {
-  const path = checkPath(`copy ${opts.path}`, opts.path);
-  const label = `copy ${path}`;
-  const hasContent = opts.content !== undefined;
-  const hasSrc = opts.src !== undefined;
-  if (hasContent === hasSrc) throw taskOptionError(label, 'give exactly one of content or src');
-  if (hasContent && typeof opts.content !== 'string') {
-    throw taskOptionError(label, `content must be a string, got ${typeof opts.content}`);
-  }
-  const content = hasSrc
-    ? readLocalText(label, localSourcePath(label, opts.src as string | URL))
-    : (opts.content as string);
-
-  return fileContentTask(
-    {
-      type: 'copy',
-      label,
-      path,
-      content,
-      attributes: checkAttributes(label, opts),
-      validate: checkValidate(label, opts.validate),
-    },
-    opts,
-  );
-}
+export const copy = defineTask({
+  type: 'copy',
+  options,
+  subject: 'path',
+  label: (path) => `copy ${path}`,
+  prepare,
+  probe: fileContentProbe,
+  plan: fileContentPlan,
+});

@@ -6,38 +6,37 @@
  * (`chown -R`, symbolic links themselves, never followed) and the mode to every directory below. Files
  * keep their own mode, so a directory mode such as 0755 never makes every file executable.
  */
-import type { Plan, ProbeResult, RunStep, Task, TaskOptions } from '../engine/types.js';
-import { taskBase } from '../engine/types.js';
+import { z } from 'zod';
+import type { Plan, ProbeResult, RunStep } from '../engine/types.js';
 import { quote, sh, words } from '../util/shell.js';
+import { defineTask } from './define.js';
 import {
   accountsProbe,
   attributeChanges,
-  checkAttributes,
-  checkPath,
   chmodArgument,
   chownSpec,
   creationAttributeSteps,
   type DesiredAttributes,
   describeType,
   fileStateProbe,
-  joinReasons,
-  MARKER_PREFIX,
-  markedLines,
   missingAccountError,
   parseFileState,
   unreadableProbe,
-} from './probes.js';
+} from './file-state.js';
+import { absolutePath, attributes, flag } from './options.js';
+import { joinReasons, MARKER_PREFIX, markedLines } from './probe-output.js';
 
-export interface DirectoryOptions extends TaskOptions {
+const options = z.strictObject({
   /** Absolute path of the directory. */
-  path: string;
-  owner?: string;
-  group?: string;
-  /** Octal string: '0755' or '755'. */
-  mode?: string;
+  path: absolutePath(),
+  /** Owner, group, and mode as an octal string ('0755' or '755'). */
+  ...attributes,
   /** Apply owner/group to the whole tree and the mode to every directory of it (default false). */
-  recurse?: boolean;
-}
+  recurse: flag('recurse').default(false),
+});
+
+export type DirectoryOptions = z.input<typeof options>;
+type Directory = z.output<typeof options>;
 
 const DRIFT_MARKER = `${MARKER_PREFIX}drift`;
 
@@ -64,62 +63,67 @@ function treeDriftProbe(path: string, desired: DesiredAttributes): string {
   return ownerTests.length > 0 || desired.mode !== undefined ? lines.join('\n') : '';
 }
 
-export function directory(opts: DirectoryOptions): Task {
-  const path = checkPath(`directory ${opts.path}`, opts.path);
-  const label = `directory ${path}`;
-  const desired = checkAttributes(label, opts);
-  const recurse = opts.recurse ?? false;
-
-  return {
-    ...taskBase('directory', label, opts),
-    probe: [fileStateProbe(path), accountsProbe(desired), recurse ? treeDriftProbe(path, desired) : '']
-      .filter(Boolean)
-      .join('\n'),
-    plan(probe: ProbeResult): Plan {
-      const accountError = missingAccountError(probe.stdout, desired);
-      if (accountError) return { steps: [], error: `${label}: ${accountError}` };
-      const state = parseFileState(probe.stdout);
-      if (!state) return { steps: [], error: unreadableProbe(path, probe.exitCode) };
-
-      if (state.type === 'absent') {
-        return {
-          steps: [{ kind: 'run', command: sh`mkdir -p ${path}` }, ...creationAttributeSteps(path, desired)],
-          reason: 'directory is missing',
-        };
-      }
-      if (state.type !== 'dir') {
-        const target = state.type === 'link' && state.linkTarget ? ` (→ ${state.linkTarget})` : '';
-        return {
-          steps: [],
-          error: `${label}: ${path} is ${describeType(state.type)}${target}, not a directory; remove it (absent()) or change the path`,
-        };
-      }
-      if (!recurse) {
-        const { steps, reasons } = attributeChanges(path, state, desired);
-        return { steps, reason: joinReasons(reasons) };
-      }
-
-      // Recursive: the top directory's own differences, plus what the drift probe found below it.
-      const top = attributeChanges(path, state, desired);
-      const drift = new Set(markedLines(probe.stdout, DRIFT_MARKER).map((fields) => fields[0]));
-      const reasons = [...top.reasons];
-      const steps: RunStep[] = [];
-      const ownerWanted = desired.owner !== undefined || desired.group !== undefined;
-      if (ownerWanted && (top.ownerDiffers || drift.has('owner'))) {
-        if (!top.ownerDiffers) reasons.push('owner/group differs below');
-        steps.push({
-          kind: 'run',
-          command: words('chown', '-R', chownSpec(desired.owner, desired.group), path),
-        });
-      }
-      if (desired.mode !== undefined && (top.modeDiffers || drift.has('mode'))) {
-        if (!top.modeDiffers) reasons.push('mode of directories below differs');
-        steps.push({
-          kind: 'run',
-          command: sh`find ${path} -type d ! -perm ${desired.mode} -exec chmod ${chmodArgument(desired.mode)} {} +`,
-        });
-      }
-      return { steps, reason: joinReasons(reasons) };
-    },
-  };
+function probe(dir: Directory): string {
+  return [fileStateProbe(dir.path), accountsProbe(dir), dir.recurse ? treeDriftProbe(dir.path, dir) : '']
+    .filter(Boolean)
+    .join('\n');
 }
+
+function plan(dir: Directory, probe: ProbeResult): Plan {
+  const { path, recurse } = dir;
+  const desired: DesiredAttributes = dir;
+  const label = `directory ${path}`;
+  const accountError = missingAccountError(probe.stdout, desired);
+  if (accountError) return { steps: [], error: `${label}: ${accountError}` };
+  const state = parseFileState(probe.stdout);
+  if (!state) return { steps: [], error: unreadableProbe(path, probe.exitCode) };
+
+  if (state.type === 'absent') {
+    return {
+      steps: [{ kind: 'run', command: sh`mkdir -p ${path}` }, ...creationAttributeSteps(path, desired)],
+      reason: 'directory is missing',
+    };
+  }
+  if (state.type !== 'dir') {
+    const target = state.type === 'link' && state.linkTarget ? ` (→ ${state.linkTarget})` : '';
+    return {
+      steps: [],
+      error: `${label}: ${path} is ${describeType(state.type)}${target}, not a directory; remove it (absent()) or change the path`,
+    };
+  }
+  if (!recurse) {
+    const { steps, reasons } = attributeChanges(path, state, desired);
+    return { steps, reason: joinReasons(reasons) };
+  }
+
+  // Recursive: the top directory's own differences, plus what the drift probe found below it.
+  const top = attributeChanges(path, state, desired);
+  const drift = new Set(markedLines(probe.stdout, DRIFT_MARKER).map((fields) => fields[0]));
+  const reasons = [...top.reasons];
+  const steps: RunStep[] = [];
+  const ownerWanted = desired.owner !== undefined || desired.group !== undefined;
+  if (ownerWanted && (top.ownerDiffers || drift.has('owner'))) {
+    if (!top.ownerDiffers) reasons.push('owner/group differs below');
+    steps.push({
+      kind: 'run',
+      command: words('chown', '-R', chownSpec(desired.owner, desired.group), path),
+    });
+  }
+  if (desired.mode !== undefined && (top.modeDiffers || drift.has('mode'))) {
+    if (!top.modeDiffers) reasons.push('mode of directories below differs');
+    steps.push({
+      kind: 'run',
+      command: sh`find ${path} -type d ! -perm ${desired.mode} -exec chmod ${chmodArgument(desired.mode)} {} +`,
+    });
+  }
+  return { steps, reason: joinReasons(reasons) };
+}
+
+export const directory = defineTask({
+  type: 'directory',
+  options,
+  subject: 'path',
+  label: (path) => `directory ${path}`,
+  probe,
+  plan,
+});

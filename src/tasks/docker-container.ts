@@ -12,45 +12,121 @@
  * step's standard input. Docker's env files are line based, so a value cannot hold a newline.
  */
 import { createHash } from 'node:crypto';
-import type { Plan, ProbeResult, RunStep, Task, TaskOptions } from '../engine/types.js';
-import { taskBase } from '../engine/types.js';
+import { z } from 'zod';
+import type { Plan, ProbeResult, RunStep } from '../engine/types.js';
 import { quote, words } from '../util/shell.js';
-import { taskOptionError } from './probes.js';
+import { defineTask } from './define.js';
+import { oneOf, rule, says, shown, text } from './options.js';
 
-export interface DockerHealthcheck {
+/** A one-line string: docker takes it as one argument or one env-file line. */
+const oneLine = (option: string) => text(option, /^[^\n\r\0]+$/, 'a non-empty one-line string');
+
+/** A list of one-line strings (`ports`, `volumes`). */
+const entries = (option: string) => {
+  const item = says((got) => `${option}: ${got} is not a valid entry`);
+  return z.array(z.string(item).regex(/^[^\n\r\0]+$/, item), {
+    error: `${option} must be a list of strings`,
+  });
+};
+
+/** Arguments after the image: any strings, even empty ones. */
+const commandArgs = z.array(z.string(says((got) => `command: ${got} is not a valid entry`)), {
+  error: 'command must be a list of strings',
+});
+
+const duration = (option: string) =>
+  text(option, /^(\d+(\.\d+)?(ns|us|ms|s|m|h))+$/, 'a duration like 30s or 1m30s');
+
+const healthcheck = z.strictObject({
   /** A shell command run in the container (`curl -fs http://localhost/`), or a Docker test array:
    * `['CMD', 'curl', '-fs', 'http://localhost/']`, `['CMD-SHELL', '...']`, `['NONE']`. */
-  test: string | string[];
+  test: z.union([z.string().min(1), z.array(z.string()).min(1)], {
+    error: 'healthcheck.test must be a shell command or a non-empty list',
+  }),
   /** Duration between checks, `30s`, `1m30s`. */
-  interval?: string;
-  timeout?: string;
-  retries?: number;
-  startPeriod?: string;
-}
+  interval: duration('healthcheck.interval').optional(),
+  timeout: duration('healthcheck.timeout').optional(),
+  retries: z
+    .number(says((got) => `healthcheck.retries must be a positive integer, got ${got}`))
+    .int(says((got) => `healthcheck.retries must be a positive integer, got ${got}`))
+    .min(
+      1,
+      says((got) => `healthcheck.retries must be a positive integer, got ${got}`),
+    )
+    .optional(),
+  startPeriod: duration('healthcheck.startPeriod').optional(),
+});
 
-export interface DockerContainerOptions {
-  name: string;
+export type DockerHealthcheck = z.input<typeof healthcheck>;
+
+const options = z.strictObject({
+  container: text('container', /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, 'a container name (letters, digits, _ . -)'),
   /** Image reference (`nginx:1.25`, `app:latest`, or an id). */
-  image: string;
+  image: oneLine('image').superRefine(
+    rule((image: string) =>
+      image.startsWith('-') || /\s/.test(image)
+        ? `image ${shown(image)} is not an image reference`
+        : undefined,
+    ),
+  ),
   /** Arguments after the image (the command, or the entrypoint's arguments). */
-  command?: string[];
+  command: commandArgs.optional(),
   /** Published ports as `docker run -p` takes them: `8080:80`, `127.0.0.1:5432:5432/tcp`. */
-  ports?: string[];
-  env?: Record<string, string>;
+  ports: entries('ports').optional(),
+  /** Values go to `docker run --env-file /dev/stdin`: line based, so a value cannot hold a line break. */
+  env: z
+    .record(z.string(), z.unknown())
+    .superRefine(
+      rule((env: Record<string, unknown>) => {
+        for (const [key, value] of Object.entries(env)) {
+          if (!/^[A-Za-z_][A-Za-z0-9_.-]*$/.test(key)) return `env name ${shown(key)} is not valid`;
+          if (typeof value !== 'string') return `env ${key} must be a string, got ${typeof value}`;
+          if (/[\n\r\0]/.test(value)) {
+            return {
+              problem: `env ${key} holds a line break: Docker env files cannot carry it`,
+              hint: 'put the value in a file on the host (copy task) and mount it with volumes',
+            };
+          }
+        }
+        return undefined;
+      }),
+    )
+    .transform((env) => env as Record<string, string>)
+    .optional(),
   /** `docker run -v` values: `/srv/data:/data:ro`, `pgdata:/var/lib/postgresql/data`. */
-  volumes?: string[];
+  volumes: entries('volumes').optional(),
   /** Restart policy: `no`, `always`, `unless-stopped`, `on-failure[:N]`. */
-  restart?: string;
-  healthcheck?: DockerHealthcheck;
+  restart: text(
+    'restart',
+    /^(no|always|unless-stopped|on-failure(:\d+)?)$/,
+    'no, always, unless-stopped or on-failure[:N]',
+  ).optional(),
+  healthcheck: healthcheck.optional(),
   /** Network to attach to (it must exist). */
-  network?: string;
-  labels?: Record<string, string>;
-  state?: 'started' | 'stopped' | 'absent';
-}
+  network: oneLine('network').optional(),
+  labels: z
+    .record(z.string(), z.unknown())
+    .superRefine(
+      rule((labels: Record<string, unknown>) => {
+        for (const [key, value] of Object.entries(labels)) {
+          if (key === '' || /[=\s]/.test(key) || typeof value !== 'string' || /[\n\r\0]/.test(value)) {
+            return `label ${shown(key)} must be a name without = or spaces and a one-line string value`;
+          }
+        }
+        return undefined;
+      }),
+    )
+    .transform((labels) => labels as Record<string, string>)
+    .optional(),
+  state: oneOf('state', ['started', 'stopped', 'absent']).default('started'),
+});
 
-export const CONFIG_HASH_LABEL = 'verdandi.config-hash';
+export type DockerContainerOptions = z.input<typeof options>;
+type Container = z.output<typeof options>;
+
 const MARKER = 'verdandi-docker';
 
+export const CONFIG_HASH_LABEL = 'verdandi.config-hash';
 /** JSON with object keys sorted at every level and undefined values left out: equal data, equal text. */
 export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v ?? null)).join(',')}]`;
@@ -64,21 +140,18 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value);
 }
 
+/** What defines a container: every option but its name and its wanted state. */
+type ContainerConfig = Omit<Container, 'container' | 'state'>;
+
 /** The fingerprint of everything that defines the container (not its name, not its wanted state). */
-export function containerConfigHash(opts: DockerContainerOptions): string {
+export function containerConfigHash(opts: ContainerConfig): string {
   const { image, command, ports, env, volumes, restart, healthcheck, network, labels } = opts;
   const config = { image, command, ports, env, volumes, restart, healthcheck, network, labels };
   return createHash('sha256').update(canonicalJson(config)).digest('hex');
 }
 
-export function dockerContainer(opts: DockerContainerOptions & TaskOptions): Task {
-  const label = `docker container ${typeof opts.name === 'string' ? opts.name : ''}`;
-  checkOptions(label, opts);
-  const { name, image } = opts;
-  const state = opts.state ?? 'started';
-  const hash = containerConfigHash(opts);
-
-  const probe = [
+function probe({ container, image, state }: Container): string {
+  return [
     inspectFragment(
       'container',
       words(
@@ -87,83 +160,99 @@ export function dockerContainer(opts: DockerContainerOptions & TaskOptions): Tas
         'inspect',
         '-f',
         `{{.State.Status}}|{{index .Config.Labels ${JSON.stringify(CONFIG_HASH_LABEL)}}}|{{.Image}}`,
-        name,
+        container,
       ),
     ),
     ...(state === 'absent'
       ? []
       : [inspectFragment('image', words('docker', 'image', 'inspect', '-f', '{{.Id}}', image))]),
   ].join('\n');
+}
 
+/** `docker run -d` or `docker create` with every option; env on stdin. */
+function createStep(opts: Container, verb: 'run' | 'create'): RunStep {
+  const { container, image } = opts;
   const envLines = Object.entries(opts.env ?? {}).map(([key, value]) => `${key}=${value}\n`);
-  /** `docker run -d` or `docker create` with every option; env on stdin. */
-  const createStep = (verb: 'run' | 'create'): RunStep => {
-    const step: RunStep = {
-      kind: 'run',
-      command: words(
-        'docker',
-        ...(verb === 'run' ? ['run', '-d'] : ['create']),
-        '--name',
-        name,
-        '--label',
-        `${CONFIG_HASH_LABEL}=${hash}`,
-        ...Object.entries(opts.labels ?? {}).flatMap(([k, v]) => ['--label', `${k}=${v}`]),
-        ...(opts.restart !== undefined ? ['--restart', opts.restart] : []),
-        ...(opts.ports ?? []).flatMap((p) => ['-p', p]),
-        ...(opts.volumes ?? []).flatMap((v) => ['-v', v]),
-        ...(opts.network !== undefined ? ['--network', opts.network] : []),
-        ...healthcheckFlags(opts.healthcheck),
-        ...(envLines.length > 0 ? ['--env-file', '/dev/stdin'] : []),
-        image,
-        ...(opts.command ?? []),
-      ),
-      description: `docker ${verb} ${name} (${image})`,
-    };
-    if (envLines.length > 0) step.stdin = envLines.join('');
-    return step;
+  const step: RunStep = {
+    kind: 'run',
+    command: words(
+      'docker',
+      ...(verb === 'run' ? ['run', '-d'] : ['create']),
+      '--name',
+      container,
+      '--label',
+      `${CONFIG_HASH_LABEL}=${containerConfigHash(opts)}`,
+      ...Object.entries(opts.labels ?? {}).flatMap(([k, v]) => ['--label', `${k}=${v}`]),
+      ...(opts.restart !== undefined ? ['--restart', opts.restart] : []),
+      ...(opts.ports ?? []).flatMap((p) => ['-p', p]),
+      ...(opts.volumes ?? []).flatMap((v) => ['-v', v]),
+      ...(opts.network !== undefined ? ['--network', opts.network] : []),
+      ...healthcheckFlags(opts.healthcheck),
+      ...(envLines.length > 0 ? ['--env-file', '/dev/stdin'] : []),
+      image,
+      ...(opts.command ?? []),
+    ),
+    description: `docker ${verb} ${container} (${image})`,
   };
-  const docker = (...args: string[]): RunStep => ({ kind: 'run', command: words('docker', ...args, name) });
+  if (envLines.length > 0) step.stdin = envLines.join('');
+  return step;
+}
 
-  function plan(result: ProbeResult): Plan {
-    const container = readInspect(result.stdout, 'container', 'No such container');
-    if ('error' in container) return { steps: [], error: container.error };
-    const [status, currentHash, currentImage] =
-      container.found === undefined ? [] : container.found.split('|');
+function plan(opts: Container, result: ProbeResult): Plan {
+  const { image, state } = opts;
+  const docker = (...args: string[]): RunStep => ({
+    kind: 'run',
+    command: words('docker', ...args, opts.container),
+  });
+  const container = readInspect(result.stdout, 'container', 'No such container');
+  if ('error' in container) return { steps: [], error: container.error };
+  const [status, currentHash, currentImage] = container.found === undefined ? [] : container.found.split('|');
 
-    if (state === 'absent') {
-      return container.found === undefined
-        ? { steps: [] }
-        : { steps: [docker('rm', '-f')], reason: `container ${status}` };
-    }
-
-    const wantedImage = readInspect(result.stdout, 'image', 'No such image');
-    if ('error' in wantedImage) return { steps: [], error: wantedImage.error };
-
-    let recreate: string | undefined;
-    if (container.found === undefined) recreate = 'container does not exist';
-    else if (currentHash !== hash) recreate = 'configuration changed';
-    else if (wantedImage.found === undefined)
-      recreate = `image ${image} is not on the host (it will be pulled)`;
-    else if (wantedImage.found !== currentImage) recreate = `image ${image} changed`;
-
-    if (recreate !== undefined) {
-      const steps = container.found === undefined ? [] : [docker('rm', '-f')];
-      steps.push(createStep(state === 'started' ? 'run' : 'create'));
-      return { steps, reason: recreate };
-    }
-    if (state === 'started') {
-      if (status === 'running' || status === 'restarting') return { steps: [] };
-      if (status === 'paused') return { steps: [docker('unpause')], reason: 'paused' };
-      return { steps: [docker('start')], reason: `${status} → running` };
-    }
-    if (status === 'running' || status === 'restarting' || status === 'paused') {
-      return { steps: [docker('stop')], reason: `${status} → stopped` };
-    }
-    return { steps: [] };
+  if (state === 'absent') {
+    return container.found === undefined
+      ? { steps: [] }
+      : { steps: [docker('rm', '-f')], reason: `container ${status}` };
   }
 
-  return { ...taskBase('dockerContainer', label, { ...opts, name: label }), probe, plan };
+  const wantedImage = readInspect(result.stdout, 'image', 'No such image');
+  if ('error' in wantedImage) return { steps: [], error: wantedImage.error };
+
+  let recreate: string | undefined;
+  if (container.found === undefined) recreate = 'container does not exist';
+  else if (currentHash !== containerConfigHash(opts)) recreate = 'configuration changed';
+  else if (wantedImage.found === undefined)
+    recreate = `image ${image} is not on the host (it will be pulled)`;
+  else if (wantedImage.found !== currentImage) recreate = `image ${image} changed`;
+
+  if (recreate !== undefined) {
+    const steps = container.found === undefined ? [] : [docker('rm', '-f')];
+    steps.push(createStep(opts, state === 'started' ? 'run' : 'create'));
+    return { steps, reason: recreate };
+  }
+  if (state === 'started') {
+    if (status === 'running' || status === 'restarting') return { steps: [] };
+    if (status === 'paused') return { steps: [docker('unpause')], reason: 'paused' };
+    return { steps: [docker('start')], reason: `${status} → running` };
+  }
+  if (status === 'running' || status === 'restarting' || status === 'paused') {
+    return { steps: [docker('stop')], reason: `${status} → stopped` };
+  }
+  return { steps: [] };
 }
+
+/**
+ * `dockerContainer({ container, image, ... })`; `name` is the label (it was the container before:
+ * still accepted).
+ */
+export const dockerContainer = defineTask({
+  type: 'dockerContainer',
+  options,
+  subject: 'container',
+  subjectWasName: true,
+  label: (container) => `docker container ${container}`,
+  probe,
+  plan,
+});
 
 function healthcheckFlags(healthcheck: DockerHealthcheck | undefined): string[] {
   if (healthcheck === undefined) return [];
@@ -229,89 +318,4 @@ export function readInspect(
   return {
     error: `docker ${key} inspect failed (exit code ${exit ?? 'unknown'}): ${text || 'no output'}; is Docker installed and running? Install and start it in earlier tasks`,
   };
-}
-
-function checkOptions(label: string, opts: DockerContainerOptions): void {
-  if (typeof opts.name !== 'string' || !/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(opts.name)) {
-    throw taskOptionError(
-      'dockerContainer',
-      `name must be a container name (letters, digits, _ . -), got ${JSON.stringify(opts.name)}`,
-    );
-  }
-  const oneLine = (what: string, value: unknown) => {
-    if (typeof value !== 'string' || value === '' || /[\n\r\0]/.test(value)) {
-      throw taskOptionError(
-        label,
-        `${what} must be a non-empty one-line string, got ${JSON.stringify(value)}`,
-      );
-    }
-  };
-  oneLine('image', opts.image);
-  if (opts.image.startsWith('-') || /\s/.test(opts.image))
-    throw taskOptionError(label, `image ${JSON.stringify(opts.image)} is not an image reference`);
-  for (const key of ['command', 'ports', 'volumes'] as const) {
-    const list = opts[key];
-    if (list === undefined) continue;
-    if (!Array.isArray(list)) throw taskOptionError(label, `${key} must be a list of strings`);
-    for (const item of list) {
-      if (typeof item !== 'string' || (key !== 'command' && (item === '' || /[\n\r\0]/.test(item)))) {
-        throw taskOptionError(label, `${key}: ${JSON.stringify(item)} is not a valid entry`);
-      }
-    }
-  }
-  if (opts.restart !== undefined && !/^(no|always|unless-stopped|on-failure(:\d+)?)$/.test(opts.restart)) {
-    throw taskOptionError(
-      label,
-      `restart must be no, always, unless-stopped or on-failure[:N], got ${JSON.stringify(opts.restart)}`,
-    );
-  }
-  if (opts.network !== undefined) oneLine('network', opts.network);
-  for (const [key, value] of Object.entries(opts.env ?? {})) {
-    if (!/^[A-Za-z_][A-Za-z0-9_.-]*$/.test(key))
-      throw taskOptionError(label, `env name ${JSON.stringify(key)} is not valid`);
-    if (typeof value !== 'string')
-      throw taskOptionError(label, `env ${key} must be a string, got ${typeof value}`);
-    if (/[\n\r\0]/.test(value)) {
-      throw taskOptionError(
-        label,
-        `env ${key} holds a line break: Docker env files cannot carry it`,
-        'put the value in a file on the host (copy task) and mount it with volumes',
-      );
-    }
-  }
-  for (const [key, value] of Object.entries(opts.labels ?? {})) {
-    if (key === '' || /[=\s]/.test(key) || typeof value !== 'string' || /[\n\r\0]/.test(value)) {
-      throw taskOptionError(
-        label,
-        `label ${JSON.stringify(key)} must be a name without = or spaces and a one-line string value`,
-      );
-    }
-  }
-  const health = opts.healthcheck;
-  if (health !== undefined) {
-    const okTest =
-      typeof health.test === 'string'
-        ? health.test !== ''
-        : Array.isArray(health.test) && health.test.length > 0;
-    if (!okTest) throw taskOptionError(label, 'healthcheck.test must be a shell command or a non-empty list');
-    for (const key of ['interval', 'timeout', 'startPeriod'] as const) {
-      const value = health[key];
-      if (value !== undefined && !/^(\d+(\.\d+)?(ns|us|ms|s|m|h))+$/.test(value)) {
-        throw taskOptionError(
-          label,
-          `healthcheck.${key} must be a duration like 30s or 1m30s, got ${JSON.stringify(value)}`,
-        );
-      }
-    }
-    if (health.retries !== undefined && !(Number.isInteger(health.retries) && health.retries > 0)) {
-      throw taskOptionError(
-        label,
-        `healthcheck.retries must be a positive integer, got ${JSON.stringify(health.retries)}`,
-      );
-    }
-  }
-  const state = opts.state;
-  if (state !== undefined && !['started', 'stopped', 'absent'].includes(state)) {
-    throw taskOptionError(label, `state must be started, stopped or absent, got ${JSON.stringify(state)}`);
-  }
 }

@@ -8,43 +8,38 @@
  * registry by this task itself (a FROM image that is not on the host is, by docker build).
  */
 import { createHash } from 'node:crypto';
-import type { Plan, ProbeResult, RunStep, Task, TaskOptions } from '../engine/types.js';
-import { taskBase } from '../engine/types.js';
+import { z } from 'zod';
+import type { Plan, ProbeResult, RunStep } from '../engine/types.js';
 import { quote, words } from '../util/shell.js';
+import { defineTask } from './define.js';
 import { inspectFragment, readInspect } from './docker-container.js';
-import { checkPath, taskOptionError } from './probes.js';
+import { absolutePath, text } from './options.js';
 
-export interface DockerImageOptions {
-  /** Name and tag of the image (`app:latest`). */
-  tag: string;
-  /** Absolute path of the build context directory on the host. */
-  context?: string;
-  /** Dockerfile content; without it, the context's own Dockerfile is used. Without context, the image is
-   * built from this Dockerfile alone (no files to COPY). */
-  dockerfile?: string;
-}
+const options = z
+  .strictObject({
+    /** Name and tag of the image (`app:latest`). */
+    tag: text('tag', /^[a-z0-9][a-z0-9._/:@-]*$/i, 'an image name like app:latest'),
+    /** Absolute path of the build context directory on the host. */
+    context: absolutePath('context').optional(),
+    /** Dockerfile content; without it, the context's own Dockerfile is used. Without context, the image
+     * is built from this Dockerfile alone (no files to COPY). */
+    dockerfile: z
+      .string({ error: 'dockerfile must be the content of a Dockerfile' })
+      .refine((content) => content.trim() !== '', { error: 'dockerfile must be the content of a Dockerfile' })
+      .optional(),
+  })
+  .refine((image) => image.context !== undefined || image.dockerfile !== undefined, {
+    error: 'give a build context directory (context) or a Dockerfile (dockerfile)',
+  });
+
+export type DockerImageOptions = z.input<typeof options>;
+type Image = z.output<typeof options>;
 
 export const CONTEXT_HASH_LABEL = 'verdandi.context-hash';
 const MARKER = 'verdandi-image';
 
-export function dockerImage(opts: DockerImageOptions & TaskOptions): Task {
-  const { tag, dockerfile } = opts;
-  if (typeof tag !== 'string' || !/^[a-z0-9][a-z0-9._/:@-]*$/i.test(tag)) {
-    throw taskOptionError(
-      'dockerImage',
-      `tag must be an image name like app:latest, got ${JSON.stringify(tag)}`,
-    );
-  }
-  const label = `docker image ${tag}`;
-  const context = opts.context === undefined ? undefined : checkPath(label, opts.context);
-  if (dockerfile !== undefined && (typeof dockerfile !== 'string' || dockerfile.trim() === '')) {
-    throw taskOptionError(label, 'dockerfile must be the content of a Dockerfile');
-  }
-  if (context === undefined && dockerfile === undefined) {
-    throw taskOptionError(label, 'give a build context directory (context) or a Dockerfile (dockerfile)');
-  }
-
-  const probe = [
+function probe({ tag, context }: Image): string {
+  return [
     context === undefined
       ? `echo '${MARKER} context none'`
       : [
@@ -67,46 +62,53 @@ export function dockerImage(opts: DockerImageOptions & TaskOptions): Task {
       ),
     ),
   ].join('\n');
+}
 
-  function plan(result: ProbeResult): Plan {
-    const contextLine = result.stdout.split('\n').find((l) => l.startsWith(`${MARKER} context `));
-    const contextHash = contextLine?.slice(`${MARKER} context `.length).trim();
-    if (contextHash === undefined)
-      return { steps: [], error: `the image probe printed nothing (exit code ${result.exitCode})` };
-    if (contextHash === 'missing') {
-      return {
-        steps: [],
-        error: `build context ${context} is not a directory on the host: put the files there first (copy or git tasks before this one)`,
-      };
-    }
-    const image = readInspect(result.stdout, 'image', 'No such image');
-    if ('error' in image) return { steps: [], error: image.error };
-    const wanted = inputsHash(contextHash, dockerfile);
-    if (image.found === wanted) return { steps: [] };
-
-    const step: RunStep = {
-      kind: 'run',
-      command: words(
-        'docker',
-        'build',
-        '-t',
-        tag,
-        '--label',
-        `${CONTEXT_HASH_LABEL}=${wanted}`,
-        // `-f -` reads the Dockerfile from stdin; a lone `-` as context: no files, Dockerfile on stdin.
-        ...(context === undefined ? ['-'] : dockerfile !== undefined ? ['-f', '-', context] : [context]),
-      ),
-      description: `docker build ${tag}`,
-    };
-    if (dockerfile !== undefined) step.stdin = dockerfile;
+function plan({ tag, context, dockerfile }: Image, result: ProbeResult): Plan {
+  const contextLine = result.stdout.split('\n').find((l) => l.startsWith(`${MARKER} context `));
+  const contextHash = contextLine?.slice(`${MARKER} context `.length).trim();
+  if (contextHash === undefined)
+    return { steps: [], error: `the image probe printed nothing (exit code ${result.exitCode})` };
+  if (contextHash === 'missing') {
     return {
-      steps: [step],
-      reason: image.found === undefined ? 'image does not exist' : 'build inputs changed',
+      steps: [],
+      error: `build context ${context} is not a directory on the host: put the files there first (copy or git tasks before this one)`,
     };
   }
+  const image = readInspect(result.stdout, 'image', 'No such image');
+  if ('error' in image) return { steps: [], error: image.error };
+  const wanted = inputsHash(contextHash, dockerfile);
+  if (image.found === wanted) return { steps: [] };
 
-  return { ...taskBase('dockerImage', label, opts), probe, plan };
+  const step: RunStep = {
+    kind: 'run',
+    command: words(
+      'docker',
+      'build',
+      '-t',
+      tag,
+      '--label',
+      `${CONTEXT_HASH_LABEL}=${wanted}`,
+      // `-f -` reads the Dockerfile from stdin; a lone `-` as context: no files, Dockerfile on stdin.
+      ...(context === undefined ? ['-'] : dockerfile !== undefined ? ['-f', '-', context] : [context]),
+    ),
+    description: `docker build ${tag}`,
+  };
+  if (dockerfile !== undefined) step.stdin = dockerfile;
+  return {
+    steps: [step],
+    reason: image.found === undefined ? 'image does not exist' : 'build inputs changed',
+  };
 }
+
+export const dockerImage = defineTask({
+  type: 'dockerImage',
+  options,
+  subject: 'tag',
+  label: (tag) => `docker image ${tag}`,
+  probe,
+  plan,
+});
 
 /** The label value: hash of the context's tree hash (`none` without context) and of the Dockerfile. */
 export function inputsHash(contextHash: string, dockerfile: string | undefined): string {

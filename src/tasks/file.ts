@@ -5,62 +5,66 @@
  * A directory, symbolic link or special file at `path` is an error, never replaced: the task cannot
  * know whether its content matters.
  */
-import type { Plan, ProbeResult, Task, TaskOptions } from '../engine/types.js';
-import { taskBase } from '../engine/types.js';
+import { z } from 'zod';
+import type { Plan, ProbeResult } from '../engine/types.js';
 import { sh } from '../util/shell.js';
+import { defineTask } from './define.js';
 import {
   accountsProbe,
   attributeChanges,
-  checkAttributes,
-  checkPath,
   creationAttributeSteps,
   describeType,
   fileStateProbe,
-  joinReasons,
   missingAccountError,
   parseFileState,
   unreadableProbe,
-} from './probes.js';
+} from './file-state.js';
+import { absolutePath, attributes } from './options.js';
+import { joinReasons } from './probe-output.js';
 
-export interface FileOptions extends TaskOptions {
+const options = z.strictObject({
   /** Absolute path of the file. */
-  path: string;
-  /** User name or numeric uid. */
-  owner?: string;
-  /** Group name or numeric gid. */
-  group?: string;
-  /** Octal string: '0644' or '644'. Left as created (umask) when not given. */
-  mode?: string;
+  path: absolutePath(),
+  /** User name or numeric uid; group name or numeric gid; octal string '0644' or '644' (umask when not given). */
+  ...attributes,
+});
+
+export type FileOptions = z.input<typeof options>;
+type File = z.output<typeof options>;
+
+function probe(file: File): string {
+  return [fileStateProbe(file.path), accountsProbe(file)].filter(Boolean).join('\n');
 }
 
-export function file(opts: FileOptions): Task {
-  const path = checkPath(`file ${opts.path}`, opts.path);
+function plan(file: File, probe: ProbeResult): Plan {
+  const { path } = file;
   const label = `file ${path}`;
-  const desired = checkAttributes(label, opts);
+  const accountError = missingAccountError(probe.stdout, file);
+  if (accountError) return { steps: [], error: `${label}: ${accountError}` };
+  const state = parseFileState(probe.stdout);
+  if (!state) return { steps: [], error: unreadableProbe(path, probe.exitCode) };
 
-  return {
-    ...taskBase('file', label, opts),
-    probe: [fileStateProbe(path), accountsProbe(desired)].filter(Boolean).join('\n'),
-    plan(probe: ProbeResult): Plan {
-      const accountError = missingAccountError(probe.stdout, desired);
-      if (accountError) return { steps: [], error: `${label}: ${accountError}` };
-      const state = parseFileState(probe.stdout);
-      if (!state) return { steps: [], error: unreadableProbe(path, probe.exitCode) };
-
-      if (state.type === 'absent') {
-        return {
-          steps: [{ kind: 'run', command: sh`touch ${path}` }, ...creationAttributeSteps(path, desired)],
-          reason: 'file is missing',
-        };
-      }
-      if (state.type !== 'file') {
-        return {
-          steps: [],
-          error: `${label}: ${path} is ${describeType(state.type)}, not a file; remove it (absent()) or change the path`,
-        };
-      }
-      const { steps, reasons } = attributeChanges(path, state, desired);
-      return { steps, reason: joinReasons(reasons) };
-    },
-  };
+  if (state.type === 'absent') {
+    return {
+      steps: [{ kind: 'run', command: sh`touch ${path}` }, ...creationAttributeSteps(path, file)],
+      reason: 'file is missing',
+    };
+  }
+  if (state.type !== 'file') {
+    return {
+      steps: [],
+      error: `${label}: ${path} is ${describeType(state.type)}, not a file; remove it (absent()) or change the path`,
+    };
+  }
+  const { steps, reasons } = attributeChanges(path, state, file);
+  return { steps, reason: joinReasons(reasons) };
 }
+
+export const file = defineTask({
+  type: 'file',
+  options,
+  subject: 'path',
+  label: (path) => `file ${path}`,
+  probe,
+  plan,
+});

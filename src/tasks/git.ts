@@ -12,24 +12,28 @@
  * repository owned by another user ("dubious ownership"); Verdandi reads checkouts of any owner, so it
  * passes `-c safe.directory=*`.
  */
-import type { Plan, ProbeResult, RunStep, Task, TaskOptions } from '../engine/types.js';
-import { taskBase } from '../engine/types.js';
+import { z } from 'zod';
+import type { Plan, ProbeResult, RunStep } from '../engine/types.js';
 import { quote, sh, words } from '../util/shell.js';
-import { checkUserName, runAs } from './command.js';
-import { checkPath, taskOptionError } from './probes.js';
+import { loginName, runAs } from './command.js';
+import { defineTask } from './define.js';
+import { absolutePath, integer, text } from './options.js';
 
-export interface GitOptions {
-  /** URL or absolute path of the repository. */
-  repo: string;
+const options = z.strictObject({
   /** Absolute path of the checkout. */
-  dest: string;
+  dest: absolutePath('dest'),
+  /** URL or absolute path of the repository. */
+  repo: text('repo', /^(?!-)\S+$/, 'a repository URL or path'),
   /** A branch, a tag, a full ref (`refs/...`) or a commit sha. Default: the remote's default branch. */
-  version?: string;
+  version: text('version', /^(?!-)[A-Za-z0-9._/+@-]+$/, 'a branch, tag or sha').optional(),
   /** Clone, fetch and check out as this user. */
-  owner?: string;
+  owner: loginName('owner').optional(),
   /** Shallow clone/fetch of this many commits. */
-  depth?: number;
-}
+  depth: integer('depth', 1).optional(),
+});
+
+export type GitOptions = z.input<typeof options>;
+type Git = z.output<typeof options>;
 
 const MARKER = 'verdandi-git';
 const FULL_SHA = /^[0-9a-f]{40}$/;
@@ -42,37 +46,29 @@ type Target =
   | { kind: 'sha'; sha: string }
   | { kind: 'short-sha'; prefix: string };
 
-export function git(opts: GitOptions & TaskOptions): Task {
-  const label = `git ${typeof opts.dest === 'string' ? opts.dest : ''}`;
-  if (
-    typeof opts.repo !== 'string' ||
-    opts.repo === '' ||
-    opts.repo.startsWith('-') ||
-    /\s/.test(opts.repo)
-  ) {
-    throw taskOptionError(label, `repo must be a repository URL or path, got ${JSON.stringify(opts.repo)}`);
-  }
-  const dest = checkPath(label, opts.dest);
-  const { repo, version, owner, depth } = opts;
-  if (
-    version !== undefined &&
-    (typeof version !== 'string' || !/^[A-Za-z0-9._/+@-]+$/.test(version) || version.startsWith('-'))
-  ) {
-    throw taskOptionError(label, `version must be a branch, tag or sha, got ${JSON.stringify(version)}`);
-  }
-  if (owner !== undefined) checkUserName(label, owner);
-  if (depth !== undefined && !(Number.isInteger(depth) && depth > 0)) {
-    throw taskOptionError(label, `depth must be a positive integer, got ${JSON.stringify(depth)}`);
-  }
+/** What the probe and the steps of a checkout need. */
+interface Checkout extends Git {
+  /** `--upload-pack` for a repository on the host's own disk (see `uploadPack`), or undefined. */
+  uploadPack?: string;
+}
 
-  // A repository on the host's own disk owned by another user: git's upload-pack, run for the local
-  // transport, refuses it ("dubious ownership") unless told otherwise; remote servers need nothing.
-  const isLocalRepo = repo.startsWith('/') || repo.startsWith('file://');
-  const uploadPack = isLocalRepo ? '--upload-pack=git -c safe.directory=* upload-pack' : undefined;
+/**
+ * A repository on the host's own disk owned by another user: git's upload-pack, run for the local
+ * transport, refuses it ("dubious ownership") unless told otherwise; remote servers need nothing.
+ */
+function prepare(opts: Git): Checkout {
+  const isLocalRepo = opts.repo.startsWith('/') || opts.repo.startsWith('file://');
+  return {
+    ...opts,
+    uploadPack: isLocalRepo ? '--upload-pack=git -c safe.directory=* upload-pack' : undefined,
+  };
+}
+
+function probe({ dest, repo, version, owner, uploadPack }: Checkout): string {
   const asksRemote = version === undefined || !FULL_SHA.test(version);
   const patterns = version === undefined ? ['HEAD'] : [version, `${version}^{}`];
   const inspect = (...args: string[]) => words('git', '-c', 'safe.directory=*', '-C', dest, ...args);
-  const probe = [
+  return [
     sh`d=${dest}`,
     'if [ -e "$d/.git" ]; then',
     `  printf '${MARKER} head %s\\n' "$(${inspect('rev-parse', '--verify', '-q', 'HEAD')})"`,
@@ -91,99 +87,122 @@ export function git(opts: GitOptions & TaskOptions): Task {
         ]
       : []),
   ].join('\n');
+}
 
-  /** Runs git as the owner; `-C dest` for commands on the checkout. */
-  const gitStep = (args: Array<string | number | false | undefined>, inCheckout = true): RunStep => ({
+/** A git command run as the owner; `-C dest` for commands on the checkout. */
+function gitStep(
+  { owner, dest }: Checkout,
+  args: Array<string | number | false | undefined>,
+  inCheckout = true,
+): RunStep {
+  return {
     kind: 'run',
     command: `GIT_TERMINAL_PROMPT=0 ${runAs(
       owner,
       words('git', '-c', 'safe.directory=*', ...(inCheckout ? ['-C', dest] : []), ...args),
     )}`,
-  });
-  const depthFlag = depth !== undefined ? `--depth=${depth}` : undefined;
+  };
+}
 
-  function plan(result: ProbeResult): Plan {
-    const lines = markedRaw(result.stdout);
-    const get = (key: string) => lines.find((l) => l.key === key)?.value;
-    const head = get('head');
-    const destState = get('dest');
-    if (head === undefined && destState === undefined) {
-      return { steps: [], error: `the git probe printed nothing (exit code ${result.exitCode})` };
-    }
-    if (destState === 'notgit') {
-      return {
-        steps: [],
-        error: `${dest} exists and is not a git checkout: remove it (absent task) or choose another dest`,
-      };
-    }
+const depthFlag = ({ depth }: Checkout) => (depth !== undefined ? `--depth=${depth}` : undefined);
 
-    const target = resolveTarget(version, lines);
-    if ('error' in target) return { steps: [], error: target.error };
+function plan(checkout: Checkout, result: ProbeResult): Plan {
+  const { dest, repo, version, uploadPack } = checkout;
+  const lines = markedRaw(result.stdout);
+  const get = (key: string) => lines.find((l) => l.key === key)?.value;
+  const head = get('head');
+  const destState = get('dest');
+  if (head === undefined && destState === undefined) {
+    return { steps: [], error: `the git probe printed nothing (exit code ${result.exitCode})` };
+  }
+  if (destState === 'notgit') {
+    return {
+      steps: [],
+      error: `${dest} exists and is not a git checkout: remove it (absent task) or choose another dest`,
+    };
+  }
 
-    const wanted = target.kind === 'short-sha' ? target.prefix : target.sha;
-    if (head !== undefined && head !== '' && head.startsWith(wanted)) return { steps: [] };
+  const target = resolveTarget(version, lines);
+  if ('error' in target) return { steps: [], error: target.error };
 
-    const describe = describeTarget(target);
-    if (head === undefined) {
-      // A plain clone lands on a branch or tag by itself; anything else is fetched after the clone.
-      if (target.kind === 'branch' || (target.kind === 'ref' && target.ref.startsWith('refs/tags/'))) {
-        const name = target.kind === 'branch' ? target.branch : target.ref.slice('refs/tags/'.length);
-        return {
-          steps: [gitStep(['clone', uploadPack, depthFlag, '--branch', name, repo, dest], false)],
-          reason: `not cloned: clone ${describe}`,
-        };
-      }
+  const wanted = target.kind === 'short-sha' ? target.prefix : target.sha;
+  if (head !== undefined && head !== '' && head.startsWith(wanted)) return { steps: [] };
+
+  const describe = describeTarget(target);
+  if (head === undefined) {
+    // A plain clone lands on a branch or tag by itself; anything else is fetched after the clone.
+    if (target.kind === 'branch' || (target.kind === 'ref' && target.ref.startsWith('refs/tags/'))) {
+      const name = target.kind === 'branch' ? target.branch : target.ref.slice('refs/tags/'.length);
       return {
         steps: [
-          gitStep(['clone', uploadPack, '--no-checkout', depthFlag, repo, dest], false),
-          ...moveHead(target),
+          gitStep(checkout, ['clone', uploadPack, depthFlag(checkout), '--branch', name, repo, dest], false),
         ],
         reason: `not cloned: clone ${describe}`,
       };
     }
-
-    const steps: RunStep[] = [];
-    const url = get('url') ?? '';
-    if (url !== repo)
-      steps.push(
-        gitStep(url === '' ? ['remote', 'add', 'origin', repo] : ['remote', 'set-url', 'origin', repo]),
-      );
-    steps.push(...moveHead(target));
-    return { steps, reason: `HEAD ${head.slice(0, 12) || '(none)'} → ${describe}` };
+    return {
+      steps: [
+        gitStep(checkout, ['clone', uploadPack, '--no-checkout', depthFlag(checkout), repo, dest], false),
+        ...moveHead(checkout, target),
+      ],
+      reason: `not cloned: clone ${describe}`,
+    };
   }
 
-  /** Fetch what the target names from `repo` and check it out. */
-  function moveHead(target: Target): RunStep[] {
-    switch (target.kind) {
-      case 'branch':
-        return [
-          gitStep(['fetch', uploadPack, depthFlag, repo, `refs/heads/${target.branch}`]),
-          gitStep(['checkout', '--force', '-B', target.branch, 'FETCH_HEAD']),
-        ];
-      case 'ref':
-        return [
-          gitStep(['fetch', uploadPack, depthFlag, repo, target.ref]),
-          gitStep(['checkout', '--force', '--detach', 'FETCH_HEAD']),
-        ];
-      case 'sha': {
-        // Fetch only when the commit is not here yet (fetching a sha works on protocol v2 servers).
-        const has = gitStep(['cat-file', '-e', `${target.sha}^{commit}`]).command;
-        const fetch = gitStep(['fetch', uploadPack, depthFlag, repo, target.sha]).command;
-        return [
-          { kind: 'run', command: `${has} 2>/dev/null || ${fetch}`, description: `git fetch ${target.sha}` },
-          gitStep(['checkout', '--force', '--detach', target.sha]),
-        ];
-      }
-      case 'short-sha':
-        return [
-          gitStep(['fetch', uploadPack, 'origin']),
-          gitStep(['checkout', '--force', '--detach', target.prefix]),
-        ];
-    }
-  }
-
-  return { ...taskBase('git', label, opts), probe, plan };
+  const steps: RunStep[] = [];
+  const url = get('url') ?? '';
+  if (url !== repo)
+    steps.push(
+      gitStep(
+        checkout,
+        url === '' ? ['remote', 'add', 'origin', repo] : ['remote', 'set-url', 'origin', repo],
+      ),
+    );
+  steps.push(...moveHead(checkout, target));
+  return { steps, reason: `HEAD ${head.slice(0, 12) || '(none)'} → ${describe}` };
 }
+
+/** Fetch what the target names from `repo` and check it out. */
+function moveHead(checkout: Checkout, target: Target): RunStep[] {
+  const { repo, uploadPack } = checkout;
+  const depth = depthFlag(checkout);
+  switch (target.kind) {
+    case 'branch':
+      return [
+        gitStep(checkout, ['fetch', uploadPack, depth, repo, `refs/heads/${target.branch}`]),
+        gitStep(checkout, ['checkout', '--force', '-B', target.branch, 'FETCH_HEAD']),
+      ];
+    case 'ref':
+      return [
+        gitStep(checkout, ['fetch', uploadPack, depth, repo, target.ref]),
+        gitStep(checkout, ['checkout', '--force', '--detach', 'FETCH_HEAD']),
+      ];
+    case 'sha': {
+      // Fetch only when the commit is not here yet (fetching a sha works on protocol v2 servers).
+      const has = gitStep(checkout, ['cat-file', '-e', `${target.sha}^{commit}`]).command;
+      const fetch = gitStep(checkout, ['fetch', uploadPack, depth, repo, target.sha]).command;
+      return [
+        { kind: 'run', command: `${has} 2>/dev/null || ${fetch}`, description: `git fetch ${target.sha}` },
+        gitStep(checkout, ['checkout', '--force', '--detach', target.sha]),
+      ];
+    }
+    case 'short-sha':
+      return [
+        gitStep(checkout, ['fetch', uploadPack, 'origin']),
+        gitStep(checkout, ['checkout', '--force', '--detach', target.prefix]),
+      ];
+  }
+}
+
+export const git = defineTask({
+  type: 'git',
+  options,
+  subject: 'dest',
+  label: (dest) => `git ${dest}`,
+  prepare,
+  probe,
+  plan,
+});
 
 function describeTarget(target: Target): string {
   switch (target.kind) {

@@ -1,8 +1,9 @@
-/** Every task type, one per file. Each returns a Task (see ../engine/types.ts). */
+/** Every task type, one per file, each declared with defineTask (./define.ts). Each returns a Task. */
 export { absent } from './absent.js';
 export { apt } from './apt.js';
 export { command, shell } from './command.js';
 export { copy } from './copy.js';
+export { defineTask } from './define.js';
 export { directory } from './directory.js';
 export { dockerContainer } from './docker-container.js';
 export { dockerImage } from './docker-image.js';
@@ -12,8 +13,10 @@ export { git } from './git.js';
 export { group } from './group.js';
 export { lineinfile } from './lineinfile.js';
 export { link } from './link.js';
+export { TaskOptionError } from './options.js';
 export { postgresDb } from './postgres-db.js';
 export { postgresUser } from './postgres-user.js';
+export { prune } from './prune.js';
 export { service } from './service.js';
 export { template } from './template.js';
 export { user } from './user.js';

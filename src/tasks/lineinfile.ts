@@ -17,38 +17,47 @@
  * group and mode: the engine's atomic write applies it. A file given as a symbolic link is edited at its
  * resolved path, the link stays. `create: true` creates a missing file (0644) holding just `line`.
  */
-import type { Plan, ProbeResult, Task, TaskOptions } from '../engine/types.js';
-import { taskBase } from '../engine/types.js';
+import { z } from 'zod';
+import type { Plan, ProbeResult } from '../engine/types.js';
 import { quote, sh } from '../util/shell.js';
 import { DEFAULT_FILE_MODE, writeStep } from './copy.js';
+import { defineTask, type PrepareContext } from './define.js';
 import {
-  checkPath,
   currentGroup,
   currentOwner,
-  decodeBase64,
-  decodeBase64Text,
   fileStateProbeOf,
   formatMode,
-  MARKER_PREFIX,
-  markedLines,
   parseFileState,
-  taskOptionError,
   unreadableProbe,
-} from './probes.js';
+} from './file-state.js';
+import { absolutePath, flag, oneOf } from './options.js';
+import { decodeBase64, decodeBase64Text, MARKER_PREFIX, markedLines } from './probe-output.js';
 
-export interface LineInFileOptions extends TaskOptions {
+/** An extended regexp given to grep -E on the host: one line. */
+const regexp = (option: string) => {
+  const message = { error: `${option} must be a non-empty single-line regexp` };
+  return z.string(message).regex(/^[^\n\0]+$/, message);
+};
+
+const options = z.strictObject({
   /** Absolute path of the file. */
-  path: string;
+  path: absolutePath(),
+  state: oneOf('state', ['present', 'absent']).default('present'),
   /** The whole line, without newline. Required unless state is 'absent' with a regexp. */
-  line?: string;
+  line: z
+    .string({ error: 'line must be a single line of text (no newline)' })
+    .regex(/^[^\n\0]*$/, { error: 'line must be a single line of text (no newline)' })
+    .optional(),
   /** Extended regexp (grep -E) selecting the line to replace (present) or the lines to remove (absent). */
-  regexp?: string;
-  state?: 'present' | 'absent';
+  regexp: regexp('regexp').optional(),
   /** Extended regexp: insert after the last line matching it; 'EOF' (default) appends. */
-  insertAfter?: string;
+  insertAfter: regexp('insertAfter').optional(),
   /** Create the file when it is missing (state present only). Default false: a missing file is an error. */
-  create?: boolean;
-}
+  create: flag('create').default(false),
+});
+
+export type LineInFileOptions = z.input<typeof options>;
+type LineInFile = z.output<typeof options>;
 
 const MARKER = `${MARKER_PREFIX}lineinfile`;
 const REAL_PATH_MARKER = `${MARKER_PREFIX}lineinfile-real`;
@@ -65,27 +74,39 @@ interface LineInFileSpec {
 
 /** Shell that sets li_change=1 when the file "$li_p" needs editing. */
 function changeTest(spec: LineInFileSpec): string[] {
-  const exactCount = 'li_n=$(grep -c -a -x -F -e "$li_l" -- "$li_p")';
+  const exactCount = `li_n=$(${patternFrom('li_l')} grep -c -a -x -F -f - -- "$li_p")`;
   if (spec.state === 'present' && spec.regexp === undefined) {
     return [exactCount, `[ "\${li_n:-0}" -gt 0 ] || li_change=1`];
   }
   if (spec.state === 'present') {
     return [
-      'li_m=$(grep -n -a -E -e "$li_r" -- "$li_p" | tail -n 1)',
+      `li_m=$(${patternFrom('li_r')} grep -n -a -E -f - -- "$li_p" | tail -n 1)`,
       `if [ -n "$li_m" ]; then [ "\${li_m#*:}" = "$li_l" ] || li_change=1`,
       `else ${exactCount}; [ "\${li_n:-0}" -gt 0 ] || li_change=1; fi`,
     ];
   }
   if (spec.regexp !== undefined) {
-    return ['li_n=$(grep -c -a -E -e "$li_r" -- "$li_p")', `[ "\${li_n:-0}" -gt 0 ] && li_change=1`];
+    return [
+      `li_n=$(${patternFrom('li_r')} grep -c -a -E -f - -- "$li_p")`,
+      `[ "\${li_n:-0}" -gt 0 ] && li_change=1`,
+    ];
   }
   return [exactCount, `[ "\${li_n:-0}" -gt 0 ] && li_change=1`];
+}
+
+/**
+ * The start of a pipeline giving grep the pattern in `variable` on stdin (`grep -f -`): a line (which may
+ * hold a secret) or a regexp never becomes a process argument, where `ps` on the host would show it.
+ * `printf` is a shell builtin: no process, no argv.
+ */
+function patternFrom(variable: string): string {
+  return `printf '%s\\n' "$${variable}" |`;
 }
 
 /** Shell checking a regexp against /dev/null: grep exits 2 on a bad regexp, and says why. */
 function regexpCheck(variable: string, option: string): string {
   return [
-    `li_e=$(grep -E -e "$${variable}" </dev/null 2>&1 >/dev/null)`,
+    `li_e=$(${patternFrom(variable)} grep -E -f - /dev/null 2>&1 >/dev/null)`,
     `if [ $? -ge 2 ]; then li_status=bad; printf '%s %s %s\\n' ${quote(`${MARKER} bad-regexp`)} ${option} "$(printf '%s' "$li_e" | base64 -w0)"; fi`,
   ].join('\n');
 }
@@ -116,12 +137,12 @@ function buildProbe(spec: LineInFileSpec): string {
   );
   if (spec.regexp !== undefined) {
     lines.push(
-      `    printf '%s %s\\n' ${quote(MATCHES_MARKER)} "$(grep -n -a -E -e "$li_r" -- "$li_p" | cut -d: -f1 | tr '\\n' ' ')"`,
+      `    printf '%s %s\\n' ${quote(MATCHES_MARKER)} "$(${patternFrom('li_r')} grep -n -a -E -f - -- "$li_p" | cut -d: -f1 | tr '\\n' ' ')"`,
     );
   }
   if (insertAfterRegexp) {
     lines.push(
-      `    printf '%s %s\\n' ${quote(AFTER_MARKER)} "$(grep -n -a -E -e "$li_a" -- "$li_p" | tail -n 1 | cut -d: -f1)"`,
+      `    printf '%s %s\\n' ${quote(AFTER_MARKER)} "$(${patternFrom('li_a')} grep -n -a -E -f - -- "$li_p" | tail -n 1 | cut -d: -f1)"`,
     );
   }
   lines.push(
@@ -189,99 +210,78 @@ export function editLines(
   return { lines: edited, reason: 'line is missing' };
 }
 
-export function lineinfile(opts: LineInFileOptions): Task {
-  const path = checkPath(`lineinfile ${opts.path}`, opts.path);
+function prepare(opts: LineInFile, { fail }: PrepareContext): LineInFile {
+  if (opts.line === undefined && !(opts.state === 'absent' && opts.regexp !== undefined)) {
+    fail('line', 'line is required (only state absent with a regexp can do without)');
+  }
+  return opts;
+}
+
+function plan(spec: LineInFile, probe: ProbeResult): Plan {
+  const { path, state, create } = spec;
   const label = `lineinfile ${path}`;
-  const state = opts.state ?? 'present';
-  if (state !== 'present' && state !== 'absent') {
-    throw taskOptionError(label, `state must be 'present' or 'absent', got ${JSON.stringify(state)}`);
-  }
-  if (opts.line === undefined && !(state === 'absent' && opts.regexp !== undefined)) {
-    throw taskOptionError(label, 'line is required (only state absent with a regexp can do without)');
-  }
-  if (opts.line !== undefined && (typeof opts.line !== 'string' || /[\n\0]/.test(opts.line))) {
-    throw taskOptionError(label, 'line must be a single line of text (no newline)');
-  }
-  for (const [option, value] of [
-    ['regexp', opts.regexp],
-    ['insertAfter', opts.insertAfter],
-  ] as const) {
-    if (value !== undefined && (typeof value !== 'string' || value === '' || /[\n\0]/.test(value))) {
-      throw taskOptionError(label, `${option} must be a non-empty single-line regexp`);
-    }
-  }
-  const spec: LineInFileSpec = {
-    path,
-    line: opts.line,
-    regexp: opts.regexp,
-    state,
-    insertAfter: opts.insertAfter,
-  };
-  const create = opts.create ?? false;
-
-  return {
-    ...taskBase('lineinfile', label, opts),
-    probe: buildProbe(spec),
-    plan(probe: ProbeResult): Plan {
-      const [status, detail, message] = markedLines(probe.stdout, MARKER).at(-1) ?? [];
-      switch (status) {
-        case 'ok':
-          return { steps: [] };
-        case 'bad-regexp':
-          return {
-            steps: [],
-            error: `${label}: ${detail} is not a valid extended regexp: ${decodeBase64(message) ?? 'grep refused it'}`,
-          };
-        case 'dangling':
-          return { steps: [], error: `${label}: ${path} is a symbolic link whose target cannot be resolved` };
-        case 'not-a-file':
-          return { steps: [], error: `${label}: ${path} is not a regular file` };
-        case 'absent': {
-          if (state === 'absent') return { steps: [] };
-          if (!create) {
-            return { steps: [], error: `${label}: ${path} does not exist (set create: true to create it)` };
-          }
-          const realPath = decodeBase64(markedLines(probe.stdout, REAL_PATH_MARKER).at(-1)?.[0]) ?? path;
-          const content = joinLines([spec.line as string]);
-          return {
-            steps: [writeStep({ path: realPath, content, mode: DEFAULT_FILE_MODE })],
-            reason: 'file is missing',
-            diff: { path: realPath, after: content },
-          };
-        }
-        case 'change':
-          break;
-        default:
-          return { steps: [], error: unreadableProbe(path, probe.exitCode) };
-      }
-
-      const before = decodeBase64Text(detail ?? '');
-      if (before === undefined) return { steps: [], error: `${label}: ${path} is not UTF-8 text` };
-      const fileState = parseFileState(probe.stdout);
-      if (fileState?.type !== 'file') return { steps: [], error: unreadableProbe(path, probe.exitCode) };
-      const realPath = decodeBase64(markedLines(probe.stdout, REAL_PATH_MARKER).at(-1)?.[0]) ?? path;
-      const insertAfter = lineNumbers(probe.stdout, AFTER_MARKER).at(-1);
-      const edit = editLines(
-        spec,
-        splitLines(before),
-        lineNumbers(probe.stdout, MATCHES_MARKER),
-        insertAfter,
-      );
-      if (edit.reason === undefined) return { steps: [] };
-      const after = joinLines(edit.lines);
+  const [status, detail, message] = markedLines(probe.stdout, MARKER).at(-1) ?? [];
+  switch (status) {
+    case 'ok':
+      return { steps: [] };
+    case 'bad-regexp':
       return {
-        steps: [
-          writeStep({
-            path: realPath,
-            content: after,
-            mode: formatMode(fileState.mode),
-            owner: currentOwner(fileState),
-            group: currentGroup(fileState),
-          }),
-        ],
-        reason: edit.reason,
-        diff: { path: realPath, after },
+        steps: [],
+        error: `${label}: ${detail} is not a valid extended regexp: ${decodeBase64(message) ?? 'grep refused it'}`,
       };
-    },
+    case 'dangling':
+      return { steps: [], error: `${label}: ${path} is a symbolic link whose target cannot be resolved` };
+    case 'not-a-file':
+      return { steps: [], error: `${label}: ${path} is not a regular file` };
+    case 'absent': {
+      if (state === 'absent') return { steps: [] };
+      if (!create) {
+        return { steps: [], error: `${label}: ${path} does not exist (set create: true to create it)` };
+      }
+      const realPath = decodeBase64(markedLines(probe.stdout, REAL_PATH_MARKER).at(-1)?.[0]) ?? path;
+      const content = joinLines([spec.line as string]);
+      return {
+        steps: [writeStep({ path: realPath, content, mode: DEFAULT_FILE_MODE })],
+        reason: 'file is missing',
+        diff: { path: realPath, after: content },
+      };
+    }
+    case 'change':
+      break;
+    default:
+      return { steps: [], error: unreadableProbe(path, probe.exitCode) };
+  }
+
+  const before = decodeBase64Text(detail ?? '');
+  if (before === undefined) return { steps: [], error: `${label}: ${path} is not UTF-8 text` };
+  const fileState = parseFileState(probe.stdout);
+  if (fileState?.type !== 'file') return { steps: [], error: unreadableProbe(path, probe.exitCode) };
+  const realPath = decodeBase64(markedLines(probe.stdout, REAL_PATH_MARKER).at(-1)?.[0]) ?? path;
+  const insertAfter = lineNumbers(probe.stdout, AFTER_MARKER).at(-1);
+  const edit = editLines(spec, splitLines(before), lineNumbers(probe.stdout, MATCHES_MARKER), insertAfter);
+  if (edit.reason === undefined) return { steps: [] };
+  const after = joinLines(edit.lines);
+  return {
+    steps: [
+      writeStep({
+        path: realPath,
+        content: after,
+        mode: formatMode(fileState.mode),
+        owner: currentOwner(fileState),
+        group: currentGroup(fileState),
+      }),
+    ],
+    reason: edit.reason,
+    diff: { path: realPath, after },
   };
 }
+
+export const lineinfile = defineTask({
+  type: 'lineinfile',
+  options,
+  subject: 'path',
+  label: (path) => `lineinfile ${path}`,
+  prepare,
+  probe: buildProbe,
+  plan,
+});

@@ -7,56 +7,42 @@
  * the database is created from template0, the one template that accepts any encoding. Extensions are
  * created when missing (`CREATE EXTENSION IF NOT EXISTS`), never dropped.
  */
-import type { Plan, ProbeResult, RunStep, Task, TaskOptions } from '../engine/types.js';
-import { taskBase } from '../engine/types.js';
-import { checkPgName, psqlFailure, psqlProbe, psqlStep, sqlIdent, sqlLiteral } from './postgres-user.js';
-import { taskOptionError } from './probes.js';
+import { z } from 'zod';
+import type { Plan, ProbeResult, RunStep } from '../engine/types.js';
+import { defineTask } from './define.js';
+import { presence, says, text } from './options.js';
+import { pgName, psqlFailure, psqlProbe, psqlStep, sqlIdent, sqlLiteral } from './postgres-user.js';
 
-export interface PostgresDbOptions {
-  name: string;
+const options = z.strictObject({
+  db: pgName('db'),
+  state: presence.default('present'),
   /** Owner role (it must exist: create it with postgresUser first). */
-  owner?: string;
+  owner: pgName('owner').optional(),
   /** Encoding at creation, e.g. `UTF8`. */
-  encoding?: string;
+  encoding: text('encoding', /^[A-Za-z0-9_-]+$/, 'an encoding name like UTF8').optional(),
   /** Template at creation (default template1, or template0 when an encoding is given). */
-  template?: string;
+  template: pgName('template').optional(),
   /** Extensions to create in the database (`pg_trgm`, `uuid-ossp`...). */
-  extensions?: string[];
-  state?: 'present' | 'absent';
-}
+  extensions: z
+    .array(
+      z.string(says((got) => `${got} is not an extension name`)).regex(
+        /^[A-Za-z0-9_-]+$/,
+        says((got) => `${got} is not an extension name`),
+      ),
+      { error: 'extensions must be a list of extension names' },
+    )
+    .default([]),
+});
+
+export type PostgresDbOptions = z.input<typeof options>;
+type PostgresDb = z.output<typeof options>;
 
 const DB_MARKER = 'verdandi-pgdb';
 const EXT_MARKER = 'verdandi-pgext';
 const EXT_EXIT = 'verdandi-pgext-exit';
 
-export function postgresDb(opts: PostgresDbOptions & TaskOptions): Task {
-  const name = checkPgName('postgresDb', 'name', opts.name);
-  const label = `postgres database ${name}`;
-  const state = opts.state ?? 'present';
-  if (state !== 'present' && state !== 'absent') {
-    throw taskOptionError(label, `state must be present or absent, got ${JSON.stringify(state)}`);
-  }
-  const owner = opts.owner === undefined ? undefined : checkPgName(label, 'owner', opts.owner);
-  const template = opts.template === undefined ? undefined : checkPgName(label, 'template', opts.template);
-  if (
-    opts.encoding !== undefined &&
-    (typeof opts.encoding !== 'string' || !/^[A-Za-z0-9_-]+$/.test(opts.encoding))
-  ) {
-    throw taskOptionError(
-      label,
-      `encoding must be an encoding name like UTF8, got ${JSON.stringify(opts.encoding)}`,
-    );
-  }
-  const extensions = opts.extensions ?? [];
-  if (!Array.isArray(extensions))
-    throw taskOptionError(label, 'extensions must be a list of extension names');
-  for (const ext of extensions) {
-    if (typeof ext !== 'string' || !/^[A-Za-z0-9_-]+$/.test(ext)) {
-      throw taskOptionError(label, `${JSON.stringify(ext)} is not an extension name`);
-    }
-  }
-
-  const probe = [
+function probe({ db: name, state, extensions }: PostgresDb): string {
+  return [
     psqlProbe(
       `select '${DB_MARKER}', pg_encoding_to_char(encoding), pg_get_userbyid(datdba) from pg_database where datname = ${sqlLiteral(name)}`,
     ),
@@ -71,82 +57,97 @@ export function postgresDb(opts: PostgresDbOptions & TaskOptions): Task {
         ]
       : []),
   ].join('\n');
+}
 
-  const createExtensions = (names: string[]): RunStep =>
-    psqlStep(
-      names.map((ext) => `CREATE EXTENSION IF NOT EXISTS ${sqlIdent(ext)};`).join('\n'),
-      `create extension ${names.join(', ')} in ${name}`,
-      name,
+/** One step creating the missing extensions in database `name`. */
+function createExtensions(name: string, names: string[]): RunStep {
+  return psqlStep(
+    names.map((ext) => `CREATE EXTENSION IF NOT EXISTS ${sqlIdent(ext)};`).join('\n'),
+    `create extension ${names.join(', ')} in ${name}`,
+    name,
+  );
+}
+
+function plan(opts: PostgresDb, result: ProbeResult): Plan {
+  const { db: name, state, owner, template, extensions } = opts;
+  const failure = psqlFailure(result);
+  if (failure) return { steps: [], error: failure };
+  const row = result.stdout.split('\n').find((l) => l.startsWith(`${DB_MARKER}|`));
+  if (state === 'absent') {
+    return row
+      ? {
+          steps: [psqlStep(`DROP DATABASE ${sqlIdent(name)};`, `drop database ${name}`)],
+          reason: 'database exists',
+        }
+      : { steps: [] };
+  }
+  if (!row) {
+    const clauses = [
+      owner !== undefined && `OWNER ${sqlIdent(owner)}`,
+      opts.encoding !== undefined && `ENCODING ${sqlLiteral(opts.encoding)}`,
+      (template !== undefined || opts.encoding !== undefined) &&
+        `TEMPLATE ${sqlIdent(template ?? 'template0')}`,
+    ].filter((c): c is string => typeof c === 'string');
+    const create = psqlStep(
+      `CREATE DATABASE ${sqlIdent(name)}${clauses.length > 0 ? ` ${clauses.join(' ')}` : ''};`,
+      `create database ${name}`,
     );
-
-  function plan(result: ProbeResult): Plan {
-    const failure = psqlFailure(result);
-    if (failure) return { steps: [], error: failure };
-    const row = result.stdout.split('\n').find((l) => l.startsWith(`${DB_MARKER}|`));
-    if (state === 'absent') {
-      return row
-        ? {
-            steps: [psqlStep(`DROP DATABASE ${sqlIdent(name)};`, `drop database ${name}`)],
-            reason: 'database exists',
-          }
-        : { steps: [] };
-    }
-    if (!row) {
-      const clauses = [
-        owner !== undefined && `OWNER ${sqlIdent(owner)}`,
-        opts.encoding !== undefined && `ENCODING ${sqlLiteral(opts.encoding)}`,
-        (template !== undefined || opts.encoding !== undefined) &&
-          `TEMPLATE ${sqlIdent(template ?? 'template0')}`,
-      ].filter((c): c is string => typeof c === 'string');
-      const create = psqlStep(
-        `CREATE DATABASE ${sqlIdent(name)}${clauses.length > 0 ? ` ${clauses.join(' ')}` : ''};`,
-        `create database ${name}`,
-      );
-      return {
-        steps: extensions.length > 0 ? [create, createExtensions(extensions)] : [create],
-        reason: 'database does not exist',
-      };
-    }
-
-    const [, encoding, ...ownerParts] = row.split('|');
-    const currentOwner = ownerParts.join('|');
-    if (opts.encoding !== undefined && normaliseEncoding(encoding) !== normaliseEncoding(opts.encoding)) {
-      return {
-        steps: [],
-        error: `database ${name} has encoding ${encoding}, not ${opts.encoding}: an encoding cannot be changed; dump, drop and recreate the database, or remove the encoding option`,
-      };
-    }
-    const steps: RunStep[] = [];
-    const reasons: string[] = [];
-    if (owner !== undefined && currentOwner !== owner) {
-      steps.push(
-        psqlStep(
-          `ALTER DATABASE ${sqlIdent(name)} OWNER TO ${sqlIdent(owner)};`,
-          `owner of ${name} → ${owner}`,
-        ),
-      );
-      reasons.push(`owner ${currentOwner} → ${owner}`);
-    }
-    if (extensions.length > 0) {
-      const extFailure = psqlFailure(result, EXT_EXIT);
-      if (extFailure) return { steps: [], error: extFailure };
-      const present = new Set(
-        result.stdout
-          .split('\n')
-          .filter((l) => l.startsWith(`${EXT_MARKER}|`))
-          .map((l) => l.slice(EXT_MARKER.length + 1)),
-      );
-      const missing = extensions.filter((ext) => !present.has(ext));
-      if (missing.length > 0) {
-        steps.push(createExtensions(missing));
-        reasons.push(`extensions missing: ${missing.join(', ')}`);
-      }
-    }
-    return steps.length > 0 ? { steps, reason: reasons.join(', ') } : { steps: [] };
+    return {
+      steps: extensions.length > 0 ? [create, createExtensions(name, extensions)] : [create],
+      reason: 'database does not exist',
+    };
   }
 
-  return { ...taskBase('postgresDb', label, { ...opts, name: label }), probe, plan };
+  const [, encoding, ...ownerParts] = row.split('|');
+  const currentOwner = ownerParts.join('|');
+  if (opts.encoding !== undefined && normaliseEncoding(encoding) !== normaliseEncoding(opts.encoding)) {
+    return {
+      steps: [],
+      error: `database ${name} has encoding ${encoding}, not ${opts.encoding}: an encoding cannot be changed; dump, drop and recreate the database, or remove the encoding option`,
+    };
+  }
+  const steps: RunStep[] = [];
+  const reasons: string[] = [];
+  if (owner !== undefined && currentOwner !== owner) {
+    steps.push(
+      psqlStep(
+        `ALTER DATABASE ${sqlIdent(name)} OWNER TO ${sqlIdent(owner)};`,
+        `owner of ${name} → ${owner}`,
+      ),
+    );
+    reasons.push(`owner ${currentOwner} → ${owner}`);
+  }
+  if (extensions.length > 0) {
+    const extFailure = psqlFailure(result, EXT_EXIT);
+    if (extFailure) return { steps: [], error: extFailure };
+    const present = new Set(
+      result.stdout
+        .split('\n')
+        .filter((l) => l.startsWith(`${EXT_MARKER}|`))
+        .map((l) => l.slice(EXT_MARKER.length + 1)),
+    );
+    const missing = extensions.filter((ext) => !present.has(ext));
+    if (missing.length > 0) {
+      steps.push(createExtensions(name, missing));
+      reasons.push(`extensions missing: ${missing.join(', ')}`);
+    }
+  }
+  return steps.length > 0 ? { steps, reason: reasons.join(', ') } : { steps: [] };
 }
+
+/**
+ * `postgresDb({ db, owner, encoding, template, extensions, state })`; `name` is the label (it was the
+ * database before: still accepted).
+ */
+export const postgresDb = defineTask({
+  type: 'postgresDb',
+  options,
+  subject: 'db',
+  subjectWasName: true,
+  label: (db) => `postgres database ${db}`,
+  probe,
+  plan,
+});
 
 /** `utf-8`, `UTF8` and `utf_8` name the same encoding. */
 function normaliseEncoding(encoding: string): string {

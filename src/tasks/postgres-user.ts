@@ -13,108 +13,128 @@
  * travels on psql's standard input, never on a command line. A task with a password is `sensitive`.
  */
 import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Plan, ProbeResult, RunStep, Task, TaskOptions } from '../engine/types.js';
-import { taskBase } from '../engine/types.js';
+import { z } from 'zod';
+import type { Plan, ProbeResult, RunStep } from '../engine/types.js';
 import { registerSecret } from '../util/redact.js';
 import { words } from '../util/shell.js';
-import { taskOptionError } from './probes.js';
+import { defineTask } from './define.js';
+import { flag, presence, says } from './options.js';
 
-export interface PostgresUserOptions {
-  name: string;
+/** A role or database name: any text PostgreSQL accepts as an identifier (1 to 63 bytes, one line). */
+export function pgName(option: string) {
+  const message = says(
+    (got) => `${option} must be a PostgreSQL name of 1 to 63 bytes on one line, got ${got}`,
+  );
+  return z
+    .string(message)
+    .min(1, message)
+    .regex(/^[^\0\n\r]*$/, message)
+    .refine((name) => Buffer.byteLength(name) <= 63, message);
+}
+
+const options = z.strictObject({
+  user: pgName('user'),
+  state: presence.default('present'),
   /** Clear password (from the secrets). Not given: the password is left as it is. */
-  password?: string;
+  password: z
+    .string({ error: 'password must be a non-empty string without NUL characters' })
+    .regex(/^[^\0]+$/, { error: 'password must be a non-empty string without NUL characters' })
+    .optional(),
   /** Untouched when not given (a new role is created without it). */
-  superuser?: boolean;
+  superuser: flag('superuser').optional(),
   /** Untouched when not given (a new role is created without it). */
-  createdb?: boolean;
+  createdb: flag('createdb').optional(),
   /** Can log in (default true: this is a user; false makes a group role). */
-  login?: boolean;
-  state?: 'present' | 'absent';
+  login: flag('login').default(true),
+});
+
+export type PostgresUserOptions = z.input<typeof options>;
+
+interface PostgresUser extends z.output<typeof options> {
+  /** The SCRAM verifier sent for the password, computed on first need (PBKDF2 takes a few milliseconds). */
+  verifier(): string;
 }
 
 const MARKER = 'verdandi-pgrole';
 
-export function postgresUser(opts: PostgresUserOptions & TaskOptions): Task {
-  const name = checkPgName('postgresUser', 'name', opts.name);
-  const label = `postgres user ${name}`;
-  const state = opts.state ?? 'present';
-  if (state !== 'present' && state !== 'absent') {
-    throw taskOptionError(label, `state must be present or absent, got ${JSON.stringify(state)}`);
-  }
+function prepare(opts: z.output<typeof options>): PostgresUser {
   const { password } = opts;
-  if (password !== undefined) {
-    if (typeof password !== 'string' || password === '' || password.includes('\0')) {
-      throw taskOptionError(label, 'password must be a non-empty string without NUL characters');
-    }
-    registerSecret(password);
-  }
-  for (const key of ['superuser', 'createdb', 'login'] as const) {
-    if (opts[key] !== undefined && typeof opts[key] !== 'boolean') {
-      throw taskOptionError(label, `${key} must be true or false, got ${JSON.stringify(opts[key])}`);
-    }
-  }
-  const login = opts.login ?? true;
-
-  const probe = psqlProbe(
-    `select '${MARKER}', rolsuper, rolcreatedb, rolcanlogin, coalesce(rolpassword, '') from pg_authid where rolname = ${sqlLiteral(name)}`,
-  );
-
-  // Computed on first need (PBKDF2 takes a few milliseconds), then kept: plan() stays a function of its
-  // input for a given task.
+  if (password !== undefined) registerSecret(password);
   let verifier: string | undefined;
-  const passwordClause = () => {
-    verifier ??= scramVerifier(password!);
-    return ` PASSWORD ${sqlLiteral(verifier)}`;
-  };
-
-  function plan(result: ProbeResult): Plan {
-    const failure = psqlFailure(result);
-    if (failure) return { steps: [], error: failure };
-    const row = result.stdout.split('\n').find((l) => l.startsWith(`${MARKER}|`));
-    if (state === 'absent') {
-      return row
-        ? { steps: [psqlStep(`DROP ROLE ${sqlIdent(name)};`, `drop role ${name}`)], reason: 'role exists' }
-        : { steps: [] };
-    }
-    if (!row) {
-      const attributes = [
-        login ? 'LOGIN' : 'NOLOGIN',
-        opts.superuser ? 'SUPERUSER' : 'NOSUPERUSER',
-        opts.createdb ? 'CREATEDB' : 'NOCREATEDB',
-      ].join(' ');
-      const sql = `CREATE ROLE ${sqlIdent(name)} WITH ${attributes}${password !== undefined ? passwordClause() : ''};`;
-      return { steps: [psqlStep(sql, `create role ${name}`)], reason: 'role does not exist' };
-    }
-
-    const [, superuser, createdb, canLogin, ...stored] = row.split('|');
-    const storedPassword = stored.join('|');
-    const changes: string[] = [];
-    const reasons: string[] = [];
-    const flag = (wanted: boolean | undefined, current: string, on: string, off: string) => {
-      if (wanted === undefined || (current === 't') === wanted) return;
-      changes.push(wanted ? on : off);
-      reasons.push(`${wanted ? on : off.replace(/^NO/, 'no ')}`.toLowerCase());
-    };
-    flag(opts.superuser, superuser, 'SUPERUSER', 'NOSUPERUSER');
-    flag(opts.createdb, createdb, 'CREATEDB', 'NOCREATEDB');
-    flag(login, canLogin, 'LOGIN', 'NOLOGIN');
-    let setPassword = false;
-    if (password !== undefined && !passwordMatches(password, name, storedPassword)) {
-      setPassword = true;
-      reasons.push(storedPassword === '' ? 'no password set' : 'password differs');
-    }
-    if (changes.length === 0 && !setPassword) return { steps: [] };
-    const sql = `ALTER ROLE ${sqlIdent(name)}${changes.length > 0 ? ` WITH ${changes.join(' ')}` : ''}${setPassword ? passwordClause() : ''};`;
-    return { steps: [psqlStep(sql, `alter role ${name}`)], reason: reasons.join(', ') };
-  }
-
   return {
-    ...taskBase('postgresUser', label, { ...opts, name: label }),
-    sensitive: opts.sensitive === true || password !== undefined,
-    probe,
-    plan,
+    ...opts,
+    // Kept once computed: plan() stays a function of its input for a given task.
+    verifier: () => {
+      verifier ??= scramVerifier(password!);
+      return verifier;
+    },
   };
 }
+
+function probe({ user }: PostgresUser): string {
+  return psqlProbe(
+    `select '${MARKER}', rolsuper, rolcreatedb, rolcanlogin, coalesce(rolpassword, '') from pg_authid where rolname = ${sqlLiteral(user)}`,
+  );
+}
+
+function plan(opts: PostgresUser, result: ProbeResult): Plan {
+  const { user: name, state, password, login } = opts;
+  const passwordClause = () => ` PASSWORD ${sqlLiteral(opts.verifier())}`;
+  const failure = psqlFailure(result);
+  if (failure) return { steps: [], error: failure };
+  const row = result.stdout.split('\n').find((l) => l.startsWith(`${MARKER}|`));
+  if (state === 'absent') {
+    return row
+      ? { steps: [psqlStep(`DROP ROLE ${sqlIdent(name)};`, `drop role ${name}`)], reason: 'role exists' }
+      : { steps: [] };
+  }
+  if (!row) {
+    const attributes = [
+      login ? 'LOGIN' : 'NOLOGIN',
+      opts.superuser ? 'SUPERUSER' : 'NOSUPERUSER',
+      opts.createdb ? 'CREATEDB' : 'NOCREATEDB',
+    ].join(' ');
+    const sql = `CREATE ROLE ${sqlIdent(name)} WITH ${attributes}${password !== undefined ? passwordClause() : ''};`;
+    return { steps: [psqlStep(sql, `create role ${name}`)], reason: 'role does not exist' };
+  }
+
+  const [, superuser, createdb, canLogin, ...stored] = row.split('|');
+  const storedPassword = stored.join('|');
+  const changes: string[] = [];
+  const reasons: string[] = [];
+  const flag = (wanted: boolean | undefined, current: string, on: string, off: string) => {
+    if (wanted === undefined || (current === 't') === wanted) return;
+    changes.push(wanted ? on : off);
+    reasons.push(`${wanted ? on : off.replace(/^NO/, 'no ')}`.toLowerCase());
+  };
+  flag(opts.superuser, superuser, 'SUPERUSER', 'NOSUPERUSER');
+  flag(opts.createdb, createdb, 'CREATEDB', 'NOCREATEDB');
+  flag(login, canLogin, 'LOGIN', 'NOLOGIN');
+  let setPassword = false;
+  if (password !== undefined && !passwordMatches(password, name, storedPassword)) {
+    setPassword = true;
+    reasons.push(storedPassword === '' ? 'no password set' : 'password differs');
+  }
+  if (changes.length === 0 && !setPassword) return { steps: [] };
+  const sql = `ALTER ROLE ${sqlIdent(name)}${changes.length > 0 ? ` WITH ${changes.join(' ')}` : ''}${setPassword ? passwordClause() : ''};`;
+  return { steps: [psqlStep(sql, `alter role ${name}`)], reason: reasons.join(', ') };
+}
+
+/**
+ * `postgresUser({ user, password, superuser, createdb, login, state })`; `name` is the label (it was
+ * the role before: still accepted). A task with a password is always sensitive.
+ */
+export const postgresUser = defineTask({
+  type: 'postgresUser',
+  options,
+  subject: 'user',
+  subjectWasName: true,
+  label: (user) => `postgres user ${user}`,
+  prepare,
+  probe,
+  plan,
+  sensitive: (spec) => spec.password !== undefined,
+});
 
 // ---------------------------------------------------------------------------------------------------
 // SQL quoting (also used by postgres-db.ts)
@@ -139,17 +159,6 @@ export function sqlIdent(name: string): string {
 /** A libpq connection string value (`dbname='...'`), for psql's --dbname. */
 export function conninfoValue(value: string): string {
   return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-}
-
-/** Checks a role or database name: any text PostgreSQL accepts as an identifier (1 to 63 bytes). */
-export function checkPgName(task: string, what: string, name: unknown): string {
-  if (typeof name !== 'string' || name === '' || Buffer.byteLength(name) > 63 || /[\0\n\r]/.test(name)) {
-    throw taskOptionError(
-      task,
-      `${what} must be a PostgreSQL name of 1 to 63 bytes on one line, got ${JSON.stringify(name)}`,
-    );
-  }
-  return name;
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -9,18 +9,22 @@
  * in handlers (notified by the task that changed a config file), not in a role's task list.
  * `reloaded` starts a unit that is not running (then it reads its config anyway).
  */
-import type { Plan, ProbeResult, RunStep, Task, TaskOptions } from '../engine/types.js';
-import { taskBase } from '../engine/types.js';
+import { z } from 'zod';
+import type { Plan, ProbeResult, RunStep } from '../engine/types.js';
 import { words } from '../util/shell.js';
-import { taskOptionError } from './probes.js';
+import { defineTask } from './define.js';
+import { flag, oneOf, text } from './options.js';
 
-export interface ServiceOptions {
+const options = z.strictObject({
   /** Unit name: `nginx` (same as `nginx.service`), `backup.timer`... */
-  name: string;
-  state?: 'started' | 'stopped' | 'restarted' | 'reloaded';
+  unit: text('unit', /^(?!-)[A-Za-z0-9:_.@\\-]+$/, 'a systemd unit name'),
+  state: oneOf('state', ['started', 'stopped', 'restarted', 'reloaded']).optional(),
   /** Start at boot (`systemctl enable`) or not (`disable`). Untouched when not given. */
-  enabled?: boolean;
-}
+  enabled: flag('enabled').optional(),
+});
+
+export type ServiceOptions = z.input<typeof options>;
+type Service = z.output<typeof options>;
 
 /** UnitFileState values for which `systemctl is-enabled` succeeds: nothing to enable. */
 const ENABLED_LIKE = new Set([
@@ -39,90 +43,82 @@ const STOPPED = new Set(['inactive', 'failed', 'maintenance']);
 
 const PROPERTIES = ['LoadState', 'ActiveState', 'UnitFileState', 'NeedDaemonReload'];
 
-export function service(opts: ServiceOptions & TaskOptions): Task {
-  const unit = opts.name;
-  if (typeof unit !== 'string' || !/^[A-Za-z0-9:_.@\\-]+$/.test(unit) || unit.startsWith('-')) {
-    throw taskOptionError('service', `name must be a systemd unit name, got ${JSON.stringify(unit)}`);
-  }
-  const state = opts.state;
-  const label = `service ${unit}`;
-  if (state !== undefined && !['started', 'stopped', 'restarted', 'reloaded'].includes(state)) {
-    throw taskOptionError(
-      label,
-      `state must be started, stopped, restarted or reloaded, got ${JSON.stringify(state)}`,
-    );
-  }
-  if (opts.enabled !== undefined && typeof opts.enabled !== 'boolean') {
-    throw taskOptionError(label, `enabled must be true or false, got ${JSON.stringify(opts.enabled)}`);
-  }
+function probe({ unit }: Service): string {
+  return `${words('systemctl', 'show', '-p', PROPERTIES.join(','), '--', unit)} 2>&1`;
+}
 
-  const probe = `${words('systemctl', 'show', '-p', PROPERTIES.join(','), '--', unit)} 2>&1`;
+function plan({ unit, state, enabled }: Service, result: ProbeResult): Plan {
   const systemctl = (...args: string[]): RunStep => ({
     kind: 'run',
     command: words('systemctl', ...args, unit),
   });
-
-  function plan(result: ProbeResult): Plan {
-    const props = parseShow(result.stdout);
-    if (result.exitCode !== 0 || props.LoadState === undefined) {
-      const output = result.stdout.trim().split('\n').slice(-3).join(' ');
-      return { steps: [], error: `systemctl show ${unit} failed (exit code ${result.exitCode}): ${output}` };
-    }
-    if (props.LoadState === 'not-found') {
-      return {
-        steps: [],
-        error: `unit ${unit} not found on the host (systemd reports LoadState=not-found): install the package that provides it, or write its unit file, in an earlier task; check the name (systemctl list-unit-files)`,
-      };
-    }
-    const masked = props.LoadState === 'masked' || props.UnitFileState?.startsWith('masked');
-    if (masked && (opts.enabled === true || (state !== undefined && state !== 'stopped'))) {
-      return {
-        steps: [],
-        error: `unit ${unit} is masked: it cannot be started or enabled; unmask it (systemctl unmask ${unit}) if it should run`,
-      };
-    }
-
-    const steps: RunStep[] = [];
-    const reasons: string[] = [];
-    if (props.NeedDaemonReload === 'yes') {
-      steps.push({ kind: 'run', command: 'systemctl daemon-reload' });
-      reasons.push('unit file changed on disk: daemon-reload');
-    }
-
-    const active = props.ActiveState ?? 'unknown';
-    if (state === 'started' && !RUNNING.has(active)) {
-      steps.push(systemctl('start'));
-      reasons.push(`${active} → started`);
-    } else if (state === 'stopped' && !STOPPED.has(active)) {
-      steps.push(systemctl('stop'));
-      reasons.push(`${active} → stopped`);
-    } else if (state === 'restarted') {
-      steps.push(systemctl('restart'));
-      reasons.push('restart requested');
-    } else if (state === 'reloaded') {
-      if (RUNNING.has(active)) {
-        steps.push(systemctl('reload'));
-        reasons.push('reload requested');
-      } else {
-        steps.push(systemctl('start'));
-        reasons.push(`reload requested but ${active}: start`);
-      }
-    }
-
-    const fileState = props.UnitFileState ?? '';
-    if (opts.enabled === true && !ENABLED_LIKE.has(fileState)) {
-      steps.push(systemctl('enable'));
-      reasons.push(`${fileState || 'not enabled'} → enabled`);
-    } else if (opts.enabled === false && fileState === 'enabled') {
-      steps.push(systemctl('disable'));
-      reasons.push('enabled → disabled');
-    }
-    return steps.length > 0 ? { steps, reason: reasons.join(', ') } : { steps: [] };
+  const props = parseShow(result.stdout);
+  if (result.exitCode !== 0 || props.LoadState === undefined) {
+    const output = result.stdout.trim().split('\n').slice(-3).join(' ');
+    return { steps: [], error: `systemctl show ${unit} failed (exit code ${result.exitCode}): ${output}` };
+  }
+  if (props.LoadState === 'not-found') {
+    return {
+      steps: [],
+      error: `unit ${unit} not found on the host (systemd reports LoadState=not-found): install the package that provides it, or write its unit file, in an earlier task; check the name (systemctl list-unit-files)`,
+    };
+  }
+  const masked = props.LoadState === 'masked' || props.UnitFileState?.startsWith('masked');
+  if (masked && (enabled === true || (state !== undefined && state !== 'stopped'))) {
+    return {
+      steps: [],
+      error: `unit ${unit} is masked: it cannot be started or enabled; unmask it (systemctl unmask ${unit}) if it should run`,
+    };
   }
 
-  // `name` is the unit here (not TaskOptions' label): the label is always `service <unit>`.
-  return { ...taskBase('service', label, { ...opts, name: label }), probe, plan };
+  const steps: RunStep[] = [];
+  const reasons: string[] = [];
+  if (props.NeedDaemonReload === 'yes') {
+    steps.push({ kind: 'run', command: 'systemctl daemon-reload' });
+    reasons.push('unit file changed on disk: daemon-reload');
+  }
+
+  const active = props.ActiveState ?? 'unknown';
+  if (state === 'started' && !RUNNING.has(active)) {
+    steps.push(systemctl('start'));
+    reasons.push(`${active} → started`);
+  } else if (state === 'stopped' && !STOPPED.has(active)) {
+    steps.push(systemctl('stop'));
+    reasons.push(`${active} → stopped`);
+  } else if (state === 'restarted') {
+    steps.push(systemctl('restart'));
+    reasons.push('restart requested');
+  } else if (state === 'reloaded') {
+    if (RUNNING.has(active)) {
+      steps.push(systemctl('reload'));
+      reasons.push('reload requested');
+    } else {
+      steps.push(systemctl('start'));
+      reasons.push(`reload requested but ${active}: start`);
+    }
+  }
+
+  const fileState = props.UnitFileState ?? '';
+  if (enabled === true && !ENABLED_LIKE.has(fileState)) {
+    steps.push(systemctl('enable'));
+    reasons.push(`${fileState || 'not enabled'} → enabled`);
+  } else if (enabled === false && fileState === 'enabled') {
+    steps.push(systemctl('disable'));
+    reasons.push('enabled → disabled');
+  }
+  return steps.length > 0 ? { steps, reason: reasons.join(', ') } : { steps: [] };
 }
+
+/** `service({ unit, state, enabled })`; `name` is the label (it was the unit before: still accepted). */
+export const service = defineTask({
+  type: 'service',
+  options,
+  subject: 'unit',
+  subjectWasName: true,
+  label: (unit) => `service ${unit}`,
+  probe,
+  plan,
+});
 
 /** `Key=value` lines of `systemctl show` into an object. */
 export function parseShow(stdout: string): Record<string, string | undefined> {

@@ -7,17 +7,36 @@
  * string in a config file.
  */
 import Handlebars from 'handlebars';
-import type { Task } from '../engine/types.js';
+import { z } from 'zod';
 import { UserError } from '../util/errors.js';
-import { type CopyOptions, checkValidate, fileContentTask, localSourcePath, readLocalText } from './copy.js';
-import { checkAttributes, checkPath } from './probes.js';
+import {
+  type FileContent,
+  fileContentPlan,
+  fileContentProbe,
+  localSource,
+  readLocalText,
+  validateCommand,
+} from './copy.js';
+import { defineTask, type PrepareContext } from './define.js';
+import { absolutePath, attributes } from './options.js';
 
-export interface TemplateOptions extends Omit<CopyOptions, 'content' | 'src'> {
+const options = z.strictObject({
+  /** Absolute path of the file on the host. */
+  path: absolutePath(),
   /** The .hbs file: an absolute path or a file URL (`new URL('./templates/x.hbs', import.meta.url)`). */
-  src: string | URL;
-  /** Values the template uses. */
-  vars: object;
-}
+  src: localSource,
+  /** Values the template uses (kept as given: not copied or stripped). */
+  vars: z
+    .custom<object>((vars) => typeof vars === 'object' && vars !== null, {
+      error: 'vars must be an object of the values the template uses',
+    })
+    .optional(),
+  /** Owner, group, and mode as an octal string ('0644' or '644'). */
+  ...attributes,
+  validate: validateCommand.optional(),
+});
+
+export type TemplateOptions = z.input<typeof options>;
 
 /** Handlebars' strict-mode error: `"x" not defined in [object Object] - 1:5` (line, 0-based column). */
 const STRICT_ERROR = /^"(.+)" not defined in .* - (\d+):(\d+)$/;
@@ -54,21 +73,23 @@ export function renderTemplate(file: string, source: string, vars: object): stri
   }
 }
 
-export function template(opts: TemplateOptions): Task {
-  const path = checkPath(`template ${opts.path}`, opts.path);
-  const label = `template ${path}`;
-  const file = localSourcePath(label, opts.src);
-  const content = renderTemplate(file, readLocalText(label, file), opts.vars ?? {});
-
-  return fileContentTask(
-    {
-      type: 'template',
-      label,
-      path,
-      content,
-      attributes: checkAttributes(label, opts),
-      validate: checkValidate(label, opts.validate),
-    },
-    opts,
-  );
+function prepare(opts: z.output<typeof options>, { fail }: PrepareContext): FileContent {
+  const { path, src, owner, group, mode, validate } = opts;
+  return {
+    label: `template ${path}`,
+    path,
+    content: renderTemplate(src, readLocalText(src, fail), opts.vars ?? {}),
+    attributes: { owner, group, mode },
+    validate,
+  };
 }
+
+export const template = defineTask({
+  type: 'template',
+  options,
+  subject: 'path',
+  label: (path) => `template ${path}`,
+  prepare,
+  probe: fileContentProbe,
+  plan: fileContentPlan,
+});

@@ -6,30 +6,42 @@
  * the user is created. `groups` lists the supplementary groups: with `append` they are added to the
  * user's current ones, otherwise they replace them.
  */
-import type { Plan, ProbeResult, Task, TaskOptions } from '../engine/types.js';
-import { taskBase } from '../engine/types.js';
+import { z } from 'zod';
+import type { Plan, ProbeResult } from '../engine/types.js';
 import { quote, words } from '../util/shell.js';
-import { checkAccountName, checkState, markedRest } from './group.js';
-import { taskOptionError } from './probes.js';
+import { defineTask } from './define.js';
+import { account, accountName, flag, integer, presence, says } from './options.js';
+import { markedRest } from './probe-output.js';
 
-export interface UserOptions {
-  name: string;
-  uid?: number;
+/** A home or shell: absolute, and nothing that would break a passwd line. */
+const passwdPath = (option: string) => {
+  const message = says((got) => `${option} must be an absolute path without ':', got ${got}`);
+  return z.string(message).regex(/^\/[^:\n]*$/, message);
+};
+
+const options = z.strictObject({
+  user: accountName('user', 'user'),
+  state: presence.default('present'),
+  uid: integer('uid', 0).optional(),
   /** Primary group (name or numeric gid). When not given, useradd creates a group named like the user,
    * or uses it when it already exists. */
-  group?: string;
+  group: account('group', 'a group name or gid').optional(),
   /** Supplementary groups (they must exist). */
-  groups?: string[];
+  groups: z
+    .array(accountName('group', 'group'), { error: 'groups must be a list of group names' })
+    .optional(),
   /** Add `groups` to the user's current supplementary groups instead of replacing them (default false). */
-  append?: boolean;
-  home?: string;
-  shell?: string;
+  append: flag('append').optional(),
+  home: passwdPath('home').optional(),
+  shell: passwdPath('shell').optional(),
   /** Create a system account (uid from the system range). Only used when the user is created. */
-  system?: boolean;
+  system: flag('system').optional(),
   /** Create the home directory when the user is created (default true). */
-  createHome?: boolean;
-  state?: 'present' | 'absent';
-}
+  createHome: flag('createHome').default(true),
+});
+
+export type UserOptions = z.input<typeof options>;
+type User = z.output<typeof options>;
 
 const MARKER = 'verdandi-user';
 
@@ -45,32 +57,9 @@ interface Account {
   groups: string[];
 }
 
-export function user(opts: UserOptions & TaskOptions): Task {
-  const name = checkAccountName('user', opts.name);
-  const label = `user ${name}`;
-  const state = checkState(label, opts.state);
-  if (opts.uid !== undefined && !(Number.isInteger(opts.uid) && opts.uid >= 0)) {
-    throw taskOptionError(label, `uid must be a non-negative integer, got ${JSON.stringify(opts.uid)}`);
-  }
-  if (opts.group !== undefined && !/^(\d+|[A-Za-z_][A-Za-z0-9_.-]*\$?)$/.test(opts.group)) {
-    throw taskOptionError(label, `group must be a group name or gid, got ${JSON.stringify(opts.group)}`);
-  }
-  if (opts.groups !== undefined) {
-    if (!Array.isArray(opts.groups)) throw taskOptionError(label, 'groups must be a list of group names');
-    for (const g of opts.groups) checkAccountName('group', g);
-  }
-  for (const key of ['home', 'shell'] as const) {
-    const value = opts[key];
-    if (value !== undefined && (typeof value !== 'string' || !value.startsWith('/') || /[:\n]/.test(value))) {
-      throw taskOptionError(
-        label,
-        `${key} must be an absolute path without ':', got ${JSON.stringify(value)}`,
-      );
-    }
-  }
-
+function probe({ user: name }: User): string {
   const q = quote(name);
-  const probe = [
+  return [
     `if p=$(getent passwd ${q}); then`,
     `  printf '${MARKER} passwd %s\\n' "$p"`,
     `  printf '${MARKER} primary %s\\n' "$(getent group "$(printf '%s' "$p" | cut -d: -f4)" | cut -d: -f1)"`,
@@ -81,92 +70,102 @@ export function user(opts: UserOptions & TaskOptions): Task {
     // useradd refuses to create the user's own group when a group of that name already exists.
     `if getent group ${q} >/dev/null; then echo '${MARKER} samegroup yes'; else echo '${MARKER} samegroup no'; fi`,
   ].join('\n');
+}
 
-  function plan(result: ProbeResult): Plan {
-    const passwd = markedRest(result.stdout, MARKER, 'passwd');
-    const absent = result.stdout.split('\n').some((l) => l.trim() === `${MARKER} absent`);
-    if (passwd === undefined && !absent) {
-      return { steps: [], error: `the user probe printed nothing (exit code ${result.exitCode})` };
-    }
-    if (state === 'absent') {
-      return passwd === undefined
-        ? { steps: [] }
-        : { steps: [{ kind: 'run', command: words('userdel', name) }], reason: 'user exists' };
-    }
-    if (passwd === undefined) {
-      const sameGroupExists = markedRest(result.stdout, MARKER, 'samegroup') === 'yes';
-      const primary = opts.group ?? (sameGroupExists ? name : undefined);
-      return {
-        steps: [
-          {
-            kind: 'run',
-            command: words(
-              'useradd',
-              ...(opts.uid !== undefined ? ['-u', opts.uid] : []),
-              ...(primary !== undefined ? ['-g', primary] : []),
-              ...(opts.groups !== undefined && opts.groups.length > 0 ? ['-G', opts.groups.join(',')] : []),
-              ...(opts.home !== undefined ? ['-d', opts.home] : []),
-              ...(opts.shell !== undefined ? ['-s', opts.shell] : []),
-              opts.system && '-r',
-              (opts.createHome ?? true) ? '-m' : '-M',
-              name,
-            ),
-          },
-        ],
-        reason: 'user does not exist',
-      };
-    }
-
-    const account = parseAccount(passwd, result.stdout);
-    const flags: Array<string | number> = [];
-    const reasons: string[] = [];
-    if (opts.uid !== undefined && account.uid !== opts.uid) {
-      flags.push('-u', opts.uid);
-      reasons.push(`uid ${account.uid} → ${opts.uid}`);
-    }
-    if (opts.group !== undefined) {
-      const matches = /^\d+$/.test(opts.group)
-        ? account.gid === Number(opts.group)
-        : account.primary === opts.group;
-      if (!matches) {
-        flags.push('-g', opts.group);
-        reasons.push(`group ${account.primary || account.gid} → ${opts.group}`);
-      }
-    }
-    if (opts.groups !== undefined) {
-      const current = account.groups.filter((g) => g !== account.primary);
-      if (opts.append) {
-        const missing = opts.groups.filter((g) => !account.groups.includes(g));
-        if (missing.length > 0) {
-          flags.push('-a', '-G', missing.join(','));
-          reasons.push(`not in groups ${missing.join(', ')}`);
-        }
-      } else {
-        const wanted = [...new Set(opts.groups)].sort();
-        const have = [...new Set(current)].sort();
-        if (wanted.join(',') !== have.join(',')) {
-          flags.push('-G', wanted.join(','));
-          reasons.push(`groups ${have.join(',') || '(none)'} → ${wanted.join(',') || '(none)'}`);
-        }
-      }
-    }
-    if (opts.home !== undefined && account.home !== opts.home) {
-      flags.push('-d', opts.home);
-      reasons.push(`home ${account.home} → ${opts.home}`);
-    }
-    if (opts.shell !== undefined && account.shell !== opts.shell) {
-      flags.push('-s', opts.shell);
-      reasons.push(`shell ${account.shell} → ${opts.shell}`);
-    }
-    if (flags.length === 0) return { steps: [] };
+function plan(opts: User, result: ProbeResult): Plan {
+  const { user: name, state } = opts;
+  const passwd = markedRest(result.stdout, MARKER, 'passwd');
+  const absent = result.stdout.split('\n').some((l) => l.trim() === `${MARKER} absent`);
+  if (passwd === undefined && !absent) {
+    return { steps: [], error: `the user probe printed nothing (exit code ${result.exitCode})` };
+  }
+  if (state === 'absent') {
+    return passwd === undefined
+      ? { steps: [] }
+      : { steps: [{ kind: 'run', command: words('userdel', name) }], reason: 'user exists' };
+  }
+  if (passwd === undefined) {
+    const sameGroupExists = markedRest(result.stdout, MARKER, 'samegroup') === 'yes';
+    const primary = opts.group ?? (sameGroupExists ? name : undefined);
     return {
-      steps: [{ kind: 'run', command: words('usermod', ...flags, name) }],
-      reason: reasons.join(', '),
+      steps: [
+        {
+          kind: 'run',
+          command: words(
+            'useradd',
+            ...(opts.uid !== undefined ? ['-u', opts.uid] : []),
+            ...(primary !== undefined ? ['-g', primary] : []),
+            ...(opts.groups !== undefined && opts.groups.length > 0 ? ['-G', opts.groups.join(',')] : []),
+            ...(opts.home !== undefined ? ['-d', opts.home] : []),
+            ...(opts.shell !== undefined ? ['-s', opts.shell] : []),
+            opts.system && '-r',
+            opts.createHome ? '-m' : '-M',
+            name,
+          ),
+        },
+      ],
+      reason: 'user does not exist',
     };
   }
 
-  return { ...taskBase('user', label, { ...opts, name: label }), probe, plan };
+  const account = parseAccount(passwd, result.stdout);
+  const flags: Array<string | number> = [];
+  const reasons: string[] = [];
+  if (opts.uid !== undefined && account.uid !== opts.uid) {
+    flags.push('-u', opts.uid);
+    reasons.push(`uid ${account.uid} → ${opts.uid}`);
+  }
+  if (opts.group !== undefined) {
+    const matches = /^\d+$/.test(opts.group)
+      ? account.gid === Number(opts.group)
+      : account.primary === opts.group;
+    if (!matches) {
+      flags.push('-g', opts.group);
+      reasons.push(`group ${account.primary || account.gid} → ${opts.group}`);
+    }
+  }
+  if (opts.groups !== undefined) {
+    const current = account.groups.filter((g) => g !== account.primary);
+    if (opts.append) {
+      const missing = opts.groups.filter((g) => !account.groups.includes(g));
+      if (missing.length > 0) {
+        flags.push('-a', '-G', missing.join(','));
+        reasons.push(`not in groups ${missing.join(', ')}`);
+      }
+    } else {
+      const wanted = [...new Set(opts.groups)].sort();
+      const have = [...new Set(current)].sort();
+      if (wanted.join(',') !== have.join(',')) {
+        flags.push('-G', wanted.join(','));
+        reasons.push(`groups ${have.join(',') || '(none)'} → ${wanted.join(',') || '(none)'}`);
+      }
+    }
+  }
+  if (opts.home !== undefined && account.home !== opts.home) {
+    flags.push('-d', opts.home);
+    reasons.push(`home ${account.home} → ${opts.home}`);
+  }
+  if (opts.shell !== undefined && account.shell !== opts.shell) {
+    flags.push('-s', opts.shell);
+    reasons.push(`shell ${account.shell} → ${opts.shell}`);
+  }
+  if (flags.length === 0) return { steps: [] };
+  return {
+    steps: [{ kind: 'run', command: words('usermod', ...flags, name) }],
+    reason: reasons.join(', '),
+  };
 }
+
+/** `user({ user, uid, group, groups, ... })`; `name` is the label (it was the user before: still accepted). */
+export const user = defineTask({
+  type: 'user',
+  options,
+  subject: 'user',
+  subjectWasName: true,
+  label: (name) => `user ${name}`,
+  probe,
+  plan,
+});
 
 /** A passwd entry (`name:x:uid:gid:gecos:home:shell`) and the primary/groups probe lines. */
 function parseAccount(passwd: string, stdout: string): Account {

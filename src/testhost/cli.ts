@@ -52,7 +52,7 @@ export function targetsForDown(names: readonly string[] = [], all = false): stri
 export async function upCommand(names: string[] | undefined, options: { count?: string }): Promise<void> {
   const chosen = namesForUp(names, options.count);
   const projectDir = process.cwd();
-  const hosts = await up(chosen, { progress: await terminalProgress(), inventoryDir: projectDir });
+  const hosts = await up(chosen, { progress: await terminalProgress(), projectDir });
   const width = Math.max(...hosts.map((h) => h.name.length));
   for (const h of hosts) {
     process.stdout.write(`${h.name.padEnd(width)}  ${h.address}  ssh -i ${h.key} ${h.user}@${h.address}\n`);
@@ -62,7 +62,7 @@ export async function upCommand(names: string[] | undefined, options: { count?: 
 
 export async function downCommand(names: string[] | undefined, options: { all?: boolean }): Promise<void> {
   const targets = targetsForDown(names, options.all === true);
-  const stopped = await down(targets, { progress: await terminalProgress(), inventoryDir: process.cwd() });
+  const stopped = await down(targets, { progress: await terminalProgress(), projectDir: process.cwd() });
   if (targets !== 'all') {
     for (const name of targets.filter((n) => !stopped.includes(n))) {
       process.stderr.write(`${name} was not running\n`);

@@ -13,13 +13,27 @@
  */
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import {
+  editKnownHostsFile,
+  hostPattern,
+  knownHostsFile,
+  withHostKeys,
+  withoutHost,
+} from '../connection/known-hosts.js';
 import { UserError } from '../util/errors.js';
 import { delay } from './exec.js';
 import { type Mirrors, readGuestResolvConf, readMirrors } from './guest-config.js';
 import { ensureBaseImage, ensureKey, publicKey } from './image.js';
 import { writeLocalInventory } from './inventory.js';
 import { withLock } from './lock.js';
-import { findLeader, prepareOverlay, startMachine, stopMachine, waitUntilReady } from './machine.js';
+import {
+  findLeader,
+  hostPublicKeys,
+  prepareOverlay,
+  startMachine,
+  stopMachine,
+  waitUntilReady,
+} from './machine.js';
 import {
   BASE_DIR_PATTERN,
   cacheDirFromEnv,
@@ -75,8 +89,11 @@ export interface CommonOptions {
   /** Default: $VERDANDI_CACHE or /var/cache/verdandi. */
   cacheDir?: string;
   progress?: Progress;
-  /** When set, `<inventoryDir>/inventories/local.yml` is rewritten with every running host. */
-  inventoryDir?: string;
+  /**
+   * The project to keep up to date, when set: its `inventories/local.yml` is rewritten with every running
+   * host, and its `.verdandi/known_hosts` gets their actual host keys (and loses those of hosts stopped).
+   */
+  projectDir?: string;
   /** For tests of the error messages; default: the real machine. */
   checks?: MachineChecks;
 }
@@ -97,8 +114,11 @@ export function keyPath(cacheDir?: string): string {
 export const hostsLock = (l: Layout) => join(l.locksDir, 'hosts');
 const trashDir = (l: Layout) => join(l.cacheDir, 'trash');
 
+/** Every test host's sshd listens on the standard port of its own address. */
+const TEST_HOST_PORT = 22;
+
 function toTestHost(state: HostState, key: string): TestHost {
-  return { name: state.name, address: state.address, port: 22, user: 'root', key };
+  return { name: state.name, address: state.address, port: TEST_HOST_PORT, user: 'root', key };
 }
 
 function checkNames(names: readonly string[]): void {
@@ -119,7 +139,7 @@ export async function up(names: readonly string[], opts: UpOptions = {}): Promis
   const key = await ensureKey(l);
   const guestKey = await publicKey(l);
   await ensureBaseImage(l, mirrors, progress);
-  if (opts.fresh) await down(names, { ...opts, inventoryDir: undefined });
+  if (opts.fresh) await down(names, { ...opts, projectDir: undefined });
 
   await withLock(hostsLock(l), () => clearLeftovers(l));
   const me = await currentProcess();
@@ -136,7 +156,7 @@ export async function up(names: readonly string[], opts: UpOptions = {}): Promis
   const outcomes = await Promise.allSettled(names.map((name) => obtain(context, name)));
   const failure = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
   await emptyTrash(l); // leftovers cleared on the way
-  if (opts.inventoryDir) await writeInventoryOfRunningHosts(l, opts.inventoryDir);
+  if (opts.projectDir) await updateProjectFiles(l, opts.projectDir);
   if (failure) {
     progress.fail(`starting ${names.join(', ')}`);
     throw failure.reason;
@@ -223,8 +243,9 @@ async function boot(c: BootContext, claimed: HostState): Promise<TestHost> {
 }
 
 /**
- * Records progress of a host this process is starting, unless another process took it over meanwhile
- * (`down` of a booting host): then the boot is abandoned, and the machine is left to that process.
+ * Records progress of a host this process is starting, unless its state says it is no longer ours
+ * (`down` waits for a booting host rather than taking it, but an older version of Verdandi or a hand
+ * edit may have changed it): then the boot is abandoned, and the machine is left to the new owner.
  */
 async function updateOwnState(c: BootContext, next: HostState): Promise<HostState> {
   return withLock(hostsLock(c.l), async () => {
@@ -248,12 +269,7 @@ export async function down(which: readonly string[] | 'all', opts: CommonOptions
   const progress = opts.progress ?? silentProgress;
   const me = await currentProcess();
 
-  const targets = await withLock(hostsLock(l), async () => {
-    const live = await clearLeftovers(l);
-    const chosen = which === 'all' ? live : live.filter((s) => which.includes(s.name));
-    for (const state of chosen) await writeState(l, { ...state, phase: 'stopping', owner: me });
-    return chosen;
-  });
+  const { taken: targets, stuck } = await takeForStopping(l, which, me);
   if (targets.length > 0) progress.start(`stopping ${targets.map((t) => t.name).join(', ')}`);
   const outcomes = await Promise.allSettled(targets.map((state) => unplug(state)));
   // Forgotten even when unplugging failed: whatever is left has our naming, and the next `up` or
@@ -267,14 +283,64 @@ export async function down(which: readonly string[] | 'all', opts: CommonOptions
     if (which === 'all') await clearLeftovers(l);
   });
   await emptyTrash(l);
-  if (opts.inventoryDir) await writeInventoryOfRunningHosts(l, opts.inventoryDir);
+  if (opts.projectDir) await updateProjectFiles(l, opts.projectDir, targets);
   const failure = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
   if (failure) {
     progress.fail(`stopping ${targets.map((t) => t.name).join(', ')}`);
     throw failure.reason;
   }
+  if (stuck.length > 0) {
+    progress.fail(`stopping ${stuck.map((s) => s.name).join(', ')}`);
+    throw new UserError(
+      `test host${stuck.length > 1 ? 's' : ''} ${stuck.map((s) => `${s.name} (${s.phase} by process ${s.owner.pid})`).join(', ')} did not settle within ${BUSY_WAIT_MS / 60_000} minutes`,
+      1,
+      'run `verdandi testhost down` again once that process is done, or stop it',
+    );
+  }
   if (targets.length > 0) progress.succeed(`stopped ${targets.map((t) => t.name).join(', ')}`);
   return targets.map((t) => t.name);
+}
+
+/** How long `down` waits for a host that another process is booting or stopping. */
+const BUSY_WAIT_MS = 4 * 60_000;
+
+/**
+ * Marks the chosen hosts `stopping` by this process, under the lock: from then on they are ours to
+ * unplug and forget. A host that another live process is starting (or stopping) is not taken from it:
+ * that process is still working in the host's directory (overlay, console log), and moving the
+ * directory from under it made its boot fail with ENOENT. We wait until it has settled instead: running
+ * (then we take it) or gone (nothing left to stop). Returns the hosts taken, and those still busy when
+ * the wait ended.
+ */
+async function takeForStopping(
+  l: Layout,
+  which: readonly string[] | 'all',
+  me: ProcessId,
+): Promise<{ taken: HostState[]; stuck: HostState[] }> {
+  const deadline = Date.now() + BUSY_WAIT_MS;
+  const taken: HostState[] = [];
+  let wanted = which;
+  for (;;) {
+    const busy = await withLock(hostsLock(l), async () => {
+      const live = await clearLeftovers(l);
+      const chosen = wanted === 'all' ? live : live.filter((s) => wanted.includes(s.name));
+      const waitFor: HostState[] = [];
+      for (const state of chosen) {
+        if (state.phase !== 'running') {
+          waitFor.push(state);
+          continue;
+        }
+        const mine: HostState = { ...state, phase: 'stopping', owner: me };
+        await writeState(l, mine);
+        taken.push(mine);
+      }
+      return waitFor;
+    });
+    if (busy.length === 0 || Date.now() > deadline) return { taken, stuck: busy };
+    // Only those we waited for: a host someone starts meanwhile is not part of this `down --all`.
+    wanted = busy.map((s) => s.name);
+    await delay(300);
+  }
 }
 
 /** Stops the machine and removes its network. Slow (an orderly poweroff), so done outside the lock. */
@@ -402,9 +468,29 @@ export async function running(opts: { cacheDir?: string } = {}): Promise<TestHos
     .map(({ name, address, port, user, key }) => ({ name, address, port, user, key }));
 }
 
-async function writeInventoryOfRunningHosts(l: Layout, projectDir: string): Promise<string> {
-  // Under the lock, so two processes finishing at once write the newer picture last.
-  return withLock(hostsLock(l), async () =>
-    writeLocalInventory(projectDir, await running({ cacheDir: l.cacheDir })),
-  );
+/**
+ * Brings the project's files in line with the running hosts: `inventories/local.yml` lists every one,
+ * and `.verdandi/known_hosts` holds each one's actual host keys. A host booted at an address an earlier
+ * host had comes with new keys, so the old lines for that address are replaced (else host-key checking
+ * would refuse it as a changed key), and the addresses of the hosts just stopped lose theirs. Under the
+ * lock, so two processes finishing at once write the newer picture last.
+ */
+async function updateProjectFiles(
+  l: Layout,
+  projectDir: string,
+  stopped: readonly HostState[] = [],
+): Promise<void> {
+  await withLock(hostsLock(l), async () => {
+    const hosts = await running({ cacheDir: l.cacheDir });
+    const keys = await Promise.all(hosts.map((h) => hostPublicKeys(l, h.name)));
+    editKnownHostsFile(knownHostsFile(projectDir), (text) => {
+      let next = text;
+      for (const h of stopped) next = withoutHost(next, hostPattern(h.address, TEST_HOST_PORT));
+      hosts.forEach((h, i) => {
+        next = withHostKeys(next, hostPattern(h.address, h.port), keys[i]);
+      });
+      return next;
+    });
+    await writeLocalInventory(projectDir, hosts);
+  });
 }

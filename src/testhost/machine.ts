@@ -3,8 +3,9 @@
  * (detached: it outlives the process that started it), waiting until it is ready, and powering it off.
  */
 import { spawn } from 'node:child_process';
-import { chmod, mkdir, open, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, open, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { type PublicHostKey, parsePublicKey } from '../connection/known-hosts.js';
 import { UserError } from '../util/errors.js';
 import { delay, pathWithSbin, run, runOk } from './exec.js';
 import { guestAptSources, guestEtcHosts, type Mirrors } from './guest-config.js';
@@ -44,6 +45,23 @@ export async function prepareOverlay(l: Layout, files: GuestFiles): Promise<void
   await put('root/.ssh/authorized_keys', `${files.publicKey}\n`, 0o600);
   // Host keys of its own, as a real machine has (the image's would be shared by every host).
   await runOk('ssh-keygen', ['-A', '-f', upperDir]);
+}
+
+/**
+ * The host's SSH host keys, read from its overlay, where `prepareOverlay` generated them: those the
+ * host's sshd presents. Sorted by type, so the same host always gives the same list.
+ */
+export async function hostPublicKeys(l: Layout, name: string): Promise<PublicHostKey[]> {
+  const sshDir = join(hostPaths(l, name).upperDir, 'etc', 'ssh');
+  const files = (await readdir(sshDir).catch(() => [] as string[]))
+    .filter((file) => /^ssh_host_\w+_key\.pub$/.test(file))
+    .sort();
+  const keys: PublicHostKey[] = [];
+  for (const file of files) {
+    const key = parsePublicKey(await readFile(join(sshDir, file), 'utf8'));
+    if (key) keys.push(key);
+  }
+  return keys.sort((a, b) => a.type.localeCompare(b.type));
 }
 
 /** The boot command of TEST-HOSTS.md (see there why each option and variable is needed). */

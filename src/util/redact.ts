@@ -1,18 +1,62 @@
 /**
  * Every value that came from the secrets is registered here once decrypted; everything Verdandi prints
  * (task lines, diffs, errors, --json, -v) goes through `redact`, which replaces them with `[secret]`.
+ *
+ * What is matched, for each secret value:
+ * - the whole value;
+ * - each line of a multi-line value (a TLS or SSH key, a certificate chain) on its own: output shows a
+ *   multi-line value cut into lines, never in one piece (a diff prints `+MIIEvQ...` per line, a failed
+ *   command's output tail starts at some line, a wrapped message splits it);
+ * - each of those as it reads inside a JSON string (`--json` escapes quotes, backslashes and newlines),
+ *   and, when it holds a `'`, as it reads in a shell command (`-v` shows commands).
  */
+import { quote } from './shell.js';
+
 const secretValues = new Set<string>();
+/** The patterns, longest first, so a secret containing another is replaced whole. Rebuilt on change. */
+let longestFirst: string[] = [];
 
 /** Short values (a 1-3 character secret) would redact ordinary text everywhere; they are still hidden in
  * diffs of sensitive tasks, but not matched in free text. */
 const MIN_LENGTH = 4;
+/**
+ * A line of a multi-line value is matched on its own from this length (leading and trailing blanks
+ * aside). Shorter lines (`}`, `-----`, an empty line) are not secret by themselves and would redact
+ * ordinary text everywhere; every line of a key's body is far longer.
+ */
+export const MIN_LINE_LENGTH = 8;
+
+/** The strings that stand for one secret value in output (see the top of this file). */
+export function patternsOf(value: string): string[] {
+  const patterns = value.length >= MIN_LENGTH ? [value] : [];
+  const lines = value.split(/\r?\n/);
+  if (lines.length > 1) {
+    for (const line of lines) {
+      const trimmed = line.trim();
+      if (trimmed.length >= MIN_LINE_LENGTH) patterns.push(trimmed);
+    }
+  }
+  const asJson = patterns.map((p) => JSON.stringify(p).slice(1, -1)).filter((p) => !patterns.includes(p));
+  // A command shows a value with a `'` as the shell quotes it (`'it'\''s'`, see util/shell.ts).
+  const shellQuoted = patterns.filter((p) => p.includes("'")).map((p) => quote(p).slice(1, -1));
+  return [...patterns, ...asJson, ...shellQuoted];
+}
+
+function addSecret(value: string): void {
+  let added = false;
+  for (const pattern of patternsOf(value)) {
+    if (secretValues.has(pattern)) continue;
+    secretValues.add(pattern);
+    added = true;
+  }
+  if (added) longestFirst = [...secretValues].sort((a, b) => b.length - a.length);
+}
 
 export function registerSecret(value: unknown): void {
   if (typeof value === 'string') {
-    if (value.length >= MIN_LENGTH) secretValues.add(value);
+    addSecret(value);
   } else if (typeof value === 'number') {
-    if (String(value).length >= MIN_LENGTH) secretValues.add(String(value));
+    addSecret(String(value));
   } else if (Array.isArray(value)) {
     for (const v of value) registerSecret(v);
   } else if (value && typeof value === 'object') {
@@ -21,10 +65,9 @@ export function registerSecret(value: unknown): void {
 }
 
 export function redact(text: string): string {
-  if (secretValues.size === 0 || !text) return text;
+  if (longestFirst.length === 0 || !text) return text;
   let out = text;
-  // Longest first, so a secret containing another is replaced whole.
-  for (const s of [...secretValues].sort((a, b) => b.length - a.length)) {
+  for (const s of longestFirst) {
     if (out.includes(s)) out = out.split(s).join('[secret]');
   }
   return out;
@@ -33,4 +76,5 @@ export function redact(text: string): string {
 /** For tests. */
 export function clearSecrets(): void {
   secretValues.clear();
+  longestFirst = [];
 }

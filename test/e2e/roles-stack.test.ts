@@ -1,5 +1,5 @@
 /**
- * The seeds' staging stack on ONE fresh test host, all five roles together (the catalogage ops doc:
+ * A typical staging stack on ONE fresh test host, all five roles together (as the inventories describe:
  * nginx → an app server run by supervisor with pyenv's Python → PostgreSQL; plus docker): it converges,
  * every service answers, and the next run reports 0 changed.
  *

@@ -23,6 +23,7 @@ const COMMANDS = [
   'rollback',
   'status',
   'run',
+  'check',
   'facts',
   'secrets',
   'testhost',
@@ -153,3 +154,72 @@ test('a YAML syntax error names the file, line and column', async (t) => {
   t.regex(res.stderr, /inventories\/staging\.yml:\d+:\d+/);
   t.notRegex(res.stderr, /at .*\.js:\d+:\d+/);
 });
+
+// A misspelled key used to vanish: `provision --check` passed with exit 0 and the real run then went on
+// without it. Each is now exit 1 before any host is contacted (10.231.254.2 answers nobody: a connection
+// attempt would end as exit 3, unreachable).
+const misspellings: Array<{ key: string; meant: string; role: string; vars: string[]; at: string }> = [
+  {
+    key: 'healthcheck',
+    meant: 'health',
+    role: 'sites',
+    vars: ['sites:', '  - name: shop', '    repo: /srv/git/shop.git', '    healthcheck: { path: /health }'],
+    at: '11:11',
+  },
+  {
+    key: 'brnach',
+    meant: 'branch',
+    role: 'sites',
+    vars: ['sites:', '  - name: shop', '    repo: /srv/git/shop.git', '    brnach: release'],
+    at: '11:11',
+  },
+  {
+    key: 'procss',
+    meant: 'process',
+    role: 'sites',
+    vars: ['sites:', '  - name: shop', '    repo: /srv/git/shop.git', '    procss:', '      port: 9000'],
+    at: '11:11',
+  },
+  {
+    key: 'pasword',
+    meant: 'password',
+    role: 'postgres',
+    vars: ['postgres_users:', '  - name: shop', '    pasword: s3cr3t-pw'],
+    at: '10:11',
+  },
+  {
+    key: 'ownr',
+    meant: 'owner',
+    role: 'postgres',
+    vars: ['postgres_databases:', '  - { name: shop, ownr: shop }'],
+    at: '9:25',
+  },
+];
+
+for (const { key, meant, role, vars, at } of misspellings) {
+  test(`provision --check: "${key}" (for "${meant}") is refused with exit 1, before any connection`, async (t) => {
+    const dir = project(
+      [
+        'hosts:',
+        '  web1: { address: 10.231.254.2 }',
+        'groups:',
+        '  g:',
+        '    hosts: [web1]',
+        `    roles: [${role}]`,
+        '    vars:',
+        ...vars.map((l) => `      ${l}`),
+        '',
+      ].join('\n'),
+    );
+    const res = await cliIn(dir, ['provision', 'inventories/staging.yml', '--check']);
+    t.is(res.code, 1, res.stderr);
+    t.true(
+      res.stderr.includes(
+        `role ${role}, host web1: unknown key "${key}" in ${vars[0].replace(':', '')}[0] (did you mean "${meant}"?) (set in inventories/staging.yml:${at})`,
+      ),
+      res.stderr,
+    );
+    t.notRegex(res.stderr, /s3cr3t-pw/, 'the value of an unknown key is not shown');
+    t.is(res.stdout, '', 'no host was reported on: none was contacted');
+  });
+}

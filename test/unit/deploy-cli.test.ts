@@ -20,8 +20,25 @@ test('a wrong site field is a user error naming the host, the field and the file
   const inv = inventory([{ name: 'Bad Name', repo: '/x' }]);
   const res = await runCli(['deploy', inv, '--branch', 'main']);
   t.is(res.code, 1, res.stderr);
-  t.regex(res.stderr, /host web1: sites\[0\]\.name \(.*test\.yml:\d+/);
-  t.regex(res.stderr, /lowercase letters/);
+  t.regex(
+    res.stderr,
+    /role sites, host web1: var sites\[0\]\.name: a site name is lowercase letters.*, got "Bad Name" \(set in .*test\.yml:\d+:\d+\)/,
+  );
+});
+
+test('a misspelled site key is refused as provision refuses it: where, and what was meant', async (t) => {
+  const inv = inventory([{ name: 'app', repo: '/x', brnach: 'main', healthcheck: { path: '/up' } }]);
+  const res = await runCli(['deploy', inv, '--branch', 'main']);
+  t.is(res.code, 1, res.stderr);
+  t.regex(res.stderr, /role sites, host web1: 2 vars are invalid:/);
+  t.regex(
+    res.stderr,
+    /unknown key "brnach" in sites\[0\] \(did you mean "branch"\?\) \(set in .*test\.yml:\d+:\d+\)/,
+  );
+  t.regex(
+    res.stderr,
+    /unknown key "healthcheck" in sites\[0\] \(did you mean "health"\?\) \(set in .*test\.yml:\d+:\d+\)/,
+  );
 });
 
 test('an environment without sites says so', async (t) => {

@@ -8,6 +8,7 @@ import { Readable, Writable } from 'node:stream';
 import test from 'ava';
 import { LocalConnection } from '../../src/connection/local.js';
 import { BOOTSTRAP, frameHead, INCOMPLETE_SCRIPT_EXIT } from '../../src/connection/protocol.js';
+import { exitCodeOf } from '../../src/connection/ssh.js';
 import { AbortedError } from '../../src/connection/types.js';
 
 function boot(input: Buffer | string) {
@@ -71,4 +72,12 @@ test('LocalConnection: exit codes and a command killed by a signal', async (t) =
   const conn = new LocalConnection('local');
   t.is((await conn.exec('exit 7')).code, 7);
   t.is((await conn.exec('kill -TERM $$')).code, 143);
+});
+
+test('ssh exit statuses: a code, or 128 + the number of the signal that ended the command', (t) => {
+  t.is(exitCodeOf(0), 0);
+  t.is(exitCodeOf(66), 66);
+  t.is(exitCodeOf(null, 'KILL'), 137);
+  t.is(exitCodeOf(null, 'TERM'), 143);
+  t.is(exitCodeOf(undefined), undefined, 'no status at all: the session ended under the command');
 });

@@ -152,3 +152,46 @@ test('a failing step reports the command, exit code and stderr', async (t) => {
   t.regex(text, /boom/);
   t.false(existsSync('/nonexistent'));
 });
+
+test('a notifying command that fails still runs its handler (the record was made before it); a write refused by validate does not', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'vd-run-'));
+  const marker = join(dir, 'handler-ran');
+  const handlerTask: Task = {
+    ...taskBase('test-run', 'handler'),
+    probe: 'true',
+    plan: () => ({ steps: [{ kind: 'run', command: `echo x >> ${quote(marker)}` }] }),
+  };
+  const failingNotifier: Task = {
+    ...taskBase('test-fail', 'fails part way', { notify: 'h' }),
+    probe: 'true',
+    plan: () => ({ steps: [{ kind: 'run', command: `touch ${quote(join(dir, 'half'))}; exit 4` }] }),
+  };
+  const unit = `unit-fail-${Date.now()}`;
+  const { reporter } = quietReporter();
+  const res = await runTasks(new LocalConnection('local'), host, [failingNotifier], {
+    check: false,
+    diff: false,
+    reporter,
+    unit,
+    handlers: { h: () => handlerTask },
+  });
+  t.is(res.failed, 1);
+  t.is(readFileSync(marker, 'utf8'), 'x\n');
+  t.false(readFileSync('/var/lib/verdandi/pending-handlers', 'utf8').includes(unit), 'record cleared');
+
+  const refused: Task = {
+    ...taskBase('test-file', 'refused write', { notify: 'h' }),
+    probe: 'true',
+    plan: () => ({ steps: [{ kind: 'write', path: join(dir, 'conf'), content: 'bad', validate: 'false' }] }),
+  };
+  const res2 = await runTasks(new LocalConnection('local'), host, [refused], {
+    check: false,
+    diff: false,
+    reporter,
+    unit,
+    handlers: { h: () => handlerTask },
+  });
+  t.is(res2.failed, 1);
+  t.is(readFileSync(marker, 'utf8'), 'x\n', 'the handler did not run again');
+  t.false(existsSync(join(dir, 'conf')));
+});

@@ -122,3 +122,13 @@ test('a run step records before its command; a record that fails runs nothing', 
   t.regex(res.err, /could not record the notified handlers/);
   t.is(readFileSync(log, 'utf8'), 'record\ncommand\n');
 });
+
+test('a write whose handler record fails installs nothing', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'vd-write-'));
+  const path = join(dir, 'f');
+  writeFileSync(path, 'old');
+  const res = run(writeScript({ kind: 'write', path, content: 'new' }, 'false && true'), 'new');
+  t.is(res.code, RECORD_FAILED_EXIT);
+  t.is(readFileSync(path, 'utf8'), 'old');
+  t.deepEqual(readdirSync(dir), ['f']);
+});

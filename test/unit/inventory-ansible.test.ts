@@ -80,6 +80,8 @@ test('Ansible INI: values are typed, comments and quotes handled', async (t) => 
   t.deepEqual(web3.varOrigins, {
     env_name: { file: 'hosts', line: 23, column: 10 },
     backup_hour: { file: 'group_vars/prod.yml', line: 2, column: 14 },
+    // A YAML key on its value's line has its own position too (INI lines do not record it).
+    'backup_hour:': { file: 'group_vars/prod.yml', line: 2, column: 1 },
     nginx_workers: { file: 'hosts', line: 9, column: 15 },
     motd: { file: 'hosts', line: 11, column: 8 },
     quoted: { file: 'hosts', line: 12, column: 8 },
@@ -168,6 +170,7 @@ test('Ansible YAML: groups nested under all, hosts with vars, ranges', async (t)
   t.is(inv.hosts.get('web3')!.vars.nginx_workers, 8, 'canary is a child of web');
   t.deepEqual(inv.hosts.get('web3')!.varOrigins, {
     nginx_workers: { file: 'inventory.yml', line: 21, column: 28 },
+    'nginx_workers:': { file: 'inventory.yml', line: 21, column: 13 },
   });
   t.deepEqual(inv.groupsOf('web3'), ['all', 'web', 'canary']);
   t.deepEqual(inv.groupsOf('bastion'), ['all', 'ungrouped']);

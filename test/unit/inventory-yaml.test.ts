@@ -90,6 +90,14 @@ test('Verdandi YAML: every var records where its winning value was written', asy
     tls: { file: 'inventories/group_vars/web/10-tls.yml', line: 1, column: 6 },
     nginx_workers: { file: 'inventories/group_vars/web/10-tls.yml', line: 2, column: 16 },
     app_port: { file: 'inventories/host_vars/web1.yml', line: 1, column: 11 },
+    // Keys written on their value's line have their own position (`path:`), for unknown-key errors.
+    'timezone:': { file: 'inventories/group_vars/all.yml', line: 1, column: 1 },
+    'log_level:': { file: 'inventories/group_vars/all.yml', line: 2, column: 1 },
+    'nginx_sites[0].server_name:': { file: 'inventories/staging.yml', line: 29, column: 11 },
+    'nginx_sites[0].listen:': { file: 'inventories/staging.yml', line: 30, column: 11 },
+    'tls:': { file: 'inventories/group_vars/web/10-tls.yml', line: 1, column: 1 },
+    'nginx_workers:': { file: 'inventories/group_vars/web/10-tls.yml', line: 2, column: 1 },
+    'app_port:': { file: 'inventories/host_vars/web1.yml', line: 1, column: 1 },
   });
   t.deepEqual(inv.hosts.get('web2')!.varOrigins.nginx_workers, {
     file: 'inventories/staging.yml',
@@ -123,6 +131,7 @@ test('Verdandi YAML: roles come from all, then the groups by precedence, each on
       vars: { supervisor_programs: ['app'] },
       varOrigins: {
         supervisor_programs: { file: 'inventories/staging.yml', line: 35, column: 32 },
+        'supervisor_programs:': { file: 'inventories/staging.yml', line: 35, column: 11 },
         'supervisor_programs[0]': { file: 'inventories/staging.yml', line: 35, column: 33 },
       },
       origin: { file: 'inventories/staging.yml', line: 33, column: 15 },
@@ -214,7 +223,7 @@ test('mappings are replaced, not deep-merged', async (t) => {
   });
   const inv = await loadInventory('test', { cwd });
   t.deepEqual(inv.hosts.get('x')!.vars.app, { port: 8080 });
-  t.deepEqual(Object.keys(inv.hosts.get('x')!.varOrigins), ['app', 'app.port']);
+  t.deepEqual(Object.keys(inv.hosts.get('x')!.varOrigins), ['app', 'app:', 'app.port', 'app.port:']);
 });
 
 test('extra vars beat everything, connection settings included', async (t) => {

@@ -13,7 +13,7 @@ function render(view: object): string {
   return Handlebars.compile(src, { noEscape: true, strict: true })(view);
 }
 
-test('a uvicorn program as the catalogage seed runs it', (t) => {
+test('a uvicorn program as a Python site runs it', (t) => {
   const v = vars.parse({
     supervisor_programs: [
       {

@@ -7,7 +7,7 @@ const IMG = `sha256:${'1'.repeat(64)}`;
 const OTHER_IMG = `sha256:${'2'.repeat(64)}`;
 
 const base = {
-  name: 'web',
+  container: 'web',
   image: 'app:latest',
   ports: ['8080:80'],
   env: { DATABASE_URL: 'postgres://app:Sup3rS3cret@db/app', MODE: 'prod' },
@@ -51,13 +51,13 @@ test('config hash: stable across key order, changes with any value', (t) => {
     env: { MODE: 'prod', DATABASE_URL: 'postgres://app:Sup3rS3cret@db/app' },
     ports: ['8080:80'],
     image: 'app:latest',
-    name: 'web',
+    container: 'web',
   };
   t.is(containerConfigHash(reordered), HASH);
   t.is(
-    containerConfigHash({ ...base, name: 'other', state: 'stopped' } as typeof base),
+    containerConfigHash({ ...base, container: 'other', state: 'stopped' } as typeof base),
     HASH,
-    'name and state are not config',
+    'container name and state are not config',
   );
   t.is(
     containerConfigHash({ ...base, command: undefined } as typeof base),
@@ -167,7 +167,7 @@ test('probe reads status, config-hash label and image id; and the wanted image i
 
 test('command and healthcheck variants', (t) => {
   const task = dockerContainer({
-    name: 'w',
+    container: 'w',
     image: 'busybox',
     command: ['sh', '-c', 'httpd -f -p 80'],
     healthcheck: {
@@ -183,12 +183,12 @@ test('command and healthcheck variants', (t) => {
     run,
   );
   t.is((task.plan(probe('missing')).steps[0] as RunStep).stdin, undefined);
-  const none = dockerContainer({ name: 'w', image: 'busybox', healthcheck: { test: ['NONE'] } });
+  const none = dockerContainer({ container: 'w', image: 'busybox', healthcheck: { test: ['NONE'] } });
   t.true(commands(none.plan(probe('missing')))[0].includes('--no-healthcheck'));
 });
 
 test('validation: bad names, env values with line breaks, restart policies', (t) => {
-  t.throws(() => dockerContainer({ ...base, name: 'bad name' }), { instanceOf: UserError });
+  t.throws(() => dockerContainer({ ...base, container: 'bad name' }), { instanceOf: UserError });
   const err = t.throws(() => dockerContainer({ ...base, env: { KEY: 'line1\nline2' } }), {
     instanceOf: UserError,
   });

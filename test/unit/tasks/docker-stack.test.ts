@@ -34,7 +34,7 @@ function probe(opts: {
 }
 
 test('not deployed: mkdir, write the compose file (0600), deploy with --prune', (t) => {
-  const plan = dockerStack({ name: 'app', compose: COMPOSE }).plan(probe({}));
+  const plan = dockerStack({ stack: 'app', compose: COMPOSE }).plan(probe({}));
   t.deepEqual(plan.steps, [
     { kind: 'run', command: 'mkdir -p -m 0700 /etc/verdandi/stacks' },
     {
@@ -57,14 +57,14 @@ test('not deployed: mkdir, write the compose file (0600), deploy with --prune', 
 });
 
 test('deployed with the same compose file: converged', (t) => {
-  const plan = dockerStack({ name: 'app', compose: COMPOSE }).plan(
+  const plan = dockerStack({ stack: 'app', compose: COMPOSE }).plan(
     probe({ compose: sha(COMPOSE), services: ['app_web'] }),
   );
   t.deepEqual(plan, { steps: [] });
 });
 
 test('compose changed: redeployed', (t) => {
-  const plan = dockerStack({ name: 'app', compose: COMPOSE }).plan(
+  const plan = dockerStack({ stack: 'app', compose: COMPOSE }).plan(
     probe({ compose: sha('old'), services: ['app_web'] }),
   );
   t.is(plan.reason, 'compose file differs');
@@ -72,7 +72,7 @@ test('compose changed: redeployed', (t) => {
 });
 
 test('services removed by hand: redeployed though the file matches', (t) => {
-  const plan = dockerStack({ name: 'app', compose: COMPOSE }).plan(probe({ compose: sha(COMPOSE) }));
+  const plan = dockerStack({ stack: 'app', compose: COMPOSE }).plan(probe({ compose: sha(COMPOSE) }));
   t.is(plan.reason, 'stack has no services');
 });
 
@@ -80,15 +80,15 @@ test('Docker 26+: waits for convergence with --detach=false; wait: false never w
   const deploy = (p: ReturnType<typeof dockerStack>) =>
     (p.plan(probe({ detach: true })).steps.at(-1) as RunStep).command;
   t.is(
-    deploy(dockerStack({ name: 'app', compose: COMPOSE })),
+    deploy(dockerStack({ stack: 'app', compose: COMPOSE })),
     'docker stack deploy --with-registry-auth=false --prune --detach=false -c /etc/verdandi/stacks/app.yml app',
   );
-  t.false(deploy(dockerStack({ name: 'app', compose: COMPOSE, wait: false })).includes('--detach'));
+  t.false(deploy(dockerStack({ stack: 'app', compose: COMPOSE, wait: false })).includes('--detach'));
 });
 
 test('envFile: written 0600 beside the compose file, sourced for the deploy; values not in commands', (t) => {
   const task = dockerStack({
-    name: 'app',
+    stack: 'app',
     compose: COMPOSE,
     envFile: { DATABASE_URL: "postgres://a:S3cret'x@db/a" },
   });
@@ -116,14 +116,14 @@ test('envFile: written 0600 beside the compose file, sourced for the deploy; val
 });
 
 test('envFile no longer wanted: removed and redeployed', (t) => {
-  const plan = dockerStack({ name: 'app', compose: COMPOSE }).plan(
+  const plan = dockerStack({ stack: 'app', compose: COMPOSE }).plan(
     probe({ compose: sha(COMPOSE), env: sha('X=1\n'), services: ['app_web'] }),
   );
   t.is(plan.reason, 'env file no longer wanted');
 });
 
 test('not a swarm manager: error that says so', (t) => {
-  const plan = dockerStack({ name: 'app', compose: COMPOSE }).plan(
+  const plan = dockerStack({ stack: 'app', compose: COMPOSE }).plan(
     probe({ exit: 1, services: ['Error response from daemon: This node is not a swarm manager.'] }),
   );
   t.regex(
@@ -133,7 +133,7 @@ test('not a swarm manager: error that says so', (t) => {
 });
 
 test('absent: stack rm and the files removed', (t) => {
-  const task = dockerStack({ name: 'app', compose: '', state: 'absent' });
+  const task = dockerStack({ stack: 'app', compose: '', state: 'absent' });
   t.deepEqual(
     task
       .plan(probe({ compose: sha(COMPOSE), services: ['app_web'] }))
@@ -144,7 +144,7 @@ test('absent: stack rm and the files removed', (t) => {
 });
 
 test('probe: file hashes, stack services, deploy --help for the detach flag', (t) => {
-  const { probe: text } = dockerStack({ name: 'app', compose: COMPOSE });
+  const { probe: text } = dockerStack({ stack: 'app', compose: COMPOSE });
   t.true(text.includes('sha256sum < /etc/verdandi/stacks/app.yml'));
   t.true(text.includes("docker stack services --format '{{.Name}}' app"));
   t.true(text.includes('docker stack deploy --help'));
@@ -152,15 +152,15 @@ test('probe: file hashes, stack services, deploy --help for the detach flag', (t
 
 test('a compose syntax error fails when the task is built, with its line', (t) => {
   const err = t.throws(
-    () => dockerStack({ name: 'app', compose: 'services:\n  web:\n    image: [unclosed\n' }),
+    () => dockerStack({ stack: 'app', compose: 'services:\n  web:\n    image: [unclosed\n' }),
     {
       instanceOf: UserError,
     },
   );
   t.regex(err?.message ?? '', /compose is not valid YAML at line \d+, column \d+/);
-  t.throws(() => dockerStack({ name: 'app', compose: 'version: "3"\n' }), {
+  t.throws(() => dockerStack({ stack: 'app', compose: 'version: "3"\n' }), {
     instanceOf: UserError,
     message: /no services/,
   });
-  t.throws(() => dockerStack({ name: 'bad/name', compose: COMPOSE }), { instanceOf: UserError });
+  t.throws(() => dockerStack({ stack: 'bad/name', compose: COMPOSE }), { instanceOf: UserError });
 });

@@ -9,43 +9,43 @@ const commands = (plan: Plan) => plan.steps.map((s) => (s as RunStep).command);
 
 test('probe reads getent group', (t) => {
   t.is(
-    group({ name: 'app' }).probe,
+    group({ group: 'app' }).probe,
     `if g=$(getent group app); then printf 'verdandi-group %s\\n' "$g"; else echo 'verdandi-group absent'; fi`,
   );
 });
 
 test('missing group is created with gid and -r', (t) => {
-  t.deepEqual(commands(group({ name: 'app' }).plan(absent)), ['groupadd app']);
-  t.deepEqual(commands(group({ name: 'app', gid: 1500, system: true }).plan(absent)), [
+  t.deepEqual(commands(group({ group: 'app' }).plan(absent)), ['groupadd app']);
+  t.deepEqual(commands(group({ group: 'app', gid: 1500, system: true }).plan(absent)), [
     'groupadd -g 1500 -r app',
   ]);
 });
 
 test('existing group with the right gid (or no gid asked): converged', (t) => {
-  t.deepEqual(group({ name: 'app', gid: 1500 }).plan(exists('app:x:1500:alice,bob')).steps, []);
-  t.deepEqual(group({ name: 'app' }).plan(exists('app:x:1001:')).steps, []);
+  t.deepEqual(group({ group: 'app', gid: 1500 }).plan(exists('app:x:1500:alice,bob')).steps, []);
+  t.deepEqual(group({ group: 'app' }).plan(exists('app:x:1001:')).steps, []);
 });
 
 test('gid drift: groupmod', (t) => {
-  const plan = group({ name: 'app', gid: 1500 }).plan(exists('app:x:1001:'));
+  const plan = group({ group: 'app', gid: 1500 }).plan(exists('app:x:1001:'));
   t.deepEqual(commands(plan), ['groupmod -g 1500 app']);
   t.is(plan.reason, 'gid 1001 → 1500');
 });
 
 test('absent: groupdel when it exists', (t) => {
-  t.deepEqual(commands(group({ name: 'app', state: 'absent' }).plan(exists('app:x:1001:'))), [
+  t.deepEqual(commands(group({ group: 'app', state: 'absent' }).plan(exists('app:x:1001:'))), [
     'groupdel app',
   ]);
-  t.deepEqual(group({ name: 'app', state: 'absent' }).plan(absent).steps, []);
+  t.deepEqual(group({ group: 'app', state: 'absent' }).plan(absent).steps, []);
 });
 
 test('empty probe output is an error', (t) => {
-  t.regex(group({ name: 'app' }).plan({ stdout: '', exitCode: 2 }).error ?? '', /printed nothing/);
+  t.regex(group({ group: 'app' }).plan({ stdout: '', exitCode: 2 }).error ?? '', /printed nothing/);
 });
 
 test('validation', (t) => {
-  t.throws(() => group({ name: 'bad name' }), { instanceOf: UserError });
-  t.throws(() => group({ name: '123' }), { instanceOf: UserError });
-  t.throws(() => group({ name: 'app', gid: -1 }), { instanceOf: UserError });
-  t.is(group({ name: 'app' }).name, 'group app');
+  t.throws(() => group({ group: 'bad name' }), { instanceOf: UserError });
+  t.throws(() => group({ group: '123' }), { instanceOf: UserError });
+  t.throws(() => group({ group: 'app', gid: -1 }), { instanceOf: UserError });
+  t.is(group({ group: 'app' }).name, 'group app');
 });

@@ -20,7 +20,7 @@ const steps = (plan: { steps: Array<{ kind: string }> }) =>
 
 test('missing database: CREATE DATABASE with owner, encoding (template0), then extensions inside it', (t) => {
   const task = postgresDb({
-    name: 'app',
+    db: 'app',
     owner: 'app',
     encoding: 'UTF8',
     extensions: ['pg_trgm', 'uuid-ossp'],
@@ -37,21 +37,21 @@ test('missing database: CREATE DATABASE with owner, encoding (template0), then e
 });
 
 test('missing database with nothing else: plain CREATE DATABASE; explicit template kept', (t) => {
-  t.deepEqual(steps(postgresDb({ name: 'app' }).plan(probe())), [
+  t.deepEqual(steps(postgresDb({ db: 'app' }).plan(probe())), [
     { command: PSQL, stdin: 'CREATE DATABASE "app";\n' },
   ]);
-  t.deepEqual(steps(postgresDb({ name: 'app', template: 'tpl' }).plan(probe())), [
+  t.deepEqual(steps(postgresDb({ db: 'app', template: 'tpl' }).plan(probe())), [
     { command: PSQL, stdin: 'CREATE DATABASE "app" TEMPLATE "tpl";\n' },
   ]);
 });
 
 test('existing database matching owner, encoding (any spelling) and extensions: converged', (t) => {
-  const task = postgresDb({ name: 'app', owner: 'app', encoding: 'utf-8', extensions: ['pg_trgm'] });
+  const task = postgresDb({ db: 'app', owner: 'app', encoding: 'utf-8', extensions: ['pg_trgm'] });
   t.deepEqual(task.plan(probe({ encoding: 'UTF8', owner: 'app' }, ['plpgsql', 'pg_trgm'])), { steps: [] });
 });
 
 test('owner drift and a missing extension', (t) => {
-  const task = postgresDb({ name: 'app', owner: 'app', extensions: ['pg_trgm', 'hstore'] });
+  const task = postgresDb({ db: 'app', owner: 'app', extensions: ['pg_trgm', 'hstore'] });
   const plan = task.plan(probe({ encoding: 'UTF8', owner: 'postgres' }, ['plpgsql', 'pg_trgm']));
   t.deepEqual(steps(plan), [
     { command: PSQL, stdin: 'ALTER DATABASE "app" OWNER TO "app";\n' },
@@ -64,7 +64,7 @@ test('owner drift and a missing extension', (t) => {
 });
 
 test('different encoding of an existing database: an error, never a drop', (t) => {
-  const plan = postgresDb({ name: 'app', encoding: 'UTF8' }).plan(
+  const plan = postgresDb({ db: 'app', encoding: 'UTF8' }).plan(
     probe({ encoding: 'SQL_ASCII', owner: 'app' }),
   );
   t.deepEqual(plan.steps, []);
@@ -72,22 +72,22 @@ test('different encoding of an existing database: an error, never a drop', (t) =
 });
 
 test('probe lists extensions inside the database only when extensions are wanted', (t) => {
-  const withExt = postgresDb({ name: "my'db", extensions: ['pg_trgm'] }).probe;
+  const withExt = postgresDb({ db: "my'db", extensions: ['pg_trgm'] }).probe;
   t.true(withExt.includes('from pg_extension'));
   // The shell word is --dbname=dbname='my\'db' (a libpq connection string value).
   t.true(withExt.includes("'--dbname=dbname='\\''my\\'\\''db'\\'''"), withExt);
-  t.false(postgresDb({ name: 'app' }).probe.includes('pg_extension'));
+  t.false(postgresDb({ db: 'app' }).probe.includes('pg_extension'));
 });
 
 test('extension query failure is an error', (t) => {
   const stdout =
     'verdandi-pgdb|UTF8|app\nverdandi-psql-exit 0\npsql: error: FATAL: no such database\nverdandi-pgext-exit 2\n';
-  const plan = postgresDb({ name: 'app', extensions: ['x'] }).plan({ stdout, exitCode: 0 });
+  const plan = postgresDb({ db: 'app', extensions: ['x'] }).plan({ stdout, exitCode: 0 });
   t.regex(plan.error ?? '', /psql exit code 2/);
 });
 
 test('absent: DROP DATABASE when it exists', (t) => {
-  const task = postgresDb({ name: 'old', state: 'absent' });
+  const task = postgresDb({ db: 'old', state: 'absent' });
   t.deepEqual(steps(task.plan(probe({ encoding: 'UTF8', owner: 'x' }))), [
     { command: PSQL, stdin: 'DROP DATABASE "old";\n' },
   ]);
@@ -95,7 +95,7 @@ test('absent: DROP DATABASE when it exists', (t) => {
 });
 
 test('validation', (t) => {
-  t.throws(() => postgresDb({ name: 'app', extensions: ['bad name'] }), { instanceOf: UserError });
-  t.throws(() => postgresDb({ name: 'app', encoding: "UTF8'; drop" }), { instanceOf: UserError });
-  t.is(postgresDb({ name: 'app' }).name, 'postgres database app');
+  t.throws(() => postgresDb({ db: 'app', extensions: ['bad name'] }), { instanceOf: UserError });
+  t.throws(() => postgresDb({ db: 'app', encoding: "UTF8'; drop" }), { instanceOf: UserError });
+  t.is(postgresDb({ db: 'app' }).name, 'postgres database app');
 });

@@ -82,7 +82,7 @@ test('SQL quoting helpers', (t) => {
 
 test('missing role: CREATE ROLE with attributes and a SCRAM verifier, on stdin only', (t) => {
   const password = 'Tr0ub4dor&3-secret';
-  const task = postgresUser({ name: 'app', password, createdb: true });
+  const task = postgresUser({ user: 'app', password, createdb: true });
   t.true(task.sensitive);
   const plan = task.plan(noRole);
   t.is(plan.reason, 'role does not exist');
@@ -98,19 +98,19 @@ test('missing role: CREATE ROLE with attributes and a SCRAM verifier, on stdin o
 });
 
 test('the same task plans the same verifier every time (plan is a function of its input)', (t) => {
-  const task = postgresUser({ name: 'app', password: 'pw-123456' });
+  const task = postgresUser({ user: 'app', password: 'pw-123456' });
   t.deepEqual(task.plan(noRole), task.plan(noRole));
 });
 
 test('existing role with the same password (SCRAM or md5) and attributes: converged', (t) => {
   t.deepEqual(
-    postgresUser({ name: 'vt1', password: 'correct horse' }).plan(row('f', 'f', 't', PG_SCRAM_CORRECT_HORSE)),
+    postgresUser({ user: 'vt1', password: 'correct horse' }).plan(row('f', 'f', 't', PG_SCRAM_CORRECT_HORSE)),
     {
       steps: [],
     },
   );
   t.deepEqual(
-    postgresUser({ name: 'vt2', password: 'correct horse' }).plan(row('f', 'f', 't', PG_MD5_CORRECT_HORSE)),
+    postgresUser({ user: 'vt2', password: 'correct horse' }).plan(row('f', 'f', 't', PG_MD5_CORRECT_HORSE)),
     {
       steps: [],
     },
@@ -119,7 +119,7 @@ test('existing role with the same password (SCRAM or md5) and attributes: conver
 
 test('password differs: ALTER ROLE with a new verifier; nothing of the password in commands', (t) => {
   const password = 'new-horse-battery';
-  const plan = postgresUser({ name: 'vt1', password }).plan(row('f', 'f', 't', PG_SCRAM_CORRECT_HORSE));
+  const plan = postgresUser({ user: 'vt1', password }).plan(row('f', 'f', 't', PG_SCRAM_CORRECT_HORSE));
   t.is(plan.reason, 'password differs');
   const step = plan.steps[0] as RunStep;
   t.regex(step.stdin ?? '', /^ALTER ROLE "vt1" PASSWORD 'SCRAM-SHA-256\$4096:/);
@@ -130,35 +130,35 @@ test('password differs: ALTER ROLE with a new verifier; nothing of the password 
 });
 
 test('attribute drift only: ALTER ROLE WITH, password untouched when not given', (t) => {
-  const plan = postgresUser({ name: 'app', superuser: true, login: false }).plan(row('f', 't', 't', ''));
+  const plan = postgresUser({ user: 'app', superuser: true, login: false }).plan(row('f', 't', 't', ''));
   t.is((plan.steps[0] as RunStep).stdin, 'ALTER ROLE "app" WITH SUPERUSER NOLOGIN;\n');
   t.is(plan.reason, 'superuser, no login');
   t.deepEqual(
-    postgresUser({ name: 'app' }).plan(row('t', 't', 't', '')).steps,
+    postgresUser({ user: 'app' }).plan(row('t', 't', 't', '')).steps,
     [],
     'superuser/createdb not given: untouched',
   );
 });
 
 test('no stored password: set it', (t) => {
-  const plan = postgresUser({ name: 'app', password: 'pw-123456' }).plan(row('f', 'f', 't', ''));
+  const plan = postgresUser({ user: 'app', password: 'pw-123456' }).plan(row('f', 'f', 't', ''));
   t.is(plan.reason, 'no password set');
 });
 
 test('absent: DROP ROLE when it exists', (t) => {
-  const task = postgresUser({ name: 'old', state: 'absent' });
+  const task = postgresUser({ user: 'old', state: 'absent' });
   t.is((task.plan(row('f', 'f', 't', '')).steps[0] as RunStep).stdin, 'DROP ROLE "old";\n');
   t.deepEqual(task.plan(noRole).steps, []);
 });
 
 test('probe queries pg_authid as postgres, with the name as a SQL literal', (t) => {
-  const { probe } = postgresUser({ name: "o'brien" });
+  const { probe } = postgresUser({ user: "o'brien" });
   t.true(probe.includes('runuser -u postgres -- psql -X -A -t -F'));
   t.true(probe.includes("where rolname = '\\''o'\\'''\\''brien'\\''"), probe);
 });
 
 test('psql failure (server down) is an error that says what to do', (t) => {
-  const plan = postgresUser({ name: 'app' }).plan({
+  const plan = postgresUser({ user: 'app' }).plan({
     stdout:
       'psql: error: connection to server on socket "/var/run/postgresql/.s.PGSQL.5432" failed: No such file or directory\nverdandi-psql-exit 2\n',
     exitCode: 0,
@@ -172,15 +172,15 @@ test('psql failure (server down) is an error that says what to do', (t) => {
 
 test('the password is registered as a secret: redacted from any output', (t) => {
   clearSecrets();
-  postgresUser({ name: 'app', password: 'hunter2-long' });
+  postgresUser({ user: 'app', password: 'hunter2-long' });
   t.is(redact('password is hunter2-long'), 'password is [secret]');
   clearSecrets();
 });
 
 test('validation', (t) => {
-  t.throws(() => postgresUser({ name: '' }), { instanceOf: UserError });
-  t.throws(() => postgresUser({ name: 'x'.repeat(64) }), { instanceOf: UserError });
-  t.throws(() => postgresUser({ name: 'app', password: '' }), { instanceOf: UserError });
-  t.false(postgresUser({ name: 'app' }).sensitive);
-  t.is(postgresUser({ name: 'app' }).name, 'postgres user app');
+  t.throws(() => postgresUser({ user: '' }), { instanceOf: UserError });
+  t.throws(() => postgresUser({ user: 'x'.repeat(64) }), { instanceOf: UserError });
+  t.throws(() => postgresUser({ user: 'app', password: '' }), { instanceOf: UserError });
+  t.false(postgresUser({ user: 'app' }).sensitive);
+  t.is(postgresUser({ user: 'app' }).name, 'postgres user app');
 });

@@ -18,13 +18,13 @@ const commands = (plan: Plan) => plan.steps.map((s) => (s as RunStep).command);
 
 test('probe asks systemctl show for the four properties', (t) => {
   t.is(
-    service({ name: 'nginx', state: 'started' }).probe,
+    service({ unit: 'nginx', state: 'started' }).probe,
     'systemctl show -p LoadState,ActiveState,UnitFileState,NeedDaemonReload -- nginx 2>&1',
   );
 });
 
 test('started + enabled when inactive and disabled: start, then enable', (t) => {
-  const plan = service({ name: 'nginx', state: 'started', enabled: true }).plan(
+  const plan = service({ unit: 'nginx', state: 'started', enabled: true }).plan(
     show({ active: 'inactive', file: 'disabled' }),
   );
   t.deepEqual(commands(plan), ['systemctl start nginx', 'systemctl enable nginx']);
@@ -32,62 +32,62 @@ test('started + enabled when inactive and disabled: start, then enable', (t) => 
 });
 
 test('started + enabled when active and enabled: converged', (t) => {
-  const plan = service({ name: 'nginx', state: 'started', enabled: true }).plan(show({}));
+  const plan = service({ unit: 'nginx', state: 'started', enabled: true }).plan(show({}));
   t.deepEqual(plan.steps, []);
   t.is(plan.error, undefined);
 });
 
 test('failed unit with state started is started again', (t) => {
-  t.deepEqual(commands(service({ name: 'app', state: 'started' }).plan(show({ active: 'failed' }))), [
+  t.deepEqual(commands(service({ unit: 'app', state: 'started' }).plan(show({ active: 'failed' }))), [
     'systemctl start app',
   ]);
 });
 
 test('NeedDaemonReload=yes: daemon-reload comes first, even when nothing else changes', (t) => {
-  const plan = service({ name: 'app', state: 'started' }).plan(show({ reload: 'yes' }));
+  const plan = service({ unit: 'app', state: 'started' }).plan(show({ reload: 'yes' }));
   t.deepEqual(commands(plan), ['systemctl daemon-reload']);
   t.is(plan.reason, 'unit file changed on disk: daemon-reload');
-  const plan2 = service({ name: 'app', state: 'started' }).plan(show({ reload: 'yes', active: 'inactive' }));
+  const plan2 = service({ unit: 'app', state: 'started' }).plan(show({ reload: 'yes', active: 'inactive' }));
   t.deepEqual(commands(plan2), ['systemctl daemon-reload', 'systemctl start app']);
 });
 
 test('stopped: active is stopped; inactive and failed are converged', (t) => {
-  const task = service({ name: 'app', state: 'stopped' });
+  const task = service({ unit: 'app', state: 'stopped' });
   t.deepEqual(commands(task.plan(show({ active: 'active' }))), ['systemctl stop app']);
   t.deepEqual(task.plan(show({ active: 'inactive' })).steps, []);
   t.deepEqual(task.plan(show({ active: 'failed' })).steps, []);
 });
 
 test('restarted always restarts (handler style), whatever the state', (t) => {
-  const task = service({ name: 'nginx', state: 'restarted' });
+  const task = service({ unit: 'nginx', state: 'restarted' });
   t.deepEqual(commands(task.plan(show({ active: 'active' }))), ['systemctl restart nginx']);
   t.deepEqual(commands(task.plan(show({ active: 'inactive' }))), ['systemctl restart nginx']);
 });
 
 test('reloaded reloads a running unit and starts a stopped one', (t) => {
-  const task = service({ name: 'nginx', state: 'reloaded' });
+  const task = service({ unit: 'nginx', state: 'reloaded' });
   t.deepEqual(commands(task.plan(show({ active: 'active' }))), ['systemctl reload nginx']);
   t.deepEqual(commands(task.plan(show({ active: 'inactive' }))), ['systemctl start nginx']);
 });
 
 test('enabled: false disables an enabled unit; static units need nothing either way', (t) => {
-  t.deepEqual(commands(service({ name: 'app', enabled: false }).plan(show({ file: 'enabled' }))), [
+  t.deepEqual(commands(service({ unit: 'app', enabled: false }).plan(show({ file: 'enabled' }))), [
     'systemctl disable app',
   ]);
-  t.deepEqual(service({ name: 'app', enabled: false }).plan(show({ file: 'disabled' })).steps, []);
-  t.deepEqual(service({ name: 'app', enabled: true }).plan(show({ file: 'static' })).steps, []);
-  t.deepEqual(service({ name: 'app', enabled: false }).plan(show({ file: 'static' })).steps, []);
+  t.deepEqual(service({ unit: 'app', enabled: false }).plan(show({ file: 'disabled' })).steps, []);
+  t.deepEqual(service({ unit: 'app', enabled: true }).plan(show({ file: 'static' })).steps, []);
+  t.deepEqual(service({ unit: 'app', enabled: false }).plan(show({ file: 'static' })).steps, []);
 });
 
 test('enabled: true on a unit with no UnitFileState (generated) or a linked one', (t) => {
-  t.deepEqual(service({ name: 'app', enabled: true }).plan(show({ file: 'generated' })).steps, []);
-  t.deepEqual(commands(service({ name: 'app', enabled: true }).plan(show({ file: 'linked' }))), [
+  t.deepEqual(service({ unit: 'app', enabled: true }).plan(show({ file: 'generated' })).steps, []);
+  t.deepEqual(commands(service({ unit: 'app', enabled: true }).plan(show({ file: 'linked' }))), [
     'systemctl enable app',
   ]);
 });
 
 test('unknown unit: a plan error that says so and what to do', (t) => {
-  const plan = service({ name: 'ngnix', state: 'started' }).plan(
+  const plan = service({ unit: 'ngnix', state: 'started' }).plan(
     show({ load: 'not-found', active: 'inactive', file: '' }),
   );
   t.deepEqual(plan.steps, []);
@@ -98,15 +98,15 @@ test('unknown unit: a plan error that says so and what to do', (t) => {
 test('masked unit asked to start: error naming systemctl unmask; stopping it is fine', (t) => {
   const masked = show({ load: 'masked', active: 'inactive', file: 'masked' });
   t.regex(
-    service({ name: 'app', state: 'started' }).plan(masked).error ?? '',
+    service({ unit: 'app', state: 'started' }).plan(masked).error ?? '',
     /is masked.*systemctl unmask app/,
   );
-  t.regex(service({ name: 'app', enabled: true }).plan(masked).error ?? '', /is masked/);
-  t.deepEqual(service({ name: 'app', state: 'stopped' }).plan(masked), { steps: [] });
+  t.regex(service({ unit: 'app', enabled: true }).plan(masked).error ?? '', /is masked/);
+  t.deepEqual(service({ unit: 'app', state: 'stopped' }).plan(masked), { steps: [] });
 });
 
 test('systemctl failing (no systemd) is an error with its output', (t) => {
-  const plan = service({ name: 'nginx', state: 'started' }).plan({
+  const plan = service({ unit: 'nginx', state: 'started' }).plan({
     stdout:
       "System has not been booted with systemd as init system (PID 1). Can't operate.\nFailed to connect to bus: Host is down\n",
     exitCode: 1,
@@ -115,15 +115,15 @@ test('systemctl failing (no systemd) is an error with its output', (t) => {
 });
 
 test('no state and no enabled: only daemon-reload can happen', (t) => {
-  t.deepEqual(service({ name: 'app' }).plan(show({ active: 'inactive', file: 'disabled' })).steps, []);
+  t.deepEqual(service({ unit: 'app' }).plan(show({ active: 'inactive', file: 'disabled' })).steps, []);
 });
 
 test('label and validation', (t) => {
-  const task = service({ name: 'nginx', state: 'started', notify: 'x' });
+  const task = service({ unit: 'nginx', state: 'started', notify: 'x' });
   t.is(task.name, 'service nginx');
   t.is(task.type, 'service');
-  t.throws(() => service({ name: 'nginx; reboot' }), { instanceOf: UserError });
-  t.throws(() => service({ name: '--all' }), { instanceOf: UserError });
-  t.throws(() => service({ name: 'nginx', state: 'running' as 'started' }), { instanceOf: UserError });
-  t.notThrows(() => service({ name: 'getty@tty1.service' }));
+  t.throws(() => service({ unit: 'nginx; reboot' }), { instanceOf: UserError });
+  t.throws(() => service({ unit: '--all' }), { instanceOf: UserError });
+  t.throws(() => service({ unit: 'nginx', state: 'running' as 'started' }), { instanceOf: UserError });
+  t.notThrows(() => service({ unit: 'getty@tty1.service' }));
 });

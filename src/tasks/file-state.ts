@@ -1,66 +1,22 @@
 /**
- * Shared building blocks for the file-like tasks (file, directory, link, absent, copy, template,
- * lineinfile) and for any other task that needs to know the state of a path or whether an account exists.
+ * The state of paths and accounts on the host, for the file-like tasks (file, directory, link, absent,
+ * copy, template, lineinfile) and any other task that needs to know the state of a path or whether an
+ * account exists.
  *
- * A probe prints lines that start with a marker (`verdandi-stat ...`, `verdandi-account ...`); the parsers
- * here read only those lines, so unrelated noise on stdout (a login banner, a tool's chatter) is ignored.
- *
- * Stable API for other task files:
  *   fileStateProbe(path, { checksum?, key? })  →  shell fragment printing one `verdandi-stat` line
  *   fileStateProbeOf('"$var"', ...)             →  same, for a path held in a shell variable
  *   parseFileState(stdout, key?)                →  FileState | undefined
  *   accountsProbe({ owner?, group? })           →  shell fragment printing `verdandi-account` lines
  *   missingAccountError(stdout, { owner?, group? }) → message when the host lacks that user/group
  *   attributeChanges(path, state, desired)      →  chown/chmod run steps and their reasons
- *   checkPath / checkMode / checkAccount        →  option validation (UserError naming the calling line)
  *
  * Modes are 4-digit octal strings ('0644'); they are compared as numbers, and chmod gets an extra
- * leading zero so a directory's setgid bit is cleared when the mode says so.
+ * leading zero so a directory's setgid bit is cleared when the mode says so. Options are validated in
+ * ./options.ts.
  */
-import { createHash } from 'node:crypto';
-import { dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { RunStep } from '../engine/types.js';
-import { UserError } from '../util/errors.js';
 import { quote, words } from '../util/shell.js';
-
-/** Every line a probe prints for a parser starts with this. */
-export const MARKER_PREFIX = 'verdandi-';
-
-// ---------------------------------------------------------------------------------------------------
-// Reading probe output
-
-/**
- * The fields of every stdout line that starts with `marker` followed by a space (or is exactly `marker`),
- * split on single spaces, marker removed. Lines without the marker are noise and ignored.
- */
-export function markedLines(stdout: string, marker: string): string[][] {
-  const found: string[][] = [];
-  for (const line of stdout.split('\n')) {
-    const trimmed = line.replace(/\r$/, '');
-    if (trimmed === marker) found.push([]);
-    else if (trimmed.startsWith(`${marker} `)) found.push(trimmed.slice(marker.length + 1).split(' '));
-  }
-  return found;
-}
-
-export function decodeBase64(field: string | undefined): string | undefined {
-  if (field === undefined || field === '-') return undefined;
-  return Buffer.from(field, 'base64').toString('utf8');
-}
-
-/** Decodes base64 into UTF-8 text, or undefined when the bytes are not valid UTF-8 (a binary file). */
-export function decodeBase64Text(field: string): string | undefined {
-  try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(Buffer.from(field, 'base64'));
-  } catch {
-    return undefined;
-  }
-}
-
-export function sha256Hex(content: string | Buffer): string {
-  return createHash('sha256').update(content).digest('hex');
-}
+import { decodeBase64, MARKER_PREFIX, markedLines } from './probe-output.js';
 
 // ---------------------------------------------------------------------------------------------------
 // File state probe
@@ -318,85 +274,4 @@ export function creationAttributeSteps(
     steps.push({ kind: 'run', command: words('chmod', chmodArgument(desired.mode), path) });
   }
   return steps;
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Validation of task options (at build time, so a role fails before touching any host)
-
-const TASKS_DIR = dirname(fileURLToPath(import.meta.url));
-
-/** `file:line` of the code that built the task (the first stack frame outside this folder), if found. */
-function callerLocation(): string | undefined {
-  const frames = (new Error().stack ?? '').split('\n').slice(1);
-  for (const frame of frames) {
-    const match = frame.match(/\(?([^\s()]+):(\d+):\d+\)?\s*$/);
-    if (!match) continue;
-    let file = match[1];
-    if (file.startsWith('file://')) {
-      try {
-        file = fileURLToPath(file);
-      } catch {
-        continue;
-      }
-    }
-    if (file.startsWith('node:') || file.startsWith(TASKS_DIR) || file.includes('/node_modules/')) continue;
-    return `${file}:${match[2]}`;
-  }
-  return undefined;
-}
-
-/** A UserError about a task's options, pointing at the role/playbook line that built the task. */
-export function taskOptionError(label: string, problem: string, hint?: string): UserError {
-  const where = callerLocation();
-  return new UserError(`${label}: ${problem}${where ? ` (at ${where})` : ''}`, 1, hint);
-}
-
-/** An absolute path without trailing slashes (`/etc/nginx/` → `/etc/nginx`). */
-export function checkPath(label: string, path: unknown): string {
-  if (typeof path !== 'string' || !path.startsWith('/')) {
-    throw taskOptionError(label, `path must be an absolute path, got ${JSON.stringify(path)}`);
-  }
-  if (path.includes('\0')) throw taskOptionError(label, 'path contains a NUL character');
-  return path.length > 1 ? path.replace(/\/+$/, '') || '/' : path;
-}
-
-/** '644', '0644', '2775' → 4 digits ('0644'); undefined stays undefined. */
-export function checkMode(label: string, mode: unknown): string | undefined {
-  if (mode === undefined) return undefined;
-  if (typeof mode !== 'string' || !/^[0-7]{3,4}$/.test(mode)) {
-    throw taskOptionError(
-      label,
-      `mode must be an octal string like '0644' or '644', got ${typeof mode === 'string' ? `'${mode}'` : String(mode)}`,
-      typeof mode === 'number'
-        ? `write it as a string: mode: '${mode.toString(8).padStart(4, '0')}'`
-        : undefined,
-    );
-  }
-  return mode.padStart(4, '0');
-}
-
-/** A user or group name (or numeric id) that is safe to pass to chown and getent. */
-export function checkAccount(label: string, what: 'owner' | 'group', name: unknown): string | undefined {
-  if (name === undefined) return undefined;
-  if (typeof name !== 'string' || !/^(\d+|[A-Za-z_][A-Za-z0-9_.-]*\$?)$/.test(name)) {
-    throw taskOptionError(
-      label,
-      `${what} must be a user/group name or a numeric id, got ${JSON.stringify(name)}`,
-    );
-  }
-  return name;
-}
-
-/** Owner, group and mode of a task's options, validated. */
-export function checkAttributes(label: string, opts: DesiredAttributes): DesiredAttributes {
-  return {
-    owner: checkAccount(label, 'owner', opts.owner),
-    group: checkAccount(label, 'group', opts.group),
-    mode: checkMode(label, opts.mode),
-  };
-}
-
-/** Joins reasons for Plan.reason. */
-export function joinReasons(reasons: string[]): string | undefined {
-  return reasons.length > 0 ? reasons.join(', ') : undefined;
 }

@@ -6,15 +6,12 @@ import type { Task } from '../../../src/engine/types.js';
 import {
   accountsProbe,
   attributeChanges,
-  checkMode,
-  checkPath,
   fileStateProbe,
-  markedLines,
   missingAccountError,
   type PresentFileState,
   parseFileState,
-} from '../../../src/tasks/probes.js';
-import { UserError } from '../../../src/util/errors.js';
+} from '../../../src/tasks/file-state.js';
+import { markedLines } from '../../../src/tasks/probe-output.js';
 import { runProbe, scratchDir } from './local-host.js';
 
 /** A bare task around a probe fragment, to run it with the local helper. */
@@ -158,28 +155,5 @@ test('attributeChanges on a link uses chown -h and never chmod', (t) => {
   t.deepEqual(
     attributeChanges('/srv/current', link, { owner: 'nobody', mode: '0644' }, { link: true }).steps,
     [{ kind: 'run', command: 'chown -h nobody /srv/current' }],
-  );
-});
-
-test('checkMode normalises 3 digits and rejects anything but an octal string', (t) => {
-  t.is(checkMode('file /x', '644'), '0644');
-  t.is(checkMode('file /x', '2775'), '2775');
-  t.is(checkMode('file /x', undefined), undefined);
-  t.throws(() => checkMode('file /x', '0x644'), {
-    instanceOf: UserError,
-    message: /mode must be an octal string/,
-  });
-  t.throws(() => checkMode('file /x', '899'), { instanceOf: UserError });
-  const error = t.throws(() => checkMode('file /x', 0o644 as unknown as string), { instanceOf: UserError });
-  t.is(error?.hint, "write it as a string: mode: '0644'");
-});
-
-test('checkPath wants an absolute path, drops trailing slashes, and points at the calling line', (t) => {
-  t.is(checkPath('directory', '/etc/nginx/'), '/etc/nginx');
-  t.is(checkPath('directory', '/'), '/');
-  const error = t.throws(() => checkPath('file etc/x', 'etc/x'), { instanceOf: UserError });
-  t.regex(
-    error?.message ?? '',
-    /^file etc\/x: path must be an absolute path, got "etc\/x" \(at .*probes\.test\.ts:\d+\)$/,
   );
 });

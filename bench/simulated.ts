@@ -1,0 +1,234 @@
+/**
+ * The `many-hosts` scenario: how the controller copes with an inventory of hundreds of hosts, Verdandi
+ * alone, no-change runs with a fixed `--forks`.
+ *
+ * The machine cannot boot 1,000 test hosts, so an inventory host is a port of one of a few real ones:
+ * inside each backend host's network namespace, ports `firstPort..firstPort+max-1` are redirected to its
+ * sshd (iptables REDIRECT), and sshd accepts that many handshakes at once (MaxStartups). Simulated host
+ * i is `backend[i % backends]:firstPort+i`; each keeps its own file (sim-work.ts), so they share a
+ * machine without sharing state. Every simulated host is one SSH connection and one session, as a real
+ * host would be; only the hosts' side (sshd, probes) shares the backends' CPU.
+ *
+ * Host keys are checked the way users run (`accept-new` into the project's `.verdandi/known_hosts`):
+ * each port of an address is its own `[address]:port` line, all with the backend's key; an untimed run
+ * per size records the new ones and converges the hosts, then the timed runs verify them.
+ *
+ * Measured per size: wall-clock time, hosts reached, the controller's CPU time and peak memory (GNU
+ * time: user + system, maximum RSS of the verdandi process). Per host means above a 1-host run of the
+ * same command: (figure(N) - figure(1)) / (N - 1), so Node's start-up and the engine's loading are not
+ * spread over the hosts. Targets (issue 11): all hosts reached, at most 10 ms CPU and 1 MB per host.
+ */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import yaml from 'js-yaml';
+import { pathWithSbin } from '../src/testhost/exec.js';
+import { namespaceName } from '../src/testhost/naming.js';
+import { type BenchHost, ssh, sshOk } from './hosts.js';
+import { mapLimit, median, runOk, seconds } from './proc.js';
+import { SIM_DIR } from './spec.js';
+import { type RunOutcome, verdandi } from './tools.js';
+
+export interface SimFigure {
+  hosts: number;
+  forks: number;
+  /** Wall-clock ms of each timed run. */
+  runs: number[];
+  cpu: number[];
+  /** Peak RSS of the verdandi process, KiB, per run. */
+  maxRssKb: number[];
+  /** Hosts that finished without failure and were reached, per run. */
+  reached: number[];
+  /** Exit code of each run. */
+  codes: number[];
+  /** Round trips per host, from `--json` (median over the hosts of the first timed run). */
+  roundTrips?: number;
+  notes: string[];
+}
+
+export interface SimResult {
+  backends: string[];
+  forks: number;
+  /** The same command on 1 simulated host: what is not per host. */
+  baseline: SimFigure;
+  figures: SimFigure[];
+  /** Lines of the project's known_hosts after the biggest size. */
+  knownHostsLines: number;
+  notes: string[];
+}
+
+export interface SimOptions {
+  /** Inventory sizes, ascending (50, 200, 1000). */
+  counts: number[];
+  forks: number;
+  firstPort: number;
+  /** Timed runs for a size of this many hosts. */
+  runsFor: (hosts: number) => number;
+}
+
+const playbook = new URL('./sim-work.ts', import.meta.url).pathname;
+const RULE_COMMENT = 'verdandi-bench-many-hosts';
+
+/** Runs a build-machine command inside the backend's network namespace (iptables lives in /sbin). */
+function inNamespace(host: BenchHost, command: string[]) {
+  return runOk('ip', ['netns', 'exec', namespaceName(host.name), ...command], {
+    env: { ...process.env, PATH: pathWithSbin() },
+  });
+}
+
+/**
+ * Makes the backends answer on every simulated port: the REDIRECT rule in each one's namespace (added
+ * once; it goes with the namespace when the host stops), and sshd accepting `maxConnections`
+ * unauthenticated connections at once instead of OpenSSH's default of 10 (beyond which it drops them at
+ * random, which would read as unreachable hosts).
+ */
+export async function prepareBackends(
+  backends: BenchHost[],
+  firstPort: number,
+  maxConnections: number,
+): Promise<void> {
+  const ports = `${firstPort}:${firstPort + maxConnections - 1}`;
+  const rule = ['PREROUTING', '-p', 'tcp', '--dport', ports, '-m', 'comment', '--comment', RULE_COMMENT];
+  const target = ['-j', 'REDIRECT', '--to-ports', '22'];
+  await mapLimit(backends, 4, async (host) => {
+    const present = await inNamespace(host, ['iptables', '-t', 'nat', '-C', ...rule, ...target]).then(
+      () => true,
+      () => false,
+    );
+    if (!present) await inNamespace(host, ['iptables', '-t', 'nat', '-A', ...rule, ...target]);
+    const limit = maxConnections + 100;
+    await sshOk(
+      host,
+      [
+        'set -e',
+        `printf 'MaxStartups ${limit}\\nMaxSessions ${limit}\\n' > /etc/ssh/sshd_config.d/bench-many-hosts.conf`,
+        'sshd -t',
+        'systemctl reload ssh',
+      ].join('\n'),
+    );
+    await waitForSshd(host);
+  });
+}
+
+/** sshd re-executes itself on a reload: for a moment nothing listens (connection refused). */
+async function waitForSshd(host: BenchHost): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const res = await ssh(host, 'true', undefined, 15_000);
+    if (res.code === 0) return;
+    if (attempt === 50) throw new Error(`${host.name}: sshd did not answer after its reload: ${res.stderr}`);
+    await sleep(200); // between attempts of a bounded retry
+  }
+}
+
+/** Simulated host i (0-based): its name, backend and port. */
+function simulatedHosts(backends: BenchHost[], count: number, firstPort: number) {
+  return Array.from({ length: count }, (_, i) => {
+    const backend = backends[i % backends.length];
+    return {
+      name: `sim-${String(i + 1).padStart(4, '0')}`,
+      entry: {
+        address: backend.address,
+        port: firstPort + i,
+        user: backend.user,
+        ...(backend.key ? { key: backend.key } : {}),
+      },
+    };
+  });
+}
+
+async function writeInventory(
+  dir: string,
+  backends: BenchHost[],
+  count: number,
+  firstPort: number,
+): Promise<string> {
+  const file = join(dir, `inventory-${count}.yml`);
+  const hosts = Object.fromEntries(simulatedHosts(backends, count, firstPort).map((h) => [h.name, h.entry]));
+  await writeFile(file, `# Written by the benchmark driver.\n${yaml.dump({ hosts }, { lineWidth: -1 })}`);
+  return file;
+}
+
+const reachedCount = (run: RunOutcome) =>
+  [...run.hosts.values()].filter((h) => !h.unreachable && h.failed === 0).length;
+
+function summary(run: RunOutcome, count: number): string {
+  const unreachable = [...run.hosts.values()].filter((h) => h.unreachable).length;
+  const failed = [...run.hosts.values()].filter((h) => h.failed > 0).length;
+  const changed = [...run.hosts.values()].reduce((sum, h) => sum + h.changed, 0);
+  const tail = run.hosts.size === 0 ? `: ${run.output.trim().split('\n').slice(-3).join(' | ')}` : '';
+  return `exit ${run.code}, ${reachedCount(run)}/${count} reached, ${unreachable} unreachable, ${failed} failed, ${changed} changed${tail}`.slice(
+    0,
+    500,
+  );
+}
+
+export async function simulatedScenario(
+  backends: BenchHost[],
+  opts: SimOptions,
+  workDir: string,
+  log: (line: string) => void,
+): Promise<SimResult> {
+  const dir = join(workDir, 'many-hosts');
+  await mkdir(dir, { recursive: true });
+  const max = opts.counts.at(-1) ?? 1;
+  await prepareBackends(backends, opts.firstPort, max);
+  // The shared directory exists from the start: dozens of simulated hosts of one backend creating it at
+  // once in the untimed runs would only be noise.
+  await Promise.all(backends.map((b) => sshOk(b, `rm -rf ${SIM_DIR} && mkdir -m 0755 ${SIM_DIR}`)));
+  const result: SimResult = {
+    backends: backends.map((b) => b.name),
+    forks: opts.forks,
+    baseline: newFigure(1, opts.forks),
+    figures: [],
+    knownHostsLines: 0,
+    notes: [],
+  };
+
+  const measure = async (figure: SimFigure) => {
+    const count = figure.hosts;
+    const inventory = await writeInventory(dir, backends, count, opts.firstPort);
+    const run = () => verdandi(['run', inventory, playbook, '--forks', String(opts.forks)], 'accept-new');
+    // Untimed: records the new host keys, converges the new hosts' files, bundles the playbook.
+    const prime = await run();
+    log(`many-hosts ${count}: untimed first run in ${seconds(prime.ms)} s (${summary(prime, count)})`);
+    if (reachedCount(prime) < count) figure.notes.push(`untimed first run: ${summary(prime, count)}`);
+    for (let r = 0; r < opts.runsFor(count); r++) {
+      const timed = await run();
+      const reached = reachedCount(timed);
+      figure.runs.push(timed.ms);
+      figure.reached.push(reached);
+      figure.codes.push(timed.code);
+      if (timed.cpuMs !== undefined) figure.cpu.push(timed.cpuMs);
+      if (timed.maxRssKb !== undefined) figure.maxRssKb.push(timed.maxRssKb);
+      figure.roundTrips ??= median([...timed.hosts.values()].map((h) => h.roundTrips));
+      const changed = [...timed.hosts.values()].some((h) => h.changed > 0);
+      if (reached < count || timed.code !== 0 || changed)
+        figure.notes.push(`run ${r + 1}: ${summary(timed, count)}`);
+      log(
+        `many-hosts ${count} #${r + 1}: ${seconds(timed.ms)} s, ${reached}/${count} reached, ` +
+          `CPU ${seconds(timed.cpuMs ?? Number.NaN)} s, max RSS ${((timed.maxRssKb ?? Number.NaN) / 1024).toFixed(0)} MiB`,
+      );
+    }
+  };
+
+  await measure(result.baseline);
+  for (const count of opts.counts) {
+    const figure = newFigure(count, opts.forks);
+    result.figures.push(figure);
+    await measure(figure);
+  }
+  const knownHosts = await readFile(join(dir, '.verdandi', 'known_hosts'), 'utf8').catch(() => '');
+  result.knownHostsLines = knownHosts.split('\n').filter(Boolean).length;
+  await Promise.all(backends.map((b) => sshOk(b, `rm -rf ${SIM_DIR}`)));
+  return result;
+}
+
+function newFigure(hosts: number, forks: number): SimFigure {
+  return { hosts, forks, runs: [], cpu: [], maxRssKb: [], reached: [], codes: [], notes: [] };
+}
+
+/** Controller cost per host above the 1-host baseline: (figure(N) - figure(1)) / (N - 1). */
+export function perHost(values: number[], baseline: number[], hosts: number): number {
+  if (hosts <= 1) return Number.NaN;
+  return (median(values) - median(baseline)) / (hosts - 1);
+}

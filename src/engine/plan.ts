@@ -1,0 +1,287 @@
+/**
+ * The plan: before the first command runs on any host, every selected host's units are evaluated —
+ * each role's vars validated, its `tasks()` called (templates render there), every handler's task list
+ * built, every `notify` matched to a handler. A failure there is a user error (exit 1, nothing changed)
+ * that names the role or playbook `.ts` file and line, the host, and what went wrong; all of them are
+ * collected and reported together. The run then uses these task lists: `tasks()` is called once.
+ *
+ * A line in the user's TypeScript comes from the error's stack: roles and playbooks load from bundles
+ * that carry their source maps (compile-cache.ts), so frames name the `.ts` file, not the bundle.
+ */
+import { relative, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { validateRoleVars, varsForRole } from '../inventory/index.js';
+import { InventoryError, type InventoryHost } from '../inventory/types.js';
+import { UserError, UserErrors } from '../util/errors.js';
+import { packageRoot } from './loader.js';
+import { flattenTasks, type HandlerMap, unknownHandlerError } from './run.js';
+import type { RunContext } from './session.js';
+import type { HostFacts, HostInfo, Play, Role, Task, TaskList } from './types.js';
+
+/** What runs on one host, before evaluation: a role with its validated vars, or a play's own tasks. */
+export interface Unit {
+  name: string;
+  /** How messages name it: `role nginx`, `playbook site.ts, play 2`. */
+  label: string;
+  /** The .ts file that defines it (a location when no stack frame points into the user's code). */
+  source?: string;
+  tags: string[];
+  gatherFacts: boolean;
+  tasks(host: HostInfo): TaskList | Promise<TaskList>;
+  handlers(host: HostInfo): HandlerMap;
+}
+
+/** A unit evaluated for one host: the tasks and handler task lists the run uses. */
+export interface PlannedUnit {
+  name: string;
+  tags: string[];
+  tasks: Task[];
+  /** Each handler's tasks, already built (the functions only hand them out). */
+  handlers: HandlerMap;
+}
+
+/** The units of one host, before evaluation. */
+export interface HostUnits {
+  host: InventoryHost;
+  units: Unit[];
+}
+
+/** What the run does on one host: its units evaluated. */
+export interface HostPlan {
+  host: InventoryHost;
+  info: HostInfo;
+  units: PlannedUnit[];
+}
+
+/** What a role's `tasks()` sees of the host. */
+export function hostInfo(
+  ctx: Pick<RunContext, 'inventory' | 'vars' | 'secrets' | 'env'>,
+  host: InventoryHost,
+): HostInfo {
+  return {
+    name: host.name,
+    address: host.address,
+    groups: ctx.inventory.groupsOf(host.name),
+    vars: ctx.vars.get(host.name) ?? host.vars,
+    secrets: ctx.secrets,
+    env: ctx.env,
+    inventory: {
+      hosts: [...ctx.inventory.hosts.values()].map((h) => ({
+        name: h.name,
+        address: h.address,
+        groups: ctx.inventory.groupsOf(h.name),
+        vars: ctx.vars.get(h.name) ?? h.vars,
+      })),
+    },
+  };
+}
+
+/** Validates the role's vars for this host now (before anything runs) and returns the unit. */
+export function roleUnit(
+  ctx: Pick<RunContext, 'vars' | 'extraVars' | 'sensitive'>,
+  host: InventoryHost,
+  role: Role,
+  extra: { vars?: Record<string, unknown>; tags?: string[] } = {},
+): Unit {
+  const merged = varsForRole(host, role.name, {
+    hostVars: ctx.vars.get(host.name),
+    extraVars: ctx.extraVars,
+  });
+  // Vars given with the role in a playbook sit above the inventory's, below --var.
+  const input = { ...merged.vars, ...(extra.vars ?? {}), ...ctx.extraVars };
+  const vars = validateRoleVars(role.vars, input, {
+    role: role.name,
+    host: host.name,
+    origins: merged.origins,
+    sensitive: ctx.sensitive.get(host.name),
+  });
+  return {
+    name: role.name,
+    label: `role ${role.name}`,
+    source: role.dir ? `${role.dir}${sep}index.ts` : undefined,
+    tags: [...(role.tags ?? []), ...(extra.tags ?? [])],
+    gatherFacts: role.gatherFacts ?? false,
+    tasks: (info) => role.tasks(vars, info),
+    handlers: (info) => {
+      const map: HandlerMap = {};
+      for (const [name, fn] of Object.entries(role.handlers ?? {})) map[name] = () => fn(vars, info);
+      return map;
+    },
+  };
+}
+
+/** A play's own tasks and handlers, as one unit after the play's roles. */
+export function playUnit(play: Play, index: number, file: string): Unit {
+  const name = play.name ?? `play ${index + 1}`;
+  return {
+    name,
+    label: `playbook ${shown(file)}, ${play.name ? `play "${play.name}"` : `play ${index + 1}`}`,
+    source: file,
+    tags: [],
+    gatherFacts: play.gatherFacts ?? false,
+    tasks: (info) => (play.tasks ? play.tasks(info) : []),
+    handlers: (info) => {
+      const map: HandlerMap = {};
+      for (const [h, fn] of Object.entries(play.handlers ?? {})) map[h] = () => fn(info);
+      return map;
+    },
+  };
+}
+
+/** A path as messages show it: relative to the working directory when inside it. */
+export function shown(file: string): string {
+  const rel = relative(process.cwd(), file);
+  return rel && !rel.startsWith('..') ? rel : file;
+}
+
+const FRAME = /\(?((?:file:\/\/)?\/[^():]+):(\d+):(\d+)\)?\s*$/;
+
+/**
+ * The first stack frame in the user's code (a role, a playbook, a module they import), as
+ * `file:line:col`: frames inside Verdandi's own engine and in node_modules are skipped.
+ */
+export function userFrame(err: unknown): string | undefined {
+  const stack = err instanceof Error ? err.stack : undefined;
+  if (!stack) return undefined;
+  const root = packageRoot();
+  const engine = [`${root}${sep}src${sep}`, `${root}${sep}dist${sep}`];
+  const builtInRoles = `${root}${sep}roles${sep}`;
+  for (const line of stack.split('\n').slice(1)) {
+    const m = FRAME.exec(line.trim());
+    if (!m) continue;
+    const file = m[1].startsWith('file://') ? fileURLToPath(m[1]) : m[1];
+    if (engine.some((dir) => file.startsWith(dir))) continue;
+    // Built-in roles are the user's code too, even when Verdandi is installed under node_modules.
+    if (file.includes(`${sep}node_modules${sep}`) && !file.startsWith(builtInRoles)) continue;
+    return `${shown(file)}:${m[2]}:${m[3]}`;
+  }
+  return undefined;
+}
+
+/** Turns what a role's or playbook's code threw into a user error naming where and for which host. */
+export function planError(err: unknown, unit: Pick<Unit, 'label' | 'source'>, host: string, what: string) {
+  const where = userFrame(err) ?? (unit.source ? shown(unit.source) : undefined);
+  const head = `${unit.label}${where ? ` (${where})` : ''}, host ${host}`;
+  if (err instanceof UserError) return new UserError(`${head}: ${err.message}`, 1, err.hint);
+  const message = err instanceof Error ? err.message : String(err);
+  return new UserError(`${head}: ${what} threw: ${message}`, 1, 'fix the code there and run again');
+}
+
+function isTask(x: unknown): x is Task {
+  return (
+    !!x &&
+    typeof x === 'object' &&
+    typeof (x as Task).probe === 'string' &&
+    typeof (x as Task).plan === 'function'
+  );
+}
+
+/** The list a role or play returned, checked: an array of tasks (and false/null/undefined to skip). */
+function taskList(value: unknown, what: string): Task[] {
+  if (!Array.isArray(value))
+    throw new UserError(`${what} must return an array of tasks, got ${typeof value}`);
+  const tasks = flattenTasks(value as TaskList);
+  const bad = tasks.findIndex((t) => !isTask(t));
+  if (bad >= 0) throw new UserError(`${what} returned something that is not a task at position ${bad + 1}`);
+  return tasks;
+}
+
+/** Evaluates one unit for one host. Throws a UserError naming the file, line and host. */
+export async function planUnit(unit: Unit, info: HostInfo): Promise<PlannedUnit> {
+  let tasks: Task[];
+  try {
+    tasks = taskList(await unit.tasks(info), 'tasks()');
+  } catch (err) {
+    throw planError(err, unit, info.name, 'tasks()');
+  }
+  let defined: HandlerMap;
+  try {
+    defined = unit.handlers(info);
+  } catch (err) {
+    throw planError(err, unit, info.name, 'handlers');
+  }
+  const handlers: HandlerMap = {};
+  for (const [name, fn] of Object.entries(defined)) {
+    try {
+      const list = taskList([fn()], `handler "${name}"`);
+      handlers[name] = () => list;
+    } catch (err) {
+      throw planError(err, unit, info.name, `handler "${name}"`);
+    }
+  }
+  const unknown = unknownHandlerError(unit.name, tasks, handlers);
+  if (unknown) throw planError(unknown, unit, info.name, 'notify');
+  return { name: unit.name, tags: unit.tags, tasks, handlers };
+}
+
+/** Collects user errors so that all of them are reported at once. */
+export class ErrorCollector {
+  readonly errors: UserError[] = [];
+
+  /** Runs `fn`; a user error is recorded (and undefined returned), anything else goes on up. */
+  async attempt<T>(fn: () => T | Promise<T>): Promise<T | undefined> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof UserErrors) this.errors.push(...err.errors);
+      else if (err instanceof UserError) this.errors.push(err);
+      else if (err instanceof InventoryError) this.errors.push(new UserError(err.message, 1));
+      else throw err;
+      return undefined;
+    }
+  }
+
+  /** Throws every collected error at once (exit 1) when there is any. */
+  throwIfAny(): void {
+    if (this.errors.length === 1) throw this.errors[0];
+    if (this.errors.length > 1) throw new UserErrors(this.errors);
+  }
+}
+
+export interface PlanHostsOptions {
+  /** Facts gathered before the plan, for the units that set `gatherFacts`. */
+  facts: Map<string, HostFacts>;
+  /** Hosts left out (unreachable when facts were gathered). */
+  skip?: (host: string) => boolean;
+  /**
+   * A unit needs facts the host has none of. Without this, the unit is left out (the run is refused
+   * or the host unreachable anyway); with it, the unit is evaluated without facts, and a failure is
+   * handed here instead of being an error (`verdandi check`).
+   */
+  withoutFacts?: (unit: Unit, host: string, error?: UserError) => void;
+}
+
+/** Evaluates every unit of every host; user errors go to `errors`, the plans of the rest come back. */
+export async function planHosts(
+  ctx: Pick<RunContext, 'inventory' | 'vars' | 'secrets' | 'env'>,
+  hosts: HostUnits[],
+  errors: ErrorCollector,
+  opts: PlanHostsOptions,
+): Promise<HostPlan[]> {
+  const plans: HostPlan[] = [];
+  for (const { host, units } of hosts) {
+    if (opts.skip?.(host.name)) continue;
+    const info = hostInfo(ctx, host);
+    const facts = opts.facts.get(host.name);
+    if (facts) info.facts = facts;
+    const planned: PlannedUnit[] = [];
+    for (const unit of units) {
+      if (unit.gatherFacts && !facts) {
+        const { withoutFacts } = opts;
+        if (!withoutFacts) continue;
+        try {
+          planned.push(await planUnit(unit, info));
+          withoutFacts(unit, host.name);
+        } catch (err) {
+          if (!(err instanceof UserError)) throw err;
+          withoutFacts(unit, host.name, err);
+        }
+        continue;
+      }
+      const one = await errors.attempt(() => planUnit(unit, info));
+      if (one) planned.push(one);
+    }
+    plans.push({ host, info, units: planned });
+  }
+  return plans;
+}

@@ -1,0 +1,182 @@
+/**
+ * defineTask: how a task type is declared. A task type is data and pure functions:
+ *
+ *   export const service = defineTask({
+ *     type: 'service',
+ *     options: z.strictObject({ unit: ..., state: ..., enabled: ... }),   // its own options, as zod
+ *     subject: 'unit',                                                   // the option naming the resource
+ *     label: (unit) => `service ${unit}`,                                // how output names the task
+ *     probe,                                                             // (options) → shell that only reads
+ *     plan,                                                              // (options, probe output) → steps
+ *   });
+ *
+ * The function it returns is what roles call. It takes the type's options plus the common ones (`name`
+ * for the label, `notify`, `tags`, `when`, `sensitive`, `ignoreErrors`), checks them against the schema
+ * and throws a TaskOptionError (`<label>: <problem> (at <role file>:<line>)`) right there, inside the
+ * role's `tasks()`, before any host is touched. Unknown options are errors too (a typo would otherwise
+ * be ignored silently).
+ *
+ * `prepare` is for what a schema cannot say: checks across options, or reading local files (a template
+ * is rendered when the task is built). What it returns is what probe and plan receive.
+ */
+import type { z } from 'zod';
+import type { Plan, ProbeResult, Task, TaskOptions } from '../engine/types.js';
+import { taskBase } from '../engine/types.js';
+import { callerLocation, taskOptionError } from './options.js';
+
+/** The options every task type takes (see TaskOptions). */
+const COMMON_OPTIONS = ['name', 'notify', 'tags', 'when', 'sensitive', 'ignoreErrors'] as const;
+
+/** Raises the error of a wrong option from inside `prepare`. */
+export type Fail = (option: string | undefined, problem: string, hint?: string) => never;
+
+/** What `prepare` gets besides the options. */
+export interface PrepareContext {
+  fail: Fail;
+  /** The task's label as output shows it (the `name` option when given). */
+  label: string;
+}
+
+export interface TaskTypeDefinition<
+  S extends z.ZodObject,
+  K extends keyof z.output<S> & string,
+  Spec,
+  Renamed extends boolean,
+> {
+  /** Task type, as reports and --json show it (`service`, `postgresDb`). */
+  type: string;
+  /** The type's own options. Every check words its message (see ./options.ts). */
+  options: S;
+  /** The option that names what the task manages (`unit`, `path`): the label is made from it. */
+  subject: K;
+  /**
+   * True when `name` was the subject's spelling before `name` meant the label everywhere: a call with
+   * `name` and without the subject still works, and warns once per run that the spelling is deprecated.
+   */
+  subjectWasName?: Renamed;
+  /** How output names the task (`service nginx`), and what prefixes its option errors. */
+  label(subject: z.output<S>[K]): string;
+  /** A longer label for output, when the subject alone says too little (`link /a → /b`). */
+  describe?(spec: Spec): string;
+  /** Checks across options and local reads; returns what probe and plan receive. */
+  prepare?(options: z.output<S>, context: PrepareContext): Spec;
+  /** Shell fragment reading the state on the host. It never changes anything: check mode runs it. */
+  probe(spec: Spec): string;
+  /** Pure: from what the probe printed, the steps that converge the host. */
+  plan(spec: Spec, result: ProbeResult): Plan;
+  /** The task's output must never be shown (it carries a password), whatever `sensitive` says. */
+  sensitive?(spec: Spec): boolean;
+  /** The task runs on every run (a command without a guard): check mode says "would run". */
+  alwaysRuns?(spec: Spec): boolean;
+}
+
+/** What a task function takes: its options and the common ones; with a renamed subject, the old form too. */
+export type TaskInput<S extends z.ZodObject, K extends string, Renamed extends boolean> =
+  | (z.input<S> & TaskOptions)
+  | (Renamed extends true ? Omit<z.input<S>, K> & Omit<TaskOptions, 'name'> & { name: string } : never);
+
+/** Deprecated spellings already reported in this run (one warning per task type and process). */
+const warnedRenames = new Set<string>();
+
+function warnRenamed(type: string, subject: string, where: string | undefined): void {
+  if (warnedRenames.has(type)) return;
+  warnedRenames.add(type);
+  process.emitWarning(
+    `${type}({ name }) naming the ${subject} is deprecated: write ${type}({ ${subject} })${where ? ` (at ${where})` : ''}. ` +
+      `\`name\` is the task's label in every task type; the old spelling stops working in the next release.`,
+    { type: 'DeprecationWarning', code: 'VERDANDI_TASK_NAME' },
+  );
+}
+
+interface Issue {
+  code: string;
+  path: PropertyKey[];
+  message: string;
+  keys?: string[];
+  params?: { hint?: string };
+}
+
+/** The option, the problem and the hint of zod's first issue. */
+function describeIssue(issue: Issue, known: string[]): { option?: string; problem: string; hint?: string } {
+  const option = issue.path.length > 0 ? issue.path.map(String).join('.') : undefined;
+  if (issue.code === 'unrecognized_keys' && issue.keys) {
+    const keys = issue.keys;
+    return {
+      option: keys[0],
+      problem: `unknown option${keys.length > 1 ? 's' : ''} ${keys.join(', ')}`,
+      hint: `the options are ${[...known, ...COMMON_OPTIONS].join(', ')}`,
+    };
+  }
+  // Every piece of ./options.ts words its message; zod's own ("Invalid input...") needs the option named.
+  const generic = /^(Invalid|Too (big|small))/.test(issue.message);
+  return {
+    option,
+    problem: generic && option ? `${option}: ${issue.message}` : issue.message,
+    hint: issue.params?.hint,
+  };
+}
+
+/** A subject given as text (or a list of texts), to show in the label of its own error. */
+function givenText(given: unknown): string[] {
+  const texts = Array.isArray(given) ? given : [given];
+  if (!texts.every((text) => typeof text === 'string')) return [];
+  const shown = texts.join(', ').trim();
+  return shown === '' ? [] : [shown];
+}
+
+export function defineTask<
+  S extends z.ZodObject,
+  K extends keyof z.output<S> & string,
+  Spec = z.output<S>,
+  Renamed extends boolean = false,
+>(def: TaskTypeDefinition<S, K, Spec, Renamed>): (options: TaskInput<S, K, Renamed>) => Task {
+  const known = Object.keys(def.options.shape);
+
+  const build = (input: TaskInput<S, K, Renamed>): Task => {
+    const given: Record<string, unknown> = { ...(input as object) };
+    if (def.subjectWasName && given[def.subject] === undefined && given.name !== undefined) {
+      given[def.subject] = given.name;
+      delete given.name;
+      warnRenamed(def.type, def.subject, callerLocation(new Error().stack));
+    }
+    const common: TaskOptions = {};
+    const own: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(given)) {
+      if ((COMMON_OPTIONS as readonly string[]).includes(key))
+        (common as Record<string, unknown>)[key] = value;
+      else own[key] = value;
+    }
+
+    const parsed = def.options.safeParse(own);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0] as unknown as Issue;
+      const { option, problem, hint } = describeIssue(issue, known);
+      // The label names the subject once it is valid; a wrong subject is shown as given when it is text.
+      const subject = def.options.shape[def.subject].safeParse(own[def.subject]);
+      const label =
+        option !== def.subject && subject.success
+          ? def.label(subject.data)
+          : [def.type, ...givenText(own[def.subject])].join(' ');
+      throw taskOptionError(def.type, label, option, problem, hint);
+    }
+    const options = parsed.data as z.output<S>;
+    const label = def.label(options[def.subject]);
+    const fail: Fail = (option, problem, hint) => {
+      throw taskOptionError(def.type, label, option, problem, hint);
+    };
+    const spec = def.prepare
+      ? def.prepare(options, { fail, label: common.name ?? label })
+      : (options as unknown as Spec);
+
+    const task: Task = {
+      ...taskBase(def.type, def.describe ? def.describe(spec) : label, common),
+      probe: def.probe(spec),
+      plan: (result: ProbeResult) => def.plan(spec, result),
+    };
+    if (def.sensitive?.(spec)) task.sensitive = true;
+    if (def.alwaysRuns?.(spec)) task.alwaysRuns = true;
+    return task;
+  };
+  Object.defineProperty(build, 'name', { value: def.type });
+  return build;
+}

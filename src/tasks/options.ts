@@ -1,0 +1,262 @@
+/**
+ * Validation of task options: the error a wrong option raises, and the zod pieces task types declare
+ * their options with. Options are checked when the task is built (inside a role's or playbook's
+ * `tasks()`), so a mistake fails before any host is touched, with a message naming the task, the
+ * option, the value given and the line of the role that built the task.
+ *
+ * Every piece words its own message (`state must be present or absent, got "gone"`): the message of a
+ * zod issue is what the user reads. A check that can also say what to do carries a hint (see `rule`).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { SourceMap } from 'node:module';
+import { dirname, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { UserError } from '../util/errors.js';
+
+/** A task option is wrong. Exit code 1; the message ends with `(at <file>:<line>)` of the calling code. */
+export class TaskOptionError extends UserError {
+  constructor(
+    /** Task type (`service`, `copy`...). */
+    readonly taskType: string,
+    /** The option at fault (`state`, `healthcheck.interval`), when one is. */
+    readonly option: string | undefined,
+    message: string,
+    hint?: string,
+  ) {
+    super(message, 1, hint);
+    this.name = 'TaskOptionError';
+  }
+}
+
+const TASKS_DIR = dirname(fileURLToPath(import.meta.url));
+/** This folder, and its source when this is the compiled copy (a source-mapped stack names the source). */
+const TASK_DIRS = [TASKS_DIR, TASKS_DIR.replace(`${sep}dist${sep}src${sep}`, `${sep}src${sep}`)];
+
+/**
+ * Where a line of a bundled file came from, through the bundle's inline source map (roles and
+ * playbooks run as esbuild bundles: their stack frames name the bundle, the user wrote the .ts file).
+ */
+function originalLocation(
+  file: string,
+  line: number,
+  column: number,
+): { file: string; line: number } | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const inline = text.match(/\/\/# sourceMappingURL=data:application\/json;base64,([A-Za-z0-9+/=]+)\s*$/);
+  if (!inline) return undefined;
+  try {
+    const map = new SourceMap(JSON.parse(Buffer.from(inline[1], 'base64').toString('utf8')));
+    const entry = map.findEntry(line - 1, column - 1) as { originalSource?: string; originalLine?: number };
+    if (!entry.originalSource || entry.originalLine === undefined) return undefined;
+    // esbuild names sources relative to the directory it ran in: the run's own, unless the bundle was
+    // cached by a run elsewhere; then the relative name is still the best there is.
+    const source = entry.originalSource.startsWith('file:')
+      ? fileURLToPath(entry.originalSource)
+      : entry.originalSource;
+    const fromHere = resolve(source);
+    return { file: existsSync(fromHere) ? fromHere : source, line: entry.originalLine + 1 };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * `file:line` of the code that built the task: the first stack frame outside this folder (and outside
+ * Node and node_modules), mapped back to its source when it is a bundle with an inline source map.
+ */
+export function callerLocation(stack: string | undefined): string | undefined {
+  const frames = (stack ?? '').split('\n').slice(1);
+  for (const frame of frames) {
+    const match = frame.match(/\(?([^\s()]+):(\d+):(\d+)\)?\s*$/);
+    if (!match) continue;
+    let file = match[1];
+    if (file.startsWith('file://')) {
+      try {
+        file = fileURLToPath(file);
+      } catch {
+        continue;
+      }
+    }
+    if (file.startsWith('node:') || file.includes('/node_modules/')) continue;
+    const inTasks = (path: string) => TASK_DIRS.some((dir) => path.startsWith(dir));
+    if (inTasks(file)) continue;
+    const where = originalLocation(file, Number(match[2]), Number(match[3])) ?? {
+      file,
+      line: Number(match[2]),
+    };
+    if (inTasks(where.file)) continue;
+    return `${where.file}:${where.line}`;
+  }
+  return undefined;
+}
+
+/**
+ * The error for a wrong option of a task: `<label>: <problem> (at <file>:<line>)`. Build it in the code
+ * the user's task call runs (synchronously), so its stack passes through the user's line.
+ */
+export function taskOptionError(
+  taskType: string,
+  label: string,
+  option: string | undefined,
+  problem: string,
+  hint?: string,
+): TaskOptionError {
+  const where = callerLocation(new Error().stack);
+  const message = `${label}: ${problem}${where ? ` (at ${where})` : ''}`;
+  return new TaskOptionError(taskType, option, message, hint);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Pieces of option schemas
+
+/** How a value given by the user shows in a message: as JSON (`"gone"`, `42`, `undefined`). */
+export function shown(value: unknown): string {
+  return String(JSON.stringify(value));
+}
+
+/** zod's `error` option: every issue of the schema gets `describe(<the value given>)` as its message. */
+export function says(describe: (got: string) => string) {
+  return { error: (issue: { input?: unknown }) => describe(shown(issue.input)) };
+}
+
+/** `a`, `a or b`, `a, b or c`. */
+function alternatives(values: readonly string[]): string {
+  return values.length === 1 ? values[0] : `${values.slice(0, -1).join(', ')} or ${values.at(-1)}`;
+}
+
+/**
+ * A check zod's built-in ones cannot word: `check` returns the problem (and optionally what to do about
+ * it) or undefined when the value is fine. Use with `.superRefine(rule(...))`.
+ */
+export function rule<T>(check: (value: T) => string | { problem: string; hint?: string } | undefined) {
+  return (value: T, ctx: z.RefinementCtx) => {
+    const found = check(value);
+    if (found === undefined) return;
+    const { problem, hint } = typeof found === 'string' ? { problem: found, hint: undefined } : found;
+    ctx.addIssue({ code: 'custom', message: problem, input: value, params: hint ? { hint } : undefined });
+  };
+}
+
+/** A string matching `pattern`: `<option> must be <expected>, got <value>` otherwise. */
+export function text(option: string, pattern: RegExp, expected: string) {
+  const message = says((got) => `${option} must be ${expected}, got ${got}`);
+  return z.string(message).regex(pattern, message);
+}
+
+/** One of a few words: `<option> must be a, b or c, got <value>`. */
+export function oneOf<const T extends readonly [string, ...string[]]>(option: string, values: T) {
+  return z.enum(
+    values,
+    says((got) => `${option} must be ${alternatives(values)}, got ${got}`),
+  );
+}
+
+/** `present` or `absent`. */
+export const presence = oneOf('state', ['present', 'absent']);
+
+/** A boolean: `<option> must be true or false, got <value>`. */
+export function flag(option: string) {
+  return z.boolean(says((got) => `${option} must be true or false, got ${got}`));
+}
+
+/** An integer of at least `min` (0: non-negative, 1: positive). */
+export function integer(option: string, min: 0 | 1) {
+  const message = says(
+    (got) => `${option} must be a ${min === 0 ? 'non-negative' : 'positive'} integer, got ${got}`,
+  );
+  return z.number(message).int(message).min(min, message);
+}
+
+/** A non-empty string. */
+export function nonEmpty(option: string) {
+  const message = says((got) => `${option} must be a non-empty string, got ${got}`);
+  return z.string(message).min(1, message);
+}
+
+/** An absolute path, without trailing slashes (`/etc/nginx/` → `/etc/nginx`). */
+export function absolutePath(option = 'path') {
+  return z
+    .string(says((got) => `${option} must be an absolute path, got ${got}`))
+    .superRefine(
+      rule((path: string) => {
+        if (!path.startsWith('/')) return `${option} must be an absolute path, got ${shown(path)}`;
+        if (path.includes('\0')) return `${option} contains a NUL character`;
+        return undefined;
+      }),
+    )
+    .transform((path) => (path.length > 1 ? path.replace(/\/+$/, '') || '/' : path));
+}
+
+/** '644', '0644', '2775' → 4 digits ('0644'). A number (0o644) says how to write it. */
+export const fileMode = z
+  .custom<string>()
+  .superRefine(
+    rule((mode: unknown) => {
+      if (typeof mode === 'string' && /^[0-7]{3,4}$/.test(mode)) return undefined;
+      return {
+        problem: `mode must be an octal string like '0644' or '644', got ${typeof mode === 'string' ? `'${mode}'` : String(mode)}`,
+        hint:
+          typeof mode === 'number'
+            ? `write it as a string: mode: '${mode.toString(8).padStart(4, '0')}'`
+            : undefined,
+      };
+    }),
+  )
+  .transform((mode) => mode.padStart(4, '0'));
+
+/** A user or group name, or a numeric id: safe to pass to chown, getent, useradd -g. */
+export function account(option: string, what = 'a user/group name or a numeric id') {
+  return text(option, /^(\d+|[A-Za-z_][A-Za-z0-9_.-]*\$?)$/, what);
+}
+
+/** A user or group name as useradd/groupadd accept it (not numeric: getent would take it for an id). */
+export function accountName(option: string, kind: 'user' | 'group') {
+  const message = says(
+    (got) =>
+      `${option} must be a ${kind} name (letters, digits, _ . -, not starting with a digit or -, at most 32 characters), got ${got}`,
+  );
+  return z
+    .string(message)
+    .regex(/^[A-Za-z_][A-Za-z0-9_.-]*\$?$/, message)
+    .max(32, message);
+}
+
+/** Owner, group and mode of a file-like task. */
+export const attributes = {
+  owner: account('owner').optional(),
+  group: account('group').optional(),
+  mode: fileMode.optional(),
+};
+
+/** Shell variables for a command: valid names, string values (never on a command line). */
+export function environment(option: string) {
+  return z
+    .record(
+      z.string(),
+      z.unknown(),
+      says(() => `${option} must be an object of NAME: value strings`),
+    )
+    .superRefine(
+      rule((env: Record<string, unknown>) => {
+        for (const [name, value] of Object.entries(env)) {
+          if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
+            return `${option} name ${shown(name)} is not a valid variable name (letters, digits, _)`;
+          }
+          if (typeof value !== 'string') {
+            return {
+              problem: `${option} ${name} must be a string, got ${typeof value}`,
+              hint: `write it as a string: ${name}: '${String(value)}'`,
+            };
+          }
+        }
+        return undefined;
+      }),
+    )
+    .transform((env) => env as Record<string, string>);
+}

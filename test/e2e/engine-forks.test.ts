@@ -1,0 +1,104 @@
+/**
+ * `--forks` over real SSH: with `--forks 1` the runs of three hosts never overlap (each host records
+ * the start and end of its run from the kernel clock the test hosts share), and a playbook of two plays
+ * over more hosts than `--forks` reconnects for the second play and still converges every host.
+ * (The bound on open connections itself is proven with fake connections in engine-connection-pool.)
+ */
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { runCli } from '../helpers/cli.js';
+import { useTestHosts } from '../helpers/testhosts.js';
+
+const NAMES = ['scale-a', 'scale-b', 'scale-c'];
+const hosts = useTestHosts(test, NAMES);
+const dir = mkdtempSync(join(tmpdir(), 'vd-forks-e2e-'));
+
+interface JsonReport {
+  hosts: Record<
+    string,
+    { ok: number; changed: number; failed: number; unreachable: boolean; roundTrips: number }
+  >;
+}
+
+/** A role whose first and last tasks record when the host's run started and ended (ns). */
+const SPAN_ROLE = `
+import { copy, defineRole, shell, z } from 'verdandi';
+
+export default defineRole({
+  name: 'span',
+  vars: z.object({}),
+  tasks: (_vars, host) => [
+    shell({ script: 'date +%s%N > /root/vd-span-start' }),
+    copy({ path: '/root/vd-span-who', content: host.name + '\\n' }),
+    shell({ script: 'date +%s%N > /root/vd-span-end' }),
+  ],
+});
+`;
+
+function inventory(): string {
+  const lines = ['hosts:'];
+  for (const name of NAMES) {
+    const h = hosts.get(name);
+    lines.push(`  ${name}: { address: ${h.address}, user: ${h.user}, key: ${JSON.stringify(h.key)} }`);
+  }
+  lines.push('roles: [span]', '');
+  mkdirSync(join(dir, 'inventories'), { recursive: true });
+  writeFileSync(join(dir, 'inventories', 'forks.yml'), lines.join('\n'));
+  mkdirSync(join(dir, 'roles', 'span'), { recursive: true });
+  writeFileSync(join(dir, 'roles', 'span', 'index.ts'), SPAN_ROLE);
+  return 'forks';
+}
+
+test.serial('--forks 1: host runs never overlap, every host converges', async (t) => {
+  const env = inventory();
+  const res = await runCli(['provision', env, '--forks', '1', '--json', '--host-key-checking=off'], {
+    cwd: dir,
+  });
+  t.is(res.code, 0, res.stderr);
+  const report = JSON.parse(res.stdout) as JsonReport;
+  const spans: Array<[bigint, bigint]> = [];
+  for (const name of NAMES) {
+    t.is(report.hosts[name].failed, 0);
+    const out = await hosts.ssh(name, 'cat /root/vd-span-start /root/vd-span-end /root/vd-span-who');
+    const [start, end, who] = out.stdout.trim().split('\n');
+    t.is(who, name);
+    spans.push([BigInt(start), BigInt(end)]);
+  }
+  spans.sort((a, b) => (a[0] < b[0] ? -1 : 1));
+  for (let i = 1; i < spans.length; i++) {
+    t.true(spans[i][0] > spans[i - 1][1], `host runs overlap: ${spans.map((s) => s.join('-')).join(', ')}`);
+  }
+});
+
+test.serial('two plays over more hosts than --forks: connections reopen for the second play', async (t) => {
+  inventory();
+  writeFileSync(
+    join(dir, 'two-plays.ts'),
+    `
+import { copy, definePlaybook } from 'verdandi';
+export default definePlaybook({
+  plays: [
+    { hosts: 'all', tasks: (host) => [copy({ path: '/root/vd-play-1', content: host.name + '\\n' })] },
+    { hosts: 'all', tasks: (host) => [copy({ path: '/root/vd-play-2', content: host.name + '\\n' })] },
+  ],
+});
+`,
+  );
+  await Promise.all(NAMES.map((n) => hosts.ssh(n, 'rm -f /root/vd-play-1 /root/vd-play-2')));
+  const res = await runCli(
+    ['run', 'forks', 'two-plays.ts', '--forks', '2', '--json', '--host-key-checking=off'],
+    {
+      cwd: dir,
+    },
+  );
+  t.is(res.code, 0, res.stderr);
+  const report = JSON.parse(res.stdout) as JsonReport;
+  for (const name of NAMES) {
+    // Each play: one probe and one change, on a connection of its own; the counts add up.
+    t.is(report.hosts[name].changed, 2);
+    t.is(report.hosts[name].roundTrips, 4);
+    t.is((await hosts.ssh(name, 'cat /root/vd-play-1 /root/vd-play-2')).stdout, `${name}\n${name}\n`);
+  }
+});

@@ -1,0 +1,157 @@
+/**
+ * No payload in argv, ever (issue "big roles and hostile input"): the command line of every process
+ * Verdandi starts on a host is the short fixed bootstrap; scripts, file contents, SQL and env values
+ * travel on stdin. A sampler on the host records `ps -eww` every 50 ms during a run whose tasks carry a
+ * secret in copy, template, lineinfile, command env and stdin, and a postgres password: the secret never
+ * appears, while the sampler did see Verdandi's bootstrap (it sampled during the run). And a play of
+ * 1,000 tasks, whose probes are far beyond Linux's 128 KiB limit for one argument, runs.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { copy } from '../../src/tasks/index.js';
+import { runCli, writeInventory } from '../helpers/cli.js';
+import { useTestHosts } from '../helpers/testhosts.js';
+
+const HOST = 'faults-e';
+const hosts = useTestHosts(test, [HOST]);
+const dir = mkdtempSync(join(tmpdir(), 'vd-faults-argv-'));
+const SAMPLES = '/root/ps-samples.log';
+const SAMPLING = '/root/sampling';
+
+test.serial('a secret in every kind of task never shows in the host process list', async (t) => {
+  const secret = `S3cr3t-${randomBytes(8).toString('hex')}`;
+  const inventory = writeInventory(dir, { hosts: { [HOST]: hosts.get(HOST) } });
+  writeFileSync(join(dir, 'app.conf.hbs'), 'password = {{password}}\n');
+  const site = join(dir, 'secrets.ts');
+  writeFileSync(
+    site,
+    `import { definePlaybook, apt, copy, template, lineinfile, command, shell, postgresUser } from 'verdandi';
+const secret = ${JSON.stringify(secret)};
+export default definePlaybook({ plays: [{ hosts: 'all', tasks: () => [
+  copy({ path: '/srv/secret-copy', content: 'key=' + secret + '\\n', mode: '0600' }),
+  template({ path: '/srv/secret-template', src: new URL('./app.conf.hbs', import.meta.url), vars: { password: secret }, mode: '0600' }),
+  lineinfile({ path: '/srv/secret-lines', line: 'db_password=' + secret, regexp: '^db_password=', create: true }),
+  lineinfile({ path: '/srv/secret-lines', line: 'other=1', create: true }),
+  command({ argv: ['sh', '-c', 'sleep 0.3; test "$DB_PASSWORD" = "$(cat /srv/secret-copy | cut -d= -f2)" && echo env-ok > /srv/secret-env'], env: { DB_PASSWORD: secret } }),
+  shell({ script: 'sleep 0.3; cat > /srv/secret-stdin', stdin: secret + '\\n' }),
+  apt({ packages: ['postgresql'] }),
+  postgresUser({ name: 'app', password: secret }),
+] }] });
+`,
+  );
+  await hosts.ssh(
+    HOST,
+    [
+      'id deploy2 >/dev/null 2>&1 || useradd -m -s /bin/bash deploy2',
+      `echo 'deploy2:${secret}' | chpasswd`,
+      "echo 'deploy2 ALL=(ALL) ALL' > /etc/sudoers.d/deploy2",
+      'mkdir -p /home/deploy2/.ssh && cp /root/.ssh/authorized_keys /home/deploy2/.ssh/ && chown -R deploy2: /home/deploy2/.ssh',
+    ].join(' && '),
+  );
+  const h = hosts.get(HOST);
+  const sudoInventory = writeInventory(
+    dir,
+    {
+      hosts: {
+        viasudo: { address: h.address, user: 'deploy2', key: h.key, become: true, become_password: secret },
+      },
+    },
+    'sudo',
+  );
+  const sudoSite = join(dir, 'sudo.ts');
+  writeFileSync(
+    sudoSite,
+    `import { definePlaybook, copy, command } from 'verdandi';
+const secret = ${JSON.stringify(secret)};
+export default definePlaybook({ plays: [{ hosts: 'all', tasks: () => [
+  copy({ path: '/srv/secret-sudo', content: secret + '\\n', mode: '0600' }),
+  command({ argv: ['sh', '-c', 'sleep 0.3; test "$S" = "$(cat /srv/secret-sudo)" && echo env-ok > /srv/secret-sudo-env'], env: { S: secret } }),
+] }] });
+`,
+  );
+  // The sampler: every 50 ms, every process's full command line.
+  await hosts.ssh(
+    HOST,
+    `rm -f ${SAMPLES}; touch ${SAMPLING}; nohup sh -c 'while [ -e ${SAMPLING} ]; do ps -eww -o args >> ${SAMPLES}; echo --- >> ${SAMPLES}; sleep 0.05; done' >/dev/null 2>&1 &`,
+  );
+  const res = await runCli(['run', inventory, site, '--host-key-checking=off', '-v'], {
+    cwd: dir,
+    timeoutMs: 10 * 60_000,
+  });
+  // The same through a user whose sudo needs a password (the secret): it is stdin's first line.
+  const viaSudo = await runCli(['run', sudoInventory, sudoSite, '--host-key-checking=off', '-v'], {
+    cwd: dir,
+  });
+  await hosts.ssh(HOST, `rm -f ${SAMPLING}`);
+  t.is(res.code, 0, res.stdout + res.stderr);
+  t.false(`${res.stdout}${res.stderr}`.includes(secret), 'the secret is not printed');
+  t.is(viaSudo.code, 0, viaSudo.stdout + viaSudo.stderr);
+  t.false(`${viaSudo.stdout}${viaSudo.stderr}`.includes(secret), 'the secret is not printed');
+  t.is(
+    (await hosts.ssh(HOST, 'stat -c %U:%a /srv/secret-sudo; cat /srv/secret-sudo-env')).stdout,
+    'root:600\nenv-ok\n',
+  );
+
+  // The run did what it says: the secret reached every file, the env and psql.
+  const state = await hosts.ssh(
+    HOST,
+    `cat /srv/secret-env; grep -c ${secret} /srv/secret-copy /srv/secret-template /srv/secret-lines /srv/secret-stdin; ` +
+      `runuser -u postgres -- psql -tAc "select rolname from pg_roles where rolname = 'app'"`,
+  );
+  t.is(
+    state.stdout,
+    `env-ok\n/srv/secret-copy:1\n/srv/secret-template:1\n/srv/secret-lines:1\n/srv/secret-stdin:1\napp\n`,
+    state.stderr,
+  );
+
+  const samples = (await hosts.ssh(HOST, `cat ${SAMPLES}`, { timeoutMs: 60_000 })).stdout;
+  const count = samples.split('\n---\n').length;
+  t.true(count > 20, `only ${count} samples`);
+  t.true(samples.includes('IFS= read -r vd_n'), 'the sampler saw the bootstrap of a Verdandi command');
+  t.false(samples.includes(secret), 'the secret appeared in the process list');
+  // Nothing but the fixed bootstrap: no probe or step script shows either.
+  t.false(samples.includes('@@vd-'), 'a script (probe batch markers) appeared in the process list');
+  t.false(samples.includes('db_password'), 'a lineinfile line appeared in the process list');
+});
+
+test.serial('a play of 1,000 tasks runs: probes travel on stdin, no argument length limit', async (t) => {
+  const inventory = writeInventory(dir, { hosts: { [HOST]: hosts.get(HOST) } }, 'many');
+  const site = join(dir, 'many.ts');
+  writeFileSync(
+    site,
+    `import { definePlaybook, copy } from 'verdandi';
+export default definePlaybook({ plays: [{ hosts: 'all', tasks: () =>
+  Array.from({ length: 1000 }, (_, i) => copy({ path: '/srv/many/file-' + i + '-with-a-rather-long-name-to-make-probes-bigger.conf', content: 'file ' + i + '\\n', mode: '0644' })),
+}] });
+`,
+  );
+  const probes = Array.from({ length: 1000 }, (_, i) =>
+    copy({
+      path: `/srv/many/file-${i}-with-a-rather-long-name-to-make-probes-bigger.conf`,
+      content: `file ${i}\n`,
+    }),
+  ).reduce((sum, task) => sum + task.probe.length, 0);
+  t.true(probes > 128 * 1024, `the probes are ${probes} bytes: not beyond one argument's limit`);
+  // All but the last three exist already: one probe round trip for 1,000 tasks, then three writes
+  // each carrying the re-probe of what remains.
+  await hosts.ssh(
+    HOST,
+    'mkdir -p /srv/many && cd /srv/many && for i in $(seq 0 996); do printf "file %s\\n" $i > file-$i-with-a-rather-long-name-to-make-probes-bigger.conf; done; chmod 0644 /srv/many/*',
+  );
+  const res = await runCli(['run', inventory, site, '--host-key-checking=off', '--json'], { cwd: dir });
+  t.is(res.code, 0, res.stderr);
+  const report = JSON.parse(res.stdout) as {
+    hosts: Record<string, { ok: number; changed: number; roundTrips: number }>;
+  };
+  t.is(report.hosts[HOST].ok, 997);
+  t.is(report.hosts[HOST].changed, 3);
+  t.true(report.hosts[HOST].roundTrips <= 4, `${report.hosts[HOST].roundTrips} round trips`);
+  const again = await runCli(['run', inventory, site, '--host-key-checking=off', '--json'], { cwd: dir });
+  t.is(again.code, 0, again.stderr);
+  const second = (JSON.parse(again.stdout) as typeof report).hosts[HOST];
+  t.is(second.ok, 1000);
+  t.is(second.roundTrips, 1);
+});

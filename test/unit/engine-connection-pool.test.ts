@@ -1,0 +1,143 @@
+/**
+ * `--forks` bounds connections: with fake connections that take a while to open, never more than
+ * `forks` are open or opening, each host's connection is closed when its work is done, the warm-up
+ * opens no more than the free slots, and idle warm connections make room instead of blocking.
+ */
+import test from 'ava';
+import type { Connection } from '../../src/connection/types.js';
+import { UnreachableError } from '../../src/connection/types.js';
+import { ConnectionPool } from '../../src/engine/connection-pool.js';
+import type { HostPlan } from '../../src/engine/plan.js';
+import { Reporter } from '../../src/engine/report.js';
+import { execute } from '../../src/engine/session.js';
+import type { InventoryHost } from '../../src/inventory/types.js';
+import { mapLimited } from '../../src/util/pool.js';
+
+const tick = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Fake connector: counts connections open (from the start of the handshake to close). */
+function fakeConnector(opts: { unreachable?: Set<string> } = {}) {
+  const stats = { open: 0, maxOpen: 0, opened: [] as string[], closed: [] as string[] };
+  const connector = async (host: InventoryHost): Promise<Connection> => {
+    stats.open++;
+    stats.maxOpen = Math.max(stats.maxOpen, stats.open);
+    await tick(5);
+    if (opts.unreachable?.has(host.name)) {
+      stats.open--;
+      throw new UnreachableError(host.name, 'refused', 'connection refused');
+    }
+    stats.opened.push(host.name);
+    return {
+      host: host.name,
+      roundTrips: 0,
+      exec: async () => ({ stdout: '', stderr: '', code: 0 }),
+      close: async () => {
+        stats.open--;
+        stats.closed.push(host.name);
+      },
+    };
+  };
+  return { stats, connector };
+}
+
+const hosts = (n: number) =>
+  Array.from(
+    { length: n },
+    (_, i) => ({ name: `h${i}`, address: `h${i}`, vars: {} }) as unknown as InventoryHost,
+  );
+
+function plansFor(list: InventoryHost[]): HostPlan[] {
+  return list.map((host) => ({
+    host,
+    info: {
+      name: host.name,
+      address: host.address,
+      groups: [],
+      vars: {},
+      secrets: {},
+      env: 't',
+      inventory: { hosts: [] },
+    },
+    units: [],
+  }));
+}
+
+function quiet() {
+  const out = { write: () => true, isTTY: false } as unknown as NodeJS.WritableStream;
+  return new Reporter({ json: false, verbose: false, check: false, out });
+}
+
+test('a run over 40 hosts with --forks 5 never has more than 5 connections open, and closes each', async (t) => {
+  const { stats, connector } = fakeConnector();
+  const list = hosts(40);
+  const conns = new ConnectionPool({ projectDir: '/nonexistent' }, 5, connector);
+  conns.warm(list, new Map());
+  t.is(conns.openCount, 5, 'the warm-up starts the first batch only');
+  const { failed } = await execute(plansFor(list), conns, {
+    check: false,
+    diff: false,
+    forks: 5,
+    reporter: quiet(),
+  });
+  t.is(failed.size, 0);
+  t.true(stats.maxOpen <= 5, `max open ${stats.maxOpen}`);
+  t.is(stats.opened.length, 40);
+  t.is(stats.closed.length, 40, 'each host is closed when its work is done');
+  t.is(stats.open, 0);
+  t.is(conns.openCount, 0);
+});
+
+test('warm connections of hosts that run later make room instead of blocking', async (t) => {
+  const { stats, connector } = fakeConnector();
+  const list = hosts(6);
+  const conns = new ConnectionPool({ projectDir: '/nonexistent' }, 2, connector);
+  // Warm the last two; the run starts with the first ones.
+  conns.warm(list.slice(4), new Map());
+  await execute(plansFor(list), conns, { check: false, diff: false, forks: 2, reporter: quiet() });
+  t.true(stats.maxOpen <= 2);
+  t.is(new Set(stats.opened).size, 6);
+  await conns.closeAll();
+  t.is(stats.open, 0);
+});
+
+test('connections kept for a later play stay open; unreachable hosts give their slot back', async (t) => {
+  const { stats, connector } = fakeConnector({ unreachable: new Set(['h1']) });
+  const list = hosts(3);
+  const conns = new ConnectionPool({ projectDir: '/nonexistent' }, 3, connector);
+  const reporter = quiet();
+  await execute(plansFor(list), conns, {
+    check: false,
+    diff: false,
+    forks: 3,
+    reporter,
+    keepOpen: () => true,
+  });
+  t.deepEqual(stats.closed, []);
+  t.is(stats.open, 2);
+  t.true(conns.unreachable.has('h1'));
+  t.true(reporter.host('h1').unreachable);
+  t.is(conns.openCount, 2);
+  await conns.closeAll();
+  t.is(stats.open, 0);
+});
+
+test('mapLimited (ping, facts, the run): at most `limit` at a time, results in the order of the items', async (t) => {
+  let running = 0;
+  let most = 0;
+  const out = await mapLimited(
+    Array.from({ length: 25 }, (_, i) => i),
+    4,
+    async (i) => {
+      running++;
+      most = Math.max(most, running);
+      await tick(2);
+      running--;
+      return i * 2;
+    },
+  );
+  t.is(most, 4);
+  t.deepEqual(
+    out,
+    Array.from({ length: 25 }, (_, i) => i * 2),
+  );
+});
