@@ -1,28 +1,38 @@
 /**
- * PostgreSQL backup and restore over the hosts' SSH connections.
+ * PostgreSQL backup and restore over the hosts' SSH connections, walked by the host driver like deploy.
  *
  * `backup` runs `verdandi-pg-backup` (installed by the postgres role, the script its daily timer runs) on
- * every selected host that has the postgres role; the script prints the path of each new dump. With
- * `--download`, each dump is copied to `<dir>/<host>/<file>` (it travels base64-encoded on the SSH
- * channel, so it is held in memory once: fine for the databases of the teams Verdandi serves, not for
- * hundreds of gigabytes).
+ * every selected host that has the postgres role, one host at a time; the script prints the path of each
+ * new dump. With `--download`, each dump streams to `<dir>/<host>/<file>` (never held in memory), is
+ * checked against the host's size and sha256, and only then takes its name.
  *
- * `restore` sends a dump (or names one already on the host) and runs `pg_restore --clean --if-exists
- * --single-transaction --exit-on-error` as the postgres user: the database ends up with the dump's
- * content, or unchanged when anything fails. It asks for confirmation (type the database name) unless
- * `--yes`.
+ * `restore` streams a dump to the host (or names one already there) and runs `pg_restore --clean
+ * --if-exists --single-transaction --exit-on-error` as the postgres user, holding the host's deploy lock
+ * (a deploy's migration and a restore must not meet): the database ends up with the dump's content, or
+ * unchanged when anything fails, Ctrl-C included (the restore is stopped, its transaction rolled back).
+ * It asks for confirmation (type the database name) unless `--yes`.
  */
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream, existsSync, mkdirSync, statSync } from 'node:fs';
+import { open as openFile, rename, rm } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
-import type { CommonRunOptions } from '../cli/context.js';
-import { connect } from '../connection/index.js';
-import { type Connection, UnreachableError } from '../connection/types.js';
-import { becomePasswordOf, loadRunContext, type RunContext } from '../engine/session.js';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Connection } from '../connection/types.js';
+import { deployerName } from '../deploy/git.js';
+import {
+  type DriveOptions,
+  driveHosts,
+  type HostWalkCliOptions,
+  parseHostWalkOptions,
+} from '../engine/host-driver.js';
+import { execStoppable } from '../engine/remote-process.js';
+import { type ContextOptions, loadRunContext, type RunContext } from '../engine/context.js';
 import type { InventoryHost } from '../inventory/types.js';
+import { readLine } from '../secrets/tty.js';
 import { UserError } from '../util/errors.js';
 import { redact } from '../util/redact.js';
-import { quote, words } from '../util/shell.js';
+import { quote, sh, words } from '../util/shell.js';
 
 /** Installed by the postgres role (roles/postgres): keep these in step with it. */
 export const BACKUP_SCRIPT = '/usr/local/sbin/verdandi-pg-backup';
@@ -31,12 +41,15 @@ export const DEFAULT_PORT = 5432;
 
 const DB_NAME = /^[A-Za-z_][A-Za-z0-9_-]*$/;
 
-export interface BackupOptions extends CommonRunOptions {
+/** What backup and restore read of the command line: the context's options, and --json. */
+type RunOptions = ContextOptions & { json?: boolean };
+
+export interface BackupOptions extends RunOptions {
   db?: string[];
   download?: string;
 }
 
-export interface RestoreOptions extends CommonRunOptions {
+export interface RestoreOptions extends RunOptions, HostWalkCliOptions {
   db: string;
   from: string;
   remote?: boolean;
@@ -47,6 +60,7 @@ interface DumpInfo {
   db: string;
   path: string;
   bytes: number;
+  sha256?: string;
   downloaded?: string;
 }
 
@@ -78,20 +92,63 @@ function hostVar<T>(ctx: RunContext, host: InventoryHost, key: string, fallback:
   return value === undefined ? fallback : (value as T);
 }
 
-async function open(ctx: RunContext, host: InventoryHost): Promise<Connection> {
-  const vars = ctx.vars.get(host.name) ?? host.vars;
-  return connect(host, {
-    ...ctx.connectOptions,
-    becomePassword: ctx.connectOptions.becomePassword ?? becomePasswordOf(vars),
-  });
-}
-
-function say(json: boolean | undefined, line: string): void {
-  if (!json) process.stdout.write(`${redact(line)}\n`);
-}
+const output = (json: boolean | undefined) => ({
+  info: (line: string) => {
+    if (!json) process.stdout.write(`${redact(line)}\n`);
+  },
+  warn: (line: string) => {
+    process.stderr.write(`${redact(line)}\n`);
+  },
+});
 
 function tail(text: string, lines = 5): string {
   return text.trim().split('\n').slice(-lines).join('\n');
+}
+
+function driveOptions(ctx: RunContext, json: boolean | undefined): DriveOptions {
+  return {
+    serial: 1,
+    lockWaitSeconds: 0,
+    breakLock: false,
+    connectOptions: ctx.connectOptions,
+    hostVars: ctx.vars,
+    out: output(json),
+    stopAfterFailure: false,
+  };
+}
+
+/** Streams a file of the host to `local`: written as `<local>.part`, renamed once size and sha256 match. */
+async function download(conn: Connection, dump: DumpInfo, local: string, signal: AbortSignal): Promise<void> {
+  const part = `${local}.part`;
+  const hash = createHash('sha256');
+  let bytes = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      hash.update(chunk);
+      bytes += chunk.length;
+      cb(null, chunk);
+    },
+  });
+  const file = createWriteStream(part, { mode: 0o600 });
+  const written = pipeline(counter, file);
+  try {
+    const res = await conn.exec(sh`cat ${dump.path}`, { stdout: counter, signal });
+    counter.end();
+    await written;
+    if (res.code !== 0) throw new UserError(`reading ${dump.path} failed: ${tail(res.stderr)}`, 2);
+    const digest = hash.digest('hex');
+    if (bytes !== dump.bytes || (dump.sha256 && digest !== dump.sha256))
+      throw new UserError(
+        `download of ${dump.path} is incomplete or corrupt (${bytes} of ${dump.bytes} bytes)`,
+        2,
+      );
+    await rename(part, local);
+  } catch (err) {
+    counter.destroy();
+    await written.catch(() => undefined);
+    await rm(part, { force: true });
+    throw err;
+  }
 }
 
 export async function backup(env: string, opts: BackupOptions): Promise<number> {
@@ -100,89 +157,103 @@ export async function backup(env: string, opts: BackupOptions): Promise<number> 
   const hosts = postgresHosts(ctx);
   const report: Record<string, { ok: boolean; unreachable?: boolean; error?: string; dumps: DumpInfo[] }> =
     {};
-  let exitCode = 0;
-
-  for (const host of hosts) {
-    const entry: (typeof report)[string] = { ok: false, dumps: [] };
-    report[host.name] = entry;
-    let conn: Connection | undefined;
-    try {
-      conn = await open(ctx, host);
-      const run = await conn.exec(
+  const out = output(opts.json);
+  const drive = await driveHosts(
+    hosts.map((host) => ({ host })),
+    driveOptions(ctx, opts.json),
+    async ({ host }, { conn, signal }) => {
+      const entry: (typeof report)[string] = { ok: false, dumps: [] };
+      report[host.name] = entry;
+      const run = await execStoppable(
+        conn,
         `if [ ! -x ${BACKUP_SCRIPT} ]; then echo "${BACKUP_SCRIPT} is missing" >&2; exit 127; fi; ${words(BACKUP_SCRIPT, ...(opts.db ?? []))}`,
+        {},
+        signal,
       );
       const paths = run.stdout
         .split('\n')
         .map((l) => l.trim())
         .filter((l) => l.startsWith('/') && l.endsWith('.dump'));
       for (const path of paths) {
-        const size = await conn.exec(`stat -c %s ${quote(path)}`);
+        const info = await conn.exec(sh`stat -c %s ${path} && sha256sum ${path}`);
+        const [size, sum] = info.stdout.trim().split('\n');
         entry.dumps.push({
           db: basename(path).replace(/-\d{8}T\d{6}Z\.dump$/, ''),
           path,
-          bytes: Number(size.stdout.trim()),
+          bytes: Number(size),
+          sha256: sum?.split(' ')[0],
         });
       }
       if (run.code !== 0) {
-        entry.error =
-          run.code === 127
+        entry.error = run.stopped
+          ? 'interrupted'
+          : run.code === 127
             ? `${BACKUP_SCRIPT} is not installed: provision the host with the postgres role first (verdandi provision ${ctx.env})`
             : `the backup script exited ${run.code}: ${tail(run.stderr)}`;
-        exitCode = 2;
       }
-      if (opts.download) {
+      if (opts.download && !signal.aborted) {
         const dir = resolve(opts.download, host.name);
         mkdirSync(dir, { recursive: true });
         for (const dump of entry.dumps) {
-          const data = await conn.exec(`base64 -w0 ${quote(dump.path)}`);
-          if (data.code !== 0) throw new Error(`reading ${dump.path} failed: ${tail(data.stderr)}`);
-          const content = Buffer.from(data.stdout.trim(), 'base64');
-          if (content.length !== dump.bytes) {
-            throw new Error(
-              `download of ${dump.path} is incomplete (${content.length} of ${dump.bytes} bytes)`,
-            );
-          }
           const local = join(dir, basename(dump.path));
-          writeFileSync(local, content, { mode: 0o600 });
+          await download(conn, dump, local, signal);
           dump.downloaded = local;
         }
       }
       entry.ok = entry.error === undefined;
       for (const d of entry.dumps) {
-        say(
-          opts.json,
+        out.info(
           `${host.name}: ${d.db} → ${d.path} (${d.bytes} bytes)${d.downloaded ? `, saved as ${d.downloaded}` : ''}`,
         );
       }
-      if (entry.error) process.stderr.write(`${host.name}: error: ${redact(entry.error)}\n`);
-    } catch (err) {
-      if (err instanceof UnreachableError) {
-        entry.unreachable = true;
-        entry.error = err.message;
-        exitCode = Math.max(exitCode, 3);
-      } else {
-        entry.error = err instanceof Error ? err.message : String(err);
-        exitCode = Math.max(exitCode, 2);
-      }
-      process.stderr.write(`${host.name}: error: ${redact(entry.error)}\n`);
-    } finally {
-      await conn?.close().catch(() => {});
-    }
+      if (entry.error) out.warn(`${host.name}: error: ${entry.error}`);
+      return { ok: entry.ok, result: entry };
+    },
+  );
+  for (const run of drive.runs) {
+    if (run.result) continue;
+    report[run.host] = {
+      ok: false,
+      unreachable: run.status === 'unreachable' || undefined,
+      error: run.message ?? run.status,
+      dumps: report[run.host]?.dumps ?? [],
+    };
   }
   if (opts.json) process.stdout.write(`${redact(JSON.stringify({ hosts: report }))}\n`);
-  return exitCode;
+  return drive.exitCode;
 }
 
-async function confirm(question: string, expected: string): Promise<boolean> {
-  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
-  const answer = await new Promise<string>((res) => rl.question(question, res));
-  rl.close();
-  return answer.trim() === expected;
+/** The first bytes of a local file. */
+async function head(file: string, n: number): Promise<Buffer> {
+  const fh = await openFile(file, 'r');
+  try {
+    const buf = Buffer.alloc(n);
+    const { bytesRead } = await fh.read(buf, 0, n, 0);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Receives the dump on stdin into a private temporary file readable by postgres only, checks it
+ * arrived whole (a cut transfer restores nothing), then restores it.
+ */
+export function receiveAndRestoreScript(bytes: number, restoreCommand: (file: string) => string): string {
+  return [
+    'tmp=$(mktemp /tmp/verdandi-restore.XXXXXX) || exit 1',
+    `trap 'rm -f "$tmp"' EXIT`,
+    'cat > "$tmp" || exit 1',
+    `if [ "$(stat -c %s "$tmp")" != ${bytes} ]; then echo "the dump arrived incomplete ($(stat -c %s "$tmp") of ${bytes} bytes): nothing restored" >&2; exit 1; fi`,
+    'chown postgres "$tmp" || exit 1',
+    restoreCommand('"$tmp"'),
+  ].join('\n');
 }
 
 export async function restore(env: string, opts: RestoreOptions): Promise<number> {
   checkDbName(opts.db, '--db');
-  let localDump: Buffer | undefined;
+  const walk = parseHostWalkOptions(opts);
+  let localDump: { file: string; bytes: number } | undefined;
   if (!opts.remote) {
     const file = resolve(opts.from);
     if (!existsSync(file) || !statSync(file).isFile()) {
@@ -192,14 +263,14 @@ export async function restore(env: string, opts: RestoreOptions): Promise<number
         'give a dump made by `verdandi backup --download`, or add --remote for a path on the host',
       );
     }
-    localDump = readFileSync(file);
     // pg_dump -Fc files start with "PGDMP": refuse anything else before touching the host.
-    if (localDump.subarray(0, 5).toString('latin1') !== 'PGDMP') {
+    if ((await head(file, 5)).toString('latin1') !== 'PGDMP') {
       throw new UserError(
         `--from ${opts.from} is not a pg_dump custom-format file (made with pg_dump -Fc)`,
         1,
       );
     }
+    localDump = { file, bytes: statSync(file).size };
   }
   const ctx = await loadRunContext(env, opts);
   const hosts = postgresHosts(ctx);
@@ -221,88 +292,81 @@ export async function restore(env: string, opts: RestoreOptions): Promise<number
         'add --yes',
       );
     }
-    const ok = await confirm(
+    const answer = await readLine(
       `Restore ${opts.from} into database "${opts.db}" on ${host.name}? Its current content is replaced.\nType the database name to confirm: `,
-      opts.db,
+      { echo: true },
     );
-    if (!ok) {
+    if (answer.trim() !== opts.db) {
       process.stderr.write('restore cancelled: nothing changed\n');
       return 1;
     }
   }
 
-  let conn: Connection | undefined;
-  try {
-    conn = await open(ctx, host);
-    const exists = await conn.exec(
-      `runuser -u postgres -- psql -p ${quote(port)} -tAc ${quote(`SELECT 1 FROM pg_database WHERE datname = '${opts.db}'`)}`,
+  const out = output(opts.json);
+  const restoreCommand = (file: string) =>
+    `${words(
+      'runuser',
+      '-u',
+      'postgres',
+      '--',
+      'pg_restore',
+      '-p',
+      port,
+      '--clean',
+      '--if-exists',
+      '--single-transaction',
+      '--exit-on-error',
+      '-d',
+      opts.db,
+    )} ${file}`;
+  const drive = await driveHosts(
+    [{ host }],
+    {
+      ...driveOptions(ctx, opts.json),
+      ...walk,
+      lock: { reason: `restore ${ctx.env} --db ${opts.db}`, by: await deployerName() },
+    },
+    async (_t, { conn, signal }) => {
+      const exists = await conn.exec(
+        `runuser -u postgres -- psql -p ${quote(port)} -tAc ${quote(`SELECT 1 FROM pg_database WHERE datname = '${opts.db}'`)}`,
+      );
+      if (exists.code !== 0) throw new UserError(`cannot query PostgreSQL: ${tail(exists.stderr)}`, 2);
+      if (exists.stdout.trim() !== '1') {
+        throw new UserError(
+          `database "${opts.db}" does not exist: list it in postgres_databases and run verdandi provision ${ctx.env} first (it creates it empty)`,
+          1,
+        );
+      }
+      const result = localDump
+        ? await execStoppable(
+            conn,
+            receiveAndRestoreScript(localDump.bytes, restoreCommand),
+            { stdin: createReadStream(localDump.file) },
+            signal,
+          )
+        : await execStoppable(
+            conn,
+            `test -f ${quote(opts.from)} || { echo ${quote(`${opts.from}: no such file on the host`)} >&2; exit 66; }\n` +
+              `runuser -u postgres -- test -r ${quote(opts.from)} || { echo ${quote(`${opts.from}: the postgres user cannot read it`)} >&2; exit 66; }\n` +
+              restoreCommand(quote(opts.from)),
+            {},
+            signal,
+          );
+      if (result.code !== 0) {
+        out.warn(
+          `${host.name}: error: restore of ${opts.db} ${result.stopped ? 'interrupted' : `failed (exit ${result.code})`}, the database is unchanged:\n${tail(result.stderr, 10)}`,
+        );
+        return { ok: false, result: false };
+      }
+      out.info(`${host.name}: restored ${opts.from} into ${opts.db}`);
+      return { ok: true, result: true };
+    },
+  );
+  if (opts.json) {
+    const ok = drive.exitCode === 0;
+    process.stdout.write(
+      `${JSON.stringify({ hosts: { [host.name]: ok ? { ok, db: opts.db, from: opts.from } : { ok } } })}\n`,
     );
-    if (exists.code !== 0) {
-      throw new UserError(`${host.name}: cannot query PostgreSQL: ${tail(exists.stderr)}`, 2);
-    }
-    if (exists.stdout.trim() !== '1') {
-      throw new UserError(
-        `${host.name}: database "${opts.db}" does not exist`,
-        1,
-        `list it in postgres_databases and run verdandi provision ${ctx.env} first: it creates it empty`,
-      );
-    }
-    const restoreCommand = (file: string) =>
-      words(
-        'runuser',
-        '-u',
-        'postgres',
-        '--',
-        'pg_restore',
-        '-p',
-        port,
-        '--clean',
-        '--if-exists',
-        '--single-transaction',
-        '--exit-on-error',
-        '-d',
-        opts.db,
-      ) + ` ${file}`;
-    let result: { stdout: string; stderr: string; code: number };
-    if (localDump) {
-      // The dump arrives base64-encoded on stdin into a private temporary file readable by postgres only.
-      const script = [
-        'set -e',
-        'tmp=$(mktemp /tmp/verdandi-restore.XXXXXX)',
-        `trap 'rm -f "$tmp"' EXIT`,
-        'base64 -d > "$tmp"',
-        'chown postgres "$tmp"',
-        restoreCommand('"$tmp"'),
-      ].join('\n');
-      result = await conn.exec(script, { stdin: localDump.toString('base64') });
-    } else {
-      result = await conn.exec(
-        `test -f ${quote(opts.from)} || { echo ${quote(`${opts.from}: no such file on the host`)} >&2; exit 66; }\n` +
-          `runuser -u postgres -- test -r ${quote(opts.from)} || { echo ${quote(`${opts.from}: the postgres user cannot read it`)} >&2; exit 66; }\n` +
-          restoreCommand(quote(opts.from)),
-      );
-    }
-    if (result.code !== 0) {
-      process.stderr.write(
-        `${host.name}: error: restore of ${opts.db} failed (exit ${result.code}), the database is unchanged:\n${redact(tail(result.stderr, 10))}\n`,
-      );
-      if (opts.json) process.stdout.write(`${JSON.stringify({ hosts: { [host.name]: { ok: false } } })}\n`);
-      return 2;
-    }
-    say(opts.json, `${host.name}: restored ${opts.from} into ${opts.db}`);
-    if (opts.json) {
-      process.stdout.write(
-        `${JSON.stringify({ hosts: { [host.name]: { ok: true, db: opts.db, from: opts.from } } })}\n`,
-      );
-    }
-    return 0;
-  } catch (err) {
-    if (err instanceof UnreachableError) {
-      process.stderr.write(`${host.name}: unreachable: ${redact(err.message)}\n`);
-      return 3;
-    }
-    throw err;
-  } finally {
-    await conn?.close().catch(() => {});
   }
+  return drive.exitCode;
 }

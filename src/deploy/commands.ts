@@ -13,7 +13,8 @@
  */
 import { quote, raw, sh, words } from '../util/shell.js';
 import type { ReleaseRecord } from './release.js';
-import { COLORS, type Color, type Site, type SitePaths, usesSupervisor } from './site.js';
+import { runtimeOf } from './runtimes/index.js';
+import { COLORS, type Color, type Site, type SitePaths } from './site.js';
 
 /** Runs `command` as the app user, in `cwd`, with the site's environment and virtualenv. */
 export function asApp(paths: SitePaths, cwd: string, command: string): string {
@@ -73,16 +74,10 @@ export function stateScript(site: Site, paths: SitePaths): string {
     sh`if [ -d ${paths.releases} ]; then for r in ${paths.releases}/*; do [ -d "$r" ] && echo "release=$(basename "$r")"; [ -e "$r/${raw(DEPLOYED_MARK)}" ] && echo "deployed=$(basename "$r")"; done; fi`,
     sh`if [ -f ${paths.current}/.verdandi-release.json ]; then printf 'record=%s\n' "$(tr -d '\n' < ${paths.current}/.verdandi-release.json)"; fi`,
   ];
+  const runtime = runtimeOf(site);
   for (const color of COLORS) {
-    if (usesSupervisor(site)) {
-      lines.push(
-        sh`if [ -L ${paths.slot(color)} ]; then echo "slot_${color}=$(basename "$(readlink ${paths.slot(color)})")"; fi`,
-      );
-    } else {
-      lines.push(
-        sh`r=$(docker inspect -f '{{index .Config.Labels "verdandi.release"}}' ${paths.program(color)} 2>/dev/null) && echo "slot_${color}=$r"`,
-      );
-    }
+    const slot = runtime.slotState(site, paths, color);
+    if (slot) lines.push(slot);
   }
   // Only reads: its exit code means nothing (a missing container makes the last test fail).
   lines.push('exit 0');
@@ -137,11 +132,16 @@ export function hostRefTips(paths: SitePaths): string {
   return hostGit(paths, 'for-each-ref', '--format=%(objectname)');
 }
 
-/** Receives a git bundle (base64 on stdin) into the bare repository and keeps the commit under a ref. */
-export function receiveBundle(paths: SitePaths, sha: string): string {
+/**
+ * Receives a git bundle of `bytes` bytes (raw, streamed on stdin) into the bare repository and keeps the
+ * commit under a ref. A bundle cut short (a lost connection) is refused before git reads it.
+ */
+export function receiveBundle(paths: SitePaths, sha: string, bytes: number): string {
   const bundle = `${paths.repo}/incoming.bundle`;
   return [
-    words('runuser', '-u', paths.user, '--', 'sh', '-c', 'base64 -d > "$1"', 'sh', bundle),
+    words('runuser', '-u', paths.user, '--', 'sh', '-c', 'cat > "$1"', 'sh', bundle),
+    sh`got=$(stat -c %s ${bundle} 2>/dev/null || echo 0)`,
+    `if [ "$got" != ${bytes} ]; then echo "the bundle arrived incomplete ($got of ${bytes} bytes)" >&2; ${sh`rm -f ${bundle}`}; exit 1; fi`,
     hostGit(paths, 'fetch', '--quiet', bundle, `+refs/verdandi/deploy:refs/deploys/${sha}`),
     'rc=$?',
     sh`rm -f ${bundle}`,
@@ -203,109 +203,22 @@ export function writeEnvFile(paths: SitePaths, release: string): string {
   ].join(' && ');
 }
 
-/** Renders the environment file: shell syntax for supervisor sites (sourced), docker's for containers. */
+/** Renders the environment file in the site's runtime's syntax (sourced by a shell, or docker's). */
 export function renderEnvFile(site: Site, values: Record<string, string>): string {
-  const docker = !usesSupervisor(site);
-  const lines = Object.entries(values).map(([k, v]) => {
-    if (docker && /[\r\n]/.test(v))
-      throw new Error(`${k}: a docker env file cannot hold a value with a line break`);
-    return docker ? `${k}=${v}` : `${k}=${quote(v)}`;
-  });
-  return lines.length ? `${lines.join('\n')}\n` : '';
+  return runtimeOf(site).renderEnv(values);
 }
 
 // ---------------------------------------------------------------------------------------------------
 // Step 3: dependencies, build, checks
 
-/** The python binary a python site's virtualenv is made from. */
-export function pythonBinary(site: Site): string {
-  if (site.runtime.type !== 'python') throw new Error('not a python site');
-  const rt = site.runtime;
-  return rt.python === 'system' ? '/usr/bin/python3' : `${rt.pyenvRoot}/versions/${rt.python}/bin/python`;
-}
-
-/**
- * The release's virtualenv: `.venv` → `shared/venvs/<key>`, where the key hashes the requirements file,
- * the interpreter and the pip options. A deploy that does not change the requirements reuses the
- * virtualenv of the previous release (seconds instead of a pip install); a new one is built in place
- * (virtualenvs cannot be moved) and marked complete only once pip succeeded, so a failed build is
- * rebuilt next time. Runs as the app user, in the release.
- */
-export function pythonVenvScript(site: Site, paths: SitePaths): string {
-  if (site.runtime.type !== 'python') throw new Error('not a python site');
-  const rt = site.runtime;
-  const recipe = words(
-    pythonBinary(site),
-    rt.systemSitePackages && '--system-site-packages',
-    ...rt.pipOptions,
-  );
-  const venvs = `${paths.shared}/venvs`;
-  return [
-    `key=$( { cat ${quote(rt.requirements)} 2>/dev/null; echo ${quote(recipe)}; } | sha256sum | cut -c1-16 )`,
-    `venv=${quote(venvs)}/$key`,
-    'if [ ! -f "$venv/.verdandi-complete" ]; then',
-    '  rm -rf "$venv"',
-    `  mkdir -p ${quote(venvs)}`,
-    `  ${words(pythonBinary(site), '-m', 'venv', rt.systemSitePackages && '--system-site-packages')} "$venv" || exit 1`,
-    `  if [ -f ${quote(rt.requirements)} ]; then`,
-    `    "$venv/bin/pip" install --quiet --disable-pip-version-check ${words(...rt.pipOptions)} -r ${quote(rt.requirements)} || exit 1`,
-    '  fi',
-    '  touch "$venv/.verdandi-complete"',
-    'else',
-    '  echo "reusing the virtualenv $venv (same requirements)"',
-    'fi',
-    'ln -sfn "$venv" .venv',
-  ].join('\n');
-}
-
-/** Removes the shared virtualenvs no kept release links to. */
-export function pruneVenvs(paths: SitePaths): string {
-  const venvs = `${paths.shared}/venvs`;
-  return [
-    `for v in ${quote(venvs)}/*; do`,
-    '  [ -d "$v" ] || continue',
-    '  used=no',
-    `  for l in ${quote(paths.releases)}/*/.venv; do [ "$(readlink "$l")" = "$v" ] && used=yes; done`,
-    '  if [ "$used" = no ]; then rm -rf "$v"; fi',
-    'done',
-    'true',
-  ].join('\n');
-}
-
 /** Installs the dependencies inside the release (or builds the image); null when the runtime has none. */
 export function installDependencies(site: Site, paths: SitePaths, release: string): string | null {
-  const dir = releaseDir(paths, release);
-  const rt = site.runtime;
-  switch (rt.type) {
-    case 'python': {
-      if (!rt.virtualenv) return null;
-      return asApp(paths, dir, pythonVenvScript(site, paths));
-    }
-    case 'node':
-      return asApp(paths, dir, rt.install);
-    case 'docker':
-    case 'swarm':
-      // The context goes through tar without the release's .env: secrets never end up in an image layer.
-      return `${words('tar', '-C', dir, '--exclude=./.env', '-c', '.')} | ${words('docker', 'build', '--quiet', '-t', imageName(site, release), '-f', rt.dockerfile, '-')}`;
-  }
+  return runtimeOf(site).dependencies(site, paths, release);
 }
 
 /** Runs a site command (build, check, migration) for a release: in the release, or in its image. */
 export function inRelease(site: Site, paths: SitePaths, release: string, command: string): string {
-  if (usesSupervisor(site)) return asApp(paths, releaseDir(paths, release), command);
-  return words(
-    'docker',
-    'run',
-    '--rm',
-    '--env-file',
-    releaseEnvFile(paths, release),
-    '--network',
-    'host',
-    imageName(site, release),
-    'sh',
-    '-c',
-    command,
-  );
+  return runtimeOf(site).inRelease(site, paths, release, command);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -325,76 +238,21 @@ export function maintenanceOff(paths: SitePaths): string {
 
 /** Starts `release` as `color` beside the live color (another port). */
 export function startColor(site: Site, paths: SitePaths, color: Color, release: string): string {
-  const dir = releaseDir(paths, release);
-  if (usesSupervisor(site)) {
-    const slot = paths.slot(color);
-    const program = paths.program(color);
-    return [
-      sh`mkdir -p "$(dirname ${slot})"`,
-      sh`ln -sfn ${dir} ${`${slot}.tmp`}`,
-      sh`mv -T ${`${slot}.tmp`} ${slot}`,
-      // A leftover of an interrupted deploy may still run in this color: stop it first.
-      sh`{ supervisorctl stop ${program} >/dev/null 2>&1; true; }`,
-      sh`supervisorctl start ${program}`,
-    ].join(' && ');
-  }
-  if (site.runtime.type !== 'docker') throw new Error('startColor: swarm sites have no colors');
-  const rt = site.runtime;
-  const name = paths.program(color);
-  return [
-    sh`docker rm -f ${name} >/dev/null 2>&1`,
-    words(
-      'docker',
-      'run',
-      '--detach',
-      '--name',
-      name,
-      '--restart',
-      'unless-stopped',
-      '--env-file',
-      releaseEnvFile(paths, release),
-      '--env',
-      `PORT=${rt.containerPort}`,
-      '--publish',
-      `127.0.0.1:${paths.port(color)}:${rt.containerPort}`,
-      '--label',
-      `verdandi.site=${site.name}`,
-      '--label',
-      `verdandi.release=${release}`,
-      '--stop-timeout',
-      site.process.stopTimeout,
-      ...rt.runOptions,
-      imageName(site, release),
-    ),
-  ].join('; ');
+  return runtimeOf(site).start(site, paths, color, release);
 }
 
 /** Stops a color for a migration, keeping its slot so `resumeColor` starts the same release again. */
 export function pauseColor(site: Site, paths: SitePaths, color: Color): string {
-  if (usesSupervisor(site)) return `${sh`supervisorctl stop ${paths.program(color)} >/dev/null 2>&1`}; true`;
-  return `${sh`docker stop --time ${site.process.stopTimeout} ${paths.program(color)} >/dev/null 2>&1`}; true`;
+  return runtimeOf(site).pause(site, paths, color);
 }
 
 export function resumeColor(site: Site, paths: SitePaths, color: Color): string {
-  if (usesSupervisor(site)) return sh`supervisorctl start ${paths.program(color)}`;
-  return sh`docker start ${paths.program(color)}`;
+  return runtimeOf(site).resume(site, paths, color);
 }
 
 /** Stops a color gracefully (TERM, then up to stopTimeout seconds) and frees its slot. */
 export function stopColor(site: Site, paths: SitePaths, color: Color): string {
-  if (usesSupervisor(site)) {
-    return [
-      sh`supervisorctl stop ${paths.program(color)} >/dev/null 2>&1`,
-      sh`rm -f ${paths.slot(color)}`,
-      'true',
-    ].join('; ');
-  }
-  const name = paths.program(color);
-  return [
-    sh`docker stop --time ${site.process.stopTimeout} ${name} >/dev/null 2>&1`,
-    sh`docker rm -f ${name} >/dev/null 2>&1`,
-    'true',
-  ].join('; ');
+  return runtimeOf(site).stop(site, paths, color);
 }
 
 /** The Host header of health checks: the first real server name. */
@@ -490,9 +348,8 @@ export function removeReleases(site: Site, paths: SitePaths, releases: string[])
   if (releases.length === 0) return null;
   const dirs = releases.map((r) => releaseDir(paths, r));
   const parts = [words('rm', '-rf', '--', ...dirs)];
-  if (!usesSupervisor(site)) {
-    parts.push(`${words('docker', 'rmi', ...releases.map((r) => imageName(site, r)))} >/dev/null 2>&1; true`);
-  }
+  const artifacts = runtimeOf(site).removeArtifacts(site, releases);
+  if (artifacts) parts.push(artifacts);
   return parts.join('; ');
 }
 

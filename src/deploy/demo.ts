@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import yaml from 'js-yaml';
 import { knownHostsFile } from '../connection/index.js';
 import { packageRoot } from '../engine/loader.js';
-import { provision } from '../engine/session.js';
+import { provision } from '../commands/provision.js';
 import { up } from '../testhost/index.js';
 import { terminalProgress } from '../testhost/progress.js';
 import { deploy } from './deploy.js';

@@ -10,8 +10,20 @@
  * A failure before the switch leaves the previous release serving (the plan's undo), reports the step,
  * the command and its output, and the command exits 2; a failing host stops the hosts after it.
  */
-import { type Connection, connect, UnreachableError } from '../connection/index.js';
-import { batchSizes, becomePasswordOf, loadRunContext, type RunContext } from '../engine/session.js';
+import { createReadStream } from 'node:fs';
+import type { Connection } from '../connection/types.js';
+import {
+  type DriveOptions,
+  type DriveResult,
+  driveHosts,
+  type HostRun,
+  type HostWalkCliOptions,
+  type HostWalkOptions,
+  type HostWork,
+  type LockRequest,
+  parseHostWalkOptions,
+} from '../engine/host-driver.js';
+import { type ContextOptions, loadRunContext, type RunContext } from '../engine/context.js';
 import { UserError } from '../util/errors.js';
 import {
   hostHasCommit,
@@ -20,7 +32,9 @@ import {
   pullFetch,
   receiveBundle,
   recordDeploy,
+  removeReleases,
   resolveOnHost,
+  type SiteState,
   stateScript,
 } from './commands.js';
 import {
@@ -32,38 +46,20 @@ import {
   updateMirror,
   withMirrorLock,
 } from './git.js';
-import {
-  acquireLockScript,
-  breakLockScript,
-  describeHolder,
-  LOCK_HELD,
-  lockFileContent,
-  newLockInfo,
-  releaseLockScript,
-} from './lock.js';
 import { DeployOutput, seconds } from './output.js';
 import { deployPlan, describePlan } from './plan.js';
 import { parseReleaseRecord, type ReleaseRecord, releaseName } from './release.js';
 import { runPlan, runStep, StepFailure } from './runner.js';
-import { DEPLOY_LOCK_DIR, type Site, sitePaths } from './site.js';
+import { type Site, type SitePaths, sitePaths } from './site.js';
 import { filterSites, parseSitesVars, type SiteTarget, siteEnvFile } from './targets.js';
 import { type DeployNotice, notify } from './webhook.js';
 
-export interface DeployCliOptions {
+export interface DeployCliOptions extends HostWalkCliOptions, ContextOptions {
   branch?: string;
   site?: string;
   ifChanged?: boolean;
   check?: boolean;
-  serial?: string;
-  lockWait?: string;
-  breakLock?: boolean;
-  limit?: string;
   json?: boolean;
-  var?: string[];
-  vaultPasswordFile?: string;
-  hostKeyChecking?: 'accept-new' | 'off';
-  askBecomePass?: boolean;
-  connectTimeout?: string;
   verbose?: boolean;
 }
 
@@ -72,6 +68,7 @@ export type SiteOutcomeStatus =
   | 'rolled-back'
   | 'unchanged'
   | 'failed'
+  | 'interrupted'
   | 'checked'
   | 'skipped'
   | 'unreachable';
@@ -94,11 +91,18 @@ export interface HostSession {
   targets: SiteTarget[];
   by: string;
   out: DeployOutput;
+  walk: HostWalkOptions;
+  /** Each site's environment file by `host/site`, rendered before any host is contacted. */
+  envFiles: Map<string, string>;
 }
 
-/** Loads the inventory, secrets and every host's sites; nothing is contacted yet. */
+/**
+ * Loads the inventory, secrets and every host's sites, and checks the options and every site's
+ * environment (a missing secret): every user error comes before any host is contacted.
+ */
 export async function openSession(env: string, o: DeployCliOptions): Promise<HostSession> {
-  const ctx = await loadRunContext(env, { ...o, forks: undefined, tags: undefined });
+  const walk = parseHostWalkOptions(o);
+  const ctx = await loadRunContext(env, o);
   const all = ctx.hosts.map((host) => ({
     host,
     vars: parseSitesVars(host, ctx.vars.get(host.name) ?? host.vars, ctx.sensitive.get(host.name)),
@@ -115,92 +119,102 @@ export async function openSession(env: string, o: DeployCliOptions): Promise<Hos
       'list them in the inventory vars as `sites: [...]` (see roles/sites/README.md)',
     );
   }
+  const envFiles = new Map<string, string>();
+  for (const t of targets)
+    for (const site of t.vars.sites)
+      envFiles.set(`${t.host.name}/${site.name}`, siteEnvFile(site, ctx.secrets, ctx.env));
   return {
     ctx,
     targets,
     by: await deployerName(),
     out: new DeployOutput({ json: !!o.json, verbose: !!o.verbose }),
+    walk,
+    envFiles,
   };
 }
-
-export async function connectTarget(s: HostSession, t: SiteTarget): Promise<Connection> {
-  const vars = s.ctx.vars.get(t.host.name) ?? t.host.vars;
-  return connect(t.host, {
-    ...s.ctx.connectOptions,
-    becomePassword: s.ctx.connectOptions.becomePassword ?? becomePasswordOf(vars),
-  });
-}
-
-/** Takes the host's lock, waiting up to `waitSeconds` for another deploy; throws a StepFailure when it cannot. */
-export async function takeLock(
-  conn: Connection,
-  s: HostSession,
-  host: string,
-  reason: string,
-  waitSeconds: number,
-): Promise<string> {
-  const info = newLockInfo(s.by, reason);
-  const deadline = Date.now() + waitSeconds * 1000;
-  let told = false;
-  for (;;) {
-    const res = await conn.exec(acquireLockScript(), { stdin: lockFileContent(info) });
-    if (res.code === 0) {
-      heldLocks.set(info.token, conn);
-      return info.token;
-    }
-    if (res.code !== LOCK_HELD) {
-      throw new StepFailure('lock', acquireLockScript(), res.code, res.stderr + res.stdout);
-    }
-    const holder = describeHolder(res.stdout);
-    if (Date.now() >= deadline) {
-      throw new StepFailure(
-        'lock',
-        `mkdir ${DEPLOY_LOCK_DIR}`,
-        LOCK_HELD,
-        `another deploy holds the lock of ${host}: ${holder}\n(waited ${waitSeconds} s; if that deploy is dead, run again with --break-lock)`,
-      );
-    }
-    if (!told) {
-      s.out.info(`${host}  waiting for the deploy lock held by ${holder}`);
-      told = true;
-    }
-    await new Promise((r) => setTimeout(r, 1000));
-  }
-}
-
-export async function releaseLock(conn: Connection, token: string): Promise<void> {
-  heldLocks.delete(token);
-  try {
-    await conn.exec(releaseLockScript(token));
-  } catch {
-    // the connection is gone: the lock stays, --break-lock clears it
-  }
-}
-
-/** Locks this process holds, by token: released on Ctrl-C too. */
-const heldLocks = new Map<string, Connection>();
 
 /**
- * On Ctrl-C (or SIGTERM) during a deploy: release the host locks this process holds (bounded), say
- * what may be left behind, exit 130. Returns the function that removes the handlers.
+ * How deploy, rollback and status walk their hosts: one host at a time when there are several unless
+ * --serial says otherwise (status: all at once); the lock when `lock` is given.
  */
-export function releaseLocksOnInterrupt(out: DeployOutput): () => void {
-  const handler = (signal: NodeJS.Signals) => {
-    out.warn(
-      `\n${signal}: interrupted. Releasing the deploy locks; the live release keeps serving, but a half-made release may remain (the next deploy ignores it; rollback never picks it).`,
-    );
-    const releases = [...heldLocks].map(([token, conn]) =>
-      conn.exec(releaseLockScript(token)).catch(() => undefined),
-    );
-    const timeout = new Promise((r) => setTimeout(r, 5000).unref());
-    void Promise.race([Promise.all(releases), timeout]).finally(() => process.exit(130));
+export function driveOptions(
+  s: HostSession,
+  lock: Omit<LockRequest, 'by'> | undefined,
+  rolling: boolean,
+): DriveOptions {
+  return {
+    ...s.walk,
+    serial: s.walk.serial ?? (rolling && s.targets.length > 1 ? 1 : undefined),
+    connectOptions: s.ctx.connectOptions,
+    hostVars: s.ctx.vars,
+    out: s.out,
+    lock: lock && { ...lock, by: s.by },
+    stopAfterFailure: rolling,
   };
-  process.once('SIGINT', handler);
-  process.once('SIGTERM', handler);
-  return () => {
-    process.off('SIGINT', handler);
-    process.off('SIGTERM', handler);
-  };
+}
+
+/** Per site: what the work said, and for the sites it did not reach, what stopped its host. */
+export function siteOutcomes(
+  s: HostSession,
+  drive: DriveResult<unknown>,
+  done: Map<string, SiteOutcome[]>,
+): SiteOutcome[] {
+  const outcomes: SiteOutcome[] = [];
+  for (const run of drive.runs) {
+    const t = s.targets.find((x) => x.host.name === run.host)!;
+    const reached = done.get(run.host) ?? [];
+    outcomes.push(...reached);
+    for (const site of t.vars.sites.slice(reached.length)) {
+      outcomes.push({
+        host: run.host,
+        site: site.name,
+        status: unreachedStatus(run),
+        failedStep: run.step,
+        message: run.message,
+        durationMs: 0,
+      });
+    }
+  }
+  return outcomes;
+}
+
+function unreachedStatus(run: HostRun<unknown>): SiteOutcomeStatus {
+  if (run.status === 'ok') return 'skipped';
+  return run.status;
+}
+
+/** A site's outcome that lets the host go on to its next site. */
+function succeeded(o: SiteOutcome): boolean {
+  return !['failed', 'interrupted', 'unreachable'].includes(o.status);
+}
+
+/**
+ * Runs `site` for each site of the host in order; after a site fails, the host's later sites are
+ * skipped. The outcomes go into `done` as they come, so a host lost midway keeps what it finished.
+ */
+export async function eachSite(
+  t: SiteTarget,
+  done: Map<string, SiteOutcome[]>,
+  site: (site: Site) => Promise<SiteOutcome>,
+): Promise<{ ok: boolean; result: SiteOutcome[] }> {
+  const outcomes: SiteOutcome[] = [];
+  done.set(t.host.name, outcomes);
+  for (const [i, each] of t.vars.sites.entries()) {
+    const r = await site(each);
+    outcomes.push(r);
+    if (!succeeded(r)) {
+      for (const rest of t.vars.sites.slice(i + 1))
+        outcomes.push({
+          host: t.host.name,
+          site: rest.name,
+          status: 'skipped',
+          durationMs: 0,
+          message: `${each.name} did not finish first`,
+        });
+      break;
+    }
+  }
+  return { ok: outcomes.every(succeeded), result: outcomes };
 }
 
 /** Resolves the ref of every `fetch: push` site once, locally (fails before touching any host). */
@@ -232,144 +246,83 @@ async function resolvePushRefs(
   return resolved;
 }
 
-export function exitCodeOf(outcomes: SiteOutcome[]): number {
-  if (outcomes.some((o) => o.status === 'failed')) return 2;
-  if (outcomes.some((o) => o.status === 'unreachable')) return 3;
-  return 0;
-}
-
 export async function deploy(env: string, o: DeployCliOptions): Promise<number> {
   const started = Date.now();
   const s = await openSession(env, o);
-  const waitSeconds = o.lockWait === undefined ? 120 : Number(o.lockWait);
-  if (!Number.isFinite(waitSeconds) || waitSeconds < 0)
-    throw new UserError(`--lock-wait must be a number of seconds, got "${o.lockWait}"`, 1);
   const pushRefs = await resolvePushRefs(s, o.branch);
-  const reason = `deploy ${s.ctx.env}${o.branch ? ` --branch ${o.branch}` : ''} (pid ${process.pid})`;
+  const reason = `deploy ${s.ctx.env}${o.branch ? ` --branch ${o.branch}` : ''}`;
 
-  const outcomes: SiteOutcome[] = [];
-  let offset = 0;
-  let stopped = false;
-  const removeHandlers = releaseLocksOnInterrupt(s.out);
-  const sizes = batchSizes(s.targets.length, o.serial ?? (s.targets.length > 1 ? 1 : undefined));
-  for (const size of sizes) {
-    const batch = s.targets.slice(offset, offset + size);
-    offset += size;
-    if (stopped) {
-      for (const t of batch) {
-        for (const site of t.vars.sites) {
-          outcomes.push({
-            host: t.host.name,
-            site: site.name,
-            status: 'skipped',
-            durationMs: 0,
-            message: 'an earlier host failed',
-          });
-          s.out.step(t.host.name, site.name, 'skipped', 'an earlier host failed: not deployed');
-        }
-      }
-      continue;
-    }
-    const results = await Promise.all(batch.map((t) => deployHost(s, t, o, pushRefs, reason, waitSeconds)));
-    for (const r of results) outcomes.push(...r);
-    if (results.flat().some((r) => r.status === 'failed' || r.status === 'unreachable')) stopped = true;
+  const done = new Map<string, SiteOutcome[]>();
+  const drive = await driveHosts(s.targets, driveOptions(s, o.check ? undefined : { reason }, true), (t, h) =>
+    eachSite(t, done, (site) => deploySite(s, h, t, site, o, pushRefs.get(site.name))),
+  );
+  for (const run of drive.runs) {
+    if (run.step !== 'lock') continue;
+    const t = s.targets.find((x) => x.host.name === run.host)!;
+    for (const site of t.vars.sites)
+      await sendNotice(s, site, {
+        host: run.host,
+        ok: false,
+        ref: o.branch ?? site.branch,
+        failedStep: 'lock',
+        detail: run.message,
+        durationMs: 0,
+      });
   }
-
-  removeHandlers();
-  summarize(s, outcomes, started);
-  return exitCodeOf(outcomes);
+  summarize(s, siteOutcomes(s, drive, done), started, drive);
+  return drive.exitCode;
 }
 
-function summarize(s: HostSession, outcomes: SiteOutcome[], started: number) {
+export function summarize(
+  s: HostSession,
+  outcomes: SiteOutcome[],
+  started: number,
+  drive: DriveResult<unknown>,
+): void {
   s.out.info('');
   for (const r of outcomes) {
     const what = r.release ? ` ${r.release}` : r.commit ? ` ${r.commit.slice(0, 7)}` : '';
     const extra = r.failedStep
-      ? ` at "${r.failedStep}"${r.migrated ? ' (AFTER the migrations ran)' : ''}`
+      ? ` at "${r.failedStep}"${r.migrated ? ' (AFTER the migrations ran)' : ''}${r.message ? `: ${r.message}` : ''}`
       : r.message
         ? ` (${r.message})`
         : '';
     s.out.info(`${r.status.toUpperCase().padEnd(11)} ${r.host}  ${r.site}${what}${extra}`);
   }
+  if (drive.interrupted)
+    s.out.info(`interrupted by ${drive.interrupted}: the hosts above show where each stopped`);
   s.out.info(`done in ${seconds(Date.now() - started)}`);
-  s.out.json({ outcomes, durationMs: Date.now() - started });
+  s.out.json({ outcomes, interrupted: drive.interrupted, durationMs: Date.now() - started });
 }
 
-async function deployHost(
+/**
+ * Releases left by deploys that died before going live (SIGKILL, a lost connection): never marked as
+ * deployed, not `current`, run by no color. Only the holder of the host's lock may judge so.
+ */
+export function halfMadeReleases(state: SiteState): string[] {
+  const inUse = new Set([state.current, ...Object.values(state.slots)]);
+  return state.releases.filter((r) => !state.deployed.includes(r) && !inUse.has(r));
+}
+
+/** Removes the half-made releases of dead deploys (the caller holds the lock). */
+export async function removeHalfMade(
   s: HostSession,
-  t: SiteTarget,
-  o: DeployCliOptions,
-  pushRefs: Map<string, ResolvedRef>,
-  reason: string,
-  waitSeconds: number,
-): Promise<SiteOutcome[]> {
-  const host = t.host.name;
-  const outcomes: SiteOutcome[] = [];
-  const fail = (status: SiteOutcomeStatus, step: string, message: string) =>
-    t.vars.sites.map((site) => ({ host, site: site.name, status, failedStep: step, message, durationMs: 0 }));
-  let conn: Connection;
-  try {
-    conn = await connectTarget(s, t);
-  } catch (err) {
-    if (!(err instanceof UnreachableError)) throw err;
-    s.out.warn(`${host}  unreachable (${err.reason}): ${err.message}`);
-    return fail('unreachable', 'connect', err.message);
-  }
-  let token: string | undefined;
-  try {
-    if (o.breakLock && !o.check) {
-      const res = await conn.exec(breakLockScript());
-      if (res.stdout.trim())
-        s.out.info(`${host}  broke the deploy lock held by ${describeHolder(res.stdout)}`);
-    }
-    if (!o.check) {
-      try {
-        token = await takeLock(conn, s, host, reason, waitSeconds);
-        s.out.step(host, '*', 'lock', 'taken');
-      } catch (err) {
-        if (!(err instanceof StepFailure)) throw err;
-        s.out.step(host, '*', 'lock', 'FAILED');
-        s.out.block(err.output);
-        const results = fail('failed', 'lock', err.output.split('\n')[0]);
-        for (const site of t.vars.sites)
-          await sendNotice(s, site, {
-            host,
-            ok: false,
-            ref: o.branch ?? site.branch,
-            failedStep: 'lock',
-            detail: err.output,
-            durationMs: 0,
-          });
-        return results;
-      }
-    }
-    for (const site of t.vars.sites) {
-      const r = await deploySite(s, conn, t, site, o, pushRefs.get(site.name));
-      outcomes.push(r);
-      if (r.status === 'failed') {
-        for (const rest of t.vars.sites.slice(t.vars.sites.indexOf(site) + 1)) {
-          outcomes.push({
-            host,
-            site: rest.name,
-            status: 'skipped',
-            durationMs: 0,
-            message: `${site.name} failed first`,
-          });
-        }
-        break;
-      }
-    }
-    return outcomes;
-  } catch (err) {
-    if (err instanceof UnreachableError) {
-      s.out.warn(`${host}  connection lost (${err.reason}): ${err.message}`);
-      return [...outcomes, ...fail('unreachable', 'connection', err.message).slice(outcomes.length)];
-    }
-    throw err;
-  } finally {
-    if (token) await releaseLock(conn, token);
-    await conn.close();
-  }
+  conn: Connection,
+  where: { host: string; site: Site; paths: SitePaths },
+  state: SiteState,
+  signal: AbortSignal,
+): Promise<void> {
+  const left = halfMadeReleases(state);
+  const command = removeReleases(where.site, where.paths, left);
+  if (!command) return;
+  await runStep(conn, { title: 'remove half-made releases', command }, { signal });
+  s.out.step(
+    where.host,
+    where.site.name,
+    'leftovers',
+    `removed ${left.join(', ')} (left half-made by an interrupted deploy)`,
+  );
+  state.releases = state.releases.filter((r) => !left.includes(r));
 }
 
 async function sendNotice(
@@ -391,7 +344,7 @@ async function sendNotice(
 
 async function deploySite(
   s: HostSession,
-  conn: Connection,
+  { conn, signal }: HostWork,
   t: SiteTarget,
   site: Site,
   o: DeployCliOptions,
@@ -431,6 +384,7 @@ async function deploySite(
       s.out.block(message);
       return finish({ failedStep: 'state', message }, { detail: message });
     }
+    if (!o.check) await removeHalfMade(s, conn, { host, site, paths }, state, signal);
 
     // Step 2: the commit, in the host's repository.
     let commit: string;
@@ -439,28 +393,37 @@ async function deploySite(
       commit = pushed.commit;
       hostLacksCommit = (await conn.exec(hostHasCommit(paths, commit))).code !== 0;
       if (!o.check && hostLacksCommit) {
-        const tips = (await runStep(conn, { title: 'send commits', command: hostRefTips(paths) })).stdout
+        const tips = (
+          await runStep(conn, { title: 'send commits', command: hostRefTips(paths) }, { signal })
+        ).stdout
           .split('\n')
           .map((l) => l.trim())
           .filter(Boolean);
         const mirror = localMirrorPath(s.ctx.projectDir, site.name);
         const bundle = await withMirrorLock(mirror, () => makeBundle(mirror, commit, tips));
-        await runStep(conn, {
-          title: 'send commits',
-          command: receiveBundle(paths, commit),
-          stdin: bundle,
-          timeoutMs: 600_000,
-        });
-        s.out.step(
-          host,
-          site.name,
-          'send commits',
-          `ok (${Math.round((bundle.length * 3) / 4 / 1024)} KiB bundle)`,
-        );
+        try {
+          await runStep(
+            conn,
+            {
+              title: 'send commits',
+              command: receiveBundle(paths, commit, bundle.bytes),
+              stdin: createReadStream(bundle.file),
+              timeoutMs: 600_000,
+            },
+            { signal },
+          );
+        } finally {
+          await bundle.remove();
+        }
+        s.out.step(host, site.name, 'send commits', `ok (${Math.round(bundle.bytes / 1024)} KiB bundle)`);
       }
     } else {
       if (!o.check)
-        await runStep(conn, { title: 'fetch', command: pullFetch(site, paths), timeoutMs: 600_000 });
+        await runStep(
+          conn,
+          { title: 'fetch', command: pullFetch(site, paths), timeoutMs: 600_000 },
+          { signal },
+        );
       const res = await conn.exec(resolveOnHost(paths, ref));
       if (res.code !== 0) {
         const message = `"${ref}" is no branch, tag or commit of ${site.repo} (as fetched by ${host})`;
@@ -491,7 +454,7 @@ async function deploySite(
       time: new Date().toISOString(),
       by: s.by,
     };
-    const plan = deployPlan({ site, paths, state, record, env: siteEnvFile(site, s.ctx.secrets, s.ctx.env) });
+    const plan = deployPlan({ site, paths, state, record, env: s.envFiles.get(`${host}/${site.name}`)! });
     base.release = record.release;
 
     if (o.check) {
@@ -507,14 +470,16 @@ async function deploySite(
       return finish({ status: 'checked' });
     }
 
-    const result = await runPlan(conn, plan, { host, site: site.name }, s.out);
+    const result = await runPlan(conn, plan, { host, site: site.name }, s.out, signal);
     if (result.ok) {
       for (const w of result.warnings) s.out.warn(`${host}  ${site.name}  ${w}`);
       return finish({ status: 'deployed' }, {});
     }
     const f = result.failure!;
     let message: string;
-    if (result.live)
+    if (result.interrupted)
+      message = `interrupted during "${f.step}": the previous release ${state.current ?? '(none)'} still serves; the half-made release was removed${result.migrated ? ' (the migrations RAN)' : ''}`;
+    else if (result.live)
       message = `the new release ${record.release} is live, but "${f.step}" failed after the switch`;
     else if (result.migrated)
       message = `the migrations RAN (the database has the new schema), then "${f.step}" failed; the previous release ${state.current ?? '(none)'} serves again`;
@@ -527,11 +492,34 @@ async function deploySite(
     s.out.step(host, site.name, 'outcome', message);
     // The failure goes into the site's deploy log too (best effort).
     await conn
-      .exec(recordDeploy(paths, { ...record, action: 'deploy', outcome: 'failed', step: f.step }))
+      .exec(
+        recordDeploy(paths, {
+          ...record,
+          action: 'deploy',
+          outcome: result.interrupted ? 'interrupted' : 'failed',
+          step: f.step,
+        }),
+      )
       .catch(() => undefined);
-    return finish({ failedStep: f.step, migrated: result.migrated, message }, { detail: f.report() });
+    return finish(
+      {
+        status: result.interrupted ? 'interrupted' : 'failed',
+        failedStep: f.step,
+        migrated: result.migrated,
+        message,
+      },
+      { detail: f.report() },
+    );
   } catch (err) {
     if (err instanceof StepFailure) {
+      if (signal.aborted) {
+        s.out.step(host, site.name, err.step, 'INTERRUPTED');
+        return finish({
+          status: 'interrupted',
+          failedStep: err.step,
+          message: 'interrupted: the live release is untouched',
+        });
+      }
       s.out.step(host, site.name, err.step, 'FAILED');
       s.out.block(err.report());
       return finish({ failedStep: err.step, message: err.message }, { detail: err.report() });

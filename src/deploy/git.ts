@@ -5,7 +5,7 @@
  * need credentials for the git forge, and a deploy works from any repository the deployer can read.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -120,11 +120,19 @@ export async function resolveRef(mirror: string, ref: string): Promise<ResolvedR
   return undefined;
 }
 
+/** A bundle file made for one host; sent as a stream, removed once sent. */
+export interface Bundle {
+  file: string;
+  bytes: number;
+  remove(): Promise<void>;
+}
+
 /**
  * A bundle holding `commit` (as `refs/verdandi/deploy`) and its history, minus what is reachable from
- * `hostHas` (the host's ref tips): the increment the host needs. Returned as base64 for stdin.
+ * `hostHas` (the host's ref tips): the increment the host needs, as a temporary file (a repository of
+ * any size travels as a stream, never whole in memory).
  */
-export async function makeBundle(mirror: string, commit: string, hostHas: string[]): Promise<string> {
+export async function makeBundle(mirror: string, commit: string, hostHas: string[]): Promise<Bundle> {
   await git(['-C', mirror, 'update-ref', 'refs/verdandi/deploy', commit]);
   const known: string[] = [];
   for (const sha of hostHas) {
@@ -137,6 +145,7 @@ export async function makeBundle(mirror: string, commit: string, hostHas: string
     }
   }
   const dir = await mkdtemp(join(tmpdir(), 'verdandi-bundle-'));
+  const remove = () => rm(dir, { recursive: true, force: true });
   try {
     const file = join(dir, 'deploy.bundle');
     await git([
@@ -149,9 +158,10 @@ export async function makeBundle(mirror: string, commit: string, hostHas: string
       'refs/verdandi/deploy',
       ...known.map((s) => `^${s}`),
     ]);
-    return (await readFile(file)).toString('base64');
-  } finally {
-    await rm(dir, { recursive: true, force: true });
+    return { file, bytes: (await stat(file)).size, remove };
+  } catch (err) {
+    await remove();
+    throw err;
   }
 }
 

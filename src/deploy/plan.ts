@@ -20,7 +20,6 @@ import {
   maintenanceOff,
   maintenanceOn,
   pauseColor,
-  pruneVenvs,
   recordDeploy,
   releaseDir,
   removeReleases,
@@ -35,6 +34,7 @@ import {
   writeEnvFile,
 } from './commands.js';
 import { type ReleaseRecord, releasesToPrune } from './release.js';
+import { runtimeOf } from './runtimes/index.js';
 import { type Color, otherColor, type Site, type SitePaths } from './site.js';
 
 export type Phase = 'code' | 'build' | 'migrate' | 'start' | 'switch' | 'cleanup';
@@ -91,8 +91,8 @@ function healthTimeoutMs(site: Site): number {
 
 export function deployPlan({ site, paths, state, record, env }: DeployPlanInput): DeployPlan {
   const release = record.release;
-  const swarm = site.runtime.type === 'swarm';
-  const live = swarm ? undefined : liveColor(state);
+  const runtime = runtimeOf(site);
+  const live = runtime.colors ? liveColor(state) : undefined;
   const next = live ? otherColor(live) : undefined;
   // A live release exists: it must be paused for migrations and resumed when they fail.
   const hasLive = !!state.current && !!live;
@@ -110,7 +110,7 @@ export function deployPlan({ site, paths, state, record, env }: DeployPlanInput)
   if (deps)
     steps.push({
       phase: 'build',
-      title: swarm || site.runtime.type === 'docker' ? 'image build' : 'dependencies',
+      title: runtime.dependenciesTitle,
       command: deps,
     });
   site.build.forEach((cmd, i) => {
@@ -168,60 +168,22 @@ export function deployPlan({ site, paths, state, record, env }: DeployPlanInput)
     });
   }
 
-  if (swarm) {
-    steps.push({
-      phase: 'start',
-      title: 'stack deploy',
-      command: deployStack(site, paths, release),
-      pointOfNoReturn: true,
-    });
-    steps.push({
-      phase: 'start',
-      title: 'health check',
-      command: healthCheck(site, site.process.port),
-      timeoutMs: healthTimeoutMs(site),
-    });
-    steps.push({ phase: 'switch', title: 'current → new release', command: switchCurrent(paths, release) });
-  } else if (next && live) {
-    steps.push({
-      phase: 'start',
-      title: `start ${next}`,
-      command: startColor(site, paths, next, release),
-      undo: [stopColor(site, paths, next)],
-    });
-    steps.push({
-      phase: 'start',
-      title: `health check ${next}`,
-      command: healthCheck(site, paths.port(next)),
-      timeoutMs: healthTimeoutMs(site),
-    });
-    steps.push({
-      phase: 'switch',
-      title: `nginx → ${next}`,
-      command: switchUpstream(paths, next),
-      pointOfNoReturn: true,
-      timeoutMs: 60_000,
-    });
-    steps.push({ phase: 'switch', title: 'current → new release', command: switchCurrent(paths, release) });
-    const workers = restartWorkers(paths);
-    if (workers) steps.push({ phase: 'switch', title: 'restart workers', command: workers });
-  }
-  if (site.migrate) {
-    steps.push({
-      phase: 'switch',
-      title: 'maintenance off',
-      command: maintenanceOff(paths),
-      only: site.migrate.check ? 'pending-migrations' : undefined,
-    });
-  }
-  if (live) {
-    steps.push({
-      phase: 'switch',
-      title: `stop ${live}`,
-      command: stopColor(site, paths, live),
-      timeoutMs: (site.process.stopTimeout + 30) * 1000,
-    });
-  }
+  // Maintenance ends once the new release serves, before the old color stops.
+  const maintenanceEnd: PlanStep[] = site.migrate
+    ? [
+        {
+          phase: 'switch',
+          title: 'maintenance off',
+          command: maintenanceOff(paths),
+          only: site.migrate.check ? 'pending-migrations' : undefined,
+        },
+      ]
+    : [];
+  steps.push(
+    ...(live
+      ? blueGreenSwitch(site, paths, live, release, 'current → new release', maintenanceEnd)
+      : [...stackRollout(site, paths, release, 'current → new release'), ...maintenanceEnd]),
+  );
 
   const prune = releasesToPrune([...state.releases, release], site.keepReleases, [release, state.current]);
   const removal = removeReleases(site, paths, prune);
@@ -232,14 +194,8 @@ export function deployPlan({ site, paths, state, record, env }: DeployPlanInput)
       command: removal,
       bestEffort: true,
     });
-  if (site.runtime.type === 'python' && site.runtime.virtualenv) {
-    steps.push({
-      phase: 'cleanup',
-      title: 'unused virtualenvs',
-      command: pruneVenvs(paths),
-      bestEffort: true,
-    });
-  }
+  for (const { title, command } of runtime.cleanup(site, paths))
+    steps.push({ phase: 'cleanup', title, command, bestEffort: true });
   steps.push({
     phase: 'cleanup',
     title: 'record',
@@ -269,56 +225,94 @@ export function rollbackPlan({ site, paths, state, target, by, now }: RollbackPl
     by,
     outcome: 'rolled back',
   };
-  const steps: PlanStep[] = [];
-  if (site.runtime.type === 'swarm') {
-    steps.push({
-      phase: 'start',
-      title: 'stack deploy',
-      command: deployStack(site, paths, target),
-      pointOfNoReturn: true,
-    });
-    steps.push({
-      phase: 'start',
-      title: 'health check',
-      command: healthCheck(site, site.process.port),
-      timeoutMs: healthTimeoutMs(site),
-    });
-    steps.push({ phase: 'switch', title: `current → ${target}`, command: switchCurrent(paths, target) });
-    steps.push({ phase: 'cleanup', title: 'record', command: recordDeploy(paths, entry), bestEffort: true });
-    return { release: target, prune: [], steps };
+  const record: PlanStep = {
+    phase: 'cleanup',
+    title: 'record',
+    command: recordDeploy(paths, entry),
+    bestEffort: true,
+  };
+  if (!runtimeOf(site).colors) {
+    return {
+      release: target,
+      prune: [],
+      steps: [...stackRollout(site, paths, target, `current → ${target}`), record],
+    };
   }
   const live = liveColor(state);
+  return {
+    release: target,
+    next: otherColor(live),
+    live,
+    prune: [],
+    steps: [...blueGreenSwitch(site, paths, live, target, `current → ${target}`, []), record],
+  };
+}
+
+/**
+ * The blue/green switch, for deploys and rollbacks alike: `release` starts in the idle color beside the
+ * live one and must pass its health check (until then, stopping it undoes everything); nginx then sends
+ * the traffic to it (the point of no return), `current` follows, the workers restart on it, `beforeStop`
+ * runs, and the old color stops gracefully.
+ */
+export function blueGreenSwitch(
+  site: Site,
+  paths: SitePaths,
+  live: Color,
+  release: string,
+  currentTitle: string,
+  beforeStop: PlanStep[],
+): PlanStep[] {
   const next = otherColor(live);
-  steps.push({
-    phase: 'start',
-    title: `start ${next}`,
-    command: startColor(site, paths, next, target),
-    undo: [stopColor(site, paths, next)],
-  });
-  steps.push({
-    phase: 'start',
-    title: `health check ${next}`,
-    command: healthCheck(site, paths.port(next)),
-    timeoutMs: healthTimeoutMs(site),
-  });
-  steps.push({
-    phase: 'switch',
-    title: `nginx → ${next}`,
-    command: switchUpstream(paths, next),
-    pointOfNoReturn: true,
-    timeoutMs: 60_000,
-  });
-  steps.push({ phase: 'switch', title: `current → ${target}`, command: switchCurrent(paths, target) });
+  const steps: PlanStep[] = [
+    {
+      phase: 'start',
+      title: `start ${next}`,
+      command: startColor(site, paths, next, release),
+      undo: [stopColor(site, paths, next)],
+    },
+    {
+      phase: 'start',
+      title: `health check ${next}`,
+      command: healthCheck(site, paths.port(next)),
+      timeoutMs: healthTimeoutMs(site),
+    },
+    {
+      phase: 'switch',
+      title: `nginx → ${next}`,
+      command: switchUpstream(paths, next),
+      pointOfNoReturn: true,
+      timeoutMs: 60_000,
+    },
+    { phase: 'switch', title: currentTitle, command: switchCurrent(paths, release) },
+  ];
   const workers = restartWorkers(paths);
   if (workers) steps.push({ phase: 'switch', title: 'restart workers', command: workers });
-  steps.push({
+  steps.push(...beforeStop, {
     phase: 'switch',
     title: `stop ${live}`,
     command: stopColor(site, paths, live),
     timeoutMs: (site.process.stopTimeout + 30) * 1000,
   });
-  steps.push({ phase: 'cleanup', title: 'record', command: recordDeploy(paths, entry), bestEffort: true });
-  return { release: target, next, live, prune: [], steps };
+  return steps;
+}
+
+/** A runtime without colors (a swarm stack) rolls itself out, health-gated; then `current` follows. */
+function stackRollout(site: Site, paths: SitePaths, release: string, currentTitle: string): PlanStep[] {
+  return [
+    {
+      phase: 'start',
+      title: 'stack deploy',
+      command: deployStack(site, paths, release),
+      pointOfNoReturn: true,
+    },
+    {
+      phase: 'start',
+      title: 'health check',
+      command: healthCheck(site, site.process.port),
+      timeoutMs: healthTimeoutMs(site),
+    },
+    { phase: 'switch', title: currentTitle, command: switchCurrent(paths, release) },
+  ];
 }
 
 /** Human description of a plan, for --check. */

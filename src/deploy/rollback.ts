@@ -3,26 +3,22 @@
  * color, must pass the same health check as a deploy, then takes the traffic. Migrations are not
  * reversed: a release that needs the old schema must be able to run on the new one (or be fixed forward).
  */
-import type { Connection } from '../connection/types.js';
-import { UnreachableError } from '../connection/types.js';
-import { batchSizes } from '../engine/session.js';
+import { driveHosts, type HostWork } from '../engine/host-driver.js';
 import { UserError } from '../util/errors.js';
 import { parseState, stateScript } from './commands.js';
 import {
-  connectTarget,
   type DeployCliOptions,
-  exitCodeOf,
+  driveOptions,
+  eachSite,
   type HostSession,
   openSession,
-  releaseLock,
-  releaseLocksOnInterrupt,
   type SiteOutcome,
-  takeLock,
+  siteOutcomes,
+  summarize,
 } from './deploy.js';
-import { seconds } from './output.js';
 import { describePlan, rollbackPlan } from './plan.js';
 import { previousRelease } from './release.js';
-import { runPlan, runStep, StepFailure } from './runner.js';
+import { runPlan, runStep } from './runner.js';
 import { type Site, sitePaths } from './site.js';
 import type { SiteTarget } from './targets.js';
 import { notify } from './webhook.js';
@@ -34,91 +30,18 @@ export interface RollbackCliOptions extends DeployCliOptions {
 export async function rollback(env: string, o: RollbackCliOptions): Promise<number> {
   const started = Date.now();
   const s = await openSession(env, o);
-  const outcomes: SiteOutcome[] = [];
-  let stopped = false;
-  let offset = 0;
-  const removeHandlers = releaseLocksOnInterrupt(s.out);
-  for (const size of batchSizes(s.targets.length, o.serial ?? (s.targets.length > 1 ? 1 : undefined))) {
-    const batch = s.targets.slice(offset, offset + size);
-    offset += size;
-    if (stopped) {
-      for (const t of batch)
-        for (const site of t.vars.sites)
-          outcomes.push({ host: t.host.name, site: site.name, status: 'skipped', durationMs: 0 });
-      continue;
-    }
-    const results = (await Promise.all(batch.map((t) => rollbackHost(s, t, o)))).flat();
-    outcomes.push(...results);
-    if (results.some((r) => r.status === 'failed' || r.status === 'unreachable')) stopped = true;
-  }
-  removeHandlers();
-  s.out.info('');
-  for (const r of outcomes) {
-    s.out.info(
-      `${r.status.toUpperCase().padEnd(11)} ${r.host}  ${r.site}${r.release ? ` ${r.release}` : ''}${r.message ? ` (${r.message})` : ''}`,
-    );
-  }
-  s.out.info(`done in ${seconds(Date.now() - started)}`);
-  s.out.json({ outcomes, durationMs: Date.now() - started });
-  return exitCodeOf(outcomes);
-}
-
-async function rollbackHost(s: HostSession, t: SiteTarget, o: RollbackCliOptions): Promise<SiteOutcome[]> {
-  const host = t.host.name;
-  let conn: Connection;
-  try {
-    conn = await connectTarget(s, t);
-  } catch (err) {
-    if (!(err instanceof UnreachableError)) throw err;
-    s.out.warn(`${host}  unreachable (${err.reason}): ${err.message}`);
-    return t.vars.sites.map((site) => ({
-      host,
-      site: site.name,
-      status: 'unreachable',
-      durationMs: 0,
-      message: err.message,
-    }));
-  }
-  let token: string | undefined;
-  const outcomes: SiteOutcome[] = [];
-  try {
-    if (!o.check) {
-      try {
-        token = await takeLock(
-          conn,
-          s,
-          host,
-          `rollback ${s.ctx.env}${o.to ? ` --to ${o.to}` : ''} (pid ${process.pid})`,
-          Number(o.lockWait ?? 120),
-        );
-      } catch (err) {
-        if (!(err instanceof StepFailure)) throw err;
-        s.out.block(err.output);
-        return t.vars.sites.map((site) => ({
-          host,
-          site: site.name,
-          status: 'failed',
-          failedStep: 'lock',
-          durationMs: 0,
-          message: err.output.split('\n')[0],
-        }));
-      }
-    }
-    for (const site of t.vars.sites) {
-      const r = await rollbackSite(s, conn, t, site, o);
-      outcomes.push(r);
-      if (r.status === 'failed') break;
-    }
-    return outcomes;
-  } finally {
-    if (token) await releaseLock(conn, token);
-    await conn.close();
-  }
+  const reason = `rollback ${s.ctx.env}${o.to ? ` --to ${o.to}` : ''}`;
+  const done = new Map<string, SiteOutcome[]>();
+  const drive = await driveHosts(s.targets, driveOptions(s, o.check ? undefined : { reason }, true), (t, h) =>
+    eachSite(t, done, (site) => rollbackSite(s, h, t, site, o)),
+  );
+  summarize(s, siteOutcomes(s, drive, done), started, drive);
+  return drive.exitCode;
 }
 
 async function rollbackSite(
   s: HostSession,
-  conn: Connection,
+  { conn, signal }: HostWork,
   t: SiteTarget,
   site: Site,
   o: RollbackCliOptions,
@@ -128,7 +51,7 @@ async function rollbackSite(
   const paths = sitePaths(site, t.vars.sites_root);
   const state = parseState(
     paths,
-    (await runStep(conn, { title: 'state', command: stateScript(site, paths) })).stdout,
+    (await runStep(conn, { title: 'state', command: stateScript(site, paths) }, { signal })).stdout,
   );
   // Only releases that once served: one left by an interrupted deploy never passed its health check.
   const target = o.to ?? previousRelease(state.deployed, state.current);
@@ -162,13 +85,15 @@ async function rollbackSite(
     return outcome({ status: 'checked', release: target });
   }
   s.out.step(host, site.name, 'rollback', `${state.current ?? '(none)'} → ${target}`);
-  const result = await runPlan(conn, plan, { host, site: site.name }, s.out);
+  const result = await runPlan(conn, plan, { host, site: site.name }, s.out, signal);
   const ok = result.ok;
   const message = ok
     ? undefined
-    : result.live
-      ? `${target} is live, but "${result.failure?.step}" failed after the switch`
-      : `${state.current ?? '(none)'} still serves`;
+    : result.interrupted
+      ? `interrupted during "${result.failure?.step}": ${state.current ?? '(none)'} still serves`
+      : result.live
+        ? `${target} is live, but "${result.failure?.step}" failed after the switch`
+        : `${state.current ?? '(none)'} still serves`;
   if (site.webhook) {
     const warning = await notify(site.webhook, {
       action: 'rollback',
@@ -187,5 +112,10 @@ async function rollbackSite(
   }
   return ok
     ? outcome({ status: 'rolled-back', release: target })
-    : outcome({ failedStep: result.failure?.step, release: target, message });
+    : outcome({
+        status: result.interrupted ? 'interrupted' : 'failed',
+        failedStep: result.failure?.step,
+        release: target,
+        message,
+      });
 }

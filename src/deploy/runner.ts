@@ -2,7 +2,8 @@
  * Runs a plan (plan.ts) on one host over its connection: step by step, undoing what was done when a
  * step fails before the point of no return. Knows nothing of git, inventories or webhooks.
  */
-import type { Connection } from '../connection/types.js';
+import { type Connection, type ExecOptions, UnreachableError } from '../connection/types.js';
+import { execStoppable } from '../engine/remote-process.js';
 import { redact } from '../util/redact.js';
 import { type DeployOutput, oneLine, seconds, tail } from './output.js';
 import type { DeployPlan, PlanStep } from './plan.js';
@@ -31,17 +32,42 @@ export interface Where {
   site: string;
 }
 
-/** Runs one command; a non-zero exit throws a StepFailure. */
+/** The step did not run, or was stopped, because the run was interrupted (Ctrl-C, SIGTERM). */
+export class Interrupted extends StepFailure {
+  constructor(step: string, command: string, signal: AbortSignal) {
+    super(step, command, -1, `interrupted (${String(signal.reason ?? 'signal')})`);
+    this.name = 'Interrupted';
+    this.message = `${step} interrupted`;
+  }
+}
+
+export interface RunStepOptions {
+  /**
+   * Aborted on Ctrl-C: the step does not start, or its command is stopped with its whole process
+   * group on the host (it runs `supervised`), and the step throws Interrupted.
+   */
+  signal?: AbortSignal;
+}
+
+/**
+ * Runs one command; a non-zero exit throws a StepFailure. A lost connection stays an UnreachableError
+ * (the host driver reports the host unreachable), its message naming the step.
+ */
 export async function runStep(
   conn: Connection,
-  step: Pick<PlanStep, 'title' | 'command' | 'stdin' | 'timeoutMs'>,
+  step: Pick<PlanStep, 'title' | 'command' | 'timeoutMs'> & { stdin?: ExecOptions['stdin'] },
+  { signal }: RunStepOptions = {},
 ): Promise<{ stdout: string; stderr: string; code: number }> {
   let res: { stdout: string; stderr: string; code: number };
+  if (signal?.aborted) throw new Interrupted(step.title, step.command, signal);
   try {
-    res = await conn.exec(step.command, { stdin: step.stdin, timeoutMs: step.timeoutMs });
+    res = await execStoppable(conn, step.command, { stdin: step.stdin, timeoutMs: step.timeoutMs }, signal);
   } catch (err) {
+    if (err instanceof UnreachableError)
+      throw new UnreachableError(err.host, err.reason, `${err.message} (during "${step.title}")`);
     throw new StepFailure(step.title, step.command, -1, err instanceof Error ? err.message : String(err));
   }
+  if (signal?.aborted && res.code !== 0) throw new Interrupted(step.title, step.command, signal);
   if (res.code !== 0) {
     throw new StepFailure(
       step.title,
@@ -66,6 +92,8 @@ export interface PlanResult {
   pendingMigrations?: boolean;
   /** Undo commands that failed: the host may need a look. */
   undoFailures: StepFailure[];
+  /** Stopped by Ctrl-C / SIGTERM (and undone when before the point of no return). */
+  interrupted: boolean;
   warnings: string[];
 }
 
@@ -74,6 +102,7 @@ export async function runPlan(
   plan: DeployPlan,
   where: Where,
   out: DeployOutput,
+  signal?: AbortSignal,
 ): Promise<PlanResult> {
   const result: PlanResult = {
     ok: false,
@@ -82,6 +111,7 @@ export async function runPlan(
     live: false,
     undoFailures: [],
     warnings: [],
+    interrupted: false,
   };
   const done: PlanStep[] = [];
   let pending: boolean | undefined;
@@ -90,7 +120,14 @@ export async function runPlan(
     if (step.only === 'pending-migrations' && pending === false) continue;
     const started = Date.now();
     if (step.decides === 'pending-migrations') {
-      const res = await conn.exec(step.command, { timeoutMs: step.timeoutMs });
+      let res: { stdout: string; stderr: string; code: number };
+      try {
+        res = await runStep(conn, step, { signal });
+      } catch (err) {
+        if (err instanceof StepFailure && !(err instanceof Interrupted))
+          res = { stdout: err.output, stderr: '', code: err.code };
+        else return fail(err, step);
+      }
       pending = res.code !== 0;
       result.pendingMigrations = pending;
       out.step(
@@ -103,29 +140,38 @@ export async function runPlan(
       continue;
     }
     try {
-      await runStep(conn, step);
+      // Once the new release serves, the run goes to its end: the rest is quick bookkeeping.
+      await runStep(conn, step, { signal: result.live ? undefined : signal });
       out.step(where.host, where.site, step.title, `ok (${seconds(Date.now() - started)})`);
       done.push(step);
       if (step.migrates) result.migrated = true;
       if (step.pointOfNoReturn) result.live = true;
     } catch (err) {
-      const failure =
-        err instanceof StepFailure ? err : new StepFailure(step.title, step.command, -1, String(err));
-      if (step.bestEffort) {
-        result.warnings.push(`${step.title}: ${failure.message}`);
-        out.step(where.host, where.site, step.title, `warning: ${failure.message}`);
+      if (step.bestEffort && err instanceof StepFailure && !(err instanceof Interrupted)) {
+        result.warnings.push(`${step.title}: ${err.message}`);
+        out.step(where.host, where.site, step.title, `warning: ${err.message}`);
         continue;
       }
-      out.step(where.host, where.site, step.title, 'FAILED');
-      out.block(failure.report());
-      result.failure = failure;
-      if (step.migrates) result.migrationFailed = true;
-      if (!result.live) await undo(conn, done, where, out, result);
-      return result;
+      return fail(err, step);
     }
   }
   result.ok = true;
   return result;
+
+  async function fail(err: unknown, step: PlanStep): Promise<PlanResult> {
+    // A lost connection ends the host's run: nothing can be undone over it.
+    if (err instanceof UnreachableError) throw err;
+    const failure =
+      err instanceof StepFailure ? err : new StepFailure(step.title, step.command, -1, String(err));
+    result.interrupted = failure instanceof Interrupted;
+    out.step(where.host, where.site, step.title, result.interrupted ? 'INTERRUPTED' : 'FAILED');
+    if (!result.interrupted) out.block(failure.report());
+    result.failure = failure;
+    if (step.migrates) result.migrationFailed = true;
+    // The failed step's own undo too: it may have done part of its work (a half-extracted release).
+    if (!result.live) await undo(conn, [...done, step], where, out, result);
+    return result;
+  }
 }
 
 /** Undoes the steps done so far, newest first. Every undo command is tried, even after one fails. */
@@ -137,6 +183,7 @@ async function undo(conn: Connection, done: PlanStep[], where: Where, out: Deplo
       try {
         await runStep(conn, { title: `undo ${step.title}`, command, timeoutMs: 120_000 });
       } catch (err) {
+        if (err instanceof UnreachableError) throw err;
         const f =
           err instanceof StepFailure ? err : new StepFailure(`undo ${step.title}`, command, -1, String(err));
         result.undoFailures.push(f);

@@ -220,8 +220,6 @@ export interface SitePaths {
 export const NGINX_UPSTREAM_DIR = '/etc/nginx/verdandi';
 export const MAINTENANCE_FLAG_DIR = '/etc/nginx/maintenance';
 export const MAINTENANCE_PAGE_DIR = '/var/www/maintenance';
-/** Per-host deploy lock (one deploy at a time on a host, whatever the site). */
-export const DEPLOY_LOCK_DIR = '/var/lib/verdandi/deploy.lock';
 
 export function sitePaths(site: Site, root: string): SitePaths {
   const dir = `${root.replace(/\/+$/, '')}/${site.name}`;

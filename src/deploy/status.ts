@@ -3,13 +3,13 @@
  * processes of both colors, nginx, the health check through nginx, maintenance, free disk: the usual
  * debugging checklist (nginx up? supervisor program running? which code?) in one command, read-only.
  */
-import type { Connection } from '../connection/types.js';
-import { UnreachableError } from '../connection/types.js';
+import { driveHosts } from '../engine/host-driver.js';
 import { sh, words } from '../util/shell.js';
 import { healthHost, parseState, type SiteState, stateScript } from './commands.js';
-import { connectTarget, type DeployCliOptions, openSession } from './deploy.js';
+import { type DeployCliOptions, driveOptions, openSession } from './deploy.js';
 import { parseReleaseRecord, type ReleaseRecord } from './release.js';
-import { COLORS, type Color, type Site, type SitePaths, sitePaths, usesSupervisor } from './site.js';
+import { runtimeOf } from './runtimes/index.js';
+import { COLORS, type Color, type Site, type SitePaths, sitePaths } from './site.js';
 
 /** Read-only script: the deploy state plus processes, nginx, health through nginx, disk. */
 export function statusScript(site: Site, paths: SitePaths): string {
@@ -18,16 +18,8 @@ export function statusScript(site: Site, paths: SitePaths): string {
     'echo "nginx=$(systemctl is-active nginx 2>/dev/null)"',
   ];
   for (const color of COLORS) {
-    const name = paths.program(color);
-    if (usesSupervisor(site)) {
-      lines.push(
-        `echo "proc_${color}=$(${sh`supervisorctl status ${name}`} 2>&1 | awk '{print $2}' | head -n 1)"`,
-      );
-    } else if (site.runtime.type === 'docker') {
-      lines.push(
-        `echo "proc_${color}=$(${sh`docker inspect -f '{{.State.Status}}' ${name}`} 2>/dev/null || echo absent)"`,
-      );
-    }
+    const state = runtimeOf(site).processState(site, paths, color);
+    if (state) lines.push(state);
   }
   const scheme = site.nginx.tls ? 'https' : 'http';
   const port = site.nginx.tls ? 443 : site.nginx.listen;
@@ -132,35 +124,28 @@ export function formatStatus(st: SiteStatus): string {
 export async function status(env: string, o: DeployCliOptions): Promise<number> {
   const s = await openSession(env, o);
   const all: SiteStatus[] = [];
-  let code = 0;
-  await Promise.all(
-    s.targets.map(async (t) => {
-      let conn: Connection;
-      try {
-        conn = await connectTarget(s, t);
-      } catch (err) {
-        if (!(err instanceof UnreachableError)) throw err;
-        code = 3;
-        for (const site of t.vars.sites) all.push(unreachable(t.host.name, site, err.message));
-        return;
-      }
-      try {
-        for (const site of t.vars.sites) {
-          const paths = sitePaths(site, t.vars.sites_root);
-          const res = await conn.exec(statusScript(site, paths));
-          all.push(parseStatus(t.host.name, site, paths, res.stdout));
-        }
-      } finally {
-        await conn.close();
-      }
-    }),
-  );
+  // Read-only: all hosts at once (unless --serial), no lock.
+  const drive = await driveHosts(s.targets, driveOptions(s, undefined, false), async (t, { conn }) => {
+    const mine: SiteStatus[] = [];
+    for (const site of t.vars.sites) {
+      const paths = sitePaths(site, t.vars.sites_root);
+      const res = await conn.exec(statusScript(site, paths));
+      mine.push(parseStatus(t.host.name, site, paths, res.stdout));
+    }
+    all.push(...mine);
+    // A site that does not answer its health check makes `status` fail: usable from cron or monitoring.
+    return { ok: mine.every((st) => st.health.ok), result: mine };
+  });
+  for (const run of drive.runs) {
+    if (run.status === 'ok' || run.status === 'failed') continue;
+    const t = s.targets.find((x) => x.host.name === run.host)!;
+    for (const site of t.vars.sites)
+      all.push(unreachable(run.host, site, `${run.status}: ${run.message ?? ''}`));
+  }
   all.sort((a, b) => (a.host === b.host ? a.site.localeCompare(b.site) : a.host.localeCompare(b.host)));
   if (o.json) s.out.json({ sites: all });
   else for (const st of all) s.out.info(formatStatus(st));
-  // A site that does not answer its health check makes `status` fail: usable from cron or monitoring.
-  if (code === 0 && all.some((st) => !st.health.ok)) code = 2;
-  return code;
+  return drive.exitCode;
 }
 
 function unreachable(host: string, site: Site, message: string): SiteStatus {
@@ -174,6 +159,6 @@ function unreachable(host: string, site: Site, message: string): SiteStatus {
     nginx: 'unknown',
     health: { url: site.health.path, status: 'unreachable', expected: site.health.status, ok: false },
     freeDisk: '?',
-    error: `unreachable: ${message}`,
+    error: message,
   };
 }

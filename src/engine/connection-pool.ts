@@ -12,9 +12,9 @@
  *   no more than the free slots.
  */
 import { type ConnectOptions, connect } from '../connection/index.js';
+import { openHost } from '../connection/open-host.js';
 import type { Connection } from '../connection/types.js';
 import type { InventoryHost } from '../inventory/types.js';
-import { registerSecret } from '../util/redact.js';
 
 export type Connector = (host: InventoryHost, opts: ConnectOptions) => Promise<Connection>;
 
@@ -89,10 +89,7 @@ export class ConnectionPool {
     entry.conn = (async () => {
       await this.takeSlot(entry);
       try {
-        return await this.connector(host, {
-          ...this.opts,
-          becomePassword: this.opts.becomePassword ?? becomePasswordOf(vars),
-        });
+        return await openHost(host, this.opts, vars, this.connector);
       } catch (err) {
         entry.holdsSlot = false;
         this.freeSlot();
@@ -138,16 +135,4 @@ export class ConnectionPool {
     this.used--;
     this.waiters.shift()?.();
   }
-}
-
-/** The sudo password of a become host: a var (usually `{{ secrets.x }}`), Ansible's names accepted. */
-export function becomePasswordOf(vars: Record<string, unknown>): string | undefined {
-  for (const key of ['become_password', 'ansible_become_password', 'ansible_become_pass']) {
-    const v = vars[key];
-    if (typeof v === 'string' && v !== '') {
-      registerSecret(v);
-      return v;
-    }
-  }
-  return undefined;
 }

@@ -76,3 +76,31 @@ test('a branch that is not in the repository is refused before any host is conta
   t.is(res.code, 1, res.stderr);
   t.regex(res.stderr, /site app: "nope" is no branch, tag or commit of/);
 });
+
+test('--lock-wait and --serial are checked the same by deploy and rollback, before any host is contacted', async (t) => {
+  const inv = inventory([{ name: 'app', repo: '/x', fetch: 'pull', process: { command: 'x' } }]);
+  for (const cmd of ['deploy', 'rollback']) {
+    const wait = await runCli([cmd, inv, '--lock-wait', 'abc'], { timeoutMs: 60_000 });
+    t.is(wait.code, 1, `${cmd}: ${wait.stdout}${wait.stderr}`);
+    t.regex(wait.stderr, /--lock-wait must be a number of seconds, got "abc"/);
+    const serial = await runCli([cmd, inv, '--serial', 'two'], { timeoutMs: 60_000 });
+    t.is(serial.code, 1, `${cmd}: ${serial.stdout}${serial.stderr}`);
+    t.regex(serial.stderr, /--serial must be a positive number or a percentage, got "two"/);
+  }
+});
+
+test("a site's missing secret is refused before any host is contacted (exit 1)", async (t) => {
+  const inv = inventory([
+    {
+      name: 'app',
+      repo: '/x',
+      fetch: 'pull',
+      process: { command: 'x' },
+      env: { secrets: { DATABASE_URL: 'database_url' } },
+    },
+  ]);
+  const res = await runCli(['deploy', inv, '--branch', 'main'], { timeoutMs: 60_000 });
+  t.is(res.code, 1, res.stdout + res.stderr);
+  t.regex(res.stderr, /site app: env\.secrets\.DATABASE_URL names the secret "database_url"/);
+  t.notRegex(res.stdout + res.stderr, /unreachable|10\.231\.255\.254/);
+});

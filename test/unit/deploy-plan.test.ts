@@ -6,7 +6,6 @@ import {
   asApp,
   healthCheck,
   parseState,
-  pruneVenvs,
   renderEnvFile,
   startColor,
   stopColor,
@@ -15,6 +14,7 @@ import {
 } from '../../src/deploy/commands.js';
 import { deployPlan, describePlan, rollbackPlan } from '../../src/deploy/plan.js';
 import type { ReleaseRecord } from '../../src/deploy/release.js';
+import { pruneVenvs } from '../../src/deploy/runtimes/python.js';
 import { type SiteInput, sitePaths, siteSchema, sitesVarsSchema } from '../../src/deploy/site.js';
 import { formatStatus, parseStatus, statusScript } from '../../src/deploy/status.js';
 import { siteEnvValues } from '../../src/deploy/targets.js';

@@ -4,6 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import {
+  parseReleaseName,
+  previousRelease,
+  releaseName,
+  releasesToPrune,
+  sortReleases,
+  timestamp,
+} from '../../src/deploy/release.js';
+import {
   acquireLockScript,
   breakLockScript,
   describeHolder,
@@ -12,15 +20,7 @@ import {
   newLockInfo,
   parseLockFile,
   releaseLockScript,
-} from '../../src/deploy/lock.js';
-import {
-  parseReleaseName,
-  previousRelease,
-  releaseName,
-  releasesToPrune,
-  sortReleases,
-  timestamp,
-} from '../../src/deploy/release.js';
+} from '../../src/engine/host-lock.js';
 
 const sh = (script: string, stdin = '') =>
   new Promise<{ code: number; stdout: string }>((resolve) => {

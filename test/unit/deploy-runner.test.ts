@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -144,11 +144,16 @@ test('push transport: the mirror resolves refs and a bundle carries only what th
   // The "host": a bare repository that already has commit one.
   const host = join(dir, 'host.git');
   await run('git', ['init', '-q', '--bare', host]);
-  const full = Buffer.from(await makeBundle(mirror, one, []), 'base64');
+  const fullBundle = await makeBundle(mirror, one, []);
+  const full = await readFile(fullBundle.file);
+  t.is(full.length, fullBundle.bytes);
+  await fullBundle.remove();
   await writeFile(join(dir, 'full.bundle'), full);
   await git(host, 'fetch', '-q', join(dir, 'full.bundle'), `+refs/verdandi/deploy:refs/deploys/${one}`);
   const tips = (await git(host, 'for-each-ref', '--format=%(objectname)')).split('\n');
-  const inc = Buffer.from(await makeBundle(mirror, two, tips), 'base64');
+  const incBundle = await makeBundle(mirror, two, tips);
+  const inc = await readFile(incBundle.file);
+  await incBundle.remove();
   t.true(inc.length < full.length + 200);
   await writeFile(join(dir, 'inc.bundle'), inc);
   // An incremental bundle needs its prerequisite (commit one) on the host: the fetch proves it is there.

@@ -5,6 +5,7 @@
  */
 import type { Command } from 'commander';
 import { varsOptions } from '../context.js';
+import { lockOptions } from './deploy.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -29,15 +30,17 @@ export function register(program: Command): void {
     process.exitCode = await backup(env, opts);
   });
 
-  connectionOptions(
-    program
-      .command('restore')
-      .description('restore a pg_dump -Fc file into a database (pg_restore --clean, in one transaction)')
-      .argument('<env>', 'environment name under inventories/, or an inventory file')
-      .requiredOption('--db <name>', 'database to restore into (it must exist; its content is replaced)')
-      .requiredOption('--from <file>', 'dump file on this machine (or on the host with --remote)')
-      .option('--remote', '--from is a path on the host (e.g. under /var/backups/postgresql)')
-      .option('--yes', 'do not ask for confirmation'),
+  lockOptions(
+    connectionOptions(
+      program
+        .command('restore')
+        .description('restore a pg_dump -Fc file into a database (pg_restore --clean, in one transaction)')
+        .argument('<env>', 'environment name under inventories/, or an inventory file')
+        .requiredOption('--db <name>', 'database to restore into (it must exist; its content is replaced)')
+        .requiredOption('--from <file>', 'dump file on this machine (or on the host with --remote)')
+        .option('--remote', '--from is a path on the host (e.g. under /var/backups/postgresql)')
+        .option('--yes', 'do not ask for confirmation'),
+    ),
   ).action(async (env: string, opts) => {
     const { restore } = await import('../../backup/index.js');
     process.exitCode = await restore(env, opts);

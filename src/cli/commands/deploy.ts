@@ -10,12 +10,23 @@ function hostOptions(cmd: Command): Command {
   return varsOptions(cmd.option('--site <names>', 'only these sites (comma separated)'));
 }
 
-function releaseOptions(cmd: Command): Command {
+/**
+ * The host's deploy lock, for every command that takes it (deploy, rollback, restore). A lock whose
+ * holder is dead (its process gone on this machine, or not refreshed for 10 minutes) is taken over
+ * without --break-lock.
+ */
+export function lockOptions(cmd: Command): Command {
   return cmd
-    .option('--check', 'show what would happen, change nothing')
-    .option('--serial <n>', 'hosts at once: a number or a percentage (default: 1 when there are several)')
     .option('--lock-wait <seconds>', 'how long to wait for another deploy on the same host', '120')
-    .option('--break-lock', "remove a dead deploy's lock first (it is printed)");
+    .option('--break-lock', "remove another deploy's lock first (it is printed)");
+}
+
+function releaseOptions(cmd: Command): Command {
+  return lockOptions(
+    cmd
+      .option('--check', 'show what would happen, change nothing')
+      .option('--serial <n>', 'hosts at once: a number or a percentage (default: 1 when there are several)'),
+  );
 }
 
 export function register(program: Command): void {

@@ -1,0 +1,167 @@
+/**
+ * The per-host deploy lock, like Kamal's: a directory created atomically, so the first command to create
+ * it holds it; the file inside says who holds it, since when and why, so the one that waits can tell its
+ * user. A token (random per run) makes sure a run only ever releases its own lock.
+ *
+ * A holder that died without releasing (SIGKILL, a lost laptop) must not block every later deploy: the
+ * file names the controller machine, the process id and that process's start time, and the holder
+ * touches the file every minute while it runs. A later run takes the lock over, saying so, when the
+ * holder's process is gone on this same machine, or when the file was not touched for
+ * LOCK_STALE_SECONDS (a holder on another machine that stopped beating).
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { quote } from '../util/shell.js';
+
+/** Per-host deploy lock (one deploy, rollback or restore at a time on a host). */
+export const DEPLOY_LOCK_DIR = '/var/lib/verdandi/deploy.lock';
+
+/** Exit code of the acquire script when another run holds the lock. */
+export const LOCK_HELD = 75;
+
+/** The holder refreshes the lock file this often... */
+export const LOCK_HEARTBEAT_SECONDS = 60;
+/** ...so a lock file untouched for this long belongs to a dead holder. */
+export const LOCK_STALE_SECONDS = 600;
+
+export interface LockInfo {
+  by: string;
+  since: string;
+  reason: string;
+  /** Host name of the machine running Verdandi. */
+  controller: string;
+  pid: number;
+  /** Start time of that process (/proc/<pid>/stat field 22): a reused pid has another one. */
+  pidStart: string;
+  token: string;
+}
+
+/** The start time of a process of this machine, or undefined when it does not exist (or no /proc). */
+export function processStart(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+export function newLockInfo(by: string, reason: string, now = new Date()): LockInfo {
+  return {
+    by,
+    since: now.toISOString(),
+    reason,
+    controller: hostname(),
+    pid: process.pid,
+    pidStart: processStart(process.pid) ?? '?',
+    token: randomBytes(8).toString('hex'),
+  };
+}
+
+export function lockFileContent(info: LockInfo): string {
+  return [
+    `Locked by: ${info.by}`,
+    `Since: ${info.since}`,
+    `Reason: ${info.reason}`,
+    `Controller: ${info.controller}`,
+    `Pid: ${info.pid}`,
+    `Pid-Start: ${info.pidStart}`,
+    `Token: ${info.token}`,
+    '',
+  ].join('\n');
+}
+
+export interface HeldLock extends Partial<Omit<LockInfo, 'pid'>> {
+  pid?: number;
+  /** Seconds since the holder last touched the file (host clock), when the acquire script said. */
+  idleSeconds?: number;
+}
+
+export function parseLockFile(text: string): HeldLock {
+  const field = (label: string) => new RegExp(`^${label}: (.*)$`, 'm').exec(text)?.[1];
+  const pid = Number(field('Pid'));
+  const held: HeldLock = {
+    by: field('Locked by'),
+    since: field('Since'),
+    reason: field('Reason'),
+    controller: field('Controller'),
+    pid: Number.isInteger(pid) && pid > 0 ? pid : undefined,
+    pidStart: field('Pid-Start'),
+    token: field('Token'),
+  };
+  const idle = Number(field('Idle'));
+  if (field('Idle') !== undefined && Number.isFinite(idle)) held.idleSeconds = idle;
+  return held;
+}
+
+/** One line for a user: "alice@laptop since 2026-11-22T03:45:00.000Z (deploy staging --branch main)". */
+export function describeHolder(text: string): string {
+  const info = parseLockFile(text);
+  if (!info.by) return 'an unknown deploy (the lock file is empty or unreadable)';
+  return `${info.by} since ${info.since ?? '?'}${info.reason ? ` (${info.reason})` : ''}`;
+}
+
+export interface Here {
+  controller: string;
+  /** The start time of a local process, undefined when it is gone. */
+  processStart(pid: number): string | undefined;
+}
+
+const thisMachine: Here = { controller: hostname(), processStart };
+
+/**
+ * Why the holder of a lock is dead (so the lock may be taken over), or undefined when it may be alive.
+ * Only a holder on this machine can be known dead by its process; any holder is dead once it stopped
+ * touching the file for LOCK_STALE_SECONDS.
+ */
+export function deadHolder(held: HeldLock, here: Here = thisMachine): string | undefined {
+  if (held.controller === here.controller && held.pid !== undefined) {
+    const start = here.processStart(held.pid);
+    if (start === undefined) return `its process ${held.pid} on ${held.controller} is gone`;
+    if (held.pidStart && held.pidStart !== '?' && start !== held.pidStart)
+      return `its process ${held.pid} on ${held.controller} is gone (the pid now belongs to another process)`;
+  }
+  if (held.idleSeconds !== undefined && held.idleSeconds > LOCK_STALE_SECONDS)
+    return `it was last refreshed ${held.idleSeconds} s ago (a live holder refreshes it every ${LOCK_HEARTBEAT_SECONDS} s; the bound is ${LOCK_STALE_SECONDS} s)`;
+  return undefined;
+}
+
+/**
+ * Takes the lock or prints the holder's file (plus `Idle: <seconds since it was touched>`) and exits
+ * LOCK_HELD. The lock file's content comes on stdin. The directory is made complete (with its file)
+ * under a temporary name, then renamed into place: rename(2) onto an existing, non-empty directory
+ * fails, so exactly one run wins, and a waiter never sees a lock without its file.
+ */
+export function acquireLockScript(dir = DEPLOY_LOCK_DIR): string {
+  const d = quote(dir);
+  return [
+    `mkdir -p "$(dirname ${d})" || exit 1`,
+    `tmp=$(mktemp -d "$(dirname ${d})/.lock.XXXXXX") || exit 1`,
+    'cat > "$tmp/info"',
+    `if mv -T "$tmp" ${d} 2>/dev/null; then exit 0; fi`,
+    'rm -rf "$tmp"',
+    `cat ${d}/info 2>/dev/null`,
+    `m=$(stat -c %Y ${d}/info 2>/dev/null) && echo "Idle: $(( $(date +%s) - m ))"`,
+    `exit ${LOCK_HELD}`,
+  ].join('\n');
+}
+
+/** Removes the lock only when it is still the one of `token` (ours, or a dead holder's we take over). */
+export function releaseLockScript(token: string, dir = DEPLOY_LOCK_DIR): string {
+  const d = quote(dir);
+  return `if grep -qxF ${quote(`Token: ${token}`)} ${d}/info 2>/dev/null; then rm -rf ${d}; fi`;
+}
+
+/** The holder's heartbeat: touches the file while the lock is still its own. */
+export function refreshLockScript(token: string, dir = DEPLOY_LOCK_DIR): string {
+  const d = quote(dir);
+  return `if grep -qxF ${quote(`Token: ${token}`)} ${d}/info 2>/dev/null; then touch ${d}/info; fi`;
+}
+
+/** `--break-lock`: removes whoever's lock, printing what it was. */
+export function breakLockScript(dir = DEPLOY_LOCK_DIR): string {
+  const d = quote(dir);
+  return `if [ -d ${d} ]; then cat ${d}/info 2>/dev/null; rm -rf ${d}; fi`;
+}

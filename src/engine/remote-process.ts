@@ -1,0 +1,111 @@
+/**
+ * Long commands on a host (a build, the pre-deploy checks, a migration, a restore) that Verdandi must be
+ * able to stop with everything they started. Without a terminal, closing the SSH channel does not stop a
+ * remote command: it would go on running after a Ctrl-C, beside the next deploy.
+ *
+ * `supervised` runs the command in a session of its own (`setsid`: its pid is its process group) and
+ * records that pid in RUN_DIR (a tmpfs: a reboot clears it, so a recorded pid never names another
+ * process after one). `stopScript` stops the group (TERM, then KILL after a grace period). After a
+ * SIGKILL of Verdandi nothing can stop them at once: the next run that holds the host's lock stops every
+ * recorded group (`stopLeftoversScript`), since none of them can belong to a live run.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Connection, ExecOptions, ExecResult } from '../connection/types.js';
+import { quote } from '../util/shell.js';
+
+export const RUN_DIR = '/run/verdandi/steps';
+
+/** A new id for one supervised command. */
+export function newProcessId(): string {
+  return randomBytes(6).toString('hex');
+}
+
+function pidFile(id: string, dir: string): string {
+  return `${dir}/${id}.pid`;
+}
+
+/**
+ * `command` in a process group of its own, its pid in the pid file while it runs; stdin reaches it
+ * (a background command would otherwise read /dev/null), and the exit code is its own. The command is
+ * written to a file by the shell's own `printf` (a builtin: no process, no argument list), so the
+ * process list on the host shows `sh <RUN_DIR>/<id>.sh`, never the command.
+ */
+export function supervised(command: string, id: string, dir = RUN_DIR): string {
+  const file = quote(pidFile(id, dir));
+  const script = quote(`${dir}/${id}.sh`);
+  return [
+    `mkdir -p ${quote(dir)} || exit 1`,
+    `(umask 077 && printf '%s\n' ${quote(command)} > ${script}) || exit 1`,
+    'exec 3<&0',
+    `setsid sh ${script} <&3 3<&- &`,
+    'pid=$!',
+    'exec 3<&-',
+    `echo "$pid" > ${file}`,
+    'wait "$pid"; rc=$?',
+    `rm -f ${file} ${script}`,
+    'exit $rc',
+  ].join('\n');
+}
+
+/** Shell function: TERM to the group, up to `grace` seconds, then KILL. */
+const STOP_GROUP = (grace: number) =>
+  [
+    'vd_stop() {',
+    '  kill -TERM "-$1" 2>/dev/null || return 0',
+    `  i=0; while [ "$i" -lt ${grace * 10} ] && kill -0 "-$1" 2>/dev/null; do sleep 0.1; i=$((i + 1)); done`,
+    '  kill -KILL "-$1" 2>/dev/null; true',
+    '}',
+  ].join('\n');
+
+/** Stops one supervised command with its whole process group. */
+export function stopScript(id: string, grace = 10, dir = RUN_DIR): string {
+  const file = quote(pidFile(id, dir));
+  return [
+    STOP_GROUP(grace),
+    // The wrapper writes the pid file right after starting the command: wait for it briefly.
+    `i=0; while [ ! -s ${file} ] && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i + 1)); done`,
+    `if [ -s ${file} ]; then vd_stop "$(cat ${file})"; rm -f ${file}; fi`,
+  ].join('\n');
+}
+
+/** Stops every recorded group (run only by the holder of the host's lock); prints what it stopped. */
+export function stopLeftoversScript(grace = 10, dir = RUN_DIR): string {
+  return [
+    STOP_GROUP(grace),
+    `for f in ${quote(dir)}/*.pid; do`,
+    '  [ -f "$f" ] || continue',
+    '  p=$(cat "$f")',
+    '  case "$p" in ""|*[!0-9]*) rm -f "$f"; continue ;; esac',
+    '  s="$(dirname "$f")/$(basename "$f" .pid).sh"',
+    '  if kill -0 "-$p" 2>/dev/null; then echo "$p $(head -c 120 "$s" 2>/dev/null | tr \'\\n\' \' \')"; vd_stop "$p"; fi',
+    '  rm -f "$f" "$s"',
+    'done',
+    // A script whose wrapper died before recording its pid: nothing runs it any more.
+    `rm -f ${quote(dir)}/*.sh`,
+    'true',
+  ].join('\n');
+}
+
+/**
+ * Runs `script` on the host; when `signal` aborts meanwhile, the command is stopped with its whole
+ * process group (the exec then ends with the command's exit code, usually 143) and `stopped` is true.
+ */
+export async function execStoppable(
+  conn: Connection,
+  script: string,
+  opts: Omit<ExecOptions, 'signal'>,
+  signal: AbortSignal | undefined,
+): Promise<ExecResult & { stopped: boolean }> {
+  if (!signal) return { ...(await conn.exec(script, opts)), stopped: false };
+  const id = newProcessId();
+  const stop = () => {
+    conn.exec(stopScript(id)).catch(() => undefined);
+  };
+  signal.addEventListener('abort', stop, { once: true });
+  try {
+    const res = await conn.exec(supervised(script, id), opts);
+    return { ...res, stopped: signal.aborted };
+  } finally {
+    signal.removeEventListener('abort', stop);
+  }
+}

@@ -1,0 +1,235 @@
+/**
+ * The host driver that deploy, rollback, status, backup and restore share: batches, the deploy lock and
+ * its take-over, lost hosts, errors of one host among siblings, Ctrl-C, and the one exit-code rule. The
+ * hosts are this machine (LocalConnection) with the lock in a temporary directory, or fakes.
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { LocalConnection } from '../../src/connection/local.js';
+import { type Connection, UnreachableError } from '../../src/connection/types.js';
+import {
+  type DriveOptions,
+  driveHosts,
+  exitCodeOf,
+  parseHostWalkOptions,
+} from '../../src/engine/host-driver.js';
+import { deadHolder, LOCK_STALE_SECONDS, lockFileContent, newLockInfo } from '../../src/engine/host-lock.js';
+import type { InventoryHost } from '../../src/inventory/types.js';
+
+const host = (name: string): InventoryHost =>
+  ({
+    name,
+    address: name,
+    port: 22,
+    user: 'root',
+    become: false,
+    groups: [],
+    vars: {},
+    varOrigins: {},
+    roles: [],
+  }) as unknown as InventoryHost;
+
+function recorder() {
+  const lines: string[] = [];
+  return { lines, out: { info: (t: string) => lines.push(t), warn: (t: string) => lines.push(t) } };
+}
+
+async function lockDir(): Promise<{ dir: string; cleanup: () => Promise<void> }> {
+  const base = await mkdtemp(join(tmpdir(), 'vd-driver-'));
+  return { dir: join(base, 'deploy.lock'), cleanup: () => rm(base, { recursive: true, force: true }) };
+}
+
+const options = (extra: Partial<DriveOptions>): DriveOptions => ({
+  lockWaitSeconds: 0,
+  breakLock: false,
+  connectOptions: { projectDir: tmpdir() },
+  hostVars: new Map(),
+  out: recorder().out,
+  stopAfterFailure: true,
+  open: async (h) => new LocalConnection(h.name),
+  ...extra,
+});
+
+test('the shared options are checked once, the same for every command', (t) => {
+  t.throws(() => parseHostWalkOptions({ lockWait: 'abc' }), {
+    message: /--lock-wait must be a number of seconds, got "abc"/,
+  });
+  t.throws(() => parseHostWalkOptions({ lockWait: '' }), { message: /--lock-wait/ });
+  t.throws(() => parseHostWalkOptions({ serial: 'x' }), {
+    message: /--serial must be a positive number or a percentage/,
+  });
+  t.throws(() => parseHostWalkOptions({ serial: '0' }), { message: /--serial/ });
+  t.deepEqual(parseHostWalkOptions({ serial: '2', lockWait: '5', breakLock: true }), {
+    serial: 2,
+    lockWaitSeconds: 5,
+    breakLock: true,
+  });
+  t.is(parseHostWalkOptions({ serial: '50%' }).serial, '50%');
+});
+
+test('one exit-code rule: unreachable beats failed, an interruption says which signal', (t) => {
+  t.is(exitCodeOf(['ok', 'failed', 'unreachable']), 3);
+  t.is(exitCodeOf(['failed', 'ok', 'skipped']), 2);
+  t.is(exitCodeOf(['ok', 'ok']), 0);
+  t.is(exitCodeOf(['failed'], 'SIGINT'), 130);
+  t.is(exitCodeOf(['ok'], 'SIGTERM'), 143);
+});
+
+test('with --serial 2, an error of one host never leaves its sibling mid-deploy; later batches are skipped', async (t) => {
+  let siblingFinished = false;
+  const res = await driveHosts(
+    [{ host: host('a') }, { host: host('b') }, { host: host('c') }],
+    options({ serial: 2 }),
+    async ({ host: h }) => {
+      if (h.name === 'a') throw new Error('boom');
+      await new Promise((r) => setTimeout(r, 300));
+      siblingFinished = true;
+      return { ok: true, result: h.name };
+    },
+  );
+  t.true(siblingFinished);
+  t.deepEqual(
+    res.runs.map((r) => [r.host, r.status]),
+    [
+      ['a', 'failed'],
+      ['b', 'ok'],
+      ['c', 'skipped'],
+    ],
+  );
+  t.regex(res.runs[0].message ?? '', /boom/);
+  t.is(res.exitCode, 2);
+});
+
+test('a connection lost mid-work is that host unreachable (exit 3 even beside a failure)', async (t) => {
+  const res = await driveHosts(
+    [{ host: host('lost') }, { host: host('bad') }],
+    options({ serial: 2, stopAfterFailure: false }),
+    async ({ host: h }) => {
+      if (h.name === 'lost') throw new UnreachableError('lost', 'lost', 'lost connection: socket closed');
+      return { ok: false, result: null };
+    },
+  );
+  t.deepEqual(
+    res.runs.map((r) => r.status),
+    ['unreachable', 'failed'],
+  );
+  t.is(res.exitCode, 3);
+});
+
+test('the lock is taken, released, and waited for; a live holder on this machine is never taken over', async (t) => {
+  const lock = await lockDir();
+  t.teardown(lock.cleanup);
+  const rec = recorder();
+  const opts = options({ lock: { reason: 'deploy test', by: 'me@here', dir: lock.dir }, out: rec.out });
+  const inside = await driveHosts([{ host: host('h') }], opts, async () => ({
+    ok: true,
+    result: await readFile(join(lock.dir, 'info'), 'utf8'),
+  }));
+  t.is(inside.exitCode, 0);
+  t.regex(
+    inside.runs[0].result ?? '',
+    new RegExp(`^Controller: ${hostname()}$[\\s\\S]*^Pid: ${process.pid}$`, 'm'),
+  );
+  await t.throwsAsync(readFile(join(lock.dir, 'info'), 'utf8'));
+
+  // Held by this very process (alive): the second run waits its --lock-wait, then fails naming it.
+  const held = new LocalConnection('h');
+  const info = newLockInfo('alice@laptop', 'deploy other');
+  await driveHosts(
+    [{ host: host('h') }],
+    options({ lock: { reason: 'x', by: 'alice@laptop', dir: lock.dir }, open: async () => held }),
+    async () => {
+      const blocked = await driveHosts([{ host: host('h') }], { ...opts, lockWaitSeconds: 1 }, async () => ({
+        ok: true,
+        result: '',
+      }));
+      t.is(blocked.runs[0].status, 'failed');
+      t.is(blocked.runs[0].step, 'lock');
+      t.regex(blocked.runs[0].message ?? '', /another deploy holds the lock of h: alice@laptop since/);
+      return { ok: true, result: info.token };
+    },
+  );
+});
+
+test('the lock of a dead holder is taken over with a message: its process gone here, or not refreshed for too long', async (t) => {
+  const lock = await lockDir();
+  t.teardown(lock.cleanup);
+  const rec = recorder();
+  const opts = options({ lock: { reason: 'deploy', by: 'me@here', dir: lock.dir }, out: rec.out });
+  // A holder on this machine whose process is gone (pid above any pid_max).
+  const dead = { ...newLockInfo('bob@here', 'deploy killed'), pid: 99_999_999 };
+  await new LocalConnection('h').exec(`mkdir -p '${lock.dir}' && cat > '${lock.dir}/info'`, {
+    stdin: lockFileContent(dead),
+  });
+  const res = await driveHosts([{ host: host('h') }], opts, async () => ({ ok: true, result: null }));
+  t.is(res.exitCode, 0);
+  t.true(
+    rec.lines.some((l) =>
+      /taking over the deploy lock held by bob@here .*: its process 99999999 on .* is gone/.test(l),
+    ),
+  );
+
+  // The judgement itself: another machine's holder only by age; a reused pid by its start time.
+  const here = { controller: 'ci', processStart: (pid: number) => (pid === 7 ? '100' : undefined) };
+  t.is(deadHolder({ controller: 'laptop', pid: 1, idleSeconds: 30 }, here), undefined);
+  t.regex(
+    deadHolder({ controller: 'laptop', pid: 1, idleSeconds: LOCK_STALE_SECONDS + 1 }, here) ?? '',
+    /last refreshed/,
+  );
+  t.regex(deadHolder({ controller: 'ci', pid: 8 }, here) ?? '', /process 8 on ci is gone/);
+  t.regex(deadHolder({ controller: 'ci', pid: 7, pidStart: '99' }, here) ?? '', /another process/);
+  t.is(deadHolder({ controller: 'ci', pid: 7, pidStart: '100', idleSeconds: 5 }, here), undefined);
+});
+
+// Serial: ava runs serial tests before the others, so the emitted SIGINT reaches this driver only.
+test.serial(
+  'Ctrl-C: the work sees its signal, no later host starts, the lock is released, exit 130',
+  async (t) => {
+    const lock = await lockDir();
+    t.teardown(lock.cleanup);
+    const rec = recorder();
+    let started = 0;
+    const listeners = process.listenerCount('SIGINT');
+    const res = await driveHosts(
+      [{ host: host('a') }, { host: host('b') }],
+      options({ serial: 1, lock: { reason: 'deploy', by: 'me@here', dir: lock.dir }, out: rec.out }),
+      async (_t, { signal }) => {
+        started++;
+        setTimeout(() => process.emit('SIGINT', 'SIGINT'), 50);
+        await new Promise<void>((r) => signal.addEventListener('abort', () => r(), { once: true }));
+        return { ok: false, result: null };
+      },
+    );
+    t.is(started, 1);
+    t.deepEqual(
+      res.runs.map((r) => r.status),
+      ['interrupted', 'skipped'],
+    );
+    t.is(res.exitCode, 130);
+    t.is(res.interrupted, 'SIGINT');
+    await t.throwsAsync(readFile(join(lock.dir, 'info'), 'utf8'));
+    t.is(process.listenerCount('SIGINT'), listeners);
+  },
+);
+
+test('an unreachable host is reported at connect, without a lock or work', async (t) => {
+  let worked = false;
+  const res = await driveHosts(
+    [{ host: host('down') }],
+    options({
+      open: async (): Promise<Connection> => {
+        throw new UnreachableError('down', 'timeout', 'root@down:22: connection timed out');
+      },
+    }),
+    async () => {
+      worked = true;
+      return { ok: true, result: null };
+    },
+  );
+  t.false(worked);
+  t.is(res.runs[0].status, 'unreachable');
+  t.is(res.runs[0].step, 'connect');
+  t.is(res.exitCode, 3);
+});
