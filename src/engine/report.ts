@@ -4,6 +4,7 @@
  */
 import type { Ora } from 'ora';
 import { redact } from '../util/redact.js';
+import { notifyObservers } from '../util/run-events.js';
 
 export type TaskStatus = 'ok' | 'changed' | 'failed' | 'skipped';
 
@@ -64,6 +65,7 @@ export class Reporter {
     if (!s) {
       s = emptyStats();
       this.stats.set(name, s);
+      notifyObservers((o) => o.hostStarted?.(name));
     }
     return s;
   }
@@ -104,6 +106,7 @@ export class Reporter {
   task(host: string, label: string, status: TaskStatus, detail?: string): void {
     const stats = this.host(host);
     stats[status]++;
+    notifyObservers((o) => o.task?.(host, label, status, detail === undefined ? undefined : redact(detail)));
     const word = status === 'changed' && this.opts.check ? 'would change' : status;
     const tail = detail ? ` (${detail})` : '';
     const text = `${this.paint(status, word.padEnd(8))} ${host}  ${label}${tail}`;
@@ -111,8 +114,9 @@ export class Reporter {
     this.line(text);
   }
 
-  /** Indented block under a task line: a failure's output, a diff. */
-  block(text: string): void {
+  /** Indented block under a task line: a failure's output, a diff (`diffOf`: the host whose file it is). */
+  block(text: string, diffOf?: string): void {
+    if (diffOf !== undefined) notifyObservers((o) => o.diff?.(diffOf, redact(text)));
     const indented = text
       .replace(/\n$/, '')
       .split('\n')
@@ -123,6 +127,7 @@ export class Reporter {
   }
 
   failureBlock(text: string): void {
+    notifyObservers((o) => o.failure?.(redact(text)));
     if (this.opts.json) {
       process.stderr.write(`${redact(text)}\n`);
       return;
@@ -132,6 +137,7 @@ export class Reporter {
 
   unreachable(host: string, reason: string): void {
     this.host(host).unreachable = true;
+    notifyObservers((o) => o.unreachable?.(host, redact(reason)));
     const text = `${this.paint('unreachable', 'unreachable'.padEnd(8))} ${host}  ${reason}`;
     if (this.opts.json) process.stderr.write(`${redact(text)}\n`);
     this.line(text);
@@ -149,6 +155,8 @@ export class Reporter {
   finish(): void {
     this.stop();
     const durationMs = Date.now() - this.started;
+    const roundTrips = Object.fromEntries([...this.stats].map(([name, s]) => [name, s.roundTrips]));
+    notifyObservers((o) => o.finished?.({ check: this.opts.check, roundTrips }));
     if (this.opts.json) {
       const hosts: Record<string, HostStats> = {};
       for (const [name, s] of this.stats) hosts[name] = s;

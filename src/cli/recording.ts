@@ -1,0 +1,82 @@
+/**
+ * Which commands are recorded in the run history, and the seam between the CLI and the recorder: the
+ * recorder starts before the command's action and is given the exit code at the end (main.ts). The
+ * history code is imported only when a recorded command runs.
+ */
+import type { Command } from 'commander';
+import { UnreachableError } from '../connection/types.js';
+import { resolveInventoryPath } from '../inventory/load.js';
+import { InventoryError } from '../inventory/types.js';
+import { UserError } from '../util/errors.js';
+import { redact } from '../util/redact.js';
+import { observeRuns } from '../util/run-events.js';
+
+const RECORDED = new Set(['provision', 'run', 'deploy', 'rollback', 'backup', 'restore']);
+
+export interface Recording {
+  finish(exitCode: number, error?: unknown): Promise<void>;
+}
+
+/** Starts recording when `action` is a recorded command and the project's history is not off. */
+export async function startRecording(
+  program: Command,
+  action: Command,
+  args: string[],
+): Promise<Recording | undefined> {
+  if (action.parent !== program || !RECORDED.has(action.name())) return undefined;
+  const env = String(action.args[0] ?? '');
+  const projectDir = projectDirOf(env);
+  const [{ Recorder }, { historyLocation }] = await Promise.all([
+    import('../history/recorder.js'),
+    import('../history/store.js'),
+  ]);
+  let location: ReturnType<typeof historyLocation>;
+  try {
+    location = historyLocation(projectDir);
+  } catch (err) {
+    process.stderr.write(`warning: this run is not recorded: ${redact((err as Error).message)}\n`);
+    return undefined;
+  }
+  if (location.kind === 'off') return undefined;
+  const recorder = new Recorder({
+    command: action.name(),
+    env: envName(env),
+    args,
+    projectDir,
+    location,
+    verdandiVersion: program.version() ?? 'unknown',
+  });
+  const stop = observeRuns(recorder);
+  return {
+    async finish(exitCode, error) {
+      stop();
+      const known =
+        error instanceof UserError || error instanceof InventoryError || error instanceof UnreachableError;
+      await recorder.finish({
+        exitCode,
+        error: error === undefined ? undefined : { message: messageOf(error), internal: !known },
+      });
+    },
+  };
+}
+
+/** The project folder of an environment, as the inventory loader finds it (the cwd when unknown). */
+function projectDirOf(env: string): string {
+  const cwd = process.cwd();
+  try {
+    const file = resolveInventoryPath(env, cwd);
+    const dir = file.slice(0, file.lastIndexOf('/'));
+    return dir.endsWith('/inventories') ? dir.slice(0, -'/inventories'.length) : dir;
+  } catch {
+    return cwd;
+  }
+}
+
+function envName(env: string): string {
+  const base = env.split('/').pop() ?? env;
+  return base.replace(/\.(ya?ml|ini)$/, '');
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
