@@ -24,7 +24,8 @@ export function register(program: Command): void {
     .option('--json', 'one JSON document')
     .action(async (id: string, opts) => {
       const { showRun } = await import('../../history/commands.js');
-      process.exitCode = await showRun(id, opts);
+      // `--json` after `show <id>` or before it (`history --json show 3`).
+      process.exitCode = await showRun(id, { json: opts.json || history.opts().json });
     });
 
   program
