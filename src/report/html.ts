@@ -37,6 +37,7 @@ td, th { padding: 3px 6px; border-bottom: 1px solid var(--line); text-align: lef
 .meta { color: #555; } code, pre { font: 12px/1.35 ui-monospace, monospace; }
 pre { background: #fff; border: 1px solid var(--line); padding: 8px; overflow: auto; max-height: 360px; }
 .failure { border-left: 4px solid var(--failed); padding-left: 10px; margin-bottom: 10px; }
+#grid { width: auto; }
 #grid td.cell { width: 18px; min-width: 18px; height: 18px; padding: 0; border: 1px solid #fff; }
 #grid th.task { writing-mode: vertical-rl; transform: rotate(180deg); font-weight: normal; font-size: 11px; max-height: 220px; overflow: hidden; }
 .timeline-row { display: flex; align-items: center; gap: 8px; margin: 3px 0; }
