@@ -3,6 +3,7 @@
  * recorder starts before the command's action and is given the exit code at the end (main.ts). The
  * history code is imported only when a recorded command runs.
  */
+import { spawn } from 'node:child_process';
 import type { Command } from 'commander';
 import { UnreachableError } from '../connection/types.js';
 import { resolveInventoryPath } from '../inventory/load.js';
@@ -43,7 +44,6 @@ export async function startRecording(
     env: envName(env),
     args,
     projectDir,
-    location,
     verdandiVersion: program.version() ?? 'unknown',
   });
   const stop = observeRuns(recorder);
@@ -52,12 +52,35 @@ export async function startRecording(
       stop();
       const known =
         error instanceof UserError || error instanceof InventoryError || error instanceof UnreachableError;
-      await recorder.finish({
+      const spooled = await recorder.finish({
         exitCode,
         error: error === undefined ? undefined : { message: messageOf(error), internal: !known },
       });
+      if (spooled) importInBackground(projectDir);
     },
   };
+}
+
+/**
+ * `verdandi history import` as a process of its own that outlives this one: the run's end does not
+ * wait for the store (see history/spool.ts). Its problems are reported by the next run.
+ */
+function importInBackground(projectDir: string): void {
+  try {
+    const child = spawn(
+      process.execPath,
+      [...process.execArgv, process.argv[1], 'history', 'import', '--quiet'],
+      {
+        cwd: projectDir,
+        detached: true,
+        stdio: 'ignore',
+      },
+    );
+    child.on('error', () => {});
+    child.unref();
+  } catch {
+    /* the run stays in the spool; the next `history`, `report` or import writes it */
+  }
 }
 
 /** The project folder of an environment, as the inventory loader finds it (the cwd when unknown). */

@@ -2,6 +2,7 @@
 import { UserError } from '../util/errors.js';
 import { redact } from '../util/redact.js';
 import { formatRun, formatRunList } from './show.js';
+import { importSpool } from './spool.js';
 import { HistoryStore, historyLocation } from './store.js';
 
 export interface HistoryOptions {
@@ -12,17 +13,39 @@ export interface HistoryOptions {
   json?: boolean;
 }
 
-/** The project's history, open; a clear error when it is off. */
-export async function openProjectHistory(projectDir = process.cwd()): Promise<HistoryStore> {
+function projectLocation(projectDir: string) {
   const location = historyLocation(projectDir);
   if (location.kind === 'off') {
     throw new UserError('the run history is off (VERDANDI_HISTORY_URL or history.url is "off")', 1);
   }
+  return location;
+}
+
+/** The project's history, open, with the runs that waited in the spool written first. */
+export async function openProjectHistory(projectDir = process.cwd()): Promise<HistoryStore> {
+  const location = projectLocation(projectDir);
   try {
+    await importSpool(projectDir, location);
     return await HistoryStore.open(location);
   } catch (err) {
     if (err instanceof UserError) throw err;
     throw new UserError(`cannot open the run history: ${(err as Error).message}`, 1);
+  }
+}
+
+/** `verdandi history import`: writes the runs waiting in .verdandi/history-spool into the store. */
+export async function importRuns(o: { quiet?: boolean }): Promise<number> {
+  const location = projectLocation(process.cwd());
+  try {
+    const n = await importSpool(process.cwd(), location);
+    if (!o.quiet) process.stdout.write(`${n} run(s) written into the history\n`);
+    return 0;
+  } catch (err) {
+    throw new UserError(
+      `cannot write the run history: ${(err as Error).message}`,
+      1,
+      'the runs stay in .verdandi/history-spool',
+    );
   }
 }
 

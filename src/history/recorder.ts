@@ -1,15 +1,15 @@
 /**
  * Records one command's run into the history. It listens to what the run prints (util/run-events.ts),
- * keeps it in memory, and writes it once at the end, in one transaction: recording costs a no-change
- * run no round trip and no write while it runs. A store that cannot be written is a warning; the run's
- * outcome and exit code are never changed by it.
+ * keeps it in memory, and at the end leaves it in the spool for the importer (spool.ts): recording
+ * costs a run no round trip, no write while it runs and no database work at its end. A store that
+ * cannot be written is a warning; the run's outcome and exit code are never changed by it.
  */
 import { execFile } from 'node:child_process';
 import os from 'node:os';
 import { promisify } from 'node:util';
 import { redact } from '../util/redact.js';
 import type { ObservedStatus, RunObserver } from '../util/run-events.js';
-import { type HistoryLocation, HistoryStore } from './store.js';
+import { spoolRun, spoolTrouble } from './spool.js';
 import type { HostRecord, HostStatus, RunRecord, RunStatus, TaskRecord } from './types.js';
 
 const run = promisify(execFile);
@@ -20,7 +20,6 @@ export interface RecorderStart {
   /** The command line's arguments after `verdandi` (redacted when recorded). */
   args: string[];
   projectDir: string;
-  location: Exclude<HistoryLocation, { kind: 'off' }>;
   verdandiVersion: string;
 }
 
@@ -159,21 +158,26 @@ export class Recorder implements RunObserver {
     };
   }
 
-  /** Writes the run; a failure is one warning line on stderr. Returns the run's id when stored. */
-  async finish(end: RunEnd): Promise<number | undefined> {
-    let store: HistoryStore | undefined;
+  /**
+   * Leaves the run for the importer (spool.ts): a millisecond, whatever the store. Problems are one
+   * warning line on stderr; the run's outcome and exit code never change. Returns the spooled file.
+   */
+  async finish(end: RunEnd): Promise<string | undefined> {
+    const warn = (text: string) => process.stderr.write(`warning: ${redact(text)}\n`);
+    const trouble = spoolTrouble(this.start.projectDir);
+    if (trouble) {
+      warn(
+        `the run history cannot be written (${trouble.error}); ${trouble.waiting} run(s) wait in ` +
+          '.verdandi/history-spool and are written once it works (`verdandi history import`)',
+      );
+    }
     try {
-      const record = await this.toRecord(end);
-      store = await HistoryStore.open(this.start.location);
-      return await store.record(record);
+      return spoolRun(this.start.projectDir, await this.toRecord(end));
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      process.stderr.write(
-        `warning: this run was not recorded in the history (${redact(message)}); the run itself is unaffected\n`,
+      warn(
+        `this run was not recorded in the history (${(err as Error).message}); the run itself is unaffected`,
       );
       return undefined;
-    } finally {
-      await store?.close();
     }
   }
 }

@@ -5,7 +5,7 @@
  * failing command and its stderr, the environment of a command, a --var on the command line) and
  * neither the SQLite file nor the HTML holds any of them.
  */
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
@@ -100,7 +100,7 @@ export default definePlaybook({ plays: [{ hosts: 'all', tasks: (host) => [
     );
     t.deepEqual(JSON.parse((await cli(['history', '--command', 'deploy', '--json'])).stdout).runs, []);
 
-    const shown = await cli(['history', 'show', '2']);
+    const shown = await cli(['history', 'show', String(runId)]);
     t.is(shown.code, 0, shown.stderr);
     t.regex(
       shown.stdout,
@@ -111,7 +111,7 @@ export default definePlaybook({ plays: [{ hosts: 'all', tasks: (host) => [
     t.regex(shown.stdout, /^ {4}auth failed for \[secret\]$/m);
     t.regex(shown.stdout, /status failed \(exit 2\)/);
 
-    const one = JSON.parse((await cli(['history', 'show', '1', '--json'])).stdout);
+    const one = JSON.parse((await cli(['history', 'show', String(provisionId), '--json'])).stdout);
     t.is(one.command, 'provision');
     t.is(one.hosts[0].name, 'web');
     t.is(one.hosts[0].tasks[0].label, 'histapp › copy /etc/histapp.env');
@@ -139,7 +139,7 @@ export default definePlaybook({ plays: [{ hosts: 'all', tasks: (host) => [
 );
 
 test.serial(
-  'VERDANDI_HISTORY_URL=off records nothing; a broken history warns and keeps the exit code',
+  'VERDANDI_HISTORY_URL=off records nothing; a broken history keeps the runs, warns, keeps the exit code',
   async (t) => {
     t.timeout(5 * 60_000);
     const project = mkdtempSync(join(tmpdir(), 'vd-history-off-'));
@@ -159,13 +159,30 @@ export default definePlaybook({ plays: [{ hosts: 'all', tasks: () => [shell({ sc
     const listOff = await runCli(['history'], { cwd: project, env: { VERDANDI_HISTORY_URL: 'off' } });
     t.is(listOff.code, 1);
     t.regex(listOff.stderr, /the run history is off/);
-    // A directory where the file should be: the run still fails for its own reason only.
+    // A directory where the file should be: the runs fail for their own reason only, wait in the spool,
+    // and the run after a failed import says so.
     mkdirSync(join(project, '.verdandi', 'history.sqlite'), { recursive: true });
-    const broken = await runCli(['run', 'dev', 'site.ts', '--host-key-checking=off'], { cwd: project });
-    t.is(broken.code, 2);
+    const first = await runCli(['run', 'dev', 'site.ts', '--host-key-checking=off'], { cwd: project });
+    t.is(first.code, 2);
+    const imported = await runCli(['history', 'import'], { cwd: project });
+    t.is(imported.code, 1);
     t.regex(
-      broken.stderr,
-      /^warning: this run was not recorded in the history \(.*\); the run itself is unaffected$/m,
+      imported.stderr,
+      /^error: cannot write the run history: .+\n {2}→ the runs stay in \.verdandi\/history-spool\n$/,
+    );
+    const second = await runCli(['run', 'dev', 'site.ts', '--host-key-checking=off'], { cwd: project });
+    t.is(second.code, 2);
+    t.regex(
+      second.stderr,
+      /^warning: the run history cannot be written \(.+\); \d run\(s\) wait in \.verdandi\/history-spool/m,
+    );
+    // Repaired: the waiting runs land, none lost, none twice.
+    rmSync(join(project, '.verdandi', 'history.sqlite'), { recursive: true });
+    const list = await runCli(['history', '--json'], { cwd: project });
+    t.is(list.code, 0, list.stderr);
+    t.deepEqual(
+      JSON.parse(list.stdout).runs.map((r: { status: string }) => r.status),
+      ['failed', 'failed'],
     );
   },
 );

@@ -4,12 +4,13 @@
  * time both land, a stale lock of a killed writer is cleared, and a broken store is only a warning.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { Recorder } from '../../src/history/recorder.js';
 import { LATEST_VERSION } from '../../src/history/schema.js';
+import { importSpool, spoolTrouble } from '../../src/history/spool.js';
 import { HistoryStore, historyLocation } from '../../src/history/store.js';
 import { clearSecrets, registerSecret } from '../../src/util/redact.js';
 import { sampleRun } from '../helpers/history.js';
@@ -100,7 +101,6 @@ test('secrets never reach the file: the recorder redacts labels, details, diffs,
     env: 'staging',
     args: ['run', 'staging', 'site.ts', '--var', `token=${SECRET}`],
     projectDir: dir,
-    location: sqlite(file),
     verdandiVersion: 'test',
   });
   rec.hostStarted('web1');
@@ -109,13 +109,16 @@ test('secrets never reach the file: the recorder redacts labels, details, diffs,
   rec.task('web1', `play › shell curl -H 'X: ${SECRET}'`, 'failed', 'step failed');
   rec.failure(`command: curl -H 'X: ${SECRET}'\nexit code: 22\nstderr:\nbad token ${SECRET}`);
   rec.finished({ check: false, roundTrips: { web1: 2 } });
-  const id = await rec.finish({ exitCode: 2, error: { message: `boom ${SECRET}`, internal: false } });
-  t.is(typeof id, 'number');
+  const spooled = await rec.finish({ exitCode: 2, error: { message: `boom ${SECRET}`, internal: false } });
+  t.truthy(spooled);
+  t.false(readFileSync(spooled as string).includes(SECRET), 'the secret is not in the spooled run');
+  t.is(await importSpool(dir, sqlite(file)), 1);
+  t.false(existsSync(spooled as string), 'the imported run left the spool');
   const bytes = readFileSync(file);
   t.false(bytes.includes(SECRET), 'the secret is not in the SQLite file');
   t.false(bytes.includes(KEY_LINE), 'no line of the key is in the SQLite file');
   const store = await HistoryStore.open(sqlite(file));
-  const run = await store.get(id as number);
+  const run = await store.get(1);
   await store.close();
   t.truthy(run);
   t.regex(run?.argv ?? '', /token=\[secret\]/);
@@ -135,56 +138,60 @@ test('a run whose exit code says Ctrl-C is recorded as interrupted, an internal 
     env: 'x',
     args: [],
     projectDir: dir,
-    location: sqlite(file),
     verdandiVersion: 't',
   };
   const stopped = new Recorder(start);
   stopped.task('web1', 'a › b', 'ok');
   stopped.interrupted('web1', 'stopped before nginx');
   const crashed = new Recorder(start);
-  const ids = [
-    await stopped.finish({ exitCode: 130 }),
-    await crashed.finish({ exitCode: 1, error: { message: 'x is not a function', internal: true } }),
-  ];
+  await stopped.finish({ exitCode: 130 });
+  await crashed.finish({ exitCode: 1, error: { message: 'x is not a function', internal: true } });
+  t.is(await importSpool(dir, sqlite(file)), 2);
   const store = await HistoryStore.open(sqlite(file));
-  const [a, b] = await store.getMany(ids as number[]);
+  const [b, a] = await store.list();
+  t.deepEqual([a.status, b.status], ['interrupted', 'crashed']);
+  const [stoppedRun] = await store.getMany([a.id]);
   await store.close();
-  t.is(a.status, 'interrupted');
-  t.deepEqual([a.hosts[0].status, a.hosts[0].detail], ['interrupted', 'stopped before nginx']);
-  t.deepEqual([b.status, b.error], ['crashed', 'x is not a function']);
+  t.deepEqual(
+    [stoppedRun.hosts[0].status, stoppedRun.hosts[0].detail],
+    ['interrupted', 'stopped before nginx'],
+  );
+  t.is(b.error, 'x is not a function');
 });
 
-test('a broken store is one warning line; the run is not failed by it', async (t) => {
+test('a broken store keeps the runs in the spool and warns at the end of the next run', async (t) => {
   const dir = tmp();
   // The history file's place is taken by a directory: it cannot be opened.
-  mkdirSync(join(dir, 'h.sqlite'));
-  const rec = new Recorder({
-    command: 'provision',
-    env: 'x',
-    args: [],
-    projectDir: dir,
-    location: sqlite(join(dir, 'h.sqlite')),
-    verdandiVersion: 't',
-  });
-  const written: string[] = [];
+  const file = join(dir, 'h.sqlite');
+  mkdirSync(file);
+  const start = { command: 'provision', env: 'x', args: [], projectDir: dir, verdandiVersion: 't' };
+  const stderr = captureStderr();
+  await new Recorder(start).finish({ exitCode: 0 });
+  t.deepEqual(stderr.lines, [], 'nothing is known to be wrong yet');
+  const err = await t.throwsAsync(() => importSpool(dir, sqlite(file)));
+  t.truthy(err.message);
+  await new Recorder(start).finish({ exitCode: 2 });
+  stderr.restore();
+  t.is(stderr.lines.length, 1);
+  t.regex(
+    stderr.lines[0],
+    /^warning: the run history cannot be written \(.+\); 1 run\(s\) wait in \.verdandi\/history-spool and are written once it works/,
+  );
+  // Once the store works, both runs land and the warning is gone.
+  rmSync(file, { recursive: true });
+  t.is(await importSpool(dir, sqlite(file)), 2);
+  t.is(spoolTrouble(dir), undefined);
+});
+
+function captureStderr() {
+  const lines: string[] = [];
   const original = process.stderr.write.bind(process.stderr);
   process.stderr.write = ((chunk: string) => {
-    written.push(String(chunk));
+    lines.push(String(chunk));
     return true;
   }) as typeof process.stderr.write;
-  let id: number | undefined;
-  try {
-    id = await rec.finish({ exitCode: 0 });
-  } finally {
-    process.stderr.write = original;
-  }
-  t.is(id, undefined);
-  t.is(written.length, 1);
-  t.regex(
-    written[0],
-    /^warning: this run was not recorded in the history \(.+\); the run itself is unaffected\n$/,
-  );
-});
+  return { lines, restore: () => (process.stderr.write = original) };
+}
 
 function writer(
   where: string,

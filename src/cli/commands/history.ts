@@ -27,6 +27,16 @@ export function register(program: Command): void {
       // `--json` after `show <id>` or before it (`history --json show 3`).
       process.exitCode = await showRun(id, { json: opts.json || history.opts().json });
     });
+  history
+    .command('import')
+    .description(
+      'write the runs waiting in .verdandi/history-spool into the history (runs do it by themselves)',
+    )
+    .option('--quiet', 'print nothing when it works')
+    .action(async (opts) => {
+      const { importRuns } = await import('../../history/commands.js');
+      process.exitCode = await importRuns(opts);
+    });
 
   program
     .command('report')
