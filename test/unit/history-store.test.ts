@@ -257,3 +257,17 @@ test('a lock left by a killed writer is cleared once it is stale', async (t) => 
   t.is((await again.list()).length, 1);
   await again.close();
 });
+
+test('two importers at once write every spooled run exactly once', async (t) => {
+  const dir = tmp();
+  const file = join(dir, 'h.sqlite');
+  const start = { command: 'provision', env: 'x', args: [], projectDir: dir, verdandiVersion: 't' };
+  for (let i = 0; i < 12; i++) await new Recorder({ ...start, args: [`--n=${i}`] }).finish({ exitCode: 0 });
+  const counts = await Promise.all([importSpool(dir, sqlite(file)), importSpool(dir, sqlite(file))]);
+  t.is(counts[0] + counts[1], 12);
+  const store = await HistoryStore.open(sqlite(file));
+  const argv = (await store.list()).map((r) => r.argv).sort();
+  await store.close();
+  t.is(new Set(argv).size, 12);
+  t.is(argv.length, 12);
+});

@@ -2,6 +2,7 @@
  * The HTML report: self-contained (nothing loaded from elsewhere), nothing recorded can become markup,
  * and with 10,000 recorded runs it is built fast and stays a reasonable size.
  */
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +11,7 @@ import { HistoryStore } from '../../src/history/store.js';
 import { buildReport } from '../../src/report/command.js';
 import { reportData } from '../../src/report/data.js';
 import { renderReport } from '../../src/report/html.js';
+import { CLI_BIN } from '../helpers/cli.js';
 import { sampleRun } from '../helpers/history.js';
 import { fillHistory } from '../helpers/history-bulk.js';
 
@@ -48,4 +50,33 @@ test('10,000 recorded runs: the report is built in seconds and stays a few megab
   t.true(ms < 15_000, `built in ${ms.toFixed(0)} ms`);
   t.true(html.length < 5_000_000, `${html.length} bytes`);
   t.truthy(readFileSync(file).length);
+});
+
+test('report --serve answers on 127.0.0.1 with the page built at each load, and stops on SIGTERM', async (t) => {
+  t.timeout(2 * 60_000);
+  const project = mkdtempSync(join(tmpdir(), 'vd-report-serve-'));
+  await fillHistory(join(project, '.verdandi', 'history.sqlite'), 3, 1);
+  const child = spawn(process.execPath, [CLI_BIN, 'report', '--serve', '0'], {
+    cwd: project,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = /serving the report on (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
+      if (m) resolve(m[1]);
+    });
+    child.on('close', () => reject(new Error(`report --serve ended: ${out}`)));
+  });
+  try {
+    const page = await fetch(url);
+    t.is(page.status, 200);
+    t.regex(await page.text(), /"runs":\[\[4,/);
+    t.is((await fetch(`${url}other`)).status, 404);
+  } finally {
+    const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+    child.kill('SIGTERM');
+    t.is(await closed, 0);
+  }
 });
