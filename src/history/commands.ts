@@ -25,7 +25,7 @@ function projectLocation(projectDir: string) {
 export async function openProjectHistory(projectDir = process.cwd()): Promise<HistoryStore> {
   const location = projectLocation(projectDir);
   try {
-    await importSpool(projectDir, location);
+    await importSpool(projectDir, location, { waitForOthers: true });
     return await HistoryStore.open(location);
   } catch (err) {
     if (err instanceof UserError) throw err;

@@ -19,12 +19,15 @@ import {
   writeFileSync,
 } from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { HistoryLocation } from './store.js';
 import { HistoryStore } from './store.js';
 import type { RunRecord } from './types.js';
 
 /** An import that claimed a file and has not finished after this long died: the file is free again. */
 const STALE_CLAIM_MS = 120_000;
+/** How long a reader waits for the runs another import is writing right now. */
+const WAIT_FOR_OTHERS_MS = 15_000;
 
 export function spoolDir(projectDir: string): string {
   return path.join(projectDir, '.verdandi', 'history-spool');
@@ -59,9 +62,28 @@ export function spoolTrouble(projectDir: string): { error: string; waiting: numb
 export async function importSpool(
   projectDir: string,
   location: Exclude<HistoryLocation, { kind: 'off' }>,
+  opts: { waitForOthers?: boolean } = {},
 ): Promise<number> {
   const dir = spoolDir(projectDir);
   if (!existsSync(dir)) return 0;
+  let written = await importWaiting(dir, location);
+  // A reader (history, report) lists a run that just ended: the background import of it may be
+  // writing it right now. Once it is done, what it gave back (it failed) is imported here.
+  if (opts.waitForOthers) {
+    const inFlight = () => readdirSync(dir).some((f) => /\.importing-\d+$/.test(f));
+    const deadline = Date.now() + WAIT_FOR_OTHERS_MS;
+    if (inFlight()) {
+      while (inFlight() && Date.now() < deadline) await sleep(50);
+      written += await importWaiting(dir, location);
+    }
+  }
+  return written;
+}
+
+async function importWaiting(
+  dir: string,
+  location: Exclude<HistoryLocation, { kind: 'off' }>,
+): Promise<number> {
   reclaimStale(dir);
   const files = readdirSync(dir)
     .filter((f) => f.endsWith('.json'))

@@ -5,8 +5,9 @@
  * failing command and its stderr, the environment of a command, a --var on the command line) and
  * neither the SQLite file nor the HTML holds any of them.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { runCli, writeInventory } from '../helpers/cli.js';
@@ -61,11 +62,23 @@ export default definePlaybook({ plays: [{ hosts: 'all', tasks: (host) => [
 ] }] });
 `,
     );
+    // The project is a git repository: the record names its commit, and whether the tree was dirty.
+    const git = (...args: string[]) =>
+      execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.org', ...args], {
+        cwd: project,
+        encoding: 'utf8',
+      }).trim();
+    writeFileSync(join(project, '.gitignore'), '.verdandi/\nsecrets/*.vault-password\n');
+    git('init', '-q');
+    git('add', '-A');
+    git('commit', '-q', '-m', 'project');
+    const head = git('rev-parse', 'HEAD');
     const cli = (args: string[]) => runCli(args, { cwd: project });
     const common = ['--host-key-checking=off'];
 
     const provision = await cli(['provision', 'staging', '--diff', ...common]);
     t.is(provision.code, 0, provision.stderr);
+    writeFileSync(join(project, 'fail.ts'), `${readFileSync(join(project, 'fail.ts'), 'utf8')}// edited\n`);
     const failing = await cli(['run', 'staging', 'fail.ts', '--var', `note=${SECRET_TOKEN}`, ...common]);
     t.is(failing.code, 2, failing.stderr);
     t.notRegex(failing.stderr, /warning/);
@@ -92,6 +105,15 @@ export default definePlaybook({ plays: [{ hosts: 'all', tasks: (host) => [
     // Ids are given as runs are written (by background imports); the list's order is the runs' start.
     const [runId, provisionId] = json.runs.map((r: { id: number }) => r.id);
     t.deepEqual(json.runs[1].hostNames, ['web']);
+    t.deepEqual(
+      json.runs.map((r: { gitCommit: string; gitDirty: boolean }) => [r.gitCommit, r.gitDirty]),
+      [
+        [head, true],
+        [head, false],
+      ],
+    );
+    t.is(json.runs[0].user, userInfo().username);
+    t.is(json.runs[0].machine, hostname());
     const failedOnly = JSON.parse(
       (await cli(['history', '--status', 'failed', '--host', 'web', '--json'])).stdout,
     );
