@@ -4,6 +4,7 @@
  * only, so it starts fast.
  */
 import { Command } from 'commander';
+import { redact } from '../util/redact.js';
 import { register as registerBackup } from './commands/backup.js';
 import { register as registerDeploy } from './commands/deploy.js';
 import { register as registerFacts } from './commands/facts.js';
@@ -38,7 +39,12 @@ registerHistory(program);
 // provision, run, deploy, rollback, backup and restore are recorded in the run history.
 let recording: Recording | undefined;
 program.hook('preAction', async (_program, action) => {
-  recording = await startRecording(program, action, process.argv.slice(2));
+  try {
+    recording = await startRecording(program, action, process.argv.slice(2));
+  } catch (err) {
+    // Recording never stops a run.
+    process.stderr.write(`warning: this run is not recorded: ${redact((err as Error).message)}\n`);
+  }
 });
 
 let failure: unknown;

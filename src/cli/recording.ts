@@ -6,7 +6,6 @@
 import { spawn } from 'node:child_process';
 import type { Command } from 'commander';
 import { UnreachableError } from '../connection/types.js';
-import { resolveInventoryPath } from '../inventory/load.js';
 import { InventoryError } from '../inventory/types.js';
 import { UserError } from '../util/errors.js';
 import { redact } from '../util/redact.js';
@@ -26,11 +25,12 @@ export async function startRecording(
 ): Promise<Recording | undefined> {
   if (action.parent !== program || !RECORDED.has(action.name())) return undefined;
   const env = String(action.args[0] ?? '');
-  const projectDir = projectDirOf(env);
-  const [{ Recorder }, { historyLocation }] = await Promise.all([
+  const [{ Recorder }, { historyLocation }, { resolveInventoryPath }] = await Promise.all([
     import('../history/recorder.js'),
     import('../history/store.js'),
+    import('../inventory/load.js'),
   ]);
+  const projectDir = projectDirOf(env, resolveInventoryPath);
   let location: ReturnType<typeof historyLocation>;
   try {
     location = historyLocation(projectDir);
@@ -84,7 +84,7 @@ function importInBackground(projectDir: string): void {
 }
 
 /** The project folder of an environment, as the inventory loader finds it (the cwd when unknown). */
-function projectDirOf(env: string): string {
+function projectDirOf(env: string, resolveInventoryPath: (env: string, cwd: string) => string): string {
   const cwd = process.cwd();
   try {
     const file = resolveInventoryPath(env, cwd);
