@@ -6,9 +6,10 @@
  * neither the SQLite file nor the HTML holds any of them.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
 import { runCli, writeInventory } from '../helpers/cli.js';
 import { useTestHosts } from '../helpers/testhosts.js';
@@ -187,6 +188,11 @@ export default definePlaybook({ plays: [{ hosts: 'all', tasks: () => [shell({ sc
     mkdirSync(join(project, '.verdandi', 'history.sqlite'), { recursive: true });
     const first = await runCli(['run', 'dev', 'site.ts', '--host-key-checking=off'], { cwd: project });
     t.is(first.code, 2);
+    // Marker: the run's background import failed and said why.
+    const lastError = join(project, '.verdandi', 'history-spool', 'last-error');
+    const deadline = Date.now() + 60_000;
+    while (!existsSync(lastError) && Date.now() < deadline) await sleep(50);
+    t.true(existsSync(lastError), 'the background import left its error');
     const imported = await runCli(['history', 'import'], { cwd: project });
     t.is(imported.code, 1);
     t.regex(
