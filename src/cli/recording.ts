@@ -47,9 +47,11 @@ export async function startRecording(
     verdandiVersion: program.version() ?? 'unknown',
   });
   const stop = observeRuns(recorder);
+  const stopSignals = recordSignals(recorder, projectDir);
   return {
     async finish(exitCode, error) {
       stop();
+      stopSignals();
       const known =
         error instanceof UserError || error instanceof InventoryError || error instanceof UnreachableError;
       const spooled = await recorder.finish({
@@ -58,6 +60,36 @@ export async function startRecording(
       });
       if (spooled) importInBackground(projectDir);
     },
+  };
+}
+
+/**
+ * Ctrl-C / SIGTERM of a command that does not handle them itself: Node would end at once, unrecorded.
+ * Then the run is recorded as interrupted and the command ends with the signal's code (130, 143). A
+ * command that handles the signal (a provision stops its hosts cleanly) ends the normal way, with
+ * that code, and is recorded at its end: this listener then does nothing.
+ */
+function recordSignals(
+  recorder: { finish(end: { exitCode: number }): Promise<string | undefined> },
+  projectDir: string,
+) {
+  const handlers = new Map<NodeJS.Signals, () => void>();
+  for (const [signal, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const) {
+    const handler = () => {
+      if (process.listenerCount(signal) > 1) return; // the command stops itself
+      void recorder.finish({ exitCode: code }).then((spooled) => {
+        if (spooled) importInBackground(projectDir);
+        process.exit(code);
+      });
+    };
+    handlers.set(signal, handler);
+    process.on(signal, handler);
+  }
+  return () => {
+    for (const [signal, handler] of handlers) process.off(signal, handler);
   };
 }
 
