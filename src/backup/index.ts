@@ -20,6 +20,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Connection } from '../connection/types.js';
 import { deployerName } from '../deploy/git.js';
+import { type ContextOptions, loadRunContext, type RunContext } from '../engine/context.js';
 import {
   type DriveOptions,
   driveHosts,
@@ -27,7 +28,6 @@ import {
   parseHostWalkOptions,
 } from '../engine/host-driver.js';
 import { execStoppable } from '../engine/remote-process.js';
-import { type ContextOptions, loadRunContext, type RunContext } from '../engine/context.js';
 import type { InventoryHost } from '../inventory/types.js';
 import { readLine } from '../secrets/tty.js';
 import { UserError } from '../util/errors.js';

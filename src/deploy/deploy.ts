@@ -12,6 +12,7 @@
  */
 import { createReadStream } from 'node:fs';
 import type { Connection } from '../connection/types.js';
+import { type ContextOptions, loadRunContext, type RunContext } from '../engine/context.js';
 import {
   type DriveOptions,
   type DriveResult,
@@ -23,7 +24,6 @@ import {
   type LockRequest,
   parseHostWalkOptions,
 } from '../engine/host-driver.js';
-import { type ContextOptions, loadRunContext, type RunContext } from '../engine/context.js';
 import { UserError } from '../util/errors.js';
 import {
   hostHasCommit,

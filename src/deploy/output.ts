@@ -4,6 +4,7 @@
  * stderr and stdout carries one JSON document at the end.
  */
 import { redact } from '../util/redact.js';
+import { notifyObservers } from '../util/run-events.js';
 
 export interface DeployOutputOptions {
   json: boolean;
@@ -26,6 +27,8 @@ export class DeployOutput {
 
   /** `web1  app  health check  ok (0.8 s)` */
   step(host: string, site: string, step: string, detail: string): void {
+    const status = /^FAILED/.test(detail) ? 'failed' : step === 'skipped' ? 'skipped' : 'ok';
+    notifyObservers((o) => o.task?.(host, `${site} › ${step}`, status, redact(detail)));
     this.write(`${host}  ${site}  ${step.padEnd(22)} ${detail}`);
   }
 
@@ -33,7 +36,9 @@ export class DeployOutput {
     this.write(text);
   }
 
+  /** An indented block: a failure's report (after a FAILED step) or a plan. */
   block(text: string): void {
+    notifyObservers((o) => o.failure?.(redact(text)));
     this.write(
       text
         .replace(/\s+$/, '')

@@ -18,6 +18,7 @@ import { openHost } from '../connection/open-host.js';
 import { type Connection, UnreachableError } from '../connection/types.js';
 import type { InventoryHost } from '../inventory/types.js';
 import { runExitCode, UserError } from '../util/errors.js';
+import { batchSizes } from './execute.js';
 import {
   acquireLockScript,
   breakLockScript,
@@ -34,7 +35,6 @@ import {
 } from './host-lock.js';
 import { RunStop, type StopSignal } from './interrupt.js';
 import { stopLeftoversScript } from './remote-process.js';
-import { batchSizes } from './execute.js';
 
 /** `--serial`, `--lock-wait`, `--break-lock` as every host-walking command accepts them (strings from the CLI). */
 export interface HostWalkCliOptions {

@@ -4,6 +4,7 @@
  */
 import type { Ora } from 'ora';
 import { redact } from '../util/redact.js';
+import { notifyObservers } from '../util/run-events.js';
 
 export type TaskStatus = 'ok' | 'changed' | 'failed' | 'skipped';
 
@@ -66,6 +67,7 @@ export class Reporter {
     if (!s) {
       s = emptyStats();
       this.stats.set(name, s);
+      notifyObservers((o) => o.hostStarted?.(name));
     }
     return s;
   }
@@ -106,6 +108,7 @@ export class Reporter {
   task(host: string, label: string, status: TaskStatus, detail?: string): void {
     const stats = this.host(host);
     stats[status]++;
+    notifyObservers((o) => o.task?.(host, label, status, detail === undefined ? undefined : redact(detail)));
     const word = status === 'changed' && this.opts.check ? 'would change' : status;
     const tail = detail ? ` (${detail})` : '';
     const text = `${this.paint(status, word.padEnd(8))} ${host}  ${label}${tail}`;
@@ -113,8 +116,9 @@ export class Reporter {
     this.line(text);
   }
 
-  /** Indented block under a task line: a failure's output, a diff. */
-  block(text: string): void {
+  /** Indented block under a task line: a failure's output, a diff (`diffOf`: the host whose file it is). */
+  block(text: string, diffOf?: string): void {
+    if (diffOf !== undefined) notifyObservers((o) => o.diff?.(diffOf, redact(text)));
     const indented = text
       .replace(/\n$/, '')
       .split('\n')
@@ -125,6 +129,7 @@ export class Reporter {
   }
 
   failureBlock(text: string): void {
+    notifyObservers((o) => o.failure?.(redact(text)));
     if (this.opts.json) {
       process.stderr.write(`${redact(text)}\n`);
       return;
@@ -134,6 +139,7 @@ export class Reporter {
 
   unreachable(host: string, reason: string): void {
     this.host(host).unreachable = true;
+    notifyObservers((o) => o.unreachable?.(host, redact(reason)));
     const text = `${this.paint('unreachable', 'unreachable'.padEnd(8))} ${host}  ${reason}`;
     if (this.opts.json) process.stderr.write(`${redact(text)}\n`);
     this.line(text);
@@ -142,6 +148,7 @@ export class Reporter {
   /** The host's run was stopped (Ctrl-C / SIGTERM): `detail` says where. */
   interrupted(host: string, detail: string): void {
     this.host(host).interrupted = true;
+    notifyObservers((o) => o.interrupted?.(host, redact(detail)));
     const text = `${this.paint('stopped', 'stopped'.padEnd(8))} ${host}  ${detail}`;
     if (this.opts.json) process.stderr.write(`${redact(text)}\n`);
     this.line(text);
@@ -159,6 +166,8 @@ export class Reporter {
   finish(interruptedBy?: string): void {
     this.stop();
     const durationMs = Date.now() - this.started;
+    const roundTrips = Object.fromEntries([...this.stats].map(([name, s]) => [name, s.roundTrips]));
+    notifyObservers((o) => o.finished?.({ check: this.opts.check, roundTrips }));
     if (this.opts.json) {
       const hosts: Record<string, HostStats> = {};
       for (const [name, s] of this.stats) hosts[name] = s;

@@ -253,7 +253,7 @@ export async function runTasks(
       continue;
     }
     const reason = task.alwaysRuns ? (opts.check ? 'would run' : 'ran') : plan.reason;
-    if (opts.diff && plan.diff) await showDiff(conn, task, plan.diff, reporter);
+    if (opts.diff && plan.diff) await showDiff(conn, host.name, task, plan.diff, reporter);
     if (opts.check) {
       result.changed++;
       reporter.task(host.name, label(task), 'changed', reason);
@@ -354,12 +354,13 @@ export async function runTasks(
 
 async function showDiff(
   conn: Connection,
+  hostName: string,
   task: Task,
   diff: { path: string; after: string },
   reporter: Reporter,
 ) {
   if (task.sensitive) {
-    reporter.block(`--- ${diff.path}: diff hidden (sensitive content)`);
+    reporter.block(`--- ${diff.path}: diff hidden (sensitive content)`, hostName);
     return;
   }
   const { createTwoFilesPatch } = await import('diff');
@@ -376,5 +377,5 @@ async function showDiff(
       context: 3,
     },
   );
-  reporter.block(redact(patch.split('\n').slice(1).join('\n')));
+  reporter.block(redact(patch.split('\n').slice(1).join('\n')), hostName);
 }

@@ -1,0 +1,137 @@
+/**
+ * Which commands are recorded in the run history, and the seam between the CLI and the recorder: the
+ * recorder starts before the command's action and is given the exit code at the end (main.ts). The
+ * history code is imported only when a recorded command runs.
+ */
+import { spawn } from 'node:child_process';
+import type { Command } from 'commander';
+import { UnreachableError } from '../connection/types.js';
+import { InventoryError } from '../inventory/types.js';
+import { UserError } from '../util/errors.js';
+import { redact } from '../util/redact.js';
+import { observeRuns } from '../util/run-events.js';
+
+const RECORDED = new Set(['provision', 'run', 'deploy', 'rollback', 'backup', 'restore']);
+
+export interface Recording {
+  finish(exitCode: number, error?: unknown): Promise<void>;
+}
+
+/** Starts recording when `action` is a recorded command and the project's history is not off. */
+export async function startRecording(
+  program: Command,
+  action: Command,
+  args: string[],
+): Promise<Recording | undefined> {
+  if (action.parent !== program || !RECORDED.has(action.name())) return undefined;
+  const env = String(action.args[0] ?? '');
+  const [{ Recorder }, { historyLocation }, { resolveInventoryPath }] = await Promise.all([
+    import('../history/recorder.js'),
+    import('../history/store.js'),
+    import('../inventory/load.js'),
+  ]);
+  const projectDir = projectDirOf(env, resolveInventoryPath);
+  let location: ReturnType<typeof historyLocation>;
+  try {
+    location = historyLocation(projectDir);
+  } catch (err) {
+    process.stderr.write(`warning: this run is not recorded: ${redact((err as Error).message)}\n`);
+    return undefined;
+  }
+  if (location.kind === 'off') return undefined;
+  const recorder = new Recorder({
+    command: action.name(),
+    env: envName(env),
+    args,
+    projectDir,
+    verdandiVersion: program.version() ?? 'unknown',
+  });
+  const stop = observeRuns(recorder);
+  const stopSignals = recordSignals(recorder, projectDir);
+  return {
+    async finish(exitCode, error) {
+      stop();
+      stopSignals();
+      const known =
+        error instanceof UserError || error instanceof InventoryError || error instanceof UnreachableError;
+      const spooled = await recorder.finish({
+        exitCode,
+        error: error === undefined ? undefined : { message: messageOf(error), internal: !known },
+      });
+      if (spooled) importInBackground(projectDir);
+    },
+  };
+}
+
+/**
+ * Ctrl-C / SIGTERM of a command that does not handle them itself: Node would end at once, unrecorded.
+ * Then the run is recorded as interrupted and the command ends with the signal's code (130, 143). A
+ * command that handles the signal (a provision stops its hosts cleanly) ends the normal way, with
+ * that code, and is recorded at its end: this listener then does nothing.
+ */
+function recordSignals(
+  recorder: { finish(end: { exitCode: number }): Promise<string | undefined> },
+  projectDir: string,
+) {
+  const handlers = new Map<NodeJS.Signals, () => void>();
+  for (const [signal, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const) {
+    const handler = () => {
+      if (process.listenerCount(signal) > 1) return; // the command stops itself
+      void recorder.finish({ exitCode: code }).then((spooled) => {
+        if (spooled) importInBackground(projectDir);
+        process.exit(code);
+      });
+    };
+    handlers.set(signal, handler);
+    process.on(signal, handler);
+  }
+  return () => {
+    for (const [signal, handler] of handlers) process.off(signal, handler);
+  };
+}
+
+/**
+ * `verdandi history import` as a process of its own that outlives this one: the run's end does not
+ * wait for the store (see history/spool.ts). Its problems are reported by the next run.
+ */
+function importInBackground(projectDir: string): void {
+  try {
+    const child = spawn(
+      process.execPath,
+      [...process.execArgv, process.argv[1], 'history', 'import', '--quiet'],
+      {
+        cwd: projectDir,
+        detached: true,
+        stdio: 'ignore',
+      },
+    );
+    child.on('error', () => {});
+    child.unref();
+  } catch {
+    /* the run stays in the spool; the next `history`, `report` or import writes it */
+  }
+}
+
+/** The project folder of an environment, as the inventory loader finds it (the cwd when unknown). */
+function projectDirOf(env: string, resolveInventoryPath: (env: string, cwd: string) => string): string {
+  const cwd = process.cwd();
+  try {
+    const file = resolveInventoryPath(env, cwd);
+    const dir = file.slice(0, file.lastIndexOf('/'));
+    return dir.endsWith('/inventories') ? dir.slice(0, -'/inventories'.length) : dir;
+  } catch {
+    return cwd;
+  }
+}
+
+function envName(env: string): string {
+  const base = env.split('/').pop() ?? env;
+  return base.replace(/\.(ya?ml|ini)$/, '');
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

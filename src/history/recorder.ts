@@ -1,0 +1,225 @@
+/**
+ * Records one command's run into the history. It listens to what the run prints (util/run-events.ts),
+ * keeps it in memory, and at the end leaves it in the spool for the importer (spool.ts): recording
+ * costs a run no round trip, no write while it runs and no database work at its end. A store that
+ * cannot be written is a warning; the run's outcome and exit code are never changed by it.
+ */
+import { execFile } from 'node:child_process';
+import os from 'node:os';
+import { promisify } from 'node:util';
+import { redact } from '../util/redact.js';
+import type { ObservedStatus, RunObserver } from '../util/run-events.js';
+import { spoolRun, spoolTrouble } from './spool.js';
+import type { HostRecord, HostStatus, RunRecord, RunStatus, TaskRecord } from './types.js';
+
+const run = promisify(execFile);
+
+export interface RecorderStart {
+  command: string;
+  env: string;
+  /** The command line's arguments after `verdandi` (redacted when recorded). */
+  args: string[];
+  projectDir: string;
+  verdandiVersion: string;
+}
+
+export interface RunEnd {
+  exitCode: number;
+  /** The error that ended the command, if one did. */
+  error?: { message: string; internal: boolean };
+}
+
+interface HostState {
+  record: HostRecord;
+  /** When the host's last task ended (ms since the run started): the next one starts there. */
+  lastAt: number;
+  /** A diff shown before the task line it belongs to. */
+  pendingDiff?: string;
+}
+
+export class Recorder implements RunObserver {
+  private readonly started = Date.now();
+  private readonly startedAt = new Date(this.started).toISOString();
+  private readonly hosts = new Map<string, HostState>();
+  private lastTask?: TaskRecord;
+  private check = false;
+  /** Read while the run works (git costs a few milliseconds we do not wait for). */
+  private readonly git: Promise<{ commit: string | null; dirty: boolean | null }>;
+
+  constructor(private readonly start: RecorderStart) {
+    this.git = gitState(start.projectDir);
+  }
+
+  private now(): number {
+    return Date.now() - this.started;
+  }
+
+  private host(name: string): HostState {
+    let h = this.hosts.get(name);
+    if (!h) {
+      const at = this.now();
+      h = {
+        lastAt: at,
+        record: {
+          name,
+          status: 'ok',
+          ok: 0,
+          changed: 0,
+          failed: 0,
+          skipped: 0,
+          roundTrips: 0,
+          startedMs: at,
+          durationMs: 0,
+          detail: null,
+          tasks: [],
+        },
+      };
+      this.hosts.set(name, h);
+    }
+    return h;
+  }
+
+  hostStarted(host: string): void {
+    this.host(host);
+  }
+
+  task(host: string, label: string, status: ObservedStatus, detail?: string): void {
+    const h = this.host(host);
+    const at = this.now();
+    const task: TaskRecord = {
+      seq: h.record.tasks.length,
+      label: redact(label),
+      status,
+      detail: detail === undefined ? null : redact(detail),
+      startedMs: h.lastAt,
+      durationMs: at - h.lastAt,
+      diff: h.pendingDiff ?? null,
+      failure: null,
+    };
+    h.pendingDiff = undefined;
+    h.lastAt = at;
+    h.record[status]++;
+    h.record.tasks.push(task);
+    this.lastTask = task;
+  }
+
+  diff(host: string, text: string): void {
+    // The diff is shown before its task's line: it belongs to the host's next task.
+    this.host(host).pendingDiff = redact(text);
+  }
+
+  failure(text: string): void {
+    // Printed right after the failed task's line (no other output in between).
+    if (this.lastTask?.status === 'failed' && this.lastTask.failure === null)
+      this.lastTask.failure = redact(text);
+  }
+
+  unreachable(host: string, reason: string): void {
+    const h = this.host(host);
+    h.record.status = 'unreachable';
+    h.record.detail = redact(reason);
+  }
+
+  interrupted(host: string, detail: string): void {
+    const h = this.host(host);
+    h.record.status = 'interrupted';
+    h.record.detail = redact(detail);
+  }
+
+  finished(summary: { check: boolean; roundTrips: Record<string, number> }): void {
+    this.check = summary.check;
+    for (const [name, n] of Object.entries(summary.roundTrips)) this.host(name).record.roundTrips = n;
+  }
+
+  /** The run as it will be stored. */
+  async toRecord(end: RunEnd): Promise<RunRecord> {
+    const git = await this.git;
+    const hosts = [...this.hosts.values()].map(({ record, lastAt }) => {
+      record.durationMs = lastAt - record.startedMs;
+      record.status = hostStatus(record);
+      return record;
+    });
+    return {
+      command: this.start.command,
+      env: this.start.env,
+      argv: redact(['verdandi', ...this.start.args].map(shellWord).join(' ')),
+      user: userName(),
+      machine: os.hostname(),
+      gitCommit: git.commit,
+      gitDirty: git.dirty,
+      startedAt: this.startedAt,
+      durationMs: this.now(),
+      status: runStatus(end, hosts),
+      exitCode: end.exitCode,
+      check: this.check || this.start.args.includes('--check'),
+      error: end.error ? redact(end.error.message) : null,
+      verdandiVersion: this.start.verdandiVersion,
+      hosts,
+    };
+  }
+
+  /**
+   * Leaves the run for the importer (spool.ts): a millisecond, whatever the store. Problems are one
+   * warning line on stderr; the run's outcome and exit code never change. Returns the spooled file.
+   */
+  async finish(end: RunEnd): Promise<string | undefined> {
+    const warn = (text: string) => process.stderr.write(`warning: ${redact(text)}\n`);
+    const trouble = spoolTrouble(this.start.projectDir);
+    if (trouble) {
+      warn(
+        `the run history cannot be written (${trouble.error}); ${trouble.waiting} run(s) wait in ` +
+          '.verdandi/history-spool and are written once it works (`verdandi history import`)',
+      );
+    }
+    try {
+      return spoolRun(this.start.projectDir, await this.toRecord(end));
+    } catch (err) {
+      warn(
+        `this run was not recorded in the history (${(err as Error).message}); the run itself is unaffected`,
+      );
+      return undefined;
+    }
+  }
+}
+
+function hostStatus(h: HostRecord): HostStatus {
+  if (h.status === 'unreachable' || h.status === 'interrupted') return h.status;
+  if (h.failed > 0) return 'failed';
+  if (h.changed > 0) return 'changed';
+  if (h.ok === 0 && h.skipped > 0) return 'skipped';
+  return 'ok';
+}
+
+function runStatus(end: RunEnd, hosts: HostRecord[]): RunStatus {
+  if (end.exitCode === 130 || end.exitCode === 143) return 'interrupted';
+  if (end.error?.internal) return 'crashed';
+  if (end.exitCode === 3) return 'unreachable';
+  if (end.exitCode === 2) return 'failed';
+  if (end.exitCode !== 0) return 'error';
+  return hosts.some((h) => h.changed > 0) ? 'changed' : 'ok';
+}
+
+function userName(): string {
+  try {
+    return os.userInfo().username;
+  } catch {
+    return process.env.USER ?? 'unknown';
+  }
+}
+
+/** An argument as a shell would need it, so the recorded command line can be run again. */
+function shellWord(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+async function gitState(dir: string): Promise<{ commit: string | null; dirty: boolean | null }> {
+  try {
+    const [head, status] = await Promise.all([
+      run('git', ['-C', dir, 'rev-parse', 'HEAD'], { timeout: 10_000 }),
+      run('git', ['-C', dir, 'status', '--porcelain', '--untracked-files=no'], { timeout: 10_000 }),
+    ]);
+    return { commit: head.stdout.trim() || null, dirty: status.stdout.trim() !== '' };
+  } catch {
+    return { commit: null, dirty: null }; // not a git repository, or no git
+  }
+}

@@ -1,0 +1,81 @@
+/** What the run history keeps of one run. Every text in it went through `redact` before it got here. */
+
+/** How a run ended: from its exit code (see the README's exit codes) and what it did. */
+export type RunStatus = 'ok' | 'changed' | 'failed' | 'unreachable' | 'interrupted' | 'error' | 'crashed';
+
+export type TaskStatus = 'ok' | 'changed' | 'failed' | 'skipped';
+
+export type HostStatus = TaskStatus | 'unreachable' | 'interrupted';
+
+export interface TaskRecord {
+  /** Order within the host's run, from 0. */
+  seq: number;
+  /** `nginx › template /etc/nginx/nginx.conf`, or `site › step` for a deploy. */
+  label: string;
+  status: TaskStatus;
+  /** The changed reason or the error. */
+  detail: string | null;
+  /** Since the start of the run, and how long it took (since the host's previous task ended). */
+  startedMs: number;
+  durationMs: number;
+  diff: string | null;
+  /** The failing command, exit code, stderr and stdout tail. */
+  failure: string | null;
+}
+
+export interface HostRecord {
+  name: string;
+  status: HostStatus;
+  ok: number;
+  changed: number;
+  failed: number;
+  skipped: number;
+  roundTrips: number;
+  startedMs: number;
+  durationMs: number;
+  /** Why it was unreachable or where it was stopped. */
+  detail: string | null;
+  tasks: TaskRecord[];
+}
+
+export interface RunRecord {
+  /** Given by the store. */
+  id?: number;
+  /** `provision`, `run`, `deploy`, `rollback`, `backup`, `restore`. */
+  command: string;
+  env: string;
+  /** The command line, secrets redacted. */
+  argv: string;
+  user: string;
+  machine: string;
+  gitCommit: string | null;
+  gitDirty: boolean | null;
+  /** ISO 8601, UTC. */
+  startedAt: string;
+  durationMs: number;
+  status: RunStatus;
+  exitCode: number;
+  check: boolean;
+  /** The error that ended the run, when one did. */
+  error: string | null;
+  verdandiVersion: string;
+  hosts: HostRecord[];
+}
+
+/** A run as lists show it: no tasks, counts instead. */
+export type RunSummary = Omit<RunRecord, 'hosts'> & {
+  id: number;
+  hostNames: string[];
+  ok: number;
+  changed: number;
+  failed: number;
+};
+
+export interface RunFilter {
+  env?: string;
+  host?: string;
+  status?: string;
+  command?: string;
+  /** At most this many, newest first. */
+  last?: number;
+}

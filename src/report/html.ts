@@ -1,0 +1,212 @@
+/**
+ * The report page: one HTML file with its styles, script and data inlined (no CDN, no request: it
+ * works from file://). The script builds the page with DOM calls and `textContent` only, so nothing
+ * recorded (a task label, a stderr) can ever run as markup. Only the visible slice of the runs list is
+ * drawn, so 10,000 runs load as fast as 100.
+ */
+import type { ReportData } from './data.js';
+
+/** JSON that is safe inside a <script> element (no `</script>`, no `<!--`). */
+export function scriptJson(value: unknown): string {
+  return JSON.stringify(value)
+    .replace(/</g, '\\u003c')
+    .replace(/\u2028/g, '\\u2028')
+    .replace(/\u2029/g, '\\u2029');
+}
+
+const STYLE = `
+:root { --ok:#2e9d48; --changed:#d49a00; --failed:#d0352c; --skipped:#9aa0a6; --unreachable:#9b3fb5;
+  --interrupted:#9b3fb5; --error:#d0352c; --crashed:#7a1f1a; --bg:#fafafa; --line:#e3e3e3; }
+* { box-sizing: border-box; }
+body { font: 14px/1.4 system-ui, sans-serif; margin: 0; background: var(--bg); color: #222; }
+header { padding: 10px 16px; background: #1f2933; color: #fff; display: flex; gap: 16px; align-items: baseline; }
+header h1 { font-size: 18px; margin: 0; }
+main { display: grid; grid-template-columns: minmax(420px, 38%) 1fr; height: calc(100vh - 44px); }
+#list { overflow: auto; border-right: 1px solid var(--line); }
+#filters { position: sticky; top: 0; background: #fff; padding: 8px; display: flex; gap: 6px; border-bottom: 1px solid var(--line); }
+#filters input { flex: 1; }
+table { border-collapse: collapse; width: 100%; }
+td, th { padding: 3px 6px; border-bottom: 1px solid var(--line); text-align: left; white-space: nowrap; }
+#runs tr { cursor: pointer; } #runs tr:hover { background: #eef3f8; } #runs tr.sel { background: #dde8f3; }
+.badge { display: inline-block; padding: 0 6px; border-radius: 3px; color: #fff; font-size: 12px; }
+.s-ok { background: var(--ok); } .s-changed { background: var(--changed); } .s-failed { background: var(--failed); }
+.s-skipped { background: var(--skipped); } .s-unreachable, .s-interrupted { background: var(--unreachable); }
+.s-error { background: var(--error); } .s-crashed { background: var(--crashed); }
+#detail { overflow: auto; padding: 12px 18px; }
+#detail h2 { margin: 0 0 4px; font-size: 17px; } #detail h3 { margin: 18px 0 6px; font-size: 15px; }
+.meta { color: #555; } code, pre { font: 12px/1.35 ui-monospace, monospace; }
+pre { background: #fff; border: 1px solid var(--line); padding: 8px; overflow: auto; max-height: 360px; }
+.failure { border-left: 4px solid var(--failed); padding-left: 10px; margin-bottom: 10px; }
+#grid { width: auto; }
+#grid td.cell { width: 18px; min-width: 18px; height: 18px; padding: 0; border: 1px solid #fff; }
+#grid th.task { writing-mode: vertical-rl; transform: rotate(180deg); font-weight: normal; font-size: 11px; max-height: 220px; overflow: hidden; }
+.timeline-row { display: flex; align-items: center; gap: 8px; margin: 3px 0; }
+.timeline-row .name { width: 140px; overflow: hidden; text-overflow: ellipsis; }
+.track { position: relative; flex: 1; height: 16px; background: #eee; }
+.bar { position: absolute; top: 0; height: 16px; min-width: 1px; opacity: .9; }
+.more { margin: 8px; }
+`;
+
+/** The page's script: reads the data, draws the list and, on click (or #run-<id>), one run. */
+const SCRIPT = `
+const data = JSON.parse(document.getElementById('report-data').textContent);
+const F = { id: 0, at: 1, cmd: 2, env: 3, status: 4, exit: 5, ms: 6, who: 7, commit: 8, dirty: 9, ok: 10, changed: 11, failed: 12, hosts: 13, check: 14, argv: 15 };
+const $ = (id) => document.getElementById(id);
+function el(tag, attrs, ...kids) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) { if (k === 'class') e.className = v; else if (k === 'style') e.style.cssText = v; else e.setAttribute(k, v); }
+  for (const k of kids) if (k !== null && k !== undefined) e.append(k instanceof Node ? k : String(k));
+  return e;
+}
+const badge = (s) => el('span', { class: 'badge s-' + s }, s);
+const secs = (ms) => (ms / 1000).toFixed(1) + ' s';
+const when = (iso) => iso.replace('T', ' ').replace(/\\.\\d+Z$/, 'Z');
+let shown = 200, filtered = data.runs, selected = null;
+
+function applyFilter() {
+  const q = $('q').value.trim().toLowerCase(), st = $('status').value;
+  filtered = data.runs.filter((r) => (!st || r[F.status] === st) &&
+    (!q || (r[F.cmd] + ' ' + r[F.env] + ' ' + r[F.hosts] + ' ' + r[F.who] + ' ' + r[F.argv] + ' ' + r[F.id]).toLowerCase().includes(q)));
+  shown = 200; drawList();
+}
+function drawList() {
+  const body = $('runs'); body.textContent = '';
+  for (const r of filtered.slice(0, shown)) {
+    const tr = el('tr', { 'data-id': r[F.id] }, el('td', {}, r[F.id]), el('td', {}, when(r[F.at])),
+      el('td', {}, r[F.cmd] + (r[F.check] ? ' --check' : '')), el('td', {}, r[F.env]), el('td', {}, badge(r[F.status])),
+      el('td', {}, r[F.ok] + '/' + r[F.changed] + '/' + r[F.failed]), el('td', {}, secs(r[F.ms])), el('td', {}, r[F.who]));
+    if (r[F.id] === selected) tr.className = 'sel';
+    tr.onclick = () => { location.hash = 'run-' + r[F.id]; };
+    body.append(tr);
+  }
+  $('count').textContent = filtered.length + ' of ' + data.runs.length + ' runs';
+  $('more').hidden = filtered.length <= shown;
+}
+function drawRun(id) {
+  selected = id; drawList();
+  const r = data.runs.find((x) => x[F.id] === id), d = $('detail'); d.textContent = '';
+  if (!r) { d.append(el('p', {}, 'no run ' + id)); return; }
+  d.append(el('h2', { id: 'run-title' }, 'run ' + id + ': ', badge(r[F.status])),
+    el('div', { class: 'meta' }, el('code', {}, r[F.argv])),
+    el('div', { class: 'meta' }, when(r[F.at]) + ' by ' + r[F.who] + ', took ' + secs(r[F.ms]) + ', exit ' + r[F.exit] +
+      ', env ' + r[F.env] + ', commit ' + (r[F.commit] ? r[F.commit].slice(0, 12) + (r[F.dirty] ? ' (dirty)' : '') : 'none')));
+  const det = data.details[id];
+  if (!det) { d.append(el('p', {}, 'This run is older than the ' + data.detailCount + ' newest runs whose details the report carries: verdandi history show ' + id + ' prints it (or verdandi report --details N).')); return; }
+  if (det.error) d.append(el('div', { class: 'failure' }, el('b', {}, 'error: '), det.error));
+  // Failures first: what broke, with the command and its output.
+  const failures = [];
+  for (const h of det.hosts) {
+    if (h.status === 'unreachable') failures.push([h.name, 'unreachable', h.detail || '', null]);
+    for (const t of h.tasks) if (t.status === 'failed') failures.push([h.name, t.label, t.detail || '', t.failure]);
+  }
+  if (failures.length) {
+    const box = el('section', { id: 'failures' }, el('h3', {}, 'Failures (' + failures.length + ')'));
+    for (const [host, label, detail, out] of failures)
+      box.append(el('div', { class: 'failure' }, el('b', {}, host), ' ', label, ' ', el('span', { class: 'meta' }, detail), out ? el('pre', {}, out) : null));
+    d.append(box);
+  }
+  // The host × task grid.
+  const labels = [];
+  const seen = new Set();
+  for (const h of det.hosts) for (const t of h.tasks) if (!seen.has(t.label)) { seen.add(t.label); labels.push(t.label); }
+  const grid = el('table', { id: 'grid' });
+  const head = el('tr', {}, el('th', {}, 'host'), el('th', {}, 'status'));
+  for (const l of labels) head.append(el('th', { class: 'task', title: l }, l.length > 40 ? l.slice(0, 39) + '…' : l));
+  grid.append(head);
+  for (const h of det.hosts) {
+    const byLabel = new Map(h.tasks.map((t) => [t.label, t]));
+    const row = el('tr', { 'data-host': h.name }, el('td', {}, h.name), el('td', {}, badge(h.status)));
+    for (const l of labels) {
+      const t = byLabel.get(l);
+      row.append(el('td', { class: 'cell' + (t ? ' s-' + t.status : ''), title: t ? l + ': ' + t.status + (t.detail ? ' (' + t.detail + ')' : '') + ', ' + secs(t.durationMs) : l + ': not run' }));
+    }
+    grid.append(row);
+  }
+  d.append(el('h3', {}, 'Hosts × tasks'), grid);
+  // Timeline per host: each task from where the host's previous one ended.
+  const total = Math.max(1, r[F.ms], ...det.hosts.map((h) => h.startedMs + h.durationMs));
+  const tl = el('section', { id: 'timeline' }, el('h3', {}, 'Timeline (' + secs(total) + ')'));
+  for (const h of det.hosts) {
+    const track = el('div', { class: 'track' });
+    for (const t of h.tasks)
+      track.append(el('div', { class: 'bar s-' + t.status, title: t.label + ': ' + secs(t.durationMs),
+        style: 'left:' + (100 * t.startedMs / total).toFixed(3) + '%;width:' + (100 * t.durationMs / total).toFixed(3) + '%' }));
+    tl.append(el('div', { class: 'timeline-row' }, el('span', { class: 'name' }, h.name + ' (' + h.roundTrips + ' rt)'), track));
+  }
+  d.append(tl);
+  const diffs = [];
+  for (const h of det.hosts) for (const t of h.tasks) if (t.diff) diffs.push([h.name, t.label, t.diff]);
+  if (diffs.length) {
+    const box = el('section', { id: 'diffs' }, el('h3', {}, 'Diffs'));
+    for (const [host, label, diff] of diffs) box.append(el('details', {}, el('summary', {}, host + ' ' + label), el('pre', {}, diff)));
+    d.append(box);
+  }
+}
+function drawDeploys() {
+  // Per site: the deploys and rollbacks the history holds details for, newest first.
+  const rows = [];
+  for (const r of data.runs) {
+    if (r[F.cmd] !== 'deploy' && r[F.cmd] !== 'rollback') continue;
+    const det = data.details[r[F.id]];
+    if (!det) continue;
+    for (const h of det.hosts) {
+      const sites = new Map();
+      for (const t of h.tasks) {
+        const i = t.label.indexOf(' › ');
+        if (i < 0) continue;
+        const site = t.label.slice(0, i);
+        if (site === '*') continue;
+        const s = sites.get(site) || { status: 'ok', last: '' };
+        if (t.status === 'failed') s.status = 'failed';
+        if (/outcome|rollback/.test(t.label.slice(i + 3))) s.last = t.detail || '';
+        sites.set(site, s);
+      }
+      for (const [site, s] of sites) rows.push([site, h.name, r, s]);
+    }
+  }
+  const body = $('deploys');
+  body.textContent = '';
+  for (const [site, host, r, s] of rows.slice(0, 500))
+    body.append(el('tr', {}, el('td', {}, site), el('td', {}, host), el('td', {}, r[F.cmd]), el('td', {}, s.last),
+      el('td', {}, r[F.commit].slice(0, 12)), el('td', {}, r[F.who]), el('td', {}, when(r[F.at])), el('td', {}, badge(s.status))));
+  $('deploys-box').hidden = rows.length === 0;
+}
+$('q').oninput = applyFilter; $('status').onchange = applyFilter;
+$('more').onclick = () => { shown += 500; drawList(); };
+window.onhashchange = () => { const m = /^#run-(\\d+)$/.exec(location.hash); if (m) drawRun(Number(m[1])); };
+$('generated').textContent = 'generated ' + when(data.generatedAt) + ', ' + data.runs.length + ' runs';
+drawList(); drawDeploys();
+if (/^#run-\\d+$/.test(location.hash)) window.onhashchange(); else if (data.runs.length) drawRun(data.runs[0][F.id]);
+`;
+
+export function renderReport(data: ReportData, title = 'Verdandi runs'): string {
+  const statuses = ['ok', 'changed', 'failed', 'unreachable', 'interrupted', 'error', 'crashed'];
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(title)}</title>
+<style>${STYLE}</style></head>
+<body>
+<header><h1>${escapeHtml(title)}</h1><span id="generated"></span></header>
+<main>
+<section id="list">
+<div id="filters"><input id="q" placeholder="filter: host, env, command, user, id" aria-label="filter">
+<select id="status" aria-label="status"><option value="">any status</option>${statuses.map((s) => `<option>${s}</option>`).join('')}</select>
+<span id="count"></span></div>
+<table><thead><tr><th>id</th><th>started (UTC)</th><th>command</th><th>env</th><th>status</th><th>ok/chg/fail</th><th>took</th><th>who</th></tr></thead>
+<tbody id="runs"></tbody></table>
+<button id="more" class="more" hidden>more</button>
+<section id="deploys-box" hidden><h3 style="margin:12px 8px 4px">Deploys per site</h3>
+<table><thead><tr><th>site</th><th>host</th><th>command</th><th>release / outcome</th><th>commit</th><th>who</th><th>when</th><th>status</th></tr></thead>
+<tbody id="deploys"></tbody></table></section>
+</section>
+<section id="detail"></section>
+</main>
+<script type="application/json" id="report-data">${scriptJson(data)}</script>
+<script>${SCRIPT}</script>
+</body></html>
+`;
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}

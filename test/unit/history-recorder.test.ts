@@ -1,0 +1,90 @@
+/**
+ * The seam between the output and the history: what the engine's Reporter and deploy's DeployOutput
+ * print reaches a registered recorder, attributed to the right host and task, with timings; nothing
+ * reaches it once it is unregistered.
+ */
+import { PassThrough } from 'node:stream';
+import test from 'ava';
+import { DeployOutput } from '../../src/deploy/output.js';
+import { Reporter } from '../../src/engine/report.js';
+import { Recorder } from '../../src/history/recorder.js';
+import { observeRuns } from '../../src/util/run-events.js';
+
+const sink = () => Object.assign(new PassThrough(), { isTTY: false });
+const recorder = () =>
+  new Recorder({
+    command: 'provision',
+    env: 'staging',
+    args: ['provision', 'staging'],
+    projectDir: '/nonexistent',
+    verdandiVersion: 't',
+  });
+
+test.serial(
+  'a provision: tasks per host in order, the diff on its task, the failure on the failed one',
+  async (t) => {
+    const rec = recorder();
+    const stop = observeRuns(rec);
+    const reporter = new Reporter({ json: false, verbose: false, check: false, out: sink() });
+    reporter.host('web1');
+    reporter.host('web2');
+    reporter.task('web1', 'nginx › apt nginx', 'ok');
+    reporter.block('--- /etc/nginx/nginx.conf\n+worker_processes 4;\n', 'web2');
+    reporter.task('web1', 'nginx › service nginx', 'failed', 'step failed');
+    reporter.failureBlock('command: systemctl start nginx\nexit code: 1');
+    reporter.task('web2', 'nginx › template /etc/nginx/nginx.conf', 'changed', 'content differs');
+    reporter.unreachable('db1', 'timeout: no answer');
+    reporter.host('web1').roundTrips = 2;
+    reporter.finish();
+    stop();
+    reporter.task('web1', 'after › the end', 'ok'); // not recorded: unregistered
+    const run = await rec.toRecord({ exitCode: 2 });
+    t.is(run.status, 'failed');
+    t.deepEqual(
+      run.hosts.map((h) => [h.name, h.status, h.roundTrips, h.tasks.map((x) => [x.label, x.status])]),
+      [
+        [
+          'web1',
+          'failed',
+          2,
+          [
+            ['nginx › apt nginx', 'ok'],
+            ['nginx › service nginx', 'failed'],
+          ],
+        ],
+        ['web2', 'changed', 0, [['nginx › template /etc/nginx/nginx.conf', 'changed']]],
+        ['db1', 'unreachable', 0, []],
+      ],
+    );
+    const [web1, web2, db1] = run.hosts;
+    t.is(web1.tasks[1].failure, 'command: systemctl start nginx\nexit code: 1');
+    t.is(web1.tasks[0].diff, null);
+    t.regex(web2.tasks[0].diff ?? '', /worker_processes 4/);
+    t.is(db1.detail, 'timeout: no answer');
+    for (const h of run.hosts)
+      for (const task of h.tasks) t.true(task.startedMs >= h.startedMs && task.durationMs >= 0);
+    t.is(run.argv, 'verdandi provision staging');
+  },
+);
+
+test.serial('a deploy: each step a task of its site, FAILED steps failed with their report', async (t) => {
+  const rec = recorder();
+  const stop = observeRuns(rec);
+  const out = new DeployOutput({ json: false, verbose: false, out: sink(), err: sink() });
+  out.step('web1', 'shop', 'fetch', 'ok (0.4 s)');
+  out.step('web1', 'shop', 'health check', 'FAILED');
+  out.block('command: curl -fsS http://127.0.0.1:8001/health\nexit code: 22');
+  out.step('web2', 'shop', 'skipped', 'an earlier host failed: not deployed');
+  stop();
+  const run = await rec.toRecord({ exitCode: 2 });
+  t.deepEqual(
+    run.hosts.map((h) => h.tasks.map((x) => [x.label, x.status, x.failure])),
+    [
+      [
+        ['shop › fetch', 'ok', null],
+        ['shop › health check', 'failed', 'command: curl -fsS http://127.0.0.1:8001/health\nexit code: 22'],
+      ],
+      [['shop › skipped', 'skipped', null]],
+    ],
+  );
+});
