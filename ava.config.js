@@ -1,6 +1,6 @@
 // The VM tier (test/vm/) boots a whole VM under emulation and takes tens of minutes: it runs only through
-// `npm run test:vm`, which sets VERDANDI_TEST_VM=1; `npm test` (and a bare `ava`) leave it out.
-const vmTier = process.env.VERDANDI_TEST_VM === '1';
+// `npm run test:vm`, which sets VERDANDI_TEST_TIER=vm; `npm test` (and a bare `ava`) leave it out.
+const vmTier = process.env.VERDANDI_TEST_TIER === 'vm';
 
 export default {
   extensions: { ts: 'module' },

@@ -20,7 +20,7 @@ import test from 'ava';
 import yaml from 'js-yaml';
 import { makeSampleRepo } from '../../src/deploy/demo.js';
 import { run, runOk } from '../../src/testhost/exec.js';
-import { VM_MANAGEMENT_SLOT, VM_SLOT } from '../../src/testhost/naming.js';
+import { cacheDirFromEnv, VM_MANAGEMENT_SLOT, VM_SLOT } from '../../src/testhost/naming.js';
 import { git, httpGet } from '../e2e/deploy-helpers.js';
 import { PROJECT_ROOT, runCli, writeInventory } from '../helpers/cli.js';
 
@@ -37,11 +37,12 @@ const vmScript = (action: string) =>
   });
 
 /** The box of this revision, registered with Vagrant under a name that changes with its contents. */
-async function vagrantBox(boxDir: string): Promise<string> {
+async function vagrantBox(boxDir: string, env: NodeJS.ProcessEnv): Promise<string> {
   const name = `verdandi/bookworm64-${boxDir.split('-').pop()}`;
-  const { stdout } = await runOk('vagrant', ['box', 'list']);
+  const { stdout } = await runOk('vagrant', ['box', 'list'], { env });
   if (!stdout.split('\n').some((line) => line.startsWith(`${name} `))) {
     await runOk('vagrant', ['box', 'add', '--name', name, join(boxDir, 'verdandi-bookworm.box')], {
+      env,
       timeoutMs: 10 * MINUTE,
     });
   }
@@ -53,12 +54,14 @@ async function vagrantEnv(): Promise<NodeJS.ProcessEnv> {
     await runOk(join(PROJECT_ROOT, 'test/vm/box.sh'), [], { timeoutMs: 30 * MINUTE })
   ).stdout.trim();
   const key = (await vmScript('key')).stdout.trim();
+  // Boxes in the cache, not in root's home: libvirt's qemu user must read the box's kernel and initrd.
+  const home = { ...process.env, VAGRANT_HOME: join(cacheDirFromEnv(), 'vm', 'vagrant.d') };
   return {
-    ...process.env,
+    ...home,
     VAGRANT_CWD: PROJECT_ROOT,
     // Vagrant's record of the machine stays out of the project.
     VAGRANT_DOTFILE_PATH: join(dir, '.vagrant'),
-    VERDANDI_VM_BOX: await vagrantBox(boxDir),
+    VERDANDI_VM_BOX: await vagrantBox(boxDir, home),
     VERDANDI_VM_IP: address,
     VERDANDI_VM_SSH_KEY: key,
     VERDANDI_VM_LIBVIRT_DRIVER: 'qemu',
@@ -114,7 +117,8 @@ test.serial('ping, provision and deploy the sample site on the VM, served throug
   const inventory = await testInventory();
   const step = async (args: string[], timeoutMs: number) => {
     const started = Date.now();
-    const res = await runCli(args, { cwd: dir, timeoutMs });
+    // Under emulation the SSH handshake alone can take longer than the default 10 s.
+    const res = await runCli([...args, '--connect-timeout', '120'], { cwd: dir, timeoutMs });
     t.log(`verdandi ${args[0]}: exit ${res.code} in ${Math.round((Date.now() - started) / 1000)} s`);
     t.is(res.code, 0, `verdandi ${args.join(' ')}:\n${res.stdout}\n${res.stderr}`);
     return res;
