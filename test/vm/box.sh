@@ -60,6 +60,7 @@ rm -f "$root/etc/resolv.conf"
 node --import tsx -e "import('./src/testhost/guest-config.ts').then(async (m) => process.stdout.write(await m.readGuestResolvConf()))" \
   >"$root/etc/resolv.conf"
 
+# dbus: Vagrant sets the hostname with hostnamectl, which talks to systemd-hostnamed over the bus.
 log "installing the kernel, systemd-networkd's resolver and the rest (a few minutes)"
 chroot "$root" env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
 chroot "$root" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \

@@ -59,8 +59,9 @@ async function vagrantEnv(): Promise<NodeJS.ProcessEnv> {
   return {
     ...home,
     VAGRANT_CWD: PROJECT_ROOT,
-    // Vagrant's record of the machine stays out of the project.
-    VAGRANT_DOTFILE_PATH: join(dir, '.vagrant'),
+    // Vagrant's record of the machine: out of the project, and where the next run finds a machine a
+    // killed run left behind (its `vagrant destroy -f` before `up` removes it).
+    VAGRANT_DOTFILE_PATH: join(cacheDirFromEnv(), 'vm', 'vagrant-machine'),
     VERDANDI_VM_BOX: await vagrantBox(boxDir, home),
     VERDANDI_VM_IP: address,
     VERDANDI_VM_SSH_KEY: key,
