@@ -57,6 +57,11 @@ down() {
     while iptables -t "$table" -C "$chain" $rule 2>/dev/null; do iptables -t "$table" -D "$chain" $rule; done
   done < <(rules)
   if ip link show "$tap" >/dev/null 2>&1; then ip link delete "$tap"; fi
+  # Forwarding back off if it was off before, unless the nspawn test hosts (which keep their own record
+  # of it) still need it.
+  if [ "$(cat "$run_dir/ip_forward.before" 2>/dev/null)" = 0 ] && [ ! -f "$cache/ip_forward.before" ]; then
+    sysctl -q -w net.ipv4.ip_forward=0
+  fi
   rm -rf "$run_dir"
 }
 
@@ -69,6 +74,7 @@ up() {
   ip tuntap add dev "$tap" mode tap
   ip addr add "$gateway/24" dev "$tap"
   ip link set "$tap" up
+  cat /proc/sys/net/ipv4/ip_forward >"$run_dir/ip_forward.before"
   sysctl -q -w net.ipv4.ip_forward=1
   while read -r table chain rule; do
     # shellcheck disable=SC2086
