@@ -42,7 +42,10 @@ export const BASE_DIR_PATTERN = /^base(-[0-9a-f]+)?$/;
 
 /** All test hosts live in this /16; host N gets 10.231.N.0/24. */
 export const SUBNET = '10.231.0.0/16';
-/** Slots handed out to hosts. 251-254 stay free so tests can use them as addresses nobody answers on. */
+/**
+ * Slots handed out to hosts. 251-254 stay free: tests use 10.231.254.x as addresses nobody answers on,
+ * and the VM tier takes 252 and 253 (VM_SLOT below).
+ */
 export const FIRST_SLOT = 1;
 export const LAST_SLOT = 250;
 
@@ -156,3 +159,11 @@ export function hostPaths(l: Layout, name: string) {
     logFile: join(dir, 'console.log'),
   };
 }
+
+/**
+ * The slow VM tier (test/vm/) puts its VM at 10.231.253.2 and libvirt's management network (when booted
+ * through Vagrant) in 10.231.252.0/24: slots nspawn hosts never get (they stop at LAST_SLOT), and not
+ * the 10.231.254.x that tests use as addresses nobody answers on.
+ */
+export const VM_SLOT = 253;
+export const VM_MANAGEMENT_SLOT = 252;
