@@ -8,7 +8,8 @@
  * - users in the `docker` group;
  * - containers and compose projects as typed data;
  * - Swarm: `docker_swarm: manager` initialises a swarm; `docker_swarm: worker` joins the manager found in
- *   the inventory with `docker_swarm_join_token` (see README: the token comes from the secrets); stacks
+ *   the inventory, with the join token read from the manager during the run (or `docker_swarm_join_token`
+ *   when the secrets hold it), on stdin, on no command line (see the dockerSwarmJoin task); stacks
  *   deploy on the manager with a rolling update_config (one task at a time, new one started and healthy
  *   before the old one stops, rollback on failure).
  */
@@ -22,6 +23,7 @@ import {
   directory,
   dockerContainer,
   dockerStack,
+  dockerSwarmJoin,
   type HostInfo,
   quote,
   service,
@@ -137,9 +139,12 @@ export function daemonConfig(v: DockerVars): Record<string, unknown> {
 }
 
 export function packages(v: DockerVars): string[] {
-  if (v.docker_source === 'debian') return v.docker_compose ? ['docker.io', 'docker-compose'] : ['docker.io'];
+  // A worker joins through the engine's API with curl (the join token stays off every command line).
+  const joinTool = v.docker_swarm === 'worker' ? ['curl'] : [];
+  if (v.docker_source === 'debian')
+    return [...(v.docker_compose ? ['docker.io', 'docker-compose'] : ['docker.io']), ...joinTool];
   const pkgs = ['docker-ce', 'docker-ce-cli', 'containerd.io', 'docker-buildx-plugin'];
-  return v.docker_compose ? [...pkgs, 'docker-compose-plugin'] : pkgs;
+  return [...(v.docker_compose ? [...pkgs, 'docker-compose-plugin'] : pkgs), ...joinTool];
 }
 
 export function composeCommand(v: DockerVars): string[] {
@@ -176,8 +181,8 @@ export function stackCompose(s: DockerStack): string {
   return yaml.dump(doc, { lineWidth: -1, noRefs: true });
 }
 
-/** Address of the swarm manager a worker joins, from the inventory. */
-export function swarmManagerAddress(v: DockerVars, host: HostInfo): string {
+/** The inventory host a worker joins: the one named by docker_swarm_manager, or the first manager. */
+function swarmManager(v: DockerVars, host: HostInfo): HostInfo['inventory']['hosts'][number] {
   const managers = host.inventory.hosts.filter((h) =>
     v.docker_swarm_manager ? h.name === v.docker_swarm_manager : h.vars.docker_swarm === 'manager',
   );
@@ -190,7 +195,12 @@ export function swarmManagerAddress(v: DockerVars, host: HostInfo): string {
       'give one host docker_swarm: manager, or set docker_swarm_manager to its inventory name',
     );
   }
-  const manager = managers[0];
+  return managers[0];
+}
+
+/** Address of the swarm manager a worker joins, from the inventory. */
+export function swarmManagerAddress(v: DockerVars, host: HostInfo): string {
+  const manager = swarmManager(v, host);
   const advertised = manager.vars.docker_swarm_advertise_addr;
   return typeof advertised === 'string' && advertised !== '' ? advertised : manager.address;
 }
@@ -198,8 +208,8 @@ export function swarmManagerAddress(v: DockerVars, host: HostInfo): string {
 const SWARM_ACTIVE = `docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null | grep -qx active`;
 
 function swarmTasks(v: DockerVars, host: HostInfo): Task[] {
+  const addr = v.docker_swarm_advertise_addr ?? host.address;
   if (v.docker_swarm === 'manager') {
-    const addr = v.docker_swarm_advertise_addr ?? host.address;
     return [
       command({
         name: 'docker swarm init',
@@ -209,24 +219,15 @@ function swarmTasks(v: DockerVars, host: HostInfo): Task[] {
     ];
   }
   if (v.docker_swarm === 'worker') {
+    const manager = swarmManager(v, host);
+    // Without a token in the vars, the join reads it from the manager during the run (over the
+    // manager's own connection), once the manager's swarm exists.
     const token = v.docker_swarm_join_token;
-    if (!token) {
-      throw new UserError(
-        `host ${host.name} is a swarm worker but docker_swarm_join_token is not set`,
-        1,
-        `provision the manager first, run \`docker swarm join-token -q worker\` on it, store the token in the secrets (verdandi secrets edit ${host.env}) and set docker_swarm_join_token: "{{ secrets.swarm_worker_token }}"`,
-      );
-    }
-    const manager = swarmManagerAddress(v, host);
-    const addr = v.docker_swarm_advertise_addr ?? host.address;
     return [
-      shell({
-        name: `docker swarm join ${manager}`,
-        // The token comes on stdin, not in this script: the task's own command line stays clean.
-        script: `read -r token; exec docker swarm join --advertise-addr ${quote(addr)} --token "$token" ${quote(`${manager}:2377`)}`,
-        stdin: `${token}\n`,
-        unless: SWARM_ACTIVE,
-        sensitive: true,
+      dockerSwarmJoin({
+        manager: swarmManagerAddress(v, host),
+        advertiseAddr: addr,
+        ...(token ? { token } : { tokenFrom: manager.name }),
       }),
     ];
   }

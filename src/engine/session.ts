@@ -20,6 +20,7 @@ import { ConnectionPool } from './connection-pool.js';
 import { gatherFacts } from './facts.js';
 import { RunStop } from './interrupt.js';
 import { loadPlaybook, loadRole } from './loader.js';
+import { PeerReader } from './peer-read.js';
 import {
   ErrorCollector,
   type HostPlan,
@@ -153,6 +154,8 @@ export interface ExecuteOptions {
   keepOpen?: (host: string) => boolean;
   /** Ctrl-C / SIGTERM: once requested, no host starts and no new command starts on any host. */
   stop?: RunStop;
+  /** Reads what a step needs from another host (RunStep.stdinFrom); without it such a step fails. */
+  peers?: PeerReader;
 }
 
 export function batchSizes(total: number, serial?: number | string): number[] {
@@ -233,6 +236,7 @@ export async function execute(
             unitTags: unit.tags,
             handlers: unit.handlers,
             stop: opts.stop,
+            readPeer: opts.peers?.read.bind(opts.peers),
           });
           if (res.failed > 0) {
             failed.add(host.name);
@@ -381,6 +385,7 @@ export async function provision(env: string, o: RunCommandOptions): Promise<numb
       forks,
       reporter,
       stop,
+      peers: new PeerReader(ctx.inventory.hosts, ctx.vars, ctx.connectOptions),
     });
     reporter.finish(stop.signal);
     return exitCode(reporter, failed, stop);
@@ -459,6 +464,7 @@ export async function runPlaybook(env: string, file: string, o: RunCommandOption
   const reporter = await makeReporter(o);
   const stop = stopOnSignals(reporter, conns);
   const failed = new Set<string>();
+  const peers = new PeerReader(ctx.inventory.hosts, ctx.vars, ctx.connectOptions);
   try {
     const playbook = await loadPlaybook(file);
     // The first play's first batch connects while its roles load; a pattern or serial that is wrong
@@ -490,6 +496,7 @@ export async function runPlaybook(env: string, file: string, o: RunCommandOption
           reporter,
           keepOpen: (host) => fitsInForks && later.has(host),
           stop,
+          peers,
         },
       );
       for (const h of res.failed) failed.add(h);

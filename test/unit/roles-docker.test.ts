@@ -60,7 +60,7 @@ test('stacks get parallelism 1, start-first, rollback, unless a service sets its
   t.is(fromText.services.a.deploy.update_config.order, 'start-first');
 });
 
-test('a worker finds its manager in the inventory, and needs a join token', async (t) => {
+test('a worker finds its manager in the inventory; the token comes from it or from the vars', async (t) => {
   const inventory = {
     hosts: [
       { name: 'm1', address: '10.0.0.10', groups: [], vars: { docker_swarm: 'manager' } },
@@ -69,17 +69,33 @@ test('a worker finds its manager in the inventory, and needs a join token', asyn
   };
   const host = hostInfo('w1', { inventory, address: '10.0.0.11' });
   t.is(swarmManagerAddress(vars.parse({ docker_swarm: 'worker' }), host), '10.0.0.10');
-  await t.throwsAsync(async () => role.tasks(vars.parse({ docker_swarm: 'worker' }), host), {
-    message: /docker_swarm_join_token is not set/,
-  });
-  const tasks = (await role.tasks(
-    vars.parse({ docker_swarm: 'worker', docker_swarm_join_token: 'SWMTKN-1-abc' }),
-    host,
-  )) as any[];
-  const join = tasks.find((x) => x.name.startsWith('docker swarm join'));
-  t.truthy(join);
-  t.true(join.sensitive);
-  t.false(join.probe.includes('SWMTKN-1-abc'));
+  const joinOf = async (v: Record<string, unknown>) =>
+    ((await role.tasks(vars.parse({ docker_swarm: 'worker', ...v }), host)) as any[]).find(
+      (x) => x.type === 'dockerSwarmJoin',
+    );
+
+  // No token in the vars: the join reads it from the manager m1 during the run.
+  const fromManager = await joinOf({});
+  t.true(fromManager.sensitive);
+  const [step] = fromManager.plan({ stdout: 'verdandi-swarm-state inactive\n', exitCode: 0 }).steps;
+  t.is(step.stdinFrom.host, 'm1');
+  t.regex(step.stdinFrom.command, /docker swarm join-token -q worker/);
+  t.is(step.stdin, undefined);
+  t.regex(step.command, /10\.0\.0\.10:2377/);
+
+  // An explicit token: on stdin, never in the probe or the command.
+  const explicit = await joinOf({ docker_swarm_join_token: 'SWMTKN-1-abc' });
+  t.false(explicit.probe.includes('SWMTKN-1-abc'));
+  const [own] = explicit.plan({ stdout: 'verdandi-swarm-state inactive\n', exitCode: 0 }).steps;
+  t.is(own.stdin, 'SWMTKN-1-abc\n');
+  t.false(own.command.includes('SWMTKN-1-abc'));
+  t.is(own.stdinFrom, undefined);
+  t.true(
+    ((await role.tasks(vars.parse({ docker_swarm: 'worker' }), host)) as any[]).some(
+      (x) => x.name === 'apt curl' || (x.type === 'apt' && x.name.includes('curl')),
+    ),
+  );
+
   const noManager = hostInfo('w1', { inventory: { hosts: [inventory.hosts[1]] } });
   t.throws(() => swarmManagerAddress(vars.parse({ docker_swarm: 'worker' }), noManager), {
     message: /no host/,
