@@ -79,7 +79,8 @@ export function joinScript(manager: string, advertiseAddr: string): string {
     `case "$token" in *[!A-Za-z0-9-]*) echo 'the swarm join token has unexpected characters' >&2; exit 1 ;; esac`,
     // printf is a builtin of sh: the token is in no process's argv.
     `printf '{"JoinToken":"%s","RemoteAddrs":[%s],"AdvertiseAddr":%s,"ListenAddr":"0.0.0.0:2377"}' "$token" ${quote(JSON.stringify(remote))} ${quote(JSON.stringify(advertiseAddr))} |`,
-    `  curl --silent --show-error --fail-with-body --unix-socket ${SWARM_API_SOCKET} -H 'Content-Type: application/json' --data-binary @- http://localhost/swarm/join`,
+    // The engine's answer (its error message on failure) goes to stderr, which a failure shows.
+    `  curl --silent --show-error --fail-with-body --output /dev/stderr --unix-socket ${SWARM_API_SOCKET} -H 'Content-Type: application/json' --data-binary @- http://localhost/swarm/join`,
   ].join('\n');
 }
 
