@@ -171,3 +171,76 @@ test.serial('a service spread over the nodes answers over the overlay network', 
     'hello from ',
   );
 });
+
+// --- a private registry on the manager -------------------------------------------------------------
+
+const REGISTRY_PASSWORD = 'registry-test-password-1';
+const withRegistry = () => {
+  const registry = { host: MANAGER, users: { deployer: REGISTRY_PASSWORD } };
+  return stackInventory(
+    project.dir,
+    ALL.map((n) => hosts.get(n)),
+    ['docker'],
+    { docker_registry: registry },
+    Object.fromEntries([
+      [MANAGER, { docker_swarm: 'manager' }],
+      ...WORKERS.map((w) => [w, { docker_swarm: 'worker' }]),
+    ]),
+  );
+};
+
+test.serial(
+  'a private registry on the manager: every node trusts it, pushes and pulls need a login',
+  async (t) => {
+    const r = await provision(project.dir, withRegistry());
+    t.true(assertAllConverged(t, r) > 0);
+    t.false(
+      r.stdout.includes(REGISTRY_PASSWORD) || r.stderr.includes(REGISTRY_PASSWORD),
+      'the password is not shown',
+    );
+    const addr = `${hosts.get(MANAGER).address}:5000`;
+
+    t.true(
+      await waitOnHost(hosts, MANAGER, `curl -s -o /dev/null http://${addr}/v2/`, 60),
+      'the registry answers',
+    );
+    // Without credentials: 401.
+    t.is(
+      (await sshOk(t, hosts, WORKERS[0], `curl -s -o /dev/null -w '%{http_code}' http://${addr}/v2/`)).trim(),
+      '401',
+    );
+    t.is(
+      (await sshOk(t, hosts, MANAGER, "stat -c '%a %U' /etc/docker/registry/htpasswd")).trim(),
+      '640 root',
+    );
+    for (const h of ALL) {
+      const insecure = JSON.parse(await sshOk(t, hosts, h, 'cat /etc/docker/daemon.json'))[
+        'insecure-registries'
+      ];
+      t.deepEqual(insecure, [addr], `${h} trusts the registry`);
+    }
+
+    // Push from the manager, pull on a worker: the password on stdin.
+    const login = `docker login ${addr} --username deployer --password-stdin >/dev/null`;
+    await sshOk(t, hosts, MANAGER, `printf '%s\\n' '${REGISTRY_PASSWORD}' | ${login}`);
+    await sshOk(t, hosts, MANAGER, `docker tag bb:v1 ${addr}/bb:v1 && docker push ${addr}/bb:v1 >/dev/null`);
+    await sshOk(
+      t,
+      hosts,
+      WORKERS[0],
+      'docker logout >/dev/null 2>&1; docker rmi -f bb:v1 >/dev/null 2>&1; true',
+    );
+    const anonymous = await hosts.ssh(WORKERS[0], `docker pull ${addr}/bb:v1`);
+    t.not(anonymous.code, 0, 'a pull without login is refused');
+    await sshOk(t, hosts, WORKERS[0], `printf '%s\\n' '${REGISTRY_PASSWORD}' | ${login}`);
+    await sshOk(t, hosts, WORKERS[0], `docker pull ${addr}/bb:v1 >/dev/null`);
+    t.is(
+      (await sshOk(t, hosts, WORKERS[0], `docker run --rm ${addr}/bb:v1 cat /www/index.html`)).trim(),
+      `hello from ${MANAGER}`,
+    );
+
+    // Nothing changes on a second run (the salted htpasswd file is not rewritten).
+    const again = await provision(project.dir, withRegistry());
+    t.is(assertAllConverged(t, again), 0, again.stdout);
+  },
+);

@@ -4,6 +4,8 @@ import yaml from 'js-yaml';
 import role, {
   daemonConfig,
   packages,
+  registryAddress,
+  registryConfig,
   stackCompose,
   swarmManagerAddress,
   vars,
@@ -116,4 +118,37 @@ test('container env from the secrets; a missing secret is named', async (t) => {
   t.true(c.sensitive);
   t.false(c.probe.includes('k-123456'));
   await t.throwsAsync(async () => role.tasks(v, hostInfo('h')), { message: /secret "api_key"/ });
+});
+
+test('a private registry: on its host only, trusted by every engine, passwords only on stdin', async (t) => {
+  const password = 'registry-password-xyz';
+  const inventory = {
+    hosts: [
+      { name: 'm1', address: '10.0.0.10', groups: [], vars: { docker_swarm_advertise_addr: '10.1.0.10' } },
+      { name: 'w1', address: '10.0.0.11', groups: [], vars: {} },
+    ],
+  };
+  const v = vars.parse({ docker_registry: { host: 'm1', users: { deploy: password } } });
+  const onManager = hostInfo('m1', { inventory, address: '10.0.0.10' });
+  const onWorker = hostInfo('w1', { inventory, address: '10.0.0.11' });
+  t.is(registryAddress(v, onWorker), '10.1.0.10:5000');
+  t.deepEqual(daemonConfig(v, '10.1.0.10:5000')['insecure-registries'], ['10.1.0.10:5000']);
+  t.regex(registryConfig('10.1.0.10:5000'), /addr: 10\.1\.0\.10:5000/);
+  t.regex(registryConfig('10.1.0.10:5000'), /htpasswd:/);
+
+  const managerTasks = (await role.tasks(v, onManager)) as any[];
+  const users = managerTasks.find((x) => x.name.startsWith('registry users'));
+  t.truthy(users);
+  t.true(users.sensitive);
+  const steps = users.plan({ stdout: '', exitCode: 1 }).steps ?? [];
+  for (const step of steps) t.false(step.command?.includes(password) ?? false, 'no password in a command');
+  t.true(managerTasks.some((x) => x.type === 'apt' && x.name.includes('docker-registry')));
+  const workerTasks = (await role.tasks(v, onWorker)) as any[];
+  t.false(
+    workerTasks.some((x) => x.name.startsWith('registry users')),
+    'the registry runs on its host only',
+  );
+
+  const nowhere = vars.parse({ docker_registry: { host: 'nope', users: { deploy: password } } });
+  t.throws(() => registryAddress(nowhere, onWorker), { message: /"nope", which is not in the inventory/ });
 });
