@@ -19,6 +19,9 @@ import type { PeerRead } from './types.js';
 export type PeerConnector = (host: InventoryHost, opts: ConnectOptions) => Promise<Connection>;
 
 export class PeerReader {
+  /** Reads in flight: closed at once by `closeAll` (a second Ctrl-C aborts what runs). */
+  private readonly open = new Set<Connection>();
+
   constructor(
     private readonly hosts: Map<string, InventoryHost>,
     /** Every host's vars after interpolation (its sudo password may be one). */
@@ -35,6 +38,7 @@ export class PeerReader {
       ...this.opts,
       becomePassword: this.opts.becomePassword ?? becomePasswordOf(this.vars.get(host.name) ?? host.vars),
     });
+    this.open.add(conn);
     try {
       const res = await conn.exec(read.command);
       const value = res.stdout.trim();
@@ -46,11 +50,23 @@ export class PeerReader {
       if (value === '') throw new Error('the command printed nothing');
       return value;
     } finally {
+      this.open.delete(conn);
       try {
         await conn.close();
       } catch {
         /* a lost connection has nothing left to close */
       }
     }
+  }
+
+  /** Closes the connections of the reads in flight: their reads reject (the steps waiting fail). */
+  async closeAll(): Promise<void> {
+    await Promise.all(
+      [...this.open].map((conn) =>
+        conn.close().catch(() => {
+          /* a lost connection has nothing left to close */
+        }),
+      ),
+    );
   }
 }

@@ -293,7 +293,7 @@ function exitCode(reporter: Reporter, failed: Set<string>, stop: RunStop): numbe
 }
 
 /** Stops the run on SIGINT/SIGTERM (see interrupt.ts); the second signal closes every connection. */
-function stopOnSignals(reporter: Reporter, conns: ConnectionPool): RunStop {
+function stopOnSignals(reporter: Reporter, conns: ConnectionPool, peers: PeerReader): RunStop {
   return new RunStop().listen(
     (signal) =>
       reporter.warn(
@@ -302,6 +302,7 @@ function stopOnSignals(reporter: Reporter, conns: ConnectionPool): RunStop {
     (signal) => {
       reporter.warn(`${signal} again: aborting the steps in flight (no file is installed half-written)`);
       void conns.closeAll();
+      void peers.closeAll();
     },
   );
 }
@@ -369,7 +370,8 @@ export async function provision(env: string, o: RunCommandOptions): Promise<numb
   // SSH handshakes overlap the loading of the roles (connecting changes nothing on a host).
   conns.warm(ctx.hosts, ctx.vars);
   const reporter = await makeReporter(o);
-  const stop = stopOnSignals(reporter, conns);
+  const peers = new PeerReader(ctx.inventory.hosts, ctx.vars, ctx.connectOptions);
+  const stop = stopOnSignals(reporter, conns, peers);
   try {
     const errors = new ErrorCollector();
     const units = await provisionUnits(ctx, errors);
@@ -385,7 +387,7 @@ export async function provision(env: string, o: RunCommandOptions): Promise<numb
       forks,
       reporter,
       stop,
-      peers: new PeerReader(ctx.inventory.hosts, ctx.vars, ctx.connectOptions),
+      peers,
     });
     reporter.finish(stop.signal);
     return exitCode(reporter, failed, stop);
@@ -462,9 +464,9 @@ export async function runPlaybook(env: string, file: string, o: RunCommandOption
   const forks = parsePositiveInt(o.forks, '--forks', 20);
   const conns = new ConnectionPool(ctx.connectOptions, forks);
   const reporter = await makeReporter(o);
-  const stop = stopOnSignals(reporter, conns);
-  const failed = new Set<string>();
   const peers = new PeerReader(ctx.inventory.hosts, ctx.vars, ctx.connectOptions);
+  const stop = stopOnSignals(reporter, conns, peers);
+  const failed = new Set<string>();
   try {
     const playbook = await loadPlaybook(file);
     // The first play's first batch connects while its roles load; a pattern or serial that is wrong

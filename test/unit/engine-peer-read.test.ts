@@ -153,3 +153,29 @@ test('without a reader (a run that reads nothing from other hosts), such a step 
   t.is(res.failed, 1);
   t.regex(lines.join(''), /this run reads nothing from other hosts/);
 });
+
+test('closeAll cuts the reads in flight (a second Ctrl-C does not wait for the manager)', async (t) => {
+  let cut: (err: Error) => void = () => {};
+  const conn = {
+    host: 'manager',
+    roundTrips: 0,
+    exec: () =>
+      new Promise((_resolve, reject) => {
+        cut = reject;
+      }),
+    close: async () => cut(new Error('connection closed')),
+  } as unknown as Connection;
+  let connected!: () => void;
+  const opened = new Promise<void>((resolve) => {
+    connected = resolve;
+  });
+  const peers = new PeerReader(new Map([['manager', manager]]), new Map(), {} as never, async () => {
+    connected();
+    return conn;
+  });
+  const reading = peers.read({ host: 'manager', command: 'wait-forever', what: 'the token' });
+  await opened;
+  await new Promise((resolve) => setImmediate(resolve));
+  await peers.closeAll();
+  await t.throwsAsync(reading, { message: /connection closed/ });
+});
