@@ -8,11 +8,12 @@
  * - users in the `docker` group;
  * - containers and compose projects as typed data;
  * - Swarm: `docker_swarm: manager` initialises a swarm; `docker_swarm: worker` joins the manager found in
- *   the inventory with `docker_swarm_join_token` (see README: the token comes from the secrets); stacks
+ *   the inventory, with the join token read from the manager during the run (or `docker_swarm_join_token`
+ *   when the secrets hold it), on stdin, on no command line (see the dockerSwarmJoin task); stacks
  *   deploy on the manager with a rolling update_config (one task at a time, new one started and healthy
  *   before the old one stops, rollback on failure).
  */
-import { createHash } from 'node:crypto';
+import { createHash, scryptSync } from 'node:crypto';
 import yaml from 'js-yaml';
 import {
   apt,
@@ -22,6 +23,7 @@ import {
   directory,
   dockerContainer,
   dockerStack,
+  dockerSwarmJoin,
   type HostInfo,
   quote,
   service,
@@ -124,22 +126,133 @@ export const vars = z.object({
   docker_swarm_join_token: z.string().optional(),
   /** Stacks deployed with `docker stack deploy` (on the manager only). */
   docker_stacks: z.array(stack).default([]),
+  /**
+   * A private registry (Debian's `docker-registry`) on one host, plain HTTP on the private network,
+   * trusted by the docker engine of every host with this var (see README: "A private registry").
+   */
+  docker_registry: z
+    .object({
+      /** Inventory name of the host that runs it. */
+      host: name,
+      port: z.number().int().min(1).max(65535).default(5000),
+      /** User name → password (`"{{ secrets.registry_password }}"`): htpasswd (bcrypt) auth. */
+      users: z.record(name, z.string().min(8, 'a registry password has at least 8 characters')),
+    })
+    .optional(),
 });
 
 export type DockerVars = z.infer<typeof vars>;
 
-export function daemonConfig(v: DockerVars): Record<string, unknown> {
+/** daemon.json; with a registry, its address among the insecure (plain HTTP) registries. */
+export function daemonConfig(v: DockerVars, registry?: string): Record<string, unknown> {
+  const own = v.docker_daemon_options['insecure-registries'];
+  const insecure = [...(Array.isArray(own) ? own : []), ...(registry ? [registry] : [])];
   return {
     'log-driver': v.docker_log_driver,
     'log-opts': { 'max-size': v.docker_log_max_size, 'max-file': String(v.docker_log_max_file) },
     ...v.docker_daemon_options,
+    ...(insecure.length > 0 ? { 'insecure-registries': [...new Set(insecure)] } : {}),
   };
 }
 
+/** `address:port` of the registry, from the inventory (its host's swarm address, else its address). */
+export function registryAddress(v: DockerVars, host: HostInfo): string | undefined {
+  const r = v.docker_registry;
+  if (!r) return undefined;
+  const node = host.inventory.hosts.find((h) => h.name === r.host);
+  if (!node) {
+    throw new UserError(
+      `docker_registry of host ${host.name} names the host "${r.host}", which is not in the inventory`,
+      1,
+      'set docker_registry.host to the inventory name of the host that runs the registry',
+    );
+  }
+  const advertised = node.vars.docker_swarm_advertise_addr;
+  const addr = typeof advertised === 'string' && advertised !== '' ? advertised : node.address;
+  return `${addr}:${r.port}`;
+}
+
+const REGISTRY_DIR = '/etc/docker/registry';
+const HTPASSWD = `${REGISTRY_DIR}/htpasswd`;
+
+/** The registry's configuration: listening on the private address only, htpasswd auth. */
+export function registryConfig(address: string): string {
+  return yaml.dump(
+    {
+      version: 0.1,
+      log: { fields: { service: 'registry' } },
+      storage: { filesystem: { rootdirectory: '/var/lib/docker-registry' }, delete: { enabled: true } },
+      http: { addr: address, headers: { 'X-Content-Type-Options': ['nosniff'] } },
+      auth: { htpasswd: { realm: 'registry', path: HTPASSWD } },
+    },
+    { lineWidth: -1 },
+  );
+}
+
+/**
+ * The registry host's tasks: the package, its config, the htpasswd file. bcrypt hashes are salted (a
+ * new file differs every time), so the file is rewritten only when the users or passwords changed. To
+ * know that without a password on any command line (a guard runs as `sh -c`), the file has a companion,
+ * `.htpasswd.sum` (root only, 0600): an scrypt digest of the users and passwords (slow to brute-force,
+ * like bcrypt). The passwords reach htpasswd on stdin (`-i`), never as arguments.
+ */
+function registryTasks(v: DockerVars, host: HostInfo, address: string | undefined): Task[] {
+  const r = v.docker_registry;
+  if (!r || !address || r.host !== host.name) return [];
+  const users = Object.keys(r.users).sort();
+  if (users.length === 0) {
+    throw new UserError(
+      `docker_registry of host ${host.name}: no users: the registry would accept anyone on the network`,
+      1,
+      'give docker_registry.users (name: "{{ secrets.registry_password }}")',
+    );
+  }
+  const sum = `${REGISTRY_DIR}/.htpasswd.sum`;
+  const digest = scryptSync(
+    users.map((u) => `${u}\0${r.users[u]}`).join('\0'),
+    `verdandi-registry-htpasswd:${host.name}`,
+    32,
+  ).toString('hex');
+  const build = [
+    'set -e',
+    `tmp=$(mktemp ${REGISTRY_DIR}/.htpasswd.XXXXXX)`,
+    'trap \'rm -f "$tmp"\' EXIT',
+    ...users.map(
+      (u) => `IFS= read -r pw; printf '%s\\n' "$pw" | htpasswd -i -B "$tmp" ${quote(u)} 2>/dev/null`,
+    ),
+    'chown "root:$(id -gn docker-registry)" "$tmp"',
+    'chmod 0640 "$tmp"',
+    `mv -f "$tmp" ${HTPASSWD}`,
+    'trap - EXIT',
+    `(umask 077 && echo ${digest} > ${sum})`,
+  ].join('\n');
+  return [
+    apt({ packages: ['docker-registry', 'apache2-utils'] }),
+    copy({
+      path: `${REGISTRY_DIR}/config.yml`,
+      content: registryConfig(address),
+      mode: '0644',
+      notify: 'restart docker-registry',
+    }),
+    shell({
+      name: `registry users ${users.join(', ')}`,
+      script: build,
+      stdin: `${users.map((u) => r.users[u]).join('\n')}\n`,
+      unless: `[ -s ${HTPASSWD} ] && grep -qxF ${digest} ${sum}`,
+      sensitive: true,
+      notify: 'restart docker-registry',
+    }),
+    service({ unit: 'docker-registry', state: 'started', enabled: true }),
+  ];
+}
+
 export function packages(v: DockerVars): string[] {
-  if (v.docker_source === 'debian') return v.docker_compose ? ['docker.io', 'docker-compose'] : ['docker.io'];
+  // A worker joins through the engine's API with curl (the join token stays off every command line).
+  const joinTool = v.docker_swarm === 'worker' ? ['curl'] : [];
+  if (v.docker_source === 'debian')
+    return [...(v.docker_compose ? ['docker.io', 'docker-compose'] : ['docker.io']), ...joinTool];
   const pkgs = ['docker-ce', 'docker-ce-cli', 'containerd.io', 'docker-buildx-plugin'];
-  return v.docker_compose ? [...pkgs, 'docker-compose-plugin'] : pkgs;
+  return [...(v.docker_compose ? [...pkgs, 'docker-compose-plugin'] : pkgs), ...joinTool];
 }
 
 export function composeCommand(v: DockerVars): string[] {
@@ -176,8 +289,8 @@ export function stackCompose(s: DockerStack): string {
   return yaml.dump(doc, { lineWidth: -1, noRefs: true });
 }
 
-/** Address of the swarm manager a worker joins, from the inventory. */
-export function swarmManagerAddress(v: DockerVars, host: HostInfo): string {
+/** The inventory host a worker joins: the one named by docker_swarm_manager, or the first manager. */
+function swarmManager(v: DockerVars, host: HostInfo): HostInfo['inventory']['hosts'][number] {
   const managers = host.inventory.hosts.filter((h) =>
     v.docker_swarm_manager ? h.name === v.docker_swarm_manager : h.vars.docker_swarm === 'manager',
   );
@@ -190,7 +303,12 @@ export function swarmManagerAddress(v: DockerVars, host: HostInfo): string {
       'give one host docker_swarm: manager, or set docker_swarm_manager to its inventory name',
     );
   }
-  const manager = managers[0];
+  return managers[0];
+}
+
+/** Address of the swarm manager a worker joins, from the inventory. */
+export function swarmManagerAddress(v: DockerVars, host: HostInfo): string {
+  const manager = swarmManager(v, host);
   const advertised = manager.vars.docker_swarm_advertise_addr;
   return typeof advertised === 'string' && advertised !== '' ? advertised : manager.address;
 }
@@ -198,8 +316,8 @@ export function swarmManagerAddress(v: DockerVars, host: HostInfo): string {
 const SWARM_ACTIVE = `docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null | grep -qx active`;
 
 function swarmTasks(v: DockerVars, host: HostInfo): Task[] {
+  const addr = v.docker_swarm_advertise_addr ?? host.address;
   if (v.docker_swarm === 'manager') {
-    const addr = v.docker_swarm_advertise_addr ?? host.address;
     return [
       command({
         name: 'docker swarm init',
@@ -209,24 +327,15 @@ function swarmTasks(v: DockerVars, host: HostInfo): Task[] {
     ];
   }
   if (v.docker_swarm === 'worker') {
+    const manager = swarmManager(v, host);
+    // Without a token in the vars, the join reads it from the manager during the run (over the
+    // manager's own connection), once the manager's swarm exists.
     const token = v.docker_swarm_join_token;
-    if (!token) {
-      throw new UserError(
-        `host ${host.name} is a swarm worker but docker_swarm_join_token is not set`,
-        1,
-        `provision the manager first, run \`docker swarm join-token -q worker\` on it, store the token in the secrets (verdandi secrets edit ${host.env}) and set docker_swarm_join_token: "{{ secrets.swarm_worker_token }}"`,
-      );
-    }
-    const manager = swarmManagerAddress(v, host);
-    const addr = v.docker_swarm_advertise_addr ?? host.address;
     return [
-      shell({
-        name: `docker swarm join ${manager}`,
-        // The token comes on stdin, not in this script: the task's own command line stays clean.
-        script: `read -r token; exec docker swarm join --advertise-addr ${quote(addr)} --token "$token" ${quote(`${manager}:2377`)}`,
-        stdin: `${token}\n`,
-        unless: SWARM_ACTIVE,
-        sensitive: true,
+      dockerSwarmJoin({
+        manager: swarmManagerAddress(v, host),
+        advertiseAddr: addr,
+        ...(token ? { token } : { tokenFrom: manager.name }),
       }),
     ];
   }
@@ -346,13 +455,14 @@ export default defineRole({
         'set docker_swarm: manager on this host, or move docker_stacks to the manager',
       );
     }
+    const registry = registryAddress(v, host);
     const tasks: Task[] = [
       ...repositoryTasks(v),
       // daemon.json before the package: a fresh install starts with it, without a restart.
       directory({ path: '/etc/docker', mode: '0755' }),
       copy({
         path: '/etc/docker/daemon.json',
-        content: `${JSON.stringify(daemonConfig(v), null, 2)}\n`,
+        content: `${JSON.stringify(daemonConfig(v, registry), null, 2)}\n`,
         mode: '0644',
         notify: 'restart docker',
       }),
@@ -360,6 +470,7 @@ export default defineRole({
       service({ unit: 'docker', state: 'started', enabled: true }),
       ...v.docker_users.map((u) => user({ user: u, groups: ['docker'], append: true })),
       ...swarmTasks(v, host),
+      ...registryTasks(v, host, registry),
       ...containerTasks(v, host),
       ...composeTasks(v),
       ...v.docker_stacks.map((s) =>
@@ -374,5 +485,6 @@ export default defineRole({
   },
   handlers: {
     'restart docker': () => service({ unit: 'docker', state: 'restarted' }),
+    'restart docker-registry': () => service({ unit: 'docker-registry', state: 'restarted' }),
   },
 });

@@ -5,6 +5,7 @@
 import { ConnectionPool } from '../engine/connection-pool.js';
 import { loadRunContext } from '../engine/context.js';
 import { execute, planRun, type RunOptions, reportedRun } from '../engine/execute.js';
+import { PeerReader } from '../engine/peer-read.js';
 import { ErrorCollector } from '../engine/plan.js';
 import { provisionUnits } from '../engine/units.js';
 import { DEFAULT_FORKS } from '../util/pool.js';
@@ -16,7 +17,9 @@ export async function provision(env: string, o: RunOptions): Promise<number> {
   const conns = new ConnectionPool(ctx.connectOptions, forks);
   // SSH handshakes overlap the loading of the roles (connecting changes nothing on a host).
   conns.warm(ctx.hosts, ctx.vars);
-  return reportedRun(conns, o, async (reporter, stop) => {
+  // Steps that need a value from another host (a worker's swarm join token) read it through these.
+  const peers = new PeerReader(ctx.inventory.hosts, ctx.vars, ctx.connectOptions);
+  return reportedRun(conns, peers, o, async (reporter, stop) => {
     const errors = new ErrorCollector();
     const units = await provisionUnits(ctx, errors);
     const [plans] = await planRun(ctx, [units], errors, conns, {
@@ -31,6 +34,7 @@ export async function provision(env: string, o: RunOptions): Promise<number> {
       forks,
       reporter,
       stop,
+      peers,
     });
     return failed;
   });

@@ -7,6 +7,7 @@ import { ConnectionPool } from '../engine/connection-pool.js';
 import { loadRunContext, type RunContext } from '../engine/context.js';
 import { batchSizes, execute, planRun, type RunOptions, reportedRun } from '../engine/execute.js';
 import { loadPlaybook } from '../engine/loader.js';
+import { PeerReader } from '../engine/peer-read.js';
 import { ErrorCollector } from '../engine/plan.js';
 import type { Play } from '../engine/types.js';
 import { playbookUnits } from '../engine/units.js';
@@ -37,7 +38,9 @@ export async function runPlaybook(env: string, file: string, o: RunOptions): Pro
   const ctx = await loadRunContext(env, o);
   const forks = o.forks ?? DEFAULT_FORKS;
   const conns = new ConnectionPool(ctx.connectOptions, forks);
-  return reportedRun(conns, o, async (reporter, stop) => {
+  // Steps that need a value from another host (a worker's swarm join token) read it through these.
+  const peers = new PeerReader(ctx.inventory.hosts, ctx.vars, ctx.connectOptions);
+  return reportedRun(conns, peers, o, async (reporter, stop) => {
     const failed = new Set<string>();
     const playbook = await loadPlaybook(file);
     // The first play's first batch connects while its roles load; a pattern or serial that is wrong
@@ -69,6 +72,7 @@ export async function runPlaybook(env: string, file: string, o: RunOptions): Pro
           reporter,
           keepOpen: (host) => fitsInForks && later.has(host),
           stop,
+          peers,
         },
       );
       for (const h of res.failed) failed.add(h);

@@ -10,6 +10,7 @@ import type { ConnectionPool } from './connection-pool.js';
 import type { ContextOptions, RunContext } from './context.js';
 import { gatherFacts } from './facts.js';
 import { RunStop } from './interrupt.js';
+import type { PeerReader } from './peer-read.js';
 import { type ErrorCollector, type HostPlan, type HostUnits, planHosts } from './plan.js';
 import { Reporter } from './report.js';
 import { InterruptedError, runTasks } from './run.js';
@@ -40,6 +41,8 @@ export interface ExecuteOptions {
   keepOpen?: (host: string) => boolean;
   /** Ctrl-C / SIGTERM: once requested, no host starts and no new command starts on any host. */
   stop?: RunStop;
+  /** Reads what a step needs from another host (RunStep.stdinFrom); without it such a step fails. */
+  peers?: PeerReader;
 }
 
 export function batchSizes(total: number, serial?: number | string): number[] {
@@ -120,6 +123,7 @@ export async function execute(
             unitTags: unit.tags,
             handlers: unit.handlers,
             stop: opts.stop,
+            readPeer: opts.peers?.read.bind(opts.peers),
           });
           if (res.failed > 0) {
             failed.add(host.name);
@@ -199,7 +203,7 @@ function exitCodeOf(reporter: Reporter, failed: Set<string>, stop: RunStop): num
 }
 
 /** Stops the run on SIGINT/SIGTERM (see interrupt.ts); the second signal closes every connection. */
-function stopOnSignals(reporter: Reporter, conns: ConnectionPool): RunStop {
+function stopOnSignals(reporter: Reporter, conns: ConnectionPool, peers: PeerReader): RunStop {
   return new RunStop().listen(
     (signal) =>
       reporter.warn(
@@ -208,6 +212,7 @@ function stopOnSignals(reporter: Reporter, conns: ConnectionPool): RunStop {
     (signal) => {
       reporter.warn(`${signal} again: aborting the steps in flight (no file is installed half-written)`);
       void conns.closeAll();
+      void peers.closeAll();
     },
   );
 }
@@ -218,11 +223,12 @@ function stopOnSignals(reporter: Reporter, conns: ConnectionPool): RunStop {
  */
 export async function reportedRun(
   conns: ConnectionPool,
+  peers: PeerReader,
   o: Pick<RunOptions, 'json' | 'verbose' | 'check'>,
   work: (reporter: Reporter, stop: RunStop) => Promise<Set<string>>,
 ): Promise<number> {
   const reporter = await Reporter.create({ json: !!o.json, verbose: !!o.verbose, check: !!o.check });
-  const stop = stopOnSignals(reporter, conns);
+  const stop = stopOnSignals(reporter, conns, peers);
   try {
     const failed = await work(reporter, stop);
     reporter.finish(stop.signal);

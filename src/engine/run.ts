@@ -32,7 +32,7 @@ import {
   type StepScript,
   stepScript,
 } from './steps.js';
-import type { HostInfo, Plan, ProbeResult, Step, Task, TaskList } from './types.js';
+import type { HostInfo, PeerRead, Plan, ProbeResult, RunStep, Step, Task, TaskList } from './types.js';
 
 export type HandlerMap = Record<string, () => Task | Task[]>;
 
@@ -50,6 +50,8 @@ export interface RunTasksOptions {
   afterLastStep?: string;
   /** Asked before every command: once it says stop, no new command starts (see interrupt.ts). */
   stop?: { readonly requested: boolean };
+  /** Reads a value a step needs from another host (RunStep.stdinFrom); see peer-read.ts. */
+  readPeer?: (read: PeerRead) => Promise<string>;
 }
 
 /** The run of this host was stopped by a stop request before `next` (nothing of it had started). */
@@ -281,7 +283,22 @@ export async function runTasks(
       const lastOfAll = last && i === tasks.length - 1 ? (opts.afterLastStep ?? '') : '';
       if (lastOfAll) afterLastStepSent = true;
       const after = [lastOfAll, batch?.script ?? ''].filter(Boolean).join('\n');
-      const res = await exec(label(task), combine(step, after, nonce), { stdin: step.stdin });
+      const from = plan.steps[s].kind === 'run' ? (plan.steps[s] as RunStep).stdinFrom : undefined;
+      let stdin = step.stdin;
+      if (from) {
+        if (opts.stop?.requested) throw new InterruptedError(label(task));
+        reporter.activity(`${host.name}: reading ${from.what} from ${from.host}`);
+        try {
+          if (!opts.readPeer) throw new Error('this run reads nothing from other hosts');
+          stdin = `${await opts.readPeer(from)}\n${stdin ?? ''}`;
+        } catch (err) {
+          failure = redact(
+            `could not read ${from.what} from ${from.host}: ${err instanceof Error ? err.message : String(err)}`,
+          );
+          break;
+        }
+      }
+      const res = await exec(label(task), combine(step, after, nonce), { stdin });
       windows.stepApplied();
       const split = splitStepOutput(res.stdout, nonce);
       const { rest, code } = split;

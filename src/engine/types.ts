@@ -21,6 +21,24 @@ export interface RunStep {
   description?: string;
   /** Exit codes that count as success (default [0]). */
   okCodes?: number[];
+  /** A secret read from another host of the inventory when the step runs, sent first on stdin. */
+  stdinFrom?: PeerRead;
+}
+
+/**
+ * A value one host's step needs from another host, known only once the run is under way (a swarm
+ * worker needs the manager's join token, which exists once the manager's swarm does). The engine runs
+ * `command` on `host` over a connection of its own, when the step is about to run (never in check
+ * mode), registers the output as a secret (redacted everywhere) and sends it, then a newline, on the
+ * step's standard input ahead of `stdin`: it never appears in a script or on a command line.
+ */
+export interface PeerRead {
+  /** Inventory name of the host to read from. */
+  host: string;
+  /** Read-only shell run there; its standard output, trimmed, is the value (empty is an error). */
+  command: string;
+  /** What is read, for messages: "the swarm join token". */
+  what: string;
 }
 
 /**

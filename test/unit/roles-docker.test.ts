@@ -4,6 +4,8 @@ import yaml from 'js-yaml';
 import role, {
   daemonConfig,
   packages,
+  registryAddress,
+  registryConfig,
   stackCompose,
   swarmManagerAddress,
   vars,
@@ -60,7 +62,7 @@ test('stacks get parallelism 1, start-first, rollback, unless a service sets its
   t.is(fromText.services.a.deploy.update_config.order, 'start-first');
 });
 
-test('a worker finds its manager in the inventory, and needs a join token', async (t) => {
+test('a worker finds its manager in the inventory; the token comes from it or from the vars', async (t) => {
   const inventory = {
     hosts: [
       { name: 'm1', address: '10.0.0.10', groups: [], vars: { docker_swarm: 'manager' } },
@@ -69,17 +71,33 @@ test('a worker finds its manager in the inventory, and needs a join token', asyn
   };
   const host = hostInfo('w1', { inventory, address: '10.0.0.11' });
   t.is(swarmManagerAddress(vars.parse({ docker_swarm: 'worker' }), host), '10.0.0.10');
-  await t.throwsAsync(async () => role.tasks(vars.parse({ docker_swarm: 'worker' }), host), {
-    message: /docker_swarm_join_token is not set/,
-  });
-  const tasks = (await role.tasks(
-    vars.parse({ docker_swarm: 'worker', docker_swarm_join_token: 'SWMTKN-1-abc' }),
-    host,
-  )) as any[];
-  const join = tasks.find((x) => x.name.startsWith('docker swarm join'));
-  t.truthy(join);
-  t.true(join.sensitive);
-  t.false(join.probe.includes('SWMTKN-1-abc'));
+  const joinOf = async (v: Record<string, unknown>) =>
+    ((await role.tasks(vars.parse({ docker_swarm: 'worker', ...v }), host)) as any[]).find(
+      (x) => x.type === 'dockerSwarmJoin',
+    );
+
+  // No token in the vars: the join reads it from the manager m1 during the run.
+  const fromManager = await joinOf({});
+  t.true(fromManager.sensitive);
+  const [step] = fromManager.plan({ stdout: 'verdandi-swarm-state inactive\n', exitCode: 0 }).steps;
+  t.is(step.stdinFrom.host, 'm1');
+  t.regex(step.stdinFrom.command, /docker swarm join-token -q worker/);
+  t.is(step.stdin, undefined);
+  t.regex(step.command, /10\.0\.0\.10:2377/);
+
+  // An explicit token: on stdin, never in the probe or the command.
+  const explicit = await joinOf({ docker_swarm_join_token: 'SWMTKN-1-abc' });
+  t.false(explicit.probe.includes('SWMTKN-1-abc'));
+  const [own] = explicit.plan({ stdout: 'verdandi-swarm-state inactive\n', exitCode: 0 }).steps;
+  t.is(own.stdin, 'SWMTKN-1-abc\n');
+  t.false(own.command.includes('SWMTKN-1-abc'));
+  t.is(own.stdinFrom, undefined);
+  t.true(
+    ((await role.tasks(vars.parse({ docker_swarm: 'worker' }), host)) as any[]).some(
+      (x) => x.name === 'apt curl' || (x.type === 'apt' && x.name.includes('curl')),
+    ),
+  );
+
   const noManager = hostInfo('w1', { inventory: { hosts: [inventory.hosts[1]] } });
   t.throws(() => swarmManagerAddress(vars.parse({ docker_swarm: 'worker' }), noManager), {
     message: /no host/,
@@ -100,4 +118,37 @@ test('container env from the secrets; a missing secret is named', async (t) => {
   t.true(c.sensitive);
   t.false(c.probe.includes('k-123456'));
   await t.throwsAsync(async () => role.tasks(v, hostInfo('h')), { message: /secret "api_key"/ });
+});
+
+test('a private registry: on its host only, trusted by every engine, passwords only on stdin', async (t) => {
+  const password = 'registry-password-xyz';
+  const inventory = {
+    hosts: [
+      { name: 'm1', address: '10.0.0.10', groups: [], vars: { docker_swarm_advertise_addr: '10.1.0.10' } },
+      { name: 'w1', address: '10.0.0.11', groups: [], vars: {} },
+    ],
+  };
+  const v = vars.parse({ docker_registry: { host: 'm1', users: { deploy: password } } });
+  const onManager = hostInfo('m1', { inventory, address: '10.0.0.10' });
+  const onWorker = hostInfo('w1', { inventory, address: '10.0.0.11' });
+  t.is(registryAddress(v, onWorker), '10.1.0.10:5000');
+  t.deepEqual(daemonConfig(v, '10.1.0.10:5000')['insecure-registries'], ['10.1.0.10:5000']);
+  t.regex(registryConfig('10.1.0.10:5000'), /addr: 10\.1\.0\.10:5000/);
+  t.regex(registryConfig('10.1.0.10:5000'), /htpasswd:/);
+
+  const managerTasks = (await role.tasks(v, onManager)) as any[];
+  const users = managerTasks.find((x) => x.name.startsWith('registry users'));
+  t.truthy(users);
+  t.true(users.sensitive);
+  const steps = users.plan({ stdout: '', exitCode: 1 }).steps ?? [];
+  for (const step of steps) t.false(step.command?.includes(password) ?? false, 'no password in a command');
+  t.true(managerTasks.some((x) => x.type === 'apt' && x.name.includes('docker-registry')));
+  const workerTasks = (await role.tasks(v, onWorker)) as any[];
+  t.false(
+    workerTasks.some((x) => x.name.startsWith('registry users')),
+    'the registry runs on its host only',
+  );
+
+  const nowhere = vars.parse({ docker_registry: { host: 'nope', users: { deploy: password } } });
+  t.throws(() => registryAddress(nowhere, onWorker), { message: /"nope", which is not in the inventory/ });
 });
