@@ -198,7 +198,9 @@ test.serial('two deploys at once on one host: the second fails cleanly naming th
     60_000,
     'the first deploy to take the lock',
   );
-  const second = await deploy('--branch', 'main', '--lock-wait', '1');
+  // --lock-wait 0: one try. A longer wait could outlast the first deploy on a loaded machine, and
+  // the second would then rightly go through.
+  const second = await deploy('--branch', 'main', '--lock-wait', '0');
   const firstResult = await first;
   t.is(second.code, 2, second.stdout + second.stderr);
   t.regex(second.stdout, /another deploy holds the lock of deploy-py: \S+ since \S+ \(deploy /);
