@@ -3,7 +3,7 @@
  * (detached: it outlives the process that started it), waiting until it is ready, and powering it off.
  */
 import { spawn } from 'node:child_process';
-import { chmod, mkdir, open, readdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, open, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type PublicHostKey, parsePublicKey } from '../connection/known-hosts.js';
 import { UserError } from '../util/errors.js';
@@ -43,6 +43,15 @@ export async function prepareOverlay(l: Layout, files: GuestFiles): Promise<void
   await put('etc/resolv.conf', files.resolvConf);
   await put('etc/apt/sources.list', guestAptSources(files.mirrors));
   await put('root/.ssh/authorized_keys', `${files.publicKey}\n`, 0o600);
+  // e2scrub (e2fsprogs) checks ext4 filesystems on LVM: a container has none of its own, yet it sees
+  // the build machine's block devices and its reaper can fail on them, which would leave the host
+  // "degraded". Masked, as on any container.
+  await mkdir(join(upperDir, 'etc/systemd/system'), { recursive: true });
+  for (const unit of ['e2scrub_reap.service', 'e2scrub_all.timer']) {
+    await symlink('/dev/null', join(upperDir, 'etc/systemd/system', unit)).catch((err) => {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    });
+  }
   // Host keys of its own, as a real machine has (the image's would be shared by every host).
   await runOk('ssh-keygen', ['-A', '-f', upperDir]);
 }
