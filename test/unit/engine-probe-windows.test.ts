@@ -12,8 +12,9 @@ import type { Connection, ExecOptions, ExecResult } from '../../src/connection/t
 import { ProbeWindows, RIDE_ALONG } from '../../src/engine/probe-windows.js';
 import { Reporter } from '../../src/engine/report.js';
 import { runTasks } from '../../src/engine/run.js';
-import { type HostInfo, type Task, taskBase } from '../../src/engine/types.js';
+import { type Task, taskBase } from '../../src/engine/types.js';
 import { quote } from '../../src/util/shell.js';
+import { copyOf, localHost } from '../helpers/engine.js';
 
 /** Runs scripts on this machine and counts what the engine asked: round trips and probes. */
 class CountingConnection implements Connection {
@@ -39,29 +40,7 @@ function fileHas(path: string, content: string): Task {
   };
 }
 
-/** `dest` holds what `src` holds: its plan depends on what the task before it wrote. */
-function copyOf(src: string, dest: string): Task {
-  return {
-    ...taskBase('test-copy', `copy ${src}`),
-    probe: `printf '%s\\n' "$(cat ${quote(src)} 2>/dev/null)"; cat ${quote(dest)} 2>/dev/null`,
-    plan: (p) => {
-      const [want, ...rest] = p.stdout.split('\n');
-      return rest.join('\n') === want
-        ? { steps: [] }
-        : { steps: [{ kind: 'write', path: dest, content: want }], reason: 'differs' };
-    },
-  };
-}
-
-const host: HostInfo = {
-  name: 'local',
-  address: 'localhost',
-  groups: [],
-  vars: {},
-  secrets: {},
-  env: 'test',
-  inventory: { hosts: [] },
-};
+const host = localHost;
 
 function quiet() {
   const out = { write: () => true, isTTY: false } as unknown as NodeJS.WritableStream;

@@ -9,8 +9,9 @@ import test from 'ava';
 import { LocalConnection } from '../../src/connection/local.js';
 import { Reporter } from '../../src/engine/report.js';
 import { runTasks } from '../../src/engine/run.js';
-import { type HostInfo, type Task, taskBase } from '../../src/engine/types.js';
+import { type Task, taskBase } from '../../src/engine/types.js';
 import { quote } from '../../src/util/shell.js';
+import { copyOf, localHost } from '../helpers/engine.js';
 
 /** A minimal task: `path` holds exactly `content`. */
 function fileHas(path: string, content: string, opts: { notify?: string; name?: string } = {}): Task {
@@ -36,29 +37,7 @@ function failing(): Task {
   };
 }
 
-/** A task whose desired state depends on what an earlier task wrote: proves the re-probe. */
-function copyOf(src: string, dest: string): Task {
-  return {
-    ...taskBase('test-copy', `copy ${src}`),
-    probe: `printf '%s\\n' "$(cat ${quote(src)} 2>/dev/null)"; cat ${quote(dest)} 2>/dev/null`,
-    plan: (p) => {
-      const [want, ...rest] = p.stdout.split('\n');
-      return rest.join('\n') === want
-        ? { steps: [] }
-        : { steps: [{ kind: 'write', path: dest, content: want }], reason: 'differs' };
-    },
-  };
-}
-
-const host: HostInfo = {
-  name: 'local',
-  address: 'localhost',
-  groups: [],
-  vars: {},
-  secrets: {},
-  env: 'test',
-  inventory: { hosts: [] },
-};
+const host = localHost;
 
 function quietReporter(check = false) {
   const lines: string[] = [];
