@@ -14,8 +14,10 @@
 import {
   apt,
   command,
+  copy,
   defineRole,
   directory,
+  type HostInfo,
   quote,
   type Site,
   type SitePaths,
@@ -40,7 +42,50 @@ function nginxValidate(target: string): string {
   return `if [ -x ${NGINX_CHECK} ]; then ${NGINX_CHECK} ${quote(target)} %s; fi`;
 }
 
-function siteTasks(site: Site, paths: SitePaths): Task[] {
+/**
+ * A swarm site's upstreams: `<node>:<port>` of each node that runs its web tasks (ports published in
+ * `mode: host`), by default every swarm worker of the inventory. nginx skips a node that does not
+ * answer (see the vhost's proxy_next_upstream).
+ */
+export function swarmUpstream(site: Site, host: HostInfo): string {
+  if (site.runtime.type !== 'swarm') throw new Error(`site ${site.name} is not a swarm site`);
+  const rt = site.runtime;
+  if (rt.port === undefined) {
+    throw new UserError(
+      `site ${site.name}: a swarm site needs runtime.port, the port its web service publishes on the nodes`,
+      1,
+      'publish it in mode: host in the compose file (ports: [{ target: 8080, published: 8080, mode: host }]) and set runtime.port: 8080',
+    );
+  }
+  const all = host.inventory.hosts;
+  const nodes = rt.nodes
+    ? rt.nodes.map((name) => {
+        const node = all.find((h) => h.name === name);
+        if (!node)
+          throw new UserError(
+            `site ${site.name}: runtime.nodes names "${name}", which is not in the inventory`,
+            1,
+            `hosts of the inventory: ${all.map((h) => h.name).join(', ')}`,
+          );
+        return node;
+      })
+    : all.filter((h) => h.vars.docker_swarm === 'worker');
+  if (nodes.length === 0) {
+    throw new UserError(
+      `site ${site.name}: no node to proxy to: no host of the inventory has docker_swarm: worker`,
+      1,
+      'list the hosts that run the web tasks in runtime.nodes',
+    );
+  }
+  const servers = nodes.map((n) => {
+    const advertised = n.vars.docker_swarm_advertise_addr;
+    const addr = typeof advertised === 'string' && advertised !== '' ? advertised : n.address;
+    return `server ${addr}:${rt.port} max_fails=1 fail_timeout=5s; # ${n.name}\n`;
+  });
+  return `# Written by the sites role: the nodes that run the web tasks of ${site.name}.\n${servers.join('')}`;
+}
+
+function siteTasks(site: Site, paths: SitePaths, host: HostInfo): Task[] {
   const owner = { owner: paths.user, group: paths.user };
   const tasks: Task[] = [
     user({ user: paths.user, system: true, home: paths.dir, shell: '/usr/sbin/nologin', createHome: false }),
@@ -125,13 +170,23 @@ function siteTasks(site: Site, paths: SitePaths): Task[] {
 
   tasks.push(
     directory({ path: '/etc/nginx/verdandi', owner: 'root', group: 'root', mode: '0755' }),
-    // The deploy owns this file's content afterwards: it is only created here (pointing at blue).
-    shell({
-      name: `initial upstream ${paths.upstream}`,
-      script: `printf '%s' ${quote(upstreamContent(paths, 'blue'))} > ${quote(paths.upstream)}`,
-      creates: paths.upstream,
-      notify: 'reload nginx',
-    }),
+    site.runtime.type === 'swarm'
+      ? // The role owns a swarm site's upstreams: the nodes, not a color.
+        copy({
+          path: paths.upstream,
+          content: swarmUpstream(site, host),
+          owner: 'root',
+          group: 'root',
+          mode: '0644',
+          notify: 'reload nginx',
+        })
+      : // The deploy owns this file's content afterwards: it is only created here (pointing at blue).
+        shell({
+          name: `initial upstream ${paths.upstream}`,
+          script: `printf '%s' ${quote(upstreamContent(paths, 'blue'))} > ${quote(paths.upstream)}`,
+          creates: paths.upstream,
+          notify: 'reload nginx',
+        }),
     template({
       path: paths.vhost,
       src: tpl('vhost.conf.hbs'),
@@ -145,6 +200,7 @@ function siteTasks(site: Site, paths: SitePaths): Task[] {
         clientMaxBodySize: site.nginx.clientMaxBodySize,
         maintenanceFlag: paths.maintenanceFlag,
         maintenanceRoot: '/var/www/maintenance',
+        retry: site.runtime.type === 'swarm',
       },
       owner: 'root',
       group: 'root',
@@ -161,7 +217,7 @@ export default defineRole({
   description:
     'app users, release directories, bare repositories, blue/green supervisor programs and nginx vhosts for `verdandi deploy`',
   vars: sitesVarsSchema,
-  tasks(v) {
+  tasks(v, host) {
     const packages = new Set<string>(['git', 'curl']);
     for (const site of v.sites) {
       for (const p of site.packages) packages.add(p);
@@ -176,7 +232,7 @@ export default defineRole({
     return [
       apt({ packages: [...packages] }),
       directory({ path: v.sites_root, owner: 'root', group: 'root', mode: '0755' }),
-      ...v.sites.map((site) => siteTasks(site, sitePaths(site, v.sites_root))),
+      ...v.sites.map((site) => siteTasks(site, sitePaths(site, v.sites_root), host)),
     ];
   },
   handlers: {

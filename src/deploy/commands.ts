@@ -54,8 +54,10 @@ export function releaseEnvFile(paths: SitePaths, release: string): string {
   return `${releaseDir(paths, release)}/.env`;
 }
 
+/** The release's image: `verdandi/<site>:<release>`, under the registry's address when the site has one. */
 export function imageName(site: Site, release: string): string {
-  return `verdandi/${site.name}:${release}`;
+  const registry = site.runtime.type === 'swarm' ? site.runtime.registry?.address : undefined;
+  return `${registry ? `${registry}/` : ''}verdandi/${site.name}:${release}`;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -356,29 +358,6 @@ export function removeReleases(site: Site, paths: SitePaths, releases: string[])
 /** Appends one JSON line to the site's deploy log. */
 export function recordDeploy(paths: SitePaths, entry: Record<string, unknown>): string {
   return sh`printf '%s\n' ${JSON.stringify(entry)} >> ${paths.deployLog}`;
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Swarm: the stack does its own rolling update (start-first, health-gated in the compose file).
-
-/** `docker stack deploy` of the release's compose file, the image given as ${IMAGE}. */
-export function deployStack(site: Site, paths: SitePaths, release: string): string {
-  if (site.runtime.type !== 'swarm') throw new Error('deployStack: not a swarm site');
-  const dir = releaseDir(paths, release);
-  return [
-    sh`cd ${dir}`,
-    words(
-      'env',
-      `IMAGE=${imageName(site, release)}`,
-      'docker',
-      'stack',
-      'deploy',
-      '--prune',
-      '-c',
-      site.runtime.compose,
-      site.name,
-    ),
-  ].join(' && ');
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -50,8 +50,15 @@ import { DeployOutput, seconds } from './output.js';
 import { deployPlan, describePlan } from './plan.js';
 import { parseReleaseRecord, type ReleaseRecord, releaseName } from './release.js';
 import { runPlan, runStep, StepFailure } from './runner.js';
+import { ROLLED_BACK_EXIT } from './runtimes/swarm.js';
 import { type Site, type SitePaths, sitePaths } from './site.js';
-import { filterSites, parseSitesVars, type SiteTarget, siteEnvFile } from './targets.js';
+import {
+  filterSites,
+  parseSitesVars,
+  type SiteTarget,
+  siteEnvFile,
+  siteRegistryPassword,
+} from './targets.js';
 import { type DeployNotice, notify } from './webhook.js';
 
 export interface DeployCliOptions extends HostWalkCliOptions, ContextOptions {
@@ -94,6 +101,8 @@ export interface HostSession {
   walk: HostWalkOptions;
   /** Each site's environment file by `host/site`, rendered before any host is contacted. */
   envFiles: Map<string, string>;
+  /** The registry password of each swarm site with a registry, by `host/site`. */
+  registryPasswords: Map<string, string>;
 }
 
 /**
@@ -120,9 +129,14 @@ export async function openSession(env: string, o: DeployCliOptions): Promise<Hos
     );
   }
   const envFiles = new Map<string, string>();
+  const registryPasswords = new Map<string, string>();
   for (const t of targets)
-    for (const site of t.vars.sites)
-      envFiles.set(`${t.host.name}/${site.name}`, siteEnvFile(site, ctx.secrets, ctx.env));
+    for (const site of t.vars.sites) {
+      const key = `${t.host.name}/${site.name}`;
+      envFiles.set(key, siteEnvFile(site, ctx.secrets, ctx.env));
+      const password = siteRegistryPassword(site, ctx.secrets, ctx.env);
+      if (password !== undefined) registryPasswords.set(key, password);
+    }
   return {
     ctx,
     targets,
@@ -130,6 +144,7 @@ export async function openSession(env: string, o: DeployCliOptions): Promise<Hos
     out: new DeployOutput({ json: !!o.json, verbose: !!o.verbose }),
     walk,
     envFiles,
+    registryPasswords,
   };
 }
 
@@ -454,7 +469,14 @@ async function deploySite(
       time: new Date().toISOString(),
       by: s.by,
     };
-    const plan = deployPlan({ site, paths, state, record, env: s.envFiles.get(`${host}/${site.name}`)! });
+    const plan = deployPlan({
+      site,
+      paths,
+      state,
+      record,
+      env: s.envFiles.get(`${host}/${site.name}`)!,
+      registryPassword: s.registryPasswords.get(`${host}/${site.name}`),
+    });
     base.release = record.release;
 
     if (o.check) {
@@ -481,6 +503,8 @@ async function deploySite(
       message = `interrupted during "${f.step}": the previous release ${state.current ?? '(none)'} still serves; the half-made release was removed${result.migrated ? ' (the migrations RAN)' : ''}`;
     else if (result.live)
       message = `the new release ${record.release} is live, but "${f.step}" failed after the switch`;
+    else if (f.step === 'converge' && f.code === ROLLED_BACK_EXIT)
+      message = `ROLLED BACK: the new release did not become healthy and Swarm rolled the update back; the previous release ${state.current ?? '(none)'} serves again and the half-made release was removed${result.migrated ? ' (the migrations RAN)' : ''}`;
     else if (result.migrated)
       message = `the migrations RAN (the database has the new schema), then "${f.step}" failed; the previous release ${state.current ?? '(none)'} serves again`;
     else if (result.migrationFailed)

@@ -13,7 +13,6 @@
  */
 import {
   checkout,
-  deployStack,
   healthCheck,
   inRelease,
   installDependencies,
@@ -58,6 +57,8 @@ export interface PlanStep {
   pointOfNoReturn?: boolean;
   bestEffort?: boolean;
   timeoutMs?: number;
+  /** The last line the command printed is what the step says (a stack's convergence). */
+  showsOutput?: boolean;
 }
 
 export interface DeployPlanInput {
@@ -67,6 +68,8 @@ export interface DeployPlanInput {
   record: ReleaseRecord;
   /** Content of the release's environment file. */
   env: string;
+  /** The site's registry password, when it has a registry (sent on stdin only). */
+  registryPassword?: string;
 }
 
 export interface DeployPlan {
@@ -89,7 +92,14 @@ function healthTimeoutMs(site: Site): number {
   return (site.health.timeout + 30) * 1000;
 }
 
-export function deployPlan({ site, paths, state, record, env }: DeployPlanInput): DeployPlan {
+export function deployPlan({
+  site,
+  paths,
+  state,
+  record,
+  env,
+  registryPassword,
+}: DeployPlanInput): DeployPlan {
   const release = record.release;
   const runtime = runtimeOf(site);
   const live = runtime.colors ? liveColor(state) : undefined;
@@ -150,6 +160,10 @@ export function deployPlan({ site, paths, state, record, env }: DeployPlanInput)
     if (stop && restart) {
       steps.push({ phase: 'migrate', title: 'stop workers', command: stop, undo: [restart], only });
     }
+    if (!runtime.colors && runtime.stopForMigrations) {
+      const input = { site, paths, release, previous: state.current, registryPassword, publish: true };
+      for (const step of runtime.stopForMigrations(input)) steps.push({ ...step, only });
+    }
     if (hasLive && live) {
       steps.push({
         phase: 'migrate',
@@ -182,7 +196,11 @@ export function deployPlan({ site, paths, state, record, env }: DeployPlanInput)
   steps.push(
     ...(live
       ? blueGreenSwitch(site, paths, live, release, 'current → new release', maintenanceEnd)
-      : [...stackRollout(site, paths, release, 'current → new release'), ...maintenanceEnd]),
+      : [
+          ...rollout(site, paths, release, state.current, registryPassword, true),
+          { phase: 'switch' as const, title: 'current → new release', command: switchCurrent(paths, release) },
+          ...maintenanceEnd,
+        ]),
   );
 
   const prune = releasesToPrune([...state.releases, release], site.keepReleases, [release, state.current]);
@@ -213,10 +231,19 @@ export interface RollbackPlanInput {
   target: string;
   by: string;
   now: Date;
+  registryPassword?: string;
 }
 
 /** Rollback: the target release starts in the idle color, passes the health check, takes the traffic. */
-export function rollbackPlan({ site, paths, state, target, by, now }: RollbackPlanInput): DeployPlan {
+export function rollbackPlan({
+  site,
+  paths,
+  state,
+  target,
+  by,
+  now,
+  registryPassword,
+}: RollbackPlanInput): DeployPlan {
   const entry = {
     action: 'rollback',
     release: target,
@@ -235,7 +262,11 @@ export function rollbackPlan({ site, paths, state, target, by, now }: RollbackPl
     return {
       release: target,
       prune: [],
-      steps: [...stackRollout(site, paths, target, `current → ${target}`), record],
+      steps: [
+        ...rollout(site, paths, target, state.current, registryPassword, false),
+        { phase: 'switch', title: `current → ${target}`, command: switchCurrent(paths, target) },
+        record,
+      ],
     };
   }
   const live = liveColor(state);
@@ -296,23 +327,18 @@ export function blueGreenSwitch(
   return steps;
 }
 
-/** A runtime without colors (a swarm stack) rolls itself out, health-gated; then `current` follows. */
-function stackRollout(site: Site, paths: SitePaths, release: string, currentTitle: string): PlanStep[] {
-  return [
-    {
-      phase: 'start',
-      title: 'stack deploy',
-      command: deployStack(site, paths, release),
-      pointOfNoReturn: true,
-    },
-    {
-      phase: 'start',
-      title: 'health check',
-      command: healthCheck(site, site.process.port),
-      timeoutMs: healthTimeoutMs(site),
-    },
-    { phase: 'switch', title: currentTitle, command: switchCurrent(paths, release) },
-  ];
+/** A runtime without colors (a swarm stack) rolls itself out; `current` follows once it converged. */
+function rollout(
+  site: Site,
+  paths: SitePaths,
+  release: string,
+  previous: string | undefined,
+  registryPassword: string | undefined,
+  publish: boolean,
+): PlanStep[] {
+  const runtime = runtimeOf(site);
+  if (!runtime.rollout) throw new Error(`the ${site.runtime.type} runtime has neither colors nor a rollout`);
+  return runtime.rollout({ site, paths, release, previous, registryPassword, publish });
 }
 
 /** Human description of a plan, for --check. */

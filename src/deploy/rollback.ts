@@ -78,7 +78,15 @@ async function rollbackSite(
     s.out.step(host, site.name, 'rollback', `${target} is already live`);
     return outcome({ status: 'unchanged', release: target });
   }
-  const plan = rollbackPlan({ site, paths, state, target, by: s.by, now: new Date() });
+  const plan = rollbackPlan({
+    site,
+    paths,
+    state,
+    target,
+    by: s.by,
+    now: new Date(),
+    registryPassword: s.registryPasswords.get(`${host}/${site.name}`),
+  });
   if (o.check) {
     s.out.step(host, site.name, 'would roll back', `${state.current ?? '(none)'} → ${target}`);
     s.out.block(describePlan(plan, !!o.verbose).join('\n'));

@@ -141,8 +141,9 @@ export async function runPlan(
     }
     try {
       // Once the new release serves, the run goes to its end: the rest is quick bookkeeping.
-      await runStep(conn, step, { signal: result.live ? undefined : signal });
-      out.step(where.host, where.site, step.title, `ok (${seconds(Date.now() - started)})`);
+      const res = await runStep(conn, step, { signal: result.live ? undefined : signal });
+      const said = step.showsOutput ? res.stdout.trim().split('\n').at(-1) : undefined;
+      out.step(where.host, where.site, step.title, `${said ? `${said} ` : 'ok '}(${seconds(Date.now() - started)})`);
       done.push(step);
       if (step.migrates) result.migrated = true;
       if (step.pointOfNoReturn) result.live = true;

@@ -47,12 +47,48 @@ const dockerRuntime = z.object({
   runOptions: z.array(z.string()).default([]),
 });
 
+const serviceName = z
+  .string()
+  .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, 'a compose service name (letters, digits, ".", "_" or "-")');
+
 const swarmRuntime = z.object({
   type: z.literal('swarm'),
-  /** Compose file (relative to the release) deployed as a stack named after the site. */
+  /**
+   * Compose file (relative to the release) deployed as a stack named after the site, with
+   * `${IMAGE}` (the release's image), `${ENV_SECRET}` (the Docker secret holding the release's
+   * environment) and `${RELEASE}` set.
+   */
   compose: z.string().default('docker-compose.yml'),
-  /** Dockerfile built as `verdandi/<site>:<release>`; the compose file uses it through ${IMAGE}. */
+  /** Dockerfile built once on the manager as `[<registry>/]verdandi/<site>:<release>`. */
   dockerfile: z.string().default('Dockerfile'),
+  /**
+   * The registry every node pulls the image from (the docker role's `docker_registry`). Without it
+   * the image stays on the manager: a single-node swarm only.
+   */
+  registry: z
+    .object({
+      /** `address:port` of the registry (the one the engines trust). */
+      address: z.string().regex(/^[A-Za-z0-9.-]+(:\d+)?$/, 'a registry address like 10.0.0.31:5000'),
+      username: z.string().min(1),
+      /** Key in the environment's secrets holding the password (like `env.secrets`). */
+      password: z.string().min(1),
+    })
+    .optional(),
+  /** The compose service that serves HTTP: stopped while migrations run. */
+  web: serviceName.default('web'),
+  /** Compose services of background processes: scaled to 0 while migrations run. */
+  workers: z.array(serviceName).default([]),
+  /**
+   * The port the web service publishes in `mode: host` on the nodes that run it: nginx on the
+   * manager proxies to `<node>:<port>` (the front, no routing mesh needed).
+   */
+  port: z.number().int().min(1).max(65535).optional(),
+  /** Inventory hosts that run the web tasks (the front's upstreams). Default: the swarm workers. */
+  nodes: z.array(z.string().min(1)).optional(),
+  /** Extra `docker run` options for checks and migrations run on the manager (volumes, --add-host). */
+  runOptions: z.array(z.string()).default([]),
+  /** Seconds the stack has to converge (every task on the new image and healthy). */
+  convergeTimeout: z.number().int().min(10).default(300),
 });
 
 export const runtimeSchema = z.discriminatedUnion('type', [

@@ -17,10 +17,12 @@ export function statusScript(site: Site, paths: SitePaths): string {
     stateScript(site, paths).replace(/\nexit 0$/, ''),
     'echo "nginx=$(systemctl is-active nginx 2>/dev/null)"',
   ];
+  const runtime = runtimeOf(site);
   for (const color of COLORS) {
-    const state = runtimeOf(site).processState(site, paths, color);
+    const state = runtime.processState(site, paths, color);
     if (state) lines.push(state);
   }
+  if (runtime.statusScript) lines.push(runtime.statusScript(site));
   const scheme = site.nginx.tls ? 'https' : 'http';
   const port = site.nginx.tls ? 443 : site.nginx.listen;
   const url = `${scheme}://127.0.0.1:${port}${site.health.path}`;
@@ -46,7 +48,23 @@ export interface SiteStatus {
   health: { url: string; status: string; expected: number; ok: boolean };
   freeDisk: string;
   lastDeploy?: Record<string, unknown>;
+  /** Swarm sites: the stack's services and their running tasks. */
+  stack?: { services: StackService[]; tasks: StackTask[] };
   error?: string;
+}
+
+export interface StackService {
+  name: string;
+  /** `running/wanted` as Docker counts them. */
+  replicas: string;
+  image: string;
+}
+
+export interface StackTask {
+  name: string;
+  node: string;
+  state: string;
+  image: string;
 }
 
 export function parseStatus(host: string, site: Site, paths: SitePaths, stdout: string): SiteStatus {
@@ -55,6 +73,17 @@ export function parseStatus(host: string, site: Site, paths: SitePaths, stdout: 
   for (const line of stdout.split('\n')) {
     const eq = line.indexOf('=');
     if (eq > 0) kv.set(line.slice(0, eq), line.slice(eq + 1).trim());
+  }
+  const services: StackService[] = [];
+  const tasks: StackTask[] = [];
+  for (const line of stdout.split('\n')) {
+    if (line.startsWith('swarm_service=')) {
+      const [name, replicas, image] = line.slice('swarm_service='.length).split('|');
+      services.push({ name, replicas: replicas ?? '?', image: image ?? '?' });
+    } else if (line.startsWith('swarm_task=')) {
+      const [name, node, state, image] = line.slice('swarm_task='.length).split('|');
+      tasks.push({ name, node: node ?? '?', state: state ?? '?', image: image ?? '?' });
+    }
   }
   const processes: Partial<Record<Color, string>> = {};
   for (const c of COLORS) if (kv.has(`proc_${c}`)) processes[c] = kv.get(`proc_${c}`) || 'unknown';
@@ -84,7 +113,26 @@ export function parseStatus(host: string, site: Site, paths: SitePaths, stdout: 
     },
     freeDisk: kv.get('disk') || '?',
     lastDeploy,
+    ...(runtimeOf(site).statusScript ? { stack: { services, tasks } } : {}),
   };
+}
+
+/** Per service: replicas, image, and how many of its running tasks each node has; then each task. */
+function formatStack(stack: NonNullable<SiteStatus['stack']>): string[] {
+  if (stack.services.length === 0) return ['  stack     no services deployed'];
+  const lines: string[] = [];
+  for (const svc of stack.services) {
+    const perNode = new Map<string, number>();
+    for (const task of stack.tasks)
+      if (task.name.startsWith(`${svc.name}.`)) perNode.set(task.node, (perNode.get(task.node) ?? 0) + 1);
+    const nodes = [...perNode].sort(([a], [b]) => a.localeCompare(b)).map(([n, c]) => `${n}: ${c}`);
+    lines.push(
+      `  service   ${svc.name} ${svc.replicas} replicas (${nodes.join(', ') || 'no task running'}) ${svc.image}`,
+    );
+  }
+  for (const task of stack.tasks)
+    lines.push(`  task      ${task.name} on ${task.node}: ${task.state}, ${task.image}`);
+  return lines;
 }
 
 export function formatStatus(st: SiteStatus): string {
@@ -105,6 +153,7 @@ export function formatStatus(st: SiteStatus): string {
     })
     .join(', ');
   if (procs) lines.push(`  processes ${procs}`);
+  if (st.stack) lines.push(...formatStack(st.stack));
   lines.push(`  nginx     ${st.nginx}${st.maintenance ? ', MAINTENANCE ON' : ''}`);
   lines.push(
     `  health    ${st.health.url} → ${st.health.status} (${st.health.ok ? 'ok' : `expected ${st.health.expected}`})`,

@@ -65,6 +65,26 @@ export function siteEnvValues(
   return out;
 }
 
+/** The password of a swarm site's registry, from the secrets (a missing secret is a user error). */
+export function siteRegistryPassword(
+  site: Site,
+  secrets: Record<string, unknown>,
+  env: string,
+): string | undefined {
+  const registry = site.runtime.type === 'swarm' ? site.runtime.registry : undefined;
+  if (!registry) return undefined;
+  const v = lookup(secrets, registry.password);
+  if (v === undefined || v === null || typeof v === 'object') {
+    throw new UserError(
+      `site ${site.name}: runtime.registry.password names the secret "${registry.password}", which the secrets of ${env} do not hold`,
+      1,
+      `add it with \`verdandi secrets edit ${env}\``,
+    );
+  }
+  registerSecret(String(v));
+  return String(v);
+}
+
 export function siteEnvFile(site: Site, secrets: Record<string, unknown>, env: string): string {
   try {
     return renderEnvFile(site, siteEnvValues(site, secrets, env));

@@ -229,7 +229,8 @@ test('docker sites build an image and run containers per color; swarm sites depl
     record,
     env: '',
   });
-  t.truthy(sp.steps.find((s) => s.title === 'stack deploy' && s.pointOfNoReturn));
+  t.truthy(sp.steps.find((s) => s.title === 'stack deploy' && !s.pointOfNoReturn));
+  t.truthy(sp.steps.find((s) => s.title === 'converge' && s.pointOfNoReturn));
   t.is(sp.next, undefined);
 });
 

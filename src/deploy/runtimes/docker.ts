@@ -4,7 +4,32 @@
  */
 import { sh, words } from '../../util/shell.js';
 import { imageName, releaseDir, releaseEnvFile } from '../commands.js';
+import type { Site, SitePaths } from '../site.js';
 import type { DeployRuntime } from './index.js';
+
+/** Runs a site command (build, check, migration) in a one-off container of the release's image. */
+export function runInImage(
+  site: Site,
+  paths: SitePaths,
+  release: string,
+  command: string,
+  options: string[],
+): string {
+  return words(
+    'docker',
+    'run',
+    '--rm',
+    '--env-file',
+    releaseEnvFile(paths, release),
+    '--network',
+    'host',
+    ...options,
+    imageName(site, release),
+    'sh',
+    '-c',
+    command,
+  );
+}
 
 export const dockerImage: Pick<
   DeployRuntime,
@@ -17,20 +42,7 @@ export const dockerImage: Pick<
       throw new Error('not a container site');
     return `${words('tar', '-C', releaseDir(paths, release), '--exclude=./.env', '-c', '.')} | ${words('docker', 'build', '--quiet', '-t', imageName(site, release), '-f', site.runtime.dockerfile, '-')}`;
   },
-  inRelease: (site, paths, release, command) =>
-    words(
-      'docker',
-      'run',
-      '--rm',
-      '--env-file',
-      releaseEnvFile(paths, release),
-      '--network',
-      'host',
-      imageName(site, release),
-      'sh',
-      '-c',
-      command,
-    ),
+  inRelease: (site, paths, release, command) => runInImage(site, paths, release, command, []),
   // docker's env-file syntax: no quoting, so no line breaks.
   renderEnv: (values) => {
     const lines = Object.entries(values).map(([k, v]) => {

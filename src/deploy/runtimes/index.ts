@@ -4,11 +4,25 @@
  * runtime; none of them branches on the runtime's type. Adding a runtime is one new file here plus its
  * line in RUNTIMES (and its schema in site.ts).
  */
+import type { PlanStep } from '../plan.js';
 import type { Color, Site, SitePaths } from '../site.js';
 import { docker } from './docker.js';
 import { node } from './node.js';
 import { python } from './python.js';
 import { swarm } from './swarm.js';
+
+/** What a runtime without colors needs to roll a release out. */
+export interface RolloutInput {
+  site: Site;
+  paths: SitePaths;
+  release: string;
+  /** The release serving now: what a failure before the new one converged goes back to. */
+  previous?: string;
+  /** The registry's password (from the secrets), sent on stdin only. */
+  registryPassword?: string;
+  /** Push the release's image (a deploy); a rollback's image is in the registry already. */
+  publish: boolean;
+}
 
 export interface DeployRuntime {
   /**
@@ -39,6 +53,12 @@ export interface DeployRuntime {
   removeArtifacts(site: Site, releases: string[]): string | null;
   /** Best-effort cleanup after a deploy (unused virtualenvs). */
   cleanup(site: Site, paths: SitePaths): Array<{ title: string; command: string }>;
+  /** Runtimes without colors: the steps that take a release live (deploy and rollback). */
+  rollout?(input: RolloutInput): PlanStep[];
+  /** Runtimes without colors: the steps that stop the site's processes while migrations run. */
+  stopForMigrations?(input: RolloutInput): PlanStep[];
+  /** Read-only shell adding runtime-specific `key=value` lines to `verdandi status`. */
+  statusScript?(site: Site): string;
 }
 
 const RUNTIMES: Record<Site['runtime']['type'], DeployRuntime> = { python, node, docker, swarm };
