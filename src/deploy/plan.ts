@@ -33,7 +33,7 @@ import {
   writeEnvFile,
 } from './commands.js';
 import { type ReleaseRecord, releasesToPrune } from './release.js';
-import { runtimeOf } from './runtimes/index.js';
+import { type RolloutInput, runtimeOf } from './runtimes/index.js';
 import { type Color, otherColor, type Site, type SitePaths } from './site.js';
 
 export type Phase = 'code' | 'build' | 'migrate' | 'start' | 'switch' | 'cleanup';
@@ -138,6 +138,9 @@ export function deployPlan({
     });
   });
 
+  const input = { site, paths, release, previous: state.current, registryPassword, published: true };
+  if (!runtime.colors && runtime.publish) steps.push(...runtime.publish(input));
+
   if (site.migrate) {
     if (site.migrate.check) {
       steps.push({
@@ -161,7 +164,6 @@ export function deployPlan({
       steps.push({ phase: 'migrate', title: 'stop workers', command: stop, undo: [restart], only });
     }
     if (!runtime.colors && runtime.stopForMigrations) {
-      const input = { site, paths, release, previous: state.current, registryPassword, publish: true };
       for (const step of runtime.stopForMigrations(input)) steps.push({ ...step, only });
     }
     if (hasLive && live) {
@@ -197,8 +199,12 @@ export function deployPlan({
     ...(live
       ? blueGreenSwitch(site, paths, live, release, 'current → new release', maintenanceEnd)
       : [
-          ...rollout(site, paths, release, state.current, registryPassword, true),
-          { phase: 'switch' as const, title: 'current → new release', command: switchCurrent(paths, release) },
+          ...rollout(input),
+          {
+            phase: 'switch' as const,
+            title: 'current → new release',
+            command: switchCurrent(paths, release),
+          },
           ...maintenanceEnd,
         ]),
   );
@@ -263,7 +269,14 @@ export function rollbackPlan({
       release: target,
       prune: [],
       steps: [
-        ...rollout(site, paths, target, state.current, registryPassword, false),
+        ...rollout({
+          site,
+          paths,
+          release: target,
+          previous: state.current,
+          registryPassword,
+          published: false,
+        }),
         { phase: 'switch', title: `current → ${target}`, command: switchCurrent(paths, target) },
         record,
       ],
@@ -328,17 +341,11 @@ export function blueGreenSwitch(
 }
 
 /** A runtime without colors (a swarm stack) rolls itself out; `current` follows once it converged. */
-function rollout(
-  site: Site,
-  paths: SitePaths,
-  release: string,
-  previous: string | undefined,
-  registryPassword: string | undefined,
-  publish: boolean,
-): PlanStep[] {
-  const runtime = runtimeOf(site);
-  if (!runtime.rollout) throw new Error(`the ${site.runtime.type} runtime has neither colors nor a rollout`);
-  return runtime.rollout({ site, paths, release, previous, registryPassword, publish });
+function rollout(input: RolloutInput): PlanStep[] {
+  const runtime = runtimeOf(input.site);
+  if (!runtime.rollout)
+    throw new Error(`the ${input.site.runtime.type} runtime has neither colors nor a rollout`);
+  return runtime.rollout(input);
 }
 
 /** Human description of a plan, for --check. */

@@ -143,7 +143,12 @@ export async function runPlan(
       // Once the new release serves, the run goes to its end: the rest is quick bookkeeping.
       const res = await runStep(conn, step, { signal: result.live ? undefined : signal });
       const said = step.showsOutput ? res.stdout.trim().split('\n').at(-1) : undefined;
-      out.step(where.host, where.site, step.title, `${said ? `${said} ` : 'ok '}(${seconds(Date.now() - started)})`);
+      out.step(
+        where.host,
+        where.site,
+        step.title,
+        `${said ? `${said} ` : 'ok '}(${seconds(Date.now() - started)})`,
+      );
       done.push(step);
       if (step.migrates) result.migrated = true;
       if (step.pointOfNoReturn) result.live = true;
@@ -182,7 +187,7 @@ async function undo(conn: Connection, done: PlanStep[], where: Where, out: Deplo
     let ok = true;
     for (const command of step.undo) {
       try {
-        await runStep(conn, { title: `undo ${step.title}`, command, timeoutMs: 120_000 });
+        await runStep(conn, { title: `undo ${step.title}`, command, timeoutMs: step.timeoutMs ?? 120_000 });
       } catch (err) {
         if (err instanceof UnreachableError) throw err;
         const f =

@@ -88,7 +88,7 @@ const swarmRuntime = z.object({
   /** Extra `docker run` options for checks and migrations run on the manager (volumes, --add-host). */
   runOptions: z.array(z.string()).default([]),
   /** Seconds the stack has to converge (every task on the new image and healthy). */
-  convergeTimeout: z.number().int().min(10).default(300),
+  convergeTimeout: z.number().int().min(1).default(300),
 });
 
 export const runtimeSchema = z.discriminatedUnion('type', [

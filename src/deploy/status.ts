@@ -127,7 +127,7 @@ function formatStack(stack: NonNullable<SiteStatus['stack']>): string[] {
       if (task.name.startsWith(`${svc.name}.`)) perNode.set(task.node, (perNode.get(task.node) ?? 0) + 1);
     const nodes = [...perNode].sort(([a], [b]) => a.localeCompare(b)).map(([n, c]) => `${n}: ${c}`);
     lines.push(
-      `  service   ${svc.name} ${svc.replicas} replicas (${nodes.join(', ') || 'no task running'}) ${svc.image}`,
+      `  service   ${svc.name} replicas ${svc.replicas}, on ${nodes.join(', ') || 'no node'}, image ${svc.image}`,
     );
   }
   for (const task of stack.tasks)

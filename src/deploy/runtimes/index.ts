@@ -20,8 +20,8 @@ export interface RolloutInput {
   previous?: string;
   /** The registry's password (from the secrets), sent on stdin only. */
   registryPassword?: string;
-  /** Push the release's image (a deploy); a rollback's image is in the registry already. */
-  publish: boolean;
+  /** The deploy ran `publish` before (a rollback did not: its image is in the registry already). */
+  published: boolean;
 }
 
 export interface DeployRuntime {
@@ -53,6 +53,8 @@ export interface DeployRuntime {
   removeArtifacts(site: Site, releases: string[]): string | null;
   /** Best-effort cleanup after a deploy (unused virtualenvs). */
   cleanup(site: Site, paths: SitePaths): Array<{ title: string; command: string }>;
+  /** Runtimes without colors: steps that ship the built release where the nodes get it (a registry). */
+  publish?(input: RolloutInput): PlanStep[];
   /** Runtimes without colors: the steps that take a release live (deploy and rollback). */
   rollout?(input: RolloutInput): PlanStep[];
   /** Runtimes without colors: the steps that stop the site's processes while migrations run. */

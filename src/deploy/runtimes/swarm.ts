@@ -90,7 +90,7 @@ export function convergeScript(site: Site, release: string): string {
   const want = imageName(site, release);
   const repo = want.slice(0, want.lastIndexOf(':'));
   return [
-    `stack=${quote(site.name)}; want=${quote(want)}; repo=${quote(repo)}`,
+    `stack=${quote(site.name)}; want=${quote(want)}; repo=${quote(repo)}; release=${quote(release)}`,
     `end=$(( $(date +%s) + ${rt.convergeTimeout} ))`,
     'while :; do',
     '  pending=; summary=',
@@ -98,7 +98,7 @@ export function convergeScript(site: Site, release: string): string {
     '  [ -n "$services" ] || pending="the stack $stack has no services yet"',
     '  for s in $services; do',
     `    info=$(docker service inspect -f '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}|{{.Spec.TaskTemplate.ContainerSpec.Image}}|{{if .Spec.Mode.Replicated}}{{.Spec.Mode.Replicated.Replicas}}{{end}}' "$s" 2>&1) || { pending="$s: $info"; continue; }`,
-    '    state=${info%%|*}; rest=${info#*|}; image=${rest%%|*}; replicas=${rest#*|}',
+    `    state=\${info%%|*}; rest=\${info#*|}; image=\${rest%%|*}; replicas=\${rest#*|}`,
     '    ours=no; case "$image" in "$repo":*) ours=yes ;; esac',
     '    if [ "$ours" = yes ]; then',
     '      case "$image" in',
@@ -108,9 +108,9 @@ export function convergeScript(site: Site, release: string): string {
     `          msg=$(docker service inspect -f '{{if .UpdateStatus}}{{.UpdateStatus.Message}}{{end}}' "$s")`,
     '          case "$state" in',
     `            rollback_completed) echo "$s: Swarm rolled the update back (\${msg:-no message}): its tasks run \${image%@*} again" >&2; exit ${ROLLED_BACK_EXIT} ;;`,
-    '            rollback_paused) echo "$s: the rollback of the update paused (${msg:-no message}): look at docker service ps $s" >&2; exit 1 ;;',
+    `            rollback_paused) echo "$s: the rollback of the update paused (\${msg:-no message}): look at docker service ps $s" >&2; exit 1 ;;`,
     '          esac',
-    '          pending="$s: rolling back (${state:-waiting})"; continue ;;',
+    `          pending="$s: rolling back (\${state:-waiting})"; continue ;;`,
     '      esac',
     '      case "$state" in',
     `        paused) echo "$s: the update paused ($(docker service inspect -f '{{.UpdateStatus.Message}}' "$s")): set update_config.failure_action: rollback" >&2; exit 1 ;;`,
@@ -123,17 +123,17 @@ export function convergeScript(site: Site, release: string): string {
     '      [ -n "$t" ] || continue',
     '      total=$((total + 1))',
     '      case "$t" in Running*) ;; *) continue ;; esac',
-    '      img=${t#*|}',
+    `      img=\${t#*|}`,
     '      if [ "$ours" = yes ]; then case "$img" in "$want"|"$want"@*) ;; *) continue ;; esac; fi',
     '      ok=$((ok + 1))',
     '    done <<EOF',
     '$tasks',
     'EOF',
-    '    n=${replicas:-$total}',
+    `    n=\${replicas:-$total}`,
     '    if [ "$ok" -ne "$n" ] || [ "$total" -ne "$ok" ]; then pending="$s: $ok/$n tasks running the release"; continue; fi',
     '    summary="$summary $s $ok/$n"',
     '  done',
-    '  if [ -z "$pending" ]; then echo "converged:$summary on ${want##*/}"; exit 0; fi',
+    `  if [ -z "$pending" ]; then echo "converged:$summary on release $release"; exit 0; fi`,
     '  if [ "$(date +%s)" -ge "$end" ]; then',
     `    echo "not converged after ${rt.convergeTimeout} s: $pending" >&2`,
     `    docker stack ps --filter desired-state=running --format '{{.Name}} {{.Node}} {{.CurrentState}} {{.Error}}' "$stack" >&2`,
@@ -155,7 +155,7 @@ export function scaleToZero(site: Site, services: string[], timeoutSeconds = 120
     `for s in ${words(...names)}; do`,
     '  docker service inspect "$s" >/dev/null 2>&1 || continue',
     '  docker service scale --detach "$s=0" >/dev/null || exit 1',
-    '  while docker service ps --format \'{{.CurrentState}}\' "$s" | grep -qE \'^(New|Allocated|Pending|Assigned|Accepted|Preparing|Ready|Starting|Running)\'; do',
+    "  while docker service ps --format '{{.CurrentState}}' \"$s\" | grep -qE '^(New|Allocated|Pending|Assigned|Accepted|Preparing|Ready|Starting|Running)'; do",
     `    if [ "$(date +%s)" -ge "$end" ]; then echo "$s: tasks still running after ${timeoutSeconds} s" >&2; exit 1; fi`,
     '    sleep 0.5',
     '  done',
@@ -177,31 +177,55 @@ function restore(site: Site, paths: SitePaths, previous: string | undefined): st
   return [deployStack(site, paths, previous), convergeScript(site, previous)];
 }
 
+/**
+ * A deploy's steps after the build and checks, before any migration (so maintenance lasts no longer
+ * than it must): the registry login, the push, the environment's secret.
+ */
+function publish(i: RolloutInput): PlanStep[] {
+  const steps = login(i);
+  if (steps.length > 0)
+    steps.push({
+      phase: 'build',
+      title: 'push image',
+      command: pushImage(i.site, i.release),
+      timeoutMs: 600_000,
+    });
+  steps.push(envSecret(i));
+  return steps;
+}
+
+function login({ site, registryPassword }: RolloutInput): PlanStep[] {
+  const command = registryLogin(site);
+  if (!command) return [];
+  if (registryPassword === undefined)
+    throw new Error(`site ${site.name}: the registry password was not read from the secrets`);
+  return [{ phase: 'build', title: 'registry login', command, stdin: `${registryPassword}\n` }];
+}
+
+function envSecret({ site, paths, release }: RolloutInput): PlanStep {
+  return { phase: 'build', title: 'environment secret', command: createEnvSecret(site, paths, release) };
+}
+
+/** Milliseconds a step that waits for the stack may take (its wait, plus Docker's own commands). */
+function stackTimeoutMs(site: Site): number {
+  return (swarmOf(site).convergeTimeout + 60) * 1000;
+}
+
+/**
+ * The stack deploy and the wait for convergence. A deploy published the release before; a rollback
+ * logs in again (the credentials `--with-registry-auth` hands the nodes) and makes sure the target's
+ * secret exists.
+ */
 function rollout(i: RolloutInput): PlanStep[] {
   const { site, paths, release, previous } = i;
-  const rt = swarmOf(site);
-  const steps: PlanStep[] = [];
-  const login = registryLogin(site);
-  if (login) {
-    if (i.registryPassword === undefined)
-      throw new Error(`site ${site.name}: the registry password was not read from the secrets`);
-    steps.push({
-      phase: 'start',
-      title: 'registry login',
-      command: login,
-      stdin: `${i.registryPassword}\n`,
-    });
-    if (i.publish)
-      steps.push({ phase: 'start', title: 'push image', command: pushImage(site, release), timeoutMs: 600_000 });
-  }
-  steps.push(
-    { phase: 'start', title: 'environment secret', command: createEnvSecret(site, paths, release) },
+  return [
+    ...(i.published ? [] : [...login(i), envSecret(i)]),
     {
       phase: 'start',
       title: 'stack deploy',
       command: deployStack(site, paths, release),
       undo: restore(site, paths, previous),
-      timeoutMs: 300_000,
+      timeoutMs: stackTimeoutMs(site),
     },
     {
       phase: 'start',
@@ -209,10 +233,9 @@ function rollout(i: RolloutInput): PlanStep[] {
       command: convergeScript(site, release),
       pointOfNoReturn: true,
       showsOutput: true,
-      timeoutMs: (rt.convergeTimeout + 30) * 1000,
+      timeoutMs: stackTimeoutMs(site),
     },
-  );
-  return steps;
+  ];
 }
 
 function stopForMigrations(i: RolloutInput): PlanStep[] {
@@ -228,14 +251,14 @@ function stopForMigrations(i: RolloutInput): PlanStep[] {
       title: 'workers to 0',
       command: scaleToZero(site, rt.workers),
       undo,
-      timeoutMs: 180_000,
+      timeoutMs: stackTimeoutMs(site),
     });
   steps.push({
     phase: 'migrate',
     title: `stop ${rt.web}`,
     command: scaleToZero(site, [rt.web]),
     undo,
-    timeoutMs: 180_000,
+    timeoutMs: stackTimeoutMs(site),
   });
   return steps;
 }
@@ -263,6 +286,7 @@ export const swarm: DeployRuntime = {
       `${words('docker', 'secret', 'rm', ...releases.map((r) => envSecretName(site, r)))} >/dev/null 2>&1`,
       'true',
     ].join('; '),
+  publish,
   rollout,
   stopForMigrations,
   statusScript: (site) => stackStatusScript(site),
