@@ -204,7 +204,8 @@ export const sitesVarsSchema = z.object({
       for (const s of sites) {
         if (seen.has(s.name)) ctx.addIssue({ code: 'custom', message: `two sites are named "${s.name}"` });
         seen.add(s.name);
-        // Each site takes two ports (blue, green).
+        // Each site with colors takes two ports (blue, green); a swarm site's tasks publish on the nodes.
+        if (s.runtime.type === 'swarm') continue;
         for (const port of [s.process.port, s.process.port + 1]) {
           const other = ports.get(port);
           if (other)
