@@ -13,7 +13,7 @@ import type { SiteState } from '../../src/deploy/commands.js';
 import { deployPlan, rollbackPlan } from '../../src/deploy/plan.js';
 import type { ReleaseRecord } from '../../src/deploy/release.js';
 import { convergeScript, ROLLED_BACK_EXIT, scaleToZero } from '../../src/deploy/runtimes/swarm.js';
-import { type SiteInput, sitePaths, siteSchema } from '../../src/deploy/site.js';
+import { type SiteInput, sitePaths, siteSchema, sitesVarsSchema } from '../../src/deploy/site.js';
 import { formatStatus, parseStatus } from '../../src/deploy/status.js';
 import { siteRegistryPassword } from '../../src/deploy/targets.js';
 import { UserError } from '../../src/util/errors.js';
@@ -339,6 +339,24 @@ test('the front: upstreams are the swarm workers at the published port (or runti
   const tasks = (await sitesRole.tasks({ sites: [swarmSite()], sites_root: '/srv' }, host)).flat();
   t.true(tasks.some((task) => task && JSON.stringify(task).includes('/etc/nginx/verdandi/web.upstream')));
   t.false(tasks.some((task) => task && JSON.stringify(task).includes('supervisor')));
+});
+
+test('swarm sites take no blue/green ports: two of them on one manager do not clash', (t) => {
+  const vars = sitesVarsSchema.parse({
+    sites: [
+      { name: 'a', repo: 'x', runtime: { type: 'swarm' } },
+      { name: 'b', repo: 'y', runtime: { type: 'swarm' } },
+    ],
+  });
+  t.is(vars.sites.length, 2);
+  t.throws(() =>
+    sitesVarsSchema.parse({
+      sites: [
+        { name: 'a', repo: 'x', runtime: { type: 'docker' } },
+        { name: 'b', repo: 'y', runtime: { type: 'docker' } },
+      ],
+    }),
+  );
 });
 
 test('the registry password comes from the secrets; a missing one is a user error', (t) => {
