@@ -42,6 +42,20 @@ function lookup(secrets: Record<string, unknown>, key: string): unknown {
   return v;
 }
 
+/** A value of the secrets named by a site's field, registered for redaction; missing: a user error. */
+function secretValue(secrets: Record<string, unknown>, key: string, field: string, env: string): string {
+  const v = lookup(secrets, key);
+  if (v === undefined || v === null || typeof v === 'object') {
+    throw new UserError(
+      `${field} names the secret "${key}", which the secrets of ${env} do not hold`,
+      1,
+      `add it with \`verdandi secrets edit ${env}\``,
+    );
+  }
+  registerSecret(String(v));
+  return String(v);
+}
+
 /** The site's environment: plain vars, then secrets (a missing secret is a user error). */
 export function siteEnvValues(
   site: Site,
@@ -50,18 +64,8 @@ export function siteEnvValues(
 ): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(site.env.vars)) out[k] = String(v);
-  for (const [k, key] of Object.entries(site.env.secrets)) {
-    const v = lookup(secrets, key);
-    if (v === undefined || v === null || typeof v === 'object') {
-      throw new UserError(
-        `site ${site.name}: env.secrets.${k} names the secret "${key}", which the secrets of ${env} do not hold`,
-        1,
-        `add it with \`verdandi secrets edit ${env}\``,
-      );
-    }
-    registerSecret(String(v));
-    out[k] = String(v);
-  }
+  for (const [k, key] of Object.entries(site.env.secrets))
+    out[k] = secretValue(secrets, key, `site ${site.name}: env.secrets.${k}`, env);
   return out;
 }
 
@@ -73,16 +77,7 @@ export function siteRegistryPassword(
 ): string | undefined {
   const registry = site.runtime.type === 'swarm' ? site.runtime.registry : undefined;
   if (!registry) return undefined;
-  const v = lookup(secrets, registry.password);
-  if (v === undefined || v === null || typeof v === 'object') {
-    throw new UserError(
-      `site ${site.name}: runtime.registry.password names the secret "${registry.password}", which the secrets of ${env} do not hold`,
-      1,
-      `add it with \`verdandi secrets edit ${env}\``,
-    );
-  }
-  registerSecret(String(v));
-  return String(v);
+  return secretValue(secrets, registry.password, `site ${site.name}: runtime.registry.password`, env);
 }
 
 export function siteEnvFile(site: Site, secrets: Record<string, unknown>, env: string): string {
