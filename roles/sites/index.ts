@@ -6,7 +6,8 @@
  * - python/node sites: two supervisor programs, `<site>-blue` (port) and `<site>-green` (port + 1),
  *   started by `bin/run`, which runs the release `slots/<color>` points at (an idle color exits at once);
  * - an nginx vhost whose upstream is an include file the deploy rewrites to switch colors, with the
- *   maintenance switch of the nginx role's convention.
+ *   maintenance switch of the nginx role's convention; for a swarm site the role writes that file
+ *   itself (each node's published port) and the vhost retries on the next node.
  *
  * It expects the nginx role (and supervisor for python/node sites, docker for docker/swarm sites) on
  * the same host. See README.md for the vars and the deploy for how releases go live.
