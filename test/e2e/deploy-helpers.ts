@@ -87,16 +87,18 @@ export interface LoadResult {
 
 /**
  * Requests `url` (each time on a new connection) one request after another until `stop()` says so, at most `maxRequests` times and
- * `maxMs` long: a bounded loop. A failure is a network error or a status other than 200.
+ * `maxMs` long: a bounded loop. A failure is a network error or a status other than 200. `pauseMs`
+ * between requests caps the rate (so the count lasts longer).
  */
 export async function requestContinuously(
   url: string,
   stop: () => boolean,
-  { maxRequests = 20_000, maxMs = 300_000 } = {},
+  { maxRequests = 20_000, maxMs = 300_000, pauseMs = 0 } = {},
 ): Promise<LoadResult> {
   const result: LoadResult = { requests: 0, failures: [], seen: [] };
   const deadline = Date.now() + maxMs;
   while (!stop() && result.requests < maxRequests && Date.now() < deadline) {
+    if (pauseMs > 0 && result.requests > 0) await new Promise((r) => setTimeout(r, pauseMs));
     result.requests++;
     try {
       const { status, body } = await getFresh(url);
