@@ -1,4 +1,8 @@
-/** Runs to record in history tests, and a writer process for the concurrency tests. */
+/** Runs to record in history tests, and writer processes recording at the same time. */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { RunRecord } from '../../src/history/types.js';
 
 export function sampleRun(over: Partial<RunRecord> = {}): RunRecord {
@@ -78,4 +82,52 @@ export function sampleRun(over: Partial<RunRecord> = {}): RunRecord {
     ],
     ...over,
   };
+}
+
+export interface WriterResult {
+  tag: string;
+  code: number;
+  out: string;
+}
+
+/**
+ * One history-writer.ts process per tag, each recording `count` runs (argv `... # <tag> <i>`) into
+ * `where` (a SQLite file or a postgres:// URL). They are released together once every one of them
+ * said it is loaded (their start-up is the slow part), so their writes overlap.
+ */
+export async function recordConcurrently(
+  where: string,
+  count: number,
+  tags: string[],
+): Promise<WriterResult[]> {
+  const go = join(mkdtempSync(join(tmpdir(), 'vd-history-go-')), 'go');
+  let loaded = 0;
+  const all = tags.map(
+    (tag) =>
+      new Promise<WriterResult>((resolve) => {
+        const child = spawn(
+          process.execPath,
+          ['--import', 'tsx', join(import.meta.dirname, 'history-writer.ts'), where, String(count), tag],
+          { env: { ...process.env, GO: go }, stdio: ['ignore', 'pipe', 'pipe'] },
+        );
+        let out = '';
+        let ready = false;
+        child.stdout.on('data', (d) => {
+          out += d;
+          if (!ready && out.startsWith('ready\n')) {
+            ready = true;
+            if (++loaded === tags.length) writeFileSync(go, '');
+          }
+        });
+        child.stderr.on('data', (d) => {
+          out += d;
+        });
+        child.on('close', (code) => {
+          // A writer that died before it was ready must not leave the others waiting for it.
+          if (!ready) writeFileSync(go, '');
+          resolve({ tag, code: code ?? 1, out });
+        });
+      }),
+  );
+  return Promise.all(all);
 }

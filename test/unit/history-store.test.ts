@@ -3,7 +3,6 @@
  * once and refuses a newer one, secrets never reach the file, two processes recording at the same
  * time both land, a stale lock of a killed writer is cleared, and a broken store is only a warning.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +12,7 @@ import { LATEST_VERSION } from '../../src/history/schema.js';
 import { importSpool, spoolTrouble } from '../../src/history/spool.js';
 import { HistoryStore, historyLocation } from '../../src/history/store.js';
 import { clearSecrets, registerSecret } from '../../src/util/redact.js';
-import { sampleRun } from '../helpers/history.js';
+import { recordConcurrently, sampleRun } from '../helpers/history.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'vd-history-'));
 const sqlite = (file: string) => ({ kind: 'sqlite' as const, file });
@@ -193,47 +192,12 @@ function captureStderr() {
   return { lines, restore: () => (process.stderr.write = original) };
 }
 
-function writer(
-  where: string,
-  count: number,
-  tag: string,
-  go: string,
-): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        join(import.meta.dirname, '..', 'helpers', 'history-writer.ts'),
-        where,
-        String(count),
-        tag,
-      ],
-      { env: { ...process.env, GO: go }, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-    });
-    child.stderr.on('data', (d) => {
-      out += d;
-    });
-    child.on('close', (code) => resolve({ code: code ?? 1, out }));
-  });
-}
-
 test('two processes recording at the same time both land, every run of each', async (t) => {
   t.timeout(5 * 60_000);
   const dir = tmp();
   const file = join(dir, 'h.sqlite');
-  const go = join(dir, 'go');
   // Both start on a store that does not exist yet: they also race to create and migrate it.
-  const both = Promise.all([writer(file, 15, 'A', go), writer(file, 15, 'B', go)]);
-  // Released together once both are loaded (their start-up is the slow part).
-  setTimeout(() => writeFileSync(go, ''), 3000);
-  const results = await both;
-  for (const r of results) t.is(r.code, 0, r.out);
+  for (const r of await recordConcurrently(file, 15, ['A', 'B'])) t.is(r.code, 0, r.out);
   const store = await HistoryStore.open(sqlite(file));
   const runs = await store.list();
   await store.close();
