@@ -35,6 +35,11 @@ interface HostState {
   lastAt: number;
   /** A diff shown before the task line it belongs to. */
   pendingDiff?: string;
+  /** Commands sent to the host so far, and when its last task ended. */
+  sent: number;
+  sentAtLastTask: number;
+  /** The host's round trips as the engine's recap gives them. */
+  engineRoundTrips?: number;
 }
 
 export class Recorder implements RunObserver {
@@ -60,6 +65,8 @@ export class Recorder implements RunObserver {
       const at = this.now();
       h = {
         lastAt: at,
+        sent: 0,
+        sentAtLastTask: 0,
         record: {
           name,
           status: 'ok',
@@ -93,14 +100,20 @@ export class Recorder implements RunObserver {
       detail: detail === undefined ? null : redact(detail),
       startedMs: h.lastAt,
       durationMs: at - h.lastAt,
+      roundTrips: h.sent - h.sentAtLastTask,
       diff: h.pendingDiff ?? null,
       failure: null,
     };
     h.pendingDiff = undefined;
     h.lastAt = at;
+    h.sentAtLastTask = h.sent;
     h.record[status]++;
     h.record.tasks.push(task);
     this.lastTask = task;
+  }
+
+  roundTrip(host: string): void {
+    this.host(host).sent++;
   }
 
   diff(host: string, text: string): void {
@@ -128,14 +141,17 @@ export class Recorder implements RunObserver {
 
   finished(summary: { check: boolean; roundTrips: Record<string, number> }): void {
     this.check = summary.check;
-    for (const [name, n] of Object.entries(summary.roundTrips)) this.host(name).record.roundTrips = n;
+    // The engine's own count (its recap) is the host's total; commands that print no recap (deploy,
+    // backup...) get the count of the commands seen.
+    for (const [name, n] of Object.entries(summary.roundTrips)) this.host(name).engineRoundTrips = n;
   }
 
   /** The run as it will be stored. */
   async toRecord(end: RunEnd): Promise<RunRecord> {
     const git = await this.git;
-    const hosts = [...this.hosts.values()].map(({ record, lastAt }) => {
+    const hosts = [...this.hosts.values()].map(({ record, lastAt, sent, engineRoundTrips }) => {
       record.durationMs = lastAt - record.startedMs;
+      record.roundTrips = engineRoundTrips ?? sent;
       record.status = hostStatus(record);
       return record;
     });

@@ -80,6 +80,11 @@ export const MIGRATIONS: Migration[] = [
       )`,
     ],
   },
+  {
+    version: 2,
+    description: 'round trips per task',
+    statements: () => ['ALTER TABLE run_tasks ADD COLUMN round_trips INTEGER NOT NULL DEFAULT 0'],
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

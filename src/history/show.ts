@@ -48,7 +48,10 @@ export function formatRun(run: RunRecord): string {
     if (h.status === 'unreachable') out.push(`${'unreachable'.padEnd(8)} ${h.name}  ${h.detail ?? ''}`);
     for (const t of h.tasks) {
       const word = t.status === 'changed' && run.check ? 'would change' : t.status;
-      out.push(`${word.padEnd(8)} ${h.name}  ${t.label}${t.detail ? ` (${t.detail})` : ''}`);
+      // What the live output does not say: how long the task took and the round trips it cost.
+      out.push(
+        `${word.padEnd(8)} ${h.name}  ${t.label}${t.detail ? ` (${t.detail})` : ''}  [${seconds(t.durationMs)}, ${t.roundTrips} rt]`,
+      );
       for (const block of [t.diff, t.failure]) {
         if (block)
           out.push(

@@ -165,9 +165,22 @@ export class HistoryStore {
         );
         for (const t of h.tasks) {
           await tx.query(
-            `INSERT INTO run_tasks (run_id, host, seq, label, status, detail, started_ms, duration_ms, diff, failure)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-            [id, h.name, t.seq, t.label, t.status, t.detail, t.startedMs, t.durationMs, t.diff, t.failure],
+            `INSERT INTO run_tasks (run_id, host, seq, label, status, detail, started_ms, duration_ms, round_trips,
+              diff, failure) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+            [
+              id,
+              h.name,
+              t.seq,
+              t.label,
+              t.status,
+              t.detail,
+              t.startedMs,
+              t.durationMs,
+              // A run spooled by a Verdandi before schema 2 has no count.
+              t.roundTrips ?? 0,
+              t.diff,
+              t.failure,
+            ],
           );
         }
       }
@@ -310,6 +323,7 @@ function taskOf(t: Row): TaskRecord {
     detail: strOrNull(t.detail),
     startedMs: Number(t.started_ms),
     durationMs: Number(t.duration_ms),
+    roundTrips: Number(t.round_trips),
     diff: strOrNull(t.diff),
     failure: strOrNull(t.failure),
   };

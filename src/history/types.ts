@@ -18,6 +18,8 @@ export interface TaskRecord {
   /** Since the start of the run, and how long it took (since the host's previous task ended). */
   startedMs: number;
   durationMs: number;
+  /** Commands sent to the host in that time (SSH round trips): a role's probe counts on its first task. */
+  roundTrips: number;
   diff: string | null;
   /** The failing command, exit code, stderr and stdout tail. */
   failure: string | null;

@@ -45,6 +45,7 @@ pre { background: #fff; border: 1px solid var(--line); padding: 8px; overflow: a
 .track { position: relative; flex: 1; height: 16px; background: #eee; }
 .bar { position: absolute; top: 0; height: 16px; min-width: 1px; opacity: .9; }
 .more { margin: 8px; }
+td.num { text-align: right; }
 `;
 
 /** The page's script: reads the data, draws the list and, on click (or #run-<id>), one run. */
@@ -60,6 +61,7 @@ function el(tag, attrs, ...kids) {
 }
 const badge = (s) => el('span', { class: 'badge s-' + s }, s);
 const secs = (ms) => (ms / 1000).toFixed(1) + ' s';
+const rts = (n) => (n || 0) + (n === 1 ? ' round trip' : ' round trips');
 const when = (iso) => iso.replace('T', ' ').replace(/\\.\\d+Z$/, 'Z');
 let shown = 200, filtered = data.runs, selected = null;
 
@@ -118,7 +120,7 @@ function drawRun(id) {
     const row = el('tr', { 'data-host': h.name }, el('td', {}, h.name), el('td', {}, badge(h.status)));
     for (const l of labels) {
       const t = byLabel.get(l);
-      row.append(el('td', { class: 'cell' + (t ? ' s-' + t.status : ''), title: t ? l + ': ' + t.status + (t.detail ? ' (' + t.detail + ')' : '') + ', ' + secs(t.durationMs) : l + ': not run' }));
+      row.append(el('td', { class: 'cell' + (t ? ' s-' + t.status : ''), title: t ? l + ': ' + t.status + (t.detail ? ' (' + t.detail + ')' : '') + ', ' + secs(t.durationMs) + ', ' + rts(t.roundTrips) : l + ': not run' }));
     }
     grid.append(row);
   }
@@ -129,11 +131,22 @@ function drawRun(id) {
   for (const h of det.hosts) {
     const track = el('div', { class: 'track' });
     for (const t of h.tasks)
-      track.append(el('div', { class: 'bar s-' + t.status, title: t.label + ': ' + secs(t.durationMs),
+      track.append(el('div', { class: 'bar s-' + t.status, title: t.label + ': ' + secs(t.durationMs) + ', ' + rts(t.roundTrips),
         style: 'left:' + (100 * t.startedMs / total).toFixed(3) + '%;width:' + (100 * t.durationMs / total).toFixed(3) + '%' }));
-    tl.append(el('div', { class: 'timeline-row' }, el('span', { class: 'name' }, h.name + ' (' + h.roundTrips + ' rt)'), track));
+    tl.append(el('div', { class: 'timeline-row' }, el('span', { class: 'name', title: h.name + ': ' + rts(h.roundTrips) }, h.name + ' (' + h.roundTrips + ' rt)'), track));
   }
   d.append(tl);
+  // Per host, every task with its time and round trips (what the grid and the timeline only colour).
+  const tasks = el('section', { id: 'tasks' }, el('h3', {}, 'Tasks'));
+  for (const h of det.hosts) {
+    const rows = el('tbody');
+    for (const t of h.tasks)
+      rows.append(el('tr', {}, el('td', {}, badge(t.status)), el('td', {}, t.label), el('td', {}, t.detail || ''),
+        el('td', { class: 'num' }, secs(t.durationMs)), el('td', { class: 'num' }, t.roundTrips || 0)));
+    tasks.append(el('details', { 'data-host': h.name }, el('summary', {}, h.name + ': ' + h.tasks.length + ' tasks, ' + secs(h.durationMs) + ', ' + rts(h.roundTrips)),
+      el('table', {}, el('thead', {}, el('tr', {}, el('th', {}, 'status'), el('th', {}, 'task'), el('th', {}, 'detail'), el('th', {}, 'took'), el('th', {}, 'round trips'))), rows)));
+  }
+  d.append(tasks);
   const diffs = [];
   for (const h of det.hosts) for (const t of h.tasks) if (t.diff) diffs.push([h.name, t.label, t.diff]);
   if (diffs.length) {

@@ -18,6 +18,11 @@ export interface RunObserver {
   unreachable?(host: string, reason: string): void;
   /** The host's run was stopped by Ctrl-C / SIGTERM. */
   interrupted?(host: string, detail: string): void;
+  /**
+   * One command was sent to `host` (one SSH round trip, see Connection.roundTrips): the history counts
+   * them per task, as it times them, from the host's previous task to this one.
+   */
+  roundTrip?(host: string): void;
   /** The run is over: per host, the SSH round trips it cost. */
   finished?(summary: { check: boolean; roundTrips: Record<string, number> }): void;
 }

@@ -130,7 +130,7 @@ export default definePlaybook({ plays: [{ hosts: 'all', tasks: (host) => [
       shown.stdout,
       /^run 2: verdandi run staging fail\.ts --var note=\[secret\] --host-key-checking=off$/m,
     );
-    t.regex(shown.stdout, /^failed +web +play 1 › shell .* \(step failed\)$/m);
+    t.regex(shown.stdout, /^failed +web +play 1 › shell .* \(step failed\) {2}\[\d+\.\d s, [1-9]\d* rt\]$/m);
     t.regex(shown.stdout, /^ {4}exit code: 7$/m);
     t.regex(shown.stdout, /^ {4}auth failed for \[secret\]$/m);
     t.regex(shown.stdout, /status failed \(exit 2\)/);
@@ -142,6 +142,8 @@ export default definePlaybook({ plays: [{ hosts: 'all', tasks: (host) => [
     t.is(one.hosts[0].tasks[0].status, 'changed');
     t.regex(one.hosts[0].tasks[0].diff, /\+DB_PASSWORD=\[secret\]/);
     t.true(one.hosts[0].roundTrips >= 1);
+    // The role's probe and the copy's step: counted on its task.
+    t.true(one.hosts[0].tasks[0].roundTrips >= 2, `${one.hosts[0].tasks[0].roundTrips} round trips`);
 
     const missing = await cli(['history', 'show', '99']);
     t.is(missing.code, 1);

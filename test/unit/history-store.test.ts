@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { Recorder } from '../../src/history/recorder.js';
-import { LATEST_VERSION } from '../../src/history/schema.js';
+import { LATEST_VERSION, MIGRATIONS, SQLITE } from '../../src/history/schema.js';
 import { importSpool, spoolTrouble } from '../../src/history/spool.js';
 import { HistoryStore, historyLocation } from '../../src/history/store.js';
 import { clearSecrets, registerSecret } from '../../src/util/redact.js';
@@ -234,4 +234,33 @@ test('two importers at once write every spooled run exactly once', async (t) => 
   await store.close();
   t.is(new Set(argv).size, 12);
   t.is(argv.length, 12);
+});
+
+test('a store of schema 1 is migrated to the latest, its runs kept (round trips per task: 0)', async (t) => {
+  const file = join(tmp(), 'h.sqlite');
+  const { default: wasm } = await import('node-sqlite3-wasm');
+  // The store as the first schema made it, with one run recorded.
+  const db = new wasm.Database(file);
+  db.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)');
+  for (const sql of MIGRATIONS[0].statements(SQLITE)) db.exec(sql);
+  db.run('INSERT INTO schema_migrations (version, applied_at) VALUES (1, ?)', ['then']);
+  db.run(
+    `INSERT INTO runs (started_at, duration_ms, command, env, argv, user_name, machine, status, exit_code,
+      check_mode, verdandi_version, host_names, tasks_ok, tasks_changed, tasks_failed)
+     VALUES ('2026-01-01T00:00:00.000Z', 5, 'provision', 'old', 'verdandi provision old', 'ann', 'pc', 'ok', 0, 0,
+      '0.1.0', 'web1', 1, 0, 0)`,
+  );
+  db.run(`INSERT INTO run_hosts VALUES (1, 'web1', 'ok', 1, 0, 0, 0, 2, 0, 5, NULL)`);
+  db.run(`INSERT INTO run_tasks VALUES (1, 'web1', 0, 'a › b', 'ok', NULL, 0, 5, NULL, NULL)`);
+  db.close();
+  const store = await HistoryStore.open(sqlite(file));
+  t.is(await store.version(), LATEST_VERSION);
+  const old = await store.get(1);
+  t.is(old?.hosts[0].tasks[0].roundTrips, 0);
+  const id = await store.record(sampleRun());
+  t.deepEqual(
+    (await store.get(id))?.hosts[0].tasks.map((x) => x.roundTrips),
+    [1, 1, 1],
+  );
+  await store.close();
 });
