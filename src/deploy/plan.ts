@@ -11,6 +11,7 @@
  *     reported as such, with the new release live;
  *   - `bestEffort` steps (pruning, the record) only warn.
  */
+import type { DeployLogEntry } from '../util/run-events.js';
 import {
   checkout,
   deployStack,
@@ -78,6 +79,8 @@ export interface DeployPlan {
   /** Releases deleted after the deploy (beyond keepReleases). */
   prune: string[];
   steps: PlanStep[];
+  /** What its last step writes into the site's deploy log once it worked. */
+  logEntry: DeployLogEntry;
 }
 
 /** The color serving now (from nginx's upstream); blue when nothing was ever deployed. */
@@ -196,13 +199,9 @@ export function deployPlan({ site, paths, state, record, env }: DeployPlanInput)
     });
   for (const { title, command } of runtime.cleanup(site, paths))
     steps.push({ phase: 'cleanup', title, command, bestEffort: true });
-  steps.push({
-    phase: 'cleanup',
-    title: 'record',
-    command: recordDeploy(paths, { ...record, action: 'deploy', outcome: 'deployed' }),
-    bestEffort: true,
-  });
-  return { release, next, live, prune, steps };
+  const logEntry: DeployLogEntry = { ...record, action: 'deploy', outcome: 'deployed' };
+  steps.push({ phase: 'cleanup', title: 'record', command: recordDeploy(paths, logEntry), bestEffort: true });
+  return { release, next, live, prune, steps, logEntry };
 }
 
 export interface RollbackPlanInput {
@@ -217,8 +216,9 @@ export interface RollbackPlanInput {
 
 /** Rollback: the target release starts in the idle color, passes the health check, takes the traffic. */
 export function rollbackPlan({ site, paths, state, target, by, now }: RollbackPlanInput): DeployPlan {
-  const entry = {
+  const entry: DeployLogEntry = {
     action: 'rollback',
+    site: site.name,
     release: target,
     from: state.current,
     time: now.toISOString(),
@@ -236,6 +236,7 @@ export function rollbackPlan({ site, paths, state, target, by, now }: RollbackPl
       release: target,
       prune: [],
       steps: [...stackRollout(site, paths, target, `current → ${target}`), record],
+      logEntry: entry,
     };
   }
   const live = liveColor(state);
@@ -245,6 +246,7 @@ export function rollbackPlan({ site, paths, state, target, by, now }: RollbackPl
     live,
     prune: [],
     steps: [...blueGreenSwitch(site, paths, live, target, `current → ${target}`, []), record],
+    logEntry: entry,
   };
 }
 

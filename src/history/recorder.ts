@@ -8,9 +8,9 @@ import { execFile } from 'node:child_process';
 import os from 'node:os';
 import { promisify } from 'node:util';
 import { redact } from '../util/redact.js';
-import type { ObservedStatus, RunObserver } from '../util/run-events.js';
+import type { DeployLogEntry, ObservedStatus, RunObserver } from '../util/run-events.js';
 import { spoolRun, spoolTrouble } from './spool.js';
-import type { HostRecord, HostStatus, RunRecord, RunStatus, TaskRecord } from './types.js';
+import type { HostRecord, HostStatus, RunRecord, RunStatus, SiteDeployRecord, TaskRecord } from './types.js';
 
 const run = promisify(execFile);
 
@@ -47,6 +47,7 @@ export class Recorder implements RunObserver {
   private readonly startedAt = new Date(this.started).toISOString();
   private readonly hosts = new Map<string, HostState>();
   private lastTask?: TaskRecord;
+  private readonly deploys: SiteDeployRecord[] = [];
   private check = false;
   /** Read while the run works (git costs a few milliseconds we do not wait for). */
   private readonly git: Promise<{ commit: string | null; dirty: boolean | null }>;
@@ -127,6 +128,24 @@ export class Recorder implements RunObserver {
       this.lastTask.failure = redact(text);
   }
 
+  deployLogged(host: string, e: DeployLogEntry): void {
+    // As on the host (the report matches the two by host, site, action, release and time).
+    const text = (v: string | undefined) => (v === undefined ? null : redact(v));
+    this.deploys.push({
+      host,
+      site: e.site,
+      action: e.action,
+      release: e.release,
+      time: e.time,
+      by: redact(e.by),
+      outcome: e.outcome,
+      commit: text(e.commit),
+      branch: text(e.branch),
+      step: text(e.step),
+      from: text(e.from),
+    });
+  }
+
   unreachable(host: string, reason: string): void {
     const h = this.host(host);
     h.record.status = 'unreachable';
@@ -171,6 +190,7 @@ export class Recorder implements RunObserver {
       error: end.error ? redact(end.error.message) : null,
       verdandiVersion: this.start.verdandiVersion,
       hosts,
+      deploys: this.deploys,
     };
   }
 

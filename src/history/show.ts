@@ -64,6 +64,13 @@ export function formatRun(run: RunRecord): string {
     }
     if (h.status === 'interrupted') out.push(`${'stopped'.padEnd(8)} ${h.name}  ${h.detail ?? ''}`);
   }
+  for (const d of run.deploys) {
+    const what = d.action === 'rollback' ? `rollback to ${d.release}` : `release ${d.release}`;
+    const commit = d.commit ? ` (${d.commit.slice(0, 12)}${d.branch ? `, ${d.branch}` : ''})` : '';
+    out.push(
+      `${'logged'.padEnd(8)} ${d.host}  ${d.site}  ${what}${commit}: ${d.outcome}${d.step ? ` at ${d.step}` : ''}`,
+    );
+  }
   if (run.hosts.length > 0) {
     const width = Math.max(4, ...run.hosts.map((h) => h.name.length));
     out.push('', `${'host'.padEnd(width)}  ok  changed  failed  skipped  unreachable  round trips`);

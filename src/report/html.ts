@@ -45,6 +45,8 @@ pre { background: #fff; border: 1px solid var(--line); padding: 8px; overflow: a
 .track { position: relative; flex: 1; height: 16px; background: #eee; }
 .bar { position: absolute; top: 0; height: 16px; min-width: 1px; opacity: .9; }
 .more { margin: 8px; }
+tr.site th { background: #eef1f4; } .note { color: #9b3fb5; margin: 2px 8px; }
+#deploy-notes p { margin: 2px 8px; }
 td.num { text-align: right; }
 `;
 
@@ -156,33 +158,29 @@ function drawRun(id) {
   }
 }
 function drawDeploys() {
-  // Per site: the deploys and rollbacks the history holds details for, newest first.
-  const rows = [];
-  for (const r of data.runs) {
-    if (r[F.cmd] !== 'deploy' && r[F.cmd] !== 'rollback') continue;
-    const det = data.details[r[F.id]];
-    if (!det) continue;
-    for (const h of det.hosts) {
-      const sites = new Map();
-      for (const t of h.tasks) {
-        const i = t.label.indexOf(' › ');
-        if (i < 0) continue;
-        const site = t.label.slice(0, i);
-        if (site === '*') continue;
-        const s = sites.get(site) || { status: 'ok', last: '' };
-        if (t.status === 'failed') s.status = 'failed';
-        if (/outcome|rollback/.test(t.label.slice(i + 3))) s.last = t.detail || '';
-        sites.set(site, s);
-      }
-      for (const [site, s] of sites) rows.push([site, h.name, r, s]);
+  // Per site, newest first: this history's deploys and rollbacks, merged with the hosts' own logs.
+  const D = data.deploys, body = $('deploys');
+  body.textContent = '';
+  const sites = [...new Set(D.rows.map((r) => r[0]))].sort();
+  const where = { both: 'here and on the host', here: 'here', host: 'host only' };
+  for (const site of sites) {
+    body.append(el('tr', { class: 'site' }, el('th', { colspan: '8' }, site)));
+    for (const r of D.rows.filter((x) => x[0] === site).slice(0, 200)) {
+      const [, host, action, release, commit, branch, by, time, outcome, step, from, runId, source] = r;
+      const status = /^(deployed|rolled back)$/.test(outcome) ? 'ok' : outcome === 'interrupted' ? 'interrupted' : 'failed';
+      const what = action === 'rollback' ? 'rollback to ' + release + (from ? ' (from ' + from + ')' : '') : release;
+      const run = runId ? el('a', { href: '#run-' + runId }, 'run ' + runId) : '';
+      body.append(el('tr', { 'data-site': site, 'data-release': release, 'data-source': source },
+        el('td', {}, host), el('td', {}, what), el('td', {}, commit.slice(0, 12) + (branch ? ' (' + branch + ')' : '')),
+        el('td', {}, by), el('td', {}, when(time)), el('td', {}, badge(status), ' ', outcome + (step ? ' at ' + step : '')),
+        el('td', {}, where[source]), el('td', {}, run)));
     }
   }
-  const body = $('deploys');
-  body.textContent = '';
-  for (const [site, host, r, s] of rows.slice(0, 500))
-    body.append(el('tr', {}, el('td', {}, site), el('td', {}, host), el('td', {}, r[F.cmd]), el('td', {}, s.last),
-      el('td', {}, r[F.commit].slice(0, 12)), el('td', {}, r[F.who]), el('td', {}, when(r[F.at])), el('td', {}, badge(s.status))));
-  $('deploys-box').hidden = rows.length === 0;
+  const notes = $('deploy-notes');
+  notes.textContent = '';
+  if (!D.hostsRead) notes.append(el('p', { class: 'meta' }, 'From this history only: verdandi report --env <env> --hosts adds the deploys recorded on the hosts (from any machine).'));
+  for (const n of D.notes) notes.append(el('p', { class: 'meta note' }, n));
+  $('deploys-box').hidden = D.rows.length === 0 && D.notes.length === 0;
 }
 $('q').oninput = applyFilter; $('status').onchange = applyFilter;
 $('more').onclick = () => { shown += 500; drawList(); };
@@ -209,7 +207,8 @@ export function renderReport(data: ReportData, title = 'Verdandi runs'): string 
 <tbody id="runs"></tbody></table>
 <button id="more" class="more" hidden>more</button>
 <section id="deploys-box" hidden><h3 style="margin:12px 8px 4px">Deploys per site</h3>
-<table><thead><tr><th>site</th><th>host</th><th>command</th><th>release / outcome</th><th>commit</th><th>who</th><th>when</th><th>status</th></tr></thead>
+<div id="deploy-notes"></div>
+<table><thead><tr><th>host</th><th>release</th><th>commit</th><th>who</th><th>when (UTC)</th><th>outcome</th><th>recorded</th><th>run</th></tr></thead>
 <tbody id="deploys"></tbody></table></section>
 </section>
 <section id="detail"></section>

@@ -83,6 +83,7 @@ export function sampleRun(over: Partial<RunRecord> = {}): RunRecord {
         tasks: [],
       },
     ],
+    deploys: [],
     ...over,
   };
 }
