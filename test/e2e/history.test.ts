@@ -11,7 +11,7 @@ import { hostname, tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
-import { runCli, writeInventory } from '../helpers/cli.js';
+import { projectWithSecrets, runCli, writeInventory } from '../helpers/cli.js';
 import { useTestHosts } from '../helpers/testhosts.js';
 
 const HOST = 'hist-a';
@@ -24,16 +24,10 @@ test.serial(
   'a provision and a failing run are recorded, listed, shown and reported, without secrets',
   async (t) => {
     t.timeout(10 * 60_000);
-    const project = mkdtempSync(join(tmpdir(), 'vd-history-'));
-    mkdirSync(join(project, 'secrets'));
-    writeFileSync(join(project, 'secrets', 'staging.vault-password'), `${VAULT_PASSWORD}\n`, { mode: 0o600 });
-    for (const [key, value] of [
-      ['db_password', SECRET_PASSWORD],
-      ['api_token', SECRET_TOKEN],
-    ]) {
-      const set = await runCli(['secrets', 'set', 'staging', key], { cwd: project, input: value });
-      t.is(set.code, 0, set.stderr);
-    }
+    const project = await projectWithSecrets('vd-history-', 'staging', VAULT_PASSWORD, {
+      db_password: SECRET_PASSWORD,
+      api_token: SECRET_TOKEN,
+    });
     const h = hosts.get(HOST);
     writeInventory(
       project,

@@ -1,7 +1,8 @@
 /**
  * The report in a real browser: Debian's chromium, headless, driven by puppeteer-core, opens the file
  * written by `verdandi report` (file://, no server) for a history of 10,000 runs plus recorded failures,
- * and finds the runs list, the host × task grid, the failure's command and stderr, and the timeline. A
+ * and finds the runs list, the host × task grid, the failure's command and stderr, the timeline and
+ * each host's tasks with their round trips. A
  * screenshot is saved under test/artifacts/ (git-ignored) for a human to look at.
  */
 import { existsSync, mkdirSync, mkdtempSync, statSync } from 'node:fs';
@@ -74,6 +75,11 @@ test('chromium shows the runs, the grid, the failure detail and the timeline of 
     t.true(
       bars.every((w) => Number.parseFloat(w) > 0),
       `${bars}`,
+    );
+    // Each host's tasks with their time and round trips.
+    t.is(
+      await page.$eval('#tasks details[data-host="web1"] summary', (e) => e.textContent ?? ''),
+      'web1: 3 tasks, 0.9 s, 3 round trips',
     );
     mkdirSync(ARTIFACTS, { recursive: true });
     await page.screenshot({ path: join(ARTIFACTS, 'report.png'), fullPage: false });

@@ -102,28 +102,8 @@ test('the hosts’ logs read back: every site, a partial line skipped, a rollbac
 });
 
 test('merged: an entry in both once, a colleague’s deploy from the host, a host not read noted', (t) => {
-  const local = [
-    {
-      ...mine,
-      host: 'web1',
-      commit: mine.commit,
-      branch: 'main',
-      step: null,
-      from: null,
-      runId: 7,
-      env: 'prod',
-    },
-    {
-      ...mine,
-      host: 'web2',
-      commit: mine.commit,
-      branch: 'main',
-      step: null,
-      from: null,
-      runId: 7,
-      env: 'prod',
-    },
-  ];
+  const recorded = (host: string) => ({ ...mine, host, step: null, from: null, runId: 7, env: 'prod' });
+  const local = [recorded('web1'), recorded('web2')];
   const colleague = {
     ...mine,
     host: 'web1',
