@@ -20,7 +20,7 @@ const STYLE = `
 * { box-sizing: border-box; }
 body { font: 14px/1.4 system-ui, sans-serif; margin: 0; background: var(--bg); color: #222; }
 header { padding: 10px 16px; background: #1f2933; color: #fff; display: flex; gap: 16px; align-items: baseline; }
-header h1 { font-size: 18px; margin: 0; }
+header h1 { font-size: 18px; margin: 0; } header a { color: #cfe3ff; }
 main { display: grid; grid-template-columns: minmax(420px, 38%) 1fr; height: calc(100vh - 44px); }
 #list { overflow: auto; border-right: 1px solid var(--line); }
 #filters { position: sticky; top: 0; background: #fff; padding: 8px; display: flex; gap: 6px; border-bottom: 1px solid var(--line); }
@@ -180,7 +180,7 @@ function drawDeploys() {
   notes.textContent = '';
   if (!D.hostsRead) notes.append(el('p', { class: 'meta' }, 'From this history only: verdandi report --env <env> --hosts adds the deploys recorded on the hosts (from any machine).'));
   for (const n of D.notes) notes.append(el('p', { class: 'meta note' }, n));
-  $('deploys-box').hidden = D.rows.length === 0 && D.notes.length === 0;
+  $('deploys-box').hidden = $('to-deploys').hidden = D.rows.length === 0 && D.notes.length === 0;
 }
 $('q').oninput = applyFilter; $('status').onchange = applyFilter;
 $('more').onclick = () => { shown += 500; drawList(); };
@@ -197,7 +197,7 @@ export function renderReport(data: ReportData, title = 'Verdandi runs'): string 
 <title>${escapeHtml(title)}</title>
 <style>${STYLE}</style></head>
 <body>
-<header><h1>${escapeHtml(title)}</h1><span id="generated"></span></header>
+<header><h1>${escapeHtml(title)}</h1><span id="generated"></span><a id="to-deploys" href="#deploys-box" hidden>deploys per site</a></header>
 <main>
 <section id="list">
 <div id="filters"><input id="q" placeholder="filter: host, env, command, user, id" aria-label="filter">
