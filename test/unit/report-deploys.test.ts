@@ -2,10 +2,10 @@
  * Each site's deploy history: what a deploy writes into the site's log reaches the run history too;
  * the logs read back from a host parse (a partial line skipped, old rollbacks named by their log's
  * place); the report merges both, an entry in both listed once, a colleague's deploy (host only) and
- * one whose host was not read (here only) each once.
+ * one whose host was not read (here only) each once; `report --hosts` needs the environment.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -16,6 +16,7 @@ import { Recorder } from '../../src/history/recorder.js';
 import { HistoryStore } from '../../src/history/store.js';
 import { mergeDeploys } from '../../src/report/data.js';
 import { observeRuns } from '../../src/util/run-events.js';
+import { runCli } from '../helpers/cli.js';
 
 const mine = {
   action: 'deploy' as const,
@@ -131,4 +132,15 @@ test('merged: an entry in both once, a colleague’s deploy from the host, a hos
     only.rows.map((r) => r[12]),
     ['here', 'here'],
   );
+});
+
+test('report --hosts without --env: exit 1 before anything is read or written, saying what to add', async (t) => {
+  const project = mkdtempSync(join(tmpdir(), 'vd-report-hosts-'));
+  const res = await runCli(['report', '--hosts'], { cwd: project });
+  t.is(res.code, 1);
+  t.is(
+    res.stderr,
+    'error: --hosts reads the deploy logs of one environment: name it with --env\n  → e.g. verdandi report --env staging --hosts\n',
+  );
+  t.false(existsSync(join(project, '.verdandi', 'report.html')));
 });
