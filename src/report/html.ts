@@ -45,8 +45,9 @@ pre { background: #fff; border: 1px solid var(--line); padding: 8px; overflow: a
 .track { position: relative; flex: 1; height: 16px; background: #eee; }
 .bar { position: absolute; top: 0; height: 16px; min-width: 1px; opacity: .9; }
 .more { margin: 8px; }
-tr.site th { background: #eef1f4; } .note { color: #9b3fb5; margin: 2px 8px; }
-#deploy-notes p { margin: 2px 8px; }
+#deploys-box { padding: 8px 16px 24px; border-top: 1px solid var(--line); } #deploys-box h3 { margin: 4px 0; }
+tr.site th { background: #eef1f4; } .note { color: #9b3fb5; }
+#deploy-notes p { margin: 2px 0; }
 td.num { text-align: right; }
 `;
 
@@ -206,13 +207,13 @@ export function renderReport(data: ReportData, title = 'Verdandi runs'): string 
 <table><thead><tr><th>id</th><th>started (UTC)</th><th>command</th><th>env</th><th>status</th><th>ok/chg/fail</th><th>took</th><th>who</th></tr></thead>
 <tbody id="runs"></tbody></table>
 <button id="more" class="more" hidden>more</button>
-<section id="deploys-box" hidden><h3 style="margin:12px 8px 4px">Deploys per site</h3>
-<div id="deploy-notes"></div>
-<table><thead><tr><th>host</th><th>release</th><th>commit</th><th>who</th><th>when (UTC)</th><th>outcome</th><th>recorded</th><th>run</th></tr></thead>
-<tbody id="deploys"></tbody></table></section>
 </section>
 <section id="detail"></section>
 </main>
+<section id="deploys-box" hidden><h3>Deploys per site</h3>
+<div id="deploy-notes"></div>
+<table><thead><tr><th>host</th><th>release</th><th>commit</th><th>who</th><th>when (UTC)</th><th>outcome</th><th>recorded</th><th>run</th></tr></thead>
+<tbody id="deploys"></tbody></table></section>
 <script type="application/json" id="report-data">${scriptJson(data)}</script>
 <script>${SCRIPT}</script>
 </body></html>
