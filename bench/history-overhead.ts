@@ -7,7 +7,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -36,6 +36,11 @@ function once(history: boolean): number {
   return performance.now() - started;
 }
 
+const load = () =>
+  loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
+const loadBefore = load();
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 once(true); // converge, compile the playbook
 const times = { on: [] as number[], off: [] as number[] };
@@ -47,5 +52,8 @@ const on = median(times.on);
 const off = median(times.off);
 process.stdout.write(
   `no-change run, ${runs} runs each, medians: with history ${on.toFixed(0)} ms, without ${off.toFixed(0)} ms, ` +
-    `difference ${(on - off).toFixed(0)} ms\n`,
+    `difference ${(on - off).toFixed(0)} ms\n` +
+    `  with:    ${times.on.map((x) => x.toFixed(0)).join(', ')}\n` +
+    `  without: ${times.off.map((x) => x.toFixed(0)).join(', ')}\n` +
+    `load average (1, 5, 15 min) before: ${loadBefore}, after: ${load()}\n`,
 );

@@ -40,19 +40,22 @@ export function forksOption(cmd: Command, description: string): Command {
   return cmd.option('--forks <n>', description, positiveInt('--forks'), DEFAULT_FORKS);
 }
 
+/** `--host-key-checking accept-new|off`, for every command that connects. */
+export function hostKeyCheckingOption(): Option {
+  return new Option(
+    '--host-key-checking <mode>',
+    'accept-new: record unknown host keys, refuse changed ones; off: never check',
+  )
+    .choices(['accept-new', 'off'])
+    .default('accept-new');
+}
+
 /** How to reach the hosts: the options of every command that connects (ping, facts, backup...). */
 export function connectionOptions(cmd: Command): Command {
   return cmd
     .option('--limit <pattern>', 'only these hosts: a host, group, glob, comma list, !exclusion')
     .option('--json', 'print one JSON document on stdout instead of lines')
-    .addOption(
-      new Option(
-        '--host-key-checking <mode>',
-        'accept-new: record unknown host keys, refuse changed ones; off: never check',
-      )
-        .choices(['accept-new', 'off'])
-        .default('accept-new'),
-    )
+    .addOption(hostKeyCheckingOption())
     .option(
       '--connect-timeout <seconds>',
       'SSH connect timeout',

@@ -4,6 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
+import { notifyObservers } from '../util/run-events.js';
 import { frameInput, localArgv } from './protocol.js';
 import { AbortedError, type Connection, type ExecOptions, type ExecResult } from './types.js';
 
@@ -18,6 +19,7 @@ export class LocalConnection implements Connection {
   exec(script: string, opts: ExecOptions = {}): Promise<ExecResult> {
     if (opts.signal?.aborted) return Promise.reject(new AbortedError(this.host));
     this.roundTrips++;
+    notifyObservers((o) => o.roundTrip?.(this.host));
     const [cmd, args] = localArgv(this.become && process.getuid?.() !== 0);
     return new Promise((resolve, reject) => {
       // Its own process group, so an abort stops what the script started too.

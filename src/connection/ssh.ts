@@ -11,6 +11,7 @@
 import { constants } from 'node:os';
 import { NodeSSH } from 'node-ssh';
 import type { InventoryHost } from '../inventory/types.js';
+import { notifyObservers } from '../util/run-events.js';
 import { fingerprint, hostPattern, KnownHosts } from './known-hosts.js';
 import { frameInput, remoteCommand } from './protocol.js';
 import {
@@ -191,6 +192,7 @@ export class SshConnection implements Connection {
     const command = remoteCommand(this.target.become, withPassword);
     await this.channels.acquire();
     this.roundTrips++;
+    notifyObservers((o) => o.roundTrip?.(this.target.name));
     try {
       return await this.run(command, script, withPassword ? this.opts.becomePassword : undefined, opts);
     } finally {

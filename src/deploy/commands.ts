@@ -11,6 +11,7 @@
  *   <root>/<site>/releases/<r>/.env  the release's environment (0600, app user)
  *   /etc/nginx/verdandi/<site>.upstream   `server 127.0.0.1:<port of the live color>;`
  */
+import type { DeployLogEntry } from '../util/run-events.js';
 import { quote, raw, sh, words } from '../util/shell.js';
 import type { ReleaseRecord } from './release.js';
 import { runtimeOf } from './runtimes/index.js';
@@ -355,8 +356,8 @@ export function removeReleases(site: Site, paths: SitePaths, releases: string[])
   return parts.join('; ');
 }
 
-/** Appends one JSON line to the site's deploy log. */
-export function recordDeploy(paths: SitePaths, entry: Record<string, unknown>): string {
+/** Appends one JSON line to the site's deploy log (read back by records.ts). */
+export function recordDeploy(paths: SitePaths, entry: DeployLogEntry): string {
   return sh`printf '%s\n' ${JSON.stringify(entry)} >> ${paths.deployLog}`;
 }
 

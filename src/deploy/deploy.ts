@@ -25,6 +25,7 @@ import {
   parseHostWalkOptions,
 } from '../engine/host-driver.js';
 import { UserError } from '../util/errors.js';
+import type { DeployLogEntry } from '../util/run-events.js';
 import {
   hostHasCommit,
   hostRefTips,
@@ -494,6 +495,7 @@ async function deploySite(
 
     const result = await runPlan(conn, plan, { host, site: site.name }, s.out, signal);
     if (result.ok) {
+      s.out.logged(host, plan.logEntry);
       for (const w of result.warnings) s.out.warn(`${host}  ${site.name}  ${w}`);
       return finish({ status: 'deployed' }, {});
     }
@@ -515,16 +517,14 @@ async function deploySite(
       message += `; ${result.undoFailures.length} undo step(s) failed: check the host`;
     s.out.step(host, site.name, 'outcome', message);
     // The failure goes into the site's deploy log too (best effort).
-    await conn
-      .exec(
-        recordDeploy(paths, {
-          ...record,
-          action: 'deploy',
-          outcome: result.interrupted ? 'interrupted' : 'failed',
-          step: f.step,
-        }),
-      )
-      .catch(() => undefined);
+    const failed: DeployLogEntry = {
+      ...record,
+      action: 'deploy',
+      outcome: result.interrupted ? 'interrupted' : 'failed',
+      step: f.step,
+    };
+    s.out.logged(host, failed);
+    await conn.exec(recordDeploy(paths, failed)).catch(() => undefined);
     return finish(
       {
         status: result.interrupted ? 'interrupted' : 'failed',

@@ -4,7 +4,7 @@
  * stderr and stdout carries one JSON document at the end.
  */
 import { redact } from '../util/redact.js';
-import { notifyObservers } from '../util/run-events.js';
+import { type DeployLogEntry, notifyObservers } from '../util/run-events.js';
 
 export interface DeployOutputOptions {
   json: boolean;
@@ -30,6 +30,11 @@ export class DeployOutput {
     const status = /^FAILED/.test(detail) ? 'failed' : step === 'skipped' ? 'skipped' : 'ok';
     notifyObservers((o) => o.task?.(host, `${site} › ${step}`, status, redact(detail)));
     this.write(`${host}  ${site}  ${step.padEnd(22)} ${detail}`);
+  }
+
+  /** What was written into the site's deploy log on `host`: for the run history, nothing printed. */
+  logged(host: string, entry: DeployLogEntry): void {
+    notifyObservers((o) => o.deployLogged?.(host, entry));
   }
 
   info(text: string): void {

@@ -11,6 +11,7 @@
  *     reported as such, with the new release live;
  *   - `bestEffort` steps (pruning, the record) only warn.
  */
+import type { DeployLogEntry } from '../util/run-events.js';
 import {
   checkout,
   healthCheck,
@@ -81,6 +82,8 @@ export interface DeployPlan {
   /** Releases deleted after the deploy (beyond keepReleases). */
   prune: string[];
   steps: PlanStep[];
+  /** What its last step writes into the site's deploy log once it worked. */
+  logEntry: DeployLogEntry;
 }
 
 /** The color serving now (from nginx's upstream); blue when nothing was ever deployed. */
@@ -220,13 +223,9 @@ export function deployPlan({
     });
   for (const { title, command } of runtime.cleanup(site, paths))
     steps.push({ phase: 'cleanup', title, command, bestEffort: true });
-  steps.push({
-    phase: 'cleanup',
-    title: 'record',
-    command: recordDeploy(paths, { ...record, action: 'deploy', outcome: 'deployed' }),
-    bestEffort: true,
-  });
-  return { release, next, live, prune, steps };
+  const logEntry: DeployLogEntry = { ...record, action: 'deploy', outcome: 'deployed' };
+  steps.push({ phase: 'cleanup', title: 'record', command: recordDeploy(paths, logEntry), bestEffort: true });
+  return { release, next, live, prune, steps, logEntry };
 }
 
 export interface RollbackPlanInput {
@@ -250,8 +249,9 @@ export function rollbackPlan({
   now,
   registryPassword,
 }: RollbackPlanInput): DeployPlan {
-  const entry = {
+  const entry: DeployLogEntry = {
     action: 'rollback',
+    site: site.name,
     release: target,
     from: state.current,
     time: now.toISOString(),
@@ -280,6 +280,7 @@ export function rollbackPlan({
         { phase: 'switch', title: `current → ${target}`, command: switchCurrent(paths, target) },
         record,
       ],
+      logEntry: entry,
     };
   }
   const live = liveColor(state);
@@ -289,6 +290,7 @@ export function rollbackPlan({
     live,
     prune: [],
     steps: [...blueGreenSwitch(site, paths, live, target, `current → ${target}`, []), record],
+    logEntry: entry,
   };
 }
 

@@ -95,6 +95,7 @@ async function rollbackSite(
   s.out.step(host, site.name, 'rollback', `${state.current ?? '(none)'} → ${target}`);
   const result = await runPlan(conn, plan, { host, site: site.name }, s.out, signal);
   const ok = result.ok;
+  if (ok) s.out.logged(host, plan.logEntry);
   const message = ok
     ? undefined
     : result.interrupted

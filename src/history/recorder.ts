@@ -8,9 +8,9 @@ import { execFile } from 'node:child_process';
 import os from 'node:os';
 import { promisify } from 'node:util';
 import { redact } from '../util/redact.js';
-import type { ObservedStatus, RunObserver } from '../util/run-events.js';
+import type { DeployLogEntry, ObservedStatus, RunObserver } from '../util/run-events.js';
 import { spoolRun, spoolTrouble } from './spool.js';
-import type { HostRecord, HostStatus, RunRecord, RunStatus, TaskRecord } from './types.js';
+import type { HostRecord, HostStatus, RunRecord, RunStatus, SiteDeployRecord, TaskRecord } from './types.js';
 
 const run = promisify(execFile);
 
@@ -35,6 +35,11 @@ interface HostState {
   lastAt: number;
   /** A diff shown before the task line it belongs to. */
   pendingDiff?: string;
+  /** Commands sent to the host so far, and when its last task ended. */
+  sent: number;
+  sentAtLastTask: number;
+  /** The host's round trips as the engine's recap gives them. */
+  engineRoundTrips?: number;
 }
 
 export class Recorder implements RunObserver {
@@ -42,6 +47,7 @@ export class Recorder implements RunObserver {
   private readonly startedAt = new Date(this.started).toISOString();
   private readonly hosts = new Map<string, HostState>();
   private lastTask?: TaskRecord;
+  private readonly deploys: SiteDeployRecord[] = [];
   private check = false;
   /** Read while the run works (git costs a few milliseconds we do not wait for). */
   private readonly git: Promise<{ commit: string | null; dirty: boolean | null }>;
@@ -60,6 +66,8 @@ export class Recorder implements RunObserver {
       const at = this.now();
       h = {
         lastAt: at,
+        sent: 0,
+        sentAtLastTask: 0,
         record: {
           name,
           status: 'ok',
@@ -93,14 +101,20 @@ export class Recorder implements RunObserver {
       detail: detail === undefined ? null : redact(detail),
       startedMs: h.lastAt,
       durationMs: at - h.lastAt,
+      roundTrips: h.sent - h.sentAtLastTask,
       diff: h.pendingDiff ?? null,
       failure: null,
     };
     h.pendingDiff = undefined;
     h.lastAt = at;
+    h.sentAtLastTask = h.sent;
     h.record[status]++;
     h.record.tasks.push(task);
     this.lastTask = task;
+  }
+
+  roundTrip(host: string): void {
+    this.host(host).sent++;
   }
 
   diff(host: string, text: string): void {
@@ -112,6 +126,24 @@ export class Recorder implements RunObserver {
     // Printed right after the failed task's line (no other output in between).
     if (this.lastTask?.status === 'failed' && this.lastTask.failure === null)
       this.lastTask.failure = redact(text);
+  }
+
+  deployLogged(host: string, e: DeployLogEntry): void {
+    // As on the host (the report matches the two by host, site, action, release and time).
+    const text = (v: string | undefined) => (v === undefined ? null : redact(v));
+    this.deploys.push({
+      host,
+      site: e.site,
+      action: e.action,
+      release: e.release,
+      time: e.time,
+      by: redact(e.by),
+      outcome: e.outcome,
+      commit: text(e.commit),
+      branch: text(e.branch),
+      step: text(e.step),
+      from: text(e.from),
+    });
   }
 
   unreachable(host: string, reason: string): void {
@@ -128,14 +160,17 @@ export class Recorder implements RunObserver {
 
   finished(summary: { check: boolean; roundTrips: Record<string, number> }): void {
     this.check = summary.check;
-    for (const [name, n] of Object.entries(summary.roundTrips)) this.host(name).record.roundTrips = n;
+    // The engine's own count (its recap) is the host's total; commands that print no recap (deploy,
+    // backup...) get the count of the commands seen.
+    for (const [name, n] of Object.entries(summary.roundTrips)) this.host(name).engineRoundTrips = n;
   }
 
   /** The run as it will be stored. */
   async toRecord(end: RunEnd): Promise<RunRecord> {
     const git = await this.git;
-    const hosts = [...this.hosts.values()].map(({ record, lastAt }) => {
+    const hosts = [...this.hosts.values()].map(({ record, lastAt, sent, engineRoundTrips }) => {
       record.durationMs = lastAt - record.startedMs;
+      record.roundTrips = engineRoundTrips ?? sent;
       record.status = hostStatus(record);
       return record;
     });
@@ -155,6 +190,7 @@ export class Recorder implements RunObserver {
       error: end.error ? redact(end.error.message) : null,
       verdandiVersion: this.start.verdandiVersion,
       hosts,
+      deploys: this.deploys,
     };
   }
 

@@ -80,6 +80,30 @@ export const MIGRATIONS: Migration[] = [
       )`,
     ],
   },
+  {
+    version: 2,
+    description: "round trips per task; what deploys and rollbacks wrote into the sites' deploy logs",
+    statements: () => [
+      'ALTER TABLE run_tasks ADD COLUMN round_trips INTEGER NOT NULL DEFAULT 0',
+      `CREATE TABLE run_deploys (
+        run_id BIGINT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        host TEXT NOT NULL,
+        site TEXT NOT NULL,
+        action TEXT NOT NULL,
+        release_name TEXT NOT NULL,
+        at TEXT NOT NULL,
+        deployed_by TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        commit_sha TEXT,
+        branch TEXT,
+        step TEXT,
+        from_release TEXT,
+        PRIMARY KEY (run_id, seq)
+      )`,
+      'CREATE INDEX run_deploys_at ON run_deploys (at)',
+    ],
+  },
 ];
 
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

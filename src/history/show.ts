@@ -48,7 +48,10 @@ export function formatRun(run: RunRecord): string {
     if (h.status === 'unreachable') out.push(`${'unreachable'.padEnd(8)} ${h.name}  ${h.detail ?? ''}`);
     for (const t of h.tasks) {
       const word = t.status === 'changed' && run.check ? 'would change' : t.status;
-      out.push(`${word.padEnd(8)} ${h.name}  ${t.label}${t.detail ? ` (${t.detail})` : ''}`);
+      // What the live output does not say: how long the task took and the round trips it cost.
+      out.push(
+        `${word.padEnd(8)} ${h.name}  ${t.label}${t.detail ? ` (${t.detail})` : ''}  [${seconds(t.durationMs)}, ${t.roundTrips} rt]`,
+      );
       for (const block of [t.diff, t.failure]) {
         if (block)
           out.push(
@@ -60,6 +63,13 @@ export function formatRun(run: RunRecord): string {
       }
     }
     if (h.status === 'interrupted') out.push(`${'stopped'.padEnd(8)} ${h.name}  ${h.detail ?? ''}`);
+  }
+  for (const d of run.deploys) {
+    const what = d.action === 'rollback' ? `rollback to ${d.release}` : `release ${d.release}`;
+    const commit = d.commit ? ` (${d.commit.slice(0, 12)}${d.branch ? `, ${d.branch}` : ''})` : '';
+    out.push(
+      `${'logged'.padEnd(8)} ${d.host}  ${d.site}  ${what}${commit}: ${d.outcome}${d.step ? ` at ${d.step}` : ''}`,
+    );
   }
   if (run.hosts.length > 0) {
     const width = Math.max(4, ...run.hosts.map((h) => h.name.length));

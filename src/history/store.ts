@@ -10,7 +10,15 @@ import { registerSecret } from '../util/redact.js';
 import { loadYaml } from '../util/yaml.js';
 import { PostgresDriver, type Row, type SqlDriver, SqliteDriver, type SqlTx } from './drivers.js';
 import { LATEST_VERSION, MIGRATIONS } from './schema.js';
-import type { HostRecord, RunFilter, RunRecord, RunSummary, TaskRecord } from './types.js';
+import type {
+  HostRecord,
+  RecordedDeploy,
+  RunFilter,
+  RunRecord,
+  RunSummary,
+  SiteDeployRecord,
+  TaskRecord,
+} from './types.js';
 
 /** Where a project's history is: off, a SQLite file, or a PostgreSQL URL. */
 export type HistoryLocation =
@@ -165,14 +173,59 @@ export class HistoryStore {
         );
         for (const t of h.tasks) {
           await tx.query(
-            `INSERT INTO run_tasks (run_id, host, seq, label, status, detail, started_ms, duration_ms, diff, failure)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-            [id, h.name, t.seq, t.label, t.status, t.detail, t.startedMs, t.durationMs, t.diff, t.failure],
+            `INSERT INTO run_tasks (run_id, host, seq, label, status, detail, started_ms, duration_ms, round_trips,
+              diff, failure) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+            [
+              id,
+              h.name,
+              t.seq,
+              t.label,
+              t.status,
+              t.detail,
+              t.startedMs,
+              t.durationMs,
+              // A run spooled by a Verdandi before schema 2 has no count.
+              t.roundTrips ?? 0,
+              t.diff,
+              t.failure,
+            ],
           );
         }
       }
+      // A run spooled by a Verdandi before schema 2 has none.
+      for (const [seq, d] of (run.deploys ?? []).entries()) {
+        await tx.query(
+          `INSERT INTO run_deploys (run_id, seq, host, site, action, release_name, at, deployed_by, outcome,
+            commit_sha, branch, step, from_release) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          [
+            id,
+            seq,
+            d.host,
+            d.site,
+            d.action,
+            d.release,
+            d.time,
+            d.by,
+            d.outcome,
+            d.commit,
+            d.branch,
+            d.step,
+            d.from,
+          ],
+        );
+      }
       return id;
     });
+  }
+
+  /** The deploys and rollbacks of sites the runs wrote, newest first (`last` at most). */
+  async deploys(filter: { env?: string; last: number }): Promise<RecordedDeploy[]> {
+    const rows = await this.db.query(
+      `SELECT d.*, r.env FROM run_deploys d JOIN runs r ON r.id = d.run_id${filter.env ? ' WHERE r.env = ?' : ''}
+       ORDER BY d.at DESC, d.run_id DESC, d.seq DESC LIMIT ${Math.max(1, Math.floor(filter.last))}`,
+      filter.env ? [filter.env] : [],
+    );
+    return rows.map((r) => ({ ...deployOf(r), runId: Number(r.run_id), env: str(r.env) }));
   }
 
   /** Runs, newest first. */
@@ -224,8 +277,8 @@ export class HistoryStore {
         `SELECT * FROM run_tasks WHERE run_id IN (${marks}) ORDER BY run_id, host, seq`,
         chunk,
       );
-      const byRun = new Map<number, RunSummary & { hosts: HostRecord[] }>();
-      for (const r of runs) byRun.set(Number(r.id), { ...summaryOf(r), hosts: [] });
+      const byRun = new Map<number, RunSummary & Pick<RunRecord, 'hosts' | 'deploys'>>();
+      for (const r of runs) byRun.set(Number(r.id), { ...summaryOf(r), hosts: [], deploys: [] });
       const hostOf = new Map<string, HostRecord>();
       for (const h of hosts) {
         const host = hostRecordOf(h);
@@ -233,6 +286,11 @@ export class HistoryStore {
         byRun.get(Number(h.run_id))?.hosts.push(host);
       }
       for (const t of tasks) hostOf.get(`${t.run_id}\u0000${t.host}`)?.tasks.push(taskOf(t));
+      const deploys = await this.db.query(
+        `SELECT * FROM run_deploys WHERE run_id IN (${marks}) ORDER BY run_id, seq`,
+        chunk,
+      );
+      for (const d of deploys) byRun.get(Number(d.run_id))?.deploys.push(deployOf(d));
       for (const id of chunk) {
         const run = byRun.get(id);
         if (run) out.push(stripSummary(run));
@@ -281,7 +339,7 @@ function summaryOf(r: Row): RunSummary {
   };
 }
 
-function stripSummary(run: RunSummary & { hosts: HostRecord[] }): RunRecord {
+function stripSummary(run: RunSummary & Pick<RunRecord, 'hosts' | 'deploys'>): RunRecord {
   const { hostNames: _names, ok: _ok, changed: _changed, failed: _failed, ...record } = run;
   return record;
 }
@@ -310,7 +368,24 @@ function taskOf(t: Row): TaskRecord {
     detail: strOrNull(t.detail),
     startedMs: Number(t.started_ms),
     durationMs: Number(t.duration_ms),
+    roundTrips: Number(t.round_trips),
     diff: strOrNull(t.diff),
     failure: strOrNull(t.failure),
+  };
+}
+
+function deployOf(d: Row): SiteDeployRecord {
+  return {
+    host: str(d.host),
+    site: str(d.site),
+    action: str(d.action) === 'rollback' ? 'rollback' : 'deploy',
+    release: str(d.release_name),
+    time: str(d.at),
+    by: str(d.deployed_by),
+    outcome: str(d.outcome),
+    commit: strOrNull(d.commit_sha),
+    branch: strOrNull(d.branch),
+    step: strOrNull(d.step),
+    from: strOrNull(d.from_release),
   };
 }

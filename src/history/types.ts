@@ -18,6 +18,8 @@ export interface TaskRecord {
   /** Since the start of the run, and how long it took (since the host's previous task ended). */
   startedMs: number;
   durationMs: number;
+  /** Commands sent to the host in that time (SSH round trips): a role's probe counts on its first task. */
+  roundTrips: number;
   diff: string | null;
   /** The failing command, exit code, stderr and stdout tail. */
   failure: string | null;
@@ -36,6 +38,22 @@ export interface HostRecord {
   /** Why it was unreachable or where it was stopped. */
   detail: string | null;
   tasks: TaskRecord[];
+}
+
+/** A deploy or rollback of a site on a host, as written into the site's deploy log there. */
+export interface SiteDeployRecord {
+  host: string;
+  site: string;
+  action: 'deploy' | 'rollback';
+  release: string;
+  /** ISO time, as in the host's log (with the host and release, it identifies the entry). */
+  time: string;
+  by: string;
+  outcome: string;
+  commit: string | null;
+  branch: string | null;
+  step: string | null;
+  from: string | null;
 }
 
 export interface RunRecord {
@@ -60,16 +78,24 @@ export interface RunRecord {
   error: string | null;
   verdandiVersion: string;
   hosts: HostRecord[];
+  /** What a deploy or rollback wrote into the sites' deploy logs (none for other commands). */
+  deploys: SiteDeployRecord[];
 }
 
 /** A run as lists show it: no tasks, counts instead. */
-export type RunSummary = Omit<RunRecord, 'hosts'> & {
+export type RunSummary = Omit<RunRecord, 'hosts' | 'deploys'> & {
   id: number;
   hostNames: string[];
   ok: number;
   changed: number;
   failed: number;
 };
+
+/** A site's deploy as the report lists it: the record and the run that made it. */
+export interface RecordedDeploy extends SiteDeployRecord {
+  runId: number;
+  env: string;
+}
 
 export interface RunFilter {
   env?: string;

@@ -20,7 +20,7 @@ const STYLE = `
 * { box-sizing: border-box; }
 body { font: 14px/1.4 system-ui, sans-serif; margin: 0; background: var(--bg); color: #222; }
 header { padding: 10px 16px; background: #1f2933; color: #fff; display: flex; gap: 16px; align-items: baseline; }
-header h1 { font-size: 18px; margin: 0; }
+header h1 { font-size: 18px; margin: 0; } header a { color: #cfe3ff; }
 main { display: grid; grid-template-columns: minmax(420px, 38%) 1fr; height: calc(100vh - 44px); }
 #list { overflow: auto; border-right: 1px solid var(--line); }
 #filters { position: sticky; top: 0; background: #fff; padding: 8px; display: flex; gap: 6px; border-bottom: 1px solid var(--line); }
@@ -45,6 +45,10 @@ pre { background: #fff; border: 1px solid var(--line); padding: 8px; overflow: a
 .track { position: relative; flex: 1; height: 16px; background: #eee; }
 .bar { position: absolute; top: 0; height: 16px; min-width: 1px; opacity: .9; }
 .more { margin: 8px; }
+#deploys-box { padding: 8px 16px 24px; border-top: 1px solid var(--line); } #deploys-box h3 { margin: 4px 0; }
+tr.site th { background: #eef1f4; } .note { color: #9b3fb5; }
+#deploy-notes p { margin: 2px 0; }
+td.num { text-align: right; }
 `;
 
 /** The page's script: reads the data, draws the list and, on click (or #run-<id>), one run. */
@@ -60,6 +64,7 @@ function el(tag, attrs, ...kids) {
 }
 const badge = (s) => el('span', { class: 'badge s-' + s }, s);
 const secs = (ms) => (ms / 1000).toFixed(1) + ' s';
+const rts = (n) => (n || 0) + (n === 1 ? ' round trip' : ' round trips');
 const when = (iso) => iso.replace('T', ' ').replace(/\\.\\d+Z$/, 'Z');
 let shown = 200, filtered = data.runs, selected = null;
 
@@ -118,7 +123,7 @@ function drawRun(id) {
     const row = el('tr', { 'data-host': h.name }, el('td', {}, h.name), el('td', {}, badge(h.status)));
     for (const l of labels) {
       const t = byLabel.get(l);
-      row.append(el('td', { class: 'cell' + (t ? ' s-' + t.status : ''), title: t ? l + ': ' + t.status + (t.detail ? ' (' + t.detail + ')' : '') + ', ' + secs(t.durationMs) : l + ': not run' }));
+      row.append(el('td', { class: 'cell' + (t ? ' s-' + t.status : ''), title: t ? l + ': ' + t.status + (t.detail ? ' (' + t.detail + ')' : '') + ', ' + secs(t.durationMs) + ', ' + rts(t.roundTrips) : l + ': not run' }));
     }
     grid.append(row);
   }
@@ -129,11 +134,22 @@ function drawRun(id) {
   for (const h of det.hosts) {
     const track = el('div', { class: 'track' });
     for (const t of h.tasks)
-      track.append(el('div', { class: 'bar s-' + t.status, title: t.label + ': ' + secs(t.durationMs),
+      track.append(el('div', { class: 'bar s-' + t.status, title: t.label + ': ' + secs(t.durationMs) + ', ' + rts(t.roundTrips),
         style: 'left:' + (100 * t.startedMs / total).toFixed(3) + '%;width:' + (100 * t.durationMs / total).toFixed(3) + '%' }));
-    tl.append(el('div', { class: 'timeline-row' }, el('span', { class: 'name' }, h.name + ' (' + h.roundTrips + ' rt)'), track));
+    tl.append(el('div', { class: 'timeline-row' }, el('span', { class: 'name', title: h.name + ': ' + rts(h.roundTrips) }, h.name + ' (' + h.roundTrips + ' rt)'), track));
   }
   d.append(tl);
+  // Per host, every task with its time and round trips (what the grid and the timeline only colour).
+  const tasks = el('section', { id: 'tasks' }, el('h3', {}, 'Tasks'));
+  for (const h of det.hosts) {
+    const rows = el('tbody');
+    for (const t of h.tasks)
+      rows.append(el('tr', {}, el('td', {}, badge(t.status)), el('td', {}, t.label), el('td', {}, t.detail || ''),
+        el('td', { class: 'num' }, secs(t.durationMs)), el('td', { class: 'num' }, t.roundTrips || 0)));
+    tasks.append(el('details', { 'data-host': h.name }, el('summary', {}, h.name + ': ' + h.tasks.length + ' tasks, ' + secs(h.durationMs) + ', ' + rts(h.roundTrips)),
+      el('table', {}, el('thead', {}, el('tr', {}, el('th', {}, 'status'), el('th', {}, 'task'), el('th', {}, 'detail'), el('th', {}, 'took'), el('th', {}, 'round trips'))), rows)));
+  }
+  d.append(tasks);
   const diffs = [];
   for (const h of det.hosts) for (const t of h.tasks) if (t.diff) diffs.push([h.name, t.label, t.diff]);
   if (diffs.length) {
@@ -143,33 +159,29 @@ function drawRun(id) {
   }
 }
 function drawDeploys() {
-  // Per site: the deploys and rollbacks the history holds details for, newest first.
-  const rows = [];
-  for (const r of data.runs) {
-    if (r[F.cmd] !== 'deploy' && r[F.cmd] !== 'rollback') continue;
-    const det = data.details[r[F.id]];
-    if (!det) continue;
-    for (const h of det.hosts) {
-      const sites = new Map();
-      for (const t of h.tasks) {
-        const i = t.label.indexOf(' › ');
-        if (i < 0) continue;
-        const site = t.label.slice(0, i);
-        if (site === '*') continue;
-        const s = sites.get(site) || { status: 'ok', last: '' };
-        if (t.status === 'failed') s.status = 'failed';
-        if (/outcome|rollback/.test(t.label.slice(i + 3))) s.last = t.detail || '';
-        sites.set(site, s);
-      }
-      for (const [site, s] of sites) rows.push([site, h.name, r, s]);
+  // Per site, newest first: this history's deploys and rollbacks, merged with the hosts' own logs.
+  const D = data.deploys, body = $('deploys');
+  body.textContent = '';
+  const sites = [...new Set(D.rows.map((r) => r[0]))].sort();
+  const where = { both: 'here and on the host', here: 'here', host: 'host only' };
+  for (const site of sites) {
+    body.append(el('tr', { class: 'site' }, el('th', { colspan: '8' }, site)));
+    for (const r of D.rows.filter((x) => x[0] === site).slice(0, 200)) {
+      const [, host, action, release, commit, branch, by, time, outcome, step, from, runId, source] = r;
+      const status = /^(deployed|rolled back)$/.test(outcome) ? 'ok' : outcome === 'interrupted' ? 'interrupted' : 'failed';
+      const what = action === 'rollback' ? 'rollback to ' + release + (from ? ' (from ' + from + ')' : '') : release;
+      const run = runId ? el('a', { href: '#run-' + runId }, 'run ' + runId) : '';
+      body.append(el('tr', { 'data-site': site, 'data-release': release, 'data-source': source },
+        el('td', {}, host), el('td', {}, what), el('td', {}, commit.slice(0, 12) + (branch ? ' (' + branch + ')' : '')),
+        el('td', {}, by), el('td', {}, when(time)), el('td', {}, badge(status), ' ', outcome + (step ? ' at ' + step : '')),
+        el('td', {}, where[source]), el('td', {}, run)));
     }
   }
-  const body = $('deploys');
-  body.textContent = '';
-  for (const [site, host, r, s] of rows.slice(0, 500))
-    body.append(el('tr', {}, el('td', {}, site), el('td', {}, host), el('td', {}, r[F.cmd]), el('td', {}, s.last),
-      el('td', {}, r[F.commit].slice(0, 12)), el('td', {}, r[F.who]), el('td', {}, when(r[F.at])), el('td', {}, badge(s.status))));
-  $('deploys-box').hidden = rows.length === 0;
+  const notes = $('deploy-notes');
+  notes.textContent = '';
+  if (!D.hostsRead) notes.append(el('p', { class: 'meta' }, 'From this history only: verdandi report --env <env> --hosts adds the deploys recorded on the hosts (from any machine).'));
+  for (const n of D.notes) notes.append(el('p', { class: 'meta note' }, n));
+  $('deploys-box').hidden = $('to-deploys').hidden = D.rows.length === 0 && D.notes.length === 0;
 }
 $('q').oninput = applyFilter; $('status').onchange = applyFilter;
 $('more').onclick = () => { shown += 500; drawList(); };
@@ -186,7 +198,7 @@ export function renderReport(data: ReportData, title = 'Verdandi runs'): string 
 <title>${escapeHtml(title)}</title>
 <style>${STYLE}</style></head>
 <body>
-<header><h1>${escapeHtml(title)}</h1><span id="generated"></span></header>
+<header><h1>${escapeHtml(title)}</h1><span id="generated"></span><a id="to-deploys" href="#deploys-box" hidden>deploys per site</a></header>
 <main>
 <section id="list">
 <div id="filters"><input id="q" placeholder="filter: host, env, command, user, id" aria-label="filter">
@@ -195,12 +207,13 @@ export function renderReport(data: ReportData, title = 'Verdandi runs'): string 
 <table><thead><tr><th>id</th><th>started (UTC)</th><th>command</th><th>env</th><th>status</th><th>ok/chg/fail</th><th>took</th><th>who</th></tr></thead>
 <tbody id="runs"></tbody></table>
 <button id="more" class="more" hidden>more</button>
-<section id="deploys-box" hidden><h3 style="margin:12px 8px 4px">Deploys per site</h3>
-<table><thead><tr><th>site</th><th>host</th><th>command</th><th>release / outcome</th><th>commit</th><th>who</th><th>when</th><th>status</th></tr></thead>
-<tbody id="deploys"></tbody></table></section>
 </section>
 <section id="detail"></section>
 </main>
+<section id="deploys-box" hidden><h3>Deploys per site</h3>
+<div id="deploy-notes"></div>
+<table><thead><tr><th>host</th><th>release</th><th>commit</th><th>who</th><th>when (UTC)</th><th>outcome</th><th>recorded</th><th>run</th></tr></thead>
+<tbody id="deploys"></tbody></table></section>
 <script type="application/json" id="report-data">${scriptJson(data)}</script>
 <script>${SCRIPT}</script>
 </body></html>

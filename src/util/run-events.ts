@@ -6,6 +6,29 @@
  */
 export type ObservedStatus = 'ok' | 'changed' | 'failed' | 'skipped';
 
+/**
+ * One line of a site's deploy log on its host (`<sites_root>/<site>/deploys.log`): what a deploy or a
+ * rollback did to the site. The same object is written there and given to the observers.
+ */
+export interface DeployLogEntry {
+  action: 'deploy' | 'rollback';
+  site: string;
+  release: string;
+  /** ISO time of the deploy or rollback. */
+  time: string;
+  /** `user@machine`. */
+  by: string;
+  /** `deployed`, `rolled back`, `failed`, `interrupted`. */
+  outcome: string;
+  /** A deploy: the commit and what was asked for (branch, tag or sha). */
+  commit?: string;
+  branch?: string;
+  /** The step that failed. */
+  step?: string;
+  /** A rollback: the release it left. */
+  from?: string;
+}
+
 export interface RunObserver {
   /** The run of `host` starts (its first task's time counts from here). */
   hostStarted?(host: string): void;
@@ -18,6 +41,13 @@ export interface RunObserver {
   unreachable?(host: string, reason: string): void;
   /** The host's run was stopped by Ctrl-C / SIGTERM. */
   interrupted?(host: string, detail: string): void;
+  /**
+   * One command was sent to `host` (one SSH round trip, see Connection.roundTrips): the history counts
+   * them per task, as it times them, from the host's previous task to this one.
+   */
+  roundTrip?(host: string): void;
+  /** A deploy or rollback wrote this entry into the site's deploy log on `host` (or tried to). */
+  deployLogged?(host: string, entry: DeployLogEntry): void;
   /** The run is over: per host, the SSH round trips it cost. */
   finished?(summary: { check: boolean; roundTrips: Record<string, number> }): void;
 }

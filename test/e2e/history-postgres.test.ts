@@ -5,7 +5,6 @@
  * processes recording at once both land; a real run is recorded and listed; the URL's password never
  * shows.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +12,7 @@ import test from 'ava';
 import { LATEST_VERSION } from '../../src/history/schema.js';
 import { HistoryStore } from '../../src/history/store.js';
 import { runCli, writeInventory } from '../helpers/cli.js';
-import { sampleRun } from '../helpers/history.js';
+import { recordConcurrently, sampleRun } from '../helpers/history.js';
 import { useTestHosts } from '../helpers/testhosts.js';
 
 const HOST = 'hist-pg';
@@ -65,38 +64,10 @@ test.serial('a run round-trips through PostgreSQL with the same schema version',
   await again.close();
 });
 
-function writer(count: number, tag: string, go: string): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        join(import.meta.dirname, '..', 'helpers', 'history-writer.ts'),
-        url,
-        String(count),
-        tag,
-      ],
-      { env: { ...process.env, GO: go }, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-    });
-    child.stderr.on('data', (d) => {
-      out += d;
-    });
-    child.on('close', (code) => resolve({ code: code ?? 1, out }));
-  });
-}
-
 test.serial('two processes recording at the same time both land', async (t) => {
   t.timeout(20 * 60_000);
   await ready();
-  const go = join(mkdtempSync(join(tmpdir(), 'vd-history-pg-')), 'go');
-  const both = Promise.all([writer(10, 'PA', go), writer(10, 'PB', go)]);
-  setTimeout(() => writeFileSync(go, ''), 3000);
-  for (const r of await both) t.is(r.code, 0, r.out);
+  for (const r of await recordConcurrently(url, 10, ['PA', 'PB'])) t.is(r.code, 0, r.out);
   const store = await HistoryStore.open(pg());
   const runs = await store.list();
   await store.close();

@@ -11,7 +11,7 @@ import { hostname, tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
-import { runCli, writeInventory } from '../helpers/cli.js';
+import { projectWithSecrets, runCli, writeInventory } from '../helpers/cli.js';
 import { useTestHosts } from '../helpers/testhosts.js';
 
 const HOST = 'hist-a';
@@ -24,16 +24,10 @@ test.serial(
   'a provision and a failing run are recorded, listed, shown and reported, without secrets',
   async (t) => {
     t.timeout(10 * 60_000);
-    const project = mkdtempSync(join(tmpdir(), 'vd-history-'));
-    mkdirSync(join(project, 'secrets'));
-    writeFileSync(join(project, 'secrets', 'staging.vault-password'), `${VAULT_PASSWORD}\n`, { mode: 0o600 });
-    for (const [key, value] of [
-      ['db_password', SECRET_PASSWORD],
-      ['api_token', SECRET_TOKEN],
-    ]) {
-      const set = await runCli(['secrets', 'set', 'staging', key], { cwd: project, input: value });
-      t.is(set.code, 0, set.stderr);
-    }
+    const project = await projectWithSecrets('vd-history-', 'staging', VAULT_PASSWORD, {
+      db_password: SECRET_PASSWORD,
+      api_token: SECRET_TOKEN,
+    });
     const h = hosts.get(HOST);
     writeInventory(
       project,
@@ -130,7 +124,7 @@ export default definePlaybook({ plays: [{ hosts: 'all', tasks: (host) => [
       shown.stdout,
       /^run 2: verdandi run staging fail\.ts --var note=\[secret\] --host-key-checking=off$/m,
     );
-    t.regex(shown.stdout, /^failed +web +play 1 › shell .* \(step failed\)$/m);
+    t.regex(shown.stdout, /^failed +web +play 1 › shell .* \(step failed\) {2}\[\d+\.\d s, [1-9]\d* rt\]$/m);
     t.regex(shown.stdout, /^ {4}exit code: 7$/m);
     t.regex(shown.stdout, /^ {4}auth failed for \[secret\]$/m);
     t.regex(shown.stdout, /status failed \(exit 2\)/);
@@ -142,6 +136,8 @@ export default definePlaybook({ plays: [{ hosts: 'all', tasks: (host) => [
     t.is(one.hosts[0].tasks[0].status, 'changed');
     t.regex(one.hosts[0].tasks[0].diff, /\+DB_PASSWORD=\[secret\]/);
     t.true(one.hosts[0].roundTrips >= 1);
+    // The role's probe and the copy's step: counted on its task.
+    t.true(one.hosts[0].tasks[0].roundTrips >= 2, `${one.hosts[0].tasks[0].roundTrips} round trips`);
 
     const missing = await cli(['history', 'show', '99']);
     t.is(missing.code, 1);

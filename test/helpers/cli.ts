@@ -3,7 +3,8 @@
  * builds first; run `npm run build` before running single test files), in CI mode (plain output).
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import yaml from 'js-yaml';
@@ -75,4 +76,24 @@ export function writeInventory(dir: string, content: unknown, name = 'test'): st
   mkdirSync(join(dir, 'inventories'), { recursive: true });
   writeFileSync(path, yaml.dump(content, { lineWidth: -1 }));
   return path;
+}
+
+/**
+ * A new project folder (`mkdtemp` with `prefix`) whose environment `env` has secrets: the vault
+ * password in `secrets/<env>.vault-password` and each of `secrets` stored with `verdandi secrets set`.
+ */
+export async function projectWithSecrets(
+  prefix: string,
+  env: string,
+  vaultPassword: string,
+  secrets: Record<string, string>,
+): Promise<string> {
+  const project = mkdtempSync(join(tmpdir(), prefix));
+  mkdirSync(join(project, 'secrets'));
+  writeFileSync(join(project, 'secrets', `${env}.vault-password`), `${vaultPassword}\n`, { mode: 0o600 });
+  for (const [key, value] of Object.entries(secrets)) {
+    const set = await runCli(['secrets', 'set', env, key], { cwd: project, input: value });
+    if (set.code !== 0) throw new Error(`secrets set ${env} ${key} failed (${set.code}): ${set.stderr}`);
+  }
+  return project;
 }

@@ -1,4 +1,8 @@
-/** Runs to record in history tests, and a writer process for the concurrency tests. */
+/** Runs to record in history tests, and writer processes recording at the same time. */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { RunRecord } from '../../src/history/types.js';
 
 export function sampleRun(over: Partial<RunRecord> = {}): RunRecord {
@@ -37,6 +41,7 @@ export function sampleRun(over: Partial<RunRecord> = {}): RunRecord {
             detail: null,
             startedMs: 10,
             durationMs: 300,
+            roundTrips: 1,
             diff: null,
             failure: null,
           },
@@ -47,6 +52,7 @@ export function sampleRun(over: Partial<RunRecord> = {}): RunRecord {
             detail: 'content differs',
             startedMs: 310,
             durationMs: 200,
+            roundTrips: 1,
             diff: '--- a\n+++ b\n@@ -1 +1 @@\n-old\n+new\n',
             failure: null,
           },
@@ -57,6 +63,7 @@ export function sampleRun(over: Partial<RunRecord> = {}): RunRecord {
             detail: 'step failed',
             startedMs: 510,
             durationMs: 400,
+            roundTrips: 1,
             diff: null,
             failure: 'command: systemctl start nginx\nexit code: 1\nstderr:\nJob for nginx.service failed',
           },
@@ -76,6 +83,55 @@ export function sampleRun(over: Partial<RunRecord> = {}): RunRecord {
         tasks: [],
       },
     ],
+    deploys: [],
     ...over,
   };
+}
+
+export interface WriterResult {
+  tag: string;
+  code: number;
+  out: string;
+}
+
+/**
+ * One history-writer.ts process per tag, each recording `count` runs (argv `... # <tag> <i>`) into
+ * `where` (a SQLite file or a postgres:// URL). They are released together once every one of them
+ * said it is loaded (their start-up is the slow part), so their writes overlap.
+ */
+export async function recordConcurrently(
+  where: string,
+  count: number,
+  tags: string[],
+): Promise<WriterResult[]> {
+  const go = join(mkdtempSync(join(tmpdir(), 'vd-history-go-')), 'go');
+  let loaded = 0;
+  const all = tags.map(
+    (tag) =>
+      new Promise<WriterResult>((resolve) => {
+        const child = spawn(
+          process.execPath,
+          ['--import', 'tsx', join(import.meta.dirname, 'history-writer.ts'), where, String(count), tag],
+          { env: { ...process.env, GO: go }, stdio: ['ignore', 'pipe', 'pipe'] },
+        );
+        let out = '';
+        let ready = false;
+        child.stdout.on('data', (d) => {
+          out += d;
+          if (!ready && out.startsWith('ready\n')) {
+            ready = true;
+            if (++loaded === tags.length) writeFileSync(go, '');
+          }
+        });
+        child.stderr.on('data', (d) => {
+          out += d;
+        });
+        child.on('close', (code) => {
+          // A writer that died before it was ready must not leave the others waiting for it.
+          if (!ready) writeFileSync(go, '');
+          resolve({ tag, code: code ?? 1, out });
+        });
+      }),
+  );
+  return Promise.all(all);
 }

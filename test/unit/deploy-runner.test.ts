@@ -40,7 +40,19 @@ const step = (title: string, extra: Partial<PlanStep> = {}): PlanStep => ({
   ...extra,
 });
 
-const plan = (steps: PlanStep[]): DeployPlan => ({ release: 'r', prune: [], steps });
+const plan = (steps: PlanStep[]): DeployPlan => ({
+  release: 'r',
+  prune: [],
+  steps,
+  logEntry: {
+    action: 'deploy',
+    site: 'app',
+    release: 'r',
+    time: '2026-01-01T00:00:00.000Z',
+    by: 't',
+    outcome: 'deployed',
+  },
+});
 
 const where = { host: 'fake', site: 'app' };
 

@@ -1,10 +1,11 @@
 /**
  * The seam between the output and the history: what the engine's Reporter and deploy's DeployOutput
- * print reaches a registered recorder, attributed to the right host and task, with timings; nothing
- * reaches it once it is unregistered.
+ * print reaches a registered recorder, attributed to the right host and task, with timings and the
+ * round trips each task cost (counted by the connections); nothing reaches it once it is unregistered.
  */
 import { PassThrough } from 'node:stream';
 import test from 'ava';
+import { LocalConnection } from '../../src/connection/local.js';
 import { DeployOutput } from '../../src/deploy/output.js';
 import { Reporter } from '../../src/engine/report.js';
 import { Recorder } from '../../src/history/recorder.js';
@@ -87,4 +88,29 @@ test.serial('a deploy: each step a task of its site, FAILED steps failed with th
       [['shop › skipped', 'skipped', null]],
     ],
   );
+});
+
+test.serial('round trips: each task gets the commands sent since the host’s previous task', async (t) => {
+  const rec = recorder();
+  const stop = observeRuns(rec);
+  const web1 = new LocalConnection('web1');
+  const reporter = new Reporter({ json: false, verbose: false, check: false, out: sink() });
+  reporter.host('web1');
+  // A role's probe and a step: two commands, reported on the first task.
+  await web1.exec('true');
+  await web1.exec('true');
+  reporter.task('web1', 'app › copy /etc/a', 'changed', 'content differs');
+  reporter.task('web1', 'app › copy /etc/b', 'ok');
+  await web1.exec('true');
+  reporter.task('web1', 'app › service app', 'changed', 'restarted');
+  stop();
+  const counted = await rec.toRecord({ exitCode: 0 });
+  t.deepEqual(
+    counted.hosts[0].tasks.map((x) => x.roundTrips),
+    [2, 0, 1],
+  );
+  t.is(counted.hosts[0].roundTrips, 3, 'without a recap, the commands seen');
+  // With the engine's recap, its count is the host's total.
+  rec.finished({ check: false, roundTrips: { web1: 4 } });
+  t.is((await rec.toRecord({ exitCode: 0 })).hosts[0].roundTrips, 4);
 });

@@ -3,17 +3,16 @@
  * once and refuses a newer one, secrets never reach the file, two processes recording at the same
  * time both land, a stale lock of a killed writer is cleared, and a broken store is only a warning.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { Recorder } from '../../src/history/recorder.js';
-import { LATEST_VERSION } from '../../src/history/schema.js';
+import { LATEST_VERSION, MIGRATIONS, SQLITE } from '../../src/history/schema.js';
 import { importSpool, spoolTrouble } from '../../src/history/spool.js';
 import { HistoryStore, historyLocation } from '../../src/history/store.js';
 import { clearSecrets, registerSecret } from '../../src/util/redact.js';
-import { sampleRun } from '../helpers/history.js';
+import { recordConcurrently, sampleRun } from '../helpers/history.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'vd-history-'));
 const sqlite = (file: string) => ({ kind: 'sqlite' as const, file });
@@ -193,47 +192,12 @@ function captureStderr() {
   return { lines, restore: () => (process.stderr.write = original) };
 }
 
-function writer(
-  where: string,
-  count: number,
-  tag: string,
-  go: string,
-): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        join(import.meta.dirname, '..', 'helpers', 'history-writer.ts'),
-        where,
-        String(count),
-        tag,
-      ],
-      { env: { ...process.env, GO: go }, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-    });
-    child.stderr.on('data', (d) => {
-      out += d;
-    });
-    child.on('close', (code) => resolve({ code: code ?? 1, out }));
-  });
-}
-
 test('two processes recording at the same time both land, every run of each', async (t) => {
   t.timeout(5 * 60_000);
   const dir = tmp();
   const file = join(dir, 'h.sqlite');
-  const go = join(dir, 'go');
   // Both start on a store that does not exist yet: they also race to create and migrate it.
-  const both = Promise.all([writer(file, 15, 'A', go), writer(file, 15, 'B', go)]);
-  // Released together once both are loaded (their start-up is the slow part).
-  setTimeout(() => writeFileSync(go, ''), 3000);
-  const results = await both;
-  for (const r of results) t.is(r.code, 0, r.out);
+  for (const r of await recordConcurrently(file, 15, ['A', 'B'])) t.is(r.code, 0, r.out);
   const store = await HistoryStore.open(sqlite(file));
   const runs = await store.list();
   await store.close();
@@ -270,4 +234,33 @@ test('two importers at once write every spooled run exactly once', async (t) => 
   await store.close();
   t.is(new Set(argv).size, 12);
   t.is(argv.length, 12);
+});
+
+test('a store of schema 1 is migrated to the latest, its runs kept (round trips per task: 0)', async (t) => {
+  const file = join(tmp(), 'h.sqlite');
+  const { default: wasm } = await import('node-sqlite3-wasm');
+  // The store as the first schema made it, with one run recorded.
+  const db = new wasm.Database(file);
+  db.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)');
+  for (const sql of MIGRATIONS[0].statements(SQLITE)) db.exec(sql);
+  db.run('INSERT INTO schema_migrations (version, applied_at) VALUES (1, ?)', ['then']);
+  db.run(
+    `INSERT INTO runs (started_at, duration_ms, command, env, argv, user_name, machine, status, exit_code,
+      check_mode, verdandi_version, host_names, tasks_ok, tasks_changed, tasks_failed)
+     VALUES ('2026-01-01T00:00:00.000Z', 5, 'provision', 'old', 'verdandi provision old', 'ann', 'pc', 'ok', 0, 0,
+      '0.1.0', 'web1', 1, 0, 0)`,
+  );
+  db.run(`INSERT INTO run_hosts VALUES (1, 'web1', 'ok', 1, 0, 0, 0, 2, 0, 5, NULL)`);
+  db.run(`INSERT INTO run_tasks VALUES (1, 'web1', 0, 'a › b', 'ok', NULL, 0, 5, NULL, NULL)`);
+  db.close();
+  const store = await HistoryStore.open(sqlite(file));
+  t.is(await store.version(), LATEST_VERSION);
+  const old = await store.get(1);
+  t.is(old?.hosts[0].tasks[0].roundTrips, 0);
+  const id = await store.record(sampleRun());
+  t.deepEqual(
+    (await store.get(id))?.hosts[0].tasks.map((x) => x.roundTrips),
+    [1, 1, 1],
+  );
+  await store.close();
 });

@@ -1,5 +1,6 @@
 /** `verdandi history` and `verdandi report`: the runs recorded in this project (see src/history/). */
 import type { Command } from 'commander';
+import { hostKeyCheckingOption, positiveInt } from '../context.js';
 
 export function register(program: Command): void {
   const history = program
@@ -46,6 +47,19 @@ export function register(program: Command): void {
     .option('--details <n>', 'the newest n runs carry their hosts, tasks, diffs and failures', '300')
     .option('--open', 'open it in a browser (prints its path when there is no desktop)')
     .option('--serve [port]', 'serve it on 127.0.0.1 (fresh at each load) until Ctrl-C')
+    .option(
+      '--hosts',
+      "also read the deploy logs of the --env environment's hosts (deploys made from any machine)",
+    )
+    .option('--limit <pattern>', 'with --hosts: only these hosts')
+    .option('--vault-password-file <file>', 'with --hosts: file holding the secrets password')
+    .addOption(hostKeyCheckingOption())
+    .option(
+      '--connect-timeout <seconds>',
+      'with --hosts: how long to wait for each host',
+      positiveInt('--connect-timeout'),
+      5,
+    )
     .action(async (opts) => {
       const { report } = await import('../../report/command.js');
       process.exitCode = await report(opts);
