@@ -5,6 +5,7 @@
  */
 import { Command } from 'commander';
 import { redact } from '../util/redact.js';
+import { verdandiVersion } from '../util/user-code.js';
 import { register as registerBackup } from './commands/backup.js';
 import { register as registerCheck } from './commands/check.js';
 import { register as registerDeploy } from './commands/deploy.js';
@@ -24,7 +25,7 @@ const program = new Command();
 program
   .name('verdandi')
   .description('Typed, agentless provisioning and deployment over SSH.')
-  .version('0.1.0')
+  .version(verdandiVersion())
   .option('-v, --verbose', 'show stack traces and the commands sent to hosts')
   .showHelpAfterError('(add --help for usage)')
   .exitOverride();
