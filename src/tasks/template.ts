@@ -6,9 +6,9 @@
  * uses but `vars` lacks is an error naming the template file, the var and its position, never an empty
  * string in a config file.
  */
-import Handlebars from 'handlebars';
 import { z } from 'zod';
 import { UserError } from '../util/errors.js';
+import { compileTemplate } from '../util/handlebars.js';
 import {
   type FileContent,
   fileContentPlan,
@@ -64,7 +64,7 @@ export function renderTemplate(file: string, source: string, vars: object): stri
   try {
     let render = compiled.get(source);
     if (!render) {
-      render = Handlebars.compile(source, { noEscape: true, strict: true });
+      render = compileTemplate(source);
       compiled.set(source, render);
     }
     return render(vars);

@@ -131,3 +131,29 @@ test('one template rendered for several hosts: each gets its own vars, and each 
     });
   }
 });
+
+test("{{log}} reads a var named log (not Handlebars' log helper, which printed an empty line)", (t) => {
+  const dir = scratchDir(t);
+  const src = writeTemplate(
+    dir,
+    'program.conf.hbs',
+    '{{#each programs}}stdout_logfile=/srv/log/{{log}}.log\n{{/each}}',
+  );
+  const source = readFileSync(src, 'utf8');
+  const written: string[] = [];
+  const write = process.stdout.write;
+  process.stdout.write = ((chunk: string) => written.push(String(chunk)) > 0) as typeof process.stdout.write;
+  try {
+    t.is(
+      renderTemplate(src, source, { programs: [{ log: 'blue' }, { log: 'green' }] }),
+      'stdout_logfile=/srv/log/blue.log\nstdout_logfile=/srv/log/green.log\n',
+    );
+    t.throws(() => renderTemplate(src, source, { programs: [{}] }), {
+      instanceOf: UserError,
+      message: /var log is not defined \(line 1/,
+    });
+  } finally {
+    process.stdout.write = write;
+  }
+  t.deepEqual(written, [], 'nothing printed');
+});
