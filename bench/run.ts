@@ -9,10 +9,12 @@
  *   npm run bench -- --scenarios copies,many-hosts --label scale
  *                                              Verdandi alone at scale: a role of 300 and 1,000 tasks,
  *                                              and 50, 200, 1,000 simulated hosts (see RESULTS.md)
+ *   npm run bench -- --scenarios check --runs 10 --label check
+ *                                              `verdandi check` of the example inventories (no host)
  *
  * Options: --hosts 1,10,50  --runs 5 (timed runs per figure)  --big-runs 3 (for 25+ hosts; first + all-changed pairs of copies)
  *   --converge-runs 3 (under 10 hosts)  --big-converge-runs 1 (10+ hosts)  --no-ansible
- *   --scenarios converge,no-change,one-change,staging (the default; also copies,many-hosts)
+ *   --scenarios converge,no-change,one-change,staging (the default; also copies,many-hosts,check)
  *   --boot-batch 10  --keep-hosts  --out FILE
  *   --label NAME (the block of RESULTS.md this run rewrites, default main)
  *   copies: --copies 300 (tasks of the first/all-changed/no-change runs)  --copies-big 1000 (no-change)
@@ -27,6 +29,7 @@
  * and, Verdandi alone, once (not per host count; only when named in --scenarios):
  *   copies      one role of many `copy` tasks on the first host (copies.ts)
  *   many-hosts  hundreds of inventory hosts that are ports of the first few hosts (simulated.ts)
+ *   check       `verdandi check` of the repository's example inventories, no host (check.ts)
  * Verdandi and Ansible alternate inside each scenario (and raw ssh on no-change), so a change in the
  * machine's load hits all of them; each figure is the median of the runs.
  */
@@ -34,6 +37,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, freemem, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { type CheckResult, checkScenario } from './check.js';
 import { type CopiesResult, copiesScenario } from './copies.js';
 import {
   type BenchHost,
@@ -64,9 +68,17 @@ import {
 
 export type Scenario = 'converge' | 'no-change' | 'one-change';
 /** `staging`: Verdandi alone provisions a host with the built-in roles (see STAGING_ROLES). */
-const SCENARIOS = ['converge', 'no-change', 'one-change', 'staging', 'copies', 'many-hosts'] as const;
+const SCENARIOS = [
+  'converge',
+  'no-change',
+  'one-change',
+  'staging',
+  'copies',
+  'many-hosts',
+  'check',
+] as const;
 type ScenarioName = (typeof SCENARIOS)[number];
-/** Without `--scenarios`: the comparison and staging; copies and many-hosts are asked for by name. */
+/** Without `--scenarios`: the comparison and staging; copies, many-hosts and check are asked for by name. */
 const DEFAULT_SCENARIOS: readonly ScenarioName[] = ['converge', 'no-change', 'one-change', 'staging'];
 /** The scenarios that compare Verdandi with Ansible and raw ssh, for each host count of `--hosts`. */
 const COMPARISONS: readonly ScenarioName[] = ['converge', 'no-change', 'one-change'];
@@ -113,6 +125,7 @@ export interface Results {
   staging?: StagingResult;
   copies?: CopiesResult;
   simulated?: SimResult;
+  check?: CheckResult;
   loadBefore: number;
   loadAfter: number;
   totalSeconds: number;
@@ -528,9 +541,11 @@ async function main(): Promise<void> {
       booted.push(...names);
       const bootStarted = Date.now();
       hosts = await bootHosts(names, cli.bootBatch, log);
-      results.notes.push(
-        `booting ${names.length} test hosts took ${seconds(Date.now() - bootStarted)} s (not timed)`,
-      );
+      // The check scenario alone boots nothing.
+      if (names.length > 0)
+        results.notes.push(
+          `booting ${names.length} test hosts took ${seconds(Date.now() - bootStarted)} s (not timed)`,
+        );
     }
     await checkReachable(hosts);
     const stagingHost = hosts.find((h) => h.name === 'bench-staging');
@@ -561,6 +576,11 @@ async function main(): Promise<void> {
         noChangeRuns: cli.runs,
       };
       results.copies = await copiesScenario(hosts[0], copiesOptions, workDir, log);
+      await checkpoint();
+    }
+    if (cli.scenarios.includes('check')) {
+      log(`--- check: the example inventories, ${cli.runs} runs each ---`);
+      results.check = await checkScenario(cli.runs, workDir, log);
       await checkpoint();
     }
     if (cli.scenarios.includes('many-hosts')) {

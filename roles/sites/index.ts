@@ -125,12 +125,12 @@ function siteTasks(site: Site, paths: SitePaths, host: HostInfo): Task[] {
       ...(['blue', 'green'] as const).map((color) => ({
         program: paths.program(color),
         args: `web ${color} ${paths.port(color)}`,
-        log: color,
+        logName: color,
       })),
       ...site.process.workers.map((w, i) => ({
         program: paths.workers[i],
         args: `worker ${w.name}`,
-        log: `worker-${w.name}`,
+        logName: `worker-${w.name}`,
       })),
     ];
     tasks.push(

@@ -1,51 +1,54 @@
 /**
  * The `verdandi` command line. Each command lives in `commands/<name>.ts` and exports `register`,
- * which declares its options and lazily imports its implementation: `verdandi --help` loads commander
- * only, so it starts fast.
+ * which declares its options and lazily imports its implementation. Only the module of the command
+ * named on the command line is loaded (all of them for `--help`, `help` or an unknown command), and
+ * the run history's recorder only for a recorded command (recording.ts): `verdandi check` starts
+ * without the rest.
  */
 import { Command } from 'commander';
 import { redact } from '../util/redact.js';
-import { register as registerBackup } from './commands/backup.js';
-import { register as registerCheck } from './commands/check.js';
-import { register as registerDeploy } from './commands/deploy.js';
-import { register as registerFacts } from './commands/facts.js';
-import { register as registerHistory } from './commands/history.js';
-import { register as registerInit } from './commands/init.js';
-import { register as registerPing } from './commands/ping.js';
-import { register as registerProvision } from './commands/provision.js';
-import { register as registerRun } from './commands/run.js';
-import { register as registerSchema } from './commands/schema.js';
-import { register as registerSecrets } from './commands/secrets.js';
-import { register as registerTesthost } from './commands/testhost.js';
+import { verdandiVersion } from '../util/user-code.js';
 import { handleError } from './errors.js';
-import { type Recording, startRecording } from './recording.js';
+import type { Recording } from './recording.js';
+
+type Register = (program: Command) => void;
+
+/** Every command module, in the order `--help` lists them, with the top-level commands it declares. */
+const COMMANDS: Array<[names: string[], load: () => Promise<{ register: Register }>]> = [
+  [['ping'], () => import('./commands/ping.js')],
+  [['provision'], () => import('./commands/provision.js')],
+  [['deploy', 'rollback', 'status', 'demo'], () => import('./commands/deploy.js')],
+  [['run'], () => import('./commands/run.js')],
+  [['check'], () => import('./commands/check.js')],
+  [['facts'], () => import('./commands/facts.js')],
+  [['secrets'], () => import('./commands/secrets.js')],
+  [['backup', 'restore'], () => import('./commands/backup.js')],
+  [['testhost'], () => import('./commands/testhost.js')],
+  [['init'], () => import('./commands/init.js')],
+  [['schema'], () => import('./commands/schema.js')],
+  [['history', 'report'], () => import('./commands/history.js')],
+];
+
+/** The command named on the command line: the first argument that is not an option. */
+const named = process.argv.slice(2).find((arg) => !arg.startsWith('-'));
+const only = COMMANDS.find(([names]) => named !== undefined && names.includes(named));
 
 const program = new Command();
 program
   .name('verdandi')
   .description('Typed, agentless provisioning and deployment over SSH.')
-  .version('0.1.0')
+  .version(verdandiVersion())
   .option('-v, --verbose', 'show stack traces and the commands sent to hosts')
   .showHelpAfterError('(add --help for usage)')
   .exitOverride();
 
-registerPing(program);
-registerProvision(program);
-registerDeploy(program);
-registerRun(program);
-registerCheck(program);
-registerFacts(program);
-registerSecrets(program);
-registerBackup(program);
-registerTesthost(program);
-registerInit(program);
-registerSchema(program);
-registerHistory(program);
+for (const [, load] of only ? [only] : COMMANDS) (await load()).register(program);
 
 // provision, run, deploy, rollback, backup and restore are recorded in the run history.
 let recording: Recording | undefined;
 program.hook('preAction', async (_program, action) => {
   try {
+    const { startRecording } = await import('./recording.js');
     recording = await startRecording(program, action, process.argv.slice(2));
   } catch (err) {
     // Recording never stops a run.

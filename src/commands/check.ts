@@ -3,8 +3,9 @@
  * for CI and pre-commit hooks. It is the plan of a run (plan.ts) without the run:
  *
  * - the inventory's syntax and structure, `--limit` and every play's host pattern;
- * - the secrets decrypt, when a password (or key) is at hand without asking, and every `secrets.x`
- *   the inventory uses exists; without one, secret values stand in as placeholder strings (said so);
+ * - the secrets file is a readable OpenPGP message; it decrypts, when a password (or key) is at hand
+ *   without asking, and every `secrets.x` used exists; without one, secret values stand in as
+ *   placeholder strings, and a note names what could not be verified (the `secrets.x` used);
  * - every role found, and its vars validated for every host;
  * - every role's and play's `tasks()` and handlers evaluated for every host (templates render there);
  *   a role that gathers facts is evaluated without them, and when that fails it says so (a note,
@@ -12,18 +13,17 @@
  *
  * Every error is reported, not only the first. Exit 0 or 1.
  */
-import { existsSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
+import type { Site } from '../deploy/site.js';
+import { parseSitesVars, siteEnvValues } from '../deploy/targets.js';
 import { interpolateHosts, type PlanContext } from '../engine/context.js';
 import { loadPlaybook } from '../engine/loader.js';
-import { ErrorCollector, type HostPlan, planHosts, shown, type Unit } from '../engine/plan.js';
+import { ErrorCollector, type HostPlan, planHosts, type Unit } from '../engine/plan.js';
 import { playbookUnits, provisionUnits } from '../engine/units.js';
 import { loadInventory, parseExtraVars, selectHosts } from '../inventory/index.js';
 import type { InventoryHost } from '../inventory/types.js';
-import { loadSecrets } from '../secrets/index.js';
-import { passwordWithoutPrompt } from '../secrets/password.js';
-import { secretsPaths } from '../secrets/paths.js';
-import type { UserError } from '../util/errors.js';
+import { secretsWithoutAsking } from '../secrets/index.js';
+import { UserError } from '../util/errors.js';
 import { redact } from '../util/redact.js';
 
 export interface CheckOptions {
@@ -47,41 +47,97 @@ export interface CheckReport {
 /** What a secret stands for when the secrets could not be decrypted: any key exists, as this string. */
 const SECRET_PLACEHOLDER = '[secret: not decrypted]';
 
-function placeholderSecrets(): Record<string, unknown> {
+/** Secrets that could not be decrypted: every key reads as the placeholder, and is remembered. */
+function placeholderSecrets(used: Set<string>): Record<string, unknown> {
   return new Proxy(
     {},
     {
-      has: (_obj, key) => typeof key === 'string',
-      get: (_obj, key) => (typeof key === 'string' ? SECRET_PLACEHOLDER : undefined),
+      has: (_obj, key) => {
+        if (typeof key === 'string') used.add(key);
+        return typeof key === 'string';
+      },
+      get: (_obj, key) => {
+        if (typeof key !== 'string') return undefined;
+        used.add(key);
+        return SECRET_PLACEHOLDER;
+      },
     },
   );
 }
 
-/** The secrets when they can be opened without asking anyone; a placeholder map (and a note) if not. */
+interface CheckSecrets {
+  secrets: Record<string, unknown>;
+  /** The real secrets (or none at all): references to them are checked. */
+  decrypted?: true;
+  /** Words what could not be verified about secrets that were not decrypted (after everything ran). */
+  unverified: () => string | undefined;
+}
+
+/**
+ * What `verdandi deploy` will read from the secrets: each site's `env.secrets` must name a secret
+ * (checked against the decrypted secrets; otherwise its names are read, so the note lists them). A host
+ * whose `sites` var is wrong is reported by the sites role's check of its vars, not here.
+ */
+function checkSiteSecrets(ctx: PlanContext, checked: CheckSecrets, errors: ErrorCollector): void {
+  for (const host of ctx.hosts) {
+    const vars = ctx.vars.get(host.name);
+    if (!vars || !('sites' in vars)) continue;
+    let sites: Site[];
+    try {
+      sites = parseSitesVars(host, vars, ctx.sensitive.get(host.name)).sites;
+    } catch {
+      continue;
+    }
+    for (const site of sites) {
+      if (checked.decrypted) {
+        try {
+          siteEnvValues(site, checked.secrets, ctx.env);
+        } catch (err) {
+          if (!(err instanceof UserError)) throw err;
+          errors.errors.push(new UserError(`host ${host.name}: ${err.message}`, 1, err.hint));
+        }
+      } else {
+        // Reading the placeholders records the names for the note.
+        for (const key of Object.values(site.env.secrets)) void checked.secrets[key];
+      }
+    }
+  }
+}
+
+/**
+ * The secrets when they open without asking anyone. When they do not, a placeholder map stands in, and
+ * `unverified()` words what could not be checked (which `secrets.x` were used), once everything ran.
+ */
 async function secretsForCheck(
   projectDir: string,
   env: string,
   o: CheckOptions,
   errors: ErrorCollector,
-  notes: string[],
-): Promise<Record<string, unknown>> {
-  const paths = secretsPaths(projectDir, env);
-  if (!existsSync(paths.asc)) return {};
-  const opened = await errors.attempt(async () => {
-    const canOpen = passwordWithoutPrompt(paths, o.vaultPasswordFile) || process.env.VERDANDI_PGP_KEY;
-    return canOpen
-      ? loadSecrets({ projectDir, env, vaultPasswordFile: o.vaultPasswordFile, interactive: false })
-      : undefined;
-  });
-  if (opened) return opened;
-  if (errors.errors.length === 0) {
-    notes.push(
-      `${shown(paths.asc)} not decrypted (no password without asking: --vault-password-file, ` +
-        `${shown(paths.passwordFile)} or $VERDANDI_VAULT_PASSWORD): secrets.x references are not ` +
-        'checked; secret values stand in as placeholder strings',
-    );
-  }
-  return placeholderSecrets();
+): Promise<CheckSecrets> {
+  const before = errors.errors.length;
+  const found = await errors.attempt(() =>
+    secretsWithoutAsking({ projectDir, env, vaultPasswordFile: o.vaultPasswordFile }),
+  );
+  const used = new Set<string>();
+  // A file that failed to open is reported: every secret reference would only repeat that.
+  if (errors.errors.length > before)
+    return { secrets: placeholderSecrets(used), unverified: () => undefined };
+  if (found === undefined) return { secrets: {}, decrypted: true, unverified: () => undefined };
+  if (found.decrypted) return { secrets: found.secrets, decrypted: true, unverified: () => undefined };
+  return {
+    secrets: placeholderSecrets(used),
+    unverified: () => {
+      const names = [...used].sort();
+      return (
+        `${found.shown} is an OpenPGP message encrypted to ${found.lockedTo}, not decrypted: ${found.why}. ` +
+        `Not verified: that it decrypts, and ${
+          names.length
+            ? `that it has ${names.map((n) => `secrets.${n}`).join(', ')} (their values stood in as placeholders)`
+            : 'its content (nothing checked here reads a secret)'
+        }`
+      );
+    },
+  };
 }
 
 function countOf(plans: HostPlan[]) {
@@ -125,7 +181,8 @@ export async function checkEnv(
     o.limit ? selectHosts(inventory, o.limit) : [...inventory.hosts.values()],
   );
   if (!selected) return done();
-  const secrets = await secretsForCheck(inventory.projectDir, inventory.env, o, errors, notes);
+  const checkedSecrets = await secretsForCheck(inventory.projectDir, inventory.env, o, errors);
+  const { secrets, unverified } = checkedSecrets;
   const { vars, sensitive, failed } = interpolateHosts(inventory, secrets, errors);
   const ctx: PlanContext = {
     env: inventory.env,
@@ -159,6 +216,9 @@ export async function checkEnv(
     }
   }
   ({ units, tasks } = countOf(plans));
+  checkSiteSecrets(ctx, checkedSecrets, errors);
+  const secretsNote = unverified();
+  if (secretsNote) notes.push(secretsNote);
   return done();
 }
 

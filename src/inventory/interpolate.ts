@@ -9,8 +9,8 @@
  * Every var whose value used a secret (directly or through another var) is reported as sensitive, so
  * the engine never prints it. Error messages never include a rendered value.
  */
-import Handlebars from 'handlebars';
 import { UserError } from '../util/errors.js';
+import { compileTemplate } from '../util/handlebars.js';
 import { redact } from '../util/redact.js';
 import { formatVarPath } from './layers.js';
 import { listNames } from './suggest.js';
@@ -129,7 +129,7 @@ class Renderer {
     const single = SINGLE_EXPRESSION.exec(template);
     try {
       if (single) return this.lookup(single[1].split('.'), path);
-      return Handlebars.compile(template, { noEscape: true, strict: true })(this.scope);
+      return compileTemplate(template)(this.scope);
     } catch (err) {
       if (err instanceof UserError) throw err;
       throw this.explain(err, template, path);

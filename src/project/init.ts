@@ -13,11 +13,11 @@
  * Nothing that exists is overwritten: a file that is there is kept as it is, except that the lines
  * `.gitignore` needs and the scripts and devDependency `package.json` needs are added when missing.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { appendFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { UserError } from '../util/errors.js';
-import { packageRoot } from '../util/user-code.js';
+import { packageRoot, verdandiVersion } from '../util/user-code.js';
 import { projectRoles, SCHEMA_FILE, schemaFiles, VARS_SCHEMA_FILE } from './schema.js';
 
 /** The files copied as they are, from the package's `templates/project/`. */
@@ -53,10 +53,6 @@ export interface InitResult {
   dir: string;
   /** Every file of the scaffold, relative to `dir`, with what happened to it. */
   files: Array<{ file: string; outcome: Outcome; detail?: string }>;
-}
-
-function verdandiVersion(): string {
-  return JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')).version as string;
 }
 
 /** A package name from a folder name (`Ops Repo` → `ops-repo`). */

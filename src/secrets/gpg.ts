@@ -61,30 +61,33 @@ const GPG_ERR_BAD_PASSPHRASE = 11;
 const GPG_ERR_NO_PIN_ENTRY = 85;
 const GPG_ERR_CANCELED = 99;
 
+/** gpg could not give the session key (a locked key it may not ask for, a wrong passphrase, no card). */
+export class GpgError extends UserError {}
+
 /** What went wrong, from gpg's status lines (never from its log, which holds the session key). */
-function failure(status: string, shown: string, interactive: boolean): UserError {
+function failure(status: string, shown: string, interactive: boolean): GpgError {
   const codes = [...status.matchAll(/^\[GNUPG:\] (?:ERROR|FAILURE) \S+ (\d+)/gm)].map(
     (m) => Number(m[1]) & 0xffff,
   );
   const retry = `the file was not changed; or set $VERDANDI_PGP_KEY to a private key file`;
   if (/^\[GNUPG:\] BAD_PASSPHRASE/m.test(status) || codes.includes(GPG_ERR_BAD_PASSPHRASE)) {
-    return new UserError(
+    return new GpgError(
       `gpg could not unlock your key for ${shown}: wrong passphrase`,
       1,
       `try again; ${retry}`,
     );
   }
   if (codes.includes(GPG_ERR_CANCELED)) {
-    return new UserError(`gpg: entering the passphrase for ${shown} was cancelled`, 1, retry);
+    return new GpgError(`gpg: entering the passphrase for ${shown} was cancelled`, 1, retry);
   }
   if (codes.includes(GPG_ERR_NO_PIN_ENTRY) || !interactive) {
-    return new UserError(
+    return new GpgError(
       `gpg needs the passphrase of your key to open ${shown}, and cannot ask for it here`,
       1,
       `run from a terminal (or after unlocking the key in gpg-agent); ${retry}`,
     );
   }
-  return new UserError(
+  return new GpgError(
     `gpg could not decrypt the session key of ${shown} with your key`,
     1,
     `check that the key (or its card) is available: gpg --list-secret-keys; ${retry}`,

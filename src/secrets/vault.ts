@@ -102,7 +102,7 @@ export async function decryptArmored(
 }
 
 /** Does the user's gpg have a secret key for one of these key ids (a zero id: any key may be it)? */
-function gpgHoldsOneOf(keyIds: string[]): boolean {
+export function gpgHoldsOneOf(keyIds: string[]): boolean {
   const held = gpgSecretKeyIds();
   return held.length > 0 && keyIds.some((id) => held.includes(id) || /^0+$/.test(id));
 }

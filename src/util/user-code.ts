@@ -8,21 +8,33 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-let root: string | undefined;
+let root: { dir: string; version: string } | undefined;
 
-/** The folder of Verdandi's own package (holds the built-in `roles/`, `templates/`, `examples/`). */
-export function packageRoot(): string {
+function findPackage(): { dir: string; version: string } {
   if (root) return root;
   let dir = dirname(fileURLToPath(import.meta.url));
   while (dir !== dirname(dir)) {
     const pkg = join(dir, 'package.json');
-    if (existsSync(pkg) && JSON.parse(readFileSync(pkg, 'utf8')).name === 'verdandi') {
-      root = dir;
-      return dir;
+    if (existsSync(pkg)) {
+      const manifest = JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string; version?: string };
+      if (manifest.name === 'verdandi') {
+        root = { dir, version: String(manifest.version) };
+        return root;
+      }
     }
     dir = dirname(dir);
   }
   throw new Error('cannot find the verdandi package root');
+}
+
+/** The folder of Verdandi's own package (holds the built-in `roles/`, `templates/`, `examples/`). */
+export function packageRoot(): string {
+  return findPackage().dir;
+}
+
+/** Verdandi's version: its package.json's, the one place it is written. */
+export function verdandiVersion(): string {
+  return findPackage().version;
 }
 
 /** A path as messages show it: relative to the working directory when inside it. */

@@ -1,8 +1,10 @@
 /**
- * Verdandi as users get it: `npm pack`, then `npm install ./verdandi-x.y.z.tgz` in an empty folder (the
- * npm registry serves the dependencies; the local npm cache makes that quick), then from there only:
- * `npx verdandi init`, `testhost up`, `provision local`, a playbook with the scaffold's TypeScript role,
- * and a built-in role whose templates come from the installed package.
+ * Verdandi as users get it: `npm pack`, then the README's "Your own project" commands exactly as written
+ * there (read from README.md): `npm install --save-dev` of the tarball in an empty folder (the npm
+ * registry serves the dependencies; the local npm cache makes that quick), `npx verdandi init`,
+ * `npm run check`, `testhost up`, `provision local`, the scaffold's playbook with its TypeScript role;
+ * then the scaffold's tsconfig type-checking a role, and a built-in role whose templates come from the
+ * installed package.
  * (Packs the built CLI as it is: `npm run build` first, as `npm test` does.)
  */
 import { spawn } from 'node:child_process';
@@ -64,17 +66,51 @@ function run(command: string, args: string[], cwd: string, timeoutMs = 5 * 60_00
 
 const show = (r: Result) => `exit ${r.code}\n${r.stdout}\n${r.stderr}`;
 
-test('the packed tarball installs alone, scaffolds a project and provisions a test host from it', async (t) => {
+/**
+ * The commands of the README's "Your own project" block, as written there (comments dropped): the test
+ * runs exactly these, so the README cannot drift from what works.
+ */
+function readmeQuickStart(): string[] {
+  const readme = readFileSync(join(PROJECT_ROOT, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('### Your own project'));
+  const block = section.match(/```sh\n([\s\S]*?)```/)?.[1] ?? '';
+  return block
+    .split('\n')
+    .map((line) => line.replace(/#.*$/, '').trim())
+    .filter(Boolean);
+}
+
+test('the packed tarball installs alone and the README quick start works from it as written', async (t) => {
   t.timeout(20 * 60_000);
   const work = mkdtempSync(join(tmpdir(), 'vd-package-'));
   t.teardown(() => rmSync(work, { recursive: true, force: true }));
+  const version = JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')).version as string;
 
+  // The README's block: `mkdir ops && cd ops`, the install of the tarball, then the verdandi commands.
+  const [first, install, ...commands] = readmeQuickStart();
+  t.is(first, 'mkdir ops && cd ops');
+  const tarballArg = `../verdandi/verdandi-${version}.tgz`;
+  t.is(install, `npm install --save-dev ${tarballArg}`, 'the README installs the tarball of this version');
+  t.deepEqual(
+    commands.map((c) => c.split(' ').slice(0, 3).join(' ')),
+    [
+      'npx verdandi init',
+      'npm run check',
+      'npx verdandi testhost',
+      'npx verdandi provision',
+      'npx verdandi run',
+    ],
+  );
+
+  // "the package `npm pack` makes in a clone of this repository": ../verdandi/ beside ops/.
   // --ignore-scripts: pack the dist/ that is built, without rebuilding it under other tests' feet.
-  const packed = await run('npm', ['pack', '--ignore-scripts', '--pack-destination', work], PROJECT_ROOT);
+  const clone = join(work, 'verdandi');
+  mkdirSync(clone);
+  const packed = await run('npm', ['pack', '--ignore-scripts', '--pack-destination', clone], PROJECT_ROOT);
   t.is(packed.code, 0, show(packed));
-  const tarball = readdirSync(work).find((name) => /^verdandi-\d+\.\d+\.\d+\.tgz$/.test(name));
-  if (!tarball) return t.fail(`no tarball in ${readdirSync(work).join(', ')}`);
-  const listing = await run('tar', ['tzf', join(work, tarball)], work);
+  const tarball = `verdandi-${version}.tgz`;
+  t.true(existsSync(join(clone, tarball)), readdirSync(clone).join(', '));
+  const listing = await run('tar', ['tzf', join(clone, tarball)], work);
   const files = listing.stdout.split('\n');
   for (const file of [
     'package/bin/verdandi.js',
@@ -83,6 +119,8 @@ test('the packed tarball installs alone, scaffolds a project and provisions a te
     'package/roles/nginx/templates/nginx.conf.hbs',
     'package/templates/project/site.ts',
     'package/templates/project/roles/example/templates/motd.hbs',
+    'package/LICENSE',
+    'package/README.md',
   ]) {
     t.true(files.includes(file), file);
   }
@@ -93,9 +131,11 @@ test('the packed tarball installs alone, scaffolds a project and provisions a te
 
   const project = join(work, 'ops');
   mkdirSync(project);
+  // The npm registry serves the dependencies; the local cache makes that quick (flags that change
+  // nothing of what is installed).
   const installed = await run(
     'npm',
-    ['install', `../${tarball}`, '--no-audit', '--no-fund', '--prefer-offline'],
+    [...install.split(' ').slice(1), '--no-audit', '--no-fund', '--prefer-offline'],
     project,
     10 * 60_000,
   );
@@ -103,16 +143,46 @@ test('the packed tarball installs alone, scaffolds a project and provisions a te
   for (const dev of ['typescript', 'ava', '@biomejs/biome', '@types/node']) {
     t.false(existsSync(join(project, 'node_modules', dev)), `${dev} (a dev dependency) is not installed`);
   }
+  const versionOut = await run('npx', ['verdandi', '--version'], project);
+  t.is(versionOut.code, 0, show(versionOut));
+  t.is(versionOut.stdout.trim(), version);
 
-  const version = await run('npx', ['verdandi', '--version'], project);
-  t.is(version.code, 0, show(version));
-  t.is(version.stdout.trim(), JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')).version);
-
-  const init = await run('npx', ['verdandi', 'init'], project);
-  t.is(init.code, 0, show(init));
-  t.regex(init.stdout, /^created +inventories\/staging\.yml$/m);
-  t.regex(init.stdout, /updated package\.json \(added scripts\.check/);
+  // The host is this file's own (and stopped by it), not the README's test1: `up` of a running host
+  // reuses it and writes this project's inventories/local.yml, which lists every running test host.
+  const results = new Map<string, Result>();
+  for (const command of commands) {
+    let argv = command.split(' ').map((arg) => (arg === 'test1' ? HOST : arg));
+    if (command === 'npx verdandi testhost up') argv = [...argv, HOST];
+    const res = await run(argv[0], argv.slice(1), project);
+    t.is(res.code, 0, `${argv.join(' ')}: ${show(res)}`);
+    results.set(argv.slice(0, 3).join(' '), res);
+  }
+  const init = results.get('npx verdandi init');
+  t.regex(init?.stdout ?? '', /^created +inventories\/staging\.yml$/m);
+  t.regex(init?.stdout ?? '', /updated package\.json \(added scripts\.check/);
   t.true(existsSync(join(project, 'inventories', 'inventory.schema.json')));
+  const manifest = JSON.parse(readFileSync(join(project, 'package.json'), 'utf8'));
+  t.is(
+    manifest.devDependencies?.verdandi,
+    `file:${tarballArg}`,
+    'the installed tarball stays the dependency',
+  );
+  const checkOutput = results.get('npm run check')?.stdout ?? '';
+  t.is(checkOutput.match(/^checked \d+ hosts?, .*: ok$/gm)?.length, 2, checkOutput);
+  const local = readFileSync(join(project, 'inventories', 'local.yml'), 'utf8');
+  t.true(local.includes(`${HOST}:`), local);
+  const provisioned = results.get('npx verdandi provision') as Result;
+  t.regex(provisioned.stdout, new RegExp(`^${HOST} +\\d+ +\\d+ +0 +\\d+ +no `, 'm'));
+  // The scaffold's playbook: its TypeScript role (roles/example) with its template, on the host.
+  const played = results.get('npx verdandi run') as Result;
+  t.regex(played.stdout, /changed +init-pkg +example › template \/etc\/motd/);
+  const motd = await hosts.ssh(HOST, 'cat /etc/motd');
+  t.is(motd.code, 0, motd.stderr);
+  t.regex(motd.stdout, new RegExp(`${HOST} \\(local\\) is managed by Verdandi`));
+  t.regex(motd.stdout, /Team: ops\n/);
+  const again = await run('npx', ['verdandi', 'run', 'local', 'site.ts', '--limit', HOST], project);
+  t.is(again.code, 0, show(again));
+  t.regex(again.stdout, new RegExp(`^${HOST} +\\d+ +0 +0 `, 'm'), 'a second run changes nothing');
 
   // The scaffold's tsconfig.json: the editor (here tsc) checks roles against the installed Verdandi's types.
   const tsc = join(PROJECT_ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
@@ -139,29 +209,6 @@ test('the packed tarball installs alone, scaffolds a project and provisions a te
     /roles\/typo\/index\.ts\(5,\d+\): error TS\d+: Type '"strated"' is not assignable/,
   );
   rmSync(join(project, 'roles', 'typo'), { recursive: true });
-
-  // The host is booted by this file (and stopped by it); `up` of a running host reuses it and writes
-  // this project's inventories/local.yml, which lists every running test host: hence --limit below.
-  const up = await run('npx', ['verdandi', 'testhost', 'up', HOST], project);
-  t.is(up.code, 0, show(up));
-  const local = readFileSync(join(project, 'inventories', 'local.yml'), 'utf8');
-  t.true(local.includes(`${HOST}:`), local);
-
-  const provisioned = await run('npx', ['verdandi', 'provision', 'local', '--limit', HOST], project);
-  t.is(provisioned.code, 0, show(provisioned));
-  t.regex(provisioned.stdout, new RegExp(`^${HOST} +\\d+ +\\d+ +0 +\\d+ +no `, 'm'));
-
-  // The scaffold's playbook: its TypeScript role (roles/example) with its template, on the host.
-  const played = await run('npx', ['verdandi', 'run', 'local', 'site.ts', '--limit', HOST], project);
-  t.is(played.code, 0, show(played));
-  t.regex(played.stdout, /changed +init-pkg +example › template \/etc\/motd/);
-  const motd = await hosts.ssh(HOST, 'cat /etc/motd');
-  t.is(motd.code, 0, motd.stderr);
-  t.regex(motd.stdout, new RegExp(`${HOST} \\(local\\) is managed by Verdandi`));
-  t.regex(motd.stdout, /Team: ops\n/);
-  const again = await run('npx', ['verdandi', 'run', 'local', 'site.ts', '--limit', HOST], project);
-  t.is(again.code, 0, show(again));
-  t.regex(again.stdout, new RegExp(`^${HOST} +\\d+ +0 +0 `, 'm'), 'a second run changes nothing');
 
   // A built-in role, loaded from node_modules/verdandi/roles, renders its templates (check mode: the
   // templates are rendered when the tasks are built, before anything is probed).

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { encryptText } from '../../src/secrets/pgp.js';
-import { runCli } from '../helpers/cli.js';
+import { PROJECT_ROOT, runCli } from '../helpers/cli.js';
 
 const cache = mkdtempSync(join(tmpdir(), 'vd-check-cache-'));
 
@@ -173,9 +173,91 @@ test('secrets: decrypted with a password, every secrets.x must exist; without on
   t.is(wrong.code, 1);
   t.regex(wrong.stderr, /password/);
 
+  // CI without the password: the file is still read as an encrypted vault, and the note names every
+  // secrets.x that could not be verified.
   const without = await cli(dir, ['check', 'staging'], { VERDANDI_VAULT_PASSWORD: '' });
   t.is(without.code, 0, without.stderr);
-  t.regex(without.stdout, /note: secrets\/staging\.yml\.asc not decrypted/);
+  t.regex(
+    without.stdout,
+    /note: secrets\/staging\.yml\.asc is an OpenPGP message encrypted to a password, not decrypted: nothing opens it without asking \(--vault-password-file, secrets\/staging\.vault-password, \$VERDANDI_VAULT_PASSWORD\)\. Not verified: that it decrypts, and that it has secrets\.missing, secrets\.token /,
+  );
+
+  // A damaged file is an error even without a password.
+  writeFileSync(
+    join(dir, 'secrets', 'staging.yml.asc'),
+    '-----BEGIN PGP MESSAGE-----\n\nbm90IGEgbWVzc2FnZQ==\n',
+  );
+  const damaged = await cli(dir, ['check', 'staging', '--json'], { VERDANDI_VAULT_PASSWORD: '' });
+  t.is(damaged.code, 1, damaged.stdout);
+  const damagedReport = JSON.parse(damaged.stdout);
+  t.is(damagedReport.errors.length, 1, 'no error repeated per secrets.x reference');
+  t.regex(damagedReport.errors[0].message, /secrets\/staging\.yml\.asc is not a readable OpenPGP message/);
+});
+
+test("secrets: a site's env.secrets must name a secret; without the password the names are listed", async (t) => {
+  const dir = project({
+    'inventories/staging.yml': [
+      'hosts:',
+      '  web1: { address: 127.0.0.1, port: 1 }',
+      'groups:',
+      '  web:',
+      '    hosts: [web1]',
+      '    vars:',
+      '      sites:',
+      '        - name: shop',
+      '          repo: git@example.org:shop.git',
+      '          runtime: { type: node }',
+      '          env: { secrets: { DATABASE_URL: shop_database_url, API_KEY: shop_api_key } }',
+      '          process: { command: "node server.js", port: 3000 }',
+      '',
+    ].join('\n'),
+    'secrets/staging.yml.asc': await encryptText('shop_database_url: postgres://shop@db/shop\n', {
+      passwords: ['check-pw'],
+      keys: [],
+    }),
+  });
+  const res = await cli(dir, ['check', 'staging'], { VERDANDI_VAULT_PASSWORD: 'check-pw' });
+  t.is(res.code, 1, res.stdout);
+  t.regex(
+    res.stderr,
+    /^error: host web1: site shop: env\.secrets\.API_KEY names the secret "shop_api_key", which the secrets of staging do not hold$/m,
+  );
+  t.is(res.stderr.match(/^error: /gm)?.length, 1);
+  const without = await cli(dir, ['check', 'staging'], { VERDANDI_VAULT_PASSWORD: '' });
+  t.is(without.code, 0, without.stderr);
+  t.regex(without.stdout, /that it has secrets\.shop_api_key, secrets\.shop_database_url /);
+});
+
+test("the repository's example inventories and init's scaffold check with exit 0, with and without the password", async (t) => {
+  const scaffold = mkdtempSync(join(tmpdir(), 'vd-check-init-'));
+  const init = await cli(scaffold, ['init']);
+  t.is(init.code, 0, init.stderr);
+  const cases: Array<[string, string]> = [
+    [PROJECT_ROOT, 'staging'],
+    [PROJECT_ROOT, 'production'],
+    [PROJECT_ROOT, 'test'],
+    [PROJECT_ROOT, 'swarm'],
+    [scaffold, 'staging'],
+    [scaffold, 'production'],
+  ];
+  for (const [dir, env] of cases) {
+    const without = await cli(dir, ['check', env], { VERDANDI_VAULT_PASSWORD: '' });
+    t.is(without.code, 0, `${dir} ${env}: ${without.stdout}${without.stderr}`);
+    t.is(without.stderr, '', `${dir} ${env}`);
+    // Every line says something (a template calling Handlebars' log helper printed empty lines).
+    t.notRegex(without.stdout, /(^|\n)\n/, `${dir} ${env}: ${JSON.stringify(without.stdout)}`);
+    t.regex(without.stdout, /: ok\n$/);
+  }
+  // The examples' secrets, with their documented password: decrypted, every secrets.x found, no note.
+  for (const env of ['staging', 'production']) {
+    const withPassword = await cli(PROJECT_ROOT, ['check', env, '--json'], {
+      VERDANDI_VAULT_PASSWORD: 'verdandi-example',
+    });
+    t.is(withPassword.code, 0, withPassword.stdout);
+    const report = JSON.parse(withPassword.stdout);
+    t.deepEqual(report.notes, [], env);
+    t.true(report.tasks > 0);
+  }
 });
 
 test('a role that gathers facts is evaluated without them, and the check says so', async (t) => {

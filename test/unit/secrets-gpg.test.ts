@@ -11,6 +11,7 @@ import test, { type ExecutionContext } from 'ava';
 import type * as openpgp from 'openpgp';
 import { encryptText, readKeysFile } from '../../src/secrets/pgp.js';
 import { cleanEnv, gnupgHomeFor, gpg, makeProject, runSecrets } from '../fixtures/secrets/helpers.js';
+import { runCli } from '../helpers/cli.js';
 
 const TEXT = 'database_url: "postgres://app:Gp9-secret@db/app"\napi_key: k3y-GPG\n';
 const PASSPHRASE = 'alice passphrase';
@@ -187,4 +188,36 @@ test('git diff (textconv) never asks: it uses a passphrase gpg-agent already has
   t.is(warm.code, 0, warm.stderr);
   t.is(warm.stdout, TEXT);
   t.is(alice.asked(), 1);
+});
+
+test('check: a key gpg cannot unlock without pinentry is a note, never a question; an unlocked one decrypts', async (t) => {
+  const alice = member(t, 'alice');
+  const project = await projectFor(t, [alice]);
+  mkdirSync(join(project, 'inventories'));
+  writeFileSync(
+    join(project, 'inventories', 'staging.yml'),
+    'hosts:\n  web1: { address: 127.0.0.1, port: 1, api: "{{ secrets.api_key }}", other: "{{ secrets.nope }}" }\n',
+  );
+  const env = { GNUPGHOME: alice.home, VERDANDI_VAULT_PASSWORD: '', VERDANDI_PGP_KEY: '' };
+  const check = () => runCli(['check', 'staging', '--json'], { cwd: project, env });
+
+  const locked = await check();
+  t.is(locked.code, 0, locked.stdout + locked.stderr);
+  t.is(alice.asked(), 0, 'check never starts pinentry');
+  t.regex(
+    JSON.parse(locked.stdout).notes.join('\n'),
+    /^secrets\/staging\.yml\.asc is an OpenPGP message encrypted to 1 key, not decrypted: gpg needs the passphrase of your key .*Not verified: that it decrypts, and that it has secrets\.api_key, secrets\.nope /,
+  );
+
+  // Once the agent holds the passphrase (a command that could ask did), check decrypts with gpg.
+  const viewed = await runSecrets(['view', 'staging'], { cwd: project, env: { GNUPGHOME: alice.home } });
+  t.is(viewed.code, 0, viewed.stderr);
+  const unlocked = await check();
+  t.is(unlocked.code, 1, unlocked.stdout + unlocked.stderr);
+  const report = JSON.parse(unlocked.stdout);
+  t.deepEqual(report.notes, []);
+  t.is(report.errors.length, 1);
+  t.regex(report.errors[0].message, /refers to secrets\.nope, which the secrets do not have/);
+  t.notRegex(unlocked.stdout, /k3y-GPG/);
+  t.is(alice.asked(), 1, 'only the view asked');
 });

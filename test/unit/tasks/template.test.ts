@@ -2,7 +2,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import test from 'ava';
-import { template } from '../../../src/tasks/template.js';
+import { renderTemplate, template } from '../../../src/tasks/template.js';
 import { UserError } from '../../../src/util/errors.js';
 import { convergeLocally, scratchDir } from './local-host.js';
 
@@ -111,4 +111,49 @@ test('locally: a rendered template converges with a validate command', (t) => {
     convergeLocally(template({ path, src, vars: { port: 9090 } })).first.reason ?? '',
     /content differs/,
   );
+});
+
+test('one template rendered for several hosts: each gets its own vars, and each an error of its own', (t) => {
+  const dir = scratchDir(t);
+  const src = writeTemplate(dir, 'motd.hbs', '{{host}} in {{team}}\n');
+  const render = (vars: object) => renderTemplate(src, readFileSync(src, 'utf8'), vars);
+  t.is(render({ host: 'web1', team: 'ops' }), 'web1 in ops\n');
+  t.is(render({ host: 'web2', team: 'dev' }), 'web2 in dev\n');
+  for (const vars of [{ host: 'web3' }, { host: 'web4' }]) {
+    const err = t.throws(() => render(vars), { instanceOf: UserError });
+    t.regex(err.message, /var team is not defined \(line 1, col 15\)/);
+  }
+  const broken = writeTemplate(dir, 'broken.hbs', '{{#if x}}open\n');
+  for (let i = 0; i < 2; i++) {
+    t.throws(() => renderTemplate(broken, readFileSync(broken, 'utf8'), { x: true }), {
+      instanceOf: UserError,
+      message: /template .*broken\.hbs: Parse error/,
+    });
+  }
+});
+
+test("{{log}} reads a var named log (not Handlebars' log helper, which printed an empty line)", (t) => {
+  const dir = scratchDir(t);
+  const src = writeTemplate(
+    dir,
+    'program.conf.hbs',
+    '{{#each programs}}stdout_logfile=/srv/log/{{log}}.log\n{{/each}}',
+  );
+  const source = readFileSync(src, 'utf8');
+  const written: string[] = [];
+  const write = process.stdout.write;
+  process.stdout.write = ((chunk: string) => written.push(String(chunk)) > 0) as typeof process.stdout.write;
+  try {
+    t.is(
+      renderTemplate(src, source, { programs: [{ log: 'blue' }, { log: 'green' }] }),
+      'stdout_logfile=/srv/log/blue.log\nstdout_logfile=/srv/log/green.log\n',
+    );
+    t.throws(() => renderTemplate(src, source, { programs: [{}] }), {
+      instanceOf: UserError,
+      message: /var log is not defined \(line 1/,
+    });
+  } finally {
+    process.stdout.write = write;
+  }
+  t.deepEqual(written, [], 'nothing printed');
 });
