@@ -15,16 +15,16 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import type { Plan, ProbeResult, WriteStep } from '../engine/types.js';
+import type { FileQuery, Plan, ProbeResult, WriteStep } from '../engine/types.js';
 import { defineTask, type Fail, type PrepareContext } from './define.js';
 import {
+  accountsProbe,
   attributeChanges,
   currentGroup,
   currentOwner,
   type DesiredAttributes,
   describeType,
   formatMode,
-  pathProbe,
   probedPath,
 } from './file-state.js';
 import { absolutePath, attributes, rule, shown } from './options.js';
@@ -113,9 +113,14 @@ export function writeStep(fields: Omit<WriteStep, 'kind'>): WriteStep {
   return step;
 }
 
-/** Probe of copy and template: the file's state with its sha256, and whether owner and group exist. */
-export function fileContentProbe({ path, attributes }: FileContent): string {
-  return pathProbe(path, attributes, { checksum: true });
+/** Probe of copy and template: whether owner and group exist (the file's state is in `fileContentFiles`). */
+export function fileContentProbe({ attributes }: FileContent): string {
+  return accountsProbe(attributes);
+}
+
+/** What copy and template read of their file: its state with its sha256. */
+export function fileContentFiles({ path }: FileContent): FileQuery[] {
+  return [{ path, checksum: true }];
 }
 
 /** Plan of copy and template. */
@@ -195,5 +200,6 @@ export const copy = defineTask({
   label: (path) => `copy ${path}`,
   prepare,
   probe: fileContentProbe,
+  files: fileContentFiles,
   plan: fileContentPlan,
 });

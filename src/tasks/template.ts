@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { UserError } from '../util/errors.js';
 import {
   type FileContent,
+  fileContentFiles,
   fileContentPlan,
   fileContentProbe,
   localSource,
@@ -91,5 +92,6 @@ export const template = defineTask({
   label: (path) => `template ${path}`,
   prepare,
   probe: fileContentProbe,
+  files: fileContentFiles,
   plan: fileContentPlan,
 });
