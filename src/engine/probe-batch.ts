@@ -32,23 +32,31 @@ export function newNonce(): string {
 
 /** `probe` framed by markers; its stdin is /dev/null and its stderr is dropped. */
 function framed(id: string, probe: string, nonce: string): string {
-  const begin = `@@vd-${nonce}-begin-${id}`;
-  const end = `@@vd-${nonce}-end-${id}`;
-  // A task whose plan needs only its files has nothing to run: no subshell (a process per task).
-  if (probe.trim() === '') return `printf '%s\\n\\n%s 0\\n' '${begin}' '${end}'`;
   return (
-    `printf '%s\\n' '${begin}'\n` +
+    `printf '%s\\n' '@@vd-${nonce}-begin-${id}'\n` +
     `( ${probe}\n) </dev/null 2>/dev/null\n` +
-    `printf '\\n%s %s\\n' '${end}' "$?"`
+    `printf '\\n%s %s\\n' '@@vd-${nonce}-end-${id}' "$?"`
   );
+}
+
+/**
+ * The frames of empty probes (tasks whose plan needs only their files, commands without guards): no
+ * subshell each, one `printf` for all of them (it repeats its format for every pair of arguments).
+ */
+function emptyFrames(ids: string[], nonce: string): string {
+  const markers = ids.map((id) => `'@@vd-${nonce}-begin-${id}' '@@vd-${nonce}-end-${id}'`);
+  return `printf '%s\\n\\n%s 0\\n' ${markers.join(' ')}`;
 }
 
 /** Builds the script probing each `[id, probe, files]`. Probes see no stdin and their stderr is dropped. */
 export function buildProbeBatch(probes: BatchProbe[], nonce = newNonce()): ProbeBatch {
   const files = new Map<string, readonly FileQuery[]>();
   for (const [id, , queries] of probes) if (queries && queries.length > 0) files.set(id, queries);
-  const parts = probes.map(([id, probe]) => framed(id, probe, nonce));
-  if (files.size > 0) parts.unshift(framed(FILES_ID, fileStatesScript([...files.values()].flat()), nonce));
+  const parts: string[] = [];
+  if (files.size > 0) parts.push(framed(FILES_ID, fileStatesScript([...files.values()].flat()), nonce));
+  const empty = probes.filter(([, probe]) => probe.trim() === '').map(([id]) => id);
+  if (empty.length > 0) parts.push(emptyFrames(empty, nonce));
+  for (const [id, probe] of probes) if (probe.trim() !== '') parts.push(framed(id, probe, nonce));
   return { script: parts.join('\n'), nonce, ids: probes.map(([id]) => id), files };
 }
 

@@ -31,7 +31,7 @@ export type { FileQuery, FileState, FileType } from '../engine/types.js';
 export type PresentFileState = Exclude<FileState, { type: 'absent' }>;
 
 /**
- * Most path bytes one `stat` or `sha256sum` invocation gets: far below the host's ARG_MAX (2 MiB on
+ * Most path bytes one `stat` invocation gets: far below the host's ARG_MAX (2 MiB on
  * Linux by default), so any number of paths fits, in as many invocations as needed.
  */
 const ARGUMENT_BYTES = 64 * 1024;
@@ -65,11 +65,13 @@ const STAT_FIELDS = 7;
 
 /**
  * Shell printing the state of every path of `queries` with one `stat` and one `sha256sum` (per
- * ARGUMENT_BYTES of paths), whatever their number: no process per path. Parsed by `parseFileStates`.
+ * ARGUMENT_BYTES of paths for stat; xargs splits sha256sum's), whatever their number: no process per
+ * path. Parsed by `parseFileStates`.
  *
  * A path stat cannot read is left out of its output (absent, as `[ -e ]` would say). The checksum is
- * taken of regular files only, chosen with the shell's own `[ -f ]` and `[ ! -L ]` (no process): a
- * FIFO or a device must never be read. Its stderr is the caller's to drop.
+ * taken of regular files only, chosen by a loop of the shell's builtins (`[ -f ]`, `[ ! -L ]`,
+ * `printf`: no process per path) that hands their names to xargs: a FIFO or a device must never be
+ * read. Its stderr is the caller's to drop.
  */
 export function fileStatesScript(queries: readonly FileQuery[]): string {
   const paths = [...new Set(queries.map((q) => q.path))];
@@ -79,11 +81,11 @@ export function fileStatesScript(queries: readonly FileQuery[]): string {
   );
   // An empty name ends the records (no path is empty): what follows is sha256sum's.
   lines.push(`printf '\\0'`);
-  for (const group of argumentGroups(summed)) {
+  if (summed.length > 0) {
     lines.push(
-      'set --',
-      `for vd_f in ${group.map(quote).join(' ')}; do if [ -f "$vd_f" ] && [ ! -L "$vd_f" ]; then set -- "$@" "$vd_f"; fi; done`,
-      'if [ "$#" -gt 0 ]; then sha256sum -- "$@"; fi',
+      `for vd_f in ${summed.map(quote).join(' ')}; do`,
+      `  if [ -f "$vd_f" ] && [ ! -L "$vd_f" ]; then printf '%s\\0' "$vd_f"; fi`,
+      'done | xargs -0 -r sha256sum --',
     );
   }
   return lines.join('\n');
