@@ -123,10 +123,17 @@ export function fileContentFiles({ path }: FileContent): FileQuery[] {
   return [{ path, checksum: true }];
 }
 
+/** The sha256 of each task's content, hashed once however often the task is planned (re-probes). */
+const contentSha = new WeakMap<FileContent, string>();
+
 /** Plan of copy and template. */
 export function fileContentPlan(spec: FileContent, probe: ProbeResult): Plan {
   const { path, content, attributes: desired, label } = spec;
-  const wantedSha = sha256Hex(content);
+  let wantedSha = contentSha.get(spec);
+  if (wantedSha === undefined) {
+    wantedSha = sha256Hex(content);
+    contentSha.set(spec, wantedSha);
+  }
   const found = probedPath(label, path, desired, probe);
   if (found.stop) return found.stop;
   const { state } = found;
