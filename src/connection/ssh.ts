@@ -8,7 +8,7 @@
  * unhandled `error` event would end the whole process), and every command in flight rejects with an
  * UnreachableError. Keepalives declare a silent host dead after interval × (count + 1).
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { NodeSSH } from 'node-ssh';
 import type { InventoryHost } from '../inventory/types.js';
@@ -116,24 +116,33 @@ export function skipHostKeysProof(client: unknown): void {
 }
 const SKIPS_PROOF = new WeakSet<object>();
 
-/** Private keys by path: the hosts of an inventory mostly share one, read once per run, not per host. */
-const privateKeys = new Map<string, Promise<string>>();
+/**
+ * Private keys by path: the hosts of an inventory mostly share one, read once, not per host. Kept
+ * while the file's size and modification time stay the same (one `stat` per connection), so a key
+ * replaced while a long-lived process runs (the deploy webhook) is read again.
+ */
+const privateKeys = new Map<string, { size: number; mtimeMs: number; text: Promise<string> }>();
 
-function readPrivateKey(host: string, path: string): Promise<string> {
-  let key = privateKeys.get(path);
-  if (!key) {
-    key = readFile(path, 'utf8');
-    // A failed read is not kept: the next host tries again (the file may be back).
-    key.catch(() => privateKeys.delete(path));
-    privateKeys.set(path, key);
-  }
-  return key.catch((err: NodeJS.ErrnoException) => {
+export async function readPrivateKey(host: string, path: string): Promise<string> {
+  try {
+    const { size, mtimeMs } = await stat(path);
+    let entry = privateKeys.get(path);
+    if (!entry || entry.size !== size || entry.mtimeMs !== mtimeMs) {
+      entry = { size, mtimeMs, text: readFile(path, 'utf8') };
+      const read = entry;
+      // A failed read is not kept: the next host tries again.
+      read.text.catch(() => privateKeys.get(path) === read && privateKeys.delete(path));
+      privateKeys.set(path, entry);
+    }
+    return await entry.text;
+  } catch (err) {
+    const { code, message } = err as NodeJS.ErrnoException;
     throw new UnreachableError(
       host,
       'auth',
-      `cannot read the private key ${path} (${err.code ?? err.message}): check the host's \`key\` in the inventory`,
+      `cannot read the private key ${path} (${code ?? message}): check the host's \`key\` in the inventory`,
     );
-  });
+  }
 }
 
 /** A command in flight, so a lost connection can fail it at once. */

@@ -5,12 +5,15 @@
  */
 import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import test from 'ava';
 import { NodeSSH } from 'node-ssh';
 import { LocalConnection } from '../../src/connection/local.js';
 import { BOOTSTRAP, frameHead, INCOMPLETE_SCRIPT_EXIT } from '../../src/connection/protocol.js';
-import { exitCodeOf, SshConnection, skipHostKeysProof } from '../../src/connection/ssh.js';
+import { exitCodeOf, readPrivateKey, SshConnection, skipHostKeysProof } from '../../src/connection/ssh.js';
 import { AbortedError, UnreachableError } from '../../src/connection/types.js';
 
 function boot(input: Buffer | string) {
@@ -135,4 +138,24 @@ test('ssh: a private key that cannot be read is an auth failure naming the file,
   );
   t.is(err?.reason, 'auth');
   t.regex(err?.message ?? '', /cannot read the private key \/nonexistent\/id_ed25519 \(ENOENT\)/);
+});
+
+test('ssh: a private key is read again once its file changed, and not before', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'vd-key-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'id');
+  writeFileSync(path, 'first key');
+  const then = new Date('2026-01-01T00:00:00Z');
+  utimesSync(path, then, then);
+  t.is(await readPrivateKey('web1', path), 'first key');
+  // Same size and modification time: the file is taken as unchanged, and not read again.
+  writeFileSync(path, 'other key');
+  utimesSync(path, then, then);
+  t.is(await readPrivateKey('web2', path), 'first key');
+  writeFileSync(path, 'the second key');
+  t.is(await readPrivateKey('web1', path), 'the second key');
+  rmSync(path);
+  const err = await t.throwsAsync(readPrivateKey('web3', path), { instanceOf: UnreachableError });
+  t.is(err?.host, 'web3');
+  t.regex(err?.message ?? '', /cannot read the private key .*\(ENOENT\)/);
 });
