@@ -8,6 +8,7 @@
  * unhandled `error` event would end the whole process), and every command in flight rejects with an
  * UnreachableError. Keepalives declare a silent host dead after interval × (count + 1).
  */
+import { readFile, stat } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { NodeSSH } from 'node-ssh';
 import type { InventoryHost } from '../inventory/types.js';
@@ -91,6 +92,60 @@ interface Client {
   exec(command: string, callback: (err: Error | undefined, channel: ExecChannel) => void): void;
 }
 
+/**
+ * OpenSSH's sshd announces all its host keys after authentication (`hostkeys-00@openssh.com`, for
+ * clients that update their known_hosts). ssh2 answers every announcement by asking the server to
+ * prove it holds each key, then checks each signature, only to emit a `hostkeys` event nobody here
+ * listens to: a round trip, a signature per host key on the host and a verification each on the
+ * controller, per connection (about a third of the controller's CPU per host of a no-change run of
+ * many hosts). The host's key is checked once, in the key exchange (`hostVerifier`); the announcement
+ * is acknowledged and nothing more. ssh2 has no option for this: its message handler for global
+ * requests is wrapped (private fields, checked here: when they are not there, ssh2 keeps its way).
+ */
+export function skipHostKeysProof(client: unknown): void {
+  type GlobalRequest = (proto: unknown, name: string, wantReply: boolean, data: unknown) => void;
+  const handlers = (client as { _protocol?: { _handlers?: { GLOBAL_REQUEST?: GlobalRequest } } })._protocol
+    ?._handlers;
+  const original = handlers?.GLOBAL_REQUEST;
+  if (!handlers || typeof original !== 'function' || SKIPS_PROOF.has(original)) return;
+  const skipping: GlobalRequest = (proto, name, wantReply, data) => {
+    if (name !== 'hostkeys-00@openssh.com') return original(proto, name, wantReply, data);
+    if (wantReply) (proto as { requestSuccess(): void }).requestSuccess();
+  };
+  SKIPS_PROOF.add(skipping);
+  handlers.GLOBAL_REQUEST = skipping;
+}
+const SKIPS_PROOF = new WeakSet<object>();
+
+/**
+ * Private keys by path: the hosts of an inventory mostly share one, read once, not per host. Kept
+ * while the file's size and modification time stay the same (one `stat` per connection), so a key
+ * replaced while a long-lived process runs (the deploy webhook) is read again.
+ */
+const privateKeys = new Map<string, { size: number; mtimeMs: number; text: Promise<string> }>();
+
+export async function readPrivateKey(host: string, path: string): Promise<string> {
+  try {
+    const { size, mtimeMs } = await stat(path);
+    let entry = privateKeys.get(path);
+    if (!entry || entry.size !== size || entry.mtimeMs !== mtimeMs) {
+      entry = { size, mtimeMs, text: readFile(path, 'utf8') };
+      const read = entry;
+      // A failed read is not kept: the next host tries again.
+      read.text.catch(() => privateKeys.get(path) === read && privateKeys.delete(path));
+      privateKeys.set(path, entry);
+    }
+    return await entry.text;
+  } catch (err) {
+    const { code, message } = err as NodeJS.ErrnoException;
+    throw new UnreachableError(
+      host,
+      'auth',
+      `cannot read the private key ${path} (${code ?? message}): check the host's \`key\` in the inventory`,
+    );
+  }
+}
+
 /** A command in flight, so a lost connection can fail it at once. */
 interface InFlight {
   fail(err: Error): void;
@@ -135,17 +190,20 @@ export class SshConnection implements Connection {
     const { target, opts } = this;
     let hostKeyProblem: string | undefined;
     const knownHosts = new KnownHosts(opts.knownHostsFile);
+    const privateKey = target.key === undefined ? undefined : await readPrivateKey(target.name, target.key);
     try {
       await this.ssh.connect({
         host: target.address,
         port: target.port,
         username: target.user,
-        privateKeyPath: target.key,
+        privateKey,
         agent: target.key ? undefined : process.env.SSH_AUTH_SOCK,
         readyTimeout: opts.connectTimeoutMs,
         keepaliveInterval: opts.keepaliveIntervalMs ?? CONNECTION_DEFAULTS.keepalive * 1000,
         keepaliveCountMax: opts.keepaliveCountMax ?? CONNECTION_DEFAULTS.keepaliveCount,
         hostVerifier: (key: Buffer) => {
+          // Called during the key exchange: the client exists, authentication has not started.
+          skipHostKeysProof(this.client());
           if (opts.hostKeyChecking === 'off') return true;
           const verdict = knownHosts.verify(target.address, target.port, key);
           if (verdict.kind === 'changed') {

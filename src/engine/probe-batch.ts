@@ -2,37 +2,66 @@
  * Batched probes: the probes of many tasks go to the host as ONE shell script; each runs in its own
  * subshell, its stdout framed by markers carrying a random nonce, so a probe printing anything cannot
  * confuse the parser. This is what makes a no-change run cost one round trip per role.
+ *
+ * The paths the tasks of a batch list in `Task.files` are read first, all at once, by one command
+ * (tasks/file-state.ts: one `stat`, one `sha256sum`), framed like a probe; each task then gets the
+ * states of its own paths in `ProbeResult.files`. The host's cost of a batch is one process per
+ * non-empty probe plus those two, not a handful of processes per file task.
  */
 import { randomBytes } from 'node:crypto';
-import type { ProbeResult } from './types.js';
+import { fileStatesScript, parseFileStates } from '../tasks/file-state.js';
+import type { FileQuery, FileState, ProbeResult } from './types.js';
+
+/** One probe of a batch: an id, the probe's shell, and the paths whose state its task needs. */
+export type BatchProbe = [id: string, probe: string, files?: readonly FileQuery[]];
 
 export interface ProbeBatch {
   script: string;
   nonce: string;
   ids: string[];
+  /** The `files` of each id that has any. */
+  files: Map<string, readonly FileQuery[]>;
 }
+
+/** The frame of the batch's file states: not a task id (those are numbers and `pending`). */
+const FILES_ID = 'files:';
 
 export function newNonce(): string {
   return randomBytes(6).toString('hex');
 }
 
-/** Builds the script probing each `[id, probe]` pair. Probes see no stdin and their stderr is dropped. */
-export function buildProbeBatch(probes: Array<[id: string, probe: string]>, nonce = newNonce()): ProbeBatch {
-  const parts = probes.map(
-    ([id, probe]) =>
-      `printf '%s\\n' '@@vd-${nonce}-begin-${id}'\n` +
-      // An empty probe (a command without guards) must still be valid shell.
-      `( ${probe.trim() === '' ? ':' : probe}\n) </dev/null 2>/dev/null\n` +
-      `printf '\\n%s %s\\n' '@@vd-${nonce}-end-${id}' "$?"`,
+/** `probe` framed by markers; its stdin is /dev/null and its stderr is dropped. */
+function framed(id: string, probe: string, nonce: string): string {
+  return (
+    `printf '%s\\n' '@@vd-${nonce}-begin-${id}'\n` +
+    `( ${probe}\n) </dev/null 2>/dev/null\n` +
+    `printf '\\n%s %s\\n' '@@vd-${nonce}-end-${id}' "$?"`
   );
-  return { script: parts.join('\n'), nonce, ids: probes.map(([id]) => id) };
 }
 
 /**
- * Splits a batch's output back into one ProbeResult per id. An id whose end marker is missing (the
- * shell died mid-batch) is absent from the map: the caller treats that as a failure of the batch.
+ * The frames of empty probes (tasks whose plan needs only their files, commands without guards): no
+ * subshell each, one `printf` for all of them (it repeats its format for every pair of arguments).
  */
-export function parseProbeBatch(output: string, nonce: string): Map<string, ProbeResult> {
+function emptyFrames(ids: string[], nonce: string): string {
+  const markers = ids.map((id) => `'@@vd-${nonce}-begin-${id}' '@@vd-${nonce}-end-${id}'`);
+  return `printf '%s\\n\\n%s 0\\n' ${markers.join(' ')}`;
+}
+
+/** Builds the script probing each `[id, probe, files]`. Probes see no stdin and their stderr is dropped. */
+export function buildProbeBatch(probes: BatchProbe[], nonce = newNonce()): ProbeBatch {
+  const files = new Map<string, readonly FileQuery[]>();
+  for (const [id, , queries] of probes) if (queries && queries.length > 0) files.set(id, queries);
+  const parts: string[] = [];
+  if (files.size > 0) parts.push(framed(FILES_ID, fileStatesScript([...files.values()].flat()), nonce));
+  const empty = probes.filter(([, probe]) => probe.trim() === '').map(([id]) => id);
+  if (empty.length > 0) parts.push(emptyFrames(empty, nonce));
+  for (const [id, probe] of probes) if (probe.trim() !== '') parts.push(framed(id, probe, nonce));
+  return { script: parts.join('\n'), nonce, ids: probes.map(([id]) => id), files };
+}
+
+/** Each framed section of `output`, by id. An id whose end marker is missing is left out. */
+function framedSections(output: string, nonce: string): Map<string, ProbeResult> {
   const results = new Map<string, ProbeResult>();
   const begin = `@@vd-${nonce}-begin-`;
   const end = `@@vd-${nonce}-end-`;
@@ -50,6 +79,31 @@ export function parseProbeBatch(output: string, nonce: string): Map<string, Prob
     const code = Number.parseInt(output.slice(e + marker.length, lineEnd < 0 ? undefined : lineEnd), 10);
     results.set(id, { stdout: output.slice(idEnd + 1, e), exitCode: Number.isNaN(code) ? 255 : code });
     pos = lineEnd < 0 ? output.length : lineEnd;
+  }
+  return results;
+}
+
+/**
+ * Splits a batch's output back into one ProbeResult per id, with the states of its files. An id whose
+ * end marker is missing (the shell died mid-batch) is absent from the map: the caller treats that as
+ * a failure of the batch. When the file states were cut off, the ids that needed them get no `files`
+ * (their plans say the state could not be read).
+ */
+export function parseProbeBatch(output: string, batch: ProbeBatch): Map<string, ProbeResult> {
+  const results = framedSections(output, batch.nonce);
+  const section = results.get(FILES_ID);
+  results.delete(FILES_ID);
+  if (batch.files.size === 0) return results;
+  const states = section && parseFileStates(section.stdout, [...batch.files.values()].flat());
+  for (const [id, queries] of batch.files) {
+    const result = results.get(id);
+    if (!result || !states) continue;
+    const own = new Map<string, FileState>();
+    for (const { path } of queries) {
+      const state = states.get(path);
+      if (state) own.set(path, state);
+    }
+    results.set(id, { ...result, files: own });
   }
   return results;
 }

@@ -72,7 +72,15 @@ export class ProbeWindows {
   }
 
   private from(start: number, count: number): number[] {
-    const first = this.probed.findIndex((i) => i >= start);
-    return first < 0 ? [] : this.probed.slice(first, first + count);
+    // Binary search for the first probed task at or after `start`: a scan would make a run of n
+    // changes cost n² here.
+    let low = 0;
+    let high = this.probed.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (this.probed[middle] < start) low = middle + 1;
+      else high = middle;
+    }
+    return this.probed.slice(low, low + count);
   }
 }

@@ -21,7 +21,7 @@ import { type Connection, type ExecOptions, UnreachableError } from '../connecti
 import { UserError } from '../util/errors.js';
 import { redact } from '../util/redact.js';
 import { quote } from '../util/shell.js';
-import { buildProbeBatch, newNonce, parseProbeBatch } from './probe-batch.js';
+import { type BatchProbe, buildProbeBatch, newNonce, parseProbeBatch } from './probe-batch.js';
 import { ProbeWindows } from './probe-windows.js';
 import type { Reporter } from './report.js';
 import {
@@ -178,22 +178,19 @@ export async function runTasks(
   };
 
   const windows = new ProbeWindows(tasks.flatMap((t, i) => (t.when ? [i] : [])));
-  const probesOf = (ids: number[]) => ids.map((i) => [String(i), tasks[i].probe] as [string, string]);
+  const probesOf = (ids: number[]) => ids.map((i): BatchProbe => [String(i), tasks[i].probe, tasks[i].files]);
 
   const hasHandlers = Object.keys(handlers).length > 0;
   let nonce = newNonce();
   const first = buildProbeBatch(
-    [
-      ...(hasHandlers ? [[PENDING_ID, readPendingProbe] as [string, string]] : []),
-      ...probesOf(windows.all()),
-    ],
+    [...(hasHandlers ? [[PENDING_ID, readPendingProbe] as BatchProbe] : []), ...probesOf(windows.all())],
     nonce,
   );
   reporter.activity(`${host.name}: probing ${unit}`);
   let firstResults = new Map<string, ProbeResult>();
   if (first.ids.length > 0) {
     const res = await exec(`probing ${unit}`, first.script);
-    firstResults = parseProbeBatch(res.stdout, nonce);
+    firstResults = parseProbeBatch(res.stdout, first);
     windows.record(firstResults, windows.all());
   }
   const notified = new Set<string>();
@@ -219,8 +216,9 @@ export async function runTasks(
       const ids = windows.nextWindow(i);
       nonce = newNonce();
       reporter.activity(`${host.name}: probing ${unit}`);
-      const res = await exec(`probing ${unit}`, buildProbeBatch(probesOf(ids), nonce).script);
-      windows.record(parseProbeBatch(res.stdout, nonce), ids);
+      const batch = buildProbeBatch(probesOf(ids), nonce);
+      const res = await exec(`probing ${unit}`, batch.script);
+      windows.record(parseProbeBatch(res.stdout, batch), ids);
       probe = windows.fresh(i);
     }
     if (!probe) {
@@ -317,7 +315,7 @@ export async function runTasks(
         break;
       }
       reporter.verbose(`${host.name}: ran ${task.sensitive ? '(sensitive step)' : step.display}`);
-      if (batch) windows.record(parseProbeBatch(rest, nonce), rideAlong);
+      if (batch) windows.record(parseProbeBatch(rest, batch), rideAlong);
     }
     if (failure !== undefined) {
       result.failed++;

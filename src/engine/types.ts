@@ -9,6 +9,45 @@ import type { z } from 'zod';
 export interface ProbeResult {
   stdout: string;
   exitCode: number;
+  /**
+   * The state of each path the task asked for in `Task.files`, read in the same round trip as its
+   * probe. A path missing from the map could not be read (the host's shell died part way).
+   */
+  files?: ReadonlyMap<string, FileState>;
+}
+
+export type FileType = 'file' | 'dir' | 'link' | 'other';
+
+/** What is at a path on the host (the path itself: a symbolic link is not followed). */
+export type FileState =
+  | { type: 'absent' }
+  | {
+      type: FileType;
+      uid: number;
+      /** User name, or `UNKNOWN` when the uid has no passwd entry (what `stat %U` prints). */
+      user: string;
+      gid: number;
+      /** Group name, or `UNKNOWN` when the gid has no group entry. */
+      group: string;
+      /** Permission bits including setuid/setgid/sticky, e.g. 0o644 or 0o2775. */
+      mode: number;
+      /** sha256 of a regular file's content, when the task asked for it. */
+      sha256?: string;
+      /** Where a symbolic link points (as stored in the link, not resolved). */
+      linkTarget?: string;
+    };
+
+/**
+ * A path whose state a task's plan needs. The engine reads the state of every path of a probe batch
+ * at once (one `stat` and one `sha256sum` for all of them, whatever the number of tasks), which is
+ * what keeps a no-change run of a thousand file tasks cheap on the host: a task asks for its paths
+ * here rather than reading them in its own probe.
+ */
+export interface FileQuery {
+  /** Absolute path. */
+  path: string;
+  /** Also the sha256 of the content when it is a regular file (reads the whole file). */
+  checksum?: boolean;
 }
 
 /** Run a shell command on the host (through `sh -c`, with sudo when the host uses `become`). */
@@ -97,6 +136,8 @@ export interface Task {
    * anything: check mode runs it. It runs in `sh` (dash on Debian) as part of a batch.
    */
   probe: string;
+  /** Paths whose state `plan` finds in `ProbeResult.files` (read with the probe, batched across tasks). */
+  files?: readonly FileQuery[];
   /** Pure: from what the probe saw, the steps that converge the host. */
   plan(probe: ProbeResult): Plan;
   notify: string[];

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import type { Plan, ProbeResult } from '../engine/types.js';
 import { sh } from '../util/shell.js';
 import { defineTask } from './define.js';
-import { describeType, fileStateProbe, parseFileState, unreadableProbe } from './file-state.js';
+import { describeType, unreadableProbe } from './file-state.js';
 import { absolutePath } from './options.js';
 
 const options = z.strictObject({
@@ -18,7 +18,7 @@ export type AbsentOptions = z.input<typeof options>;
 type Absent = z.output<typeof options>;
 
 function plan({ path }: Absent, probe: ProbeResult): Plan {
-  const state = parseFileState(probe.stdout);
+  const state = probe.files?.get(path);
   if (!state) return { steps: [], error: unreadableProbe(path, probe.exitCode) };
   if (state.type === 'absent') return { steps: [] };
   const command = state.type === 'dir' ? sh`rm -rf ${path}` : sh`rm -f ${path}`;
@@ -34,6 +34,8 @@ export const absent = defineTask({
   options,
   subject: 'path',
   label: (path) => `absent ${path}`,
-  probe: ({ path }) => fileStateProbe(path),
+  // The path's state is all it needs: read with every task's (`files`), no probe of its own.
+  probe: () => '',
+  files: ({ path }) => [{ path }],
   plan,
 });

@@ -15,16 +15,16 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import type { Plan, ProbeResult, WriteStep } from '../engine/types.js';
+import type { FileQuery, Plan, ProbeResult, WriteStep } from '../engine/types.js';
 import { defineTask, type Fail, type PrepareContext } from './define.js';
 import {
+  accountsProbe,
   attributeChanges,
   currentGroup,
   currentOwner,
   type DesiredAttributes,
   describeType,
   formatMode,
-  pathProbe,
   probedPath,
 } from './file-state.js';
 import { absolutePath, attributes, rule, shown } from './options.js';
@@ -113,15 +113,27 @@ export function writeStep(fields: Omit<WriteStep, 'kind'>): WriteStep {
   return step;
 }
 
-/** Probe of copy and template: the file's state with its sha256, and whether owner and group exist. */
-export function fileContentProbe({ path, attributes }: FileContent): string {
-  return pathProbe(path, attributes, { checksum: true });
+/** Probe of copy and template: whether owner and group exist (the file's state is in `fileContentFiles`). */
+export function fileContentProbe({ attributes }: FileContent): string {
+  return accountsProbe(attributes);
 }
+
+/** What copy and template read of their file: its state with its sha256. */
+export function fileContentFiles({ path }: FileContent): FileQuery[] {
+  return [{ path, checksum: true }];
+}
+
+/** The sha256 of each task's content, hashed once however often the task is planned (re-probes). */
+const contentSha = new WeakMap<FileContent, string>();
 
 /** Plan of copy and template. */
 export function fileContentPlan(spec: FileContent, probe: ProbeResult): Plan {
   const { path, content, attributes: desired, label } = spec;
-  const wantedSha = sha256Hex(content);
+  let wantedSha = contentSha.get(spec);
+  if (wantedSha === undefined) {
+    wantedSha = sha256Hex(content);
+    contentSha.set(spec, wantedSha);
+  }
   const found = probedPath(label, path, desired, probe);
   if (found.stop) return found.stop;
   const { state } = found;
@@ -195,5 +207,6 @@ export const copy = defineTask({
   label: (path) => `copy ${path}`,
   prepare,
   probe: fileContentProbe,
+  files: fileContentFiles,
   plan: fileContentPlan,
 });

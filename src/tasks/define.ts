@@ -7,6 +7,7 @@
  *     subject: 'unit',                                                   // the option naming the resource
  *     label: (unit) => `service ${unit}`,                                // how output names the task
  *     probe,                                                             // (options) → shell that only reads
+ *     files,                                                             // (options) → paths whose state plan needs
  *     plan,                                                              // (options, probe output) → steps
  *   });
  *
@@ -20,7 +21,7 @@
  * is rendered when the task is built). What it returns is what probe and plan receive.
  */
 import type { z } from 'zod';
-import type { Plan, ProbeResult, Task, TaskOptions } from '../engine/types.js';
+import type { FileQuery, Plan, ProbeResult, Task, TaskOptions } from '../engine/types.js';
 import { taskBase } from '../engine/types.js';
 import { callerLocation, taskOptionError } from './options.js';
 
@@ -62,6 +63,11 @@ export interface TaskTypeDefinition<
   prepare?(options: z.output<S>, context: PrepareContext): Spec;
   /** Shell fragment reading the state on the host. It never changes anything: check mode runs it. */
   probe(spec: Spec): string;
+  /**
+   * Paths whose state (and checksum) `plan` needs, found in `ProbeResult.files`: read by the engine for
+   * every task of a probe batch at once, cheaper than the same read in each probe.
+   */
+  files?(spec: Spec): FileQuery[];
   /** Pure: from what the probe printed, the steps that converge the host. */
   plan(spec: Spec, result: ProbeResult): Plan;
   /** The task's output must never be shown (it carries a password), whatever `sensitive` says. */
@@ -173,6 +179,7 @@ export function defineTask<
       probe: def.probe(spec),
       plan: (result: ProbeResult) => def.plan(spec, result),
     };
+    if (def.files) task.files = def.files(spec);
     if (def.sensitive?.(spec)) task.sensitive = true;
     if (def.alwaysRuns?.(spec)) task.alwaysRuns = true;
     return task;

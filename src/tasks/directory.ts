@@ -11,13 +11,13 @@ import type { Plan, ProbeResult, RunStep } from '../engine/types.js';
 import { quote, sh, words } from '../util/shell.js';
 import { defineTask } from './define.js';
 import {
+  accountsProbe,
   attributeChanges,
   chmodArgument,
   chownSpec,
   creationAttributeSteps,
   type DesiredAttributes,
   describeType,
-  pathProbe,
   probedPath,
 } from './file-state.js';
 import { absolutePath, attributes, flag } from './options.js';
@@ -61,9 +61,7 @@ function treeDriftProbe(path: string, desired: DesiredAttributes): string {
 }
 
 function probe(dir: Directory): string {
-  return [pathProbe(dir.path, dir), dir.recurse ? treeDriftProbe(dir.path, dir) : '']
-    .filter(Boolean)
-    .join('\n');
+  return [accountsProbe(dir), dir.recurse ? treeDriftProbe(dir.path, dir) : ''].filter(Boolean).join('\n');
 }
 
 function plan(dir: Directory, probe: ProbeResult): Plan {
@@ -121,5 +119,6 @@ export const directory = defineTask({
   subject: 'path',
   label: (path) => `directory ${path}`,
   probe,
+  files: ({ path }) => [{ path }],
   plan,
 });

@@ -3,8 +3,13 @@
  * copy, template, lineinfile) and any other task that needs to know the state of a path or whether an
  * account exists.
  *
- *   fileStateProbe(path, { checksum?, key? })  →  shell fragment printing one `verdandi-stat` line
- *   fileStateProbeOf('"$var"', ...)             →  same, for a path held in a shell variable
+ *   fileStatesScript(queries)                  →  shell printing the state of many paths: one `stat`,
+ *                                                 one `sha256sum` (the engine runs it once per probe
+ *                                                 batch for the `files` of all its tasks)
+ *   parseFileStates(output, queries)           →  Map<path, FileState> | undefined
+ *   probedPath(label, path, accounts, result)  →  a task's FileState from its ProbeResult, or the stop
+ *   fileStateProbeOf('"$var"', ...)             →  shell fragment printing one `verdandi-stat` line, for
+ *                                                 a path only known on the host (lineinfile's link target)
  *   parseFileState(stdout, key?)                →  FileState | undefined
  *   accountsProbe({ owner?, group? })           →  shell fragment printing `verdandi-account` lines
  *   missingAccountError(stdout, { owner?, group? }) → message when the host lacks that user/group
@@ -14,63 +19,187 @@
  * leading zero so a directory's setgid bit is cleared when the mode says so. Options are validated in
  * ./options.ts.
  */
-import type { Plan, ProbeResult, RunStep } from '../engine/types.js';
+import type { FileQuery, FileState, FileType, Plan, ProbeResult, RunStep } from '../engine/types.js';
 import { quote, words } from '../util/shell.js';
 import { decodeBase64, MARKER_PREFIX, markedLines } from './probe-output.js';
 
 // ---------------------------------------------------------------------------------------------------
-// File state probe
+// File state, batched: one command for the paths of every task of a probe batch
 
-export type FileType = 'file' | 'dir' | 'link' | 'other';
-
-export type FileState =
-  | { type: 'absent' }
-  | {
-      type: FileType;
-      uid: number;
-      /** User name, or `UNKNOWN` when the uid has no passwd entry (what `stat %U` prints). */
-      user: string;
-      gid: number;
-      /** Group name, or `UNKNOWN` when the gid has no group entry. */
-      group: string;
-      /** Permission bits including setuid/setgid/sticky, e.g. 0o644 or 0o2775. */
-      mode: number;
-      /** sha256 of a regular file's content, when the probe was asked for it. */
-      sha256?: string;
-      /** Where a symbolic link points (as stored in the link, not resolved). */
-      linkTarget?: string;
-    };
+export type { FileQuery, FileState, FileType } from '../engine/types.js';
 
 export type PresentFileState = Exclude<FileState, { type: 'absent' }>;
+
+/**
+ * Most path bytes one `stat` invocation gets: far below the host's ARG_MAX (2 MiB on
+ * Linux by default), so any number of paths fits, in as many invocations as needed.
+ */
+const ARGUMENT_BYTES = 64 * 1024;
+
+/** `paths` in consecutive groups of at most ARGUMENT_BYTES (a longer path has a group of its own). */
+function argumentGroups(paths: string[]): string[][] {
+  const groups: string[][] = [];
+  let group: string[] = [];
+  let bytes = 0;
+  for (const path of paths) {
+    const size = Buffer.byteLength(path) + 3;
+    if (group.length > 0 && bytes + size > ARGUMENT_BYTES) {
+      groups.push(group);
+      group = [];
+      bytes = 0;
+    }
+    group.push(path);
+    bytes += size;
+  }
+  if (group.length > 0) groups.push(group);
+  return groups;
+}
+
+/**
+ * `stat --printf` of each path: name, raw mode (hex), uid, user, gid, group, then `%N`, which for a
+ * link is `<name> -> <target>` (QUOTING_STYLE=literal: as stored, no quotes). Every field ends with a
+ * NUL, the one byte no path holds, so names with spaces, quotes or newlines cannot shift a field.
+ */
+const STAT_FORMAT = '%n\\0%f\\0%u\\0%U\\0%g\\0%G\\0%N\\0';
+const STAT_FIELDS = 7;
+
+/**
+ * Shell printing the state of every path of `queries` with one `stat` and one `sha256sum` (per
+ * ARGUMENT_BYTES of paths for stat; xargs splits sha256sum's), whatever their number: no process per
+ * path. Parsed by `parseFileStates`.
+ *
+ * A path stat cannot read is left out of its output (absent, as `[ -e ]` would say). The checksum is
+ * taken of regular files only, chosen by a loop of the shell's builtins (`[ -f ]`, `[ ! -L ]`,
+ * `printf`: no process per path) that hands their names to xargs: a FIFO or a device must never be
+ * read. Its stderr is the caller's to drop.
+ */
+export function fileStatesScript(queries: readonly FileQuery[]): string {
+  const paths = [...new Set(queries.map((q) => q.path))];
+  const summed = [...new Set(queries.filter((q) => q.checksum).map((q) => q.path))];
+  const lines = argumentGroups(paths).map(
+    (group) => `QUOTING_STYLE=literal stat --printf '${STAT_FORMAT}' -- ${group.map(quote).join(' ')}`,
+  );
+  // An empty name ends the records (no path is empty): what follows is sha256sum's.
+  lines.push(`printf '\\0'`);
+  if (summed.length > 0) {
+    lines.push(
+      `for vd_f in ${summed.map(quote).join(' ')}; do`,
+      `  if [ -f "$vd_f" ] && [ ! -L "$vd_f" ]; then printf '%s\\0' "$vd_f"; fi`,
+      'done | xargs -0 -r sha256sum --',
+    );
+  }
+  return lines.join('\n');
+}
+
+/** The type bits of a raw mode (S_IFMT), and those of a regular file, a directory and a link. */
+const S_IFMT = 0o170000;
+const S_IFREG = 0o100000;
+const S_IFDIR = 0o040000;
+const S_IFLNK = 0o120000;
+
+function typeOf(mode: number): FileType {
+  switch (mode & S_IFMT) {
+    case S_IFREG:
+      return 'file';
+    case S_IFDIR:
+      return 'dir';
+    case S_IFLNK:
+      return 'link';
+    default:
+      return 'other';
+  }
+}
+
+/** One `stat` record, or undefined when it is not what the format prints (a cut-off output). */
+function statRecord(fields: string[]): { path: string; state: PresentFileState } | undefined {
+  const [path, rawMode, uid, user, gid, group, quoted] = fields;
+  if (!/^[0-9a-f]+$/.test(rawMode) || !/^\d+$/.test(uid) || !/^\d+$/.test(gid)) return undefined;
+  const mode = Number.parseInt(rawMode, 16);
+  const type = typeOf(mode);
+  const state: PresentFileState = {
+    type,
+    uid: Number(uid),
+    user,
+    gid: Number(gid),
+    group,
+    mode: mode & 0o7777,
+  };
+  const arrow = `${path} -> `;
+  if (type === 'link' && quoted.startsWith(arrow)) state.linkTarget = quoted.slice(arrow.length);
+  return { path, state };
+}
+
+/**
+ * sha256sum's line: `<hash>  <name>`; a name holding a backslash, a newline or a carriage return is
+ * escaped, and the line then starts with a backslash.
+ */
+function checksumLine(line: string): { path: string; sha256: string } | undefined {
+  const match = /^(\\?)([0-9a-f]{64}) [ *](.*)$/s.exec(line);
+  if (!match) return undefined;
+  const [, escaped, sha256, name] = match;
+  const path = escaped
+    ? name.replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c === 'r' ? '\r' : c))
+    : name;
+  return { path, sha256 };
+}
+
+/**
+ * The states `fileStatesScript(queries)` printed, by path: every queried path is in the map (absent
+ * when stat did not print it). Undefined when the output is cut off before the end of stat's records:
+ * then nothing of it can be trusted to say "absent".
+ */
+export function parseFileStates(
+  output: string,
+  queries: readonly FileQuery[],
+): Map<string, FileState> | undefined {
+  const fields = output.split('\0');
+  const states = new Map<string, FileState>();
+  let i = 0;
+  for (;;) {
+    if (i >= fields.length - 1) return undefined;
+    if (fields[i] === '') break;
+    if (i + STAT_FIELDS > fields.length - 1) return undefined;
+    const record = statRecord(fields.slice(i, i + STAT_FIELDS));
+    if (!record) return undefined;
+    states.set(record.path, record.state);
+    i += STAT_FIELDS;
+  }
+  const checksums = fields.slice(i + 1).join('\0');
+  for (const line of checksums.split('\n')) {
+    const sum = checksumLine(line);
+    const state = sum && states.get(sum.path);
+    if (state && state.type === 'file') state.sha256 = sum.sha256;
+  }
+  const wanted = new Set(queries.filter((q) => q.checksum).map((q) => q.path));
+  for (const { path } of queries) {
+    const state = states.get(path);
+    if (!state) states.set(path, { type: 'absent' });
+    else if (state.type === 'file' && !wanted.has(path)) delete state.sha256;
+  }
+  return states;
+}
 
 function statMarker(key?: string): string {
   return key === undefined ? `${MARKER_PREFIX}stat` : `${MARKER_PREFIX}stat:${key}`;
 }
 
 /**
- * Shell fragment printing the state of `path` on one line:
+ * Shell fragment printing the state of the path held in a shell variable of the calling probe
+ * (`'"$p"'`: a trusted shell expression, not quoted again), on one line:
  *
  *   verdandi-stat <file|dir|link|other> <uid> <user> <gid> <group> <octal mode> <sha256|-> <base64 link target|->
  *   verdandi-stat absent
  *
- * The path itself is not examined through links: a symbolic link is reported as `link` with its own owner.
- * `checksum` adds the sha256 of a regular file (reads the whole file: ask only when content matters).
- * `key` distinguishes several fragments in one probe (`verdandi-stat:<key>`).
- */
-export function fileStateProbe(path: string, opts: { checksum?: boolean; key?: string } = {}): string {
-  return fileStateProbeOf(quote(path), opts);
-}
-
-/**
- * Same as `fileStateProbe`, for a path held in a shell variable of the calling probe (`'"$p"'`): the
- * argument is a trusted shell expression, not quoted again.
+ * For a path known only once the probe runs; a path the task knows goes to `Task.files` instead,
+ * batched with every other task's. The path itself is not examined through links. `checksum` adds
+ * the sha256 of a regular file; `key` distinguishes several fragments in one probe (`verdandi-stat:<key>`).
  */
 export function fileStateProbeOf(
   pathExpression: string,
   opts: { checksum?: boolean; key?: string } = {},
 ): string {
   if (opts.key !== undefined && !/^[A-Za-z0-9_-]+$/.test(opts.key)) {
-    throw new Error(`fileStateProbe: key must be letters, digits, _ or -: ${opts.key}`);
+    throw new Error(`fileStateProbeOf: key must be letters, digits, _ or -: ${opts.key}`);
   }
   const marker = statMarker(opts.key);
   const checksum = opts.checksum
@@ -88,7 +217,7 @@ export function fileStateProbeOf(
   ].join('\n');
 }
 
-/** The state printed by `fileStateProbe`, or undefined when the probe printed no (well-formed) line. */
+/** The state printed by `fileStateProbeOf`, or undefined when the probe printed no (well-formed) line. */
 export function parseFileState(stdout: string, key?: string): FileState | undefined {
   const lines = markedLines(stdout, statMarker(key));
   const fields = lines[lines.length - 1];
@@ -112,7 +241,7 @@ export function parseFileState(stdout: string, key?: string): FileState | undefi
 
 /** What a file-like task says when the probe printed nothing usable (killed, not POSIX sh, ...). */
 export function unreadableProbe(path: string, exitCode: number): string {
-  return `could not read the state of ${path} (the probe printed no state line, exit code ${exitCode})`;
+  return `could not read the state of ${path} (the host printed no state for it, exit code ${exitCode})`;
 }
 
 export function describeType(type: FileType): string {
@@ -170,18 +299,10 @@ export function missingAccountError(
   return `${missing.join(' and ')} ${missing.length > 1 ? 'do' : 'does'} not exist on the host: create ${missing.length > 1 ? 'them' : 'it'} with a user()/group() task before this one`;
 }
 
-/** Probe of a task on one path with an owner and group: the path's state, and whether they exist. */
-export function pathProbe(
-  path: string,
-  accounts: { owner?: string; group?: string },
-  opts: { checksum?: boolean } = {},
-): string {
-  return [fileStateProbe(path, opts), accountsProbe(accounts)].filter(Boolean).join('\n');
-}
-
 /**
- * What the output of `pathProbe` says: the path's state, or the plan that stops the task there (an
- * owner or group the host does not have, or a probe that printed nothing usable).
+ * What a task on one path found: the path's state (from `ProbeResult.files`: the task lists the path
+ * in `Task.files`), or the plan that stops the task there (an owner or group the host does not have,
+ * checked by `accountsProbe` in its probe, or a state the host did not print).
  */
 export function probedPath(
   label: string,
@@ -191,7 +312,7 @@ export function probedPath(
 ): { state: FileState; stop?: undefined } | { stop: Plan } {
   const accountError = missingAccountError(probe.stdout, accounts);
   if (accountError) return { stop: { steps: [], error: `${label}: ${accountError}` } };
-  const state = parseFileState(probe.stdout);
+  const state = probe.files?.get(path);
   if (!state) return { stop: { steps: [], error: unreadableProbe(path, probe.exitCode) } };
   return { state };
 }

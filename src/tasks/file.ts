@@ -10,10 +10,10 @@ import type { Plan, ProbeResult } from '../engine/types.js';
 import { sh } from '../util/shell.js';
 import { defineTask } from './define.js';
 import {
+  accountsProbe,
   attributeChanges,
   creationAttributeSteps,
   describeType,
-  pathProbe,
   probedPath,
 } from './file-state.js';
 import { absolutePath, attributes } from './options.js';
@@ -29,8 +29,9 @@ const options = z.strictObject({
 export type FileOptions = z.input<typeof options>;
 type File = z.output<typeof options>;
 
+/** Whether owner and group exist; the file's own state is read with every task's (`files`). */
 function probe(file: File): string {
-  return pathProbe(file.path, file);
+  return accountsProbe(file);
 }
 
 function plan(file: File, probe: ProbeResult): Plan {
@@ -62,5 +63,6 @@ export const file = defineTask({
   subject: 'path',
   label: (path) => `file ${path}`,
   probe,
+  files: ({ path }) => [{ path }],
   plan,
 });

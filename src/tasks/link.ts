@@ -11,7 +11,7 @@ import { z } from 'zod';
 import type { Plan, ProbeResult, RunStep } from '../engine/types.js';
 import { and, sh, words } from '../util/shell.js';
 import { defineTask } from './define.js';
-import { attributeChanges, chownSpec, describeType, pathProbe, probedPath } from './file-state.js';
+import { accountsProbe, attributeChanges, chownSpec, describeType, probedPath } from './file-state.js';
 import { absolutePath, attributes, says } from './options.js';
 import { joinReasons } from './probe-output.js';
 
@@ -51,8 +51,9 @@ function switchLink({ path, target, owner, group }: Link): RunStep {
   };
 }
 
+/** Whether owner and group exist; the link's own state is read with every task's (`files`). */
 function probe(link: Link): string {
-  return pathProbe(link.path, link);
+  return accountsProbe(link);
 }
 
 function plan(link: Link, probe: ProbeResult): Plan {
@@ -89,5 +90,6 @@ export const link = defineTask({
   label: (path) => `link ${path}`,
   describe: ({ path, target }) => `link ${path} → ${target}`,
   probe,
+  files: ({ path }) => [{ path }],
   plan,
 });

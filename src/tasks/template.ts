@@ -11,6 +11,7 @@ import { UserError } from '../util/errors.js';
 import { compileTemplate } from '../util/handlebars.js';
 import {
   type FileContent,
+  fileContentFiles,
   fileContentPlan,
   fileContentProbe,
   localSource,
@@ -103,5 +104,6 @@ export const template = defineTask({
   label: (path) => `template ${path}`,
   prepare,
   probe: fileContentProbe,
+  files: fileContentFiles,
   plan: fileContentPlan,
 });

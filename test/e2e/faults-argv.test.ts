@@ -11,6 +11,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
+import { buildProbeBatch } from '../../src/engine/probe-batch.js';
 import { copy } from '../../src/tasks/index.js';
 import { runCli, writeInventory } from '../helpers/cli.js';
 import { useTestHosts } from '../helpers/testhosts.js';
@@ -128,13 +129,14 @@ export default definePlaybook({ plays: [{ hosts: 'all', tasks: () =>
 }] });
 `,
   );
-  const probes = Array.from({ length: 1000 }, (_, i) =>
+  const tasks = Array.from({ length: 1000 }, (_, i) =>
     copy({
       path: `/srv/many/file-${i}-with-a-rather-long-name-to-make-probes-bigger.conf`,
       content: `file ${i}\n`,
     }),
-  ).reduce((sum, task) => sum + task.probe.length, 0);
-  t.true(probes > 128 * 1024, `the probes are ${probes} bytes: not beyond one argument's limit`);
+  );
+  const probes = buildProbeBatch(tasks.map((task, i) => [String(i), task.probe, task.files])).script.length;
+  t.true(probes > 128 * 1024, `the probe script is ${probes} bytes: not beyond one argument's limit`);
   // All but the last three exist already: one probe round trip for 1,000 tasks, then three writes
   // each carrying the re-probe of what remains.
   await hosts.ssh(

@@ -4,12 +4,17 @@
  * sink, an abort signal) work through LocalConnection, which speaks the same protocol as SSH.
  */
 import { spawnSync } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import test from 'ava';
+import { NodeSSH } from 'node-ssh';
 import { LocalConnection } from '../../src/connection/local.js';
 import { BOOTSTRAP, frameHead, INCOMPLETE_SCRIPT_EXIT } from '../../src/connection/protocol.js';
-import { exitCodeOf } from '../../src/connection/ssh.js';
-import { AbortedError } from '../../src/connection/types.js';
+import { exitCodeOf, readPrivateKey, SshConnection, skipHostKeysProof } from '../../src/connection/ssh.js';
+import { AbortedError, UnreachableError } from '../../src/connection/types.js';
 
 function boot(input: Buffer | string) {
   const res = spawnSync('sh', ['-c', BOOTSTRAP], { input });
@@ -80,4 +85,77 @@ test('ssh exit statuses: a code, or 128 + the number of the signal that ended th
   t.is(exitCodeOf(null, 'KILL'), 137);
   t.is(exitCodeOf(null, 'TERM'), 143);
   t.is(exitCodeOf(undefined), undefined, 'no status at all: the session ended under the command');
+});
+
+test("ssh: OpenSSH's host-keys announcement is acknowledged without the proof round trip; other requests keep ssh2's answer", async (t) => {
+  const { privateKey } = generateKeyPairSync('rsa', {
+    modulusLength: 1024,
+    privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
+    publicKeyEncoding: { type: 'pkcs1', format: 'pem' },
+  });
+  // Nothing listens on port 1: the client is made and fails to connect, which is all this needs.
+  const ssh = new NodeSSH();
+  const failed = t.throwsAsync(ssh.connect({ host: '127.0.0.1', port: 1, username: 'x', privateKey }));
+  const client = ssh.connection as unknown as { _protocol: { _handlers: Record<string, unknown> } };
+  t.is(
+    typeof client._protocol._handlers.GLOBAL_REQUEST,
+    'function',
+    "ssh2's handler of global requests is where this expects it",
+  );
+  // ssh2's own handler answers through its connection: a stand-in records what reaches it.
+  const reached: string[] = [];
+  client._protocol._handlers.GLOBAL_REQUEST = (_proto: unknown, name: string) => reached.push(name);
+  skipHostKeysProof(client);
+  skipHostKeysProof(client);
+  const handler = client._protocol._handlers.GLOBAL_REQUEST as (...args: unknown[]) => void;
+  const answers: string[] = [];
+  const proto = { requestSuccess: () => answers.push('success') };
+  // Announced keys that are not even keys: ssh2 would parse them (and throw); here they are not read.
+  handler(proto, 'hostkeys-00@openssh.com', false, [Buffer.from('not a key')]);
+  handler(proto, 'hostkeys-00@openssh.com', true, []);
+  handler(proto, 'keepalive@openssh.com', true, undefined);
+  t.deepEqual(answers, ['success']);
+  t.deepEqual(reached, ['keepalive@openssh.com']);
+  await failed;
+});
+
+test('ssh: a private key that cannot be read is an auth failure naming the file, before any connection', async (t) => {
+  const target = {
+    name: 'web1',
+    address: '127.0.0.1',
+    port: 1,
+    user: 'root',
+    key: '/nonexistent/id_ed25519',
+    become: false,
+  };
+  const err = await t.throwsAsync(
+    SshConnection.open(target, {
+      knownHostsFile: '/nonexistent/known_hosts',
+      hostKeyChecking: 'off',
+      connectTimeoutMs: 1000,
+    }),
+    { instanceOf: UnreachableError },
+  );
+  t.is(err?.reason, 'auth');
+  t.regex(err?.message ?? '', /cannot read the private key \/nonexistent\/id_ed25519 \(ENOENT\)/);
+});
+
+test('ssh: a private key is read again once its file changed, and not before', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'vd-key-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'id');
+  writeFileSync(path, 'first key');
+  const then = new Date('2026-01-01T00:00:00Z');
+  utimesSync(path, then, then);
+  t.is(await readPrivateKey('web1', path), 'first key');
+  // Same size and modification time: the file is taken as unchanged, and not read again.
+  writeFileSync(path, 'other key');
+  utimesSync(path, then, then);
+  t.is(await readPrivateKey('web2', path), 'first key');
+  writeFileSync(path, 'the second key');
+  t.is(await readPrivateKey('web1', path), 'the second key');
+  rmSync(path);
+  const err = await t.throwsAsync(readPrivateKey('web3', path), { instanceOf: UnreachableError });
+  t.is(err?.host, 'web3');
+  t.regex(err?.message ?? '', /cannot read the private key .*\(ENOENT\)/);
 });

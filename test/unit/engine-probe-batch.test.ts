@@ -1,4 +1,8 @@
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import test from 'ava';
 import { buildProbeBatch, parseProbeBatch } from '../../src/engine/probe-batch.js';
 
@@ -11,7 +15,7 @@ test('a batch frames each probe and keeps its exit code', (t) => {
     ['4', ''],
   ]);
   const out = execFileSync('sh', ['-c', batch.script], { input: 'stdin must not reach probes' }).toString();
-  const res = parseProbeBatch(out, batch.nonce);
+  const res = parseProbeBatch(out, batch);
   t.deepEqual(res.get('0'), { stdout: 'hello\n', exitCode: 0 });
   t.deepEqual(res.get('1'), { stdout: 'no newline', exitCode: 3 });
   t.deepEqual(res.get('2'), { stdout: '@@vd-fake-end-2 0\nline2\n', exitCode: 0 });
@@ -31,7 +35,56 @@ test('probe stderr is dropped and a dead shell leaves later ids missing', (t) =>
   } catch (err) {
     out = (err as { stdout: Buffer }).stdout.toString();
   }
-  const res = parseProbeBatch(out, batch.nonce);
+  const res = parseProbeBatch(out, batch);
   t.deepEqual(res.get('a'), { stdout: 'out\n', exitCode: 0 });
   t.false(res.has('c'));
+});
+
+test('the files of every probe are read once for the batch and each id gets the states of its own', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'verdandi batch '));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const a = join(dir, 'a file');
+  const b = join(dir, '-b\nodd');
+  writeFileSync(a, 'A');
+  const batch = buildProbeBatch([
+    ['0', '', [{ path: a, checksum: true }]],
+    ['1', 'echo own', [{ path: b }, { path: a }]],
+    ['2', 'echo none'],
+  ]);
+  // One stat for the batch; a probe that only needs files runs no subshell of its own.
+  t.is(batch.script.match(/\bstat\b/g)?.length, 1);
+  t.is(batch.script.match(/^\( /gm)?.length, 3, 'the files, probes 1 and 2');
+  const res = parseProbeBatch(execFileSync('sh', { input: batch.script }).toString(), batch);
+  t.deepEqual([...res.keys()].sort(), ['0', '1', '2']);
+  t.deepEqual(res.get('0')?.stdout, '');
+  t.like(res.get('0')?.files?.get(a), {
+    type: 'file',
+    sha256: createHash('sha256').update('A').digest('hex'),
+  });
+  t.deepEqual([...(res.get('0')?.files?.keys() ?? [])], [a]);
+  t.is(res.get('1')?.stdout, 'own\n');
+  t.deepEqual(res.get('1')?.files?.get(b), { type: 'absent' });
+  t.like(res.get('1')?.files?.get(a), { type: 'file' });
+  t.is(res.get('2')?.files, undefined);
+});
+
+test('a shell that dies while reading the files leaves every id missing', (t) => {
+  const batch = buildProbeBatch([['0', '', [{ path: '/' }]]]);
+  const cut = batch.script.replace('QUOTING_STYLE=literal stat', () => 'kill -9 $$; stat');
+  let out = '';
+  try {
+    out = execFileSync('sh', { input: cut, stdio: ['pipe', 'pipe', 'ignore'] }).toString();
+  } catch (err) {
+    out = (err as { stdout: Buffer }).stdout.toString();
+  }
+  t.is(parseProbeBatch(out, batch).size, 0);
+});
+
+test('file states cut off inside the frame give the ids no files: their plans say so', (t) => {
+  const batch = buildProbeBatch([['0', 'echo probed', [{ path: '/' }]]]);
+  // stat killed before its records end: its frame completes, without the end of the records.
+  const cut = batch.script.replace('QUOTING_STYLE=literal stat', 'printf "/\\0" ; exit 9; stat');
+  const res = parseProbeBatch(execFileSync('sh', { input: cut }).toString(), batch);
+  t.is(res.get('0')?.stdout, 'probed\n');
+  t.is(res.get('0')?.files, undefined);
 });

@@ -2,7 +2,7 @@
  * The run loop, on this machine through the local connection: batched probes, re-probe after a change,
  * handlers (also after a failure, and left pending when they could not run), check mode, round trips.
  */
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
@@ -10,6 +10,7 @@ import { LocalConnection } from '../../src/connection/local.js';
 import { Reporter } from '../../src/engine/report.js';
 import { runTasks } from '../../src/engine/run.js';
 import { type Task, taskBase } from '../../src/engine/types.js';
+import { absent, copy, file } from '../../src/tasks/index.js';
 import { quote } from '../../src/util/shell.js';
 import { copyOf, localHost } from '../helpers/engine.js';
 
@@ -64,6 +65,34 @@ test('a converged list costs one round trip; changes re-probe what follows', asy
   const before = conn.roundTrips;
   const second = await runTasks(conn, host, tasks, { check: false, diff: false, reporter });
   t.deepEqual(second, { ok: 2, changed: 0, failed: 0, skipped: 0 });
+  t.is(conn.roundTrips - before, 1);
+});
+
+test('file tasks see what earlier tasks did: their batched states are read after the last change', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'vd-run-'));
+  const p = join(dir, "the 'file'");
+  const others = Array.from({ length: 12 }, (_, i) =>
+    copy({ path: join(dir, `other-${i}`), content: `${i}` }),
+  );
+  // absent() is probed in the first batch, when p does not exist yet: only a fresh state sees p.
+  const tasks = [
+    copy({ path: p, content: 'A' }),
+    ...others,
+    absent({ path: p }),
+    file({ path: p, mode: '0600' }),
+    copy({ path: p, content: 'B' }),
+  ];
+  const conn = new LocalConnection('local');
+  const { reporter } = quietReporter();
+  const first = await runTasks(conn, host, tasks, { check: false, diff: false, reporter });
+  t.deepEqual(first, { ok: 0, changed: 16, failed: 0, skipped: 0 });
+  t.is(readFileSync(p, 'utf8'), 'B');
+  t.is(statSync(p).mode & 0o777, 0o600, 'the copy kept the mode file() set just before');
+  const second = await runTasks(conn, host, tasks, { check: false, diff: false, reporter });
+  t.deepEqual(second, { ok: 12, changed: 4, failed: 0, skipped: 0 });
+  const before = conn.roundTrips;
+  const third = await runTasks(conn, host, others, { check: false, diff: false, reporter });
+  t.deepEqual(third, { ok: 12, changed: 0, failed: 0, skipped: 0 });
   t.is(conn.roundTrips - before, 1);
 });
 

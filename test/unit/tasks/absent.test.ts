@@ -3,25 +3,29 @@ import { join } from 'node:path';
 import test from 'ava';
 import { absent } from '../../../src/tasks/absent.js';
 import { UserError } from '../../../src/util/errors.js';
-import { convergeLocally, scratchDir } from './local-host.js';
+import { convergeLocally, probed, scratchDir } from './local-host.js';
 
-const out = (...lines: string[]) => ({ stdout: `${lines.join('\n')}\n`, exitCode: 0 });
+/** The plan of absent({ path }) given the probe lines (a `verdandi-stat` line: the path's state). */
+const planned = (path: string, ...lines: string[]) => {
+  const task = absent({ path });
+  return task.plan(probed(task, ...lines));
+};
 
 test('nothing runs when the path is already absent', (t) => {
-  t.deepEqual(absent({ path: '/etc/nginx/sites-enabled/default' }).plan(out('verdandi-stat absent')), {
+  t.deepEqual(planned('/etc/nginx/sites-enabled/default', 'verdandi-stat absent'), {
     steps: [],
   });
 });
 
 test('a file is removed with rm -f and the plan says it is a file', (t) => {
-  t.deepEqual(absent({ path: '/etc/x y' }).plan(out('verdandi-stat file 0 root 0 root 644 - -')), {
+  t.deepEqual(planned('/etc/x y', 'verdandi-stat file 0 root 0 root 644 - -'), {
     steps: [{ kind: 'run', command: "rm -f '/etc/x y'" }],
     reason: 'removes a file',
   });
 });
 
 test('a directory is removed with rm -rf', (t) => {
-  t.deepEqual(absent({ path: '/srv/old' }).plan(out('verdandi-stat dir 0 root 0 root 755 - -')), {
+  t.deepEqual(planned('/srv/old', 'verdandi-stat dir 0 root 0 root 755 - -'), {
     steps: [{ kind: 'run', command: 'rm -rf /srv/old' }],
     reason: 'removes a directory',
   });
@@ -29,7 +33,7 @@ test('a directory is removed with rm -rf', (t) => {
 
 test('a link is removed itself, and the plan says where it pointed', (t) => {
   const line = `verdandi-stat link 0 root 0 root 777 - ${Buffer.from('/srv/data').toString('base64')}`;
-  t.deepEqual(absent({ path: '/srv/current' }).plan(out(line)), {
+  t.deepEqual(planned('/srv/current', line), {
     steps: [{ kind: 'run', command: 'rm -f /srv/current' }],
     reason: 'removes a symbolic link (→ /srv/data)',
   });

@@ -6,9 +6,8 @@ import test from 'ava';
 import type { Plan } from '../../../src/engine/types.js';
 import { copy } from '../../../src/tasks/copy.js';
 import { UserError } from '../../../src/util/errors.js';
-import { convergeLocally, isRoot, planLocally, runCommands, scratchDir } from './local-host.js';
+import { convergeLocally, isRoot, planLocally, probed, runCommands, scratchDir } from './local-host.js';
 
-const out = (...lines: string[]) => ({ stdout: `${lines.join('\n')}\n`, exitCode: 0 });
 const sha = (text: string) => createHash('sha256').update(text).digest('hex');
 const asRoot = isRoot ? test : test.skip;
 
@@ -21,8 +20,11 @@ test('a missing file is written with mode 0644 by default, and the diff carries 
   const task = copy({ path: '/etc/app.conf', content: CONTENT });
   t.is(task.type, 'copy');
   t.is(task.name, 'copy /etc/app.conf');
-  t.regex(task.probe, /sha256sum/);
-  t.deepEqual(task.plan(out('verdandi-stat absent')), {
+  // Its file's state and checksum are read with every other task's: without owner or group, the task
+  // has no probe of its own (no process on the host).
+  t.deepEqual(task.files, [{ path: '/etc/app.conf', checksum: true }]);
+  t.is(task.probe, '');
+  t.deepEqual(task.plan(probed(task, 'verdandi-stat absent')), {
     steps: [{ kind: 'write', path: '/etc/app.conf', content: CONTENT, mode: '0644' }],
     reason: 'file is missing',
     diff: { path: '/etc/app.conf', after: CONTENT },
@@ -32,7 +34,7 @@ test('a missing file is written with mode 0644 by default, and the diff carries 
 test('the same content with the same attributes needs nothing', (t) => {
   const task = copy({ path: '/etc/app.conf', content: CONTENT, mode: '640', owner: 'root' });
   const plan = task.plan(
-    out(`verdandi-stat file 0 root 0 root 640 ${sha(CONTENT)} -`, 'verdandi-account user 1'),
+    probed(task, `verdandi-stat file 0 root 0 root 640 ${sha(CONTENT)} -`, 'verdandi-account user 1'),
   );
   t.deepEqual(plan.steps, []);
   t.is(plan.diff, undefined);
@@ -41,7 +43,7 @@ test('the same content with the same attributes needs nothing', (t) => {
 test('the same content with another mode and group changes attributes only: content is not sent', (t) => {
   const task = copy({ path: '/etc/app.conf', content: CONTENT, mode: '0640', group: 'www-data' });
   const plan = task.plan(
-    out(`verdandi-stat file 0 root 0 root 644 ${sha(CONTENT)} -`, 'verdandi-account group 1'),
+    probed(task, `verdandi-stat file 0 root 0 root 644 ${sha(CONTENT)} -`, 'verdandi-account group 1'),
   );
   t.deepEqual(plan, {
     steps: [
@@ -61,7 +63,7 @@ test('different content is one write step that keeps the attributes not asked fo
     validate: 'app --check %s',
   });
   const plan = task.plan(
-    out(`verdandi-stat file 33 www-data 4 adm 600 ${sha('old\n')} -`, 'verdandi-account user 1'),
+    probed(task, `verdandi-stat file 33 www-data 4 adm 600 ${sha('old\n')} -`, 'verdandi-account user 1'),
   );
   t.deepEqual(plan, {
     steps: [
@@ -83,25 +85,24 @@ test('different content is one write step that keeps the attributes not asked fo
 
 test('different content and other attributes: the write sets them and the reason lists them', (t) => {
   const task = copy({ path: '/etc/app.conf', content: CONTENT, mode: '0640' });
-  const plan = task.plan(out(`verdandi-stat file 0 root 0 root 644 ${sha('old')} -`));
+  const plan = task.plan(probed(task, `verdandi-stat file 0 root 0 root 644 ${sha('old')} -`));
   t.is(plan.reason, 'content differs, mode 0644 → 0640');
   t.like(plan.steps[0], { kind: 'write', mode: '0640', owner: 'root', group: 'root' });
 });
 
 test('a file owned by an unnamed uid keeps it numerically when rewritten', (t) => {
-  const plan = copy({ path: '/x', content: 'a' }).plan(
-    out(`verdandi-stat file 1234 UNKNOWN 1234 UNKNOWN 644 ${sha('b')} -`),
-  );
+  const task = copy({ path: '/x', content: 'a' });
+  const plan = task.plan(probed(task, `verdandi-stat file 1234 UNKNOWN 1234 UNKNOWN 644 ${sha('b')} -`));
   t.like(plan.steps[0], { owner: '1234', group: '1234' });
 });
 
 test('a symbolic link is replaced by the file; a directory is refused', (t) => {
   const task = copy({ path: '/etc/resolv.conf', content: 'nameserver 10.0.0.1\n' });
   const link = `verdandi-stat link 0 root 0 root 777 - ${Buffer.from('/run/resolv.conf').toString('base64')}`;
-  const plan = task.plan(out(link));
+  const plan = task.plan(probed(task, link));
   t.is(plan.reason, '/etc/resolv.conf is a symbolic link (→ /run/resolv.conf), replaced by a file');
   t.like(plan.steps[0], { kind: 'write', mode: '0644' });
-  t.deepEqual(task.plan(out('verdandi-stat dir 0 root 0 root 755 - -')), {
+  t.deepEqual(task.plan(probed(task, 'verdandi-stat dir 0 root 0 root 755 - -')), {
     steps: [],
     error:
       'copy /etc/resolv.conf: /etc/resolv.conf is a directory; refusing to replace it with a file (remove it with absent() or change the path)',
@@ -111,7 +112,7 @@ test('a symbolic link is replaced by the file; a directory is refused', (t) => {
 test('an unknown owner is an error, whatever the content', (t) => {
   const task = copy({ path: '/etc/x', content: 'x', owner: 'app' });
   t.regex(
-    task.plan(out('verdandi-stat absent', 'verdandi-account user 0')).error ?? '',
+    task.plan(probed(task, 'verdandi-stat absent', 'verdandi-account user 0')).error ?? '',
     /^copy \/etc\/x: user "app" does not exist/,
   );
 });
@@ -123,7 +124,10 @@ test('src is read from an absolute path or a file URL when the task is built', (
   const byPath = copy({ path: '/etc/x', src });
   const byUrl = copy({ path: '/etc/x', src: pathToFileURL(src) });
   for (const task of [byPath, byUrl]) {
-    t.deepEqual(task.plan(out('verdandi-stat absent')).diff, { path: '/etc/x', after: 'from a file\n' });
+    t.deepEqual(task.plan(probed(task, 'verdandi-stat absent')).diff, {
+      path: '/etc/x',
+      after: 'from a file\n',
+    });
   }
 });
 
@@ -212,5 +216,8 @@ test('locally: a missing group is reported by the real probe', (t) => {
 test('a sensitive copy still gives its diff: hiding it is the engine’s job', (t) => {
   const task = copy({ path: '/etc/app.env', content: 'TOKEN=abcd\n', mode: '0600', sensitive: true });
   t.true(task.sensitive);
-  t.deepEqual(task.plan(out('verdandi-stat absent')).diff, { path: '/etc/app.env', after: 'TOKEN=abcd\n' });
+  t.deepEqual(task.plan(probed(task, 'verdandi-stat absent')).diff, {
+    path: '/etc/app.env',
+    after: 'TOKEN=abcd\n',
+  });
 });

@@ -2,15 +2,14 @@ import { chmodSync, mkdirSync, statSync, symlinkSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import test from 'ava';
 import { directory } from '../../../src/tasks/directory.js';
-import { convergeLocally, isRoot, planLocally, scratchDir } from './local-host.js';
+import { convergeLocally, isRoot, planLocally, probed, scratchDir } from './local-host.js';
 
-const out = (...lines: string[]) => ({ stdout: `${lines.join('\n')}\n`, exitCode: 0 });
 const asRoot = isRoot ? test : test.skip;
 
 test('a missing directory is made with its parents, then given its attributes', (t) => {
   const task = directory({ path: "/srv/it's/app/", owner: 'www-data', mode: '2775' });
   t.is(task.name, "directory /srv/it's/app");
-  t.deepEqual(task.plan(out('verdandi-stat absent', 'verdandi-account user 1')), {
+  t.deepEqual(task.plan(probed(task, 'verdandi-stat absent', 'verdandi-account user 1')), {
     steps: [
       { kind: 'run', command: `mkdir -p '/srv/it'\\''s/app'` },
       { kind: 'run', command: `chown www-data '/srv/it'\\''s/app'` },
@@ -22,12 +21,12 @@ test('a missing directory is made with its parents, then given its attributes', 
 
 test('a directory with the same mode written differently needs nothing', (t) => {
   const task = directory({ path: '/srv/app', mode: '755' });
-  t.deepEqual(task.plan(out('verdandi-stat dir 0 root 0 root 755 - -')).steps, []);
+  t.deepEqual(task.plan(probed(task, 'verdandi-stat dir 0 root 0 root 755 - -')).steps, []);
 });
 
 test('a setgid bit that is not wanted is cleared (chmod with the extra leading zero)', (t) => {
   const task = directory({ path: '/srv/app', mode: '0755' });
-  t.deepEqual(task.plan(out('verdandi-stat dir 0 root 0 root 2755 - -')), {
+  t.deepEqual(task.plan(probed(task, 'verdandi-stat dir 0 root 0 root 2755 - -')), {
     steps: [{ kind: 'run', command: 'chmod 00755 /srv/app' }],
     reason: 'mode 2755 → 0755',
   });
@@ -35,13 +34,13 @@ test('a setgid bit that is not wanted is cleared (chmod with the extra leading z
 
 test('a file or a link where the directory should be is an error', (t) => {
   const task = directory({ path: '/srv/app' });
-  t.deepEqual(task.plan(out('verdandi-stat file 0 root 0 root 644 - -')), {
+  t.deepEqual(task.plan(probed(task, 'verdandi-stat file 0 root 0 root 644 - -')), {
     steps: [],
     error: 'directory /srv/app: /srv/app is a file, not a directory; remove it (absent()) or change the path',
   });
   const target = Buffer.from('/data/app').toString('base64');
   t.regex(
-    task.plan(out(`verdandi-stat link 0 root 0 root 777 - ${target}`)).error ?? '',
+    task.plan(probed(task, `verdandi-stat link 0 root 0 root 777 - ${target}`)).error ?? '',
     /is a symbolic link \(→ \/data\/app\), not a directory/,
   );
 });
@@ -49,7 +48,7 @@ test('a file or a link where the directory should be is an error', (t) => {
 test('an unknown group is an error', (t) => {
   const task = directory({ path: '/srv/app', group: 'deployers' });
   t.regex(
-    task.plan(out('verdandi-stat absent', 'verdandi-account group 0')).error ?? '',
+    task.plan(probed(task, 'verdandi-stat absent', 'verdandi-account group 0')).error ?? '',
     /group "deployers" does not exist/,
   );
 });
@@ -57,9 +56,10 @@ test('an unknown group is an error', (t) => {
 test('without recurse, attributes apply to the directory only', (t) => {
   const task = directory({ path: '/srv/app', owner: 'www-data' });
   t.notRegex(task.probe, /find /);
-  t.deepEqual(task.plan(out('verdandi-stat dir 0 root 0 root 755 - -', 'verdandi-account user 1')).steps, [
-    { kind: 'run', command: 'chown www-data /srv/app' },
-  ]);
+  t.deepEqual(
+    task.plan(probed(task, 'verdandi-stat dir 0 root 0 root 755 - -', 'verdandi-account user 1')).steps,
+    [{ kind: 'run', command: 'chown www-data /srv/app' }],
+  );
 });
 
 test('with recurse, drift below the top gives chown -R and a chmod of the directories', (t) => {
@@ -72,8 +72,8 @@ test('with recurse, drift below the top gives chown -R and a chmod of the direct
   });
   t.regex(task.probe, /find \/srv\/app/);
   const top = 'verdandi-stat dir 33 www-data 33 www-data 750 - -';
-  t.deepEqual(task.plan(out(top, 'verdandi-account user 1', 'verdandi-account group 1')).steps, []);
-  t.deepEqual(task.plan(out(top, 'verdandi-drift owner', 'verdandi-drift mode')), {
+  t.deepEqual(task.plan(probed(task, top, 'verdandi-account user 1', 'verdandi-account group 1')).steps, []);
+  t.deepEqual(task.plan(probed(task, top, 'verdandi-drift owner', 'verdandi-drift mode')), {
     steps: [
       { kind: 'run', command: 'chown -R www-data:www-data /srv/app' },
       { kind: 'run', command: 'find /srv/app -type d ! -perm 0750 -exec chmod 00750 {} +' },

@@ -3,75 +3,87 @@ import { join } from 'node:path';
 import test from 'ava';
 import { file } from '../../../src/tasks/file.js';
 import { UserError } from '../../../src/util/errors.js';
-import { convergeLocally, isRoot, planLocally, scratchDir } from './local-host.js';
+import { convergeLocally, isRoot, planLocally, probed, scratchDir } from './local-host.js';
 
-const out = (...lines: string[]) => ({ stdout: `${lines.join('\n')}\n`, exitCode: 0 });
 const asRoot = isRoot ? test : test.skip;
 
 test('a missing file is touched, then given the attributes asked for', (t) => {
   const task = file({ path: '/etc/app/it is.conf', owner: 'www-data', group: 'adm', mode: '640' });
   t.is(task.type, 'file');
   t.is(task.name, 'file /etc/app/it is.conf');
-  t.deepEqual(task.plan(out('verdandi-stat absent', 'verdandi-account user 1', 'verdandi-account group 1')), {
-    steps: [
-      { kind: 'run', command: "touch '/etc/app/it is.conf'" },
-      { kind: 'run', command: "chown www-data:adm '/etc/app/it is.conf'" },
-      { kind: 'run', command: "chmod 00640 '/etc/app/it is.conf'" },
-    ],
-    reason: 'file is missing',
-  });
+  t.deepEqual(
+    task.plan(probed(task, 'verdandi-stat absent', 'verdandi-account user 1', 'verdandi-account group 1')),
+    {
+      steps: [
+        { kind: 'run', command: "touch '/etc/app/it is.conf'" },
+        { kind: 'run', command: "chown www-data:adm '/etc/app/it is.conf'" },
+        { kind: 'run', command: "chmod 00640 '/etc/app/it is.conf'" },
+      ],
+      reason: 'file is missing',
+    },
+  );
 });
 
 test('a missing file without attributes is only touched', (t) => {
-  t.deepEqual(file({ path: '/tmp/x' }).plan(out('verdandi-stat absent')).steps, [
+  const bare = file({ path: '/tmp/x' });
+  t.deepEqual(bare.plan(probed(bare, 'verdandi-stat absent')).steps, [
     { kind: 'run', command: 'touch /tmp/x' },
   ]);
 });
 
 test('a file with the right attributes needs nothing', (t) => {
   const task = file({ path: '/etc/x', owner: 'root', group: 'root', mode: '0644' });
-  t.deepEqual(task.plan(out('verdandi-stat file 0 root 0 root 644 - -', 'verdandi-account user 1')), {
-    steps: [],
-    reason: undefined,
-  });
+  t.deepEqual(
+    task.plan(probed(task, 'verdandi-stat file 0 root 0 root 644 - -', 'verdandi-account user 1')),
+    {
+      steps: [],
+      reason: undefined,
+    },
+  );
 });
 
 test('wrong mode and owner give chown then chmod, with the reasons', (t) => {
   const task = file({ path: '/etc/x', owner: 'www-data', mode: '0600' });
-  t.deepEqual(task.plan(out('verdandi-stat file 0 root 0 root 644 - -', 'verdandi-account user 1')), {
-    steps: [
-      { kind: 'run', command: 'chown www-data /etc/x' },
-      { kind: 'run', command: 'chmod 00600 /etc/x' },
-    ],
-    reason: 'owner root → www-data, mode 0644 → 0600',
-  });
+  t.deepEqual(
+    task.plan(probed(task, 'verdandi-stat file 0 root 0 root 644 - -', 'verdandi-account user 1')),
+    {
+      steps: [
+        { kind: 'run', command: 'chown www-data /etc/x' },
+        { kind: 'run', command: 'chmod 00600 /etc/x' },
+      ],
+      reason: 'owner root → www-data, mode 0644 → 0600',
+    },
+  );
 });
 
 test('an unknown user or group is a clear error, before anything is created', (t) => {
   const task = file({ path: '/etc/x', owner: 'deploy', group: 'deploy' });
-  t.deepEqual(task.plan(out('verdandi-stat absent', 'verdandi-account user 0', 'verdandi-account group 1')), {
-    steps: [],
-    error:
-      'file /etc/x: user "deploy" does not exist on the host: create it with a user()/group() task before this one',
-  });
+  t.deepEqual(
+    task.plan(probed(task, 'verdandi-stat absent', 'verdandi-account user 0', 'verdandi-account group 1')),
+    {
+      steps: [],
+      error:
+        'file /etc/x: user "deploy" does not exist on the host: create it with a user()/group() task before this one',
+    },
+  );
 });
 
 test('a directory or link where the file should be is an error, never replaced', (t) => {
   const task = file({ path: '/etc/x' });
   t.regex(
-    task.plan(out('verdandi-stat dir 0 root 0 root 755 - -')).error ?? '',
+    task.plan(probed(task, 'verdandi-stat dir 0 root 0 root 755 - -')).error ?? '',
     /\/etc\/x is a directory, not a file/,
   );
   t.regex(
-    task.plan(out('verdandi-stat link 0 root 0 root 777 - eA==')).error ?? '',
+    task.plan(probed(task, 'verdandi-stat link 0 root 0 root 777 - eA==')).error ?? '',
     /is a symbolic link, not a file/,
   );
 });
 
-test('a probe that printed nothing usable is an error naming the exit code', (t) => {
+test('a path whose state the host did not print is an error naming the exit code', (t) => {
   t.deepEqual(file({ path: '/etc/x' }).plan({ stdout: 'sh: 1: stat: not found\n', exitCode: 127 }), {
     steps: [],
-    error: 'could not read the state of /etc/x (the probe printed no state line, exit code 127)',
+    error: 'could not read the state of /etc/x (the host printed no state for it, exit code 127)',
   });
 });
 

@@ -3,9 +3,8 @@ import { join } from 'node:path';
 import test from 'ava';
 import { link } from '../../../src/tasks/link.js';
 import { UserError } from '../../../src/util/errors.js';
-import { convergeLocally, isRoot, planLocally, scratchDir } from './local-host.js';
+import { convergeLocally, isRoot, planLocally, probed, scratchDir } from './local-host.js';
 
-const out = (...lines: string[]) => ({ stdout: `${lines.join('\n')}\n`, exitCode: 0 });
 const linkLine = (target: string, owner = 'root') =>
   `verdandi-stat link 0 ${owner} 0 root 777 - ${Buffer.from(target).toString('base64')}`;
 const asRoot = isRoot ? test : test.skip;
@@ -17,7 +16,7 @@ const switchCommand =
 test('a missing link is made beside the path and renamed over it', (t) => {
   const task = link({ path: '/srv/app/current', target: '/srv/app/releases/2' });
   t.is(task.name, 'link /srv/app/current → /srv/app/releases/2');
-  t.deepEqual(task.plan(out('verdandi-stat absent')), {
+  t.deepEqual(task.plan(probed(task, 'verdandi-stat absent')), {
     steps: [
       { kind: 'run', command: switchCommand, description: 'link /srv/app/current → /srv/app/releases/2' },
     ],
@@ -27,12 +26,12 @@ test('a missing link is made beside the path and renamed over it', (t) => {
 
 test('a link to the right target needs nothing', (t) => {
   const task = link({ path: '/srv/app/current', target: '/srv/app/releases/2' });
-  t.deepEqual(task.plan(out(linkLine('/srv/app/releases/2'))).steps, []);
+  t.deepEqual(task.plan(probed(task, linkLine('/srv/app/releases/2'))).steps, []);
 });
 
 test('a link to another target is switched atomically', (t) => {
   const task = link({ path: '/srv/app/current', target: '/srv/app/releases/2' });
-  const plan = task.plan(out(linkLine('/srv/app/releases/1')));
+  const plan = task.plan(probed(task, linkLine('/srv/app/releases/1')));
   t.deepEqual(
     plan.steps.map((s) => s.kind === 'run' && s.command),
     [switchCommand],
@@ -42,7 +41,9 @@ test('a link to another target is switched atomically', (t) => {
 
 test('the owner of a new link is set on the temporary link before the rename', (t) => {
   const task = link({ path: '/srv/current', target: 'releases/2', owner: 'deploy', group: 'deploy' });
-  const plan = task.plan(out('verdandi-stat absent', 'verdandi-account user 1', 'verdandi-account group 1'));
+  const plan = task.plan(
+    probed(task, 'verdandi-stat absent', 'verdandi-account user 1', 'verdandi-account group 1'),
+  );
   t.is(
     plan.steps[0].kind === 'run' && plan.steps[0].command,
     'rm -f /srv/.current.verdandi-link && ln -s -- releases/2 /srv/.current.verdandi-link' +
@@ -52,7 +53,7 @@ test('the owner of a new link is set on the temporary link before the rename', (
 
 test('a right link with the wrong owner gets chown -h', (t) => {
   const task = link({ path: '/srv/current', target: 'releases/2', owner: 'deploy' });
-  t.deepEqual(task.plan(out(linkLine('releases/2'), 'verdandi-account user 1')), {
+  t.deepEqual(task.plan(probed(task, linkLine('releases/2'), 'verdandi-account user 1')), {
     steps: [{ kind: 'run', command: 'chown -h deploy /srv/current' }],
     reason: 'owner root → deploy',
   });
@@ -61,14 +62,14 @@ test('a right link with the wrong owner gets chown -h', (t) => {
 test('a regular file is replaced by the link', (t) => {
   const task = link({ path: '/srv/app/current', target: '/srv/app/releases/2' });
   t.is(
-    task.plan(out('verdandi-stat file 0 root 0 root 644 - -')).reason,
+    task.plan(probed(task, 'verdandi-stat file 0 root 0 root 644 - -')).reason,
     '/srv/app/current is a file, replaced by a link',
   );
 });
 
 test('a real directory is never replaced', (t) => {
   const task = link({ path: '/srv/app/current', target: '/srv/app/releases/2' });
-  t.deepEqual(task.plan(out('verdandi-stat dir 0 root 0 root 755 - -')), {
+  t.deepEqual(task.plan(probed(task, 'verdandi-stat dir 0 root 0 root 755 - -')), {
     steps: [],
     error:
       'link /srv/app/current: /srv/app/current is a directory, not a link; refusing to replace it (move or remove it by hand)',
@@ -78,7 +79,7 @@ test('a real directory is never replaced', (t) => {
 test('an unknown owner is an error', (t) => {
   const task = link({ path: '/srv/current', target: 'x', owner: 'ghost' });
   t.regex(
-    task.plan(out('verdandi-stat absent', 'verdandi-account user 0')).error ?? '',
+    task.plan(probed(task, 'verdandi-stat absent', 'verdandi-account user 0')).error ?? '',
     /user "ghost" does not exist/,
   );
 });

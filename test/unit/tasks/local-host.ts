@@ -1,6 +1,6 @@
 /**
  * Runs task probes and steps on this machine, the way the engine runs them on a host: the probe in a
- * subshell of `sh` (dash on Debian), `run` steps with `sh -c`, `write` steps emulated with node:fs
+ * batch (engine/probe-batch.ts, its `files` read by the batch's one `stat`) run by `sh` (dash on Debian), `run` steps with `sh -c`, `write` steps emulated with node:fs
  * (temporary file beside the target, chown/chmod, validate, rename). It proves that probes and plans
  * agree with the output of real coreutils, without any test host.
  */
@@ -9,15 +9,21 @@ import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import type { ExecutionContext } from 'ava';
+import { buildProbeBatch, parseProbeBatch } from '../../../src/engine/probe-batch.js';
 import type { Plan, ProbeResult, Step, Task, WriteStep } from '../../../src/engine/types.js';
+import { parseFileState } from '../../../src/tasks/file-state.js';
 import { quote } from '../../../src/util/shell.js';
 
 /** True when the tests run as root: chown to other users needs it. */
 export const isRoot = process.getuid?.() === 0;
 
+/** The task's probe and its `files`, as the engine batches them (one task in the batch). */
 export function runProbe(task: Task): ProbeResult {
-  const result = spawnSync('sh', ['-c', `(\n${task.probe}\n)`], { encoding: 'utf8' });
-  return { stdout: result.stdout, exitCode: result.status ?? -1 };
+  const batch = buildProbeBatch([['0', task.probe, task.files]]);
+  const result = spawnSync('sh', ['-c', batch.script], { encoding: 'utf8' });
+  const probed = parseProbeBatch(result.stdout, batch).get('0');
+  if (!probed) throw new Error(`the probe batch did not complete (exit ${result.status}): ${result.stderr}`);
+  return probed;
 }
 
 export function planLocally(task: Task): Plan {
@@ -79,4 +85,15 @@ export function scratchDir(t: ExecutionContext): string {
 /** Every command line of the plan's run steps, to assert that content never appears on one. */
 export function runCommands(plan: Plan): string[] {
   return plan.steps.flatMap((s) => (s.kind === 'run' ? [s.command] : []));
+}
+
+/**
+ * What the engine hands `task.plan`, written by hand: probe output lines, where a `verdandi-stat ...`
+ * line (the format of `fileStateProbeOf`) stands for the state of each path of the task's `files`.
+ */
+export function probed(task: Task, ...lines: string[]): ProbeResult {
+  const stdout = `${lines.join('\n')}\n`;
+  const state = parseFileState(stdout);
+  const files = new Map((task.files ?? []).flatMap(({ path }) => (state ? [[path, state] as const] : [])));
+  return { stdout, exitCode: 0, files };
 }

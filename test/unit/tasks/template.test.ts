@@ -4,9 +4,7 @@ import { pathToFileURL } from 'node:url';
 import test from 'ava';
 import { renderTemplate, template } from '../../../src/tasks/template.js';
 import { UserError } from '../../../src/util/errors.js';
-import { convergeLocally, scratchDir } from './local-host.js';
-
-const out = (...lines: string[]) => ({ stdout: `${lines.join('\n')}\n`, exitCode: 0 });
+import { convergeLocally, probed, scratchDir } from './local-host.js';
 
 function writeTemplate(dir: string, name: string, source: string): string {
   const file = join(dir, name);
@@ -29,7 +27,7 @@ test('a template renders without HTML escaping and plans like copy', (t) => {
   t.is(task.type, 'template');
   t.is(task.name, 'template /etc/nginx/nginx.conf');
   const rendered = 'server_name a&b <c>;\nlisten 80;\nlisten 443;\n';
-  t.deepEqual(task.plan(out('verdandi-stat absent')), {
+  t.deepEqual(task.plan(probed(task, 'verdandi-stat absent')), {
     steps: [{ kind: 'write', path: '/etc/nginx/nginx.conf', content: rendered, mode: '0644' }],
     reason: 'file is missing',
     diff: { path: '/etc/nginx/nginx.conf', after: rendered },
@@ -39,7 +37,7 @@ test('a template renders without HTML escaping and plans like copy', (t) => {
 test('src may be a file URL', (t) => {
   const src = writeTemplate(scratchDir(t), 'x.hbs', 'v={{v}}');
   const task = template({ path: '/etc/x', src: pathToFileURL(src), vars: { v: 1 } });
-  t.is(task.plan(out('verdandi-stat absent')).diff?.after, 'v=1');
+  t.is(task.plan(probed(task, 'verdandi-stat absent')).diff?.after, 'v=1');
 });
 
 test('a missing var names the template file, the var and its line and column', (t) => {
@@ -94,7 +92,7 @@ test('a sensitive template still gives its diff and never puts content on a comm
     mode: '0600',
   });
   t.true(task.sensitive);
-  t.is(task.plan(out('verdandi-stat absent')).diff?.after, 'PASSWORD=hunter22\n');
+  t.is(task.plan(probed(task, 'verdandi-stat absent')).diff?.after, 'PASSWORD=hunter22\n');
   t.false(task.probe.includes('hunter22'));
 });
 
