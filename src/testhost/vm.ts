@@ -7,19 +7,16 @@
  * libvirt daemons, started when nothing runs them (build machines without systemd as PID 1).
  */
 import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { basename, join } from 'node:path';
 import { UserError } from '../util/errors.js';
 import { packageRoot } from '../util/user-code.js';
 import { delay, pathWithSbin, run, runOk } from './exec.js';
-import { cacheDirFromEnv, guestAddress, VM_MANAGEMENT_SLOT, VM_SLOT } from './naming.js';
+import { cacheDirFromEnv, VM_ADDRESS, VM_MANAGEMENT_NETWORK, VM_SLOT } from './naming.js';
 import { commandLine, isAlive, type ProcessId, processId, signalProcess, waitForExit } from './processes.js';
 
-/** Where the VM answers, whichever way it booted. */
-export const VM_ADDRESS = guestAddress(VM_SLOT);
-/** libvirt's management network when the VM boots through Vagrant (its default 192.168.121.0/24 is not ours). */
-export const VM_MANAGEMENT_NETWORK = `10.231.${VM_MANAGEMENT_SLOT}.0/24`;
 /** The user the box logs in as (sudo without password), as on Vagrant's usual boxes. */
 export const VM_USER = 'vagrant';
 
@@ -56,32 +53,73 @@ export function boxListed(boxList: string, name: string): boolean {
 }
 
 /**
- * The environment of every `vagrant` command on the box. VAGRANT_HOME is in the cache, not in root's
- * home: libvirt runs qemu as its own user, which must read the box's kernel and initrd. Vagrant's record
- * of the machine (VAGRANT_DOTFILE_PATH) is there too, out of the project, where the next run finds a
- * machine a killed run left behind. The rest are the variables the project's Vagrantfile reads.
+ * Vagrant's home for the box: in the cache, not in root's home, because libvirt runs qemu as its own
+ * user, which must read the box's kernel and initrd.
  */
-export function vagrantEnv(opts: {
-  projectDir: string;
+export function vagrantHome(env: NodeJS.ProcessEnv = process.env): string {
+  return join(vmCacheDir(env), 'vagrant.d');
+}
+
+/**
+ * Whether libvirt can use KVM: /dev/kvm alone is not enough, the CPU must offer virtualisation (the
+ * `vmx` or `svm` flag; build machines in VMs often do not). Otherwise qemu emulates (TCG).
+ */
+export function kvmUsable(cpuinfo: string, devKvmExists: boolean): boolean {
+  return devKvmExists && /^flags\s*:.*\b(vmx|svm)\b/m.test(cpuinfo);
+}
+
+export function kvmUsableHere(): boolean {
+  try {
+    return kvmUsable(readFileSync('/proc/cpuinfo', 'utf8'), existsSync('/dev/kvm'));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * What `vagrant up` of the project's Vagrantfile needs to boot the box: VAGRANT_HOME where the box is
+ * registered, the box, the key Vagrant logs in with (the box has no insecure key; the Vagrantfile also
+ * authorises yours) and, without usable KVM, qemu's emulation. The VM keeps the Vagrantfile's own
+ * address (192.168.56.10), so the README's steps and inventories/test.yml work as they are.
+ */
+export function vagrantBoxEnv(opts: {
   boxName: string;
+  kvm: boolean;
   env?: NodeJS.ProcessEnv;
 }): NodeJS.ProcessEnv {
   const env = opts.env ?? process.env;
   return {
     ...env,
-    VAGRANT_HOME: join(vmCacheDir(env), 'vagrant.d'),
-    VAGRANT_CWD: opts.projectDir,
-    VAGRANT_DOTFILE_PATH: join(vmCacheDir(env), 'vagrant-machine'),
+    VAGRANT_HOME: vagrantHome(env),
     VERDANDI_VM_BOX: opts.boxName,
-    VERDANDI_VM_IP: VM_ADDRESS,
     VERDANDI_VM_SSH_KEY: vmKeyFile(env),
-    // No usable KVM on build machines: qemu's emulation (TCG).
-    VERDANDI_VM_LIBVIRT_DRIVER: 'qemu',
+    ...(opts.kvm ? {} : { VERDANDI_VM_LIBVIRT_DRIVER: 'qemu' }),
+  };
+}
+
+/**
+ * The VM tier's environment for `vagrant up` and `destroy`: the box under qemu's emulation (no usable
+ * KVM on build machines), at VM_ADDRESS with libvirt's management network in VM_MANAGEMENT_NETWORK,
+ * both inside the test hosts' 10.231.0.0/16, and Vagrant's record of the machine (VAGRANT_DOTFILE_PATH)
+ * in the cache, out of the project, where the next run finds a machine a killed run left behind.
+ * `projectDir` (the Vagrantfile's folder) becomes VAGRANT_CWD.
+ */
+export function vagrantEnv(opts: {
+  boxName: string;
+  projectDir?: string;
+  env?: NodeJS.ProcessEnv;
+}): NodeJS.ProcessEnv {
+  const env = opts.env ?? process.env;
+  return {
+    ...vagrantBoxEnv({ boxName: opts.boxName, kvm: false, env }),
+    ...(opts.projectDir ? { VAGRANT_CWD: opts.projectDir } : {}),
+    VAGRANT_DOTFILE_PATH: join(vmCacheDir(env), 'vagrant-machine'),
+    VERDANDI_VM_IP: VM_ADDRESS,
     VERDANDI_VM_MANAGEMENT_NETWORK: VM_MANAGEMENT_NETWORK,
   };
 }
 
-/** The variables of vagrantEnv that differ from `env`, as `NAME=value` words for a shell line. */
+/** The variables of vagrantEnv or vagrantBoxEnv that differ from `env`, as `NAME=value` words for a shell line. */
 export function vagrantEnvWords(vagrant: NodeJS.ProcessEnv, env: NodeJS.ProcessEnv = {}): string[] {
   return Object.entries(vagrant)
     .filter(([name, value]) => /^(VAGRANT_|VERDANDI_VM_)/.test(name) && value !== env[name])
@@ -141,9 +179,13 @@ export function buildBox(opts: { env?: NodeJS.ProcessEnv; showProgress?: boolean
   return runVmScript('box.sh', [], { ...opts, timeoutMs: 60 * 60_000 });
 }
 
-/** Registers the box with Vagrant (under VAGRANT_HOME of `env`) unless it already is; returns its name. */
-export async function registerVagrantBox(boxDir: string, env: NodeJS.ProcessEnv): Promise<string> {
+/** Registers the box with Vagrant (in vagrantHome) unless it already is; returns its name. */
+export async function registerVagrantBox(
+  boxDir: string,
+  baseEnv: NodeJS.ProcessEnv = process.env,
+): Promise<string> {
   const name = vagrantBoxName(boxDir);
+  const env = { ...baseEnv, VAGRANT_HOME: vagrantHome(baseEnv) };
   const { stdout } = await runOk('vagrant', ['box', 'list'], { env });
   if (!boxListed(stdout, name)) {
     await runOk('vagrant', ['box', 'add', '--name', name, join(boxDir, 'verdandi-bookworm.box')], {

@@ -20,6 +20,7 @@ import test from 'ava';
 import yaml from 'js-yaml';
 import { makeSampleRepo } from '../../src/deploy/demo.js';
 import { run, runOk } from '../../src/testhost/exec.js';
+import { VM_ADDRESS } from '../../src/testhost/naming.js';
 import type { ProcessId } from '../../src/testhost/processes.js';
 import {
   buildBox,
@@ -27,7 +28,6 @@ import {
   registerVagrantBox,
   runVmScript,
   stopLibvirt,
-  VM_ADDRESS,
   vagrantEnv,
   vmKeyFile,
 } from '../../src/testhost/vm.js';
@@ -50,8 +50,7 @@ test.before(async (t) => {
   if (provider === 'vagrant') {
     const boxDir = await buildBox();
     daemons = await ensureLibvirt();
-    const boxName = await registerVagrantBox(boxDir, vagrantEnv({ projectDir: PROJECT_ROOT, boxName: '' }));
-    vagrant = vagrantEnv({ projectDir: PROJECT_ROOT, boxName });
+    vagrant = vagrantEnv({ projectDir: PROJECT_ROOT, boxName: await registerVagrantBox(boxDir) });
     // A machine a killed earlier run left behind.
     await run('vagrant', ['destroy', '-f'], { env: vagrant, timeoutMs: 10 * MINUTE });
     await runOk('vagrant', ['up', '--provider=libvirt'], { env: vagrant, timeoutMs: 40 * MINUTE });
