@@ -6,14 +6,13 @@
  * holds what Vagrant and libvirt need: the box's name, the environment the Vagrantfile reads, and the
  * libvirt daemons, started when nothing runs them (build machines without systemd as PID 1).
  */
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { basename, join } from 'node:path';
 import { UserError } from '../util/errors.js';
 import { packageRoot } from '../util/user-code.js';
-import { delay, pathWithSbin, run, runOk } from './exec.js';
+import { delay, run, runOk } from './exec.js';
 import { cacheDirFromEnv, VM_ADDRESS, VM_MANAGEMENT_NETWORK, VM_SLOT } from './naming.js';
 import { commandLine, isAlive, type ProcessId, processId, signalProcess, waitForExit } from './processes.js';
 
@@ -130,48 +129,24 @@ export function vagrantEnvWords(vagrant: NodeJS.ProcessEnv, env: NodeJS.ProcessE
  * Runs one of the VM scripts as root. With `showProgress`, its stderr (what it is doing, a few minutes
  * for a box) goes to ours; its stdout (a directory, an address) is returned.
  */
-export function runVmScript(
+export async function runVmScript(
   script: VmScript,
   args: readonly string[],
   opts: { env?: NodeJS.ProcessEnv; showProgress?: boolean; timeoutMs?: number } = {},
 ): Promise<string> {
-  const env: NodeJS.ProcessEnv = { ...(opts.env ?? process.env), VERDANDI_VM_SLOT: String(VM_SLOT) };
-  const path = vmScriptPath(script);
-  return new Promise((resolve, reject) => {
-    const child = spawn(path, args, {
-      env: { ...env, PATH: pathWithSbin(env.PATH) },
-      stdio: ['ignore', 'pipe', opts.showProgress ? 'inherit' : 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-    });
-    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk;
-    });
-    const timer =
-      opts.timeoutMs === undefined ? undefined : setTimeout(() => child.kill('SIGTERM'), opts.timeoutMs);
-    child.on('error', (err) => {
-      if (timer) clearTimeout(timer);
-      reject(err);
-    });
-    child.on('close', (code, signal) => {
-      if (timer) clearTimeout(timer);
-      if (code === 0) {
-        resolve(stdout.trim());
-        return;
-      }
-      const shown = stderr.trim().split('\n').slice(-10).join('\n');
-      reject(
-        new UserError(
-          `${script} ${args.join(' ')} failed (${signal ? `killed by ${signal}` : `exit ${code}`})${shown ? `:\n${shown}` : ''}`,
-          1,
-          opts.showProgress ? 'what it printed above says where it stopped' : undefined,
-        ),
-      );
-    });
+  const result = await run(vmScriptPath(script), args, {
+    env: { ...(opts.env ?? process.env), VERDANDI_VM_SLOT: String(VM_SLOT) },
+    echoStderr: opts.showProgress,
+    timeoutMs: opts.timeoutMs,
   });
+  if (result.code === 0) return result.stdout.trim();
+  // With progress shown, its last lines are already on the terminal.
+  const shown = opts.showProgress ? '' : result.stderr.trim().split('\n').slice(-10).join('\n');
+  throw new UserError(
+    `${script} ${args.join(' ')} failed (${result.code === 124 ? 'timed out' : `exit ${result.code}`})${shown ? `:\n${shown}` : ''}`,
+    1,
+    opts.showProgress ? 'what it printed above says where it stopped' : undefined,
+  );
 }
 
 /** Builds the box once (then reuses it) and returns its directory. */
