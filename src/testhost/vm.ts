@@ -31,7 +31,7 @@ export function vmCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(cacheDirFromEnv(env), 'vm');
 }
 
-/** The private key that logs in as vagrant (box.sh generates it; its .pub is in the box). */
+/** The private key that logs in as vagrant: box.sh generates it there (its .pub is in the box), vm.sh uses it. */
 export function vmKeyFile(env: NodeJS.ProcessEnv = process.env): string {
   return join(vmCacheDir(env), 'vagrant_ed25519');
 }
@@ -201,6 +201,7 @@ export interface LibvirtDeps {
   answers?: (socket: string) => Promise<boolean>;
   start?: (command: string) => Promise<void>;
   pidOf?: (daemon: LibvirtDaemon) => Promise<ProcessId | undefined>;
+  stop?: (started: readonly ProcessId[]) => Promise<void>;
   timeoutMs?: number;
 }
 
@@ -237,22 +238,28 @@ async function daemonPid(daemon: LibvirtDaemon): Promise<ProcessId | undefined> 
 export async function ensureLibvirt(deps: LibvirtDeps = {}): Promise<ProcessId[]> {
   const answers = deps.answers ?? socketAnswers;
   const started: ProcessId[] = [];
-  for (const daemon of deps.daemons ?? LIBVIRT_DAEMONS) {
-    if (await answers(daemon.socket)) continue;
-    await (deps.start ?? startDaemon)(daemon.command);
-    const deadline = Date.now() + (deps.timeoutMs ?? 60_000);
-    while (!(await answers(daemon.socket))) {
-      if (Date.now() >= deadline) {
-        throw new UserError(
-          `${daemon.command} started but nothing answers on ${daemon.socket} after ${Math.round((deps.timeoutMs ?? 60_000) / 1000)} s`,
-          1,
-          `see its log (journalctl or /var/log/libvirt), then run \`${daemon.command} -d\` by hand to see why`,
-        );
+  try {
+    for (const daemon of deps.daemons ?? LIBVIRT_DAEMONS) {
+      if (await answers(daemon.socket)) continue;
+      await (deps.start ?? startDaemon)(daemon.command);
+      const deadline = Date.now() + (deps.timeoutMs ?? 60_000);
+      while (!(await answers(daemon.socket))) {
+        if (Date.now() >= deadline) {
+          throw new UserError(
+            `${daemon.command} started but nothing answers on ${daemon.socket} after ${Math.round((deps.timeoutMs ?? 60_000) / 1000)} s`,
+            1,
+            `see its log (journalctl or /var/log/libvirt), then run \`${daemon.command} -d\` by hand to see why`,
+          );
+        }
+        await delay(200);
       }
-      await delay(200);
+      const id = await (deps.pidOf ?? daemonPid)(daemon);
+      if (id) started.push(id);
     }
-    const id = await (deps.pidOf ?? daemonPid)(daemon);
-    if (id) started.push(id);
+  } catch (err) {
+    // virtlogd started for a libvirtd that then failed: nothing is left running for nothing.
+    await (deps.stop ?? stopLibvirt)(started);
+    throw err;
   }
   return started;
 }

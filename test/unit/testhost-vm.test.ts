@@ -148,6 +148,29 @@ test('ensureLibvirt: a daemon that never answers is a UserError naming its socke
   t.regex(err.hint ?? '', /virtlogd -d/);
 });
 
+test('ensureLibvirt: virtlogd it started is stopped again when libvirtd does not come up', async (t) => {
+  const up = new Set<string>();
+  const stopped: unknown[] = [];
+  const err = await t.throwsAsync(
+    ensureLibvirt({
+      // virtlogd answers once started; libvirtd never does.
+      answers: async (socket) => socket.endsWith('virtlogd-sock') && up.has('virtlogd'),
+      start: async (command) => {
+        up.add(command);
+      },
+      pidOf: async () => ({ pid: 10, start: '5' }),
+      stop: async (ids) => {
+        stopped.push(...ids);
+      },
+      timeoutMs: 300,
+    }),
+    { instanceOf: UserError },
+  );
+  t.regex(err.message, /^libvirtd started but nothing answers on \/run\/libvirt\/libvirt-sock/);
+  t.deepEqual([...up], ['virtlogd', 'libvirtd']);
+  t.deepEqual(stopped, [{ pid: 10, start: '5' }]);
+});
+
 test('--vm takes no host names, --count or --all', (t) => {
   t.notThrows(() => checkVmArguments([], {}));
   const names = t.throws(() => checkVmArguments(['web1'], {}), { instanceOf: UserError });

@@ -7,8 +7,9 @@
  *
  * How the VM boots (VERDANDI_VM_PROVIDER):
  *   vagrant  `vagrant up --provider=libvirt` of the project's Vagrantfile (libvirt domain type qemu: TCG),
- *            the VM at 10.231.253.2 on a libvirt network the Vagrantfile defines from VERDANDI_VM_IP, and
- *            libvirt's management network moved to 10.231.252.0/24; `vagrant destroy -f` at the end.
+ *            the VM at 10.231.253.2 on libvirt's network verdandi-vm, libvirt's management network in
+ *            10.231.252.0/24; libvirtd and virtlogd started (and stopped at the end) where nothing runs
+ *            them; `vagrant destroy -f` at the end, whatever failed.
  *   qemu     (default) test/vm/vm.sh: the same box's disk, kernel and initrd under qemu directly, on a tap
  *            interface with 10.231.253.1/24; killed and removed at the end.
  * Every address is in the test hosts' 10.231.0.0/16: 192.168.56.10 is for users' own machines.
