@@ -1,6 +1,7 @@
 /**
  * What `verdandi testhost up|down|list|box` do; the options are declared in src/cli/commands/testhost.ts.
  */
+import { existsSync } from 'node:fs';
 import { UserError } from '../util/errors.js';
 import { commandExists } from './exec.js';
 import { down, list, up } from './index.js';
@@ -17,6 +18,7 @@ import {
   vagrantBoxEnv,
   vagrantEnvWords,
   vmKeyFile,
+  vmRunDir,
 } from './vm.js';
 
 /** Most hosts one `up` boots: each is a whole Debian system. */
@@ -109,8 +111,10 @@ export async function downCommand(
   if (options.vm) {
     checkVmArguments(names, options);
     await checkMachine(realMachine, VM_TOOLS);
+    const running = existsSync(vmRunDir());
+    // Also when nothing seems to run: it clears what a killed `up --vm` left (tap interface, rules).
     await runVmScript('vm.sh', ['down'], { showProgress: true });
-    process.stdout.write('stopped: vm\n');
+    process.stdout.write(running ? 'stopped: vm\n' : 'the VM was not running\n');
     return;
   }
   const targets = targetsForDown(names, options.all === true);

@@ -36,6 +36,11 @@ export function vmKeyFile(env: NodeJS.ProcessEnv = process.env): string {
   return join(vmCacheDir(env), 'vagrant_ed25519');
 }
 
+/** What vm.sh keeps while the VM runs (its disk, qemu's and dnsmasq's pid files); gone after `down`. */
+export function vmRunDir(env: NodeJS.ProcessEnv = process.env): string {
+  return join(vmCacheDir(env), `run-${VM_SLOT}`);
+}
+
 /**
  * The name the box is registered under with Vagrant: it carries the box's revision (the `box-N`
  * directory), so a rebuilt box is added beside the old one instead of Vagrant reusing a stale copy.

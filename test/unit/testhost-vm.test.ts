@@ -17,6 +17,8 @@ import {
   vagrantBoxName,
   vagrantEnv,
   vagrantEnvWords,
+  vmKeyFile,
+  vmRunDir,
   vmScriptPath,
 } from '../../src/testhost/vm.js';
 import { UserError } from '../../src/util/errors.js';
@@ -26,6 +28,17 @@ test('the Vagrant box is named after the box revision', (t) => {
   t.is(vagrantBoxName('/cache/vm/box-2'), 'verdandi/bookworm64-2');
   t.is(vagrantBoxName('/cache/vm/box-13/'), 'verdandi/bookworm64-13');
   t.throws(() => vagrantBoxName('/cache/vm/box.build'), { message: /not a box directory/ });
+});
+
+test('the VM keeps its key and its running files under the cache, where box.sh and vm.sh put them', (t) => {
+  const env = { VERDANDI_CACHE: '/cache' };
+  t.is(vmKeyFile(env), '/cache/vm/vagrant_ed25519');
+  t.is(vmRunDir(env), '/cache/vm/run-253');
+  for (const script of ['box.sh', 'vm.sh'] as const) {
+    const text = readFileSync(vmScriptPath(script, PROJECT_ROOT), 'utf8');
+    t.true(text.includes('key="$cache/vm/vagrant_ed25519"'), script);
+  }
+  t.true(readFileSync(vmScriptPath('vm.sh', PROJECT_ROOT), 'utf8').includes('run_dir="$cache/vm/run-$slot"'));
 });
 
 test('boxListed finds the box by its whole name in `vagrant box list`', (t) => {
