@@ -1,9 +1,25 @@
-/** What `verdandi testhost up|down|list` do; the options are declared in src/cli/commands/testhost.ts. */
+/**
+ * What `verdandi testhost up|down|list|box` do; the options are declared in src/cli/commands/testhost.ts.
+ */
+import { existsSync } from 'node:fs';
 import { UserError } from '../util/errors.js';
+import { commandExists } from './exec.js';
 import { down, list, up } from './index.js';
 import { LOCAL_INVENTORY } from './inventory.js';
-import { validateHostName } from './naming.js';
+import { VM_ADDRESS, validateHostName } from './naming.js';
+import { checkMachine, realMachine, VM_TOOLS } from './preflight.js';
 import { terminalProgress } from './progress.js';
+import {
+  buildBox,
+  kvmUsableHere,
+  registerVagrantBox,
+  runVmScript,
+  VM_USER,
+  vagrantBoxEnv,
+  vagrantEnvWords,
+  vmKeyFile,
+  vmRunDir,
+} from './vm.js';
 
 /** Most hosts one `up` boots: each is a whole Debian system. */
 export const MAX_COUNT = 50;
@@ -49,7 +65,35 @@ export function targetsForDown(names: readonly string[] = [], all = false): stri
   return [...names];
 }
 
-export async function upCommand(names: string[] | undefined, options: { count?: string }): Promise<void> {
+/** There is one VM: `up --vm` and `down --vm` take no host names, --count or --all. */
+export function checkVmArguments(
+  names: readonly string[] = [],
+  options: { count?: string; all?: boolean } = {},
+): void {
+  const extra = [
+    ...(names.length > 0 ? [`host names (${names.join(', ')})`] : []),
+    ...(options.count !== undefined ? ['--count'] : []),
+    ...(options.all ? ['--all'] : []),
+  ];
+  if (extra.length > 0) {
+    throw new UserError(
+      `--vm is the one VM at ${VM_ADDRESS}: drop ${extra.join(' and ')}, or drop --vm for systemd-nspawn test hosts`,
+    );
+  }
+}
+
+export async function upCommand(
+  names: string[] | undefined,
+  options: { count?: string; vm?: boolean },
+): Promise<void> {
+  if (options.vm) {
+    checkVmArguments(names, options);
+    await checkMachine(realMachine, VM_TOOLS);
+    const address = await runVmScript('vm.sh', ['up'], { showProgress: true });
+    process.stdout.write(`vm  ${address}  ssh -i ${vmKeyFile()} ${VM_USER}@${address}\n`);
+    process.stdout.write('stop it: verdandi testhost down --vm\n');
+    return;
+  }
   const chosen = namesForUp(names, options.count);
   const projectDir = process.cwd();
   const hosts = await up(chosen, { progress: await terminalProgress(), projectDir });
@@ -60,7 +104,19 @@ export async function upCommand(names: string[] | undefined, options: { count?: 
   process.stdout.write(`inventory: ${LOCAL_INVENTORY} (try: verdandi ping local)\n`);
 }
 
-export async function downCommand(names: string[] | undefined, options: { all?: boolean }): Promise<void> {
+export async function downCommand(
+  names: string[] | undefined,
+  options: { all?: boolean; vm?: boolean },
+): Promise<void> {
+  if (options.vm) {
+    checkVmArguments(names, options);
+    await checkMachine(realMachine, VM_TOOLS);
+    const running = existsSync(vmRunDir());
+    // Also when nothing seems to run: it clears what a killed `up --vm` left (tap interface, rules).
+    await runVmScript('vm.sh', ['down'], { showProgress: true });
+    process.stdout.write(running ? 'stopped: vm\n' : 'the VM was not running\n');
+    return;
+  }
   const targets = targetsForDown(names, options.all === true);
   const stopped = await down(targets, { progress: await terminalProgress(), projectDir: process.cwd() });
   if (targets !== 'all') {
@@ -88,4 +144,27 @@ export async function listCommand(options: { json?: boolean }): Promise<void> {
   for (const h of hosts) {
     process.stdout.write(`${h.name.padEnd(width)}  ${h.address.padEnd(12)}  ${h.status}\n`);
   }
+}
+
+/**
+ * `testhost box`: the VM's image, built once from Debian packages, and registered as a Vagrant box when
+ * Vagrant is installed; says how to boot it with the project's Vagrantfile.
+ */
+export async function boxCommand(): Promise<void> {
+  await checkMachine(realMachine, VM_TOOLS);
+  const boxDir = await buildBox({ showProgress: true });
+  process.stdout.write(`box: ${boxDir} (boot it under qemu: verdandi testhost up --vm)\n`);
+  if (!(await commandExists('vagrant'))) {
+    process.stdout.write(
+      'not registered with Vagrant (vagrant not found): apt-get install -y vagrant vagrant-libvirt libvirt-daemon-system, then run this again\n',
+    );
+    return;
+  }
+  const boxName = await registerVagrantBox(boxDir);
+  process.stdout.write(`vagrant box: ${boxName}\n`);
+  process.stdout.write(
+    "boot it with the project's Vagrantfile (at 192.168.56.10, as inventories/test.yml says), libvirtd and virtlogd running:\n" +
+      `  export ${vagrantEnvWords(vagrantBoxEnv({ boxName, kvm: kvmUsableHere() }), process.env).join(' ')}\n` +
+      '  vagrant up --provider=libvirt\n',
+  );
 }

@@ -18,6 +18,8 @@ export interface RunOptions {
   input?: string;
   timeoutMs?: number;
   env?: NodeJS.ProcessEnv;
+  /** Also write the program's stderr to ours as it comes (the progress of a long build). */
+  echoStderr?: boolean;
 }
 
 /**
@@ -43,6 +45,7 @@ export function run(command: string, args: readonly string[], opts: RunOptions =
       stdout += chunk;
     });
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      if (opts.echoStderr) process.stderr.write(chunk);
       stderr += chunk;
     });
     const timer =

@@ -167,3 +167,7 @@ export function hostPaths(l: Layout, name: string) {
  */
 export const VM_SLOT = 253;
 export const VM_MANAGEMENT_SLOT = 252;
+/** Where the VM answers, whichever way it booted (qemu directly, or Vagrant's libvirt provider). */
+export const VM_ADDRESS = guestAddress(VM_SLOT);
+/** libvirt's management network when the VM boots through Vagrant (its default 192.168.121.0/24 is not ours). */
+export const VM_MANAGEMENT_NETWORK = `10.231.${VM_MANAGEMENT_SLOT}.0/24`;

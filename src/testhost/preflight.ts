@@ -15,6 +15,18 @@ export const REQUIRED_TOOLS: ReadonlyArray<{ command: string; pkg: string }> = [
   { command: 'ssh-keygen', pkg: 'openssh-client' },
 ];
 
+/**
+ * What the VM (`testhost box`, `testhost up --vm`) needs on top: the box starts from the test hosts' base
+ * image, becomes an ext4 qcow2 disk, and boots under qemu on a tap interface whose DHCP is dnsmasq's.
+ */
+export const VM_TOOLS: ReadonlyArray<{ command: string; pkg: string }> = [
+  ...REQUIRED_TOOLS,
+  { command: 'mkfs.ext4', pkg: 'e2fsprogs' },
+  { command: 'qemu-img', pkg: 'qemu-utils' },
+  { command: 'qemu-system-x86_64', pkg: 'qemu-system-x86' },
+  { command: 'dnsmasq', pkg: 'dnsmasq-base' },
+];
+
 export interface MachineChecks {
   platform: string;
   isRoot: () => boolean;
@@ -28,7 +40,10 @@ export const realMachine: MachineChecks = {
 };
 
 /** Throws a one-line UserError saying what to do when the machine cannot run test hosts. */
-export async function checkMachine(checks: MachineChecks = realMachine): Promise<void> {
+export async function checkMachine(
+  checks: MachineChecks = realMachine,
+  tools: ReadonlyArray<{ command: string; pkg: string }> = REQUIRED_TOOLS,
+): Promise<void> {
   if (checks.platform !== 'linux') {
     throw new UserError(
       `test hosts need Linux (systemd-nspawn and network namespaces); this is ${checks.platform}: use the Vagrant VM (inventories/test.yml) instead`,
@@ -41,7 +56,7 @@ export async function checkMachine(checks: MachineChecks = realMachine): Promise
   }
   const missingCommands: string[] = [];
   const missingPackages: string[] = [];
-  for (const { command, pkg } of REQUIRED_TOOLS) {
+  for (const { command, pkg } of tools) {
     if (await checks.hasCommand(command)) continue;
     missingCommands.push(command);
     if (!missingPackages.includes(pkg)) missingPackages.push(pkg);

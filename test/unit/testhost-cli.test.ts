@@ -59,3 +59,26 @@ test('an unknown testhost subcommand: exit 1', async (t) => {
   const res = await runCli(['testhost', 'reboot'], { env });
   t.is(res.code, 1);
 });
+
+test('testhost --help lists box; up and down --help show --vm', async (t) => {
+  const help = await runCli(['testhost', '--help'], { env });
+  t.regex(help.stdout, /^\s+box\b/m);
+  t.regex(help.stdout, /testhost up --vm/);
+  for (const sub of ['up', 'down']) {
+    const res = await runCli(['testhost', sub, '--help'], { env });
+    t.is(res.code, 0);
+    t.regex(res.stdout, /--vm\b/);
+  }
+});
+
+test('testhost up --vm with a host name or --count, down --vm with --all: exit 1 before touching anything', async (t) => {
+  for (const args of [
+    ['up', '--vm', 'web1'],
+    ['up', '--vm', '--count', '2'],
+    ['down', '--vm', '--all'],
+  ]) {
+    const res = await runCli(['testhost', ...args], { env });
+    t.is(res.code, 1, args.join(' '));
+    t.regex(res.stderr, /^error: --vm is the one VM at 10\.231\.253\.2: drop /, args.join(' '));
+  }
+});

@@ -7,8 +7,9 @@
  *
  * How the VM boots (VERDANDI_VM_PROVIDER):
  *   vagrant  `vagrant up --provider=libvirt` of the project's Vagrantfile (libvirt domain type qemu: TCG),
- *            the VM at 10.231.253.2 on a libvirt network the Vagrantfile defines from VERDANDI_VM_IP, and
- *            libvirt's management network moved to 10.231.252.0/24; `vagrant destroy -f` at the end.
+ *            the VM at 10.231.253.2 on libvirt's network verdandi-vm, libvirt's management network in
+ *            10.231.252.0/24; libvirtd and virtlogd started (and stopped at the end) where nothing runs
+ *            them; `vagrant destroy -f` at the end, whatever failed.
  *   qemu     (default) test/vm/vm.sh: the same box's disk, kernel and initrd under qemu directly, on a tap
  *            interface with 10.231.253.1/24; killed and removed at the end.
  * Every address is in the test hosts' 10.231.0.0/16: 192.168.56.10 is for users' own machines.
@@ -20,79 +21,57 @@ import test from 'ava';
 import yaml from 'js-yaml';
 import { makeSampleRepo } from '../../src/deploy/demo.js';
 import { run, runOk } from '../../src/testhost/exec.js';
-import { cacheDirFromEnv, VM_MANAGEMENT_SLOT, VM_SLOT } from '../../src/testhost/naming.js';
+import { VM_ADDRESS } from '../../src/testhost/naming.js';
+import type { ProcessId } from '../../src/testhost/processes.js';
+import {
+  buildBox,
+  ensureLibvirt,
+  registerVagrantBox,
+  runVmScript,
+  stopLibvirt,
+  vagrantEnv,
+  vmKeyFile,
+} from '../../src/testhost/vm.js';
 import { git, httpGet } from '../e2e/deploy-helpers.js';
 import { PROJECT_ROOT, runCli, writeInventory } from '../helpers/cli.js';
 
 const provider = process.env.VERDANDI_VM_PROVIDER ?? 'qemu';
-const address = `10.231.${VM_SLOT}.2`;
+const address = VM_ADDRESS;
 const dir = mkdtempSync(join(tmpdir(), 'vd-vm-'));
 const repo = join(dir, 'sample-site');
 const MINUTE = 60_000;
 
-const vmScript = (action: string) =>
-  runOk(join(PROJECT_ROOT, 'test/vm/vm.sh'), [action], {
-    timeoutMs: 20 * MINUTE,
-    env: { ...process.env, VERDANDI_VM_SLOT: String(VM_SLOT) },
-  });
-
-/** The box of this revision, registered with Vagrant under a name that changes with its contents. */
-async function vagrantBox(boxDir: string, env: NodeJS.ProcessEnv): Promise<string> {
-  const name = `verdandi/bookworm64-${boxDir.split('-').pop()}`;
-  const { stdout } = await runOk('vagrant', ['box', 'list'], { env });
-  if (!stdout.split('\n').some((line) => line.startsWith(`${name} `))) {
-    await runOk('vagrant', ['box', 'add', '--name', name, join(boxDir, 'verdandi-bookworm.box')], {
-      env,
-      timeoutMs: 10 * MINUTE,
-    });
-  }
-  return name;
-}
-
-async function vagrantEnv(): Promise<NodeJS.ProcessEnv> {
-  const boxDir = (
-    await runOk(join(PROJECT_ROOT, 'test/vm/box.sh'), [], { timeoutMs: 30 * MINUTE })
-  ).stdout.trim();
-  const key = (await vmScript('key')).stdout.trim();
-  // Boxes in the cache, not in root's home: libvirt's qemu user must read the box's kernel and initrd.
-  const home = { ...process.env, VAGRANT_HOME: join(cacheDirFromEnv(), 'vm', 'vagrant.d') };
-  return {
-    ...home,
-    VAGRANT_CWD: PROJECT_ROOT,
-    // Vagrant's record of the machine: out of the project, and where the next run finds a machine a
-    // killed run left behind (its `vagrant destroy -f` before `up` removes it).
-    VAGRANT_DOTFILE_PATH: join(cacheDirFromEnv(), 'vm', 'vagrant-machine'),
-    VERDANDI_VM_BOX: await vagrantBox(boxDir, home),
-    VERDANDI_VM_IP: address,
-    VERDANDI_VM_SSH_KEY: key,
-    VERDANDI_VM_LIBVIRT_DRIVER: 'qemu',
-    VERDANDI_VM_MANAGEMENT_NETWORK: `10.231.${VM_MANAGEMENT_SLOT}.0/24`,
-  };
-}
-
 let vagrant: NodeJS.ProcessEnv | undefined;
+/** The libvirt daemons this run started (none when something already ran them): stopped at the end. */
+let daemons: ProcessId[] = [];
 
 test.before(async (t) => {
-  t.timeout(40 * MINUTE);
+  t.timeout(60 * MINUTE);
   const started = Date.now();
   if (provider === 'vagrant') {
-    vagrant = await vagrantEnv();
+    const boxDir = await buildBox();
+    daemons = await ensureLibvirt();
+    vagrant = vagrantEnv({ projectDir: PROJECT_ROOT, boxName: await registerVagrantBox(boxDir) });
     // A machine a killed earlier run left behind.
     await run('vagrant', ['destroy', '-f'], { env: vagrant, timeoutMs: 10 * MINUTE });
-    await runOk('vagrant', ['up', '--provider=libvirt'], { env: vagrant, timeoutMs: 30 * MINUTE });
+    await runOk('vagrant', ['up', '--provider=libvirt'], { env: vagrant, timeoutMs: 40 * MINUTE });
   } else if (provider === 'qemu') {
-    await vmScript('up');
+    await runVmScript('vm.sh', ['up'], { timeoutMs: 40 * MINUTE });
   } else {
     throw new Error(`VERDANDI_VM_PROVIDER must be vagrant or qemu, not ${provider}`);
   }
   t.log(`VM up (${provider}) at ${address} in ${Math.round((Date.now() - started) / 1000)} s`);
 });
 
-test.after.always(async () => {
-  if (provider === 'vagrant' && vagrant) {
-    await run('vagrant', ['destroy', '-f'], { env: vagrant, timeoutMs: 10 * MINUTE });
+test.after.always(async (t) => {
+  if (provider === 'vagrant') {
+    if (vagrant) {
+      const destroyed = await run('vagrant', ['destroy', '-f'], { env: vagrant, timeoutMs: 10 * MINUTE });
+      t.log(`vagrant destroy -f: exit ${destroyed.code}`);
+    }
+    await stopLibvirt(daemons);
   } else if (provider === 'qemu') {
-    await vmScript('down');
+    await runVmScript('vm.sh', ['down'], { timeoutMs: 10 * MINUTE });
   }
 });
 
@@ -103,7 +82,7 @@ async function testInventory(): Promise<string> {
     groups: { web: { vars: { sites: Array<Record<string, unknown>> } } };
   };
   inv.hosts.vagrant.address = address;
-  inv.hosts.vagrant.key = (await vmScript('key')).stdout.trim();
+  inv.hosts.vagrant.key = vmKeyFile();
   const site = inv.groups.web.vars.sites[0];
   site.repo = repo;
   site.nginx = { serverNames: [address, '_'] };
