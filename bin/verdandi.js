@@ -1,4 +1,4 @@
 #!/usr/bin/env node
-// The CLI ships as compiled JavaScript (npm run build → dist/) so `verdandi --help` starts fast;
-// TypeScript is only loaded (through tsx) for roles and playbooks.
-import '../dist/src/cli/main.js';
+// The CLI ships as bundled JavaScript (npm run build → dist/bundle/, see scripts/bundle.js) so
+// `verdandi --help` starts fast; TypeScript is only loaded for roles and playbooks.
+import '../dist/bundle/main.js';

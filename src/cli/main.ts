@@ -1,32 +1,45 @@
 /**
  * The `verdandi` command line. Each command lives in `commands/<name>.ts` and exports `register`,
- * which declares its options and lazily imports its implementation. Only the module of the command
- * named on the command line is loaded (all of them for `--help`, `help` or an unknown command), and
- * the run history's recorder only for a recorded command (recording.ts): `verdandi check` starts
- * without the rest.
+ * which declares its options and lazily imports its implementation: only the implementation of the
+ * command named on the command line is loaded, and the run history's recorder only for a recorded
+ * command (recording.ts). The `register` modules themselves are small and imported here statically:
+ * the build bundles them into the CLI's own file (scripts/bundle.js), where loading each as a chunk of
+ * its own cost `--help` more than their code.
  */
 import { Command } from 'commander';
 import { redact } from '../util/redact.js';
 import { verdandiVersion } from '../util/user-code.js';
+import * as backupCommand from './commands/backup.js';
+import * as checkCommand from './commands/check.js';
+import * as deployCommand from './commands/deploy.js';
+import * as factsCommand from './commands/facts.js';
+import * as historyCommand from './commands/history.js';
+import * as initCommand from './commands/init.js';
+import * as pingCommand from './commands/ping.js';
+import * as provisionCommand from './commands/provision.js';
+import * as runCommand from './commands/run.js';
+import * as schemaCommand from './commands/schema.js';
+import * as secretsCommand from './commands/secrets.js';
+import * as testhostCommand from './commands/testhost.js';
 import { handleError } from './errors.js';
 import type { Recording } from './recording.js';
 
 type Register = (program: Command) => void;
 
 /** Every command module, in the order `--help` lists them, with the top-level commands it declares. */
-const COMMANDS: Array<[names: string[], load: () => Promise<{ register: Register }>]> = [
-  [['ping'], () => import('./commands/ping.js')],
-  [['provision'], () => import('./commands/provision.js')],
-  [['deploy', 'rollback', 'status', 'demo'], () => import('./commands/deploy.js')],
-  [['run'], () => import('./commands/run.js')],
-  [['check'], () => import('./commands/check.js')],
-  [['facts'], () => import('./commands/facts.js')],
-  [['secrets'], () => import('./commands/secrets.js')],
-  [['backup', 'restore'], () => import('./commands/backup.js')],
-  [['testhost'], () => import('./commands/testhost.js')],
-  [['init'], () => import('./commands/init.js')],
-  [['schema'], () => import('./commands/schema.js')],
-  [['history', 'report'], () => import('./commands/history.js')],
+const COMMANDS: Array<[names: string[], module: { register: Register }]> = [
+  [['ping'], pingCommand],
+  [['provision'], provisionCommand],
+  [['deploy', 'rollback', 'status', 'demo'], deployCommand],
+  [['run'], runCommand],
+  [['check'], checkCommand],
+  [['facts'], factsCommand],
+  [['secrets'], secretsCommand],
+  [['backup', 'restore'], backupCommand],
+  [['testhost'], testhostCommand],
+  [['init'], initCommand],
+  [['schema'], schemaCommand],
+  [['history', 'report'], historyCommand],
 ];
 
 /** The command named on the command line: the first argument that is not an option. */
@@ -42,7 +55,7 @@ program
   .showHelpAfterError('(add --help for usage)')
   .exitOverride();
 
-for (const [, load] of only ? [only] : COMMANDS) (await load()).register(program);
+for (const [, command] of only ? [only] : COMMANDS) command.register(program);
 
 // provision, run, deploy, rollback, backup and restore are recorded in the run history.
 let recording: Recording | undefined;

@@ -83,7 +83,7 @@ export async function importBundled(file: string, engineIndexUrl: string): Promi
   }
 
   const esbuild = await import('esbuild');
-  // The engine's index is <package>/dist/src/index.js.
+  // The engine's index is <package>/dist/bundle/index.js (dist/src/index.js for tsc's own output).
   const enginePackage = fileURLToPath(new URL('../../', engineIndexUrl));
   const inputs: Record<string, string> = {};
   let result: Awaited<ReturnType<typeof esbuild.build>>;

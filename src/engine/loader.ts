@@ -4,7 +4,7 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { register as registerHook } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { UserError } from '../util/errors.js';
 import { packageRoot } from '../util/user-code.js';
@@ -12,8 +12,22 @@ import type { Playbook, Role } from './types.js';
 
 let registered = false;
 
-/** Are we running from TypeScript sources (tests through tsx) or from the compiled dist/? */
-const runningFromSource = import.meta.url.endsWith('.ts');
+/** Defined by the bundler (scripts/bundle.js): the engine runs as dist/bundle/, all its modules in that folder. */
+declare const VERDANDI_BUNDLED: boolean | undefined;
+const bundled = typeof VERDANDI_BUNDLED !== 'undefined' && VERDANDI_BUNDLED;
+
+/** Are we running from TypeScript sources (tests through tsx) or from compiled JavaScript? */
+const runningFromSource = !bundled && import.meta.url.endsWith('.ts');
+
+/**
+ * The URL of one of the engine's modules, named by its path under src/ without extension: the
+ * bundle's entry point of that name, or the module itself beside this one. `index` is the public API
+ * that roles import as `verdandi`: the very instance the CLI runs.
+ */
+function engineModule(path: string): string {
+  if (bundled) return new URL(`./${basename(path)}.js`, import.meta.url).href;
+  return new URL(`../${path}${runningFromSource ? '.ts' : '.js'}`, import.meta.url).href;
+}
 
 async function ensureTypeScriptLoader(): Promise<void> {
   if (registered) return;
@@ -21,25 +35,26 @@ async function ensureTypeScriptLoader(): Promise<void> {
   if (!runningFromSource) {
     // Load the engine's public API before tsx's hooks exist: the modules a playbook imports through
     // `verdandi` are then already in the cache, not each loaded through the hooks (measured: -50 ms).
-    await import(new URL('../index.js', import.meta.url).href);
+    await import(engineModule('index'));
     const { register } = await import('tsx/esm/api');
     register();
   }
-  const ext = runningFromSource ? '.ts' : '.js';
-  registerHook(new URL(`./resolve-hook${ext}`, import.meta.url), {
-    data: { target: new URL(`../index${ext}`, import.meta.url).href },
-  });
+  registerHook(engineModule('engine/resolve-hook'), { data: { target: engineModule('index') } });
 }
 
 export async function importTypeScript(file: string): Promise<Record<string, unknown>> {
   // The compiled CLI loads roles and playbooks from cached bundles (see compile-cache.ts); running from
   // the TypeScript sources (the tests), tsx is already there.
   if (!runningFromSource && process.env.VERDANDI_TS_CACHE !== 'off') {
+    const { importBundled } = await import('./compile-cache.js');
+    // The public API every role imports, loaded before source maps are on: Node then does not search
+    // the engine's own code for a map it does not have.
+    const engine = engineModule('index');
+    await import(engine);
     // Bundles carry their source maps: an error thrown in a role then names the role's .ts line
     // (plan.ts shows it). Node reads the maps of modules loaded from now on.
     process.setSourceMapsEnabled(true);
-    const { importBundled } = await import('./compile-cache.js');
-    return importBundled(file, new URL('../index.js', import.meta.url).href);
+    return importBundled(file, engine);
   }
   await ensureTypeScriptLoader();
   return (await import(pathToFileURL(file).href)) as Record<string, unknown>;

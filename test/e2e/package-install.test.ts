@@ -114,7 +114,8 @@ test('the packed tarball installs alone and the README quick start works from it
   const files = listing.stdout.split('\n');
   for (const file of [
     'package/bin/verdandi.js',
-    'package/dist/src/cli/main.js',
+    'package/dist/bundle/main.js',
+    'package/dist/bundle/index.js',
     'package/dist/src/index.d.ts',
     'package/roles/nginx/templates/nginx.conf.hbs',
     'package/templates/project/site.ts',

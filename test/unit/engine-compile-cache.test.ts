@@ -6,8 +6,8 @@ import { pathToFileURL } from 'node:url';
 import test from 'ava';
 import { importBundled } from '../../src/engine/compile-cache.js';
 
-// The compiled engine (npm test builds it first): bundles import `verdandi` from there.
-const ENGINE = new URL('../../dist/src/index.js', import.meta.url).href;
+// The built engine's public API (npm test builds it first): bundles import `verdandi` from there.
+const ENGINE = new URL('../../dist/bundle/index.js', import.meta.url).href;
 
 test.serial(
   'a bundle keeps verdandi external, rewrites import.meta.url, and is rebuilt only on change',

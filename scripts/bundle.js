@@ -1,0 +1,61 @@
+// Bundles the engine for Node (run by `npm run build`, after tsc). Started from ~160 compiled modules
+// and the hundreds of files of the packages they import, the CLI spent more time in Node's module
+// loader than in the work of a `verdandi check`; one esbuild bundle with code splitting loads a few
+// files instead.
+//
+// - Two entry points, the CLI (`dist/bundle/main.js`, what bin/verdandi.js imports) and the public API
+//   (`dist/bundle/index.js`, the package's "exports"): the modules they share live in chunks, so the
+//   CLI and the roles it loads (their `import ... from 'verdandi'` resolves to that same index) share
+//   one instance of every registry, warn-once set and class.
+// - Dynamic imports stay lazy: each becomes a chunk loaded only when a command needs it.
+// - Pure-JavaScript dependencies the CLI loads on every run are bundled; the others stay external:
+//   those that read files beside their own code (WebAssembly, native binaries), register their own
+//   loaders (tsx), or are only loaded by some commands.
+// - Every module of the bundle sits in dist/bundle/ itself; `VERDANDI_BUNDLED` tells the engine so
+//   (src/engine/loader.ts finds its index and its resolve hook there).
+import { readFileSync, rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const root = new URL('../', import.meta.url);
+const manifest = JSON.parse(readFileSync(new URL('package.json', root), 'utf8'));
+const BUNDLED = new Set(['commander', 'handlebars', 'js-yaml', 'zod']);
+const external = Object.keys(manifest.dependencies).filter((name) => !BUNDLED.has(name));
+const outdir = new URL('dist/bundle/', root);
+
+// Chunk names change with their contents: no chunk of an earlier build stays behind.
+rmSync(outdir, { recursive: true, force: true });
+await build({
+  absWorkingDir: fileURLToPath(root),
+  entryPoints: {
+    main: 'src/cli/main.ts',
+    index: 'src/index.ts',
+    // Registered as a module hook, which runs in a thread of its own: a file of its own.
+    'resolve-hook': 'src/engine/resolve-hook.ts',
+  },
+  outdir: fileURLToPath(outdir),
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  external,
+  chunkNames: 'chunk-[hash]',
+  define: { VERDANDI_BUNDLED: 'true' },
+  // Bundled CommonJS packages (handlebars) call require() for Node's own modules: give each ES module one.
+  banner: {
+    js: "import { createRequire as __vdRequire } from 'node:module'; const require = __vdRequire(import.meta.url);",
+  },
+  logLevel: 'warning',
+  plugins: [
+    {
+      // Handlebars loads the source-map library only to emit source maps of compiled templates, which
+      // the engine never asks for (no `srcName`); without it Handlebars builds the same code itself.
+      name: 'no-template-source-maps',
+      setup(b) {
+        b.onResolve({ filter: /^source-map$/ }, () => ({ path: 'source-map', namespace: 'empty' }));
+        b.onLoad({ filter: /.*/, namespace: 'empty' }, () => ({ contents: 'module.exports = {};' }));
+      },
+    },
+  ],
+});
