@@ -14,51 +14,13 @@
 import type { DeployLogEntry } from '../util/run-events.js';
 import { quote, raw, sh, words } from '../util/shell.js';
 import type { ReleaseRecord } from './release.js';
+import { releaseDir, releaseEnvFile } from './release-files.js';
 import { runtimeOf } from './runtimes/index.js';
 import { COLORS, type Color, type Site, type SitePaths } from './site.js';
-
-/** Runs `command` as the app user, in `cwd`, with the site's environment and virtualenv. */
-export function asApp(paths: SitePaths, cwd: string, command: string): string {
-  // Positional parameters carry the values: no quoting inside quoting.
-  const inner =
-    'cd "$1" || exit 1; ' +
-    'if [ -f ./.env ]; then set -a; . ./.env; set +a; fi; ' +
-    'if [ -d .venv ]; then VIRTUAL_ENV="$PWD/.venv"; PATH="$VIRTUAL_ENV/bin:$PATH"; export VIRTUAL_ENV PATH; fi; ' +
-    'exec sh -c "$2"';
-  return words(
-    'runuser',
-    '-u',
-    paths.user,
-    '--',
-    'env',
-    `HOME=${paths.dir}`,
-    'sh',
-    '-c',
-    inner,
-    'sh',
-    cwd,
-    command,
-  );
-}
 
 /** A git command in the host's bare repository, as the app user (git refuses repos of other owners). */
 export function hostGit(paths: SitePaths, ...args: string[]): string {
   return words('runuser', '-u', paths.user, '--', 'git', '-C', paths.repo, ...args);
-}
-
-export function releaseDir(paths: SitePaths, release: string): string {
-  return `${paths.releases}/${release}`;
-}
-
-/** Each release carries its environment: what it was deployed with is what it runs with (rollback too). */
-export function releaseEnvFile(paths: SitePaths, release: string): string {
-  return `${releaseDir(paths, release)}/.env`;
-}
-
-/** The release's image: `verdandi/<site>:<release>`, under the registry's address when the site has one. */
-export function imageName(site: Site, release: string): string {
-  const registry = site.runtime.type === 'swarm' ? site.runtime.registry?.address : undefined;
-  return `${registry ? `${registry}/` : ''}verdandi/${site.name}:${release}`;
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -21,7 +21,6 @@ import {
   maintenanceOn,
   pauseColor,
   recordDeploy,
-  releaseDir,
   removeReleases,
   restartWorkers,
   resumeColor,
@@ -34,6 +33,7 @@ import {
   writeEnvFile,
 } from './commands.js';
 import { type ReleaseRecord, releasesToPrune } from './release.js';
+import { releaseDir } from './release-files.js';
 import { type RolloutInput, runtimeOf } from './runtimes/index.js';
 import { type Color, otherColor, type Site, type SitePaths } from './site.js';
 

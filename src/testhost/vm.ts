@@ -1,7 +1,7 @@
 /**
  * The VM of the slow VM tier and of `verdandi testhost box`, `testhost up --vm`, `testhost down --vm`: a
  * whole Debian VM with its own kernel, booted from a box built on this machine from Debian packages
- * (test/vm/box.sh), either under qemu directly (test/vm/vm.sh) or through Vagrant's libvirt provider
+ * (src/testhost/vm/box.sh), either under qemu directly (src/testhost/vm/vm.sh) or through Vagrant's libvirt provider
  * with the project's Vagrantfile. The two scripts ship with the package; this module runs them, and
  * holds what Vagrant and libvirt need: the box's name, the environment the Vagrantfile reads, and the
  * libvirt daemons, started when nothing runs them (build machines without systemd as PID 1).
@@ -23,7 +23,7 @@ export type VmScript = 'box.sh' | 'vm.sh';
 
 /** The path of one of the VM scripts (they ship with the package: package.json `files`). */
 export function vmScriptPath(script: VmScript, root: string = packageRoot()): string {
-  return join(root, 'test', 'vm', script);
+  return join(root, 'src', 'testhost', 'vm', script);
 }
 
 /** Everything VM-related lives here, beside the test hosts' cache. */
@@ -47,7 +47,7 @@ export function vmRunDir(env: NodeJS.ProcessEnv = process.env): string {
  */
 export function vagrantBoxName(boxDir: string): string {
   const match = /^box-(\d+)$/.exec(basename(boxDir));
-  if (!match) throw new Error(`not a box directory of test/vm/box.sh: ${boxDir}`);
+  if (!match) throw new Error(`not a box directory of src/testhost/vm/box.sh: ${boxDir}`);
   return `verdandi/bookworm64-${match[1]}`;
 }
 

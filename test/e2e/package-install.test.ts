@@ -120,6 +120,8 @@ test('the packed tarball installs alone and the README quick start works from it
     'package/roles/nginx/templates/nginx.conf.hbs',
     'package/templates/project/site.ts',
     'package/templates/project/roles/example/templates/motd.hbs',
+    'package/src/testhost/vm/box.sh',
+    'package/src/testhost/vm/vm.sh',
     'package/LICENSE',
     'package/README.md',
   ]) {

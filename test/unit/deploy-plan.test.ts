@@ -3,7 +3,6 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import test from 'ava';
 import {
-  asApp,
   healthCheck,
   parseState,
   renderEnvFile,
@@ -14,6 +13,7 @@ import {
 } from '../../src/deploy/commands.js';
 import { deployPlan, describePlan, rollbackPlan } from '../../src/deploy/plan.js';
 import type { ReleaseRecord } from '../../src/deploy/release.js';
+import { asApp } from '../../src/deploy/release-files.js';
 import { pruneVenvs } from '../../src/deploy/runtimes/python.js';
 import { type SiteInput, sitePaths, siteSchema, sitesVarsSchema } from '../../src/deploy/site.js';
 import { formatStatus, parseStatus, statusScript } from '../../src/deploy/status.js';

@@ -1,6 +1,6 @@
 /**
  * The slow VM tier (`npm run test:vm`, not part of `npm test`): the README's Vagrant steps on a real VM
- * with a real kernel, booted from the box test/vm/box.sh builds from Debian packages. Through the CLI, as
+ * with a real kernel, booted from the box src/testhost/vm/box.sh builds from Debian packages. Through the CLI, as
  * a user runs it: `verdandi ping`, `verdandi provision` (user vagrant with sudo) and `verdandi deploy
  * --branch master` of the sample site with an inventory that mirrors inventories/test.yml, then the site
  * answers through nginx.
@@ -10,7 +10,7 @@
  *            the VM at 10.231.253.2 on libvirt's network verdandi-vm, libvirt's management network in
  *            10.231.252.0/24; libvirtd and virtlogd started (and stopped at the end) where nothing runs
  *            them; `vagrant destroy -f` at the end, whatever failed.
- *   qemu     (default) test/vm/vm.sh: the same box's disk, kernel and initrd under qemu directly, on a tap
+ *   qemu     (default) src/testhost/vm/vm.sh: the same box's disk, kernel and initrd under qemu directly, on a tap
  *            interface with 10.231.253.1/24; killed and removed at the end.
  * Every address is in the test hosts' 10.231.0.0/16: 192.168.56.10 is for users' own machines.
  */

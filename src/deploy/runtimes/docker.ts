@@ -3,7 +3,7 @@
  * without its .env), published on the color's port; the release's commands run in its image.
  */
 import { sh, words } from '../../util/shell.js';
-import { imageName, releaseDir, releaseEnvFile } from '../commands.js';
+import { imageName, releaseDir, releaseEnvFile } from '../release-files.js';
 import type { Site, SitePaths } from '../site.js';
 import type { DeployRuntime } from './index.js';
 

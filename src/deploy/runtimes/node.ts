@@ -1,5 +1,5 @@
 /** Node sites: supervisor programs; the dependencies are the site's install command (`npm ci`). */
-import { asApp, releaseDir } from '../commands.js';
+import { asApp, releaseDir } from '../release-files.js';
 import type { DeployRuntime } from './index.js';
 import { supervisedRuntime } from './supervised.js';
 

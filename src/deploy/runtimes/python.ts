@@ -1,6 +1,6 @@
 /** Python sites: supervisor programs; a virtualenv per requirements, shared between releases. */
 import { quote, words } from '../../util/shell.js';
-import { asApp, releaseDir } from '../commands.js';
+import { asApp, releaseDir } from '../release-files.js';
 import type { Site, SitePaths } from '../site.js';
 import type { DeployRuntime } from './index.js';
 import { supervisedRuntime } from './supervised.js';

@@ -3,7 +3,7 @@
  * (`slots/<color>` → the release), the release's commands run as the app user in the release.
  */
 import { quote, sh } from '../../util/shell.js';
-import { asApp, releaseDir } from '../commands.js';
+import { asApp, releaseDir } from '../release-files.js';
 import type { DeployRuntime } from './index.js';
 
 export const supervisedRuntime: Omit<DeployRuntime, 'dependencies' | 'dependenciesTitle' | 'cleanup'> = {

@@ -15,8 +15,8 @@
  * converged deploys the previous release's stack again.
  */
 import { quote, sh, words } from '../../util/shell.js';
-import { imageName, releaseDir, releaseEnvFile } from '../commands.js';
 import type { PlanStep } from '../plan.js';
+import { imageName, releaseDir, releaseEnvFile } from '../release-files.js';
 import type { Site, SitePaths } from '../site.js';
 import { dockerImage, runInImage } from './docker.js';
 import type { DeployRuntime, RolloutInput } from './index.js';

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The VM of the slow VM tier, booted from the box of test/vm/box.sh with qemu directly (TCG: no usable
+# The VM of the slow VM tier, booted from the box of src/testhost/vm/box.sh with qemu directly (TCG: no usable
 # KVM on build machines) on a network of its own inside the test hosts' 10.231.0.0/16:
 #
-#   test/vm/vm.sh up      boots it at 10.231.S.2 (S: $VERDANDI_VM_SLOT, default 253), waits for ssh as vagrant
-#   test/vm/vm.sh down    kills qemu and removes its disk, tap interface and iptables rules (also leftovers)
-#   test/vm/vm.sh key     prints the private key that logs in as vagrant
+#   src/testhost/vm/vm.sh up      boots it at 10.231.S.2 (S: $VERDANDI_VM_SLOT, default 253), waits for ssh as vagrant
+#   src/testhost/vm/vm.sh down    kills qemu and removes its disk, tap interface and iptables rules (also leftovers)
+#   src/testhost/vm/vm.sh key     prints the private key that logs in as vagrant
 #
 # The tap interface `vdvmS` carries 10.231.S.1/24 on the build machine, where a dnsmasq (DHCP only, for
 # that interface only) leases 10.231.S.2 to the VM, as libvirt's network would. Slot 253 lies outside the
@@ -67,7 +67,7 @@ down() {
 
 up() {
   local box
-  box=$(test/vm/box.sh)
+  box=$("$(dirname "$0")/box.sh")
   down # leftovers of a killed earlier run
   mkdir -p "$run_dir"
   log "network: $tap $gateway/24, the VM at $address"
@@ -117,5 +117,5 @@ case "${1:-}" in
   up) up ;;
   down) down ;;
   key) echo "$key" ;;
-  *) echo "usage: test/vm/vm.sh up|down|key" >&2; exit 2 ;;
+  *) echo "usage: src/testhost/vm/vm.sh up|down|key" >&2; exit 2 ;;
 esac

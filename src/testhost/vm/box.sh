@@ -2,9 +2,9 @@
 # Builds the Vagrant box of the VM tier from Debian packages alone (no box can be downloaded on a build
 # machine): the cached test host base image (debootstrapped bookworm) plus a kernel, systemd-networkd,
 # the `vagrant` user (sudo without password, a key generated here) and a qcow2 disk, packed as a box for
-# the libvirt provider. The same disk, kernel and initrd also boot under qemu directly (test/vm/vm.sh).
+# the libvirt provider. The same disk, kernel and initrd also boot under qemu directly (src/testhost/vm/vm.sh).
 #
-#   test/vm/box.sh          prints the box directory; builds it once (a few minutes), then reuses it
+#   src/testhost/vm/box.sh          prints the box directory; builds it once (a few minutes), then reuses it
 #
 # Everything lives in $VERDANDI_CACHE/vm (default /var/cache/verdandi/vm). Runs as root.
 set -euo pipefail
@@ -68,7 +68,7 @@ chroot "$root" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-ins
 chroot "$root" apt-get clean
 
 log "configuring networkd, the vagrant user and ssh"
-# DHCP on every Ethernet interface: libvirt's network, or test/vm/vm.sh's dnsmasq, leases the address.
+# DHCP on every Ethernet interface: libvirt's network, or src/testhost/vm/vm.sh's dnsmasq, leases the address.
 cat >"$root/etc/systemd/network/80-dhcp.network" <<'NET'
 [Match]
 Name=eth* en*

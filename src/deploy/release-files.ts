@@ -1,0 +1,47 @@
+/**
+ * Where a release lives on the host, its image, and how its commands run as the app user: the building
+ * blocks every runtime shares. This module imports no runtime (commands.ts does, through runtimeOf), so
+ * the runtimes import it without an import cycle: through such a cycle a bundled build once evaluated the
+ * runtime table before the swarm runtime existed.
+ */
+import { words } from '../util/shell.js';
+import type { Site, SitePaths } from './site.js';
+
+/** Runs `command` as the app user, in `cwd`, with the site's environment and virtualenv. */
+export function asApp(paths: SitePaths, cwd: string, command: string): string {
+  // Positional parameters carry the values: no quoting inside quoting.
+  const inner =
+    'cd "$1" || exit 1; ' +
+    'if [ -f ./.env ]; then set -a; . ./.env; set +a; fi; ' +
+    'if [ -d .venv ]; then VIRTUAL_ENV="$PWD/.venv"; PATH="$VIRTUAL_ENV/bin:$PATH"; export VIRTUAL_ENV PATH; fi; ' +
+    'exec sh -c "$2"';
+  return words(
+    'runuser',
+    '-u',
+    paths.user,
+    '--',
+    'env',
+    `HOME=${paths.dir}`,
+    'sh',
+    '-c',
+    inner,
+    'sh',
+    cwd,
+    command,
+  );
+}
+
+export function releaseDir(paths: SitePaths, release: string): string {
+  return `${paths.releases}/${release}`;
+}
+
+/** Each release carries its environment: what it was deployed with is what it runs with (rollback too). */
+export function releaseEnvFile(paths: SitePaths, release: string): string {
+  return `${releaseDir(paths, release)}/.env`;
+}
+
+/** The release's image: `verdandi/<site>:<release>`, under the registry's address when the site has one. */
+export function imageName(site: Site, release: string): string {
+  const registry = site.runtime.type === 'swarm' ? site.runtime.registry?.address : undefined;
+  return `${registry ? `${registry}/` : ''}verdandi/${site.name}:${release}`;
+}
