@@ -8,7 +8,7 @@
 #
 # Everything lives in $VERDANDI_CACHE/vm (default /var/cache/verdandi/vm). Runs as root.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../../.."
 
 cache="${VERDANDI_CACHE:-/var/cache/verdandi}"
 # Bump when what this script puts into the box changes: the next run then builds a new one.

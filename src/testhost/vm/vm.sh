@@ -11,7 +11,7 @@
 # nspawn hosts' slots (1-250), so both kinds run side by side. What leaves the /24 for the Debian mirror
 # is masqueraded by rules commented `verdandi-vm`. Runs as root.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../../.."
 
 cache="${VERDANDI_CACHE:-/var/cache/verdandi}"
 slot="${VERDANDI_VM_SLOT:-253}"
@@ -67,7 +67,7 @@ down() {
 
 up() {
   local box
-  box=$("$(dirname "$0")/box.sh")
+  box=$(src/testhost/vm/box.sh)
   down # leftovers of a killed earlier run
   mkdir -p "$run_dir"
   log "network: $tap $gateway/24, the VM at $address"
