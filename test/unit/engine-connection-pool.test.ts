@@ -9,9 +9,9 @@ import { UnreachableError } from '../../src/connection/types.js';
 import { ConnectionPool } from '../../src/engine/connection-pool.js';
 import { execute } from '../../src/engine/execute.js';
 import type { HostPlan } from '../../src/engine/plan.js';
-import { Reporter } from '../../src/engine/report.js';
 import type { InventoryHost } from '../../src/inventory/types.js';
 import { mapLimited } from '../../src/util/pool.js';
+import { quietReporter } from '../helpers/engine.js';
 
 const tick = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -62,11 +62,6 @@ function plansFor(list: InventoryHost[]): HostPlan[] {
   }));
 }
 
-function quiet() {
-  const out = { write: () => true, isTTY: false } as unknown as NodeJS.WritableStream;
-  return new Reporter({ json: false, verbose: false, check: false, out });
-}
-
 test('a run over 40 hosts with --forks 5 never has more than 5 connections open, and closes each', async (t) => {
   const { stats, connector } = fakeConnector();
   const list = hosts(40);
@@ -77,7 +72,7 @@ test('a run over 40 hosts with --forks 5 never has more than 5 connections open,
     check: false,
     diff: false,
     forks: 5,
-    reporter: quiet(),
+    reporter: quietReporter().reporter,
   });
   t.is(failed.size, 0);
   t.true(stats.maxOpen <= 5, `max open ${stats.maxOpen}`);
@@ -93,7 +88,12 @@ test('warm connections of hosts that run later make room instead of blocking', a
   const conns = new ConnectionPool({ projectDir: '/nonexistent' }, 2, connector);
   // Warm the last two; the run starts with the first ones.
   conns.warm(list.slice(4), new Map());
-  await execute(plansFor(list), conns, { check: false, diff: false, forks: 2, reporter: quiet() });
+  await execute(plansFor(list), conns, {
+    check: false,
+    diff: false,
+    forks: 2,
+    reporter: quietReporter().reporter,
+  });
   t.true(stats.maxOpen <= 2);
   t.is(new Set(stats.opened).size, 6);
   await conns.closeAll();
@@ -104,7 +104,7 @@ test('connections kept for a later play stay open; unreachable hosts give their 
   const { stats, connector } = fakeConnector({ unreachable: new Set(['h1']) });
   const list = hosts(3);
   const conns = new ConnectionPool({ projectDir: '/nonexistent' }, 3, connector);
-  const reporter = quiet();
+  const reporter = quietReporter().reporter;
   await execute(plansFor(list), conns, {
     check: false,
     diff: false,

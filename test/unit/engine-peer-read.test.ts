@@ -11,34 +11,15 @@ import test from 'ava';
 import { LocalConnection } from '../../src/connection/local.js';
 import type { Connection, ExecOptions } from '../../src/connection/types.js';
 import { PeerReader } from '../../src/engine/peer-read.js';
-import { Reporter } from '../../src/engine/report.js';
 import { runTasks } from '../../src/engine/run.js';
 import { type HostInfo, type PeerRead, type Task, taskBase } from '../../src/engine/types.js';
 import type { InventoryHost } from '../../src/inventory/types.js';
 import { redact } from '../../src/util/redact.js';
 import { quote } from '../../src/util/shell.js';
+import { localHost, quietReporter } from '../helpers/engine.js';
 
-const host: HostInfo = {
-  name: 'worker',
-  address: 'localhost',
-  groups: [],
-  vars: {},
-  secrets: {},
-  env: 'test',
-  inventory: { hosts: [] },
-};
-
-function quietReporter() {
-  const lines: string[] = [];
-  const out = {
-    write: (s: string) => {
-      lines.push(s);
-      return true;
-    },
-    isTTY: false,
-  } as unknown as NodeJS.WritableStream;
-  return { reporter: new Reporter({ json: false, verbose: false, check: false, out }), lines };
-}
+/** The host whose run reads from its peers (the worker of a swarm). */
+const host: HostInfo = { ...localHost, name: 'worker' };
 
 /** Writes what the step reads on its first stdin line to `path`, and records the script it ran. */
 function joinLike(path: string, read: PeerRead): Task {

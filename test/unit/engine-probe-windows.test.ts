@@ -10,11 +10,10 @@ import test from 'ava';
 import { LocalConnection } from '../../src/connection/local.js';
 import type { Connection, ExecOptions, ExecResult } from '../../src/connection/types.js';
 import { ProbeWindows, RIDE_ALONG } from '../../src/engine/probe-windows.js';
-import { Reporter } from '../../src/engine/report.js';
 import { runTasks } from '../../src/engine/run.js';
 import { type Task, taskBase } from '../../src/engine/types.js';
 import { quote } from '../../src/util/shell.js';
-import { copyOf, localHost } from '../helpers/engine.js';
+import { copyOf, localHost, quietReporter } from '../helpers/engine.js';
 
 /** Runs scripts on this machine and counts what the engine asked: round trips and probes. */
 class CountingConnection implements Connection {
@@ -42,13 +41,8 @@ function fileHas(path: string, content: string): Task {
 
 const host = localHost;
 
-function quiet() {
-  const out = { write: () => true, isTTY: false } as unknown as NodeJS.WritableStream;
-  return new Reporter({ json: false, verbose: false, check: false, out });
-}
-
 const run = (conn: Connection, tasks: Task[]) =>
-  runTasks(conn, host, tasks, { check: false, diff: false, reporter: quiet() });
+  runTasks(conn, host, tasks, { check: false, diff: false, reporter: quietReporter().reporter });
 
 test('windows: ride-along is bounded, later windows double, any step makes every result stale', (t) => {
   const w = new ProbeWindows(Array.from({ length: 100 }, (_, i) => i));

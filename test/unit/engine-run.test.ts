@@ -7,12 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { LocalConnection } from '../../src/connection/local.js';
-import { Reporter } from '../../src/engine/report.js';
 import { runTasks } from '../../src/engine/run.js';
 import { type Task, taskBase } from '../../src/engine/types.js';
 import { absent, copy, file } from '../../src/tasks/index.js';
 import { quote } from '../../src/util/shell.js';
-import { copyOf, localHost } from '../helpers/engine.js';
+import { copyOf, localHost, quietReporter } from '../helpers/engine.js';
 
 /** A minimal task: `path` holds exactly `content`. */
 function fileHas(path: string, content: string, opts: { notify?: string; name?: string } = {}): Task {
@@ -39,18 +38,6 @@ function failing(): Task {
 }
 
 const host = localHost;
-
-function quietReporter(check = false) {
-  const lines: string[] = [];
-  const out = {
-    write: (s: string) => {
-      lines.push(s);
-      return true;
-    },
-    isTTY: false,
-  } as unknown as NodeJS.WritableStream;
-  return { reporter: new Reporter({ json: false, verbose: false, check, out }), lines };
-}
 
 test('a converged list costs one round trip; changes re-probe what follows', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'vd-run-'));
