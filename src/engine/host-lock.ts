@@ -10,8 +10,8 @@
  * LOCK_STALE_SECONDS (a holder on another machine that stopped beating).
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { processStart } from '../util/process.js';
 import { quote } from '../util/shell.js';
 
 /** Per-host deploy lock (one deploy, rollback or restore at a time on a host). */
@@ -35,17 +35,6 @@ export interface LockInfo {
   /** Start time of that process (/proc/<pid>/stat field 22): a reused pid has another one. */
   pidStart: string;
   token: string;
-}
-
-/** The start time of a process of this machine, or undefined when it does not exist (or no /proc). */
-export function processStart(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
 }
 
 export function newLockInfo(by: string, reason: string, now = new Date()): LockInfo {

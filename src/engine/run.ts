@@ -19,7 +19,7 @@
  */
 import { type Connection, type ExecOptions, UnreachableError } from '../connection/types.js';
 import { UserError } from '../util/errors.js';
-import { redact } from '../util/redact.js';
+import { holdsSecret, redact } from '../util/redact.js';
 import { quote } from '../util/shell.js';
 import { type BatchProbe, buildProbeBatch, newNonce, parseProbeBatch } from './probe-batch.js';
 import { ProbeWindows } from './probe-windows.js';
@@ -381,8 +381,9 @@ async function showDiff(
   const { createTwoFilesPatch } = await import('diff');
   const res = await conn.exec(`if [ -f ${quote(diff.path)} ]; then cat ${quote(diff.path)}; fi`);
   const before = res.code === 0 ? res.stdout : '';
+  const secret = holdsSecret(diff.after);
   const patch = createTwoFilesPatch(
-    `${diff.path} (host)`,
+    secret ? `${diff.path} (host; its lines hidden: the file holds secrets)` : `${diff.path} (host)`,
     `${diff.path} (wanted)`,
     before,
     diff.after,
@@ -392,5 +393,16 @@ async function showDiff(
       context: 3,
     },
   );
-  reporter.block(redact(patch.split('\n').slice(1).join('\n')), hostName);
+  const lines = patch.split('\n').slice(1);
+  reporter.block(redact((secret ? hideHostSide(lines) : lines).join('\n')), hostName);
+}
+
+/**
+ * The diff of content that holds a secret, without the host's side: the host's file may hold a value
+ * the secrets no longer have (rotated since), which is not registered, so `redact` would not hide it.
+ * Removed lines show as `-[hidden]` (the `---` and `+++` header lines stay); the wanted side and the
+ * unchanged lines (the same in the wanted content) are shown redacted as usual.
+ */
+export function hideHostSide(patchLines: string[]): string[] {
+  return patchLines.map((line, i) => (i > 1 && line.startsWith('-') ? '-[hidden]' : line));
 }

@@ -32,6 +32,7 @@ export const GITIGNORE_LINES = [
   'secrets/*.yml',
   'secrets/*.decrypted*',
   'secrets/.tmp*',
+  'secrets/*.lock*',
   '# Written by `verdandi testhost up/down`.',
   'inventories/local.yml',
   '# Known host keys and caches of this machine.',

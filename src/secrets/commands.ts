@@ -12,8 +12,10 @@ import { UserError } from '../util/errors.js';
 import { redact, registerSecret } from '../util/redact.js';
 import { loadYaml } from '../util/yaml.js';
 import { ansibleVaultToYaml, obtainAnsiblePassword } from './ansible-vault.js';
-import { editText, wipeFile } from './editor.js';
+import { editText, privateTempRoot, removeEditLeftovers, wipeFile } from './editor.js';
 import { gitSetup } from './git-setup.js';
+import { warnShortSecrets } from './index.js';
+import { lockTimeoutSeconds, withFileLock } from './lock.js';
 import { PASSWORD_ENV, type Password, readPasswordFile } from './password.js';
 import { displayPath, type SecretsPaths, secretsPaths } from './paths.js';
 import { readRecipients } from './recipients.js';
@@ -40,6 +42,12 @@ export interface CommonOptions {
   interactive?: boolean;
 }
 
+/** Options of the commands that rewrite the secrets file. */
+export interface WriteOptions extends CommonOptions {
+  /** `--lock-timeout`: seconds to wait while another command writes the file (see lock.ts). */
+  lockTimeout?: string;
+}
+
 interface Context {
   paths: SecretsPaths;
   options: VaultOptions;
@@ -56,14 +64,37 @@ function contextOf(env: string, opts: CommonOptions): Context {
   };
 }
 
+/**
+ * What every secrets command does first: wipe the plaintext that killed edits left in RAM (saying how
+ * many on stderr), then name its files.
+ */
+function startCommand(env: string, opts: CommonOptions): Context {
+  const removed = removeEditLeftovers();
+  if (removed > 0) {
+    process.stderr.write(
+      `note: removed ${removed} plaintext cop${removed === 1 ? 'y' : 'ies'} of secrets left in ` +
+        `${privateTempRoot()} by a secrets edit or create that was killed\n`,
+    );
+  }
+  return contextOf(env, opts);
+}
+
+/** Runs a read-modify-write of the secrets file while holding its lock: no concurrent update is lost. */
+function underLock<T>(ctx: Context, opts: WriteOptions, fn: () => Promise<T>): Promise<T> {
+  const timeoutSeconds = lockTimeoutSeconds(opts.lockTimeout);
+  return withFileLock(ctx.paths.asc, { shown: ctx.shown, timeoutSeconds }, fn);
+}
+
 function say(line: string): void {
   process.stdout.write(`${redact(line)}\n`);
 }
 
 /** Registers every value of the opened file, so no later message can print one. */
-function registerValues(text: string): void {
+function registerValues(text: string, shown: string): void {
   try {
-    registerSecret(parseSecretsYaml(text));
+    const secrets = parseSecretsYaml(text);
+    registerSecret(secrets);
+    warnShortSecrets(secrets, shown);
   } catch {
     // Invalid YAML (written by hand with gpg): the edit will fix it; nothing parsed to register.
   }
@@ -71,7 +102,7 @@ function registerValues(text: string): void {
 
 async function openAndRegister(ctx: Context): Promise<OpenedSecrets> {
   const opened = await openSecrets(ctx.paths, ctx.options);
-  registerValues(opened.text);
+  registerValues(opened.text, ctx.shown);
   return opened;
 }
 
@@ -120,47 +151,72 @@ function template(env: string): string {
   );
 }
 
-export async function createSecrets(env: string, opts: CommonOptions): Promise<void> {
-  const ctx = contextOf(env, opts);
-  if (existsSync(ctx.paths.asc)) {
-    throw new UserError(
-      `${ctx.shown} already exists`,
-      1,
-      `change it with: verdandi secrets edit ${ctx.paths.env}`,
-    );
-  }
-  // Credentials first, so a missing password does not throw away what was typed in the editor.
-  const targets = await targetsFor(ctx.paths, ctx.options);
-  const initial = template(ctx.paths.env);
-  const text = (await editText(ctx.paths.env, initial, ctx.shown)) ?? initial;
-  await saveSecrets(ctx.paths, text, targets);
-  say(`created ${ctx.shown} (encrypted to ${targets.description})`);
+export async function createSecrets(env: string, opts: WriteOptions): Promise<void> {
+  const ctx = startCommand(env, opts);
+  await underLock(ctx, opts, async () => {
+    if (existsSync(ctx.paths.asc)) {
+      throw new UserError(
+        `${ctx.shown} already exists`,
+        1,
+        `change it with: verdandi secrets edit ${ctx.paths.env}`,
+      );
+    }
+    // Credentials first, so a missing password does not throw away what was typed in the editor.
+    const targets = await targetsFor(ctx.paths, ctx.options);
+    const initial = template(ctx.paths.env);
+    const text = (await editText(ctx.paths.env, initial, ctx.shown)) ?? initial;
+    await saveSecrets(ctx.paths, text, targets);
+    say(`created ${ctx.shown} (encrypted to ${targets.description})`);
+  });
 }
 
-export async function editSecrets(env: string, opts: CommonOptions): Promise<void> {
-  const ctx = contextOf(env, opts);
-  const opened = await openAndRegister(ctx);
-  const targets = await targetsFor(ctx.paths, ctx.options, opened);
-  const edited = await editText(ctx.paths.env, opened.text, ctx.shown);
-  if (edited === undefined) {
-    say(`no change: ${ctx.shown} left as it was`);
-    return;
+export async function editSecrets(env: string, opts: WriteOptions & { allowEmpty?: boolean }): Promise<void> {
+  const ctx = startCommand(env, opts);
+  await underLock(ctx, opts, async () => {
+    const opened = await openAndRegister(ctx);
+    const targets = await targetsFor(ctx.paths, ctx.options, opened);
+    const edited = await editText(ctx.paths.env, opened.text, ctx.shown);
+    if (edited === undefined) {
+      say(`no change: ${ctx.shown} left as it was`);
+      return;
+    }
+    registerValues(edited, ctx.shown);
+    refuseEmptied(ctx, opened.text, edited, opts.allowEmpty === true);
+    await saveSecrets(ctx.paths, edited, targets);
+    say(`saved ${ctx.shown} (encrypted to ${targets.description})`);
+  });
+}
+
+/**
+ * An editor that saved an empty file (a crash, a wrong key in vi) would wipe every secret: an edit
+ * that leaves no key where there were some is refused unless `--allow-empty` says it is meant.
+ */
+function refuseEmptied(ctx: Context, before: string, after: string, allowEmpty: boolean): void {
+  if (allowEmpty || Object.keys(parseSecretsYaml(after)).length > 0) return;
+  let had: number;
+  try {
+    had = Object.keys(parseSecretsYaml(before)).length;
+  } catch {
+    had = 1; // Invalid YAML written by hand with gpg: it held something.
   }
-  registerValues(edited);
-  await saveSecrets(ctx.paths, edited, targets);
-  say(`saved ${ctx.shown} (encrypted to ${targets.description})`);
+  if (had === 0) return;
+  throw new UserError(
+    `the edited secrets have no key left (there were ${had}): ${ctx.shown} was left as it was`,
+    1,
+    `to remove every secret, run: verdandi secrets edit ${ctx.paths.env} --allow-empty`,
+  );
 }
 
 /** `view` and `decrypt`: the YAML text on stdout. */
 export async function viewSecrets(env: string, opts: CommonOptions): Promise<void> {
-  const ctx = contextOf(env, opts);
+  const ctx = startCommand(env, opts);
   refuseStdoutInsideProject(ctx.paths);
   const opened = await openAndRegister(ctx);
   process.stdout.write(opened.text);
 }
 
 export async function getSecret(env: string, key: string, opts: CommonOptions): Promise<void> {
-  const ctx = contextOf(env, opts);
+  const ctx = startCommand(env, opts);
   refuseStdoutInsideProject(ctx.paths);
   const opened = await openAndRegister(ctx);
   const secrets = parseSecretsOf(opened.text, ctx.shown, editHint(ctx));
@@ -213,43 +269,51 @@ async function readValue(key: string, asYaml: boolean): Promise<unknown> {
 export async function setSecret(
   env: string,
   key: string,
-  opts: CommonOptions & { yaml?: boolean },
+  opts: WriteOptions & { yaml?: boolean },
 ): Promise<void> {
-  const ctx = contextOf(env, opts);
+  const ctx = startCommand(env, opts);
   if (key.trim() === '') throw new UserError('the key is empty', 1, 'name it: verdandi secrets set ENV KEY');
   const value = await readValue(key, opts.yaml === true);
-  let text = '';
-  let targets: Targets;
-  if (existsSync(ctx.paths.asc)) {
-    const opened = await openAndRegister(ctx);
-    const secrets = parseSecretsOf(opened.text, ctx.shown, editHint(ctx));
-    if (Object.hasOwn(secrets, key) && JSON.stringify(secrets[key]) === JSON.stringify(value)) {
-      say(`no change: ${key} already has this value in ${ctx.shown}`);
-      return;
+  warnShortSecrets({ [key]: value }, ctx.shown);
+  // The file is read under the lock: a `set` running at the same time has saved its key by then.
+  await underLock(ctx, opts, async () => {
+    let text = '';
+    let targets: Targets;
+    if (existsSync(ctx.paths.asc)) {
+      const opened = await openAndRegister(ctx);
+      const secrets = parseSecretsOf(opened.text, ctx.shown, editHint(ctx));
+      if (Object.hasOwn(secrets, key) && JSON.stringify(secrets[key]) === JSON.stringify(value)) {
+        say(`no change: ${key} already has this value in ${ctx.shown}`);
+        return;
+      }
+      text = opened.text;
+      targets = await targetsFor(ctx.paths, ctx.options, opened);
+    } else {
+      targets = await targetsFor(ctx.paths, ctx.options);
     }
-    text = opened.text;
-    targets = await targetsFor(ctx.paths, ctx.options, opened);
-  } else {
-    targets = await targetsFor(ctx.paths, ctx.options);
-  }
-  await saveSecrets(ctx.paths, setTopLevelKey(text, key, value), targets);
-  say(`set ${key} in ${ctx.shown} (encrypted to ${targets.description})`);
+    await saveSecrets(ctx.paths, setTopLevelKey(text, key, value), targets);
+    say(`set ${key} in ${ctx.shown} (encrypted to ${targets.description})`);
+  });
 }
 
 export async function encryptFile(
   env: string,
   file: string,
-  opts: CommonOptions & { force?: boolean; removePlain?: boolean },
+  opts: WriteOptions & { force?: boolean; removePlain?: boolean },
 ): Promise<void> {
-  const ctx = contextOf(env, opts);
+  const ctx = startCommand(env, opts);
   if (!existsSync(file))
     throw new UserError(`${file} does not exist`, 1, 'give the plain YAML file to encrypt');
   const text = readFileSync(file, 'utf8');
-  registerSecret(parseSecretsOf(text, file, `fix ${file}, then run this again`));
-  refuseExisting(ctx, opts.force);
-  const targets = await targetsFor(ctx.paths, ctx.options);
-  await saveSecrets(ctx.paths, text, targets);
-  say(`encrypted ${file} into ${ctx.shown} (encrypted to ${targets.description})`);
+  const secrets = parseSecretsOf(text, file, `fix ${file}, then run this again`);
+  registerSecret(secrets);
+  warnShortSecrets(secrets, ctx.shown);
+  await underLock(ctx, opts, async () => {
+    refuseExisting(ctx, opts.force);
+    const targets = await targetsFor(ctx.paths, ctx.options);
+    await saveSecrets(ctx.paths, text, targets);
+    say(`encrypted ${file} into ${ctx.shown} (encrypted to ${targets.description})`);
+  });
   if (opts.removePlain) {
     wipeFile(file);
     say(`removed ${file} (overwritten first)`);
@@ -258,7 +322,7 @@ export async function encryptFile(
   }
 }
 
-export interface RekeyOptions extends CommonOptions {
+export interface RekeyOptions extends WriteOptions {
   newVaultPasswordFile?: string;
   keepPassword?: boolean;
   /** commander's `--no-password` sets `password: false`. */
@@ -266,11 +330,16 @@ export interface RekeyOptions extends CommonOptions {
 }
 
 export async function rekeySecrets(env: string, opts: RekeyOptions): Promise<void> {
-  const ctx = contextOf(env, opts);
+  const ctx = startCommand(env, opts);
   const noPassword = opts.password === false;
   if ([noPassword, opts.keepPassword, !!opts.newVaultPasswordFile].filter(Boolean).length > 1) {
     throw new UserError('choose one of --new-vault-password-file, --keep-password and --no-password');
   }
+  await underLock(ctx, opts, () => rekeyLocked(ctx, opts));
+}
+
+async function rekeyLocked(ctx: Context, opts: RekeyOptions): Promise<void> {
+  const noPassword = opts.password === false;
   const opened = await openAndRegister(ctx);
   const recipients = await readRecipients(ctx.paths);
   const recipientsShown = displayPath(ctx.paths, ctx.paths.recipients);
@@ -322,11 +391,21 @@ export async function rekeySecrets(env: string, opts: RekeyOptions): Promise<voi
 export async function importAnsibleVault(
   env: string,
   file: string,
-  opts: CommonOptions & { ansibleVaultPasswordFile?: string; force?: boolean },
+  opts: WriteOptions & { ansibleVaultPasswordFile?: string; force?: boolean },
 ): Promise<void> {
-  const ctx = contextOf(env, opts);
+  const ctx = startCommand(env, opts);
   if (!existsSync(file))
     throw new UserError(`${file} does not exist`, 1, 'give the Ansible Vault file to import');
+  refuseExisting(ctx, opts.force);
+  await underLock(ctx, opts, () => importLocked(ctx, file, opts));
+}
+
+async function importLocked(
+  ctx: Context,
+  file: string,
+  opts: WriteOptions & { ansibleVaultPasswordFile?: string; force?: boolean },
+): Promise<void> {
+  // Checked again under the lock: another command may have created the file meanwhile.
   refuseExisting(ctx, opts.force);
   const vaultText = readFileSync(file, 'utf8');
   const ansiblePassword = await obtainAnsiblePassword({
@@ -341,6 +420,7 @@ export async function importAnsibleVault(
     'fix it with ansible-vault edit, then import it again',
   );
   registerSecret(secrets);
+  warnShortSecrets(secrets, ctx.shown);
   const targets = await targetsFor(ctx.paths, ctx.options);
   await saveSecrets(ctx.paths, text, targets);
   const count = Object.keys(secrets).length;

@@ -23,12 +23,32 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '../util/errors.js';
+import { processStart } from '../util/process.js';
 import { raw, words } from '../util/shell.js';
 import { canPrompt, InterruptedError, promptChoice } from './tty.js';
 import { parseSecretsYaml, SecretsYamlError } from './yaml.js';
 
-/** A RAM-backed directory when the system has one (nothing reaches a disk), else the temporary dir. */
+/** Where edits put their plaintext copy, instead of the default below (a RAM disk of your choice). */
+export const EDIT_DIR_ENV = 'VERDANDI_SECRETS_EDIT_DIR';
+
+/**
+ * `$VERDANDI_SECRETS_EDIT_DIR` when set, else a RAM-backed directory when the system has one (nothing
+ * reaches a disk), else the temporary dir.
+ */
 export function privateTempRoot(): string {
+  const chosen = process.env[EDIT_DIR_ENV];
+  if (chosen) {
+    try {
+      if (statSync(chosen).isDirectory()) return chosen;
+    } catch {
+      // Said below.
+    }
+    throw new UserError(
+      `$${EDIT_DIR_ENV} names ${chosen}, which is not a directory`,
+      1,
+      'create it (on a RAM disk: the plaintext is written there while you edit), or unset the variable',
+    );
+  }
   for (const dir of ['/dev/shm', process.env.XDG_RUNTIME_DIR]) {
     if (!dir) continue;
     try {
@@ -71,6 +91,45 @@ export function wipeDirectory(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
 }
 
+/** The editor's directory of the process `pid` started at `start`: `verdandi-secrets-<pid>-<start>-XXXXXX`. */
+const EDIT_DIR = /^verdandi-secrets-(\d+)-(\d+)-[A-Za-z0-9]{6}$/;
+
+function editDirPrefix(): string {
+  return `verdandi-secrets-${process.pid}-${processStart(process.pid) ?? '0'}-`;
+}
+
+/**
+ * Wipes the plaintext copies that a killed edit left (SIGKILL, a power cut of a RAM-less machine: no
+ * handler ran): the editor directories of this user whose process is gone. A live edit's directory
+ * (its process runs, with the same start time) is left alone. Returns how many were removed.
+ */
+export function removeEditLeftovers(root = privateTempRoot()): number {
+  // Without /proc no process can be known dead: remove nothing.
+  if (processStart(process.pid) === undefined) return 0;
+  let names: string[];
+  try {
+    names = readdirSync(root);
+  } catch {
+    return 0;
+  }
+  let removed = 0;
+  for (const name of names) {
+    const owner = EDIT_DIR.exec(name);
+    if (!owner) continue;
+    const dir = join(root, name);
+    try {
+      const stat = lstatSync(dir);
+      if (!stat.isDirectory() || stat.uid !== process.getuid?.()) continue;
+      if (processStart(Number(owner[1])) === owner[2]) continue;
+      wipeDirectory(dir);
+      removed++;
+    } catch {
+      // Removed meanwhile by another command, or not ours to remove.
+    }
+  }
+  return removed;
+}
+
 export function editorCommand(): string {
   return process.env.VISUAL || process.env.EDITOR || 'vi';
 }
@@ -95,7 +154,8 @@ const WIPE_ON: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
  * or undefined when it is unchanged. Invalid YAML: says where, then edits again or aborts (UserError).
  */
 export async function editText(name: string, initial: string, what: string): Promise<string | undefined> {
-  const dir = mkdtempSync(join(privateTempRoot(), 'verdandi-secrets-'));
+  // Named by our pid and start time, so a later command knows when the process that made it is gone.
+  const dir = mkdtempSync(join(privateTempRoot(), editDirPrefix()));
   let editorRunning = false;
   const wipe = () => wipeDirectory(dir);
   // While the editor runs, Ctrl-C belongs to it (vi uses it; git does the same). Otherwise a signal

@@ -17,7 +17,13 @@ import { words } from '../util/shell.js';
 
 export const DIFF_DRIVER = 'verdandi-secrets';
 export const ATTRIBUTES_LINE = `secrets/*.yml.asc diff=${DIFF_DRIVER}`;
-export const IGNORED_LINES = ['*.vault-password', 'secrets/*.yml', 'secrets/*.decrypted*', 'secrets/.tmp*'];
+export const IGNORED_LINES = [
+  '*.vault-password',
+  'secrets/*.yml',
+  'secrets/*.decrypted*',
+  'secrets/.tmp*',
+  'secrets/*.lock*',
+];
 const HOOK_MARKER = '# verdandi-secrets pre-commit hook';
 
 export const PRE_COMMIT_HOOK = `#!/bin/sh

@@ -5,7 +5,7 @@
  * This module loads the OpenPGP code only when there is something to decrypt.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { registerSecret } from '../util/redact.js';
+import { MIN_SECRET_LENGTH, registerSecret, shortSecretKeys } from '../util/redact.js';
 import { PASSWORD_ENV, passwordWithoutPrompt } from './password.js';
 import { displayPath, secretsPaths } from './paths.js';
 
@@ -18,6 +18,25 @@ export interface LoadSecretsOptions {
   vaultPasswordFile?: string;
   /** May the password (or key passphrase) be asked on the terminal when no other source has it? */
   interactive: boolean;
+}
+
+/** The keys already warned about in this process: the warning is printed once per run. */
+const warnedShort = new Set<string>();
+
+/**
+ * Warns on stderr, once per run and key, about the values of `secrets` too short to be hidden in
+ * output (see MIN_SECRET_LENGTH): naming their keys, never their values.
+ */
+export function warnShortSecrets(secrets: unknown, shown: string): void {
+  const keys = shortSecretKeys(secrets).filter((key) => !warnedShort.has(`${shown}\0${key}`));
+  if (keys.length === 0) return;
+  for (const key of keys) warnedShort.add(`${shown}\0${key}`);
+  const many = keys.length > 1;
+  process.stderr.write(
+    `warning: ${shown}: the value${many ? 's' : ''} of ${keys.join(', ')} ${many ? 'are' : 'is'} shorter than ` +
+      `${MIN_SECRET_LENGTH} characters, too short to be hidden in output (values that short would hide ordinary words): ` +
+      `make ${many ? 'them' : 'it'} longer, or mark the tasks that print ${many ? 'them' : 'it'} sensitive\n`,
+  );
 }
 
 /** True when the environment has a secrets file. */
@@ -43,6 +62,7 @@ export async function loadSecrets(options: LoadSecretsOptions): Promise<Record<s
     `fix it with: verdandi secrets edit ${paths.env}`,
   );
   registerSecret(secrets);
+  warnShortSecrets(secrets, displayPath(paths, paths.asc));
   return secrets;
 }
 

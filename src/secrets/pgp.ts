@@ -2,6 +2,7 @@
  * The OpenPGP side of the vault, with the `openpgp` package: one armored message holding the YAML text,
  * encrypted to passwords and/or public keys, that `gpg --decrypt` reads too.
  */
+import { createDecipheriv } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as openpgp from 'openpgp';
 import { UserError } from '../util/errors.js';
@@ -41,6 +42,8 @@ export interface SealedMessage {
   passwordProtected: boolean;
   /** Key IDs (hex) of the public keys it is encrypted to. */
   keyIds: string[];
+  /** The start of the encrypted data packet's body (its version byte first), for `sessionKeyFits`. */
+  dataStart?: Uint8Array;
 }
 
 export async function readSealed(armored: string, shown: string): Promise<SealedMessage> {
@@ -53,7 +56,86 @@ export async function readSealed(armored: string, shown: string): Promise<Sealed
   const passwordProtected = message.packets.some((p) => p instanceof openpgp.SymEncryptedSessionKeyPacket);
   const keyIds = message.getEncryptionKeyIDs().map((id) => id.toHex());
   if (!passwordProtected && keyIds.length === 0) throw corrupted(shown);
-  return { message, passwordProtected, keyIds };
+  const { data } = await openpgp.unarmor(armored);
+  const dataStart = data instanceof Uint8Array ? encryptedDataStart(data) : undefined;
+  return { message, passwordProtected, keyIds, dataStart };
+}
+
+/** OpenPGP packet tag of the encrypted data (Sym. Encrypted and Integrity Protected Data, RFC 4880 5.13). */
+const SEIPD_TAG = 18;
+
+/**
+ * The body of the message's encrypted data packet, as far as the binary holds it (a partial-length
+ * packet: its first part, which holds the prefix). Undefined when the packets cannot be walked.
+ */
+export function encryptedDataStart(binary: Uint8Array): Uint8Array | undefined {
+  const view = new DataView(binary.buffer, binary.byteOffset, binary.byteLength);
+  let at = 0;
+  while (at + 1 < binary.length) {
+    const header = binary[at];
+    if ((header & 0x80) === 0) return undefined;
+    let tag: number;
+    let length: number;
+    let bodyAt: number;
+    let partial = false;
+    if (header & 0x40) {
+      // New format: the length is in the next one, two or five octets, or is the first partial one.
+      tag = header & 0x3f;
+      const first = binary[at + 1];
+      if (first < 192) [length, bodyAt] = [first, at + 2];
+      else if (first < 224) [length, bodyAt] = [(first - 192) * 256 + (binary[at + 2] ?? 0) + 192, at + 3];
+      else if (first === 255 && at + 6 <= binary.length) [length, bodyAt] = [view.getUint32(at + 2), at + 6];
+      else if (first !== 255) [length, bodyAt, partial] = [2 ** (first & 0x1f), at + 2, true];
+      else return undefined;
+    } else {
+      // Old format: the length type is in the header's two low bits; type 3 runs to the end.
+      tag = (header >> 2) & 0x0f;
+      const type = header & 0x03;
+      if (type === 0) [length, bodyAt] = [binary[at + 1], at + 2];
+      else if (type === 1 && at + 3 <= binary.length) [length, bodyAt] = [view.getUint16(at + 1), at + 3];
+      else if (type === 2 && at + 5 <= binary.length) [length, bodyAt] = [view.getUint32(at + 1), at + 5];
+      else if (type === 3) [length, bodyAt] = [binary.length - at - 1, at + 1];
+      else return undefined;
+    }
+    if (tag === SEIPD_TAG) return binary.subarray(bodyAt, Math.min(bodyAt + length, binary.length));
+    // Session key packets come whole before the data; a partial one here is not a message we know.
+    if (partial) return undefined;
+    at = bodyAt + length;
+  }
+  return undefined;
+}
+
+/** The CFB ciphers Node has, by OpenPGP name (every file of Verdandi, and of gpg since 2.1, uses AES). */
+const CFB_CIPHERS: Record<string, { cipher: string; blockSize: number }> = {
+  aes128: { cipher: 'aes-128-cfb', blockSize: 16 },
+  aes192: { cipher: 'aes-192-cfb', blockSize: 16 },
+  aes256: { cipher: 'aes-256-cfb', blockSize: 16 },
+  tripledes: { cipher: 'des-ede3-cfb', blockSize: 8 },
+};
+
+/**
+ * Does `sessionKey` open the message's data? Version 1 data starts with a random block whose last two
+ * bytes are repeated (RFC 4880 5.13): a wrong key fails this check 65,535 times in 65,536, the right
+ * key always passes it, and damage after the prefix does not change it. It is the check behind gpg's
+ * "Bad session key", which tells a file encrypted for another password or key from a damaged one
+ * (that fails the integrity check at the end). Undefined when it cannot tell (AEAD data, a cipher Node
+ * lacks, data cut before the prefix).
+ */
+export function sessionKeyFits(sealed: SealedMessage, sessionKey: openpgp.SessionKey): boolean | undefined {
+  const data = sealed.dataStart;
+  const algorithm = typeof sessionKey.algorithm === 'string' ? CFB_CIPHERS[sessionKey.algorithm] : undefined;
+  if (data?.[0] !== 1 || !algorithm) return undefined;
+  const { cipher, blockSize } = algorithm;
+  const encrypted = data.subarray(1, 1 + blockSize + 2);
+  if (encrypted.length < blockSize + 2) return undefined;
+  let prefix: Buffer;
+  try {
+    const decipher = createDecipheriv(cipher, sessionKey.data, Buffer.alloc(blockSize));
+    prefix = Buffer.concat([decipher.update(encrypted), decipher.final()]);
+  } catch {
+    return false; // A key of the wrong length for its cipher: not this message's key.
+  }
+  return prefix[blockSize - 2] === prefix[blockSize] && prefix[blockSize - 1] === prefix[blockSize + 1];
 }
 
 function corrupted(shown: string): UserError {
@@ -79,8 +161,13 @@ function utf8(bytes: Uint8Array, shown: string): string {
 /** True when `password` opens the message (checks the session key only: cheap, and no data decrypted). */
 export async function passwordOpens(sealed: SealedMessage, password: string): Promise<boolean> {
   try {
-    await openpgp.decryptSessionKeys({ message: sealed.message, passwords: [password], config: PGP_CONFIG });
-    return true;
+    const keys = await openpgp.decryptSessionKeys({
+      message: sealed.message,
+      passwords: [password],
+      config: PGP_CONFIG,
+    });
+    // A file of `gpg --symmetric` derives the key from the password: any password "decrypts" it.
+    return (keys as openpgp.SessionKey[]).some((key) => sessionKeyFits(sealed, key) !== false);
   } catch {
     return false;
   }
@@ -96,9 +183,10 @@ export async function decryptWithPassword(
     { passwords: [password] },
     () =>
       new UserError(
-        `wrong password for ${shown} (password from ${origin})`,
+        `wrong password for ${shown} (password from ${origin}), or a file encrypted for another password or key`,
         1,
-        'check the password and where it comes from; the file was not changed',
+        'check the password and where it comes from; a file encrypted elsewhere (another project, ' +
+          'gpg --symmetric) opens only with the password it was made with; the file was not changed',
       ),
   );
   return decryptData(sealed, sessionKeys, shown);
@@ -114,7 +202,7 @@ export async function decryptWithKey(
     { decryptionKeys: privateKey },
     () =>
       new UserError(
-        `the private key ${describeKey(privateKey)} could not open ${shown}`,
+        `the private key ${describeKey(privateKey)} could not open ${shown} (a file encrypted for other keys or a password)`,
         1,
         `check $${PRIVATE_KEY_ENV}; ask a team member to add your public key to the recipients and run rekey`,
       ),
@@ -128,18 +216,27 @@ export async function decryptWithSessionKey(
   sessionKey: openpgp.SessionKey,
   shown: string,
 ): Promise<string> {
+  if (sessionKeyFits(sealed, sessionKey) === false) {
+    throw new UserError(
+      `the session key gpg gave does not open ${shown} (a file encrypted for another key or password)`,
+      1,
+      'check which keys the file is encrypted to (gpg --list-packets); the file was not changed',
+    );
+  }
   return decryptData(sealed, [sessionKey], shown);
 }
 
 /**
- * Decrypts the session key first, so a wrong password or key (the session key does not open) is told
- * apart from damaged data (it opens, but the data fails its integrity check).
+ * Decrypts the session key first, so a wrong password or key (no session key, or one that fails the
+ * quick check of `sessionKeyFits`) is told apart from damaged data (the key fits, but the data fails
+ * its integrity check).
  */
 async function openSessionKeys(
   sealed: SealedMessage,
   credentials: { passwords?: string[]; decryptionKeys?: openpgp.PrivateKey },
   wrongCredentials: () => UserError,
 ): Promise<openpgp.SessionKey[]> {
+  let sessionKeys: openpgp.SessionKey[];
   try {
     const keys = await openpgp.decryptSessionKeys({
       message: sealed.message,
@@ -147,10 +244,12 @@ async function openSessionKeys(
       config: PGP_CONFIG,
     });
     // `algorithm` is null only for AEAD (SEIPD v2) messages, where the data packet names it itself.
-    return keys as openpgp.SessionKey[];
+    sessionKeys = (keys as openpgp.SessionKey[]).filter((key) => sessionKeyFits(sealed, key) !== false);
   } catch {
     throw wrongCredentials();
   }
+  if (sessionKeys.length === 0) throw wrongCredentials();
+  return sessionKeys;
 }
 
 async function decryptData(
@@ -169,7 +268,7 @@ async function decryptData(
     data = result.data as Uint8Array;
   } catch {
     throw new UserError(
-      `${shown} could not be decrypted: its data is corrupted or truncated (integrity check failed)`,
+      `${shown} could not be decrypted: the password or key is right, but its data is corrupted or truncated (integrity check failed)`,
       1,
       `restore it from git (git checkout -- ${shown}) or from a backup`,
     );

@@ -16,9 +16,12 @@ const secretValues = new Set<string>();
 /** The patterns, longest first, so a secret containing another is replaced whole. Rebuilt on change. */
 let longestFirst: string[] = [];
 
-/** Short values (a 1-3 character secret) would redact ordinary text everywhere; they are still hidden in
- * diffs of sensitive tasks, but not matched in free text. */
-const MIN_LENGTH = 4;
+/**
+ * A value is matched in output from this length on. Shorter ones ("1", "wrong", a port number) would
+ * redact ordinary words everywhere; `shortSecretKeys` names them so the user is warned. (A `sensitive`
+ * task hides its content and diff whatever the values.)
+ */
+export const MIN_SECRET_LENGTH = 6;
 /**
  * A line of a multi-line value is matched on its own from this length (leading and trailing blanks
  * aside). Shorter lines (`}`, `-----`, an empty line) are not secret by themselves and would redact
@@ -28,7 +31,7 @@ export const MIN_LINE_LENGTH = 8;
 
 /** The strings that stand for one secret value in output (see the top of this file). */
 export function patternsOf(value: string): string[] {
-  const patterns = value.length >= MIN_LENGTH ? [value] : [];
+  const patterns = value.length >= MIN_SECRET_LENGTH ? [value] : [];
   const lines = value.split(/\r?\n/);
   if (lines.length > 1) {
     for (const line of lines) {
@@ -62,6 +65,27 @@ export function registerSecret(value: unknown): void {
   } else if (value && typeof value === 'object') {
     for (const v of Object.values(value)) registerSecret(v);
   }
+}
+
+/**
+ * The keys (dotted paths into nested maps, `[i]` into lists) of the values that are too short to be
+ * matched in output: a non-empty string or a number under MIN_SECRET_LENGTH characters.
+ */
+export function shortSecretKeys(value: unknown, path = ''): string[] {
+  if (typeof value === 'string' || typeof value === 'number') {
+    const text = String(value);
+    return text.length > 0 && text.length < MIN_SECRET_LENGTH ? [path] : [];
+  }
+  if (Array.isArray(value)) return value.flatMap((v, i) => shortSecretKeys(v, `${path}[${i}]`));
+  if (value && typeof value === 'object') {
+    return Object.entries(value).flatMap(([k, v]) => shortSecretKeys(v, path ? `${path}.${k}` : k));
+  }
+  return [];
+}
+
+/** True when `text` holds a registered secret value: output of it must hide the secrets' old values too. */
+export function holdsSecret(text: string): boolean {
+  return longestFirst.some((s) => text.includes(s));
 }
 
 export function redact(text: string): string {

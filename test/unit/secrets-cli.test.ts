@@ -240,8 +240,10 @@ test('a wrong password: exit 1, one clear line, the file byte for byte as before
     t.is(r.code, 1, command.join(' '));
     t.is(
       r.stderr,
-      'error: wrong password for secrets/staging.yml.asc (password from $VERDANDI_VAULT_PASSWORD)\n' +
-        '  → check the password and where it comes from; the file was not changed\n',
+      'error: wrong password for secrets/staging.yml.asc (password from $VERDANDI_VAULT_PASSWORD), ' +
+        'or a file encrypted for another password or key\n' +
+        '  → check the password and where it comes from; a file encrypted elsewhere (another project, ' +
+        'gpg --symmetric) opens only with the password it was made with; the file was not changed\n',
     );
     t.deepEqual(readFileSync(asc), before);
   }
@@ -336,7 +338,11 @@ test('set from stdin keeps comments, get reads it back, setting the same value c
   t.is(missing.code, 1);
   t.is(
     missing.stderr,
-    'error: no key "nope" in secrets/staging.yml.asc\n  → its keys are: database_url, api_key, token, port\n',
+    // A port is too short to be hidden in output: a warning names its key (never its value).
+    'warning: secrets/staging.yml.asc: the value of port is shorter than 6 characters, too short to be hidden ' +
+      'in output (values that short would hide ordinary words): make it longer, or mark the tasks that print ' +
+      'it sensitive\n' +
+      'error: no key "nope" in secrets/staging.yml.asc\n  → its keys are: database_url, api_key, token, port\n',
   );
   const empty = await quiet(t, ['set', 'staging', 'blank'], { cwd: project, input: '' });
   t.is(empty.code, 1);
@@ -427,7 +433,7 @@ test('public keys: encrypted to the recipients, opened with $VERDANDI_PGP_KEY, t
   );
 
   // Bob edits: re-encrypted to both keys again.
-  const editor = script(project, 'edit.sh', `echo 'more: value' >> "$1"`);
+  const editor = script(project, 'edit.sh', `echo 'more: more-value' >> "$1"`);
   const edit = await quiet(t, ['edit', 'staging'], {
     cwd: project,
     env: { VERDANDI_PGP_KEY: bob, EDITOR: editor },
@@ -435,7 +441,7 @@ test('public keys: encrypted to the recipients, opened with $VERDANDI_PGP_KEY, t
   t.is(edit.code, 0, edit.stderr);
   t.is(
     (await runSecrets(['view', 'staging'], { cwd: project, env: withKey })).stdout,
-    `${SECRET_TEXT}more: value\n`,
+    `${SECRET_TEXT}more: more-value\n`,
   );
 
   // A private key among the public ones is refused.

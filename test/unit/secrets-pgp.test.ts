@@ -72,7 +72,10 @@ test('password and two keys: each opens it alone', async (t) => {
 test('a wrong password is told as such', async (t) => {
   const sealed = await readSealed(await encryptText(TEXT, { passwords: ['right'], keys: [] }), origin.shown);
   const error = await t.throwsAsync(decryptWithPassword(sealed, 'wrong', origin), { instanceOf: UserError });
-  t.is(error.message, 'wrong password for secrets/staging.yml.asc (password from the test)');
+  t.is(
+    error.message,
+    'wrong password for secrets/staging.yml.asc (password from the test), or a file encrypted for another password or key',
+  );
 });
 
 test('truncated and corrupted files are told apart from a wrong password', async (t) => {
@@ -82,10 +85,11 @@ test('truncated and corrupted files are told apart from a wrong password', async
   });
   t.regex(truncated.message, /is not a readable OpenPGP message \(corrupted or truncated\)/);
 
-  // Flip one character of the encrypted data (not the session key packet at the start), and drop the
-  // armor checksum so the damage reaches the integrity check.
+  // Flip one character of the encrypted data (not the session key packet at the start, nor the
+  // prefix the session key is checked on: the line before the last), and drop the armor checksum so
+  // the damage reaches the integrity check.
   const lines = armored.split('\n');
-  const body = lines.indexOf('') + 2;
+  const body = lines.findIndex((l) => l.startsWith('=')) - 2;
   const line = lines[body];
   lines[body] = line.slice(0, 10) + (line[10] === 'A' ? 'B' : 'A') + line.slice(11);
   const damaged = lines.filter((l) => !/^=[A-Za-z0-9+/]{4}$/.test(l)).join('\n');

@@ -16,6 +16,14 @@ function withVaultOptions(command: Command): Command {
     .option('--vault-password-file <file>', 'read the vault password from the first line of this file');
 }
 
+/** Options of the commands that rewrite the secrets file, which they do under its lock. */
+function withWriteOptions(command: Command): Command {
+  return withVaultOptions(command).option(
+    '--lock-timeout <seconds>',
+    'wait this long while another command writes the same secrets file (default: $VERDANDI_SECRETS_LOCK_TIMEOUT or 60)',
+  );
+}
+
 export function register(program: Command): void {
   const secrets = program
     .command('secrets')
@@ -30,12 +38,13 @@ or a prompt. Files encrypted to public keys (secrets/<env>.recipients) are opene
 named by $VERDANDI_PGP_KEY (passphrase: $VERDANDI_PGP_PASSPHRASE or a prompt).`,
     );
 
-  withVaultOptions(secrets.command('create <env>'))
+  withWriteOptions(secrets.command('create <env>'))
     .description('create the secrets of <env> in your editor ($VISUAL, $EDITOR or vi)')
     .action(async (env: string, opts) => (await implementation()).createSecrets(env, opts));
 
-  withVaultOptions(secrets.command('edit <env>'))
+  withWriteOptions(secrets.command('edit <env>'))
     .description('edit the secrets in your editor; unchanged text leaves the file byte for byte as it was')
+    .option('--allow-empty', 'save the edit even when it leaves no key (removes every secret)')
     .action(async (env: string, opts) => (await implementation()).editSecrets(env, opts));
 
   withVaultOptions(secrets.command('view <env>'))
@@ -50,18 +59,18 @@ named by $VERDANDI_PGP_KEY (passphrase: $VERDANDI_PGP_PASSPHRASE or a prompt).`,
     .description('print one value (a top-level key, or a dotted path like db.password)')
     .action(async (env: string, key: string, opts) => (await implementation()).getSecret(env, key, opts));
 
-  withVaultOptions(secrets.command('set <env> <key>'))
+  withWriteOptions(secrets.command('set <env> <key>'))
     .description('set a top-level key to the value read from stdin (typed without echo on a terminal)')
     .option('--yaml', 'parse the value as YAML (a number, a list, a map) instead of storing it as a string')
     .action(async (env: string, key: string, opts) => (await implementation()).setSecret(env, key, opts));
 
-  withVaultOptions(secrets.command('encrypt <env> <file>'))
+  withWriteOptions(secrets.command('encrypt <env> <file>'))
     .description('adopt a plain YAML file as the secrets of <env>')
     .option('--force', 'replace the existing secrets of <env>')
     .option('--remove-plain', 'overwrite and remove the plain file once encrypted')
     .action(async (env: string, file: string, opts) => (await implementation()).encryptFile(env, file, opts));
 
-  withVaultOptions(secrets.command('rekey <env>'))
+  withWriteOptions(secrets.command('rekey <env>'))
     .description(
       'encrypt the same secrets again: to a new password and/or the keys now in secrets/<env>.recipients',
     )
@@ -70,7 +79,7 @@ named by $VERDANDI_PGP_KEY (passphrase: $VERDANDI_PGP_PASSPHRASE or a prompt).`,
     .option('--no-password', "no password any more: the recipients' keys only")
     .action(async (env: string, opts) => (await implementation()).rekeySecrets(env, opts));
 
-  withVaultOptions(secrets.command('import-ansible-vault <env> <file>'))
+  withWriteOptions(secrets.command('import-ansible-vault <env> <file>'))
     .description('import an Ansible Vault file ($ANSIBLE_VAULT;1.1;AES256, or YAML with !vault values)')
     .option(
       '--ansible-vault-password-file <file>',
