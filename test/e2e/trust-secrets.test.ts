@@ -73,11 +73,11 @@ export default defineRole({
     const check = await run(['provision', 'staging', '--check', '--diff', ...extra, ...common]);
     t.is(check.code, 0, check.stderr);
     t.regex(check.stdout, /would change/);
-    // The wanted side, redacted as ever; the host's changed line hidden whole.
+    // The wanted side, redacted as ever; the host's changed line hidden whole (the block is indented).
     t.regex(check.stdout, /--- \/etc\/tsapp\.conf \(host; its lines hidden: the file holds secrets\)/);
-    t.regex(check.stdout, /^-\[hidden\]$/m);
-    t.regex(check.stdout, /^\+token = \[secret\]$/m);
-    t.regex(check.stdout, /^ port = 8080$/m);
+    t.regex(check.stdout, /^ {4}-\[hidden\]$/m);
+    t.regex(check.stdout, /^ {4}\+token = \[secret\]$/m);
+    t.regex(check.stdout, /^ {4} port = 8080$/m);
   }
   t.is(await hostFile(), oldState, 'a check changes nothing on the host');
 
