@@ -13,6 +13,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import {
+  chmodSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
@@ -83,12 +84,17 @@ export function lockTimeoutSeconds(option?: string | number): number {
   return seconds;
 }
 
-function readHolder(lockDir: string): LockHolder | 'gone' | undefined {
+/**
+ * The holder of the lock; 'gone' when there is no lock any more; 'unreadable' when we may not read it
+ * (a lock of another user: alive as far as we can know); undefined when it holds no valid holder.
+ */
+function readHolder(lockDir: string): LockHolder | 'gone' | 'unreadable' | undefined {
   let text: string;
   try {
     text = readFileSync(join(lockDir, 'holder'), 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EACCES') return 'unreadable';
     // The lock was released (or moved aside) between our attempt and this read: try again.
     if (code === 'ENOENT' || code === 'ENOTDIR') {
       try {
@@ -164,7 +170,7 @@ function takeOver(lockDir: string, holder: LockHolder | undefined): boolean {
     // Only dead holders' locks are removed here, and only while we hold the guard: the lock we read
     // is still the dead one unless it was released and taken again, which its new holder's token shows.
     const now = readHolder(lockDir);
-    if (now === 'gone' || now?.token !== holder?.token) return false;
+    if (now === 'gone' || now === 'unreadable' || now?.token !== holder?.token) return false;
     removeDirectory(lockDir);
     return true;
   } finally {
@@ -198,6 +204,8 @@ export async function lockFile(file: string, opts: LockOptions): Promise<HeldLoc
   let waitingFor: string | undefined;
   for (;;) {
     const temp = mkdtempSync(join(dirname(file), `.tmp-${basename(lockDir)}-`));
+    // Readable by all (mkdtemp makes it 0700): another user of a shared checkout sees who holds it.
+    chmodSync(temp, 0o755);
     writeFileSync(join(temp, 'holder'), `${JSON.stringify({ ...me, since: new Date().toISOString() })}\n`);
     try {
       renameSync(temp, lockDir);
@@ -207,16 +215,18 @@ export async function lockFile(file: string, opts: LockOptions): Promise<HeldLoc
       const code = (err as NodeJS.ErrnoException).code;
       if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
     }
-    const holder = readHolder(lockDir);
-    if (holder === 'gone') continue;
-    const dead = deadHolder(holder);
+    const read = readHolder(lockDir);
+    if (read === 'gone') continue;
+    const holder = read === 'unreadable' ? undefined : read;
+    const dead = read === 'unreadable' ? undefined : deadHolder(holder);
     if (dead) {
       if (takeOver(lockDir, holder)) {
         note(`note: took over the lock on ${opts.shown} from ${describeHolder(holder)}: ${dead}`);
       }
       continue;
     }
-    const who = describeHolder(holder);
+    const who =
+      read === 'unreadable' ? 'a process of another user (its lock cannot be read)' : describeHolder(holder);
     if (Date.now() >= deadline) {
       throw new UserError(
         `${opts.shown} is locked by ${who}; waited ${timeoutSeconds} s`,
@@ -240,7 +250,7 @@ function heldLock(lockDir: string, token: string): HeldLock {
     released = true;
     process.off('exit', release);
     const holder = readHolder(lockDir);
-    if (holder !== 'gone' && holder?.token === token) removeDirectory(lockDir);
+    if (typeof holder === 'object' && holder.token === token) removeDirectory(lockDir);
   };
   process.on('exit', release);
   return { release };

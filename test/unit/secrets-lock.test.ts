@@ -32,6 +32,16 @@ function project(t: ExecutionContext): { dir: string; asc: string } {
   return { dir, asc: join(dir, 'secrets', 'staging.yml.asc') };
 }
 
+/**
+ * A RAM directory for this test's edits: the commands of other tests, running meanwhile, wipe the
+ * leftovers of killed edits they find (and say so) in the shared one.
+ */
+function ownEditDir(t: ExecutionContext): { VERDANDI_SECRETS_EDIT_DIR: string } {
+  const editDir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'vd-ts-edit-'));
+  t.teardown(() => rmSync(editDir, { recursive: true, force: true }));
+  return { VERDANDI_SECRETS_EDIT_DIR: editDir };
+}
+
 async function waitFor(what: string, ready: () => boolean, timeoutMs = 120_000): Promise<void> {
   const start = Date.now();
   while (!ready()) {
@@ -95,9 +105,10 @@ test('ten `secrets set` at once: every key is there, every command exits 0', asy
 test('a live holder: a writer fails after its bound naming it, or waits and then writes', async (t) => {
   t.timeout(5 * 60_000);
   const { dir, asc } = project(t);
-  const first = await runSecrets(['set', 'staging', 'api_key'], { cwd: dir, input: 'ak_first_value_1' });
+  const env = ownEditDir(t);
+  const first = await runSecrets(['set', 'staging', 'api_key'], { cwd: dir, env, input: 'ak_first_value_1' });
   t.is(first.code, 0, first.stderr);
-  const edit = startHeldEdit(dir);
+  const edit = startHeldEdit(dir, env);
   t.teardown(() => edit.release());
   await edit.started();
   const pid = edit.child.pid as number;
@@ -111,6 +122,7 @@ test('a live holder: a writer fails after its bound naming it, or waits and then
   );
   const byOption = await runSecrets(['set', 'staging', 'other', '--lock-timeout', '1'], {
     cwd: dir,
+    env,
     input: 'other-value-22',
   });
   t.is(byOption.code, 1);
@@ -121,7 +133,7 @@ test('a live holder: a writer fails after its bound naming it, or waits and then
   t.regex(byOption.stderr.split('\n').slice(1).join('\n'), locked);
   const byEnv = await runSecrets(['set', 'staging', 'other'], {
     cwd: dir,
-    env: { VERDANDI_SECRETS_LOCK_TIMEOUT: '0' },
+    env: { ...env, VERDANDI_SECRETS_LOCK_TIMEOUT: '0' },
     input: 'other-value-22',
   });
   t.is(byEnv.code, 1);
@@ -129,13 +141,13 @@ test('a live holder: a writer fails after its bound naming it, or waits and then
   t.is(sha256(asc), before);
 
   // Reading is not locked, and the live edit's plaintext copy is not taken for a leftover.
-  const view = await runSecrets(['view', 'staging'], { cwd: dir });
+  const view = await runSecrets(['view', 'staging'], { cwd: dir, env });
   t.is(view.code, 0, view.stderr);
   t.is(view.stderr, '');
   t.true(existsSync(edit.editedFile()));
 
   // A writer with the default bound waits, then writes once the edit is done.
-  const waiter = startSecrets(['set', 'staging', 'other'], { cwd: dir });
+  const waiter = startSecrets(['set', 'staging', 'other'], { cwd: dir, env });
   let waiterErr = '';
   waiter.stderr?.on('data', (d: Buffer) => {
     waiterErr += d.toString();
@@ -154,18 +166,15 @@ test('a live holder: a writer fails after its bound naming it, or waits and then
   const after = await waited;
   t.is(after.code, 0, after.stderr);
   t.is(after.stdout, 'set other in secrets/staging.yml.asc (encrypted to password)\n');
-  const all = await runSecrets(['view', 'staging'], { cwd: dir });
+  const all = await runSecrets(['view', 'staging'], { cwd: dir, env });
   t.is(all.stdout, 'api_key: ak_first_value_1\nother: other-value-22\n');
 });
 
 test('SIGKILL during edit: the next command takes the lock over and wipes the plaintext left in RAM', async (t) => {
   t.timeout(5 * 60_000);
   const { dir, asc } = project(t);
-  // A RAM directory of this test's own: other tests' commands, running meanwhile, would wipe the
-  // leftover of the killed edit before this test looks at it.
-  const editDir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'vd-ts-edit-'));
-  t.teardown(() => rmSync(editDir, { recursive: true, force: true }));
-  const env = { VERDANDI_SECRETS_EDIT_DIR: editDir };
+  const env = ownEditDir(t);
+  const editDir = env.VERDANDI_SECRETS_EDIT_DIR;
   const first = await runSecrets(['set', 'staging', 'api_key'], { cwd: dir, input: 'ak_killed_value_3' });
   t.is(first.code, 0, first.stderr);
   const edit = startHeldEdit(dir, env);
