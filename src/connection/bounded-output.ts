@@ -25,7 +25,8 @@ export function humanBytes(bytes: number): string {
   const units = ['KB', 'MB', 'GB', 'TB'];
   let value = bytes / 1000;
   let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
+  // 999.96 KB would print as `1000.0 KB`: that is the next unit.
+  while (value >= 999.95 && unit < units.length - 1) {
     value /= 1000;
     unit++;
   }
