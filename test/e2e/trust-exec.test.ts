@@ -165,7 +165,7 @@ test.serial(
     clearInterval(sampler);
     t.is(code, 2, output.slice(-3000));
     t.true(peakKb > 0, 'the sampler read the controller');
-  t.log(`the controller peaked at ${Math.round(peakKb / 1024)} MB`);
+    t.log(`the controller peaked at ${Math.round(peakKb / 1024)} MB`);
     t.true(peakKb < 150 * 1024, `the controller peaked at ${Math.round(peakKb / 1024)} MB`);
     t.regex(output, /\[… 1\.0 GB not shown\]/);
     t.regex(output, /last line/);
