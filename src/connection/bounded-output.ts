@@ -33,9 +33,12 @@ export function humanBytes(bytes: number): string {
   return `${value.toFixed(1)} ${units[unit]}`;
 }
 
+/** How the line that stands for what a bounded stream left out starts. */
+export const OMITTED_PREFIX = '[… ';
+
 /** The line that stands for what a bounded stream left out. */
 export function omittedLine(bytes: number): string {
-  return `[… ${humanBytes(bytes)} not shown]`;
+  return `${OMITTED_PREFIX}${humanBytes(bytes)} not shown]`;
 }
 
 export class OutputCollector {

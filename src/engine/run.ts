@@ -19,7 +19,7 @@
  *    its whole process group: every run step runs supervised (remote-process.ts), under its timeout.
  * 5. What a step prints is bounded (bounded-output.ts) and shown with its control characters escaped.
  */
-import { omittedLine } from '../connection/bounded-output.js';
+import { OMITTED_PREFIX } from '../connection/bounded-output.js';
 import { type Connection, type ExecOptions, UnreachableError } from '../connection/types.js';
 import { UserError } from '../util/errors.js';
 import { redact } from '../util/redact.js';
@@ -124,10 +124,9 @@ function selectedByTags(task: Task, opts: RunTasksOptions): boolean {
 /** The last lines of a step's output, as the terminal may show them (the omission line kept). */
 function tail(text: string, lines = 15): string {
   const all = text.replace(/\s+$/, '').split('\n');
-  const omitted = all.length > lines && all[0].startsWith(OMITTED) ? [all[0]] : [];
+  const omitted = all.length > lines && all[0].startsWith(OMITTED_PREFIX) ? [all[0]] : [];
   return printable([...omitted, ...all.slice(-lines)].join('\n'));
 }
-const OMITTED = omittedLine(0).slice(0, 3);
 
 /** Runs the plan function, turning a thrown error into a failed plan. */
 function safePlan(task: Task, probe: ProbeResult): Plan {
@@ -323,7 +322,8 @@ export async function runTasks(
       const started = Date.now();
       const res = await exec(label(task), combine(step, after, nonce), {
         stdin,
-        // The step's own output has no bound of its own; the fresh probes after its marker are kept whole.
+        // A command may print without end: only the tail of its output is kept (the fresh probes after
+        // its marker are Verdandi's own, kept whole).
         bound: { until: `\n@@vd-${nonce}-step ` },
       }).finally(stopping);
       windows.stepApplied();
