@@ -23,10 +23,9 @@
  * the task fails (the engine runs every run step under a supervisor, see engine/remote-process.ts).
  */
 
-import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { Plan, ProbeResult, RunStep } from '../engine/types.js';
-import { and, sh, words } from '../util/shell.js';
+import { and, hereDocument, sh, words } from '../util/shell.js';
 import { defineTask, type PrepareContext } from './define.js';
 import { environment, integer, nonEmpty, says } from './options.js';
 import { markedLines } from './probe-output.js';
@@ -190,14 +189,11 @@ export const shell = defineTask({
  * all, on the host's process list). The script is a here-document on fd 3: its text is part of the
  * step's script, which travels on stdin; the new shell reads it from fd 3 and evals it, so its command
  * line is the fixed `sh -c 'vd_s=$(cat <&3) ...'`. Its stdin stays the step's (the command's `stdin`).
- * It works through `runuser` too: the open fd is inherited, no file permission to grant. The delimiter
- * is derived from the script's hash, so it cannot be one of its lines. The here-document ends the
- * command's line: anything after it starts on a new line.
+ * It works through `runuser` too: the open fd is inherited, no file permission to grant. The
+ * here-document ends the command's line: anything after it starts on a new line.
  */
 export function shellOf(script: string): string {
-  const end = `VD_${createHash('sha256').update(script).digest('hex').slice(0, 16)}`;
-  const body = script.endsWith('\n') ? script : `${script}\n`;
-  return `${words('sh', '-c', 'vd_s=$(cat <&3); exec 3<&-; eval "$vd_s"')} 3<<'${end}'\n${body}${end}`;
+  return `${words('sh', '-c', 'vd_s=$(cat <&3); exec 3<&-; eval "$vd_s"')} ${hereDocument(3, script)}`;
 }
 
 /**

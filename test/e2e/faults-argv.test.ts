@@ -3,7 +3,7 @@
  * fixed bootstrap; scripts, file contents, SQL and env values travel on stdin. A sampler on the host
  * records `ps -eww` every 50 ms during a run whose tasks carry a secret in copy, template, lineinfile,
  * command env and stdin, a shell script (as root, as another user, under a timeout), the unless and
- * onlyIf guards, and a postgres password: the secret never appears, while the sampler did see
+ * onlyIf guards, a postgres password and a deploy's site command run as the app user: the secret never appears, while the sampler did see
  * Verdandi's bootstrap (it sampled during the run). `command({ argv })` is documented as the one
  * exception (the program's argv is its command line): the sampler sees it. And a play of 1,000 tasks,
  * whose probes are far beyond Linux's 128 KiB limit for one argument, runs.
@@ -13,6 +13,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
+import { asApp } from '../../src/deploy/release-files.js';
+import type { SitePaths } from '../../src/deploy/site.js';
 import { buildProbeBatch } from '../../src/engine/probe-batch.js';
 import { copy } from '../../src/tasks/index.js';
 import { runCli, writeInventory } from '../helpers/cli.js';
@@ -94,7 +96,15 @@ export default definePlaybook({ plays: [{ hosts: 'all', tasks: () => [
   const viaSudo = await runCli(['run', sudoInventory, sudoSite, '--host-key-checking=off', '-v'], {
     cwd: dir,
   });
+  // A deploy's site command (build, migration), as the app user: its text is on no command line either.
+  const siteCommand = asApp(
+    { user: 'nobody', dir: '/tmp' } as SitePaths,
+    '/tmp',
+    `sleep 0.5; echo "${secret}" > /tmp/secret-site-command`,
+  );
+  const deployStep = await hosts.ssh(HOST, `${siteCommand}\n`);
   await hosts.ssh(HOST, `rm -f ${SAMPLING}`);
+  t.is(deployStep.code, 0, deployStep.stderr);
   t.is(res.code, 0, res.stdout + res.stderr);
   t.false(`${res.stdout}${res.stderr}`.includes(secret), 'the secret is not printed');
   t.is(viaSudo.code, 0, viaSudo.stdout + viaSudo.stderr);
@@ -107,14 +117,15 @@ export default definePlaybook({ plays: [{ hosts: 'all', tasks: () => [
   // The run did what it says: the secret reached every file, the env and psql.
   const state = await hosts.ssh(
     HOST,
-    `cat /srv/secret-env /srv/secret-script /srv/secret-guarded; stat -c %U /tmp/secret-user; ` +
-      `grep -c ${secret} /srv/secret-copy /srv/secret-template /srv/secret-lines /srv/secret-stdin /tmp/secret-user; ` +
+    `cat /srv/secret-env /srv/secret-script /srv/secret-guarded; stat -c %U /tmp/secret-user /tmp/secret-site-command; ` +
+      `grep -c ${secret} /srv/secret-copy /srv/secret-template /srv/secret-lines /srv/secret-stdin /tmp/secret-user /tmp/secret-site-command; ` +
       `runuser -u postgres -- psql -tAc "select rolname from pg_roles where rolname = 'app'"`,
   );
   t.is(
     state.stdout,
-    'env-ok\nscript-ok\nguarded\nnobody\n' +
-      '/srv/secret-copy:1\n/srv/secret-template:1\n/srv/secret-lines:1\n/srv/secret-stdin:1\n/tmp/secret-user:1\napp\n',
+    'env-ok\nscript-ok\nguarded\nnobody\nnobody\n' +
+      '/srv/secret-copy:1\n/srv/secret-template:1\n/srv/secret-lines:1\n/srv/secret-stdin:1\n/tmp/secret-user:1\n' +
+      '/tmp/secret-site-command:1\napp\n',
     state.stderr,
   );
 
