@@ -88,6 +88,11 @@ export function varsOptions(cmd: Command): Command {
 export function commonRunOptions(cmd: Command): Command {
   cmd.option('--check', 'probe only: show what would change, change nothing');
   cmd.option('--diff', 'show unified diffs of the files that change (secrets print as [secret])');
+  cmd.option(
+    '--task-timeout <seconds>',
+    "stop a task's command (with everything it started) after this long unless the task sets its own timeout",
+    positiveInt('--task-timeout'),
+  );
   return forksOption(
     varsOptions(cmd).option(
       '--tags <tags>',

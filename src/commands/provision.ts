@@ -35,6 +35,7 @@ export async function provision(env: string, o: RunOptions): Promise<number> {
       reporter,
       stop,
       peers,
+      taskTimeout: o.taskTimeout,
     });
     return failed;
   });

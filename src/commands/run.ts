@@ -73,6 +73,7 @@ export async function runPlaybook(env: string, file: string, o: RunOptions): Pro
           keepOpen: (host) => fitsInForks && later.has(host),
           stop,
           peers,
+          taskTimeout: o.taskTimeout,
         },
       );
       for (const h of res.failed) failed.add(h);

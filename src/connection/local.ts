@@ -5,6 +5,7 @@
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { notifyObservers } from '../util/run-events.js';
+import { OutputCollector } from './bounded-output.js';
 import { frameInput, localArgv } from './protocol.js';
 import { AbortedError, type Connection, type ExecOptions, type ExecResult } from './types.js';
 
@@ -24,8 +25,8 @@ export class LocalConnection implements Connection {
     return new Promise((resolve, reject) => {
       // Its own process group, so an abort stops what the script started too.
       const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
-      const stdout: Buffer[] = [];
-      const stderr: Buffer[] = [];
+      const stdout = new OutputCollector(opts.bound);
+      const stderr = new OutputCollector(opts.bound && { tailBytes: opts.bound.tailBytes });
       let aborted = false;
       const abort = () => {
         if (aborted) return;
@@ -68,8 +69,8 @@ export class LocalConnection implements Connection {
         done();
         const bySignal = signal ? 128 + ((constants.signals as Record<string, number>)[signal] ?? 0) : 255;
         resolve({
-          stdout: Buffer.concat(stdout).toString('utf8'),
-          stderr: Buffer.concat(stderr).toString('utf8'),
+          stdout: stdout.text(),
+          stderr: stderr.text(),
           code: code ?? bySignal,
         });
       });

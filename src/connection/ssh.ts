@@ -13,6 +13,7 @@ import { constants } from 'node:os';
 import { NodeSSH } from 'node-ssh';
 import type { InventoryHost } from '../inventory/types.js';
 import { notifyObservers } from '../util/run-events.js';
+import { OutputCollector } from './bounded-output.js';
 import { fingerprint, hostPattern, KnownHosts } from './known-hosts.js';
 import { frameInput, remoteCommand } from './protocol.js';
 import {
@@ -300,8 +301,8 @@ export class SshConnection implements Connection {
           }
           channel = ch;
           if (settled) return ch.close();
-          const stdout: Buffer[] = [];
-          const stderr: Buffer[] = [];
+          const stdout = new OutputCollector(opts.bound);
+          const stderr = new OutputCollector(opts.bound && { tailBytes: opts.bound.tailBytes });
           let exit: number | undefined;
           if (opts.stdout) ch.pipe(opts.stdout, { end: false });
           else ch.on('data', (d: Buffer) => stdout.push(d));
@@ -319,11 +320,7 @@ export class SshConnection implements Connection {
                   new UnreachableError(this.target.name, 'lost', 'lost connection: the session ended'),
               );
             }
-            finish({
-              stdout: Buffer.concat(stdout).toString('utf8'),
-              stderr: Buffer.concat(stderr).toString('utf8'),
-              code: exit,
-            });
+            finish({ stdout: stdout.text(), stderr: stderr.text(), code: exit });
           });
           input = frameInput(script, opts.stdin, password);
           input.on('error', (e) => finish(e));

@@ -1,5 +1,6 @@
 /** One connection per host, reused for the whole run. SSH and local connections share this interface. */
 import type { Writable } from 'node:stream';
+import type { OutputBound } from './bounded-output.js';
 
 /** How long to wait for a host, and how a silent one is found lost, unless told otherwise (seconds). */
 export const CONNECTION_DEFAULTS = { connectTimeout: 10, keepalive: 5, keepaliveCount: 2 } as const;
@@ -15,6 +16,11 @@ export interface ExecOptions {
    * empty. Verdandi does not end this stream: the caller does, after the exec resolved.
    */
   stdout?: Writable;
+  /**
+   * Keep only the end of stdout and stderr (a command's own output, which may have no end): see
+   * bounded-output.ts. Default: everything is kept (Verdandi's own probes and reads).
+   */
+  bound?: OutputBound;
   /** Fail the exec after this many milliseconds (default: none). */
   timeoutMs?: number;
   /**

@@ -4,18 +4,22 @@
  * the runtimes import it without an import cycle: through such a cycle a bundled build once evaluated the
  * runtime table before the swarm runtime existed.
  */
-import { words } from '../util/shell.js';
+import { hereDocument, words } from '../util/shell.js';
 import type { Site, SitePaths } from './site.js';
 
-/** Runs `command` as the app user, in `cwd`, with the site's environment and virtualenv. */
+/**
+ * Runs `command` as the app user, in `cwd`, with the site's environment and virtualenv. The command is
+ * a here-document on fd 3, read and evaluated by the app user's shell: it is no process's argument, so
+ * `ps` on the host does not show it (see tasks/command.ts, shellOf). It ends the line.
+ */
 export function asApp(paths: SitePaths, cwd: string, command: string): string {
-  // Positional parameters carry the values: no quoting inside quoting.
+  // A positional parameter carries the directory: no quoting inside quoting.
   const inner =
     'cd "$1" || exit 1; ' +
     'if [ -f ./.env ]; then set -a; . ./.env; set +a; fi; ' +
     'if [ -d .venv ]; then VIRTUAL_ENV="$PWD/.venv"; PATH="$VIRTUAL_ENV/bin:$PATH"; export VIRTUAL_ENV PATH; fi; ' +
-    'exec sh -c "$2"';
-  return words(
+    'vd_s=$(cat <&3); exec 3<&-; set --; eval "$vd_s"';
+  return `${words(
     'runuser',
     '-u',
     paths.user,
@@ -27,8 +31,7 @@ export function asApp(paths: SitePaths, cwd: string, command: string): string {
     inner,
     'sh',
     cwd,
-    command,
-  );
+  )} ${hereDocument(3, command)}`;
 }
 
 export function releaseDir(paths: SitePaths, release: string): string {

@@ -5,6 +5,7 @@
 import { type Connection, type ExecOptions, UnreachableError } from '../connection/types.js';
 import { execStoppable } from '../engine/remote-process.js';
 import { redact } from '../util/redact.js';
+import { printable } from '../util/terminal-text.js';
 import { type DeployOutput, oneLine, seconds, tail } from './output.js';
 import type { DeployPlan, PlanStep } from './plan.js';
 
@@ -22,7 +23,7 @@ export class StepFailure extends Error {
 
   /** The block shown under the failure line. */
   report(): string {
-    const out = this.output.trim() ? `\noutput (last lines):\n${tail(this.output)}` : '';
+    const out = this.output.trim() ? `\noutput (last lines):\n${printable(tail(this.output))}` : '';
     return redact(`command: ${oneLine(this.command)}\nexit code: ${this.code}${out}`);
   }
 }
@@ -47,6 +48,8 @@ export interface RunStepOptions {
    * group on the host (it runs `supervised`), and the step throws Interrupted.
    */
   signal?: AbortSignal;
+  /** Keep only the end of what the command prints (a plan step's own output, which may have no end). */
+  bounded?: boolean;
 }
 
 /**
@@ -56,12 +59,17 @@ export interface RunStepOptions {
 export async function runStep(
   conn: Connection,
   step: Pick<PlanStep, 'title' | 'command' | 'timeoutMs'> & { stdin?: ExecOptions['stdin'] },
-  { signal }: RunStepOptions = {},
+  { signal, bounded }: RunStepOptions = {},
 ): Promise<{ stdout: string; stderr: string; code: number }> {
   let res: { stdout: string; stderr: string; code: number };
   if (signal?.aborted) throw new Interrupted(step.title, step.command, signal);
   try {
-    res = await execStoppable(conn, step.command, { stdin: step.stdin, timeoutMs: step.timeoutMs }, signal);
+    res = await execStoppable(
+      conn,
+      step.command,
+      { stdin: step.stdin, timeoutMs: step.timeoutMs, bound: bounded ? {} : undefined },
+      signal,
+    );
   } catch (err) {
     if (err instanceof UnreachableError)
       throw new UnreachableError(err.host, err.reason, `${err.message} (during "${step.title}")`);
@@ -122,7 +130,7 @@ export async function runPlan(
     if (step.decides === 'pending-migrations') {
       let res: { stdout: string; stderr: string; code: number };
       try {
-        res = await runStep(conn, step, { signal });
+        res = await runStep(conn, step, { signal, bounded: true });
       } catch (err) {
         if (err instanceof StepFailure && !(err instanceof Interrupted))
           res = { stdout: err.output, stderr: '', code: err.code };
@@ -136,13 +144,13 @@ export async function runPlan(
         step.title,
         pending ? 'yes: maintenance during the migration' : 'none: no downtime',
       );
-      out.verbose(tail(res.stdout + res.stderr, 5));
+      out.verbose(printable(tail(res.stdout + res.stderr, 5)));
       continue;
     }
     try {
       // Once the new release serves, the run goes to its end: the rest is quick bookkeeping.
-      const res = await runStep(conn, step, { signal: result.live ? undefined : signal });
-      const said = step.showsOutput ? res.stdout.trim().split('\n').at(-1) : undefined;
+      const res = await runStep(conn, step, { signal: result.live ? undefined : signal, bounded: true });
+      const said = step.showsOutput ? printable(res.stdout.trim().split('\n').at(-1) ?? '') : undefined;
       out.step(
         where.host,
         where.site,

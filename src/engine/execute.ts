@@ -27,6 +27,8 @@ export interface RunOptions extends ContextOptions {
   forks?: number;
   json?: boolean;
   verbose?: boolean;
+  /** Seconds a command may run when its task sets no `timeout` (`--task-timeout`). */
+  taskTimeout?: number;
 }
 
 export interface ExecuteOptions {
@@ -43,6 +45,8 @@ export interface ExecuteOptions {
   stop?: RunStop;
   /** Reads what a step needs from another host (RunStep.stdinFrom); without it such a step fails. */
   peers?: PeerReader;
+  /** Seconds a run step may take when its task sets no `timeout`. */
+  taskTimeout?: number;
 }
 
 export function batchSizes(total: number, serial?: number | string): number[] {
@@ -123,6 +127,7 @@ export async function execute(
             unitTags: unit.tags,
             handlers: unit.handlers,
             stop: opts.stop,
+            taskTimeout: opts.taskTimeout,
             readPeer: opts.peers?.read.bind(opts.peers),
           });
           if (res.failed > 0) {
@@ -207,7 +212,7 @@ function stopOnSignals(reporter: Reporter, conns: ConnectionPool, peers: PeerRea
   return new RunStop().listen(
     (signal) =>
       reporter.warn(
-        `${signal}: stopping: the steps in flight finish, no new step starts (${signal === 'SIGINT' ? 'Ctrl-C' : signal} again aborts them)`,
+        `${signal}: stopping: the commands running on the hosts are stopped, files in flight finish, no new step starts (${signal === 'SIGINT' ? 'Ctrl-C' : signal} again aborts them)`,
       ),
     (signal) => {
       reporter.warn(`${signal} again: aborting the steps in flight (no file is installed half-written)`);

@@ -1,7 +1,9 @@
 /**
  * Ctrl-C and SIGTERM during a run (provision, run). The first signal is a stop request: no new command
- * starts on any host (no new step, no handler, no new host), the commands in flight finish, the recap
- * prints and the run exits 130 (SIGINT) or 143 (SIGTERM). A second signal aborts at once: every
+ * starts on any host (no new step, no handler, no new host), the commands that run something (run
+ * steps: command, shell, apt...) are stopped with their whole process group on the host (`aborted`
+ * fires; see remote-process.ts), a file being sent arrives whole, the recap prints and the run exits
+ * 130 (SIGINT) or 143 (SIGTERM). A second signal aborts at once: every
  * connection is closed, which ends the input of the commands still running, so a write in progress
  * installs nothing (its size and sha256 do not match) and leaves no temporary file.
  */
@@ -19,6 +21,12 @@ export class RunStop {
   signal?: StopSignal;
   private readonly handlers = new Map<StopSignal, () => void>();
   private source: SignalSource = process;
+  private readonly controller = new AbortController();
+
+  /** Aborted by the first signal: the commands running on the hosts are stopped. */
+  get aborted(): AbortSignal {
+    return this.controller.signal;
+  }
 
   get requested(): boolean {
     return this.signal !== undefined;
@@ -44,6 +52,7 @@ export class RunStop {
         if (this.signal === undefined) {
           this.signal = signal;
           onFirst(signal);
+          this.controller.abort(signal);
         } else onSecond(signal);
       };
       this.handlers.set(signal, handler);

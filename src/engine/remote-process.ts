@@ -11,17 +11,39 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Connection, ExecOptions, ExecResult } from '../connection/types.js';
-import { quote } from '../util/shell.js';
+import { quote, RawShell, raw } from '../util/shell.js';
 
 export const RUN_DIR = '/run/verdandi/steps';
+/**
+ * The commands of provision and run (command, shell and every other run step). Apart from RUN_DIR: a
+ * deploy taking over a dead holder's lock stops what RUN_DIR records, and must not stop a provision
+ * running on the same host meanwhile.
+ */
+export const TASK_RUN_DIR = raw(
+  `"$(if [ "$(id -u)" = 0 ]; then echo /run/verdandi/tasks; else echo "\${XDG_RUNTIME_DIR:-$HOME/.cache}/verdandi-tasks"; fi)"`,
+);
+/** Exit status of a supervised command stopped by its timeout (coreutils `timeout`). */
+export const TIMED_OUT_EXIT = 124;
+/** After a timeout's TERM, how long the group has before KILL (seconds). */
+export const TIMEOUT_GRACE = 10;
 
 /** A new id for one supervised command. */
 export function newProcessId(): string {
   return randomBytes(6).toString('hex');
 }
 
-function pidFile(id: string, dir: string): string {
-  return `${dir}/${id}.pid`;
+/**
+ * Where the pid files live: a path, or a shell expression (the directory of the tasks depends on the
+ * user the commands run as). Scripts set `vd_dir` from it first and name files from there.
+ */
+export type RunDir = string | RawShell;
+
+function dirLine(dir: RunDir): string {
+  return `vd_dir=${dir instanceof RawShell ? dir.text : quote(dir)}`;
+}
+
+function pidFile(id: string): string {
+  return `"$vd_dir/${id}.pid"`;
 }
 
 /**
@@ -29,15 +51,25 @@ function pidFile(id: string, dir: string): string {
  * (a background command would otherwise read /dev/null), and the exit code is its own. The command is
  * written to a file by the shell's own `printf` (a builtin: no process, no argument list), so the
  * process list on the host shows `sh <RUN_DIR>/<id>.sh`, never the command.
+ *
+ * With `timeoutSeconds`, coreutils `timeout` leads the group: when the time is up it sends TERM to the
+ * whole group, KILL TIMEOUT_GRACE seconds later to what is left, and exits TIMED_OUT_EXIT (124; 137
+ * when KILL was needed).
  */
-export function supervised(command: string, id: string, dir = RUN_DIR): string {
-  const file = quote(pidFile(id, dir));
-  const script = quote(`${dir}/${id}.sh`);
+export function supervised(
+  command: string,
+  id: string,
+  dir: RunDir = RUN_DIR,
+  timeoutSeconds?: number,
+): string {
+  const file = pidFile(id);
+  const script = `"$vd_dir/${id}.sh"`;
   return [
-    `mkdir -p ${quote(dir)} || exit 1`,
+    dirLine(dir),
+    `mkdir -p "$vd_dir" || exit 1`,
     `(umask 077 && printf '%s\n' ${quote(command)} > ${script}) || exit 1`,
     'exec 3<&0',
-    `setsid sh ${script} <&3 3<&- &`,
+    `setsid ${timeoutSeconds ? `timeout -k ${TIMEOUT_GRACE} ${timeoutSeconds} ` : ''}sh ${script} <&3 3<&- &`,
     'pid=$!',
     'exec 3<&-',
     `echo "$pid" > ${file}`,
@@ -58,9 +90,10 @@ const STOP_GROUP = (grace: number) =>
   ].join('\n');
 
 /** Stops one supervised command with its whole process group. */
-export function stopScript(id: string, grace = 10, dir = RUN_DIR): string {
-  const file = quote(pidFile(id, dir));
+export function stopScript(id: string, grace = 10, dir: RunDir = RUN_DIR): string {
+  const file = pidFile(id);
   return [
+    dirLine(dir),
     STOP_GROUP(grace),
     // The wrapper writes the pid file right after starting the command: wait for it briefly.
     `i=0; while [ ! -s ${file} ] && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i + 1)); done`,
@@ -87,6 +120,25 @@ export function stopLeftoversScript(grace = 10, dir = RUN_DIR): string {
 }
 
 /**
+ * Until the returned function is called: when `signal` aborts, the supervised command `id` is stopped
+ * with its whole process group (a command of its own on the same connection).
+ */
+export function stopOnAbort(
+  conn: Connection,
+  id: string,
+  signal: AbortSignal | undefined,
+  dir: RunDir = RUN_DIR,
+): () => void {
+  if (!signal) return () => undefined;
+  const stop = () => {
+    conn.exec(stopScript(id, 10, dir)).catch(() => undefined);
+  };
+  if (signal.aborted) stop();
+  else signal.addEventListener('abort', stop, { once: true });
+  return () => signal.removeEventListener('abort', stop);
+}
+
+/**
  * Runs `script` on the host; when `signal` aborts meanwhile, the command is stopped with its whole
  * process group (the exec then ends with the command's exit code, usually 143) and `stopped` is true.
  */
@@ -98,14 +150,11 @@ export async function execStoppable(
 ): Promise<ExecResult & { stopped: boolean }> {
   if (!signal) return { ...(await conn.exec(script, opts)), stopped: false };
   const id = newProcessId();
-  const stop = () => {
-    conn.exec(stopScript(id)).catch(() => undefined);
-  };
-  signal.addEventListener('abort', stop, { once: true });
+  const release = stopOnAbort(conn, id, signal);
   try {
     const res = await conn.exec(supervised(script, id), opts);
     return { ...res, stopped: signal.aborted };
   } finally {
-    signal.removeEventListener('abort', stop);
+    release();
   }
 }

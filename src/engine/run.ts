@@ -14,15 +14,20 @@
  *    run (lost connection, Ctrl-C, killed controller) runs at the next run. When the command of a
  *    notifying task fails, its handlers still run: the record was made, and a command that failed part
  *    way may have changed the host.
- * 4. A stop request (Ctrl-C) lets the step in flight finish and starts nothing more, handlers included
- *    (they stay recorded on the host for the next run).
+ * 4. A stop request (Ctrl-C) starts nothing more, handlers included (they stay recorded on the host for
+ *    the next run). A write in flight finishes (whole or nothing); a run step in flight is stopped with
+ *    its whole process group: every run step runs supervised (remote-process.ts), under its timeout.
+ * 5. What a step prints is bounded (bounded-output.ts) and shown with its control characters escaped.
  */
+import { OMITTED_PREFIX } from '../connection/bounded-output.js';
 import { type Connection, type ExecOptions, UnreachableError } from '../connection/types.js';
 import { UserError } from '../util/errors.js';
 import { holdsSecret, redact } from '../util/redact.js';
 import { quote } from '../util/shell.js';
+import { printable } from '../util/terminal-text.js';
 import { type BatchProbe, buildProbeBatch, newNonce, parseProbeBatch } from './probe-batch.js';
 import { ProbeWindows } from './probe-windows.js';
+import { newProcessId, stopOnAbort, supervised, TASK_RUN_DIR, TIMED_OUT_EXIT } from './remote-process.js';
 import type { Reporter } from './report.js';
 import {
   clearPendingScript,
@@ -48,16 +53,24 @@ export interface RunTasksOptions {
   handlers?: HandlerMap;
   /** Shell run after the last step of the last changed task succeeded, in the same round trip. */
   afterLastStep?: string;
-  /** Asked before every command: once it says stop, no new command starts (see interrupt.ts). */
-  stop?: { readonly requested: boolean };
+  /**
+   * Asked before every command: once it says stop, no new command starts; `aborted` stops the run step
+   * in flight (see interrupt.ts).
+   */
+  stop?: { readonly requested: boolean; readonly aborted?: AbortSignal };
+  /** Seconds a run step may take when its task sets no `timeout` (`--task-timeout`; default none). */
+  taskTimeout?: number;
   /** Reads a value a step needs from another host (RunStep.stdinFrom); see peer-read.ts. */
   readPeer?: (read: PeerRead) => Promise<string>;
 }
 
 /** The run of this host was stopped by a stop request before `next` (nothing of it had started). */
 export class InterruptedError extends Error {
-  constructor(readonly next: string) {
-    super(`stopped before ${next}`);
+  constructor(
+    readonly next: string,
+    message = `stopped before ${next}`,
+  ) {
+    super(message);
     this.name = 'InterruptedError';
   }
 }
@@ -108,9 +121,11 @@ function selectedByTags(task: Task, opts: RunTasksOptions): boolean {
   return opts.tags.some((t) => own.has(t));
 }
 
+/** The last lines of a step's output, as the terminal may show them (the omission line kept). */
 function tail(text: string, lines = 15): string {
   const all = text.replace(/\s+$/, '').split('\n');
-  return all.slice(-lines).join('\n');
+  const omitted = all.length > lines && all[0].startsWith(OMITTED_PREFIX) ? [all[0]] : [];
+  return printable([...omitted, ...all.slice(-lines)].join('\n'));
 }
 
 /** Runs the plan function, turning a thrown error into a failed plan. */
@@ -275,7 +290,12 @@ export async function runTasks(
         s === recordAt
           ? `${recordPendingScript(unit, task.notify)} && printf '\\n%s\\n' '${recordedMarker}'`
           : '';
-      const step = stepScript(plan.steps[s], record);
+      let step = stepScript(plan.steps[s], record);
+      const planned = plan.steps[s];
+      // A run step runs supervised: a stop request or its timeout ends its whole process group.
+      const processId = planned.kind === 'run' ? newProcessId() : undefined;
+      const timeout = planned.kind === 'run' ? (planned.timeoutSeconds ?? opts.taskTimeout) : undefined;
+      if (processId) step = { ...step, script: supervised(step.script, processId, TASK_RUN_DIR, timeout) };
       const rideAlong = last ? windows.rideAlong(i + 1) : [];
       const batch = rideAlong.length ? buildProbeBatch(probesOf(rideAlong), nonce) : undefined;
       const lastOfAll = last && i === tasks.length - 1 ? (opts.afterLastStep ?? '') : '';
@@ -296,7 +316,16 @@ export async function runTasks(
           break;
         }
       }
-      const res = await exec(label(task), combine(step, after, nonce), { stdin });
+      const stopping = processId
+        ? stopOnAbort(conn, processId, opts.stop?.aborted, TASK_RUN_DIR)
+        : () => undefined;
+      const started = Date.now();
+      const res = await exec(label(task), combine(step, after, nonce), {
+        stdin,
+        // A command may print without end: only the tail of its output is kept (the fresh probes after
+        // its marker are Verdandi's own, kept whole).
+        bound: { until: `\n@@vd-${nonce}-step ` },
+      }).finally(stopping);
       windows.stepApplied();
       const split = splitStepOutput(res.stdout, nonce);
       const { rest, code } = split;
@@ -306,10 +335,23 @@ export async function runTasks(
         stepOut = stepOut.replace(`\n${recordedMarker}\n`, '');
       }
       const exit = code ?? res.code;
+      if (!step.okCodes.includes(exit) && processId && opts.stop?.aborted?.aborted) {
+        throw new InterruptedError(
+          label(task),
+          `stopped during ${label(task)}: its command was stopped on the host with its process group`,
+        );
+      }
       if (!step.okCodes.includes(exit)) {
         const shown = task.sensitive ? '(command hidden: sensitive task)' : step.display;
+        const timedOut =
+          timeout !== undefined &&
+          (exit === TIMED_OUT_EXIT || exit === 137) &&
+          Date.now() - started >= timeout * 1000;
         failure =
-          `command: ${shown}\nexit code: ${exit}` +
+          `command: ${shown}\n` +
+          (timedOut
+            ? `timed out after ${timeout} s: stopped with its whole process group (exit code ${exit})`
+            : `exit code: ${exit}`) +
           (res.stderr.trim() ? `\nstderr:\n${tail(res.stderr)}` : '') +
           (stepOut.trim() && !task.sensitive ? `\nstdout:\n${tail(stepOut)}` : '');
         break;

@@ -62,6 +62,11 @@ export interface RunStep {
   okCodes?: number[];
   /** A secret read from another host of the inventory when the step runs, sent first on stdin. */
   stdinFrom?: PeerRead;
+  /**
+   * Stop the command with its whole process group after this many seconds; the step then fails
+   * (default: the run's `--task-timeout`, else none).
+   */
+  timeoutSeconds?: number;
 }
 
 /**

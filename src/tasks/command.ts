@@ -14,13 +14,20 @@
  *
  * `env` values never appear on a command line (where `ps` on the host would show them): they travel on
  * the step's standard input, ahead of `stdin`, and are exported by a small reader loop before the
- * command starts (see `envFromStdin`).
+ * command starts (see `envFromStdin`). A `shell` script and the `unless`/`onlyIf` guards are not
+ * arguments of `sh -c` either: they travel inside the step's own script (itself sent on stdin) and reach
+ * their shell through a here-document (see `shellOf`). `argv` is the program's own command line: it
+ * shows in `ps` like any program's, so a secret goes in `env` or `stdin`, never in `argv`.
+ *
+ * `timeout` (seconds): the command is stopped with its whole process group when the time is up, and
+ * the task fails (the engine runs every run step under a supervisor, see engine/remote-process.ts).
  */
+
 import { z } from 'zod';
 import type { Plan, ProbeResult, RunStep } from '../engine/types.js';
-import { and, sh, words } from '../util/shell.js';
+import { and, hereDocument, sh, words } from '../util/shell.js';
 import { defineTask, type PrepareContext } from './define.js';
-import { environment, nonEmpty, says } from './options.js';
+import { environment, integer, nonEmpty, says } from './options.js';
 import { markedLines } from './probe-output.js';
 
 /** A login name, as `runuser -u` takes it. */
@@ -47,6 +54,8 @@ const guards = {
   onlyIf: nonEmpty('onlyIf').optional(),
   /** Text given to the command on its standard input (a password, a SQL script...). */
   stdin: nonEmpty('stdin').optional(),
+  /** Stop the command (with everything it started) after this many seconds; the task then fails. */
+  timeout: integer('timeout', 1).optional(),
 };
 
 const argvMessage = says((got) => `argv must be a non-empty list of strings, got ${got}`);
@@ -58,7 +67,7 @@ const commandOptions = z.strictObject({
 });
 
 const shellOptions = z.strictObject({
-  /** A shell script, run with `sh -c`. */
+  /** A shell script, run by `sh` (it travels on stdin: never on a command line). */
   script: z
     .string({ error: 'script must be a non-empty string' })
     .refine((script) => script.trim() !== '', { error: 'script must be a non-empty string' }),
@@ -87,7 +96,7 @@ function probe({ cwd, user, creates, removes, unless, onlyIf }: Run): string {
   const pathTest = (kind: string, path: string) =>
     `if ( ${and(cwd !== undefined && sh`cd ${cwd}`, sh`test -e ${path}`)} ) 2>/dev/null; then echo '${MARKER} ${kind} yes'; else echo '${MARKER} ${kind} no'; fi`;
   const commandTest = (kind: string, guard: string) =>
-    `( ${and(cwd !== undefined && sh`cd ${cwd}`, runAs(user, sh`sh -c ${guard}`))} ) </dev/null >/dev/null 2>&1; echo "${MARKER} ${kind} $?"`;
+    `( ${and(cwd !== undefined && sh`cd ${cwd}`, runAs(user, shellOf(guard)))}\n) </dev/null >/dev/null 2>&1; echo "${MARKER} ${kind} $?"`;
   const lines: string[] = [];
   if (creates !== undefined) lines.push(pathTest('creates', creates));
   if (removes !== undefined) lines.push(pathTest('removes', removes));
@@ -106,6 +115,7 @@ function runStep(run: Run): RunStep {
   };
   const stdin = env.stdin + (run.stdin ?? '');
   if (stdin !== '') step.stdin = stdin;
+  if (run.timeout !== undefined) step.timeoutSeconds = run.timeout;
   return step;
 }
 
@@ -155,7 +165,7 @@ export const command = defineTask({
   alwaysRuns: (run) => !hasGuard(run),
 });
 
-/** Runs a shell script with `sh -c`, on every run unless a guard says otherwise. */
+/** Runs a shell script with `sh`, on every run unless a guard says otherwise. */
 export const shell = defineTask({
   type: 'shell',
   options: shellOptions,
@@ -163,7 +173,7 @@ export const shell = defineTask({
   label: (script) => `shell ${script.trim().split('\n')[0]}`,
   prepare: ({ script, ...rest }, { label }: PrepareContext): Run => ({
     ...rest,
-    commandLine: sh`sh -c ${script}`,
+    commandLine: shellOf(script),
     label,
   }),
   probe,
@@ -173,6 +183,18 @@ export const shell = defineTask({
 
 // ---------------------------------------------------------------------------------------------------
 // Helpers shared with other system tasks (git, docker)
+
+/**
+ * A command that runs `script` in a shell of its own (`sh -c script` would put the script, secrets and
+ * all, on the host's process list). The script is a here-document on fd 3: its text is part of the
+ * step's script, which travels on stdin; the new shell reads it from fd 3 and evals it, so its command
+ * line is the fixed `sh -c 'vd_s=$(cat <&3) ...'`. Its stdin stays the step's (the command's `stdin`).
+ * It works through `runuser` too: the open fd is inherited, no file permission to grant. The
+ * here-document ends the command's line: anything after it starts on a new line.
+ */
+export function shellOf(script: string): string {
+  return `${words('sh', '-c', 'vd_s=$(cat <&3); exec 3<&-; eval "$vd_s"')} ${hereDocument(3, script)}`;
+}
 
 /**
  * `command` run as `user` through `runuser -u user --` (no login shell: system users often have

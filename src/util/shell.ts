@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 /**
  * Shell quoting helpers. Every command Verdandi sends to a host is built from these, never by pasting
  * strings: a value is always one shell word, whatever characters it holds.
@@ -53,4 +55,15 @@ export function sh(strings: TemplateStringsArray, ...values: ShellValue[]): stri
 /** `a && b && c`, skipping empty parts. */
 export function and(...commands: Array<string | undefined | false>): string {
   return commands.filter((c): c is string => !!c).join(' && ');
+}
+
+/**
+ * A here-document giving `text` to a command on file descriptor `fd` (`3<<'VD_…'`, the text, the
+ * delimiter): the text is part of the script, not an argument of any process. The quoted delimiter
+ * means no expansion; it is derived from the text's hash, so it cannot be one of its lines. Append it
+ * to the command: it ends the command's line (what follows starts on a new line).
+ */
+export function hereDocument(fd: number, text: string): string {
+  const end = `VD_${createHash('sha256').update(text).digest('hex').slice(0, 16)}`;
+  return `${fd}<<'${end}'\n${text.endsWith('\n') ? text : `${text}\n`}${end}`;
 }

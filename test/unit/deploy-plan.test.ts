@@ -265,7 +265,9 @@ test('commands quote every value: a hostile command stays one argument', async (
   const paths = sitePaths(site, '/srv');
   const cmd = asApp(paths, '/srv/app/releases/x', "echo 'hi' $(id); rm -rf /");
   t.true(cmd.startsWith('runuser -u app -- env HOME=/srv/app sh -c'));
-  t.true(cmd.endsWith(`/srv/app/releases/x 'echo '\\''hi'\\'' $(id); rm -rf /'`));
+  // The command is a here-document of the script, not an argument (see the test below).
+  t.true(cmd.includes(` /srv/app/releases/x 3<<'VD_`));
+  t.true(cmd.includes(`\necho 'hi' $(id); rm -rf /\nVD_`));
   t.is(
     switchCurrent(paths, OLD),
     `ln -sfn releases/${OLD} /srv/app/current.tmp && mv -T /srv/app/current.tmp /srv/app/current && touch /srv/app/releases/${OLD}/.verdandi-deployed`,
@@ -420,4 +422,26 @@ test('unused virtualenvs are removed, the ones a release links to are kept', asy
   const res = await runSh(pruneVenvs(paths));
   t.is(res.code, 0, res.stderr);
   t.deepEqual(await readdir(join(paths.shared, 'venvs')), ['bbbb']);
+});
+
+test('a site command runs as the app user in the release with its env, and is on no command line', async (t) => {
+  if (process.getuid?.() !== 0) {
+    t.pass('runuser needs root: covered on the test hosts');
+    return;
+  }
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const release = mkdtempSync(`${tmpdir()}/vd-asapp-`);
+  writeFileSync(`${release}/.env`, "MODE='from env'\n");
+  const paths = { ...sitePaths(python(), '/srv'), user: 'root', dir: release };
+  const cmd = asApp(
+    paths,
+    release,
+    `printf '%s|%s|%s|' "$MODE" "$#" "$PWD"; tr '\\0' ' ' < /proc/$$/cmdline; exit 4`,
+  );
+  const res = await runSh(`${cmd}\n`);
+  t.is(res.code, 4, res.stderr);
+  const [mode, args, cwd, cmdline] = res.stdout.split('|');
+  t.deepEqual([mode, args, cwd], ['from env', '0', release]);
+  t.false(cmdline.includes('printf'), cmdline);
 });

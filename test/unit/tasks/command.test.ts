@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import type { RunStep } from '../../../src/engine/types.js';
-import { command, envFromStdin, shell } from '../../../src/tasks/command.js';
+import { command, envFromStdin, shell, shellOf } from '../../../src/tasks/command.js';
 import { UserError } from '../../../src/util/errors.js';
 
 const guards = (lines: string[]) => ({
@@ -50,11 +50,13 @@ test('removes: runs only when the path exists', (t) => {
 
 test('unless: exit 0 skips; onlyIf: non-zero skips; both reported', (t) => {
   const unless = shell({ script: 'pyenv install 3.12', unless: 'pyenv versions --bare | grep -qx 3.12' });
+  // The guard is a here-document of the probe, not an argument of `sh -c` (see the ps test below).
   t.true(
     unless.probe.includes(
-      `sh -c 'pyenv versions --bare | grep -qx 3.12' ) </dev/null >/dev/null 2>&1; echo "verdandi-guard unless $?"`,
+      `${shellOf('pyenv versions --bare | grep -qx 3.12')}\n) </dev/null >/dev/null 2>&1`,
     ),
   );
+  t.false(unless.probe.includes("sh -c 'pyenv"));
   t.deepEqual(unless.plan(guards(['unless 0'])), { steps: [], reason: 'unless guard exited 0' });
   t.is(unless.plan(guards(['unless 1'])).reason, 'unless guard exited 1');
   const onlyIf = shell({ script: 'systemctl restart x', onlyIf: 'test -f /run/x.flag' });
@@ -79,8 +81,8 @@ test('a guard the probe did not report is an error, not a run', (t) => {
 test('user and cwd: cd, then runuser; guards run the same way', (t) => {
   const task = shell({ script: 'make install', user: 'app', cwd: '/srv/app', unless: 'test -x bin/app' });
   const plan = task.plan(guards(['unless 1']));
-  t.is((plan.steps[0] as RunStep).command, "cd /srv/app && runuser -u app -- sh -c 'make install'");
-  t.true(task.probe.includes("( cd /srv/app && runuser -u app -- sh -c 'test -x bin/app' )"));
+  t.is((plan.steps[0] as RunStep).command, `cd /srv/app && runuser -u app -- ${shellOf('make install')}`);
+  t.true(task.probe.includes(`( cd /srv/app && runuser -u app -- ${shellOf('test -x bin/app')}\n)`));
 });
 
 test('stdin is passed as RunStep.stdin', (t) => {
@@ -112,13 +114,47 @@ test('env prelude: the shell gets the exact values, the command the rest of stdi
   t.is(result.stdout, `[${env.A}][${env.B}][]rest of stdin\n`);
 });
 
-test('shell script runs with sh -c; default name from its first line', (t) => {
+test('shell script runs in a shell of its own; default name from its first line', (t) => {
   const task = shell({ script: 'set -e\necho one\necho two' });
   t.is(task.name, 'shell set -e');
   t.is(
     (task.plan({ stdout: '', exitCode: 0 }).steps[0] as RunStep).command,
-    "sh -c 'set -e\necho one\necho two'",
+    shellOf('set -e\necho one\necho two'),
   );
+});
+
+test('a shell script and its guards are on no command line; the script keeps its stdin and exit code', (t) => {
+  // The script prints the command line of the shell running it, then what it reads, then exits 3.
+  const script = `SECRET_MARK=1\ntr '\\0' ' ' < /proc/$$/cmdline; echo; cat; exit 3`;
+  const task = shell({
+    script,
+    stdin: 'from stdin\n',
+    unless: 'SECRET_GUARD=1; tr "\\0" " " < /proc/$$/cmdline >&2; false',
+  });
+  const step = task.plan(guards(['unless 1'])).steps[0] as RunStep;
+  const run = spawnSync('sh', ['-c', `${step.command}\n`], { input: step.stdin, encoding: 'utf8' });
+  t.is(run.status, 3, run.stderr);
+  const [cmdline, read] = run.stdout.split('\n');
+  t.true(cmdline.startsWith('sh -c vd_s='), cmdline);
+  t.false(cmdline.includes('SECRET_MARK'));
+  t.is(read, 'from stdin');
+  // The guard's shell (its stderr is silenced in the probe: read it here).
+  const probe = spawnSync('sh', ['-c', task.probe.replace('>/dev/null 2>&1', '>/dev/null')], {
+    encoding: 'utf8',
+  });
+  t.is(probe.stdout, 'verdandi-guard unless 1\n');
+  t.true(probe.stderr.startsWith('sh -c vd_s='), probe.stderr);
+  t.false(probe.stderr.includes('SECRET_GUARD'));
+});
+
+test('timeout: positive whole seconds, carried by the step', (t) => {
+  const step = shell({ script: 'sleep 100', timeout: 5 }).plan({ stdout: '', exitCode: 0 })
+    .steps[0] as RunStep;
+  t.is(step.timeoutSeconds, 5);
+  const none = command({ argv: ['true'] }).plan({ stdout: '', exitCode: 0 }).steps[0] as RunStep;
+  t.is(none.timeoutSeconds, undefined);
+  const err = t.throws(() => shell({ script: 'x', timeout: 0 }), { instanceOf: UserError });
+  t.regex(err?.message ?? '', /timeout must be a positive integer, got 0/);
 });
 
 test('the guard probe, run by sh, reports what the plan reads (relative paths from cwd)', (t) => {
