@@ -11,6 +11,8 @@ import type { RunStep, Step, WriteStep } from './types.js';
 export const TRANSFER_INCOMPLETE_EXIT = 66;
 /** Exit status of a write whose content failed the task's `validate` command (nothing was installed). */
 export const VALIDATION_FAILED_EXIT = 65;
+/** Exit status of a write whose temporary directory another user replaced (nothing was installed). */
+export const TEMP_REPLACED_EXIT = 67;
 /** Exit status of a step that could not record its notified handlers (nothing was changed). */
 export const RECORD_FAILED_EXIT = 71;
 
@@ -26,15 +28,19 @@ export const RECORD_FAILED_EXIT = 71;
  * The temporary file lives in a fresh 0700 directory that mktemp creates inside the target's directory
  * (the same filesystem: the rename stays atomic). No other user can open, replace or swap the file in
  * it, even when the target's directory is world-writable. The script works from inside that directory
- * (`cd`), so a user who renames the directory itself and puts one of her own in its place changes
- * nothing: the checks, owner, mode and rename all act on the directory the script created.
+ * (`cd`): the checks, owner, mode and rename act on the directory it created, whatever its name now.
+ * In a world-writable directory without the sticky bit, another user can still rename the directory
+ * and put one of her own in its place: `validate` (given a path) would then check her file, so the
+ * script compares the path with its own directory (`-ef`: same inode) before and after `validate`,
+ * and installs nothing when they differ.
  *
  * Owner and mode come from the step, or else from an existing regular file at `path`: never from what
  * a symbolic link points to (the rename replaces the link itself with the file).
  */
 export function writeScript(step: WriteStep, beforeInstall = ''): string {
   const path = quote(step.path);
-  const name = quote(basename(step.path) || 'file');
+  const base = basename(step.path) || 'file';
+  const name = '"$vd_f"';
   const size = Buffer.byteLength(step.content, 'utf8');
   const sha256 = createHash('sha256').update(step.content, 'utf8').digest('hex');
   const lines = [
@@ -43,11 +49,14 @@ export function writeScript(step: WriteStep, beforeInstall = ''): string {
     'vd_cwd=$PWD',
     `dir=$(dirname ${path})`,
     `tmpd=$(mktemp -d "$dir/.verdandi-XXXXXX")`,
-    // dash runs an EXIT trap on `exit`, not when a signal ends it: both remove the temporary directory.
-    `trap 'cd / && rm -rf "$tmpd"' EXIT`,
-    `trap 'cd / && rm -rf "$tmpd"; exit 129' HUP INT TERM PIPE`,
     'cd "$tmpd"',
-    `tmp="$tmpd"/${name}`,
+    // dash runs an EXIT trap on `exit`, not when a signal ends it: both remove the temporary file from
+    // the script's own directory (the working one), then that directory if it is still at its path.
+    `trap 'vd_rc=$?; rm -f "$vd_f"; cd /; rmdir "$tmpd" 2>/dev/null || :; exit "$vd_rc"' EXIT`,
+    `trap 'rm -f "$vd_f"; cd /; rmdir "$tmpd" 2>/dev/null || :; exit 129' HUP INT TERM PIPE`,
+    // Named like the target (a validate command may look at the extension); `./`: never an option.
+    `vd_f=./${quote(base)}`,
+    `tmp="$tmpd"/${quote(base)}`,
     `head -c ${size} > ${name}`,
     `got=$(wc -c < ${name})`,
     // The temporary file goes first: printing to a closed connection may end the shell.
@@ -67,8 +76,11 @@ export function writeScript(step: WriteStep, beforeInstall = ''): string {
   if (step.validate) {
     // Run where the script started (a validate command may use relative paths); `%s` is the file.
     const validate = step.validate.split('%s').join('"$tmp"');
+    const same = `if ! [ "$tmpd" -ef . ]; then echo "the temporary directory $tmpd was replaced by another user of the host while validating; nothing installed" >&2; exit ${TEMP_REPLACED_EXIT}; fi`;
     lines.push(
+      same,
       `if ! out=$( cd "$vd_cwd" 2>/dev/null || cd /; ${validate} 2>&1 ); then printf '%s\\n' "validation failed: $out" >&2; exit ${VALIDATION_FAILED_EXIT}; fi`,
+      same,
     );
   }
   if (beforeInstall) lines.push(mustSucceed(beforeInstall, `rm -f ${name}; `));

@@ -14,6 +14,7 @@ import test from 'ava';
 import {
   RECORD_FAILED_EXIT,
   stepScript,
+  TEMP_REPLACED_EXIT,
   TRANSFER_INCOMPLETE_EXIT,
   writeScript,
 } from '../../src/engine/steps.js';
@@ -156,4 +157,16 @@ test('the temporary file lives in a fresh 0700 directory inside the target direc
   t.regex(mode, new RegExp(`^700 ${dir}/\\.verdandi-\\w{6}$`));
   t.is(name, 'app.conf', 'the temporary file keeps the name (and extension) of the target');
   t.deepEqual(readdirSync(dir).sort(), ['app.conf', 'seen']);
+});
+
+test('a temporary directory renamed and replaced during validate installs nothing', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'vd-write-'));
+  const path = join(dir, 'app.conf');
+  writeFileSync(path, 'old');
+  // What another user can do in a world-writable directory without the sticky bit.
+  const validate = `d=$(dirname %s); mv "$d" "$d.moved" && mkdir "$d" && echo evil > %s`;
+  const res = run(writeScript({ kind: 'write', path, content: 'new', validate }), 'new');
+  t.is(res.code, TEMP_REPLACED_EXIT);
+  t.regex(res.err, /was replaced by another user of the host while validating; nothing installed/);
+  t.is(readFileSync(path, 'utf8'), 'old');
 });
