@@ -162,7 +162,11 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       noStackTrace(t, res.stdout + res.stderr);
       t.is(await sha256On(hosts, HOST, FILE), i.wanted, 'the step in flight finished: the new file, whole');
       t.is(await lastHandled(), handledBefore, 'no handler started after the stop request');
-      t.regex(await pendingRecords(), /"unit":"play 1","handler":"note"/, 'the handler is recorded on the host');
+      t.regex(
+        await pendingRecords(),
+        /"unit":"play 1","handler":"note"/,
+        'the handler is recorded on the host',
+      );
       await waitOnHost(hosts, HOST, NO_TEMP_FILES, 5_000);
       await nextRunConverges(t, i);
     },
