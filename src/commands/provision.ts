@@ -6,6 +6,7 @@ import { ConnectionPool } from '../engine/connection-pool.js';
 import { loadRunContext } from '../engine/context.js';
 import { execute, planRun, type RunOptions, reportedRun } from '../engine/execute.js';
 import { PeerReader } from '../engine/peer-read.js';
+import { PendingLedger } from '../engine/pending.js';
 import { ErrorCollector } from '../engine/plan.js';
 import { provisionUnits } from '../engine/units.js';
 import { DEFAULT_FORKS } from '../util/pool.js';
@@ -36,6 +37,7 @@ export async function provision(env: string, o: RunOptions): Promise<number> {
       stop,
       peers,
       taskTimeout: o.taskTimeout,
+      pending: PendingLedger.of(plans),
     });
     return failed;
   });

@@ -8,6 +8,7 @@ import { loadRunContext, type RunContext } from '../engine/context.js';
 import { batchSizes, execute, planRun, type RunOptions, reportedRun } from '../engine/execute.js';
 import { loadPlaybook } from '../engine/loader.js';
 import { PeerReader } from '../engine/peer-read.js';
+import { PendingLedger } from '../engine/pending.js';
 import { ErrorCollector } from '../engine/plan.js';
 import type { Play } from '../engine/types.js';
 import { playbookUnits } from '../engine/units.js';
@@ -56,6 +57,8 @@ export async function runPlaybook(env: string, file: string, o: RunOptions): Pro
       conns,
       { forks, reporter, keepOpen: fitsInForks },
     );
+    // A record on a host is replayed by any play of the playbook that defines its handler.
+    const pending = PendingLedger.of(plans.flat());
     for (const [i, { play }] of plays.entries()) {
       if (stop.requested) break;
       const later = new Set(plays.slice(i + 1).flatMap((p) => p.hosts.map((h) => h.host.name)));
@@ -74,6 +77,7 @@ export async function runPlaybook(env: string, file: string, o: RunOptions): Pro
           stop,
           peers,
           taskTimeout: o.taskTimeout,
+          pending,
         },
       );
       for (const h of res.failed) failed.add(h);

@@ -11,6 +11,7 @@ import type { ContextOptions, RunContext } from './context.js';
 import { gatherFacts } from './facts.js';
 import { RunStop } from './interrupt.js';
 import type { PeerReader } from './peer-read.js';
+import type { PendingLedger } from './pending.js';
 import { type ErrorCollector, type HostPlan, type HostUnits, planHosts } from './plan.js';
 import { Reporter } from './report.js';
 import { InterruptedError, runTasks } from './run.js';
@@ -47,6 +48,8 @@ export interface ExecuteOptions {
   peers?: PeerReader;
   /** Seconds a run step may take when its task sets no `timeout`. */
   taskTimeout?: number;
+  /** The pending-handler records the command can replay (pending.ts); the others are reported. */
+  pending?: PendingLedger;
 }
 
 export function batchSizes(total: number, serial?: number | string): number[] {
@@ -124,6 +127,8 @@ export async function execute(
             reporter,
             tags: opts.tags,
             unit: unit.name,
+            source: unit.definedBy,
+            pending: opts.pending,
             unitTags: unit.tags,
             handlers: unit.handlers,
             stop: opts.stop,

@@ -8,7 +8,7 @@
  * A line in the user's TypeScript comes from the error's stack: roles and playbooks load from bundles
  * that carry their source maps (compile-cache.ts), so frames name the `.ts` file, not the bundle.
  */
-import { sep } from 'node:path';
+import { relative, sep } from 'node:path';
 import { validateRoleVars, varsForRole } from '../inventory/index.js';
 import { InventoryError, type InventoryHost } from '../inventory/types.js';
 import { TaskOptionError } from '../tasks/options.js';
@@ -25,6 +25,11 @@ export interface Unit {
   label: string;
   /** The .ts file that defines it (a location when no stack frame points into the user's code). */
   source?: string;
+  /**
+   * What defines it, as its pending-handler records on the hosts name it: `role nginx`, `playbook
+   * playbooks/site.ts` (relative to the project, so the same on every controller).
+   */
+  definedBy: string;
   tags: string[];
   gatherFacts: boolean;
   tasks(host: HostInfo): TaskList | Promise<TaskList>;
@@ -34,6 +39,7 @@ export interface Unit {
 /** A unit evaluated for one host: the tasks and handler task lists the run uses. */
 export interface PlannedUnit {
   name: string;
+  definedBy: string;
   tags: string[];
   tasks: Task[];
   /** Each handler's tasks, already built (the functions only hand them out). */
@@ -99,6 +105,7 @@ export function roleUnit(
     name: role.name,
     label: `role ${role.name}`,
     source: role.dir ? `${role.dir}${sep}index.ts` : undefined,
+    definedBy: `role ${role.name}`,
     tags: [...(role.tags ?? []), ...(extra.tags ?? [])],
     gatherFacts: role.gatherFacts ?? false,
     tasks: (info) => role.tasks(vars, info),
@@ -111,12 +118,13 @@ export function roleUnit(
 }
 
 /** A play's own tasks and handlers, as one unit after the play's roles. */
-export function playUnit(play: Play, index: number, file: string): Unit {
+export function playUnit(play: Play, index: number, file: string, projectDir: string): Unit {
   const name = play.name ?? `play ${index + 1}`;
   return {
     name,
     label: `playbook ${shown(file)}, ${play.name ? `play "${play.name}"` : `play ${index + 1}`}`,
     source: file,
+    definedBy: `playbook ${relative(projectDir, file).split(sep).join('/')}`,
     tags: [],
     gatherFacts: play.gatherFacts ?? false,
     tasks: (info) => (play.tasks ? play.tasks(info) : []),
@@ -195,7 +203,7 @@ export async function planUnit(unit: Unit, info: HostInfo): Promise<PlannedUnit>
   }
   const unknown = unknownHandlerError(unit.name, tasks, handlers);
   if (unknown) throw planError(unknown, unit, info.name, 'notify');
-  return { name: unit.name, tags: unit.tags, tasks, handlers };
+  return { name: unit.name, definedBy: unit.definedBy, tags: unit.tags, tasks, handlers };
 }
 
 /** Collects user errors so that all of them are reported at once. */

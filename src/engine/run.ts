@@ -25,18 +25,21 @@ import { UserError } from '../util/errors.js';
 import { holdsSecret, redact } from '../util/redact.js';
 import { quote } from '../util/shell.js';
 import { printable } from '../util/terminal-text.js';
+import {
+  clearPendingScript,
+  type HandlerOwner,
+  type PendingLedger,
+  parsePending,
+  pendingHandlersOf,
+  readPendingProbe,
+  recordPendingScript,
+  unclearedRecord,
+} from './pending.js';
 import { type BatchProbe, buildProbeBatch, newNonce, parseProbeBatch } from './probe-batch.js';
 import { ProbeWindows } from './probe-windows.js';
 import { newProcessId, stopOnAbort, supervised, TASK_RUN_DIR, TIMED_OUT_EXIT } from './remote-process.js';
 import type { Reporter } from './report.js';
-import {
-  clearPendingScript,
-  parsePending,
-  readPendingProbe,
-  recordPendingScript,
-  type StepScript,
-  stepScript,
-} from './steps.js';
+import { type StepScript, stepScript } from './steps.js';
 import type { HostInfo, PeerRead, Plan, ProbeResult, RunStep, Step, Task, TaskList } from './types.js';
 
 export type HandlerMap = Record<string, () => Task | Task[]>;
@@ -47,8 +50,12 @@ export interface RunTasksOptions {
   reporter: Reporter;
   /** Only tasks carrying one of these tags (a role's name and tags count as its tasks' tags). */
   tags?: string[];
-  /** Name shown before each task ("nginx"), also the key of pending handlers on the host. */
+  /** Name shown before each task ("nginx"); with `source`, the key of pending handlers on the host. */
   unit?: string;
+  /** What defines the unit (`role nginx`, `playbook site.ts`): its handlers' records name it. */
+  source?: string;
+  /** The pending-handler records this command can replay per host; the others are reported. */
+  pending?: PendingLedger;
   unitTags?: string[];
   handlers?: HandlerMap;
   /** Shell run after the last step of the last changed task succeeded, in the same round trip. */
@@ -192,13 +199,24 @@ export async function runTasks(
     }
   };
 
+  /** A handler ran but its record stays (clearPendingScript said so): it runs again next time. */
+  const warnUncleared = (output: string) => {
+    const record = unclearedRecord(output);
+    if (record) {
+      reporter.warn(
+        `warning: ${host.name}: ${unit} ran, but its pending record ${record} could not be removed: it runs again at the next run`,
+      );
+    }
+  };
+
   const windows = new ProbeWindows(tasks.flatMap((t, i) => (t.when ? [i] : [])));
   const probesOf = (ids: number[]) => ids.map((i): BatchProbe => [String(i), tasks[i].probe, tasks[i].files]);
 
-  const hasHandlers = Object.keys(handlers).length > 0;
+  const owner: HandlerOwner = { source: opts.source ?? unit, unit };
+  const readPending = Object.keys(handlers).length > 0 || !!opts.pending?.unchecked(host.name);
   let nonce = newNonce();
   const first = buildProbeBatch(
-    [...(hasHandlers ? [[PENDING_ID, readPendingProbe] as BatchProbe] : []), ...probesOf(windows.all())],
+    [...(readPending ? [[PENDING_ID, readPendingProbe] as BatchProbe] : []), ...probesOf(windows.all())],
     nonce,
   );
   reporter.activity(`${host.name}: probing ${unit}`);
@@ -209,7 +227,12 @@ export async function runTasks(
     windows.record(firstResults, windows.all());
   }
   const notified = new Set<string>();
-  for (const h of parsePending(firstResults.get(PENDING_ID)?.stdout ?? '', unit)) {
+  const pending = parsePending(firstResults.get(PENDING_ID)?.stdout ?? '');
+  if (firstResults.has(PENDING_ID)) {
+    for (const warning of opts.pending?.unreplayable(host.name, pending) ?? [])
+      reporter.warn(`warning: ${warning}`);
+  }
+  for (const h of pendingHandlersOf(pending, owner)) {
     if (h in handlers) {
       notified.add(h);
       reporter.verbose(`${host.name}: handler "${h}" was left pending by an earlier run`);
@@ -288,7 +311,7 @@ export async function runTasks(
       const recordedMarker = `@@vd-${nonce}-recorded`;
       const record =
         s === recordAt
-          ? `${recordPendingScript(unit, task.notify)} && printf '\\n%s\\n' '${recordedMarker}'`
+          ? `${recordPendingScript(owner, task.notify)} && printf '\\n%s\\n' '${recordedMarker}'`
           : '';
       let step = stepScript(plan.steps[s], record);
       const planned = plan.steps[s];
@@ -357,6 +380,7 @@ export async function runTasks(
         break;
       }
       reporter.verbose(`${host.name}: ran ${task.sensitive ? '(sensitive step)' : step.display}`);
+      if (lastOfAll) warnUncleared(rest);
       if (batch) windows.record(parseProbeBatch(rest, batch), rideAlong);
     }
     if (failure !== undefined) {
@@ -379,7 +403,7 @@ export async function runTasks(
 
   // The last task did not change anything: what had to ride along with its last step runs alone.
   if (opts.afterLastStep && !afterLastStepSent && failedAt === undefined && !opts.check) {
-    await exec(unit, opts.afterLastStep);
+    warnUncleared((await exec(unit, opts.afterLastStep)).stdout);
   }
 
   // Handlers run in the order they are defined, once, even after a failure (the change happened).
@@ -397,7 +421,7 @@ export async function runTasks(
       unit: `${unit} › handler: ${name}`,
       handlers: {},
       // The record is cleared in the same round trip as the handler's last step.
-      afterLastStep: clearPendingScript(unit, name),
+      afterLastStep: clearPendingScript(owner, name),
     });
     result.ok += sub.ok;
     result.changed += sub.changed;

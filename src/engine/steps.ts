@@ -2,13 +2,17 @@
  * Turns steps into shell scripts. Pure functions: the engine sends their output to the host.
  */
 import { createHash } from 'node:crypto';
+import { basename } from 'node:path';
 import { quote, words } from '../util/shell.js';
+import { STATE_DIR } from './pending.js';
 import type { RunStep, Step, WriteStep } from './types.js';
 
 /** Exit status of a write whose content did not arrive whole (nothing was installed). */
 export const TRANSFER_INCOMPLETE_EXIT = 66;
 /** Exit status of a write whose content failed the task's `validate` command (nothing was installed). */
 export const VALIDATION_FAILED_EXIT = 65;
+/** Exit status of a write whose temporary directory another user replaced (nothing was installed). */
+export const TEMP_REPLACED_EXIT = 67;
 /** Exit status of a step that could not record its notified handlers (nothing was changed). */
 export const RECORD_FAILED_EXIT = 71;
 
@@ -20,41 +24,72 @@ export const RECORD_FAILED_EXIT = 71;
  * killed controller) never looks like success. `validate` runs only on complete content.
  * `beforeInstall` (the pending-handler record) runs after validation and before the rename, so a host
  * that has the new file also has the record.
+ *
+ * The temporary file lives in a fresh 0700 directory that mktemp creates inside the target's directory
+ * (the same filesystem: the rename stays atomic). No other user can open, replace or swap the file in
+ * it, even when the target's directory is world-writable. The script works from inside that directory
+ * (`cd`): the checks, owner, mode and rename act on the directory it created, whatever its name now.
+ * In a world-writable directory without the sticky bit, another user can still rename the directory
+ * and put one of her own in its place: `validate` (given a path) would then check her file, so the
+ * script compares the path with its own directory (`-ef`: same inode) before and after `validate`,
+ * and installs nothing when they differ.
+ *
+ * Owner and mode come from the step, or else from an existing regular file at `path`: never from what
+ * a symbolic link points to (the rename replaces the link itself with the file).
  */
 export function writeScript(step: WriteStep, beforeInstall = ''): string {
   const path = quote(step.path);
+  const base = basename(step.path) || 'file';
+  const name = '"$vd_f"';
   const size = Buffer.byteLength(step.content, 'utf8');
   const sha256 = createHash('sha256').update(step.content, 'utf8').digest('hex');
   const lines = [
     'set -e',
+    'umask 077',
+    'vd_cwd=$PWD',
     `dir=$(dirname ${path})`,
-    // mktemp creates the file 0600: content is never world-readable, even for a moment.
-    `tmp=$(mktemp "$dir/.verdandi-XXXXXX")`,
-    // dash runs an EXIT trap on `exit`, not when a signal ends it: both remove the temporary file.
-    `trap 'rm -f "$tmp"' EXIT`,
-    `trap 'rm -f "$tmp"; exit 129' HUP INT TERM PIPE`,
-    `head -c ${size} > "$tmp"`,
-    `got=$(wc -c < "$tmp")`,
+    `tmpd=$(mktemp -d "$dir/.verdandi-XXXXXX")`,
+    'cd "$tmpd"',
+    // dash runs an EXIT trap on `exit`, not when a signal ends it: both remove the temporary file from
+    // the script's own directory (the working one), then that directory if it is still at its path.
+    `trap 'vd_rc=$?; rm -f "$vd_f"; cd /; rmdir "$tmpd" 2>/dev/null || :; exit "$vd_rc"' EXIT`,
+    `trap 'rm -f "$vd_f"; cd /; rmdir "$tmpd" 2>/dev/null || :; exit 129' HUP INT TERM PIPE`,
+    // Named like the target (a validate command may look at the extension); `./`: never an option.
+    `vd_f=./${quote(base)}`,
+    `tmp="$tmpd"/${quote(base)}`,
+    `head -c ${size} > ${name}`,
+    `got=$(wc -c < ${name})`,
     // The temporary file goes first: printing to a closed connection may end the shell.
-    `if [ "$got" -ne ${size} ]; then rm -f "$tmp"; echo "transfer incomplete: received $got of ${size} bytes; nothing installed" >&2; exit ${TRANSFER_INCOMPLETE_EXIT}; fi`,
-    `if [ "$(sha256sum < "$tmp" | cut -d' ' -f1)" != ${sha256} ]; then rm -f "$tmp"; echo "transfer incomplete: content differs from what was sent (sha256); nothing installed" >&2; exit ${TRANSFER_INCOMPLETE_EXIT}; fi`,
+    `if [ "$got" -ne ${size} ]; then rm -f ${name}; echo "transfer incomplete: received $got of ${size} bytes; nothing installed" >&2; exit ${TRANSFER_INCOMPLETE_EXIT}; fi`,
+    `if [ "$(sha256sum < ${name} | cut -d' ' -f1)" != ${sha256} ]; then rm -f ${name}; echo "transfer incomplete: content differs from what was sent (sha256); nothing installed" >&2; exit ${TRANSFER_INCOMPLETE_EXIT}; fi`,
   ];
-  // Keep the current owner/mode of an existing file unless the task sets them.
+  // Keep the current owner/mode of an existing regular file unless the task sets them; a link's
+  // target lends nothing (`--reference` would follow the link).
+  const existing = `[ -f ${path} ] && [ ! -L ${path} ]`;
   if (step.owner || step.group) {
-    lines.push(`chown ${quote(`${step.owner ?? ''}${step.group ? `:${step.group}` : ''}`)} "$tmp"`);
+    lines.push(`chown ${quote(`${step.owner ?? ''}${step.group ? `:${step.group}` : ''}`)} ${name}`);
   } else {
-    lines.push(`if [ -e ${path} ]; then chown --reference=${path} "$tmp"; fi`);
+    lines.push(`if ${existing}; then chown --reference=${path} ${name}; fi`);
   }
-  if (step.mode) lines.push(`chmod ${quote(step.mode)} "$tmp"`);
-  else lines.push(`if [ -e ${path} ]; then chmod --reference=${path} "$tmp"; else chmod 0644 "$tmp"; fi`);
+  if (step.mode) lines.push(`chmod ${quote(step.mode)} ${name}`);
+  else lines.push(`if ${existing}; then chmod --reference=${path} ${name}; else chmod 0644 ${name}; fi`);
   if (step.validate) {
+    // Run where the script started (a validate command may use relative paths); `%s` is the file.
     const validate = step.validate.split('%s').join('"$tmp"');
+    const same = `if ! [ "$tmpd" -ef . ]; then echo "the temporary directory $tmpd was replaced by another user of the host while validating; nothing installed" >&2; exit ${TEMP_REPLACED_EXIT}; fi`;
     lines.push(
-      `if ! out=$( ${validate} 2>&1 ); then printf '%s\\n' "validation failed: $out" >&2; exit ${VALIDATION_FAILED_EXIT}; fi`,
+      same,
+      `if ! out=$( cd "$vd_cwd" 2>/dev/null || cd /; ${validate} 2>&1 ); then printf '%s\\n' "validation failed: $out" >&2; exit ${VALIDATION_FAILED_EXIT}; fi`,
+      same,
     );
   }
-  if (beforeInstall) lines.push(mustSucceed(beforeInstall, 'rm -f "$tmp"; '));
-  lines.push(`mv -f "$tmp" ${path}`, 'trap - EXIT HUP INT TERM PIPE');
+  if (beforeInstall) lines.push(mustSucceed(beforeInstall, `rm -f ${name}; `));
+  // -T: a directory at `path` is an error, never a place to move the file into.
+  lines.push(
+    `mv -fT ${name} ${path}`,
+    'trap - EXIT HUP INT TERM PIPE',
+    'cd / && rmdir "$tmpd" 2>/dev/null || true',
+  );
   return lines.join('\n');
 }
 
@@ -96,37 +131,5 @@ export function stepScript(step: Step, beforeChange = ''): StepScript {
     display: run.description ?? run.command,
   };
 }
-
-/** `mkdir -p` of the engine's own state directory on the host. */
-export const STATE_DIR = '/var/lib/verdandi';
-export const PENDING_HANDLERS_FILE = `${STATE_DIR}/pending-handlers`;
-
-/** Appends `role\thandler` lines to the pending-handlers file (a handler not yet run survives a lost host). */
-export function recordPendingScript(role: string, handlers: string[]): string {
-  if (handlers.length === 0) return ':';
-  const lines = handlers.map((h) => `${role}\t${h}`).join('\n');
-  return `mkdir -p ${STATE_DIR} && printf '%s\\n' ${quote(lines)} >> ${PENDING_HANDLERS_FILE}`;
-}
-
-/** Removes one handler's lines once it ran. */
-export function clearPendingScript(role: string, handler: string): string {
-  const line = `${role}\t${handler}`;
-  return (
-    `if [ -f ${PENDING_HANDLERS_FILE} ]; then ` +
-    `grep -vxF ${quote(line)} ${PENDING_HANDLERS_FILE} > ${PENDING_HANDLERS_FILE}.new || true; ` +
-    `mv -f ${PENDING_HANDLERS_FILE}.new ${PENDING_HANDLERS_FILE}; fi`
-  );
-}
-
-export function parsePending(text: string, role: string): string[] {
-  const out: string[] = [];
-  for (const line of text.split('\n')) {
-    const [r, h] = line.split('\t');
-    if (r === role && h && !out.includes(h)) out.push(h);
-  }
-  return out;
-}
-
-export const readPendingProbe = `cat ${PENDING_HANDLERS_FILE} 2>/dev/null || true`;
 
 export { words };

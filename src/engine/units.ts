@@ -72,7 +72,7 @@ export async function playbookUnits(
           units.push(roleUnit(ctx, host, r.role, { vars: r.vars, tags: r.tags }));
         });
       }
-      if (play.tasks || play.handlers) units.push(playUnit(play, i, resolve(file)));
+      if (play.tasks || play.handlers) units.push(playUnit(play, i, resolve(file), ctx.projectDir));
       hosts.push({ host, units });
     }
     out.push({ play, hosts });

@@ -117,7 +117,12 @@ export function nonEmpty(option: string) {
   return z.string(message).min(1, message);
 }
 
-/** An absolute path, without trailing slashes (`/etc/nginx/` → `/etc/nginx`). */
+/**
+ * An absolute path, normalised before any check sees it: repeated slashes, `.` segments and trailing
+ * slashes go (`/etc//nginx/./` → `/etc/nginx`, `/.` → `/`), so a guard such as absent's "refusing to
+ * remove /" cannot be walked around. A `..` segment is refused: what it leads to depends on the links
+ * on the host (`/srv/app/..` is not `/srv` when `app` is a link), so the path must be written out.
+ */
 export function absolutePath(option = 'path') {
   return z
     .string(says((got) => `${option} must be an absolute path, got ${got}`))
@@ -125,10 +130,24 @@ export function absolutePath(option = 'path') {
       rule((path: string) => {
         if (!path.startsWith('/')) return `${option} must be an absolute path, got ${shown(path)}`;
         if (path.includes('\0')) return `${option} contains a NUL character`;
+        if (path.split('/').includes('..')) {
+          return {
+            problem: `${option} must not contain .. segments, got ${shown(path)}`,
+            hint: 'write the absolute path it leads to',
+          };
+        }
         return undefined;
       }),
     )
-    .transform((path) => (path.length > 1 ? path.replace(/\/+$/, '') || '/' : path));
+    .transform(normalPath);
+}
+
+/** `/etc//nginx/./` → `/etc/nginx`; `/.` → `/` (no `..` here: absolutePath refuses it first). */
+export function normalPath(path: string): string {
+  return `/${path
+    .split('/')
+    .filter((segment) => segment !== '' && segment !== '.')
+    .join('/')}`;
 }
 
 /** '644', '0644', '2775' → 4 digits ('0644'). A number (0o644) says how to write it. */

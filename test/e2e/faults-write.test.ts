@@ -23,8 +23,8 @@ const dir = mkdtempSync(join(tmpdir(), 'vd-faults-write-'));
 const FILE = '/srv/faults/big.conf';
 const HANDLER_LOG = '/srv/faults/handler.log';
 const VALIDATING = '/srv/faults/validating';
-/** A temporary file of a write in progress, with some content already. */
-const TRANSFER_STARTED = `find /srv/faults -name '.verdandi-*' -size +200k | grep -q .`;
+/** A temporary file of a write in progress (in its .verdandi-XXXXXX directory), with some content already. */
+const TRANSFER_STARTED = `find /srv/faults -path '*/.verdandi-*/*' -size +200k | grep -q .`;
 const NO_TEMP_FILES = `! find /srv/faults -name '.verdandi-*' | grep -q .`;
 
 let inventory = '';
@@ -71,7 +71,7 @@ async function lastHandled(): Promise<string> {
 }
 
 async function pendingRecords(): Promise<string> {
-  return (await hosts.ssh(HOST, 'cat /var/lib/verdandi/pending-handlers 2>/dev/null; true')).stdout;
+  return (await hosts.ssh(HOST, 'cat /var/lib/verdandi/pending/*.json 2>/dev/null; true')).stdout;
 }
 
 /** Converges to `text` with a plain run (no fault): the base line of each test. */
@@ -90,7 +90,7 @@ let ready: Promise<void> | undefined;
 function setup(): Promise<void> {
   ready ??= (async () => {
     inventory = writeInventory(dir, { hosts: { [HOST]: hosts.get(HOST) } });
-    await hosts.ssh(HOST, 'mkdir -p /srv/faults && rm -f /var/lib/verdandi/pending-handlers');
+    await hosts.ssh(HOST, 'mkdir -p /srv/faults && rm -rf /var/lib/verdandi/pending');
   })();
   return ready;
 }
@@ -162,7 +162,11 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       noStackTrace(t, res.stdout + res.stderr);
       t.is(await sha256On(hosts, HOST, FILE), i.wanted, 'the step in flight finished: the new file, whole');
       t.is(await lastHandled(), handledBefore, 'no handler started after the stop request');
-      t.regex(await pendingRecords(), /play 1\tnote/, 'the handler is recorded on the host');
+      t.regex(
+        await pendingRecords(),
+        /"unit":"play 1","handler":"note"/,
+        'the handler is recorded on the host',
+      );
       await waitOnHost(hosts, HOST, NO_TEMP_FILES, 5_000);
       await nextRunConverges(t, i);
     },
@@ -264,7 +268,7 @@ test.serial(
     await hosts.ssh(HOST, `rm -f ${held}`);
     t.is(await sha256On(hosts, HOST, FILE), sha256(text));
     t.not(await lastHandled(), sha256(text), 'the handler had not run yet');
-    t.regex(await pendingRecords(), /play 1\tnote/);
+    t.regex(await pendingRecords(), /"unit":"play 1","handler":"note"/);
     const again = await runCli(args(playbook(text)), { cwd: dir });
     t.is(again.code, 0, again.stdout + again.stderr);
     t.regex(again.stdout, /ok +faults-a +play 1 › copy/);

@@ -263,6 +263,7 @@ function unit(parts: Partial<Unit>): Unit {
   return {
     name: 'demo',
     label: 'role demo',
+    definedBy: 'role demo',
     tags: [],
     gatherFacts: false,
     tasks: () => [],

@@ -1,14 +1,20 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  lstatSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import {
-  clearPendingScript,
-  parsePending,
   RECORD_FAILED_EXIT,
-  recordPendingScript,
   stepScript,
+  TEMP_REPLACED_EXIT,
   TRANSFER_INCOMPLETE_EXIT,
   writeScript,
 } from '../../src/engine/steps.js';
@@ -59,15 +65,6 @@ test('a failing validate leaves the old file untouched and no temp file', (t) =>
     0,
   );
   t.is(readFileSync(path, 'utf8'), 'good 2');
-});
-
-test('pending handler records round-trip through a file', (t) => {
-  const lines = recordPendingScript('nginx', ['reload nginx', 'restart x']);
-  t.true(lines.includes('/var/lib/verdandi/pending-handlers'));
-  t.deepEqual(parsePending('nginx\treload nginx\nother\tfoo\nnginx\treload nginx\n', 'nginx'), [
-    'reload nginx',
-  ]);
-  t.true(clearPendingScript('nginx', 'reload nginx').includes('grep -vxF'));
 });
 
 test('a write whose content arrives cut short installs nothing, even when validate would pass', (t) => {
@@ -131,4 +128,45 @@ test('a write whose handler record fails installs nothing', (t) => {
   t.is(res.code, RECORD_FAILED_EXIT);
   t.is(readFileSync(path, 'utf8'), 'old');
   t.deepEqual(readdirSync(dir), ['f']);
+});
+
+test('a write onto a symbolic link replaces the link; owner and mode never come from its target', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'vd-write-'));
+  const target = join(dir, 'target');
+  writeFileSync(target, 'theirs', { mode: 0o600 });
+  execFileSync('chown', ['65534:65534', target]);
+  const path = join(dir, 'conf');
+  symlinkSync(target, path);
+  t.is(run(writeScript({ kind: 'write', path, content: 'mine' }), 'mine').code, 0);
+  const st = lstatSync(path);
+  t.true(st.isFile(), 'the link is now a file');
+  t.is(readFileSync(path, 'utf8'), 'mine');
+  t.is(st.uid, process.getuid?.() ?? 0);
+  t.is(st.mode & 0o777, 0o644);
+  t.is(readFileSync(target, 'utf8'), 'theirs', 'the target is untouched');
+  t.is(statSync(target).uid, 65534);
+});
+
+test('the temporary file lives in a fresh 0700 directory inside the target directory', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'vd-write-'));
+  const path = join(dir, 'app.conf');
+  const seen = join(dir, 'seen');
+  const validate = `stat -c '%a %n' "$(dirname %s)" > ${seen}; basename %s >> ${seen}`;
+  t.is(run(writeScript({ kind: 'write', path, content: 'x', validate }), 'x').code, 0);
+  const [mode, name] = readFileSync(seen, 'utf8').trim().split('\n');
+  t.regex(mode, new RegExp(`^700 ${dir}/\\.verdandi-\\w{6}$`));
+  t.is(name, 'app.conf', 'the temporary file keeps the name (and extension) of the target');
+  t.deepEqual(readdirSync(dir).sort(), ['app.conf', 'seen']);
+});
+
+test('a temporary directory renamed and replaced during validate installs nothing', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'vd-write-'));
+  const path = join(dir, 'app.conf');
+  writeFileSync(path, 'old');
+  // What another user can do in a world-writable directory without the sticky bit.
+  const validate = `d=$(dirname %s); mv "$d" "$d.moved" && mkdir "$d" && echo evil > %s`;
+  const res = run(writeScript({ kind: 'write', path, content: 'new', validate }), 'new');
+  t.is(res.code, TEMP_REPLACED_EXIT);
+  t.regex(res.err, /was replaced by another user of the host while validating; nothing installed/);
+  t.is(readFileSync(path, 'utf8'), 'old');
 });

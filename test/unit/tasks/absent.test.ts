@@ -2,6 +2,7 @@ import { existsSync, lstatSync, mkdirSync, symlinkSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import test from 'ava';
 import { absent } from '../../../src/tasks/absent.js';
+import { TaskOptionError } from '../../../src/tasks/options.js';
 import { UserError } from '../../../src/util/errors.js';
 import { convergeLocally, probed, scratchDir } from './local-host.js';
 
@@ -43,6 +44,23 @@ test('/ and relative paths are refused when the task is built', (t) => {
   t.throws(() => absent({ path: '/' }), { instanceOf: UserError, message: /refusing to remove \// });
   t.throws(() => absent({ path: '//' }), { instanceOf: UserError, message: /refusing to remove \// });
   t.throws(() => absent({ path: 'tmp/x' }), { instanceOf: UserError, message: /absolute path/ });
+});
+
+test('paths are normalised before the guard: /. is /, and .. segments are refused, naming the task', (t) => {
+  for (const path of ['/.', '/./', '//.//', '/./.']) {
+    t.throws(() => absent({ path }), { instanceOf: TaskOptionError, message: /refusing to remove \// }, path);
+  }
+  for (const path of ['/srv/..', '/srv/../', '/..', '/srv/app/../../etc']) {
+    const err = t.throws(() => absent({ path }), { instanceOf: TaskOptionError }, path);
+    t.regex(
+      err?.message ?? '',
+      /^absent .*: path must not contain \.\. segments, got ".*" \(at .*absent\.test\.ts:\d+\)$/,
+    );
+    t.is(err?.exitCode, 1);
+  }
+  t.deepEqual(planned('/srv//./old/', 'verdandi-stat dir 0 root 0 root 755 - -').steps, [
+    { kind: 'run', command: 'rm -rf /srv/old' },
+  ]);
 });
 
 test('locally: a directory tree is removed and the second probe is converged', (t) => {

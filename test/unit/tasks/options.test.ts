@@ -1,13 +1,21 @@
 /** Option validation of every task type: the schema pieces, TaskOptionError, the renamed `name` option. */
 import test from 'ava';
 import {
+  copy,
+  directory,
   dockerContainer,
+  dockerImage,
   dockerStack,
   file,
+  git,
   group,
+  lineinfile,
+  link,
   postgresDb,
   postgresUser,
+  prune,
   service,
+  template,
   user,
 } from '../../../src/tasks/index.js';
 import { absolutePath, fileMode, TaskOptionError } from '../../../src/tasks/options.js';
@@ -36,6 +44,28 @@ test('path wants an absolute path, drops trailing slashes, and points at the cal
     error?.message ?? '',
     /^file etc\/x: path must be an absolute path, got "etc\/x" \(at .*options\.test\.ts:\d+\)$/,
   );
+});
+
+test('every task path is normalised, and a .. segment is refused in every task type taking a path', (t) => {
+  t.is(absolutePath().parse('/etc//nginx/./sites/'), '/etc/nginx/sites');
+  t.is(absolutePath().parse('/.'), '/');
+  const cases: Array<[string, () => unknown]> = [
+    ['file', () => file({ path: '/srv/../etc/shadow' })],
+    ['directory', () => directory({ path: '/srv/..' })],
+    ['copy', () => copy({ path: '/srv/app/../x', content: '' })],
+    ['template', () => template({ path: '/srv/..', src: '/nonexistent.hbs' })],
+    ['link', () => link({ path: '/srv/..', target: '/x' })],
+    ['lineinfile', () => lineinfile({ path: '/etc/../etc/hosts', line: 'x' })],
+    ['prune', () => prune({ dir: '/srv/..', match: '*' })],
+    ['git', () => git({ repo: '/r', dest: '/srv/..' })],
+    ['dockerImage', () => dockerImage({ tag: 'x:1', context: '/srv/..' })],
+  ];
+  for (const [type, build] of cases) {
+    const e = t.throws(build, { instanceOf: TaskOptionError }, type) as TaskOptionError;
+    t.is(e.taskType, type);
+    t.regex(e.message, /must not contain \.\. segments, got ".*"/, type);
+  }
+  t.is(directory({ path: '/srv/./app//' }).name, 'directory /srv/app');
 });
 
 test('a wrong option is a TaskOptionError naming the task type and the option; its stack passes through the caller', (t) => {
