@@ -7,6 +7,7 @@ import { loadRunContext } from '../engine/context.js';
 import { execute, planRun, type RunOptions, reportedRun } from '../engine/execute.js';
 import { PeerReader } from '../engine/peer-read.js';
 import { ErrorCollector } from '../engine/plan.js';
+import { unknownTagsError } from '../engine/run.js';
 import { provisionUnits } from '../engine/units.js';
 import { DEFAULT_FORKS } from '../util/pool.js';
 
@@ -27,6 +28,11 @@ export async function provision(env: string, o: RunOptions): Promise<number> {
       reporter,
       keepOpen: ctx.hosts.length <= forks,
     });
+    const badTags = unknownTagsError(
+      o.tags,
+      plans.flatMap((p) => p.units),
+    );
+    if (badTags) throw badTags;
     const { failed } = await execute(plans, conns, {
       check: !!o.check,
       diff: !!o.diff,

@@ -1,0 +1,156 @@
+/**
+ * Promises an adversarial user found broken, through the built CLI (`npm run build` first) on hosts that
+ * run on this machine (`connection: local`, files in a temporary folder) and through the pure functions:
+ * an unknown `--tags` value is an error, a role without `vars` works, `ignoreErrors` failures are
+ * counted as ignored and do not fail the run (as in Ansible).
+ */
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { unknownTagsError } from '../../src/engine/run.js';
+import { defineRole } from '../../src/engine/types.js';
+import { copy } from '../../src/tasks/index.js';
+import { runCli } from '../helpers/cli.js';
+
+const cache = mkdtempSync(join(tmpdir(), 'vd-trust-misc-cache-'));
+
+function project(files: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'vd-trust-misc-'));
+  for (const [path, text] of Object.entries(files)) {
+    mkdirSync(join(dir, path, '..'), { recursive: true });
+    writeFileSync(join(dir, path), text);
+  }
+  return dir;
+}
+
+const cli = (dir: string, args: string[]) =>
+  runCli(args, { cwd: dir, env: { VERDANDI_TS_CACHE: cache }, timeoutMs: 120_000 });
+
+/** A role without `vars` whose first task fails (`exit 3`) with `ignoreErrors`, then writes a file. */
+function ignoringRole(out: string, alsoFailing = false): string {
+  return [
+    "import { command, copy, defineRole } from 'verdandi';",
+    '',
+    'export default defineRole({',
+    "  name: 'lenient',",
+    '  tasks: (_vars, host) => [',
+    "    command({ name: 'warm cache', argv: ['sh', '-c', 'echo no cache >&2; exit 3'], ignoreErrors: true }),",
+    `    copy({ path: ${JSON.stringify(out)} + '/' + host.name, content: 'written\\n', tags: ['files'] }),`,
+    ...(alsoFailing ? ["    command({ name: 'must work', argv: ['false'] }),"] : []),
+    '  ],',
+    '});',
+    '',
+  ].join('\n');
+}
+
+const INVENTORY = [
+  'hosts:',
+  '  one: { connection: local }',
+  'groups:',
+  '  g:',
+  '    hosts: [one]',
+  '    roles: [lenient]',
+  '',
+].join('\n');
+
+test("unknownTagsError: known tags are the tasks', the roles' own and their names; none given, none known: no error", (t) => {
+  const units = [
+    { name: 'nginx', tags: ['web'], tasks: [copy({ path: '/etc/a', content: 'a', tags: ['config'] })] },
+    { name: 'empty', tags: ['never'], tasks: [] },
+  ];
+  t.is(unknownTagsError(undefined, units), undefined);
+  t.is(unknownTagsError([], units), undefined);
+  t.is(unknownTagsError(['nginx', 'web', 'config'], units), undefined);
+  const err = unknownTagsError(['ngnix'], units);
+  t.is(err?.exitCode, 1);
+  t.is(err?.message, '--tags "ngnix": no task of this run has this tag (did you mean "nginx"?)');
+  t.is(err?.hint, 'known tags (roles count as tags of their tasks): config, nginx, web');
+  // A role without tasks contributes nothing: its tag would select nothing.
+  t.regex(unknownTagsError(['never', 'web'], units)?.message ?? '', /^--tags "never": /);
+  t.regex(
+    unknownTagsError(['x', 'y'], units)?.message ?? '',
+    /^--tags "x", "y": no task of this run has these tags/,
+  );
+  // Nothing planned at all (every host unreachable): the run reports that, not the tags.
+  t.is(unknownTagsError(['x'], []), undefined);
+});
+
+test('defineRole without vars: an empty schema that accepts no var', (t) => {
+  const role = defineRole({ name: 'bare', tasks: () => [] });
+  t.deepEqual(role.vars.parse({}), {});
+  t.is(role.kind, 'role');
+});
+
+test('provision --tags with a tag no task has: exit 1 naming the closest and the known tags, nothing run', async (t) => {
+  const out = mkdtempSync(join(tmpdir(), 'vd-trust-misc-out-'));
+  const dir = project({ 'roles/lenient/index.ts': ignoringRole(out), 'inventories/s.yml': INVENTORY });
+  const res = await cli(dir, ['provision', 's', '--tags', 'fils']);
+  t.is(res.code, 1, res.stdout + res.stderr);
+  t.regex(res.stderr, /--tags "fils": no task of this run has this tag \(did you mean "files"\?\)/);
+  t.regex(res.stderr, /known tags \(roles count as tags of their tasks\): files, lenient/);
+  t.notRegex(res.stderr, /internal error|at .*\.js:\d+/);
+  t.false(existsSync(join(out, 'one')));
+
+  const ok = await cli(dir, ['provision', 's', '--tags', 'files']);
+  t.is(ok.code, 0, ok.stdout + ok.stderr);
+  t.is(readFileSync(join(out, 'one'), 'utf8'), 'written\n');
+});
+
+test('run <playbook> --tags with an unknown tag: exit 1 too', async (t) => {
+  const out = mkdtempSync(join(tmpdir(), 'vd-trust-misc-out-'));
+  const dir = project({
+    'roles/lenient/index.ts': ignoringRole(out),
+    'inventories/s.yml': INVENTORY,
+    'site.ts': [
+      "import { definePlaybook } from 'verdandi';",
+      "export default definePlaybook({ plays: [{ hosts: 'all', roles: ['lenient'] }] });",
+      '',
+    ].join('\n'),
+  });
+  const res = await cli(dir, ['run', 's', 'site.ts', '--tags', 'lenent']);
+  t.is(res.code, 1, res.stdout + res.stderr);
+  t.regex(res.stderr, /--tags "lenent": no task of this run has this tag \(did you mean "lenient"\?\)/);
+  t.false(existsSync(join(out, 'one')));
+});
+
+test('a role without vars: check passes (it crashed on the missing schema)', async (t) => {
+  const out = mkdtempSync(join(tmpdir(), 'vd-trust-misc-out-'));
+  const dir = project({ 'roles/lenient/index.ts': ignoringRole(out), 'inventories/s.yml': INVENTORY });
+  const checked = await cli(dir, ['check', 's']);
+  t.is(checked.code, 0, checked.stdout + checked.stderr);
+  t.regex(checked.stdout, /checked 1 host, 1 role and play, 2 tasks in \d+ ms: ok/);
+  t.notRegex(checked.stderr, /internal error/);
+});
+
+test('ignoreErrors: every failure ignored → exit 0, the next task ran, recap column and task names', async (t) => {
+  const out = mkdtempSync(join(tmpdir(), 'vd-trust-misc-out-'));
+  const dir = project({ 'roles/lenient/index.ts': ignoringRole(out), 'inventories/s.yml': INVENTORY });
+  const res = await cli(dir, ['provision', 's']);
+  t.is(res.code, 0, res.stdout + res.stderr);
+  t.regex(res.stdout, /failed +one +lenient › warm cache \(step failed; ignored: ignoreErrors\)/);
+  t.regex(res.stdout, /exit code: 3/);
+  t.is(readFileSync(join(out, 'one'), 'utf8'), 'written\n');
+  // The recap: failed 0, ignored 1, and which task.
+  t.regex(res.stdout, /host +ok +changed +failed +ignored +skipped +unreachable +round trips/);
+  t.regex(res.stdout, /\none +0 +1 +0 +1 +0 +no +\d+\n/);
+  t.regex(res.stdout, /one: ignored failures: lenient › warm cache/);
+
+  const json = await cli(dir, ['provision', 's', '--json']);
+  t.is(json.code, 0, json.stderr);
+  const doc = JSON.parse(json.stdout) as {
+    hosts: Record<string, { failed: number; ignored: number; ignoredTasks: string[]; ok: number }>;
+  };
+  t.like(doc.hosts.one, { failed: 0, ignored: 1, ok: 1 });
+  t.deepEqual(doc.hosts.one.ignoredTasks, ['lenient › warm cache']);
+});
+
+test('ignoreErrors with another, real failure: exit 2, both counted where they belong', async (t) => {
+  const out = mkdtempSync(join(tmpdir(), 'vd-trust-misc-out-'));
+  const dir = project({ 'roles/lenient/index.ts': ignoringRole(out, true), 'inventories/s.yml': INVENTORY });
+  const res = await cli(dir, ['provision', 's']);
+  t.is(res.code, 2, res.stdout + res.stderr);
+  t.regex(res.stdout, /failed +one +lenient › must work/);
+  t.regex(res.stdout, /\none +0 +1 +1 +1 +0 +no +\d+\n/);
+  t.regex(res.stdout, /one: ignored failures: lenient › warm cache/);
+});
