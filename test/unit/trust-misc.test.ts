@@ -8,9 +8,13 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
+import { vars as postgresSchema } from '../../roles/postgres/index.js';
+import { postgresVars } from '../../src/backup/index.js';
 import { unknownTagsError } from '../../src/engine/run.js';
 import { defineRole } from '../../src/engine/types.js';
+import { loadInventory } from '../../src/inventory/index.js';
 import { copy } from '../../src/tasks/index.js';
+import { UserError, UserErrors } from '../../src/util/errors.js';
 import { runCli } from '../helpers/cli.js';
 
 const cache = mkdtempSync(join(tmpdir(), 'vd-trust-misc-cache-'));
@@ -153,4 +157,67 @@ test('ignoreErrors with another, real failure: exit 2, both counted where they b
   t.regex(res.stdout, /failed +one +lenient › must work/);
   t.regex(res.stdout, /\none +0 +1 +1 +1 +0 +no +\d+\n/);
   t.regex(res.stdout, /one: ignored failures: lenient › warm cache/);
+});
+
+/** The context backup and restore read vars from, for an inventory written in `yaml`. */
+async function backupContext(yaml: string, extraVars: Record<string, unknown> = {}) {
+  const dir = project({ 'inventories/db.yml': yaml });
+  const inventory = await loadInventory('db', { cwd: dir, extraVars });
+  const hosts = [...inventory.hosts.values()];
+  const ctx = {
+    vars: new Map(hosts.map((h) => [h.name, h.vars])),
+    extraVars,
+    sensitive: new Map<string, string[]>(),
+  };
+  return { ctx, hosts };
+}
+
+test('backup/restore read postgres vars through the role schema: defaults, --var, types and unknown vars', async (t) => {
+  const { ctx, hosts } = await backupContext(
+    [
+      'hosts:',
+      '  db1: { address: 10.0.0.1 }',
+      '  db2: { address: 10.0.0.2, postgres_port: 5433 }',
+      'groups:',
+      '  db:',
+      '    hosts: [db1, db2]',
+      '    roles: [postgres]',
+      '',
+    ].join('\n'),
+  );
+  const vars = postgresVars(ctx, hosts, postgresSchema);
+  t.deepEqual(vars.get('db1'), { postgres_port: 5432 }); // the role's default
+  t.deepEqual(vars.get('db2'), { postgres_port: 5433 });
+
+  const extra = await backupContext(
+    'hosts:\n  db1: { address: 10.0.0.1, postgres_port: 5433 }\ngroups:\n  db: { hosts: [db1], roles: [postgres] }\n',
+    { postgres_port: 6000 },
+  );
+  t.deepEqual(postgresVars(extra.ctx, extra.hosts, postgresSchema).get('db1'), { postgres_port: 6000 });
+
+  const bad = await backupContext(
+    [
+      'hosts:',
+      '  db1: { address: 10.0.0.1, postgres_port: "fivefour" }',
+      '  db2: { address: 10.0.0.2, postgres_prot: 5433 }',
+      'groups:',
+      '  db: { hosts: [db1, db2], roles: [postgres] }',
+      '',
+    ].join('\n'),
+  );
+  const err = t.throws(() => postgresVars(bad.ctx, bad.hosts, postgresSchema), { instanceOf: UserErrors });
+  const messages = (err as UserErrors).errors.map((e) => e.message);
+  t.regex(
+    messages[0],
+    /^role postgres, host db1: var postgres_port must be a number, got "fivefour" \(set in inventories\/db\.yml:2:44\)/,
+  );
+  t.regex(
+    messages[1],
+    /^role postgres, host db2: unknown var "postgres_prot" \(did you mean "postgres_port"\?\)/,
+  );
+
+  // A project's own postgres role without postgres_port: said plainly, not a crash.
+  const { z } = await import('zod');
+  const own = t.throws(() => postgresVars(ctx, hosts.slice(0, 1), z.object({})), { instanceOf: UserError });
+  t.regex(own?.message ?? '', /the role's vars have no postgres_port \(a number\)/);
 });
