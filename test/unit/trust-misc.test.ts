@@ -14,6 +14,7 @@ import { unknownTagsError } from '../../src/engine/run.js';
 import { defineRole } from '../../src/engine/types.js';
 import { loadInventory } from '../../src/inventory/index.js';
 import { copy } from '../../src/tasks/index.js';
+import { runVmScript, scriptResult, vagrantBoxName } from '../../src/testhost/vm.js';
 import { UserError, UserErrors } from '../../src/util/errors.js';
 import { runCli } from '../helpers/cli.js';
 
@@ -220,4 +221,40 @@ test('backup/restore read postgres vars through the role schema: defaults, --var
   const { z } = await import('zod');
   const own = t.throws(() => postgresVars(ctx, hosts.slice(0, 1), z.object({})), { instanceOf: UserError });
   t.regex(own?.message ?? '', /the role's vars have no postgres_port \(a number\)/);
+});
+
+test('VM scripts: the result is the last "verdandi-result:" line, whatever else the tools printed on stdout', (t) => {
+  // What a first `testhost box` printed: mkfs's chatter, then the directory.
+  const firstBuild = [
+    'Creating regular file /var/cache/verdandi/vm/box.build/box.raw',
+    'verdandi-result: /var/cache/verdandi/vm/box-2',
+    '',
+  ].join('\n');
+  const dir = scriptResult('box.sh', firstBuild);
+  t.is(dir, '/var/cache/verdandi/vm/box-2');
+  t.is(vagrantBoxName(dir), 'verdandi/bookworm64-2');
+  // vm.sh up ran box.sh and other tools first: the last result line wins, CRLF tolerated.
+  t.is(
+    scriptResult('vm.sh', 'verdandi-result: stopped\nnoise\r\nverdandi-result: 10.231.253.2\r\nmore noise\n'),
+    '10.231.253.2',
+  );
+  const err = t.throws(
+    () => scriptResult('box.sh', 'Creating regular file /x/box.raw\n/var/cache/verdandi/vm/box-2\n'),
+    {
+      instanceOf: UserError,
+    },
+  );
+  t.regex(
+    err?.message ?? '',
+    /^box\.sh ended without its result line \("verdandi-result: \.\.\." on stdout\); its stdout ended with: Creating regular file/,
+  );
+  t.throws(() => scriptResult('vm.sh', ''), { message: /^vm\.sh ended without its result line/ });
+});
+
+test('box.sh with a box already built hands back its directory through the result line', async (t) => {
+  const cache = mkdtempSync(join(tmpdir(), 'vd-trust-misc-vmcache-'));
+  mkdirSync(join(cache, 'vm', 'box-2'), { recursive: true });
+  writeFileSync(join(cache, 'vm', 'box-2', '.complete'), '');
+  const dir = await runVmScript('box.sh', [], { env: { ...process.env, VERDANDI_CACHE: cache } });
+  t.is(dir, join(cache, 'vm', 'box-2'));
 });
