@@ -4,12 +4,15 @@
  * an unknown `--tags` value is an error, a role without `vars` works, `ignoreErrors` failures are
  * counted as ignored and do not fail the run (as in Ansible).
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { vars as postgresSchema } from '../../roles/postgres/index.js';
 import { postgresVars } from '../../src/backup/index.js';
+import { deployPlan } from '../../src/deploy/plan.js';
+import { sitePaths, siteSchema } from '../../src/deploy/site.js';
 import { unknownTagsError } from '../../src/engine/run.js';
 import { defineRole } from '../../src/engine/types.js';
 import { loadInventory } from '../../src/inventory/index.js';
@@ -257,4 +260,79 @@ test('box.sh with a box already built hands back its directory through the resul
   writeFileSync(join(cache, 'vm', 'box-2', '.complete'), '');
   const dir = await runVmScript('box.sh', [], { env: { ...process.env, VERDANDI_CACHE: cache } });
   t.is(dir, join(cache, 'vm', 'box-2'));
+});
+
+/** A stand-in `docker` that, like Docker, refuses an empty secret, and keeps what a secret was given. */
+function fakeDocker(): { bin: string; kept: string } {
+  const bin = mkdtempSync(join(tmpdir(), 'vd-trust-misc-docker-'));
+  const kept = join(bin, 'secret-data');
+  writeFileSync(
+    join(bin, 'docker'),
+    [
+      '#!/bin/sh',
+      'case "$1 $2" in',
+      '  "secret inspect") exit 1 ;;',
+      '  "secret create")',
+      '    for a; do last=$a; done',
+      `    if [ "$last" = - ]; then cat >${kept}; else cat "$last" >${kept}; fi`,
+      `    [ -s ${kept} ] || { echo "secret data must be larger than 0" >&2; exit 1; } ;;`,
+      '  *) exit 2 ;;',
+      'esac',
+      '',
+    ].join('\n'),
+  );
+  chmodSync(join(bin, 'docker'), 0o755);
+  return { bin, kept };
+}
+
+function sh(command: string, path: string): Promise<{ code: number; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      'sh',
+      ['-c', command],
+      { env: { ...process.env, PATH: `${path}:${process.env.PATH}` } },
+      (err, _out, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr }),
+    );
+  });
+}
+
+test("swarm site without env: the plan's environment secret is one empty line (Docker refuses an empty one)", async (t) => {
+  const R = '20261205T210000Z-abcdef0';
+  const site = siteSchema.parse({ name: 'web', repo: 'x', runtime: { type: 'swarm', port: 8080 } });
+  const root = mkdtempSync(join(tmpdir(), 'vd-trust-misc-srv-'));
+  const paths = sitePaths(site, root);
+  const record = {
+    release: R,
+    site: 'web',
+    commit: 'a'.repeat(40),
+    branch: 'main',
+    time: '2026-12-05T21:00:00.000Z',
+    by: 'me@here',
+  };
+  const state = { provisioned: true, maintenance: false, releases: [], deployed: [], slots: {} };
+  const envFile = join(paths.releases, R, '.env');
+  mkdirSync(join(paths.releases, R), { recursive: true });
+  const secretStep = (env: string) => {
+    const plan = deployPlan({ site, paths, state, record, env });
+    const step = plan.steps.find((s) => s.title === 'environment secret');
+    if (!step) throw new Error(`no environment secret step: ${plan.steps.map((s) => s.title).join(', ')}`);
+    return step.command;
+  };
+
+  const { bin, kept } = fakeDocker();
+  writeFileSync(envFile, '');
+  const empty = await sh(secretStep(''), bin);
+  t.is(empty.code, 0, empty.stderr);
+  t.is(readFileSync(kept, 'utf8'), '\n');
+
+  // With env, the secret is the file as it is.
+  writeFileSync(envFile, 'A=1\nB=two\n');
+  const full = await sh(secretStep('A=1\nB=two\n'), bin);
+  t.is(full.code, 0, full.stderr);
+  t.is(readFileSync(kept, 'utf8'), 'A=1\nB=two\n');
+
+  // No file at all (a step before it went wrong): a failure that says so, not an empty secret.
+  const missing = await sh(secretStep('').replaceAll(envFile, `${envFile}.gone`), bin);
+  t.not(missing.code, 0);
+  t.regex(missing.stderr, /\.env\.gone is missing/);
 });
