@@ -3,6 +3,7 @@
  * by a person) is kept as it is.
  */
 import { readFile, writeFile } from 'node:fs/promises';
+import type { CheckScaleFigure } from './check-scale.js';
 import type { CopiesFigure } from './copies.js';
 import { median } from './proc.js';
 import type { Figure, Results, Scenario } from './run.js';
@@ -114,7 +115,7 @@ function targets(r: Results): Target[] {
       met: scale <= 3,
     });
   }
-  out.push(...copiesTargets(r), ...simulatedTargets(r), ...checkTargets(r));
+  out.push(...copiesTargets(r), ...simulatedTargets(r), ...checkTargets(r), ...checkScaleTargets(r));
   out.push({
     what: '`verdandi --help` < 150 ms',
     value: `${r.help.medianMs.toFixed(0)} ms`,
@@ -204,6 +205,54 @@ function checkTargets(r: Results): Target[] {
       value: `${s(worst)} s`,
       met: Number.isFinite(worst) ? worst < 1000 : undefined,
     },
+  ];
+}
+
+const mib = (kb: number) => (Number.isFinite(kb) ? (kb / 1024).toFixed(0) : '–');
+
+/** `check` is linear in hosts: 10,000 hosts in under 10 s and 600 MB. */
+function checkScaleTargets(r: Results): Target[] {
+  const biggest = r.checkScale?.figures.at(-1);
+  if (!biggest || biggest.hosts < 10_000) return [];
+  const wall = median(biggest.runs);
+  const rss = Math.max(...biggest.maxRssKb);
+  return [
+    {
+      what: `\`verdandi check\` of ${biggest.hosts} hosts: < 10 s (median, wall)`,
+      value: `${s(wall)} s`,
+      met: Number.isFinite(wall) ? wall < 10_000 : undefined,
+    },
+    {
+      what: `\`verdandi check\` of ${biggest.hosts} hosts: < 600 MB (peak RSS, worst run)`,
+      value: `${mib(rss)} MiB`,
+      met: Number.isFinite(rss) ? rss * 1024 < 600e6 : undefined,
+    },
+  ];
+}
+
+function checkScaleSection(r: Results): string[] {
+  const c = r.checkScale;
+  if (!c) return [];
+  const perHostMs = (values: number[], f: CheckScaleFigure) => (median(values) / f.hosts).toFixed(3);
+  const notes = c.figures.flatMap((f) => f.notes.map((n) => `${f.hosts} hosts: ${n}`));
+  return [
+    '### `verdandi check` of thousands of hosts (generated inventories, no host)',
+    '',
+    'Every host in one group with one role of one `copy` task. Each size run once first (its role',
+    'compiled into a fresh cache), then timed; the sizes alternate. Per host: the in-process time divided',
+    "by the hosts, and the CPU time (user + system: what the machine's load changes least) divided by them.",
+    `Load average (1 min): ${c.loadBefore.toFixed(2)} before, ${c.loadAfter.toFixed(2)} after.`,
+    '',
+    '| hosts | runs | wall s | in-process s | CPU s | peak RSS MiB | in-process ms per host | CPU ms per host |',
+    '|---|---|---|---|---|---|---|---|',
+    ...c.figures.map(
+      (f) =>
+        `| ${f.hosts} | ${f.runs.length} | ${s(median(f.runs))} | ${s(median(f.inner))} | ` +
+        `${s(median(f.cpu))} | ${mib(Math.max(...f.maxRssKb))} | ${perHostMs(f.inner, f)} | ${perHostMs(f.cpu, f)} |`,
+    ),
+    '',
+    ...notes.map((n) => `- ${n}`),
+    ...(notes.length ? [''] : []),
   ];
 }
 
@@ -358,6 +407,7 @@ export function renderResults(r: Results, label: string): string {
     ...copiesSection(r),
     ...simulatedSection(r),
     ...checkSection(r),
+    ...checkScaleSection(r),
     '### `verdandi --help`',
     '',
     `Median of ${r.help.runs} spawns: ${r.help.medianMs.toFixed(1)} ms${r.help.hyperfine ? `; ${r.help.hyperfine}` : ''}.`,
@@ -377,6 +427,9 @@ export function renderResults(r: Results, label: string): string {
     ),
     ...(r.check?.figures ?? []).map(
       (f) => `- check ${f.env}${f.password ? ' + password' : ''}: ${f.runs.map(s).join(' ')}`,
+    ),
+    ...(r.checkScale?.figures ?? []).map(
+      (f) => `- check-scale, ${f.hosts} hosts: ${f.runs.map(s).join(' ')}`,
     ),
     ...(r.simulated ? [r.simulated.baseline, ...r.simulated.figures] : []).map(
       (f) => `- many-hosts, ${f.hosts} host(s): ${f.runs.map(s).join(' ')} (exit ${f.codes.join(' ')})`,

@@ -11,6 +11,8 @@
  *                                              and 50, 200, 1,000 simulated hosts (see RESULTS.md)
  *   npm run bench -- --scenarios check --runs 10 --label check
  *                                              `verdandi check` of the example inventories (no host)
+ *   npm run bench -- --scenarios check-scale --runs 3 --label check-scale
+ *                                              `verdandi check` of 1,000, 5,000, 10,000 generated hosts
  *
  * Options: --hosts 1,10,50  --runs 5 (timed runs per figure)  --big-runs 3 (for 25+ hosts; first + all-changed pairs of copies)
  *   --converge-runs 3 (under 10 hosts)  --big-converge-runs 1 (10+ hosts)  --no-ansible
@@ -30,6 +32,7 @@
  *   copies      one role of many `copy` tasks on the first host (copies.ts)
  *   many-hosts  hundreds of inventory hosts that are ports of the first few hosts (simulated.ts)
  *   check       `verdandi check` of the repository's example inventories, no host (check.ts)
+ *   check-scale `verdandi check` of generated inventories of thousands of hosts, no host (check-scale.ts)
  * Verdandi and Ansible alternate inside each scenario (and raw ssh on no-change), so a change in the
  * machine's load hits all of them; each figure is the median of the runs.
  */
@@ -38,6 +41,7 @@ import { cpus, freemem, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type CheckResult, checkScenario } from './check.js';
+import { type CheckScaleResult, checkScaleScenario } from './check-scale.js';
 import { type CopiesResult, copiesScenario } from './copies.js';
 import {
   type BenchHost,
@@ -76,6 +80,7 @@ const SCENARIOS = [
   'copies',
   'many-hosts',
   'check',
+  'check-scale',
 ] as const;
 type ScenarioName = (typeof SCENARIOS)[number];
 /** Without `--scenarios`: the comparison and staging; copies, many-hosts and check are asked for by name. */
@@ -126,6 +131,7 @@ export interface Results {
   copies?: CopiesResult;
   simulated?: SimResult;
   check?: CheckResult;
+  checkScale?: CheckScaleResult;
   loadBefore: number;
   loadAfter: number;
   totalSeconds: number;
@@ -158,6 +164,7 @@ function parseCli() {
       'sim-backends': { type: 'string', default: '4' },
       'sim-first-port': { type: 'string', default: '2201' },
       'huge-runs': { type: 'string', default: '1' },
+      'check-hosts': { type: 'string', default: '1000,5000,10000' },
     },
     allowPositionals: false,
   });
@@ -201,6 +208,7 @@ function parseCli() {
     simBackends: num('sim-backends', values['sim-backends']),
     simFirstPort,
     hugeRuns: num('huge-runs', values['huge-runs']),
+    checkHosts: list('check-hosts', values['check-hosts']),
   };
 }
 type Cli = ReturnType<typeof parseCli>;
@@ -581,6 +589,11 @@ async function main(): Promise<void> {
     if (cli.scenarios.includes('check')) {
       log(`--- check: the example inventories, ${cli.runs} runs each ---`);
       results.check = await checkScenario(cli.runs, workDir, log);
+      await checkpoint();
+    }
+    if (cli.scenarios.includes('check-scale')) {
+      log(`--- check-scale: ${cli.checkHosts.join(', ')} generated hosts, ${cli.runs} runs each ---`);
+      results.checkScale = await checkScaleScenario(cli.checkHosts, cli.runs, workDir, log);
       await checkpoint();
     }
     if (cli.scenarios.includes('many-hosts')) {

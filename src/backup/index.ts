@@ -18,6 +18,7 @@ import { open as openFile, rename, rm } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import type { z } from 'zod';
 import type { Connection } from '../connection/types.js';
 import { deployerName } from '../deploy/git.js';
 import { type ContextOptions, loadRunContext, type RunContext } from '../engine/context.js';
@@ -27,17 +28,17 @@ import {
   type HostWalkCliOptions,
   parseHostWalkOptions,
 } from '../engine/host-driver.js';
+import { loadRole } from '../engine/loader.js';
 import { execStoppable } from '../engine/remote-process.js';
+import { validateRoleVars, varsForRole } from '../inventory/index.js';
 import type { InventoryHost } from '../inventory/types.js';
 import { readLine } from '../secrets/tty.js';
-import { UserError } from '../util/errors.js';
+import { UserError, UserErrors } from '../util/errors.js';
 import { redact } from '../util/redact.js';
 import { quote, sh, words } from '../util/shell.js';
 
 /** Installed by the postgres role (roles/postgres): keep these in step with it. */
 export const BACKUP_SCRIPT = '/usr/local/sbin/verdandi-pg-backup';
-export const DEFAULT_BACKUP_DIR = '/var/backups/postgresql';
-export const DEFAULT_PORT = 5432;
 
 const DB_NAME = /^[A-Za-z_][A-Za-z0-9_-]*$/;
 
@@ -87,9 +88,64 @@ function postgresHosts(ctx: RunContext): InventoryHost[] {
   return hosts;
 }
 
-function hostVar<T>(ctx: RunContext, host: InventoryHost, key: string, fallback: T): T {
-  const value = (ctx.vars.get(host.name) ?? host.vars)[key];
-  return value === undefined ? fallback : (value as T);
+/** What backup and restore read of the postgres role's vars. */
+export interface PostgresSettings {
+  postgres_port: number;
+}
+
+/**
+ * Each host's postgres vars read through the postgres role's schema, as a run of the role reads them:
+ * defaults applied, types checked, unknown `postgres_*` vars refused, every host's errors reported at
+ * once (exit 1) with the var and where it was set.
+ */
+export function postgresVars(
+  ctx: Pick<RunContext, 'vars' | 'extraVars' | 'sensitive'>,
+  hosts: InventoryHost[],
+  schema: z.ZodObject<any>,
+): Map<string, PostgresSettings> {
+  const errors: UserError[] = [];
+  const out = new Map<string, PostgresSettings>();
+  for (const host of hosts) {
+    const merged = varsForRole(host, 'postgres', {
+      hostVars: ctx.vars.get(host.name),
+      extraVars: ctx.extraVars,
+    });
+    try {
+      const vars = validateRoleVars(
+        schema,
+        { ...merged.vars, ...ctx.extraVars },
+        {
+          role: 'postgres',
+          host: host.name,
+          origins: merged.origins,
+          sensitive: ctx.sensitive.get(host.name),
+        },
+      );
+      // A project's own postgres role replaces the built-in one: it must still say which port.
+      if (typeof vars.postgres_port !== 'number')
+        throw new UserError(
+          `role postgres, host ${host.name}: the role's vars have no postgres_port (a number), which backup and restore connect to`,
+          1,
+          "declare postgres_port in the role's vars schema (the built-in role has it, default 5432)",
+        );
+      out.set(host.name, { postgres_port: vars.postgres_port });
+    } catch (err) {
+      if (!(err instanceof UserError)) throw err;
+      errors.push(err);
+    }
+  }
+  if (errors.length === 1) throw errors[0];
+  if (errors.length > 1) throw new UserErrors(errors);
+  return out;
+}
+
+/** The postgres hosts' vars, through the schema of the postgres role the project uses. */
+async function postgresVarsOf(
+  ctx: RunContext,
+  hosts: InventoryHost[],
+): Promise<Map<string, PostgresSettings>> {
+  const role = await loadRole('postgres', ctx.projectDir);
+  return postgresVars(ctx, hosts, role.vars);
 }
 
 const output = (json: boolean | undefined) => ({
@@ -155,6 +211,8 @@ export async function backup(env: string, opts: BackupOptions): Promise<number> 
   for (const db of opts.db ?? []) checkDbName(db, '--db');
   const ctx = await loadRunContext(env, opts);
   const hosts = postgresHosts(ctx);
+  // Vars a run of the role would refuse are refused here too, before any host is contacted.
+  await postgresVarsOf(ctx, hosts);
   const report: Record<string, { ok: boolean; unreachable?: boolean; error?: string; dumps: DumpInfo[] }> =
     {};
   const out = output(opts.json);
@@ -282,7 +340,7 @@ export async function restore(env: string, opts: RestoreOptions): Promise<number
     );
   }
   const host = hosts[0];
-  const port = hostVar(ctx, host, 'postgres_port', DEFAULT_PORT);
+  const port = (await postgresVarsOf(ctx, [host])).get(host.name)!.postgres_port;
 
   if (!opts.yes) {
     if (!process.stdin.isTTY || process.env.CI) {

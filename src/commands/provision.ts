@@ -8,6 +8,7 @@ import { execute, planRun, type RunOptions, reportedRun } from '../engine/execut
 import { PeerReader } from '../engine/peer-read.js';
 import { PendingLedger } from '../engine/pending.js';
 import { ErrorCollector } from '../engine/plan.js';
+import { unknownTagsError } from '../engine/run.js';
 import { provisionUnits } from '../engine/units.js';
 import { DEFAULT_FORKS } from '../util/pool.js';
 
@@ -28,6 +29,11 @@ export async function provision(env: string, o: RunOptions): Promise<number> {
       reporter,
       keepOpen: ctx.hosts.length <= forks,
     });
+    const badTags = unknownTagsError(
+      o.tags,
+      plans.flatMap((p) => p.units),
+    );
+    if (badTags) throw badTags;
     const { failed } = await execute(plans, conns, {
       check: !!o.check,
       diff: !!o.diff,

@@ -10,6 +10,7 @@ import { loadPlaybook } from '../engine/loader.js';
 import { PeerReader } from '../engine/peer-read.js';
 import { PendingLedger } from '../engine/pending.js';
 import { ErrorCollector } from '../engine/plan.js';
+import { unknownTagsError } from '../engine/run.js';
 import type { Play } from '../engine/types.js';
 import { playbookUnits } from '../engine/units.js';
 import { selectHosts } from '../inventory/index.js';
@@ -59,6 +60,11 @@ export async function runPlaybook(env: string, file: string, o: RunOptions): Pro
     );
     // A record on a host is replayed by any play of the playbook that defines its handler.
     const pending = PendingLedger.of(plans.flat());
+    const badTags = unknownTagsError(
+      o.tags,
+      plans.flat().flatMap((p) => p.units),
+    );
+    if (badTags) throw badTags;
     for (const [i, { play }] of plays.entries()) {
       if (stop.requested) break;
       const later = new Set(plays.slice(i + 1).flatMap((p) => p.hosts.map((h) => h.host.name)));

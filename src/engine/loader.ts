@@ -91,10 +91,14 @@ function isRole(x: unknown): x is Role {
 }
 
 const cache = new Map<string, Role>();
+/** Role files found, by project and name: a role is looked up once per host (10,000 hosts, 10,000 stats). */
+const foundFiles = new Map<string, string>();
 
 /** Loads `roles/<name>/index.ts` (project first, then built-in). `where` names who asked for it. */
 export async function loadRole(name: string, projectDir: string, where?: string): Promise<Role> {
-  const file = findRoleFile(name, projectDir);
+  const key = `${projectDir}\0${name}`;
+  const file = foundFiles.get(key) ?? findRoleFile(name, projectDir);
+  if (file) foundFiles.set(key, file);
   if (!file) {
     const known = knownRoles(projectDir);
     throw new UserError(

@@ -13,6 +13,9 @@ export interface HostStats {
   changed: number;
   failed: number;
   skipped: number;
+  /** Failed tasks with `ignoreErrors` (not counted in `failed`), and their labels. */
+  ignored: number;
+  ignoredTasks: string[];
   unreachable: boolean;
   /** The run of this host was stopped by Ctrl-C / SIGTERM before it was done. */
   interrupted: boolean;
@@ -20,7 +23,17 @@ export interface HostStats {
 }
 
 export function emptyStats(): HostStats {
-  return { ok: 0, changed: 0, failed: 0, skipped: 0, unreachable: false, interrupted: false, roundTrips: 0 };
+  return {
+    ok: 0,
+    changed: 0,
+    failed: 0,
+    skipped: 0,
+    ignored: 0,
+    ignoredTasks: [],
+    unreachable: false,
+    interrupted: false,
+    roundTrips: 0,
+  };
 }
 
 export interface ReporterOptions {
@@ -116,6 +129,17 @@ export class Reporter {
     this.line(text);
   }
 
+  /** A task failed and `ignoreErrors` ignores it: shown as failed, counted as `ignored` (as Ansible's recap). */
+  ignoredFailure(host: string, label: string, detail: string): void {
+    const stats = this.host(host);
+    stats.ignored++;
+    stats.ignoredTasks.push(redact(label));
+    notifyObservers((o) => o.task?.(host, label, 'failed', redact(`${detail}; ignored`)));
+    const text = `${this.paint('failed', 'failed'.padEnd(8))} ${host}  ${label} (${detail}; ignored: ignoreErrors)`;
+    if (this.opts.json) process.stderr.write(`${redact(text)}\n`);
+    this.line(text);
+  }
+
   /** Indented block under a task line: a failure's output, a diff (`diffOf`: the host whose file it is). */
   block(text: string, diffOf?: string): void {
     if (diffOf !== undefined) notifyObservers((o) => o.diff?.(diffOf, redact(text)));
@@ -177,18 +201,22 @@ export class Reporter {
     }
     if (this.stats.size === 0) return;
     const width = Math.max(4, ...[...this.stats.keys()].map((h) => h.length));
-    const head = `${'host'.padEnd(width)}  ${['ok', 'changed', 'failed', 'skipped', 'unreachable', 'round trips'].join('  ')}`;
+    const head = `${'host'.padEnd(width)}  ${['ok', 'changed', 'failed', 'ignored', 'skipped', 'unreachable', 'round trips'].join('  ')}`;
     this.out.write(`\n${head}\n`);
     for (const [name, s] of this.stats) {
       const cells = [
         String(s.ok).padStart(2),
         String(s.changed).padStart(7),
         String(s.failed).padStart(6),
+        String(s.ignored).padStart(7),
         String(s.skipped).padStart(7),
         (s.unreachable ? 'yes' : 'no').padStart(11),
         String(s.roundTrips).padStart(11),
       ];
       this.out.write(`${redact(name.padEnd(width))}  ${cells.join('  ')}\n`);
+    }
+    for (const [name, s] of this.stats) {
+      if (s.ignored) this.out.write(`${redact(name)}: ignored failures: ${s.ignoredTasks.join(', ')}\n`);
     }
     const stopped = [...this.stats].filter(([, s]) => s.interrupted).map(([name]) => name);
     if (interruptedBy) {

@@ -21,6 +21,7 @@
  */
 import { OMITTED_PREFIX } from '../connection/bounded-output.js';
 import { type Connection, type ExecOptions, UnreachableError } from '../connection/types.js';
+import { didYouMean, listNames } from '../inventory/suggest.js';
 import { UserError } from '../util/errors.js';
 import { holdsSecret, redact } from '../util/redact.js';
 import { quote } from '../util/shell.js';
@@ -120,6 +121,36 @@ export function unknownHandlerError(
     }
   }
   return undefined;
+}
+
+/**
+ * `--tags` naming a tag that no task of the run carries (a role's name and tags count, as in
+ * selectedByTags) would run nothing and succeed: a typo must not pass for "nothing to do". Exit 1,
+ * with the known tags and the closest one.
+ */
+export function unknownTagsError(
+  tags: string[] | undefined,
+  units: Iterable<{ name: string; tags: string[]; tasks: Task[] }>,
+): UserError | undefined {
+  if (!tags || tags.length === 0) return undefined;
+  const known = new Set<string>();
+  for (const unit of units) {
+    if (unit.tasks.length === 0) continue;
+    known.add(unit.name);
+    for (const t of unit.tags) known.add(t);
+    for (const task of unit.tasks) for (const t of task.tags) known.add(t);
+  }
+  // No task at all (every host unreachable when facts were gathered): that outcome is reported already.
+  if (known.size === 0) return undefined;
+  const unknown = tags.filter((t) => !known.has(t));
+  if (unknown.length === 0) return undefined;
+  const sorted = [...known].sort();
+  const first = unknown[0];
+  return new UserError(
+    `--tags ${unknown.map((t) => JSON.stringify(t)).join(', ')}: no task of this run has ${unknown.length === 1 ? 'this tag' : 'these tags'}${didYouMean(first, sorted)}`,
+    1,
+    `known tags (roles count as tags of their tasks): ${listNames(sorted)}`,
+  );
 }
 
 function selectedByTags(task: Task, opts: RunTasksOptions): boolean {
@@ -279,9 +310,12 @@ export async function runTasks(
       continue;
     }
     if (plan.error) {
+      if (task.ignoreErrors) {
+        reporter.ignoredFailure(host.name, label(task), plan.error);
+        continue;
+      }
       result.failed++;
       reporter.task(host.name, label(task), 'failed', plan.error);
-      if (task.ignoreErrors) continue;
       failedAt = i;
       break;
     }
@@ -384,8 +418,12 @@ export async function runTasks(
       if (batch) windows.record(parseProbeBatch(rest, batch), rideAlong);
     }
     if (failure !== undefined) {
-      result.failed++;
-      reporter.task(host.name, label(task), 'failed', `step failed`);
+      // An ignored failure does not fail the host (as in Ansible): the recap counts it as `ignored`.
+      if (task.ignoreErrors) reporter.ignoredFailure(host.name, label(task), 'step failed');
+      else {
+        result.failed++;
+        reporter.task(host.name, label(task), 'failed', `step failed`);
+      }
       reporter.failureBlock(redact(failure));
       if (recorded) {
         // The change may have happened part way: the handlers recorded on the host run.

@@ -3,7 +3,7 @@
  * function from the probe's output to the steps that converge the host (none when it is converged).
  * The engine batches the probes of a whole role into one SSH round trip.
  */
-import type { z } from 'zod';
+import { z } from 'zod';
 
 /** What a probe printed. `stdout` is the probe's standard output; `exitCode` its status. */
 export interface ProbeResult {
@@ -207,8 +207,11 @@ export type VarsSchema = z.ZodObject<any>;
 export interface RoleDefinition<S extends VarsSchema = VarsSchema> {
   name: string;
   description?: string;
-  /** The role's variables: a zod object whose `.default()`s are the role's defaults. */
-  vars: S;
+  /**
+   * The role's variables: a zod object whose `.default()`s are the role's defaults. Optional: a role
+   * without vars has an empty schema (and a var named with its prefix is an unknown key).
+   */
+  vars?: S;
   /** Gather `host.facts` before `tasks` (one more round trip per host and run; off by default). */
   gatherFacts?: boolean;
   /** The role's tasks, in order. Conditions and loops are plain TypeScript. */
@@ -220,12 +223,16 @@ export interface RoleDefinition<S extends VarsSchema = VarsSchema> {
 
 export interface Role<S extends VarsSchema = VarsSchema> extends RoleDefinition<S> {
   readonly kind: 'role';
+  vars: S;
   /** Folder the role was loaded from (templates are read relative to it). */
   dir?: string;
 }
 
-export function defineRole<S extends VarsSchema>(def: RoleDefinition<S>): Role<S> {
-  return { ...def, kind: 'role' };
+/** The schema of a role defined without `vars`: no var. */
+type NoVars = z.ZodObject<Record<never, never>>;
+
+export function defineRole<S extends VarsSchema = NoVars>(def: RoleDefinition<S>): Role<S> {
+  return { ...def, vars: def.vars ?? (z.object({}) as VarsSchema as S), kind: 'role' };
 }
 
 /** A role reference in a play: a built-in or project role name, a Role object, or one with extra vars. */

@@ -124,13 +124,17 @@ export async function loadInventory(envOrPath: string, options: LoadOptions): Pr
   const raw = parseInventory(text, displayFile, path.extname(file));
 
   const dir = path.dirname(file);
+  const groupVarsDir = path.join(dir, 'group_vars');
+  const groupVarsNames = await entriesOf(groupVarsDir);
   const groupVarFiles = new Map<string, VarLayer[]>();
   for (const group of new Set([...raw.groups.keys(), 'all', 'ungrouped'])) {
-    groupVarFiles.set(group, await readVarFiles(path.join(dir, 'group_vars'), group, cwd));
+    groupVarFiles.set(group, await readVarFiles(groupVarsDir, groupVarsNames, group, cwd));
   }
+  const hostVarsDir = path.join(dir, 'host_vars');
+  const hostVarsNames = await entriesOf(hostVarsDir);
   const hostVarFiles = new Map<string, VarLayer[]>();
   for (const host of raw.hosts.keys()) {
-    hostVarFiles.set(host, await readVarFiles(path.join(dir, 'host_vars'), host, cwd));
+    hostVarFiles.set(host, await readVarFiles(hostVarsDir, hostVarsNames, host, cwd));
   }
 
   const extraVars = options.extraVars ?? {};
@@ -191,12 +195,26 @@ function isAnsibleYaml(root: YamlNode): boolean {
 }
 
 /**
- * The vars files of one group or host, in the order they apply: `<name>.yml`/`.yaml`/`.json`, then a
- * `<name>` file without extension, then the files of a `<name>/` folder in name order.
+ * The names in `group_vars/` or `host_vars/` (none when it does not exist), read once: looking up
+ * every candidate file of every host cost four `stat`s per host (40,000 for 10,000 hosts).
  */
-async function readVarFiles(dir: string, name: string, cwd: string): Promise<VarLayer[]> {
+async function entriesOf(dir: string): Promise<Set<string>> {
+  try {
+    return new Set(await fs.readdir(dir));
+  } catch {
+    return new Set();
+  }
+}
+
+/**
+ * The vars files of one group or host, in the order they apply: `<name>.yml`/`.yaml`/`.json`, then a
+ * `<name>` file without extension, then the files of a `<name>/` folder in name order. `names`: what
+ * `dir` holds (entriesOf).
+ */
+async function readVarFiles(dir: string, names: Set<string>, name: string, cwd: string): Promise<VarLayer[]> {
   const layers: VarLayer[] = [];
   for (const ext of [...VARS_EXTENSIONS, '']) {
+    if (!names.has(name + ext)) continue;
     const file = path.join(dir, name + ext);
     const stat = await fs.stat(file).catch(() => undefined);
     if (stat?.isFile()) layers.push(await readVarFile(file, cwd));

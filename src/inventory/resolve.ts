@@ -82,6 +82,7 @@ export function resolveInventory(raw: RawInventory, context: ResolveContext): In
   const byPrecedence = (a: string, b: string) =>
     (depths.get(a) ?? 0) - (depths.get(b) ?? 0) || (order.get(a) ?? 0) - (order.get(b) ?? 0);
 
+  const isUngrouped = new Set(ungrouped.hosts.map((h) => h.name));
   const groupsOfHost = new Map<string, string[]>();
   for (const host of raw.hosts.keys()) {
     const found = new Set<string>(['all']);
@@ -91,7 +92,7 @@ export function resolveInventory(raw: RawInventory, context: ResolveContext): In
       for (const parent of parents.get(group) ?? []) climb(parent);
     };
     for (const group of directGroups.get(host) ?? []) climb(group);
-    if (ungrouped.hosts.some((h) => h.name === host)) found.add('ungrouped');
+    if (isUngrouped.has(host)) found.add('ungrouped');
     groupsOfHost.set(host, [...found].sort(byPrecedence));
   }
 

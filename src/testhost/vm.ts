@@ -130,9 +130,34 @@ export function vagrantEnvWords(vagrant: NodeJS.ProcessEnv, env: NodeJS.ProcessE
     .map(([name, value]) => `${name}=${value}`);
 }
 
+/** How box.sh and vm.sh mark the line that carries their result (a directory, an address). */
+export const SCRIPT_RESULT_PREFIX = 'verdandi-result: ';
+
+/**
+ * The result of a VM script: the value of its last `verdandi-result: ` line. The rest of its stdout is
+ * whatever the tools it ran printed there (mkfs's "Creating regular file ..."), never the result.
+ */
+export function scriptResult(script: string, stdout: string): string {
+  const line = stdout
+    .split('\n')
+    .map((l) => l.replace(/\r$/, ''))
+    .filter((l) => l.startsWith(SCRIPT_RESULT_PREFIX))
+    .at(-1);
+  const value = line?.slice(SCRIPT_RESULT_PREFIX.length).trim();
+  if (!value) {
+    const tail = stdout.trim().split('\n').slice(-3).join(' | ');
+    throw new UserError(
+      `${script} ended without its result line ("${SCRIPT_RESULT_PREFIX}..." on stdout)${tail ? `; its stdout ended with: ${tail}` : ''}`,
+      1,
+      `run src/testhost/vm/${script} by hand (as root) to see where it stopped`,
+    );
+  }
+  return value;
+}
+
 /**
  * Runs one of the VM scripts as root. With `showProgress`, its stderr (what it is doing, a few minutes
- * for a box) goes to ours; its stdout (a directory, an address) is returned.
+ * for a box) goes to ours; its result line's value (a directory, an address) is returned.
  */
 export async function runVmScript(
   script: VmScript,
@@ -144,7 +169,7 @@ export async function runVmScript(
     echoStderr: opts.showProgress,
     timeoutMs: opts.timeoutMs,
   });
-  if (result.code === 0) return result.stdout.trim();
+  if (result.code === 0) return scriptResult(script, result.stdout);
   // With progress shown, its last lines are already on the terminal.
   const shown = opts.showProgress ? '' : result.stderr.trim().split('\n').slice(-10).join('\n');
   throw new UserError(

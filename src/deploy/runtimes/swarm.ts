@@ -50,10 +50,21 @@ export function pushImage(site: Site, release: string): string {
   return `${words('docker', 'push', imageName(site, release))} >/dev/null`;
 }
 
-/** The release's environment as a Docker secret, read from its 0600 file (no value on a command line). */
+/**
+ * The release's environment as a Docker secret, read from its 0600 file (no value on a command line).
+ * A site without env has an empty file, and Docker refuses an empty secret ("secret data must be larger
+ * than 0"): its secret is then one empty line, which the documented entrypoint loop skips.
+ */
 export function createEnvSecret(site: Site, paths: SitePaths, release: string): string {
   const name = envSecretName(site, release);
-  return sh`docker secret inspect ${name} >/dev/null 2>&1 || docker secret create --label ${`verdandi.site=${site.name}`} ${name} ${releaseEnvFile(paths, release)} >/dev/null`;
+  const file = releaseEnvFile(paths, release);
+  const create = sh`docker secret create --label ${`verdandi.site=${site.name}`} ${name}`;
+  return [
+    sh`docker secret inspect ${name} >/dev/null 2>&1 ||`,
+    sh`if [ ! -f ${file} ]; then echo ${`${file} is missing`} >&2; false;`,
+    `elif [ -s ${quote(file)} ]; then ${create} ${quote(file)} >/dev/null;`,
+    `else echo | ${create} - >/dev/null; fi`,
+  ].join(' ');
 }
 
 /** `docker stack deploy` of the release's compose file with IMAGE, ENV_SECRET and RELEASE set. */

@@ -6,6 +6,10 @@
 #
 #   src/testhost/vm/box.sh          prints the box directory; builds it once (a few minutes), then reuses it
 #
+# The box directory is the last line of standard output, `verdandi-result: <dir>`: the tools run while
+# building (mkfs prints "Creating regular file ...") may write to stdout too, so callers read that line
+# alone (src/testhost/vm.ts, scriptResult; vm.sh), never the whole output. Progress goes to stderr.
+#
 # Everything lives in $VERDANDI_CACHE/vm (default /var/cache/verdandi/vm). Runs as root.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
@@ -14,8 +18,9 @@ cache="${VERDANDI_CACHE:-/var/cache/verdandi}"
 # Bump when what this script puts into the box changes: the next run then builds a new one.
 revision=2
 box_dir="$cache/vm/box-$revision"
+result() { printf 'verdandi-result: %s\n' "$1"; }
 if [ -f "$box_dir/.complete" ]; then
-  echo "$box_dir"
+  result "$box_dir"
   exit 0
 fi
 
@@ -99,8 +104,8 @@ trap - EXIT
 log "making the qcow2 disk"
 cp "$root"/boot/vmlinuz-* "$build/vmlinuz"
 cp "$root"/boot/initrd.img-* "$build/initrd.img"
-mkfs.ext4 -q -F -L root -d "$root" "$build/box.raw" 6G
-qemu-img convert -O qcow2 "$build/box.raw" "$build/box.img"
+mkfs.ext4 -q -F -L root -d "$root" "$build/box.raw" 6G >&2
+qemu-img convert -O qcow2 "$build/box.raw" "$build/box.img" >&2
 rm -rf "$build/box.raw" "$root"
 
 cat >"$build/metadata.json" <<'META'
@@ -122,4 +127,4 @@ tar -C "$build" -cf "$build/verdandi-bookworm.box" metadata.json Vagrantfile box
 touch "$build/.complete"
 rm -rf "$box_dir"
 mv "$build" "$box_dir"
-echo "$box_dir"
+result "$box_dir"

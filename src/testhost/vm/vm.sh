@@ -6,6 +6,10 @@
 #   src/testhost/vm/vm.sh down    kills qemu and removes its disk, tap interface and iptables rules (also leftovers)
 #   src/testhost/vm/vm.sh key     prints the private key that logs in as vagrant
 #
+# What it hands back (the address, the key; `stopped` for down) is its last line of standard output,
+# `verdandi-result: <value>`: a tool run on the way may print on stdout too, so callers read that line
+# alone (src/testhost/vm.ts, scriptResult), never the whole output. Progress goes to stderr.
+#
 # The tap interface `vdvmS` carries 10.231.S.1/24 on the build machine, where a dnsmasq (DHCP only, for
 # that interface only) leases 10.231.S.2 to the VM, as libvirt's network would. Slot 253 lies outside the
 # nspawn hosts' slots (1-250), so both kinds run side by side. What leaves the /24 for the Debian mirror
@@ -27,6 +31,7 @@ comment="verdandi-vm"
 key="$cache/vm/vagrant_ed25519"
 
 log() { echo "vm: $*" >&2; }
+result() { printf 'verdandi-result: %s\n' "$1"; }
 
 rules() {
   echo "nat POSTROUTING -s 10.231.$slot.0/24 ! -d 10.231.0.0/16 -m comment --comment $comment -j MASQUERADE"
@@ -67,7 +72,8 @@ down() {
 
 up() {
   local box
-  box=$(src/testhost/vm/box.sh)
+  box=$(src/testhost/vm/box.sh | sed -n 's/^verdandi-result: //p' | tail -n 1)
+  if [ -z "$box" ]; then log "box.sh printed no result line"; exit 1; fi
   down # leftovers of a killed earlier run
   mkdir -p "$run_dir"
   log "network: $tap $gateway/24, the VM at $address"
@@ -110,12 +116,11 @@ up() {
     sleep 2
   done
   log "ready: ssh -i $key vagrant@$address"
-  echo "$address"
 }
 
 case "${1:-}" in
-  up) up ;;
-  down) down ;;
-  key) echo "$key" ;;
+  up) up; result "$address" ;;
+  down) down; result stopped ;;
+  key) result "$key" ;;
   *) echo "usage: src/testhost/vm/vm.sh up|down|key" >&2; exit 2 ;;
 esac
