@@ -58,6 +58,7 @@ test('every host of a plan sees one shared, frozen view of the inventory (not a 
   const unit: Unit = {
     name: 'u',
     label: 'role u',
+    definedBy: 'role u',
     tags: [],
     gatherFacts: false,
     tasks: (info) => [copy({ path: '/etc/peers', content: String(info.inventory.hosts.length) })],
