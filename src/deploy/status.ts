@@ -5,11 +5,13 @@
  */
 import { driveHosts } from '../engine/host-driver.js';
 import { sh, words } from '../util/shell.js';
-import { healthHost, parseState, type SiteState, stateScript } from './commands.js';
+import { healthHost } from './commands.js';
 import { type DeployCliOptions, driveOptions, openSession } from './deploy.js';
 import { parseReleaseRecord, type ReleaseRecord } from './release.js';
 import { runtimeOf } from './runtimes/index.js';
-import { COLORS, type Color, type Site, type SitePaths, sitePaths } from './site.js';
+import type { Site } from './site.js';
+import { COLORS, type Color, type SitePaths, sitePaths } from './site-base.js';
+import { parseState, type SiteState, stateScript } from './state.js';
 
 /** Read-only script: the deploy state plus processes, nginx, health through nginx, disk. */
 export function statusScript(site: Site, paths: SitePaths): string {
@@ -17,12 +19,7 @@ export function statusScript(site: Site, paths: SitePaths): string {
     stateScript(site, paths).replace(/\nexit 0$/, ''),
     'echo "nginx=$(systemctl is-active nginx 2>/dev/null)"',
   ];
-  const runtime = runtimeOf(site);
-  for (const color of COLORS) {
-    const state = runtime.processState(site, paths, color);
-    if (state) lines.push(state);
-  }
-  if (runtime.statusScript) lines.push(runtime.statusScript(site));
+  lines.push(...runtimeOf(site).statusLines(site, paths));
   const scheme = site.nginx.tls ? 'https' : 'http';
   const port = site.nginx.tls ? 443 : site.nginx.listen;
   const url = `${scheme}://127.0.0.1:${port}${site.health.path}`;
@@ -113,7 +110,7 @@ export function parseStatus(host: string, site: Site, paths: SitePaths, stdout: 
     },
     freeDisk: kv.get('disk') || '?',
     lastDeploy,
-    ...(runtimeOf(site).statusScript ? { stack: { services, tasks } } : {}),
+    ...(runtimeOf(site).hasStack ? { stack: { services, tasks } } : {}),
   };
 }
 
