@@ -9,6 +9,7 @@ import { healthHost } from './commands.js';
 import { type DeployCliOptions, driveOptions, openSession } from './deploy.js';
 import { parseReleaseRecord, type ReleaseRecord } from './release.js';
 import { runtimeOf } from './runtimes/index.js';
+import type { Stack } from './runtimes/runtime.js';
 import type { Site } from './site.js';
 import { COLORS, type Color, type SitePaths, sitePaths } from './site-base.js';
 import { parseState, type SiteState, stateScript } from './state.js';
@@ -46,22 +47,8 @@ export interface SiteStatus {
   freeDisk: string;
   lastDeploy?: Record<string, unknown>;
   /** Swarm sites: the stack's services and their running tasks. */
-  stack?: { services: StackService[]; tasks: StackTask[] };
+  stack?: Stack;
   error?: string;
-}
-
-export interface StackService {
-  name: string;
-  /** `running/wanted` as Docker counts them. */
-  replicas: string;
-  image: string;
-}
-
-export interface StackTask {
-  name: string;
-  node: string;
-  state: string;
-  image: string;
 }
 
 export function parseStatus(host: string, site: Site, paths: SitePaths, stdout: string): SiteStatus {
@@ -71,17 +58,7 @@ export function parseStatus(host: string, site: Site, paths: SitePaths, stdout: 
     const eq = line.indexOf('=');
     if (eq > 0) kv.set(line.slice(0, eq), line.slice(eq + 1).trim());
   }
-  const services: StackService[] = [];
-  const tasks: StackTask[] = [];
-  for (const line of stdout.split('\n')) {
-    if (line.startsWith('swarm_service=')) {
-      const [name, replicas, image] = line.slice('swarm_service='.length).split('|');
-      services.push({ name, replicas: replicas ?? '?', image: image ?? '?' });
-    } else if (line.startsWith('swarm_task=')) {
-      const [name, node, state, image] = line.slice('swarm_task='.length).split('|');
-      tasks.push({ name, node: node ?? '?', state: state ?? '?', image: image ?? '?' });
-    }
-  }
+  const stack = runtimeOf(site).parseStack(stdout);
   const processes: Partial<Record<Color, string>> = {};
   for (const c of COLORS) if (kv.has(`proc_${c}`)) processes[c] = kv.get(`proc_${c}`) || 'unknown';
   let lastDeploy: Record<string, unknown> | undefined;
@@ -110,7 +87,7 @@ export function parseStatus(host: string, site: Site, paths: SitePaths, stdout: 
     },
     freeDisk: kv.get('disk') || '?',
     lastDeploy,
-    ...(runtimeOf(site).hasStack ? { stack: { services, tasks } } : {}),
+    ...(stack ? { stack } : {}),
   };
 }
 

@@ -8,7 +8,6 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
-import type { ReleaseRecord } from '../../src/deploy/release.js';
 import { runtimeOf } from '../../src/deploy/runtimes/index.js';
 import type { GoLiveInput, ReleaseInput } from '../../src/deploy/runtimes/runtime.js';
 import { type Site, type SiteInput, siteSchema, sitesVarsSchema } from '../../src/deploy/site.js';
@@ -153,7 +152,7 @@ test('colors (python, node, docker): workers and the live color stop for migrati
   t.deepEqual(rt.publishSteps(input(s)), []);
   t.deepEqual(rt.stateLines(s, sitePaths(s, '/srv')).length, 2);
   t.regex(rt.statusLines(s, sitePaths(s, '/srv')).join('\n'), /proc_green=.*supervisorctl status app-green/);
-  t.false(rt.hasStack);
+  t.is(rt.parseStack('swarm_service=x|1/1|img'), undefined);
   t.is(rt.failureHeadline('converge', 3), undefined);
 });
 
@@ -209,7 +208,10 @@ test('swarm: no colors nor host ports; publish, scale down for migrations, roll 
   const paths = sitePaths(s, '/srv');
   t.deepEqual(rt.hostPorts(s), []);
   t.deepEqual(rt.stateLines(s, paths), []);
-  t.true(rt.hasStack);
+  t.deepEqual(rt.parseStack('swarm_service=app_web|2/2|img\nswarm_task=app_web.1|w1|Running|img\n'), {
+    services: [{ name: 'app_web', replicas: '2/2', image: 'img' }],
+    tasks: [{ name: 'app_web.1', node: 'w1', state: 'Running', image: 'img' }],
+  });
   t.is(rt.registryPasswordSecret(s), 'registry_password');
   t.regex(rt.buildSteps(input(s))[0].command, /-t 10\.0\.0\.31:5000\/verdandi\/app:20261122T034507Z-3f2a9c1/);
 

@@ -106,7 +106,7 @@ export function withColors<S extends RuntimeSite>(
   | 'hostPorts'
   | 'stateLines'
   | 'statusLines'
-  | 'hasStack'
+  | 'parseStack'
   | 'publishSteps'
   | 'migrationStops'
   | 'goLiveSteps'
@@ -116,7 +116,7 @@ export function withColors<S extends RuntimeSite>(
     hostPorts: (site) => [site.process.port, site.process.port + 1],
     stateLines: (site, paths) => COLORS.map((color) => ops.slotState(site, paths, color)),
     statusLines: (site, paths) => COLORS.map((color) => ops.processState(site, paths, color)),
-    hasStack: false,
+    parseStack: () => undefined,
     publishSteps: () => [],
     migrationStops: (i) => migrationStops(ops, i),
     goLiveSteps: (i) => blueGreenSwitch(ops, i),

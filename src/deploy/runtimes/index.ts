@@ -20,8 +20,6 @@ export const runtimeSchema = z.discriminatedUnion(
   Object.values(RUNTIMES).map((r) => r.schema) as [RuntimeSchema, ...RuntimeSchema[]],
 );
 
-export type RuntimeOptions = z.infer<RuntimeSchema>;
-
 /** The runtime of a site: what plan, state, status and the `sites` role ask. */
 export function runtimeOf(site: RuntimeSite): DeployRuntime {
   // The schema admits only the types of RUNTIMES, and each runtime gets sites of its own type.

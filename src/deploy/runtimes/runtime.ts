@@ -44,6 +44,26 @@ export interface SupervisorProgram {
   logName: string;
 }
 
+/** A stack's services and their running tasks, as `verdandi status` shows them. */
+export interface Stack {
+  services: StackService[];
+  tasks: StackTask[];
+}
+
+export interface StackService {
+  name: string;
+  /** `running/wanted` as Docker counts them. */
+  replicas: string;
+  image: string;
+}
+
+export interface StackTask {
+  name: string;
+  node: string;
+  state: string;
+  image: string;
+}
+
 /** What the `sites` role provisions for a site of this runtime. */
 export interface SiteRoleNeeds {
   /** Debian packages the runtime needs on the host. */
@@ -77,8 +97,8 @@ export interface DeployRuntime<
   stateLines(site: S, paths: SitePaths): string[];
   /** Read-only shell lines adding to `verdandi status`: `proc_<color>=...`, a stack's services. */
   statusLines(site: S, paths: SitePaths): string[];
-  /** The runtime reports a stack (services, tasks) in `verdandi status`. */
-  readonly hasStack: boolean;
+  /** The stack (services, tasks) in the status script's output; undefined for a runtime without one. */
+  parseStack(stdout: string): Stack | undefined;
   /** The release's environment file from its values (a shell's syntax or docker's). */
   renderEnv(values: Record<string, string>): string;
   /** Installs the release's dependencies (or builds its image): the steps after its environment file. */
@@ -96,7 +116,7 @@ export interface DeployRuntime<
   /** Best-effort steps after a deploy (unused virtualenvs). */
   cleanupSteps(site: S, paths: SitePaths): PlanStep[];
   /** What a failed step means beyond the usual (Swarm rolled the update back); undefined when nothing. */
-  failureHeadline(step: string, code: number | null): string | undefined;
+  failureHeadline(step: string, code: number): string | undefined;
   /** What the `sites` role provisions for the site; a UserError when the site cannot run so. */
   roleNeeds(site: S, paths: SitePaths, host: HostInfo): SiteRoleNeeds;
 }

@@ -29,7 +29,7 @@ import {
   renderDockerEnv,
   runInImage,
 } from './docker.js';
-import type { DeployRuntime, GoLiveInput, ReleaseInput, RuntimeSite } from './runtime.js';
+import type { DeployRuntime, GoLiveInput, ReleaseInput, RuntimeSite, Stack } from './runtime.js';
 
 const serviceName = z
   .string()
@@ -227,6 +227,21 @@ export function stackStatusScript(site: SwarmSite): string {
   ].join('\n');
 }
 
+/** The services and tasks `stackStatusScript` printed. */
+export function parseStack(stdout: string): Stack {
+  const stack: Stack = { services: [], tasks: [] };
+  for (const line of stdout.split('\n')) {
+    if (line.startsWith('swarm_service=')) {
+      const [name, replicas, image] = line.slice('swarm_service='.length).split('|');
+      stack.services.push({ name, replicas: replicas ?? '?', image: image ?? '?' });
+    } else if (line.startsWith('swarm_task=')) {
+      const [name, node, state, image] = line.slice('swarm_task='.length).split('|');
+      stack.tasks.push({ name, node: node ?? '?', state: state ?? '?', image: image ?? '?' });
+    }
+  }
+  return stack;
+}
+
 /** Steps that deploy `previous` again (the undo of anything that touched the stack). */
 function restore(site: SwarmSite, paths: SitePaths, previous: string | undefined): string[] {
   if (!previous) return [`${words('docker', 'stack', 'rm', site.name)} >/dev/null 2>&1; true`];
@@ -377,7 +392,7 @@ export const swarm: DeployRuntime<SwarmSite, typeof schema> = {
   registryPasswordSecret: (site) => site.runtime.registry?.password,
   stateLines: () => [],
   statusLines: (site) => [stackStatusScript(site)],
-  hasStack: true,
+  parseStack,
   renderEnv: renderDockerEnv,
   buildSteps: ({ site, paths, release }) => [imageBuildStep(site, paths, release, imageName(site, release))],
   inRelease: (site, paths, release, command) =>
