@@ -38,7 +38,7 @@ export function runInImage(
   release: string,
   command: string,
   options: string[],
-) {
+): string {
   return words(
     'docker',
     'run',
@@ -55,7 +55,10 @@ export function runInImage(
   );
 }
 
-/** Builds the release's image on the host. The context goes through tar without the release's .env: secrets never end up in an image layer. */
+/**
+ * Builds the release's image on the host. The context goes through tar without the release's .env:
+ * secrets never end up in an image layer.
+ */
 export function imageBuildStep(site: ImageSite, paths: SitePaths, release: string, image: string): PlanStep {
   return {
     phase: 'build',
