@@ -3,9 +3,12 @@
  *   import { defineRole, definePlaybook, apt, template, service, z } from 'verdandi';
  */
 export { z } from 'zod';
-// The site model shared by the `sites` role (provision) and `verdandi deploy`.
-export { upstreamContent } from './deploy/commands.js';
-export { type Site, type SitePaths, sitePaths, sitesVarsSchema, usesSupervisor } from './deploy/site.js';
+// The site model shared by the `sites` role (provision) and `verdandi deploy`; the role asks the site's
+// runtime what it needs.
+export { runtimeOf } from './deploy/runtimes/index.js';
+export type { DeployRuntime, SiteRoleNeeds, SupervisorProgram } from './deploy/runtimes/runtime.js';
+export { type Site, sitesVarsSchema } from './deploy/site.js';
+export { type SitePaths, sitePaths } from './deploy/site-base.js';
 export type {
   HostFacts,
   HostInfo,

@@ -9,8 +9,10 @@
  *   maintenance switch of the nginx role's convention; for a swarm site the role writes that file
  *   itself (each node's published port) and the vhost retries on the next node.
  *
- * It expects the nginx role (and supervisor for python/node sites, docker for docker/swarm sites) on
- * the same host. See README.md for the vars and the deploy for how releases go live.
+ * What differs between runtimes (packages, supervisor programs, the upstream) the role asks the site's
+ * runtime (`runtimeOf(site).roleNeeds`). It expects the nginx role (and supervisor for python/node
+ * sites, docker for docker/swarm sites) on the same host. See README.md for the vars and the deploy
+ * for how releases go live.
  */
 import {
   apt,
@@ -18,20 +20,18 @@ import {
   copy,
   defineRole,
   directory,
-  type HostInfo,
   quote,
+  runtimeOf,
   type Site,
   type SitePaths,
+  type SiteRoleNeeds,
   service,
   shell,
   sitePaths,
   sitesVarsSchema,
   type Task,
   template,
-  UserError,
-  upstreamContent,
   user,
-  usesSupervisor,
 } from 'verdandi';
 
 const tpl = (name: string) => new URL(`./templates/${name}`, import.meta.url);
@@ -43,50 +43,73 @@ function nginxValidate(target: string): string {
   return `if [ -x ${NGINX_CHECK} ]; then ${NGINX_CHECK} ${quote(target)} %s; fi`;
 }
 
-/**
- * A swarm site's upstreams: `<node>:<port>` of each node that runs its web tasks (ports published in
- * `mode: host`), by default every swarm worker of the inventory. nginx skips a node that does not
- * answer (see the vhost's proxy_next_upstream).
- */
-export function swarmUpstream(site: Site, host: HostInfo): string {
-  if (site.runtime.type !== 'swarm') throw new Error(`site ${site.name} is not a swarm site`);
-  const rt = site.runtime;
-  if (rt.port === undefined) {
-    throw new UserError(
-      `site ${site.name}: a swarm site needs runtime.port, the port its web service publishes on the nodes`,
-      1,
-      'publish it in mode: host in the compose file (ports: [{ target: 8080, published: 8080, mode: host }]) and set runtime.port: 8080',
-    );
-  }
-  const all = host.inventory.hosts;
-  const nodes = rt.nodes
-    ? rt.nodes.map((name) => {
-        const node = all.find((h) => h.name === name);
-        if (!node)
-          throw new UserError(
-            `site ${site.name}: runtime.nodes names "${name}", which is not in the inventory`,
-            1,
-            `hosts of the inventory: ${all.map((h) => h.name).join(', ')}`,
-          );
-        return node;
-      })
-    : all.filter((h) => h.vars.docker_swarm === 'worker');
-  if (nodes.length === 0) {
-    throw new UserError(
-      `site ${site.name}: no node to proxy to: no host of the inventory has docker_swarm: worker`,
-      1,
-      'list the hosts that run the web tasks in runtime.nodes',
-    );
-  }
-  const servers = nodes.map((n) => {
-    const advertised = n.vars.docker_swarm_advertise_addr;
-    const addr = typeof advertised === 'string' && advertised !== '' ? advertised : n.address;
-    return `server ${addr}:${rt.port} max_fails=1 fail_timeout=5s; # ${n.name}\n`;
-  });
-  return `# Written by the sites role: the nodes that run the web tasks of ${site.name}.\n${servers.join('')}`;
+/** The supervisor programs of a site (its colors and workers) and the script they start. */
+function supervisorTasks(
+  site: Site,
+  paths: SitePaths,
+  supervisor: NonNullable<SiteRoleNeeds['supervisor']>,
+): Task[] {
+  return [
+    directory({ path: `${paths.dir}/slots`, owner: 'root', group: 'root', mode: '0755' }),
+    directory({ path: `${paths.dir}/bin`, owner: 'root', group: 'root', mode: '0755' }),
+    template({
+      path: paths.runScript,
+      src: tpl('run.sh.hbs'),
+      vars: {
+        name: site.name,
+        dir: paths.dir,
+        bluePort: paths.port('blue'),
+        greenPort: paths.port('green'),
+        command: quote(supervisor.command),
+        workers: site.process.workers.map((w) => ({ name: w.name, command: quote(w.command) })),
+      },
+      owner: 'root',
+      group: 'root',
+      mode: '0755',
+    }),
+    template({
+      path: paths.supervisorConf,
+      src: tpl('supervisor.conf.hbs'),
+      vars: {
+        name: site.name,
+        dir: paths.dir,
+        user: paths.user,
+        runScript: paths.runScript,
+        stopTimeout: site.process.stopTimeout,
+        logDir: `${paths.shared}/log`,
+        programs: supervisor.programs,
+      },
+      owner: 'root',
+      group: 'root',
+      mode: '0644',
+      notify: 'update supervisor',
+    }),
+  ];
 }
 
-function siteTasks(site: Site, paths: SitePaths, host: HostInfo): Task[] {
+/**
+ * The upstream include: written by the role at each provision when the role owns it (a swarm's nodes),
+ * else created once (pointing at blue): the deploy owns its content afterwards.
+ */
+function upstreamTask(paths: SitePaths, upstream: SiteRoleNeeds['upstream']): Task {
+  if (upstream.owner === 'role')
+    return copy({
+      path: paths.upstream,
+      content: upstream.content,
+      owner: 'root',
+      group: 'root',
+      mode: '0644',
+      notify: 'reload nginx',
+    });
+  return shell({
+    name: `initial upstream ${paths.upstream}`,
+    script: `printf '%s' ${quote(upstream.content)} > ${quote(paths.upstream)}`,
+    creates: paths.upstream,
+    notify: 'reload nginx',
+  });
+}
+
+function siteTasks(site: Site, paths: SitePaths, needs: SiteRoleNeeds): Task[] {
   const owner = { owner: paths.user, group: paths.user };
   const tasks: Task[] = [
     user({ user: paths.user, system: true, home: paths.dir, shell: '/usr/sbin/nologin', createHome: false }),
@@ -103,91 +126,10 @@ function siteTasks(site: Site, paths: SitePaths, host: HostInfo): Task[] {
     }),
   ];
 
-  if (!usesSupervisor(site) && site.process.workers.length > 0) {
-    throw new UserError(
-      `site ${site.name}: process.workers are for python and node sites (supervisor programs)`,
-      1,
-    );
-  }
-  if (usesSupervisor(site)) {
-    tasks.push(
-      directory({ path: `${paths.dir}/slots`, owner: 'root', group: 'root', mode: '0755' }),
-      directory({ path: `${paths.dir}/bin`, owner: 'root', group: 'root', mode: '0755' }),
-    );
-    if (!site.process.command) {
-      throw new UserError(
-        `site ${site.name}: a ${site.runtime.type} site needs process.command (what serves HTTP on $PORT)`,
-        1,
-        'e.g. process: { command: "uvicorn app:app --host 127.0.0.1 --port $PORT" }',
-      );
-    }
-    const programs = [
-      ...(['blue', 'green'] as const).map((color) => ({
-        program: paths.program(color),
-        args: `web ${color} ${paths.port(color)}`,
-        logName: color,
-      })),
-      ...site.process.workers.map((w, i) => ({
-        program: paths.workers[i],
-        args: `worker ${w.name}`,
-        logName: `worker-${w.name}`,
-      })),
-    ];
-    tasks.push(
-      template({
-        path: paths.runScript,
-        src: tpl('run.sh.hbs'),
-        vars: {
-          name: site.name,
-          dir: paths.dir,
-          bluePort: paths.port('blue'),
-          greenPort: paths.port('green'),
-          command: quote(site.process.command),
-          workers: site.process.workers.map((w) => ({ name: w.name, command: quote(w.command) })),
-        },
-        owner: 'root',
-        group: 'root',
-        mode: '0755',
-      }),
-      template({
-        path: paths.supervisorConf,
-        src: tpl('supervisor.conf.hbs'),
-        vars: {
-          name: site.name,
-          dir: paths.dir,
-          user: paths.user,
-          runScript: paths.runScript,
-          stopTimeout: site.process.stopTimeout,
-          logDir: `${paths.shared}/log`,
-          programs,
-        },
-        owner: 'root',
-        group: 'root',
-        mode: '0644',
-        notify: 'update supervisor',
-      }),
-    );
-  }
-
+  if (needs.supervisor) tasks.push(...supervisorTasks(site, paths, needs.supervisor));
   tasks.push(
     directory({ path: '/etc/nginx/verdandi', owner: 'root', group: 'root', mode: '0755' }),
-    site.runtime.type === 'swarm'
-      ? // The role owns a swarm site's upstreams: the nodes, not a color.
-        copy({
-          path: paths.upstream,
-          content: swarmUpstream(site, host),
-          owner: 'root',
-          group: 'root',
-          mode: '0644',
-          notify: 'reload nginx',
-        })
-      : // The deploy owns this file's content afterwards: it is only created here (pointing at blue).
-        shell({
-          name: `initial upstream ${paths.upstream}`,
-          script: `printf '%s' ${quote(upstreamContent(paths, 'blue'))} > ${quote(paths.upstream)}`,
-          creates: paths.upstream,
-          notify: 'reload nginx',
-        }),
+    upstreamTask(paths, needs.upstream),
     template({
       path: paths.vhost,
       src: tpl('vhost.conf.hbs'),
@@ -201,7 +143,8 @@ function siteTasks(site: Site, paths: SitePaths, host: HostInfo): Task[] {
         clientMaxBodySize: site.nginx.clientMaxBodySize,
         maintenanceFlag: paths.maintenanceFlag,
         maintenanceRoot: '/var/www/maintenance',
-        retry: site.runtime.type === 'swarm',
+        // Several nodes serve (the role's upstream): a request goes on to the next one.
+        retry: needs.upstream.owner === 'role',
       },
       owner: 'root',
       group: 'root',
@@ -220,20 +163,16 @@ export default defineRole({
   vars: sitesVarsSchema,
   tasks(v, host) {
     const packages = new Set<string>(['git', 'curl']);
-    for (const site of v.sites) {
-      for (const p of site.packages) packages.add(p);
-      if (site.runtime.type === 'python' && site.runtime.virtualenv && site.runtime.python === 'system') {
-        packages.add('python3-venv');
-      }
-      if (site.runtime.type === 'node') {
-        packages.add('nodejs');
-        packages.add('npm');
-      }
-    }
+    const sites = v.sites.map((site) => {
+      const paths = sitePaths(site, v.sites_root);
+      const needs = runtimeOf(site).roleNeeds(site, paths, host);
+      for (const p of [...site.packages, ...needs.packages]) packages.add(p);
+      return siteTasks(site, paths, needs);
+    });
     return [
       apt({ packages: [...packages] }),
       directory({ path: v.sites_root, owner: 'root', group: 'root', mode: '0755' }),
-      ...v.sites.map((site) => siteTasks(site, sitePaths(site, v.sites_root), host)),
+      ...sites,
     ];
   },
   handlers: {

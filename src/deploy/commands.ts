@@ -1,7 +1,8 @@
 /**
- * Every command a deploy sends to a host, as a pure function returning a shell script (like Kamal's
- * command classes). Nothing here talks to a host: `deploy.ts` runs these in order and decides what to
- * do when one fails; unit tests check them without a host.
+ * The commands a deploy sends to a host whatever the site's runtime, as pure functions returning a
+ * shell script (like Kamal's command classes); what differs between runtimes is in runtimes/. Nothing
+ * here talks to a host: `deploy.ts` runs these in order and decides what to do when one fails; unit
+ * tests check them without a host.
  *
  * Conventions on the host (see roles/sites/README.md):
  *   <root>/<site>/repo.git        bare repository (owned by the app user) the releases are cut from
@@ -12,77 +13,14 @@
  *   /etc/nginx/verdandi/<site>.upstream   `server 127.0.0.1:<port of the live color>;`
  */
 import type { DeployLogEntry } from '../util/run-events.js';
-import { quote, raw, sh, words } from '../util/shell.js';
+import { quote, sh, words } from '../util/shell.js';
 import type { ReleaseRecord } from './release.js';
 import { releaseDir, releaseEnvFile } from './release-files.js';
-import { runtimeOf } from './runtimes/index.js';
-import { COLORS, type Color, type Site, type SitePaths } from './site.js';
+import type { Color, SiteBase, SitePaths } from './site-base.js';
 
 /** A git command in the host's bare repository, as the app user (git refuses repos of other owners). */
 export function hostGit(paths: SitePaths, ...args: string[]): string {
   return words('runuser', '-u', paths.user, '--', 'git', '-C', paths.repo, ...args);
-}
-
-// ---------------------------------------------------------------------------------------------------
-// State
-
-/**
- * Read-only: what the deploy needs to know of a site on the host, as `key=value` lines
- * (`release=` once per release directory).
- */
-export function stateScript(site: Site, paths: SitePaths): string {
-  const lines = [
-    sh`if [ -d ${paths.releases} ] && [ -d ${paths.repo} ]; then echo provisioned=yes; else echo provisioned=no; fi`,
-    sh`if [ -L ${paths.current} ]; then echo "current=$(basename "$(readlink ${paths.current})")"; fi`,
-    sh`if [ -f ${paths.upstream} ]; then echo "upstream_port=$(sed -n 's/.*server 127\\.0\\.0\\.1:\\([0-9]*\\).*/\\1/p' ${paths.upstream} | head -n 1)"; fi`,
-    sh`if [ -e ${paths.maintenanceFlag} ]; then echo maintenance=on; else echo maintenance=off; fi`,
-    sh`if [ -d ${paths.releases} ]; then for r in ${paths.releases}/*; do [ -d "$r" ] && echo "release=$(basename "$r")"; [ -e "$r/${raw(DEPLOYED_MARK)}" ] && echo "deployed=$(basename "$r")"; done; fi`,
-    sh`if [ -f ${paths.current}/.verdandi-release.json ]; then printf 'record=%s\n' "$(tr -d '\n' < ${paths.current}/.verdandi-release.json)"; fi`,
-  ];
-  const runtime = runtimeOf(site);
-  for (const color of COLORS) {
-    const slot = runtime.slotState(site, paths, color);
-    if (slot) lines.push(slot);
-  }
-  // Only reads: its exit code means nothing (a missing container makes the last test fail).
-  lines.push('exit 0');
-  return lines.join('\n');
-}
-
-export interface SiteState {
-  provisioned: boolean;
-  current?: string;
-  /** The color nginx sends traffic to, from the upstream file. */
-  live?: Color;
-  maintenance: boolean;
-  releases: string[];
-  /** Releases that once served (rollback targets). */
-  deployed: string[];
-  record?: string;
-  slots: Partial<Record<Color, string>>;
-}
-
-export function parseState(paths: SitePaths, stdout: string): SiteState {
-  const state: SiteState = { provisioned: false, maintenance: false, releases: [], deployed: [], slots: {} };
-  for (const line of stdout.split('\n')) {
-    const eq = line.indexOf('=');
-    if (eq < 0) continue;
-    const key = line.slice(0, eq);
-    const value = line.slice(eq + 1).trim();
-    if (key === 'provisioned') state.provisioned = value === 'yes';
-    else if (key === 'current' && value) state.current = value;
-    else if (key === 'upstream_port') {
-      const port = Number(value);
-      state.live = COLORS.find((c) => paths.port(c) === port);
-    } else if (key === 'maintenance') state.maintenance = value === 'on';
-    else if (key === 'release' && value) state.releases.push(value);
-    else if (key === 'deployed' && value) state.deployed.push(value);
-    else if (key === 'record' && value) state.record = value;
-    else if (key === 'slot_blue' && value) state.slots.blue = value;
-    else if (key === 'slot_green' && value) state.slots.green = value;
-  }
-  state.releases.sort();
-  return state;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -115,7 +53,7 @@ export function receiveBundle(paths: SitePaths, sha: string, bytes: number): str
 }
 
 /** `fetch: pull`: the host fetches the repository itself. */
-export function pullFetch(site: Site, paths: SitePaths): string {
+export function pullFetch(site: SiteBase, paths: SitePaths): string {
   return hostGit(
     paths,
     'fetch',
@@ -168,24 +106,6 @@ export function writeEnvFile(paths: SitePaths, release: string): string {
   ].join(' && ');
 }
 
-/** Renders the environment file in the site's runtime's syntax (sourced by a shell, or docker's). */
-export function renderEnvFile(site: Site, values: Record<string, string>): string {
-  return runtimeOf(site).renderEnv(values);
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Step 3: dependencies, build, checks
-
-/** Installs the dependencies inside the release (or builds the image); null when the runtime has none. */
-export function installDependencies(site: Site, paths: SitePaths, release: string): string | null {
-  return runtimeOf(site).dependencies(site, paths, release);
-}
-
-/** Runs a site command (build, check, migration) for a release: in the release, or in its image. */
-export function inRelease(site: Site, paths: SitePaths, release: string, command: string): string {
-  return runtimeOf(site).inRelease(site, paths, release, command);
-}
-
 // ---------------------------------------------------------------------------------------------------
 // Step 4: maintenance
 
@@ -199,29 +119,10 @@ export function maintenanceOff(paths: SitePaths): string {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Steps 5-6: colors
-
-/** Starts `release` as `color` beside the live color (another port). */
-export function startColor(site: Site, paths: SitePaths, color: Color, release: string): string {
-  return runtimeOf(site).start(site, paths, color, release);
-}
-
-/** Stops a color for a migration, keeping its slot so `resumeColor` starts the same release again. */
-export function pauseColor(site: Site, paths: SitePaths, color: Color): string {
-  return runtimeOf(site).pause(site, paths, color);
-}
-
-export function resumeColor(site: Site, paths: SitePaths, color: Color): string {
-  return runtimeOf(site).resume(site, paths, color);
-}
-
-/** Stops a color gracefully (TERM, then up to stopTimeout seconds) and frees its slot. */
-export function stopColor(site: Site, paths: SitePaths, color: Color): string {
-  return runtimeOf(site).stop(site, paths, color);
-}
+// Steps 5-6: health, nginx, current
 
 /** The Host header of health checks: the first real server name. */
-export function healthHost(site: Site): string {
+export function healthHost(site: SiteBase): string {
   return (
     site.nginx.serverNames.find((n) => n !== '_' && !n.startsWith('~') && !n.includes('*')) ?? 'localhost'
   );
@@ -231,7 +132,7 @@ export function healthHost(site: Site): string {
  * Waits (bounded by the site's health timeout) until `http://127.0.0.1:<port><path>` answers the
  * expected status. Prints the last status seen on failure.
  */
-export function healthCheck(site: Site, port: number): string {
+export function healthCheck(site: SiteBase, port: number): string {
   const h = site.health;
   const url = `http://127.0.0.1:${port}${h.path}`;
   return [
@@ -308,32 +209,7 @@ export const DEPLOYED_MARK = '.verdandi-deployed';
 // ---------------------------------------------------------------------------------------------------
 // Step 7: bookkeeping
 
-/** Deletes releases (and their images for container sites). */
-export function removeReleases(site: Site, paths: SitePaths, releases: string[]): string | null {
-  if (releases.length === 0) return null;
-  const dirs = releases.map((r) => releaseDir(paths, r));
-  const parts = [words('rm', '-rf', '--', ...dirs)];
-  const artifacts = runtimeOf(site).removeArtifacts(site, releases);
-  if (artifacts) parts.push(artifacts);
-  return parts.join('; ');
-}
-
 /** Appends one JSON line to the site's deploy log (read back by records.ts). */
 export function recordDeploy(paths: SitePaths, entry: DeployLogEntry): string {
   return sh`printf '%s\n' ${JSON.stringify(entry)} >> ${paths.deployLog}`;
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Workers (python/node): supervisor programs running `current`.
-
-/** Stops the workers (before migrations). Null when the site has none. */
-export function stopWorkers(paths: SitePaths): string | null {
-  if (paths.workers.length === 0) return null;
-  return sh`supervisorctl stop ${paths.workers}`;
-}
-
-/** (Re)starts the workers on whatever `current` points at now. */
-export function restartWorkers(paths: SitePaths): string | null {
-  if (paths.workers.length === 0) return null;
-  return sh`supervisorctl restart ${paths.workers}`;
 }

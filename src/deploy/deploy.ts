@@ -29,14 +29,10 @@ import type { DeployLogEntry } from '../util/run-events.js';
 import {
   hostHasCommit,
   hostRefTips,
-  parseState,
   pullFetch,
   receiveBundle,
   recordDeploy,
-  removeReleases,
   resolveOnHost,
-  type SiteState,
-  stateScript,
 } from './commands.js';
 import {
   deployerName,
@@ -48,11 +44,13 @@ import {
   withMirrorLock,
 } from './git.js';
 import { DeployOutput, seconds } from './output.js';
-import { deployPlan, describePlan } from './plan.js';
+import { type DeployPlan, deployPlan, describePlan, removeReleases } from './plan.js';
 import { parseReleaseRecord, type ReleaseRecord, releaseName } from './release.js';
-import { runPlan, runStep, StepFailure } from './runner.js';
-import { ROLLED_BACK_EXIT } from './runtimes/swarm.js';
-import { type Site, type SitePaths, sitePaths } from './site.js';
+import { type PlanResult, runPlan, runStep, StepFailure } from './runner.js';
+import { runtimeOf } from './runtimes/index.js';
+import type { Site } from './site.js';
+import { type SitePaths, sitePaths } from './site-base.js';
+import { parseState, type SiteState, stateScript } from './state.js';
 import {
   filterSites,
   parseSitesVars,
@@ -358,26 +356,45 @@ async function sendNotice(
   else s.out.step(n.host, site.name, 'webhook', 'notified');
 }
 
-async function deploySite(
+/** What a site's deploy (or rollback) works with on its host, and how it ends. */
+export interface SiteFrame {
+  s: HostSession;
+  conn: Connection;
+  signal: AbortSignal;
+  host: string;
+  site: Site;
+  paths: SitePaths;
+  /** The outcome so far: the commit and release are added once known. */
+  base: SiteOutcome;
+  /** The site's outcome; with `notice`, the site's webhook is told (`ok` when deployed or rolled back). */
+  finish(r: Partial<SiteOutcome>, notice?: Partial<DeployNotice>): Promise<SiteOutcome>;
+}
+
+/**
+ * Runs `body` for one site of a host, for deploy and rollback alike: the outcome's frame (host, site,
+ * ref, duration), the webhook, and a step failing outside the plan (state, fetch) reported as the
+ * site's failure (or its interruption), the live release untouched.
+ */
+export async function inSiteFrame(
   s: HostSession,
   { conn, signal }: HostWork,
   t: SiteTarget,
   site: Site,
-  o: DeployCliOptions,
-  pushed: ResolvedRef | undefined,
+  action: DeployNotice['action'],
+  ref: string | undefined,
+  body: (f: SiteFrame) => Promise<SiteOutcome>,
 ): Promise<SiteOutcome> {
   const started = Date.now();
   const host = t.host.name;
-  const ref = o.branch ?? site.branch;
-  const paths = sitePaths(site, t.vars.sites_root);
   const base: SiteOutcome = { host, site: site.name, status: 'failed', ref, durationMs: 0 };
   const finish = async (r: Partial<SiteOutcome>, notice?: Partial<DeployNotice>): Promise<SiteOutcome> => {
     const outcome = { ...base, ...r, durationMs: Date.now() - started };
     if (notice) {
       await sendNotice(s, site, {
+        action,
         host,
-        ok: outcome.status === 'deployed',
-        ref,
+        ok: outcome.status === 'deployed' || outcome.status === 'rolled-back',
+        ref: outcome.ref ?? '',
         commit: outcome.commit,
         release: outcome.release,
         durationMs: outcome.durationMs,
@@ -388,166 +405,238 @@ async function deploySite(
     }
     return outcome;
   };
-
+  const paths = sitePaths(site, t.vars.sites_root);
   try {
-    const state = parseState(
-      paths,
-      (await runStep(conn, { title: 'state', command: stateScript(site, paths) })).stdout,
-    );
-    if (!state.provisioned) {
-      s.out.step(host, site.name, 'state', 'FAILED');
-      const message = `site ${site.name} is not provisioned on ${host} (no ${paths.releases}): run \`verdandi provision ${s.ctx.env}\` with the sites role first`;
-      s.out.block(message);
-      return finish({ failedStep: 'state', message }, { detail: message });
+    return await body({ s, conn, signal, host, site, paths, base, finish });
+  } catch (err) {
+    if (!(err instanceof StepFailure)) throw err;
+    if (signal.aborted) {
+      s.out.step(host, site.name, err.step, 'INTERRUPTED');
+      return finish({
+        status: 'interrupted',
+        failedStep: err.step,
+        message: 'interrupted: the live release is untouched',
+      });
     }
-    if (!o.check) await removeHalfMade(s, conn, { host, site, paths }, state, signal);
+    s.out.step(host, site.name, err.step, 'FAILED');
+    s.out.block(err.report());
+    return finish({ failedStep: err.step, message: err.message }, { detail: err.report() });
+  }
+}
 
-    // Step 2: the commit, in the host's repository.
-    let commit: string;
-    let hostLacksCommit = false;
-    if (pushed) {
-      commit = pushed.commit;
-      hostLacksCommit = (await conn.exec(hostHasCommit(paths, commit))).code !== 0;
-      if (!o.check && hostLacksCommit) {
-        const tips = (
-          await runStep(conn, { title: 'send commits', command: hostRefTips(paths) }, { signal })
-        ).stdout
-          .split('\n')
-          .map((l) => l.trim())
-          .filter(Boolean);
-        const mirror = localMirrorPath(s.ctx.projectDir, site.name);
-        const bundle = await withMirrorLock(mirror, () => makeBundle(mirror, commit, tips));
-        try {
-          await runStep(
-            conn,
-            {
-              title: 'send commits',
-              command: receiveBundle(paths, commit, bundle.bytes),
-              stdin: createReadStream(bundle.file),
-              timeoutMs: 600_000,
-            },
-            { signal },
-          );
-        } finally {
-          await bundle.remove();
-        }
-        s.out.step(host, site.name, 'send commits', `ok (${Math.round(bundle.bytes / 1024)} KiB bundle)`);
-      }
-    } else {
-      if (!o.check)
+/** Reads the site's state on its host (`state` step). */
+export async function readSiteState(f: SiteFrame): Promise<SiteState> {
+  const res = await runStep(
+    f.conn,
+    { title: 'state', command: stateScript(f.site, f.paths) },
+    { signal: f.signal },
+  );
+  return parseState(f.paths, res.stdout);
+}
+
+/** A failure of the site that is no step's: said, and the site's outcome (the webhook told). */
+function siteFailed(f: SiteFrame, step: string, message: string): Promise<SiteOutcome> {
+  f.s.out.step(f.host, f.site.name, step, 'FAILED');
+  f.s.out.block(message);
+  return f.finish({ failedStep: step, message }, { detail: message });
+}
+
+/** The commit to deploy, in the host's repository; `hostLacks`: --check found it missing there. */
+interface Fetched {
+  commit: string;
+  hostLacks: boolean;
+}
+
+/**
+ * Step 2: `fetch: push` sends the commits the host lacks as a git bundle; `fetch: pull` has the host
+ * fetch and resolves the ref there. With --check nothing is sent nor fetched. A ref the host cannot
+ * resolve ends the site (the returned outcome).
+ */
+async function fetchCommit(
+  f: SiteFrame,
+  ref: string,
+  pushed: ResolvedRef | undefined,
+  check: boolean,
+): Promise<Fetched | SiteOutcome> {
+  const { s, conn, signal, host, site, paths } = f;
+  if (pushed) {
+    const commit = pushed.commit;
+    const hostLacks = (await conn.exec(hostHasCommit(paths, commit))).code !== 0;
+    if (!check && hostLacks) {
+      const tips = (
+        await runStep(conn, { title: 'send commits', command: hostRefTips(paths) }, { signal })
+      ).stdout
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean);
+      const mirror = localMirrorPath(s.ctx.projectDir, site.name);
+      const bundle = await withMirrorLock(mirror, () => makeBundle(mirror, commit, tips));
+      try {
         await runStep(
           conn,
-          { title: 'fetch', command: pullFetch(site, paths), timeoutMs: 600_000 },
+          {
+            title: 'send commits',
+            command: receiveBundle(paths, commit, bundle.bytes),
+            stdin: createReadStream(bundle.file),
+            timeoutMs: 600_000,
+          },
           { signal },
         );
-      const res = await conn.exec(resolveOnHost(paths, ref));
-      if (res.code !== 0) {
-        const message = `"${ref}" is no branch, tag or commit of ${site.repo} (as fetched by ${host})`;
-        s.out.step(host, site.name, 'fetch', 'FAILED');
-        s.out.block(message);
-        return finish({ failedStep: 'fetch', message }, { detail: message });
+      } finally {
+        await bundle.remove();
       }
-      commit = res.stdout.trim();
+      s.out.step(host, site.name, 'send commits', `ok (${Math.round(bundle.bytes / 1024)} KiB bundle)`);
     }
-    base.commit = commit;
+    return { commit, hostLacks };
+  }
+  if (!check)
+    await runStep(conn, { title: 'fetch', command: pullFetch(site, paths), timeoutMs: 600_000 }, { signal });
+  const res = await conn.exec(resolveOnHost(paths, ref));
+  if (res.code !== 0)
+    return siteFailed(
+      f,
+      'fetch',
+      `"${ref}" is no branch, tag or commit of ${site.repo} (as fetched by ${host})`,
+    );
+  return { commit: res.stdout.trim(), hostLacks: false };
+}
+
+/** Steps 3-7 as a plan: the new release's record and what ships it. */
+function planRelease(f: SiteFrame, state: SiteState, ref: string, commit: string): DeployPlan {
+  const key = `${f.host}/${f.site.name}`;
+  const record: ReleaseRecord = {
+    release: releaseName(new Date(), commit),
+    site: f.site.name,
+    commit,
+    branch: ref,
+    time: new Date().toISOString(),
+    by: f.s.by,
+  };
+  return deployPlan({
+    site: f.site,
+    paths: f.paths,
+    state,
+    record,
+    env: f.s.envFiles.get(key)!,
+    registryPassword: f.s.registryPasswords.get(key),
+  });
+}
+
+/** --check: what the deploy would do, step by step; nothing changes on the host. */
+function showDeployCheck(
+  f: SiteFrame,
+  plan: DeployPlan,
+  state: SiteState,
+  fetched: Fetched,
+  ref: string,
+  verbose: boolean,
+): Promise<SiteOutcome> {
+  f.s.out.step(
+    f.host,
+    f.site.name,
+    'would deploy',
+    `${ref} (${fetched.commit.slice(0, 7)}) as ${plan.release}; live: ${state.current ?? 'nothing yet'}`,
+  );
+  if (fetched.hostLacks)
+    f.s.out.block('code     send the missing commits to the host repository (git bundle)');
+  f.s.out.block(describePlan(plan, verbose).join('\n'));
+  return f.finish({ status: 'checked' });
+}
+
+/** What a failed deploy left: which release serves, whether the migrations ran, what to check. */
+export function failureMessage(site: Site, result: PlanResult, state: SiteState, release: string): string {
+  const f = result.failure!;
+  const previous = state.current ?? '(none)';
+  const ran = result.migrated ? ' (the migrations RAN)' : '';
+  const headline = runtimeOf(site).failureHeadline(f.step, f.code);
+  let message: string;
+  if (result.interrupted)
+    message = `interrupted during "${f.step}": the previous release ${previous} still serves; the half-made release was removed${ran}`;
+  else if (result.live)
+    message = `the new release ${release} is live, but "${f.step}" failed after the switch`;
+  else if (headline)
+    message = `${headline}; the previous release ${previous} serves again and the half-made release was removed${ran}`;
+  else if (result.migrated)
+    message = `the migrations RAN (the database has the new schema), then "${f.step}" failed; the previous release ${previous} serves again`;
+  else if (result.migrationFailed)
+    message = `the migration failed; the previous release ${previous} serves again and the half-made release was removed (a migration that does not run in one transaction may have left changes in the database)`;
+  else message = `the previous release ${previous} still serves; the half-made release was removed`;
+  if (result.undoFailures.length)
+    message += `; ${result.undoFailures.length} undo step(s) failed: check the host`;
+  return message;
+}
+
+/** A plan that failed: said, written into the site's deploy log (best effort), the webhook told. */
+async function deployFailed(
+  f: SiteFrame,
+  plan: DeployPlan,
+  result: PlanResult,
+  state: SiteState,
+): Promise<SiteOutcome> {
+  const step = result.failure!;
+  const message = failureMessage(f.site, result, state, plan.release);
+  f.s.out.step(f.host, f.site.name, 'outcome', message);
+  const failed: DeployLogEntry = {
+    ...plan.logEntry,
+    outcome: result.interrupted ? 'interrupted' : 'failed',
+    step: step.step,
+  };
+  f.s.out.logged(f.host, failed);
+  await f.conn.exec(recordDeploy(f.paths, failed)).catch(() => undefined);
+  return f.finish(
+    {
+      status: result.interrupted ? 'interrupted' : 'failed',
+      failedStep: step.step,
+      migrated: result.migrated,
+      message,
+    },
+    { detail: step.report() },
+  );
+}
+
+/** One site of a host: state, fetch, plan, then --check's description or the plan run. */
+function deploySite(
+  s: HostSession,
+  work: HostWork,
+  t: SiteTarget,
+  site: Site,
+  o: DeployCliOptions,
+  pushed: ResolvedRef | undefined,
+): Promise<SiteOutcome> {
+  const ref = o.branch ?? site.branch;
+  return inSiteFrame(s, work, t, site, 'deploy', ref, async (f) => {
+    const state = await readSiteState(f);
+    if (!state.provisioned)
+      return siteFailed(
+        f,
+        'state',
+        `site ${site.name} is not provisioned on ${f.host} (no ${f.paths.releases}): run \`verdandi provision ${s.ctx.env}\` with the sites role first`,
+      );
+    if (!o.check) await removeHalfMade(s, f.conn, f, state, f.signal);
+
+    const fetched = await fetchCommit(f, ref, pushed, !!o.check);
+    if ('status' in fetched) return fetched;
+    f.base.commit = fetched.commit;
 
     const live = parseReleaseRecord(state.record ?? '');
-    if (o.ifChanged && live?.commit === commit && state.current) {
+    if (o.ifChanged && live?.commit === fetched.commit && state.current) {
       s.out.step(
-        host,
+        f.host,
         site.name,
         'unchanged',
-        `${state.current} already runs ${commit.slice(0, 7)}: nothing to do`,
+        `${state.current} already runs ${fetched.commit.slice(0, 7)}: nothing to do`,
       );
-      return finish({ status: 'unchanged', release: state.current });
+      return f.finish({ status: 'unchanged', release: state.current });
     }
 
-    const record: ReleaseRecord = {
-      release: releaseName(new Date(), commit),
-      site: site.name,
-      commit,
-      branch: ref,
-      time: new Date().toISOString(),
-      by: s.by,
-    };
-    const plan = deployPlan({
-      site,
-      paths,
-      state,
-      record,
-      env: s.envFiles.get(`${host}/${site.name}`)!,
-      registryPassword: s.registryPasswords.get(`${host}/${site.name}`),
-    });
-    base.release = record.release;
+    const plan = planRelease(f, state, ref, fetched.commit);
+    f.base.release = plan.release;
+    if (o.check) return showDeployCheck(f, plan, state, fetched, ref, !!o.verbose);
 
-    if (o.check) {
-      s.out.step(
-        host,
-        site.name,
-        'would deploy',
-        `${ref} (${commit.slice(0, 7)}) as ${record.release}; live: ${state.current ?? 'nothing yet'}`,
-      );
-      if (hostLacksCommit)
-        s.out.block('code     send the missing commits to the host repository (git bundle)');
-      s.out.block(describePlan(plan, !!o.verbose).join('\n'));
-      return finish({ status: 'checked' });
-    }
-
-    const result = await runPlan(conn, plan, { host, site: site.name }, s.out, signal);
-    if (result.ok) {
-      s.out.logged(host, plan.logEntry);
-      for (const w of result.warnings) s.out.warn(`${host}  ${site.name}  ${w}`);
-      return finish({ status: 'deployed' }, {});
-    }
-    const f = result.failure!;
-    let message: string;
-    if (result.interrupted)
-      message = `interrupted during "${f.step}": the previous release ${state.current ?? '(none)'} still serves; the half-made release was removed${result.migrated ? ' (the migrations RAN)' : ''}`;
-    else if (result.live)
-      message = `the new release ${record.release} is live, but "${f.step}" failed after the switch`;
-    else if (f.step === 'converge' && f.code === ROLLED_BACK_EXIT)
-      message = `ROLLED BACK: the new release did not become healthy and Swarm rolled the update back; the previous release ${state.current ?? '(none)'} serves again and the half-made release was removed${result.migrated ? ' (the migrations RAN)' : ''}`;
-    else if (result.migrated)
-      message = `the migrations RAN (the database has the new schema), then "${f.step}" failed; the previous release ${state.current ?? '(none)'} serves again`;
-    else if (result.migrationFailed)
-      message = `the migration failed; the previous release ${state.current ?? '(none)'} serves again and the half-made release was removed (a migration that does not run in one transaction may have left changes in the database)`;
-    else
-      message = `the previous release ${state.current ?? '(none)'} still serves; the half-made release was removed`;
-    if (result.undoFailures.length)
-      message += `; ${result.undoFailures.length} undo step(s) failed: check the host`;
-    s.out.step(host, site.name, 'outcome', message);
-    // The failure goes into the site's deploy log too (best effort).
-    const failed: DeployLogEntry = {
-      ...record,
-      action: 'deploy',
-      outcome: result.interrupted ? 'interrupted' : 'failed',
-      step: f.step,
-    };
-    s.out.logged(host, failed);
-    await conn.exec(recordDeploy(paths, failed)).catch(() => undefined);
-    return finish(
-      {
-        status: result.interrupted ? 'interrupted' : 'failed',
-        failedStep: f.step,
-        migrated: result.migrated,
-        message,
-      },
-      { detail: f.report() },
-    );
-  } catch (err) {
-    if (err instanceof StepFailure) {
-      if (signal.aborted) {
-        s.out.step(host, site.name, err.step, 'INTERRUPTED');
-        return finish({
-          status: 'interrupted',
-          failedStep: err.step,
-          message: 'interrupted: the live release is untouched',
-        });
-      }
-      s.out.step(host, site.name, err.step, 'FAILED');
-      s.out.block(err.report());
-      return finish({ failedStep: err.step, message: err.message }, { detail: err.report() });
-    }
-    throw err;
-  }
+    const result = await runPlan(f.conn, plan, { host: f.host, site: site.name }, s.out, f.signal);
+    if (!result.ok) return deployFailed(f, plan, result, state);
+    s.out.logged(f.host, plan.logEntry);
+    for (const w of result.warnings) s.out.warn(`${f.host}  ${site.name}  ${w}`);
+    return f.finish({ status: 'deployed' }, {});
+  });
 }

@@ -12,55 +12,19 @@
  *   - `bestEffort` steps (pruning, the record) only warn.
  */
 import type { DeployLogEntry } from '../util/run-events.js';
-import {
-  checkout,
-  healthCheck,
-  inRelease,
-  installDependencies,
-  maintenanceOff,
-  maintenanceOn,
-  pauseColor,
-  recordDeploy,
-  removeReleases,
-  restartWorkers,
-  resumeColor,
-  type SiteState,
-  startColor,
-  stopColor,
-  stopWorkers,
-  switchCurrent,
-  switchUpstream,
-  writeEnvFile,
-} from './commands.js';
+import { words } from '../util/shell.js';
+import { checkout, maintenanceOff, maintenanceOn, recordDeploy, writeEnvFile } from './commands.js';
+import type { PlanStep } from './plan-step.js';
 import { type ReleaseRecord, releasesToPrune } from './release.js';
 import { releaseDir } from './release-files.js';
-import { type RolloutInput, runtimeOf } from './runtimes/index.js';
-import { type Color, otherColor, type Site, type SitePaths } from './site.js';
+import { runtimeOf } from './runtimes/index.js';
+import type { ReleaseInput } from './runtimes/runtime.js';
+import type { Site } from './site.js';
+import type { SitePaths } from './site-base.js';
+import type { SiteState } from './state.js';
 
-export type Phase = 'code' | 'build' | 'migrate' | 'start' | 'switch' | 'cleanup';
-
-export interface PlanStep {
-  phase: Phase;
-  /** Short label for output ("health check green"). */
-  title: string;
-  command: string;
-  /** Sent on stdin (the environment file): never printed. */
-  stdin?: string;
-  /** Commands that undo this step, run when a later step fails before the point of no return. */
-  undo?: string[];
-  /** Runs only when the migration check said migrations are pending. */
-  only?: 'pending-migrations';
-  /** This step's exit code decides: 0 = no migration pending, anything else = pending. */
-  decides?: 'pending-migrations';
-  /** The migrations ran: a later failure must say the database was changed. */
-  migrates?: boolean;
-  /** Once this step succeeded, the new release serves: failures after it are not rolled back. */
-  pointOfNoReturn?: boolean;
-  bestEffort?: boolean;
-  timeoutMs?: number;
-  /** The last line the command printed is what the step says (a stack's convergence). */
-  showsOutput?: boolean;
-}
+// runner.ts and its tests read the step's type here, with the plan's.
+export type { Phase, PlanStep } from './plan-step.js';
 
 export interface DeployPlanInput {
   site: Site;
@@ -75,10 +39,6 @@ export interface DeployPlanInput {
 
 export interface DeployPlan {
   release: string;
-  /** Color the new release starts in (undefined for swarm stacks). */
-  next?: Color;
-  /** Color serving now, stopped after the switch. */
-  live?: Color;
   /** Releases deleted after the deploy (beyond keepReleases). */
   prune: string[];
   steps: PlanStep[];
@@ -86,131 +46,116 @@ export interface DeployPlan {
   logEntry: DeployLogEntry;
 }
 
-/** The color serving now (from nginx's upstream); blue when nothing was ever deployed. */
-export function liveColor(state: SiteState): Color {
-  return state.live ?? 'blue';
+/** Deletes releases, and what goes with them for the site's runtime (images); null when none. */
+export function removeReleases(site: Site, paths: SitePaths, releases: string[]): string | null {
+  if (releases.length === 0) return null;
+  const dirs = releases.map((r) => releaseDir(paths, r));
+  const parts = [words('rm', '-rf', '--', ...dirs)];
+  const artifacts = runtimeOf(site).removeArtifacts(site, releases);
+  if (artifacts) parts.push(artifacts);
+  return parts.join('; ');
 }
 
-function healthTimeoutMs(site: Site): number {
-  return (site.health.timeout + 30) * 1000;
+/** The code: the release cut from the host's repository (removed again on failure), its environment. */
+function codeSteps({ site, paths, record, env }: DeployPlanInput): PlanStep[] {
+  return [
+    {
+      phase: 'code',
+      title: `checkout ${record.release}`,
+      command: checkout(paths, record),
+      undo: [removeReleases(site, paths, [record.release])!],
+    },
+    { phase: 'code', title: 'environment file', command: writeEnvFile(paths, record.release), stdin: env },
+  ];
 }
 
-export function deployPlan({
-  site,
-  paths,
-  state,
-  record,
-  env,
-  registryPassword,
-}: DeployPlanInput): DeployPlan {
-  const release = record.release;
+/** The site's build commands and checks, run in the release (or its image). */
+function buildAndCheckSteps(i: ReleaseInput<Site>): PlanStep[] {
+  const { site, paths, release } = i;
   const runtime = runtimeOf(site);
-  const live = runtime.colors ? liveColor(state) : undefined;
-  const next = live ? otherColor(live) : undefined;
-  // A live release exists: it must be paused for migrations and resumed when they fail.
-  const hasLive = !!state.current && !!live;
+  const run = (what: string, commands: string[]): PlanStep[] =>
+    commands.map((cmd, n) => ({
+      phase: 'build',
+      title: `${what} ${n + 1}/${commands.length}`,
+      command: runtime.inRelease(site, paths, release, cmd),
+    }));
+  return [...run('build', site.build), ...run('check', site.checks)];
+}
+
+/**
+ * The migrations, under maintenance: the check decides (when the site has one), then maintenance on,
+ * the runtime stops what runs (each undone on failure), and the migration runs in the new release.
+ */
+function migrationSteps(i: ReleaseInput<Site>): PlanStep[] {
+  const { site, paths, release } = i;
+  if (!site.migrate) return [];
+  const runtime = runtimeOf(site);
   const steps: PlanStep[] = [];
-
-  steps.push({
-    phase: 'code',
-    title: `checkout ${release}`,
-    command: checkout(paths, record),
-    undo: [removeReleases(site, paths, [release])!],
-  });
-  steps.push({ phase: 'code', title: 'environment file', command: writeEnvFile(paths, release), stdin: env });
-
-  const deps = installDependencies(site, paths, release);
-  if (deps)
+  if (site.migrate.check) {
     steps.push({
-      phase: 'build',
-      title: runtime.dependenciesTitle,
-      command: deps,
+      phase: 'migrate',
+      title: 'pending migrations?',
+      command: runtime.inRelease(site, paths, release, site.migrate.check),
+      decides: 'pending-migrations',
     });
-  site.build.forEach((cmd, i) => {
-    steps.push({
-      phase: 'build',
-      title: `build ${i + 1}/${site.build.length}`,
-      command: inRelease(site, paths, release, cmd),
-    });
-  });
-  site.checks.forEach((cmd, i) => {
-    steps.push({
-      phase: 'build',
-      title: `check ${i + 1}/${site.checks.length}`,
-      command: inRelease(site, paths, release, cmd),
-    });
-  });
-
-  const input = { site, paths, release, previous: state.current, registryPassword, published: true };
-  if (!runtime.colors && runtime.publish) steps.push(...runtime.publish(input));
-
-  if (site.migrate) {
-    if (site.migrate.check) {
-      steps.push({
-        phase: 'migrate',
-        title: 'pending migrations?',
-        command: inRelease(site, paths, release, site.migrate.check),
-        decides: 'pending-migrations',
-      });
-    }
-    const only = site.migrate.check ? ('pending-migrations' as const) : undefined;
-    steps.push({
+  }
+  steps.push(
+    {
       phase: 'migrate',
       title: 'maintenance on',
       command: maintenanceOn(paths),
       undo: [maintenanceOff(paths)],
-      only,
-    });
-    const stop = stopWorkers(paths);
-    const restart = restartWorkers(paths);
-    if (stop && restart) {
-      steps.push({ phase: 'migrate', title: 'stop workers', command: stop, undo: [restart], only });
-    }
-    if (!runtime.colors && runtime.stopForMigrations) {
-      for (const step of runtime.stopForMigrations(input)) steps.push({ ...step, only });
-    }
-    if (hasLive && live) {
-      steps.push({
-        phase: 'migrate',
-        title: `stop ${live} for migrations`,
-        command: pauseColor(site, paths, live),
-        undo: [resumeColor(site, paths, live), healthCheck(site, paths.port(live))],
-        only,
-      });
-    }
-    steps.push({
+    },
+    ...runtime.migrationStops(i),
+    {
       phase: 'migrate',
       title: 'migrate',
-      command: inRelease(site, paths, release, site.migrate.command),
+      command: runtime.inRelease(site, paths, release, site.migrate.command),
       migrates: true,
-      only,
-    });
-  }
-
-  // Maintenance ends once the new release serves, before the old color stops.
-  const maintenanceEnd: PlanStep[] = site.migrate
-    ? [
-        {
-          phase: 'switch',
-          title: 'maintenance off',
-          command: maintenanceOff(paths),
-          only: site.migrate.check ? 'pending-migrations' : undefined,
-        },
-      ]
-    : [];
-  steps.push(
-    ...(live
-      ? blueGreenSwitch(site, paths, live, release, 'current → new release', maintenanceEnd)
-      : [
-          ...rollout(input),
-          {
-            phase: 'switch' as const,
-            title: 'current → new release',
-            command: switchCurrent(paths, release),
-          },
-          ...maintenanceEnd,
-        ]),
+    },
   );
+  const only = site.migrate.check ? ('pending-migrations' as const) : undefined;
+  return steps.map((step) => (step.decides || !only ? step : { ...step, only }));
+}
+
+/** Maintenance ends once the new release serves, before the old processes stop. */
+function maintenanceEnd(site: Site, paths: SitePaths): PlanStep[] {
+  if (!site.migrate) return [];
+  return [
+    {
+      phase: 'switch',
+      title: 'maintenance off',
+      command: maintenanceOff(paths),
+      only: site.migrate.check ? 'pending-migrations' : undefined,
+    },
+  ];
+}
+
+export function deployPlan(input: DeployPlanInput): DeployPlan {
+  const { site, paths, state, record } = input;
+  const release = record.release;
+  const runtime = runtimeOf(site);
+  const i: ReleaseInput<Site> = {
+    site,
+    paths,
+    release,
+    current: state.current,
+    upstream: state.live,
+    registryPassword: input.registryPassword,
+  };
+  const steps: PlanStep[] = [
+    ...codeSteps(input),
+    ...runtime.buildSteps(i),
+    ...buildAndCheckSteps(i),
+    ...runtime.publishSteps(i),
+    ...migrationSteps(i),
+    ...runtime.goLiveSteps({
+      ...i,
+      published: true,
+      currentTitle: 'current → new release',
+      onceLive: maintenanceEnd(site, paths),
+    }),
+  ];
 
   const prune = releasesToPrune([...state.releases, release], site.keepReleases, [release, state.current]);
   const removal = removeReleases(site, paths, prune);
@@ -221,11 +166,10 @@ export function deployPlan({
       command: removal,
       bestEffort: true,
     });
-  for (const { title, command } of runtime.cleanup(site, paths))
-    steps.push({ phase: 'cleanup', title, command, bestEffort: true });
+  for (const step of runtime.cleanupSteps(site, paths)) steps.push({ ...step, bestEffort: true });
   const logEntry: DeployLogEntry = { ...record, action: 'deploy', outcome: 'deployed' };
   steps.push({ phase: 'cleanup', title: 'record', command: recordDeploy(paths, logEntry), bestEffort: true });
-  return { release, next, live, prune, steps, logEntry };
+  return { release, prune, steps, logEntry };
 }
 
 export interface RollbackPlanInput {
@@ -239,7 +183,7 @@ export interface RollbackPlanInput {
   registryPassword?: string;
 }
 
-/** Rollback: the target release starts in the idle color, passes the health check, takes the traffic. */
+/** Rollback: the target release goes live as a deploy's would (health gate included), then the record. */
 export function rollbackPlan({
   site,
   paths,
@@ -258,96 +202,19 @@ export function rollbackPlan({
     by,
     outcome: 'rolled back',
   };
-  const record: PlanStep = {
-    phase: 'cleanup',
-    title: 'record',
-    command: recordDeploy(paths, entry),
-    bestEffort: true,
-  };
-  if (!runtimeOf(site).colors) {
-    return {
-      release: target,
-      prune: [],
-      steps: [
-        ...rollout({
-          site,
-          paths,
-          release: target,
-          previous: state.current,
-          registryPassword,
-          published: false,
-        }),
-        { phase: 'switch', title: `current → ${target}`, command: switchCurrent(paths, target) },
-        record,
-      ],
-      logEntry: entry,
-    };
-  }
-  const live = liveColor(state);
-  return {
+  const steps = runtimeOf(site).goLiveSteps({
+    site,
+    paths,
     release: target,
-    next: otherColor(live),
-    live,
-    prune: [],
-    steps: [...blueGreenSwitch(site, paths, live, target, `current → ${target}`, []), record],
-    logEntry: entry,
-  };
-}
-
-/**
- * The blue/green switch, for deploys and rollbacks alike: `release` starts in the idle color beside the
- * live one and must pass its health check (until then, stopping it undoes everything); nginx then sends
- * the traffic to it (the point of no return), `current` follows, the workers restart on it, `beforeStop`
- * runs, and the old color stops gracefully.
- */
-export function blueGreenSwitch(
-  site: Site,
-  paths: SitePaths,
-  live: Color,
-  release: string,
-  currentTitle: string,
-  beforeStop: PlanStep[],
-): PlanStep[] {
-  const next = otherColor(live);
-  const steps: PlanStep[] = [
-    {
-      phase: 'start',
-      title: `start ${next}`,
-      command: startColor(site, paths, next, release),
-      undo: [stopColor(site, paths, next)],
-    },
-    {
-      phase: 'start',
-      title: `health check ${next}`,
-      command: healthCheck(site, paths.port(next)),
-      timeoutMs: healthTimeoutMs(site),
-    },
-    {
-      phase: 'switch',
-      title: `nginx → ${next}`,
-      command: switchUpstream(paths, next),
-      pointOfNoReturn: true,
-      timeoutMs: 60_000,
-    },
-    { phase: 'switch', title: currentTitle, command: switchCurrent(paths, release) },
-  ];
-  const workers = restartWorkers(paths);
-  if (workers) steps.push({ phase: 'switch', title: 'restart workers', command: workers });
-  steps.push(...beforeStop, {
-    phase: 'switch',
-    title: `stop ${live}`,
-    command: stopColor(site, paths, live),
-    timeoutMs: (site.process.stopTimeout + 30) * 1000,
+    current: state.current,
+    upstream: state.live,
+    registryPassword,
+    published: false,
+    currentTitle: `current → ${target}`,
+    onceLive: [],
   });
-  return steps;
-}
-
-/** A runtime without colors (a swarm stack) rolls itself out; `current` follows once it converged. */
-function rollout(input: RolloutInput): PlanStep[] {
-  const runtime = runtimeOf(input.site);
-  if (!runtime.rollout)
-    throw new Error(`the ${input.site.runtime.type} runtime has neither colors nor a rollout`);
-  return runtime.rollout(input);
+  steps.push({ phase: 'cleanup', title: 'record', command: recordDeploy(paths, entry), bestEffort: true });
+  return { release: target, prune: [], steps, logEntry: entry };
 }
 
 /** Human description of a plan, for --check. */
@@ -360,5 +227,3 @@ export function describePlan(plan: DeployPlan, verbose: boolean): string[] {
   }
   return lines;
 }
-
-export { releaseDir };

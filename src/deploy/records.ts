@@ -9,7 +9,7 @@ import { type ContextOptions, loadRunContext } from '../engine/context.js';
 import { type DriverOutput, driveHosts } from '../engine/host-driver.js';
 import type { DeployLogEntry } from '../util/run-events.js';
 import { sh } from '../util/shell.js';
-import { sitePaths } from './site.js';
+import { sitePaths } from './site-base.js';
 import { parseSitesVars } from './targets.js';
 
 /** How many of the newest lines of each site's log are read. */

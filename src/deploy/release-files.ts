@@ -1,11 +1,10 @@
 /**
- * Where a release lives on the host, its image, and how its commands run as the app user: the building
- * blocks every runtime shares. This module imports no runtime (commands.ts does, through runtimeOf), so
- * the runtimes import it without an import cycle: through such a cycle a bundled build once evaluated the
- * runtime table before the swarm runtime existed.
+ * Where a release lives on the host and how its commands run as the app user: the building blocks
+ * every runtime shares. Like everything the runtimes import, it imports no runtime: through an import
+ * cycle a bundled build once evaluated the runtime table before the swarm runtime existed.
  */
 import { hereDocument, words } from '../util/shell.js';
-import type { Site, SitePaths } from './site.js';
+import type { SitePaths } from './site-base.js';
 
 /**
  * Runs `command` as the app user, in `cwd`, with the site's environment and virtualenv. The command is
@@ -41,10 +40,4 @@ export function releaseDir(paths: SitePaths, release: string): string {
 /** Each release carries its environment: what it was deployed with is what it runs with (rollback too). */
 export function releaseEnvFile(paths: SitePaths, release: string): string {
   return `${releaseDir(paths, release)}/.env`;
-}
-
-/** The release's image: `verdandi/<site>:<release>`, under the registry's address when the site has one. */
-export function imageName(site: Site, release: string): string {
-  const registry = site.runtime.type === 'swarm' ? site.runtime.registry?.address : undefined;
-  return `${registry ? `${registry}/` : ''}verdandi/${site.name}:${release}`;
 }

@@ -5,23 +5,23 @@
  */
 import { driveHosts, type HostWork } from '../engine/host-driver.js';
 import { UserError } from '../util/errors.js';
-import { parseState, stateScript } from './commands.js';
 import {
   type DeployCliOptions,
   driveOptions,
   eachSite,
   type HostSession,
+  inSiteFrame,
   openSession,
+  readSiteState,
   type SiteOutcome,
   siteOutcomes,
   summarize,
 } from './deploy.js';
 import { describePlan, rollbackPlan } from './plan.js';
 import { previousRelease } from './release.js';
-import { runPlan, runStep } from './runner.js';
-import { type Site, sitePaths } from './site.js';
+import { runPlan } from './runner.js';
+import type { Site } from './site.js';
 import type { SiteTarget } from './targets.js';
-import { notify } from './webhook.js';
 
 export interface RollbackCliOptions extends DeployCliOptions {
   to?: string;
@@ -39,92 +39,69 @@ export async function rollback(env: string, o: RollbackCliOptions): Promise<numb
   return drive.exitCode;
 }
 
-async function rollbackSite(
+/** One site of a host: its state, the release to go back to, then --check's description or the plan run. */
+function rollbackSite(
   s: HostSession,
-  { conn, signal }: HostWork,
+  work: HostWork,
   t: SiteTarget,
   site: Site,
   o: RollbackCliOptions,
 ): Promise<SiteOutcome> {
-  const started = Date.now();
-  const host = t.host.name;
-  const paths = sitePaths(site, t.vars.sites_root);
-  const state = parseState(
-    paths,
-    (await runStep(conn, { title: 'state', command: stateScript(site, paths) }, { signal })).stdout,
-  );
-  // Only releases that once served: one left by an interrupted deploy never passed its health check.
-  const target = o.to ?? previousRelease(state.deployed, state.current);
-  const outcome = (r: Partial<SiteOutcome>): SiteOutcome => ({
-    host,
-    site: site.name,
-    status: 'failed',
-    durationMs: Date.now() - started,
-    ...r,
-  });
-  if (!target) {
-    const message = `no release before ${state.current ?? '(none)'} on ${host}: nothing to roll back to`;
-    s.out.step(host, site.name, 'rollback', `FAILED: ${message}`);
-    return outcome({ failedStep: 'choose release', message });
-  }
-  if (!state.releases.includes(target)) {
-    throw new UserError(
-      `site ${site.name} on ${host} has no release "${target}"`,
-      1,
-      `releases there: ${state.releases.join(', ') || 'none'}`,
-    );
-  }
-  if (target === state.current) {
-    s.out.step(host, site.name, 'rollback', `${target} is already live`);
-    return outcome({ status: 'unchanged', release: target });
-  }
-  const plan = rollbackPlan({
-    site,
-    paths,
-    state,
-    target,
-    by: s.by,
-    now: new Date(),
-    registryPassword: s.registryPasswords.get(`${host}/${site.name}`),
-  });
-  if (o.check) {
-    s.out.step(host, site.name, 'would roll back', `${state.current ?? '(none)'} → ${target}`);
-    s.out.block(describePlan(plan, !!o.verbose).join('\n'));
-    return outcome({ status: 'checked', release: target });
-  }
-  s.out.step(host, site.name, 'rollback', `${state.current ?? '(none)'} → ${target}`);
-  const result = await runPlan(conn, plan, { host, site: site.name }, s.out, signal);
-  const ok = result.ok;
-  if (ok) s.out.logged(host, plan.logEntry);
-  const message = ok
-    ? undefined
-    : result.interrupted
+  return inSiteFrame(s, work, t, site, 'rollback', o.to, async (f) => {
+    const { host, paths } = f;
+    const state = await readSiteState(f);
+    // Only releases that once served: one left by an interrupted deploy never passed its health check.
+    const target = o.to ?? previousRelease(state.deployed, state.current);
+    if (!target) {
+      const message = `no release before ${state.current ?? '(none)'} on ${host}: nothing to roll back to`;
+      s.out.step(host, site.name, 'rollback', `FAILED: ${message}`);
+      return f.finish({ failedStep: 'choose release', message });
+    }
+    if (!state.releases.includes(target)) {
+      throw new UserError(
+        `site ${site.name} on ${host} has no release "${target}"`,
+        1,
+        `releases there: ${state.releases.join(', ') || 'none'}`,
+      );
+    }
+    f.base.ref = target;
+    f.base.release = target;
+    if (target === state.current) {
+      s.out.step(host, site.name, 'rollback', `${target} is already live`);
+      return f.finish({ status: 'unchanged' });
+    }
+    const plan = rollbackPlan({
+      site,
+      paths,
+      state,
+      target,
+      by: s.by,
+      now: new Date(),
+      registryPassword: s.registryPasswords.get(`${host}/${site.name}`),
+    });
+    if (o.check) {
+      s.out.step(host, site.name, 'would roll back', `${state.current ?? '(none)'} → ${target}`);
+      s.out.block(describePlan(plan, !!o.verbose).join('\n'));
+      return f.finish({ status: 'checked' });
+    }
+    s.out.step(host, site.name, 'rollback', `${state.current ?? '(none)'} → ${target}`);
+    const result = await runPlan(f.conn, plan, { host, site: site.name }, s.out, f.signal);
+    if (result.ok) {
+      s.out.logged(host, plan.logEntry);
+      return f.finish({ status: 'rolled-back' }, {});
+    }
+    const message = result.interrupted
       ? `interrupted during "${result.failure?.step}": ${state.current ?? '(none)'} still serves`
       : result.live
         ? `${target} is live, but "${result.failure?.step}" failed after the switch`
         : `${state.current ?? '(none)'} still serves`;
-  if (site.webhook) {
-    const warning = await notify(site.webhook, {
-      action: 'rollback',
-      env: s.ctx.env,
-      host,
-      site: site.name,
-      ok,
-      ref: target,
-      release: target,
-      by: s.by,
-      durationMs: Date.now() - started,
-      failedStep: result.failure?.step,
-      detail: result.failure?.report(),
-    });
-    if (warning) s.out.warn(`${host}  ${site.name}  webhook: ${warning}`);
-  }
-  return ok
-    ? outcome({ status: 'rolled-back', release: target })
-    : outcome({
+    return f.finish(
+      {
         status: result.interrupted ? 'interrupted' : 'failed',
         failedStep: result.failure?.step,
-        release: target,
         message,
-      });
+      },
+      { detail: result.failure?.report() },
+    );
+  });
 }

@@ -5,11 +5,14 @@
  */
 import { driveHosts } from '../engine/host-driver.js';
 import { sh, words } from '../util/shell.js';
-import { healthHost, parseState, type SiteState, stateScript } from './commands.js';
+import { healthHost } from './commands.js';
 import { type DeployCliOptions, driveOptions, openSession } from './deploy.js';
 import { parseReleaseRecord, type ReleaseRecord } from './release.js';
 import { runtimeOf } from './runtimes/index.js';
-import { COLORS, type Color, type Site, type SitePaths, sitePaths } from './site.js';
+import type { Stack } from './runtimes/runtime.js';
+import type { Site } from './site.js';
+import { COLORS, type Color, type SitePaths, sitePaths } from './site-base.js';
+import { parseState, type SiteState, stateScript } from './state.js';
 
 /** Read-only script: the deploy state plus processes, nginx, health through nginx, disk. */
 export function statusScript(site: Site, paths: SitePaths): string {
@@ -17,12 +20,7 @@ export function statusScript(site: Site, paths: SitePaths): string {
     stateScript(site, paths).replace(/\nexit 0$/, ''),
     'echo "nginx=$(systemctl is-active nginx 2>/dev/null)"',
   ];
-  const runtime = runtimeOf(site);
-  for (const color of COLORS) {
-    const state = runtime.processState(site, paths, color);
-    if (state) lines.push(state);
-  }
-  if (runtime.statusScript) lines.push(runtime.statusScript(site));
+  lines.push(...runtimeOf(site).statusLines(site, paths));
   const scheme = site.nginx.tls ? 'https' : 'http';
   const port = site.nginx.tls ? 443 : site.nginx.listen;
   const url = `${scheme}://127.0.0.1:${port}${site.health.path}`;
@@ -49,22 +47,8 @@ export interface SiteStatus {
   freeDisk: string;
   lastDeploy?: Record<string, unknown>;
   /** Swarm sites: the stack's services and their running tasks. */
-  stack?: { services: StackService[]; tasks: StackTask[] };
+  stack?: Stack;
   error?: string;
-}
-
-export interface StackService {
-  name: string;
-  /** `running/wanted` as Docker counts them. */
-  replicas: string;
-  image: string;
-}
-
-export interface StackTask {
-  name: string;
-  node: string;
-  state: string;
-  image: string;
 }
 
 export function parseStatus(host: string, site: Site, paths: SitePaths, stdout: string): SiteStatus {
@@ -74,17 +58,7 @@ export function parseStatus(host: string, site: Site, paths: SitePaths, stdout: 
     const eq = line.indexOf('=');
     if (eq > 0) kv.set(line.slice(0, eq), line.slice(eq + 1).trim());
   }
-  const services: StackService[] = [];
-  const tasks: StackTask[] = [];
-  for (const line of stdout.split('\n')) {
-    if (line.startsWith('swarm_service=')) {
-      const [name, replicas, image] = line.slice('swarm_service='.length).split('|');
-      services.push({ name, replicas: replicas ?? '?', image: image ?? '?' });
-    } else if (line.startsWith('swarm_task=')) {
-      const [name, node, state, image] = line.slice('swarm_task='.length).split('|');
-      tasks.push({ name, node: node ?? '?', state: state ?? '?', image: image ?? '?' });
-    }
-  }
+  const stack = runtimeOf(site).parseStack(stdout);
   const processes: Partial<Record<Color, string>> = {};
   for (const c of COLORS) if (kv.has(`proc_${c}`)) processes[c] = kv.get(`proc_${c}`) || 'unknown';
   let lastDeploy: Record<string, unknown> | undefined;
@@ -113,7 +87,7 @@ export function parseStatus(host: string, site: Site, paths: SitePaths, stdout: 
     },
     freeDisk: kv.get('disk') || '?',
     lastDeploy,
-    ...(runtimeOf(site).statusScript ? { stack: { services, tasks } } : {}),
+    ...(stack ? { stack } : {}),
   };
 }
 

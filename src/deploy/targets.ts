@@ -6,7 +6,7 @@ import { validateRoleVars } from '../inventory/role-vars.js';
 import type { InventoryHost } from '../inventory/types.js';
 import { UserError } from '../util/errors.js';
 import { registerSecret } from '../util/redact.js';
-import { renderEnvFile } from './commands.js';
+import { runtimeOf } from './runtimes/index.js';
 import { type Site, type SitesVars, sitesVarsSchema } from './site.js';
 
 export interface SiteTarget {
@@ -69,20 +69,20 @@ export function siteEnvValues(
   return out;
 }
 
-/** The password of a swarm site's registry, from the secrets (a missing secret is a user error). */
+/** The password of the site's registry (swarm sites), from the secrets (a missing secret is a user error). */
 export function siteRegistryPassword(
   site: Site,
   secrets: Record<string, unknown>,
   env: string,
 ): string | undefined {
-  const registry = site.runtime.type === 'swarm' ? site.runtime.registry : undefined;
-  if (!registry) return undefined;
-  return secretValue(secrets, registry.password, `site ${site.name}: runtime.registry.password`, env);
+  const key = runtimeOf(site).registryPasswordSecret(site);
+  if (key === undefined) return undefined;
+  return secretValue(secrets, key, `site ${site.name}: runtime.registry.password`, env);
 }
 
 export function siteEnvFile(site: Site, secrets: Record<string, unknown>, env: string): string {
   try {
-    return renderEnvFile(site, siteEnvValues(site, secrets, env));
+    return runtimeOf(site).renderEnv(siteEnvValues(site, secrets, env));
   } catch (err) {
     if (err instanceof UserError) throw err;
     throw new UserError(`site ${site.name}: ${(err as Error).message}`, 1);

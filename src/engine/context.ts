@@ -12,7 +12,6 @@ import { loadSecrets } from '../secrets/index.js';
 import { canPrompt, promptHidden } from '../secrets/tty.js';
 import { UserError } from '../util/errors.js';
 import { registerSecret } from '../util/redact.js';
-import type { ErrorCollector } from './plan.js';
 
 /** How to reach the hosts; what is not given takes the connection's defaults (CONNECTION_DEFAULTS). */
 export interface ConnectionSettings {
@@ -74,13 +73,13 @@ export function connectOptionsOf(
 
 /**
  * Every host's vars with `{{ secrets.x }}` and `{{ other_var }}` rendered, and the names of those that
- * came from the secrets. An error throws, or, given a collector, is recorded and the host listed in
- * `failed`.
+ * came from the secrets. An error throws, or, given a collector (plan.ts's ErrorCollector, named by
+ * its shape: plan.ts imports this module), is recorded and the host listed in `failed`.
  */
 export function interpolateHosts(
   inventory: Inventory,
   secrets: Record<string, unknown>,
-  errors?: ErrorCollector,
+  errors?: { readonly errors: UserError[] },
 ): { vars: Map<string, Record<string, unknown>>; sensitive: Map<string, string[]>; failed: Set<string> } {
   const vars = new Map<string, Record<string, unknown>>();
   const sensitive = new Map<string, string[]>();

@@ -60,9 +60,6 @@ export async function importTypeScript(file: string): Promise<Record<string, unk
   return (await import(pathToFileURL(file).href)) as Record<string, unknown>;
 }
 
-// Its home is util/user-code.ts; src/deploy/demo.ts imports it from here.
-export { packageRoot };
-
 function roleDirs(projectDir: string): string[] {
   return [...new Set([join(projectDir, 'roles'), join(packageRoot(), 'roles')])];
 }

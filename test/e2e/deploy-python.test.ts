@@ -11,7 +11,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
-import { demoInventory, makeSampleRepo } from '../../src/deploy/demo.js';
+import { demoInventory, makeSampleRepo } from '../../src/commands/demo.js';
 import { runCli, writeInventory } from '../helpers/cli.js';
 import { useTestHosts } from '../helpers/testhosts.js';
 import {

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { asApp } from '../../src/deploy/release-files.js';
-import type { SitePaths } from '../../src/deploy/site.js';
+import type { SitePaths } from '../../src/deploy/site-base.js';
 import { buildProbeBatch } from '../../src/engine/probe-batch.js';
 import { copy } from '../../src/tasks/index.js';
 import { runCli, writeInventory } from '../helpers/cli.js';

@@ -2,20 +2,16 @@ import { execFile } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import test from 'ava';
-import {
-  healthCheck,
-  parseState,
-  renderEnvFile,
-  startColor,
-  stopColor,
-  switchCurrent,
-  upstreamContent,
-} from '../../src/deploy/commands.js';
+import { healthCheck, switchCurrent, upstreamContent } from '../../src/deploy/commands.js';
 import { deployPlan, describePlan, rollbackPlan } from '../../src/deploy/plan.js';
 import type { ReleaseRecord } from '../../src/deploy/release.js';
 import { asApp } from '../../src/deploy/release-files.js';
+import { runtimeOf } from '../../src/deploy/runtimes/index.js';
 import { pruneVenvs } from '../../src/deploy/runtimes/python.js';
-import { type SiteInput, sitePaths, siteSchema, sitesVarsSchema } from '../../src/deploy/site.js';
+import { supervisorColors } from '../../src/deploy/runtimes/supervised.js';
+import { type SiteInput, siteSchema, sitesVarsSchema } from '../../src/deploy/site.js';
+import { sitePaths } from '../../src/deploy/site-base.js';
+import { parseState } from '../../src/deploy/state.js';
 import { formatStatus, parseStatus, statusScript } from '../../src/deploy/status.js';
 import { siteEnvValues } from '../../src/deploy/targets.js';
 import { noticeText } from '../../src/deploy/webhook.js';
@@ -117,8 +113,6 @@ test('deploy plan: checkout, deps, checks, migrations under maintenance, start b
     slots: { blue: OLD },
   };
   const plan = deployPlan({ site, paths, state, record, env: 'A=1\n' });
-  t.is(plan.next, 'green');
-  t.is(plan.live, 'blue');
   t.deepEqual(
     plan.steps.map((s) => s.title),
     [
@@ -188,7 +182,7 @@ test('the first deploy has nothing to pause; old releases beyond keepReleases ar
     env: '',
   });
   t.deepEqual(later.prune, [r[0], r[1]]);
-  t.is(later.next, 'blue');
+  t.truthy(later.steps.find((s) => s.title === 'start blue'));
 });
 
 test('docker sites build an image and run containers per color; swarm sites deploy a stack', (t) => {
@@ -219,7 +213,7 @@ test('docker sites build an image and run containers per color; swarm sites depl
   const start = plan.steps.find((s) => s.title === 'start green')!;
   t.regex(start.command, /--publish 127.0.0.1:8001:8080/);
   t.regex(start.command, /--env-file \/srv\/web\/releases\/20261122T034507Z-3f2a9c1\/.env/);
-  t.regex(stopColor(docker, paths, 'blue'), /docker stop --time 20 web-blue/);
+  t.regex(plan.steps.find((s) => s.title === 'stop blue')!.command, /docker stop --time 20 web-blue/);
 
   const swarm = siteSchema.parse({ name: 'stack', repo: 'x', runtime: { type: 'swarm' } });
   const sp = deployPlan({
@@ -231,7 +225,7 @@ test('docker sites build an image and run containers per color; swarm sites depl
   });
   t.truthy(sp.steps.find((s) => s.title === 'stack deploy' && !s.pointOfNoReturn));
   t.truthy(sp.steps.find((s) => s.title === 'converge' && s.pointOfNoReturn));
-  t.is(sp.next, undefined);
+  t.false(sp.steps.some((s) => s.title.startsWith('start ')));
 });
 
 test('rollback plan: target in the idle color, health gate, switch, stop the other', (t) => {
@@ -272,19 +266,19 @@ test('commands quote every value: a hostile command stays one argument', async (
     switchCurrent(paths, OLD),
     `ln -sfn releases/${OLD} /srv/app/current.tmp && mv -T /srv/app/current.tmp /srv/app/current && touch /srv/app/releases/${OLD}/.verdandi-deployed`,
   );
-  t.regex(startColor(site, paths, 'green', OLD), /supervisorctl start app-green$/);
+  t.regex(supervisorColors.start(site, paths, 'green', OLD), /supervisorctl start app-green$/);
   t.is(upstreamContent(paths, 'green').split('\n')[1], 'server 127.0.0.1:8001; # green');
 });
 
 test('the env file round-trips through sh for process sites; docker gets its own format', async (t) => {
   const site = python();
   const value = `it's "quoted" $HOME \`x\``;
-  const text = renderEnvFile(site, { A: value, B: 'plain' });
+  const text = runtimeOf(site).renderEnv({ A: value, B: 'plain' });
   const res = await runSh(`set -a; ${text.replace(/\n/g, '; ')} printf '%s' "$A"`);
   t.is(res.stdout, value);
   const docker = siteSchema.parse({ name: 'web', repo: 'x', runtime: { type: 'docker' } });
-  t.is(renderEnvFile(docker, { A: 'a b', B: 'c' }), 'A=a b\nB=c\n');
-  t.throws(() => renderEnvFile(docker, { A: 'two\nlines' }));
+  t.is(runtimeOf(docker).renderEnv({ A: 'a b', B: 'c' }), 'A=a b\nB=c\n');
+  t.throws(() => runtimeOf(docker).renderEnv({ A: 'two\nlines' }));
 });
 
 test('env secrets come from the secrets (dotted keys) and are redacted; a missing one is a user error', (t) => {

@@ -7,7 +7,7 @@ import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import test, { type ExecutionContext } from 'ava';
 import yaml from 'js-yaml';
-import { demoInventory } from '../../src/deploy/demo.js';
+import { demoInventory } from '../../src/commands/demo.js';
 import { parseSitesVars } from '../../src/deploy/targets.js';
 import type { Role } from '../../src/engine/types.js';
 import { loadInventory, validateRoleVars, varsForRole } from '../../src/inventory/index.js';

@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import yaml from 'js-yaml';
-import { makeSampleRepo } from '../../src/deploy/demo.js';
+import { makeSampleRepo } from '../../src/commands/demo.js';
 import { run, runOk } from '../../src/testhost/exec.js';
 import { VM_ADDRESS } from '../../src/testhost/naming.js';
 import type { ProcessId } from '../../src/testhost/processes.js';

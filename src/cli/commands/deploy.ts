@@ -78,7 +78,7 @@ export function register(program: Command): void {
       '.verdandi/demo',
     )
     .action(async (opts) => {
-      const { demo } = await import('../../deploy/demo.js');
+      const { demo } = await import('../../commands/demo.js');
       process.exitCode = await demo({ host: opts.host, dir: opts.dir, verbose: verbose() });
     });
 }

@@ -2,14 +2,38 @@
  * Docker sites: each color is a container of the release's image (built on the host from the release,
  * without its .env), published on the color's port; the release's commands run in its image.
  */
+import { z } from 'zod';
+import { UserError } from '../../util/errors.js';
 import { sh, words } from '../../util/shell.js';
-import { imageName, releaseDir, releaseEnvFile } from '../release-files.js';
-import type { Site, SitePaths } from '../site.js';
-import type { DeployRuntime } from './index.js';
+import type { PlanStep } from '../plan-step.js';
+import { releaseDir, releaseEnvFile } from '../release-files.js';
+import type { SitePaths } from '../site-base.js';
+import { type ColorOps, initialUpstream, withColors } from './colors.js';
+import type { DeployRuntime, RuntimeSite } from './runtime.js';
+
+const schema = z.object({
+  type: z.literal('docker'),
+  /** Dockerfile path relative to the release; the image is built on the host from the release. */
+  dockerfile: z.string().default('Dockerfile'),
+  /** Port the application listens on inside the container (also given as $PORT). */
+  containerPort: z.number().int().min(1).max(65535).default(8000),
+  /** Extra `docker run` options (volumes, --add-host...). */
+  runOptions: z.array(z.string()).default([]),
+});
+
+export type DockerSite = RuntimeSite<z.infer<typeof schema>>;
+
+/** A site whose release is an image: docker and swarm sites. */
+export type ImageSite = RuntimeSite<{ type: string; dockerfile: string }>;
+
+/** The release's image: `verdandi/<site>:<release>`, under the registry's address when there is one. */
+export function imageName(site: RuntimeSite, release: string, registry?: string): string {
+  return `${registry ? `${registry}/` : ''}verdandi/${site.name}:${release}`;
+}
 
 /** Runs a site command (build, check, migration) in a one-off container of the release's image. */
 export function runInImage(
-  site: Site,
+  image: string,
   paths: SitePaths,
   release: string,
   command: string,
@@ -24,47 +48,50 @@ export function runInImage(
     '--network',
     'host',
     ...options,
-    imageName(site, release),
+    image,
     'sh',
     '-c',
     command,
   );
 }
 
-export const dockerImage: Pick<
-  DeployRuntime,
-  'dependenciesTitle' | 'dependencies' | 'inRelease' | 'renderEnv' | 'removeArtifacts' | 'cleanup'
-> = {
-  dependenciesTitle: 'image build',
-  // The context goes through tar without the release's .env: secrets never end up in an image layer.
-  dependencies: (site, paths, release) => {
-    if (site.runtime.type !== 'docker' && site.runtime.type !== 'swarm')
-      throw new Error('not a container site');
-    return `${words('tar', '-C', releaseDir(paths, release), '--exclude=./.env', '-c', '.')} | ${words('docker', 'build', '--quiet', '-t', imageName(site, release), '-f', site.runtime.dockerfile, '-')}`;
-  },
-  inRelease: (site, paths, release, command) => runInImage(site, paths, release, command, []),
-  // docker's env-file syntax: no quoting, so no line breaks.
-  renderEnv: (values) => {
-    const lines = Object.entries(values).map(([k, v]) => {
-      if (/[\r\n]/.test(v)) throw new Error(`${k}: a docker env file cannot hold a value with a line break`);
-      return `${k}=${v}`;
-    });
-    return lines.length ? `${lines.join('\n')}\n` : '';
-  },
-  removeArtifacts: (site, releases) =>
-    `${words('docker', 'rmi', ...releases.map((r) => imageName(site, r)))} >/dev/null 2>&1; true`,
-  cleanup: () => [],
-};
+/**
+ * Builds the release's image on the host. The context goes through tar without the release's .env:
+ * secrets never end up in an image layer.
+ */
+export function imageBuildStep(site: ImageSite, paths: SitePaths, release: string, image: string): PlanStep {
+  return {
+    phase: 'build',
+    title: 'image build',
+    command: `${words('tar', '-C', releaseDir(paths, release), '--exclude=./.env', '-c', '.')} | ${words('docker', 'build', '--quiet', '-t', image, '-f', site.runtime.dockerfile, '-')}`,
+  };
+}
 
-export const docker: DeployRuntime = {
-  ...dockerImage,
-  colors: true,
+/** docker's env-file syntax: no quoting, so no line breaks. */
+export function renderDockerEnv(values: Record<string, string>): string {
+  const lines = Object.entries(values).map(([k, v]) => {
+    if (/[\r\n]/.test(v)) throw new Error(`${k}: a docker env file cannot hold a value with a line break`);
+    return `${k}=${v}`;
+  });
+  return lines.length ? `${lines.join('\n')}\n` : '';
+}
+
+/** Process options are for supervised sites: a container site with workers is refused. */
+export function refuseWorkers(site: RuntimeSite): void {
+  if (site.process.workers.length > 0) {
+    throw new UserError(
+      `site ${site.name}: process.workers are for python and node sites (supervisor programs)`,
+      1,
+    );
+  }
+}
+
+const containerColors: ColorOps<DockerSite> = {
   slotState: (_site, paths, color) =>
     sh`r=$(docker inspect -f '{{index .Config.Labels "verdandi.release"}}' ${paths.program(color)} 2>/dev/null) && echo "slot_${color}=$r"`,
   processState: (_site, paths, color) =>
     `echo "proc_${color}=$(${sh`docker inspect -f '{{.State.Status}}' ${paths.program(color)}`} 2>/dev/null || echo absent)"`,
   start: (site, paths, color, release) => {
-    if (site.runtime.type !== 'docker') throw new Error('not a docker site');
     const rt = site.runtime;
     const name = paths.program(color);
     return [
@@ -104,5 +131,22 @@ export const docker: DeployRuntime = {
       sh`docker rm -f ${name} >/dev/null 2>&1`,
       'true',
     ].join('; ');
+  },
+};
+
+export const docker: DeployRuntime<DockerSite, typeof schema> = {
+  ...withColors(containerColors),
+  schema,
+  registryPasswordSecret: () => undefined,
+  renderEnv: renderDockerEnv,
+  buildSteps: ({ site, paths, release }) => [imageBuildStep(site, paths, release, imageName(site, release))],
+  inRelease: (site, paths, release, command) =>
+    runInImage(imageName(site, release), paths, release, command, []),
+  removeArtifacts: (site, releases) =>
+    `${words('docker', 'rmi', ...releases.map((r) => imageName(site, r)))} >/dev/null 2>&1; true`,
+  cleanupSteps: () => [],
+  roleNeeds: (site, paths) => {
+    refuseWorkers(site);
+    return { packages: [], upstream: initialUpstream(paths) };
   },
 };

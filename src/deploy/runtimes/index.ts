@@ -1,70 +1,29 @@
 /**
- * Runtimes as strategies: what differs between a python, node, docker and swarm site, each in one
- * object implementing `DeployRuntime`. The deploy plan, the state and status scripts ask the site's
- * runtime; none of them branches on the runtime's type. Adding a runtime is one new file here plus its
- * line in RUNTIMES (and its schema in site.ts).
+ * The registry of deploy runtimes. Adding one is a file in this folder (its `DeployRuntime`, see
+ * runtime.ts) plus its line in RUNTIMES: the schema of `runtime:` in a site follows from it.
  */
-import type { PlanStep } from '../plan.js';
-import type { Color, Site, SitePaths } from '../site.js';
+import { z } from 'zod';
 import { docker } from './docker.js';
 import { node } from './node.js';
 import { python } from './python.js';
+import type { DeployRuntime, RuntimeSite } from './runtime.js';
 import { swarm } from './swarm.js';
 
-/** What a runtime without colors needs to roll a release out. */
-export interface RolloutInput {
-  site: Site;
-  paths: SitePaths;
-  release: string;
-  /** The release serving now: what a failure before the new one converged goes back to. */
-  previous?: string;
-  /** The registry's password (from the secrets), sent on stdin only. */
-  registryPassword?: string;
-  /** The deploy ran `publish` before (a rollback did not: its image is in the registry already). */
-  published: boolean;
-}
+const RUNTIMES = { python, node, docker, swarm };
 
-export interface DeployRuntime {
-  /**
-   * The runtime runs the two colors (blue, green) side by side on two ports and nginx switches between
-   * them; false for a runtime that rolls itself out (a swarm stack's rolling update).
-   */
-  readonly colors: boolean;
-  /** Title of the dependencies step ("dependencies", "image build"). */
-  readonly dependenciesTitle: string;
-  /** Shell printing `slot_<color>=<release>`: the release a color runs (nothing when none). */
-  slotState(site: Site, paths: SitePaths, color: Color): string;
-  /** Shell printing `proc_<color>=<state>` for `verdandi status`; null when colors do not apply. */
-  processState(site: Site, paths: SitePaths, color: Color): string | null;
-  /** The release's environment file from its values. */
-  renderEnv(values: Record<string, string>): string;
-  /** Installs the dependencies in the release (or builds its image); null when there are none. */
-  dependencies(site: Site, paths: SitePaths, release: string): string | null;
-  /** Runs a site command (build, check, migration) for a release. */
-  inRelease(site: Site, paths: SitePaths, release: string, command: string): string;
-  /** Starts `release` as `color` beside the live color. */
-  start(site: Site, paths: SitePaths, color: Color, release: string): string;
-  /** Stops a color for a migration, keeping what `resume` needs to start the same release again. */
-  pause(site: Site, paths: SitePaths, color: Color): string;
-  resume(site: Site, paths: SitePaths, color: Color): string;
-  /** Stops a color gracefully and frees it. */
-  stop(site: Site, paths: SitePaths, color: Color): string;
-  /** What goes with deleted releases besides their directories (images); null when nothing. */
-  removeArtifacts(site: Site, releases: string[]): string | null;
-  /** Best-effort cleanup after a deploy (unused virtualenvs). */
-  cleanup(site: Site, paths: SitePaths): Array<{ title: string; command: string }>;
-  /** Runtimes without colors: steps that ship the built release where the nodes get it (a registry). */
-  publish?(input: RolloutInput): PlanStep[];
-  /** Runtimes without colors: the steps that take a release live (deploy and rollback). */
-  rollout?(input: RolloutInput): PlanStep[];
-  /** Runtimes without colors: the steps that stop the site's processes while migrations run. */
-  stopForMigrations?(input: RolloutInput): PlanStep[];
-  /** Read-only shell adding runtime-specific `key=value` lines to `verdandi status`. */
-  statusScript?(site: Site): string;
-}
+type Runtimes = typeof RUNTIMES;
+type RuntimeSchema = Runtimes[keyof Runtimes]['schema'];
 
-const RUNTIMES: Record<Site['runtime']['type'], DeployRuntime> = { python, node, docker, swarm };
+/** `runtime:` of a site: one of the runtimes' schemas, chosen by its `type`. */
+export const runtimeSchema = z.discriminatedUnion(
+  'type',
+  Object.values(RUNTIMES).map((r) => r.schema) as [RuntimeSchema, ...RuntimeSchema[]],
+);
 
-export function runtimeOf(site: Site): DeployRuntime {
-  return RUNTIMES[site.runtime.type];
+/** The runtime of a site: what plan, state, status and the `sites` role ask. */
+export function runtimeOf(site: RuntimeSite): DeployRuntime {
+  // The schema admits only the types of RUNTIMES, and each runtime gets sites of its own type.
+  const runtime: DeployRuntime | undefined = (RUNTIMES as Record<string, DeployRuntime>)[site.runtime.type];
+  if (!runtime) throw new Error(`site ${site.name}: no runtime "${site.runtime.type}"`);
+  return runtime;
 }

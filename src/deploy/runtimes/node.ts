@@ -1,14 +1,27 @@
 /** Node sites: supervisor programs; the dependencies are the site's install command (`npm ci`). */
+import { z } from 'zod';
 import { asApp, releaseDir } from '../release-files.js';
-import type { DeployRuntime } from './index.js';
-import { supervisedRuntime } from './supervised.js';
+import type { DeployRuntime, RuntimeSite } from './runtime.js';
+import { supervisedRuntime, supervisorNeeds } from './supervised.js';
 
-export const node: DeployRuntime = {
+const schema = z.object({
+  type: z.literal('node'),
+  /** Install command run in the release. */
+  install: z.string().default('npm ci'),
+});
+
+export type NodeSite = RuntimeSite<z.infer<typeof schema>>;
+
+export const node: DeployRuntime<NodeSite, typeof schema> = {
   ...supervisedRuntime,
-  dependenciesTitle: 'dependencies',
-  dependencies: (site, paths, release) => {
-    if (site.runtime.type !== 'node') throw new Error('not a node site');
-    return asApp(paths, releaseDir(paths, release), site.runtime.install);
-  },
-  cleanup: () => [],
+  schema,
+  buildSteps: ({ site, paths, release }) => [
+    {
+      phase: 'build',
+      title: 'dependencies',
+      command: asApp(paths, releaseDir(paths, release), site.runtime.install),
+    },
+  ],
+  cleanupSteps: () => [],
+  roleNeeds: (site, paths) => supervisorNeeds(site, paths, ['nodejs', 'npm']),
 };

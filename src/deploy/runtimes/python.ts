@@ -1,13 +1,31 @@
 /** Python sites: supervisor programs; a virtualenv per requirements, shared between releases. */
+import { z } from 'zod';
 import { quote, words } from '../../util/shell.js';
 import { asApp, releaseDir } from '../release-files.js';
-import type { Site, SitePaths } from '../site.js';
-import type { DeployRuntime } from './index.js';
-import { supervisedRuntime } from './supervised.js';
+import type { SitePaths } from '../site-base.js';
+import type { DeployRuntime, RuntimeSite } from './runtime.js';
+import { supervisedRuntime, supervisorNeeds } from './supervised.js';
+
+const schema = z.object({
+  type: z.literal('python'),
+  /** `system` (Debian's /usr/bin/python3) or a pyenv version installed by the pyenv role ("3.11.9"). */
+  python: z.string().default('system'),
+  /** Where pyenv lives when `python` is a version (the pyenv role's root). */
+  pyenvRoot: z.string().default('/opt/pyenv'),
+  /** Make a virtualenv `.venv` inside each release. */
+  virtualenv: z.boolean().default(true),
+  /** The virtualenv sees the system's packages (Debian's python3-*), for hosts without a package index. */
+  systemSitePackages: z.boolean().default(false),
+  /** Requirements file in the repository, installed with pip into the virtualenv when present. */
+  requirements: z.string().default('requirements.txt'),
+  /** Extra pip options: ['--no-index', '--find-links', '/srv/wheels'] for hosts that cannot reach an index. */
+  pipOptions: z.array(z.string()).default([]),
+});
+
+export type PythonSite = RuntimeSite<z.infer<typeof schema>>;
 
 /** The python binary a python site's virtualenv is made from. */
-export function pythonBinary(site: Site): string {
-  if (site.runtime.type !== 'python') throw new Error('not a python site');
+export function pythonBinary(site: PythonSite): string {
   const rt = site.runtime;
   return rt.python === 'system' ? '/usr/bin/python3' : `${rt.pyenvRoot}/versions/${rt.python}/bin/python`;
 }
@@ -19,8 +37,7 @@ export function pythonBinary(site: Site): string {
  * (virtualenvs cannot be moved) and marked complete only once pip succeeded, so a failed build is
  * rebuilt next time. Runs as the app user, in the release.
  */
-export function pythonVenvScript(site: Site, paths: SitePaths): string {
-  if (site.runtime.type !== 'python') throw new Error('not a python site');
+export function pythonVenvScript(site: PythonSite, paths: SitePaths): string {
   const rt = site.runtime;
   const recipe = words(
     pythonBinary(site),
@@ -60,14 +77,28 @@ export function pruneVenvs(paths: SitePaths): string {
   ].join('\n');
 }
 
-const withVirtualenv = (site: Parameters<DeployRuntime['cleanup']>[0]) =>
-  site.runtime.type === 'python' && site.runtime.virtualenv;
-
-export const python: DeployRuntime = {
+export const python: DeployRuntime<PythonSite, typeof schema> = {
   ...supervisedRuntime,
-  dependenciesTitle: 'dependencies',
-  dependencies: (site, paths, release) =>
-    withVirtualenv(site) ? asApp(paths, releaseDir(paths, release), pythonVenvScript(site, paths)) : null,
-  cleanup: (site, paths) =>
-    withVirtualenv(site) ? [{ title: 'unused virtualenvs', command: pruneVenvs(paths) }] : [],
+  schema,
+  buildSteps: ({ site, paths, release }) =>
+    site.runtime.virtualenv
+      ? [
+          {
+            phase: 'build',
+            title: 'dependencies',
+            command: asApp(paths, releaseDir(paths, release), pythonVenvScript(site, paths)),
+          },
+        ]
+      : [],
+  cleanupSteps: (site, paths) =>
+    site.runtime.virtualenv
+      ? [{ phase: 'cleanup', title: 'unused virtualenvs', command: pruneVenvs(paths), bestEffort: true }]
+      : [],
+  // Debian's python makes virtualenvs with python3-venv; a pyenv build has its own venv module.
+  roleNeeds: (site, paths) =>
+    supervisorNeeds(
+      site,
+      paths,
+      site.runtime.virtualenv && site.runtime.python === 'system' ? ['python3-venv'] : [],
+    ),
 };

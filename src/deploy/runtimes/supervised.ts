@@ -1,23 +1,32 @@
 /**
  * What python and node sites share: each color is a supervisor program running a slot symlink
- * (`slots/<color>` → the release), the release's commands run as the app user in the release.
+ * (`slots/<color>` → the release), the workers are supervisor programs running `current`, and the
+ * release's commands run as the app user in the release.
  */
+import { UserError } from '../../util/errors.js';
 import { quote, sh } from '../../util/shell.js';
 import { asApp, releaseDir } from '../release-files.js';
-import type { DeployRuntime } from './index.js';
+import { COLORS, type SitePaths } from '../site-base.js';
+import { type ColorOps, initialUpstream, withColors } from './colors.js';
+import type { DeployRuntime, RuntimeSite, SiteRoleNeeds } from './runtime.js';
 
-export const supervisedRuntime: Omit<DeployRuntime, 'dependencies' | 'dependenciesTitle' | 'cleanup'> = {
-  colors: true,
+/** Stops the workers (before migrations). Null when the site has none. */
+export function stopWorkers(paths: SitePaths): string | null {
+  if (paths.workers.length === 0) return null;
+  return sh`supervisorctl stop ${paths.workers}`;
+}
+
+/** (Re)starts the workers on whatever `current` points at now. */
+export function restartWorkers(paths: SitePaths): string | null {
+  if (paths.workers.length === 0) return null;
+  return sh`supervisorctl restart ${paths.workers}`;
+}
+
+export const supervisorColors: ColorOps<RuntimeSite> = {
   slotState: (_site, paths, color) =>
     sh`if [ -L ${paths.slot(color)} ]; then echo "slot_${color}=$(basename "$(readlink ${paths.slot(color)})")"; fi`,
   processState: (_site, paths, color) =>
     `echo "proc_${color}=$(${sh`supervisorctl status ${paths.program(color)}`} 2>&1 | awk '{print $2}' | head -n 1)"`,
-  // Sourced by the shell: every value quoted.
-  renderEnv: (values) => {
-    const lines = Object.entries(values).map(([k, v]) => `${k}=${quote(v)}`);
-    return lines.length ? `${lines.join('\n')}\n` : '';
-  },
-  inRelease: (_site, paths, release, command) => asApp(paths, releaseDir(paths, release), command),
   start: (_site, paths, color, release) => {
     const slot = paths.slot(color);
     const program = paths.program(color);
@@ -38,5 +47,52 @@ export const supervisedRuntime: Omit<DeployRuntime, 'dependencies' | 'dependenci
       sh`rm -f ${paths.slot(color)}`,
       'true',
     ].join('; '),
-  removeArtifacts: () => null,
+  workers: { stop: stopWorkers, restart: restartWorkers },
 };
+
+/**
+ * The supervisor programs of a site, for the role: one web program per color (`run web <color>
+ * <port>`) and one per worker (`run worker <name>`). A site without `process.command` is refused.
+ */
+export function supervisorNeeds(site: RuntimeSite, paths: SitePaths, packages: string[]): SiteRoleNeeds {
+  if (!site.process.command) {
+    throw new UserError(
+      `site ${site.name}: a ${site.runtime.type} site needs process.command (what serves HTTP on $PORT)`,
+      1,
+      'e.g. process: { command: "uvicorn app:app --host 127.0.0.1 --port $PORT" }',
+    );
+  }
+  return {
+    packages,
+    supervisor: {
+      command: site.process.command,
+      programs: [
+        ...COLORS.map((color) => ({
+          program: paths.program(color),
+          args: `web ${color} ${paths.port(color)}`,
+          logName: color,
+        })),
+        ...site.process.workers.map((w, i) => ({
+          program: paths.workers[i],
+          args: `worker ${w.name}`,
+          logName: `worker-${w.name}`,
+        })),
+      ],
+    },
+    upstream: initialUpstream(paths),
+  };
+}
+
+/** A python or node runtime but for its schema, dependencies, cleanup and packages. */
+export const supervisedRuntime: Omit<DeployRuntime, 'schema' | 'buildSteps' | 'cleanupSteps' | 'roleNeeds'> =
+  {
+    ...withColors(supervisorColors),
+    registryPasswordSecret: () => undefined,
+    // Sourced by the shell: every value quoted.
+    renderEnv: (values) => {
+      const lines = Object.entries(values).map(([k, v]) => `${k}=${quote(v)}`);
+      return lines.length ? `${lines.join('\n')}\n` : '';
+    },
+    inRelease: (_site, paths, release, command) => asApp(paths, releaseDir(paths, release), command),
+    removeArtifacts: () => null,
+  };

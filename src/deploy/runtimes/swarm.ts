@@ -14,39 +14,95 @@
  * deploy brings every service back on the new image. Anything that fails before the new release
  * converged deploys the previous release's stack again.
  */
+import { z } from 'zod';
+import type { HostInfo } from '../../engine/types.js';
+import { UserError } from '../../util/errors.js';
 import { quote, sh, words } from '../../util/shell.js';
-import type { PlanStep } from '../plan.js';
-import { imageName, releaseDir, releaseEnvFile } from '../release-files.js';
-import type { Site, SitePaths } from '../site.js';
-import { dockerImage, runInImage } from './docker.js';
-import type { DeployRuntime, RolloutInput } from './index.js';
+import { switchCurrent } from '../commands.js';
+import type { PlanStep } from '../plan-step.js';
+import { releaseDir, releaseEnvFile } from '../release-files.js';
+import type { SitePaths } from '../site-base.js';
+import {
+  imageBuildStep,
+  imageName as imageOf,
+  refuseWorkers,
+  renderDockerEnv,
+  runInImage,
+} from './docker.js';
+import type { DeployRuntime, GoLiveInput, ReleaseInput, RuntimeSite, Stack } from './runtime.js';
+
+const serviceName = z
+  .string()
+  .regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/, 'a compose service name (letters, digits, ".", "_" or "-")');
+
+const schema = z.object({
+  type: z.literal('swarm'),
+  /**
+   * Compose file (relative to the release) deployed as a stack named after the site, with
+   * `${IMAGE}` (the release's image), `${ENV_SECRET}` (the Docker secret holding the release's
+   * environment) and `${RELEASE}` set.
+   */
+  compose: z.string().default('docker-compose.yml'),
+  /** Dockerfile built once on the manager as `[<registry>/]verdandi/<site>:<release>`. */
+  dockerfile: z.string().default('Dockerfile'),
+  /**
+   * The registry every node pulls the image from (the docker role's `docker_registry`). Without it
+   * the image stays on the manager: a single-node swarm only.
+   */
+  registry: z
+    .object({
+      /** `address:port` of the registry (the one the engines trust). */
+      address: z.string().regex(/^[A-Za-z0-9.-]+(:\d+)?$/, 'a registry address like 10.0.0.31:5000'),
+      username: z.string().min(1),
+      /** Key in the environment's secrets holding the password (like `env.secrets`). */
+      password: z.string().min(1),
+    })
+    .optional(),
+  /** The compose service that serves HTTP: stopped while migrations run. */
+  web: serviceName.default('web'),
+  /** Compose services of background processes: scaled to 0 while migrations run. */
+  workers: z.array(serviceName).default([]),
+  /**
+   * The port the web service publishes in `mode: host` on the nodes that run it: nginx on the
+   * manager proxies to `<node>:<port>` (the front, no routing mesh needed).
+   */
+  port: z.number().int().min(1).max(65535).optional(),
+  /** Inventory hosts that run the web tasks (the front's upstreams). Default: the swarm workers. */
+  nodes: z.array(z.string().min(1)).optional(),
+  /** Extra `docker run` options for checks and migrations run on the manager (volumes, --add-host). */
+  runOptions: z.array(z.string()).default([]),
+  /** Seconds the stack has to converge (every task on the new image and healthy). */
+  convergeTimeout: z.number().int().min(1).default(300),
+});
+
+export type SwarmSite = RuntimeSite<z.infer<typeof schema>>;
 
 /** Exit code of the convergence wait when Swarm rolled the update back (failure_action: rollback). */
 export const ROLLED_BACK_EXIT = 3;
 
-function swarmOf(site: Site) {
-  if (site.runtime.type !== 'swarm') throw new Error(`site ${site.name} is not a swarm site`);
-  return site.runtime;
+/** The release's image, under the registry's address when the site has one (what every node pulls). */
+export function imageName(site: SwarmSite, release: string): string {
+  return imageOf(site, release, site.runtime.registry?.address);
 }
 
 /** A compose service's name in the site's stack. */
-export function stackService(site: Site, service: string): string {
+export function stackService(site: SwarmSite, service: string): string {
   return `${site.name}_${service}`;
 }
 
 /** The Docker secret that holds a release's environment file. */
-export function envSecretName(site: Site, release: string): string {
+export function envSecretName(site: SwarmSite, release: string): string {
   return `${site.name}-env-${release}`;
 }
 
 /** `docker login` to the site's registry, the password on stdin. Null without a registry. */
-export function registryLogin(site: Site): string | null {
-  const r = swarmOf(site).registry;
+export function registryLogin(site: SwarmSite): string | null {
+  const r = site.runtime.registry;
   if (!r) return null;
   return `${words('docker', 'login', r.address, '--username', r.username, '--password-stdin')} >/dev/null`;
 }
 
-export function pushImage(site: Site, release: string): string {
+export function pushImage(site: SwarmSite, release: string): string {
   return `${words('docker', 'push', imageName(site, release))} >/dev/null`;
 }
 
@@ -55,7 +111,7 @@ export function pushImage(site: Site, release: string): string {
  * A site without env has an empty file, and Docker refuses an empty secret ("secret data must be larger
  * than 0"): its secret is then one empty line, which the documented entrypoint loop skips.
  */
-export function createEnvSecret(site: Site, paths: SitePaths, release: string): string {
+export function createEnvSecret(site: SwarmSite, paths: SitePaths, release: string): string {
   const name = envSecretName(site, release);
   const file = releaseEnvFile(paths, release);
   const create = sh`docker secret create --label ${`verdandi.site=${site.name}`} ${name}`;
@@ -68,8 +124,8 @@ export function createEnvSecret(site: Site, paths: SitePaths, release: string): 
 }
 
 /** `docker stack deploy` of the release's compose file with IMAGE, ENV_SECRET and RELEASE set. */
-export function deployStack(site: Site, paths: SitePaths, release: string): string {
-  const rt = swarmOf(site);
+export function deployStack(site: SwarmSite, paths: SitePaths, release: string): string {
+  const rt = site.runtime;
   return [
     sh`cd ${releaseDir(paths, release)}`,
     words(
@@ -96,8 +152,8 @@ export function deployStack(site: Site, paths: SitePaths, release: string): stri
  * Swarm rolled a service back to its previous image, 1 when an update paused or the time ran out.
  * Prints `converged: <service> <running>/<replicas> ...` on success.
  */
-export function convergeScript(site: Site, release: string): string {
-  const rt = swarmOf(site);
+export function convergeScript(site: SwarmSite, release: string): string {
+  const rt = site.runtime;
   const want = imageName(site, release);
   const repo = want.slice(0, want.lastIndexOf(':'));
   return [
@@ -159,7 +215,7 @@ export function convergeScript(site: Site, release: string): string {
  * Scales the stack's `services` that exist to 0 and waits (bounded) until none of their tasks runs.
  * Services not deployed yet are skipped.
  */
-export function scaleToZero(site: Site, services: string[], timeoutSeconds = 120): string {
+export function scaleToZero(site: SwarmSite, services: string[], timeoutSeconds = 120): string {
   const names = services.map((s) => stackService(site, s));
   return [
     `end=$(( $(date +%s) + ${timeoutSeconds} ))`,
@@ -175,15 +231,30 @@ export function scaleToZero(site: Site, services: string[], timeoutSeconds = 120
 }
 
 /** Read-only lines for `verdandi status`: the stack's services and the running tasks. */
-export function stackStatusScript(site: Site): string {
+export function stackStatusScript(site: SwarmSite): string {
   return [
     `${words('docker', 'stack', 'services', '--format', 'swarm_service={{.Name}}|{{.Replicas}}|{{.Image}}', site.name)} 2>/dev/null`,
     `${words('docker', 'stack', 'ps', '--filter', 'desired-state=running', '--format', 'swarm_task={{.Name}}|{{.Node}}|{{.CurrentState}}|{{.Image}}', site.name)} 2>/dev/null`,
   ].join('\n');
 }
 
+/** The services and tasks `stackStatusScript` printed. */
+export function parseStack(stdout: string): Stack {
+  const stack: Stack = { services: [], tasks: [] };
+  for (const line of stdout.split('\n')) {
+    if (line.startsWith('swarm_service=')) {
+      const [name, replicas, image] = line.slice('swarm_service='.length).split('|');
+      stack.services.push({ name, replicas: replicas ?? '?', image: image ?? '?' });
+    } else if (line.startsWith('swarm_task=')) {
+      const [name, node, state, image] = line.slice('swarm_task='.length).split('|');
+      stack.tasks.push({ name, node: node ?? '?', state: state ?? '?', image: image ?? '?' });
+    }
+  }
+  return stack;
+}
+
 /** Steps that deploy `previous` again (the undo of anything that touched the stack). */
-function restore(site: Site, paths: SitePaths, previous: string | undefined): string[] {
+function restore(site: SwarmSite, paths: SitePaths, previous: string | undefined): string[] {
   if (!previous) return [`${words('docker', 'stack', 'rm', site.name)} >/dev/null 2>&1; true`];
   return [deployStack(site, paths, previous), convergeScript(site, previous)];
 }
@@ -192,7 +263,7 @@ function restore(site: Site, paths: SitePaths, previous: string | undefined): st
  * A deploy's steps after the build and checks, before any migration (so maintenance lasts no longer
  * than it must): the registry login, the push, the environment's secret.
  */
-function publish(i: RolloutInput): PlanStep[] {
+function publish(i: ReleaseInput<SwarmSite>): PlanStep[] {
   const steps = login(i);
   if (steps.length > 0)
     steps.push({
@@ -205,7 +276,7 @@ function publish(i: RolloutInput): PlanStep[] {
   return steps;
 }
 
-function login({ site, registryPassword }: RolloutInput): PlanStep[] {
+function login({ site, registryPassword }: ReleaseInput<SwarmSite>): PlanStep[] {
   const command = registryLogin(site);
   if (!command) return [];
   if (registryPassword === undefined)
@@ -213,13 +284,13 @@ function login({ site, registryPassword }: RolloutInput): PlanStep[] {
   return [{ phase: 'build', title: 'registry login', command, stdin: `${registryPassword}\n` }];
 }
 
-function envSecret({ site, paths, release }: RolloutInput): PlanStep {
+function envSecret({ site, paths, release }: ReleaseInput<SwarmSite>): PlanStep {
   return { phase: 'build', title: 'environment secret', command: createEnvSecret(site, paths, release) };
 }
 
 /** Milliseconds a step that waits for the stack may take (its wait, plus Docker's own commands). */
-function stackTimeoutMs(site: Site): number {
-  return (swarmOf(site).convergeTimeout + 60) * 1000;
+function stackTimeoutMs(site: SwarmSite): number {
+  return (site.runtime.convergeTimeout + 60) * 1000;
 }
 
 /**
@@ -227,8 +298,8 @@ function stackTimeoutMs(site: Site): number {
  * logs in again (the credentials `--with-registry-auth` hands the nodes) and makes sure the target's
  * secret exists.
  */
-function rollout(i: RolloutInput): PlanStep[] {
-  const { site, paths, release, previous } = i;
+function rollout(i: GoLiveInput<SwarmSite>): PlanStep[] {
+  const { site, paths, release, current: previous } = i;
   return [
     ...(i.published ? [] : [...login(i), envSecret(i)]),
     {
@@ -249,11 +320,11 @@ function rollout(i: RolloutInput): PlanStep[] {
   ];
 }
 
-function stopForMigrations(i: RolloutInput): PlanStep[] {
-  const { site, paths, previous } = i;
+function stopForMigrations(i: ReleaseInput<SwarmSite>): PlanStep[] {
+  const { site, paths, current: previous } = i;
   // Nothing runs before the first release.
   if (!previous) return [];
-  const rt = swarmOf(site);
+  const rt = site.runtime;
   const undo = restore(site, paths, previous);
   const steps: PlanStep[] = [];
   if (rt.workers.length > 0)
@@ -274,21 +345,72 @@ function stopForMigrations(i: RolloutInput): PlanStep[] {
   return steps;
 }
 
-const noColors = (what: string) => () => {
-  throw new Error(`${what}: swarm sites have no colors`);
-};
+/**
+ * The front: `<node>:<port>` of each node that runs the web tasks (ports published in `mode: host`), by
+ * default every swarm worker of the inventory. nginx skips a node that does not answer (see the vhost's
+ * proxy_next_upstream).
+ */
+export function swarmUpstream(site: SwarmSite, host: HostInfo): string {
+  const rt = site.runtime;
+  if (rt.port === undefined) {
+    throw new UserError(
+      `site ${site.name}: a swarm site needs runtime.port, the port its web service publishes on the nodes`,
+      1,
+      'publish it in mode: host in the compose file (ports: [{ target: 8080, published: 8080, mode: host }]) and set runtime.port: 8080',
+    );
+  }
+  const all = host.inventory.hosts;
+  const nodes = rt.nodes
+    ? rt.nodes.map((name) => {
+        const node = all.find((h) => h.name === name);
+        if (!node)
+          throw new UserError(
+            `site ${site.name}: runtime.nodes names "${name}", which is not in the inventory`,
+            1,
+            `hosts of the inventory: ${all.map((h) => h.name).join(', ')}`,
+          );
+        return node;
+      })
+    : all.filter((h) => h.vars.docker_swarm === 'worker');
+  if (nodes.length === 0) {
+    throw new UserError(
+      `site ${site.name}: no node to proxy to: no host of the inventory has docker_swarm: worker`,
+      1,
+      'list the hosts that run the web tasks in runtime.nodes',
+    );
+  }
+  const servers = nodes.map((n) => {
+    const advertised = n.vars.docker_swarm_advertise_addr;
+    const addr = typeof advertised === 'string' && advertised !== '' ? advertised : n.address;
+    return `server ${addr}:${rt.port} max_fails=1 fail_timeout=5s; # ${n.name}\n`;
+  });
+  return `# Written by the sites role: the nodes that run the web tasks of ${site.name}.\n${servers.join('')}`;
+}
 
-export const swarm: DeployRuntime = {
-  ...dockerImage,
+/** No colors: the stack rolls itself out, then `current` follows and `onceLive` runs. */
+function goLiveSteps(i: GoLiveInput<SwarmSite>): PlanStep[] {
+  return [
+    ...rollout(i),
+    { phase: 'switch', title: i.currentTitle, command: switchCurrent(i.paths, i.release) },
+    ...i.onceLive,
+  ];
+}
+
+export const swarm: DeployRuntime<SwarmSite, typeof schema> = {
+  schema,
+  // The web tasks publish on the nodes: no port of the manager is taken.
+  hostPorts: () => [],
+  registryPasswordSecret: (site) => site.runtime.registry?.password,
+  stateLines: () => [],
+  statusLines: (site) => [stackStatusScript(site)],
+  parseStack,
+  renderEnv: renderDockerEnv,
+  buildSteps: ({ site, paths, release }) => [imageBuildStep(site, paths, release, imageName(site, release))],
   inRelease: (site, paths, release, command) =>
-    runInImage(site, paths, release, command, swarmOf(site).runOptions),
-  colors: false,
-  slotState: () => '',
-  processState: () => null,
-  start: noColors('start'),
-  pause: noColors('pause'),
-  resume: noColors('resume'),
-  stop: noColors('stop'),
+    runInImage(imageName(site, release), paths, release, command, site.runtime.runOptions),
+  publishSteps: publish,
+  migrationStops: stopForMigrations,
+  goLiveSteps,
   // The registry keeps the pushed images (its own garbage collection frees them).
   removeArtifacts: (site, releases) =>
     [
@@ -297,8 +419,14 @@ export const swarm: DeployRuntime = {
       `${words('docker', 'secret', 'rm', ...releases.map((r) => envSecretName(site, r)))} >/dev/null 2>&1`,
       'true',
     ].join('; '),
-  publish,
-  rollout,
-  stopForMigrations,
-  statusScript: (site) => stackStatusScript(site),
+  cleanupSteps: () => [],
+  failureHeadline: (step, code) =>
+    step === 'converge' && code === ROLLED_BACK_EXIT
+      ? 'ROLLED BACK: the new release did not become healthy and Swarm rolled the update back'
+      : undefined,
+  roleNeeds: (site, _paths, host) => {
+    refuseWorkers(site);
+    // The role owns a swarm site's upstreams: the nodes, not a color.
+    return { packages: [], upstream: { content: swarmUpstream(site, host), owner: 'role' } };
+  },
 };

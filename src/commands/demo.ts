@@ -11,13 +11,13 @@ import { cp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import yaml from 'js-yaml';
-import { provision } from '../commands/provision.js';
 import { knownHostsFile } from '../connection/index.js';
-import { packageRoot } from '../engine/loader.js';
+import { deploy } from '../deploy/deploy.js';
+import type { SiteInput } from '../deploy/site.js';
 import { up } from '../testhost/index.js';
 import { terminalProgress } from '../testhost/progress.js';
-import { deploy } from './deploy.js';
-import type { SiteInput } from './site.js';
+import { packageRoot } from '../util/user-code.js';
+import { provision } from './provision.js';
 
 const run = promisify(execFile);
 
