@@ -21,7 +21,6 @@
  */
 import { createHash } from 'node:crypto';
 import { quote } from '../util/shell.js';
-import type { HostPlan } from './plan.js';
 
 /** The engine's own state directory on the host. */
 export const STATE_DIR = '/var/lib/verdandi';
@@ -163,6 +162,12 @@ export function pendingHandlersOf(pending: PendingOnHost, owner: HandlerOwner): 
   return out;
 }
 
+/** What PendingLedger.of reads of a host's plan: its name and each unit's file, name and handlers. */
+export interface PlansHandlers {
+  host: { name: string };
+  units: readonly { definedBy: string; name: string; handlers: Readonly<Record<string, unknown>> }[];
+}
+
 /**
  * Which pending records a command can replay on each host: the handlers of every unit it runs there
  * (every play of a playbook). The others are reported once per host and command, every run, naming
@@ -173,8 +178,11 @@ export class PendingLedger {
 
   constructor(private readonly known: ReadonlyMap<string, ReadonlySet<string>>) {}
 
-  /** The handlers of every unit of these plans (all the plays of a playbook), per host. */
-  static of(plans: Iterable<HostPlan>): PendingLedger {
+  /**
+   * The handlers of every unit of these plans (all the plays of a playbook), per host. Typed by the
+   * shape it reads (a HostPlan fits), so this module imports nothing of the planner's.
+   */
+  static of(plans: Iterable<PlansHandlers>): PendingLedger {
     const known = new Map<string, Set<string>>();
     for (const { host, units } of plans) {
       const keys = known.get(host.name) ?? new Set<string>();
