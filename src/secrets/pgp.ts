@@ -111,6 +111,28 @@ const CFB_CIPHERS: Record<string, { cipher: string; blockSize: number }> = {
   aes192: { cipher: 'aes-192-cfb', blockSize: 16 },
   aes256: { cipher: 'aes-256-cfb', blockSize: 16 },
   tripledes: { cipher: 'des-ede3-cfb', blockSize: 8 },
+  camellia128: { cipher: 'camellia-128-cfb', blockSize: 16 },
+  camellia192: { cipher: 'camellia-192-cfb', blockSize: 16 },
+  camellia256: { cipher: 'camellia-256-cfb', blockSize: 16 },
+};
+
+/**
+ * Key sizes (bytes) of OpenPGP's symmetric ciphers. A wrong password "decrypts" a session key packet to
+ * a random cipher byte and random key: when that byte names a cipher Node cannot check (CAST5, IDEA,
+ * Blowfish, Twofish), the key's length still tells it apart, most of the time.
+ */
+const KEY_SIZES: Record<string, number> = {
+  idea: 16,
+  tripledes: 24,
+  cast5: 16,
+  blowfish: 16,
+  aes128: 16,
+  aes192: 24,
+  aes256: 32,
+  twofish: 32,
+  camellia128: 16,
+  camellia192: 24,
+  camellia256: 32,
 };
 
 /**
@@ -123,6 +145,8 @@ const CFB_CIPHERS: Record<string, { cipher: string; blockSize: number }> = {
  */
 export function sessionKeyFits(sealed: SealedMessage, sessionKey: openpgp.SessionKey): boolean | undefined {
   const data = sealed.dataStart;
+  const size = typeof sessionKey.algorithm === 'string' ? KEY_SIZES[sessionKey.algorithm] : undefined;
+  if (size !== undefined && sessionKey.data.length !== size) return false;
   const algorithm = typeof sessionKey.algorithm === 'string' ? CFB_CIPHERS[sessionKey.algorithm] : undefined;
   if (data?.[0] !== 1 || !algorithm) return undefined;
   const { cipher, blockSize } = algorithm;
@@ -178,7 +202,7 @@ export async function decryptWithPassword(
   password: string,
   { shown, origin }: { shown: string; origin: string },
 ): Promise<string> {
-  const sessionKeys = await openSessionKeys(
+  const { sessionKeys, checked } = await openSessionKeys(
     sealed,
     { passwords: [password] },
     () =>
@@ -189,7 +213,12 @@ export async function decryptWithPassword(
           'gpg --symmetric) opens only with the password it was made with; the file was not changed',
       ),
   );
-  return decryptData(sealed, sessionKeys, shown);
+  return decryptData(
+    sealed,
+    sessionKeys,
+    shown,
+    checked ? undefined : `the password is wrong (password from ${origin})`,
+  );
 }
 
 export async function decryptWithKey(
@@ -197,7 +226,7 @@ export async function decryptWithKey(
   privateKey: openpgp.PrivateKey,
   shown: string,
 ): Promise<string> {
-  const sessionKeys = await openSessionKeys(
+  const { sessionKeys, checked } = await openSessionKeys(
     sealed,
     { decryptionKeys: privateKey },
     () =>
@@ -207,7 +236,12 @@ export async function decryptWithKey(
         `check $${PRIVATE_KEY_ENV}; ask a team member to add your public key to the recipients and run rekey`,
       ),
   );
-  return decryptData(sealed, sessionKeys, shown);
+  return decryptData(
+    sealed,
+    sessionKeys,
+    shown,
+    checked ? undefined : `the key ${describeKey(privateKey)} is not one it was encrypted for`,
+  );
 }
 
 /** Decrypts with a session key another program (the user's gpg) decrypted. */
@@ -235,7 +269,7 @@ async function openSessionKeys(
   sealed: SealedMessage,
   credentials: { passwords?: string[]; decryptionKeys?: openpgp.PrivateKey },
   wrongCredentials: () => UserError,
-): Promise<openpgp.SessionKey[]> {
+): Promise<{ sessionKeys: openpgp.SessionKey[]; checked: boolean }> {
   let sessionKeys: openpgp.SessionKey[];
   try {
     const keys = await openpgp.decryptSessionKeys({
@@ -249,13 +283,16 @@ async function openSessionKeys(
     throw wrongCredentials();
   }
   if (sessionKeys.length === 0) throw wrongCredentials();
-  return sessionKeys;
+  // Checked: every key passed the quick check, so a later integrity failure is damage, not a wrong key.
+  return { sessionKeys, checked: sessionKeys.every((key) => sessionKeyFits(sealed, key) === true) };
 }
 
 async function decryptData(
   sealed: SealedMessage,
   sessionKeys: openpgp.SessionKey[],
   shown: string,
+  /** Set when the quick check could not tell a wrong credential: the failure then names both causes. */
+  maybeWrong?: string,
 ): Promise<string> {
   let data: Uint8Array;
   try {
@@ -267,6 +304,13 @@ async function decryptData(
     });
     data = result.data as Uint8Array;
   } catch {
+    if (maybeWrong) {
+      throw new UserError(
+        `${shown} could not be decrypted: either ${maybeWrong} (or the file was encrypted for another password or key), or its data is corrupted or truncated (integrity check failed)`,
+        1,
+        `check the password or key first; if it is right, restore the file from git (git checkout -- ${shown}) or from a backup`,
+      );
+    }
     throw new UserError(
       `${shown} could not be decrypted: the password or key is right, but its data is corrupted or truncated (integrity check failed)`,
       1,
