@@ -1,0 +1,208 @@
+/**
+ * The system task types end to end, over real SSH against fresh test hosts, through the real CLI: each
+ * converges a fresh host, changes nothing when run again, changes nothing in check mode, and repairs a
+ * change made by hand. Each test uses its own paths and names; they run serially on one host.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import * as openpgp from 'openpgp';
+import { sha256Hex } from '../../src/tasks/probe-output.js';
+import { runCli } from '../helpers/cli.js';
+import { useTestHosts } from '../helpers/testhosts.js';
+
+const HOST = 'ta-system';
+const hosts = useTestHosts(test, [HOST]);
+const dir = mkdtempSync(join(tmpdir(), 'vd-tasks-system-'));
+test.after.always(() => rmSync(dir, { recursive: true, force: true }));
+
+const ssh = async (command: string, input?: string) => {
+  const result = await hosts.ssh(HOST, command, input === undefined ? undefined : { input });
+  if (result.code !== 0) throw new Error(`${command} failed (${result.code}): ${result.stderr}`);
+  return result.stdout;
+};
+/** The host's answer to a command that may fail: its exit code and output. */
+const tryHost = (command: string) => hosts.ssh(HOST, command);
+
+function inventory(): string {
+  const h = hosts.get(HOST);
+  const file = join(dir, 'hosts.ini');
+  writeFileSync(
+    file,
+    `[sys]\n${HOST} ansible_host=${h.address} ansible_user=${h.user} ansible_ssh_private_key_file=${h.key}\n`,
+  );
+  return file;
+}
+
+/** Writes a playbook whose one play runs `tasks` (TypeScript array items) on the host. */
+function playbook(file: string, imports: string[], tasks: string): string {
+  writeFileSync(
+    join(dir, file),
+    `import { definePlaybook, ${imports.join(', ')} } from 'verdandi';
+export default definePlaybook({ plays: [{ hosts: 'sys', tasks: () => [
+${tasks}
+] }] });
+`,
+  );
+  return file;
+}
+
+interface Report {
+  hosts: Record<string, { changed: number; failed: number; ok: number }>;
+}
+
+async function run(file: string, ...extra: string[]) {
+  const result = await runCli(['run', inventory(), join(dir, file), '--host-key-checking=off', ...extra], {
+    cwd: dir,
+  });
+  return { ...result, output: result.stdout + result.stderr };
+}
+
+/** Runs the playbook with --json: exit 0 and this many changed tasks. */
+async function changedCount(
+  t: { is: (a: unknown, b: unknown, m?: string) => void },
+  file: string,
+  extra: string[] = [],
+) {
+  const result = await run(file, '--json', ...extra);
+  t.is(result.code, 0, result.output);
+  const report = JSON.parse(result.stdout) as Report;
+  t.is(report.hosts[HOST].failed, 0, result.output);
+  return report.hosts[HOST].changed;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// aptRepository: a flat repository built on the host, signed by a key made here, served on its loopback
+
+const REPO_PORT = 8765;
+const REPO_URL = `http://127.0.0.1:${REPO_PORT}/`;
+const SOURCES = '/etc/apt/sources.list.d/ta-local.sources';
+const KEYRING = '/etc/apt/keyrings/ta-local.gpg';
+
+/** Builds the package ta-hello 1.0 and a flat repository for it in /srv/ta-repo, signed with a new key. */
+async function serveRepository(): Promise<{ armored: string; binary: Buffer }> {
+  const { privateKey, publicKey } = await openpgp.generateKey({
+    userIDs: [{ name: 'ta repository', email: 'repo@example.org' }],
+  });
+  await ssh(`set -e
+rm -rf /srv/ta-repo /tmp/ta-pkg
+mkdir -p /tmp/ta-pkg/DEBIAN /tmp/ta-pkg/usr/share/ta-hello /srv/ta-repo
+echo hello > /tmp/ta-pkg/usr/share/ta-hello/hello.txt
+printf 'Package: ta-hello\\nVersion: 1.0\\nArchitecture: all\\nMaintainer: Test <t@example.org>\\nDescription: test package\\n' > /tmp/ta-pkg/DEBIAN/control
+dpkg-deb --build /tmp/ta-pkg /srv/ta-repo/ta-hello_1.0_all.deb >/dev/null
+cd /srv/ta-repo
+f=ta-hello_1.0_all.deb
+{ cat /tmp/ta-pkg/DEBIAN/control; echo "Filename: ./$f"; echo "Size: $(stat -c %s $f)"; echo "SHA256: $(sha256sum $f | cut -d' ' -f1)"; } > Packages
+{ echo 'Origin: ta'; echo 'Label: ta'; echo "Date: $(LC_ALL=C date -Ru)"; echo 'SHA256:'; echo " $(sha256sum Packages | cut -d' ' -f1) $(stat -c %s Packages) Packages"; } > Release`);
+  const release = await ssh('cat /srv/ta-repo/Release');
+  const signingKey = await openpgp.readPrivateKey({ armoredKey: privateKey });
+  const inRelease = await openpgp.sign({
+    message: await openpgp.createCleartextMessage({ text: release }),
+    signingKeys: signingKey,
+  });
+  await ssh('cat > /srv/ta-repo/InRelease', inRelease);
+  await ssh('cat > /srv/ta-repo/key.asc', publicKey);
+  await ssh(
+    `systemd-run --unit ta-repo-http python3 -m http.server --bind 127.0.0.1 ${REPO_PORT} --directory /srv/ta-repo
+for i in $(seq 100); do curl -fs -o /dev/null ${REPO_URL}InRelease && exit 0; sleep 0.1; done; exit 1`,
+  );
+  const binary = Buffer.from((await openpgp.readKey({ armoredKey: publicKey })).write());
+  return { armored: publicKey, binary };
+}
+
+const hostSha = async (path: string) => (await ssh(`sha256sum ${path} | cut -d' ' -f1`)).trim();
+
+test.serial(
+  'aptRepository: a signed repository whose key the host fetches; apt installs from it in the same run',
+  async (t) => {
+    t.timeout(10 * 60_000);
+    const key = await serveRepository();
+    const checksum = sha256Hex(key.armored);
+    const file = playbook(
+      'apt-repository.ts',
+      ['apt', 'aptRepository'],
+      `aptRepository({ repository: 'ta-local', uris: '${REPO_URL}', suites: './', key: { url: '${REPO_URL}key.asc', checksum: '${checksum}' } }),
+apt({ packages: 'ta-hello' }),`,
+    );
+
+    // Check mode on the fresh host: it says what would change and changes nothing.
+    const check = await run(file, '--check');
+    t.is(check.code, 0, check.output);
+    t.regex(check.stdout, /would change\s+ta-system\s+.*aptRepository ta-local/);
+    t.is((await tryHost(`test -e ${SOURCES} || test -e ${KEYRING}`)).code, 1);
+
+    const first = await run(file);
+    t.is(first.code, 0, first.output);
+    t.regex(first.stdout, /changed\s+ta-system\s+.*aptRepository ta-local/);
+    t.is(await hostSha(KEYRING), sha256Hex(key.binary), 'the key is stored dearmored');
+    t.is((await ssh('ls -A /etc/apt/keyrings')).trim(), 'ta-local.gpg', 'no temporary file left');
+    t.is((await ssh(`stat -c %a ${KEYRING} ${SOURCES}`)).trim(), '644\n644');
+    const sources = await ssh(`cat ${SOURCES}`);
+    t.regex(sources, new RegExp(`^Signed-By: ${KEYRING}$`, 'm'));
+    t.regex(sources, /^URIs: http:\/\/127\.0\.0\.1:8765\/$/m);
+    t.is(
+      (await ssh("dpkg -s ta-hello | grep -E '^(Status|Version):'")).trim(),
+      'Status: install ok installed\nVersion: 1.0',
+    );
+
+    t.is(await changedCount(t, file), 0, 'a second run changes nothing');
+
+    // Drift: the key deleted and the .sources file edited by hand are both restored.
+    await ssh(`rm ${KEYRING} && sed -i 's/^Suites: .*/Suites: bookworm/' ${SOURCES}`);
+    const checkDrift = await run(file, '--check');
+    t.is(checkDrift.code, 0, checkDrift.output);
+    t.is((await tryHost(`test -e ${KEYRING}`)).code, 1, 'check mode fetched nothing');
+    t.is(await changedCount(t, file), 1);
+    t.is(await ssh(`cat ${SOURCES}`), sources);
+    t.is(await hostSha(KEYRING), sha256Hex(key.binary));
+    t.is(await changedCount(t, file), 0);
+
+    // The same key from a file on the controller (armored): the same binary keyring, nothing changes
+    // but the .sources comment naming the URL.
+    writeFileSync(join(dir, 'ta-key.asc'), key.armored);
+    playbook(
+      'apt-repository-src.ts',
+      ['aptRepository'],
+      `aptRepository({ repository: 'ta-local', uris: '${REPO_URL}', suites: './', key: { src: '${join(dir, 'ta-key.asc')}' } }),`,
+    );
+    t.is(await changedCount(t, 'apt-repository-src.ts'), 1);
+    t.notRegex(await ssh(`cat ${SOURCES}`), /fetched from/);
+    t.is(await hostSha(KEYRING), sha256Hex(key.binary));
+    await ssh(`echo garbage > ${KEYRING}`);
+    t.is(await changedCount(t, 'apt-repository-src.ts'), 1, 'a key changed by hand is rewritten');
+    t.is(await hostSha(KEYRING), sha256Hex(key.binary));
+    t.is(await changedCount(t, 'apt-repository-src.ts'), 0);
+
+    // A wrong checksum fails the task with exit code 2, naming the URL; nothing is installed.
+    playbook(
+      'apt-repository-bad.ts',
+      ['aptRepository'],
+      `aptRepository({ repository: 'ta-bad', uris: '${REPO_URL}', suites: './', key: { url: '${REPO_URL}key.asc', checksum: '${'0'.repeat(64)}' } }),`,
+    );
+    const bad = await run('apt-repository-bad.ts');
+    t.is(bad.code, 2, bad.output);
+    t.regex(
+      bad.output,
+      /the key at http:\/\/127\.0\.0\.1:8765\/key\.asc has sha256 [0-9a-f]{64}, not the checksum given/,
+    );
+    t.is(
+      (
+        await tryHost(
+          'test -e /etc/apt/keyrings/ta-bad.gpg || test -e /etc/apt/sources.list.d/ta-bad.sources',
+        )
+      ).code,
+      1,
+    );
+
+    // Absent removes both files; again changes nothing.
+    playbook(
+      'apt-repository-absent.ts',
+      ['aptRepository'],
+      `aptRepository({ repository: 'ta-local', state: 'absent' }),`,
+    );
+    t.is(await changedCount(t, 'apt-repository-absent.ts'), 1);
+    t.is((await tryHost(`test -e ${SOURCES} || test -e ${KEYRING}`)).code, 1);
+    t.is(await changedCount(t, 'apt-repository-absent.ts'), 0);
+  },
+);
