@@ -21,6 +21,7 @@ import { type Connection, type ExecOptions, UnreachableError } from '../connecti
 import { UserError } from '../util/errors.js';
 import { redact } from '../util/redact.js';
 import { quote } from '../util/shell.js';
+import { ControllerDownloads } from './downloads.js';
 import { type BatchProbe, buildProbeBatch, newNonce, parseProbeBatch } from './probe-batch.js';
 import { ProbeWindows } from './probe-windows.js';
 import type { Reporter } from './report.js';
@@ -52,6 +53,8 @@ export interface RunTasksOptions {
   stop?: { readonly requested: boolean };
   /** Reads a value a step needs from another host (RunStep.stdinFrom); see peer-read.ts. */
   readPeer?: (read: PeerRead) => Promise<string>;
+  /** Fetches a file on the controller for a step (RunStep.stdinDownload); see downloads.ts. */
+  downloads?: ControllerDownloads;
 }
 
 /** The run of this host was stopped by a stop request before `next` (nothing of it had started). */
@@ -296,7 +299,20 @@ export async function runTasks(
           break;
         }
       }
-      const res = await exec(label(task), combine(step, after, nonce), { stdin });
+      const download = plan.steps[s].kind === 'run' ? (plan.steps[s] as RunStep).stdinDownload : undefined;
+      let payload: ExecOptions['stdin'] = stdin;
+      if (download) {
+        if (opts.stop?.requested) throw new InterruptedError(label(task));
+        reporter.activity(`${host.name}: fetching ${download.url} on the controller`);
+        try {
+          if (!opts.downloads) throw new Error('this run fetches nothing on the controller');
+          payload = ControllerDownloads.stdin(await opts.downloads.fetch(download));
+        } catch (err) {
+          failure = redact(err instanceof Error ? err.message : String(err));
+          break;
+        }
+      }
+      const res = await exec(label(task), combine(step, after, nonce), { stdin: payload });
       windows.stepApplied();
       const split = splitStepOutput(res.stdout, nonce);
       const { rest, code } = split;

@@ -10,6 +10,7 @@ export { dockerContainer } from './docker-container.js';
 export { dockerImage } from './docker-image.js';
 export { dockerStack } from './docker-stack.js';
 export { dockerSwarmJoin } from './docker-swarm-join.js';
+export { download } from './download.js';
 export { file } from './file.js';
 export { git } from './git.js';
 export { group } from './group.js';

@@ -4,6 +4,8 @@
  * change made by hand. Each test uses its own paths and names; they run serially on one host.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
@@ -206,3 +208,115 @@ apt({ packages: 'ta-hello' }),`,
     t.is(await changedCount(t, 'apt-repository-absent.ts'), 0);
   },
 );
+
+// ---------------------------------------------------------------------------------------------------
+// download
+
+const FILES_PORT = 8766;
+
+test.serial(
+  'download from the host: fetched when missing or when its sha256 differs from the checksum',
+  async (t) => {
+    const content = `#!/bin/sh\necho tool ${Date.now()}\n`;
+    await ssh(
+      `mkdir -p /srv/ta-files /opt/ta-dl && cat > /srv/ta-files/tool.sh
+systemd-run --unit ta-files-http python3 -m http.server --bind 127.0.0.1 ${FILES_PORT} --directory /srv/ta-files
+for i in $(seq 100); do curl -fs -o /dev/null http://127.0.0.1:${FILES_PORT}/tool.sh && exit 0; sleep 0.1; done; exit 1`,
+      content,
+    );
+    const url = `http://127.0.0.1:${FILES_PORT}/tool.sh`;
+    const file = playbook(
+      'download-host.ts',
+      ['download'],
+      `download({ url: '${url}', path: '/opt/ta-dl/tool.sh', checksum: '${sha256Hex(content)}', mode: '0750' }),
+download({ url: '${url}', path: '/opt/ta-dl/once.sh' }),`,
+    );
+
+    const check = await run(file, '--check');
+    t.is(check.code, 0, check.output);
+    t.regex(check.stdout, /would change\s+ta-system\s+.*download \/opt\/ta-dl\/tool\.sh \(file is missing\)/);
+    t.is((await ssh('ls -A /opt/ta-dl')).trim(), '');
+
+    t.is(await changedCount(t, file), 2);
+    t.is(await hostSha('/opt/ta-dl/tool.sh'), sha256Hex(content));
+    t.is((await ssh('stat -c %a /opt/ta-dl/tool.sh /opt/ta-dl/once.sh')).trim(), '750\n644');
+    t.is(await changedCount(t, file), 0);
+
+    // Drift: the checksummed file is fetched again; the other one, without checksum, is left as it is.
+    await ssh(
+      'echo changed > /opt/ta-dl/tool.sh && chmod 0600 /opt/ta-dl/tool.sh && echo changed > /opt/ta-dl/once.sh',
+    );
+    const drift = await run(file, '--check');
+    t.regex(drift.stdout, /would change\s+ta-system\s+.*tool\.sh \(sha256 differs from the checksum\)/);
+    t.is(await changedCount(t, file), 1);
+    t.is(await hostSha('/opt/ta-dl/tool.sh'), sha256Hex(content));
+    t.is((await ssh('stat -c %a /opt/ta-dl/tool.sh')).trim(), '750');
+    t.is((await ssh('cat /opt/ta-dl/once.sh')).trim(), 'changed');
+    t.is((await ssh('ls -A /opt/ta-dl')).trim(), 'once.sh\ntool.sh', 'no temporary file left');
+
+    // A URL that serves something else fails the task (exit 2) and installs nothing.
+    playbook(
+      'download-bad.ts',
+      ['download'],
+      `download({ url: '${url}', path: '/opt/ta-dl/bad.sh', checksum: '${'0'.repeat(64)}' }),`,
+    );
+    const bad = await run('download-bad.ts');
+    t.is(bad.code, 2, bad.output);
+    t.regex(bad.output, /served a file whose sha256 is [0-9a-f]{64}, not the checksum given/);
+    t.is((await ssh('ls -A /opt/ta-dl')).trim(), 'once.sh\ntool.sh');
+  },
+);
+
+test.serial('download from the controller: fetched once per run for every task, sent whole', async (t) => {
+  // Binary content: every byte value.
+  const content = Buffer.concat(
+    Array.from({ length: 200 }, () => Buffer.from(Array.from({ length: 256 }, (_, i) => i))),
+  );
+  let requests = 0;
+  const server = createServer((_req, res) => {
+    requests++;
+    res.end(content);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => server.close());
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/blob.bin`;
+  await ssh('mkdir -p /opt/ta-dl-ctl');
+  const file = playbook(
+    'download-controller.ts',
+    ['download'],
+    `download({ url: '${url}', path: '/opt/ta-dl-ctl/a.bin', from: 'controller', checksum: '${sha256Hex(content)}' }),
+download({ url: '${url}', path: '/opt/ta-dl-ctl/b.bin', from: 'controller', checksum: '${sha256Hex(content)}', owner: 'nobody' }),`,
+  );
+
+  const check = await run(file, '--check');
+  t.is(check.code, 0, check.output);
+  t.is(requests, 0, 'check mode fetches nothing');
+  t.is((await ssh('ls -A /opt/ta-dl-ctl')).trim(), '');
+
+  t.is(await changedCount(t, file), 2);
+  t.is(requests, 1, 'one fetch for both tasks');
+  t.is(await hostSha('/opt/ta-dl-ctl/a.bin'), sha256Hex(content));
+  t.is(await hostSha('/opt/ta-dl-ctl/b.bin'), sha256Hex(content));
+  t.is((await ssh('stat -c %U /opt/ta-dl-ctl/b.bin')).trim(), 'nobody');
+
+  t.is(await changedCount(t, file), 0);
+  t.is(requests, 1, 'a converged run fetches nothing');
+
+  await ssh('truncate -s 10 /opt/ta-dl-ctl/a.bin');
+  t.is(await changedCount(t, file), 1);
+  t.is(await hostSha('/opt/ta-dl-ctl/a.bin'), sha256Hex(content));
+
+  // Larger than maxBytes: refused on the controller, the task fails, nothing is installed.
+  playbook(
+    'download-too-big.ts',
+    ['download'],
+    `download({ url: '${url}', path: '/opt/ta-dl-ctl/big.bin', from: 'controller', maxBytes: 1000 }),`,
+  );
+  const big = await run('download-too-big.ts');
+  t.is(big.code, 2, big.output);
+  t.regex(
+    big.output,
+    new RegExp(`blob\\.bin is ${content.length} bytes, more than the 1000 allowed \\(maxBytes\\)`),
+  );
+  t.is((await tryHost('test -e /opt/ta-dl-ctl/big.bin')).code, 1);
+});
