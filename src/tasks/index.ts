@@ -21,5 +21,6 @@ export { postgresDb } from './postgres-db.js';
 export { postgresUser } from './postgres-user.js';
 export { prune } from './prune.js';
 export { service } from './service.js';
+export { sysctl } from './sysctl.js';
 export { template } from './template.js';
 export { user } from './user.js';

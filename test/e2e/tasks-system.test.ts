@@ -320,3 +320,40 @@ download({ url: '${url}', path: '/opt/ta-dl-ctl/b.bin', from: 'controller', chec
   );
   t.is((await tryHost('test -e /opt/ta-dl-ctl/big.bin')).code, 1);
 });
+
+// ---------------------------------------------------------------------------------------------------
+// sysctl (keys the container's network namespace lets it write)
+
+test.serial('sysctl: the value in a sysctl.d file and in the running kernel', async (t) => {
+  const file = playbook(
+    'sysctl.ts',
+    ['sysctl'],
+    `sysctl({ key: 'net.core.somaxconn', value: 1000 }),
+sysctl({ key: 'net.ipv4.ip_local_port_range', value: '32800 60800', file: '/etc/sysctl.d/60-ta-ports.conf' }),`,
+  );
+  const live = async () =>
+    (await ssh('sysctl -n net.core.somaxconn net.ipv4.ip_local_port_range')).replace(/\t/g, ' ');
+  const before = await live();
+  t.notRegex(before, /^1000\n/);
+
+  const check = await run(file, '--check');
+  t.is(check.code, 0, check.output);
+  t.regex(check.stdout, /would change\s+ta-system\s+.*sysctl net\.core\.somaxconn/);
+  t.is(await live(), before);
+  t.is((await tryHost('test -e /etc/sysctl.d/99-verdandi.conf')).code, 1);
+
+  t.is(await changedCount(t, file), 2);
+  t.is(await live(), '1000\n32800 60800\n');
+  t.is(await ssh('cat /etc/sysctl.d/99-verdandi.conf'), 'net.core.somaxconn = 1000\n');
+  t.is(await ssh('cat /etc/sysctl.d/60-ta-ports.conf'), 'net.ipv4.ip_local_port_range = 32800 60800\n');
+  t.is(await changedCount(t, file), 0);
+
+  // Drift: the live value changed by hand, the file edited by hand.
+  await ssh(
+    'sysctl -q -w net.core.somaxconn=4096 && echo "net.ipv4.ip_local_port_range = 1 2" >> /etc/sysctl.d/60-ta-ports.conf',
+  );
+  t.is(await changedCount(t, file), 2);
+  t.is(await live(), '1000\n32800 60800\n');
+  t.is(await ssh('cat /etc/sysctl.d/60-ta-ports.conf'), 'net.ipv4.ip_local_port_range = 32800 60800\n');
+  t.is(await changedCount(t, file), 0);
+});
