@@ -357,3 +357,83 @@ sysctl({ key: 'net.ipv4.ip_local_port_range', value: '32800 60800', file: '/etc/
   t.is(await ssh('cat /etc/sysctl.d/60-ta-ports.conf'), 'net.ipv4.ip_local_port_range = 32800 60800\n');
   t.is(await changedCount(t, file), 0);
 });
+
+// ---------------------------------------------------------------------------------------------------
+// cron and systemdTimer
+
+test.serial('cron: a job in its own /etc/cron.d file; absent removes it', async (t) => {
+  const job = '/etc/cron.d/ta-backup';
+  const file = playbook(
+    'cron.ts',
+    ['cron'],
+    `cron({ job: 'ta-backup', schedule: '30 2 * * *', user: 'nobody', command: 'echo backup >/dev/null', environment: { MAILTO: '' } }),`,
+  );
+  const expected = [
+    '# Managed by verdandi (cron ta-backup): changes made here are overwritten.',
+    'MAILTO=',
+    '30 2 * * * nobody echo backup >/dev/null',
+    '',
+  ].join('\n');
+
+  const check = await run(file, '--check');
+  t.is(check.code, 0, check.output);
+  t.regex(check.stdout, /would change\s+ta-system\s+.*cron ta-backup \(file is missing\)/);
+  t.is((await tryHost(`test -e ${job}`)).code, 1);
+
+  t.is(await changedCount(t, file), 1);
+  t.is(await ssh(`cat ${job}`), expected);
+  t.is((await ssh(`stat -c '%a %U' ${job}`)).trim(), '644 root');
+  t.is(await changedCount(t, file), 0);
+
+  await ssh(`echo '* * * * * root rm -rf /' >> ${job} && chmod 0666 ${job}`);
+  t.is(await changedCount(t, file), 1);
+  t.is(await ssh(`cat ${job}`), expected);
+  t.is((await ssh(`stat -c '%a' ${job}`)).trim(), '644');
+
+  playbook('cron-absent.ts', ['cron'], `cron({ job: 'ta-backup', state: 'absent' }),`);
+  t.is(await changedCount(t, 'cron-absent.ts'), 1);
+  t.is((await tryHost(`test -e ${job}`)).code, 1);
+  t.is(await changedCount(t, 'cron-absent.ts'), 0);
+});
+
+test.serial('systemdTimer: a service and a timer unit, the timer enabled and started', async (t) => {
+  const file = playbook(
+    'timer.ts',
+    ['systemdTimer'],
+    `systemdTimer({ timer: 'ta-job', onCalendar: '*-*-* 03:30:00', command: 'echo "ran at $(date +%s)" > /tmp/ta-job-ran' }),`,
+  );
+  const state = async () =>
+    (await ssh('systemctl is-enabled ta-job.timer; systemctl is-active ta-job.timer; true')).trim();
+
+  const check = await run(file, '--check');
+  t.is(check.code, 0, check.output);
+  t.regex(check.stdout, /would change\s+ta-system\s+.*systemdTimer ta-job/);
+  t.is((await tryHost('test -e /etc/systemd/system/ta-job.timer')).code, 1);
+
+  t.is(await changedCount(t, file), 1);
+  t.is(await state(), 'enabled\nactive');
+  t.regex(await ssh('systemctl show -p TimersCalendar --value ta-job.timer'), /OnCalendar=\*-\*-\* 03:30:00/);
+  // The job runs the command as written: quotes, $( ) and % reach the shell intact.
+  await ssh('systemctl start ta-job.service');
+  t.regex(await ssh('cat /tmp/ta-job-ran'), /^ran at \d+\n$/);
+  t.is(await changedCount(t, file), 0);
+
+  // Drift: the timer stopped and disabled, its unit edited by hand.
+  await ssh(
+    "systemctl disable --now ta-job.timer && sed -i 's/03:30:00/04:00:00/' /etc/systemd/system/ta-job.timer && systemctl daemon-reload",
+  );
+  t.is(await changedCount(t, file), 1);
+  t.is(await state(), 'enabled\nactive');
+  t.regex(await ssh('systemctl show -p TimersCalendar --value ta-job.timer'), /03:30:00/);
+  t.is(await changedCount(t, file), 0);
+
+  playbook('timer-absent.ts', ['systemdTimer'], `systemdTimer({ timer: 'ta-job', state: 'absent' }),`);
+  t.is(await changedCount(t, 'timer-absent.ts'), 1);
+  t.is(
+    (await tryHost('test -e /etc/systemd/system/ta-job.timer || test -e /etc/systemd/system/ta-job.service'))
+      .code,
+    1,
+  );
+  t.is((await tryHost('systemctl is-active ta-job.timer')).code, 3);
+  t.is(await changedCount(t, 'timer-absent.ts'), 0);
+});
