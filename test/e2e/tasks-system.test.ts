@@ -437,3 +437,55 @@ test.serial('systemdTimer: a service and a timer unit, the timer enabled and sta
   t.is((await tryHost('systemctl is-active ta-job.timer')).code, 3);
   t.is(await changedCount(t, 'timer-absent.ts'), 0);
 });
+
+// ---------------------------------------------------------------------------------------------------
+// timezone and hostname
+
+test.serial('timezone: /etc/localtime and /etc/timezone name the zone', async (t) => {
+  const file = playbook('timezone.ts', ['timezone'], `timezone({ zone: 'Europe/Paris' }),`);
+  const state = async () => (await ssh('readlink /etc/localtime; cat /etc/timezone')).trim();
+  const before = await state();
+
+  const check = await run(file, '--check');
+  t.is(check.code, 0, check.output);
+  t.regex(check.stdout, /would change\s+ta-system\s+.*timezone Europe\/Paris/);
+  t.is(await state(), before);
+
+  t.is(await changedCount(t, file), 1);
+  t.is(await state(), '/usr/share/zoneinfo/Europe/Paris\nEurope/Paris');
+  t.is((await ssh("env -u TZ date +%Z -d '2026-01-15 12:00'")).trim(), 'CET', 'programs use the new zone');
+  t.is(await changedCount(t, file), 0);
+
+  await ssh('ln -sfn /usr/share/zoneinfo/Etc/UTC /etc/localtime');
+  t.is(await changedCount(t, file), 1);
+  t.is(await state(), '/usr/share/zoneinfo/Europe/Paris\nEurope/Paris');
+
+  playbook('timezone-bad.ts', ['timezone'], `timezone({ zone: 'Mars/Olympus' }),`);
+  const bad = await run('timezone-bad.ts');
+  t.is(bad.code, 2, bad.output);
+  t.regex(bad.output, /the host has no \/usr\/share\/zoneinfo\/Mars\/Olympus: not a known time zone/);
+});
+
+test.serial('hostname: /etc/hostname, the running name and the 127.0.1.1 line of /etc/hosts', async (t) => {
+  const file = playbook('hostname.ts', ['hostname'], `hostname({ hostname: 'ta-web1.example.org' }),`);
+  const state = async () =>
+    (await ssh('cat /etc/hostname; hostname; grep ^127.0.1.1 /etc/hosts || true')).trim();
+  const before = await state();
+
+  const check = await run(file, '--check');
+  t.is(check.code, 0, check.output);
+  t.regex(check.stdout, /would change\s+ta-system\s+.*hostname ta-web1\.example\.org/);
+  t.is(await state(), before);
+
+  t.is(await changedCount(t, file), 1);
+  t.is(await state(), 'ta-web1\nta-web1\n127.0.1.1\tta-web1.example.org ta-web1');
+  t.regex(await ssh('cat /etc/hosts'), /^127\.0\.0\.1\tlocalhost\n/, 'the other lines stay');
+  t.is((await ssh('getent hosts ta-web1')).trim(), '127.0.1.1       ta-web1.example.org ta-web1');
+  t.is(await changedCount(t, file), 0);
+
+  await ssh(
+    "hostname other && echo other > /etc/hostname && sed -i 's/^127.0.1.1.*/127.0.1.1 other/' /etc/hosts",
+  );
+  t.is(await changedCount(t, file), 1);
+  t.is(await state(), 'ta-web1\nta-web1\n127.0.1.1\tta-web1.example.org ta-web1');
+});
