@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { shownUrl } from '../util/url.js';
 import type { ControllerDownload } from './types.js';
 
 export interface Downloaded {
@@ -50,15 +51,26 @@ export class ControllerDownloads {
     this.fetched.clear();
   }
 
-  private async fetchOnce({ url, maxBytes }: ControllerDownload): Promise<Downloaded> {
+  private async fetchOnce({ url: fetched, maxBytes }: ControllerDownload): Promise<Downloaded> {
+    const url = shownUrl(fetched);
     this.dir ??= mkdtempSync(join(tmpdir(), 'verdandi-downloads-'));
     const path = join(this.dir, String(this.fetched.size));
     let response: Response;
     try {
-      response = await fetch(url, { redirect: 'follow' });
+      // fetch refuses a URL with credentials: they become a Basic Authorization header (as curl sends them).
+      const parsed = new URL(fetched);
+      const headers: Record<string, string> = {};
+      if (parsed.username || parsed.password) {
+        const user = `${decodeURIComponent(parsed.username)}:${decodeURIComponent(parsed.password)}`;
+        headers.authorization = `Basic ${Buffer.from(user).toString('base64')}`;
+        parsed.username = '';
+        parsed.password = '';
+      }
+      response = await fetch(parsed, { redirect: 'follow', headers });
     } catch (err) {
       const cause = (err as { cause?: { message?: string } }).cause?.message;
-      throw new Error(`could not fetch ${url} on the controller: ${cause ?? String(err)}`);
+      const reason = (cause ?? String(err)).split(fetched).join(url);
+      throw new Error(`could not fetch ${url} on the controller: ${reason}`);
     }
     if (!response.ok || !response.body) {
       await response.body?.cancel();

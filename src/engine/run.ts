@@ -21,6 +21,7 @@ import { type Connection, type ExecOptions, UnreachableError } from '../connecti
 import { UserError } from '../util/errors.js';
 import { redact } from '../util/redact.js';
 import { quote } from '../util/shell.js';
+import { shownUrl } from '../util/url.js';
 import { ControllerDownloads } from './downloads.js';
 import { type BatchProbe, buildProbeBatch, newNonce, parseProbeBatch } from './probe-batch.js';
 import { ProbeWindows } from './probe-windows.js';
@@ -303,7 +304,7 @@ export async function runTasks(
       let payload: ExecOptions['stdin'] = stdin;
       if (download) {
         if (opts.stop?.requested) throw new InterruptedError(label(task));
-        reporter.activity(`${host.name}: fetching ${download.url} on the controller`);
+        reporter.activity(`${host.name}: fetching ${shownUrl(download.url)} on the controller`);
         try {
           if (!opts.downloads) throw new Error('this run fetches nothing on the controller');
           payload = ControllerDownloads.stdin(await opts.downloads.fetch(download));

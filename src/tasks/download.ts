@@ -17,6 +17,7 @@
 import { z } from 'zod';
 import type { FileQuery, Plan, ProbeResult, RunStep } from '../engine/types.js';
 import { quote } from '../util/shell.js';
+import { shownUrl } from '../util/url.js';
 import { DEFAULT_FILE_MODE } from './copy.js';
 import { defineTask } from './define.js';
 import { accountsProbe, attributeChanges, describeType, probedPath } from './file-state.js';
@@ -41,15 +42,12 @@ const options = z.strictObject({
   maxBytes: integer('maxBytes', 1).default(DEFAULT_MAX_BYTES),
 });
 
+export { shownUrl };
+
 export type DownloadOptions = z.input<typeof options>;
 type Download = z.output<typeof options>;
 
 const MARKER = `${MARKER_PREFIX}download`;
-
-/** The URL as output shows it: without a user or password. */
-export function shownUrl(url: string): string {
-  return url.replace(/^([a-z]+:\/\/)[^/@]*@/, '$1');
-}
 
 /** A curl config file line holding `url` (quoted the way curl reads `-K`: \\ and " escaped). */
 export function curlConfig(url: string): string {

@@ -5,6 +5,7 @@ import { buffer } from 'node:stream/consumers';
 import test, { type ExecutionContext } from 'ava';
 import { ControllerDownloads } from '../../src/engine/downloads.js';
 import { sha256Hex } from '../../src/tasks/probe-output.js';
+import { shownUrl } from '../../src/util/url.js';
 
 /** A server on loopback answering every request with `answer`; counts the requests. */
 async function serve(t: ExecutionContext, answer: (res: ServerResponse) => void) {
@@ -73,4 +74,24 @@ test('an HTTP error and an unreachable server say what failed', async (t) => {
       `^could not fetch http://127\\.0\\.0\\.1:${port}/x on the controller: .*ECONNREFUSED`,
     ),
   });
+});
+
+test('credentials in a URL are sent as Basic authorization and never shown', async (t) => {
+  const authorizations: Array<string | undefined> = [];
+  const server = createServer((req, res) => {
+    authorizations.push(req.headers.authorization);
+    res.statusCode = 404;
+    res.end();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => server.close());
+  const missing = { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/file` };
+  const withPassword = missing.url.replace('http://', 'http://user:s3cret@');
+  const downloads = new ControllerDownloads();
+  t.teardown(() => downloads.close());
+  const error = await t.throwsAsync(downloads.fetch({ url: withPassword, maxBytes: 10 }));
+  t.false(error?.message.includes('s3cret'));
+  t.is(error?.message, `could not fetch ${missing.url} on the controller: HTTP 404 Not Found`);
+  t.deepEqual(authorizations, [`Basic ${Buffer.from('user:s3cret').toString('base64')}`]);
+  t.is(shownUrl('https://u:p@h/x@y'), 'https://h/x@y');
 });
