@@ -8,6 +8,7 @@ import { runExitCode, UserError } from '../util/errors.js';
 import { mapLimited } from '../util/pool.js';
 import type { ConnectionPool } from './connection-pool.js';
 import type { ContextOptions, RunContext } from './context.js';
+import { ControllerDownloads } from './downloads.js';
 import { gatherFacts } from './facts.js';
 import { RunStop } from './interrupt.js';
 import type { PeerReader } from './peer-read.js';
@@ -104,9 +105,25 @@ export async function execute(
   conns: ConnectionPool,
   opts: ExecuteOptions,
 ): Promise<{ failed: Set<string> }> {
-  const { reporter } = opts;
   const failed = new Set<string>();
   const live = plans.filter((p) => !conns.unreachable.has(p.host.name));
+  // Files fetched on the controller for the steps of this run, each once, removed when it ends.
+  const downloads = new ControllerDownloads();
+  try {
+    return await executeBatches(live, conns, opts, failed, downloads);
+  } finally {
+    downloads.close();
+  }
+}
+
+async function executeBatches(
+  live: HostPlan[],
+  conns: ConnectionPool,
+  opts: ExecuteOptions,
+  failed: Set<string>,
+  downloads: ControllerDownloads,
+): Promise<{ failed: Set<string> }> {
+  const { reporter } = opts;
   let offset = 0;
   for (const size of batchSizes(live.length, opts.serial)) {
     const batch = live.slice(offset, offset + size);
@@ -134,6 +151,7 @@ export async function execute(
             stop: opts.stop,
             taskTimeout: opts.taskTimeout,
             readPeer: opts.peers?.read.bind(opts.peers),
+            downloads,
           });
           if (res.failed > 0) {
             failed.add(host.name);

@@ -26,6 +26,8 @@ import { UserError } from '../util/errors.js';
 import { holdsSecret, redact } from '../util/redact.js';
 import { quote } from '../util/shell.js';
 import { printable } from '../util/terminal-text.js';
+import { shownUrl } from '../util/url.js';
+import { ControllerDownloads } from './downloads.js';
 import {
   clearPendingScript,
   type HandlerOwner,
@@ -70,6 +72,8 @@ export interface RunTasksOptions {
   taskTimeout?: number;
   /** Reads a value a step needs from another host (RunStep.stdinFrom); see peer-read.ts. */
   readPeer?: (read: PeerRead) => Promise<string>;
+  /** Fetches a file on the controller for a step (RunStep.stdinDownload); see downloads.ts. */
+  downloads?: ControllerDownloads;
 }
 
 /** The run of this host was stopped by a stop request before `next` (nothing of it had started). */
@@ -373,12 +377,25 @@ export async function runTasks(
           break;
         }
       }
+      const download = plan.steps[s].kind === 'run' ? (plan.steps[s] as RunStep).stdinDownload : undefined;
+      let payload: ExecOptions['stdin'] = stdin;
+      if (download) {
+        if (opts.stop?.requested) throw new InterruptedError(label(task));
+        reporter.activity(`${host.name}: fetching ${shownUrl(download.url)} on the controller`);
+        try {
+          if (!opts.downloads) throw new Error('this run fetches nothing on the controller');
+          payload = ControllerDownloads.stdin(await opts.downloads.fetch(download));
+        } catch (err) {
+          failure = redact(err instanceof Error ? err.message : String(err));
+          break;
+        }
+      }
       const stopping = processId
         ? stopOnAbort(conn, processId, opts.stop?.aborted, TASK_RUN_DIR)
         : () => undefined;
       const started = Date.now();
       const res = await exec(label(task), combine(step, after, nonce), {
-        stdin,
+        stdin: payload,
         // A command may print without end: only the tail of its output is kept (the fresh probes after
         // its marker are Verdandi's own, kept whole).
         bound: { until: `\n@@vd-${nonce}-step ` },

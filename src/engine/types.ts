@@ -67,6 +67,17 @@ export interface RunStep {
    * (default: the run's `--task-timeout`, else none).
    */
   timeoutSeconds?: number;
+  /**
+   * A file the controller fetches (once per run and URL, never in check mode; see downloads.ts): the
+   * step's standard input is `<size> <sha256>\n` then its content, instead of `stdin`.
+   */
+  stdinDownload?: ControllerDownload;
+}
+
+/** A URL fetched on the controller for a step, at most `maxBytes` long. */
+export interface ControllerDownload {
+  url: string;
+  maxBytes: number;
 }
 
 /**

@@ -62,7 +62,7 @@ const CACHE_STAMPS = [
 ];
 
 /** apt-get options every call uses: no prompts, keep changed config files, wait for the dpkg lock. */
-const APT_GET = words(
+export const APT_GET = words(
   raw('DEBIAN_FRONTEND=noninteractive'),
   'apt-get',
   '-q',
