@@ -134,3 +134,112 @@ test.serial('lineinfile: content that validate refuses leaves the file as it was
   t.regex(res.stdout + res.stderr, /validation failed/);
   t.is(await fileStates(conf), before);
 });
+
+test.serial('file: state touch and symbolic modes computed against the host’s mode', async (t) => {
+  const script = '/etc/tc-file/script.sh';
+  const touched = '/etc/tc-file/touched';
+  await hosts.ssh(HOST, `mkdir -p /etc/tc-file && printf 'echo hi\\n' > ${script} && chmod 0664 ${script}`);
+  const file = playbook(
+    'file.ts',
+    'file',
+    `
+  file({ path: '${script}', mode: 'u+x,g-w,o=' }),
+  file({ path: '${touched}', state: 'touch', mode: 'a=r,u+w', owner: 'nobody' }),`,
+  );
+
+  const first = await runJson(file);
+  t.is(first.code, 0, first.output);
+  t.is(first.changed, 2, first.output);
+  const converged = await fileStates(script, touched);
+  t.regex(converged, /^root:root 740 \S+\nnobody:root 644 e3b0c44298fc1c14\n$/);
+
+  const second = await runJson(file);
+  t.is(second.code, 0, second.output);
+  t.is(second.changed, 0, second.output);
+
+  // Drift: the script back to 0664 (a symbolic mode is relative: from 0775 it would give 0750), the
+  // touched file gone.
+  await hosts.ssh(HOST, `chmod 0664 ${script} && rm ${touched}`);
+  const drifted = await fileStates(script, touched);
+  const check = await run(file, '--check');
+  t.is(check.code, 0, check.stdout + check.stderr);
+  t.regex(check.stdout, /would change\s+tc-opts\s+.*file \/etc\/tc-file\/script\.sh/);
+  t.is(await fileStates(script, touched), drifted);
+
+  const repaired = await runJson(file);
+  t.is(repaired.code, 0, repaired.output);
+  t.is(repaired.changed, 2, repaired.output);
+  t.is(await fileStates(script, touched), converged);
+});
+
+test.serial("file: modificationTime 'now' sets the time on every run, reported as a change", async (t) => {
+  const stamp = '/etc/tc-file/stamp';
+  await hosts.ssh(HOST, `mkdir -p /etc/tc-file && touch -d '2001-01-01 00:00:00' ${stamp}`);
+  const file = playbook(
+    'file-now.ts',
+    'file',
+    `  file({ path: '${stamp}', state: 'touch', modificationTime: 'now' }),`,
+  );
+  const mtime = async () => Number((await hosts.ssh(HOST, `stat -c %Y ${stamp}`)).stdout.trim());
+  const old = await mtime();
+  const check = await run(file, '--check');
+  t.is(check.code, 0, check.stdout + check.stderr);
+  t.is(await mtime(), old);
+  for (const round of [1, 2]) {
+    const res = await runJson(file);
+    t.is(res.code, 0, res.output);
+    t.is(res.changed, 1, `round ${round}: ${res.output}`);
+    t.true((await mtime()) > old + 365 * 24 * 3600, `round ${round}`);
+    await hosts.ssh(HOST, `touch -d '2001-01-01 00:00:00' ${stamp}`);
+  }
+});
+
+test.serial('service: masked true masks the unit, masked false unmasks, starts and enables it', async (t) => {
+  const unit = 'tc-opts-sleeper';
+  await hosts.ssh(
+    HOST,
+    `printf '[Unit]\\nDescription=sleeper\\n[Service]\\nExecStart=/bin/sleep infinity\\n[Install]\\nWantedBy=multi-user.target\\n' > /etc/systemd/system/${unit}.service && systemctl daemon-reload && systemctl start ${unit}`,
+  );
+  const unitState = async () =>
+    (await hosts.ssh(HOST, `systemctl is-enabled ${unit}; systemctl is-active ${unit}`)).stdout
+      .trim()
+      .replace(/\n/g, ' ');
+  t.is(await unitState(), 'disabled active');
+
+  const mask = playbook(
+    'mask.ts',
+    'service',
+    `  service({ unit: '${unit}', masked: true, state: 'stopped' }),`,
+  );
+  const first = await runJson(mask);
+  t.is(first.code, 0, first.output);
+  t.is(first.changed, 1, first.output);
+  t.is(await unitState(), 'masked inactive');
+  const second = await runJson(mask);
+  t.is(second.code, 0, second.output);
+  t.is(second.changed, 0, second.output);
+
+  // Drift: unmasked by hand. Check mode leaves it so; the run masks it again.
+  await hosts.ssh(HOST, `systemctl unmask ${unit}`);
+  const check = await run(mask, '--check');
+  t.is(check.code, 0, check.stdout + check.stderr);
+  t.regex(check.stdout, /would change\s+tc-opts\s+.*service tc-opts-sleeper \(masked\)/);
+  t.is(await unitState(), 'disabled inactive');
+  const repaired = await runJson(mask);
+  t.is(repaired.code, 0, repaired.output);
+  t.is(repaired.changed, 1, repaired.output);
+  t.is(await unitState(), 'masked inactive');
+
+  const unmask = playbook(
+    'unmask.ts',
+    'service',
+    `  service({ unit: '${unit}', masked: false, state: 'started', enabled: true }),`,
+  );
+  const started = await runJson(unmask);
+  t.is(started.code, 0, started.output);
+  t.is(started.changed, 1, started.output);
+  t.is(await unitState(), 'enabled active');
+  const again = await runJson(unmask);
+  t.is(again.code, 0, again.output);
+  t.is(again.changed, 0, again.output);
+});
