@@ -198,7 +198,7 @@ test.serial('service: masked true masks the unit, masked false unmasks, starts a
   const unit = 'tc-opts-sleeper';
   await hosts.ssh(
     HOST,
-    `printf '[Unit]\\nDescription=sleeper\\n[Service]\\nExecStart=/bin/sleep infinity\\n[Install]\\nWantedBy=multi-user.target\\n' > /etc/systemd/system/${unit}.service && systemctl daemon-reload && systemctl start ${unit}`,
+    `printf '[Unit]\\nDescription=sleeper\\n[Service]\\nExecStart=/bin/sleep infinity\\n[Install]\\nWantedBy=multi-user.target\\n' > /usr/lib/systemd/system/${unit}.service && systemctl daemon-reload && systemctl start ${unit}`,
   );
   const unitState = async () =>
     (await hosts.ssh(HOST, `systemctl is-enabled ${unit}; systemctl is-active ${unit}`)).stdout
