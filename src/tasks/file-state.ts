@@ -422,3 +422,63 @@ export function creationAttributeSteps(
   }
   return steps;
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Symbolic modes (`u+rwx,g-w`, `a=r`, `g=u`), as chmod reads them
+
+/** One clause: who (required: without it chmod would apply the umask), then operations. */
+const SYMBOLIC_CLAUSE = /^[ugoa]+(?:[-+=](?:[rwxXst]*|[ugo]))+$/;
+
+/** True for a symbolic mode (`u+x,go-w`), false for an octal one. */
+export function isSymbolicMode(mode: string): boolean {
+  return mode.split(',').every((clause) => SYMBOLIC_CLAUSE.test(clause));
+}
+
+const CLASS_SHIFT = { u: 6, g: 3, o: 0 } as const;
+type Who = keyof typeof CLASS_SHIFT;
+/** The setuid, setgid and sticky bit each class's `s` / `t` / `=` touches. */
+const SPECIAL_BITS = { u: 0o4000, g: 0o2000, o: 0o1000 } as const;
+
+/**
+ * The mode chmod would give a path of mode `mode` for the symbolic `symbolic` (validated with
+ * isSymbolicMode): clauses apply left to right, each to the mode the previous one left. `X` is execute
+ * when the path is a directory or some execute bit is set; `=` clears the classes' bits (for a
+ * directory GNU chmod keeps setuid/setgid, as here).
+ */
+export function applySymbolicMode(mode: number, symbolic: string, isDirectory = false): number {
+  let result = mode;
+  for (const clause of symbolic.split(',')) {
+    const whoText = /^[ugoa]+/.exec(clause)?.[0] ?? 'a';
+    const classes: Who[] = whoText.includes('a') ? ['u', 'g', 'o'] : ([...new Set(whoText)] as Who[]);
+    for (const [, op, perms] of clause.slice(whoText.length).matchAll(/([-+=])([ugo]|[rwxXst]*)/g)) {
+      let bits = 0;
+      if (/^[ugo]$/.test(perms)) {
+        const copied = (result >> CLASS_SHIFT[perms as Who]) & 0o7;
+        for (const c of classes) bits |= copied << CLASS_SHIFT[c];
+      } else {
+        for (const perm of perms) {
+          for (const c of classes) {
+            const shift = CLASS_SHIFT[c];
+            if (perm === 'r') bits |= 0o4 << shift;
+            if (perm === 'w') bits |= 0o2 << shift;
+            if (perm === 'x') bits |= 0o1 << shift;
+            if (perm === 'X' && (isDirectory || (result & 0o111) !== 0)) bits |= 0o1 << shift;
+            if (perm === 's' && c !== 'o') bits |= SPECIAL_BITS[c];
+            if (perm === 't' && c === 'o') bits |= SPECIAL_BITS.o;
+          }
+        }
+      }
+      if (op === '+') result |= bits;
+      else if (op === '-') result &= ~bits;
+      else {
+        let cleared = 0;
+        for (const c of classes) {
+          cleared |= 0o7 << CLASS_SHIFT[c];
+          if (!isDirectory || c === 'o') cleared |= SPECIAL_BITS[c];
+        }
+        result = (result & ~cleared) | bits;
+      }
+    }
+  }
+  return result & 0o7777;
+}

@@ -10,6 +10,7 @@
 import { z } from 'zod';
 import { UserError } from '../util/errors.js';
 import { shownLocation, userFrame } from '../util/user-code.js';
+import { isSymbolicMode } from './file-state.js';
 
 /** A task option is wrong. Exit code 1; the message ends with `(at <file>:<line>)` of the calling code. */
 export class TaskOptionError extends UserError {
@@ -166,6 +167,26 @@ export const fileMode = z
     }),
   )
   .transform((mode) => mode.padStart(4, '0'));
+
+/**
+ * An octal mode as `fileMode` takes it, or a symbolic one as chmod reads it (`u+rwx,g-w`, `a=r`, `g=u`),
+ * kept as written: the task computes it against the mode it probed.
+ */
+export const fileModeOrSymbolic = z
+  .custom<string>()
+  .superRefine(
+    rule((mode: unknown) => {
+      if (typeof mode === 'string' && (/^[0-7]{3,4}$/.test(mode) || isSymbolicMode(mode))) return undefined;
+      return {
+        problem: `mode must be an octal string like '0644' or a symbolic mode like 'u+rwx,g-w' or 'a=r', got ${typeof mode === 'string' ? `'${mode}'` : String(mode)}`,
+        hint:
+          typeof mode === 'number'
+            ? `write it as a string: mode: '${mode.toString(8).padStart(4, '0')}'`
+            : 'every clause of a symbolic mode names whom it is for (u, g, o or a): a+x, not +x',
+      };
+    }),
+  )
+  .transform((mode) => (/^[0-7]{3,4}$/.test(mode) ? mode.padStart(4, '0') : mode));
 
 /** A user or group name, or a numeric id: safe to pass to chown, getent, useradd -g. */
 export function account(option: string, what = 'a user/group name or a numeric id') {

@@ -8,11 +8,14 @@
  * `restarted` and `reloaded` are actions, not states: the task changes something on EVERY run. Use them
  * in handlers (notified by the task that changed a config file), not in a role's task list.
  * `reloaded` starts a unit that is not running (then it reads its config anyway).
+ *
+ * `masked` (Ansible systemd's `masked`): true masks the unit (`systemctl mask`: it can then be started
+ * neither by hand nor as a dependency), false unmasks a masked one before it is started or enabled.
  */
 import { z } from 'zod';
 import type { Plan, ProbeResult, RunStep } from '../engine/types.js';
 import { words } from '../util/shell.js';
-import { defineTask } from './define.js';
+import { defineTask, type PrepareContext } from './define.js';
 import { flag, oneOf, text } from './options.js';
 
 const options = z.strictObject({
@@ -21,6 +24,8 @@ const options = z.strictObject({
   state: oneOf('state', ['started', 'stopped', 'restarted', 'reloaded']).optional(),
   /** Start at boot (`systemctl enable`) or not (`disable`). Untouched when not given. */
   enabled: flag('enabled').optional(),
+  /** Masked (`systemctl mask`) or not (`unmask`). Untouched when not given. */
+  masked: flag('masked').optional(),
 });
 
 export type ServiceOptions = z.input<typeof options>;
@@ -47,7 +52,18 @@ function probe({ unit }: Service): string {
   return `${words('systemctl', 'show', '-p', PROPERTIES.join(','), '--', unit)} 2>&1`;
 }
 
-function plan({ unit, state, enabled }: Service, result: ProbeResult): Plan {
+function prepare(service: Service, { fail }: PrepareContext): Service {
+  if (service.masked === true && (service.enabled === true || (service.state ?? 'stopped') !== 'stopped')) {
+    fail(
+      'masked',
+      `a masked unit cannot be ${service.enabled === true ? 'enabled' : service.state}`,
+      'give masked: true with state stopped (or no state) and without enabled: true',
+    );
+  }
+  return service;
+}
+
+function plan({ unit, state, enabled, masked: wantMasked }: Service, result: ProbeResult): Plan {
   const systemctl = (...args: string[]): RunStep => ({
     kind: 'run',
     command: words('systemctl', ...args, unit),
@@ -57,14 +73,15 @@ function plan({ unit, state, enabled }: Service, result: ProbeResult): Plan {
     const output = result.stdout.trim().split('\n').slice(-3).join(' ');
     return { steps: [], error: `systemctl show ${unit} failed (exit code ${result.exitCode}): ${output}` };
   }
-  if (props.LoadState === 'not-found') {
+  // Masking a unit that does not exist is fine: it keeps a later install from starting it.
+  if (props.LoadState === 'not-found' && wantMasked !== true) {
     return {
       steps: [],
       error: `unit ${unit} not found on the host (systemd reports LoadState=not-found): install the package that provides it, or write its unit file, in an earlier task; check the name (systemctl list-unit-files)`,
     };
   }
-  const masked = props.LoadState === 'masked' || props.UnitFileState?.startsWith('masked');
-  if (masked && (enabled === true || (state !== undefined && state !== 'stopped'))) {
+  const masked = props.LoadState === 'masked' || props.UnitFileState?.startsWith('masked') === true;
+  if (masked && wantMasked !== false && (enabled === true || (state !== undefined && state !== 'stopped'))) {
     return {
       steps: [],
       error: `unit ${unit} is masked: it cannot be started or enabled; unmask it (systemctl unmask ${unit}) if it should run`,
@@ -76,6 +93,13 @@ function plan({ unit, state, enabled }: Service, result: ProbeResult): Plan {
   if (props.NeedDaemonReload === 'yes') {
     steps.push({ kind: 'run', command: 'systemctl daemon-reload' });
     reasons.push('unit file changed on disk: daemon-reload');
+  }
+  if (wantMasked === true && !masked) {
+    steps.push(systemctl('mask'));
+    reasons.push('masked');
+  } else if (wantMasked === false && masked) {
+    steps.push(systemctl('unmask'));
+    reasons.push('unmasked');
   }
 
   const active = props.ActiveState ?? 'unknown';
@@ -109,13 +133,14 @@ function plan({ unit, state, enabled }: Service, result: ProbeResult): Plan {
   return steps.length > 0 ? { steps, reason: reasons.join(', ') } : { steps: [] };
 }
 
-/** `service({ unit, state, enabled })`; `name` is the label (it was the unit before: still accepted). */
+/** `service({ unit, state, enabled, masked })`; `name` is the label (it was the unit before: still accepted). */
 export const service = defineTask({
   type: 'service',
   options,
   subject: 'unit',
   subjectWasName: true,
   label: (unit) => `service ${unit}`,
+  prepare,
   probe,
   plan,
 });

@@ -1,7 +1,8 @@
-import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import { file } from '../../../src/tasks/file.js';
+import { applySymbolicMode, isSymbolicMode } from '../../../src/tasks/file-state.js';
 import { UserError } from '../../../src/util/errors.js';
 import { convergeLocally, isRoot, planLocally, probed, scratchDir } from './local-host.js';
 
@@ -92,9 +93,10 @@ test('bad options fail when the task is built', (t) => {
     instanceOf: UserError,
     message: /path must be an absolute path/,
   });
-  t.throws(() => file({ path: '/x', mode: 'u+x' }), {
+  // Symbolic modes are taken, but every clause names whom it is for (no umask involved).
+  t.throws(() => file({ path: '/x', mode: '+x' }), {
     instanceOf: UserError,
-    message: /mode must be an octal/,
+    message: /mode must be an octal string like '0644' or a symbolic mode/,
   });
   t.throws(() => file({ path: '/x', owner: 'bad name' }), {
     instanceOf: UserError,
@@ -132,4 +134,82 @@ test('locally: a directory at the path is refused', (t) => {
   const path = join(scratchDir(t), 'a dir');
   mkdirSync(path);
   t.regex(planLocally(file({ path })).error ?? '', /is a directory, not a file/);
+});
+
+// --- state touch, times, symbolic modes ---
+
+test('symbolic modes are computed against the probed mode, as chmod would', (t) => {
+  t.is(applySymbolicMode(0o644, 'u+rwx,g-w'), 0o744);
+  t.is(applySymbolicMode(0o777, 'a=r'), 0o444);
+  t.is(applySymbolicMode(0o640, 'o=g'), 0o644);
+  t.is(applySymbolicMode(0o644, 'a+X'), 0o644);
+  t.is(applySymbolicMode(0o744, 'go+X'), 0o755);
+  t.is(applySymbolicMode(0o755, 'u+s,g+s,o+t'), 0o7755);
+  t.is(applySymbolicMode(0o4755, 'u=rwx'), 0o755);
+  t.is(applySymbolicMode(0o2755, 'g=rx', true), 0o2755);
+  t.is(applySymbolicMode(0o600, 'ug+rw-x,o='), 0o660);
+  t.true(isSymbolicMode('u+rwx,g-w'));
+  t.false(isSymbolicMode('+x'));
+  t.false(isSymbolicMode('0644'));
+  t.false(isSymbolicMode('u+q'));
+});
+
+test('a symbolic mode: chmod with the computed octal mode when it differs, nothing when it matches', (t) => {
+  const task = file({ path: '/etc/x', mode: 'u+x,go-w' });
+  t.deepEqual(task.plan(probed(task, 'verdandi-stat file 0 root 0 root 664 - -')), {
+    steps: [{ kind: 'run', command: 'chmod 00744 /etc/x' }],
+    reason: 'mode 0664 → 0744',
+  });
+  t.deepEqual(task.plan(probed(task, 'verdandi-stat file 0 root 0 root 744 - -')).steps, []);
+  // A new file gets the symbolic mode from chmod itself.
+  t.deepEqual(task.plan(probed(task, 'verdandi-stat absent')).steps, [
+    { kind: 'run', command: 'touch /etc/x' },
+    { kind: 'run', command: 'chmod u+x,go-w -- /etc/x' },
+  ]);
+});
+
+test('state touch creates a missing file and, by default, changes nothing on an existing one', (t) => {
+  const task = file({ path: '/etc/x', state: 'touch' });
+  t.deepEqual(task.plan(probed(task, 'verdandi-stat absent')), {
+    steps: [{ kind: 'run', command: 'touch /etc/x' }],
+    reason: 'file is missing',
+  });
+  t.deepEqual(task.plan(probed(task, 'verdandi-stat file 0 root 0 root 644 - -')).steps, []);
+});
+
+test("modificationTime / accessTime 'now' touch an existing file on every run", (t) => {
+  const existing = 'verdandi-stat file 0 root 0 root 644 - -';
+  const both = file({ path: '/etc/x', state: 'touch', modificationTime: 'now', accessTime: 'now' });
+  t.deepEqual(both.plan(probed(both, existing)), {
+    steps: [{ kind: 'run', command: 'touch -- /etc/x' }],
+    reason: 'access and modification times set to now',
+  });
+  const mtime = file({ path: '/etc/x', state: 'touch', modificationTime: 'now' });
+  t.deepEqual(mtime.plan(probed(mtime, existing)).steps, [{ kind: 'run', command: 'touch -m -- /etc/x' }]);
+  const atime = file({ path: '/etc/x', state: 'touch', accessTime: 'now', mode: '0600' });
+  t.deepEqual(atime.plan(probed(atime, existing)), {
+    steps: [
+      { kind: 'run', command: 'chmod 00600 /etc/x' },
+      { kind: 'run', command: 'touch -a -- /etc/x' },
+    ],
+    reason: 'mode 0644 → 0600, access time set to now',
+  });
+  t.throws(() => file({ path: '/x', modificationTime: 'now' }), { message: /needs state: 'touch'/ });
+  t.throws(() => file({ path: '/x', state: 'absent' as 'touch' }), {
+    message: /state must be file or touch/,
+  });
+});
+
+test('locally: a symbolic mode converges a real file, then nothing changes', (t) => {
+  const path = join(scratchDir(t), 'script');
+  writeFileSync(path, '');
+  chmodSync(path, 0o664);
+  const { first, second } = convergeLocally(file({ path, mode: 'u+x,g-w,o=' }));
+  t.is(first.reason, 'mode 0664 → 0740');
+  t.deepEqual(second.steps, []);
+  t.is(statSync(path).mode & 0o7777, 0o740);
+  const created = join(scratchDir(t), 'new');
+  const fresh = convergeLocally(file({ path: created, mode: 'a=r,u+w', state: 'touch' }));
+  t.deepEqual(fresh.second.steps, []);
+  t.is(statSync(created).mode & 0o7777, 0o644);
 });

@@ -1,7 +1,13 @@
 import { chmodSync, lstatSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
-import { editLines, type LineInFileOptions, lineinfile, splitLines } from '../../../src/tasks/lineinfile.js';
+import {
+  editLines,
+  type LineInFileOptions,
+  lineinfile,
+  sedReplacement,
+  splitLines,
+} from '../../../src/tasks/lineinfile.js';
 import { UserError } from '../../../src/util/errors.js';
 import { convergeLocally, planLocally, runProbe, scratchDir } from './local-host.js';
 
@@ -248,4 +254,146 @@ test('locally: an invalid regexp is reported with grep’s message', (t) => {
 test('locally: a directory at the path is an error', (t) => {
   const dir = scratchDir(t);
   t.regex(planLocally(lineinfile({ path: dir, line: 'a' })).error ?? '', /is not a regular file/);
+});
+
+// --- insertBefore, backrefs, owner/group/mode, validate ---
+
+test('insertBefore: before the last line matching it; BOF: at the top; no match: at the end', (t) => {
+  const before = '[a]\nx\n[b]\ny\n';
+  const regexpTask = lineinfile({ path: '/etc/x', line: 'new', insertBefore: '^\\[' });
+  const probed = out(STAT, 'verdandi-lineinfile-before 3', `verdandi-lineinfile change ${b64(before)}`);
+  t.is(regexpTask.plan(probed).diff?.after, '[a]\nx\nnew\n[b]\ny\n');
+  const top = lineinfile({ path: '/etc/x', line: 'new', insertBefore: 'BOF' });
+  t.is(top.plan(out(STAT, `verdandi-lineinfile change ${b64(before)}`)).diff?.after, `new\n${before}`);
+  const none = out(STAT, 'verdandi-lineinfile-before ', `verdandi-lineinfile change ${b64(before)}`);
+  t.is(regexpTask.plan(none).diff?.after, `${before}new\n`);
+});
+
+test('backrefs: the expansion the host printed replaces the last match', (t) => {
+  const task = lineinfile({ path: '/etc/x', regexp: '^port=([0-9]+)$', line: 'Port \\1', backrefs: true });
+  const plan = task.plan(
+    out(
+      STAT,
+      'verdandi-lineinfile-matches 2 ',
+      `verdandi-lineinfile-expanded ${b64('Port 22')}`,
+      `verdandi-lineinfile change ${b64('a\nport=22\n')}`,
+    ),
+  );
+  t.is(plan.reason, 'line 2 differs');
+  t.is(plan.diff?.after, 'a\nPort 22\n');
+  // No match: the probe says ok, and a missing file stays missing even with create.
+  t.deepEqual(task.plan(out('verdandi-lineinfile ok')), { steps: [] });
+  const create = lineinfile({ path: '/etc/x', regexp: '^a(.)', line: '\\1', backrefs: true, create: true });
+  t.deepEqual(create.plan(out('verdandi-lineinfile absent')), { steps: [] });
+});
+
+test('sedReplacement: sed groups, Python’s \\g<N>, & escaped; other escapes refused', (t) => {
+  t.deepEqual(sedReplacement('a \\1 & \\g<2> \\g<0> \\\\'), { replacement: 'a \\1 \\& \\2 & \\\\' });
+  t.regex((sedReplacement('\\n') as { problem: string }).problem, /may only use the escapes/);
+  t.regex((sedReplacement('\\g<12>') as { problem: string }).problem, /at most 9 groups/);
+  t.regex((sedReplacement('x\\') as { problem: string }).problem, /\(end of line\)/);
+});
+
+test('owner, group, mode: chown/chmod when only they differ, set by the write otherwise', (t) => {
+  const task = lineinfile({ path: '/etc/x', line: 'a', owner: 'www-data', group: 'www-data', mode: '0600' });
+  t.deepEqual(task.plan(out(STAT, 'verdandi-lineinfile ok')), {
+    steps: [
+      { kind: 'run', command: 'chown www-data:www-data /etc/x' },
+      { kind: 'run', command: 'chmod 00600 /etc/x' },
+    ],
+    reason: 'owner root → www-data, group adm → www-data, mode 0640 → 0600',
+  });
+  const same = 'verdandi-stat file 33 www-data 33 www-data 600 - -';
+  t.deepEqual(task.plan(out(same, 'verdandi-lineinfile ok')), { steps: [] });
+  const write = task.plan(out(STAT, `verdandi-lineinfile change ${b64('b\n')}`));
+  t.deepEqual(write.steps, [
+    { kind: 'write', path: '/etc/x', content: 'b\na\n', mode: '0600', owner: 'www-data', group: 'www-data' },
+  ]);
+  t.is(write.reason, 'line is missing, owner root → www-data, group adm → www-data, mode 0640 → 0600');
+  t.regex(
+    task.plan(out('verdandi-account user 0', 'verdandi-lineinfile ok')).error ?? '',
+    /user "www-data" does not exist on the host/,
+  );
+  const created = lineinfile({
+    path: '/etc/x',
+    line: 'a',
+    create: true,
+    mode: '0600',
+    validate: 'test -s %s',
+  });
+  t.deepEqual(created.plan(out('verdandi-lineinfile absent')).steps, [
+    { kind: 'write', path: '/etc/x', content: 'a\n', mode: '0600', validate: 'test -s %s' },
+  ]);
+});
+
+test('validate goes with the write', (t) => {
+  const task = lineinfile({ path: '/etc/x', line: 'a', validate: 'grep -q a %s' });
+  t.like(task.plan(out(STAT, `verdandi-lineinfile change ${b64('')}`)).steps[0], {
+    kind: 'write',
+    validate: 'grep -q a %s',
+  });
+});
+
+test('the new options are checked when the task is built', (t) => {
+  const build = (opts: LineInFileOptions) => () => lineinfile(opts);
+  t.throws(build({ path: '/x', line: 'a', insertAfter: 'a', insertBefore: 'b' }), {
+    message: /give insertAfter or insertBefore, not both/,
+  });
+  t.throws(build({ path: '/x', line: 'a', backrefs: true }), { message: /backrefs needs a regexp/ });
+  t.throws(build({ path: '/x', regexp: 'a', backrefs: true, state: 'absent' }), {
+    message: /state present only/,
+  });
+  t.throws(build({ path: '/x', line: 'a', regexp: 'a', backrefs: true, insertBefore: 'BOF' }), {
+    message: /cannot go with it/,
+  });
+  t.throws(build({ path: '/x', line: '\\t', regexp: 'a', backrefs: true }), { message: /may only use/ });
+  t.throws(build({ path: '/x', line: 'a', validate: 'true' }), {
+    message: /validate must be a command containing %s/,
+  });
+  t.throws(build({ path: '/x', line: 'a', mode: 0o644 as unknown as string }), { message: /octal string/ });
+  t.throws(build({ path: '/x', line: 'a', backrefs: 'yes' as unknown as boolean }), {
+    message: /backrefs must be true or false/,
+  });
+});
+
+test('locally: backrefs fills the groups as grep/sed see them; no match leaves the file alone', (t) => {
+  const path = join(scratchDir(t), 'sshd_config');
+  writeFileSync(path, 'Port 22\n#ListenAddress 0.0.0.0 # a & b\nX 1\n');
+  const task = lineinfile({
+    path,
+    regexp: '^#?ListenAddress[[:space:]]+([0-9.]+)',
+    line: 'ListenAddress \\g<1> & \\\\',
+    backrefs: true,
+  });
+  const { first, second } = convergeLocally(task);
+  t.is(first.reason, 'line 2 differs');
+  t.deepEqual(second.steps, []);
+  t.is(readFileSync(path, 'utf8'), 'Port 22\nListenAddress 0.0.0.0 & \\\nX 1\n');
+  const noMatch = lineinfile({ path, regexp: '^Nothing (.*)', line: 'Y \\1', backrefs: true });
+  t.deepEqual(planLocally(noMatch), { steps: [] });
+  const tooMany = lineinfile({ path, regexp: '^Port (.*)', line: 'Port \\2', backrefs: true });
+  t.regex(planLocally(tooMany).error ?? '', /line cannot be filled from regexp's groups: sed: .*reference/);
+});
+
+test('locally: insertBefore a regexp and BOF, then converged', (t) => {
+  const path = join(scratchDir(t), 'hosts');
+  writeFileSync(path, 'a\n# end\n');
+  const { second } = convergeLocally(lineinfile({ path, line: 'b', insertBefore: '^# end' }));
+  t.deepEqual(second.steps, []);
+  const top = convergeLocally(lineinfile({ path, line: '# top', insertBefore: 'BOF' }));
+  t.deepEqual(top.second.steps, []);
+  t.is(readFileSync(path, 'utf8'), '# top\na\nb\n# end\n');
+});
+
+test('locally: mode is applied on a converged line, and validate refuses bad content', (t) => {
+  const path = join(scratchDir(t), 'conf');
+  writeFileSync(path, 'a\n');
+  chmodSync(path, 0o644);
+  const { first, second } = convergeLocally(lineinfile({ path, line: 'a', mode: '0600' }));
+  t.is(first.reason, 'mode 0644 → 0600');
+  t.deepEqual(second.steps, []);
+  t.is(statSync(path).mode & 0o7777, 0o600);
+  const refused = lineinfile({ path, line: 'bad', validate: '! grep -q bad %s' });
+  t.throws(() => convergeLocally(refused), { message: /failed/ });
+  t.is(readFileSync(path, 'utf8'), 'a\n');
 });

@@ -127,3 +127,38 @@ test('label and validation', (t) => {
   t.throws(() => service({ unit: 'nginx', state: 'running' as 'started' }), { instanceOf: UserError });
   t.notThrows(() => service({ unit: 'getty@tty1.service' }));
 });
+
+test('masked: true masks an unmasked unit (stopping it too when asked), nothing when masked', (t) => {
+  const task = service({ unit: 'app', masked: true, state: 'stopped' });
+  const plan = task.plan(show({ active: 'active', file: 'enabled' }));
+  t.deepEqual(commands(plan), ['systemctl mask app', 'systemctl stop app']);
+  t.is(plan.reason, 'masked, active → stopped');
+  t.deepEqual(task.plan(show({ load: 'masked', active: 'inactive', file: 'masked' })), { steps: [] });
+  // A unit not installed can be masked (a later install will not start it).
+  t.deepEqual(
+    commands(
+      service({ unit: 'app', masked: true }).plan(show({ load: 'not-found', active: 'inactive', file: '' })),
+    ),
+    ['systemctl mask app'],
+  );
+});
+
+test('masked: false unmasks before starting and enabling; an unmasked unit needs nothing', (t) => {
+  const task = service({ unit: 'app', masked: false, state: 'started', enabled: true });
+  const plan = task.plan(show({ load: 'masked', active: 'inactive', file: 'masked' }));
+  t.is(plan.error, undefined);
+  t.deepEqual(commands(plan), ['systemctl unmask app', 'systemctl start app', 'systemctl enable app']);
+  t.is(plan.reason, 'unmasked, inactive → started, masked → enabled');
+  t.deepEqual(service({ unit: 'app', masked: false }).plan(show({ file: 'disabled' })), { steps: [] });
+});
+
+test('masked: true with a running or enabled state is an option error', (t) => {
+  t.throws(() => service({ unit: 'app', masked: true, state: 'started' }), {
+    instanceOf: UserError,
+    message: /service app: a masked unit cannot be started/,
+  });
+  t.throws(() => service({ unit: 'app', masked: true, enabled: true }), { message: /cannot be enabled/ });
+  t.throws(() => service({ unit: 'app', masked: 'yes' as unknown as boolean }), {
+    message: /masked must be true or false/,
+  });
+});
