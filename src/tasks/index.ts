@@ -18,6 +18,7 @@ export { TaskOptionError } from './options.js';
 export { postgresDb } from './postgres-db.js';
 export { postgresUser } from './postgres-user.js';
 export { prune } from './prune.js';
+export { replace } from './replace.js';
 export { service } from './service.js';
 export { template } from './template.js';
 export { user } from './user.js';
