@@ -1,6 +1,7 @@
 /** Every task type, one per file, each declared with defineTask (./define.ts). Each returns a Task. */
 export { absent } from './absent.js';
 export { apt } from './apt.js';
+export { authorizedKey } from './authorized-key.js';
 export { blockinfile } from './blockinfile.js';
 export { command, shell } from './command.js';
 export { copy } from './copy.js';
