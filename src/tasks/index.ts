@@ -23,4 +23,5 @@ export { prune } from './prune.js';
 export { replace } from './replace.js';
 export { service } from './service.js';
 export { template } from './template.js';
+export { unarchive } from './unarchive.js';
 export { user } from './user.js';

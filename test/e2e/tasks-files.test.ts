@@ -5,11 +5,12 @@
  * the host.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import test, { type ExecutionContext } from 'ava';
-import { runCli } from '../helpers/cli.js';
+import test from 'ava';
+import { taskRuns } from '../helpers/task-runs.js';
 import { useTestHosts } from '../helpers/testhosts.js';
 
 const HOST = 'tb-files';
@@ -17,79 +18,7 @@ const hosts = useTestHosts(test, [HOST]);
 const dir = mkdtempSync(join(tmpdir(), 'vd-tasks-files-'));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
 
-interface JsonReport {
-  hosts: Record<string, { changed: number; failed: number; ok: number }>;
-}
-
-function inventory(): string {
-  const h = hosts.get(HOST);
-  const file = join(dir, 'hosts.ini');
-  writeFileSync(
-    file,
-    `[files]\n${HOST} ansible_host=${h.address} ansible_user=${h.user} ansible_ssh_private_key_file=${h.key}\n`,
-  );
-  return file;
-}
-
-/** Writes a playbook running `tasks` (TypeScript expressions) on the host; returns its file name. */
-function playbook(name: string, imports: string[], tasks: string[]): string {
-  const file = `${name}.ts`;
-  writeFileSync(
-    join(dir, file),
-    `import { definePlaybook, ${imports.join(', ')} } from 'verdandi';
-export default definePlaybook({ plays: [{ hosts: 'files', tasks: () => [
-  ${tasks.join(',\n  ')},
-] }] });
-`,
-  );
-  return file;
-}
-
-const run = (file: string, ...extra: string[]) =>
-  runCli(['run', inventory(), join(dir, file), '--host-key-checking=off', ...extra], { cwd: dir });
-
-const ssh = async (command: string) => {
-  const result = await hosts.ssh(HOST, command);
-  if (result.code !== 0) throw new Error(`${command} failed (${result.code}): ${result.stderr}`);
-  return result.stdout;
-};
-
-/** Runs the playbook with --json: exit code 0 and what changed on the host. */
-async function changedBy(t: ExecutionContext, file: string): Promise<number> {
-  const res = await run(file, '--json');
-  t.is(res.code, 0, res.stdout + res.stderr);
-  const report = (JSON.parse(res.stdout) as JsonReport).hosts[HOST];
-  t.is(report.failed, 0);
-  return report.changed;
-}
-
-/**
- * The life of a task on a host: `--check` names it and changes nothing, the run changes it to
- * `converged`, the next run changes nothing, a hand edit (`drift`) is repaired.
- */
-async function lifecycle(
-  t: ExecutionContext,
-  opts: { file: string; label: RegExp; state: string; converged: string; drift: string },
-) {
-  const { file, label, state } = opts;
-  const fresh = await ssh(state);
-  const check = await run(file, '--check');
-  t.is(check.code, 0, check.stdout + check.stderr);
-  t.regex(check.stdout, new RegExp(`would change\\s+${HOST}\\s+.*${label.source}`));
-  t.is(await ssh(state), fresh, '--check changed nothing');
-
-  const first = await run(file);
-  t.is(first.code, 0, first.stdout + first.stderr);
-  t.regex(first.stdout, new RegExp(`changed\\s+${HOST}\\s+.*${label.source}`));
-  t.is(await ssh(state), opts.converged);
-
-  t.is(await changedBy(t, file), 0, 'a second run changes nothing');
-
-  await ssh(opts.drift);
-  t.not(await ssh(state), opts.converged, 'the hand edit changed the host');
-  t.is(await changedBy(t, file), 1, 'the drift is repaired');
-  t.is(await ssh(state), opts.converged);
-}
+const { playbook, run, ssh, changedBy, lifecycle } = taskRuns(hosts, HOST, dir);
 
 test('replace: every match replaced with backreferences, attributes kept, drift repaired', async (t) => {
   const path = '/etc/tb-replace.conf';
@@ -220,4 +149,81 @@ test('authorizedKey: .ssh made 0700, keys written 0600, the key logs in; drift r
   );
   t.is(await changedBy(t, absent), 1);
   t.is(await ssh(`cat ${home}/.ssh/authorized_keys`), '');
+});
+
+/** A .tar.gz made on this machine holding app/VERSION (`version`) owned by nobody in particular. */
+function tarball(version: string): string {
+  const tree = join(dir, `unarchive-${version}`);
+  mkdirSync(join(tree, 'app'), { recursive: true });
+  writeFileSync(join(tree, 'app', 'VERSION'), `${version}\n`);
+  const archive = join(dir, 'app.tar.gz');
+  const made = spawnSync('tar', ['-czf', archive, '--owner=4321', '--group=4321', '-C', tree, 'app']);
+  if (made.status !== 0) throw new Error(String(made.stderr));
+  return archive;
+}
+
+test('unarchive: a local tar.gz extracted once with its owner, again when it changes or dest is emptied', async (t) => {
+  const dest = '/opt/tb-unarchive';
+  const archive = tarball('1');
+  const file = playbook(
+    'unarchive',
+    ['unarchive'],
+    [`unarchive(${JSON.stringify({ src: archive, dest, owner: 'www-data', group: 'www-data' })})`],
+  );
+  const state = `cat ${dest}/app/VERSION 2>/dev/null; stat -c '%U:%G' ${dest}/app ${dest}/app/VERSION 2>/dev/null; cat ${dest}/.verdandi-unarchive-app.tar.gz 2>/dev/null; true`;
+  const sha = createHash('sha256').update(readFileSync(archive)).digest('hex');
+  await lifecycle(t, {
+    file,
+    label: /unarchive \/opt\/tb-unarchive \(not extracted yet\)/,
+    state,
+    converged: `1\nwww-data:www-data\nwww-data:www-data\n${sha}\n`,
+    drift: `rm -rf ${dest}`,
+  });
+
+  tarball('2');
+  const res = await run(file);
+  t.is(res.code, 0, res.stdout + res.stderr);
+  t.regex(res.stdout, /changed\s+tb-files\s+.*unarchive \/opt\/tb-unarchive \(the archive changed\)/);
+  t.is(await ssh(`cat ${dest}/app/VERSION`), '2\n');
+  t.is(await changedBy(t, file), 0);
+});
+
+test('unarchive: a zip already on the host needs unzip (a clear error), then extracts once', async (t) => {
+  const tree = join(dir, 'zip-tree');
+  mkdirSync(join(tree, 'site'), { recursive: true });
+  writeFileSync(join(tree, 'site', 'index.html'), '<h1>tb</h1>\n');
+  const zip = join(dir, 'site.zip');
+  const made = spawnSync('python3', ['-m', 'zipfile', '-c', zip, 'site'], { cwd: tree });
+  t.is(made.status, 0, String(made.stderr));
+  const put = await hosts.ssh(HOST, 'base64 -d > /root/site.zip', {
+    input: readFileSync(zip).toString('base64'),
+  });
+  t.is(put.code, 0, put.stderr);
+  await ssh('apt-get remove -y -q unzip >/dev/null 2>&1 || true');
+  const dest = '/srv/tb-zip';
+  const file = playbook(
+    'unarchive-zip',
+    ['unarchive'],
+    [
+      `unarchive(${JSON.stringify({ remoteSrc: '/root/site.zip', dest, creates: `${dest}/site/index.html` })})`,
+    ],
+  );
+  const missing = await run(file);
+  t.is(missing.code, 2, missing.stdout + missing.stderr);
+  t.regex(
+    missing.stdout + missing.stderr,
+    /unarchive \/srv\/tb-zip: unzip is not installed on the host: install it first with apt\(\{ packages: 'unzip' \}\)/,
+  );
+  t.is((await hosts.ssh(HOST, `test -e ${dest}`)).code, 1, 'nothing was created');
+
+  await ssh(
+    'DEBIAN_FRONTEND=noninteractive apt-get install -y -q unzip >/dev/null 2>&1 || (apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q unzip >/dev/null)',
+  );
+  await lifecycle(t, {
+    file,
+    label: /unarchive \/srv\/tb-zip \(\/srv\/tb-zip\/site\/index\.html does not exist\)/,
+    state: `cat ${dest}/site/index.html 2>/dev/null; true`,
+    converged: '<h1>tb</h1>\n',
+    drift: `rm -f ${dest}/site/index.html`,
+  });
 });
