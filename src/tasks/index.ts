@@ -17,6 +17,7 @@ export { group } from './group.js';
 export { lineinfile } from './lineinfile.js';
 export { link } from './link.js';
 export { TaskOptionError } from './options.js';
+export { pip } from './pip.js';
 export { postgresDb } from './postgres-db.js';
 export { postgresUser } from './postgres-user.js';
 export { prune } from './prune.js';
