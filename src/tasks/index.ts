@@ -12,6 +12,7 @@ export { dockerImage } from './docker-image.js';
 export { dockerStack } from './docker-stack.js';
 export { dockerSwarmJoin } from './docker-swarm-join.js';
 export { file } from './file.js';
+export { firewall } from './firewall.js';
 export { git } from './git.js';
 export { group } from './group.js';
 export { lineinfile } from './lineinfile.js';

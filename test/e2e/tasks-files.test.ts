@@ -1,5 +1,6 @@
 /**
- * The file-editing task types end to end, over real SSH against a fresh Debian test host: each one
+ * The file-editing task types and the firewall end to end, over real SSH against fresh Debian test
+ * hosts: each one
  * converges the host, a second run changes nothing, `--check` leaves the host as it was, and a change
  * made by hand is repaired by the next run. Each test works on paths of its own, so they can share
  * the host.
@@ -14,7 +15,9 @@ import { taskRuns } from '../helpers/task-runs.js';
 import { useTestHosts } from '../helpers/testhosts.js';
 
 const HOST = 'tb-files';
-const hosts = useTestHosts(test, [HOST]);
+/** The firewall's own host: its rules must not disturb the other tests. */
+const FIREWALL = 'tb-firewall';
+const hosts = useTestHosts(test, [HOST, FIREWALL]);
 const dir = mkdtempSync(join(tmpdir(), 'vd-tasks-files-'));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -226,4 +229,66 @@ test('unarchive: a zip already on the host needs unzip (a clear error), then ext
     converged: '<h1>tb</h1>\n',
     drift: `rm -f ${dest}/site/index.html`,
   });
+});
+
+test('firewall: allowed ports answer, others are dropped, SSH stays open; a dropping config is refused', async (t) => {
+  const firewallDir = join(dir, 'firewall');
+  mkdirSync(firewallDir);
+  const fw = taskRuns(hosts, FIREWALL, firewallDir);
+  const APT = 'DEBIAN_FRONTEND=noninteractive apt-get -q -y -o Dpkg::Use-Pty=0';
+  await fw.ssh(
+    `(${APT} install nftables python3 || (apt-get -q update && ${APT} install nftables python3)) >/dev/null 2>&1`,
+  );
+  for (const port of [8080, 8081]) {
+    await fw.ssh(`systemd-run --unit=tb-fw-${port} --quiet python3 -m http.server ${port}`);
+  }
+  const address = hosts.get(FIREWALL).address;
+  /** Whether an HTTP request from this machine gets an answer within 3 seconds. */
+  const answers = (port: number) =>
+    spawnSync('curl', ['-s', '-o', '/dev/null', '--max-time', '3', `http://${address}:${port}/`]).status ===
+    0;
+  const waitFor = async (port: number) => {
+    for (let i = 0; i < 50 && !answers(port); i++) await new Promise((r) => setTimeout(r, 100));
+  };
+  await waitFor(8080);
+  await waitFor(8081);
+  t.true(answers(8080) && answers(8081), 'both servers answer before the firewall');
+
+  const file = fw.playbook(
+    'firewall',
+    ['firewall'],
+    [`firewall(${JSON.stringify({ allow: [{ port: 8080 }, { port: 8081, from: '192.0.2.0/24' }] })})`],
+  );
+  const state =
+    'nft list table inet verdandi >/dev/null 2>&1 && echo loaded || echo none; systemctl is-enabled nftables 2>/dev/null; grep -c \'^include "/etc/nftables.d/verdandi.nft"$\' /etc/nftables.conf; true';
+  await fw.lifecycle(t, {
+    file,
+    label: /firewall inet verdandi \(\/etc\/nftables\.d\/verdandi\.nft is missing/,
+    state,
+    converged: 'loaded\nenabled\n1\n',
+    drift: 'nft delete table inet verdandi',
+  });
+  t.true(answers(8080), 'an allowed port answers');
+  t.false(answers(8081), 'a port allowed only from another network is dropped');
+  t.regex(await fw.ssh('nft list table inet verdandi'), /policy drop;[\s\S]*tcp dport 22 accept/);
+
+  const rulesBefore = await fw.ssh('sha256sum /etc/nftables.d/verdandi.nft');
+  const cutOff = fw.playbook(
+    'firewall-cut-off',
+    ['firewall'],
+    [`firewall(${JSON.stringify({ allowSsh: false, allow: [{ port: 22, from: '192.0.2.0/24' }] })})`],
+  );
+  const refused = await fw.run(cutOff);
+  t.is(refused.code, 2, refused.stdout + refused.stderr);
+  t.regex(
+    refused.stdout + refused.stderr,
+    /firewall inet verdandi: refusing rules that would drop this run's own SSH connection \(from [0-9.]+ to port 22\)/,
+  );
+  t.is(await fw.ssh('sha256sum /etc/nftables.d/verdandi.nft'), rulesBefore, 'nothing was installed');
+
+  const absent = fw.playbook('firewall-absent', ['firewall'], [`firewall({ state: 'absent' })`]);
+  t.is(await fw.changedBy(t, absent), 1);
+  t.is(await fw.ssh(state), 'none\nenabled\n0\n');
+  t.true(answers(8081), 'without the table the port answers again');
+  t.is(await fw.changedBy(t, absent), 0);
 });
