@@ -17,6 +17,7 @@ export { git } from './git.js';
 export { group } from './group.js';
 export { lineinfile } from './lineinfile.js';
 export { link } from './link.js';
+export { npm } from './npm.js';
 export { TaskOptionError } from './options.js';
 export { pip } from './pip.js';
 export { postgresDb } from './postgres-db.js';

@@ -136,3 +136,88 @@ test.serial(
   },
 );
 
+/** A tiny package `tbnpm` at a version, packed with `npm pack` on the host; returns the tarball's path. */
+async function packNpm(version: string): Promise<string> {
+  const src = `/srv/tb-npm-src-${version}`;
+  await ssh(
+    `mkdir -p ${src} && cd ${src} && printf '%s' '{"name":"tbnpm","version":"${version}","main":"index.js"}' > package.json && echo "module.exports = '${version}';" > index.js && npm pack --silent >/dev/null`,
+  );
+  return `${src}/tbnpm-${version}.tgz`;
+}
+
+test.serial(
+  'npm: without npm the task fails naming the packages; then a packed tarball in a directory',
+  async (t) => {
+    const missing = playbook(
+      'npm-missing',
+      ['npm'],
+      [`npm(${JSON.stringify({ package: 'tbnpm', global: true })})`],
+    );
+    const res = await run(missing);
+    t.is(res.code, 2, res.stdout + res.stderr);
+    t.regex(
+      res.stdout + res.stderr,
+      /npm tbnpm: npm is not installed on the host: install it first with apt\(\{ packages: \['nodejs', 'npm'\] \}\)/,
+    );
+
+    await ssh(
+      `(${APT} install --no-install-recommends nodejs npm || (apt-get -q update && ${APT} install --no-install-recommends nodejs npm)) >/dev/null 2>&1`,
+    );
+    const tarball = await packNpm('1.0.0');
+    const app = '/srv/tb-npm-app';
+    const file = playbook(
+      'npm-path',
+      ['npm'],
+      [
+        `npm(${JSON.stringify({ package: 'tbnpm', version: '1.0.0', source: tarball, path: app, extraArgs: ['--offline'] })})`,
+      ],
+    );
+    await lifecycle(t, {
+      file,
+      label: /npm tbnpm \(tbnpm is not installed\)/,
+      state: `cd ${app} 2>/dev/null && node -p "require('tbnpm')" 2>/dev/null; true`,
+      converged: '1.0.0\n',
+      drift: `rm -rf ${app}/node_modules/tbnpm`,
+    });
+
+    const newer = await packNpm('2.0.0');
+    const upgrade = playbook(
+      'npm-path-2',
+      ['npm'],
+      [
+        `npm(${JSON.stringify({ package: 'tbnpm', version: '2.0.0', source: newer, path: app, extraArgs: ['--offline'] })})`,
+      ],
+    );
+    t.is(await changedBy(t, upgrade), 1);
+    t.is(await ssh(`cd ${app} && node -p "require('tbnpm')"`), '2.0.0\n');
+    t.is(await changedBy(t, upgrade), 0);
+  },
+);
+
+test.serial('npm: global install, then absent removes it', async (t) => {
+  const tarball = '/srv/tb-npm-src-1.0.0/tbnpm-1.0.0.tgz';
+  const file = playbook(
+    'npm-global',
+    ['npm'],
+    [`npm(${JSON.stringify({ package: 'tbnpm', source: tarball, global: true, extraArgs: ['--offline'] })})`],
+  );
+  const installed = 'test -f "$(npm root -g)/tbnpm/package.json" && echo yes || echo no';
+  t.is(await ssh(installed), 'no\n');
+  const check = await run(file, '--check');
+  t.is(check.code, 0, check.stdout + check.stderr);
+  t.regex(check.stdout, /would change\s+tb-packages\s+.*npm tbnpm \(tbnpm is not installed\)/);
+  t.is(await ssh(installed), 'no\n', '--check changed nothing');
+  t.is(await changedBy(t, file), 1);
+  t.is(await ssh(installed), 'yes\n');
+  t.is(await changedBy(t, file), 0);
+
+  const absent = playbook(
+    'npm-global-absent',
+    ['npm'],
+    [`npm(${JSON.stringify({ package: 'tbnpm', global: true, state: 'absent' })})`],
+  );
+  t.is(await changedBy(t, absent), 1);
+  t.is(await ssh(installed), 'no\n');
+  t.is(await changedBy(t, absent), 0);
+});
+
