@@ -21,6 +21,7 @@ export { npm } from './npm.js';
 export { TaskOptionError } from './options.js';
 export { pip } from './pip.js';
 export { postgresDb } from './postgres-db.js';
+export { postgresPrivs } from './postgres-privs.js';
 export { postgresUser } from './postgres-user.js';
 export { prune } from './prune.js';
 export { replace } from './replace.js';

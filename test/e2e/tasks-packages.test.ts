@@ -221,3 +221,111 @@ test.serial('npm: global install, then absent removes it', async (t) => {
   t.is(await changedBy(t, absent), 0);
 });
 
+/** SQL as postgres in a database, on stdin; the rows as `a|b` lines. */
+const psql = (database: string, sql: string) =>
+  ssh(`cd / && runuser -u postgres -- psql -X -q -A -t -v ON_ERROR_STOP=1 -d ${database}`, sql);
+
+test.serial(
+  'postgresPrivs: table grants read from the ACLs, converged, revoked by hand and granted again',
+  async (t) => {
+    await ssh(
+      `(${APT} install --no-install-recommends postgresql || (apt-get -q update && ${APT} install --no-install-recommends postgresql)) >/dev/null 2>&1`,
+    );
+    await ssh('systemctl start postgresql');
+    await psql('postgres', 'CREATE ROLE tbreader LOGIN; CREATE ROLE tbwriter LOGIN; CREATE DATABASE tbapp;');
+    await psql(
+      'tbapp',
+      'CREATE TABLE orders (id serial primary key); CREATE TABLE items (id int); CREATE SCHEMA sales; INSERT INTO orders DEFAULT VALUES;',
+    );
+    const file = playbook(
+      'pg-privs-table',
+      ['postgresPrivs'],
+      [
+        `postgresPrivs(${JSON.stringify({ database: 'tbapp', roles: 'tbreader', privs: ['SELECT'], objs: ['orders', 'items'] })})`,
+      ],
+    );
+    const acl = `SELECT relname || ' ' || coalesce(array_to_string(relacl, ','), '-') FROM pg_class WHERE relname IN ('orders', 'items') ORDER BY 1;`;
+    await lifecycle(t, {
+      file,
+      label:
+        /postgres privs table tbapp:orders,items tbreader \(grants SELECT on orders to tbreader; SELECT on items to tbreader\)/,
+      state: `cd / && runuser -u postgres -- psql -X -A -t -d tbapp -c "${acl}"`,
+      converged:
+        'items postgres=arwdDxt/postgres,tbreader=r/postgres\norders postgres=arwdDxt/postgres,tbreader=r/postgres\n',
+      drift: `cd / && runuser -u postgres -- psql -X -q -d tbapp -c 'REVOKE SELECT ON items FROM tbreader'`,
+    });
+    t.is(await psql('tbapp', 'SET ROLE tbreader; SELECT count(*) FROM orders;'), '1\n', 'the role can read');
+  },
+);
+
+test.serial(
+  'postgresPrivs: database, schema, sequences in a schema and default privileges; absent revokes',
+  async (t) => {
+    const file = playbook(
+      'pg-privs-more',
+      ['postgresPrivs'],
+      [
+        `postgresPrivs(${JSON.stringify({ database: 'tbapp', roles: 'PUBLIC', privs: 'ALL', type: 'database', state: 'absent' })})`,
+        `postgresPrivs(${JSON.stringify({ database: 'tbapp', roles: 'tbwriter', privs: 'CONNECT', type: 'database' })})`,
+        `postgresPrivs(${JSON.stringify({ database: 'tbapp', roles: 'tbwriter', privs: ['USAGE', 'CREATE'], type: 'schema', objs: 'sales' })})`,
+        `postgresPrivs(${JSON.stringify({ database: 'tbapp', roles: 'tbwriter', privs: 'ALL', type: 'sequence', objs: 'ALL_IN_SCHEMA' })})`,
+        `postgresPrivs(${JSON.stringify({ database: 'tbapp', roles: 'tbreader', privs: 'SELECT', type: 'default', objs: 'TABLES', schema: 'sales' })})`,
+      ],
+    );
+    const check = await run(file, '--check');
+    t.is(check.code, 0, check.stdout + check.stderr);
+    t.regex(
+      check.stdout,
+      /would change\s+tb-packages\s+.*postgres privs database tbapp PUBLIC \(revokes CONNECT, TEMPORARY on tbapp from PUBLIC\)/,
+    );
+    t.is(await changedBy(t, file), 5);
+    t.is(await changedBy(t, file), 0);
+    const state = await psql(
+      'tbapp',
+      `SELECT array_to_string(datacl, ',') FROM pg_database WHERE datname = 'tbapp';
+     SELECT array_to_string(nspacl, ',') FROM pg_namespace WHERE nspname = 'sales';
+     SELECT array_to_string(relacl, ',') FROM pg_class WHERE relname = 'orders_id_seq';
+     SELECT array_to_string(defaclacl, ',') FROM pg_default_acl;`,
+    );
+    t.is(
+      state,
+      'postgres=CTc/postgres,tbwriter=c/postgres\npostgres=UC/postgres,tbwriter=UC/postgres\npostgres=rwU/postgres,tbwriter=rwU/postgres\ntbreader=r/postgres\n',
+    );
+    // A table created later in the schema by postgres is readable by tbreader through the default.
+    t.is(
+      await psql(
+        'tbapp',
+        'GRANT USAGE ON SCHEMA sales TO tbreader; CREATE TABLE sales.q (id int); SET ROLE tbreader; SELECT count(*) FROM sales.q;',
+      ),
+      '0\n',
+    );
+
+    const revoke = playbook(
+      'pg-privs-revoke',
+      ['postgresPrivs'],
+      [
+        `postgresPrivs(${JSON.stringify({ database: 'tbapp', roles: 'tbwriter', privs: 'CREATE', type: 'schema', objs: 'sales', state: 'absent' })})`,
+      ],
+    );
+    t.is(await changedBy(t, revoke), 1);
+    t.is(
+      await psql('tbapp', `SELECT array_to_string(nspacl, ',') FROM pg_namespace WHERE nspname = 'sales';`),
+      'postgres=UC/postgres,tbwriter=U/postgres,tbreader=U/postgres\n',
+    );
+    t.is(await changedBy(t, revoke), 0);
+
+    const ghost = playbook(
+      'pg-privs-ghost',
+      ['postgresPrivs'],
+      [
+        `postgresPrivs(${JSON.stringify({ database: 'tbapp', roles: 'tbghost', privs: 'SELECT', objs: 'orders' })})`,
+      ],
+    );
+    const res = await run(ghost);
+    t.is(res.code, 2, res.stdout + res.stderr);
+    t.regex(
+      res.stdout + res.stderr,
+      /postgres privs tbapp: role tbghost not found: create it with postgresUser\(\) before this task/,
+    );
+  },
+);
