@@ -52,6 +52,8 @@ test.serial('a secret in docker containers, deploys, backup and restore never sh
   // Each site command holds the secret in its text and checks that its env has it too (a failure
   // fails the deploy); it sleeps so that the sampler sees it run.
   const uses = `sleep 0.5; test "$API_TOKEN" = "${secret}"`;
+  // The image is busybox with only sh, httpd and cat linked: other tools run as busybox applets.
+  const usesInImage = `busybox ${uses}`;
   const inventory = writeInventory(
     dir,
     {
@@ -69,8 +71,8 @@ test.serial('a secret in docker containers, deploys, backup and restore never sh
                 repo: dockerRepo,
                 runtime: { type: 'docker', containerPort: 8080 },
                 env: { vars: { API_TOKEN: secret } },
-                build: [uses],
-                migrate: { command: uses },
+                build: [usesInImage],
+                migrate: { command: usesInImage },
                 process: { port: 9000, stopTimeout: 3 },
                 nginx: { serverNames: ['dk.test'] },
                 health: { path: '/health.txt', status: 200, timeout: 15 },
@@ -113,9 +115,9 @@ export default definePlaybook({ plays: [{ hosts: 'all', tasks: () => [
   dockerContainer({
     container: 'ag-box',
     image: 'verdandi-test/busybox:1',
-    command: ['sh', '-c', 'echo "$TOKEN" > /tmp/token; exec sleep 1000', 'container-argv-${argvMark}'],
+    command: ['sh', '-c', 'echo "$TOKEN" > /token; exec busybox sleep 1000', 'container-argv-${argvMark}'],
     env: { TOKEN: secret },
-    healthcheck: { test: 'sleep 0.3; test -s /tmp/token', interval: '1s', retries: 3 },
+    healthcheck: { test: 'busybox sleep 0.3; test -s /token', interval: '1s', retries: 3 },
   }),
 ] }] });
 `,
@@ -150,7 +152,7 @@ export default definePlaybook({ plays: [{ hosts: 'all', tasks: () => [
     t.false(`${res.stdout}${res.stderr}`.includes(secret), `${what} does not print the secret`);
   }
   // Each did what it says, with the secret.
-  t.is((await ssh('docker exec ag-box cat /tmp/token')).stdout, `${secret}\n`);
+  t.is((await ssh('docker exec ag-box cat /token')).stdout, `${secret}\n`);
   t.is((await ssh("docker inspect -f '{{.State.Health.Status}}' ag-box")).stdout.trim(), 'healthy');
   const get = (name: string, path: string) =>
     ssh(`busybox wget -qO- --header 'Host: ${name}' http://127.0.0.1${path}`);
