@@ -11,24 +11,13 @@ import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { runCli, writeInventory } from '../helpers/cli.js';
 import { useTestHosts } from '../helpers/testhosts.js';
-import { commitBranch, git, httpGet, requestContinuously } from './deploy-helpers.js';
+import { BASE_IMAGE_SCRIPT, commitBranch, git, httpGet, requestContinuously } from './deploy-helpers.js';
 
 const HOST = 'deploy-dk';
 const hosts = useTestHosts(test, [HOST]);
 let inventory = '';
 let base = '';
 const sha: Record<string, string> = {};
-
-const BASE_IMAGE_SCRIPT = [
-  'set -e',
-  'command -v busybox >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static >/dev/null; }',
-  'd=$(mktemp -d)',
-  'mkdir -p "$d/bin"',
-  'cp "$(command -v busybox)" "$d/bin/busybox"',
-  'for a in sh httpd cat; do ln -s busybox "$d/bin/$a"; done',
-  'tar -C "$d" -c . | docker import - verdandi-test/busybox:1 >/dev/null',
-  'rm -rf "$d"',
-].join('\n');
 
 const ssh = (cmd: string) => hosts.ssh(HOST, cmd);
 const deploy = (...args: string[]) => runCli(['deploy', inventory, ...args], { timeoutMs: 10 * 60_000 });

@@ -153,3 +153,18 @@ export async function waitFor(check: () => Promise<boolean>, timeoutMs: number, 
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
+
+/**
+ * Makes the image `verdandi-test/busybox:1` on a host with Docker, from busybox-static (`docker import`):
+ * no registry is reachable, so it stands in for a real base image.
+ */
+export const BASE_IMAGE_SCRIPT = [
+  'set -e',
+  'command -v busybox >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static >/dev/null; }',
+  'd=$(mktemp -d)',
+  'mkdir -p "$d/bin"',
+  'cp "$(command -v busybox)" "$d/bin/busybox"',
+  'for a in sh httpd cat; do ln -s busybox "$d/bin/$a"; done',
+  'tar -C "$d" -c . | docker import - verdandi-test/busybox:1 >/dev/null',
+  'rm -rf "$d"',
+].join('\n');

@@ -167,10 +167,13 @@ test('docker: the image is built from the release, commands run in it, each colo
     build.command,
     /--exclude=\.\/\.env -c \. \| docker build --quiet -t verdandi\/app:20261122T034507Z-3f2a9c1 -f Dockerfile -$/,
   );
+  // The command is a here-document on docker's stdin, evaluated by the container's shell: no argument.
+  const inImage = rt.inRelease(s, paths, R, 'pytest --token=s3cret');
   t.regex(
-    rt.inRelease(s, paths, R, 'pytest'),
-    /^docker run --rm --env-file \/srv\/app\/releases\/.*\/\.env --network host verdandi\/app:.* sh -c pytest$/,
+    inImage,
+    /^docker run --rm -i --env-file \/srv\/app\/releases\/.*\/\.env --network host verdandi\/app:\S+ sh -c 'vd_s=\$\(cat\); exec 0<\/dev\/null; eval "\$vd_s"' 0<<'VD_[0-9a-f]{16}'\npytest --token=s3cret\nVD_[0-9a-f]{16}$/,
   );
+  t.false(inImage.split('\n')[0].includes('s3cret'), 'the command is not on the command line');
   t.is(rt.renderEnv({ A: 'a b' }), 'A=a b\n');
   t.throws(() => rt.renderEnv({ A: 'two\nlines' }), {
     message: /A: a docker env file cannot hold a value with a line break/,

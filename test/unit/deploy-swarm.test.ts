@@ -107,7 +107,7 @@ test('a deploy: build once, push, secret, migrations under maintenance with the 
   t.regex(
     step('migrate').command,
     new RegExp(
-      `docker run --rm --env-file /srv/web/releases/${R}/.env --network host -v /srv/db:/db ${image} sh -c 'sh migrate.sh'`,
+      `docker run --rm -i --env-file /srv/web/releases/${R}/.env --network host -v /srv/db:/db ${image} sh -c 'vd_s=\\$\\(cat\\); exec 0</dev/null; eval "\\$vd_s"' 0<<'VD_[0-9a-f]{16}'\nsh migrate.sh\n`,
     ),
   );
   t.is(step('workers to 0').only, 'pending-migrations');

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { UserError } from '../../util/errors.js';
-import { sh, words } from '../../util/shell.js';
+import { hereDocument, sh, words } from '../../util/shell.js';
 import type { PlanStep } from '../plan-step.js';
 import { releaseDir, releaseEnvFile } from '../release-files.js';
 import type { SitePaths } from '../site-base.js';
@@ -31,7 +31,12 @@ export function imageName(site: RuntimeSite, release: string, registry?: string)
   return `${registry ? `${registry}/` : ''}verdandi/${site.name}:${release}`;
 }
 
-/** Runs a site command (build, check, migration) in a one-off container of the release's image. */
+/**
+ * Runs a site command (build, check, migration) in a one-off container of the release's image. The
+ * command is a here-document on docker's standard input (`-i`), read and evaluated by the container's
+ * shell: it is no process's argument (a container's processes show in the host's `ps`), and it runs
+ * with no standard input, as it did before. It ends the line.
+ */
 export function runInImage(
   image: string,
   paths: SitePaths,
@@ -39,10 +44,11 @@ export function runInImage(
   command: string,
   options: string[],
 ): string {
-  return words(
+  return `${words(
     'docker',
     'run',
     '--rm',
+    '-i',
     '--env-file',
     releaseEnvFile(paths, release),
     '--network',
@@ -51,8 +57,8 @@ export function runInImage(
     image,
     'sh',
     '-c',
-    command,
-  );
+    'vd_s=$(cat); exec 0</dev/null; eval "$vd_s"',
+  )} ${hereDocument(0, command)}`;
 }
 
 /**
