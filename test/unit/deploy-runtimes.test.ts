@@ -119,7 +119,10 @@ test('node: the install command in the release, the same colors as python, nodej
   const steps = rt.buildSteps(input(s));
   t.deepEqual(titles(steps), ['dependencies']);
   // In the release, as the app user; the command is a here-document (never an argument, so not in ps).
-  t.regex(steps[0].command, /sh \/srv\/app\/releases\/20261122T034507Z-3f2a9c1 3<<'VD_[0-9a-f]+'\nnpm ci --omit=dev\nVD_/);
+  t.regex(
+    steps[0].command,
+    /sh \/srv\/app\/releases\/20261122T034507Z-3f2a9c1 3<<'VD_[0-9a-f]+'\nnpm ci --omit=dev\nVD_/,
+  );
   t.deepEqual(rt.cleanupSteps(s, sitePaths(s, '/srv')), []);
   const needs = rt.roleNeeds(s, sitePaths(s, '/srv'), hostInfo('h'));
   t.deepEqual(needs.packages, ['nodejs', 'npm']);
