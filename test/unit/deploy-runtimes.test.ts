@@ -118,7 +118,10 @@ test('node: the install command in the release, the same colors as python, nodej
   const rt = runtimeOf(s);
   const steps = rt.buildSteps(input(s));
   t.deepEqual(titles(steps), ['dependencies']);
-  t.regex(steps[0].command, /\/srv\/app\/releases\/20261122T034507Z-3f2a9c1 'npm ci --omit=dev'$/);
+  t.regex(
+    steps[0].command,
+    /\/srv\/app\/releases\/20261122T034507Z-3f2a9c1 3<<'VD_[0-9a-f]{16}'\nnpm ci --omit=dev\nVD_[0-9a-f]{16}$/,
+  );
   t.deepEqual(rt.cleanupSteps(s, sitePaths(s, '/srv')), []);
   const needs = rt.roleNeeds(s, sitePaths(s, '/srv'), hostInfo('h'));
   t.deepEqual(needs.packages, ['nodejs', 'npm']);
