@@ -28,6 +28,8 @@ const hosts = useTestHosts(test, NAMES);
 const dir = mkdtempSync(join(tmpdir(), 'vd-faults-hosts-'));
 const FILE = '/srv/faults/big.conf';
 const HANDLER_LOG = '/srv/faults/handler.log';
+/** A temporary file of a write in progress (in its .verdandi-XXXXXX directory), with some content already. */
+const TRANSFER_STARTED = `find /srv/faults -path '*/.verdandi-*/*' -size +200k | grep -q .`;
 const NO_TEMP_FILES = `! find /srv/faults -name '.verdandi-*' | grep -q .`;
 
 function sha256(text: string): string {
@@ -66,7 +68,7 @@ test.serial(
     const newSite = site('new', text);
     for (const n of NAMES) t.teardown(await slowLink(hosts.get(n)));
     const run = startVerdandi(args(newSite), { cwd: dir });
-    await waitOnHost(hosts, LOST, `find /srv/faults -name '.verdandi-*' -size +200k | grep -q .`);
+    await waitOnHost(hosts, LOST, TRANSFER_STARTED);
     const undrop = await dropPackets(hosts.get(LOST));
     t.teardown(undrop);
     const droppedAt = Date.now();
@@ -88,8 +90,8 @@ test.serial(
       t.regex(res.stdout, new RegExp(`changed +${n} +play 1 › copy`));
       t.regex(res.stdout, new RegExp(`changed +${n} +play 1 › handler: note`));
     }
-    t.regex(res.stdout, /host +ok +changed +failed +skipped +unreachable/);
-    t.regex(res.stdout, /faults-d +0 +0 +0 +0 +yes/);
+    t.regex(res.stdout, /host +ok +changed +failed +ignored +skipped +unreachable/);
+    t.regex(res.stdout, /faults-d +0 +0 +0 +0 +0 +yes/);
     const output = res.stdout + res.stderr;
     t.false(/\n\s+at .+:\d+:\d+\)?\n/.test(output), output);
     t.false(/internal error|Emitted 'error' event|EPIPE/.test(output), output);
@@ -181,7 +183,7 @@ test.serial(
     const text = line.repeat(Math.ceil(3_000_000 / line.length));
     t.teardown(await slowLink(hosts.get('faults-b')));
     const run = startVerdandi(args(site('stop', text)), { cwd: dir });
-    await waitOnHost(hosts, 'faults-b', `find /srv/faults -name '.verdandi-*' -size +200k | grep -q .`);
+    await waitOnHost(hosts, 'faults-b', TRANSFER_STARTED);
     run.kill('SIGINT');
     const res = await run.result;
     t.is(res.code, 130, res.stdout + res.stderr);
