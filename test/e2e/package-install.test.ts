@@ -175,7 +175,7 @@ test('the packed tarball installs alone and the README quick start works from it
   const local = readFileSync(join(project, 'inventories', 'local.yml'), 'utf8');
   t.true(local.includes(`${HOST}:`), local);
   const provisioned = results.get('npx verdandi provision') as Result;
-  t.regex(provisioned.stdout, new RegExp(`^${HOST} +\\d+ +\\d+ +0 +\\d+ +no `, 'm'));
+  t.regex(provisioned.stdout, new RegExp(`^${HOST} +\\d+ +\\d+ +0 +\\d+ +\\d+ +no `, 'm'));
   // The scaffold's playbook: its TypeScript role (roles/example) with its template, on the host.
   const played = results.get('npx verdandi run') as Result;
   t.regex(played.stdout, /changed +init-pkg +example › template \/etc\/motd/);
