@@ -83,11 +83,17 @@ secrets:
     name: \${ENV_SECRET}
 `;
 
-// The release's environment arrives as /run/secrets/env (KEY=value lines).
+// The release's environment arrives as /run/secrets/env (KEY=value lines). The app stops gracefully,
+// as any app behind a rolling update must: on SIGTERM it stops accepting (nginx then sends new requests
+// to the other node) and lets the requests in flight finish, instead of being SIGKILLed mid-response
+// after the grace period (httpd as PID 1 would ignore SIGTERM).
 const ENTRY = `if [ -f /run/secrets/env ]; then
   while IFS= read -r line; do [ -n "$line" ] && export "$line"; done < /run/secrets/env
 fi
-exec httpd -f -p 8080 -h /app/www
+httpd -f -p 8080 -h /app/www &
+server=$!
+trap 'kill "$server"; sleep 1; exit 0' TERM
+wait "$server"
 `;
 
 // The "database" is a file on the manager, mounted into the one-off migration container.
