@@ -3,25 +3,26 @@
  * color, must pass the same health check as a deploy, then takes the traffic. Migrations are not
  * reversed: a release that needs the old schema must be able to run on the new one (or be fixed forward).
  */
-import { driveHosts, type HostWork } from '../engine/host-driver.js';
+import type { HostWork } from '../engine/walker.js';
 import { UserError } from '../util/errors.js';
 import { parseState, stateScript } from './commands.js';
 import {
+  closeSession,
   type DeployCliOptions,
-  driveOptions,
   eachSite,
   type HostSession,
   openSession,
   type SiteOutcome,
+  siteDone,
   siteOutcomes,
   summarize,
+  walkOptions,
 } from './deploy.js';
 import { describePlan, rollbackPlan } from './plan.js';
 import { previousRelease } from './release.js';
 import { runPlan, runStep } from './runner.js';
 import { type Site, sitePaths } from './site.js';
 import type { SiteTarget } from './targets.js';
-import { notify } from './webhook.js';
 
 export interface RollbackCliOptions extends DeployCliOptions {
   to?: string;
@@ -29,14 +30,21 @@ export interface RollbackCliOptions extends DeployCliOptions {
 
 export async function rollback(env: string, o: RollbackCliOptions): Promise<number> {
   const started = Date.now();
-  const s = await openSession(env, o);
-  const reason = `rollback ${s.ctx.env}${o.to ? ` --to ${o.to}` : ''}`;
-  const done = new Map<string, SiteOutcome[]>();
-  const drive = await driveHosts(s.targets, driveOptions(s, o.check ? undefined : { reason }, true), (t, h) =>
-    eachSite(t, done, (site) => rollbackSite(s, h, t, site, o)),
-  );
-  summarize(s, siteOutcomes(s, drive, done), started, drive);
-  return drive.exitCode;
+  const s = await openSession(env, o, 'rollback', () => o.to ?? 'the previous release');
+  try {
+    const reason = `rollback ${s.ctx.env}${o.to ? ` --to ${o.to}` : ''}`;
+    const done = new Map<string, SiteOutcome[]>();
+    const runs = await s.walker.walk(
+      s.targets,
+      walkOptions(s, o.check ? undefined : { reason }, true),
+      (t, h) => eachSite(t, done, (site) => rollbackSite(s, h, t, site, o)),
+    );
+    await s.notices.settled();
+    summarize(s, siteOutcomes(s, runs, done), started);
+    return await s.walker.finish();
+  } finally {
+    await closeSession(s);
+  }
 }
 
 async function rollbackSite(
@@ -64,7 +72,7 @@ async function rollbackSite(
   });
   if (!target) {
     const message = `no release before ${state.current ?? '(none)'} on ${host}: nothing to roll back to`;
-    s.out.step(host, site.name, 'rollback', `FAILED: ${message}`);
+    s.out.step(host, site.name, 'rollback', `FAILED: ${message}`, 'failed');
     return outcome({ failedStep: 'choose release', message });
   }
   if (!state.releases.includes(target)) {
@@ -103,22 +111,16 @@ async function rollbackSite(
       : result.live
         ? `${target} is live, but "${result.failure?.step}" failed after the switch`
         : `${state.current ?? '(none)'} still serves`;
-  if (site.webhook) {
-    const warning = await notify(site.webhook, {
-      action: 'rollback',
-      env: s.ctx.env,
-      host,
-      site: site.name,
-      ok,
-      ref: target,
-      release: target,
-      by: s.by,
-      durationMs: Date.now() - started,
-      failedStep: result.failure?.step,
-      detail: result.failure?.report(),
-    });
-    if (warning) s.out.warn(`${host}  ${site.name}  webhook: ${warning}`);
-  }
+  siteDone(s, site, {
+    action: 'rollback',
+    host,
+    ok,
+    ref: target,
+    release: target,
+    durationMs: Date.now() - started,
+    failedStep: result.failure?.step,
+    detail: result.failure?.report(),
+  });
   return ok
     ? outcome({ status: 'rolled-back', release: target })
     : outcome({

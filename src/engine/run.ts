@@ -197,7 +197,7 @@ export async function runTasks(
   for (const h of parsePending(firstResults.get(PENDING_ID)?.stdout ?? '', unit)) {
     if (h in handlers) {
       notified.add(h);
-      reporter.verbose(`${host.name}: handler "${h}" was left pending by an earlier run`);
+      reporter.pendingHandler(host.name, unit, h);
     }
   }
 
@@ -319,8 +319,7 @@ export async function runTasks(
     }
     if (failure !== undefined) {
       result.failed++;
-      reporter.task(host.name, label(task), 'failed', `step failed`);
-      reporter.failureBlock(redact(failure));
+      reporter.task(host.name, label(task), 'failed', `step failed`, redact(failure));
       if (recorded) {
         // The change may have happened part way: the handlers recorded on the host run.
         for (const h of task.notify) notified.add(h);
@@ -375,7 +374,7 @@ async function showDiff(
   reporter: Reporter,
 ) {
   if (task.sensitive) {
-    reporter.block(`--- ${diff.path}: diff hidden (sensitive content)`, hostName);
+    reporter.diff(hostName, `--- ${diff.path}: diff hidden (sensitive content)`);
     return;
   }
   const { createTwoFilesPatch } = await import('diff');
@@ -392,5 +391,5 @@ async function showDiff(
       context: 3,
     },
   );
-  reporter.block(redact(patch.split('\n').slice(1).join('\n')), hostName);
+  reporter.diff(hostName, redact(patch.split('\n').slice(1).join('\n')));
 }
