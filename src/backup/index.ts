@@ -20,6 +20,8 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Connection } from '../connection/types.js';
 import { deployerName } from '../deploy/git.js';
+import { parseSitesVars } from '../deploy/targets.js';
+import { WebhookNotices } from '../deploy/webhook.js';
 import { ConnectionPool } from '../engine/connection-pool.js';
 import { type ContextOptions, loadRunContext, type RunContext } from '../engine/context.js';
 import type { RunEvents } from '../engine/events.js';
@@ -250,6 +252,20 @@ export async function backup(env: string, opts: BackupOptions): Promise<number> 
   }
 }
 
+/** The sites of the host that have a webhook (none when its sites are not valid: deploy says why). */
+function siteWebhooks(ctx: RunContext, host: InventoryHost): { name: string; webhook: string }[] {
+  try {
+    const { sites } = parseSitesVars(
+      host,
+      ctx.vars.get(host.name) ?? host.vars,
+      ctx.sensitive.get(host.name),
+    );
+    return sites.flatMap((site) => (site.webhook ? [{ name: site.name, webhook: site.webhook }] : []));
+  } catch {
+    return [];
+  }
+}
+
 /** The first bytes of a local file. */
 async function head(file: string, n: number): Promise<Buffer> {
   const fh = await openFile(file, 'r');
@@ -347,6 +363,15 @@ export async function restore(env: string, opts: RestoreOptions): Promise<number
   const by = await deployerName();
   const walk = await walker(ctx, 'restore', [host], opts.json);
   const out = output(walk.events);
+  // A refused lock is posted to the webhooks of the host's sites, as for deploy and rollback.
+  const notices = new WebhookNotices(walk.events, {
+    action: 'restore',
+    env: ctx.env,
+    by,
+    targets: () =>
+      siteWebhooks(ctx, host).map((site) => ({ site: site.name, url: site.webhook, ref: opts.db })),
+  });
+  walk.events.on(notices.handle);
   try {
     const [run] = await walk.walk(
       [{ host }],
@@ -399,6 +424,7 @@ export async function restore(env: string, opts: RestoreOptions): Promise<number
     );
     const ok = run.status === 'ok';
     out.result(host.name, ok ? { ok, db: opts.db, from: opts.from } : { ok });
+    await notices.settled();
     return await walk.finish();
   } finally {
     await walk.close();

@@ -393,7 +393,12 @@ export function siteDone(
   site: Site,
   n: Omit<DeployNotice, 'action' | 'env' | 'site' | 'by'> & { action?: DeployNotice['action'] },
 ): void {
-  s.events.emit({ type: 'site-done', action: 'deploy', site: site.name, ...n });
+  s.events.emit({
+    type: 'site-done',
+    site: site.name,
+    ...n,
+    action: n.action === 'rollback' ? 'rollback' : 'deploy',
+  });
 }
 
 async function deploySite(

@@ -6,7 +6,8 @@ import type { RunEvent, RunEvents } from '../engine/events.js';
 import { redact } from '../util/redact.js';
 
 export interface DeployNotice {
-  action: 'deploy' | 'rollback';
+  /** `restore`: a database of the host restored (only its refused lock is posted). */
+  action: 'deploy' | 'rollback' | 'restore';
   env: string;
   host: string;
   site: string;
@@ -27,7 +28,11 @@ export interface DeployNotice {
 /** The message: one line, then the failure's detail (redacted: it goes to a chat). */
 export function noticeText(n: DeployNotice): string {
   const what =
-    n.action === 'deploy' ? `${n.ref}${n.commit ? ` (${n.commit.slice(0, 7)})` : ''}` : `release ${n.ref}`;
+    n.action === 'deploy'
+      ? `${n.ref}${n.commit ? ` (${n.commit.slice(0, 7)})` : ''}`
+      : n.action === 'rollback'
+        ? `release ${n.ref}`
+        : `database ${n.ref}`;
   const secs = (n.durationMs / 1000).toFixed(1);
   if (n.ok) {
     const verb = n.action === 'deploy' ? 'deployed' : 'rolled back to';
@@ -39,7 +44,9 @@ export function noticeText(n: DeployNotice): string {
     `:x: ${n.action} of ${n.site} ${what} on ${n.host} (${n.env}) by ${n.by} FAILED at "${n.failedStep ?? '?'}"`,
     n.migrated
       ? 'The migrations had run: the database has the new schema.'
-      : 'The previous release is still serving.',
+      : n.action === 'restore'
+        ? 'The database is unchanged.'
+        : 'The previous release is still serving.',
   ];
   if (n.detail) lines.push('```', n.detail.slice(-1500), '```');
   return redact(lines.join('\n'));

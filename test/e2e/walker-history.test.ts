@@ -87,9 +87,10 @@ test.serial(
     mkdirSync(join(project, 'roles', 'wkrole'), { recursive: true });
     writeFileSync(
       join(project, 'roles', 'wkrole', 'index.ts'),
-      `import { copy, defineRole } from 'verdandi';
+      `import { copy, defineRole, z } from 'verdandi';
 export default defineRole({
   name: 'wkrole',
+  vars: z.object({}),
   tasks: () => [copy({ path: '/etc/wk-walker', mode: '0644', content: 'walked\\n' })],
 });
 `,
