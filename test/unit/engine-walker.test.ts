@@ -287,3 +287,62 @@ test('an unreachable host is reported at connect, without a lock or work', async
   t.is(res.runs[0].step, 'connect');
   t.is(res.exitCode, 3);
 });
+
+test('at most --forks hosts at once; a batch over maxFailPercentage stops the later ones, said as an event', async (t) => {
+  const rec = recorder();
+  let running = 0;
+  let most = 0;
+  const res = await drive(
+    ['a', 'b', 'c', 'd', 'e', 'f'].map((name) => ({ host: host(name) })),
+    { serial: 4, maxFailPercentage: 20, forks: 2, listener: rec.listener },
+    async ({ host: h }) => {
+      running++;
+      most = Math.max(most, running);
+      await new Promise((r) => setTimeout(r, 50));
+      running--;
+      return { ok: h.name !== 'a', result: null };
+    },
+  );
+  t.is(most, 2);
+  t.deepEqual(
+    res.runs.map((r) => r.status),
+    ['failed', 'ok', 'ok', 'ok', 'skipped', 'skipped'],
+  );
+  t.is(res.exitCode, 2);
+  t.like(
+    rec.events.find((e) => e.type === 'batch-stopped'),
+    { bad: 1, of: 4, maxFailPercentage: 20, notStarted: 2 },
+  );
+  // One event stream: started, connected, the end with its exit code.
+  t.like(rec.events[0], { type: 'run-started', hosts: ['a', 'b', 'c', 'd', 'e', 'f'] });
+  t.like(rec.events.at(-1), { type: 'run-ended', exitCode: 2 });
+});
+
+test('a refused lock is an event naming the holder, and the host fails at its lock step', async (t) => {
+  const lock = await lockDir();
+  t.teardown(lock.cleanup);
+  const other = { ...newLockInfo('alice@laptop', 'deploy other'), controller: 'elsewhere' };
+  await new LocalConnection('h').exec(`mkdir -p '${lock.dir}' && cat > '${lock.dir}/info'`, {
+    stdin: lockFileContent(other),
+  });
+  const rec = recorder();
+  const res = await drive(
+    [{ host: host('h') }],
+    { lock: lockOf(lock.dir), listener: rec.listener },
+    async () => ({
+      ok: true,
+      result: null,
+    }),
+  );
+  t.like(res.runs[0], { status: 'failed', step: 'lock' });
+  t.like(
+    rec.events.find((e) => e.type === 'lock'),
+    { host: 'h', state: 'refused' },
+  );
+  const refused = rec.events.find((e) => e.type === 'lock' && e.state === 'refused');
+  t.regex(
+    refused?.type === 'lock' ? refused.message : '',
+    /another deploy holds the lock of h: alice@laptop/,
+  );
+  t.is(res.exitCode, 2);
+});

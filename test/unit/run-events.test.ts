@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import test from 'ava';
-import { WebhookNotices } from '../../src/deploy/webhook.js';
+import { noticeText, WebhookNotices } from '../../src/deploy/webhook.js';
 import { type RunEvent, RunEvents } from '../../src/engine/events.js';
 import { eventsSchema } from '../../src/engine/events-schema.js';
 import { JsonOutput } from '../../src/engine/json-output.js';
@@ -168,4 +168,21 @@ test('the webhooks: the site’s failed deploy and the refused lock of a host ar
       ['web2', 'webhook', 'notified'],
     ],
   );
+});
+
+test('a restore refused by the lock is posted as such: the database, unchanged', (t) => {
+  const text = noticeText({
+    action: 'restore',
+    env: 'staging',
+    host: 'db1',
+    site: 'shop',
+    ok: false,
+    ref: 'shop',
+    by: 'me@here',
+    durationMs: 0,
+    failedStep: 'lock',
+    detail: 'another deploy holds the lock of db1: alice@laptop',
+  });
+  t.regex(text, /^:x: restore of shop database shop on db1 \(staging\) by me@here FAILED at "lock"/);
+  t.regex(text, /The database is unchanged\./);
 });
