@@ -1,5 +1,5 @@
 /**
- * PostgreSQL backup and restore over the hosts' SSH connections, walked by the host driver like deploy.
+ * PostgreSQL backup and restore over the hosts' SSH connections, walked by the walker like deploy.
  *
  * `backup` runs `verdandi-pg-backup` (installed by the postgres role, the script its daily timer runs) on
  * every selected host that has the postgres role, one host at a time; the script prints the path of each
@@ -21,20 +21,20 @@ import { pipeline } from 'node:stream/promises';
 import type { z } from 'zod';
 import type { Connection } from '../connection/types.js';
 import { deployerName } from '../deploy/git.js';
+import { parseSitesVars } from '../deploy/targets.js';
+import { WebhookNotices } from '../deploy/webhook.js';
+import { ConnectionPool } from '../engine/connection-pool.js';
 import { type ContextOptions, loadRunContext, type RunContext } from '../engine/context.js';
-import {
-  type DriveOptions,
-  driveHosts,
-  type HostWalkCliOptions,
-  parseHostWalkOptions,
-} from '../engine/host-driver.js';
+import type { RunEvents } from '../engine/events.js';
 import { loadRole } from '../engine/loader.js';
+import { runOutputs } from '../engine/outputs.js';
 import { execStoppable } from '../engine/remote-process.js';
+import { DEFAULT_LOCK_WAIT_SECONDS, type HostWalkOptions, Walker } from '../engine/walker.js';
 import { validateRoleVars, varsForRole } from '../inventory/index.js';
 import type { InventoryHost } from '../inventory/types.js';
 import { readLine } from '../secrets/tty.js';
 import { UserError, UserErrors } from '../util/errors.js';
-import { redact } from '../util/redact.js';
+import { DEFAULT_FORKS } from '../util/pool.js';
 import { quote, sh, words } from '../util/shell.js';
 
 /** Installed by the postgres role (roles/postgres): keep these in step with it. */
@@ -50,7 +50,7 @@ export interface BackupOptions extends RunOptions {
   download?: string;
 }
 
-export interface RestoreOptions extends RunOptions, HostWalkCliOptions {
+export interface RestoreOptions extends RunOptions, Partial<HostWalkOptions> {
   db: string;
   from: string;
   remote?: boolean;
@@ -148,29 +148,50 @@ async function postgresVarsOf(
   return postgresVars(ctx, hosts, role.vars);
 }
 
-const output = (json: boolean | undefined) => ({
-  info: (line: string) => {
-    if (!json) process.stdout.write(`${redact(line)}\n`);
-  },
-  warn: (line: string) => {
-    process.stderr.write(`${redact(line)}\n`);
-  },
+/** What backup and restore say: steps per host and database, warnings (events, engine/events.ts). */
+const output = (events: RunEvents) => ({
+  step: (host: string, step: string, detail: string) =>
+    events.emit({ type: 'step', host, site: 'postgres', step, status: 'ok', detail, roundTrips: 0 }),
+  failed: (host: string, step: string, detail: string, output?: string) =>
+    events.emit({
+      type: 'step',
+      host,
+      site: 'postgres',
+      step,
+      status: 'failed',
+      detail,
+      output,
+      roundTrips: 0,
+    }),
+  /** The host's fields of the --json document. */
+  result: (host: string, data: Record<string, unknown>) => events.emit({ type: 'result', host, data }),
 });
 
 function tail(text: string, lines = 5): string {
   return text.trim().split('\n').slice(-lines).join('\n');
 }
 
-function driveOptions(ctx: RunContext, json: boolean | undefined): DriveOptions {
-  return {
-    serial: 1,
-    lockWaitSeconds: 0,
-    breakLock: false,
-    connectOptions: ctx.connectOptions,
-    hostVars: ctx.vars,
-    out: output(json),
-    stopAfterFailure: false,
-  };
+/** The walk of backup or restore: its events shown on the terminal (or --json), one host at a time. */
+async function walker(
+  ctx: RunContext,
+  command: string,
+  hosts: InventoryHost[],
+  json?: boolean,
+): Promise<Walker> {
+  const events = await runOutputs({ json: !!json, verbose: false, check: false, warnsToStderr: true });
+  return new Walker(
+    {
+      command,
+      env: ctx.env,
+      check: false,
+      events,
+      conns: new ConnectionPool(ctx.connectOptions, DEFAULT_FORKS),
+      hostVars: ctx.vars,
+      forks: 1,
+      onInterrupt: 'abort',
+    },
+    hosts.map((h) => h.name),
+  );
 }
 
 /** Streams a file of the host to `local`: written as `<local>.part`, renamed once size and sha256 match. */
@@ -215,70 +236,92 @@ export async function backup(env: string, opts: BackupOptions): Promise<number> 
   await postgresVarsOf(ctx, hosts);
   const report: Record<string, { ok: boolean; unreachable?: boolean; error?: string; dumps: DumpInfo[] }> =
     {};
-  const out = output(opts.json);
-  const drive = await driveHosts(
-    hosts.map((host) => ({ host })),
-    driveOptions(ctx, opts.json),
-    async ({ host }, { conn, signal }) => {
-      const entry: (typeof report)[string] = { ok: false, dumps: [] };
-      report[host.name] = entry;
-      const run = await execStoppable(
-        conn,
-        `if [ ! -x ${BACKUP_SCRIPT} ]; then echo "${BACKUP_SCRIPT} is missing" >&2; exit 127; fi; ${words(BACKUP_SCRIPT, ...(opts.db ?? []))}`,
-        {},
-        signal,
-      );
-      const paths = run.stdout
-        .split('\n')
-        .map((l) => l.trim())
-        .filter((l) => l.startsWith('/') && l.endsWith('.dump'));
-      for (const path of paths) {
-        const info = await conn.exec(sh`stat -c %s ${path} && sha256sum ${path}`);
-        const [size, sum] = info.stdout.trim().split('\n');
-        entry.dumps.push({
-          db: basename(path).replace(/-\d{8}T\d{6}Z\.dump$/, ''),
-          path,
-          bytes: Number(size),
-          sha256: sum?.split(' ')[0],
-        });
-      }
-      if (run.code !== 0) {
-        entry.error = run.stopped
-          ? 'interrupted'
-          : run.code === 127
-            ? `${BACKUP_SCRIPT} is not installed: provision the host with the postgres role first (verdandi provision ${ctx.env})`
-            : `the backup script exited ${run.code}: ${tail(run.stderr)}`;
-      }
-      if (opts.download && !signal.aborted) {
-        const dir = resolve(opts.download, host.name);
-        mkdirSync(dir, { recursive: true });
-        for (const dump of entry.dumps) {
-          const local = join(dir, basename(dump.path));
-          await download(conn, dump, local, signal);
-          dump.downloaded = local;
-        }
-      }
-      entry.ok = entry.error === undefined;
-      for (const d of entry.dumps) {
-        out.info(
-          `${host.name}: ${d.db} → ${d.path} (${d.bytes} bytes)${d.downloaded ? `, saved as ${d.downloaded}` : ''}`,
+  const walk = await walker(ctx, 'backup', hosts, opts.json);
+  const out = output(walk.events);
+  try {
+    const runs = await walk.walk(
+      hosts.map((host) => ({ host })),
+      { maxFailPercentage: 100 },
+      async ({ host }, { conn, signal }) => {
+        const entry: (typeof report)[string] = { ok: false, dumps: [] };
+        report[host.name] = entry;
+        const run = await execStoppable(
+          conn,
+          `if [ ! -x ${BACKUP_SCRIPT} ]; then echo "${BACKUP_SCRIPT} is missing" >&2; exit 127; fi; ${words(BACKUP_SCRIPT, ...(opts.db ?? []))}`,
+          {},
+          signal,
         );
-      }
-      if (entry.error) out.warn(`${host.name}: error: ${entry.error}`);
-      return { ok: entry.ok, result: entry };
-    },
-  );
-  for (const run of drive.runs) {
-    if (run.result) continue;
-    report[run.host] = {
-      ok: false,
-      unreachable: run.status === 'unreachable' || undefined,
-      error: run.message ?? run.status,
-      dumps: report[run.host]?.dumps ?? [],
-    };
+        const paths = run.stdout
+          .split('\n')
+          .map((l) => l.trim())
+          .filter((l) => l.startsWith('/') && l.endsWith('.dump'));
+        for (const path of paths) {
+          const info = await conn.exec(sh`stat -c %s ${path} && sha256sum ${path}`);
+          const [size, sum] = info.stdout.trim().split('\n');
+          entry.dumps.push({
+            db: basename(path).replace(/-\d{8}T\d{6}Z\.dump$/, ''),
+            path,
+            bytes: Number(size),
+            sha256: sum?.split(' ')[0],
+          });
+        }
+        if (run.code !== 0) {
+          entry.error = run.stopped
+            ? 'interrupted'
+            : run.code === 127
+              ? `${BACKUP_SCRIPT} is not installed: provision the host with the postgres role first (verdandi provision ${ctx.env})`
+              : `the backup script exited ${run.code}: ${tail(run.stderr)}`;
+        }
+        if (opts.download && !signal.aborted) {
+          const dir = resolve(opts.download, host.name);
+          mkdirSync(dir, { recursive: true });
+          for (const dump of entry.dumps) {
+            const local = join(dir, basename(dump.path));
+            await download(conn, dump, local, signal);
+            dump.downloaded = local;
+          }
+        }
+        entry.ok = entry.error === undefined;
+        for (const d of entry.dumps) {
+          out.step(
+            host.name,
+            `backup ${d.db}`,
+            `${d.db} → ${d.path} (${d.bytes} bytes)${d.downloaded ? `, saved as ${d.downloaded}` : ''}`,
+          );
+        }
+        if (entry.error) out.failed(host.name, 'backup', `error: ${entry.error}`);
+        return { ok: entry.ok, result: entry };
+      },
+    );
+    for (const run of runs) {
+      if (!run.result)
+        report[run.host] = {
+          ok: false,
+          unreachable: run.status === 'unreachable' || undefined,
+          error: run.message ?? run.status,
+          dumps: report[run.host]?.dumps ?? [],
+        };
+      out.result(run.host, { ...report[run.host] });
+    }
+    return await walk.finish();
+  } finally {
+    await walk.close();
+    walk.events.close();
   }
-  if (opts.json) process.stdout.write(`${redact(JSON.stringify({ hosts: report }))}\n`);
-  return drive.exitCode;
+}
+
+/** The sites of the host that have a webhook (none when its sites are not valid: deploy says why). */
+function siteWebhooks(ctx: RunContext, host: InventoryHost): { name: string; webhook: string }[] {
+  try {
+    const { sites } = parseSitesVars(
+      host,
+      ctx.vars.get(host.name) ?? host.vars,
+      ctx.sensitive.get(host.name),
+    );
+    return sites.flatMap((site) => (site.webhook ? [{ name: site.name, webhook: site.webhook }] : []));
+  } catch {
+    return [];
+  }
 }
 
 /** The first bytes of a local file. */
@@ -310,7 +353,6 @@ export function receiveAndRestoreScript(bytes: number, restoreCommand: (file: st
 
 export async function restore(env: string, opts: RestoreOptions): Promise<number> {
   checkDbName(opts.db, '--db');
-  const walk = parseHostWalkOptions(opts);
   let localDump: { file: string; bytes: number } | undefined;
   if (!opts.remote) {
     const file = resolve(opts.from);
@@ -360,7 +402,6 @@ export async function restore(env: string, opts: RestoreOptions): Promise<number
     }
   }
 
-  const out = output(opts.json);
   const restoreCommand = (file: string) =>
     `${words(
       'runuser',
@@ -377,54 +418,74 @@ export async function restore(env: string, opts: RestoreOptions): Promise<number
       '-d',
       opts.db,
     )} ${file}`;
-  const drive = await driveHosts(
-    [{ host }],
-    {
-      ...driveOptions(ctx, opts.json),
-      ...walk,
-      lock: { reason: `restore ${ctx.env} --db ${opts.db}`, by: await deployerName() },
-    },
-    async (_t, { conn, signal }) => {
-      const exists = await conn.exec(
-        `runuser -u postgres -- psql -p ${quote(port)} -tAc ${quote(`SELECT 1 FROM pg_database WHERE datname = '${opts.db}'`)}`,
-      );
-      if (exists.code !== 0) throw new UserError(`cannot query PostgreSQL: ${tail(exists.stderr)}`, 2);
-      if (exists.stdout.trim() !== '1') {
-        throw new UserError(
-          `database "${opts.db}" does not exist: list it in postgres_databases and run verdandi provision ${ctx.env} first (it creates it empty)`,
-          1,
+  const by = await deployerName();
+  const walk = await walker(ctx, 'restore', [host], opts.json);
+  const out = output(walk.events);
+  // A refused lock is posted to the webhooks of the host's sites, as for deploy and rollback.
+  const notices = new WebhookNotices(walk.events, {
+    action: 'restore',
+    env: ctx.env,
+    by,
+    targets: () =>
+      siteWebhooks(ctx, host).map((site) => ({ site: site.name, url: site.webhook, ref: opts.db })),
+  });
+  walk.events.on(notices.handle);
+  try {
+    const [run] = await walk.walk(
+      [{ host }],
+      {
+        lock: {
+          reason: `restore ${ctx.env} --db ${opts.db}`,
+          by,
+          waitSeconds: opts.lockWaitSeconds ?? DEFAULT_LOCK_WAIT_SECONDS,
+          breakLock: !!opts.breakLock,
+        },
+      },
+      async (_t, { conn, signal }) => {
+        const exists = await conn.exec(
+          `runuser -u postgres -- psql -p ${quote(port)} -tAc ${quote(`SELECT 1 FROM pg_database WHERE datname = '${opts.db}'`)}`,
         );
-      }
-      const result = localDump
-        ? await execStoppable(
-            conn,
-            receiveAndRestoreScript(localDump.bytes, restoreCommand),
-            { stdin: createReadStream(localDump.file) },
-            signal,
-          )
-        : await execStoppable(
-            conn,
-            `test -f ${quote(opts.from)} || { echo ${quote(`${opts.from}: no such file on the host`)} >&2; exit 66; }\n` +
-              `runuser -u postgres -- test -r ${quote(opts.from)} || { echo ${quote(`${opts.from}: the postgres user cannot read it`)} >&2; exit 66; }\n` +
-              restoreCommand(quote(opts.from)),
-            {},
-            signal,
+        if (exists.code !== 0) throw new UserError(`cannot query PostgreSQL: ${tail(exists.stderr)}`, 2);
+        if (exists.stdout.trim() !== '1') {
+          throw new UserError(
+            `database "${opts.db}" does not exist: list it in postgres_databases and run verdandi provision ${ctx.env} first (it creates it empty)`,
+            1,
           );
-      if (result.code !== 0) {
-        out.warn(
-          `${host.name}: error: restore of ${opts.db} ${result.stopped ? 'interrupted' : `failed (exit ${result.code})`}, the database is unchanged:\n${tail(result.stderr, 10)}`,
-        );
-        return { ok: false, result: false };
-      }
-      out.info(`${host.name}: restored ${opts.from} into ${opts.db}`);
-      return { ok: true, result: true };
-    },
-  );
-  if (opts.json) {
-    const ok = drive.exitCode === 0;
-    process.stdout.write(
-      `${JSON.stringify({ hosts: { [host.name]: ok ? { ok, db: opts.db, from: opts.from } : { ok } } })}\n`,
+        }
+        const result = localDump
+          ? await execStoppable(
+              conn,
+              receiveAndRestoreScript(localDump.bytes, restoreCommand),
+              { stdin: createReadStream(localDump.file) },
+              signal,
+            )
+          : await execStoppable(
+              conn,
+              `test -f ${quote(opts.from)} || { echo ${quote(`${opts.from}: no such file on the host`)} >&2; exit 66; }\n` +
+                `runuser -u postgres -- test -r ${quote(opts.from)} || { echo ${quote(`${opts.from}: the postgres user cannot read it`)} >&2; exit 66; }\n` +
+                restoreCommand(quote(opts.from)),
+              {},
+              signal,
+            );
+        if (result.code !== 0) {
+          out.failed(
+            host.name,
+            `restore ${opts.db}`,
+            `error: restore of ${opts.db} ${result.stopped ? 'interrupted' : `failed (exit ${result.code})`}, the database is unchanged:`,
+            tail(result.stderr, 10),
+          );
+          return { ok: false, result: false };
+        }
+        out.step(host.name, `restore ${opts.db}`, `restored ${opts.from} into ${opts.db}`);
+        return { ok: true, result: true };
+      },
     );
+    const ok = run.status === 'ok';
+    out.result(host.name, ok ? { ok, db: opts.db, from: opts.from } : { ok });
+    await notices.settled();
+    return await walk.finish();
+  } finally {
+    await walk.close();
+    walk.events.close();
   }
-  return drive.exitCode;
 }

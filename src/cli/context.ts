@@ -6,12 +6,42 @@
  */
 import { type Command, Option } from 'commander';
 import { CONNECTION_DEFAULTS } from '../connection/types.js';
-import type { RunOptions } from '../engine/execute.js';
+import type { ContextOptions } from '../engine/context.js';
+import type { RunOptions } from '../engine/run-plan.js';
+import type { HostWalkOptions } from '../engine/walker.js';
 import { UserError } from '../util/errors.js';
 import { DEFAULT_FORKS } from '../util/pool.js';
 
 /** The options of `provision` and `run`, as the commands receive them from commander. */
 export type CommonRunOptions = RunOptions;
+
+/** What `varsOptions` gives commander: `--var` as written, -K as a flag. */
+export interface VarsCliOptions {
+  var?: string[];
+  askBecomePass?: boolean;
+}
+
+/**
+ * The typed context options of `varsOptions`: `--var` parsed (a wrong one is a usage error), and with
+ * -K the sudo password asked for on the terminal, before anything is loaded.
+ */
+export async function contextOptions<O extends VarsCliOptions>(
+  o: O,
+): Promise<Omit<O, 'var' | 'askBecomePass'> & Pick<ContextOptions, 'extraVars' | 'becomePassword'>> {
+  const { var: vars, askBecomePass, ...rest } = o;
+  // Loaded here, not with the command line: `--help` stays quick.
+  const [{ parseExtraVars }, { canPrompt, promptHidden }] = await Promise.all([
+    import('../inventory/extra-vars.js'),
+    import('../secrets/tty.js'),
+  ]);
+  const extraVars = parseExtraVars(vars ?? []);
+  let becomePassword: string | undefined;
+  if (askBecomePass) {
+    if (!canPrompt()) throw new UserError('-K needs a terminal to ask for the sudo password', 1);
+    becomePassword = await promptHidden('sudo password: ');
+  }
+  return { ...rest, extraVars, becomePassword };
+}
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -101,4 +131,35 @@ export function commonRunOptions(cmd: Command): Command {
     ),
     'hosts run in parallel',
   );
+}
+
+/** `--serial`, `--lock-wait`, `--break-lock` as commander gives them (deploy, rollback, status, restore). */
+export interface HostWalkCliOptions {
+  serial?: string;
+  lockWait?: string;
+  breakLock?: boolean;
+}
+
+/** Parses and checks `--serial`, `--lock-wait`, `--break-lock` (a usage error, exit 1, before anything). */
+export async function hostWalkOptions<O extends object>(
+  o: O,
+): Promise<Omit<O, keyof HostWalkCliOptions> & HostWalkOptions> {
+  const { serial: serialText, lockWait, breakLock, ...rest } = o as O & HostWalkCliOptions;
+  const { batchSizes, DEFAULT_LOCK_WAIT_SECONDS } = await import('../engine/walker.js');
+  let lockWaitSeconds = DEFAULT_LOCK_WAIT_SECONDS;
+  if (lockWait !== undefined) {
+    lockWaitSeconds = lockWait.trim() === '' ? Number.NaN : Number(lockWait);
+    if (!Number.isFinite(lockWaitSeconds) || lockWaitSeconds < 0)
+      throw new UserError(`--lock-wait must be a number of seconds, got "${lockWait}"`, 1);
+  }
+  let serial: number | string | undefined;
+  if (serialText !== undefined) {
+    serial = serialText.trim().endsWith('%') ? serialText.trim() : Number(serialText);
+    try {
+      batchSizes(1, serial);
+    } catch {
+      throw new UserError(`--serial must be a positive number or a percentage, got "${serialText}"`, 1);
+    }
+  }
+  return { ...rest, serial, lockWaitSeconds, breakLock: !!breakLock };
 }

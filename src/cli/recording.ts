@@ -6,10 +6,10 @@
 import { spawn } from 'node:child_process';
 import type { Command } from 'commander';
 import { UnreachableError } from '../connection/types.js';
+import { listenToRuns } from '../engine/events.js';
 import { InventoryError } from '../inventory/types.js';
 import { UserError } from '../util/errors.js';
 import { redact } from '../util/redact.js';
-import { observeRuns } from '../util/run-events.js';
 
 const RECORDED = new Set(['provision', 'run', 'deploy', 'rollback', 'backup', 'restore']);
 
@@ -46,7 +46,7 @@ export async function startRecording(
     projectDir,
     verdandiVersion: program.version() ?? 'unknown',
   });
-  const stop = observeRuns(recorder);
+  const stop = listenToRuns(recorder.handle);
   const stopSignals = recordSignals(recorder, projectDir);
   return {
     async finish(exitCode, error) {

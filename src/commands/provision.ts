@@ -4,12 +4,15 @@
  */
 import { ConnectionPool } from '../engine/connection-pool.js';
 import { loadRunContext } from '../engine/context.js';
-import { execute, planRun, type RunOptions, reportedRun } from '../engine/execute.js';
+import { ControllerDownloads } from '../engine/downloads.js';
+import { runOutputs } from '../engine/outputs.js';
 import { PeerReader } from '../engine/peer-read.js';
 import { PendingLedger } from '../engine/pending.js';
 import { ErrorCollector } from '../engine/plan.js';
 import { unknownTagsError } from '../engine/run.js';
+import { planRun, type RunOptions, runUnits } from '../engine/run-plan.js';
 import { provisionUnits } from '../engine/units.js';
+import { Walker } from '../engine/walker.js';
 import { DEFAULT_FORKS } from '../util/pool.js';
 
 /** Returns the exit code. */
@@ -21,30 +24,42 @@ export async function provision(env: string, o: RunOptions): Promise<number> {
   conns.warm(ctx.hosts, ctx.vars);
   // Steps that need a value from another host (a worker's swarm join token) read it through these.
   const peers = new PeerReader(ctx.inventory.hosts, ctx.vars, ctx.connectOptions);
-  return reportedRun(conns, peers, o, async (reporter, stop) => {
+  const events = await runOutputs({ json: !!o.json, verbose: !!o.verbose, check: !!o.check, recap: true });
+  const walker = new Walker(
+    {
+      command: 'provision',
+      env: ctx.env,
+      check: !!o.check,
+      events,
+      conns,
+      hostVars: ctx.vars,
+      forks,
+      onInterrupt: 'finish',
+      peers,
+    },
+    ctx.hosts.map((h) => h.name),
+  );
+  // Files fetched on the controller for the steps of this run, each once, removed when it ends.
+  const downloads = new ControllerDownloads();
+  try {
     const errors = new ErrorCollector();
     const units = await provisionUnits(ctx, errors);
-    const [plans] = await planRun(ctx, [units], errors, conns, {
-      forks,
-      reporter,
-      keepOpen: ctx.hosts.length <= forks,
-    });
+    const [plans] = await planRun(ctx, [units], errors, walker, { keepOpen: ctx.hosts.length <= forks });
     const badTags = unknownTagsError(
       o.tags,
       plans.flatMap((p) => p.units),
     );
     if (badTags) throw badTags;
-    const { failed } = await execute(plans, conns, {
-      check: !!o.check,
-      diff: !!o.diff,
-      tags: o.tags,
-      forks,
-      reporter,
-      stop,
-      peers,
-      taskTimeout: o.taskTimeout,
-      pending: PendingLedger.of(plans),
-    });
-    return failed;
-  });
+    await walker.walk(
+      plans.filter((p) => !walker.failed.has(p.host.name)),
+      { maxFailPercentage: 100 },
+      runUnits({ ...o, peers, pending: PendingLedger.of(plans), downloads }),
+    );
+    return await walker.finish();
+  } finally {
+    downloads.close();
+    await walker.close();
+    await peers.closeAll();
+    events.close();
+  }
 }

@@ -5,14 +5,17 @@
  */
 import { ConnectionPool } from '../engine/connection-pool.js';
 import { loadRunContext, type RunContext } from '../engine/context.js';
-import { batchSizes, execute, planRun, type RunOptions, reportedRun } from '../engine/execute.js';
+import { ControllerDownloads } from '../engine/downloads.js';
 import { loadPlaybook } from '../engine/loader.js';
+import { runOutputs } from '../engine/outputs.js';
 import { PeerReader } from '../engine/peer-read.js';
 import { PendingLedger } from '../engine/pending.js';
 import { ErrorCollector } from '../engine/plan.js';
 import { unknownTagsError } from '../engine/run.js';
+import { planRun, type RunOptions, runUnits } from '../engine/run-plan.js';
 import type { Play } from '../engine/types.js';
 import { playbookUnits } from '../engine/units.js';
+import { batchSizes, Walker } from '../engine/walker.js';
 import { selectHosts } from '../inventory/index.js';
 import { InventoryError, type InventoryHost } from '../inventory/types.js';
 import { UserError } from '../util/errors.js';
@@ -42,8 +45,24 @@ export async function runPlaybook(env: string, file: string, o: RunOptions): Pro
   const conns = new ConnectionPool(ctx.connectOptions, forks);
   // Steps that need a value from another host (a worker's swarm join token) read it through these.
   const peers = new PeerReader(ctx.inventory.hosts, ctx.vars, ctx.connectOptions);
-  return reportedRun(conns, peers, o, async (reporter, stop) => {
-    const failed = new Set<string>();
+  const events = await runOutputs({ json: !!o.json, verbose: !!o.verbose, check: !!o.check, recap: true });
+  const walker = new Walker(
+    {
+      command: 'run',
+      env: ctx.env,
+      check: !!o.check,
+      events,
+      conns,
+      hostVars: ctx.vars,
+      forks,
+      onInterrupt: 'finish',
+      peers,
+    },
+    ctx.hosts.map((h) => h.name),
+  );
+  // Files fetched on the controller for the steps of this run, each once, removed when it ends.
+  const downloads = new ControllerDownloads();
+  try {
     const playbook = await loadPlaybook(file);
     // The first play's first batch connects while its roles load; a pattern or serial that is wrong
     // warms nothing (the plan reports it).
@@ -55,8 +74,8 @@ export async function runPlaybook(env: string, file: string, o: RunOptions): Pro
       ctx,
       plays.map((p) => p.hosts),
       errors,
-      conns,
-      { forks, reporter, keepOpen: fitsInForks },
+      walker,
+      { keepOpen: fitsInForks },
     );
     // A record on a host is replayed by any play of the playbook that defines its handler.
     const pending = PendingLedger.of(plans.flat());
@@ -66,28 +85,25 @@ export async function runPlaybook(env: string, file: string, o: RunOptions): Pro
     );
     if (badTags) throw badTags;
     for (const [i, { play }] of plays.entries()) {
-      if (stop.requested) break;
+      if (walker.stop.requested) break;
       const later = new Set(plays.slice(i + 1).flatMap((p) => p.hosts.map((h) => h.host.name)));
-      const res = await execute(
+      // A host that failed in an earlier play does not run the later ones.
+      const failed = walker.failed;
+      await walker.walk(
         plans[i].filter((p) => !failed.has(p.host.name)),
-        conns,
         {
-          check: !!o.check,
-          diff: !!o.diff,
-          tags: o.tags,
-          forks,
           serial: play.serial,
           maxFailPercentage: play.maxFailPercentage,
-          reporter,
           keepOpen: (host) => fitsInForks && later.has(host),
-          stop,
-          peers,
-          taskTimeout: o.taskTimeout,
-          pending,
         },
+        runUnits({ ...o, peers, pending, downloads }),
       );
-      for (const h of res.failed) failed.add(h);
     }
-    return failed;
-  });
+    return await walker.finish();
+  } finally {
+    downloads.close();
+    await walker.close();
+    await peers.closeAll();
+    events.close();
+  }
 }

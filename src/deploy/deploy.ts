@@ -12,19 +12,21 @@
  */
 import { createReadStream } from 'node:fs';
 import type { Connection } from '../connection/types.js';
+import { ConnectionPool } from '../engine/connection-pool.js';
 import { type ContextOptions, loadRunContext, type RunContext } from '../engine/context.js';
+import type { RunEvents } from '../engine/events.js';
+import { runOutputs } from '../engine/outputs.js';
 import {
-  type DriveOptions,
-  type DriveResult,
-  driveHosts,
+  DEFAULT_LOCK_WAIT_SECONDS,
   type HostRun,
-  type HostWalkCliOptions,
   type HostWalkOptions,
   type HostWork,
-  type LockRequest,
-  parseHostWalkOptions,
-} from '../engine/host-driver.js';
+  type LockOptions,
+  Walker,
+  type WalkOptions,
+} from '../engine/walker.js';
 import { UserError } from '../util/errors.js';
+import { DEFAULT_FORKS } from '../util/pool.js';
 import type { DeployLogEntry } from '../util/run-events.js';
 import {
   hostHasCommit,
@@ -58,9 +60,9 @@ import {
   siteEnvFile,
   siteRegistryPassword,
 } from './targets.js';
-import { type DeployNotice, notify } from './webhook.js';
+import { type DeployNotice, WebhookNotices } from './webhook.js';
 
-export interface DeployCliOptions extends HostWalkCliOptions, ContextOptions {
+export interface DeployCliOptions extends Partial<HostWalkOptions>, ContextOptions {
   branch?: string;
   site?: string;
   ifChanged?: boolean;
@@ -98,6 +100,11 @@ export interface HostSession {
   by: string;
   out: DeployOutput;
   walk: HostWalkOptions;
+  events: RunEvents;
+  /** Walks the hosts (walker.ts); `close` it when the command ends. */
+  walker: Walker;
+  /** The sites' webhooks, told how each site's deploy or rollback ended and of refused locks. */
+  notices: WebhookNotices;
   /** Each site's environment file by `host/site`, rendered before any host is contacted. */
   envFiles: Map<string, string>;
   /** The registry password of each swarm site with a registry, by `host/site`. */
@@ -108,8 +115,17 @@ export interface HostSession {
  * Loads the inventory, secrets and every host's sites, and checks the options and every site's
  * environment (a missing secret): every user error comes before any host is contacted.
  */
-export async function openSession(env: string, o: DeployCliOptions): Promise<HostSession> {
-  const walk = parseHostWalkOptions(o);
+export async function openSession(
+  env: string,
+  o: DeployCliOptions,
+  command: 'deploy' | 'rollback' | 'status',
+  ref: (site: Site) => string = (site) => o.branch ?? site.branch,
+): Promise<HostSession> {
+  const walk: HostWalkOptions = {
+    serial: o.serial,
+    lockWaitSeconds: o.lockWaitSeconds ?? DEFAULT_LOCK_WAIT_SECONDS,
+    breakLock: !!o.breakLock,
+  };
   const ctx = await loadRunContext(env, o);
   const all = ctx.hosts.map((host) => ({
     host,
@@ -136,45 +152,87 @@ export async function openSession(env: string, o: DeployCliOptions): Promise<Hos
       const password = siteRegistryPassword(site, ctx.secrets, ctx.env);
       if (password !== undefined) registryPasswords.set(key, password);
     }
+  const by = await deployerName();
+  const events = await runOutputs({
+    json: !!o.json,
+    verbose: !!o.verbose,
+    check: !!o.check,
+    warnsToStderr: true,
+  });
+  const notices = new WebhookNotices(events, {
+    action: command === 'rollback' ? 'rollback' : 'deploy',
+    env: ctx.env,
+    by,
+    targets: (host) =>
+      (targets.find((t) => t.host.name === host)?.vars.sites ?? []).flatMap((site) =>
+        site.webhook ? [{ site: site.name, url: site.webhook, ref: ref(site) }] : [],
+      ),
+  });
+  events.on(notices.handle);
+  const walker = new Walker(
+    {
+      command,
+      env: ctx.env,
+      check: !!o.check,
+      events,
+      conns: new ConnectionPool(ctx.connectOptions, DEFAULT_FORKS),
+      hostVars: ctx.vars,
+      forks: DEFAULT_FORKS,
+      onInterrupt: 'abort',
+    },
+    targets.map((t) => t.host.name),
+  );
   return {
     ctx,
     targets,
-    by: await deployerName(),
-    out: new DeployOutput({ json: !!o.json, verbose: !!o.verbose }),
+    by,
+    out: new DeployOutput(events, { verbose: !!o.verbose }),
     walk,
+    events,
+    walker,
+    notices,
     envFiles,
     registryPasswords,
   };
+}
+
+/** The end of a command's session: the notices posted, the signals and connections let go. */
+export async function closeSession(s: HostSession): Promise<void> {
+  await s.notices.settled();
+  await s.walker.close();
+  s.events.close();
 }
 
 /**
  * How deploy, rollback and status walk their hosts: one host at a time when there are several unless
  * --serial says otherwise (status: all at once); the lock when `lock` is given.
  */
-export function driveOptions(
+export function walkOptions(
   s: HostSession,
-  lock: Omit<LockRequest, 'by'> | undefined,
+  lock: Pick<LockOptions, 'reason'> | undefined,
   rolling: boolean,
-): DriveOptions {
+): WalkOptions {
   return {
-    ...s.walk,
     serial: s.walk.serial ?? (rolling && s.targets.length > 1 ? 1 : undefined),
-    connectOptions: s.ctx.connectOptions,
-    hostVars: s.ctx.vars,
-    out: s.out,
-    lock: lock && { ...lock, by: s.by },
-    stopAfterFailure: rolling,
+    // Rolling: after a batch where a host failed or was unreachable, the later batches do not start.
+    maxFailPercentage: rolling ? 0 : 100,
+    lock: lock && {
+      ...lock,
+      by: s.by,
+      waitSeconds: s.walk.lockWaitSeconds,
+      breakLock: s.walk.breakLock,
+    },
   };
 }
 
 /** Per site: what the work said, and for the sites it did not reach, what stopped its host. */
 export function siteOutcomes(
   s: HostSession,
-  drive: DriveResult<unknown>,
+  runs: HostRun<unknown>[],
   done: Map<string, SiteOutcome[]>,
 ): SiteOutcome[] {
   const outcomes: SiteOutcome[] = [];
-  for (const run of drive.runs) {
+  for (const run of runs) {
     const t = s.targets.find((x) => x.host.name === run.host)!;
     const reached = done.get(run.host) ?? [];
     outcomes.push(...reached);
@@ -262,37 +320,26 @@ async function resolvePushRefs(
 
 export async function deploy(env: string, o: DeployCliOptions): Promise<number> {
   const started = Date.now();
-  const s = await openSession(env, o);
-  const pushRefs = await resolvePushRefs(s, o.branch);
-  const reason = `deploy ${s.ctx.env}${o.branch ? ` --branch ${o.branch}` : ''}`;
-
-  const done = new Map<string, SiteOutcome[]>();
-  const drive = await driveHosts(s.targets, driveOptions(s, o.check ? undefined : { reason }, true), (t, h) =>
-    eachSite(t, done, (site) => deploySite(s, h, t, site, o, pushRefs.get(site.name))),
-  );
-  for (const run of drive.runs) {
-    if (run.step !== 'lock') continue;
-    const t = s.targets.find((x) => x.host.name === run.host)!;
-    for (const site of t.vars.sites)
-      await sendNotice(s, site, {
-        host: run.host,
-        ok: false,
-        ref: o.branch ?? site.branch,
-        failedStep: 'lock',
-        detail: run.message,
-        durationMs: 0,
-      });
+  const s = await openSession(env, o, 'deploy');
+  try {
+    const pushRefs = await resolvePushRefs(s, o.branch);
+    const reason = `deploy ${s.ctx.env}${o.branch ? ` --branch ${o.branch}` : ''}`;
+    const done = new Map<string, SiteOutcome[]>();
+    const runs = await s.walker.walk(
+      s.targets,
+      walkOptions(s, o.check ? undefined : { reason }, true),
+      (t, h) => eachSite(t, done, (site) => deploySite(s, h, t, site, o, pushRefs.get(site.name))),
+    );
+    await s.notices.settled();
+    summarize(s, siteOutcomes(s, runs, done), started);
+    return await s.walker.finish();
+  } finally {
+    await closeSession(s);
   }
-  summarize(s, siteOutcomes(s, drive, done), started, drive);
-  return drive.exitCode;
 }
 
-export function summarize(
-  s: HostSession,
-  outcomes: SiteOutcome[],
-  started: number,
-  drive: DriveResult<unknown>,
-): void {
+export function summarize(s: HostSession, outcomes: SiteOutcome[], started: number): void {
+  const interrupted = s.walker.stop.signal;
   s.out.info('');
   for (const r of outcomes) {
     const what = r.release ? ` ${r.release}` : r.commit ? ` ${r.commit.slice(0, 7)}` : '';
@@ -303,10 +350,9 @@ export function summarize(
         : '';
     s.out.info(`${r.status.toUpperCase().padEnd(11)} ${r.host}  ${r.site}${what}${extra}`);
   }
-  if (drive.interrupted)
-    s.out.info(`interrupted by ${drive.interrupted}: the hosts above show where each stopped`);
+  if (interrupted) s.out.info(`interrupted by ${interrupted}: the hosts above show where each stopped`);
   s.out.info(`done in ${seconds(Date.now() - started)}`);
-  s.out.json({ outcomes, interrupted: drive.interrupted, durationMs: Date.now() - started });
+  s.out.json({ outcomes, ...(interrupted ? { interrupted } : {}) });
 }
 
 /**
@@ -339,21 +385,18 @@ export async function removeHalfMade(
   state.releases = state.releases.filter((r) => !left.includes(r));
 }
 
-async function sendNotice(
+/** The site's deploy or rollback is over: an event, which the webhook notices consume. */
+export function siteDone(
   s: HostSession,
   site: Site,
   n: Omit<DeployNotice, 'action' | 'env' | 'site' | 'by'> & { action?: DeployNotice['action'] },
-): Promise<void> {
-  if (!site.webhook) return;
-  const warning = await notify(site.webhook, {
-    action: 'deploy',
-    env: s.ctx.env,
+): void {
+  s.events.emit({
+    type: 'site-done',
     site: site.name,
-    by: s.by,
     ...n,
+    action: n.action === 'rollback' ? 'rollback' : 'deploy',
   });
-  if (warning) s.out.warn(`${n.host}  ${site.name}  webhook: ${warning}`);
-  else s.out.step(n.host, site.name, 'webhook', 'notified');
 }
 
 /** What a site's deploy (or rollback) works with on its host, and how it ends. */
@@ -390,7 +433,7 @@ export async function inSiteFrame(
   const finish = async (r: Partial<SiteOutcome>, notice?: Partial<DeployNotice>): Promise<SiteOutcome> => {
     const outcome = { ...base, ...r, durationMs: Date.now() - started };
     if (notice) {
-      await sendNotice(s, site, {
+      siteDone(s, site, {
         action,
         host,
         ok: outcome.status === 'deployed' || outcome.status === 'rolled-back',
@@ -411,15 +454,14 @@ export async function inSiteFrame(
   } catch (err) {
     if (!(err instanceof StepFailure)) throw err;
     if (signal.aborted) {
-      s.out.step(host, site.name, err.step, 'INTERRUPTED');
+      s.out.step(host, site.name, err.step, 'INTERRUPTED', 'interrupted');
       return finish({
         status: 'interrupted',
         failedStep: err.step,
         message: 'interrupted: the live release is untouched',
       });
     }
-    s.out.step(host, site.name, err.step, 'FAILED');
-    s.out.block(err.report());
+    s.out.failed(host, site.name, err.step, err.report());
     return finish({ failedStep: err.step, message: err.message }, { detail: err.report() });
   }
 }
@@ -436,8 +478,7 @@ export async function readSiteState(f: SiteFrame): Promise<SiteState> {
 
 /** A failure of the site that is no step's: said, and the site's outcome (the webhook told). */
 function siteFailed(f: SiteFrame, step: string, message: string): Promise<SiteOutcome> {
-  f.s.out.step(f.host, f.site.name, step, 'FAILED');
-  f.s.out.block(message);
+  f.s.out.failed(f.host, f.site.name, step, message);
   return f.finish({ failedStep: step, message }, { detail: message });
 }
 

@@ -1,50 +1,45 @@
 /**
- * What deploy, rollback and status print: one line per step per host and site, an indented block for
- * a failure (command, exit code, output tail), everything through `redact`. With --json, lines go to
- * stderr and stdout carries one JSON document at the end.
+ * What deploy, rollback, status, backup and restore say: each call is one typed event of the run
+ * (engine/events.ts): a step per host and site (started, ok, failed with the command's output tail),
+ * what was written into a site's deploy log, lines for the user. The terminal, --json, the history
+ * and the webhooks are the consumers of these events.
  */
-import { redact } from '../util/redact.js';
-import { type DeployLogEntry, notifyObservers } from '../util/run-events.js';
-
-export interface DeployOutputOptions {
-  json: boolean;
-  verbose: boolean;
-  out?: NodeJS.WritableStream;
-  err?: NodeJS.WritableStream;
-}
+import type { RunEvents, StepStatus } from '../engine/events.js';
+import type { DeployLogEntry } from '../util/run-events.js';
 
 export class DeployOutput {
-  private readonly out: NodeJS.WritableStream;
-  private readonly err: NodeJS.WritableStream;
-  constructor(readonly opts: DeployOutputOptions) {
-    this.out = opts.out ?? process.stdout;
-    this.err = opts.err ?? process.stderr;
-  }
-
-  private write(text: string): void {
-    (this.opts.json ? this.err : this.out).write(`${redact(text)}\n`);
-  }
+  constructor(
+    readonly events: RunEvents,
+    readonly opts: { verbose: boolean },
+  ) {}
 
   /** `web1  app  health check  ok (0.8 s)` */
-  step(host: string, site: string, step: string, detail: string): void {
-    const status = /^FAILED/.test(detail) ? 'failed' : step === 'skipped' ? 'skipped' : 'ok';
-    notifyObservers((o) => o.task?.(host, `${site} › ${step}`, status, redact(detail)));
-    this.write(`${host}  ${site}  ${step.padEnd(22)} ${detail}`);
+  step(host: string, site: string, step: string, detail: string, status: StepStatus = 'ok'): void {
+    this.events.emit({ type: 'step', host, site, step, status, detail, roundTrips: 0 });
+  }
+
+  /** A step starts (the spinner shows it). */
+  started(host: string, site: string, step: string): void {
+    this.events.emit({ type: 'step', host, site, step, status: 'started', detail: '', roundTrips: 0 });
+  }
+
+  /** A step failed: `output` is the block shown under it (command, exit code, output tail). */
+  failed(host: string, site: string, step: string, output?: string, detail = 'FAILED'): void {
+    this.events.emit({ type: 'step', host, site, step, status: 'failed', detail, output, roundTrips: 0 });
   }
 
   /** What was written into the site's deploy log on `host`: for the run history, nothing printed. */
   logged(host: string, entry: DeployLogEntry): void {
-    notifyObservers((o) => o.deployLogged?.(host, entry));
+    this.events.emit({ type: 'deploy-logged', host, entry });
   }
 
   info(text: string): void {
-    this.write(text);
+    this.events.emit({ type: 'message', level: 'info', text });
   }
 
-  /** An indented block: a failure's report (after a FAILED step) or a plan. */
+  /** An indented block: a plan. */
   block(text: string): void {
-    notifyObservers((o) => o.failure?.(redact(text)));
-    this.write(
+    this.info(
       text
         .replace(/\s+$/, '')
         .split('\n')
@@ -54,16 +49,16 @@ export class DeployOutput {
   }
 
   verbose(text: string): void {
-    if (this.opts.verbose) this.write(text);
+    this.events.emit({ type: 'message', level: 'verbose', text });
   }
 
   warn(text: string): void {
-    this.err.write(`${redact(text)}\n`);
+    this.events.emit({ type: 'message', level: 'warn', text });
   }
 
-  /** The --json document (stdout), or nothing. */
-  json(doc: unknown): void {
-    if (this.opts.json) this.out.write(`${redact(JSON.stringify(doc, null, 2))}\n`);
+  /** The command's own fields of the --json document. */
+  json(doc: Record<string, unknown>): void {
+    this.events.emit({ type: 'result', data: doc });
   }
 }
 

@@ -5,8 +5,12 @@
  * once, a short connect timeout, the newest lines of each log, one command per host; a host that does
  * not answer is a note, never an error.
  */
+
+import { ConnectionPool } from '../engine/connection-pool.js';
 import { type ContextOptions, loadRunContext } from '../engine/context.js';
-import { type DriverOutput, driveHosts } from '../engine/host-driver.js';
+import { RunEvents } from '../engine/events.js';
+import { Walker } from '../engine/walker.js';
+import { DEFAULT_FORKS } from '../util/pool.js';
 import type { DeployLogEntry } from '../util/run-events.js';
 import { sh } from '../util/shell.js';
 import { sitePaths } from './site-base.js';
@@ -91,18 +95,25 @@ export async function readHostDeployLogs(env: string, o: ContextOptions): Promis
     .filter((t) => t.vars.sites.length > 0);
   const notes: string[] = [];
   if (targets.length === 0) return { entries: [], notes: [`no host of ${ctx.env} has sites`] };
-  const out: DriverOutput = { info: () => {}, warn: () => {} };
   type Read = { entries: HostLogEntry[] } | { error: string };
-  const drive = await driveHosts<(typeof targets)[number], Read>(
-    targets,
+  // A read that shows nothing: what could not be read becomes a note.
+  const events = new RunEvents();
+  const walker = new Walker(
     {
-      lockWaitSeconds: 0,
-      breakLock: false,
-      connectOptions: ctx.connectOptions,
+      command: 'report',
+      env: ctx.env,
+      check: true,
+      events,
+      conns: new ConnectionPool(ctx.connectOptions, DEFAULT_FORKS),
       hostVars: ctx.vars,
-      out,
-      stopAfterFailure: false,
+      forks: DEFAULT_FORKS,
+      onInterrupt: 'abort',
     },
+    targets.map((t) => t.host.name),
+  );
+  const runs = await walker.walk<(typeof targets)[number], Read>(
+    targets,
+    { maxFailPercentage: 100 },
     async (t, { conn }) => {
       const script = deployLogScript(
         t.vars.sites.map((site) => ({ site: site.name, file: sitePaths(site, t.vars.sites_root).deployLog })),
@@ -117,8 +128,10 @@ export async function readHostDeployLogs(env: string, o: ContextOptions): Promis
       }
     },
   );
+  await walker.close();
+  events.close();
   const entries: HostLogEntry[] = [];
-  for (const run of drive.runs) {
+  for (const run of runs) {
     const r = run.result;
     if (r && 'entries' in r) entries.push(...r.entries);
     else notes.push(`${run.host}: not read (${r ? r.error : `${run.status}: ${run.message ?? ''}`})`);

@@ -3,11 +3,11 @@
  * color, must pass the same health check as a deploy, then takes the traffic. Migrations are not
  * reversed: a release that needs the old schema must be able to run on the new one (or be fixed forward).
  */
-import { driveHosts, type HostWork } from '../engine/host-driver.js';
+import type { HostWork } from '../engine/walker.js';
 import { UserError } from '../util/errors.js';
 import {
+  closeSession,
   type DeployCliOptions,
-  driveOptions,
   eachSite,
   type HostSession,
   inSiteFrame,
@@ -16,6 +16,7 @@ import {
   type SiteOutcome,
   siteOutcomes,
   summarize,
+  walkOptions,
 } from './deploy.js';
 import { describePlan, rollbackPlan } from './plan.js';
 import { previousRelease } from './release.js';
@@ -29,14 +30,21 @@ export interface RollbackCliOptions extends DeployCliOptions {
 
 export async function rollback(env: string, o: RollbackCliOptions): Promise<number> {
   const started = Date.now();
-  const s = await openSession(env, o);
-  const reason = `rollback ${s.ctx.env}${o.to ? ` --to ${o.to}` : ''}`;
-  const done = new Map<string, SiteOutcome[]>();
-  const drive = await driveHosts(s.targets, driveOptions(s, o.check ? undefined : { reason }, true), (t, h) =>
-    eachSite(t, done, (site) => rollbackSite(s, h, t, site, o)),
-  );
-  summarize(s, siteOutcomes(s, drive, done), started, drive);
-  return drive.exitCode;
+  const s = await openSession(env, o, 'rollback', () => o.to ?? 'the previous release');
+  try {
+    const reason = `rollback ${s.ctx.env}${o.to ? ` --to ${o.to}` : ''}`;
+    const done = new Map<string, SiteOutcome[]>();
+    const runs = await s.walker.walk(
+      s.targets,
+      walkOptions(s, o.check ? undefined : { reason }, true),
+      (t, h) => eachSite(t, done, (site) => rollbackSite(s, h, t, site, o)),
+    );
+    await s.notices.settled();
+    summarize(s, siteOutcomes(s, runs, done), started);
+    return await s.walker.finish();
+  } finally {
+    await closeSession(s);
+  }
 }
 
 /** One site of a host: its state, the release to go back to, then --check's description or the plan run. */
@@ -54,7 +62,7 @@ function rollbackSite(
     const target = o.to ?? previousRelease(state.deployed, state.current);
     if (!target) {
       const message = `no release before ${state.current ?? '(none)'} on ${host}: nothing to roll back to`;
-      s.out.step(host, site.name, 'rollback', `FAILED: ${message}`);
+      s.out.step(host, site.name, 'rollback', `FAILED: ${message}`, 'failed');
       return f.finish({ failedStep: 'choose release', message });
     }
     if (!state.releases.includes(target)) {

@@ -127,6 +127,7 @@ export async function runPlan(
   for (const step of plan.steps) {
     if (step.only === 'pending-migrations' && pending === false) continue;
     const started = Date.now();
+    out.started(where.host, where.site, step.title);
     if (step.decides === 'pending-migrations') {
       let res: { stdout: string; stderr: string; code: number };
       try {
@@ -163,7 +164,7 @@ export async function runPlan(
     } catch (err) {
       if (step.bestEffort && err instanceof StepFailure && !(err instanceof Interrupted)) {
         result.warnings.push(`${step.title}: ${err.message}`);
-        out.step(where.host, where.site, step.title, `warning: ${err.message}`);
+        out.step(where.host, where.site, step.title, `warning: ${err.message}`, 'warning');
         continue;
       }
       return fail(err, step);
@@ -178,8 +179,8 @@ export async function runPlan(
     const failure =
       err instanceof StepFailure ? err : new StepFailure(step.title, step.command, -1, String(err));
     result.interrupted = failure instanceof Interrupted;
-    out.step(where.host, where.site, step.title, result.interrupted ? 'INTERRUPTED' : 'FAILED');
-    if (!result.interrupted) out.block(failure.report());
+    if (result.interrupted) out.step(where.host, where.site, step.title, 'INTERRUPTED', 'interrupted');
+    else out.failed(where.host, where.site, step.title, failure.report());
     result.failure = failure;
     if (step.migrates) result.migrationFailed = true;
     // The failed step's own undo too: it may have done part of its work (a half-extracted release).
@@ -201,8 +202,7 @@ async function undo(conn: Connection, done: PlanStep[], where: Where, out: Deplo
         const f =
           err instanceof StepFailure ? err : new StepFailure(`undo ${step.title}`, command, -1, String(err));
         result.undoFailures.push(f);
-        out.step(where.host, where.site, `undo ${step.title}`, 'FAILED');
-        out.block(f.report());
+        out.failed(where.host, where.site, `undo ${step.title}`, f.report());
         ok = false;
       }
     }

@@ -3,10 +3,9 @@
  * processes of both colors, nginx, the health check through nginx, maintenance, free disk: the usual
  * debugging checklist (nginx up? supervisor program running? which code?) in one command, read-only.
  */
-import { driveHosts } from '../engine/host-driver.js';
 import { sh, words } from '../util/shell.js';
 import { healthHost } from './commands.js';
-import { type DeployCliOptions, driveOptions, openSession } from './deploy.js';
+import { closeSession, type DeployCliOptions, type HostSession, openSession, walkOptions } from './deploy.js';
 import { parseReleaseRecord, type ReleaseRecord } from './release.js';
 import { runtimeOf } from './runtimes/index.js';
 import type { Stack } from './runtimes/runtime.js';
@@ -145,10 +144,18 @@ export function formatStatus(st: SiteStatus): string {
 }
 
 export async function status(env: string, o: DeployCliOptions): Promise<number> {
-  const s = await openSession(env, o);
+  const s = await openSession(env, o, 'status');
+  try {
+    return await statusOf(s, o);
+  } finally {
+    await closeSession(s);
+  }
+}
+
+async function statusOf(s: HostSession, o: DeployCliOptions): Promise<number> {
   const all: SiteStatus[] = [];
   // Read-only: all hosts at once (unless --serial), no lock.
-  const drive = await driveHosts(s.targets, driveOptions(s, undefined, false), async (t, { conn }) => {
+  const runs = await s.walker.walk(s.targets, walkOptions(s, undefined, false), async (t, { conn }) => {
     const mine: SiteStatus[] = [];
     for (const site of t.vars.sites) {
       const paths = sitePaths(site, t.vars.sites_root);
@@ -159,7 +166,7 @@ export async function status(env: string, o: DeployCliOptions): Promise<number> 
     // A site that does not answer its health check makes `status` fail: usable from cron or monitoring.
     return { ok: mine.every((st) => st.health.ok), result: mine };
   });
-  for (const run of drive.runs) {
+  for (const run of runs) {
     if (run.status === 'ok' || run.status === 'failed') continue;
     const t = s.targets.find((x) => x.host.name === run.host)!;
     for (const site of t.vars.sites)
@@ -168,7 +175,7 @@ export async function status(env: string, o: DeployCliOptions): Promise<number> 
   all.sort((a, b) => (a.host === b.host ? a.site.localeCompare(b.site) : a.host.localeCompare(b.host)));
   if (o.json) s.out.json({ sites: all });
   else for (const st of all) s.out.info(formatStatus(st));
-  return drive.exitCode;
+  return s.walker.finish();
 }
 
 function unreachable(host: string, site: Site, message: string): SiteStatus {

@@ -3,13 +3,13 @@
  * selects, the secrets, every host's vars with the secrets rendered in, and how to connect (the sudo
  * password asked for with -K included). A user error here changes nothing.
  *
- * The options come typed: the command line (src/cli) has parsed and checked them already.
+ * The options come typed: the command line (src/cli) has parsed and checked them already, `--var` parsed
+ * and the sudo password of -K asked for (the engine prompts for nothing).
  */
 import type { ConnectOptions } from '../connection/index.js';
-import { interpolateVars, loadInventory, parseExtraVars, selectHosts } from '../inventory/index.js';
+import { interpolateVars, loadInventory, selectHosts } from '../inventory/index.js';
 import type { Inventory, InventoryHost } from '../inventory/types.js';
 import { loadSecrets } from '../secrets/index.js';
-import { canPrompt, promptHidden } from '../secrets/tty.js';
 import { UserError } from '../util/errors.js';
 import { registerSecret } from '../util/redact.js';
 
@@ -28,11 +28,11 @@ export interface ConnectionSettings {
 export interface ContextOptions extends ConnectionSettings {
   /** Host pattern: only these hosts. */
   limit?: string;
-  /** `--var key=value`, above every other var. */
-  var?: string[];
+  /** `--var key=value` parsed: above every other var. */
+  extraVars?: Record<string, unknown>;
   vaultPasswordFile?: string;
-  /** Ask for the sudo password of become hosts on the terminal (-K). */
-  askBecomePass?: boolean;
+  /** The sudo password of become hosts, asked for on the terminal (-K). */
+  becomePassword?: string;
 }
 
 export interface RunContext {
@@ -103,7 +103,7 @@ export async function loadRunContext(
   o: ContextOptions,
   cwd = process.cwd(),
 ): Promise<RunContext> {
-  const extraVars = parseExtraVars(o.var ?? []);
+  const extraVars = o.extraVars ?? {};
   const inventory = await loadInventory(env, { cwd, extraVars });
   const hosts = o.limit ? selectHosts(inventory, o.limit) : [...inventory.hosts.values()];
   const secrets = await loadSecrets({
@@ -113,11 +113,7 @@ export async function loadRunContext(
     interactive: !!process.stdin.isTTY && !process.env.CI,
   });
   const { vars, sensitive } = interpolateHosts(inventory, secrets);
-  let becomePassword: string | undefined;
-  if (o.askBecomePass) {
-    if (!canPrompt()) throw new UserError('-K needs a terminal to ask for the sudo password', 1);
-    becomePassword = await promptHidden('sudo password: ');
-  }
+  const { becomePassword } = o;
   if (becomePassword) registerSecret(becomePassword);
   return {
     env: inventory.env,

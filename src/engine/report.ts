@@ -1,12 +1,14 @@
 /**
- * Output of a run: a line per task per host, a spinner on a TTY (plain lines otherwise and in CI),
- * a recap table, or one JSON document with --json. Everything printed goes through `redact`.
+ * The output of a run. `Reporter` is how the engine says what happens: each call is one typed event
+ * (events.ts). `TerminalOutput` is the consumer that shows them: a line per task per host, a line per
+ * deploy step, a spinner on a TTY (plain lines otherwise and in CI), a recap table. With --json it
+ * prints only what must be seen (failures, warnings) on stderr; the document is json-output.ts's.
+ * Every text of an event was redacted when it was emitted.
  */
 import type { Ora } from 'ora';
-import { redact } from '../util/redact.js';
-import { notifyObservers } from '../util/run-events.js';
+import { type RunEvent, RunEvents, type TaskStatus } from './events.js';
 
-export type TaskStatus = 'ok' | 'changed' | 'failed' | 'skipped';
+export type { TaskStatus } from './events.js';
 
 export interface HostStats {
   ok: number;
@@ -36,6 +38,50 @@ export function emptyStats(): HostStats {
   };
 }
 
+/** The per-host counts of a run, from its events (the recap and `--json` both show them). */
+export class HostTally {
+  readonly stats = new Map<string, HostStats>();
+
+  host(name: string): HostStats {
+    let s = this.stats.get(name);
+    if (!s) {
+      s = emptyStats();
+      this.stats.set(name, s);
+    }
+    return s;
+  }
+
+  count(e: RunEvent): void {
+    switch (e.type) {
+      case 'host-connected':
+        this.host(e.host);
+        break;
+      case 'task':
+        if (e.ignored) {
+          // A failure `ignoreErrors` ignores: counted apart from `failed`, as Ansible's recap does.
+          this.host(e.host).ignored++;
+          this.host(e.host).ignoredTasks.push(e.label);
+        } else this.host(e.host)[e.status]++;
+        break;
+      case 'host-failed':
+        this.host(e.host).failed++;
+        break;
+      case 'lock':
+        if (e.state === 'refused') this.host(e.host).failed++;
+        break;
+      case 'host-unreachable':
+        this.host(e.host).unreachable = true;
+        break;
+      case 'host-interrupted':
+        this.host(e.host).interrupted = true;
+        break;
+      case 'run-ended':
+        for (const [name, n] of Object.entries(e.roundTrips)) this.host(name).roundTrips = n;
+        break;
+    }
+  }
+}
+
 export interface ReporterOptions {
   json: boolean;
   verbose: boolean;
@@ -44,22 +90,102 @@ export interface ReporterOptions {
   out?: NodeJS.WritableStream & { isTTY?: boolean };
 }
 
+export interface TerminalOptions extends ReporterOptions {
+  /** The table of counts per host at the end (provision, run). */
+  recap?: boolean;
+  /** Default: process.stderr. */
+  err?: NodeJS.WritableStream;
+  /** Warnings on stderr (deploy & co: their stdout is the steps); provision and run keep them in line. */
+  warnsToStderr?: boolean;
+}
+
+/**
+ * What the engine calls while a run works: each call emits one event. Without an event stream of its
+ * own, it makes one shown on the terminal (the engine's unit tests give `out`).
+ */
+export class Reporter {
+  readonly events: RunEvents;
+
+  constructor(opts: ReporterOptions, events?: RunEvents) {
+    this.events = events ?? new RunEvents().on(new TerminalOutput({ ...opts, recap: true }).handle);
+  }
+
+  /** What is happening now (spinner text on a TTY; nothing otherwise). */
+  activity(text: string): void {
+    this.events.emit({ type: 'message', level: 'activity', text });
+  }
+
+  info(text: string): void {
+    this.events.emit({ type: 'message', level: 'info', text });
+  }
+
+  /** Always shown, even with --json (on stderr then). */
+  warn(text: string): void {
+    this.events.emit({ type: 'message', level: 'warn', text });
+  }
+
+  verbose(text: string): void {
+    this.events.emit({ type: 'message', level: 'verbose', text });
+  }
+
+  /** A task ended; a failed one with `failure`: the command, exit code and output tail. */
+  task(host: string, label: string, status: TaskStatus, detail?: string, failure?: string): void {
+    this.events.emit({ type: 'task', host, label, status, detail, failure, roundTrips: 0 });
+  }
+
+  /** A task failed and `ignoreErrors` ignores it: shown as failed, counted as `ignored` (as Ansible's recap). */
+  ignoredFailure(host: string, label: string, detail: string, failure?: string): void {
+    this.events.emit({
+      type: 'task',
+      host,
+      label,
+      status: 'failed',
+      detail,
+      failure,
+      ignored: true,
+      roundTrips: 0,
+    });
+  }
+
+  /** The diff of a file on `host` (shown under the task that changes it). */
+  diff(host: string, text: string): void {
+    this.events.emit({ type: 'diff', host, text });
+  }
+
+  /** A handler an earlier run notified, found pending on the host. */
+  pendingHandler(host: string, unit: string, name: string): void {
+    this.events.emit({ type: 'handler', host, unit, name, state: 'pending' });
+  }
+
+  unreachable(host: string, reason: string, step = 'connect'): void {
+    this.events.emit({ type: 'host-unreachable', host, reason, step });
+  }
+
+  /** The host's run was stopped (Ctrl-C / SIGTERM): `detail` says where. */
+  interrupted(host: string, detail: string): void {
+    this.events.emit({ type: 'host-interrupted', host, detail });
+  }
+}
+
 const COLORS = { ok: 32, changed: 33, failed: 31, skipped: 90, unreachable: 35, stopped: 35 } as const;
 
-export class Reporter {
-  readonly stats = new Map<string, HostStats>();
+/** The terminal: lines (and a spinner on a TTY), the recap at the end. A consumer of the events. */
+export class TerminalOutput {
+  readonly tally = new HostTally();
   private spinner?: Ora;
   private readonly out: NodeJS.WritableStream & { isTTY?: boolean };
-  private readonly color: boolean;
-  private readonly started = Date.now();
+  private readonly err: NodeJS.WritableStream;
+  private color: boolean;
+  private readonly stopped: string[] = [];
 
   constructor(
-    readonly opts: ReporterOptions,
+    readonly opts: TerminalOptions,
     /** ora's constructor, loaded only when a spinner will show (it costs ~40 ms to import). */
     makeSpinner?: (options: { stream: NodeJS.WritableStream }) => Ora,
   ) {
     this.out = opts.out ?? process.stdout;
-    this.color = Reporter.onTerminal(this.out);
+    this.err = opts.err ?? process.stderr;
+    this.color = TerminalOutput.onTerminal(this.out);
     if (this.color && !opts.json && makeSpinner) this.spinner = makeSpinner({ stream: process.stderr });
     if (process.env.NO_COLOR) this.color = false;
   }
@@ -68,142 +194,131 @@ export class Reporter {
     return !!out.isTTY && !process.env.CI;
   }
 
-  /** A reporter with a spinner when the output is a terminal (plain lines otherwise). */
-  static async create(opts: ReporterOptions): Promise<Reporter> {
-    if (!Reporter.onTerminal(opts.out ?? process.stdout) || opts.json) return new Reporter(opts);
+  /** A terminal output with a spinner when the output is a terminal (plain lines otherwise). */
+  static async create(opts: TerminalOptions): Promise<TerminalOutput> {
+    if (!TerminalOutput.onTerminal(opts.out ?? process.stdout) || opts.json) return new TerminalOutput(opts);
     const { default: ora } = await import('ora');
-    return new Reporter(opts, (o) => ora(o));
-  }
-
-  host(name: string): HostStats {
-    let s = this.stats.get(name);
-    if (!s) {
-      s = emptyStats();
-      this.stats.set(name, s);
-      notifyObservers((o) => o.hostStarted?.(name));
-    }
-    return s;
+    return new TerminalOutput(opts, (o) => ora(o));
   }
 
   private paint(kind: keyof typeof COLORS, text: string): string {
     return this.color ? `\x1b[${COLORS[kind]}m${text}\x1b[0m` : text;
   }
 
-  private line(text: string): void {
-    if (this.opts.json) return;
-    const clean = redact(text);
+  /** A line of the run: on stdout, or with --json on stderr when `always` (else not at all). */
+  private line(text: string, always = false): void {
+    if (this.opts.json) {
+      if (always) this.err.write(`${text}\n`);
+      return;
+    }
     if (this.spinner?.isSpinning) {
       this.spinner.clear();
-      this.out.write(`${clean}\n`);
+      this.out.write(`${text}\n`);
       this.spinner.render();
     } else {
-      this.out.write(`${clean}\n`);
+      this.out.write(`${text}\n`);
     }
   }
 
-  /** What is happening now (spinner text on a TTY; nothing otherwise). */
-  activity(text: string): void {
+  private indented(text: string, always = false): void {
+    this.line(
+      text
+        .replace(/\s+$/, '')
+        .split('\n')
+        .map((l) => `    ${l}`)
+        .join('\n'),
+      always,
+    );
+  }
+
+  private activity(text: string): void {
     if (!this.spinner) return;
-    this.spinner.text = redact(text);
+    this.spinner.text = text;
     if (!this.spinner.isSpinning) this.spinner.start();
   }
 
-  info(text: string): void {
-    this.line(text);
-  }
-
-  /** Always shown, even with --json (on stderr then). */
-  warn(text: string): void {
-    if (this.opts.json) process.stderr.write(`${redact(text)}\n`);
-    else this.line(text);
-  }
-
-  task(host: string, label: string, status: TaskStatus, detail?: string): void {
-    const stats = this.host(host);
-    stats[status]++;
-    notifyObservers((o) => o.task?.(host, label, status, detail === undefined ? undefined : redact(detail)));
-    const word = status === 'changed' && this.opts.check ? 'would change' : status;
-    const tail = detail ? ` (${detail})` : '';
-    const text = `${this.paint(status, word.padEnd(8))} ${host}  ${label}${tail}`;
-    if (status === 'failed' && this.opts.json) process.stderr.write(`${redact(text)}\n`);
-    this.line(text);
-  }
-
-  /** A task failed and `ignoreErrors` ignores it: shown as failed, counted as `ignored` (as Ansible's recap). */
-  ignoredFailure(host: string, label: string, detail: string): void {
-    const stats = this.host(host);
-    stats.ignored++;
-    stats.ignoredTasks.push(redact(label));
-    notifyObservers((o) => o.task?.(host, label, 'failed', redact(`${detail}; ignored`)));
-    const text = `${this.paint('failed', 'failed'.padEnd(8))} ${host}  ${label} (${detail}; ignored: ignoreErrors)`;
-    if (this.opts.json) process.stderr.write(`${redact(text)}\n`);
-    this.line(text);
-  }
-
-  /** Indented block under a task line: a failure's output, a diff (`diffOf`: the host whose file it is). */
-  block(text: string, diffOf?: string): void {
-    if (diffOf !== undefined) notifyObservers((o) => o.diff?.(diffOf, redact(text)));
-    const indented = text
-      .replace(/\n$/, '')
-      .split('\n')
-      .map((l) => `    ${l}`)
-      .join('\n');
-    if (this.opts.json) return;
-    this.line(indented);
-  }
-
-  failureBlock(text: string): void {
-    notifyObservers((o) => o.failure?.(redact(text)));
-    if (this.opts.json) {
-      process.stderr.write(`${redact(text)}\n`);
-      return;
+  readonly handle = (e: RunEvent): void => {
+    this.tally.count(e);
+    switch (e.type) {
+      case 'task': {
+        const word = e.status === 'changed' && this.opts.check ? 'would change' : e.status;
+        const tail = e.ignored
+          ? ` (${e.detail}; ignored: ignoreErrors)`
+          : e.detail
+            ? ` (${e.detail})`
+            : '';
+        this.line(
+          `${this.paint(e.status, word.padEnd(8))} ${e.host}  ${e.label}${tail}`,
+          e.status === 'failed',
+        );
+        if (e.failure !== undefined) {
+          if (this.opts.json) this.err.write(`${e.failure}\n`);
+          else this.indented(e.failure);
+        }
+        break;
+      }
+      case 'diff':
+        this.indented(e.text);
+        break;
+      case 'handler':
+        if (this.opts.verbose)
+          this.line(
+            this.paint('skipped', `${e.host}: handler "${e.name}" was left pending by an earlier run`),
+          );
+        break;
+      case 'host-failed':
+        this.line(`${this.paint('failed', 'failed'.padEnd(8))} ${e.host}  error (${e.message})`, true);
+        break;
+      case 'host-unreachable':
+        this.line(`${this.paint('unreachable', 'unreachable'.padEnd(8))} ${e.host}  ${e.reason}`, true);
+        break;
+      case 'host-interrupted':
+        this.stopped.push(e.host);
+        this.line(`${this.paint('stopped', 'stopped'.padEnd(8))} ${e.host}  ${e.detail}`, true);
+        break;
+      case 'lock':
+        this.line(`${e.host}  ${e.message}`, true);
+        break;
+      case 'step':
+        if (e.status === 'started') {
+          this.activity(`${e.host}  ${e.site}: ${e.step}`);
+          break;
+        }
+        this.line(`${e.host}  ${e.site}  ${e.step.padEnd(22)} ${e.detail}`, true);
+        if (e.output !== undefined) this.indented(e.output, true);
+        break;
+      case 'batch-stopped':
+        this.line(
+          `stopping: ${e.bad} of ${e.of} hosts of this batch failed (max ${e.maxFailPercentage}%); ${e.notStarted} hosts not started`,
+          true,
+        );
+        break;
+      case 'message':
+        if (e.level === 'activity') this.activity(e.text);
+        else if (e.level === 'warn' && this.opts.warnsToStderr) this.err.write(`${e.text}\n`);
+        else if (e.level === 'warn') this.line(e.text, true);
+        else if (e.level === 'info') this.line(e.text, true);
+        else if (this.opts.verbose) this.line(this.paint('skipped', e.text), true);
+        break;
+      case 'run-ended':
+        this.spinner?.stop();
+        if (this.opts.recap && !this.opts.json) this.recap(e.durationMs, e.interruptedBy);
+        break;
     }
-    this.block(text);
-  }
-
-  unreachable(host: string, reason: string): void {
-    this.host(host).unreachable = true;
-    notifyObservers((o) => o.unreachable?.(host, redact(reason)));
-    const text = `${this.paint('unreachable', 'unreachable'.padEnd(8))} ${host}  ${reason}`;
-    if (this.opts.json) process.stderr.write(`${redact(text)}\n`);
-    this.line(text);
-  }
-
-  /** The host's run was stopped (Ctrl-C / SIGTERM): `detail` says where. */
-  interrupted(host: string, detail: string): void {
-    this.host(host).interrupted = true;
-    notifyObservers((o) => o.interrupted?.(host, redact(detail)));
-    const text = `${this.paint('stopped', 'stopped'.padEnd(8))} ${host}  ${detail}`;
-    if (this.opts.json) process.stderr.write(`${redact(text)}\n`);
-    this.line(text);
-  }
-
-  verbose(text: string): void {
-    if (this.opts.verbose) this.line(this.paint('skipped', text));
-  }
+  };
 
   stop(): void {
     this.spinner?.stop();
   }
 
-  /** The recap table (or the --json document); `interruptedBy`: the signal that stopped the run. */
-  finish(interruptedBy?: string): void {
-    this.stop();
-    const durationMs = Date.now() - this.started;
-    const roundTrips = Object.fromEntries([...this.stats].map(([name, s]) => [name, s.roundTrips]));
-    notifyObservers((o) => o.finished?.({ check: this.opts.check, roundTrips }));
-    if (this.opts.json) {
-      const hosts: Record<string, HostStats> = {};
-      for (const [name, s] of this.stats) hosts[name] = s;
-      const doc = { hosts, durationMs, ...(interruptedBy ? { interruptedBy } : {}) };
-      process.stdout.write(`${redact(JSON.stringify(doc, null, 2))}\n`);
-      return;
-    }
-    if (this.stats.size === 0) return;
-    const width = Math.max(4, ...[...this.stats.keys()].map((h) => h.length));
+  /** The recap table; `interruptedBy`: the signal that stopped the run. */
+  private recap(durationMs: number, interruptedBy?: string): void {
+    const stats = this.tally.stats;
+    if (stats.size === 0) return;
+    const width = Math.max(4, ...[...stats.keys()].map((h) => h.length));
     const head = `${'host'.padEnd(width)}  ${['ok', 'changed', 'failed', 'ignored', 'skipped', 'unreachable', 'round trips'].join('  ')}`;
     this.out.write(`\n${head}\n`);
-    for (const [name, s] of this.stats) {
+    for (const [name, s] of stats) {
       const cells = [
         String(s.ok).padStart(2),
         String(s.changed).padStart(7),
@@ -213,15 +328,14 @@ export class Reporter {
         (s.unreachable ? 'yes' : 'no').padStart(11),
         String(s.roundTrips).padStart(11),
       ];
-      this.out.write(`${redact(name.padEnd(width))}  ${cells.join('  ')}\n`);
+      this.out.write(`${name.padEnd(width)}  ${cells.join('  ')}\n`);
     }
-    for (const [name, s] of this.stats) {
-      if (s.ignored) this.out.write(`${redact(name)}: ignored failures: ${s.ignoredTasks.join(', ')}\n`);
+    for (const [name, s] of stats) {
+      if (s.ignored) this.out.write(`${name}: ignored failures: ${s.ignoredTasks.join(', ')}\n`);
     }
-    const stopped = [...this.stats].filter(([, s]) => s.interrupted).map(([name]) => name);
     if (interruptedBy) {
       this.out.write(
-        `interrupted by ${interruptedBy}: ${stopped.length ? `stopped early: ${redact(stopped.join(', '))}` : 'every host had finished'}; ` +
+        `interrupted by ${interruptedBy}: ${this.stopped.length ? `stopped early: ${this.stopped.join(', ')}` : 'every host had finished'}; ` +
           'notified handlers that did not run are recorded on the hosts and run at the next run\n',
       );
     }

@@ -270,7 +270,7 @@ export async function runTasks(
   for (const h of pendingHandlersOf(pending, owner)) {
     if (h in handlers) {
       notified.add(h);
-      reporter.verbose(`${host.name}: handler "${h}" was left pending by an earlier run`);
+      reporter.pendingHandler(host.name, unit, h);
     }
   }
 
@@ -436,12 +436,11 @@ export async function runTasks(
     }
     if (failure !== undefined) {
       // An ignored failure does not fail the host (as in Ansible): the recap counts it as `ignored`.
-      if (task.ignoreErrors) reporter.ignoredFailure(host.name, label(task), 'step failed');
+      if (task.ignoreErrors) reporter.ignoredFailure(host.name, label(task), 'step failed', redact(failure));
       else {
         result.failed++;
-        reporter.task(host.name, label(task), 'failed', `step failed`);
+        reporter.task(host.name, label(task), 'failed', `step failed`, redact(failure));
       }
-      reporter.failureBlock(redact(failure));
       if (recorded) {
         // The change may have happened part way: the handlers recorded on the host run.
         for (const h of task.notify) notified.add(h);
@@ -496,7 +495,7 @@ async function showDiff(
   reporter: Reporter,
 ) {
   if (task.sensitive) {
-    reporter.block(`--- ${diff.path}: diff hidden (sensitive content)`, hostName);
+    reporter.diff(hostName, `--- ${diff.path}: diff hidden (sensitive content)`);
     return;
   }
   const { createTwoFilesPatch } = await import('diff');
@@ -515,7 +514,7 @@ async function showDiff(
     },
   );
   const lines = patch.split('\n').slice(1);
-  reporter.block(redact((secret ? hideHostSide(lines) : lines).join('\n')), hostName);
+  reporter.diff(hostName, redact((secret ? hideHostSide(lines) : lines).join('\n')));
 }
 
 /**

@@ -8,10 +8,10 @@ import { selectHosts } from '../inventory/index.js';
 import { formatOrigin } from '../inventory/types.js';
 import { UserError } from '../util/errors.js';
 import type { PlanContext } from './context.js';
-import { batchSizes } from './execute.js';
 import { loadRole } from './loader.js';
 import { type ErrorCollector, type HostUnits, playUnit, roleUnit, shown, type Unit } from './plan.js';
 import type { Play, Playbook, Role, RoleRef } from './types.js';
+import { batchSizes } from './walker.js';
 
 async function resolveRoleRef(ref: RoleRef, projectDir: string, where: string) {
   if (typeof ref === 'string') return { role: await loadRole(ref, projectDir, where) };

@@ -1,14 +1,16 @@
 /**
- * Records one command's run into the history. It listens to what the run prints (util/run-events.ts),
- * keeps it in memory, and at the end leaves it in the spool for the importer (spool.ts): recording
+ * Records one command's run into the history. It is a consumer of the run's typed events
+ * (engine/events.ts): tasks and deploy steps with their round trips, unreachable hosts, refused locks,
+ * interrupted hosts, what deploys wrote into the sites' logs. It keeps them in memory, and at the end leaves it in the spool for the importer (spool.ts): recording
  * costs a run no round trip, no write while it runs and no database work at its end. A store that
  * cannot be written is a warning; the run's outcome and exit code are never changed by it.
  */
 import { execFile } from 'node:child_process';
 import os from 'node:os';
 import { promisify } from 'node:util';
+import type { TaskStatus as ObservedStatus, RunEvent } from '../engine/events.js';
 import { redact } from '../util/redact.js';
-import type { DeployLogEntry, ObservedStatus, RunObserver } from '../util/run-events.js';
+import type { DeployLogEntry } from '../util/run-events.js';
 import { spoolRun, spoolTrouble } from './spool.js';
 import type { HostRecord, HostStatus, RunRecord, RunStatus, SiteDeployRecord, TaskRecord } from './types.js';
 
@@ -35,18 +37,16 @@ interface HostState {
   lastAt: number;
   /** A diff shown before the task line it belongs to. */
   pendingDiff?: string;
-  /** Commands sent to the host so far, and when its last task ended. */
+  /** Commands sent to the host so far (the sum of its tasks' and steps' round trips). */
   sent: number;
-  sentAtLastTask: number;
-  /** The host's round trips as the engine's recap gives them. */
+  /** The host's round trips as the run's end gives them. */
   engineRoundTrips?: number;
 }
 
-export class Recorder implements RunObserver {
+export class Recorder {
   private readonly started = Date.now();
   private readonly startedAt = new Date(this.started).toISOString();
   private readonly hosts = new Map<string, HostState>();
-  private lastTask?: TaskRecord;
   private readonly deploys: SiteDeployRecord[] = [];
   private check = false;
   /** Read while the run works (git costs a few milliseconds we do not wait for). */
@@ -60,6 +60,53 @@ export class Recorder implements RunObserver {
     return Date.now() - this.started;
   }
 
+  /** Takes one event of the run. */
+  readonly handle = (e: RunEvent): void => {
+    switch (e.type) {
+      case 'host-connected':
+        this.host(e.host);
+        break;
+      case 'task':
+        this.task(e.host, e.label, e.status, e.detail, e.roundTrips, e.failure);
+        break;
+      case 'step': {
+        if (e.status === 'started') break;
+        const status: ObservedStatus =
+          e.status === 'failed' || e.status === 'interrupted'
+            ? 'failed'
+            : e.status === 'skipped'
+              ? 'skipped'
+              : 'ok';
+        this.task(e.host, `${e.site} › ${e.step}`, status, e.detail, e.roundTrips, e.output);
+        break;
+      }
+      case 'diff':
+        // The diff is shown before its task's line: it belongs to the host's next task.
+        this.host(e.host).pendingDiff = redact(e.text);
+        break;
+      case 'deploy-logged':
+        this.deployLogged(e.host, e.entry);
+        break;
+      case 'host-unreachable':
+        this.hostEnded(e.host, 'unreachable', e.reason);
+        break;
+      case 'host-interrupted':
+        this.hostEnded(e.host, 'interrupted', e.detail);
+        break;
+      case 'host-failed':
+        this.task(e.host, 'error', 'failed', e.message, 0);
+        break;
+      case 'lock':
+        // A refused lock is the host's failure: a task of its own, with who holds the lock.
+        if (e.state === 'refused') this.task(e.host, 'deploy lock', 'failed', e.message, 0);
+        break;
+      case 'run-ended':
+        this.check = e.check;
+        for (const [name, n] of Object.entries(e.roundTrips)) this.host(name).engineRoundTrips = n;
+        break;
+    }
+  };
+
   private host(name: string): HostState {
     let h = this.hosts.get(name);
     if (!h) {
@@ -67,7 +114,6 @@ export class Recorder implements RunObserver {
       h = {
         lastAt: at,
         sent: 0,
-        sentAtLastTask: 0,
         record: {
           name,
           status: 'ok',
@@ -87,11 +133,14 @@ export class Recorder implements RunObserver {
     return h;
   }
 
-  hostStarted(host: string): void {
-    this.host(host);
-  }
-
-  task(host: string, label: string, status: ObservedStatus, detail?: string): void {
+  private task(
+    host: string,
+    label: string,
+    status: ObservedStatus,
+    detail: string | undefined,
+    roundTrips: number,
+    failure?: string,
+  ): void {
     const h = this.host(host);
     const at = this.now();
     const task: TaskRecord = {
@@ -101,34 +150,18 @@ export class Recorder implements RunObserver {
       detail: detail === undefined ? null : redact(detail),
       startedMs: h.lastAt,
       durationMs: at - h.lastAt,
-      roundTrips: h.sent - h.sentAtLastTask,
+      roundTrips,
       diff: h.pendingDiff ?? null,
-      failure: null,
+      failure: failure === undefined ? null : redact(failure),
     };
     h.pendingDiff = undefined;
     h.lastAt = at;
-    h.sentAtLastTask = h.sent;
+    h.sent += roundTrips;
     h.record[status]++;
     h.record.tasks.push(task);
-    this.lastTask = task;
   }
 
-  roundTrip(host: string): void {
-    this.host(host).sent++;
-  }
-
-  diff(host: string, text: string): void {
-    // The diff is shown before its task's line: it belongs to the host's next task.
-    this.host(host).pendingDiff = redact(text);
-  }
-
-  failure(text: string): void {
-    // Printed right after the failed task's line (no other output in between).
-    if (this.lastTask?.status === 'failed' && this.lastTask.failure === null)
-      this.lastTask.failure = redact(text);
-  }
-
-  deployLogged(host: string, e: DeployLogEntry): void {
+  private deployLogged(host: string, e: DeployLogEntry): void {
     // As on the host (the report matches the two by host, site, action, release and time).
     const text = (v: string | undefined) => (v === undefined ? null : redact(v));
     this.deploys.push({
@@ -146,23 +179,11 @@ export class Recorder implements RunObserver {
     });
   }
 
-  unreachable(host: string, reason: string): void {
+  private hostEnded(host: string, status: 'unreachable' | 'interrupted', detail: string): void {
     const h = this.host(host);
-    h.record.status = 'unreachable';
-    h.record.detail = redact(reason);
-  }
-
-  interrupted(host: string, detail: string): void {
-    const h = this.host(host);
-    h.record.status = 'interrupted';
+    if (h.record.status === 'unreachable') return;
+    h.record.status = status;
     h.record.detail = redact(detail);
-  }
-
-  finished(summary: { check: boolean; roundTrips: Record<string, number> }): void {
-    this.check = summary.check;
-    // The engine's own count (its recap) is the host's total; commands that print no recap (deploy,
-    // backup...) get the count of the commands seen.
-    for (const [name, n] of Object.entries(summary.roundTrips)) this.host(name).engineRoundTrips = n;
   }
 
   /** The run as it will be stored. */

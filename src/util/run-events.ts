@@ -1,10 +1,8 @@
 /**
- * What happens during a run, for whoever wants to keep it (the run history): the output classes
- * (the engine's Reporter, deploy's DeployOutput) tell every registered observer what they print, with
- * the host it is about. Observers are registered by the CLI layer; the engine knows nothing of them.
- * An observer that throws never disturbs the run: its error is dropped.
+ * The low-level facts of a run that come from below the engine: the commands the connections send
+ * (counted into the run's events, engine/events.ts), and the shape of a site's deploy log entry. An
+ * observer that throws never disturbs the run: its error is dropped.
  */
-export type ObservedStatus = 'ok' | 'changed' | 'failed' | 'skipped';
 
 /**
  * One line of a site's deploy log on its host (`<sites_root>/<site>/deploys.log`): what a deploy or a
@@ -29,30 +27,21 @@ export interface DeployLogEntry {
   from?: string;
 }
 
+/**
+ * Told of every command sent to a host. The connections (which know nothing of runs) report here; the
+ * run's event stream (engine/events.ts) counts them per host and task.
+ */
 export interface RunObserver {
-  /** The run of `host` starts (its first task's time counts from here). */
-  hostStarted?(host: string): void;
-  /** A task (or a deploy step) of `host` finished with this status; `detail` is the changed reason or error. */
-  task?(host: string, label: string, status: ObservedStatus, detail?: string): void;
-  /** A unified diff of a file on `host` (already redacted). */
-  diff?(host: string, text: string): void;
-  /** The command, exit code and output of the failure just reported (follows its task line). */
-  failure?(text: string): void;
-  unreachable?(host: string, reason: string): void;
-  /** The host's run was stopped by Ctrl-C / SIGTERM. */
-  interrupted?(host: string, detail: string): void;
-  /**
-   * One command was sent to `host` (one SSH round trip, see Connection.roundTrips): the history counts
-   * them per task, as it times them, from the host's previous task to this one.
-   */
+  /** One command was sent to `host` (one SSH round trip, see Connection.roundTrips). */
   roundTrip?(host: string): void;
-  /** A deploy or rollback wrote this entry into the site's deploy log on `host` (or tried to). */
-  deployLogged?(host: string, entry: DeployLogEntry): void;
-  /** The run is over: per host, the SSH round trips it cost. */
-  finished?(summary: { check: boolean; roundTrips: Record<string, number> }): void;
 }
 
 const observers = new Set<RunObserver>();
+
+/** Calls `fn` with the host of every command sent until the returned function is called. */
+export function observeRoundTrips(fn: (host: string) => void): () => void {
+  return observeRuns({ roundTrip: fn });
+}
 
 /** Registers an observer until the returned function is called. */
 export function observeRuns(observer: RunObserver): () => void {

@@ -2,7 +2,6 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import test from 'ava';
 import type { Connection, ExecOptions, ExecResult } from '../../src/connection/types.js';
@@ -10,6 +9,7 @@ import { makeBundle, resolveRef, updateMirror } from '../../src/deploy/git.js';
 import { DeployOutput } from '../../src/deploy/output.js';
 import type { DeployPlan, PlanStep } from '../../src/deploy/plan.js';
 import { runPlan } from '../../src/deploy/runner.js';
+import { RunEvents } from '../../src/engine/events.js';
 import { clearSecrets, registerSecret } from '../../src/util/redact.js';
 
 const run = promisify(execFile);
@@ -28,10 +28,7 @@ class FakeConnection implements Connection {
   async close() {}
 }
 
-const quiet = () => {
-  const sink = new Writable({ write: (_c, _e, cb) => cb() });
-  return new DeployOutput({ json: false, verbose: false, out: sink, err: sink });
-};
+const quiet = () => new DeployOutput(new RunEvents(), { verbose: false });
 
 const step = (title: string, extra: Partial<PlanStep> = {}): PlanStep => ({
   phase: 'build',

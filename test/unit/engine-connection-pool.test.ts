@@ -7,11 +7,33 @@ import test from 'ava';
 import type { Connection } from '../../src/connection/types.js';
 import { UnreachableError } from '../../src/connection/types.js';
 import { ConnectionPool } from '../../src/engine/connection-pool.js';
-import { execute } from '../../src/engine/execute.js';
+import { type RunEvent, RunEvents } from '../../src/engine/events.js';
 import type { HostPlan } from '../../src/engine/plan.js';
+import { runUnits } from '../../src/engine/run-plan.js';
+import { Walker, type WalkOptions } from '../../src/engine/walker.js';
 import type { InventoryHost } from '../../src/inventory/types.js';
 import { mapLimited } from '../../src/util/pool.js';
-import { quietReporter } from '../helpers/engine.js';
+
+/** The planned hosts walked as provision walks them; the walker is not closed (the test closes). */
+async function walkPlans(plans: HostPlan[], conns: ConnectionPool, forks: number, opts: WalkOptions = {}) {
+  const seen: RunEvent[] = [];
+  const walker = new Walker(
+    {
+      command: 'provision',
+      env: 't',
+      check: false,
+      events: new RunEvents().on((e) => seen.push(e)),
+      conns,
+      hostVars: new Map(),
+      forks,
+      onInterrupt: 'finish',
+    },
+    plans.map((p) => p.host.name),
+  );
+  await walker.walk(plans, { maxFailPercentage: 100, ...opts }, runUnits({}));
+  walker.stop.dispose();
+  return { failed: walker.failed, events: seen };
+}
 
 const tick = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -68,12 +90,7 @@ test('a run over 40 hosts with --forks 5 never has more than 5 connections open,
   const conns = new ConnectionPool({ projectDir: '/nonexistent' }, 5, connector);
   conns.warm(list, new Map());
   t.is(conns.openCount, 5, 'the warm-up starts the first batch only');
-  const { failed } = await execute(plansFor(list), conns, {
-    check: false,
-    diff: false,
-    forks: 5,
-    reporter: quietReporter().reporter,
-  });
+  const { failed } = await walkPlans(plansFor(list), conns, 5);
   t.is(failed.size, 0);
   t.true(stats.maxOpen <= 5, `max open ${stats.maxOpen}`);
   t.is(stats.opened.length, 40);
@@ -88,12 +105,7 @@ test('warm connections of hosts that run later make room instead of blocking', a
   const conns = new ConnectionPool({ projectDir: '/nonexistent' }, 2, connector);
   // Warm the last two; the run starts with the first ones.
   conns.warm(list.slice(4), new Map());
-  await execute(plansFor(list), conns, {
-    check: false,
-    diff: false,
-    forks: 2,
-    reporter: quietReporter().reporter,
-  });
+  await walkPlans(plansFor(list), conns, 2);
   t.true(stats.maxOpen <= 2);
   t.is(new Set(stats.opened).size, 6);
   await conns.closeAll();
@@ -104,18 +116,11 @@ test('connections kept for a later play stay open; unreachable hosts give their 
   const { stats, connector } = fakeConnector({ unreachable: new Set(['h1']) });
   const list = hosts(3);
   const conns = new ConnectionPool({ projectDir: '/nonexistent' }, 3, connector);
-  const reporter = quietReporter().reporter;
-  await execute(plansFor(list), conns, {
-    check: false,
-    diff: false,
-    forks: 3,
-    reporter,
-    keepOpen: () => true,
-  });
+  const { events } = await walkPlans(plansFor(list), conns, 3, { keepOpen: () => true });
   t.deepEqual(stats.closed, []);
   t.is(stats.open, 2);
   t.true(conns.unreachable.has('h1'));
-  t.true(reporter.host('h1').unreachable);
+  t.true(events.some((e) => e.type === 'host-unreachable' && e.host === 'h1'));
   t.is(conns.openCount, 2);
   await conns.closeAll();
   t.is(stats.open, 0);

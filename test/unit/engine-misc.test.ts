@@ -1,8 +1,8 @@
 import test from 'ava';
 import { BOOTSTRAP, remoteCommand } from '../../src/connection/protocol.js';
 import { classifySshError } from '../../src/connection/ssh.js';
-import { batchSizes } from '../../src/engine/execute.js';
 import { parseFacts } from '../../src/engine/facts.js';
+import { batchSizes } from '../../src/engine/walker.js';
 
 test('serial batches: numbers and percentages', (t) => {
   t.deepEqual(batchSizes(5), [5]);

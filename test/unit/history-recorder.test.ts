@@ -1,17 +1,16 @@
 /**
- * The seam between the output and the history: what the engine's Reporter and deploy's DeployOutput
- * print reaches a registered recorder, attributed to the right host and task, with timings and the
- * round trips each task cost (counted by the connections); nothing reaches it once it is unregistered.
+ * The run history is a consumer of the run's typed events: what the engine's Reporter and deploy's
+ * DeployOutput emit reaches a registered recorder, attributed to the right host and task, with timings
+ * and the round trips each task cost (counted by the connections); nothing reaches it once it is
+ * unregistered. No printed text is read: a step fails because its event says so.
  */
-import { PassThrough } from 'node:stream';
 import test from 'ava';
 import { LocalConnection } from '../../src/connection/local.js';
 import { DeployOutput } from '../../src/deploy/output.js';
+import { listenToRuns, RunEvents } from '../../src/engine/events.js';
 import { Reporter } from '../../src/engine/report.js';
 import { Recorder } from '../../src/history/recorder.js';
-import { observeRuns } from '../../src/util/run-events.js';
 
-const sink = () => Object.assign(new PassThrough(), { isTTY: false });
 const recorder = () =>
   new Recorder({
     command: 'provision',
@@ -21,24 +20,34 @@ const recorder = () =>
     verdandiVersion: 't',
   });
 
+/** An engine reporter on an event stream nobody shows. */
+const reporterOf = (events = new RunEvents()) =>
+  new Reporter({ json: false, verbose: false, check: false }, events);
+
 test.serial(
   'a provision: tasks per host in order, the diff on its task, the failure on the failed one',
   async (t) => {
     const rec = recorder();
-    const stop = observeRuns(rec);
-    const reporter = new Reporter({ json: false, verbose: false, check: false, out: sink() });
-    reporter.host('web1');
-    reporter.host('web2');
+    const stop = listenToRuns(rec.handle);
+    const events = new RunEvents();
+    const reporter = reporterOf(events);
+    events.emit({ type: 'host-connected', host: 'web1' });
+    events.emit({ type: 'host-connected', host: 'web2' });
     reporter.task('web1', 'nginx › apt nginx', 'ok');
-    reporter.block('--- /etc/nginx/nginx.conf\n+worker_processes 4;\n', 'web2');
-    reporter.task('web1', 'nginx › service nginx', 'failed', 'step failed');
-    reporter.failureBlock('command: systemctl start nginx\nexit code: 1');
+    reporter.diff('web2', '--- /etc/nginx/nginx.conf\n+worker_processes 4;\n');
+    reporter.task(
+      'web1',
+      'nginx › service nginx',
+      'failed',
+      'step failed',
+      'command: systemctl start nginx\nexit code: 1',
+    );
     reporter.task('web2', 'nginx › template /etc/nginx/nginx.conf', 'changed', 'content differs');
     reporter.unreachable('db1', 'timeout: no answer');
-    reporter.host('web1').roundTrips = 2;
-    reporter.finish();
+    events.emit({ type: 'run-ended', exitCode: 3, durationMs: 1, check: false, roundTrips: { web1: 2 } });
     stop();
     reporter.task('web1', 'after › the end', 'ok'); // not recorded: unregistered
+    events.close();
     const run = await rec.toRecord({ exitCode: 2 });
     t.is(run.status, 'failed');
     t.deepEqual(
@@ -68,15 +77,23 @@ test.serial(
   },
 );
 
-test.serial('a deploy: each step a task of its site, FAILED steps failed with their report', async (t) => {
+test.serial('a deploy: each step a task of its site, failed steps failed with their report', async (t) => {
   const rec = recorder();
-  const stop = observeRuns(rec);
-  const out = new DeployOutput({ json: false, verbose: false, out: sink(), err: sink() });
+  const stop = listenToRuns(rec.handle);
+  const events = new RunEvents();
+  const out = new DeployOutput(events, { verbose: false });
   out.step('web1', 'shop', 'fetch', 'ok (0.4 s)');
-  out.step('web1', 'shop', 'health check', 'FAILED');
-  out.block('command: curl -fsS http://127.0.0.1:8001/health\nexit code: 22');
-  out.step('web2', 'shop', 'skipped', 'an earlier host failed: not deployed');
+  out.failed(
+    'web1',
+    'shop',
+    'health check',
+    'command: curl -fsS http://127.0.0.1:8001/health\nexit code: 22',
+  );
+  // A detail that reads "FAILED" does not make a step failed: its status does.
+  out.step('web1', 'shop', 'outcome', 'FAILED-looking text, but a note');
+  out.step('web2', 'shop', 'skipped', 'an earlier host failed: not deployed', 'skipped');
   stop();
+  events.close();
   const run = await rec.toRecord({ exitCode: 2 });
   t.deepEqual(
     run.hosts.map((h) => h.tasks.map((x) => [x.label, x.status, x.failure])),
@@ -84,6 +101,7 @@ test.serial('a deploy: each step a task of its site, FAILED steps failed with th
       [
         ['shop › fetch', 'ok', null],
         ['shop › health check', 'failed', 'command: curl -fsS http://127.0.0.1:8001/health\nexit code: 22'],
+        ['shop › outcome', 'ok', null],
       ],
       [['shop › skipped', 'skipped', null]],
     ],
@@ -92,10 +110,10 @@ test.serial('a deploy: each step a task of its site, FAILED steps failed with th
 
 test.serial('round trips: each task gets the commands sent since the host’s previous task', async (t) => {
   const rec = recorder();
-  const stop = observeRuns(rec);
+  const stop = listenToRuns(rec.handle);
   const web1 = new LocalConnection('web1');
-  const reporter = new Reporter({ json: false, verbose: false, check: false, out: sink() });
-  reporter.host('web1');
+  const events = new RunEvents();
+  const reporter = reporterOf(events);
   // A role's probe and a step: two commands, reported on the first task.
   await web1.exec('true');
   await web1.exec('true');
@@ -103,14 +121,15 @@ test.serial('round trips: each task gets the commands sent since the host’s pr
   reporter.task('web1', 'app › copy /etc/b', 'ok');
   await web1.exec('true');
   reporter.task('web1', 'app › service app', 'changed', 'restarted');
-  stop();
   const counted = await rec.toRecord({ exitCode: 0 });
   t.deepEqual(
     counted.hosts[0].tasks.map((x) => x.roundTrips),
     [2, 0, 1],
   );
-  t.is(counted.hosts[0].roundTrips, 3, 'without a recap, the commands seen');
-  // With the engine's recap, its count is the host's total.
-  rec.finished({ check: false, roundTrips: { web1: 4 } });
+  t.is(counted.hosts[0].roundTrips, 3, 'before the run ends, the commands seen');
+  // The run's end gives the host's total (its connection's own count).
+  events.emit({ type: 'run-ended', exitCode: 0, durationMs: 1, check: false, roundTrips: { web1: 4 } });
+  stop();
+  events.close();
   t.is((await rec.toRecord({ exitCode: 0 })).hosts[0].roundTrips, 4);
 });

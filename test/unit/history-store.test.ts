@@ -102,12 +102,34 @@ test('secrets never reach the file: the recorder redacts labels, details, diffs,
     projectDir: dir,
     verdandiVersion: 'test',
   });
-  rec.hostStarted('web1');
-  rec.diff('web1', `--- /etc/app.env\n+++ /etc/app.env\n+TOKEN=${SECRET}\n+${KEY_LINE}\n`);
-  rec.task('web1', `play › template /etc/app.env`, 'changed', `was ${SECRET}`);
-  rec.task('web1', `play › shell curl -H 'X: ${SECRET}'`, 'failed', 'step failed');
-  rec.failure(`command: curl -H 'X: ${SECRET}'\nexit code: 22\nstderr:\nbad token ${SECRET}`);
-  rec.finished({ check: false, roundTrips: { web1: 2 } });
+  // Straight into the recorder (not through an emitter, which redacts too): it redacts on its own.
+  rec.handle({ type: 'host-connected', host: 'web1', at: 0 });
+  rec.handle({
+    type: 'diff',
+    host: 'web1',
+    text: `--- /etc/app.env\n+++ /etc/app.env\n+TOKEN=${SECRET}\n+${KEY_LINE}\n`,
+    at: 1,
+  });
+  rec.handle({
+    type: 'task',
+    host: 'web1',
+    label: `play › template /etc/app.env`,
+    status: 'changed',
+    detail: `was ${SECRET}`,
+    roundTrips: 1,
+    at: 2,
+  });
+  rec.handle({
+    type: 'task',
+    host: 'web1',
+    label: `play › shell curl -H 'X: ${SECRET}'`,
+    status: 'failed',
+    detail: 'step failed',
+    failure: `command: curl -H 'X: ${SECRET}'\nexit code: 22\nstderr:\nbad token ${SECRET}`,
+    roundTrips: 1,
+    at: 3,
+  });
+  rec.handle({ type: 'run-ended', exitCode: 2, durationMs: 4, check: false, roundTrips: { web1: 2 }, at: 4 });
   const spooled = await rec.finish({ exitCode: 2, error: { message: `boom ${SECRET}`, internal: false } });
   t.truthy(spooled);
   t.false(readFileSync(spooled as string).includes(SECRET), 'the secret is not in the spooled run');
@@ -140,8 +162,8 @@ test('a run whose exit code says Ctrl-C is recorded as interrupted, an internal 
     verdandiVersion: 't',
   };
   const stopped = new Recorder(start);
-  stopped.task('web1', 'a › b', 'ok');
-  stopped.interrupted('web1', 'stopped before nginx');
+  stopped.handle({ type: 'task', host: 'web1', label: 'a › b', status: 'ok', roundTrips: 0, at: 0 });
+  stopped.handle({ type: 'host-interrupted', host: 'web1', detail: 'stopped before nginx', at: 1 });
   const crashed = new Recorder(start);
   await stopped.finish({ exitCode: 130 });
   await crashed.finish({ exitCode: 1, error: { message: 'x is not a function', internal: true } });

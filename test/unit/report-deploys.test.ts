@@ -8,14 +8,13 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import test from 'ava';
 import { DeployOutput } from '../../src/deploy/output.js';
 import { deployLogScript, parseDeployLogs } from '../../src/deploy/records.js';
+import { listenToRuns, RunEvents } from '../../src/engine/events.js';
 import { Recorder } from '../../src/history/recorder.js';
 import { HistoryStore } from '../../src/history/store.js';
 import { mergeDeploys } from '../../src/report/data.js';
-import { observeRuns } from '../../src/util/run-events.js';
 import { runCli } from '../helpers/cli.js';
 
 const mine = {
@@ -38,9 +37,8 @@ test('a deploy’s log entries are recorded with its run and listed newest first
     projectDir: dir,
     verdandiVersion: 't',
   });
-  const stop = observeRuns(rec);
-  const sink = () => Object.assign(new PassThrough(), { isTTY: false });
-  const out = new DeployOutput({ json: false, verbose: false, out: sink(), err: sink() });
+  const stop = listenToRuns(rec.handle);
+  const out = new DeployOutput(new RunEvents(), { verbose: false });
   out.step('web1', 'shop', 'health check', 'ok (0.2 s)');
   out.logged('web1', mine);
   out.logged('web2', { ...mine, outcome: 'failed', step: 'health check' });

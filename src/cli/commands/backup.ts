@@ -4,7 +4,7 @@
  * only when one of them runs.
  */
 import type { Command } from 'commander';
-import { varsOptions } from '../context.js';
+import { contextOptions, hostWalkOptions, varsOptions } from '../context.js';
 import { lockOptions } from './deploy.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -27,7 +27,7 @@ export function register(program: Command): void {
       .option('--download <dir>', 'also copy each new dump to <dir>/<host>/ on this machine'),
   ).action(async (env: string, opts) => {
     const { backup } = await import('../../backup/index.js');
-    process.exitCode = await backup(env, opts);
+    process.exitCode = await backup(env, await contextOptions(opts));
   });
 
   lockOptions(
@@ -43,6 +43,7 @@ export function register(program: Command): void {
     ),
   ).action(async (env: string, opts) => {
     const { restore } = await import('../../backup/index.js');
-    process.exitCode = await restore(env, opts);
+    const o = await hostWalkOptions(await contextOptions(opts));
+    process.exitCode = await restore(env, { ...o, db: opts.db, from: opts.from });
   });
 }

@@ -3,7 +3,7 @@
  * imported only when the command runs.
  */
 import type { Command } from 'commander';
-import { varsOptions } from '../context.js';
+import { contextOptions, hostWalkOptions, varsOptions } from '../context.js';
 
 /** The options deploy, rollback and status share with the other commands that touch hosts. */
 function hostOptions(cmd: Command): Command {
@@ -44,7 +44,10 @@ export function register(program: Command): void {
     ),
   ).action(async (env: string, opts) => {
     const { deploy } = await import('../../deploy/deploy.js');
-    process.exitCode = await deploy(env, { ...opts, verbose: verbose() });
+    process.exitCode = await deploy(env, {
+      ...(await hostWalkOptions(await contextOptions(opts))),
+      verbose: verbose(),
+    });
   });
 
   hostOptions(
@@ -56,7 +59,10 @@ export function register(program: Command): void {
     ),
   ).action(async (env: string, opts) => {
     const { rollback } = await import('../../deploy/rollback.js');
-    process.exitCode = await rollback(env, { ...opts, verbose: verbose() });
+    process.exitCode = await rollback(env, {
+      ...(await hostWalkOptions(await contextOptions(opts))),
+      verbose: verbose(),
+    });
   });
 
   hostOptions(
@@ -65,7 +71,10 @@ export function register(program: Command): void {
       .description('what runs where: release, branch, commit, processes, nginx, health check, free disk'),
   ).action(async (env: string, opts) => {
     const { status } = await import('../../deploy/status.js');
-    process.exitCode = await status(env, { ...opts, verbose: verbose() });
+    process.exitCode = await status(env, {
+      ...(await hostWalkOptions(await contextOptions(opts))),
+      verbose: verbose(),
+    });
   });
 
   program

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { commonRunOptions } from '../context.js';
+import { commonRunOptions, contextOptions } from '../context.js';
 
 export function register(program: Command): void {
   commonRunOptions(
@@ -10,6 +10,9 @@ export function register(program: Command): void {
       ),
   ).action(async (env: string, opts) => {
     const { provision } = await import('../../commands/provision.js');
-    process.exitCode = await provision(env, { ...opts, verbose: program.opts().verbose });
+    process.exitCode = await provision(env, {
+      ...(await contextOptions(opts)),
+      verbose: program.opts().verbose,
+    });
   });
 }

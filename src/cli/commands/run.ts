@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { commonRunOptions } from '../context.js';
+import { commonRunOptions, contextOptions } from '../context.js';
 
 export function register(program: Command): void {
   commonRunOptions(
@@ -8,6 +8,9 @@ export function register(program: Command): void {
       .description('run a TypeScript playbook (export default definePlaybook({ plays: [...] }))'),
   ).action(async (env: string, playbook: string, opts) => {
     const { runPlaybook } = await import('../../commands/run.js');
-    process.exitCode = await runPlaybook(env, playbook, { ...opts, verbose: program.opts().verbose });
+    process.exitCode = await runPlaybook(env, playbook, {
+      ...(await contextOptions(opts)),
+      verbose: program.opts().verbose,
+    });
   });
 }

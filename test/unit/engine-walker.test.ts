@@ -1,21 +1,27 @@
 /**
- * The host driver that deploy, rollback, status, backup and restore share: batches, the deploy lock and
- * its take-over, lost hosts, errors of one host among siblings, Ctrl-C, and the one exit-code rule. The
+ * The walker every command that works on hosts shares: batches and `--forks`, the deploy lock and its
+ * take-over, lost hosts, errors of one host among siblings, Ctrl-C, and the one exit-code rule. The
  * hosts are this machine (LocalConnection) with the lock in a temporary directory, or fakes.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
+import { hostWalkOptions } from '../../src/cli/context.js';
 import { LocalConnection } from '../../src/connection/local.js';
 import { type Connection, UnreachableError } from '../../src/connection/types.js';
-import {
-  type DriveOptions,
-  driveHosts,
-  exitCodeOf,
-  parseHostWalkOptions,
-} from '../../src/engine/host-driver.js';
+import { ConnectionPool } from '../../src/engine/connection-pool.js';
+import { type RunEvent, RunEvents } from '../../src/engine/events.js';
 import { deadHolder, LOCK_STALE_SECONDS, lockFileContent, newLockInfo } from '../../src/engine/host-lock.js';
+import {
+  exitCodeOf,
+  type HostWork,
+  type LockOptions,
+  type Target,
+  Walker,
+  type WalkOptions,
+  type WorkResult,
+} from '../../src/engine/walker.js';
 import type { InventoryHost } from '../../src/inventory/types.js';
 
 const host = (name: string): InventoryHost =>
@@ -32,8 +38,13 @@ const host = (name: string): InventoryHost =>
   }) as unknown as InventoryHost;
 
 function recorder() {
+  const events: RunEvent[] = [];
   const lines: string[] = [];
-  return { lines, out: { info: (t: string) => lines.push(t), warn: (t: string) => lines.push(t) } };
+  const listener = (e: RunEvent) => {
+    events.push(e);
+    if (e.type === 'lock' || e.type === 'message') lines.push(e.type === 'lock' ? e.message : e.text);
+  };
+  return { events, lines, listener };
 }
 
 async function lockDir(): Promise<{ dir: string; cleanup: () => Promise<void> }> {
@@ -41,32 +52,72 @@ async function lockDir(): Promise<{ dir: string; cleanup: () => Promise<void> }>
   return { dir: join(base, 'deploy.lock'), cleanup: () => rm(base, { recursive: true, force: true }) };
 }
 
-const options = (extra: Partial<DriveOptions>): DriveOptions => ({
-  lockWaitSeconds: 0,
+interface Options extends WalkOptions {
+  open?: (h: InventoryHost) => Promise<Connection>;
+  listener?: (e: RunEvent) => void;
+  forks?: number;
+}
+
+/** One walk on a walker of its own (deploy & co's settings): its runs, exit code and signal. */
+async function drive<T extends Target, R>(
+  targets: T[],
+  o: Options,
+  work: (target: T, host: HostWork) => Promise<WorkResult<R>>,
+) {
+  const events = new RunEvents();
+  if (o.listener) events.on(o.listener);
+  const conns = new ConnectionPool(
+    { projectDir: tmpdir() },
+    Number.POSITIVE_INFINITY,
+    o.open ?? (async (h) => new LocalConnection(h.name)),
+  );
+  const walker = new Walker(
+    {
+      command: 'test',
+      env: 'test',
+      check: false,
+      events,
+      conns,
+      hostVars: new Map(),
+      forks: o.forks ?? 20,
+      onInterrupt: 'abort',
+    },
+    targets.map((x) => x.host.name),
+  );
+  try {
+    const runs = await walker.walk(targets, o, work);
+    const exitCode = await walker.finish();
+    return { runs, exitCode, interrupted: walker.stop.signal };
+  } finally {
+    await walker.close();
+    events.close();
+  }
+}
+
+const lockOf = (dir: string, extra: Partial<LockOptions> = {}): LockOptions => ({
+  reason: 'deploy test',
+  by: 'me@here',
+  dir,
+  waitSeconds: 0,
   breakLock: false,
-  connectOptions: { projectDir: tmpdir() },
-  hostVars: new Map(),
-  out: recorder().out,
-  stopAfterFailure: true,
-  open: async (h) => new LocalConnection(h.name),
   ...extra,
 });
 
-test('the shared options are checked once, the same for every command', (t) => {
-  t.throws(() => parseHostWalkOptions({ lockWait: 'abc' }), {
+test('the shared options are parsed by the command line, the same for every command', async (t) => {
+  await t.throwsAsync(hostWalkOptions({ lockWait: 'abc' }), {
     message: /--lock-wait must be a number of seconds, got "abc"/,
   });
-  t.throws(() => parseHostWalkOptions({ lockWait: '' }), { message: /--lock-wait/ });
-  t.throws(() => parseHostWalkOptions({ serial: 'x' }), {
+  await t.throwsAsync(hostWalkOptions({ lockWait: '' }), { message: /--lock-wait/ });
+  await t.throwsAsync(hostWalkOptions({ serial: 'x' }), {
     message: /--serial must be a positive number or a percentage/,
   });
-  t.throws(() => parseHostWalkOptions({ serial: '0' }), { message: /--serial/ });
-  t.deepEqual(parseHostWalkOptions({ serial: '2', lockWait: '5', breakLock: true }), {
+  await t.throwsAsync(hostWalkOptions({ serial: '0' }), { message: /--serial/ });
+  t.deepEqual(await hostWalkOptions({ serial: '2', lockWait: '5', breakLock: true }), {
     serial: 2,
     lockWaitSeconds: 5,
     breakLock: true,
   });
-  t.is(parseHostWalkOptions({ serial: '50%' }).serial, '50%');
+  t.is((await hostWalkOptions({ serial: '50%' })).serial, '50%');
 });
 
 test('one exit-code rule: unreachable beats failed, an interruption says which signal', (t) => {
@@ -79,9 +130,9 @@ test('one exit-code rule: unreachable beats failed, an interruption says which s
 
 test('with --serial 2, an error of one host never leaves its sibling mid-deploy; later batches are skipped', async (t) => {
   let siblingFinished = false;
-  const res = await driveHosts(
+  const res = await drive(
     [{ host: host('a') }, { host: host('b') }, { host: host('c') }],
-    options({ serial: 2 }),
+    { serial: 2 },
     async ({ host: h }) => {
       if (h.name === 'a') throw new Error('boom');
       await new Promise((r) => setTimeout(r, 300));
@@ -103,9 +154,9 @@ test('with --serial 2, an error of one host never leaves its sibling mid-deploy;
 });
 
 test('a connection lost mid-work is that host unreachable (exit 3 even beside a failure)', async (t) => {
-  const res = await driveHosts(
+  const res = await drive(
     [{ host: host('lost') }, { host: host('bad') }],
-    options({ serial: 2, stopAfterFailure: false }),
+    { serial: 2, maxFailPercentage: 100 },
     async ({ host: h }) => {
       if (h.name === 'lost') throw new UnreachableError('lost', 'lost', 'lost connection: socket closed');
       return { ok: false, result: null };
@@ -121,9 +172,8 @@ test('a connection lost mid-work is that host unreachable (exit 3 even beside a 
 test('the lock is taken, released, and waited for; a live holder on this machine is never taken over', async (t) => {
   const lock = await lockDir();
   t.teardown(lock.cleanup);
-  const rec = recorder();
-  const opts = options({ lock: { reason: 'deploy test', by: 'me@here', dir: lock.dir }, out: rec.out });
-  const inside = await driveHosts([{ host: host('h') }], opts, async () => ({
+  const opts: Options = { lock: lockOf(lock.dir) };
+  const inside = await drive([{ host: host('h') }], opts, async () => ({
     ok: true,
     result: await readFile(join(lock.dir, 'info'), 'utf8'),
   }));
@@ -137,14 +187,18 @@ test('the lock is taken, released, and waited for; a live holder on this machine
   // Held by this very process (alive): the second run waits its --lock-wait, then fails naming it.
   const held = new LocalConnection('h');
   const info = newLockInfo('alice@laptop', 'deploy other');
-  await driveHosts(
+  await drive(
     [{ host: host('h') }],
-    options({ lock: { reason: 'x', by: 'alice@laptop', dir: lock.dir }, open: async () => held }),
+    { lock: lockOf(lock.dir, { reason: 'x', by: 'alice@laptop' }), open: async () => held },
     async () => {
-      const blocked = await driveHosts([{ host: host('h') }], { ...opts, lockWaitSeconds: 1 }, async () => ({
-        ok: true,
-        result: '',
-      }));
+      const blocked = await drive(
+        [{ host: host('h') }],
+        { lock: lockOf(lock.dir, { waitSeconds: 1 }) },
+        async () => ({
+          ok: true,
+          result: '',
+        }),
+      );
       t.is(blocked.runs[0].status, 'failed');
       t.is(blocked.runs[0].step, 'lock');
       t.regex(blocked.runs[0].message ?? '', /another deploy holds the lock of h: alice@laptop since/);
@@ -157,13 +211,13 @@ test('the lock of a dead holder is taken over with a message: its process gone h
   const lock = await lockDir();
   t.teardown(lock.cleanup);
   const rec = recorder();
-  const opts = options({ lock: { reason: 'deploy', by: 'me@here', dir: lock.dir }, out: rec.out });
+  const opts: Options = { lock: lockOf(lock.dir), listener: rec.listener };
   // A holder on this machine whose process is gone (pid above any pid_max).
   const dead = { ...newLockInfo('bob@here', 'deploy killed'), pid: 99_999_999 };
   await new LocalConnection('h').exec(`mkdir -p '${lock.dir}' && cat > '${lock.dir}/info'`, {
     stdin: lockFileContent(dead),
   });
-  const res = await driveHosts([{ host: host('h') }], opts, async () => ({ ok: true, result: null }));
+  const res = await drive([{ host: host('h') }], opts, async () => ({ ok: true, result: null }));
   t.is(res.exitCode, 0);
   t.true(
     rec.lines.some((l) =>
@@ -192,9 +246,9 @@ test.serial(
     const rec = recorder();
     let started = 0;
     const listeners = process.listenerCount('SIGINT');
-    const res = await driveHosts(
+    const res = await drive(
       [{ host: host('a') }, { host: host('b') }],
-      options({ serial: 1, lock: { reason: 'deploy', by: 'me@here', dir: lock.dir }, out: rec.out }),
+      { serial: 1, lock: lockOf(lock.dir), listener: rec.listener },
       async (_t, { signal }) => {
         started++;
         setTimeout(() => process.emit('SIGINT', 'SIGINT'), 50);
@@ -216,13 +270,13 @@ test.serial(
 
 test('an unreachable host is reported at connect, without a lock or work', async (t) => {
   let worked = false;
-  const res = await driveHosts(
+  const res = await drive(
     [{ host: host('down') }],
-    options({
+    {
       open: async (): Promise<Connection> => {
         throw new UnreachableError('down', 'timeout', 'root@down:22: connection timed out');
       },
-    }),
+    },
     async () => {
       worked = true;
       return { ok: true, result: null };
@@ -232,4 +286,63 @@ test('an unreachable host is reported at connect, without a lock or work', async
   t.is(res.runs[0].status, 'unreachable');
   t.is(res.runs[0].step, 'connect');
   t.is(res.exitCode, 3);
+});
+
+test('at most --forks hosts at once; a batch over maxFailPercentage stops the later ones, said as an event', async (t) => {
+  const rec = recorder();
+  let running = 0;
+  let most = 0;
+  const res = await drive(
+    ['a', 'b', 'c', 'd', 'e', 'f'].map((name) => ({ host: host(name) })),
+    { serial: 4, maxFailPercentage: 20, forks: 2, listener: rec.listener },
+    async ({ host: h }) => {
+      running++;
+      most = Math.max(most, running);
+      await new Promise((r) => setTimeout(r, 50));
+      running--;
+      return { ok: h.name !== 'a', result: null };
+    },
+  );
+  t.is(most, 2);
+  t.deepEqual(
+    res.runs.map((r) => r.status),
+    ['failed', 'ok', 'ok', 'ok', 'skipped', 'skipped'],
+  );
+  t.is(res.exitCode, 2);
+  t.like(
+    rec.events.find((e) => e.type === 'batch-stopped'),
+    { bad: 1, of: 4, maxFailPercentage: 20, notStarted: 2 },
+  );
+  // One event stream: started, connected, the end with its exit code.
+  t.like(rec.events[0], { type: 'run-started', hosts: ['a', 'b', 'c', 'd', 'e', 'f'] });
+  t.like(rec.events.at(-1), { type: 'run-ended', exitCode: 2 });
+});
+
+test('a refused lock is an event naming the holder, and the host fails at its lock step', async (t) => {
+  const lock = await lockDir();
+  t.teardown(lock.cleanup);
+  const other = { ...newLockInfo('alice@laptop', 'deploy other'), controller: 'elsewhere' };
+  await new LocalConnection('h').exec(`mkdir -p '${lock.dir}' && cat > '${lock.dir}/info'`, {
+    stdin: lockFileContent(other),
+  });
+  const rec = recorder();
+  const res = await drive(
+    [{ host: host('h') }],
+    { lock: lockOf(lock.dir), listener: rec.listener },
+    async () => ({
+      ok: true,
+      result: null,
+    }),
+  );
+  t.like(res.runs[0], { status: 'failed', step: 'lock' });
+  t.like(
+    rec.events.find((e) => e.type === 'lock'),
+    { host: 'h', state: 'refused' },
+  );
+  const refused = rec.events.find((e) => e.type === 'lock' && e.state === 'refused');
+  t.regex(
+    refused?.type === 'lock' ? refused.message : '',
+    /another deploy holds the lock of h: alice@laptop/,
+  );
+  t.is(res.exitCode, 2);
 });

@@ -1,0 +1,104 @@
+/**
+ * A run of tasks (`provision`, `run`) on the walker (walker.ts): facts for the units that need them
+ * (a read-only walk), the plan of every host, then each host's planned units.
+ */
+import type { ContextOptions, RunContext } from './context.js';
+import { gatherFacts } from './facts.js';
+import type { ControllerDownloads } from './downloads.js';
+import type { PeerReader } from './peer-read.js';
+import type { PendingLedger } from './pending.js';
+import { type ErrorCollector, type HostPlan, type HostUnits, planHosts } from './plan.js';
+import { Reporter } from './report.js';
+import { InterruptedError, runTasks } from './run.js';
+import type { HostFacts } from './types.js';
+import type { HostWork, Walker, WorkResult } from './walker.js';
+
+/** What a run of tasks is given (`provision`, `run`): typed by the command line. */
+export interface RunOptions extends ContextOptions {
+  /** Probe only: show what would change, change nothing. */
+  check?: boolean;
+  diff?: boolean;
+  /** Only tasks and roles with one of these tags. */
+  tags?: string[];
+  /** Hosts worked on at once (default DEFAULT_FORKS). */
+  forks?: number;
+  json?: boolean;
+  verbose?: boolean;
+  /** Seconds a command may run when its task sets no `timeout` (`--task-timeout`). */
+  taskTimeout?: number;
+}
+
+/**
+ * Everything before the first command on a host: facts for the roles that need them (read only; a
+ * host unreachable there is left out of the run), then every unit of every host evaluated. Throws
+ * every user error found at once (exit 1).
+ */
+export async function planRun(
+  ctx: RunContext,
+  units: HostUnits[][],
+  errors: ErrorCollector,
+  walker: Walker,
+  opts: { keepOpen: boolean },
+): Promise<HostPlan[][]> {
+  // Facts cost a connection: not worth one when the run is refused anyway.
+  // A host needs facts when a unit of any play wants them (once per host).
+  const needFacts = new Map<string, HostUnits>();
+  for (const h of units.flat()) if (h.units.some((u) => u.gatherFacts)) needFacts.set(h.host.name, h);
+  const facts = new Map<string, HostFacts>();
+  if (errors.errors.length === 0 && needFacts.size > 0) {
+    await walker.walk(
+      [...needFacts.values()],
+      { maxFailPercentage: 100, keepOpen: () => opts.keepOpen },
+      async ({ host }, { conn, events }) => {
+        events.emit({ type: 'message', level: 'activity', text: `${host.name}: gathering facts` });
+        facts.set(host.name, await gatherFacts(conn));
+        return { ok: true, result: undefined };
+      },
+    );
+  }
+  const plans: HostPlan[][] = [];
+  for (const hosts of units) {
+    const planned = await planHosts(ctx, hosts, errors, {
+      facts,
+      skip: (host) => walker.failed.has(host),
+    });
+    plans.push(planned);
+  }
+  errors.throwIfAny();
+  return plans;
+}
+
+/** The work of one host of a run of tasks: its planned units in order, until one fails. */
+export function runUnits(
+  opts: Pick<RunOptions, 'check' | 'diff' | 'tags' | 'taskTimeout'> & {
+    peers?: PeerReader;
+    /** The pending-handler records the command can replay (pending.ts); the others are reported. */
+    pending?: PendingLedger;
+    /** Files fetched on the controller for the steps of this run, each once (downloads.ts). */
+    downloads?: ControllerDownloads;
+  },
+): (plan: HostPlan, host: HostWork) => Promise<WorkResult<undefined>> {
+  return async ({ info, units }, { conn, stop, events }) => {
+    const reporter = new Reporter({ json: false, verbose: false, check: !!opts.check }, events);
+    for (const unit of units) {
+      if (stop.requested) throw new InterruptedError(unit.name);
+      const res = await runTasks(conn, info, unit.tasks, {
+        check: !!opts.check,
+        diff: !!opts.diff,
+        reporter,
+        tags: opts.tags,
+        unit: unit.name,
+        source: unit.definedBy,
+        pending: opts.pending,
+        unitTags: unit.tags,
+        handlers: unit.handlers,
+        stop,
+        taskTimeout: opts.taskTimeout,
+        readPeer: opts.peers?.read.bind(opts.peers),
+        downloads: opts.downloads,
+      });
+      if (res.failed > 0) return { ok: false, result: undefined };
+    }
+    return { ok: true, result: undefined };
+  };
+}
