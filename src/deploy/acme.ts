@@ -116,14 +116,18 @@ export function acmeHostTasks(caBundle: string | undefined): Task[] {
   return tasks;
 }
 
-/** The one CA bundle of a host's ACME sites (certbot.service has one environment); refuses two. */
+/**
+ * The one CA bundle of a host's ACME sites, or undefined when none names one. certbot.service has one
+ * environment, and REQUESTS_CA_BUNDLE replaces the system's CAs: two bundles, or a bundle for some
+ * sites only (the others' renewals would no longer trust their server), are refused.
+ */
 export function acmeCaBundle(acmes: Acme[], where: string): string | undefined {
-  const bundles = new Set(acmes.flatMap((a) => (a.caBundle ? [a.caBundle] : [])));
+  const bundles = new Set(acmes.map((a) => a.caBundle));
   if (bundles.size > 1)
     throw new UserError(
-      `${where}: the ACME sites name different caBundle files (${[...bundles].join(', ')})`,
+      `${where}: the ACME sites name different caBundle files (${[...bundles].map((b) => b ?? 'none').join(', ')})`,
       1,
-      "certbot's renewals run with one CA bundle: give every ACME site of the host the same caBundle",
+      "certbot's renewals run with one CA bundle, which replaces the system's CAs: give every ACME site of the host the same caBundle, or none",
     );
   return [...bundles][0];
 }

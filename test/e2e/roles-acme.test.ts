@@ -8,7 +8,7 @@
  * writes the TLS vhost: HTTPS answers with a certificate chained to pebble's root. A second provision
  * changes nothing. A renewal by Debian's certbot.timer service (made due) installs a new certificate and
  * reloads nginx; one with nothing due reloads nothing. A name pebble cannot validate fails the run with
- * certbot's reason, and that site still answers on plain HTTP.
+ * certbot's reason, and that site still answers on plain HTTP. The sites role's vhost does the same.
  */
 import test from 'ava';
 import {
@@ -194,5 +194,55 @@ test.serial(
     t.is((await hosts.ssh(HOST, 'test -e /etc/letsencrypt/live/lost')).code, 1);
     // The other site is untouched.
     t.is(await sshOk(t, hosts, HOST, https), 'the shop over TLS\n');
+  },
+);
+
+test.serial(
+  'the sites role: its vhost gets a certificate the same way, then proxies over HTTPS',
+  async (t) => {
+    await sshOk(
+      t,
+      hosts,
+      HOST,
+      [
+        'echo "127.0.0.1 app.acme.test" >> /etc/hosts',
+        // What the deploy would start: the blue color's port answers.
+        'mkdir -p /srv/blue && echo "the app behind the site" > /srv/blue/index.html',
+        'systemd-run --unit=blue --working-directory=/srv/blue python3 -m http.server 8000 --bind 127.0.0.1',
+      ].join(' && '),
+    );
+    const app = {
+      name: 'app',
+      repo: 'https://git.example.org/app.git',
+      runtime: { type: 'docker' },
+      nginx: { serverNames: ['app.acme.test'], tls: { acme } },
+    };
+    const inv = stackInventory(project.dir, [hosts.get(HOST)], ['nginx', 'sites'], {
+      nginx_sites: [shop],
+      sites: [app],
+    });
+    const first = await provision(project.dir, inv);
+    t.true(assertConverged(t, first, HOST).changed > 0);
+    t.true(await waitOnHost(hosts, HOST, 'curl -fsS http://127.0.0.1:8000/'));
+    t.is(
+      await sshOk(
+        t,
+        hosts,
+        HOST,
+        `curl -sS --cacert ${PEBBLE}/root.pem --resolve app.acme.test:443:127.0.0.1 https://app.acme.test/`,
+      ),
+      'the app behind the site\n',
+    );
+    t.regex(
+      await sshOk(
+        t,
+        hosts,
+        HOST,
+        'openssl x509 -in /etc/letsencrypt/live/site-app/fullchain.pem -noout -ext subjectAltName',
+      ),
+      /DNS:app\.acme\.test/,
+    );
+    const again = await provision(project.dir, inv);
+    t.is(assertConverged(t, again, HOST).changed, 0, again.stdout);
   },
 );

@@ -135,7 +135,7 @@ test('nginx tasks: certbot and its timer, plain-HTTP vhost, certificate, then th
   t.deepEqual(tasks[vhost].notify, ['reload nginx']);
 });
 
-test('two caBundle files on one host are refused (certbot.service has one)', async (t) => {
+test('two caBundle files, or one for some sites only, are refused (certbot.service has one environment)', async (t) => {
   const v = vars.parse({
     nginx_sites: [
       { name: 'a', server_names: ['a.test'], root: '/x', tls: { acme: { ...acme, caBundle: '/a.pem' } } },
@@ -143,7 +143,17 @@ test('two caBundle files on one host are refused (certbot.service has one)', asy
     ],
   });
   await t.throwsAsync(async () => nginxRole.tasks(v, hostInfo('web1')), {
-    message: /different caBundle files/,
+    message: /different caBundle files \(\/a\.pem, \/b\.pem\)/,
+  });
+  // A bundle for one site only would take the system's CAs from the other's renewals.
+  const mixed = vars.parse({
+    nginx_sites: [
+      { name: 'a', server_names: ['a.test'], root: '/x', tls: { acme: { ...acme, caBundle: '/a.pem' } } },
+      { name: 'b', server_names: ['b.test'], root: '/x', tls: { acme } },
+    ],
+  });
+  await t.throwsAsync(async () => nginxRole.tasks(mixed, hostInfo('web1')), {
+    message: /different caBundle files \(\/a\.pem, none\)/,
   });
 });
 
