@@ -290,8 +290,10 @@ export function siteView(s: NginxSite, opts: { httpOnly?: boolean } = {}) {
 
 function tlsFiles(name: string, tls: NonNullable<NginxSite['tls']>): { certificate: string; key: string } {
   if (tls.acme) return acmeCertificatePaths(name);
-  // The schema holds both when there is no acme.
-  return { certificate: tls.certificate ?? '', key: tls.key ?? '' };
+  // The schema refuses a tls without acme that lacks either.
+  if (tls.certificate === undefined || tls.key === undefined)
+    throw new Error(`site ${name}: tls has neither acme nor certificate and key`);
+  return { certificate: tls.certificate, key: tls.key };
 }
 
 function checkUniqueNames(sites: NginxSite[], host: HostInfo): void {
