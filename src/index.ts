@@ -3,6 +3,23 @@
  *   import { defineRole, definePlaybook, apt, template, service, z } from 'verdandi';
  */
 export { z } from 'zod';
+// HTTPS certificates from an ACME server (certbot), for the nginx and sites roles.
+export {
+  ACME_DEPLOY_HOOK,
+  ACME_HTTP_DIR,
+  ACME_WEBROOT,
+  type Acme,
+  acmeCaBundle,
+  acmeCertificatePaths,
+  acmeDirectory,
+  acmeHostTasks,
+  acmeNameProblem,
+  acmeSchema,
+  CERTBOT_DROP_IN,
+  type CertificateRequest,
+  certificateCurrentCheck,
+  obtainCertificateTask,
+} from './deploy/acme.js';
 // The site model shared by the `sites` role (provision) and `verdandi deploy`; the role asks the site's
 // runtime what it needs.
 export { runtimeOf } from './deploy/runtimes/index.js';

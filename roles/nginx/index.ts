@@ -9,14 +9,24 @@
  *   running nginx, which keeps serving;
  * - a change reloads nginx (graceful: no dropped connection), never restarts it;
  * - the maintenance switch of the deploy: while `/etc/nginx/maintenance/<site>.on` exists, the site
- *   answers 503 with `/var/www/maintenance/<site>.html` (or the role's default page).
+ *   answers 503 with `/var/www/maintenance/<site>.html` (or the role's default page);
+ * - `tls.acme`: the certificate comes from an ACME server through certbot (HTTP-01 on the site's own
+ *   vhost); until it exists the site answers on plain HTTP, and Debian's certbot.timer renews it.
  */
 import {
+  ACME_HTTP_DIR,
+  ACME_WEBROOT,
   absent,
+  acmeCaBundle,
+  acmeCertificatePaths,
+  acmeHostTasks,
+  acmeNameProblem,
+  acmeSchema,
   apt,
   defineRole,
   directory,
   type HostInfo,
+  obtainCertificateTask,
   prune,
   quote,
   service,
@@ -74,15 +84,34 @@ const site = z
     default_server: z.boolean().default(false),
     /** Also listen on IPv6 (`[::]:port`). */
     ipv6: z.boolean().default(false),
-    /** TLS: certificate and key paths on the host (the role does not create them). */
+    /**
+     * TLS: either certificate and key paths on the host (the role does not create them), or `acme`: a
+     * certificate the role obtains from an ACME server (Let's Encrypt) and that certbot renews.
+     */
     tls: z
       .object({
-        certificate: token('tls.certificate'),
-        key: token('tls.key'),
+        certificate: token('tls.certificate').optional(),
+        key: token('tls.key').optional(),
+        acme: acmeSchema.optional(),
         listen: z.union([z.number().int().min(1).max(65535), token('tls.listen')]).default(443),
         http2: z.boolean().default(true),
         /** Plain HTTP on `listen` only redirects to HTTPS. When false, the site answers on both. */
         redirect_http: z.boolean().default(true),
+      })
+      .superRefine((t, ctx) => {
+        const paths = t.certificate !== undefined || t.key !== undefined;
+        if (t.acme && paths)
+          ctx.addIssue({
+            code: 'custom',
+            message:
+              'tls takes either certificate and key (files on the host) or acme (a certificate from an ACME server), not both',
+          });
+        else if (!t.acme && (t.certificate === undefined || t.key === undefined))
+          ctx.addIssue({
+            code: 'custom',
+            message:
+              'tls needs both certificate and key (files on the host), or acme: { email } (a certificate from an ACME server)',
+          });
       })
       .optional(),
     /** Reverse proxy to these servers (`127.0.0.1:3579`, `unix:/run/app.sock`). */
@@ -102,6 +131,18 @@ const site = z
   })
   .refine((s) => s.upstream !== undefined || s.root !== undefined || s.locations.length > 0, {
     message: 'a site needs an upstream, a root or at least one location',
+  })
+  .superRefine((s, ctx) => {
+    if (!s.tls?.acme) return;
+    for (const [i, n] of s.server_names.entries()) {
+      const problem = acmeNameProblem(n);
+      if (problem)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['server_names', i],
+          message: `${problem}: a site with tls.acme needs the host names its certificate is for in server_names`,
+        });
+    }
   });
 
 export type NginxSite = z.infer<typeof site>;
@@ -174,8 +215,16 @@ const PROXY_HEADERS = [
   'proxy_set_header Connection "";',
 ];
 
-/** What vhost.conf.hbs needs for one site. */
-export function siteView(s: NginxSite) {
+/** The vhost that serves an ACME site on plain HTTP until its certificate exists (copied into place once). */
+export function acmeHttpSiteFile(name: string): string {
+  return `${ACME_HTTP_DIR}/${SITE_PREFIX}${name}.conf`;
+}
+
+/**
+ * What vhost.conf.hbs needs for one site. `httpOnly`: the site as it answers before its ACME certificate
+ * exists (plain HTTP, no TLS server, the challenge directory served).
+ */
+export function siteView(s: NginxSite, opts: { httpOnly?: boolean } = {}) {
   const upstreamName = `${s.name.replace(/[^a-z0-9_]/g, '_')}_backend`;
   const plain = (port: number | string, extra: string[]) =>
     [String(port), ...extra].join(' ') + (s.default_server ? ' default_server' : '');
@@ -185,13 +234,16 @@ export function siteView(s: NginxSite) {
     return lines;
   };
 
+  const tls = opts.httpOnly ? undefined : s.tls;
+  // ACME sites answer the HTTP-01 challenge on plain HTTP: in the redirecting server when there is one.
+  const acmeWebroot = s.tls?.acme ? ACME_WEBROOT : null;
   let listen: string[];
-  let redirect: { listen: string[] } | null = null;
-  if (s.tls) {
-    const tlsListen = withIpv6(s.tls.listen, s.tls.http2 ? ['ssl', 'http2'] : ['ssl']);
-    if (s.tls.redirect_http) {
+  let redirect: { listen: string[]; acmeWebroot: string | null } | null = null;
+  if (tls) {
+    const tlsListen = withIpv6(tls.listen, tls.http2 ? ['ssl', 'http2'] : ['ssl']);
+    if (tls.redirect_http) {
       listen = tlsListen;
-      redirect = { listen: withIpv6(s.listen, []) };
+      redirect = { listen: withIpv6(s.listen, []), acmeWebroot };
     } else {
       listen = [...withIpv6(s.listen, []), ...tlsListen];
     }
@@ -221,7 +273,8 @@ export function siteView(s: NginxSite) {
     serverNames: s.server_names.join(' '),
     listen,
     redirect,
-    tls: s.tls ? { certificate: s.tls.certificate, key: s.tls.key } : null,
+    tls: tls ? tlsFiles(s.name, tls) : null,
+    acmeWebroot: redirect ? null : acmeWebroot,
     upstream: s.upstream
       ? { name: upstreamName, servers: s.upstream.servers, keepalive: s.upstream.keepalive ?? null }
       : null,
@@ -233,6 +286,14 @@ export function siteView(s: NginxSite) {
     maintenanceFlag: `${MAINTENANCE_FLAG_DIR}/${s.name}.on`,
     maintenanceRoot: MAINTENANCE_PAGE_DIR,
   };
+}
+
+function tlsFiles(name: string, tls: NonNullable<NginxSite['tls']>): { certificate: string; key: string } {
+  if (tls.acme) return acmeCertificatePaths(name);
+  // The schema refuses a tls without acme that lacks either.
+  if (tls.certificate === undefined || tls.key === undefined)
+    throw new Error(`site ${name}: tls has neither acme nor certificate and key`);
+  return { certificate: tls.certificate, key: tls.key };
 }
 
 function checkUniqueNames(sites: NginxSite[], host: HostInfo): void {
@@ -302,18 +363,58 @@ export default defineRole({
       }),
     );
 
+    const acmeSites = v.nginx_sites.filter((s) => s.tls?.acme);
+    if (acmeSites.length > 0) {
+      const where = `nginx_sites of host ${host.name}`;
+      tasks.push(
+        ...acmeHostTasks(
+          acmeCaBundle(
+            acmeSites.flatMap((s) => (s.tls?.acme ? [s.tls.acme] : [])),
+            where,
+          ),
+        ),
+        directory({ path: ACME_HTTP_DIR, owner: 'root', group: 'root', mode: '0755' }),
+        prune({
+          name: 'remove plain-HTTP vhosts of ACME sites no longer listed',
+          dir: ACME_HTTP_DIR,
+          match: `${SITE_PREFIX}*.conf`,
+          keep: acmeSites.map((s) => `${SITE_PREFIX}${s.name}.conf`),
+        }),
+      );
+    }
+
     for (const s of v.nginx_sites) {
       const path = siteFile(s.name);
+      const vhost = { src: template_('vhost.conf.hbs'), owner: 'root', group: 'root', mode: '0644' };
+      const acme = s.tls?.acme;
+      if (acme) {
+        // The TLS server needs the certificate's files: until they exist, the plain-HTTP vhost (written
+        // here, checked as if it were the site's) stands in for it while certbot answers the challenge.
+        const httpSiteFile = acmeHttpSiteFile(s.name);
+        tasks.push(
+          template({
+            name: `plain-HTTP vhost ${s.name} (until its certificate exists)`,
+            path: httpSiteFile,
+            vars: siteView(s, { httpOnly: true }),
+            validate: validateCommand(path),
+            ...vhost,
+          }),
+          obtainCertificateTask({
+            certName: s.name,
+            domains: s.server_names,
+            acme,
+            siteFile: path,
+            httpSiteFile,
+          }),
+        );
+      }
       tasks.push(
         template({
           name: `vhost ${s.name}`,
           path,
-          src: template_('vhost.conf.hbs'),
           vars: siteView(s),
-          owner: 'root',
-          group: 'root',
-          mode: '0644',
           validate: validateCommand(path),
+          ...vhost,
           ...reload,
         }),
       );

@@ -7,7 +7,9 @@
  *   started by `bin/run`, which runs the release `slots/<color>` points at (an idle color exits at once);
  * - an nginx vhost whose upstream is an include file the deploy rewrites to switch colors, with the
  *   maintenance switch of the nginx role's convention; for a swarm site the role writes that file
- *   itself (each node's published port) and the vhost retries on the next node.
+ *   itself (each node's published port) and the vhost retries on the next node;
+ * - `nginx.tls.acme`: the certificate comes from an ACME server through certbot (HTTP-01 on the site's
+ *   vhost, certificate `site-<name>`); until it exists the site answers on plain HTTP.
  *
  * What differs between runtimes (packages, supervisor programs, the upstream) the role asks the site's
  * runtime (`runtimeOf(site).roleNeeds`). It expects the nginx role (and supervisor for python/node
@@ -15,11 +17,17 @@
  * for how releases go live.
  */
 import {
+  ACME_HTTP_DIR,
+  ACME_WEBROOT,
+  acmeCaBundle,
+  acmeCertificatePaths,
+  acmeHostTasks,
   apt,
   command,
   copy,
   defineRole,
   directory,
+  obtainCertificateTask,
   quote,
   runtimeOf,
   type Site,
@@ -130,30 +138,77 @@ function siteTasks(site: Site, paths: SitePaths, needs: SiteRoleNeeds): Task[] {
   tasks.push(
     directory({ path: '/etc/nginx/verdandi', owner: 'root', group: 'root', mode: '0755' }),
     upstreamTask(paths, needs.upstream),
-    template({
-      path: paths.vhost,
-      src: tpl('vhost.conf.hbs'),
-      vars: {
-        name: site.name,
-        upstreamName: `verdandi_site_${site.name.replace(/-/g, '_')}`,
-        upstreamFile: paths.upstream,
-        serverNames: site.nginx.serverNames.join(' '),
-        listen: site.nginx.listen,
-        tls: site.nginx.tls ?? null,
-        clientMaxBodySize: site.nginx.clientMaxBodySize,
-        maintenanceFlag: paths.maintenanceFlag,
-        maintenanceRoot: '/var/www/maintenance',
-        // Several nodes serve (the role's upstream): a request goes on to the next one.
-        retry: needs.upstream.owner === 'role',
-      },
-      owner: 'root',
-      group: 'root',
-      mode: '0644',
-      validate: nginxValidate(paths.vhost),
-      notify: 'reload nginx',
-    }),
+  );
+  const vhost = {
+    src: tpl('vhost.conf.hbs'),
+    owner: 'root',
+    group: 'root',
+    mode: '0644',
+    validate: nginxValidate(paths.vhost),
+  };
+  const acme = site.nginx.tls?.acme;
+  if (acme) {
+    // The TLS server needs the certificate's files: until they exist, the plain-HTTP vhost stands in
+    // for it while certbot answers the challenge (see the nginx role).
+    const httpSiteFile = acmeHttpSiteFile(site.name);
+    tasks.push(
+      template({
+        name: `plain-HTTP vhost of site ${site.name} (until its certificate exists)`,
+        path: httpSiteFile,
+        vars: vhostView(site, paths, needs, { httpOnly: true }),
+        ...vhost,
+      }),
+      obtainCertificateTask({
+        certName: certName(site),
+        domains: site.nginx.serverNames,
+        acme,
+        siteFile: paths.vhost,
+        httpSiteFile,
+      }),
+    );
+  }
+  tasks.push(
+    template({ path: paths.vhost, vars: vhostView(site, paths, needs), ...vhost, notify: 'reload nginx' }),
   );
   return tasks;
+}
+
+/** certbot's name of a site's ACME certificate (`/etc/letsencrypt/live/site-<name>/`). */
+function certName(site: Site): string {
+  return `site-${site.name}`;
+}
+
+/** The vhost that serves an ACME site on plain HTTP until its certificate exists (copied into place once). */
+function acmeHttpSiteFile(name: string): string {
+  return `${ACME_HTTP_DIR}/site-${name}.conf`;
+}
+
+/**
+ * What vhost.conf.hbs needs. `httpOnly`: the site as it answers before its ACME certificate exists
+ * (plain HTTP, no TLS server, the challenge directory served).
+ */
+function vhostView(site: Site, paths: SitePaths, needs: SiteRoleNeeds, opts: { httpOnly?: boolean } = {}) {
+  const t = opts.httpOnly ? undefined : site.nginx.tls;
+  const tls = t?.acme
+    ? acmeCertificatePaths(certName(site))
+    : t?.certificate !== undefined && t.key !== undefined
+      ? { certificate: t.certificate, key: t.key }
+      : null;
+  return {
+    name: site.name,
+    upstreamName: `verdandi_site_${site.name.replace(/-/g, '_')}`,
+    upstreamFile: paths.upstream,
+    serverNames: site.nginx.serverNames.join(' '),
+    listen: site.nginx.listen,
+    tls,
+    // ACME sites answer the HTTP-01 challenge on plain HTTP (the redirecting server once TLS serves).
+    acmeWebroot: site.nginx.tls?.acme ? ACME_WEBROOT : null,
+    clientMaxBodySize: site.nginx.clientMaxBodySize,
+    maintenanceFlag: paths.maintenanceFlag,
+    maintenanceRoot: '/var/www/maintenance',
+    // Several nodes serve (the role's upstream): a request goes on to the next one.
+    retry: needs.upstream.owner === 'role',
+  };
 }
 
 export default defineRole({
@@ -169,9 +224,18 @@ export default defineRole({
       for (const p of [...site.packages, ...needs.packages]) packages.add(p);
       return siteTasks(site, paths, needs);
     });
+    const acmes = v.sites.flatMap((s) => (s.nginx.tls?.acme ? [s.nginx.tls.acme] : []));
+    const acmeTasks =
+      acmes.length > 0
+        ? [
+            ...acmeHostTasks(acmeCaBundle(acmes, `sites of host ${host.name}`)),
+            directory({ path: ACME_HTTP_DIR, owner: 'root', group: 'root', mode: '0755' }),
+          ]
+        : [];
     return [
       apt({ packages: [...packages] }),
       directory({ path: v.sites_root, owner: 'root', group: 'root', mode: '0755' }),
+      ...acmeTasks,
       ...sites,
     ];
   },

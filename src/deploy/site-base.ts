@@ -4,6 +4,7 @@
  * (runtimes/*.ts) are written against this module, so they import nothing that imports them.
  */
 import { z } from 'zod';
+import { acmeNameProblem, acmeSchema } from './acme.js';
 
 const name = z
   .string()
@@ -85,8 +86,45 @@ export const siteBaseSchema = z.object({
     .object({
       serverNames: z.array(z.string()).min(1).default(['_']),
       listen: z.number().int().default(80),
-      tls: z.object({ certificate: z.string(), key: z.string() }).optional(),
+      /**
+       * Either certificate and key paths on the host, or `acme`: a certificate the sites role obtains
+       * from an ACME server (Let's Encrypt) by HTTP-01 and that certbot renews.
+       */
+      tls: z
+        .object({
+          certificate: z.string().optional(),
+          key: z.string().optional(),
+          acme: acmeSchema.optional(),
+        })
+        .superRefine((t, ctx) => {
+          const paths = t.certificate !== undefined || t.key !== undefined;
+          if (t.acme && paths)
+            ctx.addIssue({
+              code: 'custom',
+              message:
+                'nginx.tls takes either certificate and key (files on the host) or acme (a certificate from an ACME server), not both',
+            });
+          else if (!t.acme && (t.certificate === undefined || t.key === undefined))
+            ctx.addIssue({
+              code: 'custom',
+              message:
+                'nginx.tls needs both certificate and key (files on the host), or acme: { email } (a certificate from an ACME server)',
+            });
+        })
+        .optional(),
       clientMaxBodySize: z.string().default('10m'),
+    })
+    .superRefine((n, ctx) => {
+      if (!n.tls?.acme) return;
+      for (const [i, name] of n.serverNames.entries()) {
+        const problem = acmeNameProblem(name);
+        if (problem)
+          ctx.addIssue({
+            code: 'custom',
+            path: ['serverNames', i],
+            message: `${problem}: a site with nginx.tls.acme needs the host names its certificate is for in serverNames`,
+          });
+      }
     })
     .prefault({}),
   health: z
