@@ -21,6 +21,7 @@ export { group } from './group.js';
 export { hostname } from './hostname.js';
 export { lineinfile } from './lineinfile.js';
 export { link } from './link.js';
+export { locale } from './locale.js';
 export { npm } from './npm.js';
 export { TaskOptionError } from './options.js';
 export { pip } from './pip.js';
