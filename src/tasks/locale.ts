@@ -54,12 +54,6 @@ export function normalizeLocale(name: string): string {
   return `${base}${charset ? `.${charset.toLowerCase().replace(/[^a-z0-9]/g, '')}` : ''}${modifier ? `@${modifier}` : ''}`;
 }
 
-/** Whether a /etc/locale.gen line enables `locale` (uncommented, first field the name). */
-function enables(line: string, locale: string): boolean {
-  const fields = line.trim().split(/\s+/);
-  return !line.trim().startsWith('#') && fields[0] === locale;
-}
-
 function probe(spec: Locale): string {
   const lines = [
     `if [ -x /usr/sbin/locale-gen ]; then echo '${MARKER} tool yes'; else echo '${MARKER} tool no'; fi`,
