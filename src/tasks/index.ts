@@ -22,6 +22,7 @@ export { hostname } from './hostname.js';
 export { lineinfile } from './lineinfile.js';
 export { link } from './link.js';
 export { locale } from './locale.js';
+export { mount } from './mount.js';
 export { npm } from './npm.js';
 export { TaskOptionError } from './options.js';
 export { pip } from './pip.js';
