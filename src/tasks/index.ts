@@ -32,6 +32,7 @@ export { postgresUser } from './postgres-user.js';
 export { prune } from './prune.js';
 export { replace } from './replace.js';
 export { service } from './service.js';
+export { swap } from './swap.js';
 export { sysctl } from './sysctl.js';
 export { systemdTimer } from './systemd-timer.js';
 export { template } from './template.js';
