@@ -176,6 +176,7 @@ export const service = defineTask({
   options,
   subject: 'unit',
   subjectWasName: true,
+  newerThanRename: ['daemonReload'],
   label: (unit) => (unit === undefined ? 'service' : `service ${unit}`),
   describe: ({ unit }) => (unit === undefined ? 'service daemon-reload' : `service ${unit}`),
   prepare,

@@ -195,3 +195,9 @@ test('daemonReload: a unit is required otherwise, and state/enabled/masked need 
     message: /state needs a unit/,
   });
 });
+
+test('daemonReload alone with a name: the name is the label, not the old spelling of the unit', (t) => {
+  const task = service({ name: 'reload units', daemonReload: true });
+  t.is(task.name, 'reload units');
+  t.notRegex(task.probe, /LoadState/);
+});
