@@ -55,6 +55,11 @@ export interface TaskTypeDefinition<
    * `name` and without the subject still works, and warns once per run that the spelling is deprecated.
    */
   subjectWasName?: Renamed;
+  /**
+   * Options added after `name` became the label: a call with one of them is new code, whose `name` is
+   * the label even without the subject (`service({ name: 'reload units', daemonReload: true })`).
+   */
+  newerThanRename?: string[];
   /** How output names the task (`service nginx`), and what prefixes its option errors. */
   label(subject: z.output<S>[K]): string;
   /** A longer label for output, when the subject alone says too little (`link /a → /b`). */
@@ -140,7 +145,8 @@ export function defineTask<
 
   const build = (input: TaskInput<S, K, Renamed>): Task => {
     const given: Record<string, unknown> = { ...(input as object) };
-    if (def.subjectWasName && given[def.subject] === undefined && given.name !== undefined) {
+    const newCode = def.newerThanRename?.some((option) => given[option] !== undefined) ?? false;
+    if (def.subjectWasName && !newCode && given[def.subject] === undefined && given.name !== undefined) {
       given[def.subject] = given.name;
       delete given.name;
       warnRenamed(def.type, def.subject, callerLocation(new Error().stack));

@@ -1,6 +1,12 @@
 /**
- * directory({ path, owner?, group?, mode?, recurse? }): a directory exists at `path` (parents created
- * with `mkdir -p`) with the given attributes.
+ * directory({ path, owner?, group?, mode?, recurse? }): a directory exists at `path` with the given
+ * attributes.
+ *
+ * Missing parents are created with the same owner and group, as Ansible's `file` module does (it gives
+ * them every attribute of the directory): `/srv/app/data` owned by `app` makes `/srv/app` `app`'s too,
+ * so the owner can reach its directory. Their mode is the directory's without write for group and
+ * others: a parent others can write lets them rename the directory asked for and put their own in its
+ * place. Existing parents are never changed. Without owner, group and mode it is `mkdir -p` (root, 0755).
  *
  * Attributes apply to `path` only, unless `recurse: true`: then owner/group apply to everything below
  * (`chown -R`, symbolic links themselves, never followed) and the mode to every directory below. Files
@@ -18,6 +24,7 @@ import {
   creationAttributeSteps,
   type DesiredAttributes,
   describeType,
+  formatMode,
   probedPath,
 } from './file-state.js';
 import { absolutePath, attributes, flag } from './options.js';
@@ -64,6 +71,43 @@ function probe(dir: Directory): string {
   return [accountsProbe(dir), dir.recurse ? treeDriftProbe(dir.path, dir) : ''].filter(Boolean).join('\n');
 }
 
+/** The ancestors of `path` below `/`, outermost first: `/srv/app/data` → `/srv`, `/srv/app`. */
+function ancestors(path: string): string[] {
+  const parts = path.split('/').filter(Boolean);
+  return parts.slice(0, -1).map((_, index) => `/${parts.slice(0, index + 1).join('/')}`);
+}
+
+/** A parent's mode: the directory's, without write for group and others. */
+export function parentMode(mode: string): string {
+  return formatMode(Number.parseInt(mode, 8) & ~0o022);
+}
+
+/**
+ * The steps creating a missing directory: the parents that are missing made one by one with the
+ * directory's owner and group and `parentMode`, then the directory itself with its attributes.
+ */
+export function creationSteps(path: string, desired: DesiredAttributes): RunStep[] {
+  const { owner, group, mode } = desired;
+  const parents = ancestors(path);
+  if ((owner === undefined && group === undefined && mode === undefined) || parents.length === 0) {
+    return [{ kind: 'run', command: sh`mkdir -p ${path}` }, ...creationAttributeSteps(path, desired)];
+  }
+  const attribute = [
+    owner !== undefined || group !== undefined ? `chown ${quote(chownSpec(owner, group))} "$d"` : '',
+    mode !== undefined ? `chmod ${chmodArgument(parentMode(mode))} "$d"` : '',
+  ].filter(Boolean);
+  const make = ['mkdir "$d"', ...attribute].join(' && ');
+  return [
+    {
+      kind: 'run',
+      command: `for d in ${parents.map((parent) => quote(parent)).join(' ')}; do if [ ! -e "$d" ] && [ ! -L "$d" ]; then ${make} || exit 1; fi; done`,
+      description: `create the missing parents of ${path}${mode !== undefined ? ` (mode ${parentMode(mode)})` : ''}`,
+    },
+    { kind: 'run', command: sh`mkdir -p ${path}` },
+    ...creationAttributeSteps(path, desired),
+  ];
+}
+
 function plan(dir: Directory, probe: ProbeResult): Plan {
   const { path, recurse } = dir;
   const desired: DesiredAttributes = dir;
@@ -74,7 +118,7 @@ function plan(dir: Directory, probe: ProbeResult): Plan {
 
   if (state.type === 'absent') {
     return {
-      steps: [{ kind: 'run', command: sh`mkdir -p ${path}` }, ...creationAttributeSteps(path, desired)],
+      steps: creationSteps(path, desired),
       reason: 'directory is missing',
     };
   }

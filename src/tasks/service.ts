@@ -9,6 +9,12 @@
  * in handlers (notified by the task that changed a config file), not in a role's task list.
  * `reloaded` starts a unit that is not running (then it reads its config anyway).
  *
+ * `daemonReload: true` (Ansible systemd's `daemon_reload`), with or without a unit: `systemctl
+ * daemon-reload` runs when systemd reports that ANY loaded unit's file changed on disk (a unit file, a
+ * drop-in, /etc/fstab for its mounts), not on every run: a rerun reports no change. Ansible reloads and
+ * reports a change on every run; a reload with nothing changed is pointless, and "changed" every run
+ * would hide real changes. Units systemd has not loaded need no reload: they are read when started.
+ *
  * `masked` (Ansible systemd's `masked`): true masks the unit (`systemctl mask`: it can then be started
  * neither by hand nor as a dependency), false unmasks a masked one before it is started or enabled.
  */
@@ -17,15 +23,18 @@ import type { Plan, ProbeResult, RunStep } from '../engine/types.js';
 import { words } from '../util/shell.js';
 import { defineTask, type PrepareContext } from './define.js';
 import { flag, oneOf, text } from './options.js';
+import { MARKER_PREFIX, markedLines } from './probe-output.js';
 
 const options = z.strictObject({
   /** Unit name: `nginx` (same as `nginx.service`), `backup.timer`... */
-  unit: text('unit', /^(?!-)[A-Za-z0-9:_.@\\-]+$/, 'a systemd unit name'),
+  unit: text('unit', /^(?!-)[A-Za-z0-9:_.@\\-]+$/, 'a systemd unit name').optional(),
   state: oneOf('state', ['started', 'stopped', 'restarted', 'reloaded']).optional(),
   /** Start at boot (`systemctl enable`) or not (`disable`). Untouched when not given. */
   enabled: flag('enabled').optional(),
   /** Masked (`systemctl mask`) or not (`unmask`). Untouched when not given. */
   masked: flag('masked').optional(),
+  /** Reload systemd's units when any loaded unit's file changed on disk (the only option needed). */
+  daemonReload: flag('daemonReload').default(false),
 });
 
 export type ServiceOptions = z.input<typeof options>;
@@ -47,12 +56,28 @@ const RUNNING = new Set(['active', 'reloading', 'refreshing']);
 const STOPPED = new Set(['inactive', 'failed', 'maintenance']);
 
 const PROPERTIES = ['LoadState', 'ActiveState', 'UnitFileState', 'NeedDaemonReload'];
+const RELOAD_MARKER = `${MARKER_PREFIX}daemon-reload`;
 
-function probe({ unit }: Service): string {
-  return `${words('systemctl', 'show', '-p', PROPERTIES.join(','), '--', unit)} 2>&1`;
+/** Prints `verdandi-daemon-reload <unit>` for every loaded unit whose file changed on disk. */
+const CHANGED_UNITS_PROBE = `systemctl show '*' -p Id,NeedDaemonReload 2>/dev/null | awk -F= '$1 == "Id" { id = $2 } $1 == "NeedDaemonReload" && $2 == "yes" { print "${RELOAD_MARKER} " id }'`;
+
+function probe({ unit, daemonReload }: Service): string {
+  // The unit's own `systemctl show` comes last: its exit code is the probe's.
+  return [
+    daemonReload ? CHANGED_UNITS_PROBE : '',
+    unit === undefined ? '' : `${words('systemctl', 'show', '-p', PROPERTIES.join(','), '--', unit)} 2>&1`,
+  ]
+    .filter(Boolean)
+    .join('\n');
 }
 
 function prepare(service: Service, { fail }: PrepareContext): Service {
+  if (service.unit === undefined) {
+    if (!service.daemonReload)
+      fail('unit', 'unit is required', 'name the unit, or give daemonReload: true alone');
+    const extra = (['state', 'enabled', 'masked'] as const).find((option) => service[option] !== undefined);
+    if (extra) fail(extra, `${extra} needs a unit`, 'name the unit with unit: …');
+  }
   if (service.masked === true && (service.enabled === true || (service.state ?? 'stopped') !== 'stopped')) {
     fail(
       'masked',
@@ -63,7 +88,19 @@ function prepare(service: Service, { fail }: PrepareContext): Service {
   return service;
 }
 
-function plan({ unit, state, enabled, masked: wantMasked }: Service, result: ProbeResult): Plan {
+function plan(service: Service, result: ProbeResult): Plan {
+  const { unit, state, enabled, masked: wantMasked, daemonReload } = service;
+  const changedUnits = markedLines(result.stdout, RELOAD_MARKER).map((fields) => fields.join(' '));
+  const reload: RunStep[] = [];
+  const reloadReasons: string[] = [];
+  if (daemonReload && changedUnits.length > 0) {
+    reload.push({ kind: 'run', command: 'systemctl daemon-reload' });
+    const shown = changedUnits.slice(0, 3).join(', ') + (changedUnits.length > 3 ? ', …' : '');
+    reloadReasons.push(`changed on disk: ${shown}: daemon-reload`);
+  }
+  if (unit === undefined) {
+    return reload.length > 0 ? { steps: reload, reason: reloadReasons.join(', ') } : { steps: [] };
+  }
   const systemctl = (...args: string[]): RunStep => ({
     kind: 'run',
     command: words('systemctl', ...args, unit),
@@ -88,9 +125,9 @@ function plan({ unit, state, enabled, masked: wantMasked }: Service, result: Pro
     };
   }
 
-  const steps: RunStep[] = [];
-  const reasons: string[] = [];
-  if (props.NeedDaemonReload === 'yes') {
+  const steps: RunStep[] = reload;
+  const reasons: string[] = reloadReasons;
+  if (reload.length === 0 && props.NeedDaemonReload === 'yes') {
     steps.push({ kind: 'run', command: 'systemctl daemon-reload' });
     reasons.push('unit file changed on disk: daemon-reload');
   }
@@ -133,13 +170,15 @@ function plan({ unit, state, enabled, masked: wantMasked }: Service, result: Pro
   return steps.length > 0 ? { steps, reason: reasons.join(', ') } : { steps: [] };
 }
 
-/** `service({ unit, state, enabled, masked })`; `name` is the label (it was the unit before: still accepted). */
+/** `service({ unit, state, enabled, masked, daemonReload })`; `name` is the label (it was the unit before: still accepted). */
 export const service = defineTask({
   type: 'service',
   options,
   subject: 'unit',
   subjectWasName: true,
-  label: (unit) => `service ${unit}`,
+  newerThanRename: ['daemonReload'],
+  label: (unit) => (unit === undefined ? 'service' : `service ${unit}`),
+  describe: ({ unit }) => (unit === undefined ? 'service daemon-reload' : `service ${unit}`),
   prepare,
   probe,
   plan,

@@ -1,16 +1,21 @@
 import { chmodSync, mkdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
-import { directory } from '../../../src/tasks/directory.js';
+import { directory, parentMode } from '../../../src/tasks/directory.js';
 import { convergeLocally, isRoot, planLocally, probed, scratchDir } from './local-host.js';
 
 const asRoot = isRoot ? test : test.skip;
 
-test('a missing directory is made with its parents, then given its attributes', (t) => {
+test('a missing directory: its missing parents made with its owner and its mode without group/other write', (t) => {
   const task = directory({ path: "/srv/it's/app/", owner: 'www-data', mode: '2775' });
   t.is(task.name, "directory /srv/it's/app");
   t.deepEqual(task.plan(probed(task, 'verdandi-stat absent', 'verdandi-account user 1')), {
     steps: [
+      {
+        kind: 'run',
+        command: `for d in /srv '/srv/it'\\''s'; do if [ ! -e "$d" ] && [ ! -L "$d" ]; then mkdir "$d" && chown www-data "$d" && chmod 02755 "$d" || exit 1; fi; done`,
+        description: "create the missing parents of /srv/it's/app (mode 2755)",
+      },
       { kind: 'run', command: `mkdir -p '/srv/it'\\''s/app'` },
       { kind: 'run', command: `chown www-data '/srv/it'\\''s/app'` },
       { kind: 'run', command: `chmod 02775 '/srv/it'\\''s/app'` },
@@ -18,6 +23,38 @@ test('a missing directory is made with its parents, then given its attributes', 
     reason: 'directory is missing',
   });
 });
+
+test('without owner, group or mode, parents are mkdir -p (root, 0755)', (t) => {
+  const task = directory({ path: '/srv/a/b' });
+  t.deepEqual(task.plan(probed(task, 'verdandi-stat absent')).steps, [
+    { kind: 'run', command: 'mkdir -p /srv/a/b' },
+  ]);
+  t.is(parentMode('0777'), '0755');
+  t.is(parentMode('1777'), '1755');
+  t.is(parentMode('0700'), '0700');
+});
+
+asRoot(
+  'locally: missing parents get the owner and the mode without group/other write; existing ones are kept',
+  (t) => {
+    const top = scratchDir(t);
+    chmodSync(top, 0o711);
+    const path = join(top, 'p', 'q', 'leaf');
+    const { first, second } = convergeLocally(
+      directory({ path, owner: 'nobody', group: 'nogroup', mode: '0775' }),
+    );
+    t.is(first.reason, 'directory is missing');
+    t.deepEqual(second.steps, []);
+    for (const dir of [join(top, 'p'), join(top, 'p', 'q')]) {
+      const stat = statSync(dir);
+      t.is(stat.mode & 0o7777, 0o755, dir);
+      t.is(stat.uid, 65534, dir);
+    }
+    t.is(statSync(path).mode & 0o7777, 0o775);
+    t.is(statSync(top).mode & 0o7777, 0o711, 'an existing parent is not changed');
+    t.is(statSync(top).uid, 0);
+  },
+);
 
 test('a directory with the same mode written differently needs nothing', (t) => {
   const task = directory({ path: '/srv/app', mode: '755' });

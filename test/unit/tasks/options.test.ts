@@ -106,7 +106,7 @@ test('an unknown option is an error listing the options (a typo is never ignored
     instanceOf: TaskOptionError,
   });
   t.regex(error?.message ?? '', /^service nginx: unknown option stat \(at /);
-  t.regex(error?.hint ?? '', /the options are unit, state, enabled, masked, name, notify/);
+  t.regex(error?.hint ?? '', /the options are unit, state, enabled, masked, daemonReload, name, notify/);
 });
 
 test('a password never shows in an option error', (t) => {

@@ -162,3 +162,42 @@ test('masked: true with a running or enabled state is an option error', (t) => {
     message: /masked must be true or false/,
   });
 });
+
+test('daemonReload alone: daemon-reload only when a loaded unit changed on disk, named in the reason', (t) => {
+  const task = service({ daemonReload: true });
+  t.is(task.name, 'service daemon-reload');
+  t.regex(task.probe, /systemctl show '\*' -p Id,NeedDaemonReload/);
+  t.notRegex(task.probe, /LoadState/, 'no unit: no systemctl show of one');
+  const changed = task.plan({
+    stdout: 'verdandi-daemon-reload app.service\nverdandi-daemon-reload srv-data.mount\n',
+    exitCode: 0,
+  });
+  t.deepEqual(changed, {
+    steps: [{ kind: 'run', command: 'systemctl daemon-reload' }],
+    reason: 'changed on disk: app.service, srv-data.mount: daemon-reload',
+  });
+  t.deepEqual(task.plan({ stdout: '', exitCode: 0 }), { steps: [] }, 'nothing changed on disk: no reload');
+});
+
+test('daemonReload with a unit: one reload when another unit changed, before starting this one', (t) => {
+  const task = service({ unit: 'app', state: 'started', daemonReload: true });
+  const plan = task.plan({
+    stdout: `verdandi-daemon-reload other.service\n${show({ active: 'inactive', reload: 'yes' }).stdout}`,
+    exitCode: 0,
+  });
+  t.deepEqual(commands(plan), ['systemctl daemon-reload', 'systemctl start app']);
+});
+
+test('daemonReload: a unit is required otherwise, and state/enabled/masked need one', (t) => {
+  t.throws(() => service({} as never), { instanceOf: UserError, message: /service: unit is required/ });
+  t.throws(() => service({ daemonReload: true, state: 'started' }), {
+    instanceOf: UserError,
+    message: /state needs a unit/,
+  });
+});
+
+test('daemonReload alone with a name: the name is the label, not the old spelling of the unit', (t) => {
+  const task = service({ name: 'reload units', daemonReload: true });
+  t.is(task.name, 'reload units');
+  t.notRegex(task.probe, /LoadState/);
+});
