@@ -59,21 +59,23 @@ export function describeEndpoint(host: InventoryHost, routing: SshRouting): stri
   if (host.connection === 'local' || (host.address === 'localhost' && host.connection !== 'ssh'))
     return ['    connection  local'];
   const lines: string[] = [];
+  const row = (indent: string, label: string, value: string | undefined) => {
+    if (value !== undefined) lines.push(`${indent}${label.padEnd(18)}${value}`);
+  };
   const add = (e: SshEndpoint, indent: string) => {
     const s = e.sources;
-    lines.push(`${indent}address     ${e.address}  (${s.address})`);
-    lines.push(`${indent}port        ${e.port}  (${s.port})`);
-    lines.push(`${indent}user        ${e.user}  (${s.user})`);
-    lines.push(`${indent}key         ${s.key}`);
-    for (const name of ['known hosts', 'host key checking', 'connect timeout', 'keepalive'] as const) {
-      if (s[name]) lines.push(`${indent}${name.padEnd(12)}${s[name]}`);
-    }
+    row(indent, 'address', `${e.address}  (${s.address})`);
+    row(indent, 'port', `${e.port}  (${s.port})`);
+    row(indent, 'user', `${e.user}  (${s.user})`);
+    row(indent, 'key', s.key);
+    for (const name of ['known hosts', 'host key checking', 'connect timeout', 'keepalive'] as const)
+      row(indent, name, s[name]);
   };
   const endpoint = routing.endpointOf(host);
   add(endpoint, '    ');
   if (endpoint.via) {
-    lines.push(`    jump        ${endpoint.sources.jump}`);
-    lines.push(`    route       ${[...describeChain(endpoint.via), host.name].join(' → ')}`);
+    row('    ', 'jump', endpoint.sources.jump);
+    row('    ', 'route', [...describeChain(endpoint.via), host.name].join(' → '));
     for (let hop: SshEndpoint | undefined = endpoint.via; hop; hop = hop.via) {
       lines.push(`    jump host ${hop.name}:`);
       add(hop, '      ');
