@@ -176,6 +176,8 @@ export class SshRouting {
       });
       endpoint.via = this.chain(hops, next, where);
       endpoint.sources.jump = `${host.jump}  (${fromInventory('jump') ?? 'inventory'})`;
+    } else if (explicit.jump) {
+      endpoint.sources.jump = `none  (${fromInventory('jump')})`;
     } else this.jumpFromConfig(endpoint, host.address, next);
     return endpoint;
   }

@@ -329,7 +329,8 @@ function takeConnectionSettings(host: string, layer: VarLayer, context: ResolveC
 
   const jumpValue = take('jump');
   let jump: string | undefined;
-  if (jumpValue !== undefined && jumpValue !== null && jumpValue !== '') {
+  // `jump: none` (or empty): this host is reached directly, even when its group has a jump host.
+  if (jumpValue !== undefined && jumpValue !== null && jumpValue !== '' && jumpValue !== 'none') {
     if (typeof jumpValue !== 'string')
       fail('jump', 'a host name or user@host:port (several: comma-separated)', jumpValue);
     jump = jumpValue as string;

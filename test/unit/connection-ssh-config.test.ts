@@ -6,6 +6,7 @@ import test from 'ava';
 import { matchesHashed } from '../../src/connection/known-hosts.js';
 import { describeChain, parseJump, SshRouting } from '../../src/connection/route.js';
 import { loadSshConfig, SshConfig } from '../../src/connection/ssh-config.js';
+import { loadInventory } from '../../src/inventory/index.js';
 import type { InventoryHost } from '../../src/inventory/types.js';
 import { UserError } from '../../src/util/errors.js';
 
@@ -247,4 +248,44 @@ test('hashed known_hosts names (HashKnownHosts yes) are matched', (t) => {
   const hash = createHmac('sha1', Buffer.from(salt, 'base64')).update('[10.0.0.5]:2222').digest('base64');
   t.true(matchesHashed(`|1|${salt}|${hash}`, '[10.0.0.5]:2222'));
   t.false(matchesHashed(`|1|${salt}|${hash}`, '10.0.0.5'));
+});
+
+test('jump: none on a host (its group jumps) reaches it directly, above the ssh config ProxyJump', (t) => {
+  const config = loadSshConfig(configFile('config-none', 'Host *\n  ProxyJump gate.example.org\n'));
+  const bastion: InventoryHost = {
+    ...host('bastion'),
+    settingOrigins: { jump: { file: 'inventories/prod.yml', line: 4 } },
+  };
+  const e = routing(config, bastion).endpointOf(bastion);
+  t.is(e.via, undefined);
+  t.is(e.sources.jump, 'none  (inventory inventories/prod.yml:4)');
+});
+
+test('the inventory: jump is a connection setting (not a var), none clears a group jump, its line is kept', async (t) => {
+  const project = mkdtempSync(join(tmpdir(), 'vd-jump-inv-'));
+  t.teardown(() => rmSync(project, { recursive: true, force: true }));
+  mkdirSync(join(project, 'inventories'));
+  writeFileSync(
+    join(project, 'inventories', 'prod.yml'),
+    [
+      'hosts:',
+      '  bastion: { address: 203.0.113.10, jump: none }',
+      '  web1: { address: 10.0.1.11 }',
+      'groups:',
+      '  dc:',
+      '    hosts: [bastion, web1]',
+      '    vars: { jump: bastion }',
+      '',
+    ].join('\n'),
+  );
+  const inventory = await loadInventory('prod', { cwd: project });
+  const web1 = inventory.hosts.get('web1')!;
+  const bastion = inventory.hosts.get('bastion')!;
+  t.is(web1.jump, 'bastion');
+  t.false('jump' in web1.vars);
+  t.is(web1.settingOrigins?.jump?.line, 7);
+  t.is(bastion.jump, undefined);
+  const r = new SshRouting(SshConfig.empty(), inventory.hosts);
+  t.deepEqual(describeChain(r.endpointOf(web1)), ['bastion', 'web1']);
+  t.is(r.endpointOf(bastion).via, undefined);
 });
