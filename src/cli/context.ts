@@ -82,27 +82,26 @@ export function hostKeyCheckingOption(): Option {
 
 /** How to reach the hosts: the options of every command that connects (ping, facts, backup...). */
 export function connectionOptions(cmd: Command): Command {
+  // No commander defaults for the timeouts: a value not given here may come from the ssh config
+  // (ConnectTimeout, ServerAliveInterval, ServerAliveCountMax), then CONNECTION_DEFAULTS.
   return cmd
     .option('--limit <pattern>', 'only these hosts: a host, group, glob, comma list, !exclusion')
     .option('--json', 'print one JSON document on stdout instead of lines')
     .addOption(hostKeyCheckingOption())
     .option(
       '--connect-timeout <seconds>',
-      'SSH connect timeout',
+      `SSH connect timeout (default: the ssh config's ConnectTimeout, else ${CONNECTION_DEFAULTS.connectTimeout})`,
       positiveInt('--connect-timeout'),
-      CONNECTION_DEFAULTS.connectTimeout,
     )
     .option(
       '--keepalive <seconds>',
-      'SSH keepalive interval: a silent host is probed this often',
+      `SSH keepalive interval: a silent host is probed this often (default: ServerAliveInterval, else ${CONNECTION_DEFAULTS.keepalive})`,
       positiveInt('--keepalive'),
-      CONNECTION_DEFAULTS.keepalive,
     )
     .option(
       '--keepalive-count <n>',
-      'unanswered keepalives before a host is declared lost (lost after about interval × (n + 1))',
+      `unanswered keepalives before a host is declared lost, after about interval × (n + 1) (default: ServerAliveCountMax, else ${CONNECTION_DEFAULTS.keepaliveCount})`,
       positiveInt('--keepalive-count'),
-      CONNECTION_DEFAULTS.keepaliveCount,
     );
 }
 

@@ -52,6 +52,7 @@ program
   .description('Typed, agentless provisioning and deployment over SSH.')
   .version(verdandiVersion())
   .option('-v, --verbose', 'show stack traces and the commands sent to hosts')
+  .option('--ssh-config <file>', 'OpenSSH client configuration to follow instead of ~/.ssh/config')
   .showHelpAfterError('(add --help for usage)')
   .exitOverride();
 
@@ -60,6 +61,9 @@ for (const [, command] of only ? [only] : COMMANDS) command.register(program);
 // provision, run, deploy, rollback, backup and restore are recorded in the run history.
 let recording: Recording | undefined;
 program.hook('preAction', async (_program, action) => {
+  // A global option: the command's own options carry it to where hosts are connected to.
+  const sshConfig = program.opts().sshConfig;
+  if (sshConfig !== undefined) action.setOptionValue('sshConfig', sshConfig);
   try {
     const { startRecording } = await import('./recording.js');
     recording = await startRecording(program, action, process.argv.slice(2));

@@ -3,8 +3,9 @@
  * No secrets needed. Exit 3 when a host could not be reached (the one exit-code rule).
  */
 import { connect } from '../connection/index.js';
+import { describeChain, type SshEndpoint, type SshRouting } from '../connection/route.js';
 import { UnreachableError } from '../connection/types.js';
-import { type ConnectionSettings, connectOptionsOf } from '../engine/context.js';
+import { type ConnectionSettings, connectOptionsOf, sshRoutingOf } from '../engine/context.js';
 import { gatherFacts } from '../engine/facts.js';
 import type { HostFacts } from '../engine/types.js';
 import { loadInventory, selectHosts } from '../inventory/index.js';
@@ -17,6 +18,8 @@ export interface ReachOptions extends ConnectionSettings {
   json?: boolean;
   /** Connections open at once (default DEFAULT_FORKS). */
   forks?: number;
+  /** ping: also say where each connection setting came from (inventory, ssh config, default). */
+  verbose?: boolean;
 }
 
 type Outcome<T> =
@@ -30,9 +33,10 @@ async function eachHost<T>(
 ) {
   const inv = await loadInventory(env, { cwd: process.cwd() });
   const hosts: InventoryHost[] = o.limit ? selectHosts(inv, o.limit) : [...inv.hosts.values()];
+  const routing = sshRoutingOf(inv, hosts, o);
   // At most --forks connections at a time, each closed before the next host's opens.
-  const options = connectOptionsOf(inv.projectDir, o);
-  return mapLimited(hosts, o.forks ?? DEFAULT_FORKS, async (h): Promise<Outcome<T>> => {
+  const options = connectOptionsOf(inv.projectDir, o, undefined, routing);
+  const results = await mapLimited(hosts, o.forks ?? DEFAULT_FORKS, async (h): Promise<Outcome<T>> => {
     const start = Date.now();
     try {
       const conn = await connect(h, options);
@@ -47,10 +51,41 @@ async function eachHost<T>(
       throw err;
     }
   });
+  return { results, hosts, routing };
+}
+
+/** `ping -v`: each setting of the host (and of its jump hosts) with where its value came from. */
+export function describeEndpoint(host: InventoryHost, routing: SshRouting): string[] {
+  if (host.connection === 'local' || (host.address === 'localhost' && host.connection !== 'ssh'))
+    return ['    connection  local'];
+  const lines: string[] = [];
+  const row = (indent: string, label: string, value: string | undefined) => {
+    if (value !== undefined) lines.push(`${indent}${label.padEnd(18)}${value}`);
+  };
+  const add = (e: SshEndpoint, indent: string) => {
+    const s = e.sources;
+    row(indent, 'address', `${e.address}  (${s.address})`);
+    row(indent, 'port', `${e.port}  (${s.port})`);
+    row(indent, 'user', `${e.user}  (${s.user})`);
+    row(indent, 'key', s.key);
+    for (const name of ['known hosts', 'host key checking', 'connect timeout', 'keepalive'] as const)
+      row(indent, name, s[name]);
+  };
+  const endpoint = routing.endpointOf(host);
+  add(endpoint, '    ');
+  if (endpoint.via) {
+    row('    ', 'jump', endpoint.sources.jump);
+    row('    ', 'route', [...describeChain(endpoint.via), host.name].join(' → '));
+    for (let hop: SshEndpoint | undefined = endpoint.via; hop; hop = hop.via) {
+      lines.push(`    jump host ${hop.name}:`);
+      add(hop, '      ');
+    }
+  }
+  return lines;
 }
 
 export async function ping(env: string, o: ReachOptions): Promise<number> {
-  const results = await eachHost(env, o, async (conn) => {
+  const { results, hosts, routing } = await eachHost(env, o, async (conn) => {
     const res = await conn.exec('echo pong');
     if (res.code !== 0 || res.stdout.trim() !== 'pong') {
       throw new UnreachableError(
@@ -69,19 +104,20 @@ export async function ping(env: string, o: ReachOptions): Promise<number> {
         : { reachable: false, reason: r.reason, message: r.message };
     process.stdout.write(`${JSON.stringify({ hosts }, null, 2)}\n`);
   } else {
-    for (const r of results) {
+    for (const [i, r] of results.entries()) {
       process.stdout.write(
         r.ok
           ? `ok           ${r.host}  (${r.ms} ms)\n`
           : `unreachable  ${r.host}  ${r.reason}: ${r.message}\n`,
       );
+      if (o.verbose) process.stdout.write(`${describeEndpoint(hosts[i], routing).join('\n')}\n`);
     }
   }
   return runExitCode({ unreachable: results.some((r) => !r.ok), failed: false });
 }
 
 export async function facts(env: string, o: ReachOptions): Promise<number> {
-  const results = await eachHost(env, o, gatherFacts);
+  const { results } = await eachHost(env, o, gatherFacts);
   if (o.json) {
     const hosts: Record<string, HostFacts | { unreachable: true; reason: string }> = {};
     for (const r of results)

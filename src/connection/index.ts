@@ -1,8 +1,10 @@
 /** Opens the right kind of connection for an inventory host. */
 import type { InventoryHost } from '../inventory/types.js';
+import { openEndpoint } from './jump-hosts.js';
 import { knownHostsFile } from './known-hosts.js';
 import { LocalConnection } from './local.js';
-import { SshConnection } from './ssh.js';
+import { SshRouting } from './route.js';
+import { loadSshConfig } from './ssh-config.js';
 import { CONNECTION_DEFAULTS, type Connection } from './types.js';
 
 export type { Connection, ExecOptions, ExecResult } from './types.js';
@@ -16,6 +18,11 @@ export interface ConnectOptions {
   keepaliveIntervalMs?: number;
   keepaliveCountMax?: number;
   becomePassword?: string;
+  /**
+   * How each host is reached: the OpenSSH client configuration and the jump hosts (route.ts). Without
+   * it, the user's ~/.ssh/config is read, and a jump host must be written user@host:port.
+   */
+  routing?: SshRouting;
 }
 
 export { knownHostsFile } from './known-hosts.js';
@@ -24,14 +31,20 @@ function isLocal(host: InventoryHost): boolean {
   return host.connection === 'local' || (host.address === 'localhost' && host.connection !== 'ssh');
 }
 
+let defaultRouting: SshRouting | undefined;
+
 export async function connect(host: InventoryHost, opts: ConnectOptions): Promise<Connection> {
   if (isLocal(host)) return new LocalConnection(host.name, host.become);
-  return SshConnection.open(host, {
+  defaultRouting ??= new SshRouting(loadSshConfig(), new Map());
+  const endpoint = (opts.routing ?? defaultRouting).endpointOf(host);
+  // The command line's values win over the ssh config's (ConnectTimeout, ServerAlive*), then defaults.
+  return openEndpoint(endpoint, {
     knownHostsFile: knownHostsFile(opts.projectDir),
     hostKeyChecking: opts.hostKeyChecking ?? 'accept-new',
-    connectTimeoutMs: opts.connectTimeoutMs ?? CONNECTION_DEFAULTS.connectTimeout * 1000,
-    keepaliveIntervalMs: opts.keepaliveIntervalMs,
-    keepaliveCountMax: opts.keepaliveCountMax,
+    connectTimeoutMs:
+      opts.connectTimeoutMs ?? endpoint.connectTimeoutMs ?? CONNECTION_DEFAULTS.connectTimeout * 1000,
+    keepaliveIntervalMs: opts.keepaliveIntervalMs ?? endpoint.keepaliveIntervalMs,
+    keepaliveCountMax: opts.keepaliveCountMax ?? endpoint.keepaliveCountMax,
     becomePassword: opts.becomePassword,
   });
 }

@@ -3,7 +3,7 @@
  * First contact records the key (like OpenSSH's `StrictHostKeyChecking=accept-new`); a changed key is
  * refused, because that is what a man-in-the-middle looks like.
  */
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { appendFileSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
@@ -53,11 +53,22 @@ export type HostKeyVerdict = { kind: 'known' } | { kind: 'new' } | { kind: 'chan
 export function checkHostKey(entries: KnownHostEntry[], pattern: string, key: Buffer): HostKeyVerdict {
   const type = keyType(key);
   const b64 = key.toString('base64');
-  const mine = entries.filter((e) => e.pattern === pattern);
+  const mine = entries.filter((e) => e.pattern === pattern || matchesHashed(e.pattern, pattern));
   if (mine.some((e) => e.type === type && e.key === b64)) return { kind: 'known' };
   const clash = mine.find((e) => e.type === type);
   if (clash) return { kind: 'changed', line: clash.line };
   return { kind: 'new' };
+}
+
+/**
+ * OpenSSH's hashed names (`HashKnownHosts yes`, common in a user's ~/.ssh/known_hosts):
+ * `|1|salt|hash`, the hash an HMAC-SHA1 of the name keyed by the salt (both base64).
+ */
+export function matchesHashed(entry: string, pattern: string): boolean {
+  if (!entry.startsWith('|1|')) return false;
+  const [, , salt, hash] = entry.split('|');
+  if (!salt || !hash) return false;
+  return createHmac('sha1', Buffer.from(salt, 'base64')).update(pattern).digest('base64') === hash;
 }
 
 /**
@@ -98,10 +109,11 @@ export class KnownHosts {
     return entries;
   }
 
-  verify(address: string, port: number, key: Buffer): HostKeyVerdict {
+  /** Checks the key; a new one is recorded when `record` (accept-new), else only reported. */
+  verify(address: string, port: number, key: Buffer, record = true): HostKeyVerdict {
     const pattern = hostPattern(address, port);
     const verdict = checkHostKey(this.read(), pattern, key);
-    if (verdict.kind === 'new') {
+    if (verdict.kind === 'new' && record) {
       const line = `${pattern} ${keyType(key)} ${key.toString('base64')}\n`;
       mkdirSync(dirname(this.file), { recursive: true });
       appendFileSync(this.file, line, { mode: 0o644 });

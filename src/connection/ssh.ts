@@ -7,15 +7,19 @@
  * A lost connection is this host's failure only: the client has a permanent `error` listener (an
  * unhandled `error` event would end the whole process), and every command in flight rejects with an
  * UnreachableError. Keepalives declare a silent host dead after interval × (count + 1).
+ *
+ * Behind a jump host (jump-hosts.ts), the connection runs over a channel of the jump host's own
+ * connection (`sock`); when that one is lost, this host is lost with a message naming the jump host.
  */
 import { readFile, stat } from 'node:fs/promises';
 import { constants } from 'node:os';
+import type { Duplex } from 'node:stream';
 import { NodeSSH } from 'node-ssh';
-import type { InventoryHost } from '../inventory/types.js';
 import { notifyObservers } from '../util/run-events.js';
 import { OutputCollector } from './bounded-output.js';
 import { fingerprint, hostPattern, KnownHosts } from './known-hosts.js';
 import { frameInput, remoteCommand } from './protocol.js';
+import type { HostKeyChecking, SshEndpoint } from './route.js';
 import {
   AbortedError,
   CONNECTION_DEFAULTS,
@@ -25,13 +29,14 @@ import {
   UnreachableError,
 } from './types.js';
 
-/** What a connection needs of an inventory host. */
-export type SshTarget = Pick<InventoryHost, 'name' | 'address' | 'port' | 'user' | 'key' | 'become'>;
+/** What a connection needs of a host: its endpoint (route.ts), the ssh config's parts optional. */
+export type SshTarget = Pick<SshEndpoint, 'name' | 'address' | 'port' | 'user' | 'key' | 'become'> &
+  Partial<Omit<SshEndpoint, 'via'>>;
 
 export interface SshOptions {
   /** Where the project's known_hosts lives. */
   knownHostsFile: string;
-  hostKeyChecking: 'accept-new' | 'off';
+  hostKeyChecking: HostKeyChecking;
   connectTimeoutMs: number;
   /** Send an SSH keepalive after this long without traffic (default 5 s)... */
   keepaliveIntervalMs?: number;
@@ -40,6 +45,10 @@ export interface SshOptions {
   becomePassword?: string;
   /** Concurrent channels per connection: below OpenSSH's default MaxSessions (10). */
   maxChannels?: number;
+  /** The channel of the jump host's connection to run this connection over... */
+  sock?: Duplex;
+  /** ...and that jump host: when it is lost, so is this connection. */
+  through?: SshConnection;
 }
 
 /** Bounds concurrent channels on one connection. */
@@ -91,6 +100,13 @@ interface Client {
   on(event: 'error', listener: (err: unknown) => void): void;
   on(event: 'end' | 'close', listener: () => void): void;
   exec(command: string, callback: (err: Error | undefined, channel: ExecChannel) => void): void;
+  forwardOut(
+    srcIP: string,
+    srcPort: number,
+    dstIP: string,
+    dstPort: number,
+    callback: (err: Error | undefined, stream: Duplex) => void,
+  ): void;
 }
 
 /**
@@ -168,6 +184,9 @@ export class SshConnection implements Connection {
   private readonly inFlight = new Set<InFlight>();
   /** Why the connection is gone (set once, by the client's error/end/close or by close()). */
   private lost?: UnreachableError | AbortedError;
+  /** Connections running over this one (it is their jump host): lost with it. */
+  private readonly dependents = new Set<SshConnection>();
+  private readonly closeListeners: Array<() => void> = [];
   roundTrips = 0;
 
   private constructor(
@@ -190,27 +209,41 @@ export class SshConnection implements Connection {
   private async connect(): Promise<void> {
     const { target, opts } = this;
     let hostKeyProblem: string | undefined;
-    const knownHosts = new KnownHosts(opts.knownHostsFile);
+    const knownHostsFile = target.knownHostsFile ?? opts.knownHostsFile;
+    const knownHosts = new KnownHosts(knownHostsFile);
+    // --host-key-checking off wins; else the ssh config's StrictHostKeyChecking, else the run's mode.
+    const checking =
+      opts.hostKeyChecking === 'off' ? 'off' : (target.hostKeyChecking ?? opts.hostKeyChecking);
     const privateKey = target.key === undefined ? undefined : await readPrivateKey(target.name, target.key);
+    const authHandler = target.key === undefined ? await this.configuredAuth() : undefined;
     try {
       await this.ssh.connect({
         host: target.address,
         port: target.port,
+        sock: opts.sock,
         username: target.user,
         privateKey,
         agent: target.key ? undefined : process.env.SSH_AUTH_SOCK,
+        authHandler,
         readyTimeout: opts.connectTimeoutMs,
         keepaliveInterval: opts.keepaliveIntervalMs ?? CONNECTION_DEFAULTS.keepalive * 1000,
         keepaliveCountMax: opts.keepaliveCountMax ?? CONNECTION_DEFAULTS.keepaliveCount,
         hostVerifier: (key: Buffer) => {
           // Called during the key exchange: the client exists, authentication has not started.
           skipHostKeysProof(this.client());
-          if (opts.hostKeyChecking === 'off') return true;
-          const verdict = knownHosts.verify(target.address, target.port, key);
+          if (checking === 'off') return true;
+          const verdict = knownHosts.verify(target.address, target.port, key, checking === 'accept-new');
           if (verdict.kind === 'changed') {
             hostKeyProblem =
               `the host key of ${hostPattern(target.address, target.port)} changed (now ${fingerprint(key)}); ` +
-              `refusing to connect. If the host was reinstalled, delete line ${verdict.line} of ${opts.knownHostsFile}`;
+              `refusing to connect. If the host was reinstalled, delete line ${verdict.line} of ${knownHostsFile}`;
+            return false;
+          }
+          if (verdict.kind === 'new' && checking === 'yes') {
+            hostKeyProblem =
+              `the host key of ${hostPattern(target.address, target.port)} (${fingerprint(key)}) is not in ` +
+              `${knownHostsFile} and StrictHostKeyChecking is ${target.sources?.['host key checking'] ?? 'yes'}: ` +
+              'add the key there (ssh-keyscan), or set StrictHostKeyChecking accept-new for this host';
             return false;
           }
           return true;
@@ -218,14 +251,77 @@ export class SshConnection implements Connection {
       });
     } catch (err) {
       if (hostKeyProblem) throw new UnreachableError(target.name, 'hostkey', hostKeyProblem);
+      const lostJump = opts.through?.lostError();
+      if (lostJump) throw new UnreachableError(target.name, lostJump.reason, lostJump.message);
       const { reason, message } = classifySshError(err);
       throw new UnreachableError(
         target.name,
         reason,
-        `${target.user}@${target.address}:${target.port}: ${message}`,
+        `${target.user}@${target.address}:${target.port}${viaText(opts.through)}: ${message}`,
       );
     }
+    opts.through?.dependents.add(this);
     this.watch(this.client());
+  }
+
+  /**
+   * The ssh config's IdentityFile keys (those that exist), then the ssh-agent unless IdentitiesOnly.
+   * Undefined without identity files: ssh2's default (the agent) as before.
+   */
+  private async configuredAuth(): Promise<unknown[] | undefined> {
+    const { target } = this;
+    if (!target.identityFiles?.length) return undefined;
+    const username = target.user;
+    const methods: unknown[] = [];
+    for (const file of target.identityFiles) {
+      try {
+        methods.push({ type: 'publickey', username, key: await readPrivateKey(target.name, file) });
+      } catch {
+        // OpenSSH skips an IdentityFile that is not there (a pattern in `Host *` for other hosts).
+      }
+    }
+    if (!target.identitiesOnly && process.env.SSH_AUTH_SOCK)
+      methods.push({ type: 'agent', username, agent: process.env.SSH_AUTH_SOCK });
+    return methods;
+  }
+
+  /**
+   * A channel to `address:port` from this host (a jump host): what the next hop's connection runs
+   * over. Fails with an UnreachableError naming this jump host.
+   */
+  forwardOut(address: string, port: number): Promise<Duplex> {
+    return new Promise((resolve, reject) => {
+      const failed = (why: string) =>
+        new UnreachableError(
+          this.target.name,
+          'refused',
+          `jump host ${this.target.name} could not reach ${address}:${port}: ${why}`,
+        );
+      if (this.lost) return reject(this.lostError() ?? failed('its connection is closed'));
+      try {
+        this.client().forwardOut('127.0.0.1', 0, address, port, (err, stream) => {
+          if (err) reject(this.lostError() ?? failed(err.message));
+          else resolve(stream);
+        });
+      } catch (err) {
+        reject(this.lostError() ?? failed((err as Error).message));
+      }
+    });
+  }
+
+  /** When this connection is lost: the error its dependents report (naming it as their jump host). */
+  lostError(): UnreachableError | undefined {
+    if (!(this.lost instanceof UnreachableError)) return undefined;
+    return new UnreachableError(
+      this.target.name,
+      'lost',
+      `lost the jump host ${this.target.name} (${this.target.user}@${this.target.address}:${this.target.port}): ${this.lost.message.replace(/^lost connection: /, '')}`,
+    );
+  }
+
+  /** Called once, when the connection is closed (the jump host is given back). */
+  onClose(listener: () => void): void {
+    this.closeListeners.push(listener);
   }
 
   private client(): Client {
@@ -240,8 +336,22 @@ export class SshConnection implements Connection {
   }
 
   private markLost(message: string): void {
-    if (!this.lost) this.lost = new UnreachableError(this.target.name, 'lost', `lost connection: ${message}`);
+    if (!this.lost) {
+      // Behind a lost jump host, that is why (its own events may come first or after this one's).
+      const jump = this.opts.through?.lostError();
+      this.lost = jump
+        ? new UnreachableError(this.target.name, 'lost', `lost connection: ${jump.message}`)
+        : new UnreachableError(this.target.name, 'lost', `lost connection: ${message}`);
+    }
     for (const f of [...this.inFlight]) f.fail(this.lost);
+    for (const d of [...this.dependents]) d.jumpHostLost(this);
+  }
+
+  /** Our jump host is gone: so is this connection, and it says why. */
+  private jumpHostLost(jump: SshConnection): void {
+    const why = jump.lostError();
+    if (why) this.markLost(why.message);
+    this.ssh.dispose();
   }
 
   async exec(script: string, opts: ExecOptions = {}): Promise<ExecResult> {
@@ -337,7 +447,13 @@ export class SshConnection implements Connection {
     if (!this.lost) this.lost = new AbortedError(this.target.name);
     for (const f of [...this.inFlight]) f.fail(this.lost);
     this.ssh.dispose();
+    this.opts.through?.dependents.delete(this);
+    for (const listener of this.closeListeners.splice(0)) listener();
   }
+}
+
+function viaText(through: SshConnection | undefined): string {
+  return through ? ` (through the jump host ${through.host})` : '';
 }
 
 function lostMessage(err: unknown): string {

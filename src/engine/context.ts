@@ -7,6 +7,8 @@
  * and the sudo password of -K asked for (the engine prompts for nothing).
  */
 import type { ConnectOptions } from '../connection/index.js';
+import { SshRouting } from '../connection/route.js';
+import { loadSshConfig } from '../connection/ssh-config.js';
 import { interpolateVars, loadInventory, selectHosts } from '../inventory/index.js';
 import type { Inventory, InventoryHost } from '../inventory/types.js';
 import { loadSecrets } from '../secrets/index.js';
@@ -22,6 +24,8 @@ export interface ConnectionSettings {
   keepalive?: number;
   /** ...and how many unanswered keepalives declare it lost. */
   keepaliveCount?: number;
+  /** `--ssh-config`: the OpenSSH client configuration to follow instead of ~/.ssh/config. */
+  sshConfig?: string;
 }
 
 /** What a command that reads the inventory, its vars and the secrets is given. */
@@ -59,16 +63,32 @@ export function connectOptionsOf(
   projectDir: string,
   s: ConnectionSettings,
   becomePassword?: string,
+  routing?: SshRouting,
 ): ConnectOptions {
   const ms = (seconds: number | undefined) => (seconds === undefined ? undefined : seconds * 1000);
   return {
     projectDir,
+    routing,
     hostKeyChecking: s.hostKeyChecking ?? 'accept-new',
     connectTimeoutMs: ms(s.connectTimeout),
     keepaliveIntervalMs: ms(s.keepalive),
     keepaliveCountMax: s.keepaliveCount,
     becomePassword,
   };
+}
+
+/**
+ * How the selected hosts are reached (ssh config, jump hosts), checked before anything runs: an unknown
+ * jump host, a cycle or a bad ssh config value is a user error (exit 1) naming its file and line.
+ */
+export function sshRoutingOf(
+  inventory: Inventory,
+  hosts: InventoryHost[],
+  s: ConnectionSettings,
+): SshRouting {
+  const routing = new SshRouting(loadSshConfig(s.sshConfig), inventory.hosts);
+  for (const host of hosts) if (host.connection !== 'local') routing.endpointOf(host);
+  return routing;
 }
 
 /**
@@ -106,6 +126,7 @@ export async function loadRunContext(
   const extraVars = o.extraVars ?? {};
   const inventory = await loadInventory(env, { cwd, extraVars });
   const hosts = o.limit ? selectHosts(inventory, o.limit) : [...inventory.hosts.values()];
+  const routing = sshRoutingOf(inventory, hosts, o);
   const secrets = await loadSecrets({
     projectDir: inventory.projectDir,
     env: inventory.env,
@@ -124,6 +145,6 @@ export async function loadRunContext(
     vars,
     sensitive,
     extraVars,
-    connectOptions: connectOptionsOf(inventory.projectDir, o, becomePassword),
+    connectOptions: connectOptionsOf(inventory.projectDir, o, becomePassword, routing),
   };
 }

@@ -116,11 +116,20 @@ export const CONNECTION_ALIASES: Record<string, ConnectionKey> = {
   ansible_become: 'become',
   connection: 'connection',
   ansible_connection: 'connection',
+  jump: 'jump',
 };
 
-export type ConnectionKey = 'address' | 'port' | 'user' | 'key' | 'become' | 'connection';
+export type ConnectionKey = 'address' | 'port' | 'user' | 'key' | 'become' | 'connection' | 'jump';
 
-export const CONNECTION_KEYS: ConnectionKey[] = ['address', 'port', 'user', 'key', 'become', 'connection'];
+export const CONNECTION_KEYS: ConnectionKey[] = [
+  'address',
+  'port',
+  'user',
+  'key',
+  'become',
+  'connection',
+  'jump',
+];
 
 /** Renames the Ansible connection variables of a layer to Verdandi's names (in place). */
 export function normalizeConnectionNames(layer: VarLayer): VarLayer {

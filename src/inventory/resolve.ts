@@ -267,7 +267,10 @@ function rolesOf(groups: RawGroup[]): RoleEntry[] {
   return [...entries.values()];
 }
 
-type ConnectionSettings = Pick<InventoryHost, 'address' | 'port' | 'user' | 'key' | 'become' | 'connection'>;
+type ConnectionSettings = Pick<
+  InventoryHost,
+  'address' | 'port' | 'user' | 'key' | 'become' | 'connection' | 'jump' | 'settingOrigins'
+>;
 
 /** Takes the connection settings out of a host's merged vars, checking their types. */
 function takeConnectionSettings(host: string, layer: VarLayer, context: ResolveContext): ConnectionSettings {
@@ -324,7 +327,32 @@ function takeConnectionSettings(host: string, layer: VarLayer, context: ResolveC
     else fail('connection', 'ssh or local', connectionValue);
   }
 
-  return { address: address as string, port: port as number, user: user as string, key, become, connection };
+  const jumpValue = take('jump');
+  let jump: string | undefined;
+  // `jump: none` (or empty): this host is reached directly, even when its group has a jump host.
+  if (jumpValue !== undefined && jumpValue !== null && jumpValue !== '' && jumpValue !== 'none') {
+    if (typeof jumpValue !== 'string')
+      fail('jump', 'a host name or user@host:port (several: comma-separated)', jumpValue);
+    jump = jumpValue as string;
+  }
+
+  // What was given explicitly, and where: it wins over the OpenSSH client configuration.
+  const settingOrigins: InventoryHost['settingOrigins'] = {};
+  for (const name of ['address', 'port', 'user', 'key', 'become', 'jump'] as const) {
+    const origin = origins[name];
+    if (origin) settingOrigins[name] = origin;
+  }
+
+  return {
+    address: address as string,
+    port: port as number,
+    user: user as string,
+    key,
+    become,
+    connection,
+    jump,
+    settingOrigins,
+  };
 }
 
 function parseBoolean(value: unknown): boolean | undefined {

@@ -48,8 +48,21 @@ export interface InventoryHost {
   roleEntries?: RoleEntry[];
   /** `local` runs commands on this machine (Ansible's `ansible_connection=local`); default ssh. */
   connection?: 'ssh' | 'local';
+  /**
+   * The jump hosts (bastions) to reach it through, as written: inventory host names or
+   * `user@host:port`, comma-separated, the first one reached first (OpenSSH's ProxyJump).
+   */
+  jump?: string;
+  /**
+   * Where each connection setting the inventory gives explicitly was written. A setting not listed
+   * here took its default, and the OpenSSH client configuration may give it (src/connection/route.ts).
+   */
+  settingOrigins?: Partial<Record<ExplicitSetting, Origin>>;
   origin: Origin;
 }
+
+/** The connection settings the OpenSSH client configuration can also give. */
+export type ExplicitSetting = 'address' | 'port' | 'user' | 'key' | 'become' | 'jump';
 
 export interface RoleEntry {
   role: string;

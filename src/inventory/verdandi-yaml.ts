@@ -53,7 +53,7 @@ import {
 export const TOP_LEVEL_KEYS = ['vars', 'hosts', 'groups', 'roles'];
 const GROUP_KEYS = ['hosts', 'children', 'vars', 'roles'];
 /** Host keys a typo is checked against (any other key is a var, so only near misses are caught). */
-const HOST_SETTINGS = ['address', 'port', 'user', 'become', 'connection'];
+const HOST_SETTINGS = ['address', 'port', 'user', 'become', 'connection', 'jump'];
 
 export function readVerdandiYaml(root: YamlNode, file: string): RawInventory {
   const inventory = new RawInventory('verdandi', file);

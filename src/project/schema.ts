@@ -78,6 +78,11 @@ const SETTINGS: Record<string, Json> = {
     default: 'ssh',
     description: '`local` runs the commands on this machine.',
   },
+  jump: {
+    type: 'string',
+    description:
+      'Jump hosts (bastions), comma-separated, reached in order: inventory host names or user@host:port.',
+  },
   become_password: {
     type: 'string',
     description: 'sudo password, from the secrets: "{{ secrets.sudo_password }}".',

@@ -9,6 +9,6 @@ export function register(program: Command): void {
     'hosts reached in parallel (connections open at once)',
   ).action(async (env: string, opts) => {
     const { ping } = await import('../../commands/ping.js');
-    process.exitCode = await ping(env, opts);
+    process.exitCode = await ping(env, { ...opts, verbose: program.opts().verbose });
   });
 }
