@@ -16,7 +16,7 @@ const HOST = 'toe-opts';
 const hosts = useTestHosts(test, [HOST]);
 const dir = mkdtempSync(join(tmpdir(), 'vd-tasks-options-b-e2e-'));
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
-const { playbook, run, ssh, changedBy } = taskRuns(hosts, HOST, dir);
+const { playbook, run, ssh, changedBy, lifecycle } = taskRuns(hosts, HOST, dir);
 
 /** The files of a directory with their content, one `name: content` line each, sorted by name. */
 const listing = (directory: string) =>
@@ -85,3 +85,228 @@ test.serial(
     t.is(await changedBy(t, file), 0);
   },
 );
+
+const APT = 'DEBIAN_FRONTEND=noninteractive apt-get -q -y -o Dpkg::Use-Pty=0';
+const DEB_PORT = 8771;
+
+/** Builds `<name>_<version>_all.deb` into `out` with dpkg-deb, with the conffile /etc/<name>.conf. */
+const buildDeb = (name: string, version: string, out: string) =>
+  ssh(`set -e
+d=$(mktemp -d)
+mkdir -p "$d/DEBIAN" "$d/etc" ${out}
+echo '${name} ${version}' > "$d/etc/${name}.conf"
+echo /etc/${name}.conf > "$d/DEBIAN/conffiles"
+printf 'Package: ${name}\\nVersion: ${version}\\nArchitecture: all\\nMaintainer: Test <t@example.org>\\nDescription: test package\\n' > "$d/DEBIAN/control"
+dpkg-deb --build "$d" ${out}/${name}_${version}_all.deb >/dev/null
+rm -rf "$d"`);
+
+/** dpkg's version and status of a package, or `none`. */
+const dpkgState = (name: string) =>
+  `dpkg-query -W -f='\${Version} \${Status}\\n' ${name} 2>/dev/null || echo none`;
+
+test.serial('apt: a deb from a URL and from a path, allowDowngrade, then remove and purge', async (t) => {
+  await buildDeb('toe-hello', '1.0', '/srv/toe-debs');
+  await buildDeb('toe-hello', '2.0', '/srv/toe-debs');
+  await ssh(
+    `systemd-run --unit=toe-debs-http --quiet python3 -m http.server ${DEB_PORT} --bind 127.0.0.1 --directory /srv/toe-debs
+for i in $(seq 100); do curl -fs -o /dev/null http://127.0.0.1:${DEB_PORT}/toe-hello_2.0_all.deb && exit 0; sleep 0.1; done; exit 1`,
+  );
+  const fromUrl = playbook(
+    'apt-deb-url',
+    ['apt'],
+    [`apt(${JSON.stringify({ deb: `http://127.0.0.1:${DEB_PORT}/toe-hello_2.0_all.deb` })})`],
+  );
+  await lifecycle(t, {
+    file: fromUrl,
+    label:
+      /apt http:\/\/127\.0\.0\.1:8771\/toe-hello_2\.0_all\.deb \(toe-hello is not installed \(the \.deb holds 2\.0\)\)/,
+    state: dpkgState('toe-hello'),
+    converged: '2.0 install ok installed\n',
+    drift: `${APT} remove toe-hello >/dev/null`,
+  });
+
+  // An older .deb: refused without allowDowngrade (the task fails, 2.0 stays), installed with it.
+  const older = { deb: '/srv/toe-debs/toe-hello_1.0_all.deb' };
+  const refused = await run(playbook('apt-deb-old', ['apt'], [`apt(${JSON.stringify(older)})`]));
+  t.is(refused.code, 2, refused.stdout + refused.stderr);
+  t.regex(refused.stdout + refused.stderr, /downgrade/i);
+  t.is(await ssh(dpkgState('toe-hello')), '2.0 install ok installed\n');
+  const downgrade = playbook(
+    'apt-deb-downgrade',
+    ['apt'],
+    [`apt(${JSON.stringify({ ...older, allowDowngrade: true })})`],
+  );
+  const check = await run(downgrade, '--check');
+  t.regex(check.stdout, /would change\s+toe-opts\s+.*toe-hello 2\.0 is installed, the \.deb holds 1\.0/);
+  t.is(await ssh(dpkgState('toe-hello')), '2.0 install ok installed\n', '--check changed nothing');
+  t.is(await changedBy(t, downgrade), 1);
+  t.is(await ssh(dpkgState('toe-hello')), '1.0 install ok installed\n');
+  t.is(await changedBy(t, downgrade), 0);
+
+  // absent keeps the config file; purge removes what remove left.
+  const remove = playbook(
+    'apt-remove',
+    ['apt'],
+    [`apt(${JSON.stringify({ packages: 'toe-hello', state: 'absent' })})`],
+  );
+  t.is(await changedBy(t, remove), 1);
+  t.is(
+    await ssh(`${dpkgState('toe-hello')}; cat /etc/toe-hello.conf`),
+    '1.0 deinstall ok config-files\ntoe-hello 1.0\n',
+  );
+  t.is(await changedBy(t, remove), 0, 'a package with config files only is not installed');
+  const purge = playbook(
+    'apt-purge',
+    ['apt'],
+    [`apt(${JSON.stringify({ packages: 'toe-hello', state: 'absent', purge: true })})`],
+  );
+  const purgeCheck = await run(purge, '--check');
+  t.regex(purgeCheck.stdout, /would change\s+toe-opts\s+.*apt toe-hello \(config files left: toe-hello\)/);
+  t.is(await ssh('cat /etc/toe-hello.conf'), 'toe-hello 1.0\n', '--check changed nothing');
+  t.is(await changedBy(t, purge), 1);
+  t.is(
+    await ssh(`${dpkgState('toe-hello')}; ls /etc/toe-hello.conf 2>&1 || true`),
+    `none\nls: cannot access '/etc/toe-hello.conf': No such file or directory\n`,
+  );
+  t.is(await changedBy(t, purge), 0);
+
+  // purge of an installed package removes its config file at once.
+  await ssh(`${APT} install /srv/toe-debs/toe-hello_2.0_all.deb >/dev/null 2>&1`);
+  t.is(await changedBy(t, purge), 1);
+  t.is(
+    await ssh(`${dpkgState('toe-hello')}; test -e /etc/toe-hello.conf && echo kept || echo gone`),
+    'none\ngone\n',
+  );
+});
+
+/** A flat repository `<dir>` of release (Suite) `suite`, trusted without signature, holding these debs. */
+const flatRepository = (dir: string, suite: string) =>
+  ssh(`set -e
+cd ${dir}
+for f in *.deb; do dpkg-deb -f "$f"; echo "Filename: ./$f"; echo "Size: $(stat -c %s "$f")"; echo "SHA256: $(sha256sum "$f" | cut -d' ' -f1)"; echo; done > Packages
+{ echo 'Origin: toe'; echo 'Suite: ${suite}'; echo 'Codename: ${suite}'; echo "Date: $(LC_ALL=C date -Ru)"; echo 'SHA256:'; echo " $(sha256sum Packages | cut -d' ' -f1) $(stat -c %s Packages) Packages"; } > Release`);
+
+test.serial('apt: defaultRelease installs from that release where another has a newer version', async (t) => {
+  await buildDeb('toe-rel', '1.0', '/srv/toe-rel-old');
+  await buildDeb('toe-rel', '2.0', '/srv/toe-rel-new');
+  await flatRepository('/srv/toe-rel-old', 'toe-old');
+  await flatRepository('/srv/toe-rel-new', 'toe-new');
+  const list = '/etc/apt/sources.list.d/toe-rel.list';
+  await ssh(`printf 'deb [trusted=yes] file:/srv/toe-rel-old ./\\ndeb [trusted=yes] file:/srv/toe-rel-new ./\\n' > ${list}
+${APT} -o Dir::Etc::sourcelist=${list} -o Dir::Etc::sourceparts=- -o APT::Get::List-Cleanup=0 update >/dev/null`);
+  t.regex(
+    await ssh('LC_ALL=C apt-cache policy toe-rel'),
+    /Candidate: 2\.0/,
+    'without -t the newer release wins',
+  );
+
+  const file = playbook(
+    'apt-release',
+    ['apt'],
+    [`apt(${JSON.stringify({ packages: 'toe-rel', defaultRelease: 'toe-old' })})`],
+  );
+  await lifecycle(t, {
+    file,
+    label: /apt toe-rel \(not installed: toe-rel/,
+    state: dpkgState('toe-rel'),
+    converged: '1.0 install ok installed\n',
+    drift: `${APT} purge toe-rel >/dev/null`,
+  });
+});
+
+/** sha512-crypt hashes (`openssl passwd -6`) of two throwaway passwords. */
+const HASH_1 =
+  '$6$toesalt1$ZDECWJSe2l/sAtTsiA9JUhYUC6oM//cpeTeTIc7BQoXVqaLd9LlH4LgjkHbbvW1z.tJhpfjbfzyz2et3/d4Q61';
+const HASH_2 =
+  '$6$toesalt2$/LUYgSFP0pvu8g4Sv9ACY08IqHNAy12SrLHZ/tPuH8NFfT9Udg1CMmTpxIf9Sq78ILabS8be.RrbAgBFbnPRy/';
+
+test.serial('user: password hash (never in the output), expires, passwordLock', async (t) => {
+  const shadow = 'getent shadow toe-alice | cut -d: -f2,8 || echo none';
+  const file = playbook(
+    'user-password',
+    ['user'],
+    [`user(${JSON.stringify({ user: 'toe-alice', password: HASH_1, expires: '2030-01-01' })})`],
+  );
+  await lifecycle(t, {
+    file,
+    label: /user toe-alice \(user does not exist\)/,
+    state: shadow,
+    // 2030-01-01 is day 21915 since 1970-01-01.
+    converged: `${HASH_1}:21915\n`,
+    drift: `echo 'toe-alice:${HASH_2}' | chpasswd -e && chage -E -1 toe-alice`,
+  });
+  await ssh(`echo 'toe-alice:${HASH_2}' | chpasswd -e`);
+  const verbose = await run(file, '-v');
+  t.is(verbose.code, 0, verbose.stdout + verbose.stderr);
+  t.regex(verbose.stdout, /changed\s+toe-opts\s+.*user toe-alice \(password differs\)/);
+  for (const hash of [HASH_1, HASH_2]) {
+    t.false((verbose.stdout + verbose.stderr).includes(hash.slice(12, 40)), 'no hash in the output');
+  }
+  t.is(await ssh(shadow), `${HASH_1}:21915\n`);
+
+  // Locked: a `!` before the same hash; unlocked again; the expiry removed.
+  const lock = playbook(
+    'user-lock',
+    ['user'],
+    [`user(${JSON.stringify({ user: 'toe-alice', passwordLock: true })})`],
+  );
+  const check = await run(lock, '--check');
+  t.regex(check.stdout, /would change\s+toe-opts\s+.*user toe-alice \(password not locked\)/);
+  t.is(await ssh(shadow), `${HASH_1}:21915\n`, '--check changed nothing');
+  t.is(await changedBy(t, lock), 1);
+  t.is(await ssh(shadow), `!${HASH_1}:21915\n`);
+  t.is(await changedBy(t, lock), 0);
+  t.is(await changedBy(t, file), 0, 'the password is the same while locked');
+  const unlock = playbook(
+    'user-unlock',
+    ['user'],
+    [`user(${JSON.stringify({ user: 'toe-alice', passwordLock: false, expires: -1 })})`],
+  );
+  t.is(await changedBy(t, unlock), 1);
+  t.is(await ssh(shadow), `${HASH_1}:\n`);
+  t.is(await changedBy(t, unlock), 0);
+});
+
+test.serial('postgresUser: replication, createrole, bypassrls and connLimit', async (t) => {
+  await ssh(
+    `(${APT} install --no-install-recommends postgresql || (apt-get -q update && ${APT} install --no-install-recommends postgresql)) >/dev/null 2>&1`,
+  );
+  await ssh('systemctl start postgresql');
+  const psql = (sql: string) => `cd / && runuser -u postgres -- psql -X -q -A -t -c "${sql}"`;
+  const file = playbook(
+    'postgres-attributes',
+    ['postgresUser'],
+    [
+      `postgresUser(${JSON.stringify({ user: 'toe_repl', replication: true, createrole: true, bypassrls: true, connLimit: 3 })})`,
+    ],
+  );
+  await lifecycle(t, {
+    file,
+    label: /postgres user toe_repl \(role does not exist\)/,
+    state: psql(
+      "select rolreplication, rolcreaterole, rolbypassrls, rolconnlimit from pg_authid where rolname = 'toe_repl'",
+    ),
+    converged: 't|t|t|3\n',
+    drift: psql('ALTER ROLE toe_repl NOREPLICATION NOBYPASSRLS CONNECTION LIMIT -1'),
+  });
+  const off = playbook(
+    'postgres-attributes-off',
+    ['postgresUser'],
+    [`postgresUser(${JSON.stringify({ user: 'toe_repl', createrole: false, connLimit: -1 })})`],
+  );
+  const check = await run(off, '--check');
+  t.regex(
+    check.stdout,
+    /would change\s+toe-opts\s+.*postgres user toe_repl \(no createrole, connection limit 3 → -1\)/,
+  );
+  t.is(await changedBy(t, off), 1);
+  t.is(
+    await ssh(
+      psql(
+        "select rolreplication, rolcreaterole, rolbypassrls, rolconnlimit from pg_authid where rolname = 'toe_repl'",
+      ),
+    ),
+    't|f|t|-1\n',
+  );
+  t.is(await changedBy(t, off), 0);
+});
