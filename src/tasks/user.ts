@@ -17,6 +17,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { Plan, ProbeResult, RunStep } from '../engine/types.js';
+import { registerSecret } from '../util/redact.js';
 import { quote, words } from '../util/shell.js';
 import { defineTask } from './define.js';
 import { account, accountName, flag, integer, presence, rule, says, shown } from './options.js';
@@ -315,6 +316,11 @@ export const user = defineTask({
   subject: 'user',
   subjectWasName: true,
   label: (name) => `user ${name}`,
+  // The hash is redacted wherever it might show (a failure's output), like any secret.
+  prepare: (opts: User) => {
+    if (opts.password !== undefined) registerSecret(opts.password);
+    return opts;
+  },
   probe,
   plan,
   sensitive: (spec) => spec.password !== undefined,

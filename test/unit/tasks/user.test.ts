@@ -3,6 +3,7 @@ import test from 'ava';
 import type { Plan, RunStep } from '../../../src/engine/types.js';
 import { user } from '../../../src/tasks/user.js';
 import { UserError } from '../../../src/util/errors.js';
+import { clearSecrets, redact } from '../../../src/util/redact.js';
 
 function existing(passwd: string, primary: string, groups: string, sameGroup = true) {
   return {
@@ -230,4 +231,11 @@ test('a clear-text password, a locked hash or a bad expiry is refused, the value
     message: /expires must be epoch seconds, a date YYYY-MM-DD or -1 \(no expiry\), got "2030-02-30"/,
   });
   t.throws(() => user({ user: 'app', expires: -5 }), { message: /expires must be/ });
+});
+
+test('the password hash is registered as a secret: redacted from any output', (t) => {
+  clearSecrets();
+  user({ user: 'app', password: HASH });
+  t.is(redact(`chpasswd: app:${HASH}`), 'chpasswd: app:[secret]');
+  clearSecrets();
 });
