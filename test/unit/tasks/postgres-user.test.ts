@@ -200,10 +200,7 @@ test('replication, createrole, bypassrls and connLimit: compared with pg_authid,
     bypassrls: true,
     connLimit: 5,
   });
-  t.regex(
-    task.probe,
-    /rolreplication, rolcreaterole, rolbypassrls, rolconnlimit, coalesce\(rolpassword, /,
-  );
+  t.regex(task.probe, /rolreplication, rolcreaterole, rolbypassrls, rolconnlimit, coalesce\(rolpassword, /);
   const plan = task.plan(row('f', 'f', 't', '', ['f', 't', 'f', '-1']));
   t.is(
     (plan.steps[0] as RunStep).stdin,
