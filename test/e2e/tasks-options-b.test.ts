@@ -310,3 +310,66 @@ test.serial('postgresUser: replication, createrole, bypassrls and connLimit', as
   );
   t.is(await changedBy(t, off), 0);
 });
+
+test.serial(
+  'git: force discards local changes, force false refuses them, update false never updates',
+  async (t) => {
+    const origin = '/srv/toe-origin.git';
+    await ssh(`set -e
+command -v git >/dev/null || ${APT} install git >/dev/null 2>&1
+rm -rf ${origin} /tmp/toe-work /srv/toe-app /srv/toe-frozen
+git init -q --bare -b main ${origin}
+git clone -q ${origin} /tmp/toe-work 2>/dev/null
+cd /tmp/toe-work && echo v1 > app.txt && git add app.txt
+git -c user.email=t@example.org -c user.name=t commit -q -m v1 && git push -q origin main`);
+    const app = (dest: string) => `cat ${dest}/app.txt 2>/dev/null || echo none`;
+    const forced = playbook(
+      'git-force',
+      ['git'],
+      [`git(${JSON.stringify({ repo: origin, dest: '/srv/toe-app', version: 'main', force: true })})`],
+    );
+    await lifecycle(t, {
+      file: forced,
+      label: /git \/srv\/toe-app \(not cloned: clone [0-9a-f]{12} \(branch main\)\)/,
+      state: app('/srv/toe-app'),
+      converged: 'v1\n',
+      drift: 'echo edited > /srv/toe-app/app.txt',
+    });
+
+    // force false: the same checkout edited by hand is refused, the edit kept; once reverted, converged.
+    const careful = playbook(
+      'git-careful',
+      ['git'],
+      [`git(${JSON.stringify({ repo: origin, dest: '/srv/toe-app', version: 'main', force: false })})`],
+    );
+    await ssh('echo edited > /srv/toe-app/app.txt');
+    const refused = await run(careful);
+    t.is(refused.code, 2, refused.stdout + refused.stderr);
+    t.regex(
+      refused.stdout + refused.stderr,
+      /\/srv\/toe-app has local changes to 1 tracked file \(force: false\)/,
+    );
+    t.is(await ssh(app('/srv/toe-app')), 'edited\n');
+    await ssh('git -C /srv/toe-app checkout -q -- app.txt');
+    t.is(await changedBy(t, careful), 0);
+
+    // update false: cloned once, left at v1 when the origin moves on; the forced checkout follows it.
+    const frozen = playbook(
+      'git-frozen',
+      ['git'],
+      [`git(${JSON.stringify({ repo: origin, dest: '/srv/toe-frozen', version: 'main', update: false })})`],
+    );
+    const check = await run(frozen, '--check');
+    t.regex(check.stdout, /would change\s+toe-opts\s+.*git \/srv\/toe-frozen \(not cloned/);
+    t.is(await ssh(app('/srv/toe-frozen')), 'none\n', '--check changed nothing');
+    t.is(await changedBy(t, frozen), 1);
+    t.is(await ssh(app('/srv/toe-frozen')), 'v1\n');
+    await ssh(
+      `cd /tmp/toe-work && echo v2 > app.txt && git -c user.email=t@example.org -c user.name=t commit -q -am v2 && git push -q origin main`,
+    );
+    t.is(await changedBy(t, frozen), 0, 'update false: the new commit is not fetched');
+    t.is(await ssh(app('/srv/toe-frozen')), 'v1\n');
+    t.is(await changedBy(t, forced), 1);
+    t.is(await ssh(app('/srv/toe-app')), 'v2\n');
+  },
+);
