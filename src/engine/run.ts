@@ -42,7 +42,7 @@ import { type BatchProbe, buildProbeBatch, newNonce, parseProbeBatch } from './p
 import { ProbeWindows } from './probe-windows.js';
 import { newProcessId, stopOnAbort, supervised, TASK_RUN_DIR, TIMED_OUT_EXIT } from './remote-process.js';
 import type { Reporter } from './report.js';
-import { type StepScript, stepScript } from './steps.js';
+import { backupsIn, type StepScript, stepScript } from './steps.js';
 import type { HostInfo, PeerRead, Plan, ProbeResult, RunStep, Step, Task, TaskList } from './types.js';
 
 export type HandlerMap = Record<string, () => Task | Task[]>;
@@ -342,6 +342,8 @@ export async function runTasks(
     reporter.activity(`${host.name}: ${label(task)}`);
     let failure: string | undefined;
     let recorded = false;
+    /** Copies of old files that write steps made (`backup`): the task's line names them. */
+    const backups: string[] = [];
     const recordAt = task.notify.length ? recordingStep(plan.steps) : -1;
     for (let s = 0; s < plan.steps.length; s++) {
       const last = s === plan.steps.length - 1;
@@ -430,6 +432,7 @@ export async function runTasks(
           (stepOut.trim() && !task.sensitive ? `\nstdout:\n${tail(stepOut)}` : '');
         break;
       }
+      if (planned.kind === 'write' && planned.backup) backups.push(...backupsIn(stepOut));
       reporter.verbose(`${host.name}: ran ${task.sensitive ? '(sensitive step)' : step.display}`);
       if (lastOfAll) warnUncleared(rest);
       if (batch) windows.record(parseProbeBatch(rest, batch), rideAlong);
@@ -451,7 +454,13 @@ export async function runTasks(
       break;
     }
     result.changed++;
-    reporter.task(host.name, label(task), 'changed', reason);
+    const backedUp = backups.map((path) => `backup ${path}`);
+    reporter.task(
+      host.name,
+      label(task),
+      'changed',
+      [reason, ...backedUp].filter(Boolean).join(', ') || undefined,
+    );
     for (const h of task.notify) notified.add(h);
   }
 

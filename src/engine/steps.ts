@@ -13,6 +13,18 @@ export const TRANSFER_INCOMPLETE_EXIT = 66;
 export const VALIDATION_FAILED_EXIT = 65;
 /** Exit status of a write whose temporary directory another user replaced (nothing was installed). */
 export const TEMP_REPLACED_EXIT = 67;
+/** Start of the line a write step with `backup` prints: the path of the copy of the old file. */
+export const BACKUP_MARKER = 'verdandi-backup';
+
+/** The paths of the backups a write step printed (see WriteStep.backup). */
+export function backupsIn(stepOut: string): string[] {
+  const prefix = `${BACKUP_MARKER} `;
+  return stepOut
+    .split('\n')
+    .filter((line) => line.startsWith(prefix))
+    .map((line) => line.slice(prefix.length));
+}
+
 /** Exit status of a step that could not record its notified handlers (nothing was changed). */
 export const RECORD_FAILED_EXIT = 71;
 
@@ -81,6 +93,12 @@ export function writeScript(step: WriteStep, beforeInstall = ''): string {
       same,
       `if ! out=$( cd "$vd_cwd" 2>/dev/null || cd /; ${validate} 2>&1 ); then printf '%s\\n' "validation failed: $out" >&2; exit ${VALIDATION_FAILED_EXIT}; fi`,
       same,
+    );
+  }
+  if (step.backup) {
+    // Like Ansible's backup name (`<dest>.<pid>.<date@time>~`); the old file only, never a link's target.
+    lines.push(
+      `if ${existing}; then vd_b=${path}."$$".$(date +%Y-%m-%d@%H:%M:%S)~; cp -p -- ${path} "$vd_b"; printf '%s %s\\n' ${BACKUP_MARKER} "$vd_b"; fi`,
     );
   }
   if (beforeInstall) lines.push(mustSucceed(beforeInstall, `rm -f ${name}; `));

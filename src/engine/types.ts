@@ -109,6 +109,12 @@ export interface WriteStep {
   owner?: string;
   group?: string;
   validate?: string;
+  /**
+   * Before the rename, copy the regular file at `path` (owner, mode and times kept) to
+   * `<path>.<pid>.<YYYY-MM-DD@HH:MM:SS>~`, as Ansible's `backup: yes` names it; the step prints the
+   * copy's path on a `verdandi-backup <path>` line, which the task's line in the output shows.
+   */
+  backup?: boolean;
 }
 
 export type Step = RunStep | WriteStep;

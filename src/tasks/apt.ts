@@ -12,13 +12,23 @@
  * lists are refreshed before comparing, so a `latest` task reports a change at most once per
  * `cacheValidTime` even when nothing newer exists; with fresh lists it changes only when a newer version
  * is available.
+ *
+ * Options from Ansible's `apt` module: `purge` (with `absent`: `apt-get purge`, and packages removed
+ * earlier with only their config files left are purged too), `defaultRelease` (`-t <release>`, also
+ * for the candidates of `latest`), `allowDowngrade` (`--allow-downgrades`), and `deb`: a .deb file on the
+ * host or a URL the host fetches with curl, installed with `apt-get install <file>` (its dependencies
+ * from the lists). A deb is installed when dpkg's version of its package differs from the file's: the
+ * probe reads the package and version from the file itself (`dpkg-deb`), a URL fetched to a temporary
+ * directory that it removes.
  */
 import { z } from 'zod';
 import type { Plan, ProbeResult, RunStep } from '../engine/types.js';
 import { quote, raw, sh, words } from '../util/shell.js';
-import { defineTask } from './define.js';
-import { oneOf, rule, shown } from './options.js';
-import { markedLines } from './probe-output.js';
+import { shownUrl } from '../util/url.js';
+import { defineTask, type PrepareContext } from './define.js';
+import { curlConfig } from './download.js';
+import { flag, oneOf, rule, shown, text } from './options.js';
+import { joinReasons, markedLines } from './probe-output.js';
 
 const packageName = z.custom<string>().superRefine(
   rule((name: unknown) =>
@@ -32,14 +42,35 @@ const packageName = z.custom<string>().superRefine(
 );
 const packagesMessage = { error: 'packages must be a package name or a non-empty list of names' };
 
+/** A .deb file: an absolute path on the host (ending in .deb, as apt-get wants it) or a URL. */
+const debSource = z.custom<string>().superRefine(
+  rule((deb: unknown) =>
+    typeof deb === 'string' && (/^https?:\/\/\S+$/.test(deb) || /^\/[^\n]*\.deb$/.test(deb))
+      ? undefined
+      : {
+          problem: `deb must be an absolute path of a .deb file on the host or an http(s) URL, got ${shown(deb)}`,
+          hint: "e.g. deb: '/tmp/app_1.0_amd64.deb' or deb: 'https://example.org/app_1.0_amd64.deb'",
+        },
+  ),
+);
+
 const options = z.strictObject({
-  /** One package name or a list of them. */
+  /** One package name or a list of them. Give either `packages` or `deb`. */
   packages: z
     .union([z.string(), z.array(z.unknown())], packagesMessage)
     .transform((packages) => (typeof packages === 'string' ? [packages] : packages))
-    .pipe(z.array(packageName).min(1, packagesMessage)),
+    .pipe(z.array(packageName).min(1, packagesMessage))
+    .optional(),
+  /** Ansible's `deb`: a .deb file on the host or a URL the host fetches, installed with its dependencies. */
+  deb: debSource.optional(),
   /** Default `present`. `absent` removes the packages (config files stay: `apt-get remove`). */
   state: oneOf('state', ['present', 'absent', 'latest']).default('present'),
+  /** Ansible's `purge`: with `absent`, remove the config files too (`apt-get purge`). */
+  purge: flag('purge').default(false),
+  /** Ansible's `default_release`: install from this release (`-t bookworm-backports`). */
+  defaultRelease: text('defaultRelease', /^[A-Za-z0-9][A-Za-z0-9._+~-]*$/, 'a release name').optional(),
+  /** Ansible's `allow_downgrade`: an install may replace a newer version (`--allow-downgrades`). */
+  allowDowngrade: flag('allowDowngrade').default(false),
   /** Refresh the package lists when they are older than `cacheValidTime` (default true). */
   updateCache: z.boolean().default(true),
   /** Age in seconds after which the lists count as stale (default 3600). */
@@ -50,7 +81,25 @@ const options = z.strictObject({
 });
 
 export type AptOptions = z.input<typeof options>;
-type Apt = z.output<typeof options>;
+/** The options, with `packages` empty when a `deb` is given. */
+type Apt = z.output<typeof options> & { packages: string[] };
+
+function prepare(opts: z.output<typeof options>, { fail }: PrepareContext): Apt {
+  if ((opts.packages === undefined) === (opts.deb === undefined)) {
+    fail('packages', 'give exactly one of packages or deb');
+  }
+  if (opts.deb !== undefined && opts.state !== 'present') {
+    fail(
+      'state',
+      `a deb is installed with state present, got ${shown(opts.state)}`,
+      'remove its package with packages and state absent',
+    );
+  }
+  if (opts.purge && opts.state !== 'absent') {
+    fail('purge', `purge goes with state absent, got state ${shown(opts.state)}`);
+  }
+  return { ...opts, packages: opts.packages ?? [] };
+}
 
 const MARKER = 'verdandi-apt';
 
@@ -92,7 +141,43 @@ const DPKG_CONFIGURE: RunStep = {
   description: 'dpkg --configure -a',
 };
 
-function probe({ packages, state }: Apt): string {
+/**
+ * Shell printing `verdandi-apt deb <package> <version>` of the .deb, and dpkg's state of its package
+ * (or `verdandi-apt deb-missing` / `deb-unfetched <curl's message>`). A URL is fetched into a temporary
+ * directory removed at once.
+ */
+function debProbe(deb: string): string {
+  const read = [
+    `vd_pkg=$(dpkg-deb -f "$vd_deb" Package 2>/dev/null) && vd_ver=$(dpkg-deb -f "$vd_deb" Version 2>/dev/null) && echo "${MARKER} deb $vd_pkg $vd_ver" || echo "${MARKER} deb-unreadable"`,
+    `[ -n "$vd_pkg" ] && dpkg-query -W -f="${MARKER} pkg \\\${Package} \\\${Status} \\\${Version}\\n" "$vd_pkg" 2>/dev/null`,
+  ];
+  if (!isUrl(deb)) {
+    return [
+      `vd_deb=${quote(deb)}`,
+      'if [ -f "$vd_deb" ]; then',
+      ...read,
+      `else echo "${MARKER} deb-missing"; fi`,
+    ].join('\n');
+  }
+  return [
+    `if ! command -v curl >/dev/null 2>&1; then echo "${MARKER} deb-nocurl"; else`,
+    'vd_debd=$(mktemp -d) && vd_deb="$vd_debd/package.deb"',
+    // The URL is in a here-document of the probe (which travels on standard input), never an argument.
+    `if curl -fsSL -o "$vd_deb" -K - 2>"$vd_debd/error" <<'VD_URL'`,
+    `${curlConfig(deb)}VD_URL`,
+    'then',
+    ...read,
+    `else echo "${MARKER} deb-unfetched $(head -n 1 "$vd_debd/error")"; fi`,
+    'rm -rf "$vd_debd"',
+    'fi',
+  ].join('\n');
+}
+
+function isUrl(deb: string): boolean {
+  return /^https?:\/\//.test(deb);
+}
+
+function probe({ packages, state, deb, defaultRelease }: Apt): string {
   return [
     'export LC_ALL=C',
     `echo "${MARKER} now $(date +%s)"`,
@@ -102,9 +187,11 @@ function probe({ packages, state }: Apt): string {
     // Downloaded lists are files named like deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages.
     `echo "${MARKER} indexes $(ls /var/lib/apt/lists 2>/dev/null | grep -c _Packages)"`,
     // Packages dpkg never heard of are simply missing from the output (the error goes to /dev/null).
-    sh`dpkg-query -W -f=${`${MARKER} pkg \${Package} \${Status} \${Version}\\n`} ${packages} 2>/dev/null`,
+    packages.length > 0 &&
+      sh`dpkg-query -W -f=${`${MARKER} pkg \${Package} \${Status} \${Version}\\n`} ${packages} 2>/dev/null`,
+    deb !== undefined && debProbe(deb),
     state === 'latest' &&
-      `apt-cache policy ${words(...packages)} 2>/dev/null | sed -n ${quote(
+      `apt-cache ${words(...releaseArgs(defaultRelease), 'policy', ...packages)} 2>/dev/null | sed -n ${quote(
         `s/^\\([^ ].*\\):$/${MARKER} policy \\1/p; s/^  Candidate: /${MARKER} candidate /p`,
       )}`,
     'true',
@@ -113,7 +200,8 @@ function probe({ packages, state }: Apt): string {
     .join('\n');
 }
 
-function plan({ packages, state, updateCache, cacheValidTime }: Apt, result: ProbeResult): Plan {
+function plan(spec: Apt, result: ProbeResult): Plan {
+  const { packages, state, updateCache, cacheValidTime, purge } = spec;
   const seen = parseAptProbe(result.stdout);
   if (seen.now === undefined) {
     return {
@@ -121,21 +209,29 @@ function plan({ packages, state, updateCache, cacheValidTime }: Apt, result: Pro
       error: `the apt probe printed nothing usable (exit code ${result.exitCode}): is this Debian?`,
     };
   }
+  if (spec.deb !== undefined) return debPlan(spec, spec.deb, seen);
   const status = new Map(packages.map((p) => [p, seen.packages.get(baseName(p)) ?? 'missing'] as const));
   const named = (wanted: PackageState[]) => packages.filter((p) => wanted.includes(status.get(p)!));
 
   if (state === 'absent') {
     const present = named(['installed', 'unconfigured', 'half-installed']);
-    if (present.length === 0) return { steps: [] };
+    // Purged too: what an earlier `remove` left (config files only).
+    const leftovers = purge ? packages.filter((p) => seen.configFiles.has(baseName(p))) : [];
+    const removed = [...present, ...leftovers];
+    if (removed.length === 0) return { steps: [] };
+    const verb = purge ? 'purge' : 'remove';
     return {
       steps: [
         {
           kind: 'run',
-          command: `${APT_GET} remove ${words(...present)}`,
-          description: `apt-get remove ${present.join(' ')}`,
+          command: `${APT_GET} ${verb} ${words(...removed)}`,
+          description: `apt-get ${verb} ${removed.join(' ')}`,
         },
       ],
-      reason: `installed: ${present.join(', ')}`,
+      reason: joinReasons([
+        ...(present.length > 0 ? [`installed: ${present.join(', ')}`] : []),
+        ...(leftovers.length > 0 ? [`config files left: ${leftovers.join(', ')}`] : []),
+      ]),
     };
   }
 
@@ -163,7 +259,7 @@ function plan({ packages, state, updateCache, cacheValidTime }: Apt, result: Pro
         steps: [
           APT_UPDATE,
           ...(unconfigured.length > 0 ? [DPKG_CONFIGURE] : []),
-          installStep(packages, halfInstalled.length > 0),
+          installStep(spec, packages, halfInstalled.length > 0),
         ],
         reason: [...reasons, `${cacheReason}: refresh and install the latest versions`].join('; '),
       };
@@ -199,23 +295,82 @@ function plan({ packages, state, updateCache, cacheValidTime }: Apt, result: Pro
     reasons.push(cacheReason);
   }
   if (unconfigured.length > 0) steps.push(DPKG_CONFIGURE);
-  if (toInstall.length > 0) steps.push(installStep(toInstall, halfInstalled.length > 0));
+  if (toInstall.length > 0) steps.push(installStep(spec, toInstall, halfInstalled.length > 0));
   return { steps, reason: reasons.join('; ') };
+}
+
+/** A .deb: installed when dpkg's version of its package is another one (or none). */
+function debPlan(spec: Apt, deb: string, seen: AptProbe): Plan {
+  const label = `apt ${shownUrl(deb)}`;
+  const { debFile } = seen;
+  if (debFile === undefined || 'problem' in debFile) {
+    const problem = debFile?.problem ?? 'the probe printed nothing about the .deb';
+    return { steps: [], error: `${label}: ${problem}` };
+  }
+  const state = seen.packages.get(debFile.name) ?? 'missing';
+  const version = seen.versions.get(debFile.name);
+  if (state === 'installed' && version === debFile.version) return { steps: [] };
+  const reason =
+    state === 'missing'
+      ? `${debFile.name} is not installed (the .deb holds ${debFile.version})`
+      : state === 'installed'
+        ? `${debFile.name} ${version} is installed, the .deb holds ${debFile.version}`
+        : `${debFile.name} is ${state === 'unconfigured' ? 'not fully configured' : 'half-installed'}`;
+  const steps: RunStep[] = [];
+  // The .deb's dependencies come from the lists: a fresh image has none.
+  if (seen.indexCount === 0) steps.push(APT_UPDATE);
+  const flags = installFlags(spec, state !== 'missing' && state !== 'installed');
+  const install = `${APT_GET} install${flags.length > 0 ? ` ${words(...flags)}` : ''}`;
+  if (isUrl(deb)) {
+    steps.push({
+      kind: 'run',
+      command: [
+        'set -e',
+        'vd_debd=$(mktemp -d)',
+        `trap 'rm -rf "$vd_debd"' EXIT`,
+        // The URL comes on stdin (`-K -`): it is on no command line.
+        `if ! out=$(curl -fsSL -o "$vd_debd/package.deb" -K - 2>&1); then printf '%s\\n' ${quote(`could not fetch ${shownUrl(deb)}:`)}" $out" >&2; exit 1; fi`,
+        `${install} "$vd_debd/package.deb"`,
+      ].join('\n'),
+      stdin: curlConfig(deb),
+      description: `apt-get install ${shownUrl(deb)}`,
+    });
+  } else {
+    steps.push({ kind: 'run', command: `${install} ${quote(deb)}`, description: `apt-get install ${deb}` });
+  }
+  return { steps, reason };
+}
+
+/** `-t <release>` of `defaultRelease`. */
+function releaseArgs(defaultRelease: string | undefined): string[] {
+  return defaultRelease === undefined ? [] : ['-t', defaultRelease];
+}
+
+/** The install options the task asks for. */
+function installFlags(spec: Apt, reinstall: boolean): string[] {
+  return [
+    ...releaseArgs(spec.defaultRelease),
+    ...(spec.allowDowngrade ? ['--allow-downgrades'] : []),
+    ...(reinstall ? ['--reinstall'] : []),
+  ];
 }
 
 export const apt = defineTask({
   type: 'apt',
   options,
   subject: 'packages',
-  label: (packages) => `apt ${packages.join(', ')}`,
+  label: (packages) => (packages === undefined ? 'apt' : `apt ${packages.join(', ')}`),
+  describe: (spec) =>
+    spec.deb !== undefined ? `apt ${shownUrl(spec.deb)}` : `apt ${spec.packages.join(', ')}`,
+  prepare,
   probe,
   plan,
 });
 
-function installStep(packages: string[], reinstall: boolean): RunStep {
+function installStep(spec: Apt, packages: string[], reinstall: boolean): RunStep {
   return {
     kind: 'run',
-    command: `${APT_GET} install ${words(reinstall && '--reinstall', ...packages)}`,
+    command: `${APT_GET} install ${words(...installFlags(spec, reinstall), ...packages)}`,
     description: `apt-get install ${packages.join(' ')}`,
   };
 }
@@ -243,6 +398,10 @@ export interface AptProbe {
   packages: Map<string, PackageState>;
   versions: Map<string, string>;
   candidates: Map<string, string>;
+  /** Packages removed with their config files left (dpkg's `config-files`): what `purge` removes. */
+  configFiles: Set<string>;
+  /** The package and version a `deb` holds, or why they could not be read. */
+  debFile?: { name: string; version: string } | { problem: string };
 }
 
 const STATE_RANK: Record<PackageState, number> = {
@@ -253,7 +412,12 @@ const STATE_RANK: Record<PackageState, number> = {
 };
 
 export function parseAptProbe(stdout: string): AptProbe {
-  const result: AptProbe = { packages: new Map(), versions: new Map(), candidates: new Map() };
+  const result: AptProbe = {
+    packages: new Map(),
+    versions: new Map(),
+    candidates: new Map(),
+    configFiles: new Set(),
+  };
   let policyName: string | undefined;
   for (const fields of markedLines(stdout, MARKER)) {
     const [kind, ...rest] = fields;
@@ -265,13 +429,23 @@ export function parseAptProbe(stdout: string): AptProbe {
       // pkg <name> <want> <error flag> <status> [<version>]
       const [name, , errorFlag, dpkgStatus, version] = rest;
       const state = packageState(errorFlag, dpkgStatus);
+      if (dpkgStatus === 'config-files') result.configFiles.add(name);
       // Several lines for one name: one per installed architecture. The most installed one counts.
       const known = result.packages.get(name);
       if (known === undefined || STATE_RANK[state] > STATE_RANK[known]) {
         result.packages.set(name, state);
         if (version) result.versions.set(name, version);
       }
-    } else if (kind === 'policy' && rest[0]) policyName = rest[0];
+    } else if (kind === 'deb' && rest.length === 2) result.debFile = { name: rest[0], version: rest[1] };
+    else if (kind === 'deb-missing') result.debFile = { problem: 'no such file on the host' };
+    else if (kind === 'deb-unreadable') result.debFile = { problem: 'not a .deb file dpkg-deb can read' };
+    else if (kind === 'deb-nocurl') {
+      result.debFile = {
+        problem: "curl is not installed on the host: install it first (apt({ packages: 'curl' }))",
+      };
+    } else if (kind === 'deb-unfetched')
+      result.debFile = { problem: `could not fetch it: ${rest.join(' ')}` };
+    else if (kind === 'policy' && rest[0]) policyName = rest[0];
     else if (kind === 'candidate' && policyName !== undefined && rest[0]) {
       result.candidates.set(policyName, rest[0]);
       policyName = undefined;

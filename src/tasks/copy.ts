@@ -1,6 +1,6 @@
 /**
- * copy({ path, content? | src?, owner?, group?, mode?, validate? }): a regular file at `path` holds
- * exactly this text, with these attributes.
+ * copy({ path, content? | src?, owner?, group?, mode?, validate?, force?, backup? }): a regular file at
+ * `path` holds exactly this text, with these attributes.
  *
  * The probe prints the remote sha256; the content travels only when it differs from the local sha256,
  * as a `write` step (the engine writes a temporary file beside `path`, sets owner/mode, runs `validate`
@@ -10,6 +10,10 @@
  * Attributes not given are kept from the existing file when it is rewritten; a new file is 0644 and
  * owned by the connecting (or become) user. A symbolic link at `path` is replaced by a file (the link is
  * not followed); a directory at `path` is an error.
+ *
+ * `force: false` (Ansible's `force: no`) writes the file only when nothing is at `path`: whatever is
+ * there is left as it is, attributes included. `backup: true` (Ansible's `backup: yes`) keeps the old
+ * file as `<path>.<pid>.<YYYY-MM-DD@HH:MM:SS>~` when its content is replaced (see WriteStep.backup).
  */
 import { readFileSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
@@ -27,7 +31,7 @@ import {
   formatMode,
   probedPath,
 } from './file-state.js';
-import { absolutePath, attributes, rule, shown } from './options.js';
+import { absolutePath, attributes, flag, rule, shown } from './options.js';
 import { joinReasons, sha256Hex } from './probe-output.js';
 
 /** Mode of a file the task creates when no mode is given. */
@@ -64,6 +68,14 @@ export const validateCommand = z.custom<string>().superRefine(
   ),
 );
 
+/** The options of copy and template that say when and how the file is replaced. */
+export const writeOptions = {
+  /** Ansible's `force`: false writes the file only when nothing is at `path` (default true). */
+  force: flag('force').default(true),
+  /** Ansible's `backup`: keep a timestamped copy of the old file when its content is replaced. */
+  backup: flag('backup').default(false),
+};
+
 const options = z.strictObject({
   /** Absolute path of the file on the host. */
   path: absolutePath(),
@@ -74,6 +86,7 @@ const options = z.strictObject({
   /** Owner, group, and mode as an octal string ('0644' or '644'). */
   ...attributes,
   validate: validateCommand.optional(),
+  ...writeOptions,
 });
 
 export type CopyOptions = z.input<typeof options>;
@@ -101,6 +114,10 @@ export interface FileContent {
   content: string;
   attributes: DesiredAttributes;
   validate?: string;
+  /** False: only a missing file is written; anything at `path` is left as it is (default true). */
+  force?: boolean;
+  /** Keep a copy of the old file when its content is replaced. */
+  backup?: boolean;
 }
 
 /** A write step without the fields that are not set (so plans compare and print cleanly). */
@@ -110,6 +127,7 @@ export function writeStep(fields: Omit<WriteStep, 'kind'>): WriteStep {
   if (fields.owner !== undefined) step.owner = fields.owner;
   if (fields.group !== undefined) step.group = fields.group;
   if (fields.validate !== undefined) step.validate = fields.validate;
+  if (fields.backup) step.backup = true;
   return step;
 }
 
@@ -138,6 +156,7 @@ export function fileContentPlan(spec: FileContent, probe: ProbeResult): Plan {
   if (found.stop) return found.stop;
   const { state } = found;
   const diff = { path, after: content };
+  if (spec.force === false && state.type !== 'absent') return { steps: [] };
 
   if (state.type === 'absent' || state.type === 'link') {
     return {
@@ -177,6 +196,7 @@ export function fileContentPlan(spec: FileContent, probe: ProbeResult): Plan {
           owner: desired.owner ?? currentOwner(state),
           group: desired.group ?? currentGroup(state),
           validate: spec.validate,
+          backup: spec.backup,
         }),
       ],
       reason: joinReasons(['content differs', ...attributes.reasons]),
@@ -187,7 +207,7 @@ export function fileContentPlan(spec: FileContent, probe: ProbeResult): Plan {
 }
 
 function prepare(opts: z.output<typeof options>, { fail }: PrepareContext): FileContent {
-  const { path, owner, group, mode, validate } = opts;
+  const { path, owner, group, mode, validate, force, backup } = opts;
   if ((opts.content === undefined) === (opts.src === undefined)) {
     fail('content', 'give exactly one of content or src');
   }
@@ -197,6 +217,8 @@ function prepare(opts: z.output<typeof options>, { fail }: PrepareContext): File
     content: opts.src !== undefined ? readLocalText(opts.src, fail) : (opts.content as string),
     attributes: { owner, group, mode },
     validate,
+    force,
+    backup,
   };
 }
 

@@ -11,13 +11,19 @@
  * that user through runuser, and the parent of `dest` must be writable by them. Git refuses to read a
  * repository owned by another user ("dubious ownership"); Verdandi reads checkouts of any owner, so it
  * passes `-c safe.directory=*`.
+ *
+ * `force` and `update` are Ansible's: `force: true` also discards local changes to tracked files when
+ * HEAD is where it should be (`git reset --hard`: a hand edit is drift, repaired); `force: false` refuses
+ * to touch a checkout with local changes (the task fails naming them); not given, changes are discarded
+ * when HEAD moves and left alone otherwise. `update: false` clones when `dest` is missing and never
+ * touches an existing checkout.
  */
 import { z } from 'zod';
 import type { Plan, ProbeResult, RunStep } from '../engine/types.js';
 import { quote, sh, words } from '../util/shell.js';
 import { loginName, runAs } from './command.js';
 import { defineTask } from './define.js';
-import { absolutePath, integer, text } from './options.js';
+import { absolutePath, flag, integer, text } from './options.js';
 
 const options = z.strictObject({
   /** Absolute path of the checkout. */
@@ -30,6 +36,13 @@ const options = z.strictObject({
   owner: loginName('owner').optional(),
   /** Shallow clone/fetch of this many commits. */
   depth: integer('depth', 1).optional(),
+  /**
+   * Ansible's `force`: true discards local changes to tracked files on every run, false refuses to
+   * update a checkout that has some. Not given: discarded when HEAD moves, left alone otherwise.
+   */
+  force: flag('force').optional(),
+  /** Ansible's `update`: false clones a missing checkout and never updates an existing one (default true). */
+  update: flag('update').default(true),
 });
 
 export type GitOptions = z.input<typeof options>;
@@ -64,7 +77,7 @@ function prepare(opts: Git): Checkout {
   };
 }
 
-function probe({ dest, repo, version, owner, uploadPack }: Checkout): string {
+function probe({ dest, repo, version, owner, uploadPack, force, update }: Checkout): string {
   const asksRemote = version === undefined || !FULL_SHA.test(version);
   const patterns = version === undefined ? ['HEAD'] : [version, `${version}^{}`];
   const inspect = (...args: string[]) => words('git', '-c', 'safe.directory=*', '-C', dest, ...args);
@@ -73,6 +86,12 @@ function probe({ dest, repo, version, owner, uploadPack }: Checkout): string {
     'if [ -e "$d/.git" ]; then',
     `  printf '${MARKER} head %s\\n' "$(${inspect('rev-parse', '--verify', '-q', 'HEAD')})"`,
     `  printf '${MARKER} url %s\\n' "$(${inspect('config', 'remote.origin.url')})"`,
+    // Tracked files changed by hand: how many (`--no-optional-locks`: status must not write the index).
+    ...(force !== undefined && update
+      ? [
+          `  printf '${MARKER} changed %s\\n' "$(${words('git', '--no-optional-locks', '-c', 'safe.directory=*', '-C', dest, 'status', '--porcelain', '--untracked-files=no')} | wc -l)"`,
+        ]
+      : []),
     'elif [ -e "$d" ] && { [ ! -d "$d" ] || [ -n "$(ls -A "$d")" ]; }; then',
     `  echo '${MARKER} dest notgit'`,
     'else',
@@ -122,11 +141,29 @@ function plan(checkout: Checkout, result: ProbeResult): Plan {
     };
   }
 
+  // update: false leaves an existing checkout as it is, whatever the remote says (or whether it answers).
+  if (head !== undefined && !checkout.update) return { steps: [] };
+  const changed = Number(get('changed') ?? '0');
+  if (head !== undefined && checkout.force === false && changed > 0) {
+    return {
+      steps: [],
+      error: `${dest} has local changes to ${changed} tracked file${changed === 1 ? '' : 's'} (force: false): commit or discard them on the host, or set force: true to discard them`,
+    };
+  }
+
   const target = resolveTarget(version, lines);
   if ('error' in target) return { steps: [], error: target.error };
 
   const wanted = target.kind === 'short-sha' ? target.prefix : target.sha;
-  if (head !== undefined && head !== '' && head.startsWith(wanted)) return { steps: [] };
+  if (head !== undefined && head !== '' && head.startsWith(wanted)) {
+    if (checkout.force && changed > 0) {
+      return {
+        steps: [gitStep(checkout, ['reset', '-q', '--hard', 'HEAD'])],
+        reason: `local changes to ${changed} tracked file${changed === 1 ? '' : 's'} discarded (force)`,
+      };
+    }
+    return { steps: [] };
+  }
 
   const describe = describeTarget(target);
   if (head === undefined) {

@@ -11,6 +11,10 @@
  * `ALTER ROLE ... PASSWORD 'SCRAM-SHA-256$...'`: PostgreSQL stores a verifier as it is, so the clear
  * password never reaches the server, nor its logs (log_statement = ddl would log the statement). The SQL
  * travels on psql's standard input, never on a command line. A task with a password is `sensitive`.
+ *
+ * Role attributes as Ansible's `role_attr_flags` and `conn_limit`: `superuser`, `createdb`, `login`,
+ * `replication`, `createrole`, `bypassrls` (read from pg_authid's rol* columns) and `connLimit`
+ * (rolconnlimit, -1: no limit). An attribute not given is left as it is.
  */
 import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
@@ -32,6 +36,8 @@ export function pgName(option: string) {
     .refine((name) => Buffer.byteLength(name) <= 63, message);
 }
 
+const connLimitMessage = says((got) => `connLimit must be an integer of -1 (no limit) or more, got ${got}`);
+
 const options = z.strictObject({
   user: pgName('user'),
   state: presence.default('present'),
@@ -46,6 +52,14 @@ const options = z.strictObject({
   createdb: flag('createdb').optional(),
   /** Can log in (default true: this is a user; false makes a group role). */
   login: flag('login').default(true),
+  /** Ansible's REPLICATION flag: may start streaming replication. Untouched when not given. */
+  replication: flag('replication').optional(),
+  /** Ansible's CREATEROLE flag: may create, alter and drop roles. Untouched when not given. */
+  createrole: flag('createrole').optional(),
+  /** Ansible's BYPASSRLS flag: bypasses row-level security. Untouched when not given. */
+  bypassrls: flag('bypassrls').optional(),
+  /** Ansible's `conn_limit`: concurrent connections of the role, -1 for no limit. Untouched when not given. */
+  connLimit: z.number(connLimitMessage).int(connLimitMessage).min(-1, connLimitMessage).optional(),
 });
 
 export type PostgresUserOptions = z.input<typeof options>;
@@ -73,7 +87,8 @@ function prepare(opts: z.output<typeof options>): PostgresUser {
 
 function probe({ user }: PostgresUser): string {
   return psqlProbe(
-    `select '${MARKER}', rolsuper, rolcreatedb, rolcanlogin, coalesce(rolpassword, '') from pg_authid where rolname = ${sqlLiteral(user)}`,
+    // The password last: it is the one column that may hold a `|`.
+    `select '${MARKER}', rolsuper, rolcreatedb, rolcanlogin, rolreplication, rolcreaterole, rolbypassrls, rolconnlimit, coalesce(rolpassword, '') from pg_authid where rolname = ${sqlLiteral(user)}`,
   );
 }
 
@@ -93,12 +108,17 @@ function plan(opts: PostgresUser, result: ProbeResult): Plan {
       login ? 'LOGIN' : 'NOLOGIN',
       opts.superuser ? 'SUPERUSER' : 'NOSUPERUSER',
       opts.createdb ? 'CREATEDB' : 'NOCREATEDB',
+      ...(opts.replication !== undefined ? [opts.replication ? 'REPLICATION' : 'NOREPLICATION'] : []),
+      ...(opts.createrole !== undefined ? [opts.createrole ? 'CREATEROLE' : 'NOCREATEROLE'] : []),
+      ...(opts.bypassrls !== undefined ? [opts.bypassrls ? 'BYPASSRLS' : 'NOBYPASSRLS'] : []),
+      ...(opts.connLimit !== undefined ? [`CONNECTION LIMIT ${opts.connLimit}`] : []),
     ].join(' ');
     const sql = `CREATE ROLE ${sqlIdent(name)} WITH ${attributes}${password !== undefined ? passwordClause() : ''};`;
     return { steps: [psqlStep(sql, `create role ${name}`)], reason: 'role does not exist' };
   }
 
-  const [, superuser, createdb, canLogin, ...stored] = row.split('|');
+  const [, superuser, createdb, canLogin, replication, createrole, bypassrls, connLimit, ...stored] =
+    row.split('|');
   const storedPassword = stored.join('|');
   const changes: string[] = [];
   const reasons: string[] = [];
@@ -110,6 +130,13 @@ function plan(opts: PostgresUser, result: ProbeResult): Plan {
   flag(opts.superuser, superuser, 'SUPERUSER', 'NOSUPERUSER');
   flag(opts.createdb, createdb, 'CREATEDB', 'NOCREATEDB');
   flag(login, canLogin, 'LOGIN', 'NOLOGIN');
+  flag(opts.replication, replication, 'REPLICATION', 'NOREPLICATION');
+  flag(opts.createrole, createrole, 'CREATEROLE', 'NOCREATEROLE');
+  flag(opts.bypassrls, bypassrls, 'BYPASSRLS', 'NOBYPASSRLS');
+  if (opts.connLimit !== undefined && Number(connLimit) !== opts.connLimit) {
+    changes.push(`CONNECTION LIMIT ${opts.connLimit}`);
+    reasons.push(`connection limit ${connLimit} → ${opts.connLimit}`);
+  }
   let setPassword = false;
   if (password !== undefined && !passwordMatches(password, name, storedPassword)) {
     setPassword = true;
@@ -121,7 +148,8 @@ function plan(opts: PostgresUser, result: ProbeResult): Plan {
 }
 
 /**
- * `postgresUser({ user, password, superuser, createdb, login, state })`; `name` is the label (it was
+ * `postgresUser({ user, password, superuser, createdb, login, replication, createrole, bypassrls,
+ * connLimit, state })`; `name` is the label (it was
  * the role before: still accepted). A task with a password is always sensitive.
  */
 export const postgresUser = defineTask({

@@ -1,5 +1,5 @@
 /**
- * template({ path, src, vars, owner?, group?, mode?, validate? }): like copy, with the content rendered
+ * template({ path, src, vars, owner?, group?, mode?, validate?, force?, backup? }): like copy, with the content rendered
  * from a local Handlebars file when the task is built (so a missing var fails before any host is touched).
  *
  * Handlebars runs with `noEscape: true` (config files, not HTML) and `strict: true`: a var the template
@@ -17,6 +17,7 @@ import {
   localSource,
   readLocalText,
   validateCommand,
+  writeOptions,
 } from './copy.js';
 import { defineTask, type PrepareContext } from './define.js';
 import { absolutePath, attributes } from './options.js';
@@ -35,6 +36,8 @@ const options = z.strictObject({
   /** Owner, group, and mode as an octal string ('0644' or '644'). */
   ...attributes,
   validate: validateCommand.optional(),
+  /** `force: false` writes only a missing file; `backup: true` keeps the old one (see copy). */
+  ...writeOptions,
 });
 
 export type TemplateOptions = z.input<typeof options>;
@@ -87,13 +90,15 @@ export function renderTemplate(file: string, source: string, vars: object): stri
 }
 
 function prepare(opts: z.output<typeof options>, { fail }: PrepareContext): FileContent {
-  const { path, src, owner, group, mode, validate } = opts;
+  const { path, src, owner, group, mode, validate, force, backup } = opts;
   return {
     label: `template ${path}`,
     path,
     content: renderTemplate(src, readLocalText(src, fail), opts.vars ?? {}),
     attributes: { owner, group, mode },
     validate,
+    force,
+    backup,
   };
 }
 

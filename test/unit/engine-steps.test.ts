@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import {
+  backupsIn,
   RECORD_FAILED_EXIT,
   stepScript,
   TEMP_REPLACED_EXIT,
@@ -40,6 +41,38 @@ test('writeScript writes atomically with the given mode and leaves no temp file'
   t.is(readFileSync(path, 'utf8'), 'hello\n');
   t.is(statSync(path).mode & 0o777, 0o640);
   t.deepEqual(readdirSync(dir), ['my conf']);
+});
+
+test('writeScript with backup copies the old file, with its mode, to <path>.<pid>.<date@time>~ and prints its path', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'vd-write-'));
+  const path = join(dir, 'my conf');
+  writeFileSync(path, 'old\n', { mode: 0o600 });
+  const res = run(writeScript({ kind: 'write', path, content: 'new\n', backup: true }), 'new\n');
+  t.is(res.code, 0, res.err);
+  t.is(readFileSync(path, 'utf8'), 'new\n');
+  const backups = backupsIn(res.out);
+  t.is(backups.length, 1, res.out);
+  const backup = backups[0];
+  t.regex(backup.slice(path.length), /^\.\d+\.\d{4}-\d\d-\d\d@\d\d:\d\d:\d\d~$/);
+  t.true(backup.startsWith(`${path}.`));
+  t.is(readFileSync(backup, 'utf8'), 'old\n');
+  t.is(statSync(backup).mode & 0o777, 0o600);
+  t.deepEqual(readdirSync(dir).sort(), ['my conf', backup.slice(dir.length + 1)].sort());
+});
+
+test('writeScript with backup makes no copy when no file was there, nor of a link', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'vd-write-'));
+  const path = join(dir, 'conf');
+  const res = run(writeScript({ kind: 'write', path, content: 'a', backup: true }), 'a');
+  t.is(res.code, 0, res.err);
+  t.deepEqual(backupsIn(res.out), []);
+  writeFileSync(join(dir, 'target'), 'target');
+  const link = join(dir, 'link');
+  symlinkSync(join(dir, 'target'), link);
+  const linked = run(writeScript({ kind: 'write', path: link, content: 'b', backup: true }), 'b');
+  t.is(linked.code, 0, linked.err);
+  t.deepEqual(backupsIn(linked.out), []);
+  t.deepEqual(readdirSync(dir).sort(), ['conf', 'link', 'target']);
 });
 
 test('writeScript keeps the mode of an existing file when none is given', (t) => {

@@ -6,13 +6,23 @@ const NOW = 1_700_000_000;
 const APT_GET =
   'DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=300 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold';
 
-/** Probe output: lists updated `age` seconds ago (undefined: no stamp at all), `indexes` index files. */
-function probe(opts: { age?: number; indexes?: number; pkgs?: string[]; policy?: Array<[string, string]> }) {
+/**
+ * Probe output: lists updated `age` seconds ago (undefined: no stamp at all), `indexes` index files;
+ * `deb`: the line of a .deb (`deb <package> <version>`, `deb-missing`...).
+ */
+function probe(opts: {
+  age?: number;
+  indexes?: number;
+  pkgs?: string[];
+  policy?: Array<[string, string]>;
+  deb?: string;
+}) {
   const lines = [`verdandi-apt now ${NOW}`];
   if (opts.age !== undefined) {
     lines.push(`verdandi-apt stamp ${NOW - opts.age - 500}`, `verdandi-apt stamp ${NOW - opts.age}`);
   }
   lines.push(`verdandi-apt indexes ${opts.indexes ?? 3}`);
+  if (opts.deb !== undefined) lines.push(`verdandi-apt ${opts.deb}`);
   for (const p of opts.pkgs ?? []) lines.push(`verdandi-apt pkg ${p}`);
   for (const [name, candidate] of opts.policy ?? []) {
     lines.push(`verdandi-apt policy ${name}`, `verdandi-apt candidate ${candidate}`);
@@ -147,6 +157,128 @@ test('absent: installed (and broken) packages are removed, missing ones ignored,
     [`${APT_GET} remove nginx apache2`],
   );
   t.deepEqual(apt({ packages: 'nginx', state: 'absent' }).plan(probe({ age: 10 })).steps, []);
+});
+
+test('purge: installed packages and those with only config files left are purged', (t) => {
+  const task = apt({ packages: ['nginx', 'curl', 'git'], state: 'absent', purge: true });
+  const plan = task.plan(probe({ age: 10, pkgs: [installed('nginx'), 'curl deinstall ok config-files 7'] }));
+  t.deepEqual(plan.steps, [
+    { kind: 'run', command: `${APT_GET} purge nginx curl`, description: 'apt-get purge nginx curl' },
+  ]);
+  t.is(plan.reason, 'installed: nginx, config files left: curl');
+  t.deepEqual(task.plan(probe({ age: 10, pkgs: ['nginx deinstall ok not-installed'] })).steps, []);
+});
+
+test('purge goes with state absent only', (t) => {
+  t.throws(() => apt({ packages: 'nginx', purge: true }), {
+    instanceOf: UserError,
+    message: /apt nginx: purge goes with state absent, got state "present"/,
+  });
+});
+
+test('defaultRelease and allowDowngrade go to the install command, the release to apt-cache policy too', (t) => {
+  const task = apt({ packages: 'nginx', defaultRelease: 'bookworm-backports', allowDowngrade: true });
+  t.deepEqual(task.plan(probe({ age: 10 })).steps, [
+    {
+      kind: 'run',
+      command: `${APT_GET} install -t bookworm-backports --allow-downgrades nginx`,
+      description: 'apt-get install nginx',
+    },
+  ]);
+  const latest = apt({ packages: 'nginx', state: 'latest', defaultRelease: 'bookworm-backports' });
+  t.regex(latest.probe, /apt-cache -t bookworm-backports policy nginx/);
+  t.throws(() => apt({ packages: 'nginx', defaultRelease: 'a b' }), {
+    instanceOf: UserError,
+    message: /defaultRelease must be a release name, got "a b"/,
+  });
+});
+
+const debLine = (name: string, version: string) => `deb ${name} ${version}`;
+
+test('deb: installed when dpkg has no or another version of its package, converged at the same one', (t) => {
+  const task = apt({ deb: '/tmp/toe hello_1.0_all.deb' });
+  t.is(task.name, 'apt /tmp/toe hello_1.0_all.deb');
+  t.regex(task.probe, /vd_deb='\/tmp\/toe hello_1\.0_all\.deb'/);
+  t.regex(task.probe, /dpkg-deb -f "\$vd_deb" Package/);
+  const install = {
+    kind: 'run',
+    command: `${APT_GET} install '/tmp/toe hello_1.0_all.deb'`,
+    description: 'apt-get install /tmp/toe hello_1.0_all.deb',
+  };
+  t.deepEqual(task.plan(probe({ age: 10, deb: debLine('toe-hello', '1.0') })), {
+    steps: [install],
+    reason: 'toe-hello is not installed (the .deb holds 1.0)',
+  });
+  t.deepEqual(
+    task.plan(probe({ age: 10, deb: debLine('toe-hello', '1.0'), pkgs: [installed('toe-hello', '0.9')] })),
+    {
+      steps: [install],
+      reason: 'toe-hello 0.9 is installed, the .deb holds 1.0',
+    },
+  );
+  t.deepEqual(
+    task.plan(probe({ age: 10, deb: debLine('toe-hello', '1.0'), pkgs: [installed('toe-hello', '1.0')] }))
+      .steps,
+    [],
+  );
+  // Lists never downloaded: refreshed first, for the .deb's dependencies.
+  t.deepEqual(task.plan(probe({ age: 10, indexes: 0, deb: debLine('toe-hello', '1.0') })).steps, [
+    APT_UPDATE,
+    install,
+  ]);
+});
+
+test('deb: allowDowngrade lets an older .deb replace a newer version', (t) => {
+  const task = apt({ deb: '/tmp/hello_0.9_all.deb', allowDowngrade: true });
+  const plan = task.plan(
+    probe({ age: 10, deb: debLine('toe-hello', '0.9'), pkgs: [installed('toe-hello', '1.0')] }),
+  );
+  t.is(
+    (plan.steps[0] as { command: string }).command,
+    `${APT_GET} install --allow-downgrades /tmp/hello_0.9_all.deb`,
+  );
+});
+
+test('deb: a missing file, an unreadable one or a failed fetch is an error naming the .deb', (t) => {
+  const task = apt({ deb: '/tmp/none.deb' });
+  t.deepEqual(task.plan(probe({ age: 10, deb: 'deb-missing' })), {
+    steps: [],
+    error: 'apt /tmp/none.deb: no such file on the host',
+  });
+  t.regex(task.plan(probe({ age: 10, deb: 'deb-unreadable' })).error ?? '', /not a \.deb file/);
+  const url = apt({ deb: 'https://user:pw@example.org/hello.deb' });
+  t.regex(
+    url.plan(probe({ age: 10, deb: 'deb-unfetched curl: (22) The requested URL returned error: 404' }))
+      .error ?? '',
+    /could not fetch it: curl: \(22\) The requested URL returned error: 404/,
+  );
+});
+
+test('deb from a URL: the URL reaches curl on standard input, never on a command line', (t) => {
+  const task = apt({ deb: 'https://user:s3cret@example.org/hello_1.0_all.deb' });
+  t.regex(
+    task.probe,
+    /curl -fsSL -o "\$vd_deb" -K - 2>"\$vd_debd\/error" <<'VD_URL'\nurl = "https:\/\/user:s3cret@example\.org\/hello_1\.0_all\.deb"\nVD_URL\n/,
+  );
+  const plan = task.plan(probe({ age: 10, deb: debLine('toe-hello', '1.0') }));
+  const step = plan.steps[0] as { command: string; stdin: string; description: string };
+  t.false(step.command.includes('s3cret'));
+  t.false(step.description.includes('s3cret'));
+  t.is(step.stdin, 'url = "https://user:s3cret@example.org/hello_1.0_all.deb"\n');
+  t.regex(step.command, /apt-get .* install "\$vd_debd\/package\.deb"$/);
+});
+
+test('deb: exactly one of packages or deb, with state present; a bad deb is refused', (t) => {
+  t.throws(() => apt({ packages: 'xz-utils', deb: '/tmp/x.deb' }), {
+    message: /give exactly one of packages or deb/,
+  });
+  t.throws(() => apt({}), { message: /give exactly one of packages or deb/ });
+  t.throws(() => apt({ deb: '/tmp/x.deb', state: 'absent' }), {
+    message: /a deb is installed with state present/,
+  });
+  t.throws(() => apt({ deb: 'x.deb' }), {
+    message: /deb must be an absolute path of a \.deb file on the host or an http\(s\) URL/,
+  });
 });
 
 test('latest with fresh lists: upgrades only packages whose candidate is newer', (t) => {

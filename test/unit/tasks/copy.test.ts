@@ -109,6 +109,44 @@ test('a symbolic link is replaced by the file; a directory is refused', (t) => {
   });
 });
 
+test('force false writes a missing file only: an existing file, link or directory is left as it is', (t) => {
+  const task = copy({ path: '/etc/app.conf', content: CONTENT, mode: '0600', force: false });
+  t.like(task.plan(probed(task, 'verdandi-stat absent')), {
+    steps: [{ kind: 'write', path: '/etc/app.conf', content: CONTENT, mode: '0600' }],
+    reason: 'file is missing',
+  });
+  for (const state of [
+    `verdandi-stat file 0 root 0 root 644 ${sha('other\n')} -`,
+    `verdandi-stat link 0 root 0 root 777 - ${Buffer.from('/x').toString('base64')}`,
+    'verdandi-stat dir 0 root 0 root 755 - -',
+  ]) {
+    t.deepEqual(task.plan(probed(task, state)), { steps: [] }, state);
+  }
+});
+
+test('backup true asks the write replacing a file for a copy of the old one; a new file needs none', (t) => {
+  const task = copy({ path: '/etc/app.conf', content: CONTENT, backup: true });
+  t.like(task.plan(probed(task, `verdandi-stat file 0 root 0 root 640 ${sha('old\n')} -`)), {
+    steps: [{ kind: 'write', path: '/etc/app.conf', mode: '0640', backup: true }],
+    reason: 'content differs',
+  });
+  t.deepEqual(task.plan(probed(task, 'verdandi-stat absent')).steps, [
+    { kind: 'write', path: '/etc/app.conf', content: CONTENT, mode: '0644' },
+  ]);
+  t.deepEqual(task.plan(probed(task, `verdandi-stat file 0 root 0 root 644 ${sha(CONTENT)} -`)).steps, []);
+});
+
+test('force and backup must be booleans', (t) => {
+  t.throws(() => copy({ path: '/etc/x', content: 'a', force: 'no' as unknown as boolean }), {
+    instanceOf: UserError,
+    message: /force must be true or false, got "no"/,
+  });
+  t.throws(() => copy({ path: '/etc/x', content: 'a', backup: 1 as unknown as boolean }), {
+    instanceOf: UserError,
+    message: /backup must be true or false, got 1/,
+  });
+});
+
 test('an unknown owner is an error, whatever the content', (t) => {
   const task = copy({ path: '/etc/x', content: 'x', owner: 'app' });
   t.regex(

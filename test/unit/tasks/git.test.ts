@@ -15,10 +15,13 @@ function probe(opts: {
   dest?: 'absent' | 'notgit';
   remote?: string[];
   remoteExit?: number;
+  /** How many tracked files have local changes (the probe of `force`). */
+  changed?: number;
 }) {
   const lines: string[] = [];
   if (opts.dest) lines.push(`verdandi-git dest ${opts.dest}`);
   else lines.push(`verdandi-git head ${opts.head ?? ''}`, `verdandi-git url ${opts.url ?? REPO}`);
+  if (opts.changed !== undefined) lines.push(`verdandi-git changed ${opts.changed}`);
   if (opts.remote) {
     lines.push(`verdandi-git remote-exit ${opts.remoteExit ?? 0}`);
     for (const r of opts.remote) lines.push(`verdandi-git remote ${r}`);
@@ -173,4 +176,54 @@ test('validation', (t) => {
   t.throws(() => git({ repo: REPO, dest: '/srv/app', version: '--force' }), { instanceOf: UserError });
   t.throws(() => git({ repo: REPO, dest: '/srv/app', depth: 0 }), { instanceOf: UserError });
   t.is(git({ repo: REPO, dest: '/srv/app' }).name, 'git /srv/app');
+});
+
+test('force true: local changes are discarded even when HEAD is at the target; none: converged', (t) => {
+  const task = git({ repo: REPO, dest: '/srv/app', version: 'main', force: true });
+  t.regex(
+    task.probe,
+    /git --no-optional-locks -c 'safe\.directory=\*' -C \/srv\/app status --porcelain --untracked-files=no \| wc -l/,
+  );
+  t.deepEqual(task.plan(probe({ head: A, remote: mainBranch, changed: 2 })), {
+    steps: [{ kind: 'run', command: `${G} -C /srv/app reset -q --hard HEAD` }],
+    reason: 'local changes to 2 tracked files discarded (force)',
+  });
+  t.deepEqual(task.plan(probe({ head: A, remote: mainBranch, changed: 0 })), { steps: [] });
+  t.deepEqual(commands(task.plan(probe({ head: B, remote: mainBranch, changed: 1 }))), [
+    `${G} -C /srv/app fetch ${REPO} refs/heads/main`,
+    `${G} -C /srv/app checkout --force -B main FETCH_HEAD`,
+  ]);
+});
+
+test('force false: a checkout with local changes is an error, whether HEAD moves or not', (t) => {
+  const task = git({ repo: REPO, dest: '/srv/app', version: 'main', force: false });
+  for (const head of [A, B]) {
+    t.deepEqual(task.plan(probe({ head, remote: mainBranch, changed: 1 })), {
+      steps: [],
+      error:
+        '/srv/app has local changes to 1 tracked file (force: false): commit or discard them on the host, or set force: true to discard them',
+    });
+  }
+  t.is(commands(task.plan(probe({ head: B, remote: mainBranch, changed: 0 }))).length, 2);
+  t.deepEqual(
+    task.plan(probe({ dest: 'absent', remote: mainBranch })).steps.length,
+    1,
+    'a clone has no changes',
+  );
+});
+
+test('force not given: no status in the probe, local changes not looked at', (t) => {
+  const task = git({ repo: REPO, dest: '/srv/app', version: 'main' });
+  t.false(task.probe.includes('status'));
+  t.deepEqual(task.plan(probe({ head: A, remote: mainBranch })), { steps: [] });
+});
+
+test('update false: clones a missing checkout, never touches an existing one (even if the remote fails)', (t) => {
+  const task = git({ repo: REPO, dest: '/srv/app', version: 'main', update: false, force: true });
+  t.false(task.probe.includes('status'), 'changes do not matter when nothing is updated');
+  t.deepEqual(task.plan(probe({ head: B, remote: mainBranch })), { steps: [] });
+  t.deepEqual(task.plan(probe({ head: B, remote: ['fatal: unreachable'], remoteExit: 128 })), { steps: [] });
+  t.deepEqual(commands(task.plan(probe({ dest: 'absent', remote: mainBranch }))), [
+    `${G} clone --branch main ${REPO} /srv/app`,
+  ]);
 });

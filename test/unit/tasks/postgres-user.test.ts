@@ -26,8 +26,15 @@ const PG_SCRAM_SASLPREP =
 const PG_SCRAM_ACCENTS =
   'SCRAM-SHA-256$4096:reOj04MM0GoHqEfdc5R28w==$+r3P+H5oxgW7DtTRQU0xeBYYWIZkYzt3xTTnhHM1SFU=:d2pG5Mi8CtCLTMQmFa4LKvOmvVDEE4iBXaD23j7p1sI=';
 
-const row = (superuser: string, createdb: string, login: string, password: string) => ({
-  stdout: `verdandi-pgrole|${superuser}|${createdb}|${login}|${password}\nverdandi-psql-exit 0\n`,
+/** A pg_authid row as the probe prints it; `more`: rolreplication, rolcreaterole, rolbypassrls, rolconnlimit. */
+const row = (
+  superuser: string,
+  createdb: string,
+  login: string,
+  password: string,
+  more: [string, string, string, string] = ['f', 'f', 'f', '-1'],
+) => ({
+  stdout: `verdandi-pgrole|${superuser}|${createdb}|${login}|${more.join('|')}|${password}\nverdandi-psql-exit 0\n`,
   exitCode: 0,
 });
 const noRole = { stdout: 'verdandi-psql-exit 0\n', exitCode: 0 };
@@ -183,4 +190,43 @@ test('validation', (t) => {
   t.throws(() => postgresUser({ user: 'app', password: '' }), { instanceOf: UserError });
   t.false(postgresUser({ user: 'app' }).sensitive);
   t.is(postgresUser({ user: 'app' }).name, 'postgres user app');
+});
+
+test('replication, createrole, bypassrls and connLimit: compared with pg_authid, set by one ALTER ROLE', (t) => {
+  const task = postgresUser({
+    user: 'repl',
+    replication: true,
+    createrole: false,
+    bypassrls: true,
+    connLimit: 5,
+  });
+  t.regex(task.probe, /rolreplication, rolcreaterole, rolbypassrls, rolconnlimit, coalesce\(rolpassword, /);
+  const plan = task.plan(row('f', 'f', 't', '', ['f', 't', 'f', '-1']));
+  t.is(
+    (plan.steps[0] as RunStep).stdin,
+    'ALTER ROLE "repl" WITH REPLICATION NOCREATEROLE BYPASSRLS CONNECTION LIMIT 5;\n',
+  );
+  t.is(plan.reason, 'replication, no createrole, bypassrls, connection limit -1 → 5');
+  t.deepEqual(task.plan(row('f', 'f', 't', '', ['t', 'f', 't', '5'])).steps, []);
+  // A password holding `|` does not shift the columns.
+  t.deepEqual(
+    postgresUser({ user: 'repl', password: 'a|b', connLimit: 5 }).plan(
+      row('f', 'f', 't', 'a|b', ['t', 'f', 't', '5']),
+    ).steps,
+    [],
+  );
+});
+
+test('new role: the attributes given are in CREATE ROLE', (t) => {
+  const plan = postgresUser({ user: 'repl', replication: true, connLimit: -1 }).plan(noRole);
+  t.is(
+    (plan.steps[0] as RunStep).stdin,
+    'CREATE ROLE "repl" WITH LOGIN NOSUPERUSER NOCREATEDB REPLICATION CONNECTION LIMIT -1;\n',
+  );
+  t.throws(() => postgresUser({ user: 'x', connLimit: -2 }), {
+    message: /connLimit must be an integer of -1 \(no limit\) or more, got -2/,
+  });
+  t.throws(() => postgresUser({ user: 'x', bypassrls: 'yes' as unknown as boolean }), {
+    message: /bypassrls must be true or false, got "yes"/,
+  });
 });

@@ -34,6 +34,17 @@ test('a template renders without HTML escaping and plans like copy', (t) => {
   });
 });
 
+test('template takes force and backup like copy', (t) => {
+  const src = writeTemplate(scratchDir(t), 'motd.hbs', 'hello {{who}}\n');
+  const kept = template({ path: '/etc/motd', src, vars: { who: 'x' }, force: false });
+  t.deepEqual(kept.plan(probed(kept, 'verdandi-stat file 0 root 0 root 644 0000 -')), { steps: [] });
+  t.like(kept.plan(probed(kept, 'verdandi-stat absent')), { reason: 'file is missing' });
+  const backedUp = template({ path: '/etc/motd', src, vars: { who: 'x' }, backup: true });
+  t.like(backedUp.plan(probed(backedUp, 'verdandi-stat file 0 root 0 root 644 0000 -')), {
+    steps: [{ kind: 'write', content: 'hello x\n', backup: true }],
+  });
+});
+
 test('src may be a file URL', (t) => {
   const src = writeTemplate(scratchDir(t), 'x.hbs', 'v={{v}}');
   const task = template({ path: '/etc/x', src: pathToFileURL(src), vars: { v: 1 } });
