@@ -38,7 +38,13 @@ import {
   recordPendingScript,
   unclearedRecord,
 } from './pending.js';
-import { type BatchProbe, buildProbeBatch, newNonce, parseProbeBatch } from './probe-batch.js';
+import {
+  type BatchProbe,
+  buildProbeBatch,
+  emptyProbeResults,
+  newNonce,
+  parseProbeBatch,
+} from './probe-batch.js';
 import { ProbeWindows } from './probe-windows.js';
 import { newProcessId, stopOnAbort, supervised, TASK_RUN_DIR, TIMED_OUT_EXIT } from './remote-process.js';
 import type { Reporter } from './report.js';
@@ -210,16 +216,18 @@ export async function probeUnits(
   if (stop?.requested) throw new InterruptedError(lists[0]?.opts.unit ?? 'probing');
   reporter.activity(`${host.name}: probing`);
   const batch = buildProbeBatch(probes);
-  let stdout: string;
-  try {
-    stdout = (await conn.exec(batch.script)).stdout;
-  } catch (err) {
-    if (err instanceof UnreachableError) {
-      throw new UnreachableError(err.host, err.reason, `${err.message} (during probing)`);
+  let results = emptyProbeResults(batch);
+  if (!batch.empty) {
+    try {
+      results = parseProbeBatch((await conn.exec(batch.script)).stdout, batch);
+    } catch (err) {
+      if (err instanceof UnreachableError) {
+        throw new UnreachableError(err.host, err.reason, `${err.message} (during probing)`);
+      }
+      throw err;
     }
-    throw err;
   }
-  for (const [id, result] of parseProbeBatch(stdout, batch)) {
+  for (const [id, result] of results) {
     const dot = id.indexOf('.');
     perList[Number(id.slice(0, dot))]?.set(id.slice(dot + 1), result);
   }
@@ -315,7 +323,8 @@ export async function runTasks(
   let firstResults = opts.probed ?? new Map<string, ProbeResult>();
   if (!opts.probed) {
     const first = buildProbeBatch(firstProbes(host, list, opts), nonce);
-    if (first.ids.length > 0) {
+    if (first.empty) firstResults = emptyProbeResults(first);
+    else {
       reporter.activity(`${host.name}: probing ${unit}`);
       const res = await exec(`probing ${unit}`, first.script);
       firstResults = parseProbeBatch(res.stdout, first);
@@ -351,8 +360,8 @@ export async function runTasks(
       nonce = newNonce();
       reporter.activity(`${host.name}: probing ${unit}`);
       const batch = buildProbeBatch(probesOf(ids), nonce);
-      const res = await exec(`probing ${unit}`, batch.script);
-      windows.record(parseProbeBatch(res.stdout, batch), ids);
+      if (batch.empty) windows.record(emptyProbeResults(batch), ids);
+      else windows.record(parseProbeBatch((await exec(`probing ${unit}`, batch.script)).stdout, batch), ids);
       probe = windows.fresh(i);
     }
     if (!probe) {
