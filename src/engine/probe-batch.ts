@@ -21,6 +21,8 @@ export interface ProbeBatch {
   ids: string[];
   /** The `files` of each id that has any. */
   files: Map<string, readonly FileQuery[]>;
+  /** Every probe is empty and no file is asked for (a `shell` task's): the host has nothing to tell. */
+  empty: boolean;
 }
 
 /** The frame of the batch's file states: not a task id (those are numbers and `pending`). */
@@ -57,7 +59,13 @@ export function buildProbeBatch(probes: BatchProbe[], nonce = newNonce()): Probe
   const empty = probes.filter(([, probe]) => probe.trim() === '').map(([id]) => id);
   if (empty.length > 0) parts.push(emptyFrames(empty, nonce));
   for (const [id, probe] of probes) if (probe.trim() !== '') parts.push(framed(id, probe, nonce));
-  return { script: parts.join('\n'), nonce, ids: probes.map(([id]) => id), files };
+  return {
+    script: parts.join('\n'),
+    nonce,
+    ids: probes.map(([id]) => id),
+    files,
+    empty: files.size === 0 && empty.length === probes.length,
+  };
 }
 
 /** Each framed section of `output`, by id. An id whose end marker is missing is left out. */
@@ -89,6 +97,11 @@ function framedSections(output: string, nonce: string): Map<string, ProbeResult>
  * a failure of the batch. When the file states were cut off, the ids that needed them get no `files`
  * (their plans say the state could not be read).
  */
+/** What the host would answer to a batch of empty probes, without asking it (no round trip). */
+export function emptyProbeResults(batch: ProbeBatch): Map<string, ProbeResult> {
+  return new Map(batch.ids.map((id) => [id, { stdout: '', exitCode: 0 }]));
+}
+
 export function parseProbeBatch(output: string, batch: ProbeBatch): Map<string, ProbeResult> {
   const results = framedSections(output, batch.nonce);
   const section = results.get(FILES_ID);

@@ -9,8 +9,8 @@ import type { PeerReader } from './peer-read.js';
 import type { PendingLedger } from './pending.js';
 import { type ErrorCollector, type HostPlan, type HostUnits, planHosts } from './plan.js';
 import { Reporter } from './report.js';
-import { InterruptedError, runTasks } from './run.js';
-import type { HostFacts } from './types.js';
+import { InterruptedError, probeUnits, type RunTasksOptions, runTasks } from './run.js';
+import type { HostFacts, ProbeResult } from './types.js';
 import type { HostWork, Walker, WorkResult } from './walker.js';
 
 /** What a run of tasks is given (`provision`, `run`): typed by the command line. */
@@ -80,9 +80,9 @@ export function runUnits(
 ): (plan: HostPlan, host: HostWork) => Promise<WorkResult<undefined>> {
   return async ({ info, units }, { conn, stop, events }) => {
     const reporter = new Reporter({ json: false, verbose: false, check: !!opts.check }, events);
-    for (const unit of units) {
-      if (stop.requested) throw new InterruptedError(unit.name);
-      const res = await runTasks(conn, info, unit.tasks, {
+    const lists = units.map((unit) => ({
+      list: unit.tasks,
+      opts: {
         check: !!opts.check,
         diff: !!opts.diff,
         reporter,
@@ -96,8 +96,23 @@ export function runUnits(
         taskTimeout: opts.taskTimeout,
         readPeer: opts.peers?.read.bind(opts.peers),
         downloads: opts.downloads,
-      });
+      } satisfies RunTasksOptions,
+    }));
+    // Every unit's first probes in one round trip. A unit uses its results only while no unit changed
+    // the host since they were taken: after a unit that applied a step, the units left are probed
+    // again, together, in one round trip.
+    const probeFrom = async (from: number) => {
+      const rest = await probeUnits(conn, info, lists.slice(from), reporter, stop);
+      return [...new Array<undefined>(from), ...rest];
+    };
+    let probed: Array<Map<string, ProbeResult> | undefined> =
+      units.length > 1 ? await probeFrom(0) : [undefined];
+    for (const [u, unit] of units.entries()) {
+      if (stop.requested) throw new InterruptedError(unit.name);
+      const res = await runTasks(conn, info, unit.tasks, { ...lists[u].opts, probed: probed[u] });
       if (res.failed > 0) return { ok: false, result: undefined };
+      // One unit left: it probes for itself at the same cost.
+      if (res.applied) probed = units.length - u > 2 ? await probeFrom(u + 1) : [];
     }
     return { ok: true, result: undefined };
   };

@@ -38,7 +38,13 @@ import {
   recordPendingScript,
   unclearedRecord,
 } from './pending.js';
-import { type BatchProbe, buildProbeBatch, newNonce, parseProbeBatch } from './probe-batch.js';
+import {
+  type BatchProbe,
+  buildProbeBatch,
+  emptyProbeResults,
+  newNonce,
+  parseProbeBatch,
+} from './probe-batch.js';
 import { ProbeWindows } from './probe-windows.js';
 import { newProcessId, stopOnAbort, supervised, TASK_RUN_DIR, TIMED_OUT_EXIT } from './remote-process.js';
 import type { Reporter } from './report.js';
@@ -74,6 +80,11 @@ export interface RunTasksOptions {
   readPeer?: (read: PeerRead) => Promise<string>;
   /** Fetches a file on the controller for a step (RunStep.stdinDownload); see downloads.ts. */
   downloads?: ControllerDownloads;
+  /**
+   * The results of this list's first probes (`firstProbes`), taken by an earlier round trip that
+   * nothing has changed the host since (probeUnits): the list then starts without probing.
+   */
+  probed?: Map<string, ProbeResult>;
 }
 
 /** The run of this host was stopped by a stop request before `next` (nothing of it had started). */
@@ -92,6 +103,8 @@ export interface RunTasksResult {
   changed: number;
   failed: number;
   skipped: number;
+  /** A step was sent to the host (it may have changed it): probes taken before are stale. */
+  applied: boolean;
 }
 
 const PENDING_ID = 'pending';
@@ -163,6 +176,64 @@ function selectedByTags(task: Task, opts: RunTasksOptions): boolean {
   return opts.tags.some((t) => own.has(t));
 }
 
+/** The tasks of a list that this run walks: flattened and selected by --tags (their indexes are probe ids). */
+function selectedTasks(list: TaskList, opts: RunTasksOptions): Task[] {
+  return flattenTasks(list).filter((t) => selectedByTags(t, opts));
+}
+
+/**
+ * What the first round trip of a list probes: the host's pending-handler records when the list has
+ * handlers (or records of unknown units must be checked), then every task whose `when` holds.
+ */
+export function firstProbes(host: HostInfo, list: TaskList, opts: RunTasksOptions): BatchProbe[] {
+  const readPending = Object.keys(opts.handlers ?? {}).length > 0 || !!opts.pending?.unchecked(host.name);
+  return [
+    ...(readPending ? [[PENDING_ID, readPendingProbe] as BatchProbe] : []),
+    ...selectedTasks(list, opts).flatMap((t, i): BatchProbe[] =>
+      t.when ? [[String(i), t.probe, t.files]] : [],
+    ),
+  ];
+}
+
+/**
+ * The first probes of every list of a host (its roles, in order) in ONE round trip: a run where no
+ * list changes anything costs one round trip per host, whatever the number of roles. A list may use
+ * its results (`RunTasksOptions.probed`) only while no earlier list applied a step; after a change
+ * each list probes again, as it would alone (no stale facts).
+ */
+export async function probeUnits(
+  conn: Connection,
+  host: HostInfo,
+  lists: Array<{ list: TaskList; opts: RunTasksOptions }>,
+  reporter: Reporter,
+  stop?: RunTasksOptions['stop'],
+): Promise<Map<string, ProbeResult>[]> {
+  const probes = lists.flatMap(({ list, opts }, u) =>
+    firstProbes(host, list, opts).map(([id, probe, files]): BatchProbe => [`${u}.${id}`, probe, files]),
+  );
+  const perList = lists.map(() => new Map<string, ProbeResult>());
+  if (probes.length === 0) return perList;
+  if (stop?.requested) throw new InterruptedError(lists[0]?.opts.unit ?? 'probing');
+  reporter.activity(`${host.name}: probing`);
+  const batch = buildProbeBatch(probes);
+  let results = emptyProbeResults(batch);
+  if (!batch.empty) {
+    try {
+      results = parseProbeBatch((await conn.exec(batch.script)).stdout, batch);
+    } catch (err) {
+      if (err instanceof UnreachableError) {
+        throw new UnreachableError(err.host, err.reason, `${err.message} (during probing)`);
+      }
+      throw err;
+    }
+  }
+  for (const [id, result] of results) {
+    const dot = id.indexOf('.');
+    perList[Number(id.slice(0, dot))]?.set(id.slice(dot + 1), result);
+  }
+  return perList;
+}
+
 /** The last lines of a step's output, as the terminal may show them (the omission line kept). */
 function tail(text: string, lines = 15): string {
   const all = text.replace(/\s+$/, '').split('\n');
@@ -215,8 +286,8 @@ export async function runTasks(
   const { reporter } = opts;
   const unit = opts.unit ?? 'tasks';
   const handlers = opts.handlers ?? {};
-  const tasks = flattenTasks(list).filter((t) => selectedByTags(t, opts));
-  const result: RunTasksResult = { ok: 0, changed: 0, failed: 0, skipped: 0 };
+  const tasks = selectedTasks(list, opts);
+  const result: RunTasksResult = { ok: 0, changed: 0, failed: 0, skipped: 0, applied: false };
   const label = (t: Task) => `${unit} › ${t.name}`;
 
   const unknownHandler = unknownHandlerError(unit, tasks, handlers);
@@ -248,19 +319,18 @@ export async function runTasks(
   const probesOf = (ids: number[]) => ids.map((i): BatchProbe => [String(i), tasks[i].probe, tasks[i].files]);
 
   const owner: HandlerOwner = { source: opts.source ?? unit, unit };
-  const readPending = Object.keys(handlers).length > 0 || !!opts.pending?.unchecked(host.name);
   let nonce = newNonce();
-  const first = buildProbeBatch(
-    [...(readPending ? [[PENDING_ID, readPendingProbe] as BatchProbe] : []), ...probesOf(windows.all())],
-    nonce,
-  );
-  reporter.activity(`${host.name}: probing ${unit}`);
-  let firstResults = new Map<string, ProbeResult>();
-  if (first.ids.length > 0) {
-    const res = await exec(`probing ${unit}`, first.script);
-    firstResults = parseProbeBatch(res.stdout, first);
-    windows.record(firstResults, windows.all());
+  let firstResults = opts.probed ?? new Map<string, ProbeResult>();
+  if (!opts.probed) {
+    const first = buildProbeBatch(firstProbes(host, list, opts), nonce);
+    if (first.empty) firstResults = emptyProbeResults(first);
+    else {
+      reporter.activity(`${host.name}: probing ${unit}`);
+      const res = await exec(`probing ${unit}`, first.script);
+      firstResults = parseProbeBatch(res.stdout, first);
+    }
   }
+  windows.record(firstResults, windows.all());
   const notified = new Set<string>();
   const pending = parsePending(firstResults.get(PENDING_ID)?.stdout ?? '');
   if (firstResults.has(PENDING_ID)) {
@@ -290,8 +360,8 @@ export async function runTasks(
       nonce = newNonce();
       reporter.activity(`${host.name}: probing ${unit}`);
       const batch = buildProbeBatch(probesOf(ids), nonce);
-      const res = await exec(`probing ${unit}`, batch.script);
-      windows.record(parseProbeBatch(res.stdout, batch), ids);
+      if (batch.empty) windows.record(emptyProbeResults(batch), ids);
+      else windows.record(parseProbeBatch((await exec(`probing ${unit}`, batch.script)).stdout, batch), ids);
       probe = windows.fresh(i);
     }
     if (!probe) {
@@ -403,6 +473,7 @@ export async function runTasks(
         bound: { until: `\n@@vd-${nonce}-step ` },
       }).finally(stopping);
       windows.stepApplied();
+      result.applied = true;
       const split = splitStepOutput(res.stdout, nonce);
       const { rest, code } = split;
       let { stepOut } = split;
@@ -467,6 +538,7 @@ export async function runTasks(
   // The last task did not change anything: what had to ride along with its last step runs alone.
   if (opts.afterLastStep && !afterLastStepSent && failedAt === undefined && !opts.check) {
     warnUncleared((await exec(unit, opts.afterLastStep)).stdout);
+    result.applied = true;
   }
 
   // Handlers run in the order they are defined, once, even after a failure (the change happened).
@@ -483,6 +555,8 @@ export async function runTasks(
       tags: undefined,
       unit: `${unit} › handler: ${name}`,
       handlers: {},
+      // The handler's tasks probe for themselves: the unit's probes are not theirs.
+      probed: undefined,
       // The record is cleared in the same round trip as the handler's last step.
       afterLastStep: clearPendingScript(owner, name),
     });
@@ -490,6 +564,7 @@ export async function runTasks(
     result.changed += sub.changed;
     result.skipped += sub.skipped;
     result.failed += sub.failed;
+    result.applied ||= sub.applied;
   }
 
   if (failedAt !== undefined && result.failed === 0) result.failed = 1;

@@ -102,3 +102,75 @@ export default definePlaybook({
     t.is((await hosts.ssh(name, 'cat /root/vd-play-1 /root/vd-play-2')).stdout, `${name}\n${name}\n`);
   }
 });
+
+/** Role `n` of four: a file, a line in another, a mode; role 2's file notifies a handler (a command). */
+function fourRoles(): string {
+  const names = ['rt1', 'rt2', 'rt3', 'rt4'];
+  for (const [i, name] of names.entries()) {
+    const notify = name === 'rt2' ? ", notify: 'count'" : '';
+    const handlers =
+      name === 'rt2'
+        ? "handlers: { 'count': () => shell({ script: 'echo ran >> /root/vd-rt2-handler' }) },"
+        : '';
+    mkdirSync(join(dir, 'roles', name), { recursive: true });
+    writeFileSync(
+      join(dir, 'roles', name, 'index.ts'),
+      `import { copy, defineRole, file, lineinfile, shell, z } from 'verdandi';
+export default defineRole({
+  name: '${name}',
+  vars: z.object({}),
+  tasks: () => [
+    copy({ path: '/root/vd-${name}', content: 'role ${i + 1}\\n'${notify} }),
+    lineinfile({ path: '/root/vd-${name}.conf', line: 'managed=yes', create: true }),
+    file({ path: '/root/vd-${name}', mode: '0640' }),
+  ],
+  ${handlers}
+});
+`,
+    );
+  }
+  const lines = ['hosts:'];
+  for (const name of NAMES) {
+    const h = hosts.get(name);
+    lines.push(`  ${name}: { address: ${h.address}, user: ${h.user}, key: ${JSON.stringify(h.key)} }`);
+  }
+  lines.push(`roles: [${names.join(', ')}]`, '');
+  writeFileSync(join(dir, 'inventories', 'four.yml'), lines.join('\n'));
+  return 'four';
+}
+
+test.serial('a provision of four roles that changes nothing costs one round trip per host', async (t) => {
+  mkdirSync(join(dir, 'inventories'), { recursive: true });
+  const env = fourRoles();
+  const provision = async (...extra: string[]) => {
+    const res = await runCli(['provision', env, '--json', '--host-key-checking=off', ...extra], { cwd: dir });
+    t.is(res.code, 0, res.stderr);
+    return JSON.parse(res.stdout) as JsonReport;
+  };
+  const first = await provision();
+  for (const name of NAMES) t.is(first.hosts[name].changed, 13, `${name}: 12 tasks and the handler`);
+
+  const again = await provision();
+  const check = await provision('--check');
+  for (const name of NAMES) {
+    t.like(again.hosts[name], { changed: 0, ok: 12, roundTrips: 1 });
+    t.like(check.hosts[name], { changed: 0, ok: 12, roundTrips: 1 });
+  }
+
+  // A drift in role 2 on one host: repaired, its handler runs, and the roles after it are probed
+  // again after the change (here they find nothing to do).
+  const [drifted] = NAMES;
+  await hosts.ssh(drifted, 'echo drift > /root/vd-rt2; chmod 600 /root/vd-rt4');
+  const repaired = await provision();
+  t.like(repaired.hosts[drifted], { changed: 3, ok: 10 });
+  // All roles probed (1), rt2's copy (the probes of its next tasks riding along: 1), the handler (a
+  // command: nothing to probe, 1), rt3 and rt4 probed again together (1), rt4's mode (1).
+  t.is(repaired.hosts[drifted].roundTrips, 5);
+  t.is((await hosts.ssh(drifted, 'cat /root/vd-rt2-handler')).stdout, 'ran\nran\n');
+  for (const other of NAMES.slice(1)) t.like(repaired.hosts[other], { changed: 0, roundTrips: 1 });
+  const state = await hosts.ssh(
+    drifted,
+    'cat /root/vd-rt2 /root/vd-rt2.conf; stat -c %a /root/vd-rt2 /root/vd-rt4',
+  );
+  t.is(state.stdout, 'role 2\nmanaged=yes\n640\n640\n');
+});

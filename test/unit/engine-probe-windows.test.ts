@@ -74,7 +74,7 @@ test('a chain where every task depends on the one before: all changed, linear pr
   for (let i = 1; i < n; i++) tasks.push(copyOf(join(dir, `f${i - 1}`), join(dir, `f${i}`)));
   const conn = new CountingConnection();
   const res = await run(conn, tasks);
-  t.deepEqual(res, { ok: 0, changed: n, failed: 0, skipped: 0 });
+  t.deepEqual(res, { ok: 0, changed: n, failed: 0, skipped: 0, applied: true });
   for (let i = 0; i < n; i++) t.is(readFileSync(join(dir, `f${i}`), 'utf8'), 'v1');
   // One round trip to probe, one per change (its probes ride along).
   t.is(conn.roundTrips, 1 + n);
@@ -83,7 +83,7 @@ test('a chain where every task depends on the one before: all changed, linear pr
 
   // No change: one round trip, one probe per task.
   const again = new CountingConnection();
-  t.deepEqual(await run(again, tasks), { ok: n, changed: 0, failed: 0, skipped: 0 });
+  t.deepEqual(await run(again, tasks), { ok: n, changed: 0, failed: 0, skipped: 0, applied: false });
   t.is(again.roundTrips, 1);
   t.is(again.probes, n);
 });
@@ -102,7 +102,7 @@ test('a change seen far beyond the ride-along window: the stale probe is refresh
   tasks.push(copyOf(src, join(dir, 'dest'))); // probed first when src still said "old": converged then
   const conn = new CountingConnection();
   const res = await run(conn, tasks);
-  t.deepEqual(res, { ok: RIDE_ALONG * 5, changed: 2, failed: 0, skipped: 0 });
+  t.deepEqual(res, { ok: RIDE_ALONG * 5, changed: 2, failed: 0, skipped: 0, applied: true });
   t.is(readFileSync(join(dir, 'dest'), 'utf8'), 'new');
   // Probe, change (8 ride along), windows of 16 and 32 reach the copy, its change: 5 round trips.
   t.is(conn.roundTrips, 5);

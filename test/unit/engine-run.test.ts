@@ -48,11 +48,11 @@ test('a converged list costs one round trip; changes re-probe what follows', asy
   const conn = new LocalConnection('local');
   const { reporter } = quietReporter();
   const first = await runTasks(conn, host, tasks, { check: false, diff: false, reporter });
-  t.deepEqual(first, { ok: 0, changed: 2, failed: 0, skipped: 0 });
+  t.deepEqual(first, { ok: 0, changed: 2, failed: 0, skipped: 0, applied: true });
   t.is(readFileSync(b, 'utf8'), 'hello');
   const before = conn.roundTrips;
   const second = await runTasks(conn, host, tasks, { check: false, diff: false, reporter });
-  t.deepEqual(second, { ok: 2, changed: 0, failed: 0, skipped: 0 });
+  t.deepEqual(second, { ok: 2, changed: 0, failed: 0, skipped: 0, applied: false });
   t.is(conn.roundTrips - before, 1);
 });
 
@@ -73,14 +73,14 @@ test('file tasks see what earlier tasks did: their batched states are read after
   const conn = new LocalConnection('local');
   const { reporter } = quietReporter();
   const first = await runTasks(conn, host, tasks, { check: false, diff: false, reporter });
-  t.deepEqual(first, { ok: 0, changed: 16, failed: 0, skipped: 0 });
+  t.deepEqual(first, { ok: 0, changed: 16, failed: 0, skipped: 0, applied: true });
   t.is(readFileSync(p, 'utf8'), 'B');
   t.is(statSync(p).mode & 0o777, 0o600, 'the copy kept the mode file() set just before');
   const second = await runTasks(conn, host, tasks, { check: false, diff: false, reporter });
-  t.deepEqual(second, { ok: 12, changed: 4, failed: 0, skipped: 0 });
+  t.deepEqual(second, { ok: 12, changed: 4, failed: 0, skipped: 0, applied: true });
   const before = conn.roundTrips;
   const third = await runTasks(conn, host, others, { check: false, diff: false, reporter });
-  t.deepEqual(third, { ok: 12, changed: 0, failed: 0, skipped: 0 });
+  t.deepEqual(third, { ok: 12, changed: 0, failed: 0, skipped: 0, applied: false });
   t.is(conn.roundTrips - before, 1);
 });
 
