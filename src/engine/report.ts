@@ -8,6 +8,11 @@ import { notifyObservers } from '../util/run-events.js';
 
 export type TaskStatus = 'ok' | 'changed' | 'failed' | 'skipped';
 
+export interface TaskVerdict {
+  task: string;
+  status: TaskStatus | 'ignored';
+}
+
 export interface HostStats {
   ok: number;
   changed: number;
@@ -16,6 +21,8 @@ export interface HostStats {
   /** Failed tasks with `ignoreErrors` (not counted in `failed`), and their labels. */
   ignored: number;
   ignoredTasks: string[];
+  /** Every task this host ran, in order, with its verdict (`ignored`: failed with `ignoreErrors`). */
+  tasks: TaskVerdict[];
   unreachable: boolean;
   /** The run of this host was stopped by Ctrl-C / SIGTERM before it was done. */
   interrupted: boolean;
@@ -30,6 +37,7 @@ export function emptyStats(): HostStats {
     skipped: 0,
     ignored: 0,
     ignoredTasks: [],
+    tasks: [],
     unreachable: false,
     interrupted: false,
     roundTrips: 0,
@@ -121,6 +129,7 @@ export class Reporter {
   task(host: string, label: string, status: TaskStatus, detail?: string): void {
     const stats = this.host(host);
     stats[status]++;
+    stats.tasks.push({ task: redact(label), status });
     notifyObservers((o) => o.task?.(host, label, status, detail === undefined ? undefined : redact(detail)));
     const word = status === 'changed' && this.opts.check ? 'would change' : status;
     const tail = detail ? ` (${detail})` : '';
@@ -134,6 +143,7 @@ export class Reporter {
     const stats = this.host(host);
     stats.ignored++;
     stats.ignoredTasks.push(redact(label));
+    stats.tasks.push({ task: redact(label), status: 'ignored' });
     notifyObservers((o) => o.task?.(host, label, 'failed', redact(`${detail}; ignored`)));
     const text = `${this.paint('failed', 'failed'.padEnd(8))} ${host}  ${label} (${detail}; ignored: ignoreErrors)`;
     if (this.opts.json) process.stderr.write(`${redact(text)}\n`);
