@@ -73,7 +73,15 @@ export interface TwinCase {
   probes: Probe[];
   differences?: {
     /** Probes whose value differs between the twins, with Verdandi's and Ansible's value (after phase 1 and 3). */
-    state?: Array<ExpectedDifference & { probe: Probe; verdandi: string; ansible: string }>;
+    state?: Array<
+      ExpectedDifference & {
+        probe: Probe;
+        verdandi: string;
+        ansible: string;
+        /** Only after this run (default: after both). */
+        after?: 'first' | 'drift';
+      }
+    >;
     /** Verdicts that differ: the task, the phase, each tool's verdict. */
     verdicts?: Array<
       ExpectedDifference & { task: string; phase: Phase; verdandi: Verdict; ansible: Verdict }
@@ -442,7 +450,7 @@ ${c[what]}
         const v = verdandi.state[when][key];
         const a = ansible.state[when][key];
         t.not(v, undefined, `${key} was probed`);
-        const expected = stateDiffs.find((d) => d.probe === probe);
+        const expected = stateDiffs.find((d) => d.probe === probe && (d.after ?? when) === when);
         if (expected) {
           t.is(v, expected.verdandi, `Verdandi's ${probe} after the ${when} run (${expected.why})`);
           t.is(a, expected.ansible, `Ansible's ${probe} after the ${when} run (${expected.why})`);
