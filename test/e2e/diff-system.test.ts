@@ -30,6 +30,10 @@ const D = '/srv/dif';
 const KEY_A = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGZ1Ww5mXb7oXWd2zq4rS6s4bGfX0YkN3l1wJ0ZpQk0a alice@twin';
 const KEY_B = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHh4dmJ0c2VjcmV0bm90cmVhbGtleWZvcnRlc3RzMDE bob@twin';
 
+/** Why the running host name differs (Ansible 2.14's hostname module with `use: alpine`). */
+const KERNEL_NAME =
+  'Ansible without D-Bus (use: alpine) sets the running name from /etc/hostname before writing the new name there, and compares only the file';
+
 /** A unit that runs until stopped. */
 const unit = (name: string) =>
   `printf '[Unit]\\nDescription=%s\\n[Service]\\nExecStart=/bin/sleep infinity\\n[Install]\\nWantedBy=multi-user.target\\n' ${name} > /etc/systemd/system/${name}.service`;
@@ -416,6 +420,17 @@ const twin = useAnsibleTwin(test, 'dif-system', (): TwinCase[] => [
           ansible: '127.0.1.1 dif-old',
           why: 'Verdandi also names the host on the 127.0.1.1 line of /etc/hosts, so it resolves without DNS',
         },
+        { probe: 'sh:hostname', after: 'first', verdandi: 'dif-web1', ansible: 'dif-old', why: KERNEL_NAME },
+        {
+          probe: 'sh:hostname',
+          after: 'drift',
+          verdandi: 'dif-web1',
+          ansible: 'dif-drift',
+          why: KERNEL_NAME,
+        },
+      ],
+      verdicts: [
+        { task: 'hostname: hostname', phase: 'drift', verdandi: 'changed', ansible: 'ok', why: KERNEL_NAME },
       ],
     },
   },
