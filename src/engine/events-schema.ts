@@ -141,6 +141,15 @@ export function eventsSchema(): Json {
             skipped: int,
             ignored: int,
             ignoredTasks: { type: 'array', items: str },
+            // Each task's verdict, in the order the tasks ran.
+            tasks: {
+              type: 'array',
+              items: {
+                type: 'object',
+                properties: { task: str, status: { enum: ['ok', 'changed', 'failed', 'skipped', 'ignored'] } },
+                required: ['task', 'status'],
+              },
+            },
             unreachable: bool,
             interrupted: bool,
             roundTrips: int,

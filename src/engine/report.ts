@@ -10,6 +10,11 @@ import { type RunEvent, RunEvents, type TaskStatus } from './events.js';
 
 export type { TaskStatus } from './events.js';
 
+export interface TaskVerdict {
+  task: string;
+  status: TaskStatus | 'ignored';
+}
+
 export interface HostStats {
   ok: number;
   changed: number;
@@ -18,6 +23,8 @@ export interface HostStats {
   /** Failed tasks with `ignoreErrors` (not counted in `failed`), and their labels. */
   ignored: number;
   ignoredTasks: string[];
+  /** Every task this host ran, in order, with its verdict (`ignored`: failed with `ignoreErrors`). */
+  tasks: TaskVerdict[];
   unreachable: boolean;
   /** The run of this host was stopped by Ctrl-C / SIGTERM before it was done. */
   interrupted: boolean;
@@ -32,6 +39,7 @@ export function emptyStats(): HostStats {
     skipped: 0,
     ignored: 0,
     ignoredTasks: [],
+    tasks: [],
     unreachable: false,
     interrupted: false,
     roundTrips: 0,
@@ -62,6 +70,7 @@ export class HostTally {
           this.host(e.host).ignored++;
           this.host(e.host).ignoredTasks.push(e.label);
         } else this.host(e.host)[e.status]++;
+        this.host(e.host).tasks.push({ task: e.label, status: e.ignored ? 'ignored' : e.status });
         break;
       case 'host-failed':
         this.host(e.host).failed++;

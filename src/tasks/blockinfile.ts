@@ -9,7 +9,7 @@
  * `insertAfter` or before the last line matching `insertBefore` (Python-style regexps, see
  * ./python-regexp.ts), or at the end (`EOF`, the default) or the start (`BOF`) of the file, also when
  * the regexp matches no line. `state: 'absent'`, or an empty block, removes the block and its markers.
- * A missing file is an error unless `create` (then it holds just the block).
+ * A missing file is an error unless `create` (then it holds just the block; its missing directories are made).
  *
  * How: as replace, computed on the controller from the content the probe read and written atomically,
  * keeping the file's attributes unless owner/group/mode are given (./text-edit.ts).

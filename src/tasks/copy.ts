@@ -16,10 +16,11 @@
  * file as `<path>.<pid>.<YYYY-MM-DD@HH:MM:SS>~` when its content is replaced (see WriteStep.backup).
  */
 import { readFileSync } from 'node:fs';
-import { isAbsolute } from 'node:path';
+import { isAbsolute, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import type { FileQuery, Plan, ProbeResult, WriteStep } from '../engine/types.js';
+import type { FileQuery, Plan, ProbeResult, RunStep, WriteStep } from '../engine/types.js';
+import { sh } from '../util/shell.js';
 import { defineTask, type Fail, type PrepareContext } from './define.js';
 import {
   accountsProbe,
@@ -118,6 +119,15 @@ export interface FileContent {
   force?: boolean;
   /** Keep a copy of the old file when its content is replaced. */
   backup?: boolean;
+}
+
+/**
+ * Creates the missing directories above a file that a task's `create: true` makes (lineinfile,
+ * blockinfile), as Ansible's modules do: owned by the connecting user, mode from the umask (root, 0755).
+ */
+export function parentDirectoriesStep(path: string): RunStep {
+  const dir = posix.dirname(path);
+  return { kind: 'run', command: sh`mkdir -p ${dir}`, description: `create ${dir}` };
 }
 
 /** A write step without the fields that are not set (so plans compare and print cleanly). */

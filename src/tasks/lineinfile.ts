@@ -20,7 +20,7 @@
  * only when a change is needed prints the file (base64) with the line numbers grep found. plan() then
  * computes the new content purely in TypeScript and returns a `write` step keeping the file's owner,
  * group and mode: the engine's atomic write applies it. A file given as a symbolic link is edited at its
- * resolved path, the link stays. `create: true` creates a missing file (0644) holding just `line`.
+ * resolved path, the link stays. `create: true` creates a missing file (0644) holding just `line`, and its missing directories.
  *
  * `owner`, `group` and `mode` are applied like copy's (chown/chmod when only they differ, with the
  * write otherwise); `validate` runs on the new content before it replaces the file (`%s` is its path).
@@ -28,7 +28,7 @@
 import { z } from 'zod';
 import type { Plan, ProbeResult } from '../engine/types.js';
 import { quote, sh } from '../util/shell.js';
-import { DEFAULT_FILE_MODE, validateCommand, writeStep } from './copy.js';
+import { DEFAULT_FILE_MODE, parentDirectoriesStep, validateCommand, writeStep } from './copy.js';
 import { defineTask, type PrepareContext } from './define.js';
 import {
   type AttributeChanges,
@@ -410,6 +410,7 @@ function plan(spec: LineInFile, probe: ProbeResult): Plan {
       const content = joinLines([spec.line as string]);
       return {
         steps: [
+          parentDirectoriesStep(realPath),
           writeStep({
             path: realPath,
             content,

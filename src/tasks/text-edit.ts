@@ -10,7 +10,7 @@
  */
 import type { Plan, ProbeResult } from '../engine/types.js';
 import { quote, sh } from '../util/shell.js';
-import { DEFAULT_FILE_MODE, writeStep } from './copy.js';
+import { DEFAULT_FILE_MODE, parentDirectoriesStep, writeStep } from './copy.js';
 import {
   accountsProbe,
   attributeChanges,
@@ -90,6 +90,7 @@ export function textFilePlan(spec: TextFileSpec, probe: ProbeResult): Plan {
       if ('error' in created) return { steps: [], error: `${label}: ${created.error}` };
       return {
         steps: [
+          parentDirectoriesStep(realPath),
           writeStep({
             path: realPath,
             content: created.after,

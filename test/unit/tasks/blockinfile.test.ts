@@ -80,7 +80,7 @@ test('state absent, or an empty block, removes the block and its markers; no blo
   });
 });
 
-test('a missing file: an error without create, a new 0644 file holding the block with it', (t) => {
+test('a missing file: an error without create, with it a new 0644 file holding the block (its directories made)', (t) => {
   t.deepEqual(blockinfile({ path: '/etc/x', block: 'a' }).plan(out('verdandi-text-edit absent')), {
     steps: [],
     error: 'blockinfile /etc/x: /etc/x does not exist (set create: true to create it)',
@@ -91,6 +91,7 @@ test('a missing file: an error without create, a new 0644 file holding the block
     ),
     {
       steps: [
+        { kind: 'run', command: 'mkdir -p /etc', description: 'create /etc' },
         { kind: 'write', path: '/etc/x', content: `${BEGIN}\na\n${END}\n`, mode: '0644', owner: 'www' },
       ],
       reason: 'file is missing',

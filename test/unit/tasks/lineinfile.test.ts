@@ -87,7 +87,7 @@ test('state absent removes every line matching regexp, or equal to line', (t) =>
   t.is(byLine.plan(out(STAT, `verdandi-lineinfile change ${b64('a\nb\nc\nb\n')}`)).diff?.after, 'a\nc\n');
 });
 
-test('a missing file: an error without create, a new 0644 file with it, nothing for state absent', (t) => {
+test('a missing file: an error without create, a new 0644 file (its directories made) with it, nothing for state absent', (t) => {
   t.deepEqual(lineinfile({ path: '/etc/x', line: 'a' }).plan(out('verdandi-lineinfile absent')), {
     steps: [],
     error: 'lineinfile /etc/x: /etc/x does not exist (set create: true to create it)',
@@ -95,7 +95,10 @@ test('a missing file: an error without create, a new 0644 file with it, nothing 
   t.deepEqual(
     lineinfile({ path: '/etc/x', line: 'a', create: true }).plan(out('verdandi-lineinfile absent')),
     {
-      steps: [{ kind: 'write', path: '/etc/x', content: 'a\n', mode: '0644' }],
+      steps: [
+        { kind: 'run', command: 'mkdir -p /etc', description: 'create /etc' },
+        { kind: 'write', path: '/etc/x', content: 'a\n', mode: '0644' },
+      ],
       reason: 'file is missing',
       diff: { path: '/etc/x', after: 'a\n' },
     },
@@ -322,6 +325,7 @@ test('owner, group, mode: chown/chmod when only they differ, set by the write ot
     validate: 'test -s %s',
   });
   t.deepEqual(created.plan(out('verdandi-lineinfile absent')).steps, [
+    { kind: 'run', command: 'mkdir -p /etc', description: 'create /etc' },
     { kind: 'write', path: '/etc/x', content: 'a\n', mode: '0600', validate: 'test -s %s' },
   ]);
 });
