@@ -12,9 +12,11 @@ import { verdandiVersion } from '../util/user-code.js';
 import * as backupCommand from './commands/backup.js';
 import * as checkCommand from './commands/check.js';
 import * as deployCommand from './commands/deploy.js';
+import * as execCommand from './commands/exec.js';
 import * as factsCommand from './commands/facts.js';
 import * as historyCommand from './commands/history.js';
 import * as initCommand from './commands/init.js';
+import * as lockCommand from './commands/lock.js';
 import * as pingCommand from './commands/ping.js';
 import * as provisionCommand from './commands/provision.js';
 import * as runCommand from './commands/run.js';
@@ -32,6 +34,8 @@ const COMMANDS: Array<[names: string[], module: { register: Register }]> = [
   [['provision'], provisionCommand],
   [['deploy', 'rollback', 'status', 'demo'], deployCommand],
   [['run'], runCommand],
+  [['exec'], execCommand],
+  [['lock'], lockCommand],
   [['check'], checkCommand],
   [['facts'], factsCommand],
   [['secrets'], secretsCommand],
