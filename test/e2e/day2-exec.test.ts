@@ -19,7 +19,9 @@ const SECRET = 'dex_exec_token_81f3c2';
 const VAULT_PASSWORD = 'dex exec vault password';
 let project: string;
 
-test.before(async () => {
+// Not a test.before: the hosts' own before hook must have booted the host first.
+async function setUp(): Promise<void> {
+  if (project) return;
   project = await projectWithSecrets('vd-day2-exec-', 'prod', VAULT_PASSWORD, { api_token: SECRET });
   const h = hosts.get(HOST);
   writeInventory(
@@ -34,10 +36,12 @@ test.before(async () => {
     },
     'prod',
   );
-});
+}
 
-const cli = (args: string[], timeoutMs = 120_000) =>
-  runCli(args, { cwd: project, timeoutMs, env: { CI: 'true' } });
+async function cli(args: string[], timeoutMs = 120_000) {
+  await setUp();
+  return runCli(args, { cwd: project, timeoutMs, env: { CI: 'true' } });
+}
 
 /** The processes on the host whose command line holds `pattern` (none: empty). */
 async function processes(pattern: string): Promise<string> {
@@ -141,6 +145,7 @@ test.serial('an unreachable host is exit 3; the reachable one still runs', async
 test.serial(
   'a secret in the command: [secret] in output and history, never in ps; Ctrl-C stops it',
   async (t) => {
+    await setUp();
     await hosts.ssh(HOST, 'rm -f /root/dex-started');
     const child = spawn(
       process.execPath,
