@@ -61,7 +61,7 @@ program
 
 for (const [, command] of only ? [only] : COMMANDS) command.register(program);
 
-// provision, run, deploy, rollback, backup and restore are recorded in the run history.
+// provision, run, deploy, rollback, backup, restore, exec and lock release are recorded in the run history.
 let recording: Recording | undefined;
 program.hook('preAction', async (_program, action) => {
   try {
