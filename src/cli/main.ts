@@ -12,9 +12,11 @@ import { verdandiVersion } from '../util/user-code.js';
 import * as backupCommand from './commands/backup.js';
 import * as checkCommand from './commands/check.js';
 import * as deployCommand from './commands/deploy.js';
+import * as execCommand from './commands/exec.js';
 import * as factsCommand from './commands/facts.js';
 import * as historyCommand from './commands/history.js';
 import * as initCommand from './commands/init.js';
+import * as lockCommand from './commands/lock.js';
 import * as pingCommand from './commands/ping.js';
 import * as provisionCommand from './commands/provision.js';
 import * as runCommand from './commands/run.js';
@@ -32,6 +34,8 @@ const COMMANDS: Array<[names: string[], module: { register: Register }]> = [
   [['provision'], provisionCommand],
   [['deploy', 'rollback', 'status', 'demo'], deployCommand],
   [['run'], runCommand],
+  [['exec'], execCommand],
+  [['lock'], lockCommand],
   [['check'], checkCommand],
   [['facts'], factsCommand],
   [['secrets'], secretsCommand],
@@ -58,7 +62,7 @@ program
 
 for (const [, command] of only ? [only] : COMMANDS) command.register(program);
 
-// provision, run, deploy, rollback, backup and restore are recorded in the run history.
+// provision, run, deploy, rollback, backup, restore, exec and lock release are recorded in the run history.
 let recording: Recording | undefined;
 program.hook('preAction', async (_program, action) => {
   // A global option: the command's own options carry it to where hosts are connected to.

@@ -11,7 +11,23 @@ import { InventoryError } from '../inventory/types.js';
 import { UserError } from '../util/errors.js';
 import { redact } from '../util/redact.js';
 
-const RECORDED = new Set(['provision', 'run', 'deploy', 'rollback', 'backup', 'restore']);
+const RECORDED = new Set([
+  'provision',
+  'run',
+  'deploy',
+  'rollback',
+  'backup',
+  'restore',
+  'exec',
+  'lock release',
+]);
+
+/** `deploy`, or `lock release` for a subcommand; undefined below that. */
+function commandName(program: Command, action: Command): string | undefined {
+  if (action.parent === program) return action.name();
+  if (action.parent?.parent === program) return `${action.parent.name()} ${action.name()}`;
+  return undefined;
+}
 
 export interface Recording {
   finish(exitCode: number, error?: unknown): Promise<void>;
@@ -23,7 +39,8 @@ export async function startRecording(
   action: Command,
   args: string[],
 ): Promise<Recording | undefined> {
-  if (action.parent !== program || !RECORDED.has(action.name())) return undefined;
+  const name = commandName(program, action);
+  if (name === undefined || !RECORDED.has(name)) return undefined;
   const env = String(action.args[0] ?? '');
   const [{ Recorder }, { historyLocation }, { resolveInventoryPath }] = await Promise.all([
     import('../history/recorder.js'),
@@ -40,7 +57,7 @@ export async function startRecording(
   }
   if (location.kind === 'off') return undefined;
   const recorder = new Recorder({
-    command: action.name(),
+    command: name,
     env: envName(env),
     args,
     projectDir,

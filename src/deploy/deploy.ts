@@ -45,6 +45,7 @@ import {
   updateMirror,
   withMirrorLock,
 } from './git.js';
+import { type HookFacts, PostHooks, runPreHook } from './hooks.js';
 import { DeployOutput, seconds } from './output.js';
 import { type DeployPlan, deployPlan, describePlan, removeReleases } from './plan.js';
 import { parseReleaseRecord, type ReleaseRecord, releaseName } from './release.js';
@@ -105,6 +106,10 @@ export interface HostSession {
   walker: Walker;
   /** The sites' webhooks, told how each site's deploy or rollback ended and of refused locks. */
   notices: WebhookNotices;
+  /** What the project's hooks (hooks.ts) are told; undefined for status and --check. */
+  hookFacts?: HookFacts;
+  /** The post hooks, started by the run's end. */
+  postHooks?: PostHooks;
   /** Each site's environment file by `host/site`, rendered before any host is contacted. */
   envFiles: Map<string, string>;
   /** The registry password of each swarm site with a registry, by `host/site`. */
@@ -169,6 +174,20 @@ export async function openSession(
       ),
   });
   events.on(notices.handle);
+  const hookFacts: HookFacts | undefined =
+    command === 'status' || o.check
+      ? undefined
+      : {
+          action: command,
+          env: ctx.env,
+          projectDir: ctx.projectDir,
+          sites: targets.flatMap((t) => t.vars.sites.map((site) => site.name)),
+          hosts: targets.map((t) => t.host.name),
+          branch: [...new Set(targets.flatMap((t) => t.vars.sites.map(ref)))].join(','),
+          by,
+        };
+  const postHooks = hookFacts && new PostHooks(events, hookFacts);
+  if (postHooks) events.on(postHooks.handle);
   const walker = new Walker(
     {
       command,
@@ -191,6 +210,8 @@ export async function openSession(
     events,
     walker,
     notices,
+    hookFacts,
+    postHooks,
     envFiles,
     registryPasswords,
   };
@@ -199,6 +220,7 @@ export async function openSession(
 /** The end of a command's session: the notices posted, the signals and connections let go. */
 export async function closeSession(s: HostSession): Promise<void> {
   await s.notices.settled();
+  await s.postHooks?.settled();
   await s.walker.close();
   s.events.close();
 }
@@ -323,6 +345,7 @@ export async function deploy(env: string, o: DeployCliOptions): Promise<number> 
   const s = await openSession(env, o, 'deploy');
   try {
     const pushRefs = await resolvePushRefs(s, o.branch);
+    if (s.hookFacts) await runPreHook(s.events, s.hookFacts, 'pre-deploy');
     const reason = `deploy ${s.ctx.env}${o.branch ? ` --branch ${o.branch}` : ''}`;
     const done = new Map<string, SiteOutcome[]>();
     const runs = await s.walker.walk(

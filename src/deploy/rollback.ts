@@ -18,6 +18,7 @@ import {
   summarize,
   walkOptions,
 } from './deploy.js';
+import { runPreHook } from './hooks.js';
 import { describePlan, rollbackPlan } from './plan.js';
 import { previousRelease } from './release.js';
 import { runPlan } from './runner.js';
@@ -32,6 +33,7 @@ export async function rollback(env: string, o: RollbackCliOptions): Promise<numb
   const started = Date.now();
   const s = await openSession(env, o, 'rollback', () => o.to ?? 'the previous release');
   try {
+    if (s.hookFacts) await runPreHook(s.events, s.hookFacts, 'pre-rollback');
     const reason = `rollback ${s.ctx.env}${o.to ? ` --to ${o.to}` : ''}`;
     const done = new Map<string, SiteOutcome[]>();
     const runs = await s.walker.walk(

@@ -36,7 +36,11 @@ const EVENTS: Record<RunEventType, Json> = {
   'host-failed': event('host-failed', { host: str, message: str }),
   lock: event(
     'lock',
-    { host: str, state: { enum: ['taken', 'waiting', 'broken', 'taken-over', 'refused'] }, message: str },
+    {
+      host: str,
+      state: { enum: ['taken', 'waiting', 'broken', 'taken-over', 'refused', 'released'] },
+      message: str,
+    },
     { holder: str },
   ),
   task: event(

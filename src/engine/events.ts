@@ -17,7 +17,7 @@ export type TaskStatus = 'ok' | 'changed' | 'failed' | 'skipped';
 /** A deploy step: started, ended ok, failed (with the command's output tail), or other outcomes. */
 export type StepStatus = 'started' | 'ok' | 'failed' | 'interrupted' | 'warning' | 'skipped';
 
-export type LockState = 'taken' | 'waiting' | 'broken' | 'taken-over' | 'refused';
+export type LockState = 'taken' | 'waiting' | 'broken' | 'taken-over' | 'refused' | 'released';
 
 export type RunEventBody =
   /** The walk starts: the command, its environment and its hosts. */
@@ -30,7 +30,10 @@ export type RunEventBody =
   | { type: 'host-interrupted'; host: string; detail: string }
   /** The host failed outside a task or step (a user error on the host, an internal error). */
   | { type: 'host-failed'; host: string; message: string }
-  /** The host's deploy lock: taken, waited for, broken, taken over from a dead holder, refused. */
+  /**
+   * The host's deploy lock: taken, waited for, broken, taken over from a dead holder, refused, or
+   * released by `verdandi lock release`.
+   */
   | { type: 'lock'; host: string; state: LockState; message: string; holder?: string }
   /** A task of a role or play ended (`roundTrips`: commands sent to the host since its previous task). */
   | {

@@ -154,3 +154,46 @@ export function breakLockScript(dir = DEPLOY_LOCK_DIR): string {
   const d = quote(dir);
   return `if [ -d ${d} ]; then cat ${d}/info 2>/dev/null; rm -rf ${d}; fi`;
 }
+
+/**
+ * `verdandi lock status`: prints `Held: yes`, the holder's file and `Idle: <seconds since it was
+ * touched>` when the lock is held; `Held: no` otherwise. Read-only.
+ */
+export function lockStatusScript(dir = DEPLOY_LOCK_DIR): string {
+  const d = quote(dir);
+  return [
+    `if [ ! -d ${d} ]; then echo 'Held: no'; exit 0; fi`,
+    "echo 'Held: yes'",
+    `cat ${d}/info 2>/dev/null`,
+    `m=$(stat -c %Y ${d}/info 2>/dev/null) && echo "Idle: $(( $(date +%s) - m ))"`,
+    'exit 0',
+  ].join('\n');
+}
+
+/** A host's lock as `lock status` shows it. */
+export interface LockStatus {
+  held: boolean;
+  holder?: HeldLock;
+  /** Why the holder is dead (its lock may be released safely), undefined when it may be alive. */
+  dead?: string;
+}
+
+export function parseLockStatus(stdout: string, here: Here = thisMachine): LockStatus {
+  if (!/^Held: yes$/m.test(stdout)) return { held: false };
+  const holder = parseLockFile(stdout);
+  return { held: true, holder, dead: deadHolder(holder, here) };
+}
+
+/** One line for `lock status`: who, since when, from which command, and whether it is alive. */
+export function describeLockStatus(st: LockStatus): string {
+  if (!st.held || !st.holder) return 'free';
+  const h = st.holder;
+  const who = h.by
+    ? `${h.by} since ${h.since ?? '?'}`
+    : 'an unknown holder (the lock file is empty or unreadable)';
+  const what = h.reason ? `, command: ${h.reason}` : '';
+  const where = h.controller ? `, on ${h.controller}${h.pid ? ` pid ${h.pid}` : ''}` : '';
+  const beat = h.idleSeconds !== undefined ? `, heartbeat ${h.idleSeconds} s ago` : '';
+  const alive = st.dead ? ` (dead: ${st.dead})` : ' (alive)';
+  return `held by ${who}${what}${where}${beat}${alive}`;
+}

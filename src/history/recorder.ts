@@ -99,6 +99,8 @@ export class Recorder {
       case 'lock':
         // A refused lock is the host's failure: a task of its own, with who holds the lock.
         if (e.state === 'refused') this.task(e.host, 'deploy lock', 'failed', e.message, 0);
+        // `verdandi lock release`: what it removed, and whose.
+        if (e.state === 'released') this.task(e.host, 'deploy lock', 'changed', e.message, 0);
         break;
       case 'run-ended':
         this.check = e.check;

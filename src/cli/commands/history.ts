@@ -5,7 +5,9 @@ import { hostKeyCheckingOption, positiveInt } from '../context.js';
 export function register(program: Command): void {
   const history = program
     .command('history')
-    .description('recorded runs, newest first (provision, run, deploy, rollback, backup, restore)')
+    .description(
+      'recorded runs, newest first (provision, run, deploy, rollback, backup, restore, exec, lock release)',
+    )
     .argument('[env]', 'only runs of this environment')
     .option('--host <name>', 'only runs that touched this host')
     .option(
