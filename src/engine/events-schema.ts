@@ -150,7 +150,10 @@ export function eventsSchema(): Json {
               type: 'array',
               items: {
                 type: 'object',
-                properties: { task: str, status: { enum: ['ok', 'changed', 'failed', 'skipped', 'ignored'] } },
+                properties: {
+                  task: str,
+                  status: { enum: ['ok', 'changed', 'failed', 'skipped', 'ignored'] },
+                },
                 required: ['task', 'status'],
               },
             },
