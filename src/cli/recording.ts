@@ -11,7 +11,9 @@ import { InventoryError } from '../inventory/types.js';
 import { UserError } from '../util/errors.js';
 import { redact } from '../util/redact.js';
 
-const RECORDED = new Set(['provision', 'run', 'deploy', 'rollback', 'backup', 'restore']);
+const RECORDED = new Set(['provision', 'run', 'deploy', 'rollback', 'backup', 'restore', 'maintenance']);
+/** Where the environment is among the command's arguments, when not first (`maintenance on <env>`). */
+const ENV_ARGUMENT: Record<string, number> = { maintenance: 1 };
 
 export interface Recording {
   finish(exitCode: number, error?: unknown): Promise<void>;
@@ -24,7 +26,7 @@ export async function startRecording(
   args: string[],
 ): Promise<Recording | undefined> {
   if (action.parent !== program || !RECORDED.has(action.name())) return undefined;
-  const env = String(action.args[0] ?? '');
+  const env = String(action.args[ENV_ARGUMENT[action.name()] ?? 0] ?? '');
   const [{ Recorder }, { historyLocation }, { resolveInventoryPath }] = await Promise.all([
     import('../history/recorder.js'),
     import('../history/store.js'),
