@@ -127,13 +127,16 @@ export interface LogLine {
   line: string;
 }
 
-/** One host's output cut into lines, each bounded to `max` characters; a cut line says so. */
+/**
+ * One host's output cut into lines, each bounded to `max` characters; a cut line comes with the length
+ * it had (`cutLine` says so).
+ */
 export class LineSplitter extends Writable {
   private buf = '';
   private cut = 0;
 
   constructor(
-    private readonly onLine: (line: string) => void,
+    private readonly onLine: (line: string, fullLength?: number) => void,
     private readonly max = MAX_LINE_CHARS,
   ) {
     super({ decodeStrings: false });
@@ -167,10 +170,11 @@ export class LineSplitter extends Writable {
   }
 
   private emitLine(): void {
-    const line = this.cut ? `${this.buf} … [line cut: ${this.buf.length + this.cut} characters]` : this.buf;
+    const line = this.buf;
+    const full = this.cut ? this.buf.length + this.cut : undefined;
     this.buf = '';
     this.cut = 0;
-    this.onLine(line);
+    this.onLine(line, full);
   }
 }
 
@@ -179,6 +183,13 @@ export function parseLogLine(host: string, raw: string): LogLine {
   const sep = raw.indexOf(' | ');
   if (sep < 0) return { host, source: '', line: raw };
   return { host, source: raw.slice(0, sep), line: raw.slice(sep + 3) };
+}
+
+/** A line cut by LineSplitter says so, with the length its text (after the source) had. */
+export function cutLine(l: LogLine, raw: string, fullLength: number | undefined): LogLine {
+  if (fullLength === undefined) return l;
+  const prefix = raw.length - l.line.length;
+  return { ...l, line: `${l.line} … [line cut: ${fullLength - prefix} characters]` };
 }
 
 /** `web1 blue | text`, escaped: a host's control sequences never reach the terminal raw. */
@@ -270,7 +281,7 @@ export async function logs(
           return { ok: true, result: undefined };
         }
       }
-      const lines = new LineSplitter((raw) => print(parseLogLine(host, raw)));
+      const lines = new LineSplitter((raw, full) => print(cutLine(parseLogLine(host, raw), raw, full)));
       // The channel's input stays open while the reader runs: its end is what stops it on the host.
       const input = new PassThrough();
       try {

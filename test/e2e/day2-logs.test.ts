@@ -128,14 +128,14 @@ test.serial('python site: the last lines of every log, prefixed, escaped, a huge
       `printf 'dlg-first\\n' >> ${LOG}/blue.log`,
       `printf 'dlg-escape \\033[2J end\\n' >> ${LOG}/blue.log`,
       `head -c 1048576 /dev/zero | tr '\\0' x >> ${LOG}/blue.log && echo >> ${LOG}/blue.log`,
-      `printf 'dlg-worker-line\\n' >> ${LOG}/worker-visits.log`,
+      `printf 'dlg-worker-line\\n' >> ${LOG}/worker-stats.log`,
     ].join(' && '),
   );
   t.is(w.code, 0, w.stderr);
   const res = await logs(PY, 'sample', '--tail', '5');
   t.is(res.code, 0, res.stdout + res.stderr);
   t.regex(res.stdout, new RegExp(`^${PY} blue \\| dlg-first$`, 'm'));
-  t.regex(res.stdout, new RegExp(`^${PY} worker-visits \\| dlg-worker-line$`, 'm'));
+  t.regex(res.stdout, new RegExp(`^${PY} worker-stats \\| dlg-worker-line$`, 'm'));
   // The clear-screen sequence is shown escaped, never sent raw to the terminal.
   t.true(res.stdout.includes(`${PY} blue | dlg-escape \\x1b[2J end`));
   t.false(res.stdout.includes('\x1b'));

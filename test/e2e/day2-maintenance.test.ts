@@ -20,7 +20,7 @@ const FLAG = '/etc/nginx/maintenance/sample.on';
 let inventory = '';
 let base = '';
 
-const cli = (...args: string[]) => runCli(args, { timeoutMs: 10 * 60_000 });
+const cli = (...args: string[]) => runCli(args, { timeoutMs: 20 * 60_000 });
 const ssh = (cmd: string) => hosts.ssh(HOST, cmd);
 
 let setup: Promise<void> | undefined;

@@ -1,5 +1,6 @@
 import test from 'ava';
 import {
+  cutLine,
   filtered,
   followScript,
   formatLogLine,
@@ -38,12 +39,12 @@ test('parseLogsOptions: --tail, --since in seconds, --grep checked', (t) => {
 
 test('LineSplitter: whole lines across chunks, a runaway line cut with a marker, the last line flushed', (t) => {
   const lines: string[] = [];
-  const s = new LineSplitter((l) => lines.push(l), 10);
+  const s = new LineSplitter((raw, full) => lines.push(cutLine(parseLogLine('h', raw), raw, full).line), 10);
   s.push('blue | ab');
   s.push('c\nblue | de');
   s.push(`${'x'.repeat(30)}\nlast`);
   s.flush();
-  t.deepEqual(lines, ['blue | abc', 'blue | dex … [line cut: 39 characters]', 'last']);
+  t.deepEqual(lines, ['abc', 'dex … [line cut: 32 characters]', 'last']);
 });
 
 test('log lines: host and source prefixed, control characters escaped', (t) => {
