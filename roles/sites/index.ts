@@ -84,7 +84,7 @@ function supervisorTasks(
         user: paths.user,
         runScript: paths.runScript,
         stopTimeout: site.process.stopTimeout,
-        logDir: `${paths.shared}/log`,
+        logDir: paths.logDir,
         programs: supervisor.programs,
       },
       owner: 'root',

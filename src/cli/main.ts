@@ -17,6 +17,8 @@ import * as factsCommand from './commands/facts.js';
 import * as historyCommand from './commands/history.js';
 import * as initCommand from './commands/init.js';
 import * as lockCommand from './commands/lock.js';
+import * as logsCommand from './commands/logs.js';
+import * as maintenanceCommand from './commands/maintenance.js';
 import * as pingCommand from './commands/ping.js';
 import * as provisionCommand from './commands/provision.js';
 import * as runCommand from './commands/run.js';
@@ -33,6 +35,8 @@ const COMMANDS: Array<[names: string[], module: { register: Register }]> = [
   [['ping'], pingCommand],
   [['provision'], provisionCommand],
   [['deploy', 'rollback', 'status', 'demo'], deployCommand],
+  [['logs'], logsCommand],
+  [['maintenance'], maintenanceCommand],
   [['run'], runCommand],
   [['exec'], execCommand],
   [['lock'], lockCommand],

@@ -20,7 +20,10 @@ const RECORDED = new Set([
   'restore',
   'exec',
   'lock release',
+  'maintenance',
 ]);
+/** Where the environment is among the command's arguments, when not first (`maintenance on <env>`). */
+const ENV_ARGUMENT: Record<string, number> = { maintenance: 1 };
 
 /** `deploy`, or `lock release` for a subcommand; undefined below that. */
 function commandName(program: Command, action: Command): string | undefined {
@@ -41,7 +44,7 @@ export async function startRecording(
 ): Promise<Recording | undefined> {
   const name = commandName(program, action);
   if (name === undefined || !RECORDED.has(name)) return undefined;
-  const env = String(action.args[0] ?? '');
+  const env = String(action.args[ENV_ARGUMENT[name] ?? 0] ?? '');
   const [{ Recorder }, { historyLocation }, { resolveInventoryPath }] = await Promise.all([
     import('../history/recorder.js'),
     import('../history/store.js'),

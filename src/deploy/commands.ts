@@ -109,13 +109,26 @@ export function writeEnvFile(paths: SitePaths, release: string): string {
 // ---------------------------------------------------------------------------------------------------
 // Step 4: maintenance
 
-/** nginx tests the flag on each request: no reload needed. */
+/**
+ * The line of a maintenance flag switched on by hand (`verdandi maintenance on`, maintenance.ts); a
+ * deploy's own flag is empty. A deploy never ends a maintenance switched on by hand.
+ */
+export const MAINTENANCE_BY_HAND = 'by-hand=yes';
+
+/** nginx tests the flag on each request: no reload needed. `touch` keeps a flag set by hand as it is. */
 export function maintenanceOn(paths: SitePaths): string {
   return sh`mkdir -p "$(dirname ${paths.maintenanceFlag})" && touch ${paths.maintenanceFlag}`;
 }
 
+/** Ends the deploy's maintenance; one switched on by hand stays (it is said). */
 export function maintenanceOff(paths: SitePaths): string {
-  return sh`rm -f ${paths.maintenanceFlag}`;
+  return [
+    sh`if grep -qsx ${MAINTENANCE_BY_HAND} ${paths.maintenanceFlag}; then`,
+    '  echo "maintenance stays on: it was switched on by hand (verdandi maintenance off ends it)"',
+    'else',
+    sh`  rm -f ${paths.maintenanceFlag}`,
+    'fi',
+  ].join('\n');
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -168,6 +168,8 @@ export interface SitePaths {
   maintenanceFlag: string;
   maintenancePage: string;
   supervisorConf: string;
+  /** Where supervisor writes the programs' output: `<logName>.log` each. */
+  logDir: string;
   /** Supervisor program (python/node) or container (docker) name of a color. */
   program(color: Color): string;
   /** Supervisor programs of the site's workers. */
@@ -197,6 +199,7 @@ export function sitePaths(site: SiteBase, root: string): SitePaths {
     maintenancePage: `${MAINTENANCE_PAGE_DIR}/${site.name}.html`,
     // Not `verdandi-*`: the supervisor role removes the files of that prefix it does not list.
     supervisorConf: `/etc/supervisor/conf.d/site-${site.name}.conf`,
+    logDir: `${dir}/shared/log`,
     program: (color) => `${site.name}-${color}`,
     workers: site.process.workers.map((w) => `${site.name}-worker-${w.name}`),
     port: (color) => (color === 'blue' ? site.process.port : site.process.port + 1),

@@ -18,6 +18,8 @@ export function stateScript(site: Site, paths: SitePaths): string {
     sh`if [ -L ${paths.current} ]; then echo "current=$(basename "$(readlink ${paths.current})")"; fi`,
     sh`if [ -f ${paths.upstream} ]; then echo "upstream_port=$(sed -n 's/.*server 127\\.0\\.0\\.1:\\([0-9]*\\).*/\\1/p' ${paths.upstream} | head -n 1)"; fi`,
     sh`if [ -e ${paths.maintenanceFlag} ]; then echo maintenance=on; else echo maintenance=off; fi`,
+    // A maintenance switched on by hand: since when and by whom (maintenance.ts writes them).
+    sh`sed -n 's/^\\(since\\|by\\|by-hand\\)=/maintenance_&/p' ${paths.maintenanceFlag} 2>/dev/null`,
     sh`if [ -d ${paths.releases} ]; then for r in ${paths.releases}/*; do [ -d "$r" ] && echo "release=$(basename "$r")"; [ -e "$r/${raw(DEPLOYED_MARK)}" ] && echo "deployed=$(basename "$r")"; done; fi`,
     sh`if [ -f ${paths.current}/.verdandi-release.json ]; then printf 'record=%s\n' "$(tr -d '\n' < ${paths.current}/.verdandi-release.json)"; fi`,
   ];
@@ -33,6 +35,8 @@ export interface SiteState {
   /** The color nginx sends traffic to, from the upstream file. */
   live?: Color;
   maintenance: boolean;
+  /** Switched on by hand (`verdandi maintenance on`): when (the host's clock, UTC) and by whom. */
+  maintenanceByHand?: { since: string; by: string };
   releases: string[];
   /** Releases that once served (rollback targets). */
   deployed: string[];
@@ -53,7 +57,12 @@ export function parseState(paths: SitePaths, stdout: string): SiteState {
       const port = Number(value);
       state.live = COLORS.find((c) => paths.port(c) === port);
     } else if (key === 'maintenance') state.maintenance = value === 'on';
-    else if (key === 'release' && value) state.releases.push(value);
+    else if (key === 'maintenance_by-hand' && value === 'yes')
+      state.maintenanceByHand ??= { since: '?', by: '?' };
+    else if (key === 'maintenance_since' || key === 'maintenance_by') {
+      state.maintenanceByHand ??= { since: '?', by: '?' };
+      state.maintenanceByHand[key === 'maintenance_since' ? 'since' : 'by'] = value;
+    } else if (key === 'release' && value) state.releases.push(value);
     else if (key === 'deployed' && value) state.deployed.push(value);
     else if (key === 'record' && value) state.record = value;
     else if (key === 'slot_blue' && value) state.slots.blue = value;

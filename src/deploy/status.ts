@@ -39,6 +39,8 @@ export interface SiteStatus {
   record?: ReleaseRecord;
   live?: Color;
   maintenance: boolean;
+  /** Switched on by hand (`verdandi maintenance on`): since when, by whom. */
+  maintenanceByHand?: { since: string; by: string };
   releases: string[];
   processes: Partial<Record<Color, string>>;
   nginx: string;
@@ -75,6 +77,7 @@ export function parseStatus(host: string, site: Site, paths: SitePaths, stdout: 
     record: parseReleaseRecord(state.record ?? ''),
     live: state.live,
     maintenance: state.maintenance,
+    ...(state.maintenanceByHand ? { maintenanceByHand: state.maintenanceByHand } : {}),
     releases: state.releases,
     processes,
     nginx: kv.get('nginx') || 'unknown',
@@ -108,6 +111,12 @@ function formatStack(stack: NonNullable<SiteStatus['stack']>): string[] {
   return lines;
 }
 
+/** ` since <time> (by hand, by <who>)` for a maintenance switched on by `verdandi maintenance on`. */
+function byHand(st: SiteStatus): string {
+  const m = st.maintenanceByHand;
+  return m ? ` since ${m.since} (by hand, by ${m.by})` : '';
+}
+
 export function formatStatus(st: SiteStatus): string {
   if (st.error) return `${st.host}  ${st.site}\n  error: ${st.error}`;
   const r = st.record;
@@ -127,7 +136,7 @@ export function formatStatus(st: SiteStatus): string {
     .join(', ');
   if (procs) lines.push(`  processes ${procs}`);
   if (st.stack) lines.push(...formatStack(st.stack));
-  lines.push(`  nginx     ${st.nginx}${st.maintenance ? ', MAINTENANCE ON' : ''}`);
+  lines.push(`  nginx     ${st.nginx}${st.maintenance ? `, MAINTENANCE ON${byHand(st)}` : ''}`);
   lines.push(
     `  health    ${st.health.url} → ${st.health.status} (${st.health.ok ? 'ok' : `expected ${st.health.expected}`})`,
   );

@@ -4,6 +4,8 @@
  * recorded (a task label, a stderr) can ever run as markup. Only the visible slice of the runs list is
  * drawn, so 10,000 runs load as fast as 100.
  */
+
+import { escapeHtml } from '../util/html.js';
 import type { ReportData } from './data.js';
 
 /** JSON that is safe inside a <script> element (no `</script>`, no `<!--`). */
@@ -218,8 +220,4 @@ export function renderReport(data: ReportData, title = 'Verdandi runs'): string 
 <script>${SCRIPT}</script>
 </body></html>
 `;
-}
-
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }

@@ -7,9 +7,10 @@ import { UserError } from '../../util/errors.js';
 import { hereDocument, sh, words } from '../../util/shell.js';
 import type { PlanStep } from '../plan-step.js';
 import { releaseDir, releaseEnvFile } from '../release-files.js';
-import type { SitePaths } from '../site-base.js';
+import { COLORS, type SitePaths } from '../site-base.js';
 import { type ColorOps, initialUpstream, withColors } from './colors.js';
-import type { DeployRuntime, RuntimeSite } from './runtime.js';
+import { allSources, dockerLogFlags, taggedSource } from './log-lines.js';
+import type { DeployRuntime, LogsQuery, RuntimeSite } from './runtime.js';
 
 const schema = z.object({
   type: z.literal('docker'),
@@ -140,6 +141,19 @@ const containerColors: ColorOps<DockerSite> = {
   },
 };
 
+/** `docker logs` of each color's container that exists (the idle one keeps its last output). */
+export function dockerLogsScript(_site: DockerSite, paths: SitePaths, q: LogsQuery): string {
+  return allSources(
+    COLORS.map((color) => {
+      const container = paths.program(color);
+      return taggedSource(
+        color,
+        `${words('docker', 'container', 'inspect', container)} >/dev/null 2>&1 && ${words('docker', 'logs', ...dockerLogFlags(q), container)}`,
+      );
+    }),
+  );
+}
+
 export const docker: DeployRuntime<DockerSite, typeof schema> = {
   ...withColors(containerColors),
   schema,
@@ -151,6 +165,7 @@ export const docker: DeployRuntime<DockerSite, typeof schema> = {
   removeArtifacts: (site, releases) =>
     `${words('docker', 'rmi', ...releases.map((r) => imageName(site, r)))} >/dev/null 2>&1; true`,
   cleanupSteps: () => [],
+  logsScript: dockerLogsScript,
   roleNeeds: (site, paths) => {
     refuseWorkers(site);
     return { packages: [], upstream: initialUpstream(paths) };

@@ -77,6 +77,16 @@ export interface SiteRoleNeeds {
   upstream: { content: string; owner: 'deploy' | 'role' };
 }
 
+/** What `verdandi logs` asks of a site's logs (validated by the command before any host is contacted). */
+export interface LogsQuery {
+  /** Lines from the end of each log. */
+  tail: number;
+  /** Go on printing new lines until stopped. */
+  follow: boolean;
+  /** Only lines logged in the last this many seconds (runtimes whose logs carry times). */
+  sinceSeconds?: number;
+}
+
 /** The schema of a site's `runtime:` options, with `type` a literal: the runtime's name. */
 export type RuntimeOptionsSchema = z.ZodObject<{ type: z.ZodLiteral<string> } & z.ZodRawShape>;
 
@@ -103,6 +113,12 @@ export interface DeployRuntime<
   renderEnv(values: Record<string, string>): string;
   /** Installs the release's dependencies (or builds its image): the steps after its environment file. */
   buildSteps(i: ReleaseInput<S>): PlanStep[];
+  /**
+   * Shell printing the site's logs on stdout, each line `<source> | <line>` (the color, the worker, the
+   * replica); with `follow`, it runs until stopped. `{ refused }` says why when the query cannot be met
+   * (`--since` on logs without times).
+   */
+  logsScript(site: S, paths: SitePaths, q: LogsQuery): string | { refused: string };
   /** Runs a site command (build, check, migration) for a release: in its directory, or in its image. */
   inRelease(site: S, paths: SitePaths, release: string, command: string): string;
   /** After the checks, before any migration: ship the built release where the nodes get it. */

@@ -8,7 +8,8 @@ import { quote, sh } from '../../util/shell.js';
 import { asApp, releaseDir } from '../release-files.js';
 import { COLORS, type SitePaths } from '../site-base.js';
 import { type ColorOps, initialUpstream, withColors } from './colors.js';
-import type { DeployRuntime, RuntimeSite, SiteRoleNeeds } from './runtime.js';
+import { allSources, taggedSource } from './log-lines.js';
+import type { DeployRuntime, LogsQuery, RuntimeSite, SiteRoleNeeds } from './runtime.js';
 
 /** Stops the workers (before migrations). Null when the site has none. */
 export function stopWorkers(paths: SitePaths): string | null {
@@ -83,6 +84,33 @@ export function supervisorNeeds(site: RuntimeSite, paths: SitePaths, packages: s
   };
 }
 
+/**
+ * The supervisor log files of both colors and of the workers (`tail -F` follows a file across
+ * supervisor's rotation and waits for one not written yet). They hold the program's raw output: no
+ * times, so no `--since`.
+ */
+export function supervisedLogsScript(
+  site: RuntimeSite,
+  paths: SitePaths,
+  q: LogsQuery,
+): string | { refused: string } {
+  if (q.sinceSeconds !== undefined) {
+    return {
+      refused: `the logs of ${site.runtime.type} site ${site.name} are supervisor's files of the program's output, without times`,
+    };
+  }
+  const names = [...COLORS, ...site.process.workers.map((w) => `worker-${w.name}`)];
+  return allSources(
+    names.map((name) =>
+      // A color that never ran has no file yet: nothing to say about it.
+      taggedSource(
+        name,
+        `${sh`tail -n ${q.tail} ${q.follow ? ['-F'] : []} ${`${paths.logDir}/${name}.log`}`} 2>/dev/null`,
+      ),
+    ),
+  );
+}
+
 /** A python or node runtime but for its schema, dependencies, cleanup and packages. */
 export const supervisedRuntime: Omit<DeployRuntime, 'schema' | 'buildSteps' | 'cleanupSteps' | 'roleNeeds'> =
   {
@@ -95,4 +123,5 @@ export const supervisedRuntime: Omit<DeployRuntime, 'schema' | 'buildSteps' | 'c
     },
     inRelease: (_site, paths, release, command) => asApp(paths, releaseDir(paths, release), command),
     removeArtifacts: () => null,
+    logsScript: supervisedLogsScript,
   };

@@ -29,7 +29,8 @@ import {
   renderDockerEnv,
   runInImage,
 } from './docker.js';
-import type { DeployRuntime, GoLiveInput, ReleaseInput, RuntimeSite, Stack } from './runtime.js';
+import { dockerLogFlags } from './log-lines.js';
+import type { DeployRuntime, GoLiveInput, LogsQuery, ReleaseInput, RuntimeSite, Stack } from './runtime.js';
 
 const serviceName = z
   .string()
@@ -396,6 +397,23 @@ function goLiveSteps(i: GoLiveInput<SwarmSite>): PlanStep[] {
   ];
 }
 
+/**
+ * `docker service logs` of each service of the site's stack, each line tagged with its replica and node
+ * (`sample_web.2@node1`). Only a manager can read them: on the other nodes the script prints nothing
+ * (the manager prints the logs of every node's tasks).
+ */
+export function swarmLogsScript(site: SwarmSite, q: LogsQuery): string {
+  const read = words('docker', 'service', 'logs', '--no-task-ids', ...dockerLogFlags(q));
+  return [
+    `[ "$(docker info --format '{{.Swarm.ControlAvailable}}' 2>/dev/null)" = true ] || exit 0`,
+    // docker pads the task's name to align the columns: `sample_web.1@node1    | line`.
+    `for vd_svc in $(${words('docker', 'stack', 'services', '--format', '{{.Name}}', site.name)} 2>/dev/null); do`,
+    `  ( ${read} "$vd_svc" 2>&1 | sed -u -E ${quote('s/^([^ |]+) +\\| /\\1 | /')} ) &`,
+    'done',
+    'wait',
+  ].join('\n');
+}
+
 export const swarm: DeployRuntime<SwarmSite, typeof schema> = {
   schema,
   // The web tasks publish on the nodes: no port of the manager is taken.
@@ -420,6 +438,7 @@ export const swarm: DeployRuntime<SwarmSite, typeof schema> = {
       'true',
     ].join('; '),
   cleanupSteps: () => [],
+  logsScript: (site, _paths, q) => swarmLogsScript(site, q),
   failureHeadline: (step, code) =>
     step === 'converge' && code === ROLLED_BACK_EXIT
       ? 'ROLLED BACK: the new release did not become healthy and Swarm rolled the update back'
