@@ -243,6 +243,15 @@ const twin = useAnsibleTwin(test, 'dif-packages', (local): TwinCase[] => {
             why: 'Verdandi records the sha256 of the archive it extracted in a marker file in dest',
           },
         ],
+        verdicts: [
+          {
+            task: 'unarchive-creates: unarchive',
+            phase: 'rerun',
+            verdandi: 'ok',
+            ansible: 'skipped',
+            why: 'a task whose `creates` path exists is converged (ok) in Verdandi; Ansible says skipped',
+          },
+        ],
       },
     },
     {
