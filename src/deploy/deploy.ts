@@ -118,7 +118,7 @@ export interface HostSession {
 export async function openSession(
   env: string,
   o: DeployCliOptions,
-  command: 'deploy' | 'rollback' | 'status',
+  command: 'deploy' | 'rollback' | 'status' | 'console',
   ref: (site: Site) => string = (site) => o.branch ?? site.branch,
 ): Promise<HostSession> {
   const walk: HostWalkOptions = {

@@ -242,11 +242,7 @@ export class TerminalOutput {
     switch (e.type) {
       case 'task': {
         const word = e.status === 'changed' && this.opts.check ? 'would change' : e.status;
-        const tail = e.ignored
-          ? ` (${e.detail}; ignored: ignoreErrors)`
-          : e.detail
-            ? ` (${e.detail})`
-            : '';
+        const tail = e.ignored ? ` (${e.detail}; ignored: ignoreErrors)` : e.detail ? ` (${e.detail})` : '';
         this.line(
           `${this.paint(e.status, word.padEnd(8))} ${e.host}  ${e.label}${tail}`,
           e.status === 'failed',

@@ -3,8 +3,8 @@
  * (a read-only walk), the plan of every host, then each host's planned units.
  */
 import type { ContextOptions, RunContext } from './context.js';
-import { gatherFacts } from './facts.js';
 import type { ControllerDownloads } from './downloads.js';
+import { gatherFacts } from './facts.js';
 import type { PeerReader } from './peer-read.js';
 import type { PendingLedger } from './pending.js';
 import { type ErrorCollector, type HostPlan, type HostUnits, planHosts } from './plan.js';
