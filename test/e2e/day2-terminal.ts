@@ -42,7 +42,8 @@ export class Terminal {
 
   /** Types `text` (literally), then Enter. */
   async type(text: string): Promise<void> {
-    await tmux('send-keys', '-t', this.name, '-l', text);
+    // tmux reads an argument's trailing `;` as its command separator: escaped, it is a key.
+    await tmux('send-keys', '-t', this.name, '-l', text.replace(/;$/, '\\;'));
     await tmux('send-keys', '-t', this.name, 'Enter');
   }
 
