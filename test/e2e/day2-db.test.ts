@@ -111,7 +111,9 @@ test.serial('interactive psql through a terminal, as postgres; nothing left afte
 async function waitForRemote(pattern: string, running: boolean): Promise<void> {
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
-    const found = (await ssh(`pgrep -f ${pattern}`)).code === 0;
+    // A backend's process title is not its query: pg_stat_activity has it.
+    const sql = `select count(*) from pg_stat_activity where query like '%${pattern}(%' and pid <> pg_backend_pid()`;
+    const found = (await ssh(`runuser -u postgres -- psql -tAc "${sql}"`)).stdout.trim() !== '0';
     if (found === running) return;
     await new Promise((r) => setTimeout(r, 200));
   }
