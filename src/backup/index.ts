@@ -65,7 +65,7 @@ interface DumpInfo {
   downloaded?: string;
 }
 
-function checkDbName(name: string, option: string): void {
+export function checkDbName(name: string, option: string): void {
   if (!DB_NAME.test(name)) {
     throw new UserError(
       `${option} "${name}" is not a database name Verdandi manages`,
@@ -76,7 +76,7 @@ function checkDbName(name: string, option: string): void {
 }
 
 /** The selected hosts that get the postgres role from their groups. */
-function postgresHosts(ctx: RunContext): InventoryHost[] {
+export function postgresHosts(ctx: RunContext): InventoryHost[] {
   const hosts = ctx.hosts.filter((h) => h.roles.includes('postgres'));
   if (hosts.length === 0) {
     throw new UserError(
@@ -140,7 +140,7 @@ export function postgresVars(
 }
 
 /** The postgres hosts' vars, through the schema of the postgres role the project uses. */
-async function postgresVarsOf(
+export async function postgresVarsOf(
   ctx: RunContext,
   hosts: InventoryHost[],
 ): Promise<Map<string, PostgresSettings>> {

@@ -11,6 +11,7 @@ import { redact } from '../util/redact.js';
 import { verdandiVersion } from '../util/user-code.js';
 import * as backupCommand from './commands/backup.js';
 import * as checkCommand from './commands/check.js';
+import * as consoleCommand from './commands/console.js';
 import * as deployCommand from './commands/deploy.js';
 import * as execCommand from './commands/exec.js';
 import * as factsCommand from './commands/facts.js';
@@ -44,6 +45,7 @@ const COMMANDS: Array<[names: string[], module: { register: Register }]> = [
   [['facts'], factsCommand],
   [['secrets'], secretsCommand],
   [['backup', 'restore'], backupCommand],
+  [['console', 'db'], consoleCommand],
   [['testhost'], testhostCommand],
   [['init'], initCommand],
   [['schema'], schemaCommand],

@@ -15,7 +15,9 @@ import { readFile, stat } from 'node:fs/promises';
 import { constants } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { NodeSSH } from 'node-ssh';
+import { UserError } from '../util/errors.js';
 import { notifyObservers } from '../util/run-events.js';
+import { words } from '../util/shell.js';
 import { OutputCollector } from './bounded-output.js';
 import { fingerprint, hostPattern, KnownHosts } from './known-hosts.js';
 import { frameInput, remoteCommand } from './protocol.js';
@@ -26,6 +28,8 @@ import {
   type Connection,
   type ExecOptions,
   type ExecResult,
+  type InteractiveSession,
+  type TerminalSize,
   UnreachableError,
 } from './types.js';
 
@@ -95,11 +99,18 @@ export function classifySshError(err: unknown): { reason: UnreachableError['reas
 interface ExecChannel extends NodeJS.WritableStream, NodeJS.ReadableStream {
   stderr: NodeJS.ReadableStream;
   close(): void;
+  setWindow(rows: number, cols: number, height: number, width: number): void;
+  signal(name: string): void;
 }
 interface Client {
   on(event: 'error', listener: (err: unknown) => void): void;
   on(event: 'end' | 'close', listener: () => void): void;
   exec(command: string, callback: (err: Error | undefined, channel: ExecChannel) => void): void;
+  exec(
+    command: string,
+    options: { pty?: TerminalSize },
+    callback: (err: Error | undefined, channel: ExecChannel) => void,
+  ): void;
   forwardOut(
     srcIP: string,
     srcPort: number,
@@ -441,6 +452,79 @@ export class SshConnection implements Connection {
         finish(this.lost ?? lostError(this.target.name, err));
       }
     });
+  }
+
+  async interactive(path: string, tty: TerminalSize | undefined): Promise<InteractiveSession> {
+    const host = this.target.name;
+    if (this.lost) throw this.lost;
+    if (this.target.become && this.opts.becomePassword) {
+      // sudo would read its password from the terminal the user types in: refused rather than echoed.
+      throw new UserError(
+        `${host}: an interactive command needs root or sudo without a password (this host's become has a password)`,
+        1,
+        'connect as root, or give the user NOPASSWD sudo on this host',
+      );
+    }
+    const command = this.target.become ? words('sudo', '-n', '-H', '--', 'sh', path) : words('sh', path);
+    await this.channels.acquire();
+    this.roundTrips++;
+    notifyObservers((o) => o.roundTrip?.(host));
+    let released = false;
+    const release = () => {
+      if (!released) this.channels.release();
+      released = true;
+    };
+    let channel: ExecChannel;
+    try {
+      channel = await new Promise<ExecChannel>((resolve, reject) => {
+        try {
+          this.client().exec(command, tty ? { pty: tty } : {}, (err, ch) =>
+            err
+              ? reject(
+                  this.lost ?? new UnreachableError(host, 'lost', `could not open a channel: ${err.message}`),
+                )
+              : resolve(ch),
+          );
+        } catch (err) {
+          reject(this.lost ?? lostError(host, err));
+        }
+      });
+    } catch (err) {
+      release();
+      throw err;
+    }
+    const exit = new Promise<number>((resolve, reject) => {
+      let code: number | undefined;
+      const self: InFlight = {
+        fail: (err) => {
+          end();
+          channel.close();
+          reject(err);
+        },
+      };
+      const end = () => {
+        this.inFlight.delete(self);
+        release();
+      };
+      this.inFlight.add(self);
+      channel.on('exit', (c: number | null, signal?: string) => {
+        code = exitCodeOf(c, signal);
+      });
+      channel.on('error', (e: Error) => self.fail(this.lost ?? lostError(host, e)));
+      channel.on('close', () => {
+        end();
+        if (code !== undefined) resolve(code);
+        else reject(this.lost ?? new UnreachableError(host, 'lost', 'lost connection: the session ended'));
+      });
+    });
+    return {
+      stream: channel,
+      stderr: channel.stderr,
+      resize: (rows, cols) => channel.setWindow(rows, cols, 0, 0),
+      signal: (name) => channel.signal(name),
+      close: () => channel.close(),
+      exit,
+    };
   }
 
   async close(): Promise<void> {

@@ -37,6 +37,30 @@ export interface ExecResult {
   code: number;
 }
 
+/** The terminal an interactive command gets on the host (ssh's `pty-req`). */
+export interface TerminalSize {
+  /** $TERM on the host. */
+  term: string;
+  rows: number;
+  cols: number;
+}
+
+/** An interactive command in progress: its input and output, as they come, and its end. */
+export interface InteractiveSession {
+  /** Written: the command's input (raw key presses with a terminal). Read: its output. */
+  readonly stream: NodeJS.ReadWriteStream;
+  /** Its standard error (empty with a terminal: the terminal carries both). */
+  readonly stderr: NodeJS.ReadableStream;
+  /** Tells the host's terminal its new size (the local window changed). */
+  resize(rows: number, cols: number): void;
+  /** Sends a signal to the command (`TERM`, `HUP`), where the host's sshd supports it. */
+  signal(name: string): void;
+  /** Ends the session (the command sees its terminal hang up). */
+  close(): void;
+  /** The command's exit code (128 + signal when one killed it); rejects when the connection is lost. */
+  readonly exit: Promise<number>;
+}
+
 export interface Connection {
   /** Inventory name of the host. */
   readonly host: string;
@@ -45,6 +69,12 @@ export interface Connection {
    * channel's standard input, ahead of `opts.stdin` (see protocol.ts): nothing of it shows in `ps`.
    */
   exec(script: string, opts?: ExecOptions): Promise<ExecResult>;
+  /**
+   * Starts the script file `path`, already on the host, as an interactive command: with a terminal of
+   * `tty`'s size when given, through sudo with `become`. The file's path is the only argument `ps`
+   * shows. SSH connections only (a local connection has no terminal to hand over).
+   */
+  interactive?(path: string, tty: TerminalSize | undefined): Promise<InteractiveSession>;
   /** How many commands were sent so far (each exec is one round trip). */
   readonly roundTrips: number;
   /** Closes the connection. Commands still running are cut off: their execs reject with AbortedError. */

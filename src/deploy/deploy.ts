@@ -123,7 +123,7 @@ export interface HostSession {
 export async function openSession(
   env: string,
   o: DeployCliOptions,
-  command: 'deploy' | 'rollback' | 'status',
+  command: 'deploy' | 'rollback' | 'status' | 'console',
   ref: (site: Site) => string = (site) => o.branch ?? site.branch,
 ): Promise<HostSession> {
   const walk: HostWalkOptions = {
@@ -175,7 +175,8 @@ export async function openSession(
   });
   events.on(notices.handle);
   const hookFacts: HookFacts | undefined =
-    command === 'status' || o.check
+    // Hooks are about deploys and rollbacks: status and console run none.
+    command === 'status' || command === 'console' || o.check
       ? undefined
       : {
           action: command,

@@ -37,6 +37,11 @@ export const siteBaseSchema = z.object({
   build: z.array(z.string()).default([]),
   /** Pre-deploy checks run in the new release (the tests): a failure stops the deploy. */
   checks: z.array(z.string()).default([]),
+  /**
+   * What `verdandi console` runs when given no command (`python manage.py shell`, `bin/rails console`):
+   * one command, in the live release's environment. Default: a shell.
+   */
+  console: z.string().min(1).optional(),
   migrate: z
     .object({
       /** Applies the migrations (`python manage.py migrate`). */

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { UserError } from '../../util/errors.js';
-import { hereDocument, sh, words } from '../../util/shell.js';
+import { hereDocument, quote, sh, words } from '../../util/shell.js';
 import type { PlanStep } from '../plan-step.js';
 import { releaseDir, releaseEnvFile } from '../release-files.js';
 import { COLORS, type SitePaths } from '../site-base.js';
@@ -81,6 +81,21 @@ export function renderDockerEnv(values: Record<string, string>): string {
     return `${k}=${v}`;
   });
   return lines.length ? `${lines.join('\n')}\n` : '';
+}
+
+/**
+ * `verdandi console` in a running container, whose name is in `$vd_c` once `find` ran (it exits 1 with
+ * a message when there is none): `docker exec` with a terminal when the console has one. In the
+ * container, `prelude` (swarm: the environment from its secret) then the command, else bash or sh.
+ * The command is `docker exec`'s argument: the user's own command line, never a value of the `.env`.
+ */
+export function containerConsole(find: string, prelude: string, command: string | undefined): string {
+  const inner = `${prelude}${command === undefined ? 'if command -v bash >/dev/null 2>&1; then exec bash; fi; exec sh' : `exec ${command}`}`;
+  return [
+    find,
+    'if [ -t 0 ]; then vd_t=-it; else vd_t=-i; fi',
+    `exec docker exec "$vd_t" "$vd_c" sh -c ${quote(inner)}`,
+  ].join('\n');
 }
 
 /** Process options are for supervised sites: a container site with workers is refused. */
@@ -166,6 +181,15 @@ export const docker: DeployRuntime<DockerSite, typeof schema> = {
     `${words('docker', 'rmi', ...releases.map((r) => imageName(site, r)))} >/dev/null 2>&1; true`,
   cleanupSteps: () => [],
   logsScript: dockerLogsScript,
+  consoleScript: ({ paths, live, command }) => {
+    // Without a known live color (no upstream file), blue: the color of a site's first deploy.
+    const name = paths.program(live ?? 'blue');
+    const find = [
+      sh`vd_c=${name}`,
+      sh`if [ "$(docker inspect -f '{{.State.Running}}' ${name} 2>/dev/null)" != true ]; then echo ${`the container ${name} of the live release is not running (see verdandi status)`} >&2; exit 1; fi`,
+    ].join('\n');
+    return containerConsole(find, '', command);
+  },
   roleNeeds: (site, paths) => {
     refuseWorkers(site);
     return { packages: [], upstream: initialUpstream(paths) };

@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { asApp, releaseDir } from '../release-files.js';
 import type { DeployRuntime, RuntimeSite } from './runtime.js';
-import { supervisedRuntime, supervisorNeeds } from './supervised.js';
+import { supervisedConsole, supervisedRuntime, supervisorNeeds } from './supervised.js';
 
 const schema = z.object({
   type: z.literal('node'),
@@ -23,5 +23,7 @@ export const node: DeployRuntime<NodeSite, typeof schema> = {
     },
   ],
   cleanupSteps: () => [],
+  // The release's own tools (`node_modules/.bin`) come first, as in npm scripts.
+  consoleScript: (i) => supervisedConsole(i, 'PATH="$PWD/node_modules/.bin:$PATH"; export PATH; '),
   roleNeeds: (site, paths) => supervisorNeeds(site, paths, ['nodejs', 'npm']),
 };

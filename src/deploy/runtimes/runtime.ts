@@ -37,6 +37,21 @@ export interface GoLiveInput<S extends RuntimeSite = RuntimeSite> extends Releas
   onceLive: PlanStep[];
 }
 
+/** What `verdandi console` gives a runtime to enter the live release's environment on one host. */
+export interface ConsoleInput<S extends RuntimeSite = RuntimeSite> {
+  site: S;
+  paths: SitePaths;
+  /** The live release (`current`). */
+  release: string;
+  /** The color nginx sends the traffic to, for runtimes with colors. */
+  live?: Color;
+  /**
+   * The command the console runs, as shell text (the user's, or the site's `console`): `exec`ed, so
+   * its exit code is the console's. Undefined: a shell (the app user's, or the container's).
+   */
+  command?: string;
+}
+
 /** A supervisor program of a site: `<runScript> <args>`, logging to `<log dir>/<logName>.log`. */
 export interface SupervisorProgram {
   program: string;
@@ -123,6 +138,12 @@ export interface DeployRuntime<
   inRelease(site: S, paths: SitePaths, release: string, command: string): string;
   /** After the checks, before any migration: ship the built release where the nodes get it. */
   publishSteps(i: ReleaseInput<S>): PlanStep[];
+  /**
+   * The script (run as root on the host, with or without a terminal) that replaces itself with
+   * `command` in the live release's environment: as the app user in the release directory with its
+   * `.env` loaded, or inside the running container. The `.env` is read on the host, never sent.
+   */
+  consoleScript(i: ConsoleInput<S>): string;
   /** Stop what runs while the migrations run, each step with its undo (under maintenance). */
   migrationStops(i: ReleaseInput<S>): PlanStep[];
   /** Take the release live: start it, wait for it to be healthy, send it the traffic, stop the old. */

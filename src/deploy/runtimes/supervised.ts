@@ -9,7 +9,7 @@ import { asApp, releaseDir } from '../release-files.js';
 import { COLORS, type SitePaths } from '../site-base.js';
 import { type ColorOps, initialUpstream, withColors } from './colors.js';
 import { allSources, taggedSource } from './log-lines.js';
-import type { DeployRuntime, LogsQuery, RuntimeSite, SiteRoleNeeds } from './runtime.js';
+import type { ConsoleInput, DeployRuntime, LogsQuery, RuntimeSite, SiteRoleNeeds } from './runtime.js';
 
 /** Stops the workers (before migrations). Null when the site has none. */
 export function stopWorkers(paths: SitePaths): string | null {
@@ -50,6 +50,22 @@ export const supervisorColors: ColorOps<RuntimeSite> = {
     ].join('; '),
   workers: { stop: stopWorkers, restart: restartWorkers },
 };
+
+/** The app user's login shell, or bash when it has none (an app user is often `nologin`). */
+const APP_USER_SHELL =
+  'vd_sh=$(getent passwd "$(id -un)" | cut -d: -f7); ' +
+  'case "$vd_sh" in ""|*/nologin|*/false) vd_sh=/bin/bash ;; esac; ' +
+  '[ -x "$vd_sh" ] || vd_sh=/bin/sh; exec "$vd_sh"';
+
+/**
+ * `verdandi console` for a python or node site: as the app user, in the live release, with its `.env`
+ * and virtualenv (asApp), `prelude` first (node's PATH). Each shell `exec`s the next, down to the
+ * command: nothing stays between the terminal and it, so Ctrl-C reaches the command alone.
+ */
+export function supervisedConsole(i: ConsoleInput, prelude = ''): string {
+  const command = i.command === undefined ? APP_USER_SHELL : `exec ${i.command}`;
+  return `exec ${asApp(i.paths, releaseDir(i.paths, i.release), `${prelude}${command}`)}`;
+}
 
 /**
  * The supervisor programs of a site, for the role: one web program per color (`run web <color>
@@ -122,6 +138,7 @@ export const supervisedRuntime: Omit<DeployRuntime, 'schema' | 'buildSteps' | 'c
       return lines.length ? `${lines.join('\n')}\n` : '';
     },
     inRelease: (_site, paths, release, command) => asApp(paths, releaseDir(paths, release), command),
+    consoleScript: (i) => supervisedConsole(i),
     removeArtifacts: () => null,
     logsScript: supervisedLogsScript,
   };

@@ -23,6 +23,7 @@ import type { PlanStep } from '../plan-step.js';
 import { releaseDir, releaseEnvFile } from '../release-files.js';
 import type { SitePaths } from '../site-base.js';
 import {
+  containerConsole,
   imageBuildStep,
   imageName as imageOf,
   refuseWorkers,
@@ -427,6 +428,18 @@ export const swarm: DeployRuntime<SwarmSite, typeof schema> = {
   inRelease: (site, paths, release, command) =>
     runInImage(imageName(site, release), paths, release, command, site.runtime.runOptions),
   publishSteps: publish,
+  consoleScript: ({ site, command }) => {
+    // A task of the web service running on this node; its environment is the secret the entrypoint
+    // loads (roles/sites/README.md), read again by the console's shell.
+    const service = stackService(site, site.runtime.web);
+    const find = [
+      sh`vd_c=$(docker ps -q --filter ${`label=com.docker.swarm.service.name=${service}`} | head -n 1)`,
+      sh`if [ -z "$vd_c" ]; then echo ${`no task of ${service} runs on this node: choose a node that runs one with --host (verdandi status lists them)`} >&2; exit 1; fi`,
+    ].join('\n');
+    const loadEnv =
+      'if [ -r /run/secrets/env ]; then while IFS= read -r l; do [ -n "$l" ] && export "$l"; done < /run/secrets/env; fi; ';
+    return containerConsole(find, loadEnv, command);
+  },
   migrationStops: stopForMigrations,
   goLiveSteps,
   // The registry keeps the pushed images (its own garbage collection frees them).
