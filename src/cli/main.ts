@@ -8,6 +8,7 @@
  */
 import { Command } from 'commander';
 import { redact } from '../util/redact.js';
+import { exitWhenFlushed } from '../util/stdio.js';
 import { verdandiVersion } from '../util/user-code.js';
 import * as backupCommand from './commands/backup.js';
 import * as checkCommand from './commands/check.js';
@@ -92,5 +93,5 @@ try {
 }
 await recording?.finish(Number(process.exitCode ?? 0), failure);
 // The command is done: do not wait for connections still opening (a run stopped by a user error
-// before it needed them) or idle keep-alive timers. stdout/stderr writes are synchronous on Linux.
-process.exit(process.exitCode ?? 0);
+// before it needed them) or idle keep-alive timers; only for the output to be written out.
+await exitWhenFlushed(Number(process.exitCode ?? 0));

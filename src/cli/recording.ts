@@ -10,6 +10,7 @@ import { listenToRuns } from '../engine/events.js';
 import { InventoryError } from '../inventory/types.js';
 import { UserError } from '../util/errors.js';
 import { redact } from '../util/redact.js';
+import { exitWhenFlushed } from '../util/stdio.js';
 
 const RECORDED = new Set([
   'provision',
@@ -102,7 +103,7 @@ function recordSignals(
       if (process.listenerCount(signal) > 1) return; // the command stops itself
       void recorder.finish({ exitCode: code }).then((spooled) => {
         if (spooled) importInBackground(projectDir);
-        process.exit(code);
+        void exitWhenFlushed(code);
       });
     };
     handlers.set(signal, handler);

@@ -1,0 +1,23 @@
+/**
+ * Ending the process without losing output. `process.exit` does not wait for stdout and stderr when
+ * they are pipes (`verdandi … --json | jq`, a test reading the output): what is still queued is lost,
+ * cutting a --json document of a large run at 64 KB. These wait until everything written so far has
+ * been handed to the operating system.
+ */
+
+/** Resolves once everything written to `stream` so far is flushed (or the stream is gone). */
+export function flushed(stream: NodeJS.WritableStream): Promise<void> {
+  return new Promise((resolve) => {
+    try {
+      stream.write('', () => resolve());
+    } catch {
+      resolve();
+    }
+  });
+}
+
+/** Flushes stdout and stderr, then ends the process with `code`. */
+export async function exitWhenFlushed(code: number): Promise<never> {
+  await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+  process.exit(code);
+}
