@@ -416,7 +416,7 @@ const twin = useAnsibleTwin(test, 'dif-system', (): TwinCase[] => [
       state: [
         {
           probe: "sh:grep '^127.0.1.1' /etc/hosts",
-          verdandi: '127.0.1.1 dif-web1',
+          verdandi: '127.0.1.1\tdif-web1',
           ansible: '127.0.1.1 dif-old',
           why: 'Verdandi also names the host on the 127.0.1.1 line of /etc/hosts, so it resolves without DNS',
         },
