@@ -23,13 +23,17 @@ import type { Connection } from '../connection/types.js';
 import { deployerName } from '../deploy/git.js';
 import { parseSitesVars } from '../deploy/targets.js';
 import { WebhookNotices } from '../deploy/webhook.js';
-import { ConnectionPool } from '../engine/connection-pool.js';
 import { type ContextOptions, loadRunContext, type RunContext } from '../engine/context.js';
 import type { RunEvents } from '../engine/events.js';
 import { loadRole } from '../engine/loader.js';
 import { runOutputs } from '../engine/outputs.js';
 import { execStoppable } from '../engine/remote-process.js';
-import { DEFAULT_LOCK_WAIT_SECONDS, type HostWalkOptions, Walker } from '../engine/walker.js';
+import {
+  contextWalker,
+  DEFAULT_LOCK_WAIT_SECONDS,
+  type HostWalkOptions,
+  type Walker,
+} from '../engine/walker.js';
 import { validateRoleVars, varsForRole } from '../inventory/index.js';
 import type { InventoryHost } from '../inventory/types.js';
 import { readLine } from '../secrets/tty.js';
@@ -179,17 +183,9 @@ async function walker(
   json?: boolean,
 ): Promise<Walker> {
   const events = await runOutputs({ json: !!json, verbose: false, check: false, warnsToStderr: true });
-  return new Walker(
-    {
-      command,
-      env: ctx.env,
-      check: false,
-      events,
-      conns: new ConnectionPool(ctx.connectOptions, DEFAULT_FORKS),
-      hostVars: ctx.vars,
-      forks: 1,
-      onInterrupt: 'abort',
-    },
+  return contextWalker(
+    ctx,
+    { command, events, forks: 1, connections: DEFAULT_FORKS },
     hosts.map((h) => h.name),
   );
 }

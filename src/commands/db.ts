@@ -6,11 +6,10 @@
  * command line, an environment or a log.
  */
 import { checkDbName, postgresHosts, postgresVarsOf } from '../backup/index.js';
-import { ConnectionPool } from '../engine/connection-pool.js';
 import { type ContextOptions, loadRunContext } from '../engine/context.js';
 import { pickHost, requireTerminal, runInteractive } from '../engine/interactive.js';
 import { runOutputs } from '../engine/outputs.js';
-import { Walker } from '../engine/walker.js';
+import { contextWalker } from '../engine/walker.js';
 import { UserError } from '../util/errors.js';
 import { DEFAULT_FORKS } from '../util/pool.js';
 import { words } from '../util/shell.js';
@@ -47,19 +46,9 @@ export async function db(env: string, args: string[], o: DbOptions): Promise<num
   const host = hosts.find((h) => h.name === picked.host)!;
   const port = (await postgresVarsOf(ctx, [host])).get(host.name)?.postgres_port ?? 5432;
   const events = await runOutputs({ json: false, verbose: false, check: false, warnsToStderr: true });
-  const walker = new Walker(
-    {
-      command: 'db',
-      env: ctx.env,
-      check: false,
-      events,
-      conns: new ConnectionPool(ctx.connectOptions, DEFAULT_FORKS),
-      hostVars: ctx.vars,
-      forks: 1,
-      onInterrupt: 'abort',
-    },
-    [host.name],
-  );
+  const walker = contextWalker(ctx, { command: 'db', events, forks: 1, connections: DEFAULT_FORKS }, [
+    host.name,
+  ]);
   try {
     if (picked.note) events.emit({ type: 'message', level: 'warn', text: picked.note });
     const runs = await walker.walk(

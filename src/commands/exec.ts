@@ -10,11 +10,10 @@
  */
 import { Writable } from 'node:stream';
 import { DEFAULT_TAIL_BYTES, OutputCollector } from '../connection/bounded-output.js';
-import { ConnectionPool } from '../engine/connection-pool.js';
 import { type ContextOptions, loadRunContext } from '../engine/context.js';
 import { runOutputs } from '../engine/outputs.js';
 import { execStoppable } from '../engine/remote-process.js';
-import { Walker } from '../engine/walker.js';
+import { contextWalker } from '../engine/walker.js';
 import { UserError } from '../util/errors.js';
 import { DEFAULT_FORKS } from '../util/pool.js';
 import { hereDocument, words } from '../util/shell.js';
@@ -99,17 +98,9 @@ export async function execCommand(env: string, argv: string[], o: ExecOptions): 
     recap: true,
     warnsToStderr: true,
   });
-  const walker = new Walker(
-    {
-      command: 'exec',
-      env: ctx.env,
-      check: false,
-      events,
-      conns: new ConnectionPool(ctx.connectOptions, forks),
-      hostVars: ctx.vars,
-      forks,
-      onInterrupt: 'abort',
-    },
+  const walker = contextWalker(
+    ctx,
+    { command: 'exec', events, forks: forks },
     ctx.hosts.map((h) => h.name),
   );
   const label = `exec: ${command}`;

@@ -6,7 +6,6 @@
  * question is left alone), after a confirmation on a terminal or with `--yes`, warning when a holder is
  * alive. Each release is a `lock` event, so it is in the run history.
  */
-import { ConnectionPool } from '../engine/connection-pool.js';
 import { type ContextOptions, loadRunContext, type RunContext } from '../engine/context.js';
 import type { RunEvents } from '../engine/events.js';
 import {
@@ -18,7 +17,7 @@ import {
   releaseLockScript,
 } from '../engine/host-lock.js';
 import { runOutputs } from '../engine/outputs.js';
-import { Walker } from '../engine/walker.js';
+import { contextWalker, type Walker } from '../engine/walker.js';
 import { canPrompt, readLine } from '../secrets/tty.js';
 import { UserError } from '../util/errors.js';
 import { DEFAULT_FORKS } from '../util/pool.js';
@@ -46,17 +45,9 @@ export function releaseQuestion(held: Array<{ host: string; status: LockStatus }
 }
 
 function session(ctx: RunContext, command: string, events: RunEvents, forks: number): Walker {
-  return new Walker(
-    {
-      command,
-      env: ctx.env,
-      check: false,
-      events,
-      conns: new ConnectionPool(ctx.connectOptions, forks),
-      hostVars: ctx.vars,
-      forks,
-      onInterrupt: 'abort',
-    },
+  return contextWalker(
+    ctx,
+    { command, events, forks },
     ctx.hosts.map((h) => h.name),
   );
 }

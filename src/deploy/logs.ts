@@ -9,10 +9,9 @@
  * run says (a host unreachable, the end) goes to stderr, so `verdandi logs prod app | grep x` works.
  */
 import { PassThrough, Writable } from 'node:stream';
-import { ConnectionPool } from '../engine/connection-pool.js';
 import { type ContextOptions, loadRunContext } from '../engine/context.js';
 import { runOutputs } from '../engine/outputs.js';
-import { Walker } from '../engine/walker.js';
+import { contextWalker } from '../engine/walker.js';
 import type { InventoryHost } from '../inventory/types.js';
 import { UserError } from '../util/errors.js';
 import { DEFAULT_FORKS } from '../util/pool.js';
@@ -246,17 +245,9 @@ export async function logs(
   const events = await runOutputs({ json: false, verbose: !!o.verbose, check: false, out: process.stderr });
   // Following: every host at once (a host waiting for a free slot would never get one).
   const forks = query.follow ? Math.max(DEFAULT_FORKS, targets.length) : DEFAULT_FORKS;
-  const walker = new Walker(
-    {
-      command: 'logs',
-      env: ctx.env,
-      check: false,
-      events,
-      conns: new ConnectionPool(ctx.connectOptions, forks),
-      hostVars: ctx.vars,
-      forks,
-      onInterrupt: 'abort',
-    },
+  const walker = contextWalker(
+    ctx,
+    { command: 'logs', events, forks: forks },
     targets.map((t) => t.host.name),
   );
   const print = (l: LogLine) => {

@@ -23,7 +23,8 @@
 import { AbortedError, type Connection, UnreachableError } from '../connection/types.js';
 import type { InventoryHost } from '../inventory/types.js';
 import { runExitCode, UserError } from '../util/errors.js';
-import type { ConnectionPool } from './connection-pool.js';
+import { ConnectionPool } from './connection-pool.js';
+import type { RunContext } from './context.js';
 import type { RunEvents } from './events.js';
 import {
   acquireLockScript,
@@ -499,4 +500,29 @@ class HostLock {
       // The connection is gone: the lock stays; its holder (this process) ends, so the next run takes it over.
     }
   }
+}
+
+/**
+ * A walker for a command that acts on hosts outside a run of tasks (exec, lock, logs, db, backup,
+ * restore): connections of its own from the run's context (`connections` of them at most, default
+ * `forks`), and the first Ctrl-C / SIGTERM aborting the work.
+ */
+export function contextWalker(
+  ctx: Pick<RunContext, 'env' | 'connectOptions' | 'vars'>,
+  o: { command: string; events: RunEvents; forks: number; connections?: number },
+  hosts: string[],
+): Walker {
+  return new Walker(
+    {
+      command: o.command,
+      env: ctx.env,
+      check: false,
+      events: o.events,
+      conns: new ConnectionPool(ctx.connectOptions, o.connections ?? o.forks),
+      hostVars: ctx.vars,
+      forks: o.forks,
+      onInterrupt: 'abort',
+    },
+    hosts,
+  );
 }
