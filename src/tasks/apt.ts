@@ -184,7 +184,7 @@ function probe({ packages, state, deb, defaultRelease }: Apt): string {
     `for f in ${CACHE_STAMPS.map((p) => quote(p)).join(' ')}; do`,
     `  [ -e "$f" ] && echo "${MARKER} stamp $(stat -c %Y "$f")"`,
     'done',
-    // Downloaded lists are files named like deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages.
+    // Downloaded lists are files named like <mirror>_debian_dists_bookworm_main_binary-amd64_Packages.
     `echo "${MARKER} indexes $(ls /var/lib/apt/lists 2>/dev/null | grep -c _Packages)"`,
     // Packages dpkg never heard of are simply missing from the output (the error goes to /dev/null).
     packages.length > 0 &&
