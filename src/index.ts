@@ -19,6 +19,7 @@ export {
   type CertificateRequest,
   certificateCurrentCheck,
   obtainCertificateTask,
+  tlsSourceCheck,
 } from './deploy/acme.js';
 // The site model shared by the `sites` role (provision) and `verdandi deploy`; the role asks the site's
 // runtime what it needs.

@@ -32,6 +32,7 @@ import {
   service,
   type Task,
   template,
+  tlsSourceCheck,
   UserError,
   z,
 } from 'verdandi';
@@ -98,21 +99,7 @@ const site = z
         /** Plain HTTP on `listen` only redirects to HTTPS. When false, the site answers on both. */
         redirect_http: z.boolean().default(true),
       })
-      .superRefine((t, ctx) => {
-        const paths = t.certificate !== undefined || t.key !== undefined;
-        if (t.acme && paths)
-          ctx.addIssue({
-            code: 'custom',
-            message:
-              'tls takes either certificate and key (files on the host) or acme (a certificate from an ACME server), not both',
-          });
-        else if (!t.acme && (t.certificate === undefined || t.key === undefined))
-          ctx.addIssue({
-            code: 'custom',
-            message:
-              'tls needs both certificate and key (files on the host), or acme: { email } (a certificate from an ACME server)',
-          });
-      })
+      .superRefine(tlsSourceCheck('tls'))
       .optional(),
     /** Reverse proxy to these servers (`127.0.0.1:3579`, `unix:/run/app.sock`). */
     upstream: z

@@ -50,6 +50,26 @@ export const acmeSchema = z
       "acme: give either directory (your ACME server) or staging: true (Let's Encrypt staging), not both",
   });
 
+/**
+ * A `tls` block gets its certificate one way: certificate and key (files on the host), or `acme`,
+ * never both. A zod refinement for the blocks of the nginx and sites roles; `what` names the block.
+ */
+export function tlsSourceCheck(what: string) {
+  return (t: { certificate?: string; key?: string; acme?: unknown }, ctx: z.RefinementCtx): void => {
+    const paths = t.certificate !== undefined || t.key !== undefined;
+    if (t.acme && paths)
+      ctx.addIssue({
+        code: 'custom',
+        message: `${what} takes either certificate and key (files on the host) or acme (a certificate from an ACME server), not both`,
+      });
+    else if (!t.acme && (t.certificate === undefined || t.key === undefined))
+      ctx.addIssue({
+        code: 'custom',
+        message: `${what} needs both certificate and key (files on the host), or acme: { email } (a certificate from an ACME server)`,
+      });
+  };
+}
+
 export type Acme = z.infer<typeof acmeSchema>;
 
 /** The directory URL certbot talks to. */

@@ -4,7 +4,7 @@
  * (runtimes/*.ts) are written against this module, so they import nothing that imports them.
  */
 import { z } from 'zod';
-import { acmeNameProblem, acmeSchema } from './acme.js';
+import { acmeNameProblem, acmeSchema, tlsSourceCheck } from './acme.js';
 
 const name = z
   .string()
@@ -101,21 +101,7 @@ export const siteBaseSchema = z.object({
           key: z.string().optional(),
           acme: acmeSchema.optional(),
         })
-        .superRefine((t, ctx) => {
-          const paths = t.certificate !== undefined || t.key !== undefined;
-          if (t.acme && paths)
-            ctx.addIssue({
-              code: 'custom',
-              message:
-                'nginx.tls takes either certificate and key (files on the host) or acme (a certificate from an ACME server), not both',
-            });
-          else if (!t.acme && (t.certificate === undefined || t.key === undefined))
-            ctx.addIssue({
-              code: 'custom',
-              message:
-                'nginx.tls needs both certificate and key (files on the host), or acme: { email } (a certificate from an ACME server)',
-            });
-        })
+        .superRefine(tlsSourceCheck('nginx.tls'))
         .optional(),
       clientMaxBodySize: z.string().default('10m'),
     })
