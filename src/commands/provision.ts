@@ -9,7 +9,6 @@ import { runOutputs } from '../engine/outputs.js';
 import { PeerReader } from '../engine/peer-read.js';
 import { PendingLedger } from '../engine/pending.js';
 import { ErrorCollector } from '../engine/plan.js';
-import { unknownTagsError } from '../engine/run.js';
 import { planRun, type RunOptions, runUnits } from '../engine/run-plan.js';
 import { provisionUnits } from '../engine/units.js';
 import { Walker } from '../engine/walker.js';
@@ -44,12 +43,10 @@ export async function provision(env: string, o: RunOptions): Promise<number> {
   try {
     const errors = new ErrorCollector();
     const units = await provisionUnits(ctx, errors);
-    const [plans] = await planRun(ctx, [units], errors, walker, { keepOpen: ctx.hosts.length <= forks });
-    const badTags = unknownTagsError(
-      o.tags,
-      plans.flatMap((p) => p.units),
-    );
-    if (badTags) throw badTags;
+    const [plans] = await planRun(ctx, [units], errors, walker, {
+      keepOpen: ctx.hosts.length <= forks,
+      tags: o.tags,
+    });
     await walker.walk(
       plans.filter((p) => !walker.failed.has(p.host.name)),
       { maxFailPercentage: 100 },

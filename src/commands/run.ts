@@ -11,7 +11,6 @@ import { runOutputs } from '../engine/outputs.js';
 import { PeerReader } from '../engine/peer-read.js';
 import { PendingLedger } from '../engine/pending.js';
 import { ErrorCollector } from '../engine/plan.js';
-import { unknownTagsError } from '../engine/run.js';
 import { planRun, type RunOptions, runUnits } from '../engine/run-plan.js';
 import type { Play } from '../engine/types.js';
 import { playbookUnits } from '../engine/units.js';
@@ -75,15 +74,10 @@ export async function runPlaybook(env: string, file: string, o: RunOptions): Pro
       plays.map((p) => p.hosts),
       errors,
       walker,
-      { keepOpen: fitsInForks },
+      { keepOpen: fitsInForks, tags: o.tags },
     );
     // A record on a host is replayed by any play of the playbook that defines its handler.
     const pending = PendingLedger.of(plans.flat());
-    const badTags = unknownTagsError(
-      o.tags,
-      plans.flat().flatMap((p) => p.units),
-    );
-    if (badTags) throw badTags;
     for (const [i, { play }] of plays.entries()) {
       if (walker.stop.requested) break;
       const later = new Set(plays.slice(i + 1).flatMap((p) => p.hosts.map((h) => h.host.name)));

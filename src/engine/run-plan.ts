@@ -9,7 +9,7 @@ import type { PeerReader } from './peer-read.js';
 import type { PendingLedger } from './pending.js';
 import { type ErrorCollector, type HostPlan, type HostUnits, planHosts } from './plan.js';
 import { Reporter } from './report.js';
-import { InterruptedError, probeUnits, type RunTasksOptions, runTasks } from './run.js';
+import { InterruptedError, probeUnits, type RunTasksOptions, runTasks, unknownTagsError } from './run.js';
 import type { HostFacts, ProbeResult } from './types.js';
 import type { HostWork, Walker, WorkResult } from './walker.js';
 
@@ -38,7 +38,8 @@ export async function planRun(
   units: HostUnits[][],
   errors: ErrorCollector,
   walker: Walker,
-  opts: { keepOpen: boolean },
+  /** `tags`: the run's --tags, refused when no task of the plan carries one (unknownTagsError). */
+  opts: { keepOpen: boolean; tags?: string[] },
 ): Promise<HostPlan[][]> {
   // Facts cost a connection: not worth one when the run is refused anyway.
   // A host needs facts when a unit of any play wants them (once per host).
@@ -65,6 +66,11 @@ export async function planRun(
     plans.push(planned);
   }
   errors.throwIfAny();
+  const badTags = unknownTagsError(
+    opts.tags,
+    plans.flat().flatMap((p) => p.units),
+  );
+  if (badTags) throw badTags;
   return plans;
 }
 
