@@ -6,12 +6,12 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, readdirSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import test, { type ExecutionContext } from 'ava';
-import { runCli, writeInventory } from '../helpers/cli.js';
+import { removeProject, runCli, writeInventory } from '../helpers/cli.js';
 import { type RunningCli, startVerdandi } from '../helpers/faults.js';
 import { useTestHosts } from '../helpers/testhosts.js';
 import { git, httpGet } from './deploy-helpers.js';
@@ -112,7 +112,7 @@ async function provisionOnce(): Promise<void> {
 }
 
 test.after.always(async () => {
-  if (dir) await rm(dir, { recursive: true, force: true });
+  if (dir) removeProject(dir);
 });
 
 test.serial('a 200 MB repository is deployed with the controller under 150 MB', async (t) => {

@@ -20,7 +20,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { PROJECT_ROOT } from '../helpers/cli.js';
+import { PROJECT_ROOT, removeProject } from '../helpers/cli.js';
 import { useTestHosts } from '../helpers/testhosts.js';
 
 const HOST = 'init-pkg';
@@ -83,7 +83,7 @@ function readmeQuickStart(): string[] {
 test('the packed tarball installs alone and the README quick start works from it as written', async (t) => {
   t.timeout(20 * 60_000);
   const work = mkdtempSync(join(tmpdir(), 'vd-package-'));
-  t.teardown(() => rmSync(work, { recursive: true, force: true }));
+  t.teardown(() => removeProject(work));
   const version = JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')).version as string;
 
   // The README's block: `mkdir ops && cd ops`, the install of the tarball, then the verdandi commands.

@@ -7,14 +7,14 @@
  * lost mid-run makes its host unreachable: exit 3, the message names the bastion.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { run } from '../../src/testhost/exec.js';
 import { SSH_OPTIONS } from '../../src/testhost/machine.js';
 import { namespaceName } from '../../src/testhost/naming.js';
-import { runCli, writeInventory } from '../helpers/cli.js';
+import { removeProject, runCli, writeInventory } from '../helpers/cli.js';
 import { startVerdandi, waitOnHost } from '../helpers/faults.js';
 import { type TestHosts, useTestHosts } from '../helpers/testhosts.js';
 
@@ -87,7 +87,7 @@ export default defineRole({
 
 test.after.always(async () => {
   await undoFirewall?.();
-  rmSync(dir, { recursive: true, force: true });
+  removeProject(dir);
 });
 
 function inventory(name: string, privateHost: Record<string, unknown>): string {

@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { busyboxImageScript } from '../fixtures/roles/e2e.js';
-import { runCli, writeInventory } from '../helpers/cli.js';
+import { removeProject, runCli, writeInventory } from '../helpers/cli.js';
 import { useTestHosts } from '../helpers/testhosts.js';
 import { commitBranch, git, httpGet, type LoadResult, requestContinuously } from './deploy-helpers.js';
 
@@ -38,7 +38,7 @@ let dir = '';
 let inventory = '';
 let front = '';
 test.after.always(async () => {
-  if (dir) await rm(dir, { recursive: true, force: true });
+  if (dir) removeProject(dir);
 });
 
 const ssh = (name: string, cmd: string) => hosts.ssh(name, cmd);

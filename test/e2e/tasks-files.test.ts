@@ -7,10 +7,11 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
+import { removeProject } from '../helpers/cli.js';
 import { taskRuns } from '../helpers/task-runs.js';
 import { useTestHosts } from '../helpers/testhosts.js';
 
@@ -19,7 +20,7 @@ const HOST = 'tb-files';
 const FIREWALL = 'tb-firewall';
 const hosts = useTestHosts(test, [HOST, FIREWALL]);
 const dir = mkdtempSync(join(tmpdir(), 'vd-tasks-files-'));
-test.after.always(() => rmSync(dir, { recursive: true, force: true }));
+test.after.always(() => removeProject(dir));
 
 const { playbook, run, ssh, changedBy, lifecycle } = taskRuns(hosts, HOST, dir);
 

@@ -5,17 +5,18 @@
  * each converges the host, a rerun changes nothing, check mode changes nothing, and drift made by hand
  * is repaired where the option repairs it. Each test works on its own paths, packages and accounts.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
+import { removeProject } from '../helpers/cli.js';
 import { taskRuns } from '../helpers/task-runs.js';
 import { useTestHosts } from '../helpers/testhosts.js';
 
 const HOST = 'toe-opts';
 const hosts = useTestHosts(test, [HOST]);
 const dir = mkdtempSync(join(tmpdir(), 'vd-tasks-options-b-e2e-'));
-test.after.always(() => rmSync(dir, { recursive: true, force: true }));
+test.after.always(() => removeProject(dir));
 const { playbook, run, ssh, changedBy, lifecycle } = taskRuns(hosts, HOST, dir);
 
 /** The files of a directory with their content, one `name: content` line each, sorted by name. */

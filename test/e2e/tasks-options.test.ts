@@ -3,17 +3,17 @@
  * against one fresh test host: each option group converges the host, a rerun changes nothing, check
  * mode changes nothing, and drift made by hand is repaired. Each test works on its own paths.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { runCli } from '../helpers/cli.js';
+import { removeProject, runCli } from '../helpers/cli.js';
 import { useTestHosts } from '../helpers/testhosts.js';
 
 const HOST = 'tc-opts';
 const hosts = useTestHosts(test, [HOST]);
 const dir = mkdtempSync(join(tmpdir(), 'vd-tasks-options-e2e-'));
-test.after.always(() => rmSync(dir, { recursive: true, force: true }));
+test.after.always(() => removeProject(dir));
 
 function inventory(): string {
   const h = hosts.get(HOST);

@@ -4,7 +4,7 @@
  * index served on the host's loopback. Each type converges the host, a second run changes nothing,
  * `--check` leaves the host as it was, and a change made by hand is repaired.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
@@ -14,7 +14,7 @@ import { useTestHosts } from '../helpers/testhosts.js';
 const HOST = 'tb-packages';
 const hosts = useTestHosts(test, [HOST]);
 const dir = mkdtempSync(join(tmpdir(), 'vd-tasks-packages-'));
-test.after.always(() => rmSync(dir, { recursive: true, force: true }));
+test.after.always(() => removeProject(dir));
 
 const { playbook, run, ssh, changedBy, lifecycle } = taskRuns(hosts, HOST, dir);
 
@@ -39,6 +39,8 @@ with zipfile.ZipFile(f'{out}/tbdemo-{version}-py3-none-any.whl', 'w') as wheel:
     for path, text in files.items():
         wheel.writestr(path, text)
 `;
+
+import { removeProject } from '../helpers/cli.js';
 
 const makeWheel = (version: string, out: string) =>
   ssh(`mkdir -p ${out} && python3 - ${version} ${out}`, MAKE_WHEEL);

@@ -4,17 +4,17 @@
  * old `name` spelling of a task still converges and warns once per task type, and a wrong option fails
  * before any task of the play runs, with the line of the playbook (not of its bundle) that built it.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { runCli } from '../helpers/cli.js';
+import { removeProject, runCli } from '../helpers/cli.js';
 import { useTestHosts } from '../helpers/testhosts.js';
 
 const HOST = 'tasks-prune';
 const hosts = useTestHosts(test, [HOST]);
 const dir = mkdtempSync(join(tmpdir(), 'vd-tasks-e2e-'));
-test.after.always(() => rmSync(dir, { recursive: true, force: true }));
+test.after.always(() => removeProject(dir));
 
 const CONF = '/etc/verdandi-demo.d';
 

@@ -4,17 +4,18 @@
  * `--check` leaves the host as it was, and a change made by hand is repaired. The tests run serially:
  * mount and swap both edit /etc/fstab (and reload systemd, which the daemonReload test observes).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
+import { removeProject } from '../helpers/cli.js';
 import { taskRuns } from '../helpers/task-runs.js';
 import { useTestHosts } from '../helpers/testhosts.js';
 
 const HOST = 'tsd-system-b';
 const hosts = useTestHosts(test, [HOST]);
 const dir = mkdtempSync(join(tmpdir(), 'vd-tasks-system-b-'));
-test.after.always(() => rmSync(dir, { recursive: true, force: true }));
+test.after.always(() => removeProject(dir));
 
 const { playbook, run, ssh, changedBy, lifecycle } = taskRuns(hosts, HOST, dir);
 

@@ -3,7 +3,7 @@
  * converges a fresh host, changes nothing when run again, changes nothing in check mode, and repairs a
  * change made by hand. Each test uses its own paths and names; they run serially on one host.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -11,13 +11,13 @@ import { join } from 'node:path';
 import test from 'ava';
 import * as openpgp from 'openpgp';
 import { sha256Hex } from '../../src/tasks/probe-output.js';
-import { runCli } from '../helpers/cli.js';
+import { removeProject, runCli } from '../helpers/cli.js';
 import { useTestHosts } from '../helpers/testhosts.js';
 
 const HOST = 'ta-system';
 const hosts = useTestHosts(test, [HOST]);
 const dir = mkdtempSync(join(tmpdir(), 'vd-tasks-system-'));
-test.after.always(() => rmSync(dir, { recursive: true, force: true }));
+test.after.always(() => removeProject(dir));
 
 const ssh = async (command: string, input?: string) => {
   const result = await hosts.ssh(HOST, command, input === undefined ? undefined : { input });

@@ -5,11 +5,11 @@
  * and the run exits 0.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { runCli, writeInventory } from '../helpers/cli.js';
+import { removeProject, runCli, writeInventory } from '../helpers/cli.js';
 import { useTestHosts } from '../helpers/testhosts.js';
 
 const HOST = 'tm-novars';
@@ -30,7 +30,7 @@ export default defineRole({
 
 let dir = '';
 test.after.always(async () => {
-  if (dir) await rm(dir, { recursive: true, force: true });
+  if (dir) removeProject(dir);
 });
 
 test('a role without vars: check passes, provision converges a real host, ignored failure exits 0', async (t) => {

@@ -5,10 +5,10 @@
  * host's file is untouched by the check.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
-import { projectWithSecrets, runCli, writeInventory } from '../helpers/cli.js';
+import { projectWithSecrets, removeProject, runCli, writeInventory } from '../helpers/cli.js';
 import { useTestHosts } from '../helpers/testhosts.js';
 
 const HOST = 'ts-rotate';
@@ -22,7 +22,7 @@ test.serial('after a secret is rotated, --diff shows neither the old nor the new
   const project = await projectWithSecrets('vd-ts-rotate-', 'staging', VAULT_PASSWORD, {
     api_token: OLD_TOKEN,
   });
-  t.teardown(() => rmSync(project, { recursive: true, force: true }));
+  t.teardown(() => removeProject(project));
   const h = hosts.get(HOST);
   writeInventory(
     project,

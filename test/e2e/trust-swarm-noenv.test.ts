@@ -5,12 +5,12 @@
  * the deploy converges, nginx on the host serves the release, and the task sees `/run/secrets/env` as
  * that one line (the entrypoint's documented loop skips it).
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { busyboxImageScript } from '../fixtures/roles/e2e.js';
-import { runCli, writeInventory } from '../helpers/cli.js';
+import { removeProject, runCli, writeInventory } from '../helpers/cli.js';
 import { useTestHosts } from '../helpers/testhosts.js';
 import { git, httpGet } from './deploy-helpers.js';
 
@@ -47,7 +47,7 @@ exec httpd -f -p 8080 -h /app/www
 
 let dir = '';
 test.after.always(async () => {
-  if (dir) await rm(dir, { recursive: true, force: true });
+  if (dir) removeProject(dir);
 });
 
 test('a swarm site without env deploys on a one-node swarm; its secret is one empty line', async (t) => {

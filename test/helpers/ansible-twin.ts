@@ -17,12 +17,12 @@
  * verdict must differ as stated, everything else must be equal.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ExecutionContext, TestFn } from 'ava';
 import yaml from 'js-yaml';
-import { type CliResult, runCli } from './cli.js';
+import { type CliResult, removeProject, runCli } from './cli.js';
 import { type TestHosts, useTestHosts } from './testhosts.js';
 
 /** What the twins' state is compared on, as `kind:subject`. */
@@ -416,10 +416,10 @@ ${c[what]}
         env: process.env,
       });
     }
-    rmSync(controlDir, { recursive: true, force: true });
+    removeProject(controlDir);
   });
 
-  test.after.always(() => rmSync(dir, { recursive: true, force: true }));
+  test.after.always(() => removeProject(dir));
 
   const get = (): Twin => {
     if (!twin) throw new Error('the twin runs did not happen (did test.before fail?)');

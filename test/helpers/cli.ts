@@ -3,7 +3,7 @@
  * builds first; run `npm run build` before running single test files), in CI mode (plain output).
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,6 +29,15 @@ export interface CliOptions {
   input?: string;
   /** Kill the CLI after this long (default 5 minutes). */
   timeoutMs?: number;
+}
+
+/**
+ * Removes a project folder the CLI ran in. Each run ends by starting `verdandi history import` in the
+ * background (see src/history/spool.ts), which may still be writing `.verdandi/` when the test is over:
+ * the removal is retried until it is done (a bare rmSync failed with ENOTEMPTY).
+ */
+export function removeProject(dir: string): void {
+  rmSync(dir, { recursive: true, force: true, maxRetries: 20 });
 }
 
 export function runCli(args: readonly string[], opts: CliOptions = {}): Promise<CliResult> {
