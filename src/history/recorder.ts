@@ -8,11 +8,19 @@
 import { execFile } from 'node:child_process';
 import os from 'node:os';
 import { promisify } from 'node:util';
-import type { TaskStatus as ObservedStatus, RunEvent } from '../engine/events.js';
+import type { RunEvent } from '../engine/events.js';
 import { redact } from '../util/redact.js';
 import type { DeployLogEntry } from '../util/run-events.js';
 import { spoolRun, spoolTrouble } from './spool.js';
-import type { HostRecord, HostStatus, RunRecord, RunStatus, SiteDeployRecord, TaskRecord } from './types.js';
+import type {
+  HostRecord,
+  HostStatus,
+  RunRecord,
+  RunStatus,
+  SiteDeployRecord,
+  TaskRecord,
+  TaskStatus,
+} from './types.js';
 
 const run = promisify(execFile);
 
@@ -67,11 +75,11 @@ export class Recorder {
         this.host(e.host);
         break;
       case 'task':
-        this.task(e.host, e.label, e.status, e.detail, e.roundTrips, e.failure);
+        this.task(e.host, e.label, e.ignored ? 'ignored' : e.status, e.detail, e.roundTrips, e.failure);
         break;
       case 'step': {
         if (e.status === 'started') break;
-        const status: ObservedStatus =
+        const status: TaskStatus =
           e.status === 'failed' || e.status === 'interrupted'
             ? 'failed'
             : e.status === 'skipped'
@@ -138,7 +146,7 @@ export class Recorder {
   private task(
     host: string,
     label: string,
-    status: ObservedStatus,
+    status: TaskStatus,
     detail: string | undefined,
     roundTrips: number,
     failure?: string,
@@ -159,7 +167,8 @@ export class Recorder {
     h.pendingDiff = undefined;
     h.lastAt = at;
     h.sent += roundTrips;
-    h.record[status]++;
+    // An ignored failure is in the task list only: it neither fails the host nor counts as ok.
+    if (status !== 'ignored') h.record[status]++;
     h.record.tasks.push(task);
   }
 

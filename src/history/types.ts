@@ -3,9 +3,10 @@
 /** How a run ended: from its exit code (see the README's exit codes) and what it did. */
 export type RunStatus = 'ok' | 'changed' | 'failed' | 'unreachable' | 'interrupted' | 'error' | 'crashed';
 
-export type TaskStatus = 'ok' | 'changed' | 'failed' | 'skipped';
+/** `ignored`: the task failed and `ignoreErrors` let the run go on (counted apart, as Ansible's recap does). */
+export type TaskStatus = 'ok' | 'changed' | 'failed' | 'skipped' | 'ignored';
 
-export type HostStatus = TaskStatus | 'unreachable' | 'interrupted';
+export type HostStatus = Exclude<TaskStatus, 'ignored'> | 'unreachable' | 'interrupted';
 
 export interface TaskRecord {
   /** Order within the host's run, from 0. */

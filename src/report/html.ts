@@ -32,7 +32,7 @@ td, th { padding: 3px 6px; border-bottom: 1px solid var(--line); text-align: lef
 #runs tr { cursor: pointer; } #runs tr:hover { background: #eef3f8; } #runs tr.sel { background: #dde8f3; }
 .badge { display: inline-block; padding: 0 6px; border-radius: 3px; color: #fff; font-size: 12px; }
 .s-ok { background: var(--ok); } .s-changed { background: var(--changed); } .s-failed { background: var(--failed); }
-.s-skipped { background: var(--skipped); } .s-unreachable, .s-interrupted { background: var(--unreachable); }
+.s-skipped { background: var(--skipped); } .s-ignored { background: repeating-linear-gradient(45deg, var(--failed) 0 4px, var(--skipped) 4px 8px); } .s-unreachable, .s-interrupted { background: var(--unreachable); }
 .s-error { background: var(--error); } .s-crashed { background: var(--crashed); }
 #detail { overflow: auto; padding: 12px 18px; }
 #detail h2 { margin: 0 0 4px; font-size: 17px; } #detail h3 { margin: 18px 0 6px; font-size: 15px; }

@@ -133,3 +133,30 @@ test.serial('round trips: each task gets the commands sent since the host’s pr
   events.close();
   t.is((await rec.toRecord({ exitCode: 0 })).hosts[0].roundTrips, 4);
 });
+
+test.serial(
+  'an ignored failure is recorded as ignored: in the task list, not a failed host nor a failed run',
+  async (t) => {
+    const rec = recorder();
+    const stop = listenToRuns(rec.handle);
+    const events = new RunEvents();
+    const reporter = reporterOf(events);
+    events.emit({ type: 'host-connected', host: 'web1' });
+    reporter.ignoredFailure('web1', 'app › command false', 'step failed', 'command: false\nexit code: 1');
+    reporter.task('web1', 'app › copy /etc/app.conf', 'changed', 'content differs');
+    stop();
+    events.close();
+    const run = await rec.toRecord({ exitCode: 0 });
+    t.is(run.status, 'changed');
+    const [host] = run.hosts;
+    t.is(host.status, 'changed');
+    t.deepEqual([host.ok, host.changed, host.failed], [0, 1, 0]);
+    t.deepEqual(
+      host.tasks.map((x) => [x.label, x.status, x.failure]),
+      [
+        ['app › command false', 'ignored', 'command: false\nexit code: 1'],
+        ['app › copy /etc/app.conf', 'changed', null],
+      ],
+    );
+  },
+);
