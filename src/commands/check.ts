@@ -94,7 +94,7 @@ function checkSiteSecrets(ctx: PlanContext, checked: CheckSecrets, errors: Error
           siteEnvValues(site, checked.secrets, ctx.env);
         } catch (err) {
           if (!(err instanceof UserError)) throw err;
-          errors.errors.push(new UserError(`host ${host.name}: ${err.message}`, 1, err.hint));
+          errors.add(new UserError(`host ${host.name}: ${err.message}`, 1, err.hint));
         }
       } else {
         // Reading the placeholders records the names for the note.

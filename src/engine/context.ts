@@ -99,7 +99,7 @@ export function sshRoutingOf(
 export function interpolateHosts(
   inventory: Inventory,
   secrets: Record<string, unknown>,
-  errors?: { readonly errors: UserError[] },
+  errors?: { add(error: UserError): void },
 ): { vars: Map<string, Record<string, unknown>>; sensitive: Map<string, string[]>; failed: Set<string> } {
   const vars = new Map<string, Record<string, unknown>>();
   const sensitive = new Map<string, string[]>();
@@ -111,7 +111,7 @@ export function interpolateHosts(
       sensitive.set(host.name, res.sensitive);
     } catch (err) {
       if (!errors || !(err instanceof UserError)) throw err;
-      errors.errors.push(err);
+      errors.add(err);
       failed.add(host.name);
     }
   }

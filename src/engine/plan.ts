@@ -220,18 +220,31 @@ export async function planUnit(unit: Unit, info: HostInfo): Promise<PlannedUnit>
 /** Collects user errors so that all of them are reported at once. */
 export class ErrorCollector {
   readonly errors: UserError[] = [];
+  /**
+   * The errors already recorded, by message and hint: a role that does not load fails the same way on
+   * every host that has it, and 10,000 hosts must not print it 10,000 times.
+   */
+  private readonly seen = new Set<string>();
 
   /** Runs `fn`; a user error is recorded (and undefined returned), anything else goes on up. */
   async attempt<T>(fn: () => T | Promise<T>): Promise<T | undefined> {
     try {
       return await fn();
     } catch (err) {
-      if (err instanceof UserErrors) this.errors.push(...err.errors);
-      else if (err instanceof UserError) this.errors.push(err);
-      else if (err instanceof InventoryError) this.errors.push(new UserError(err.message, 1));
+      if (err instanceof UserErrors) for (const e of err.errors) this.add(e);
+      else if (err instanceof UserError) this.add(err);
+      else if (err instanceof InventoryError) this.add(new UserError(err.message, 1));
       else throw err;
       return undefined;
     }
+  }
+
+  /** Records an error, once. */
+  add(error: UserError): void {
+    const key = `${error.message}\n${error.hint ?? ''}`;
+    if (this.seen.has(key)) return;
+    this.seen.add(key);
+    this.errors.push(error);
   }
 
   /** Throws every collected error at once (exit 1) when there is any. */

@@ -117,3 +117,15 @@ test('check of 8,000 hosts costs about 8 times 1,000 hosts, not 64 times', async
   // Linear is 8; quadratic 64. 24 leaves room for a loaded machine and the garbage collector.
   t.true(ratio < 24, `8× the hosts took ${ratio.toFixed(1)}× the time`);
 });
+
+test('a role that does not load is one error, not one per host', async (t) => {
+  const dir = project(200);
+  writeFileSync(
+    join(dir, 'roles', 'one', 'index.ts'),
+    "import { defineRole } from 'verdandi';\nexport default defineRole({ name: 'one', tasks: () => [ );\n",
+  );
+  const res = await runCli(['check', 'big'], { cwd: dir, env: { VERDANDI_TS_CACHE: cache } });
+  t.is(res.code, 1, res.stderr);
+  t.is(res.stderr.match(/Unexpected "\)"/g)?.length, 1, res.stderr);
+  t.regex(res.stdout, /checked 200 hosts, .*: 1 error\n/);
+});
