@@ -122,14 +122,9 @@ export function acmeHostTasks(caBundle: string | undefined): Task[] {
         group: 'root',
         mode: '0644',
       }),
-      // systemd reads a drop-in at its next daemon-reload (NeedDaemonReload does not see a new drop-in
-      // directory): until then the timer's renewals would run without it. So the guard asks systemd
-      // what environment certbot.service has.
-      shell({
-        name: 'systemctl daemon-reload (certbot.service drop-in)',
-        script: 'systemctl daemon-reload',
-        unless: `systemctl show certbot.service -p Environment | grep -qF ${quote(`REQUESTS_CA_BUNDLE=${caBundle}`)}`,
-      }),
+      // systemd reads a drop-in at its next daemon-reload: until then the timer's renewals would run
+      // without it. The service task reloads when certbot.service has a drop-in systemd has not read.
+      service({ unit: 'certbot.service' }),
     );
   }
   tasks.push(service({ unit: 'certbot.timer', state: 'started', enabled: true }));

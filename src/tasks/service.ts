@@ -9,9 +9,15 @@
  * in handlers (notified by the task that changed a config file), not in a role's task list.
  * `reloaded` starts a unit that is not running (then it reads its config anyway).
  *
+ * systemd does not see everything: a drop-in folder (`nginx.service.d/`) created after the unit was
+ * loaded is not in its cache of folders, so a new drop-in there leaves NeedDaemonReload at "no" (systemd
+ * 252, Debian 12). The probe therefore also lists the drop-in files on disk and compares them with the
+ * unit's DropInPaths: a file systemd has not loaded is a change on disk too.
+ *
  * `daemonReload: true` (Ansible systemd's `daemon_reload`), with or without a unit: `systemctl
  * daemon-reload` runs when systemd reports that ANY loaded unit's file changed on disk (a unit file, a
- * drop-in, /etc/fstab for its mounts), not on every run: a rerun reports no change. Ansible reloads and
+ * drop-in, /etc/fstab for its mounts) or that a loaded unit has a drop-in it has not read, not on every
+ * run: a rerun reports no change. Ansible reloads and
  * reports a change on every run; a reload with nothing changed is pointless, and "changed" every run
  * would hide real changes. Units systemd has not loaded need no reload: they are read when started.
  *
@@ -61,10 +67,47 @@ const RELOAD_MARKER = `${MARKER_PREFIX}daemon-reload`;
 /** Prints `verdandi-daemon-reload <unit>` for every loaded unit whose file changed on disk. */
 const CHANGED_UNITS_PROBE = `systemctl show '*' -p Id,NeedDaemonReload 2>/dev/null | awk -F= '$1 == "Id" { id = $2 } $1 == "NeedDaemonReload" && $2 == "yes" { print "${RELOAD_MARKER} " id }'`;
 
+/** The folders systemd reads drop-ins from, most specific first (`/lib` is `/usr/lib` on Debian 12). */
+const DROP_IN_ROOTS = ['/etc/systemd/system', '/run/systemd/system', '/usr/lib/systemd/system'];
+const UNIT_TYPES = /\.(service|socket|device|mount|automount|swap|target|path|timer|slice|scope)$/;
+
+/**
+ * Compares the drop-in files on disk with the DropInPaths systemd loaded, per unit and file name (a
+ * file of /etc shadows the one of the same name in /usr/lib; a link to /dev/null masks it), and prints
+ * `verdandi-daemon-reload <unit>` for each loaded unit that has a file systemd has not read.
+ */
+const UNREAD_DROP_INS_AWK = String.raw`
+function key(path,  name) {
+  unit = path; sub(/\/[^\/]*$/, "", unit); sub(/^.*\//, "", unit); sub(/\.d$/, "", unit)
+  name = path; sub(/^.*\//, "", name)
+  return unit "/" name
+}
+$0 == "${MARKER_PREFIX}files" { files = 1; next }
+!files && /^Id=/ { loaded[substr($0, 4)] = 1; next }
+!files && /^DropInPaths=/ { n = split(substr($0, 13), p, " "); for (i = 1; i <= n; i++) read[key(p[i])] = 1; next }
+files && /^masked / { read[key(substr($0, 8))] = 1; next }
+files && /^file / { k = key(substr($0, 6)); if ((unit in loaded) && !(k in read) && !(unit in said)) { said[unit] = 1; print "${RELOAD_MARKER} " unit } }
+`;
+
+/** The probe of UNREAD_DROP_INS_AWK, for every loaded unit (`*`) or for one unit. */
+function unreadDropInsProbe(unit: string | undefined): string {
+  const id = unit === undefined ? '*' : UNIT_TYPES.test(unit) ? unit : `${unit}.service`;
+  // The unit's name is quoted for the shell; the folders' glob (`*.d` for every unit) is not.
+  const folders = DROP_IN_ROOTS.map((root) =>
+    unit === undefined ? `${root}/*.d/*.conf` : `${root}/${words(`${id}.d`)}/*.conf`,
+  );
+  return [
+    `{ ${words('systemctl', 'show', '-p', 'Id,DropInPaths', '--', id)} 2>/dev/null; echo '${MARKER_PREFIX}files'`,
+    `for f in ${folders.join(' ')}; do if [ "$f" -ef /dev/null ]; then echo "masked $f"; elif [ -e "$f" ]; then echo "file $f"; fi; done; } |`,
+    `awk '${UNREAD_DROP_INS_AWK}'`,
+  ].join('\n');
+}
+
 function probe({ unit, daemonReload }: Service): string {
   // The unit's own `systemctl show` comes last: its exit code is the probe's.
   return [
     daemonReload ? CHANGED_UNITS_PROBE : '',
+    daemonReload || unit !== undefined ? unreadDropInsProbe(daemonReload ? undefined : unit) : '',
     unit === undefined ? '' : `${words('systemctl', 'show', '-p', PROPERTIES.join(','), '--', unit)} 2>&1`,
   ]
     .filter(Boolean)
@@ -90,7 +133,10 @@ function prepare(service: Service, { fail }: PrepareContext): Service {
 
 function plan(service: Service, result: ProbeResult): Plan {
   const { unit, state, enabled, masked: wantMasked, daemonReload } = service;
-  const changedUnits = markedLines(result.stdout, RELOAD_MARKER).map((fields) => fields.join(' '));
+  // Two probes may name one unit (its file changed and it has an unread drop-in): each is named once.
+  const changedUnits = [
+    ...new Set(markedLines(result.stdout, RELOAD_MARKER).map((fields) => fields.join(' '))),
+  ];
   const reload: RunStep[] = [];
   const reloadReasons: string[] = [];
   if (daemonReload && changedUnits.length > 0) {
@@ -130,6 +176,9 @@ function plan(service: Service, result: ProbeResult): Plan {
   if (reload.length === 0 && props.NeedDaemonReload === 'yes') {
     steps.push({ kind: 'run', command: 'systemctl daemon-reload' });
     reasons.push('unit file changed on disk: daemon-reload');
+  } else if (reload.length === 0 && changedUnits.length > 0) {
+    steps.push({ kind: 'run', command: 'systemctl daemon-reload' });
+    reasons.push('new drop-in on disk: daemon-reload');
   }
   if (wantMasked === true && !masked) {
     steps.push(systemctl('mask'));

@@ -180,6 +180,29 @@ test.serial('service daemonReload alone: reloads only when a loaded unit changed
   t.regex(first.stdout, /changed\s+tsd-system-b\s+.*service daemon-reload/);
   t.is((await ssh(needs)).trim(), 'no');
   t.is(await changedBy(t, file), 0, 'a second run changes nothing');
+
+  // A drop-in in a folder created after systemd loaded the unit: systemd itself does not notice it.
+  const env = 'systemctl show -p Environment --value tsd-reload';
+  await ssh(
+    "mkdir /etc/systemd/system/tsd-reload.service.d && printf '[Service]\\nEnvironment=TSD=1\\n' > /etc/systemd/system/tsd-reload.service.d/env.conf",
+  );
+  t.is((await ssh(needs)).trim(), 'no', 'systemd does not see the new drop-in folder');
+  const byUnit = playbook('daemon-reload-unit', ['service'], [`service({ unit: 'tsd-reload' })`]);
+  const checkUnit = await run(byUnit, '--check');
+  t.regex(checkUnit.stdout, /would change\s+tsd-system-b\s+.*service tsd-reload.*new drop-in on disk/);
+  t.is((await ssh(env)).trim(), '', '--check did not reload');
+  t.is(await changedBy(t, byUnit), 1);
+  t.is((await ssh(env)).trim(), 'TSD=1', 'the drop-in is read');
+  t.is(await changedBy(t, byUnit), 0, 'a second run changes nothing');
+
+  // The same for daemonReload alone, which looks at every loaded unit.
+  await ssh(
+    "rm -r /etc/systemd/system/tsd-reload.service.d && systemctl daemon-reload && mkdir /etc/systemd/system/tsd-reload.service.d && printf '[Service]\\nEnvironment=TSD=2\\n' > /etc/systemd/system/tsd-reload.service.d/env.conf",
+  );
+  t.is((await ssh(needs)).trim(), 'no');
+  t.is(await changedBy(t, file), 1, 'daemonReload alone reloads it');
+  t.is((await ssh(env)).trim(), 'TSD=2');
+  t.is(await changedBy(t, file), 0);
 });
 
 test.serial('directory: missing parents get its owner and its mode without group/other write', async (t) => {

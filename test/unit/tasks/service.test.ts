@@ -1,3 +1,7 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import test from 'ava';
 import type { Plan, RunStep } from '../../../src/engine/types.js';
 import { service } from '../../../src/tasks/service.js';
@@ -16,11 +20,12 @@ function show(props: { load?: string; active?: string; file?: string; reload?: s
 
 const commands = (plan: Plan) => plan.steps.map((s) => (s as RunStep).command);
 
-test('probe asks systemctl show for the four properties', (t) => {
-  t.is(
-    service({ unit: 'nginx', state: 'started' }).probe,
-    'systemctl show -p LoadState,ActiveState,UnitFileState,NeedDaemonReload -- nginx 2>&1',
+test('probe asks systemctl show for the four properties, last (its exit code is the probe’s)', (t) => {
+  const probe = service({ unit: 'nginx', state: 'started' }).probe;
+  t.true(
+    probe.endsWith('\nsystemctl show -p LoadState,ActiveState,UnitFileState,NeedDaemonReload -- nginx 2>&1'),
   );
+  t.true(probe.startsWith('{ systemctl show -p Id,DropInPaths -- nginx.service 2>/dev/null;'), probe);
 });
 
 test('started + enabled when inactive and disabled: start, then enable', (t) => {
@@ -200,4 +205,70 @@ test('daemonReload alone with a name: the name is the label, not the old spellin
   const task = service({ name: 'reload units', daemonReload: true });
   t.is(task.name, 'reload units');
   t.notRegex(task.probe, /LoadState/);
+});
+
+/**
+ * Runs a service probe on this machine against drop-in folders under a temporary root and a stand-in
+ * `systemctl` printing `shown` (what systemd would answer): the probe's stdout.
+ */
+function probeLocally(probe: string, files: Record<string, string>, shown: string): string {
+  const root = mkdtempSync(join(tmpdir(), 'vd-service-dropins-'));
+  try {
+    mkdirSync(join(root, 'bin'));
+    writeFileSync(join(root, 'bin', 'systemctl'), `#!/bin/sh\ncat <<'EOF'\n${shown}\nEOF\n`, { mode: 0o755 });
+    for (const [path, target] of Object.entries(files)) {
+      mkdirSync(dirname(join(root, path)), { recursive: true });
+      if (target === '/dev/null') symlinkSync('/dev/null', join(root, path));
+      else writeFileSync(join(root, path), target);
+    }
+    const script = probe.replaceAll(/\/(etc|run|usr\/lib)\/systemd\/system\//g, `${root}/$1/systemd/system/`);
+    return execFileSync('sh', ['-c', script], {
+      env: { PATH: `${join(root, 'bin')}:/usr/bin:/bin` },
+    }).toString();
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+test('a drop-in systemd has not read (its folder is new: NeedDaemonReload stays no) reloads before the unit', (t) => {
+  const task = service({ unit: 'app', state: 'started' });
+  const stdout = probeLocally(
+    task.probe,
+    { '/etc/systemd/system/app.service.d/limits.conf': '[Service]\n' },
+    'Id=app.service\nDropInPaths=\nNeedDaemonReload=no\nLoadState=loaded\nActiveState=active\nUnitFileState=enabled',
+  );
+  const plan = task.plan({ stdout, exitCode: 0 });
+  t.deepEqual(commands(plan), ['systemctl daemon-reload']);
+  t.is(plan.reason, 'new drop-in on disk: daemon-reload');
+});
+
+test('drop-ins systemd has read, shadowed by /etc or masked by /dev/null: nothing to reload', (t) => {
+  const task = service({ unit: 'app.service', state: 'started' });
+  const stdout = probeLocally(
+    task.probe,
+    {
+      '/etc/systemd/system/app.service.d/a.conf': '[Service]\n',
+      '/usr/lib/systemd/system/app.service.d/a.conf': '[Service]\n',
+      '/etc/systemd/system/app.service.d/b.conf': '/dev/null',
+      '/usr/lib/systemd/system/app.service.d/b.conf': '[Service]\n',
+      '/etc/systemd/system/other.service.d/c.conf': '[Service]\n',
+    },
+    'Id=app.service\nDropInPaths=/etc/systemd/system/app.service.d/a.conf /etc/systemd/system/app.service.d/b.conf\nNeedDaemonReload=no\nLoadState=loaded\nActiveState=active\nUnitFileState=enabled',
+  );
+  t.deepEqual(task.plan({ stdout, exitCode: 0 }), { steps: [] });
+});
+
+test('daemonReload alone: a loaded unit with an unread drop-in is named; a unit systemd has not loaded is not', (t) => {
+  const task = service({ daemonReload: true });
+  const stdout = probeLocally(
+    task.probe,
+    {
+      '/etc/systemd/system/app.service.d/new.conf': '[Service]\n',
+      '/run/systemd/system/idle.service.d/x.conf': '[Service]\n',
+    },
+    'Id=app.service\nDropInPaths=\n\nId=web.service\nDropInPaths=',
+  );
+  const plan = task.plan({ stdout, exitCode: 0 });
+  t.deepEqual(commands(plan), ['systemctl daemon-reload']);
+  t.is(plan.reason, 'changed on disk: app.service: daemon-reload');
 });
