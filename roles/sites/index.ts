@@ -203,6 +203,8 @@ function vhostView(site: Site, paths: SitePaths, needs: SiteRoleNeeds, opts: { h
     tls,
     // ACME sites answer the HTTP-01 challenge on plain HTTP (the redirecting server once TLS serves).
     acmeWebroot: site.nginx.tls?.acme ? ACME_WEBROOT : null,
+    // The main server answers them itself while it is plain HTTP: the maintenance switch spares them.
+    acmeChallenges: tls === null && site.nginx.tls?.acme !== undefined,
     clientMaxBodySize: site.nginx.clientMaxBodySize,
     maintenanceFlag: paths.maintenanceFlag,
     maintenanceRoot: '/var/www/maintenance',

@@ -192,6 +192,14 @@ test.serial(
       'lost but served\n',
     );
     t.is((await hosts.ssh(HOST, 'test -e /etc/letsencrypt/live/lost')).code, 1);
+
+    // A maintenance spares the ACME challenges (a renewal may fall due during one).
+    const challenge = '/var/www/acme-challenge/.well-known/acme-challenge/probe';
+    await sshOk(t, hosts, HOST, `touch /etc/nginx/maintenance/lost.on && echo token > ${challenge}`);
+    const lostUrl = (path: string) => `curl -sS -H 'Host: lost.invalid' http://127.0.0.1${path}`;
+    t.is(await sshOk(t, hosts, HOST, `${lostUrl('/')} -o /dev/null -w '%{http_code}'`), '503');
+    t.is(await sshOk(t, hosts, HOST, lostUrl('/.well-known/acme-challenge/probe')), 'token\n');
+    await sshOk(t, hosts, HOST, `rm /etc/nginx/maintenance/lost.on ${challenge}`);
     // The other site is untouched.
     t.is(await sshOk(t, hosts, HOST, https), 'the shop over TLS\n');
   },
