@@ -238,13 +238,16 @@ test("sites vhost: plain HTTP with the challenge, then TLS on certbot's files an
     maintenanceRoot: '/var/www/maintenance',
     retry: false,
   };
-  const http = render('sites', { ...base, tls: null });
+  const http = render('sites', { ...base, tls: null, acmeChallenges: true });
   t.regex(http, /listen 80;/);
   t.notRegex(http, /ssl|return 301/);
   t.regex(http, /location \^~ \/\.well-known\/acme-challenge\/ \{\n\s+root \/var\/www\/acme-challenge;/);
+  // The maintenance switch spares the challenges.
+  t.regex(http, /if \(\$uri ~ \^\/\\\.well-known\/acme-challenge\/\) \{\n\s+set \$maintenance "";/);
 
   const tls = render('sites', {
     ...base,
+    acmeChallenges: false,
     tls: {
       certificate: '/etc/letsencrypt/live/site-app/fullchain.pem',
       key: '/etc/letsencrypt/live/site-app/privkey.pem',
