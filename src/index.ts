@@ -26,7 +26,7 @@ export {
 export { runtimeOf } from './deploy/runtimes/index.js';
 export type { DeployRuntime, SiteRoleNeeds, SupervisorProgram } from './deploy/runtimes/runtime.js';
 export { type Site, sitesVarsSchema } from './deploy/site.js';
-export { type SitePaths, sitePaths } from './deploy/site-base.js';
+export { MAINTENANCE_FLAG_DIR, MAINTENANCE_PAGE_DIR, type SitePaths, sitePaths } from './deploy/site-base.js';
 export type {
   HostFacts,
   HostInfo,

@@ -26,6 +26,8 @@ import {
   defineRole,
   directory,
   type HostInfo,
+  MAINTENANCE_FLAG_DIR,
+  MAINTENANCE_PAGE_DIR,
   obtainCertificateTask,
   prune,
   quote,
@@ -40,8 +42,6 @@ import {
 export const CHECK_SCRIPT = '/usr/local/sbin/verdandi-nginx-check';
 export const SITES_DIR = '/etc/nginx/sites-enabled';
 export const SITE_PREFIX = 'verdandi-';
-export const MAINTENANCE_FLAG_DIR = '/etc/nginx/maintenance';
-export const MAINTENANCE_PAGE_DIR = '/var/www/maintenance';
 
 /** A word nginx takes as one token in a directive (no spaces, quotes, braces or semicolons). */
 const token = (what: string) =>

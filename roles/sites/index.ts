@@ -27,6 +27,7 @@ import {
   copy,
   defineRole,
   directory,
+  MAINTENANCE_PAGE_DIR,
   obtainCertificateTask,
   quote,
   runtimeOf,
@@ -207,7 +208,7 @@ function vhostView(site: Site, paths: SitePaths, needs: SiteRoleNeeds, opts: { h
     acmeChallenges: tls === null && site.nginx.tls?.acme !== undefined,
     clientMaxBodySize: site.nginx.clientMaxBodySize,
     maintenanceFlag: paths.maintenanceFlag,
-    maintenanceRoot: '/var/www/maintenance',
+    maintenanceRoot: MAINTENANCE_PAGE_DIR,
     // Several nodes serve (the role's upstream): a request goes on to the next one.
     retry: needs.upstream.owner === 'role',
   };
