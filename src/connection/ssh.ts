@@ -14,6 +14,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { constants } from 'node:os';
 import type { Duplex } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { NodeSSH } from 'node-ssh';
 import { UserError } from '../util/errors.js';
 import { notifyObservers } from '../util/run-events.js';
@@ -54,6 +55,9 @@ export interface SshOptions {
   /** ...and that jump host: when it is lost, so is this connection. */
   through?: SshConnection;
 }
+
+/** The pause before the one retry of a handshake the server accepted but did not finish (doubled at most, by jitter). */
+export const HANDSHAKE_RETRY_MS = 1000;
 
 /** Bounds concurrent channels on one connection. */
 class Semaphore {
@@ -104,7 +108,7 @@ interface ExecChannel extends NodeJS.WritableStream, NodeJS.ReadableStream {
 }
 interface Client {
   on(event: 'error', listener: (err: unknown) => void): void;
-  on(event: 'end' | 'close', listener: () => void): void;
+  on(event: 'end' | 'close' | 'connect', listener: () => void): void;
   exec(command: string, callback: (err: Error | undefined, channel: ExecChannel) => void): void;
   exec(
     command: string,
@@ -211,10 +215,41 @@ export class SshConnection implements Connection {
     return this.target.name;
   }
 
+  /**
+   * Connects. A handshake that timed out or was cut after the TCP connection was accepted is tried
+   * once more after a short, jittered pause: the server answered the connection but was too busy to
+   * finish (sshd's MaxStartups, a loaded host, a thousand hosts at once). A host that refuses or does
+   * not answer at all is not retried: it is down. Over a jump host (`sock`) the channel is used once.
+   */
   static async open(target: SshTarget, opts: SshOptions): Promise<SshConnection> {
-    const conn = new SshConnection(target, opts);
-    await conn.connect();
-    return conn;
+    const first = new SshConnection(target, opts);
+    try {
+      await first.connect();
+      return first;
+    } catch (err) {
+      if (!(err instanceof UnreachableError) || !first.slowHandshake(err) || opts.sock) throw err;
+    }
+    await sleep(HANDSHAKE_RETRY_MS * (1 + Math.random()));
+    const second = new SshConnection(target, opts);
+    try {
+      await second.connect();
+      return second;
+    } catch (err) {
+      if (!(err instanceof UnreachableError)) throw err;
+      throw new UnreachableError(
+        err.host,
+        err.reason,
+        `${err.message} (tried twice: the first SSH handshake was accepted but did not finish)`,
+      );
+    }
+  }
+
+  /** The TCP connection was accepted (the client saw it connect): set by connect(). */
+  private accepted = false;
+
+  /** The server took the connection but did not complete the handshake in time, or cut it. */
+  private slowHandshake(err: UnreachableError): boolean {
+    return this.accepted && (err.reason === 'timeout' || err.reason === 'refused');
   }
 
   private async connect(): Promise<void> {
@@ -228,7 +263,7 @@ export class SshConnection implements Connection {
     const privateKey = target.key === undefined ? undefined : await readPrivateKey(target.name, target.key);
     const authHandler = target.key === undefined ? await this.configuredAuth() : undefined;
     try {
-      await this.ssh.connect({
+      const connecting = this.ssh.connect({
         host: target.address,
         port: target.port,
         sock: opts.sock,
@@ -260,6 +295,11 @@ export class SshConnection implements Connection {
           return true;
         },
       });
+      // node-ssh creates its client synchronously: its socket's connection is seen from here.
+      this.client().on('connect', () => {
+        this.accepted = true;
+      });
+      await connecting;
     } catch (err) {
       if (hostKeyProblem) throw new UnreachableError(target.name, 'hostkey', hostKeyProblem);
       const lostJump = opts.through?.lostError();

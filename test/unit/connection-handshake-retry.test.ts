@@ -1,0 +1,125 @@
+/**
+ * A handshake the server accepted but did not finish (a busy sshd: MaxStartups, a loaded host) is tried
+ * once more before the host counts as unreachable, and the message says so; a host that refuses the
+ * connection is down and is not retried. Against a real SSH server (ssh2's) behind a TCP front that
+ * stays silent on the connections the test chooses.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+// @ts-expect-error ssh2 ships no type declarations (node-ssh's dependency; the engine types what it uses).
+import ssh2 from 'ssh2';
+import { SshConnection } from '../../src/connection/ssh.js';
+import { UnreachableError } from '../../src/connection/types.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'vd-handshake-'));
+const hostKey = ssh2.utils.generateKeyPairSync('ed25519');
+const userKey = ssh2.utils.generateKeyPairSync('ed25519');
+const keyFile = join(dir, 'id_ed25519');
+writeFileSync(keyFile, userKey.private, { mode: 0o600 });
+
+/** What the test uses of ssh2's server side. */
+interface AuthContext {
+  method: string;
+  accept(): void;
+  reject(methods: string[]): void;
+}
+interface SshClient {
+  on(event: 'authentication', listener: (ctx: AuthContext) => void): void;
+  on(event: 'error', listener: () => void): void;
+}
+
+/** An SSH server accepting the test's key, on a port of its own. */
+async function sshServer(): Promise<{ server: Server; port: number }> {
+  const server = new ssh2.Server({ hostKeys: [hostKey.private] }, (client: SshClient) => {
+    client.on('authentication', (ctx: AuthContext) =>
+      ctx.method === 'publickey' ? ctx.accept() : ctx.reject(['publickey']),
+    );
+    client.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, port: (server.address() as { port: number }).port };
+}
+
+/** A TCP front: connection n (from 1) is silent when `silent(n)`, else piped to `port`. */
+async function front(port: number, silent: (n: number) => boolean) {
+  let connections = 0;
+  const sockets: Socket[] = [];
+  const server: Server = createServer((socket) => {
+    sockets.push(socket);
+    socket.on('error', () => {});
+    if (silent(++connections)) return;
+    const upstream = connect(port, '127.0.0.1', () => socket.pipe(upstream).pipe(socket));
+    sockets.push(upstream);
+    upstream.on('error', () => socket.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as { port: number }).port,
+    connections: () => connections,
+    close: () => {
+      for (const s of sockets) s.destroy();
+      server.close();
+    },
+  };
+}
+
+const target = (port: number) => ({
+  name: 'web1',
+  address: '127.0.0.1',
+  port,
+  user: 'deploy',
+  key: keyFile,
+  become: false,
+});
+const options = {
+  knownHostsFile: join(dir, 'known_hosts'),
+  hostKeyChecking: 'off' as const,
+  connectTimeoutMs: 700,
+};
+
+test('a handshake accepted but left unanswered is tried once more, and the second one connects', async (t) => {
+  const { server, port } = await sshServer();
+  const tcp = await front(port, (n) => n === 1);
+  t.teardown(() => {
+    tcp.close();
+    server.close();
+  });
+  const conn = await SshConnection.open(target(tcp.port), options);
+  t.is(tcp.connections(), 2);
+  await conn.close();
+});
+
+test('two handshakes left unanswered: unreachable (timeout), and the message says it was tried twice', async (t) => {
+  const { server, port } = await sshServer();
+  const tcp = await front(port, () => true);
+  t.teardown(() => {
+    tcp.close();
+    server.close();
+  });
+  const err = await t.throwsAsync(SshConnection.open(target(tcp.port), options), {
+    instanceOf: UnreachableError,
+  });
+  t.is((err as UnreachableError).reason, 'timeout');
+  t.regex(
+    err?.message ?? '',
+    /connection timed out \(tried twice: the first SSH handshake was accepted but did not finish\)/,
+  );
+  t.is(tcp.connections(), 2);
+});
+
+test('a refused connection is not retried: the host is down', async (t) => {
+  const closed = createServer();
+  await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+  const port = (closed.address() as { port: number }).port;
+  await new Promise<void>((resolve) => closed.close(() => resolve()));
+  const started = Date.now();
+  const err = await t.throwsAsync(SshConnection.open(target(port), options), {
+    instanceOf: UnreachableError,
+  });
+  t.is((err as UnreachableError).reason, 'refused');
+  t.notRegex(err?.message ?? '', /tried twice/);
+  t.true(Date.now() - started < 1000, 'no pause for a retry (it waits 1 s at least)');
+});
