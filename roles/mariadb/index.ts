@@ -157,8 +157,9 @@ export default defineRole({
         group: 'root',
         mode: '0644',
         // The drop-in alone, as the server would read it: an unknown variable or a bad value fails here,
-        // and the running server keeps its configuration.
-        validate: 'mariadbd --defaults-file=%s --help --verbose >/dev/null',
+        // and the running server keeps its configuration. Only the server's messages are kept (its help
+        // text is not): the group keeps them apart from the redirection the engine adds after it.
+        validate: '{ mariadbd --defaults-file=%s --help --verbose 2>&1 >/dev/null; }',
         notify: 'restart mariadb',
       }),
       service({ unit: 'mariadb', state: 'started', enabled: true }),

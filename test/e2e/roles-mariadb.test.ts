@@ -118,14 +118,8 @@ test.serial(
     t.timeout(10 * 60_000);
     const before = await sshOk(t, hosts, HOST, `cat ${CONFIG}`);
     const pid = await sshOk(t, hosts, HOST, 'systemctl show -p MainPID --value mariadb');
-    const bad = stackInventory(
-      project.dir,
-      [hosts.get(HOST)],
-      ['mariadb'],
-      vars({ no_such_variable: 1 }),
-      {},
-      'bad',
-    );
+    // The same inventory (the environment of the secrets), rewritten with the bad setting.
+    const bad = stackInventory(project.dir, [hosts.get(HOST)], ['mariadb'], vars({ no_such_variable: 1 }));
     const r = await provision(project.dir, bad, [], ENV);
     t.not(r.code, 0);
     t.regex(r.stdout + r.stderr, /unknown variable 'no_such_variable=1'/);
