@@ -83,9 +83,18 @@ function parseTarget(text: string): string | undefined {
   return `${db}.${table}`;
 }
 
+/**
+ * Privileges MariaDB renamed (10.5): SHOW GRANTS prints the new name for a grant made with the old one,
+ * so both sides are compared (and granted) under the new name.
+ */
+const RENAMED_PRIVILEGES: Record<string, string> = {
+  'ALL PRIVILEGES': 'ALL',
+  'REPLICATION CLIENT': 'BINLOG MONITOR',
+};
+
 function normalisePrivilege(raw: string): string {
   const privilege = raw.trim().replace(/\s+/g, ' ').toUpperCase();
-  return privilege === 'ALL PRIVILEGES' ? 'ALL' : privilege;
+  return RENAMED_PRIVILEGES[privilege] ?? privilege;
 }
 
 /** The target of a GrantSet as GRANT and REVOKE write it: `` `db`.* ``, `` `db`.`t` ``, `*.*`. */

@@ -127,6 +127,17 @@ test('ALL held, a list wanted: revoke ALL then grant the list; grant option adde
   ]);
 });
 
+test('a privilege MariaDB renamed compares under its new name (REPLICATION CLIENT is BINLOG MONITOR)', (t) => {
+  const task = mysqlUser({ user: 'app', host: '%', privileges: '*.*:REPLICATION CLIENT,REPLICATION SLAVE' });
+  // What MariaDB 10.11 shows after GRANT REPLICATION CLIENT, REPLICATION SLAVE.
+  t.deepEqual(task.plan(probe({ grants: ['GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO `app`@`%`'] })), {
+    steps: [],
+  });
+  t.deepEqual(stdin(task.plan(probe({ grants: [USAGE] }))), [
+    "GRANT BINLOG MONITOR, REPLICATION SLAVE ON *.* TO 'app'@'%';\n",
+  ]);
+});
+
 test('privileges not given: grants are neither read nor changed', (t) => {
   const task = mysqlUser({ user: 'app', host: '%', password: 'pw' });
   t.false(task.probe.includes('SHOW GRANTS'));
