@@ -23,6 +23,8 @@ export { lineinfile } from './lineinfile.js';
 export { link } from './link.js';
 export { locale } from './locale.js';
 export { mount } from './mount.js';
+export { mysqlDb } from './mysql-db.js';
+export { mysqlUser } from './mysql-user.js';
 export { npm } from './npm.js';
 export { TaskOptionError } from './options.js';
 export { pip } from './pip.js';

@@ -72,11 +72,12 @@ test('the scaffold inventories and the repository examples validate', (t) => {
 
 test('roles, vars and descriptions of every built-in role and of the project roles are in it', (t) => {
   const schema = JSON.parse(schemaText);
-  for (const role of ['docker', 'example', 'nginx', 'postgres', 'pyenv', 'sites', 'supervisor']) {
+  for (const role of ['docker', 'example', 'mariadb', 'nginx', 'postgres', 'pyenv', 'sites', 'supervisor']) {
     t.truthy(schema.definitions[`role.${role}`], role);
   }
   const nginx = schema.definitions['role.nginx'].properties;
   t.is(nginx.nginx_worker_connections.default, 768);
+  t.is(schema.definitions['role.mariadb'].properties.mariadb_bind_address.default, '127.0.0.1');
   const contact = schema.definitions['role.example'].properties.example_contact;
   t.is(contact.description, 'example: Where to write about this server (an e-mail address), shown at login.');
   t.truthy(schema.definitions.vars.properties.nginx_sites);
