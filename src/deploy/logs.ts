@@ -37,7 +37,7 @@ export const MAX_LINE_CHARS = 8192;
 export const DEFAULT_TAIL = 100;
 
 /** The units of the roles whose journal `logs` without a site shows (those present on the host). */
-export const JOURNAL_UNITS = ['nginx', 'postgresql', 'supervisor', 'docker'];
+export const JOURNAL_UNITS = ['nginx', 'postgresql', 'mariadb', 'supervisor', 'docker'];
 
 const SINCE_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
 

@@ -64,7 +64,7 @@ test('followScript: the reader in its own group, stopped when the channel input 
 
 test('journalScript: the roles units present, --since relative, following', (t) => {
   const s = journalScript({ tail: 20, follow: true, sinceSeconds: 600 });
-  t.regex(s, /for vd_u in nginx postgresql supervisor docker/);
+  t.regex(s, /for vd_u in nginx postgresql mariadb supervisor docker/);
   t.regex(s, /journalctl --no-pager --output short-iso --lines 20 --since -600s --follow \$vd_units/);
 });
 
