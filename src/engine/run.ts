@@ -514,8 +514,12 @@ export async function runTasks(
         const shown = task.sensitive ? '(command hidden: sensitive task)' : step.display;
         const failed = (why: string) =>
           `command: ${shown}\n${why}` +
-          (res.stderr.trim() && !task.sensitive ? `\nstderr:\n${tail(res.stderr)}` : '') +
-          (stepOut.trim() && !task.sensitive ? `\nstdout:\n${tail(stepOut)}` : '');
+          (task.sensitive
+            ? res.stderr.trim() || stepOut.trim()
+              ? '\n(its output is hidden: sensitive task)'
+              : ''
+            : (res.stderr.trim() ? `\nstderr:\n${tail(res.stderr)}` : '') +
+              (stepOut.trim() ? `\nstdout:\n${tail(stepOut)}` : ''));
         // A command its timeout stopped failed, whatever failedWhen would say of what it printed.
         const timedOut =
           timeout !== undefined &&

@@ -151,6 +151,7 @@ test('a sensitive task keeps its output out of every event, through failedWhen a
     t.true(res.failed === 1 || events.some((e) => e.type === 'task' && e.status === 'failed'));
     t.false(text().includes(secret), text());
     t.false(JSON.stringify(events).includes(secret));
+    t.regex(text(), /its output is hidden: sensitive task|its message is hidden: sensitive task/);
   }
 });
 
