@@ -18,6 +18,8 @@
  *    the next run). A write in flight finishes (whole or nothing); a run step in flight is stopped with
  *    its whole process group: every run step runs supervised (remote-process.ts), under its timeout.
  * 5. What a step prints is bounded (bounded-output.ts) and shown with its control characters escaped.
+ * 6. Whether a step failed, changed the host or must run again is verdict.ts's decision (a command's
+ *    changedWhen, failedWhen, retries and until); each try is a round trip of its own.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { OMITTED_PREFIX } from '../connection/bounded-output.js';
