@@ -28,6 +28,7 @@ export type { DeployRuntime, SiteRoleNeeds, SupervisorProgram } from './deploy/r
 export { type Site, sitesVarsSchema } from './deploy/site.js';
 export { MAINTENANCE_FLAG_DIR, MAINTENANCE_PAGE_DIR, type SitePaths, sitePaths } from './deploy/site-base.js';
 export type {
+  CommandResult,
   HostFacts,
   HostInfo,
   Plan,
@@ -39,6 +40,7 @@ export type {
   RoleRef,
   RunStep,
   Step,
+  StepVerdict,
   Task,
   TaskList,
   TaskOptions,

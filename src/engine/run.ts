@@ -18,7 +18,10 @@
  *    the next run). A write in flight finishes (whole or nothing); a run step in flight is stopped with
  *    its whole process group: every run step runs supervised (remote-process.ts), under its timeout.
  * 5. What a step prints is bounded (bounded-output.ts) and shown with its control characters escaped.
+ * 6. Whether a step failed, changed the host or must run again is verdict.ts's decision (a command's
+ *    changedWhen, failedWhen, retries and until); each try is a round trip of its own.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { OMITTED_PREFIX } from '../connection/bounded-output.js';
 import { type Connection, type ExecOptions, UnreachableError } from '../connection/types.js';
 import { didYouMean, listNames } from '../inventory/suggest.js';
@@ -49,7 +52,8 @@ import { ProbeWindows } from './probe-windows.js';
 import { newProcessId, stopOnAbort, supervised, TASK_RUN_DIR, TIMED_OUT_EXIT } from './remote-process.js';
 import type { Reporter } from './report.js';
 import { backupsIn, type StepScript, stepScript } from './steps.js';
-import type { HostInfo, PeerRead, Plan, ProbeResult, RunStep, Step, Task, TaskList } from './types.js';
+import type { HostInfo, PeerRead, Plan, ProbeResult, Step, Task, TaskList } from './types.js';
+import { judge, maxTries } from './verdict.js';
 
 export type HandlerMap = Record<string, () => Task | Task[]>;
 
@@ -305,6 +309,16 @@ export async function runTasks(
     }
   };
 
+  /** The wait between two tries of a command: a stop request ends it, and starts no further try. */
+  const pause = async (seconds: number, during: string) => {
+    if (opts.stop?.requested) throw new InterruptedError(during);
+    try {
+      await sleep(seconds * 1000, undefined, { signal: opts.stop?.aborted });
+    } catch {
+      throw new InterruptedError(during, `stopped during ${during}: between two tries of its command`);
+    }
+  };
+
   /** A handler ran but its record stays (clearPendingScript said so): it runs again next time. */
   const warnUncleared = (output: string) => {
     const record = unclearedRecord(output);
@@ -415,98 +429,139 @@ export async function runTasks(
     /** Copies of old files that write steps made (`backup`): the task's line names them. */
     const backups: string[] = [];
     const recordAt = task.notify.length ? recordingStep(plan.steps) : -1;
+    /** Whether a step changed the host: a run step's changedWhen may say it did not. */
+    let changed = false;
     for (let s = 0; s < plan.steps.length; s++) {
       const last = s === plan.steps.length - 1;
-      nonce = newNonce();
-      const recordedMarker = `@@vd-${nonce}-recorded`;
-      const record =
-        s === recordAt
-          ? `${recordPendingScript(owner, task.notify)} && printf '\\n%s\\n' '${recordedMarker}'`
-          : '';
-      let step = stepScript(plan.steps[s], record);
       const planned = plan.steps[s];
-      // A run step runs supervised: a stop request or its timeout ends its whole process group.
-      const processId = planned.kind === 'run' ? newProcessId() : undefined;
-      const timeout = planned.kind === 'run' ? (planned.timeoutSeconds ?? opts.taskTimeout) : undefined;
-      if (processId) step = { ...step, script: supervised(step.script, processId, TASK_RUN_DIR, timeout) };
-      const rideAlong = last ? windows.rideAlong(i + 1) : [];
-      const batch = rideAlong.length ? buildProbeBatch(probesOf(rideAlong), nonce) : undefined;
-      const lastOfAll = last && i === tasks.length - 1 ? (opts.afterLastStep ?? '') : '';
-      if (lastOfAll) afterLastStepSent = true;
-      const after = [lastOfAll, batch?.script ?? ''].filter(Boolean).join('\n');
-      const from = plan.steps[s].kind === 'run' ? (plan.steps[s] as RunStep).stdinFrom : undefined;
-      let stdin = step.stdin;
-      if (from) {
-        if (opts.stop?.requested) throw new InterruptedError(label(task));
-        reporter.activity(`${host.name}: reading ${from.what} from ${from.host}`);
-        try {
-          if (!opts.readPeer) throw new Error('this run reads nothing from other hosts');
-          stdin = `${await opts.readPeer(from)}\n${stdin ?? ''}`;
-        } catch (err) {
-          failure = redact(
-            `could not read ${from.what} from ${from.host}: ${err instanceof Error ? err.message : String(err)}`,
+      const verdict = planned.kind === 'run' ? planned.verdict : undefined;
+      const tries = maxTries(verdict);
+      // The host treats a step as a success by its exit code alone (combine). When the controller may
+      // judge otherwise (failedWhen, until, retries), what must follow only a success (a handler's record
+      // cleared) does not ride along: it runs after the task, once the verdict is known.
+      const judgedHere = verdict?.failedWhen !== undefined || tries > 1;
+      // Each try is one round trip of its own (see verdict.ts): supervised, under its own timeout, and a
+      // stop request starts no further try.
+      for (let attempt = 1; ; attempt++) {
+        nonce = newNonce();
+        const recordedMarker = `@@vd-${nonce}-recorded`;
+        const record =
+          s === recordAt
+            ? `${recordPendingScript(owner, task.notify)} && printf '\\n%s\\n' '${recordedMarker}'`
+            : '';
+        let step = stepScript(planned, record);
+        // A run step runs supervised: a stop request or its timeout ends its whole process group.
+        const processId = planned.kind === 'run' ? newProcessId() : undefined;
+        const timeout = planned.kind === 'run' ? (planned.timeoutSeconds ?? opts.taskTimeout) : undefined;
+        if (processId) step = { ...step, script: supervised(step.script, processId, TASK_RUN_DIR, timeout) };
+        const rideAlong = last ? windows.rideAlong(i + 1) : [];
+        const batch = rideAlong.length ? buildProbeBatch(probesOf(rideAlong), nonce) : undefined;
+        const lastOfAll = last && i === tasks.length - 1 && !judgedHere ? (opts.afterLastStep ?? '') : '';
+        if (lastOfAll) afterLastStepSent = true;
+        const after = [lastOfAll, batch?.script ?? ''].filter(Boolean).join('\n');
+        const from = planned.kind === 'run' ? planned.stdinFrom : undefined;
+        let stdin = step.stdin;
+        if (from) {
+          if (opts.stop?.requested) throw new InterruptedError(label(task));
+          reporter.activity(`${host.name}: reading ${from.what} from ${from.host}`);
+          try {
+            if (!opts.readPeer) throw new Error('this run reads nothing from other hosts');
+            stdin = `${await opts.readPeer(from)}\n${stdin ?? ''}`;
+          } catch (err) {
+            failure = redact(
+              `could not read ${from.what} from ${from.host}: ${err instanceof Error ? err.message : String(err)}`,
+            );
+            break;
+          }
+        }
+        const download = planned.kind === 'run' ? planned.stdinDownload : undefined;
+        let payload: ExecOptions['stdin'] = stdin;
+        if (download) {
+          if (opts.stop?.requested) throw new InterruptedError(label(task));
+          reporter.activity(`${host.name}: fetching ${shownUrl(download.url)} on the controller`);
+          try {
+            if (!opts.downloads) throw new Error('this run fetches nothing on the controller');
+            payload = ControllerDownloads.stdin(await opts.downloads.fetch(download));
+          } catch (err) {
+            failure = redact(err instanceof Error ? err.message : String(err));
+            break;
+          }
+        }
+        const stopping = processId
+          ? stopOnAbort(conn, processId, opts.stop?.aborted, TASK_RUN_DIR)
+          : () => undefined;
+        const started = Date.now();
+        const res = await exec(label(task), combine(step, after, nonce), {
+          stdin: payload,
+          // A command may print without end: only the tail of its output is kept (the fresh probes after
+          // its marker are Verdandi's own, kept whole).
+          bound: { until: `\n@@vd-${nonce}-step ` },
+        }).finally(stopping);
+        windows.stepApplied();
+        result.applied = true;
+        const split = splitStepOutput(res.stdout, nonce);
+        const { rest, code } = split;
+        let { stepOut } = split;
+        if (record && stepOut.includes(recordedMarker)) {
+          recorded = true;
+          stepOut = stepOut.replace(`\n${recordedMarker}\n`, '');
+        }
+        const exit = code ?? res.code;
+        if (!step.okCodes.includes(exit) && processId && opts.stop?.aborted?.aborted) {
+          throw new InterruptedError(
+            label(task),
+            `stopped during ${label(task)}: its command was stopped on the host with its process group`,
           );
-          break;
         }
-      }
-      const download = plan.steps[s].kind === 'run' ? (plan.steps[s] as RunStep).stdinDownload : undefined;
-      let payload: ExecOptions['stdin'] = stdin;
-      if (download) {
-        if (opts.stop?.requested) throw new InterruptedError(label(task));
-        reporter.activity(`${host.name}: fetching ${shownUrl(download.url)} on the controller`);
-        try {
-          if (!opts.downloads) throw new Error('this run fetches nothing on the controller');
-          payload = ControllerDownloads.stdin(await opts.downloads.fetch(download));
-        } catch (err) {
-          failure = redact(err instanceof Error ? err.message : String(err));
-          break;
-        }
-      }
-      const stopping = processId
-        ? stopOnAbort(conn, processId, opts.stop?.aborted, TASK_RUN_DIR)
-        : () => undefined;
-      const started = Date.now();
-      const res = await exec(label(task), combine(step, after, nonce), {
-        stdin: payload,
-        // A command may print without end: only the tail of its output is kept (the fresh probes after
-        // its marker are Verdandi's own, kept whole).
-        bound: { until: `\n@@vd-${nonce}-step ` },
-      }).finally(stopping);
-      windows.stepApplied();
-      result.applied = true;
-      const split = splitStepOutput(res.stdout, nonce);
-      const { rest, code } = split;
-      let { stepOut } = split;
-      if (record && stepOut.includes(recordedMarker)) {
-        recorded = true;
-        stepOut = stepOut.replace(`\n${recordedMarker}\n`, '');
-      }
-      const exit = code ?? res.code;
-      if (!step.okCodes.includes(exit) && processId && opts.stop?.aborted?.aborted) {
-        throw new InterruptedError(
-          label(task),
-          `stopped during ${label(task)}: its command was stopped on the host with its process group`,
-        );
-      }
-      if (!step.okCodes.includes(exit)) {
         const shown = task.sensitive ? '(command hidden: sensitive task)' : step.display;
+        const failed = (why: string) =>
+          `command: ${shown}\n${why}` +
+          (task.sensitive
+            ? res.stderr.trim() || stepOut.trim()
+              ? '\n(its output is hidden: sensitive task)'
+              : ''
+            : (res.stderr.trim() ? `\nstderr:\n${tail(res.stderr)}` : '') +
+              (stepOut.trim() ? `\nstdout:\n${tail(stepOut)}` : ''));
+        // A command its timeout stopped failed, whatever failedWhen would say of what it printed.
         const timedOut =
           timeout !== undefined &&
           (exit === TIMED_OUT_EXIT || exit === 137) &&
           Date.now() - started >= timeout * 1000;
-        failure =
-          `command: ${shown}\n` +
-          (timedOut
-            ? `timed out after ${timeout} s: stopped with its whole process group (exit code ${exit})`
-            : `exit code: ${exit}`) +
-          (res.stderr.trim() ? `\nstderr:\n${tail(res.stderr)}` : '') +
-          (stepOut.trim() && !task.sensitive ? `\nstdout:\n${tail(stepOut)}` : '');
+        if (timedOut) {
+          failure = failed(
+            `timed out after ${timeout} s: stopped with its whole process group (exit code ${exit})`,
+          );
+          break;
+        }
+        const judgement = judge(
+          { rc: exit, stdout: stepOut, stderr: res.stderr },
+          step.okCodes,
+          verdict,
+          attempt,
+          task.sensitive,
+        );
+        const ofTries = tries > 1 ? ` (try ${attempt} of ${tries})` : '';
+        if (judgement.next === 'retry') {
+          reporter.verbose(
+            `${host.name}: ${label(task)}: try ${attempt} of ${tries}: ${judgement.why}; next try in ${judgement.delaySeconds} s`,
+          );
+          await pause(judgement.delaySeconds, label(task));
+          continue;
+        }
+        if (judgement.failed !== undefined) {
+          failure = failed(judgement.failed);
+          break;
+        }
+        changed ||= judgement.changed;
+        if (planned.kind === 'write' && planned.backup) backups.push(...backupsIn(stepOut));
+        reporter.verbose(
+          `${host.name}: ran ${task.sensitive ? '(sensitive step)' : step.display}${ofTries}${judgement.changed ? '' : ': changedWhen says no change'}`,
+        );
+        if (lastOfAll) warnUncleared(rest);
+        if (batch) windows.record(parseProbeBatch(rest, batch), rideAlong);
         break;
       }
-      if (planned.kind === 'write' && planned.backup) backups.push(...backupsIn(stepOut));
-      reporter.verbose(`${host.name}: ran ${task.sensitive ? '(sensitive step)' : step.display}`);
-      if (lastOfAll) warnUncleared(rest);
-      if (batch) windows.record(parseProbeBatch(rest, batch), rideAlong);
+      if (failure !== undefined) break;
     }
     if (failure !== undefined) {
       // An ignored failure does not fail the host (as in Ansible): the recap counts it as `ignored`.
@@ -523,6 +578,20 @@ export async function runTasks(
       if (task.ignoreErrors) continue;
       failedAt = i;
       break;
+    }
+    if (!changed) {
+      // changedWhen said the command changed nothing: the task is ok and notifies no handler. Its
+      // handlers' records, made on the host before the command ran, go unless an earlier change or
+      // run left them for a handler that must run anyway.
+      result.ok++;
+      reporter.task(host.name, label(task), 'ok', 'ran; changedWhen says no change');
+      const unneeded = recorded ? task.notify.filter((h) => !notified.has(h)) : [];
+      if (unneeded.length > 0) {
+        warnUncleared(
+          (await exec(label(task), unneeded.map((h) => clearPendingScript(owner, h)).join('\n'))).stdout,
+        );
+      }
+      continue;
     }
     result.changed++;
     const backedUp = backups.map((path) => `backup ${path}`);

@@ -72,6 +72,37 @@ export interface RunStep {
    * step's standard input is `<size> <sha256>\n` then its content, instead of `stdin`.
    */
   stdinDownload?: ControllerDownload;
+  /**
+   * How the engine judges what the command did, instead of "changed when it ran, failed unless its exit
+   * code is in okCodes" (command and shell's changedWhen, failedWhen, retries, delay, until). See
+   * verdict.ts.
+   */
+  verdict?: StepVerdict;
+}
+
+/**
+ * What a run step's command did, as a task's changedWhen, failedWhen and until see it. `stdout` and
+ * `stderr` are what is kept of them: the last 16 KB of each, led by a `[… N KB not shown]` line when the
+ * command printed more (bounded-output.ts).
+ */
+export interface CommandResult {
+  rc: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** A run step's own verdict rules (see RunStep.verdict). The functions run on the controller. */
+export interface StepVerdict {
+  /** Whether the command changed the host (default: it did, since it ran). `false`: never. */
+  changedWhen?: false | ((result: CommandResult) => boolean);
+  /** Whether the command failed (default: its exit code is not one of the step's okCodes). */
+  failedWhen?: (result: CommandResult) => boolean;
+  /** Tries after the first: the command runs again while `until` is false (without `until`: while it fails). */
+  retries?: number;
+  /** Seconds between two tries. */
+  delay?: number;
+  /** The result a try must give to stop retrying; still false after the last try: the task fails. */
+  until?: (result: CommandResult) => boolean;
 }
 
 /** A URL fetched on the controller for a step, at most `maxBytes` long. */

@@ -21,19 +21,36 @@
  *
  * `timeout` (seconds): the command is stopped with its whole process group when the time is up, and
  * the task fails (the engine runs every run step under a supervisor, see engine/remote-process.ts).
+ * With retries, the timeout is each try's.
+ *
+ * `changedWhen`, `failedWhen` and `until` are functions of the command's result `{ rc, stdout, stderr }`
+ * (Ansible's changed_when, failed_when, until), `retries` and `delay` space the tries: the step carries
+ * them as its verdict (RunStep.verdict) and the engine judges each try on the controller (see
+ * engine/verdict.ts). In check mode the command does not run, so nothing of them is known: a command
+ * that would run is reported "would run", whatever changedWhen would say.
  */
 
 import { z } from 'zod';
-import type { Plan, ProbeResult, RunStep } from '../engine/types.js';
+import type { CommandResult, Plan, ProbeResult, RunStep, StepVerdict } from '../engine/types.js';
 import { and, hereDocument, sh, words } from '../util/shell.js';
-import { defineTask, type PrepareContext } from './define.js';
-import { environment, integer, nonEmpty, says } from './options.js';
+import { defineTask, type Fail, type PrepareContext } from './define.js';
+import { environment, integer, nonEmpty, says, shown } from './options.js';
 import { markedLines } from './probe-output.js';
 
 /** A login name, as `runuser -u` takes it. */
 export function loginName(option: string) {
   const message = says((got) => `${option} must be a user name, got ${got}`);
   return z.string(message).regex(/^[A-Za-z_][A-Za-z0-9_.-]*\$?$/, message);
+}
+
+/** A function of the command's result (`{ rc, stdout, stderr }`) returning a boolean; `orFalse`: or `false`. */
+function resultCheck<const OrFalse extends boolean = false>(option: string, orFalse?: OrFalse) {
+  type Check = (result: CommandResult) => boolean;
+  const expected = `${option} must be a function of the result ({ rc, stdout, stderr }) returning true or false${orFalse ? ', or false' : ''}`;
+  return z.custom<OrFalse extends true ? Check | false : Check>(
+    (value) => typeof value === 'function' || (orFalse === true && value === false),
+    { error: (issue: { input?: unknown }) => `${expected}, got ${shown(issue.input)}` },
+  );
 }
 
 /** What command() and shell() share. */
@@ -56,6 +73,22 @@ const guards = {
   stdin: nonEmpty('stdin').optional(),
   /** Stop the command (with everything it started) after this many seconds; the task then fails. */
   timeout: integer('timeout', 1).optional(),
+  /** Whether the command changed the host, from its result (default: it did). `false`: never. */
+  changedWhen: resultCheck('changedWhen', true).optional(),
+  /** Whether the command failed, from its result (default: its exit code is not 0). */
+  failedWhen: resultCheck('failedWhen').optional(),
+  /** Run the command again, up to this many more times, while `until` is false (or while it fails). */
+  retries: integer('retries', 1).optional(),
+  /** Seconds between two tries (default 5). */
+  delay: z
+    .number(says((got) => `delay must be a number of seconds (0 or more), got ${got}`))
+    .min(
+      0,
+      says((got) => `delay must be a number of seconds (0 or more), got ${got}`),
+    )
+    .optional(),
+  /** The result that ends the retries; still false after the last try: the task fails. */
+  until: resultCheck('until').optional(),
 };
 
 const argvMessage = says((got) => `argv must be a non-empty list of strings, got ${got}`);
@@ -116,6 +149,11 @@ function runStep(run: Run): RunStep {
   const stdin = env.stdin + (run.stdin ?? '');
   if (stdin !== '') step.stdin = stdin;
   if (run.timeout !== undefined) step.timeoutSeconds = run.timeout;
+  const { changedWhen, failedWhen, retries, delay, until } = run;
+  const verdict: StepVerdict = { changedWhen, failedWhen, retries, delay, until };
+  for (const key of Object.keys(verdict) as Array<keyof StepVerdict>)
+    if (verdict[key] === undefined) delete verdict[key];
+  if (Object.keys(verdict).length > 0) step.verdict = verdict;
   return step;
 }
 
@@ -149,14 +187,22 @@ function plan(run: Run, probe: ProbeResult): Plan {
   return { steps: [runStep(run)], reason: reasons.join(', ') };
 }
 
+/** `delay` alone would be ignored without a word: it spaces tries, which `retries` or `until` ask for. */
+function checkRetries<T extends Guards>(options: T, fail: Fail): T {
+  if (options.delay !== undefined && options.retries === undefined && options.until === undefined) {
+    fail('delay', 'delay is the wait between two tries: it needs retries or until', 'add retries: <n>');
+  }
+  return options;
+}
+
 /** Runs `argv` (a program and its arguments) as given, on every run unless a guard says otherwise. */
 export const command = defineTask({
   type: 'command',
   options: commandOptions,
   subject: 'argv',
   label: (argv) => `command ${words(...argv)}`,
-  prepare: ({ argv, ...rest }, { label }: PrepareContext): Run => ({
-    ...rest,
+  prepare: ({ argv, ...rest }, { label, fail }: PrepareContext): Run => ({
+    ...checkRetries(rest, fail),
     commandLine: words(...argv),
     label,
   }),
@@ -171,8 +217,8 @@ export const shell = defineTask({
   options: shellOptions,
   subject: 'script',
   label: (script) => `shell ${script.trim().split('\n')[0]}`,
-  prepare: ({ script, ...rest }, { label }: PrepareContext): Run => ({
-    ...rest,
+  prepare: ({ script, ...rest }, { label, fail }: PrepareContext): Run => ({
+    ...checkRetries(rest, fail),
     commandLine: shellOf(script),
     label,
   }),

@@ -181,3 +181,36 @@ test('validation', (t) => {
     instanceOf: UserError,
   });
 });
+
+test('changedWhen, failedWhen, retries, delay and until travel on the run step as its verdict', (t) => {
+  const changedWhen = (r: { stdout: string }) => r.stdout.includes('created');
+  const failedWhen = (r: { rc: number }) => r.rc > 1;
+  const until = (r: { stdout: string }) => r.stdout === 'up\n';
+  const step = shell({ script: 'x', changedWhen, failedWhen, retries: 4, delay: 2, until }).plan({
+    stdout: '',
+    exitCode: 0,
+  }).steps[0] as RunStep;
+  t.deepEqual(step.verdict, { changedWhen, failedWhen, retries: 4, delay: 2, until });
+  const constant = command({ argv: ['x'], changedWhen: false }).plan({ stdout: '', exitCode: 0 });
+  t.deepEqual((constant.steps[0] as RunStep).verdict, { changedWhen: false });
+  // Without them the step has no verdict of its own: the engine's default rule.
+  t.false('verdict' in (command({ argv: ['x'] }).plan({ stdout: '', exitCode: 0 }).steps[0] as RunStep));
+  // Still a command that always runs: check mode says "would run" (changedWhen is unknown there).
+  t.true(command({ argv: ['x'], changedWhen: false }).alwaysRuns);
+});
+
+test('wrong verdict options are errors when the task is built', (t) => {
+  const wrong = (options: Record<string, unknown>) =>
+    t.throws(() => command({ argv: ['x'], ...options } as never), { instanceOf: UserError })?.message ?? '';
+  t.regex(
+    wrong({ changedWhen: true }),
+    /changedWhen must be a function of the result .*, or false, got true/,
+  );
+  t.regex(wrong({ failedWhen: false }), /failedWhen must be a function of the result .* got false/);
+  t.regex(wrong({ until: 'ready' }), /until must be a function/);
+  t.regex(wrong({ retries: 0 }), /retries must be a positive integer, got 0/);
+  t.regex(wrong({ retries: 1.5 }), /retries must be a positive integer/);
+  t.regex(wrong({ retries: 2, delay: -1 }), /delay must be a number of seconds \(0 or more\), got -1/);
+  t.regex(wrong({ delay: 3 }), /delay is the wait between two tries: it needs retries or until/);
+  t.notThrows(() => command({ argv: ['x'], delay: 3, until: () => true }));
+});
