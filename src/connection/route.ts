@@ -131,6 +131,16 @@ export function endpointKey(e: SshEndpoint): string {
   return e.via ? `${own} via ${endpointKey(e.via)}` : own;
 }
 
+/** Jump hosts reached through one another; `members` for reporting each cycle once. */
+export class JumpCycleError extends UserError {
+  constructor(
+    message: string,
+    readonly members: string[],
+  ) {
+    super(message, 1, 'a host cannot be reached through itself: check the jump of each host in the cycle');
+  }
+}
+
 /** `bastion → web1`: the hops in the order they are reached. */
 export function describeChain(e: SshEndpoint): string[] {
   return e.via ? [...describeChain(e.via), e.name] : [e.name];
@@ -220,10 +230,9 @@ export class SshRouting {
     for (const [index, hop] of hops.entries()) {
       const name = hop.host ?? hop.text;
       if (trail.includes(name)) {
-        throw new UserError(
+        throw new JumpCycleError(
           `${whereText(where)}jump hosts form a cycle: ${[...trail, name].join(' → ')}`,
-          1,
-          'a host cannot be reached through itself: check the jump of each host in the cycle',
+          trail.slice(trail.indexOf(name)),
         );
       }
       // The first hop is reached its own way (its own jump hosts); the next ones through the previous.

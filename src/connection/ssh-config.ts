@@ -312,9 +312,18 @@ export function loadSshConfig(file?: string): SshConfig {
  * block an `Include` of this file stands in (none at the top). `seen` stops an Include loop.
  */
 export function parseConfigText(text: string, file: string, seen: Set<string>, outer: Guard[] = []): Item[] {
+  // The package reads Match criteria itself, refusing `!final` and others OpenSSH takes, with no line
+  // number: each Match line is given to it as a Host line (the same words, the same block), and its
+  // criteria are read here (parseCriteria), from the line numbers noted.
+  const matchLines = new Set<number>();
+  const lines = text.split('\n').map((l, i) => {
+    if (!/^\s*match(?=[\s=])/i.test(l)) return l;
+    matchLines.add(i + 1);
+    return l.replace(/^(\s*)match/i, '$1Host ');
+  });
   let parsed: SSHConfig;
   try {
-    parsed = SSHConfig.parse(text);
+    parsed = SSHConfig.parse(lines.join('\n'));
   } catch (err) {
     throw new UserError(`${file}: cannot parse the ssh config (${(err as Error).message})`, 1);
   }
@@ -327,9 +336,9 @@ export function parseConfigText(text: string, file: string, seen: Set<string>, o
       const source = { file, line };
       const values = valuesOf(l.value);
       if ('config' in l) {
-        const guard: Guard = /^host$/i.test(l.param)
-          ? { kind: 'host', patterns: values, source }
-          : { kind: 'match', criteria: parseCriteria(values, source), source };
+        const guard: Guard = matchLines.has(line)
+          ? { kind: 'match', criteria: parseCriteria(values, source), source }
+          : { kind: 'host', patterns: values, source };
         items.push({ kind: 'block', guard, outer });
         line += newlines(l.after);
         for (const sub of l.config) visit(sub, [...outer, guard]);
