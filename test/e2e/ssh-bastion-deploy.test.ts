@@ -3,7 +3,8 @@
  * bastion: `hj-private` takes SSH only from `hj-bastion`'s address (iptables in its network namespace
  * resets every other connection). The commits travel as a git bundle over the host's SSH connection,
  * which runs inside the bastion's (a `direct-tcpip` channel): the first deploy follows the inventory's
- * `jump:`, the second an ssh config's `ProxyJump` given by `--ssh-config`.
+ * `jump:`, the second an ssh config's `ProxyJump` under `Match originalhost`, given by `--ssh-config`
+ * (a `Match exec` above it is skipped with a warning).
  */
 import { writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
@@ -118,7 +119,7 @@ test.serial('deploy through the inventory jump: the commits travel through the b
 });
 
 test.serial(
-  'deploy through an ssh config ProxyJump (--ssh-config), the inventory saying no jump',
+  'deploy through an ssh config ProxyJump under Match (--ssh-config), the inventory saying no jump',
   async (t) => {
     await ready(t);
     const b = hosts.get(BASTION);
@@ -131,7 +132,10 @@ test.serial(
         `  HostName ${b.address}`,
         `  IdentityFile ${b.key}`,
         '  IdentitiesOnly yes',
-        `Host ${p.address}`,
+        // Never run: Verdandi warns and skips the block (else the host would be reached directly).
+        `Match originalhost ${p.address} exec "false"`,
+        '  ProxyJump none',
+        `Match originalhost ${p.address}`,
         '  ProxyJump gate',
         '',
       ].join('\n'),
@@ -140,6 +144,7 @@ test.serial(
     const res = await cli('deploy', env, '--branch', 'second', '--ssh-config', config);
     t.is(res.code, 0, res.stdout + res.stderr);
     t.regex(res.stdout, /send commits +ok/);
+    t.true(res.stderr.includes(`warning: ${config}:5: Match exec is not evaluated`), res.stderr);
     t.is(await served(), sha.b);
 
     const status = await cli('status', env, '--ssh-config', config);

@@ -141,7 +141,7 @@ test('Match exec is not run: its block is skipped with a warning naming the file
     [
       'Host *',
       '  ConnectTimeout 3',
-      'Match host web* exec "touch /tmp/never"',
+      'Match host web* exec "touch never-run"',
       '  Port 6',
       'Match all',
       '  Port 7',
