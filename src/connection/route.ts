@@ -90,7 +90,14 @@ function whereText(where: Where): string {
 export function parseJump(
   text: string,
   inventoryHosts: ReadonlySet<string> | ReadonlyMap<string, unknown>,
-  opts: { where?: Where; strict?: boolean; isAlias?: (name: string) => boolean; of?: string } = {},
+  opts: {
+    where?: Where;
+    strict?: boolean;
+    isAlias?: (name: string) => boolean;
+    /** The Host names of the ssh config, for the did-you-mean of an unknown name. */
+    aliases?: () => Iterable<string>;
+    of?: string;
+  } = {},
 ): JumpHop[] {
   const hops: JumpHop[] = [];
   for (const raw of text.split(',')) {
@@ -116,7 +123,7 @@ export function parseJump(
     const bare = user === undefined && port === undefined && !/[.:]/.test(address);
     if (opts.strict && bare && !opts.isAlias?.(address)) {
       fail(
-        `not an inventory host${didYouMean(address, inventoryHosts.keys())}, nor a Host of the ssh config, ` +
+        `not an inventory host${didYouMean(address, [...inventoryHosts.keys(), ...(opts.aliases?.() ?? [])])}, nor a Host of the ssh config, ` +
           'nor a name of /etc/hosts; write user@host:port for a machine outside the inventory',
       );
     }
@@ -191,6 +198,7 @@ export class SshRouting {
         where,
         strict: true,
         isAlias: this.isKnownName,
+        aliases: () => this.config.aliases(),
         of: host.name,
       });
       endpoint.via = this.chain(hops, next, where);
@@ -218,6 +226,7 @@ export class SshRouting {
       where,
       strict: true,
       isAlias: this.isKnownName,
+      aliases: () => this.config.aliases(),
       of: trail[trail.length - 1],
     });
     endpoint.via = this.chain(hops, trail, where);

@@ -203,6 +203,16 @@ export class SshConfig {
     return { ok, wantFinal };
   }
 
+  /** The names `Host` lines give without wildcards or negation: the aliases a user defined. */
+  aliases(): string[] {
+    const names = new Set<string>();
+    for (const i of this.items) {
+      if (i.kind !== 'block' || i.guard.kind !== 'host') continue;
+      for (const p of i.guard.patterns) if (!/[*?!]/.test(p)) names.add(p);
+    }
+    return [...names];
+  }
+
   /**
    * Whether `host` is a name the ssh config defines: a `Host` pattern naming it, or one with wildcards
    * matching it (`Host bastion-*`), but not `*` alone (that would make every name one).

@@ -73,7 +73,7 @@ test('every jump error at once, each naming the host and the line its jump was w
   );
   t.true(
     messages.includes(
-      `${config}:4: jump host "gatway" of behind: not an inventory host, nor a Host of the ssh config, nor a name of /etc/hosts; write user@host:port for a machine outside the inventory`,
+      `${config}:4: jump host "gatway" of behind: not an inventory host (did you mean "gateway"?), nor a Host of the ssh config, nor a name of /etc/hosts; write user@host:port for a machine outside the inventory`,
     ),
     messages.join('\n'),
   );
@@ -117,4 +117,27 @@ test('--limit: only the selected hosts are checked; --ssh-config through the CLI
   t.is(res.code, 1, res.stdout + res.stderr);
   t.regex(res.stderr, new RegExp(`error: ${config}:2: jump host "nowhere" of bad: not an inventory host`));
   t.notRegex(res.stderr, /\n +at /);
+});
+
+test('a ProxyJump name a Host pattern with wildcards matches is known; one only Host * matches is not', async (t) => {
+  const { dir, config } = project(
+    ['hosts:', '  web1: { address: 10.0.3.1 }', '  web2: { address: 10.0.5.1 }'],
+    [
+      'Host 10.0.3.*',
+      '  ProxyJump gate-1',
+      'Host 10.0.5.*',
+      '  ProxyJump gw',
+      'Host gate-*',
+      '  User jumper',
+      'Host *',
+      '  User ops',
+    ],
+  );
+  const report = await checkEnv('prod', [], { sshConfig: config }, dir);
+  t.deepEqual(
+    report.errors.map((e) => e.message),
+    [
+      `${config}:4: jump host "gw" of web2: not an inventory host, nor a Host of the ssh config, nor a name of /etc/hosts; write user@host:port for a machine outside the inventory`,
+    ],
+  );
 });
