@@ -9,14 +9,20 @@
  * - every role found, and its vars validated for every host;
  * - every role's and play's `tasks()` and handlers evaluated for every host (templates render there);
  *   a role that gathers facts is evaluated without them, and when that fails it says so (a note,
- *   not an error: only a host can tell).
+ *   not an error: only a host can tell);
+ * - how every host is reached: the ssh config read (`--ssh-config` or ~/.ssh/config), each jump chain
+ *   resolved (an unknown jump host, a cycle, a chain too long, a ProxyJump naming nothing known: errors
+ *   naming the inventory or ssh config line); what the ssh config asks that Verdandi does not do
+ *   (`Match exec`) is a note.
  *
  * Every error is reported, not only the first. Exit 0 or 1.
  */
 import { performance } from 'node:perf_hooks';
+import { SshRouting } from '../connection/route.js';
+import { loadSshConfig } from '../connection/ssh-config.js';
 import type { Site } from '../deploy/site.js';
 import { parseSitesVars, siteEnvValues } from '../deploy/targets.js';
-import { interpolateHosts, type PlanContext } from '../engine/context.js';
+import { interpolateHosts, type PlanContext, routeErrors } from '../engine/context.js';
 import { loadPlaybook } from '../engine/loader.js';
 import { ErrorCollector, type HostPlan, planHosts, type Unit } from '../engine/plan.js';
 import { playbookUnits, provisionUnits } from '../engine/units.js';
@@ -31,6 +37,8 @@ export interface CheckOptions {
   vaultPasswordFile?: string;
   limit?: string;
   json?: boolean;
+  /** `--ssh-config`: the OpenSSH client configuration the routes are read from. */
+  sshConfig?: string;
 }
 
 export interface CheckReport {
@@ -216,6 +224,11 @@ export async function checkEnv(
     }
   }
   ({ units, tasks } = countOf(plans));
+  const sshConfig = await errors.attempt(() => loadSshConfig(o.sshConfig));
+  if (sshConfig) {
+    errors.errors.push(...routeErrors(new SshRouting(sshConfig, inventory.hosts), selected));
+    notes.push(...sshConfig.warnings);
+  }
   checkSiteSecrets(ctx, checkedSecrets, errors);
   const secretsNote = unverified();
   if (secretsNote) notes.push(secretsNote);

@@ -8,12 +8,13 @@
  * (or through its own jump hosts), `b` through `a`, the host through `b`. A hop is an inventory host
  * (its own settings apply) or `[user@]host[:port]` (looked up in the ssh config like any host).
  */
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { didYouMean } from '../inventory/suggest.js';
 import { formatOrigin, type InventoryHost, type Origin } from '../inventory/types.js';
 import { UserError } from '../util/errors.js';
-import type { ConfigSource, ConfigValue, SshConfig } from './ssh-config.js';
+import { type ConfigSource, type ConfigValue, expandHostName, type SshConfig } from './ssh-config.js';
 
 export type HostKeyChecking = 'yes' | 'accept-new' | 'off';
 
@@ -66,6 +67,12 @@ export interface JumpHop {
   text: string;
 }
 
+/**
+ * The most jump hosts in front of one host. OpenSSH sets none; a chain longer than this is a mistake
+ * (each hop is an SSH connection inside the previous one), and a clear error beats a slow timeout.
+ */
+export const MAX_JUMP_HOPS = 8;
+
 /** Where a value was written, for messages. */
 type Where = { origin: Origin } | { config: ConfigSource } | undefined;
 
@@ -83,13 +90,21 @@ function whereText(where: Where): string {
 export function parseJump(
   text: string,
   inventoryHosts: ReadonlySet<string> | ReadonlyMap<string, unknown>,
-  opts: { where?: Where; strict?: boolean; isAlias?: (name: string) => boolean } = {},
+  opts: {
+    where?: Where;
+    strict?: boolean;
+    isAlias?: (name: string) => boolean;
+    /** The Host names of the ssh config, for the did-you-mean of an unknown name. */
+    aliases?: () => Iterable<string>;
+    of?: string;
+  } = {},
 ): JumpHop[] {
   const hops: JumpHop[] = [];
   for (const raw of text.split(',')) {
     const hop = raw.trim();
+    const of = opts.of === undefined ? '' : ` of ${opts.of}`;
     const fail = (why: string): never => {
-      throw new UserError(`${whereText(opts.where)}jump host ${JSON.stringify(hop)}: ${why}`, 1);
+      throw new UserError(`${whereText(opts.where)}jump host ${JSON.stringify(hop)}${of}: ${why}`, 1);
     };
     if (hop === '') fail('empty name in the list (write hosts separated by commas: bastion or a,b)');
     if (inventoryHosts.has(hop)) {
@@ -108,8 +123,8 @@ export function parseJump(
     const bare = user === undefined && port === undefined && !/[.:]/.test(address);
     if (opts.strict && bare && !opts.isAlias?.(address)) {
       fail(
-        `not an inventory host${didYouMean(address, inventoryHosts.keys())} nor a Host of the ssh config; ` +
-          'write user@host:port for a machine outside the inventory',
+        `not an inventory host${didYouMean(address, [...inventoryHosts.keys(), ...(opts.aliases?.() ?? [])])}, nor a Host of the ssh config, ` +
+          'nor a name of /etc/hosts; write user@host:port for a machine outside the inventory',
       );
     }
     hops.push({ address, user, port, text: hop });
@@ -121,6 +136,16 @@ export function parseJump(
 export function endpointKey(e: SshEndpoint): string {
   const own = `${e.user}@${e.address}:${e.port}${e.key ? ` key ${e.key}` : ''}`;
   return e.via ? `${own} via ${endpointKey(e.via)}` : own;
+}
+
+/** Jump hosts reached through one another; `members` for reporting each cycle once. */
+export class JumpCycleError extends UserError {
+  constructor(
+    message: string,
+    readonly members: string[],
+  ) {
+    super(message, 1, 'a host cannot be reached through itself: check the jump of each host in the cycle');
+  }
 }
 
 /** `bastion → web1`: the hops in the order they are reached. */
@@ -172,22 +197,38 @@ export class SshRouting {
       const hops = parseJump(host.jump, this.hosts, {
         where,
         strict: true,
-        isAlias: (name) => this.config.definesAlias(name),
+        isAlias: this.isKnownName,
+        aliases: () => this.config.aliases(),
+        of: host.name,
       });
       endpoint.via = this.chain(hops, next, where);
       endpoint.sources.jump = `${host.jump}  (${fromInventory('jump') ?? 'inventory'})`;
     } else if (explicit.jump) {
       endpoint.sources.jump = `none  (${fromInventory('jump')})`;
-    } else this.jumpFromConfig(endpoint, host.address, next);
+    } else this.jumpFromConfig(endpoint, host.address, next, explicit.user ? host.user : undefined);
     return endpoint;
   }
 
+  /**
+   * A bare jump host name (no user, port or dot) must name something: an inventory host (checked by
+   * parseJump), a Host of the ssh config, or a name of /etc/hosts. Anything else is most likely a typo,
+   * refused before any connection rather than left to a DNS search.
+   */
+  private readonly isKnownName = (name: string) =>
+    this.config.definesAlias(name) || etcHostsNames().has(name);
+
   /** ProxyJump from the ssh config, for a host the inventory gives no `jump`. */
-  private jumpFromConfig(endpoint: SshEndpoint, lookupName: string, trail: string[]): void {
-    const proxy = this.config.lookup(lookupName).settings.proxyjump;
+  private jumpFromConfig(endpoint: SshEndpoint, lookupName: string, trail: string[], user?: string): void {
+    const proxy = this.config.lookup(lookupName, { user }).settings.proxyjump;
     if (!proxy || proxy.value.toLowerCase() === 'none') return;
     const where: Where = { config: proxy.source };
-    const hops = parseJump(proxy.value, this.hosts, { where });
+    const hops = parseJump(proxy.value, this.hosts, {
+      where,
+      strict: true,
+      isAlias: this.isKnownName,
+      aliases: () => this.config.aliases(),
+      of: trail[trail.length - 1],
+    });
     endpoint.via = this.chain(hops, trail, where);
     endpoint.sources.jump = `${proxy.value}  (ssh config ${sourceText(proxy.source)})`;
   }
@@ -198,10 +239,9 @@ export class SshRouting {
     for (const [index, hop] of hops.entries()) {
       const name = hop.host ?? hop.text;
       if (trail.includes(name)) {
-        throw new UserError(
+        throw new JumpCycleError(
           `${whereText(where)}jump hosts form a cycle: ${[...trail, name].join(' → ')}`,
-          1,
-          'a host cannot be reached through itself: check the jump of each host in the cycle',
+          trail.slice(trail.indexOf(name)),
         );
       }
       // The first hop is reached its own way (its own jump hosts); the next ones through the previous.
@@ -214,10 +254,19 @@ export class SshRouting {
           port: hop.port !== undefined ? { value: hop.port, source: `jump ${hop.text}` } : undefined,
           user: hop.user !== undefined ? { value: hop.user, source: `jump ${hop.text}` } : undefined,
         });
-        if (via === undefined) this.jumpFromConfig(endpoint, hop.address!, [...trail, name]);
+        if (via === undefined) this.jumpFromConfig(endpoint, hop.address!, [...trail, name], hop.user);
         else if (via) endpoint.via = via;
         previous = endpoint;
       }
+    }
+    const reached = describeChain(previous!);
+    if (reached.length > MAX_JUMP_HOPS) {
+      const host = trail[trail.length - 1];
+      throw new UserError(
+        `${whereText(where)}${host} is behind ${reached.length} jump hosts (${[...reached, host].join(' → ')}), more than ${MAX_JUMP_HOPS}`,
+        1,
+        'check the jump of each host of the chain: one of them most likely names the wrong host',
+      );
     }
     return previous!;
   }
@@ -234,7 +283,7 @@ export class SshRouting {
       become?: boolean;
     },
   ): SshEndpoint {
-    const { settings, identityFiles } = this.config.lookup(lookupName);
+    const { settings, identityFiles } = this.config.lookup(lookupName, { user: given.user?.value });
     const sources: SshEndpoint['sources'] = {};
     const fromConfig = (v: ConfigValue) => `ssh config ${sourceText(v.source)}`;
 
@@ -244,7 +293,7 @@ export class SshRouting {
       address = given.address.value;
       sources.address = given.address.source;
     } else if (settings.hostname) {
-      address = settings.hostname.value.replace(/%h/g, lookupName).replace(/%%/g, '%');
+      address = expandHostName(settings.hostname.value, lookupName);
       sources.address = fromConfig(settings.hostname);
     }
 
@@ -361,4 +410,23 @@ export function expandPath(value: string, tokens: { h: string; n: string; p: str
   if (expanded === '~') return home;
   if (expanded.startsWith('~/')) return path.join(home, expanded.slice(2));
   return path.resolve(home, '.ssh', expanded);
+}
+
+let etcHosts: Set<string> | undefined;
+
+/** The names of /etc/hosts (read once; none when it cannot be read). */
+function etcHostsNames(): Set<string> {
+  if (etcHosts) return etcHosts;
+  etcHosts = new Set();
+  let text = '';
+  try {
+    text = readFileSync('/etc/hosts', 'utf8');
+  } catch {
+    return etcHosts;
+  }
+  for (const line of text.split('\n')) {
+    const words = line.replace(/#.*/, '').trim().split(/\s+/);
+    for (const name of words.slice(1)) etcHosts.add(name);
+  }
+  return etcHosts;
 }

@@ -7,12 +7,12 @@
  * and the sudo password of -K asked for (the engine prompts for nothing).
  */
 import type { ConnectOptions } from '../connection/index.js';
-import { SshRouting } from '../connection/route.js';
+import { JumpCycleError, SshRouting } from '../connection/route.js';
 import { loadSshConfig } from '../connection/ssh-config.js';
 import { interpolateVars, loadInventory, selectHosts } from '../inventory/index.js';
 import type { Inventory, InventoryHost } from '../inventory/types.js';
 import { loadSecrets } from '../secrets/index.js';
-import { UserError } from '../util/errors.js';
+import { UserError, UserErrors } from '../util/errors.js';
 import { registerSecret } from '../util/redact.js';
 
 /** How to reach the hosts; what is not given takes the connection's defaults (CONNECTION_DEFAULTS). */
@@ -79,7 +79,9 @@ export function connectOptionsOf(
 
 /**
  * How the selected hosts are reached (ssh config, jump hosts), checked before anything runs: an unknown
- * jump host, a cycle or a bad ssh config value is a user error (exit 1) naming its file and line.
+ * jump host, a cycle, a chain too long or a bad ssh config value is a user error (exit 1) naming its
+ * file and line, every one found. What the ssh config asks that Verdandi does not do (`Match exec`) is
+ * a warning on stderr.
  */
 export function sshRoutingOf(
   inventory: Inventory,
@@ -87,8 +89,31 @@ export function sshRoutingOf(
   s: ConnectionSettings,
 ): SshRouting {
   const routing = new SshRouting(loadSshConfig(s.sshConfig), inventory.hosts);
-  for (const host of hosts) if (host.connection !== 'local') routing.endpointOf(host);
+  const errors = routeErrors(routing, hosts);
+  if (errors.length === 1) throw errors[0];
+  if (errors.length > 1) throw new UserErrors(errors);
+  for (const warning of routing.config.warnings) process.stderr.write(`warning: ${warning}\n`);
   return routing;
+}
+
+/**
+ * Resolves the route of every host reached over SSH; the user errors, each once (a jump host written
+ * wrong in a group is the error of every host of the group).
+ */
+export function routeErrors(routing: SshRouting, hosts: InventoryHost[]): UserError[] {
+  const errors = new Map<string, UserError>();
+  for (const host of hosts) {
+    if (host.connection === 'local') continue;
+    try {
+      routing.endpointOf(host);
+    } catch (err) {
+      if (!(err instanceof UserError)) throw err;
+      // A cycle is found from each of its hosts (and those behind it): once is enough.
+      const key = err instanceof JumpCycleError ? `cycle ${[...err.members].sort().join(' ')}` : err.message;
+      if (!errors.has(key)) errors.set(key, err);
+    }
+  }
+  return [...errors.values()];
 }
 
 /**

@@ -234,7 +234,7 @@ test.serial(
     t.is(typo.code, 1);
     t.regex(
       typo.stderr,
-      /typo\.yml:\d+:\d+: jump host "bas-bastoin": not an inventory host \(did you mean "bas-bastion"\?\)/,
+      /typo\.yml:\d+:\d+: jump host "bas-bastoin" of bas-private: not an inventory host \(did you mean "bas-bastion"\?\)/,
     );
     t.notRegex(typo.stderr, /\n +at /);
     const b = hosts.get(BASTION);

@@ -108,13 +108,13 @@ test('the ssh config is looked up by the address the inventory gives', (t) => {
   t.is(routing(config).endpointOf(host('web1', { address: '10.9.0.4' })).user, 'ops');
 });
 
-test('Include: read where it stands (relative to ~/.ssh, wildcards in name order), inside a Host block only for it', (t) => {
+test('Include: read where it stands (relative to ~/.ssh, wildcards in name order), inside a block only when it applies', (t) => {
   configFile('conf.d/20-late', 'Host *\n  User late\n');
   configFile('conf.d/10-early', 'Host app\n  Port 2022\n');
   configFile('scoped', 'IdentityFile ~/.ssh/id_bastion\nIdentitiesOnly yes\n');
   const file = configFile(
     'config-include',
-    ['Host bastion', '  Include scoped', 'Include conf.d/*', 'Host *', '  User never', ''].join('\n'),
+    ['Include conf.d/*', 'Host bastion', '  Include scoped', 'Host *', '  User never', ''].join('\n'),
   );
   const config = loadSshConfig(file);
   const app = config.lookup('app');
@@ -128,14 +128,26 @@ test('Include: read where it stands (relative to ~/.ssh, wildcards in name order
   t.deepEqual(bastion.identityFiles, [join(home, '.ssh', 'id_bastion')]);
   t.true(bastion.identitiesOnly);
   t.regex(bastion.sources.key ?? '', /scoped:1/);
+  // An Include under a Host line that does not apply: nothing of the included file does, even its own
+  // Host blocks (what ssh does; the Include belongs to the block above it, whatever the indentation).
+  const nested = loadSshConfig(
+    configFile(
+      'config-include-nested',
+      ['Host bastion', 'Include conf.d/*', 'Host *', '  User never', ''].join('\n'),
+    ),
+  );
+  t.is(nested.lookup('app').settings.port, undefined);
+  t.is(nested.lookup('app').settings.user?.value, 'never');
+  t.is(nested.lookup('bastion').settings.user?.value, 'late');
 });
 
-test('an Include loop is read once; Match blocks are skipped, Match all is not', (t) => {
+test('an Include loop is read once; Match blocks apply when they hold', (t) => {
   configFile('loop', 'Include loop\nUser looped\n');
   const config = loadSshConfig(
-    configFile('config-loop', 'Match host x\n  Port 1\nMatch all\n  Port 2\nInclude loop\n'),
+    configFile('config-loop', 'Match host y\n  Port 1\nMatch all\n  Port 2\nInclude loop\n'),
   );
   t.is(config.lookup('x').settings.port?.value, '2');
+  t.is(config.lookup('y').settings.port?.value, '1');
   t.is(config.lookup('x').settings.user?.value, 'looped');
 });
 
