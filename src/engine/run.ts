@@ -423,7 +423,7 @@ export async function runTasks(
         s === recordAt
           ? `${recordPendingScript(owner, task.notify)} && printf '\\n%s\\n' '${recordedMarker}'`
           : '';
-      let step = stepScript(plan.steps[s], record);
+      let step = stepScript(plan.steps[s], record, task.becomeUser);
       const planned = plan.steps[s];
       // A run step runs supervised: a stop request or its timeout ends its whole process group.
       const processId = planned.kind === 'run' ? newProcessId() : undefined;

@@ -27,14 +27,8 @@ import { z } from 'zod';
 import type { Plan, ProbeResult, RunStep } from '../engine/types.js';
 import { and, hereDocument, sh, words } from '../util/shell.js';
 import { defineTask, type PrepareContext } from './define.js';
-import { environment, integer, nonEmpty, says } from './options.js';
+import { environment, integer, loginName, nonEmpty, says } from './options.js';
 import { markedLines } from './probe-output.js';
-
-/** A login name, as `runuser -u` takes it. */
-export function loginName(option: string) {
-  const message = says((got) => `${option} must be a user name, got ${got}`);
-  return z.string(message).regex(/^[A-Za-z_][A-Za-z0-9_.-]*\$?$/, message);
-}
 
 /** What command() and shell() share. */
 const guards = {
@@ -152,6 +146,7 @@ function plan(run: Run, probe: ProbeResult): Plan {
 /** Runs `argv` (a program and its arguments) as given, on every run unless a guard says otherwise. */
 export const command = defineTask({
   type: 'command',
+  becomeUser: { sameAs: 'user' },
   options: commandOptions,
   subject: 'argv',
   label: (argv) => `command ${words(...argv)}`,
@@ -168,6 +163,7 @@ export const command = defineTask({
 /** Runs a shell script with `sh`, on every run unless a guard says otherwise. */
 export const shell = defineTask({
   type: 'shell',
+  becomeUser: { sameAs: 'user' },
   options: shellOptions,
   subject: 'script',
   label: (script) => `shell ${script.trim().split('\n')[0]}`,
