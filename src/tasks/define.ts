@@ -21,7 +21,7 @@
  * is rendered when the task is built). What it returns is what probe and plan receive.
  */
 import type { z } from 'zod';
-import type { FileQuery, Plan, ProbeResult, Task, TaskOptions } from '../engine/types.js';
+import type { FileQuery, Plan, ProbeResult, Step, Task, TaskOptions } from '../engine/types.js';
 import { taskBase } from '../engine/types.js';
 import { missingUserPlan, probeAsUser } from './become-user.js';
 import { callerLocation, loginName, shown, taskOptionError } from './options.js';
@@ -174,6 +174,24 @@ function becomeUserOf(
   options[how.sameAs] = undefined;
 }
 
+/**
+ * A plan run as a becomeUser: the owner and group its writes keep from the file they replace (a plan
+ * writes them out to keep them) are dropped when the task's options do not set them. The write then
+ * keeps them only when the user may give them, else the file is the user's, as with Ansible's
+ * become_user (engine/steps.ts); an owner the task sets is still required.
+ */
+function ownedByUser(plan: Plan, owner: unknown, group: unknown): Plan {
+  if (owner !== undefined && group !== undefined) return plan;
+  const steps = plan.steps.map((step): Step => {
+    if (step.kind !== 'write') return step;
+    const mine = { ...step };
+    if (owner === undefined) delete mine.owner;
+    if (group === undefined) delete mine.group;
+    return mine;
+  });
+  return { ...plan, steps };
+}
+
 export function defineTask<
   S extends z.ZodObject,
   K extends keyof z.output<S> & string,
@@ -229,7 +247,9 @@ export function defineTask<
     if (task.becomeUser !== undefined) {
       const user = task.becomeUser;
       task.probe = probeAsUser(user, task.probe);
-      task.plan = (result: ProbeResult) => missingUserPlan(user, result) ?? def.plan(spec, result);
+      const own = options as Record<string, unknown>;
+      task.plan = (result: ProbeResult) =>
+        missingUserPlan(user, result) ?? ownedByUser(def.plan(spec, result), own.owner, own.group);
     }
     if (def.files) task.files = def.files(spec);
     if (def.sensitive?.(spec)) task.sensitive = true;

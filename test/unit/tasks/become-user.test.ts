@@ -178,3 +178,25 @@ runner('locally as root: a write the user may not make fails, and leaves nothing
   t.regex(ran.stderr, /Permission denied/);
   t.deepEqual(readdirSync(dir), []);
 });
+
+test('a write as the user keeps no owner the task does not set: the file becomes the user’s', (t) => {
+  const files = new Map([
+    [
+      '/srv/app/a',
+      { type: 'file' as const, uid: 0, user: 'root', gid: 0, group: 'root', mode: 0o640, sha256: 'old' },
+    ],
+  ]);
+  const probe = { stdout: '', exitCode: 0, files };
+  const mine = copy({ path: '/srv/app/a', content: 'x', becomeUser: 'app' }).plan(probe)
+    .steps[0] as WriteStep;
+  t.is(mine.owner, undefined);
+  t.is(mine.group, undefined);
+  t.is(mine.mode, '0640');
+  // As root, a plan keeps them; an owner the task sets stays required as the user.
+  const root = copy({ path: '/srv/app/a', content: 'x' }).plan(probe).steps[0] as WriteStep;
+  t.is(root.owner, 'root');
+  const given = copy({ path: '/srv/app/a', content: 'x', owner: 'www', becomeUser: 'app' }).plan(probe)
+    .steps[0] as WriteStep;
+  t.is(given.owner, 'www');
+  t.is(given.group, undefined);
+});
