@@ -126,6 +126,28 @@ git push -q origin main`);
   t.is(await changedBy(t, file), 0);
 });
 
+test.serial(
+  'a user an earlier task creates: check mode says it does not exist yet, the run converges',
+  async (t) => {
+    await ssh('userdel -r hbnew 2>/dev/null; true');
+    const file = playbook(
+      'created',
+      ['user', 'copy'],
+      [
+        `user(${JSON.stringify({ user: 'hbnew', home: '/home/hbnew', createHome: true })})`,
+        `copy(${JSON.stringify({ path: '/home/hbnew/hello', content: 'hi\n', becomeUser: 'hbnew' })})`,
+      ],
+    );
+    const check = await run(file, '--check');
+    t.is(check.code, 0, check.stdout + check.stderr);
+    t.regex(check.stdout, /copy \/home\/hbnew\/hello \(user hbnew does not exist \(yet\)\)/);
+    t.is(await ssh('id hbnew >/dev/null 2>&1 && echo present || echo absent'), 'absent\n');
+    t.is(await changedBy(t, file), 2);
+    t.is(await ssh("stat -c '%U %a' /home/hbnew/hello; cat /home/hbnew/hello"), 'hbnew 644\nhi\n');
+    t.is(await changedBy(t, file), 0);
+  },
+);
+
 test.serial('a missing user: check mode says so, a run fails naming the user', async (t) => {
   const file = playbook(
     'missing',
