@@ -449,7 +449,7 @@ export async function runTasks(
           s === recordAt
             ? `${recordPendingScript(owner, task.notify)} && printf '\\n%s\\n' '${recordedMarker}'`
             : '';
-        let step = stepScript(planned, record);
+        let step = stepScript(planned, record, task.becomeUser);
         // A run step runs supervised: a stop request or its timeout ends its whole process group.
         const processId = planned.kind === 'run' ? newProcessId() : undefined;
         const timeout = planned.kind === 'run' ? (planned.timeoutSeconds ?? opts.taskTimeout) : undefined;

@@ -3,7 +3,7 @@
  */
 import { createHash } from 'node:crypto';
 import { basename } from 'node:path';
-import { quote, words } from '../util/shell.js';
+import { quote, scriptAsUser, words } from '../util/shell.js';
 import { STATE_DIR } from './pending.js';
 import type { RunStep, Step, WriteStep } from './types.js';
 
@@ -49,7 +49,7 @@ export const RECORD_FAILED_EXIT = 71;
  * Owner and mode come from the step, or else from an existing regular file at `path`: never from what
  * a symbolic link points to (the rename replaces the link itself with the file).
  */
-export function writeScript(step: WriteStep, beforeInstall = ''): string {
+export function writeScript(step: WriteStep, beforeInstall = '', asUser = false): string {
   const path = quote(step.path);
   const base = basename(step.path) || 'file';
   const name = '"$vd_f"';
@@ -80,6 +80,11 @@ export function writeScript(step: WriteStep, beforeInstall = ''): string {
   const existing = `[ -f ${path} ] && [ ! -L ${path} ]`;
   if (step.owner || step.group) {
     lines.push(`chown ${quote(`${step.owner ?? ''}${step.group ? `:${step.group}` : ''}`)} ${name}`);
+  } else if (asUser) {
+    // Run as a user other than root (becomeUser), who may give a file only to herself: the old owner is
+    // kept when it is her (and the group when she is in it), otherwise the file is hers, as with
+    // Ansible's become_user (which ignores the EPERM of this chown).
+    lines.push(`if ${existing}; then chown --reference=${path} ${name} 2>/dev/null || :; fi`);
   } else {
     lines.push(`if ${existing}; then chown --reference=${path} ${name}; fi`);
   }
@@ -132,7 +137,8 @@ export interface StepScript {
  * same script just before the change: before the rename of a write (after validation), before the
  * command of a run step. When it fails, the step changes nothing.
  */
-export function stepScript(step: Step, beforeChange = ''): StepScript {
+export function stepScript(step: Step, beforeChange = '', user?: string): StepScript {
+  if (user !== undefined) return stepScriptAs(user, step, beforeChange);
   if (step.kind === 'write') {
     return {
       script: writeScript(step, beforeChange),
@@ -148,6 +154,26 @@ export function stepScript(step: Step, beforeChange = ''): StepScript {
     okCodes: run.okCodes ?? [0],
     display: run.description ?? run.command,
   };
+}
+
+/**
+ * The shell of one step of a task with `becomeUser`: the step's own script runs as `user` (see
+ * scriptAsUser: on a here-document, never on a command line; the write's content stays on stdin).
+ *
+ * `beforeChange` writes root's records: it runs as root, before the user's script starts, rather than
+ * inside it just before the change. A step that then fails leaves a record whose handlers run for
+ * nothing, the harmless side: a change without its record could not happen. A user missing on the
+ * host fails the step before anything, record included, with a message naming the user.
+ */
+function stepScriptAs(user: string, step: Step, beforeChange: string): StepScript {
+  const inner = step.kind === 'write' ? writeScript(step, '', true) : step.command;
+  const script = [
+    `if ! id -u ${quote(user)} >/dev/null 2>&1; then echo ${quote(`becomeUser: there is no user ${user} on the host`)} >&2; exit 1; fi`,
+    beforeChange ? mustSucceed(beforeChange) : '',
+    scriptAsUser(user, inner),
+  ].filter(Boolean);
+  const own = stepScript(step);
+  return { ...own, script: script.join('\n') };
 }
 
 export { words };

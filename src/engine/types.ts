@@ -176,6 +176,12 @@ export interface TaskOptions {
   sensitive?: boolean;
   /** A failure of this task is reported but does not stop the role. */
   ignoreErrors?: boolean;
+  /**
+   * Run the task's probe and steps as this user (Ansible's `become_user`), through `runuser`, with the
+   * user's HOME. Files it writes without an `owner` are the user's. Task types that only root can run
+   * (apt, service, user...) refuse it when the task is built.
+   */
+  becomeUser?: string;
 }
 
 /** One desired state. Built by the task functions in `src/tasks/` (`apt(...)`, `template(...)`, ...). */
@@ -198,6 +204,11 @@ export interface Task {
   when: boolean;
   sensitive: boolean;
   ignoreErrors: boolean;
+  /**
+   * The user the probe and steps run as (TaskOptions.becomeUser): the probe is already wrapped (see
+   * tasks/become-user.ts); the engine wraps each step when it runs it (engine/steps.ts).
+   */
+  becomeUser?: string;
   /** Command-like tasks without a guard always run; check mode says "would run". */
   alwaysRuns?: boolean;
 }
@@ -212,6 +223,7 @@ export function taskBase(type: string, defaultName: string, opts: TaskOptions = 
     when: opts.when ?? true,
     sensitive: opts.sensitive ?? false,
     ignoreErrors: opts.ignoreErrors ?? false,
+    ...(opts.becomeUser === undefined ? {} : { becomeUser: opts.becomeUser }),
   };
 }
 

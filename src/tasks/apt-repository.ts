@@ -393,6 +393,7 @@ function plan(spec: AptRepositorySpec, probe: ProbeResult): Plan {
 
 export const aptRepository = defineTask({
   type: 'aptRepository',
+  becomeUser: { refuse: 'only root may change the sources and keys of apt in /etc/apt' },
   options,
   subject: 'repository',
   label: (repository) => `aptRepository ${repository}`,

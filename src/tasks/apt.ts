@@ -357,6 +357,7 @@ function installFlags(spec: Apt, reinstall: boolean): string[] {
 
 export const apt = defineTask({
   type: 'apt',
+  becomeUser: { refuse: 'only root may install and remove packages' },
   options,
   subject: 'packages',
   label: (packages) => (packages === undefined ? 'apt' : `apt ${packages.join(', ')}`),

@@ -34,14 +34,8 @@ import { z } from 'zod';
 import type { CommandResult, Plan, ProbeResult, RunStep, StepVerdict } from '../engine/types.js';
 import { and, hereDocument, sh, words } from '../util/shell.js';
 import { defineTask, type Fail, type PrepareContext } from './define.js';
-import { environment, integer, nonEmpty, says, shown } from './options.js';
+import { environment, integer, loginName, nonEmpty, says, shown } from './options.js';
 import { markedLines } from './probe-output.js';
-
-/** A login name, as `runuser -u` takes it. */
-export function loginName(option: string) {
-  const message = says((got) => `${option} must be a user name, got ${got}`);
-  return z.string(message).regex(/^[A-Za-z_][A-Za-z0-9_.-]*\$?$/, message);
-}
 
 /** A function of the command's result (`{ rc, stdout, stderr }`) returning a boolean; `orFalse`: or `false`. */
 function resultCheck<const OrFalse extends boolean = false>(option: string, orFalse?: OrFalse) {
@@ -198,6 +192,7 @@ function checkRetries<T extends Guards>(options: T, fail: Fail): T {
 /** Runs `argv` (a program and its arguments) as given, on every run unless a guard says otherwise. */
 export const command = defineTask({
   type: 'command',
+  becomeUser: { sameAs: 'user' },
   options: commandOptions,
   subject: 'argv',
   label: (argv) => `command ${words(...argv)}`,
@@ -214,6 +209,7 @@ export const command = defineTask({
 /** Runs a shell script with `sh`, on every run unless a guard says otherwise. */
 export const shell = defineTask({
   type: 'shell',
+  becomeUser: { sameAs: 'user' },
   options: shellOptions,
   subject: 'script',
   label: (script) => `shell ${script.trim().split('\n')[0]}`,

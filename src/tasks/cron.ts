@@ -103,6 +103,7 @@ function plan(spec: CronSpec, result: ProbeResult): Plan {
 
 export const cron = defineTask({
   type: 'cron',
+  becomeUser: { refuse: 'only root may write its file in /etc/cron.d (the job itself runs as `user`)' },
   options,
   subject: 'job',
   label: (job) => `cron ${job}`,

@@ -12,7 +12,7 @@
  *   });
  *
  * The function it returns is what roles call. It takes the type's options plus the common ones (`name`
- * for the label, `notify`, `tags`, `when`, `sensitive`, `ignoreErrors`), checks them against the schema
+ * for the label, `notify`, `tags`, `when`, `sensitive`, `ignoreErrors`, `becomeUser`), checks them against the schema
  * and throws a TaskOptionError (`<label>: <problem> (at <role file>:<line>)`) right there, inside the
  * role's `tasks()`, before any host is touched. Unknown options are errors too (a typo would otherwise
  * be ignored silently).
@@ -21,12 +21,13 @@
  * is rendered when the task is built). What it returns is what probe and plan receive.
  */
 import type { z } from 'zod';
-import type { FileQuery, Plan, ProbeResult, Task, TaskOptions } from '../engine/types.js';
+import type { FileQuery, Plan, ProbeResult, Step, Task, TaskOptions } from '../engine/types.js';
 import { taskBase } from '../engine/types.js';
-import { callerLocation, taskOptionError } from './options.js';
+import { missingUserPlan, probeAsUser } from './become-user.js';
+import { callerLocation, loginName, shown, taskOptionError } from './options.js';
 
 /** The options every task type takes (see TaskOptions). */
-const COMMON_OPTIONS = ['name', 'notify', 'tags', 'when', 'sensitive', 'ignoreErrors'] as const;
+const COMMON_OPTIONS = ['name', 'notify', 'tags', 'when', 'sensitive', 'ignoreErrors', 'becomeUser'] as const;
 
 /** Raises the error of a wrong option from inside `prepare`. */
 export type Fail = (option: string | undefined, problem: string, hint?: string) => never;
@@ -79,6 +80,14 @@ export interface TaskTypeDefinition<
   sensitive?(spec: Spec): boolean;
   /** The task runs on every run (a command without a guard): check mode says "would run". */
   alwaysRuns?(spec: Spec): boolean;
+  /**
+   * How the type takes the common `becomeUser` (not given: its probe and steps run as that user).
+   * `refuse`: why only root can do what the type does; becomeUser is then an error when the task is
+   * built. `sameAs`: the type's own option naming the user it runs as (command's `user`, git's
+   * `owner`): both with different values is an error; with the same value the own option is dropped
+   * before `prepare` (runuser, which it would run, is root's only).
+   */
+  becomeUser?: { refuse: string } | { sameAs: NoInfer<keyof z.output<S> & string> };
 }
 
 /** What a task function takes: its options and the common ones; with a renamed subject, the old form too. */
@@ -135,6 +144,54 @@ function givenText(given: unknown): string[] {
   return shown === '' ? [] : [shown];
 }
 
+/** Checks `becomeUser` against the type (see TaskTypeDefinition.becomeUser); drops a same own user. */
+function becomeUserOf(
+  type: string,
+  how: { refuse: string } | { sameAs: string } | undefined,
+  user: unknown,
+  options: Record<string, unknown>,
+  fail: Fail,
+): void {
+  const name = loginName('becomeUser').safeParse(user);
+  if (!name.success) fail('becomeUser', name.error.issues[0].message);
+  if (how === undefined) return;
+  if ('refuse' in how) {
+    fail(
+      'becomeUser',
+      `${type} cannot run as another user: ${how.refuse}`,
+      'remove becomeUser (the task runs as root)',
+    );
+  }
+  const own = options[how.sameAs];
+  if (own === undefined) return;
+  if (own !== user) {
+    fail(
+      'becomeUser',
+      `becomeUser ${shown(user)} and ${how.sameAs} ${shown(own)} name different users`,
+      `give one of them: becomeUser runs the whole task (probe included) as that user`,
+    );
+  }
+  options[how.sameAs] = undefined;
+}
+
+/**
+ * A plan run as a becomeUser: the owner and group its writes keep from the file they replace (a plan
+ * writes them out to keep them) are dropped when the task's options do not set them. The write then
+ * keeps them only when the user may give them, else the file is the user's, as with Ansible's
+ * become_user (engine/steps.ts); an owner the task sets is still required.
+ */
+function ownedByUser(plan: Plan, owner: unknown, group: unknown): Plan {
+  if (owner !== undefined && group !== undefined) return plan;
+  const steps = plan.steps.map((step): Step => {
+    if (step.kind !== 'write') return step;
+    const mine = { ...step };
+    if (owner === undefined) delete mine.owner;
+    if (group === undefined) delete mine.group;
+    return mine;
+  });
+  return { ...plan, steps };
+}
+
 export function defineTask<
   S extends z.ZodObject,
   K extends keyof z.output<S> & string,
@@ -176,6 +233,8 @@ export function defineTask<
     const fail: Fail = (option, problem, hint) => {
       throw taskOptionError(def.type, label, option, problem, hint);
     };
+    if (common.becomeUser !== undefined)
+      becomeUserOf(def.type, def.becomeUser, common.becomeUser, options, fail);
     const spec = def.prepare
       ? def.prepare(options, { fail, label: common.name ?? label })
       : (options as unknown as Spec);
@@ -185,6 +244,13 @@ export function defineTask<
       probe: def.probe(spec),
       plan: (result: ProbeResult) => def.plan(spec, result),
     };
+    if (task.becomeUser !== undefined) {
+      const user = task.becomeUser;
+      task.probe = probeAsUser(user, task.probe);
+      const own = options as Record<string, unknown>;
+      task.plan = (result: ProbeResult) =>
+        missingUserPlan(user, result) ?? ownedByUser(def.plan(spec, result), own.owner, own.group);
+    }
     if (def.files) task.files = def.files(spec);
     if (def.sensitive?.(spec)) task.sensitive = true;
     if (def.alwaysRuns?.(spec)) task.alwaysRuns = true;

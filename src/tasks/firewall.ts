@@ -358,6 +358,7 @@ function plan(spec: FirewallSpec, result: ProbeResult): Plan {
 
 export const firewall = defineTask({
   type: 'firewall',
+  becomeUser: { refuse: 'only root may change the firewall rules' },
   options,
   // The table's name is fixed: the label names it.
   subject: 'state',

@@ -21,9 +21,9 @@
 import { z } from 'zod';
 import type { Plan, ProbeResult, RunStep } from '../engine/types.js';
 import { quote, sh, words } from '../util/shell.js';
-import { loginName, runAs } from './command.js';
+import { runAs } from './command.js';
 import { defineTask } from './define.js';
-import { absolutePath, flag, integer, text } from './options.js';
+import { absolutePath, flag, integer, loginName, text } from './options.js';
 
 const options = z.strictObject({
   /** Absolute path of the checkout. */
@@ -233,6 +233,7 @@ function moveHead(checkout: Checkout, target: Target): RunStep[] {
 
 export const git = defineTask({
   type: 'git',
+  becomeUser: { sameAs: 'owner' },
   options,
   subject: 'dest',
   label: (dest) => `git ${dest}`,

@@ -59,6 +59,7 @@ function plan({ group, state, gid, system }: Group, result: ProbeResult): Plan {
 /** `group({ group, gid, system, state })`; `name` is the label (it was the group before: still accepted). */
 export const group = defineTask({
   type: 'group',
+  becomeUser: { refuse: 'only root may change the groups of the host' },
   options,
   subject: 'group',
   subjectWasName: true,

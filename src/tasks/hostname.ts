@@ -105,6 +105,7 @@ function plan({ hostname }: Hostname, result: ProbeResult): Plan {
 
 export const hostname = defineTask({
   type: 'hostname',
+  becomeUser: { refuse: 'only root may change the host name' },
   options,
   subject: 'hostname',
   label: (name) => `hostname ${name}`,

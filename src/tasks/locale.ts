@@ -194,6 +194,7 @@ function plan(spec: Locale, result: ProbeResult): Plan {
 
 export const locale = defineTask({
   type: 'locale',
+  becomeUser: { refuse: 'only root may generate locales' },
   options,
   subject: 'locale',
   label: (name) => `locale ${name}`,

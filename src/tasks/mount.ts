@@ -139,6 +139,7 @@ function plan(spec: Mount, result: ProbeResult): Plan {
 
 export const mount = defineTask({
   type: 'mount',
+  becomeUser: { refuse: 'only root may mount filesystems and change /etc/fstab' },
   options,
   subject: 'path',
   label: (path) => `mount ${path}`,

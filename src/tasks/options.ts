@@ -238,3 +238,9 @@ export function environment(option: string) {
     )
     .transform((env) => env as Record<string, string>);
 }
+
+/** A login name, as `runuser -u` takes it. */
+export function loginName(option: string) {
+  const message = says((got) => `${option} must be a user name, got ${got}`);
+  return z.string(message).regex(/^[A-Za-z_][A-Za-z0-9_.-]*\$?$/, message);
+}

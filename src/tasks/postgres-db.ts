@@ -141,6 +141,7 @@ function plan(opts: PostgresDb, result: ProbeResult): Plan {
  */
 export const postgresDb = defineTask({
   type: 'postgresDb',
+  becomeUser: { refuse: 'it runs psql as postgres itself through runuser, which only root may use' },
   options,
   subject: 'db',
   subjectWasName: true,

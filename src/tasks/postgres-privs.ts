@@ -286,6 +286,7 @@ function plan(spec: PrivsSpec, result: ProbeResult): Plan {
 
 export const postgresPrivs = defineTask({
   type: 'postgresPrivs',
+  becomeUser: { refuse: 'it runs psql as postgres itself through runuser, which only root may use' },
   options,
   subject: 'database',
   label: (database) => `postgres privs ${database}`,

@@ -154,6 +154,7 @@ function plan(opts: PostgresUser, result: ProbeResult): Plan {
  */
 export const postgresUser = defineTask({
   type: 'postgresUser',
+  becomeUser: { refuse: 'it runs psql as postgres itself through runuser, which only root may use' },
   options,
   subject: 'user',
   subjectWasName: true,

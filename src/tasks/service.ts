@@ -222,6 +222,7 @@ function plan(service: Service, result: ProbeResult): Plan {
 /** `service({ unit, state, enabled, masked, daemonReload })`; `name` is the label (it was the unit before: still accepted). */
 export const service = defineTask({
   type: 'service',
+  becomeUser: { refuse: 'only root may start, stop, enable or mask system units' },
   options,
   subject: 'unit',
   subjectWasName: true,

@@ -179,6 +179,7 @@ function plan(spec: Swap, result: ProbeResult): Plan {
 
 export const swap = defineTask({
   type: 'swap',
+  becomeUser: { refuse: 'only root may enable swap' },
   options,
   subject: 'path',
   label: (path) => `swap ${path}`,

@@ -164,6 +164,7 @@ function plan(spec: Sysctl, result: ProbeResult): Plan {
 
 export const sysctl = defineTask({
   type: 'sysctl',
+  becomeUser: { refuse: 'only root may change kernel parameters' },
   options,
   subject: 'key',
   label: (key) => `sysctl ${key}`,

@@ -186,6 +186,9 @@ function plan(spec: SystemdTimerSpec, result: ProbeResult): Plan {
 
 export const systemdTimer = defineTask({
   type: 'systemdTimer',
+  becomeUser: {
+    refuse: 'only root may write its units in /etc/systemd/system (the job itself runs as `user`)',
+  },
   options,
   subject: 'timer',
   label: (timer) => `systemdTimer ${timer}`,

@@ -61,6 +61,7 @@ function plan({ zone }: Timezone, result: ProbeResult): Plan {
 
 export const timezone = defineTask({
   type: 'timezone',
+  becomeUser: { refuse: 'only root may change the time zone' },
   options,
   subject: 'zone',
   label: (zone) => `timezone ${zone}`,

@@ -312,6 +312,7 @@ function plan(opts: User, result: ProbeResult): Plan {
 /** `user({ user, uid, group, groups, ... })`; `name` is the label (it was the user before: still accepted). */
 export const user = defineTask({
   type: 'user',
+  becomeUser: { refuse: 'only root may change the accounts of the host' },
   options,
   subject: 'user',
   subjectWasName: true,

@@ -67,3 +67,17 @@ export function hereDocument(fd: number, text: string): string {
   const end = `VD_${createHash('sha256').update(text).digest('hex').slice(0, 16)}`;
   return `${fd}<<'${end}'\n${text.endsWith('\n') ? text : `${text}\n`}${end}`;
 }
+
+/**
+ * A command that runs `script` with `sh` as `user`, through `runuser -u user --`: runuser sets HOME,
+ * USER and LOGNAME to the user's (no login shell: system users often have `nologin`). It starts in the
+ * user's home (`/` when there is none), since the working directory it inherits (root's home) is
+ * usually closed to other users. The script is a here-document on fd 3, read and evaluated by the
+ * user's shell: it is part of the caller's script, never an argument, so `ps` shows only the fixed
+ * `runuser ... sh -c 'cd "$HOME" ...'`. Standard input stays the caller's (a write step's content goes
+ * through). The here-document ends the command's line: anything after it starts on a new line.
+ */
+export function scriptAsUser(user: string, script: string): string {
+  const reader = 'cd "$HOME" 2>/dev/null || cd /; vd_s=$(cat <&3); exec 3<&-; eval "$vd_s"';
+  return `${words('runuser', '-u', user, '--', 'sh', '-c', reader)} ${hereDocument(3, script)}`;
+}
