@@ -57,7 +57,13 @@ export type PathStat =
       linkTarget?: string;
     };
 
-const TYPE_BITS: Record<number, PathType> = { 16807: 'file', 9604: 'dir', 21609: 'link' };
+// The file-type bits of st_mode (S_IFREG, S_IFDIR, S_IFLNK). A Map: an object literal's octal keys get
+// rewritten by the formatter.
+const TYPE_BITS = new Map<number, PathType>([
+  [0o100000, 'file'],
+  [0o040000, 'dir'],
+  [0o120000, 'link'],
+]);
 
 /** The state of a path: `stat('/etc/nginx/nginx.conf')` (Ansible's `stat` module, read before the plan). */
 export function stat(path: string, opts: { checksum?: boolean } = {}): Fact<PathStat> {
@@ -87,7 +93,7 @@ export function parseStat(stdout: string, exitCode = 0): PathStat {
   const raw = Number.parseInt(line[1], 16);
   const result: PathStat = {
     exists: true,
-    type: TYPE_BITS[raw & 0o170000] ?? 'other',
+    type: TYPE_BITS.get(raw & 0o170000) ?? 'other',
     mode: (raw & 0o7777).toString(8).padStart(4, '0'),
     uid: Number(line[2]),
     gid: Number(line[3]),

@@ -119,7 +119,7 @@ export async function planRun(
  * The values of a unit's declared facts from what their probes printed. A parser that throws, or a
  * probe that did not complete, is a user error naming the unit, the host and the fact.
  */
-function parseDeclared(
+export function parseDeclared(
   unit: Unit,
   host: string,
   results: Map<string, ProbeResult> | undefined,
