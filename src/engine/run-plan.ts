@@ -132,11 +132,14 @@ export function parseDeclared(
       values[name] = fact.parse(result);
     } catch (err) {
       const message = redact(err instanceof Error ? err.message : String(err));
-      throw new UserError(
-        `${unit.label}, host ${host}: fact ${name} (${fact.label}): ${message}`,
+      const error = new UserError(
+        `fact ${name} (${fact.label}): ${message}`,
         1,
         'fix the fact (its command or parser) or the host, and run again',
       );
+      // The stack of what the parser threw: planError names the line of the role's parser from it.
+      if (err instanceof Error) error.stack = err.stack;
+      throw planError(error, unit, host, `fact ${name}`);
     }
   }
   return values;
