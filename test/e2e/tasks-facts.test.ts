@@ -121,6 +121,7 @@ test.serial(
   async (t) => {
     writeFileSync(join(dir, 'site.ts'), ROLE);
     await ssh('useradd --home-dir /home/vdapp --no-create-home vdapp && mkdir -p /srv/vdapp-data');
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own format field
     const version = (await ssh("dpkg-query -W -f '${Version}' base-files")).trim();
     const target = (await ssh('readlink /etc/os-release')).trim();
 

@@ -116,7 +116,8 @@ test('commandFact: parsed output, stderr on demand, exit codes, bounded output',
   const failing = gather({ nope: commandFact(['sh', '-c', 'exit 5'], () => 1) });
   await t.throwsAsync(failing, {
     instanceOf: UserError,
-    message: /^role test( \(.*\))?, host local: fact nope \(command sh -c exit 5\): the command exited with 5/,
+    message:
+      /^role test( \(.*\))?, host local: fact nope \(command sh -c exit 5\): the command exited with 5/,
   });
   const big = gather({ big: commandFact(['head', '-c', '5000', '/dev/zero'], () => 1, { maxBytes: 100 }) });
   await t.throwsAsync(big, { message: /printed more than 100 bytes/ });
