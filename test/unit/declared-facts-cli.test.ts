@@ -74,7 +74,7 @@ test('facts of a role (from its vars) and of a typed play steer their tasks; onl
   t.regex(skipped.detail, /^onlyIfChanged: "copy .*\/words" changed$/);
 });
 
-test('a declaration that is not a fact, and onlyIfChanged naming a later task, stop the run before any change', async (t) => {
+test('facts() that throws, a declaration that is not a fact, and onlyIfChanged naming a later task stop the run before any change', async (t) => {
   const out = mkdtempSync(join(tmpdir(), 'vd-facts-out-'));
   const dir = project({
     'bad.ts': `
@@ -101,8 +101,24 @@ export default definePlaybook({
   }],
 });
 `,
+    'throws.ts': `
+import { copy, definePlaybook, defineRole } from 'verdandi';
+
+const role = defineRole({
+  name: 'thrower',
+  facts: () => {
+    throw new Error('no facts today');
+  },
+  tasks: () => [copy({ path: ${JSON.stringify(join(out, 'a'))}, content: 'a' })],
+});
+
+export default definePlaybook({ plays: [{ hosts: 'one', roles: [role] }] });
+`,
     'inventories/staging.yml': inventory(out),
   });
+  const throws = await cli(dir, ['run', 'staging', 'throws.ts']);
+  t.is(throws.code, 1, throws.stderr);
+  t.regex(throws.stderr, /role thrower \(throws\.ts:7:\d+\), host one: facts\(\) threw: no facts today/);
   const bad = await cli(dir, ['run', 'staging', 'bad.ts']);
   t.is(bad.code, 1, bad.stderr);
   t.regex(bad.stderr, /role notfact.*host one: facts\.x is not a fact/);
