@@ -27,8 +27,23 @@ export { runtimeOf } from './deploy/runtimes/index.js';
 export type { DeployRuntime, SiteRoleNeeds, SupervisorProgram } from './deploy/runtimes/runtime.js';
 export { type Site, sitesVarsSchema } from './deploy/site.js';
 export { MAINTENANCE_FLAG_DIR, MAINTENANCE_PAGE_DIR, type SitePaths, sitePaths } from './deploy/site-base.js';
+// Read-only facts a role or play declares (`facts: { ... }`), gathered before the plan.
+export {
+  type CommandFactOptions,
+  commandFact,
+  type GroupEntry,
+  getent,
+  installedPackages,
+  type PasswdEntry,
+  type PathStat,
+  stat,
+} from './engine/declared-facts.js';
 export type {
   CommandResult,
+  Fact,
+  FactOutput,
+  FactsSpec,
+  FactValues,
   HostFacts,
   HostInfo,
   Plan,
@@ -46,7 +61,7 @@ export type {
   TaskOptions,
   WriteStep,
 } from './engine/types.js';
-export { definePlaybook, defineRole, taskBase } from './engine/types.js';
+export { definePlay, definePlaybook, defineRole, taskBase } from './engine/types.js';
 export * from './tasks/index.js';
 export { UserError } from './util/errors.js';
 export { and, quote, raw, sh, words } from './util/shell.js';

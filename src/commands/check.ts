@@ -24,7 +24,7 @@ import type { Site } from '../deploy/site.js';
 import { parseSitesVars, siteEnvValues } from '../deploy/targets.js';
 import { interpolateHosts, type PlanContext, routeErrors } from '../engine/context.js';
 import { loadPlaybook } from '../engine/loader.js';
-import { ErrorCollector, type HostPlan, planHosts, type Unit } from '../engine/plan.js';
+import { declaresFacts, ErrorCollector, type HostPlan, planHosts, type Unit } from '../engine/plan.js';
 import { playbookUnits, provisionUnits } from '../engine/units.js';
 import { loadInventory, parseExtraVars, selectHosts } from '../inventory/index.js';
 import type { InventoryHost } from '../inventory/types.js';
@@ -206,10 +206,12 @@ export async function checkEnv(
   hosts = selected.length;
 
   const withoutFacts = (unit: Unit, host: string, error?: UserError) => {
+    // Declared facts are given to tasks() as an empty object: only a host can tell their values.
+    const needs = declaresFacts(unit) ? 'declares facts' : 'gathers facts';
     notes.push(
       error
-        ? `${unit.label}, host ${host}: gathers facts; its tasks() could not be evaluated without them (${redact(error.message)})`
-        : `${unit.label}, host ${host}: gathers facts; its tasks() were evaluated without them`,
+        ? `${unit.label}, host ${host}: ${needs}; its tasks() could not be evaluated without them (${redact(error.message)})`
+        : `${unit.label}, host ${host}: ${needs}; its tasks() were evaluated without them`,
     );
   };
   const plans: HostPlan[] = [];

@@ -1,6 +1,7 @@
 /** Facts: what the engine sees of a host, gathered with one command and parsed by a pure function. */
 import type { Connection } from '../connection/types.js';
-import type { HostFacts } from './types.js';
+import { buildProbeBatch, parseProbeBatch } from './probe-batch.js';
+import type { FactsSpec, HostFacts, ProbeResult } from './types.js';
 
 export const FACTS_SCRIPT = [
   '. /etc/os-release 2>/dev/null',
@@ -44,4 +45,46 @@ export function parseFacts(output: string): HostFacts {
 export async function gatherFacts(conn: Connection): Promise<HostFacts> {
   const res = await conn.exec(FACTS_SCRIPT);
   return parseFacts(res.stdout);
+}
+
+/** What one host is asked before the plan: its system facts, and the declared facts of its units. */
+export interface FactsRequest<U> {
+  system: boolean;
+  declared: Array<{ unit: U; facts: FactsSpec }>;
+}
+
+/** The answer: the system facts when asked, and what each declared fact's probe printed, per unit. */
+export interface FactsAnswer<U> {
+  system?: HostFacts;
+  declared: Map<U, Map<string, ProbeResult>>;
+}
+
+/**
+ * Every fact a host's units need in ONE round trip: the system facts and each declared fact's probe
+ * framed in one batch (probe-batch.ts), so a fact printing anything cannot confuse another's.
+ */
+export async function gatherAll<U>(conn: Connection, request: FactsRequest<U>): Promise<FactsAnswer<U>> {
+  const probes: Array<[string, string]> = request.system ? [['system', FACTS_SCRIPT]] : [];
+  const owners = new Map<string, { unit: U; name: string }>();
+  for (const [u, { unit, facts }] of request.declared.entries()) {
+    for (const [f, [name, fact]] of Object.entries(facts).entries()) {
+      // Ids are numbers: a fact's name may hold any character, a marker line may not.
+      const id = `${u}.${f}`;
+      owners.set(id, { unit, name });
+      probes.push([id, fact.probe]);
+    }
+  }
+  const batch = buildProbeBatch(probes);
+  const results = parseProbeBatch((await conn.exec(batch.script)).stdout, batch);
+  const answer: FactsAnswer<U> = { declared: new Map() };
+  const system = results.get('system');
+  if (system) answer.system = parseFacts(system.stdout);
+  for (const [id, owner] of owners) {
+    const result = results.get(id);
+    if (!result) continue;
+    const own = answer.declared.get(owner.unit) ?? new Map<string, ProbeResult>();
+    own.set(owner.name, result);
+    answer.declared.set(owner.unit, own);
+  }
+  return answer;
 }

@@ -16,7 +16,7 @@ import { UserError, UserErrors } from '../util/errors.js';
 import { shownLocation, shownPath, userFrame } from '../util/user-code.js';
 import type { RunContext } from './context.js';
 import { flattenTasks, type HandlerMap, unknownHandlerError } from './run.js';
-import type { HostFacts, HostInfo, Play, Role, Task, TaskList } from './types.js';
+import type { FactsSpec, HostFacts, HostInfo, Play, Role, Task, TaskList } from './types.js';
 
 /** What runs on one host, before evaluation: a role with its validated vars, or a play's own tasks. */
 export interface Unit {
@@ -32,7 +32,9 @@ export interface Unit {
   definedBy: string;
   tags: string[];
   gatherFacts: boolean;
-  tasks(host: HostInfo): TaskList | Promise<TaskList>;
+  /** The read-only facts its tasks need (declared-facts.ts), gathered with `gatherFacts` before the plan. */
+  declaredFacts?: FactsSpec;
+  tasks(host: HostInfo, facts: Record<string, unknown>): TaskList | Promise<TaskList>;
   handlers(host: HostInfo): HandlerMap;
 }
 
@@ -112,6 +114,17 @@ export function roleUnit(
     origins: merged.origins,
     sensitive: ctx.sensitive.get(host.name),
   });
+  let declaredFacts: FactsSpec | undefined;
+  try {
+    declaredFacts = typeof role.facts === 'function' ? role.facts(vars) : role.facts;
+  } catch (err) {
+    throw planError(
+      err,
+      { label: `role ${role.name}`, source: role.dir && `${role.dir}${sep}index.ts` },
+      host.name,
+      'facts()',
+    );
+  }
   return {
     name: role.name,
     label: `role ${role.name}`,
@@ -119,7 +132,8 @@ export function roleUnit(
     definedBy: `role ${role.name}`,
     tags: [...(role.tags ?? []), ...(extra.tags ?? [])],
     gatherFacts: role.gatherFacts ?? false,
-    tasks: (info) => role.tasks(vars, info),
+    declaredFacts,
+    tasks: (info, facts) => role.tasks(vars, info, facts),
     handlers: (info) => {
       const map: HandlerMap = {};
       for (const [name, fn] of Object.entries(role.handlers ?? {})) map[name] = () => fn(vars, info);
@@ -138,7 +152,8 @@ export function playUnit(play: Play, index: number, file: string, projectDir: st
     definedBy: `playbook ${relative(projectDir, file).split(sep).join('/')}`,
     tags: [],
     gatherFacts: play.gatherFacts ?? false,
-    tasks: (info) => (play.tasks ? play.tasks(info) : []),
+    declaredFacts: play.facts,
+    tasks: (info, facts) => (play.tasks ? play.tasks(info, facts) : []),
     handlers: (info) => {
       const map: HandlerMap = {};
       for (const [h, fn] of Object.entries(play.handlers ?? {})) map[h] = () => fn(info);
@@ -190,13 +205,19 @@ function taskList(value: unknown, what: string): Task[] {
 }
 
 /** Evaluates one unit for one host. Throws a UserError naming the file, line and host. */
-export async function planUnit(unit: Unit, info: HostInfo): Promise<PlannedUnit> {
+export async function planUnit(
+  unit: Unit,
+  info: HostInfo,
+  facts: Record<string, unknown> = {},
+): Promise<PlannedUnit> {
   let tasks: Task[];
   try {
-    tasks = taskList(await unit.tasks(info), 'tasks()');
+    tasks = taskList(await unit.tasks(info, facts), 'tasks()');
   } catch (err) {
     throw planError(err, unit, info.name, 'tasks()');
   }
+  const badRef = onlyIfChangedError(unit.name, tasks);
+  if (badRef) throw planError(badRef, unit, info.name, 'onlyIfChanged');
   let defined: HandlerMap;
   try {
     defined = unit.handlers(info);
@@ -207,6 +228,8 @@ export async function planUnit(unit: Unit, info: HostInfo): Promise<PlannedUnit>
   for (const [name, fn] of Object.entries(defined)) {
     try {
       const list = taskList([fn()], `handler "${name}"`);
+      const bad = onlyIfChangedError(`${unit.name} › handler: ${name}`, list);
+      if (bad) throw bad;
       handlers[name] = () => list;
     } catch (err) {
       throw planError(err, unit, info.name, `handler "${name}"`);
@@ -215,6 +238,29 @@ export async function planUnit(unit: Unit, info: HostInfo): Promise<PlannedUnit>
   const unknown = unknownHandlerError(unit.name, tasks, handlers);
   if (unknown) throw planError(unknown, unit, info.name, 'notify');
   return { name: unit.name, definedBy: unit.definedBy, tags: unit.tags, tasks, handlers };
+}
+
+/**
+ * A task whose `onlyIfChanged` names a task that is not earlier in the same list: the decision could
+ * never be made (a later task has not run yet, another list's task is not seen), so it is refused now.
+ */
+export function onlyIfChangedError(unit: string, tasks: Task[]): UserError | undefined {
+  const earlier = new Set<Task>();
+  for (const task of tasks) {
+    for (const ref of task.onlyIfChanged ?? []) {
+      if (earlier.has(ref)) continue;
+      const name = isTask(ref) ? `"${ref.name}"` : `${JSON.stringify(ref) ?? String(ref)} (not a task)`;
+      const where =
+        isTask(ref) && tasks.includes(ref) ? 'which comes after it' : `which is not in ${unit}'s tasks`;
+      return new UserError(
+        `${unit}: task "${task.name}" has onlyIfChanged ${name}, ${where}`,
+        1,
+        'onlyIfChanged names task objects returned earlier in the same tasks() list (keep the task in a const and list it before)',
+      );
+    }
+    earlier.add(task);
+  }
+  return undefined;
 }
 
 /** Collects user errors so that all of them are reported at once. */
@@ -257,6 +303,8 @@ export class ErrorCollector {
 export interface PlanHostsOptions {
   /** Facts gathered before the plan, for the units that set `gatherFacts`. */
   facts: Map<string, HostFacts>;
+  /** The values of each unit's declared facts (parsed), for the units that declare any. */
+  declared?: Map<Unit, Record<string, unknown>>;
   /** Hosts left out (unreachable when facts were gathered). */
   skip?: (host: string) => boolean;
   /**
@@ -265,6 +313,11 @@ export interface PlanHostsOptions {
    * handed here instead of being an error (`verdandi check`).
    */
   withoutFacts?: (unit: Unit, host: string, error?: UserError) => void;
+}
+
+/** The unit declares read-only facts its tasks need (declared-facts.ts). */
+export function declaresFacts(unit: Pick<Unit, 'declaredFacts'>): boolean {
+  return !!unit.declaredFacts && Object.keys(unit.declaredFacts).length > 0;
 }
 
 /** Evaluates every unit of every host; user errors go to `errors`, the plans of the rest come back. */
@@ -283,7 +336,8 @@ export async function planHosts(
     if (facts) info.facts = facts;
     const planned: PlannedUnit[] = [];
     for (const unit of units) {
-      if (unit.gatherFacts && !facts) {
+      const declared = opts.declared?.get(unit);
+      if ((unit.gatherFacts && !facts) || (declaresFacts(unit) && !declared)) {
         const { withoutFacts } = opts;
         if (!withoutFacts) continue;
         try {
@@ -295,7 +349,7 @@ export async function planHosts(
         }
         continue;
       }
-      const one = await errors.attempt(() => planUnit(unit, info));
+      const one = await errors.attempt(() => planUnit(unit, info, declared));
       if (one) planned.push(one);
     }
     plans.push({ host, info, units: planned });

@@ -2,12 +2,23 @@
  * A run of tasks (`provision`, `run`) on the walker (walker.ts): facts for the units that need them
  * (a read-only walk), the plan of every host, then each host's planned units.
  */
+import { UserError } from '../util/errors.js';
+import { redact } from '../util/redact.js';
 import type { ContextOptions, RunContext } from './context.js';
+import { factsSpecProblem } from './declared-facts.js';
 import type { ControllerDownloads } from './downloads.js';
-import { gatherFacts } from './facts.js';
+import { gatherAll } from './facts.js';
 import type { PeerReader } from './peer-read.js';
 import type { PendingLedger } from './pending.js';
-import { type ErrorCollector, type HostPlan, type HostUnits, planHosts } from './plan.js';
+import {
+  declaresFacts,
+  type ErrorCollector,
+  type HostPlan,
+  type HostUnits,
+  planError,
+  planHosts,
+  type Unit,
+} from './plan.js';
 import { Reporter } from './report.js';
 import { InterruptedError, probeUnits, type RunTasksOptions, runTasks, unknownTagsError } from './run.js';
 import type { HostFacts, ProbeResult } from './types.js';
@@ -42,25 +53,55 @@ export async function planRun(
   opts: { keepOpen: boolean; tags?: string[] },
 ): Promise<HostPlan[][]> {
   // Facts cost a connection: not worth one when the run is refused anyway.
-  // A host needs facts when a unit of any play wants them (once per host).
-  const needFacts = new Map<string, HostUnits>();
-  for (const h of units.flat()) if (h.units.some((u) => u.gatherFacts)) needFacts.set(h.host.name, h);
+  // A host needs facts when a unit of any play wants them (once per host): its system facts and every
+  // declared fact of its units of every play go in one round trip.
+  const needFacts = new Map<string, { host: HostUnits['host']; system: boolean; declared: Unit[] }>();
+  for (const h of units.flat()) {
+    const declared = h.units.filter(declaresFacts);
+    for (const unit of declared) {
+      const problem = factsSpecProblem(unit.declaredFacts);
+      if (problem)
+        await errors.attempt(() => {
+          throw planError(new UserError(problem), unit, h.host.name, 'facts');
+        });
+    }
+    if (!declared.length && !h.units.some((u) => u.gatherFacts)) continue;
+    const need = needFacts.get(h.host.name) ?? { host: h.host, system: false, declared: [] };
+    need.system ||= h.units.some((u) => u.gatherFacts);
+    need.declared.push(...declared);
+    needFacts.set(h.host.name, need);
+  }
   const facts = new Map<string, HostFacts>();
+  const gathered = new Map<Unit, Map<string, ProbeResult>>();
   if (errors.errors.length === 0 && needFacts.size > 0) {
     await walker.walk(
       [...needFacts.values()],
       { maxFailPercentage: 100, keepOpen: () => opts.keepOpen },
-      async ({ host }, { conn, events }) => {
-        events.emit({ type: 'message', level: 'activity', text: `${host.name}: gathering facts` });
-        facts.set(host.name, await gatherFacts(conn));
+      async (need, { conn, events }) => {
+        events.emit({ type: 'message', level: 'activity', text: `${need.host.name}: gathering facts` });
+        const answer = await gatherAll(conn, {
+          system: need.system,
+          declared: need.declared.map((unit) => ({ unit, facts: unit.declaredFacts ?? {} })),
+        });
+        if (answer.system) facts.set(need.host.name, answer.system);
+        for (const [unit, results] of answer.declared) gathered.set(unit, results);
         return { ok: true, result: undefined };
       },
     );
+  }
+  const declared = new Map<Unit, Record<string, unknown>>();
+  for (const need of needFacts.values()) {
+    if (walker.failed.has(need.host.name)) continue;
+    for (const unit of need.declared) {
+      const values = await errors.attempt(() => parseDeclared(unit, need.host.name, gathered.get(unit)));
+      if (values) declared.set(unit, values);
+    }
   }
   const plans: HostPlan[][] = [];
   for (const hosts of units) {
     const planned = await planHosts(ctx, hosts, errors, {
       facts,
+      declared,
       skip: (host) => walker.failed.has(host),
     });
     plans.push(planned);
@@ -72,6 +113,36 @@ export async function planRun(
   );
   if (badTags) throw badTags;
   return plans;
+}
+
+/**
+ * The values of a unit's declared facts from what their probes printed. A parser that throws, or a
+ * probe that did not complete, is a user error naming the unit, the host and the fact.
+ */
+export function parseDeclared(
+  unit: Unit,
+  host: string,
+  results: Map<string, ProbeResult> | undefined,
+): Record<string, unknown> {
+  const values: Record<string, unknown> = {};
+  for (const [name, fact] of Object.entries(unit.declaredFacts ?? {})) {
+    const result = results?.get(name);
+    try {
+      if (!result) throw new Error('its probe did not complete (connection lost or shell died)');
+      values[name] = fact.parse(result);
+    } catch (err) {
+      const message = redact(err instanceof Error ? err.message : String(err));
+      const error = new UserError(
+        `fact ${name} (${fact.label}): ${message}`,
+        1,
+        'fix the fact (its command or parser) or the host, and run again',
+      );
+      // The stack of what the parser threw: planError names the line of the role's parser from it.
+      if (err instanceof Error) error.stack = err.stack;
+      throw planError(error, unit, host, `fact ${name}`);
+    }
+  }
+  return values;
 }
 
 /** The work of one host of a run of tasks: its planned units in order, until one fails. */

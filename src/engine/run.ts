@@ -238,6 +238,17 @@ export async function probeUnits(
   return perList;
 }
 
+/**
+ * Why a task with `onlyIfChanged` is skipped (none of its tasks changed the host in this run, or would
+ * in check mode), or undefined when it runs.
+ */
+export function onlyIfChangedSkip(task: Task, changed: ReadonlySet<Task>): string | undefined {
+  const refs = task.onlyIfChanged ?? [];
+  if (refs.length === 0 || refs.some((ref) => changed.has(ref))) return undefined;
+  const names = refs.map((ref) => `"${ref.name}"`);
+  return `onlyIfChanged: ${names.length === 1 ? names[0] : `none of ${names.join(', ')}`} changed`;
+}
+
 /** The last lines of a step's output, as the terminal may show them (the omission line kept). */
 function tail(text: string, lines = 15): string {
   const all = text.replace(/\s+$/, '').split('\n');
@@ -360,11 +371,19 @@ export async function runTasks(
 
   let failedAt: number | undefined;
   let afterLastStepSent = false;
+  /** The tasks of this list that changed the host (or would, in check mode): for `onlyIfChanged`. */
+  const changedTasks = new Set<Task>();
   for (let i = 0; i < tasks.length; i++) {
     const task = tasks[i];
     if (!task.when) {
       result.skipped++;
       reporter.task(host.name, label(task), 'skipped', 'condition is false');
+      continue;
+    }
+    const unchanged = onlyIfChangedSkip(task, changedTasks);
+    if (unchanged) {
+      result.skipped++;
+      reporter.task(host.name, label(task), 'skipped', unchanged);
       continue;
     }
     let probe = windows.fresh(i);
@@ -394,6 +413,7 @@ export async function runTasks(
       // In check mode nothing was applied: a task may not be probeable before an earlier change
       // (a service whose package is not installed yet). That is a change to come, not a failure.
       result.changed++;
+      changedTasks.add(task);
       reporter.task(host.name, label(task), 'changed', `after earlier changes; now: ${plan.error}`);
       continue;
     }
@@ -416,6 +436,7 @@ export async function runTasks(
     if (opts.diff && plan.diff) await showDiff(conn, host.name, task, plan.diff, reporter);
     if (opts.check) {
       result.changed++;
+      changedTasks.add(task);
       reporter.task(host.name, label(task), 'changed', reason);
       for (const h of task.notify) notified.add(h);
       continue;
@@ -594,6 +615,7 @@ export async function runTasks(
       continue;
     }
     result.changed++;
+    changedTasks.add(task);
     const backedUp = backups.map((path) => `backup ${path}`);
     reporter.task(
       host.name,

@@ -182,6 +182,11 @@ export interface TaskOptions {
    * (apt, service, user...) refuse it when the task is built.
    */
   becomeUser?: string;
+  /**
+   * Run only when one of these earlier tasks of the same list changed the host in this run (decided at
+   * run time; otherwise reported "skipped"). Each must come before this task in the list.
+   */
+  onlyIfChanged?: Task | readonly Task[];
 }
 
 /** One desired state. Built by the task functions in `src/tasks/` (`apt(...)`, `template(...)`, ...). */
@@ -211,6 +216,8 @@ export interface Task {
   becomeUser?: string;
   /** Command-like tasks without a guard always run; check mode says "would run". */
   alwaysRuns?: boolean;
+  /** Earlier tasks of the list, one of which must have changed for this one to run (TaskOptions). */
+  onlyIfChanged?: readonly Task[];
 }
 
 /** Turns TaskOptions into the common fields of a Task. */
@@ -224,8 +231,34 @@ export function taskBase(type: string, defaultName: string, opts: TaskOptions = 
     sensitive: opts.sensitive ?? false,
     ignoreErrors: opts.ignoreErrors ?? false,
     ...(opts.becomeUser === undefined ? {} : { becomeUser: opts.becomeUser }),
+    ...(opts.onlyIfChanged === undefined ? {} : { onlyIfChanged: [opts.onlyIfChanged].flat() as Task[] }),
   };
 }
+
+/** What a fact's shell printed. */
+export interface FactOutput {
+  stdout: string;
+  exitCode: number;
+}
+
+/** One read-only fact. Built by `stat`, `getent`, `installedPackages` or `commandFact` (declared-facts.ts). */
+export interface Fact<T> {
+  readonly kind: 'fact';
+  /** How messages name it: `stat /etc/nginx/nginx.conf`, `command nginx -v`. */
+  readonly label: string;
+  /** Shell that only reads (run in `sh`, stdin /dev/null, stderr dropped unless the fact keeps it). */
+  readonly probe: string;
+  /** Pure: the value from what the probe printed. A throw is a user error naming the unit and fact. */
+  parse(output: FactOutput): T;
+  /** For command facts: the words of the command, checked for secrets before it is sent. */
+  readonly argv?: readonly string[];
+}
+
+/** What a unit declares: a name per fact. */
+export type FactsSpec = Record<string, Fact<unknown>>;
+
+/** The values `tasks()` receives for a declaration: each fact's parsed type under its name. */
+export type FactValues<F> = { readonly [K in keyof F]: F[K] extends Fact<infer T> ? T : never };
 
 /** What is known of the host when a role builds its task list. */
 export interface HostFacts {
@@ -264,7 +297,17 @@ export type TaskList = Array<Task | Task[] | false | null | undefined>;
 // A zod object schema of any shape.
 export type VarsSchema = z.ZodObject<any>;
 
-export interface RoleDefinition<S extends VarsSchema = VarsSchema> {
+/**
+ * `tasks()`'s facts argument: required by a role that declares facts, optional for one that declares
+ * none and for a role whose facts are not known to the type (`Role`), which callers may leave out.
+ */
+type FactsArg<F extends FactsSpec> = keyof F extends never
+  ? [facts?: FactValues<F>]
+  : string extends keyof F
+    ? [facts?: FactValues<F>]
+    : [facts: FactValues<F>];
+
+export interface RoleDefinition<S extends VarsSchema = VarsSchema, F extends FactsSpec = FactsSpec> {
   name: string;
   description?: string;
   /**
@@ -274,14 +317,21 @@ export interface RoleDefinition<S extends VarsSchema = VarsSchema> {
   vars?: S;
   /** Gather `host.facts` before `tasks` (one more round trip per host and run; off by default). */
   gatherFacts?: boolean;
-  /** The role's tasks, in order. Conditions and loops are plain TypeScript. */
-  tasks(vars: z.infer<S>, host: HostInfo): TaskList | Promise<TaskList>;
+  /**
+   * Read-only facts `tasks()` needs (stat, getent, installedPackages, commandFact: declared-facts.ts),
+   * by name, or a function of the vars returning them. Gathered before the plan, with `gatherFacts`,
+   * in one round trip per host (also in `--check`).
+   */
+  facts?: F | ((vars: z.infer<S>) => F);
+  /** The role's tasks, in order, given the declared facts' values. Conditions and loops are plain TypeScript. */
+  tasks(vars: z.infer<S>, host: HostInfo, ...facts: FactsArg<F>): TaskList | Promise<TaskList>;
   /** Handlers by name: run once after the role's tasks when notified (and after a failure). */
   handlers?: Record<string, (vars: z.infer<S>, host: HostInfo) => Task | Task[]>;
   tags?: string[];
 }
 
-export interface Role<S extends VarsSchema = VarsSchema> extends RoleDefinition<S> {
+export interface Role<S extends VarsSchema = VarsSchema, F extends FactsSpec = FactsSpec>
+  extends RoleDefinition<S, F> {
   readonly kind: 'role';
   vars: S;
   /** Folder the role was loaded from (templates are read relative to it). */
@@ -291,7 +341,12 @@ export interface Role<S extends VarsSchema = VarsSchema> extends RoleDefinition<
 /** The schema of a role defined without `vars`: no var. */
 type NoVars = z.ZodObject<Record<never, never>>;
 
-export function defineRole<S extends VarsSchema = NoVars>(def: RoleDefinition<S>): Role<S> {
+/** The facts of a role or play that declares none. */
+type NoFacts = Record<never, never>;
+
+export function defineRole<S extends VarsSchema = NoVars, F extends FactsSpec = NoFacts>(
+  def: RoleDefinition<S, F>,
+): Role<S, F> {
   return { ...def, vars: def.vars ?? (z.object({}) as VarsSchema as S), kind: 'role' };
 }
 
@@ -301,13 +356,15 @@ export type RoleRef =
   | Role
   | { role: string | Role; vars?: Record<string, unknown>; tags?: string[] };
 
-export interface Play {
+export interface Play<F extends FactsSpec = FactsSpec> {
   name?: string;
   /** Host pattern, same syntax as `--limit` (`web`, `db*`, `web,!web2`, `all`). */
   hosts: string;
   roles?: RoleRef[];
-  /** Extra tasks after the roles, built per host like a role's. */
-  tasks?: (host: HostInfo) => TaskList | Promise<TaskList>;
+  /** Read-only facts the play's `tasks` needs, as a role's `facts` (typed with `definePlay`). */
+  facts?: F;
+  /** Extra tasks after the roles, built per host like a role's, given the declared facts' values. */
+  tasks?(host: HostInfo, facts: FactValues<F>): TaskList | Promise<TaskList>;
   handlers?: Record<string, (host: HostInfo) => Task | Task[]>;
   /** Batch size: a number of hosts or a percentage (`"30%"`). Default: all hosts at once. */
   serial?: number | string;
@@ -319,6 +376,11 @@ export interface Play {
 export interface Playbook {
   readonly kind: 'playbook';
   plays: Play[];
+}
+
+/** A play whose `tasks` receive its declared `facts` typed (a play written inline gets them untyped). */
+export function definePlay<F extends FactsSpec = NoFacts>(play: Play<F>): Play<F> {
+  return play;
 }
 
 export function definePlaybook(def: { plays: Play[] }): Playbook {

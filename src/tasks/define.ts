@@ -12,7 +12,7 @@
  *   });
  *
  * The function it returns is what roles call. It takes the type's options plus the common ones (`name`
- * for the label, `notify`, `tags`, `when`, `sensitive`, `ignoreErrors`, `becomeUser`), checks them against the schema
+ * for the label, `notify`, `tags`, `when`, `sensitive`, `ignoreErrors`, `becomeUser`, `onlyIfChanged`), checks them against the schema
  * and throws a TaskOptionError (`<label>: <problem> (at <role file>:<line>)`) right there, inside the
  * role's `tasks()`, before any host is touched. Unknown options are errors too (a typo would otherwise
  * be ignored silently).
@@ -27,7 +27,16 @@ import { missingUserPlan, probeAsUser } from './become-user.js';
 import { callerLocation, loginName, shown, taskOptionError } from './options.js';
 
 /** The options every task type takes (see TaskOptions). */
-const COMMON_OPTIONS = ['name', 'notify', 'tags', 'when', 'sensitive', 'ignoreErrors', 'becomeUser'] as const;
+const COMMON_OPTIONS = [
+  'name',
+  'notify',
+  'tags',
+  'when',
+  'sensitive',
+  'ignoreErrors',
+  'becomeUser',
+  'onlyIfChanged',
+] as const;
 
 /** Raises the error of a wrong option from inside `prepare`. */
 export type Fail = (option: string | undefined, problem: string, hint?: string) => never;

@@ -54,6 +54,17 @@ const FACTS_ROLE = [
   '',
 ].join('\n');
 
+const DECLARED_FACTS_ROLE = [
+  "import { copy, defineRole, stat } from 'verdandi';",
+  '',
+  'export default defineRole({',
+  "  name: 'declared',",
+  "  facts: { conf: stat('/etc/app.conf') },",
+  "  tasks: (_vars, _host, facts) => [copy({ path: '/etc/seen', content: String(facts.conf.exists) })],",
+  '});',
+  '',
+].join('\n');
+
 const good = (): Record<string, string> => ({
   'roles/app/index.ts': APP_ROLE,
   'roles/app/templates/app.conf.hbs': 'port = {{ app_port }}\nhost = {{ host }}\n',
@@ -275,6 +286,22 @@ test('a role that gathers facts is evaluated without them, and the check says so
     /note: role facty, host web1: gathers facts; its tasks\(\) could not be evaluated without them/,
   );
   t.regex(res.stdout, /checked 1 host,/);
+});
+
+test('a role that declares facts is evaluated without them, and the check says so', async (t) => {
+  const files = good();
+  files['roles/declared/index.ts'] = DECLARED_FACTS_ROLE;
+  files['inventories/staging.yml'] = files['inventories/staging.yml'].replace(
+    'roles: [app]',
+    'roles: [app, declared]',
+  );
+  const dir = project(files);
+  const res = await cli(dir, ['check', 'staging', '--limit', 'web1']);
+  t.is(res.code, 0, res.stderr);
+  t.regex(
+    res.stdout,
+    /note: role declared, host web1: declares facts; its tasks\(\) could not be evaluated without them/,
+  );
 });
 
 test('an inventory syntax error is one error with file:line:col, exit 1', async (t) => {
