@@ -215,6 +215,12 @@ const server = http.createServer((req, res) => {
 server.listen(Number(process.env.PORT), '127.0.0.1', () => console.log('node-sample listening on', process.env.PORT));
 process.on('SIGTERM', () => server.close(() => process.exit(0)));
 `,
+  // A tool the build puts in node_modules/.bin (as a dependency's "bin" would be): `--once` for a check.
+  'tools/vd-tick': `#!/bin/sh
+echo "tick from $(pwd)"
+[ "$1" = --once ] && exit 0
+while :; do sleep 5; echo "tick from $(pwd)"; done
+`,
 };
 
 /** Makes a git repository with `files` committed on `main`; returns the commit. */

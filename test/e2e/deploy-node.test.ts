@@ -56,9 +56,18 @@ async function provisionOnce(log: (m: string) => void): Promise<void> {
               branch: 'main',
               // --offline: the host reaches no registry, and a lockfile without dependencies needs none.
               runtime: { type: 'node', install: 'npm ci --offline --no-audit --no-fund' },
-              checks: ['node --check server.js'],
+              // The tool is found in node_modules/.bin by the check and by the worker, as npm scripts find it.
+              build: [
+                'mkdir -p node_modules/.bin && cp tools/vd-tick node_modules/.bin/ && chmod 755 node_modules/.bin/vd-tick',
+              ],
+              checks: ['node --check server.js', 'vd-tick --once'],
               env: { vars: { GREETING: 'Hello from node' }, secrets: {} },
-              process: { command: 'npm start', port: 8100, stopTimeout: 10 },
+              process: {
+                command: 'npm start',
+                port: 8100,
+                stopTimeout: 10,
+                workers: [{ name: 'tick', command: 'vd-tick' }],
+              },
               nginx: { serverNames: [host.address, '_'] },
               health: { path: '/health', status: 200, timeout: 30 },
               keepReleases: 3,
@@ -90,6 +99,10 @@ test.serial('deploy main: the node site answers through nginx, with its env', as
   const who = await ssh('ps -o user:32=,args= -C node');
   t.regex(who.stdout, /nodesample\s+node server\.js/);
   t.is((await ssh('stat -c %a:%U /srv/nodesample/current/.env')).stdout.trim(), '600:nodesample');
+  // The worker's command is a tool of the release's node_modules/.bin.
+  t.regex((await ssh('supervisorctl status nodesample-worker-tick')).stdout, /RUNNING/);
+  // The check ran it too: a failed check would have stopped the deploy (exit 2).
+  t.regex(res.stdout, /check 2\/2/);
 });
 
 test.serial('deploy B while a client requests continuously: zero failed requests', async (t) => {
