@@ -70,6 +70,7 @@ function supervisorTasks(
         bluePort: paths.port('blue'),
         greenPort: paths.port('green'),
         command: quote(supervisor.command),
+        prelude: supervisor.prelude,
         workers: site.process.workers.map((w) => ({ name: w.name, command: quote(w.command) })),
       },
       owner: 'root',

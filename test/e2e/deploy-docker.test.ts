@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { runCli, writeInventory } from '../helpers/cli.js';
 import { useTestHosts } from '../helpers/testhosts.js';
+import { Terminal } from './day2-terminal.js';
 import { BASE_IMAGE_SCRIPT, commitBranch, git, httpGet, requestContinuously } from './deploy-helpers.js';
 
 const HOST = 'deploy-dk';
@@ -141,4 +142,38 @@ test.serial('rollback returns to A', async (t) => {
   const res = await runCli(['rollback', inventory], { timeoutMs: 5 * 60_000 });
   t.is(res.code, 0, res.stdout + res.stderr);
   t.is(await served(), sha.a);
+});
+
+test.serial('console: the command runs in the live container, with its env, exit code carried', async (t) => {
+  await ready(t);
+  const live = (await ssh("docker ps --format '{{.Names}}'")).stdout.trim();
+  // Without a terminal: `docker exec -i`, output streamed.
+  const piped = await runCli([
+    'console',
+    inventory,
+    'web',
+    '--',
+    'sh',
+    '-c',
+    'echo "dk=[$GREETING][$(cat /www/REVISION)][$(hostname)]"; exit 4',
+  ]);
+  t.is(piped.code, 4, piped.stdout + piped.stderr);
+  const [, greeting, revision, id] = piped.stdout.match(/dk=\[([^\]]*)\]\[([^\]]*)\]\[([^\]]*)\]/) ?? [];
+  t.is(greeting, 'hello');
+  t.is(revision, sha.a);
+  // The container's hostname is its id: the live one's.
+  t.is((await ssh(`docker inspect -f '{{.Config.Hostname}}' ${live}`)).stdout.trim(), id);
+
+  // Through a terminal: `docker exec -it`, a tty in the container.
+  const term = await Terminal.start(`dk-console-${process.pid}`, ['console', inventory, 'web', '--', 'sh']);
+  try {
+    await term.waitFor(/console: web on /, 'the console to start');
+    await term.type('[ -t 0 ] && echo "tty=[$GREETING]$((20+1))"');
+    await term.waitFor(/tty=\[hello\]21/, 'the tty check in the container');
+    await term.type('exit 6');
+    t.is(await term.exitCode(), 6);
+  } finally {
+    await term.close();
+  }
+  t.is((await ssh('pgrep -f "docker exec"')).code, 1, 'no docker exec left on the host');
 });

@@ -168,3 +168,71 @@ export const BASE_IMAGE_SCRIPT = [
   'tar -C "$d" -c . | docker import - verdandi-test/busybox:1 >/dev/null',
   'rm -rf "$d"',
 ].join('\n');
+
+/**
+ * A node site's files: a `package.json` with a start script and a `package-lock.json`, no dependencies
+ * (`npm ci` needs no registry), and `server.js`, an HTTP server on `$PORT` answering `/health`,
+ * `/commit` (the release's REVISION) and `/greeting` (an env value). On SIGTERM it finishes the requests
+ * it has before it exits, as a real app does under a blue/green switch.
+ */
+export const NODE_APP_FILES: Record<string, string> = {
+  'package.json': `${JSON.stringify(
+    { name: 'node-sample', version: '1.0.0', private: true, scripts: { start: 'node server.js' } },
+    null,
+    2,
+  )}\n`,
+  'package-lock.json': `${JSON.stringify(
+    {
+      name: 'node-sample',
+      version: '1.0.0',
+      lockfileVersion: 3,
+      requires: true,
+      packages: { '': { name: 'node-sample', version: '1.0.0' } },
+    },
+    null,
+    2,
+  )}\n`,
+  'server.js': `'use strict';
+const fs = require('node:fs');
+const http = require('node:http');
+const path = require('node:path');
+
+let commit = 'unknown';
+try {
+  commit = fs.readFileSync(path.join(__dirname, 'REVISION'), 'utf8').trim();
+} catch {}
+
+const server = http.createServer((req, res) => {
+  const reply = (status, body) => {
+    res.writeHead(status, { 'content-type': 'text/plain' });
+    res.end(body + '\\n');
+  };
+  if (req.url === '/health') return reply(200, 'ok');
+  if (req.url === '/commit') return reply(200, commit);
+  if (req.url === '/greeting') return reply(200, process.env.GREETING || '');
+  reply(200, 'node sample site, commit ' + commit);
+});
+server.listen(Number(process.env.PORT), '127.0.0.1', () => console.log('node-sample listening on', process.env.PORT));
+process.on('SIGTERM', () => server.close(() => process.exit(0)));
+`,
+  // A tool the build puts in node_modules/.bin (as a dependency's "bin" would be): `--once` for a check.
+  'tools/vd-tick': `#!/bin/sh
+echo "tick from $(pwd)"
+[ "$1" = --once ] && exit 0
+while :; do sleep 5; echo "tick from $(pwd)"; done
+`,
+};
+
+/** Makes a git repository with `files` committed on `main`; returns the commit. */
+export async function makeRepo(dest: string, files: Record<string, string>): Promise<string> {
+  await rm(dest, { recursive: true, force: true });
+  await mkdir(dest, { recursive: true });
+  for (const [path, content] of Object.entries(files)) {
+    await mkdir(dirname(join(dest, path)), { recursive: true });
+    await writeFile(join(dest, path), content);
+  }
+  await git(dest, 'init', '--quiet', '--initial-branch=main');
+  await git(dest, 'add', '-A');
+  await git(dest, 'commit', '--quiet', '-m', 'first commit');
+  return git(dest, 'rev-parse', 'HEAD');
+}

@@ -4,15 +4,28 @@
  * role provisions for it. And the rule that makes a runtime one file: nothing outside
  * src/deploy/runtimes/ branches on a site's runtime type.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { runtimeOf } from '../../src/deploy/runtimes/index.js';
+import { NODE_PATH } from '../../src/deploy/runtimes/node.js';
 import type { GoLiveInput, ReleaseInput } from '../../src/deploy/runtimes/runtime.js';
 import { type Site, type SiteInput, siteSchema, sitesVarsSchema } from '../../src/deploy/site.js';
 import { sitePaths } from '../../src/deploy/site-base.js';
 import { UserError } from '../../src/util/errors.js';
+import { compileTemplate } from '../../src/util/handlebars.js';
+import { quote } from '../../src/util/shell.js';
 import { hostInfo } from '../fixtures/roles/host-info.js';
 
 const R = '20261122T034507Z-3f2a9c1';
@@ -84,6 +97,7 @@ test('python: a virtualenv per requirements, pruned after the deploy; supervisor
   t.deepEqual(needs.packages, ['python3-venv']);
   t.deepEqual(needs.supervisor, {
     command: 'serve --port $PORT',
+    prelude: '',
     programs: [
       { program: 'app-blue', args: 'web blue 8000', logName: 'blue' },
       { program: 'app-green', args: 'web green 8001', logName: 'green' },
@@ -128,6 +142,65 @@ test('node: the install command in the release, the same colors as python, nodej
   t.deepEqual(needs.packages, ['nodejs', 'npm']);
   t.is(needs.supervisor?.programs.length, 3);
   t.deepEqual(rt.hostPorts(s), [8000, 8001]);
+});
+
+test('node: node_modules/.bin first on PATH for the checks, build and migrations, and the programs', (t) => {
+  const s = site({ type: 'node' });
+  const rt = runtimeOf(s);
+  const paths = sitePaths(s, '/srv');
+  // A check (`jest`) is a tool of the release: found as npm scripts find it.
+  t.regex(
+    rt.inRelease(s, paths, R, 'jest --ci'),
+    /3<<'VD_[0-9a-f]+'\nPATH="\$PWD\/node_modules\/\.bin:\$PATH"; export PATH; jest --ci\nVD_/,
+  );
+  t.is(rt.roleNeeds(s, paths, hostInfo('h')).supervisor?.prelude, NODE_PATH);
+  // Python's programs have no prelude: their virtualenv is on PATH already.
+  const py = site({ type: 'python' });
+  t.is(runtimeOf(py).roleNeeds(py, sitePaths(py, '/srv'), hostInfo('h')).supervisor?.prelude, '');
+});
+
+test("the sites role's run script: a node program's command finds the release's node_modules/.bin", (t) => {
+  // The real template, run by sh on a site laid out in a temporary directory.
+  const root = mkdtempSync(join(tmpdir(), 'vd-run-sh-'));
+  try {
+    const release = join(root, 'releases', R);
+    mkdirSync(join(release, 'node_modules', '.bin'), { recursive: true });
+    writeFileSync(
+      join(release, 'node_modules', '.bin', 'serve-here'),
+      '#!/bin/sh\necho "served on $PORT by $0"\n',
+      {
+        mode: 0o755,
+      },
+    );
+    writeFileSync(join(release, '.env'), "GREETING='hi'\n");
+    mkdirSync(join(root, 'slots'));
+    symlinkSync(release, join(root, 'slots', 'blue'));
+    const render = (prelude: string) =>
+      compileTemplate(
+        readFileSync(
+          fileURLToPath(new URL('../../roles/sites/templates/run.sh.hbs', import.meta.url)),
+          'utf8',
+        ),
+      )({
+        name: 'app',
+        dir: root,
+        bluePort: 8000,
+        greenPort: 8001,
+        command: quote('serve-here && echo "$GREETING"'),
+        workers: [],
+        prelude,
+      });
+    const script = join(root, 'run.sh');
+    writeFileSync(script, render(NODE_PATH));
+    const out = execFileSync('sh', [script, 'web', 'blue', '8000'], { encoding: 'utf8' });
+    t.is(out, `served on 8000 by ${release}/node_modules/.bin/serve-here\nhi\n`);
+    // Without the prelude (a python site), the release's node_modules/.bin is not looked in.
+    writeFileSync(script, render(''));
+    const python = spawnSync('sh', [script, 'web', 'blue', '8000'], { encoding: 'utf8' });
+    t.not(python.status, 0);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });
 
 test('colors (python, node, docker): workers and the live color stop for migrations; blue/green switch', (t) => {

@@ -12,6 +12,13 @@ const schema = z.object({
 
 export type NodeSite = RuntimeSite<z.infer<typeof schema>>;
 
+/**
+ * The release's own tools (`node_modules/.bin`) first on `PATH`, as npm scripts have them: for the web
+ * and worker commands (`next start`), the checks, build and migrations (`jest`, `knex migrate:latest`)
+ * and the console alike.
+ */
+export const NODE_PATH = 'PATH="$PWD/node_modules/.bin:$PATH"; export PATH; ';
+
 export const node: DeployRuntime<NodeSite, typeof schema> = {
   ...supervisedRuntime,
   schema,
@@ -23,7 +30,8 @@ export const node: DeployRuntime<NodeSite, typeof schema> = {
     },
   ],
   cleanupSteps: () => [],
-  // The release's own tools (`node_modules/.bin`) come first, as in npm scripts.
-  consoleScript: (i) => supervisedConsole(i, 'PATH="$PWD/node_modules/.bin:$PATH"; export PATH; '),
-  roleNeeds: (site, paths) => supervisorNeeds(site, paths, ['nodejs', 'npm']),
+  inRelease: (_site, paths, release, command) =>
+    asApp(paths, releaseDir(paths, release), `${NODE_PATH}${command}`),
+  consoleScript: (i) => supervisedConsole(i, NODE_PATH),
+  roleNeeds: (site, paths) => supervisorNeeds(site, paths, ['nodejs', 'npm'], NODE_PATH),
 };

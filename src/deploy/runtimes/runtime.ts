@@ -84,7 +84,15 @@ export interface SiteRoleNeeds {
   /** Debian packages the runtime needs on the host. */
   packages: string[];
   /** Supervisor runs the site (the web command of each color and the workers); none for containers. */
-  supervisor?: { command: string; programs: SupervisorProgram[] };
+  supervisor?: {
+    command: string;
+    programs: SupervisorProgram[];
+    /**
+     * Shell run in the release before each program's command, after its `.env` and virtualenv: the
+     * runtime's own tools on `PATH` (node's `node_modules/.bin`). Empty for none.
+     */
+    prelude: string;
+  };
   /**
    * The nginx upstream include. `deploy`: created once (pointing at blue), then the deploy switches it;
    * `role`: written at each provision (the nodes of a swarm), and the vhost retries the next server.

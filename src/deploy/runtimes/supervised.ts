@@ -71,7 +71,12 @@ export function supervisedConsole(i: ConsoleInput, prelude = ''): string {
  * The supervisor programs of a site, for the role: one web program per color (`run web <color>
  * <port>`) and one per worker (`run worker <name>`). A site without `process.command` is refused.
  */
-export function supervisorNeeds(site: RuntimeSite, paths: SitePaths, packages: string[]): SiteRoleNeeds {
+export function supervisorNeeds(
+  site: RuntimeSite,
+  paths: SitePaths,
+  packages: string[],
+  prelude = '',
+): SiteRoleNeeds {
   if (!site.process.command) {
     throw new UserError(
       `site ${site.name}: a ${site.runtime.type} site needs process.command (what serves HTTP on $PORT)`,
@@ -83,6 +88,7 @@ export function supervisorNeeds(site: RuntimeSite, paths: SitePaths, packages: s
     packages,
     supervisor: {
       command: site.process.command,
+      prelude,
       programs: [
         ...COLORS.map((color) => ({
           program: paths.program(color),
