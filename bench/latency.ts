@@ -249,11 +249,12 @@ function render(
     '',
     'Wall-clock seconds of the whole command (median of the runs; all hosts at once). Link round trips:',
     'per host, counted by the proxy (a burst from the tool answered by a burst from sshd, handshakes',
-    'included). Expected: link round trips × added round trip, the least the link alone adds to the 0 ms',
-    "figure. Tool's own: Verdandi's `roundTrips` (commands sent), Ansible's ssh invocations.",
+    'included). Added: the median wall time minus the same figure at 0 ms; expected: link round trips ×',
+    "the added round trip, what the link alone should add (hosts run in parallel, so per host). Tool's",
+    "own: Verdandi's `roundTrips` (commands sent), Ansible's ssh invocations.",
     '',
-    "| added RTT | hosts | contestant | scenario | runs | wall s | 0 ms wall + expected s | link round trips / host | connections / host | tool's own round trips | CPU s |",
-    '|---|---|---|---|---|---|---|---|---|---|---|',
+    "| added RTT | hosts | contestant | scenario | runs | wall s | added s | expected s | link round trips / host | connections / host | tool's own round trips | CPU s |",
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   const base = (c: Cell) =>
     cells.find(
@@ -270,9 +271,11 @@ function render(
   for (const c of sorted) {
     const trips = median(c.linkRoundTrips);
     const zero = base(c);
-    const expected = zero ? median(zero.runs) / 1000 + (trips * c.rttMs) / 1000 : Number.NaN;
+    const added = zero ? (median(c.runs) - median(zero.runs)) / 1000 : Number.NaN;
+    const expected = (trips * c.rttMs) / 1000;
+    const cellS = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '–');
     lines.push(
-      `| ${c.rttMs} ms | ${c.hosts} | ${names[c.contestant]} | ${c.contestant === 'floor' ? '–' : c.kind} | ${c.runs.length} | ${seconds(median(c.runs))} | ${Number.isFinite(expected) ? expected.toFixed(2) : '–'} | ${trips} | ${median(c.connections)} | ${c.toolRoundTrips ?? '–'} | ${seconds(median(c.cpu))} |`,
+      `| ${c.rttMs} ms | ${c.hosts} | ${names[c.contestant]} | ${c.contestant === 'floor' ? '–' : c.kind} | ${c.runs.length} | ${seconds(median(c.runs))} | ${cellS(added)} | ${cellS(expected)} | ${trips} | ${median(c.connections)} | ${c.toolRoundTrips ?? '–'} | ${seconds(median(c.cpu))} |`,
     );
   }
   const notes = sorted.flatMap((c) =>
