@@ -172,13 +172,15 @@ exec ssh "$@"
 `;
 
 /**
- * `sshCommonArgs`: more ssh options for every host (`ansible_ssh_common_args`), such as a ProxyJump.
+ * `sshCommonArgs`: more ssh options for every host (`ansible_ssh_common_args`), such as a ProxyJump;
+ * `timeoutS`: Ansible's connection timeout (its default is 10 s).
  */
 export async function writeAnsibleFiles(
   dir: string,
   hosts: BenchHost[],
   forks: number,
   sshCommonArgs?: string,
+  timeoutS?: number,
 ): Promise<AnsibleFiles> {
   await mkdir(dir, { recursive: true });
   const inventory = join(dir, 'hosts.ini');
@@ -212,6 +214,7 @@ export async function writeAnsibleFiles(
       'interpreter_python = /usr/bin/python3',
       'retry_files_enabled = False',
       'deprecation_warnings = False',
+      ...(timeoutS === undefined ? [] : [`timeout = ${timeoutS}`]),
       '',
       '[ssh_connection]',
       'pipelining = True',
