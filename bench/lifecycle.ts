@@ -25,8 +25,11 @@ export async function withTestHosts<T>(
     opts.log(`${signal}: stopping the test hosts`);
     void stop().finally(() => process.exit(130));
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  // `on`, not `once`: a `once` listener is removed before it runs, and signal-exit (under ora, which
+  // the test-host code loads) then finds itself the only listener and re-raises the signal, killing the
+  // process before the hosts are stopped.
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
     // Booting is inside the try: hosts of a batch that booted before another failed are stopped too.
     const hosts = await bootHosts(names, 10, opts.log);
