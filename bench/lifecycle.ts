@@ -25,9 +25,8 @@ export async function withTestHosts<T>(
     opts.log(`${signal}: stopping the test hosts`);
     void stop().finally(() => process.exit(130));
   };
-  // `on`, not `once`: a `once` listener is removed before it runs, and signal-exit (under ora, which
-  // the test-host code loads) then finds itself the only listener and re-raises the signal, killing the
-  // process before the hosts are stopped.
+  // `on`, not `once`: a second Ctrl-C while the hosts stop must not kill the process half-way (the
+  // listener is removed once they are stopped).
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
