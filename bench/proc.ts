@@ -34,6 +34,8 @@ export interface SpawnOptions {
 }
 
 const GNU_TIME = '/usr/bin/time';
+/** How long a process's pipes are still read after it exited (see runTimed). */
+const PIPES_AFTER_EXIT_MS = 2_000;
 let cpuFileCounter = 0;
 
 /** Runs the command under GNU time, then reads the CPU time and peak memory it wrote. */
@@ -79,14 +81,36 @@ export function runTimed(command: string, args: string[], opts: SpawnOptions = {
       if (timer) clearTimeout(timer);
       reject(e);
     });
-    child.once('close', (code) => {
+    // Timed to the process's exit, not to the close of its pipes, which a process it left behind may
+    // hold open: a daemon it forked would otherwise add its whole life to the figure. Checked for
+    // Ansible's ControlPersist masters (they outlive ansible-playbook by 60 s): with Ansible 2.14 they
+    // do not hold them (ssh runs with pipes of Ansible's own, its masters keep only those), the pipes
+    // closed within 1 ms of the exit, with and without GNU time. The output is read until the pipes
+    // close or PIPES_AFTER_EXIT_MS after the exit, whichever comes first.
+    let exitedAt: bigint | undefined;
+    let exitCode: number | null = null;
+    let finished = false;
+    const finish = () => {
+      if (finished) return;
+      finished = true;
       if (timer) clearTimeout(timer);
+      child.stdout?.destroy();
+      child.stderr?.destroy();
       resolve({
-        code: timedOut ? 124 : (code ?? 255),
+        code: timedOut ? 124 : (exitCode ?? 255),
         stdout: Buffer.concat(out).toString('utf8'),
         stderr: Buffer.concat(err).toString('utf8'),
-        ms: Number(process.hrtime.bigint() - started) / 1e6,
+        ms: Number((exitedAt ?? process.hrtime.bigint()) - started) / 1e6,
       });
+    };
+    child.once('exit', (code) => {
+      exitedAt = process.hrtime.bigint();
+      exitCode = code;
+      setTimeout(finish, PIPES_AFTER_EXIT_MS);
+    });
+    child.once('close', (code) => {
+      exitCode ??= code;
+      finish();
     });
     if (opts.input !== undefined && child.stdin) {
       child.stdin.on('error', () => {}); // the program may exit before reading everything

@@ -5,13 +5,14 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import type { CheckScaleFigure } from './check-scale.js';
 import type { CopiesFigure } from './copies.js';
+import { machineLine } from './machine.js';
 import { median } from './proc.js';
 import type { Figure, Results, Scenario } from './run.js';
 import { perHost, type SimFigure } from './simulated.js';
 
 /** Each run writes its own block, named by `--label`: the blocks of other labels stay as they are. */
-const begin = (label: string) =>
-  `<!-- bench:begin ${label} (written by bench/run.ts: do not edit by hand) -->`;
+const begin = (label: string, by = 'bench/run.ts') =>
+  `<!-- bench:begin ${label} (written by ${by}: do not edit by hand) -->`;
 const end = (label: string) => `<!-- bench:end ${label} -->`;
 
 const s = (ms: number) => (Number.isFinite(ms) ? (ms / 1000).toFixed(2) : '–');
@@ -380,7 +381,7 @@ export function renderResults(r: Results, label: string): string {
     '',
     `Produced by \`${r.command}\` (started ${r.startedAt}, ${r.totalSeconds.toFixed(0)} s in all).`,
     '',
-    `Machine: ${m.nproc} cores (${m.cpu}), ${m.memory}, kernel ${m.kernel}; Node ${m.node}; ${m.ansible}; ${m.openssh}.`,
+    `Machine: ${machineLine(m)}`,
     `Load average (1 min) at the start: ${r.loadBefore.toFixed(2)}, at the end: ${r.loadAfter.toFixed(2)}.`,
     '',
     'Times are wall-clock seconds of the whole command, medians of the runs; "in-process" is Verdandi\'s own',
@@ -448,10 +449,21 @@ How it is run and what it measures: see bench/run.ts. The blocks below are rewri
 `;
 
 export async function writeReport(file: string, r: Results, label: string): Promise<void> {
+  await writeBlock(file, label, renderResults(r, label));
+}
+
+/**
+ * Replaces the block `label` of `file` (markers included) with `block`, which starts and ends with
+ * its markers (`blockMarkers`); a new label's block goes at the end.
+ */
+export async function writeBlock(file: string, label: string, block: string, by = 'bench/run.ts') {
   let text = await readFile(file, 'utf8').catch(() => SKELETON);
-  const [b, e] = [begin(label), end(label)];
+  const [b, e] = [begin(label, by), end(label)];
   if (!text.includes(b) || !text.includes(e)) text = `${text.trimEnd()}\n\n${b}\n${e}\n`;
   const before = text.slice(0, text.indexOf(b));
   const after = text.slice(text.indexOf(e) + e.length);
-  await writeFile(file, `${before}${renderResults(r, label)}${after}`);
+  await writeFile(file, `${before}${block}${after}`);
 }
+
+/** The markers of a block written by another driver than run.ts. */
+export const blockMarkers = (label: string, by: string) => [begin(label, by), end(label)] as const;

@@ -37,7 +37,7 @@
  * machine's load hits all of them; each figure is the median of the runs.
  */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { cpus, freemem, release, tmpdir, totalmem } from 'node:os';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type CheckResult, checkScenario } from './check.js';
@@ -53,6 +53,7 @@ import {
   seedHosts,
   stopHosts,
 } from './hosts.js';
+import { machineInfo } from './machine.js';
 import { loadAverage, median, runTimed, seconds } from './proc.js';
 import { writeReport } from './report.js';
 import { type SimResult, simulatedScenario } from './simulated.js';
@@ -227,22 +228,6 @@ function hostsNeeded(cli: Cli): number {
     cli.scenarios.includes('copies') ? 1 : 0,
     cli.scenarios.includes('many-hosts') ? cli.simBackends : 0,
   );
-}
-
-async function machineInfo(): Promise<Record<string, string>> {
-  const version = async (cmd: string, args: string[]) => {
-    const r = await runTimed(cmd, args).catch(() => undefined);
-    return r ? `${r.stdout}${r.stderr}`.trim().split('\n')[0] : 'not found';
-  };
-  return {
-    nproc: String(cpus().length),
-    cpu: cpus()[0]?.model ?? '?',
-    memory: `${(totalmem() / 2 ** 30).toFixed(1)} GiB (free at start: ${(freemem() / 2 ** 30).toFixed(1)} GiB)`,
-    kernel: release(),
-    node: process.version,
-    ansible: await version('ansible-playbook', ['--version']),
-    openssh: await version('ssh', ['-V']),
-  };
 }
 
 /** `verdandi --help`: a loop of spawns (median), plus hyperfine when it is installed. */

@@ -70,7 +70,7 @@ const playbook = new URL('./sim-work.ts', import.meta.url).pathname;
 const RULE_COMMENT = 'verdandi-bench-many-hosts';
 
 /** Runs a build-machine command inside the backend's network namespace (iptables lives in /sbin). */
-function inNamespace(host: BenchHost, command: string[]) {
+export function inNamespace(host: BenchHost, command: string[]) {
   return runOk('ip', ['netns', 'exec', namespaceName(host.name), ...command], {
     env: { ...process.env, PATH: pathWithSbin() },
   });
@@ -96,18 +96,25 @@ export async function prepareBackends(
       () => false,
     );
     if (!present) await inNamespace(host, ['iptables', '-t', 'nat', '-A', ...rule, ...target]);
-    const limit = maxConnections + 100;
-    await sshOk(
-      host,
-      [
-        'set -e',
-        `printf 'MaxStartups ${limit}\\nMaxSessions ${limit}\\n' > /etc/ssh/sshd_config.d/bench-many-hosts.conf`,
-        'sshd -t',
-        'systemctl reload ssh',
-      ].join('\n'),
-    );
-    await waitForSshd(host);
+    await raiseMaxStartups(host, maxConnections + 100);
   });
+}
+
+/**
+ * sshd of `host` accepts `limit` unauthenticated connections at once (and sessions per connection)
+ * instead of OpenSSH's default of 10, past which it drops new ones at random.
+ */
+export async function raiseMaxStartups(host: BenchHost, limit: number): Promise<void> {
+  await sshOk(
+    host,
+    [
+      'set -e',
+      `printf 'MaxStartups ${limit}\\nMaxSessions ${limit}\\n' > /etc/ssh/sshd_config.d/bench-many-hosts.conf`,
+      'sshd -t',
+      'systemctl reload ssh',
+    ].join('\n'),
+  );
+  await waitForSshd(host);
 }
 
 /** sshd re-executes itself on a reload: for a moment nothing listens (connection refused). */
@@ -121,7 +128,7 @@ async function waitForSshd(host: BenchHost): Promise<void> {
 }
 
 /** Simulated host i (0-based): its name, backend and port. */
-function simulatedHosts(backends: BenchHost[], count: number, firstPort: number) {
+export function simulatedHosts(backends: BenchHost[], count: number, firstPort: number) {
   return Array.from({ length: count }, (_, i) => {
     const backend = backends[i % backends.length];
     return {

@@ -171,10 +171,16 @@ printf '%s\\n' "$*" >> "$BENCH_SSH_LOG"
 exec ssh "$@"
 `;
 
+/**
+ * `sshCommonArgs`: more ssh options for every host (`ansible_ssh_common_args`), such as a ProxyJump;
+ * `timeoutS`: Ansible's connection timeout (its default is 10 s).
+ */
 export async function writeAnsibleFiles(
   dir: string,
   hosts: BenchHost[],
   forks: number,
+  sshCommonArgs?: string,
+  timeoutS?: number,
 ): Promise<AnsibleFiles> {
   await mkdir(dir, { recursive: true });
   const inventory = join(dir, 'hosts.ini');
@@ -187,6 +193,7 @@ export async function writeAnsibleFiles(
         `ansible_port=${h.port}`,
         `ansible_user=${h.user}`,
         ...(h.key ? [`ansible_ssh_private_key_file=${h.key}`] : []),
+        ...(sshCommonArgs ? [`ansible_ssh_common_args=${JSON.stringify(sshCommonArgs)}`] : []),
       ].join(' '),
     );
   }
@@ -207,6 +214,7 @@ export async function writeAnsibleFiles(
       'interpreter_python = /usr/bin/python3',
       'retry_files_enabled = False',
       'deprecation_warnings = False',
+      ...(timeoutS === undefined ? [] : [`timeout = ${timeoutS}`]),
       '',
       '[ssh_connection]',
       'pipelining = True',
@@ -231,6 +239,7 @@ export async function runAnsible(
   hosts: BenchHost[],
   message: string,
   runId: string,
+  playbook = ansiblePlaybook,
 ): Promise<RunOutcome> {
   const controlDir = join(files.dir, `cp-${runId}`);
   await mkdir(controlDir, { recursive: true });
@@ -245,7 +254,7 @@ export async function runAnsible(
   };
   const res = await runTimed(
     'ansible-playbook',
-    [ansiblePlaybook, '-e', JSON.stringify({ bench_message: message })],
+    [playbook, '-e', JSON.stringify({ bench_message: message })],
     { cwd: files.dir, env, timeoutMs: 1_800_000, cpu: true },
   );
   const invocations = (await readFile(files.sshLog, 'utf8')).split('\n').filter(Boolean);
@@ -253,13 +262,13 @@ export async function runAnsible(
   for (const line of res.stdout.split('\n')) {
     const m = RECAP.exec(line);
     if (!m || !hosts.some((h) => h.name === m[1])) continue;
-    const address = hosts.find((h) => h.name === m[1])!.address;
+    const host = hosts.find((h) => h.name === m[1])!;
     hostsOut.set(m[1], {
       ok: Number(m[2]),
       changed: Number(m[3]),
       unreachable: Number(m[4]) > 0,
       failed: Number(m[5]),
-      roundTrips: invocations.filter((args) => args.split(' ').includes(address)).length,
+      roundTrips: invocations.filter((args) => invokes(args, host)).length,
     });
   }
   await closeControlMasters(controlDir);
@@ -271,6 +280,16 @@ export async function runAnsible(
     hosts: hostsOut,
     output: `${res.stdout}\n${res.stderr}`,
   };
+}
+
+/**
+ * Whether one logged ssh invocation went to `host`: its address, and its port when several hosts share
+ * an address (ports of one machine, or of the latency proxies on 127.0.0.1): Ansible passes
+ * `-o Port=N` for an `ansible_port`.
+ */
+function invokes(args: string, host: BenchHost): boolean {
+  const words = args.split(' ');
+  return words.includes(host.address) && (host.port === 22 || words.includes(`Port=${host.port}`));
 }
 
 async function closeControlMasters(controlDir: string): Promise<void> {

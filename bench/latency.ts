@@ -1,0 +1,379 @@
+/**
+ * The latency benchmark (`npm run bench:latency`, issue 25): Verdandi, Ansible and raw ssh over a slow
+ * link. This kernel has no `netem`, so a TCP proxy of ours (latency-proxy.ts) sits between the tools and
+ * each test host's sshd and holds every byte half the round trip in each direction.
+ *
+ *   npm run bench:latency                          1 host, round trips of 0, 50, 150 ms, 3 runs each
+ *   npm run bench:latency -- --hosts 1,5 --rtt 0,50,150 --runs 3 --label latency
+ *
+ * Options: --hosts 1 (counts of hosts, the first N of hl-lat1..)  --rtt 0,50,150 (added round trip,
+ * ms)  --runs 3  --no-ansible  --keep-hosts  --label latency  --out bench/RESULTS.md
+ *
+ * For each added round trip, on the same hosts, in one run, the contestants alternating:
+ *   floor       `ssh host true`, one plain OpenSSH call per host, all hosts at once
+ *   Verdandi    `verdandi provision` of the roles twinpkg, twin, twinsvc (roles/): the benchmark's work
+ *               as a team would split it; no-change, and one-change (one template var: one file
+ *               written, its handler restarts nginx)
+ *   Ansible     `ansible-playbook ansible/work.yml`, the same work, configured as run.ts does
+ *               (pipelining, ControlPersist, forks = hosts, a cold ControlPath per run)
+ * Round trips: what the proxy saw (a client burst answered by a server burst, handshakes included),
+ * per host; and each tool's own count (Verdandi's `roundTrips`, Ansible's ssh invocations).
+ */
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { type BenchHost, checkReachable, seedHosts, sshArgs } from './hosts.js';
+import { LatencyProxy, type LinkStats } from './latency-proxy.js';
+import { withTestHosts } from './lifecycle.js';
+import { machineInfo, machineLine } from './machine.js';
+import { loadAverage, median, runTimed, seconds } from './proc.js';
+import { blockMarkers, writeBlock } from './report.js';
+import {
+  type AnsibleFiles,
+  allOk,
+  type RunOutcome,
+  repoRoot,
+  runAnsible,
+  runVerdandiProvision,
+  writeAnsibleFiles,
+  writeVerdandiInventory,
+} from './tools.js';
+
+const ROLES = ['twinpkg', 'twin', 'twinsvc'];
+const BASE_MESSAGE = 'hello';
+const rolesDir = new URL('./roles', import.meta.url).pathname;
+const log = (line: string) => process.stderr.write(`[latency] ${line}\n`);
+
+type Contestant = 'floor' | 'verdandi' | 'ansible';
+type Kind = 'no-change' | 'one-change';
+
+/** One cell of the table: a contestant, a scenario, an added round trip, a host count. */
+interface Cell {
+  contestant: Contestant;
+  kind: Kind;
+  rttMs: number;
+  hosts: number;
+  runs: number[];
+  cpu: number[];
+  /** Per host, per run: round trips the proxy saw, connections it carried. */
+  linkRoundTrips: number[];
+  connections: number[];
+  /** The tool's own count per host (first run): Verdandi's roundTrips, Ansible's ssh invocations. */
+  toolRoundTrips?: number;
+  notes: string[];
+}
+
+function parseCli() {
+  const { values } = parseArgs({
+    options: {
+      hosts: { type: 'string', default: '1' },
+      rtt: { type: 'string', default: '0,50,150' },
+      runs: { type: 'string', default: '3' },
+      'no-ansible': { type: 'boolean', default: false },
+      'keep-hosts': { type: 'boolean', default: false },
+      label: { type: 'string', default: 'latency' },
+      out: { type: 'string', default: join(repoRoot, 'bench', 'RESULTS.md') },
+    },
+    allowPositionals: false,
+  });
+  const list = (name: string, v: string, min: number) =>
+    v.split(',').map((x) => {
+      const n = Number(x.trim());
+      if (!Number.isInteger(n) || n < min) throw new Error(`--${name}: ${x} is not a whole number ≥ ${min}`);
+      return n;
+    });
+  const runs = list('runs', values.runs, 1)[0];
+  return {
+    counts: list('hosts', values.hosts, 1).sort((a, b) => a - b),
+    rtts: list('rtt', values.rtt, 0),
+    runs,
+    ansible: !values['no-ansible'],
+    keepHosts: values['keep-hosts'],
+    label: values.label,
+    out: values.out,
+  };
+}
+
+/** The hosts as the tools see them through the proxies: 127.0.0.1, each its own port. */
+const throughProxies = (hosts: BenchHost[], ports: number[]): BenchHost[] =>
+  hosts.map((h, i) => ({ ...h, address: '127.0.0.1', port: ports[i] }));
+
+/** `ssh host true` on every host at once: the floor, one handshake and one command per host. */
+async function floor(hosts: BenchHost[]): Promise<RunOutcome> {
+  const started = process.hrtime.bigint();
+  const results = await Promise.all(
+    hosts.map((h) => runTimed('ssh', sshArgs(h, 'true'), { timeoutMs: 120_000, cpu: true })),
+  );
+  const ms = Number(process.hrtime.bigint() - started) / 1e6;
+  return {
+    tool: 'raw',
+    ms,
+    cpuMs: results.reduce((sum, r) => sum + (r.cpuMs ?? 0), 0),
+    code: results.find((r) => r.code !== 0)?.code ?? 0,
+    hosts: new Map(
+      hosts.map((h, i) => [
+        h.name,
+        {
+          ok: results[i].code === 0 ? 1 : 0,
+          changed: 0,
+          failed: results[i].code === 0 ? 0 : 1,
+          unreachable: results[i].code === 255,
+          roundTrips: 1,
+        },
+      ]),
+    ),
+    output: results.map((r, i) => `${hosts[i].name}: exit ${r.code} ${r.stderr}`).join('\n'),
+  };
+}
+
+/** Why a run is not what its scenario expects (every host reached, the right changed count), or undefined. */
+function problem(run: RunOutcome, hosts: number, kind: Kind): string | undefined {
+  if (run.hosts.size !== hosts || !allOk(run))
+    return `${run.tool} failed (exit ${run.code}): ${run.output.trim().split('\n').slice(-8).join(' | ')}`;
+  // One-change: the site file and the handler's restart, for both tools.
+  const want = kind === 'no-change' ? 0 : 2;
+  const odd = [...run.hosts.entries()].find(([, h]) => run.tool !== 'raw' && h.changed !== want);
+  return odd ? `${run.tool}: changed=${odd[1].changed} on ${odd[0]}, expected ${want}` : undefined;
+}
+
+interface Setup {
+  hosts: BenchHost[];
+  inventory: string;
+  ansible: AnsibleFiles;
+  proxies: LatencyProxy[];
+}
+
+class LatencyBench {
+  readonly cells: Cell[] = [];
+  private messages = 0;
+  /** The message every host's site has now: no-change runs pass it, one-change runs a new one. */
+  private current = BASE_MESSAGE;
+
+  constructor(private readonly cli: ReturnType<typeof parseCli>) {}
+
+  private cell(contestant: Contestant, kind: Kind, rttMs: number, hosts: number): Cell {
+    let c = this.cells.find(
+      (x) => x.contestant === contestant && x.kind === kind && x.rttMs === rttMs && x.hosts === hosts,
+    );
+    if (!c) {
+      c = {
+        contestant,
+        kind,
+        rttMs,
+        hosts,
+        runs: [],
+        cpu: [],
+        linkRoundTrips: [],
+        connections: [],
+        notes: [],
+      };
+      this.cells.push(c);
+    }
+    return c;
+  }
+
+  /** One run of a contestant, with what the proxies saw during it. */
+  private async measure(s: Setup, contestant: Contestant, kind: Kind, rttMs: number): Promise<void> {
+    const message = kind === 'one-change' ? `bench change ${++this.messages}` : this.current;
+    for (const p of s.proxies) p.takeStats();
+    const run =
+      contestant === 'floor'
+        ? await floor(s.hosts)
+        : contestant === 'verdandi'
+          ? await runVerdandiProvision(s.inventory, s.hosts.length, { twin_message: message })
+          : await runAnsible(s.ansible, s.hosts, message, `r${this.messages}-${Date.now()}`);
+    const link = s.proxies.map((p) => p.takeStats());
+    const cell = this.cell(contestant, kind, rttMs, s.hosts.length);
+    const bad = problem(run, s.hosts.length, kind);
+    if (bad) {
+      cell.notes.push(`run ${cell.runs.length + 1}: ${bad}`.slice(0, 400));
+      log(`warning: ${bad}`);
+    }
+    if (allOk(run) && kind === 'one-change') this.current = message;
+    cell.runs.push(run.ms);
+    if (run.cpuMs !== undefined) cell.cpu.push(run.cpuMs);
+    cell.linkRoundTrips.push(perHost(link, (l) => l.roundTrips));
+    cell.connections.push(perHost(link, (l) => l.connections));
+    if (contestant !== 'floor')
+      cell.toolRoundTrips ??= median([...run.hosts.values()].map((h) => h.roundTrips));
+    log(
+      `rtt ${rttMs} ms, ${s.hosts.length} host(s), ${contestant} ${kind}: ${seconds(run.ms)} s, ` +
+        `${cell.linkRoundTrips.at(-1)} link round trips per host`,
+    );
+  }
+
+  /** Every contestant, `runs` rounds, their order turning each round. */
+  async rtt(s: Setup, rttMs: number): Promise<void> {
+    const tools: Contestant[] = this.cli.ansible ? ['verdandi', 'ansible'] : ['verdandi'];
+    const noChange: Contestant[] = ['floor', ...tools];
+    // Untimed: Verdandi's compile cache, Python's bytecode, the path through the new proxies. It also
+    // brings hosts a smaller count left out up to the current message (their changes are expected).
+    for (const c of noChange) {
+      const cell = this.cell(c, 'no-change', rttMs, s.hosts.length);
+      const notesBefore = cell.notes.length;
+      await this.measure(s, c, 'no-change', rttMs);
+      for (const key of ['runs', 'cpu', 'linkRoundTrips', 'connections'] as const) cell[key].pop();
+      cell.toolRoundTrips = undefined;
+      cell.notes.splice(notesBefore); // logged by measure, not a timed run
+    }
+    for (let r = 0; r < this.cli.runs; r++) {
+      const shift = r % noChange.length;
+      for (const c of [...noChange.slice(shift), ...noChange.slice(0, shift)])
+        await this.measure(s, c, 'no-change', rttMs);
+      for (const c of r % 2 === 0 ? tools : [...tools].reverse())
+        await this.measure(s, c, 'one-change', rttMs);
+    }
+  }
+}
+
+/** The median over hosts of one link figure. */
+const perHost = (link: LinkStats[], pick: (l: LinkStats) => number) => median(link.map(pick));
+
+function render(
+  cells: Cell[],
+  cli: ReturnType<typeof parseCli>,
+  meta: { command: string; startedAt: string; machine: Record<string, string>; load: [number, number] },
+  totalS: number,
+): string {
+  const [b, e] = blockMarkers(cli.label, 'bench/latency.ts');
+  const names: Record<Contestant, string> = {
+    floor: '`ssh host true` (floor)',
+    verdandi: 'Verdandi provision',
+    ansible: 'ansible-playbook',
+  };
+  const lines = [
+    b,
+    '',
+    `Produced by \`${meta.command}\` (started ${meta.startedAt}, ${totalS.toFixed(0)} s in all).`,
+    '',
+    `Machine: ${machineLine(meta.machine)}`,
+    `Load average (1 min) at the start: ${meta.load[0].toFixed(2)}, at the end: ${meta.load[1].toFixed(2)}.`,
+    '',
+    'Wall-clock seconds of the whole command (median of the runs; all hosts at once). Link round trips:',
+    'per host, counted by the proxy (a burst from the tool answered by a burst from sshd, handshakes',
+    'included). Added: the median wall time minus the same figure at 0 ms; expected: link round trips ×',
+    "the added round trip, what the link alone should add (hosts run in parallel, so per host). Tool's",
+    "own: Verdandi's `roundTrips` (commands sent), Ansible's ssh invocations.",
+    '',
+    "| added RTT | hosts | contestant | scenario | runs | wall s | added s | expected s | link round trips / host | connections / host | tool's own round trips | CPU s |",
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  const base = (c: Cell) =>
+    cells.find(
+      (x) => x.contestant === c.contestant && x.kind === c.kind && x.hosts === c.hosts && x.rttMs === 0,
+    );
+  const sorted = [...cells].sort(
+    (x, y) =>
+      x.hosts - y.hosts ||
+      x.rttMs - y.rttMs ||
+      ['floor', 'verdandi', 'ansible'].indexOf(x.contestant) -
+        ['floor', 'verdandi', 'ansible'].indexOf(y.contestant) ||
+      x.kind.localeCompare(y.kind),
+  );
+  for (const c of sorted) {
+    const trips = median(c.linkRoundTrips);
+    const zero = base(c);
+    const added = zero ? (median(c.runs) - median(zero.runs)) / 1000 : Number.NaN;
+    const expected = (trips * c.rttMs) / 1000;
+    const cellS = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '–');
+    lines.push(
+      `| ${c.rttMs} ms | ${c.hosts} | ${names[c.contestant]} | ${c.contestant === 'floor' ? '–' : c.kind} | ${c.runs.length} | ${seconds(median(c.runs))} | ${cellS(added)} | ${cellS(expected)} | ${trips} | ${median(c.connections)} | ${c.toolRoundTrips ?? '–'} | ${seconds(median(c.cpu))} |`,
+    );
+  }
+  const notes = sorted.flatMap((c) =>
+    c.notes.map((n) => `- ${c.rttMs} ms, ${c.hosts} host(s), ${c.contestant} ${c.kind}: ${n}`),
+  );
+  if (notes.length > 0) lines.push('', '### Notes', '', ...notes);
+  lines.push('', '<details><summary>Every run (seconds)</summary>', '');
+  for (const c of sorted)
+    lines.push(
+      `- ${c.rttMs} ms, ${c.hosts} host(s), ${c.contestant} ${c.kind}: ${c.runs.map((ms) => seconds(ms)).join(' ')} (link round trips ${c.linkRoundTrips.join(' ')})`,
+    );
+  lines.push('', '</details>', '', e);
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const cli = parseCli();
+  const started = Date.now();
+  const meta = {
+    command: `npm run bench:latency${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+    startedAt: new Date().toISOString(),
+    machine: await machineInfo(),
+    load: [await loadAverage(), 0] as [number, number],
+  };
+  const max = cli.counts.at(-1)!;
+  const names = Array.from({ length: max }, (_, i) => `hl-lat${i + 1}`);
+  const workDir = await mkdtemp(join(tmpdir(), 'verdandi-latency-'));
+  const proxies: LatencyProxy[] = [];
+  const bench = new LatencyBench(cli);
+  const checkpoint = async () => {
+    meta.load[1] = await loadAverage();
+    await writeBlock(
+      cli.out,
+      cli.label,
+      render(bench.cells, cli, meta, (Date.now() - started) / 1000),
+      'bench/latency.ts',
+    );
+  };
+  await withTestHosts(
+    names,
+    {
+      keep: cli.keepHosts,
+      log,
+      cleanUp: async () => {
+        await Promise.all(proxies.map((p) => p.close()));
+        await rm(workDir, { recursive: true, force: true });
+      },
+    },
+    async (all) => {
+      await checkReachable(all);
+      await seedHosts(all, log);
+      // The project: its roles/ is where `provision` finds the twin roles.
+      const project = join(workDir, 'project');
+      await mkdir(project, { recursive: true });
+      await symlink(rolesDir, join(project, 'roles'));
+      // Untimed, straight to the hosts: converged once, so every timed run starts converged.
+      const direct = await writeVerdandiInventory(project, all, ROLES, 'direct.yml');
+      const converge = await runVerdandiProvision(direct, all.length, { twin_message: BASE_MESSAGE });
+      if (!allOk(converge)) throw new Error(`the converge run failed: ${converge.output.slice(-2000)}`);
+      log(`converged ${all.length} host(s) in ${seconds(converge.ms)} s`);
+      for (const count of cli.counts) {
+        for (const rttMs of cli.rtts) {
+          const hosts = all.slice(0, count);
+          const mine = hosts.map(
+            (h) => new LatencyProxy({ targetHost: h.address, targetPort: h.port, oneWayMs: rttMs / 2 }),
+          );
+          proxies.push(...mine);
+          const ports = await Promise.all(mine.map((p) => p.listen()));
+          const proxied = throughProxies(hosts, ports);
+          const dir = join(workDir, `n${count}-rtt${rttMs}`);
+          const setup: Setup = {
+            hosts: proxied,
+            inventory: await writeVerdandiInventory(project, proxied, ROLES, `n${count}-rtt${rttMs}.yml`),
+            ansible: await writeAnsibleFiles(dir, proxied, count),
+            proxies: mine,
+          };
+          log(`--- ${count} host(s), added round trip ${rttMs} ms ---`);
+          await bench.rtt(setup, rttMs);
+          await Promise.all(mine.map((p) => p.close()));
+          await checkpoint();
+        }
+      }
+    },
+  );
+  await checkpoint();
+  await writeFile(
+    join(dirname(cli.out), `results-${cli.label}.json`),
+    `${JSON.stringify({ ...meta, cells: bench.cells }, null, 2)}\n`,
+  );
+  log(`done in ${seconds(Date.now() - started)} s: ${cli.out}`);
+}
+
+try {
+  await main();
+} catch (err) {
+  log(err instanceof Error ? (err.stack ?? err.message) : String(err));
+  process.exitCode = 1;
+}
