@@ -18,7 +18,7 @@ test('the three twin roles are the tasks of work.ts, in order, with the same han
   const host = hostInfo('hl-lat1');
   const play = work.plays[0];
   if (typeof play.tasks !== 'function') throw new Error('work.ts builds its tasks per host');
-  const fromPlay = flat(await play.tasks({ ...host, vars: { bench_message: 'bench change 7' } }));
+  const fromPlay = flat(await play.tasks({ ...host, vars: { bench_message: 'bench change 7' } }, {}));
   const fromRoles = [
     ...flat(await twinpkg.tasks(twinpkg.vars.parse({}), host)),
     ...flat(await twin.tasks(twin.vars.parse({ twin_message: 'bench change 7' }), host)),
