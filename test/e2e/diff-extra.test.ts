@@ -141,6 +141,8 @@ const REMOVE_FROM_LOCALE_GEN = (name: string) =>
 
 const twin = useAnsibleTwin(test, 'hxdif-x', (local): TwinCase[] => {
   const { tarball, keyFile } = buildRepository(local, 'difhello');
+  /** The repository's file in sources.list.d, whichever its format. */
+  const sourcesFile = (name: string): Probe => `sh:ls /etc/apt/sources.list.d | grep '^${name}\\.' || echo none`;
   const keyring = (name: string) => `/etc/apt/keyrings/${name}.gpg`;
   /** The repository in both tools: Ansible copies the key and writes a one-line source. */
   const repository = (name: string, uri: string): TwinTask => ({
@@ -152,7 +154,7 @@ const twin = useAnsibleTwin(test, 'hxdif-x', (local): TwinCase[] => {
     ],
   });
   const sourcesDiffer = (name: string) => ({
-    probe: `sh:ls /etc/apt/sources.list.d | grep ${name}` as Probe,
+    probe: sourcesFile(name),
     verdandi: `${name}.sources`,
     ansible: `${name}.list`,
     why: 'Verdandi writes a deb822 .sources file (the format of deb822_repository, Ansible 2.15 and later); Ansible 2.14 has only apt_repository, a one-line .list',
@@ -202,7 +204,7 @@ const twin = useAnsibleTwin(test, 'hxdif-x', (local): TwinCase[] => {
       drift: `rm ${keyring('difrepo')} && apt-get remove -y -qq difhello >/dev/null`,
       probes: [
         `path:${keyring('difrepo')}`,
-        'sh:ls /etc/apt/sources.list.d | grep difrepo',
+        sourcesFile('difrepo'),
         'sh:apt-cache madison difhello',
         'package:difhello',
         'path:/usr/share/difhello/README',
@@ -214,7 +216,7 @@ const twin = useAnsibleTwin(test, 'hxdif-x', (local): TwinCase[] => {
       setup: `mkdir -p ${D}/repo2 /etc/apt/keyrings && echo '${tarball}' | base64 -d | tar -xz -C ${D}/repo2 && echo 'an old key' > ${keyring('difrepo2')}`,
       tasks: [repository('difrepo2', `file://${D}/repo2`)],
       drift: `echo 'an old key' > ${keyring('difrepo2')}`,
-      probes: [`path:${keyring('difrepo2')}`, 'sh:ls /etc/apt/sources.list.d | grep difrepo2'],
+      probes: [`path:${keyring('difrepo2')}`, sourcesFile('difrepo2')],
       differences: { state: [sourcesDiffer('difrepo2')] },
     },
     {
@@ -236,7 +238,7 @@ const twin = useAnsibleTwin(test, 'hxdif-x', (local): TwinCase[] => {
         },
       ],
       drift: `echo 'a key' > ${keyring('difgone')}`,
-      probes: [`path:${keyring('difgone')}`, 'sh:ls /etc/apt/sources.list.d | grep difgone || echo none'],
+      probes: [`path:${keyring('difgone')}`, sourcesFile('difgone')],
     },
     {
       name: 'timer-calendar',
@@ -275,7 +277,8 @@ const twin = useAnsibleTwin(test, 'hxdif-x', (local): TwinCase[] => {
           name: 'timer-absent: systemdTimer',
           verdandi: ['systemdTimer', { timer: 'dif-old', state: 'absent' }],
           ansible: [
-            { systemd: { name: 'dif-old.timer', enabled: false, state: 'stopped' } },
+            // The systemd module fails on a unit that does not exist: a role removing a unit ignores it.
+            { systemd: { name: 'dif-old.timer', enabled: false, state: 'stopped' }, failed_when: false },
             { file: { path: '/etc/systemd/system/dif-old.timer', state: 'absent' } },
             { file: { path: '/etc/systemd/system/dif-old.service', state: 'absent' } },
           ],
@@ -401,8 +404,18 @@ const twin = useAnsibleTwin(test, 'hxdif-x', (local): TwinCase[] => {
           ansible: { 'ansible.posix.mount': { path: `${D}/mnt-gone`, state: 'absent' } },
         },
       ],
-      drift: `echo 'tmpfs ${D}/mnt-gone tmpfs size=1m 0 0' >> /etc/fstab && mount ${D}/mnt-gone`,
+      drift: `mkdir -p ${D}/mnt-gone && echo 'tmpfs ${D}/mnt-gone tmpfs size=1m 0 0' >> /etc/fstab && mount ${D}/mnt-gone`,
       probes: mountProbes(`${D}/mnt-gone`),
+      differences: {
+        state: [
+          {
+            probe: `path:${D}/mnt-gone`,
+            verdandi: `${D}/mnt-gone directory 755 root root`,
+            ansible: `${D}/mnt-gone missing`,
+            why: 'Ansible removes the mount point directory of an absent mount; Verdandi leaves it (it may hold files of its own once unmounted)',
+          },
+        ],
+      },
     },
   ];
 });
