@@ -35,7 +35,7 @@ export function buildRepository(local: string, name: string): { tarball: string;
   const packages = readFileSync(join(repo, 'Packages'));
   writeFileSync(
     join(repo, 'Release'),
-    `Origin: twin\nLabel: twin\nSHA256:\n ${createHash('sha256').update(packages).digest('hex')} ${packages.length} Packages\n`,
+    `Origin: twin\nLabel: twin\nDate: ${new Date().toUTCString()}\nSHA256:\n ${createHash('sha256').update(packages).digest('hex')} ${packages.length} Packages\n`,
   );
   const gnupg = join(local, 'gnupg');
   mkdirSync(gnupg, { mode: 0o700 });
