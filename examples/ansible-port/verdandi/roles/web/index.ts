@@ -44,7 +44,8 @@ export default defineRole({
       suites: './',
       key: { src: projectFile('files/apt/tools.gpg') },
     }),
-    apt({ name: 'packages', packages: ['nginx', 'cron', vars.web_tools_package] }),
+    // nftables for the firewall task (the Ansible role installs ufw for its ufw tasks).
+    apt({ name: 'packages', packages: ['nginx', 'cron', 'nftables', vars.web_tools_package] }),
 
     // nginx with the TLS files certbot made on the controller.
     directory({ name: 'TLS directory', path: '/etc/nginx/tls', mode: '0750' }),
