@@ -11,6 +11,7 @@ import { z } from 'zod';
 import type { ProbeResult, RunStep } from '../engine/types.js';
 import { quote } from '../util/shell.js';
 import { says } from './options.js';
+import { sqlClientFailure } from './probe-output.js';
 
 /**
  * A database, user or host name: one line of text without NUL, at most `max` characters (MariaDB: 64
@@ -71,15 +72,11 @@ export function mysqlProbe(sql: string, exitMarker = EXIT_MARKER, filter?: strin
 
 /** The error message of a client probe that failed (server down, not installed...), if it did. */
 export function mysqlFailure(result: ProbeResult, exitMarker = EXIT_MARKER): string | undefined {
-  const exitLine = result.stdout.split('\n').find((l) => l.startsWith(`${exitMarker} `));
-  const code = exitLine?.split(' ')[1];
-  if (code === '0') return undefined;
-  const output = result.stdout
-    .split('\n')
-    .filter((l) => l.trim() !== '' && !l.startsWith('verdandi-'))
-    .slice(-3)
-    .join(' ');
-  return `cannot query MariaDB on the host (client exit code ${code ?? result.exitCode}): ${output || 'no output'}; is mariadb-server installed and running? Install and start it in earlier tasks`;
+  return sqlClientFailure(result, exitMarker, {
+    name: 'MariaDB',
+    client: 'client',
+    installed: 'mariadb-server',
+  });
 }
 
 /** The rows of a probe that start with `marker`, split into their columns (the marker dropped). */

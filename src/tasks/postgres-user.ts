@@ -23,6 +23,7 @@ import { registerSecret } from '../util/redact.js';
 import { words } from '../util/shell.js';
 import { defineTask } from './define.js';
 import { flag, presence, says } from './options.js';
+import { sqlClientFailure } from './probe-output.js';
 
 /** A role or database name: any text PostgreSQL accepts as an identifier (1 to 63 bytes, one line). */
 export function pgName(option: string) {
@@ -215,15 +216,7 @@ const PSQL_EXIT = 'verdandi-psql-exit';
 
 /** The error message for a psql probe that failed (server down, not installed...), if it did. */
 export function psqlFailure(result: ProbeResult, exitMarker = PSQL_EXIT): string | undefined {
-  const exitLine = result.stdout.split('\n').find((l) => l.startsWith(`${exitMarker} `));
-  const code = exitLine?.split(' ')[1];
-  if (code === '0') return undefined;
-  const output = result.stdout
-    .split('\n')
-    .filter((l) => l.trim() !== '' && !l.startsWith('verdandi-'))
-    .slice(-3)
-    .join(' ');
-  return `cannot query PostgreSQL on the host (psql exit code ${code ?? result.exitCode}): ${output || 'no output'}; is it installed and running? Install and start it in earlier tasks`;
+  return sqlClientFailure(result, exitMarker, { name: 'PostgreSQL', client: 'psql', installed: 'it' });
 }
 
 /** A step running `sql` (on stdin, so nothing of it shows on a command line) with psql as `postgres`. */

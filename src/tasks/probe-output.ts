@@ -4,6 +4,7 @@
  * banner, a tool's chatter) is ignored.
  */
 import { createHash } from 'node:crypto';
+import type { ProbeResult } from '../engine/types.js';
 
 /** Every line a probe prints for a parser starts with this. */
 export const MARKER_PREFIX = 'verdandi-';
@@ -57,4 +58,25 @@ export function sha256Hex(content: string | Buffer): string {
 /** Joins reasons for Plan.reason. */
 export function joinReasons(reasons: string[]): string | undefined {
   return reasons.length > 0 ? reasons.join(', ') : undefined;
+}
+
+/**
+ * The error of a database client's probe (psql, mariadb) that failed: the server down, not installed...
+ * The probe printed `<exitMarker> <code>` after the client's output; undefined when the code is 0.
+ */
+export function sqlClientFailure(
+  result: ProbeResult,
+  exitMarker: string,
+  /** The server's name, its client's, and what the hint asks is installed and running. */
+  server: { name: string; client: string; installed: string },
+): string | undefined {
+  const exitLine = result.stdout.split('\n').find((l) => l.startsWith(`${exitMarker} `));
+  const code = exitLine?.split(' ')[1];
+  if (code === '0') return undefined;
+  const output = result.stdout
+    .split('\n')
+    .filter((l) => l.trim() !== '' && !l.startsWith(MARKER_PREFIX))
+    .slice(-3)
+    .join(' ');
+  return `cannot query ${server.name} on the host (${server.client} exit code ${code ?? result.exitCode}): ${output || 'no output'}; is ${server.installed} installed and running? Install and start it in earlier tasks`;
 }
