@@ -50,3 +50,41 @@ export function handleError(err: unknown, verbose: boolean): number {
   );
   return 1;
 }
+
+/** One error as the `--json` document names it (`verdandi check --json` uses the same shape). */
+interface ErrorEntry {
+  message: string;
+  hint?: string;
+}
+
+function errorEntries(err: unknown): ErrorEntry[] {
+  if (err instanceof UserErrors) return err.errors.flatMap(errorEntries);
+  if (err instanceof UserError)
+    return [{ message: redact(err.message), ...(err.hint ? { hint: redact(err.hint) } : {}) }];
+  if (err instanceof UnreachableError)
+    return [{ message: `${err.host} unreachable (${err.reason}): ${redact(err.message)}` }];
+  if (err instanceof Error) return [{ message: redact(err.message) }];
+  return [{ message: redact(String(err)) }];
+}
+
+/**
+ * The `--json` document of a command that stopped on an error before its run printed one (a role that
+ * does not load, an unknown host...): `--json` always prints one document, so a script reading it
+ * gets the exit code and the errors instead of nothing. No host was contacted: `hosts` and `events`
+ * are empty.
+ */
+export function errorDocument(
+  command: string,
+  env: string | undefined,
+  exitCode: number,
+  err: unknown,
+): Record<string, unknown> {
+  return {
+    command,
+    ...(env === undefined ? {} : { env }),
+    exitCode,
+    errors: errorEntries(err),
+    hosts: {},
+    events: [],
+  };
+}

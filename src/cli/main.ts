@@ -8,7 +8,7 @@
  */
 import { Command } from 'commander';
 import { redact } from '../util/redact.js';
-import { exitWhenFlushed } from '../util/stdio.js';
+import { exitWhenFlushed, jsonDocumentPrinted } from '../util/stdio.js';
 import { verdandiVersion } from '../util/user-code.js';
 import * as backupCommand from './commands/backup.js';
 import * as checkCommand from './commands/check.js';
@@ -27,7 +27,7 @@ import * as runCommand from './commands/run.js';
 import * as schemaCommand from './commands/schema.js';
 import * as secretsCommand from './commands/secrets.js';
 import * as testhostCommand from './commands/testhost.js';
-import { handleError } from './errors.js';
+import { errorDocument, handleError } from './errors.js';
 import type { Recording } from './recording.js';
 
 type Register = (program: Command) => void;
@@ -71,13 +71,17 @@ for (const [, command] of only ? [only] : COMMANDS) command.register(program);
 
 // provision, run, deploy, rollback, backup, restore, exec and lock release are recorded in the run history.
 let recording: Recording | undefined;
-program.hook('preAction', async (_program, action) => {
+/** The command run, for the `--json` error document (see errorDocument). */
+let action: { name: string; env?: string; json: boolean } | undefined;
+program.hook('preAction', async (_program, actionCommand) => {
+  const [first] = actionCommand.args;
+  action = { name: actionCommand.name(), env: first, json: actionCommand.opts().json === true };
   // A global option: the command's own options carry it to where hosts are connected to.
   const sshConfig = program.opts().sshConfig;
-  if (sshConfig !== undefined) action.setOptionValue('sshConfig', sshConfig);
+  if (sshConfig !== undefined) actionCommand.setOptionValue('sshConfig', sshConfig);
   try {
     const { startRecording } = await import('./recording.js');
-    recording = await startRecording(program, action, process.argv.slice(2));
+    recording = await startRecording(program, actionCommand, process.argv.slice(2));
   } catch (err) {
     // Recording never stops a run.
     process.stderr.write(`warning: this run is not recorded: ${redact((err as Error).message)}\n`);
@@ -90,6 +94,10 @@ try {
 } catch (err) {
   failure = err;
   process.exitCode = handleError(err, program.opts().verbose === true || process.argv.includes('-v'));
+  if (action?.json && !jsonDocumentPrinted()) {
+    const document = errorDocument(action.name, action.env, Number(process.exitCode), err);
+    process.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
+  }
 }
 await recording?.finish(Number(process.exitCode ?? 0), failure);
 // The command is done: do not wait for connections still opening (a run stopped by a user error

@@ -11,6 +11,8 @@
  * A command's own results come as `result` events: merged into `hosts.<name>` (backup's dumps) or into
  * the document (deploy's `outcomes`, status's `sites`).
  */
+
+import { jsonDocumentWritten } from '../util/stdio.js';
 import type { RunEvent } from './events.js';
 import { HostTally } from './report.js';
 
@@ -35,7 +37,10 @@ export class JsonOutput {
         this.hostData.set(e.host, { ...this.hostData.get(e.host), ...e.data });
       }
     }
-    if (e.type === 'run-ended') this.out.write(`${JSON.stringify(this.document(e), null, 2)}\n`);
+    if (e.type === 'run-ended') {
+      jsonDocumentWritten();
+      this.out.write(`${JSON.stringify(this.document(e), null, 2)}\n`);
+    }
   };
 
   document(end: Extract<RunEvent, { type: 'run-ended' }>): Record<string, unknown> {

@@ -21,3 +21,15 @@ export async function exitWhenFlushed(code: number): Promise<never> {
   await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
   process.exit(code);
 }
+
+/**
+ * Whether this process printed its `--json` document (engine/json-output.ts says so when it does): a
+ * command that stops on an error before that prints an error document instead (cli/errors.ts).
+ */
+let jsonDocument = false;
+export function jsonDocumentWritten(): void {
+  jsonDocument = true;
+}
+export function jsonDocumentPrinted(): boolean {
+  return jsonDocument;
+}
