@@ -38,6 +38,8 @@ export {
   type PathStat,
   stat,
 } from './engine/declared-facts.js';
+// Checks the built-in roles make of their vars, for a project's roles too.
+export { type PasswordSource, passwordOf, refuseDuplicateNames } from './engine/role-checks.js';
 export type {
   CommandResult,
   Fact,

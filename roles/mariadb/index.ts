@@ -17,10 +17,11 @@ import {
   type HostInfo,
   mysqlDb,
   mysqlUser,
+  passwordOf,
+  refuseDuplicateNames,
   service,
   type Task,
   template,
-  UserError,
   z,
 } from 'verdandi';
 
@@ -104,31 +105,7 @@ export function settingsLines(v: MariadbVars): string[] {
 
 /** The password of a user: given as is (from `{{ secrets.x }}` in the inventory) or read from the secrets. */
 export function userPassword(u: MariadbUser, host: HostInfo): string | undefined {
-  if (u.password !== undefined && u.password_secret !== undefined) {
-    throw new UserError(
-      `mariadb_users of host ${host.name}: user "${u.name}"@"${u.host}" has both password and password_secret`,
-      1,
-      'keep one of them',
-    );
-  }
-  if (u.password_secret === undefined) return u.password;
-  const value = host.secrets[u.password_secret];
-  if (typeof value !== 'string' || value === '') {
-    throw new UserError(
-      `mariadb_users of host ${host.name}: user "${u.name}"@"${u.host}" takes its password from the secret "${u.password_secret}", which the ${host.env} secrets do not hold`,
-      1,
-      `add it with: verdandi secrets edit ${host.env}`,
-    );
-  }
-  return value;
-}
-
-function checkUnique(kind: string, names: string[], host: HostInfo): void {
-  const seen = new Set<string>();
-  for (const n of names) {
-    if (seen.has(n)) throw new UserError(`${kind} of host ${host.name}: "${n}" is listed twice`);
-    seen.add(n);
-  }
+  return passwordOf(u, host, `mariadb_users of host ${host.name}: user "${u.name}"@"${u.host}"`);
 }
 
 export default defineRole({
@@ -137,12 +114,12 @@ export default defineRole({
     "Debian's MariaDB: settings, the service, databases, users from the secrets with their privileges",
   vars,
   tasks(v, host) {
-    checkUnique(
+    refuseDuplicateNames(
       'mariadb_databases',
       v.mariadb_databases.map((d) => d.name),
       host,
     );
-    checkUnique(
+    refuseDuplicateNames(
       'mariadb_users',
       v.mariadb_users.map((u) => `${u.name}@${u.host}`),
       host,

@@ -25,17 +25,16 @@ import {
   apt,
   defineRole,
   directory,
-  type HostInfo,
   MAINTENANCE_FLAG_DIR,
   MAINTENANCE_PAGE_DIR,
   obtainCertificateTask,
   prune,
   quote,
+  refuseDuplicateNames,
   service,
   type Task,
   template,
   tlsSourceCheck,
-  UserError,
   z,
 } from 'verdandi';
 
@@ -283,26 +282,17 @@ function tlsFiles(name: string, tls: NonNullable<NginxSite['tls']>): { certifica
   return { certificate: tls.certificate, key: tls.key };
 }
 
-function checkUniqueNames(sites: NginxSite[], host: HostInfo): void {
-  const seen = new Set<string>();
-  for (const s of sites) {
-    if (seen.has(s.name)) {
-      throw new UserError(
-        `nginx_sites of host ${host.name}: the site name "${s.name}" is used twice`,
-        1,
-        'give each site its own name (it names the vhost file and the maintenance flag)',
-      );
-    }
-    seen.add(s.name);
-  }
-}
-
 export default defineRole({
   name: 'nginx',
   description: 'nginx with typed vhosts, nginx -t before every change, reload on change, maintenance switch',
   vars,
   tasks(v, host) {
-    checkUniqueNames(v.nginx_sites, host);
+    refuseDuplicateNames(
+      'nginx_sites',
+      v.nginx_sites.map((s) => s.name),
+      host,
+      'give each site its own name (it names the vhost file and the maintenance flag)',
+    );
     const reload = { notify: 'reload nginx' };
     const tasks: Task[] = [
       apt({ packages: ['nginx'] }),

@@ -15,14 +15,15 @@ import {
   defineRole,
   directory,
   type HostInfo,
+  passwordOf,
   postgresDb,
   postgresUser,
   quote,
+  refuseDuplicateNames,
   service,
   shell,
   type Task,
   template,
-  UserError,
   z,
 } from 'verdandi';
 
@@ -185,35 +186,11 @@ export function hbaLines(v: PostgresVars): string[] {
 
 /** The password of a user: given as is (from `{{ secrets.x }}` in the inventory) or read from the secrets. */
 export function userPassword(u: PostgresUser, host: HostInfo): string | undefined {
-  if (u.password !== undefined && u.password_secret !== undefined) {
-    throw new UserError(
-      `postgres_users of host ${host.name}: user "${u.name}" has both password and password_secret`,
-      1,
-      'keep one of them',
-    );
-  }
-  if (u.password_secret === undefined) return u.password;
-  const value = host.secrets[u.password_secret];
-  if (typeof value !== 'string' || value === '') {
-    throw new UserError(
-      `postgres_users of host ${host.name}: user "${u.name}" takes its password from the secret "${u.password_secret}", which the ${host.env} secrets do not hold`,
-      1,
-      `add it with: verdandi secrets edit ${host.env}`,
-    );
-  }
-  return value;
+  return passwordOf(u, host, `postgres_users of host ${host.name}: user "${u.name}"`);
 }
 
 export function backupDatabases(v: PostgresVars): string[] {
   return v.postgres_databases.filter((d) => d.state === 'present' && d.backup).map((d) => d.name);
-}
-
-function checkUnique(kind: string, names: string[], host: HostInfo): void {
-  const seen = new Set<string>();
-  for (const n of names) {
-    if (seen.has(n)) throw new UserError(`${kind} of host ${host.name}: "${n}" is listed twice`);
-    seen.add(n);
-  }
 }
 
 export default defineRole({
@@ -221,12 +198,12 @@ export default defineRole({
   description: "Debian's PostgreSQL: settings, pg_hba, users from the secrets, databases, daily dumps",
   vars,
   tasks(v, host) {
-    checkUnique(
+    refuseDuplicateNames(
       'postgres_users',
       v.postgres_users.map((u) => u.name),
       host,
     );
-    checkUnique(
+    refuseDuplicateNames(
       'postgres_databases',
       v.postgres_databases.map((d) => d.name),
       host,

@@ -10,13 +10,12 @@
 import {
   apt,
   defineRole,
-  type HostInfo,
   prune,
+  refuseDuplicateNames,
   service,
   shell,
   type Task,
   template,
-  UserError,
   z,
 } from 'verdandi';
 
@@ -127,24 +126,16 @@ export function programLines(p: SupervisorProgram): string[] {
   return lines;
 }
 
-function checkUniqueNames(programs: SupervisorProgram[], host: HostInfo): void {
-  const seen = new Set<string>();
-  for (const p of programs) {
-    if (seen.has(p.name)) {
-      throw new UserError(
-        `supervisor_programs of host ${host.name}: the program "${p.name}" is listed twice`,
-      );
-    }
-    seen.add(p.name);
-  }
-}
-
 export default defineRole({
   name: 'supervisor',
   description: 'supervisor with typed programs; a changed program is updated alone',
   vars,
   tasks(v, host) {
-    checkUniqueNames(v.supervisor_programs, host);
+    refuseDuplicateNames(
+      'supervisor_programs',
+      v.supervisor_programs.map((p) => p.name),
+      host,
+    );
     const update = { notify: 'update supervisor programs' };
     const keep = v.supervisor_programs.map((p) => `${FILE_PREFIX}${p.name}.conf`);
     const tasks: Task[] = [
