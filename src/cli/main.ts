@@ -75,7 +75,10 @@ let recording: Recording | undefined;
 let action: { name: string; env?: string; json: boolean } | undefined;
 program.hook('preAction', async (_program, actionCommand) => {
   const [first] = actionCommand.args;
-  action = { name: actionCommand.name(), env: first, json: actionCommand.opts().json === true };
+  // A subcommand is named with its parent (`lock status`), as the user typed it.
+  const parent =
+    actionCommand.parent && actionCommand.parent !== program ? `${actionCommand.parent.name()} ` : '';
+  action = { name: `${parent}${actionCommand.name()}`, env: first, json: actionCommand.opts().json === true };
   // A global option: the command's own options carry it to where hosts are connected to.
   const sshConfig = program.opts().sshConfig;
   if (sshConfig !== undefined) actionCommand.setOptionValue('sshConfig', sshConfig);

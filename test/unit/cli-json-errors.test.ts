@@ -47,6 +47,15 @@ test('an unknown environment: the error and its hint in the document', async (t)
   t.truthy(doc.errors[0].hint);
 });
 
+test('a subcommand is named with its parent', async (t) => {
+  const dir = await tempProject(t, { 'inventories/staging.yml': inventory, 'roles/broken/index.ts': role });
+  const res = await runCli(['lock', 'status', 'prod', '--json'], { cwd: dir });
+  t.is(res.code, 1, res.stderr);
+  const doc = JSON.parse(res.stdout) as ErrorDocument;
+  t.is(doc.command, 'lock status');
+  t.regex(doc.errors[0].message, /unknown environment "prod"/);
+});
+
 test('without --json, stdout stays empty', async (t) => {
   const dir = await tempProject(t, { 'inventories/staging.yml': inventory, 'roles/broken/index.ts': role });
   const res = await runCli(['provision', 'staging'], { cwd: dir });
