@@ -16,14 +16,23 @@
  * the manager from busybox-static (the documented offline path); the workers pull the built image
  * from the private registry.
  */
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { busyboxImageScript } from '../fixtures/roles/e2e.js';
-import { removeProject, runCli, writeInventory } from '../helpers/cli.js';
+import { CLI_BIN, PROJECT_ROOT, removeProject, runCli, writeInventory } from '../helpers/cli.js';
 import { useTestHosts } from '../helpers/testhosts.js';
-import { commitBranch, git, httpGet, type LoadResult, requestContinuously } from './deploy-helpers.js';
+import { Terminal } from './day2-terminal.js';
+import {
+  commitBranch,
+  git,
+  httpGet,
+  type LoadResult,
+  requestContinuously,
+  waitFor,
+} from './deploy-helpers.js';
 
 const MANAGER = 'sw-m';
 const WORKERS = ['sw-w1', 'sw-w2'];
@@ -37,7 +46,9 @@ const ENV = { VERDANDI_VAULT_PASSWORD: 'vault-password-for-swarm-deploy-test' };
 let dir = '';
 let inventory = '';
 let front = '';
+const terminals: Terminal[] = [];
 test.after.always(async () => {
+  for (const term of terminals) await term.close();
   if (dir) removeProject(dir);
 });
 
@@ -393,3 +404,207 @@ test.serial('a failed migration: exit 2, C serves again after maintenance, worke
   );
   t.is((await ssh(MANAGER, 'cat /var/lib/sw-db/schema')).stdout.trim(), '2');
 });
+
+// Day two on the swarm: `logs` reads `docker service logs` on the manager, `console` enters a running
+// task's container on the node that runs it. The site is on the manager, its web tasks on the workers.
+
+const WEB_TASK = 'docker ps -q --filter label=com.docker.swarm.service.name=web_web';
+
+/** Prints `text` as a line of the output of `node`'s web task: what `docker service logs` shows. */
+const taskSays = (node: string, text: string) =>
+  ssh(node, `docker exec "$(${WEB_TASK} | head -n 1)" sh -c 'echo ${text} > /proc/1/fd/1'`);
+
+const logs = (...args: string[]) =>
+  runCli(['logs', inventory, 'web', ...args], { cwd: dir, env: ENV, timeoutMs: 120_000 });
+
+/** Processes on `node` whose command line matches `pattern` (pgrep itself excluded). */
+const remote = async (node: string, pattern: string) =>
+  (await ssh(node, `pgrep -af -- ${JSON.stringify(pattern)} | grep -v pgrep || true`)).stdout.trim();
+
+test.serial(
+  'logs: the lines of the tasks, each naming its replica and node; --tail and --grep',
+  async (t) => {
+    await ready(t);
+    for (const w of WORKERS) {
+      for (const word of ['keep', 'drop']) {
+        const said = await taskSays(w, `swlog-${w}-${word}`);
+        t.is(said.code, 0, said.stderr);
+      }
+    }
+    // The workers' agents send their tasks' lines to the manager: bounded wait until both arrived.
+    let all = '';
+    await waitFor(
+      async () => {
+        all = (await logs('--tail', '50')).stdout;
+        return WORKERS.every((w) => all.includes(`swlog-${w}-drop`));
+      },
+      60_000,
+      "both workers' lines in the logs",
+    );
+    for (const w of WORKERS)
+      for (const word of ['keep', 'drop'])
+        t.regex(all, new RegExp(`^${MANAGER} web_web\\.[12]@${w} \\| swlog-${w}-${word}$`, 'm'));
+    // stdout is the log lines only, each read on the manager.
+    t.true(
+      all
+        .split('\n')
+        .filter(Boolean)
+        .every((l) => /^\S+ web_(web|worker)\.\d+@\S+ \| /.test(l) && l.startsWith(`${MANAGER} `)),
+      all.slice(0, 2000),
+    );
+    noSecretIn(t, all, "the logs' output");
+
+    const tail = await logs('--tail', '1');
+    t.is(tail.code, 0, tail.stdout + tail.stderr);
+    for (const w of WORKERS) {
+      t.regex(
+        tail.stdout,
+        new RegExp(`web_web\\.[12]@${w} \\| swlog-${w}-drop$`, 'm'),
+        'the last line of each task',
+      );
+      t.false(tail.stdout.includes(`swlog-${w}-keep`), 'no line before the last');
+    }
+
+    const grep = await logs('--tail', '50', '--grep', 'swlog-.*-keep');
+    t.is(grep.code, 0, grep.stdout + grep.stderr);
+    for (const w of WORKERS) t.regex(grep.stdout, new RegExp(`@${w} \\| swlog-${w}-keep$`, 'm'));
+    t.false(grep.stdout.includes('-drop'), grep.stdout);
+  },
+);
+
+test.serial('logs -f follows the tasks; Ctrl-C leaves no docker service logs on the manager', async (t) => {
+  await ready(t);
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [CLI_BIN, 'logs', inventory, 'web', '-f', '--tail', '0'],
+    { cwd: PROJECT_ROOT, env: { ...process.env, CI: 'true', ...ENV }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let out = '';
+  child.stdout!.setEncoding('utf8').on('data', (c: string) => {
+    out += c;
+  });
+  child.stderr!.setEncoding('utf8').on('data', (c: string) => {
+    out += c;
+  });
+  const exit = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  try {
+    await waitFor(
+      async () => (await remote(MANAGER, 'docker service logs')) !== '',
+      60_000,
+      'docker service logs on the manager',
+    );
+    const said = await taskSays(WORKERS[1], 'swlog-followed');
+    t.is(said.code, 0, said.stderr);
+    await waitFor(
+      async () => new RegExp(`^${MANAGER} web_web\\.[12]@${WORKERS[1]} \\| swlog-followed$`, 'm').test(out),
+      30_000,
+      'the followed line',
+    );
+  } finally {
+    child.kill('SIGINT');
+  }
+  t.is(await exit, 130, out);
+  await waitFor(
+    async () => (await remote(MANAGER, 'docker service logs')) === '',
+    15_000,
+    'docker service logs to stop',
+  );
+  t.is(await remote(MANAGER, 'docker service logs'), '');
+});
+
+/** The ids of the web tasks' containers on the workers (a container's hostname is its short id). */
+async function webContainers(): Promise<Map<string, string>> {
+  const ids = new Map<string, string>();
+  for (const w of WORKERS)
+    for (const id of (await ssh(w, WEB_TASK)).stdout.split('\n').filter(Boolean)) ids.set(id, w);
+  return ids;
+}
+
+test.serial(
+  "console without a terminal: in a running task's container on its node, the release's env, exit code",
+  async (t) => {
+    await ready(t);
+    const res = await runCli(
+      [
+        'console',
+        inventory,
+        'web',
+        '--',
+        'sh',
+        '-c',
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: shell text, expanded in the container
+        'echo "greeting=$GREETING"; echo "token=${API_TOKEN:+set}"; echo "container=$(hostname)"; echo "serves=$(cat /app/www/index.html)"; exit 4',
+      ],
+      { cwd: dir, env: ENV, timeoutMs: 120_000 },
+    );
+    t.is(res.code, 4, res.stdout + res.stderr);
+    t.regex(res.stdout, /^greeting=hello$/m);
+    t.regex(res.stdout, /^token=set$/m, "the secret is in the task's environment");
+    noSecretIn(t, res.stdout + res.stderr, "the console's output");
+    t.regex(res.stdout, new RegExp(`^serves=${await served()}$`, 'm'), 'the live release');
+    const containers = await webContainers();
+    const container = /^container=(\S+)$/m.exec(res.stdout)?.[1] ?? '';
+    const node = containers.get(container);
+    t.truthy(node, `${container} is a web task's container on a worker (${[...containers.keys()]})`);
+    t.regex(res.stderr, new RegExp(`console: web on ${node}, release `));
+    for (const h of ALL) {
+      t.is(await remote(h, 'docker exec'), '', `no docker exec left on ${h}`);
+      t.is((await ssh(h, 'ls -d /tmp/verdandi-console.* 2>/dev/null | wc -l')).stdout.trim(), '0');
+    }
+
+    // --host names a node that runs a task; a node that runs none is refused, exit 1.
+    const other = WORKERS.find((w) => w !== node)!;
+    const there = await runCli(['console', inventory, 'web', '--host', other, '--', 'hostname'], {
+      cwd: dir,
+      env: ENV,
+      timeoutMs: 120_000,
+    });
+    t.is(there.code, 0, there.stdout + there.stderr);
+    t.is(containers.get(there.stdout.trim()), other);
+    const none = await runCli(['console', inventory, 'web', '--host', MANAGER, '--', 'true'], {
+      cwd: dir,
+      env: ENV,
+      timeoutMs: 120_000,
+    });
+    t.is(none.code, 1, none.stdout + none.stderr);
+    t.regex(none.stderr, new RegExp(`--host ${MANAGER}: no task of web_web runs there`));
+    t.regex(none.stderr, new RegExp(`${WORKERS[0]}|${WORKERS[1]}`));
+    t.false(none.stderr.includes('    at '), 'no stack trace');
+  },
+);
+
+test.serial(
+  'console through a terminal: the task container, its env, exit N, no docker exec left',
+  async (t) => {
+    await ready(t);
+    const passwordFile = join(dir, 'vault-password');
+    await writeFile(passwordFile, `${ENV.VERDANDI_VAULT_PASSWORD}\n`, { mode: 0o600 });
+    const term = await Terminal.start(`sw-console-${process.pid}`, [
+      'console',
+      inventory,
+      'web',
+      '--vault-password-file',
+      passwordFile,
+    ]);
+    terminals.push(term);
+    const started = await term.waitFor(/console: web on (\S+), release/, 'the console to start');
+    const node = started[1];
+    t.true(WORKERS.includes(node), `a worker runs the task (${node})`);
+    await term.type('echo "probe=[$GREETING] serves=[$(cat /app/www/index.html)]"');
+    // `$` excluded: the line typed (echoed by the terminal) does not match, only the shell's answer.
+    const probe = await term.waitFor(/probe=\[([^\]$]*)\] serves=\[([^\]$]*)\]/, 'the probe');
+    t.is(probe[1], 'hello');
+    t.is(probe[2], await served());
+    await term.type('[ -t 0 ] && echo "tty=$((20+1))"');
+    await term.waitFor(/tty=21/, 'the tty check');
+    await waitFor(
+      async () => (await remote(node, 'docker exec')) !== '',
+      15_000,
+      'the docker exec on the node',
+    );
+    await term.type('exit 7');
+    t.is(await term.exitCode(), 7);
+    await waitFor(async () => (await remote(node, 'docker exec')) === '', 15_000, 'docker exec to end');
+    for (const h of ALL) t.is(await remote(h, 'docker exec'), '', `no docker exec left on ${h}`);
+  },
+);

@@ -3,9 +3,14 @@
  * what each runtime's console script does (shell-checked by running the python one's app-user part
  * through sh), and the psql script.
  */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import test from 'ava';
 import { psqlScript } from '../../src/commands/db.js';
 import { runtimeOf } from '../../src/deploy/runtimes/index.js';
+import { pickTaskNode, type SwarmSite, taskNodesScript } from '../../src/deploy/runtimes/swarm.js';
 import { type Site, siteSchema } from '../../src/deploy/site.js';
 import { sitePaths } from '../../src/deploy/site-base.js';
 import { pickHost, requireTerminal } from '../../src/engine/interactive.js';
@@ -95,6 +100,88 @@ test('swarm console: a local task of the web service, its environment from the s
   t.true(script.includes('label=com.docker.swarm.service.name=app_web'), script);
   t.true(script.includes('/run/secrets/env'));
   t.regex(script, /no task of app_web runs on this node/);
+});
+
+// --- where a swarm site's console opens: a node that runs a task ---------------------------------------
+
+const swarmSite = () => site({ type: 'swarm', port: 8080 }) as SwarmSite;
+const nodes = [
+  { name: 'm', address: '10.0.0.31', vars: { docker_swarm: 'manager' } },
+  { name: 'w1', address: '10.0.0.32', vars: { docker_swarm: 'worker' } },
+  // Connected through one address, advertising another to the swarm.
+  {
+    name: 'w2',
+    address: '192.168.1.33',
+    vars: { docker_swarm: 'worker', docker_swarm_advertise_addr: '10.0.0.33' },
+  },
+];
+
+test('swarm console host: the first node that runs a task, matched by its advertised address', (t) => {
+  // w2's docker hostname is not its inventory name: its address says which host it is.
+  const out = 'swarm_node=debian-7|10.0.0.33\nswarm_node=w1|10.0.0.32\n';
+  t.deepEqual(pickTaskNode(swarmSite(), 'swarm_node=debian-7|10.0.0.33\n', nodes), { host: 'w2' });
+  const two = pickTaskNode(swarmSite(), out, nodes);
+  t.is(two.host, 'w2');
+  t.regex(two.note ?? '', /2 hosts run a task of app_web \(w2, w1\): on w2 \(choose another with --host\)/);
+  t.deepEqual(pickTaskNode(swarmSite(), out, nodes, 'w1'), { host: 'w1' });
+  // No address known: the hostname.
+  t.deepEqual(pickTaskNode(swarmSite(), 'swarm_node=w1|\n', nodes), { host: 'w1' });
+});
+
+test('swarm console host: --host of a node without a task, no task at all, not a manager: exit 1', (t) => {
+  const out = 'swarm_node=w1|10.0.0.32\nswarm_node=stranger|10.9.9.9\n';
+  const refused = (f: () => unknown) => {
+    const err = t.throws(f, { instanceOf: UserError }) as UserError;
+    t.is(err.exitCode, 1);
+    return `${err.message}\n${err.hint ?? ''}`;
+  };
+  const noTask = refused(() => pickTaskNode(swarmSite(), out, nodes, 'm'));
+  t.regex(noTask, /--host m: no task of app_web runs there/);
+  t.regex(noTask, /the hosts that run one: w1; on nodes not in the inventory: stranger \(10\.9\.9\.9\)/);
+  t.regex(
+    refused(() => pickTaskNode(swarmSite(), out, nodes, 'w9')),
+    /--host w9: no such host in the inventory/,
+  );
+  t.regex(
+    refused(() => pickTaskNode(swarmSite(), 'swarm_node=stranger|10.9.9.9\n', nodes)),
+    /no task of app_web is running on a host of the inventory; on nodes not in the inventory: stranger/,
+  );
+  t.regex(
+    refused(() => pickTaskNode(swarmSite(), '', nodes)),
+    /no task of app_web is running/,
+  );
+  t.regex(
+    refused(() => pickTaskNode(swarmSite(), 'swarm_not_manager\n', nodes)),
+    /is not a swarm manager/,
+  );
+});
+
+test("swarm console host: the script lists the running tasks' nodes once each, with their address", async (t) => {
+  const bin = mkdtempSync(join(tmpdir(), 'vd-console-docker-'));
+  t.teardown(() => rmSync(bin, { recursive: true, force: true }));
+  // A stand-in docker: a manager whose service has two running tasks on w1, one starting on w2.
+  writeFileSync(
+    join(bin, 'docker'),
+    [
+      '#!/bin/sh',
+      'case "$1 $2" in',
+      '  "info --format") echo true ;;',
+      '  "service ps") [ "$7" = app_web ] || exit 1; printf "w1|Running 2 minutes ago\\nw2|Starting 1 second ago\\nw1|Running 1 minute ago\\n" ;;',
+      '  "node inspect") [ "$5" = w1 ] && echo 10.0.0.32 ;;',
+      'esac',
+    ].join('\n'),
+    { mode: 0o755 },
+  );
+  const script = taskNodesScript(swarmSite());
+  const run = (path: string) =>
+    new Promise<string>((resolve, reject) =>
+      execFile('sh', ['-c', script], { env: { ...process.env, PATH: path } }, (err, stdout) =>
+        err ? reject(err) : resolve(stdout),
+      ),
+    );
+  t.is(await run(`${bin}:${process.env.PATH}`), 'swarm_node=w1|10.0.0.32\n');
+  writeFileSync(join(bin, 'docker'), '#!/bin/sh\n[ "$1" = info ] && echo false\n', { mode: 0o755 });
+  t.is(await run(`${bin}:${process.env.PATH}`), 'swarm_not_manager\n');
 });
 
 test('psqlScript: psql as postgres on the role port, the database and arguments quoted', (t) => {

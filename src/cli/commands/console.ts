@@ -17,7 +17,10 @@ export function register(program: Command): void {
       .argument('<env>', 'environment name under inventories/, or an inventory file')
       .argument('<site>', 'the site (its name in the inventory)')
       .argument('[command...]', "after --: the command to run (default: the site's `console`, else a shell)")
-      .option('--host <name>', 'the host to open it on (default: the first host of the site)')
+      .option(
+        '--host <name>',
+        'the host to open it on (default: the first host of the site; swarm: the first node that runs a web task)',
+      )
       .addHelpText(
         'after',
         `

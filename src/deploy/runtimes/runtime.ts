@@ -7,6 +7,7 @@
  */
 import type { z } from 'zod';
 import type { HostInfo } from '../../engine/types.js';
+import type { InventoryHost } from '../../inventory/types.js';
 import type { PlanStep } from '../plan-step.js';
 import type { Color, SiteBase, SitePaths } from '../site-base.js';
 
@@ -152,6 +153,22 @@ export interface DeployRuntime<
    * `.env` loaded, or inside the running container. The `.env` is read on the host, never sent.
    */
   consoleScript(i: ConsoleInput<S>): string;
+  /**
+   * For a runtime whose processes run on other hosts than the site's (swarm: the tasks on their nodes),
+   * where the console opens: `script` runs on the site's host, `pick` reads its output and names the
+   * inventory host `consoleScript` then runs on (`wanted`: the one --host asks for). Without it, the
+   * console opens on the site's host.
+   */
+  consoleHost?: {
+    script(site: S): string;
+    /** The host, with a note when another could have been chosen; a UserError when there is none. */
+    pick(
+      site: S,
+      stdout: string,
+      inventory: Pick<InventoryHost, 'name' | 'address' | 'vars'>[],
+      wanted?: string,
+    ): { host: string; note?: string };
+  };
   /** Stop what runs while the migrations run, each step with its undo (under maintenance). */
   migrationStops(i: ReleaseInput<S>): PlanStep[];
   /** Take the release live: start it, wait for it to be healthy, send it the traffic, stop the old. */

@@ -16,6 +16,7 @@
  */
 import { z } from 'zod';
 import type { HostInfo } from '../../engine/types.js';
+import type { InventoryHost } from '../../inventory/types.js';
 import { UserError } from '../../util/errors.js';
 import { quote, sh, words } from '../../util/shell.js';
 import { switchCurrent } from '../commands.js';
@@ -382,9 +383,7 @@ export function swarmUpstream(site: SwarmSite, host: HostInfo): string {
     );
   }
   const servers = nodes.map((n) => {
-    const advertised = n.vars.docker_swarm_advertise_addr;
-    const addr = typeof advertised === 'string' && advertised !== '' ? advertised : n.address;
-    return `server ${addr}:${rt.port} max_fails=1 fail_timeout=5s; # ${n.name}\n`;
+    return `server ${advertisedAddress(n)}:${rt.port} max_fails=1 fail_timeout=5s; # ${n.name}\n`;
   });
   return `# Written by the sites role: the nodes that run the web tasks of ${site.name}.\n${servers.join('')}`;
 }
@@ -415,6 +414,77 @@ export function swarmLogsScript(site: SwarmSite, q: LogsQuery): string {
   ].join('\n');
 }
 
+/**
+ * Read on a manager: the nodes that run a task of the web service now, one `swarm_node=<hostname>|<address>`
+ * line each (the address is the one the node advertises), or `swarm_not_manager` on another host.
+ */
+export function taskNodesScript(site: SwarmSite): string {
+  const service = stackService(site, site.runtime.web);
+  return [
+    `[ "$(docker info --format '{{.Swarm.ControlAvailable}}' 2>/dev/null)" = true ] || { echo swarm_not_manager; exit 0; }`,
+    `for vd_n in $(${words('docker', 'service', 'ps', '--filter', 'desired-state=running', '--format', '{{.Node}}|{{.CurrentState}}', service)} 2>/dev/null | sed -n -E ${quote('s/^([^|]+)[|]Running.*/\\1/p')} | sort -u); do`,
+    `  echo "swarm_node=$vd_n|$(docker node inspect -f '{{.Status.Addr}}' "$vd_n" 2>/dev/null)"`,
+    'done',
+  ].join('\n');
+}
+
+/** The address a swarm node of the inventory advertises: `docker_swarm_advertise_addr`, else its own. */
+function advertisedAddress(h: Pick<InventoryHost, 'address' | 'vars'>): string {
+  const advertised = h.vars.docker_swarm_advertise_addr;
+  return typeof advertised === 'string' && advertised !== '' ? advertised : h.address;
+}
+
+/**
+ * The inventory host to open a console on, from `taskNodesScript`'s output: the node --host names
+ * (`wanted`), which must run a task, else the first that runs one. A node is the inventory host of its
+ * advertised address, else of its hostname.
+ */
+export function pickTaskNode(
+  site: SwarmSite,
+  stdout: string,
+  inventory: Pick<InventoryHost, 'name' | 'address' | 'vars'>[],
+  wanted?: string,
+): { host: string; note?: string } {
+  const service = stackService(site, site.runtime.web);
+  if (stdout.split('\n').includes('swarm_not_manager'))
+    throw new UserError(
+      `site ${site.name}: its host is not a swarm manager, so it cannot say where the tasks of ${service} run`,
+      1,
+      'put the site on a manager of the swarm (docker_swarm: manager)',
+    );
+  const nodes: string[] = [];
+  const strangers: string[] = [];
+  for (const line of stdout.split('\n')) {
+    if (!line.startsWith('swarm_node=')) continue;
+    const [name, addr] = line.slice('swarm_node='.length).split('|');
+    const host =
+      inventory.find((h) => addr && advertisedAddress(h) === addr) ?? inventory.find((h) => h.name === name);
+    if (host) nodes.push(host.name);
+    else strangers.push(addr ? `${name} (${addr})` : name);
+  }
+  const elsewhere = strangers.length > 0 ? `; on nodes not in the inventory: ${strangers.join(', ')}` : '';
+  const hint = `the hosts that run one: ${nodes.join(', ') || 'none'}${elsewhere}`;
+  if (wanted !== undefined) {
+    if (!inventory.some((h) => h.name === wanted))
+      throw new UserError(`--host ${wanted}: no such host in the inventory`, 1, hint);
+    if (!nodes.includes(wanted))
+      throw new UserError(`--host ${wanted}: no task of ${service} runs there`, 1, hint);
+    return { host: wanted };
+  }
+  if (nodes.length === 0)
+    throw new UserError(
+      `site ${site.name}: no task of ${service} is running on a host of the inventory${elsewhere}`,
+      1,
+      'see verdandi status: a console opens in a running task',
+    );
+  return nodes.length === 1
+    ? { host: nodes[0] }
+    : {
+        host: nodes[0],
+        note: `${nodes.length} hosts run a task of ${service} (${nodes.join(', ')}): on ${nodes[0]} (choose another with --host)`,
+      };
+}
+
 export const swarm: DeployRuntime<SwarmSite, typeof schema> = {
   schema,
   // The web tasks publish on the nodes: no port of the manager is taken.
@@ -440,6 +510,8 @@ export const swarm: DeployRuntime<SwarmSite, typeof schema> = {
       'if [ -r /run/secrets/env ]; then while IFS= read -r l; do [ -n "$l" ] && export "$l"; done < /run/secrets/env; fi; ';
     return containerConsole(find, loadEnv, command);
   },
+  // The site is on a manager; its tasks run on the nodes: the console opens on one that runs a task.
+  consoleHost: { script: taskNodesScript, pick: pickTaskNode },
   migrationStops: stopForMigrations,
   goLiveSteps,
   // The registry keeps the pushed images (its own garbage collection frees them).
