@@ -129,5 +129,7 @@ test('two sites with one name are refused', async (t) => {
       { name: 'a', root: '/y' },
     ],
   });
-  await t.throwsAsync(async () => role.tasks(v, hostInfo('web1')), { message: /nginx_sites of host web1: "a" is listed twice/ });
+  await t.throwsAsync(async () => role.tasks(v, hostInfo('web1')), {
+    message: /nginx_sites of host web1: "a" is listed twice/,
+  });
 });
