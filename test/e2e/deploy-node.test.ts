@@ -121,6 +121,18 @@ test.serial('deploy B while a client requests continuously: zero failed requests
   t.is(await commitServed(), sha.b);
 });
 
+test.serial('logs: the web processes of both colors, each line prefixed by host and color', async (t) => {
+  await ready(t);
+  const res = await runCli(['logs', inventory, 'nodesample', '--tail', '20']);
+  t.is(res.code, 0, res.stdout + res.stderr);
+  // Each color's process printed its start when a deploy started it.
+  for (const color of ['blue', 'green'])
+    t.regex(res.stdout, new RegExp(`^${HOST} ${color} \\| node-sample listening on \\d+$`, 'm'));
+  const grep = await runCli(['logs', inventory, 'nodesample', '--grep', 'no-such-line-anywhere']);
+  t.is(grep.code, 0, grep.stderr);
+  t.false(grep.stdout.includes('node-sample listening'), '--grep keeps only matching lines');
+});
+
 test.serial('--if-changed on the same commit changes nothing; status tells what runs', async (t) => {
   await ready(t);
   const before = await releases();
