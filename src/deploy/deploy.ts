@@ -346,7 +346,11 @@ export async function deploy(env: string, o: DeployCliOptions): Promise<number> 
   const s = await openSession(env, o, 'deploy');
   try {
     const pushRefs = await resolvePushRefs(s, o.branch);
-    if (s.hookFacts) await runPreHook(s.events, s.hookFacts, 'pre-deploy');
+    // The commits of the sites the controller pushes are known before any host is contacted (a site
+    // whose hosts fetch it themselves, `fetch: pull`, learns its commit there).
+    const commits = [...pushRefs.values()].map((r) => r.commit);
+    if (s.hookFacts)
+      await runPreHook(s.events, commits.length ? { ...s.hookFacts, commits } : s.hookFacts, 'pre-deploy');
     const reason = `deploy ${s.ctx.env}${o.branch ? ` --branch ${o.branch}` : ''}`;
     const done = new Map<string, SiteOutcome[]>();
     const runs = await s.walker.walk(

@@ -72,11 +72,11 @@ test.serial('a failing pre-deploy hook: exit 1 with its output, nothing on the h
 
 test.serial('post-deploy gets the deploy as VERDANDI_* variables, never a secret variable', async (t) => {
   await ready(t);
-  hook('pre-deploy', 'echo "pre-deploy for $VERDANDI_SITES on $VERDANDI_HOSTS"');
+  hook('pre-deploy', 'echo "pre-deploy for $VERDANDI_SITES on $VERDANDI_HOSTS at $VERDANDI_COMMIT"');
   hook('post-deploy', 'env | grep ^VERDANDI_ | sort > "$VERDANDI_PROJECT_DIR/post-deploy.env"; echo posted');
   const res = await cli(['deploy', 'prod', '--branch', 'main']);
   t.is(res.code, 0, res.stdout + res.stderr);
-  t.regex(res.stdout, /hooks\/pre-deploy\| pre-deploy for sample on dex-hooks/);
+  t.regex(res.stdout, new RegExp(`hooks/pre-deploy\\| pre-deploy for sample on dex-hooks at ${commit}`));
   t.regex(res.stdout, /hooks\/post-deploy\| posted/);
   const env = readFileSync(join(dir, 'post-deploy.env'), 'utf8');
   const release = (await ssh('basename "$(readlink -f /srv/sample/current)"')).stdout.trim();
