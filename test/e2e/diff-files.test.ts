@@ -12,9 +12,11 @@
  * - file-mode: symbolic mode on an existing file;
  * - directory-nested: a directory and its missing parents, with a mode and owner;
  * - directory-existing: an existing directory of another mode and owner;
- * - link-new / link-switch: a new symlink, and one pointing elsewhere;
- * - absent-tree: a directory tree removed;
+ * - directory-mode: an existing directory whose mode only differs;
+ * - link-new / link-switch / link-relative: a new symlink, one pointing elsewhere, a relative target;
+ * - absent-tree / absent-file / absent-link: a directory tree, a file, a symlink (its target kept);
  * - template-vars / template-mode: a template rendered onto a missing and onto an existing file;
+ * - template-keep: `force: false` leaves an existing file as it is, and writes a missing one;
  * - lineinfile-many: a regexp matching several lines (only the last is replaced);
  * - lineinfile-after-nomatch: insertAfter matching no line (appended at the end);
  * - lineinfile-nonl: a file without a final newline;
@@ -201,6 +203,19 @@ const twin = useAnsibleTwin(test, 'dif-files', (local): TwinCase[] => {
       probes: [`tree:${D}/directory-existing`],
     },
     {
+      name: 'directory-mode',
+      setup: `mkdir -p ${D}/directory-mode/d && chmod 700 ${D}/directory-mode/d`,
+      tasks: [
+        {
+          name: 'directory-mode: directory',
+          verdandi: ['directory', { path: `${D}/directory-mode/d`, mode: '0755' }],
+          ansible: { file: { path: `${D}/directory-mode/d`, state: 'directory', mode: '0755' } },
+        },
+      ],
+      drift: `chmod 750 ${D}/directory-mode/d`,
+      probes: [`tree:${D}/directory-mode`],
+    },
+    {
       name: 'link-new',
       setup: `mkdir -p ${D}/link-new && touch ${D}/link-new/target`,
       tasks: [
@@ -234,6 +249,19 @@ const twin = useAnsibleTwin(test, 'dif-files', (local): TwinCase[] => {
       probes: [`tree:${D}/link-switch`],
     },
     {
+      name: 'link-relative',
+      setup: `mkdir -p ${D}/link-relative/releases/r1`,
+      tasks: [
+        {
+          name: 'link-relative: link',
+          verdandi: ['link', { path: `${D}/link-relative/current`, target: 'releases/r1' }],
+          ansible: { file: { path: `${D}/link-relative/current`, src: 'releases/r1', state: 'link' } },
+        },
+      ],
+      drift: `ln -sfn releases ${D}/link-relative/current`,
+      probes: [`tree:${D}/link-relative`],
+    },
+    {
       name: 'absent-tree',
       setup: `mkdir -p ${D}/absent-tree/x/y && touch ${D}/absent-tree/x/y/z`,
       tasks: [
@@ -245,6 +273,32 @@ const twin = useAnsibleTwin(test, 'dif-files', (local): TwinCase[] => {
       ],
       drift: `mkdir -p ${D}/absent-tree/x`,
       probes: [`tree:${D}/absent-tree`],
+    },
+    {
+      name: 'absent-file',
+      setup: `mkdir -p ${D}/absent-file && echo x > ${D}/absent-file/f && echo y > ${D}/absent-file/keep`,
+      tasks: [
+        {
+          name: 'absent-file: absent',
+          verdandi: ['absent', { path: `${D}/absent-file/f` }],
+          ansible: { file: { path: `${D}/absent-file/f`, state: 'absent' } },
+        },
+      ],
+      drift: `echo again > ${D}/absent-file/f`,
+      probes: [`tree:${D}/absent-file`],
+    },
+    {
+      name: 'absent-link',
+      setup: `mkdir -p ${D}/absent-link/target && touch ${D}/absent-link/target/t && ln -s ${D}/absent-link/target ${D}/absent-link/l`,
+      tasks: [
+        {
+          name: 'absent-link: absent',
+          verdandi: ['absent', { path: `${D}/absent-link/l` }],
+          ansible: { file: { path: `${D}/absent-link/l`, state: 'absent' } },
+        },
+      ],
+      drift: `ln -s ${D}/absent-link/target ${D}/absent-link/l`,
+      probes: [`tree:${D}/absent-link`],
     },
     {
       name: 'template-vars',
@@ -277,6 +331,19 @@ const twin = useAnsibleTwin(test, 'dif-files', (local): TwinCase[] => {
       ],
       drift: `chmod 644 ${D}/template-mode/app.conf`,
       probes: [`path:${D}/template-mode/app.conf`],
+    },
+    {
+      name: 'template-keep',
+      setup: `mkdir -p ${D}/template-keep && echo 'edited by hand' > ${D}/template-keep/app.conf`,
+      tasks: [
+        {
+          name: 'template-keep: template',
+          verdandi: ['template', { path: `${D}/template-keep/app.conf`, src: hbs, vars, force: false }],
+          ansible: { template: { dest: `${D}/template-keep/app.conf`, src: j2, force: false }, vars },
+        },
+      ],
+      drift: `rm ${D}/template-keep/app.conf`,
+      probes: [`path:${D}/template-keep/app.conf`],
     },
     {
       name: 'lineinfile-many',
