@@ -40,6 +40,7 @@ import { SIM_DIR } from './spec.js';
 import {
   type AnsibleFiles,
   allOk,
+  floorOutcome,
   type RunOutcome,
   repoRoot,
   runAnsible,
@@ -187,26 +188,7 @@ async function floor(config: string, hosts: BenchHost[]): Promise<RunOutcome> {
       ),
     ),
   );
-  const ms = Number(process.hrtime.bigint() - started) / 1e6;
-  return {
-    tool: 'raw',
-    ms,
-    cpuMs: results.reduce((sum, r) => sum + (r.cpuMs ?? 0), 0),
-    code: results.find((r) => r.code !== 0)?.code ?? 0,
-    hosts: new Map(
-      hosts.map((h, i) => [
-        h.name,
-        {
-          ok: results[i].code === 0 ? 1 : 0,
-          changed: 0,
-          failed: results[i].code === 0 ? 0 : 1,
-          unreachable: results[i].code === 255,
-          roundTrips: 1,
-        },
-      ]),
-    ),
-    output: results.map((r, i) => `${hosts[i].name}: exit ${r.code} ${r.stderr}`).join('\n'),
-  };
+  return floorOutcome(hosts, results, started);
 }
 
 const reached = (run: RunOutcome) =>

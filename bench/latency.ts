@@ -32,6 +32,7 @@ import { blockMarkers, writeBlock } from './report.js';
 import {
   type AnsibleFiles,
   allOk,
+  floorOutcome,
   type RunOutcome,
   repoRoot,
   runAnsible,
@@ -105,26 +106,7 @@ async function floor(hosts: BenchHost[]): Promise<RunOutcome> {
   const results = await Promise.all(
     hosts.map((h) => runTimed('ssh', sshArgs(h, 'true'), { timeoutMs: 120_000, cpu: true })),
   );
-  const ms = Number(process.hrtime.bigint() - started) / 1e6;
-  return {
-    tool: 'raw',
-    ms,
-    cpuMs: results.reduce((sum, r) => sum + (r.cpuMs ?? 0), 0),
-    code: results.find((r) => r.code !== 0)?.code ?? 0,
-    hosts: new Map(
-      hosts.map((h, i) => [
-        h.name,
-        {
-          ok: results[i].code === 0 ? 1 : 0,
-          changed: 0,
-          failed: results[i].code === 0 ? 0 : 1,
-          unreachable: results[i].code === 255,
-          roundTrips: 1,
-        },
-      ]),
-    ),
-    output: results.map((r, i) => `${hosts[i].name}: exit ${r.code} ${r.stderr}`).join('\n'),
-  };
+  return floorOutcome(hosts, results, started);
 }
 
 /** Why a run is not what its scenario expects (every host reached, the right changed count), or undefined. */

@@ -49,6 +49,33 @@ export interface RunOutcome {
   output: string;
 }
 
+/**
+ * The outcome of `ssh … true` run on every host at once (`results` in the order of `hosts`, started at
+ * `started`): the floor of a benchmark, one handshake and one command per host.
+ */
+export function floorOutcome(hosts: BenchHost[], results: Finished[], started: bigint): RunOutcome {
+  const ms = Number(process.hrtime.bigint() - started) / 1e6;
+  return {
+    tool: 'raw',
+    ms,
+    cpuMs: results.reduce((sum, r) => sum + (r.cpuMs ?? 0), 0),
+    code: results.find((r) => r.code !== 0)?.code ?? 0,
+    hosts: new Map(
+      hosts.map((h, i) => [
+        h.name,
+        {
+          ok: results[i].code === 0 ? 1 : 0,
+          changed: 0,
+          failed: results[i].code === 0 ? 0 : 1,
+          unreachable: results[i].code === 255,
+          roundTrips: 1,
+        },
+      ]),
+    ),
+    output: results.map((r, i) => `${hosts[i].name}: exit ${r.code} ${r.stderr}`).join('\n'),
+  };
+}
+
 /** Every host finished without failure and was reached. */
 export function allOk(run: RunOutcome): boolean {
   return run.hosts.size > 0 && [...run.hosts.values()].every((h) => h.failed === 0 && !h.unreachable);
