@@ -30,7 +30,7 @@ import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import yaml from 'js-yaml';
 import { words } from '../src/util/shell.js';
-import { type BenchHost, checkReachable, sshOk } from './hosts.js';
+import { type BenchHost, checkReachable, SSH_OPTIONS, sshOk } from './hosts.js';
 import { withTestHosts } from './lifecycle.js';
 import { machineInfo, machineLine } from './machine.js';
 import { loadAverage, median, runTimed, seconds } from './proc.js';
@@ -105,20 +105,6 @@ function parseCli() {
     out: values.out,
   };
 }
-
-/** OpenSSH options of every plain ssh call here: the test hosts are fresh, their keys new. */
-const SSH_OPTIONS = [
-  '-o',
-  'StrictHostKeyChecking=no',
-  '-o',
-  'UserKnownHostsFile=/dev/null',
-  '-o',
-  'BatchMode=yes',
-  '-o',
-  'LogLevel=ERROR',
-  '-o',
-  'ConnectTimeout=10',
-];
 
 /**
  * An OpenSSH client configuration naming the bastion, given to Ansible's ssh and the floor with `-F`:

@@ -25,22 +25,27 @@ export interface BenchHost {
 
 export type Log = (line: string) => void;
 
+/** OpenSSH options of every plain ssh call of the benchmarks: the test hosts are fresh, their keys new. */
+export const SSH_OPTIONS = [
+  '-o',
+  'StrictHostKeyChecking=no',
+  '-o',
+  'UserKnownHostsFile=/dev/null',
+  '-o',
+  'BatchMode=yes',
+  '-o',
+  'LogLevel=ERROR',
+  '-o',
+  'ConnectTimeout=10',
+];
+
 /** Options of every plain `ssh` call: the benchmark's own calls and the raw-ssh baseline alike. */
 export function sshArgs(host: BenchHost, remoteCommand: string): string[] {
   return [
     ...(host.key ? ['-i', host.key] : []),
     '-p',
     String(host.port),
-    '-o',
-    'StrictHostKeyChecking=no',
-    '-o',
-    'UserKnownHostsFile=/dev/null',
-    '-o',
-    'BatchMode=yes',
-    '-o',
-    'LogLevel=ERROR',
-    '-o',
-    'ConnectTimeout=10',
+    ...SSH_OPTIONS,
     `${host.user}@${host.address}`,
     remoteCommand,
   ];
