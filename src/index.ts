@@ -9,6 +9,7 @@ export {
   ACME_HTTP_DIR,
   ACME_WEBROOT,
   type Acme,
+  acmeAccountTasks,
   acmeCaBundle,
   acmeCertificatePaths,
   acmeDirectory,

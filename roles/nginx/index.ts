@@ -17,6 +17,7 @@ import {
   ACME_HTTP_DIR,
   ACME_WEBROOT,
   absent,
+  acmeAccountTasks,
   acmeCaBundle,
   acmeCertificatePaths,
   acmeHostTasks,
@@ -341,15 +342,11 @@ export default defineRole({
     );
 
     const acmeSites = v.nginx_sites.filter((s) => s.tls?.acme);
+    const acmes = acmeSites.flatMap((s) => (s.tls?.acme ? [s.tls.acme] : []));
+    const acmeWhere = `nginx_sites of host ${host.name}`;
     if (acmeSites.length > 0) {
-      const where = `nginx_sites of host ${host.name}`;
       tasks.push(
-        ...acmeHostTasks(
-          acmeCaBundle(
-            acmeSites.flatMap((s) => (s.tls?.acme ? [s.tls.acme] : [])),
-            where,
-          ),
-        ),
+        ...acmeHostTasks(acmeCaBundle(acmes, acmeWhere)),
         directory({ path: ACME_HTTP_DIR, owner: 'root', group: 'root', mode: '0755' }),
         prune({
           name: 'remove plain-HTTP vhosts of ACME sites no longer listed',
@@ -396,6 +393,8 @@ export default defineRole({
         }),
       );
     }
+    // After the certificate requests: the account they registered is the one to keep current.
+    if (acmeSites.length > 0) tasks.push(...acmeAccountTasks(acmes, acmeWhere));
     tasks.push(service({ unit: 'nginx', state: 'started', enabled: true }));
     return tasks;
   },

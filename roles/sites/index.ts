@@ -19,6 +19,7 @@
 import {
   ACME_HTTP_DIR,
   ACME_WEBROOT,
+  acmeAccountTasks,
   acmeCaBundle,
   acmeCertificatePaths,
   acmeHostTasks,
@@ -241,6 +242,7 @@ export default defineRole({
       directory({ path: v.sites_root, owner: 'root', group: 'root', mode: '0755' }),
       ...acmeTasks,
       ...sites,
+      ...(acmes.length > 0 ? acmeAccountTasks(acmes, `sites of host ${host.name}`) : []),
     ];
   },
   handlers: {

@@ -147,6 +147,55 @@ export function acmeCaBundle(acmes: Acme[], where: string): string | undefined {
   return [...bundles][0];
 }
 
+/** Where the role notes, per ACME server, the e-mail it last gave that server's account. */
+export const ACME_ACCOUNT_NOTES = '/etc/letsencrypt/verdandi-accounts';
+
+/**
+ * certbot registers its account with the e-mail of the first certificate request and never looks at it
+ * again: a changed `acme.email` would leave expiry notices going to the old address. One task per ACME
+ * server keeps the account's contact the configured one (`certbot update_account`), guarded by a note
+ * of the e-mail last set, so an unchanged e-mail costs no call to the server. It runs after the
+ * certificate requests (the account exists by then). Two e-mails for one server are refused: certbot
+ * keeps one account per server on a host.
+ */
+export function acmeAccountTasks(acmes: Acme[], where: string): Task[] {
+  const emailsByServer = new Map<string, Set<string>>();
+  for (const a of acmes) {
+    const server = acmeDirectory(a);
+    const emails = emailsByServer.get(server) ?? new Set<string>();
+    emails.add(a.email);
+    emailsByServer.set(server, emails);
+  }
+  const tasks: Task[] = [];
+  for (const [server, emails] of emailsByServer) {
+    if (emails.size > 1)
+      throw new UserError(
+        `${where}: the ACME sites of ${server} name different e-mails (${[...emails].join(', ')})`,
+        1,
+        'certbot keeps one account per ACME server on a host: give every site of that server the same acme.email',
+      );
+    const [email] = emails;
+    const note = `${ACME_ACCOUNT_NOTES}/${server.replace(/[^A-Za-z0-9.-]/g, '_')}`;
+    const caBundle = acmes.find((a) => acmeDirectory(a) === server)?.caBundle;
+    const update = ['certbot', 'update_account', '--non-interactive', '--no-eff-email'];
+    tasks.push(
+      shell({
+        name: `ACME account e-mail ${email} at ${server}`,
+        script: [
+          'set -e',
+          [...update, '--email', email, '--server', server].map(quote).join(' '),
+          `mkdir -p ${quote(ACME_ACCOUNT_NOTES)}`,
+          `printf '%s\\n' ${quote(email)} > ${quote(`${note}.tmp`)}`,
+          `mv -f ${quote(`${note}.tmp`)} ${quote(note)}`,
+        ].join('\n'),
+        env: caBundle ? { REQUESTS_CA_BUNDLE: caBundle } : {},
+        unless: `grep -qxF -- ${quote(email)} ${quote(note)}`,
+      }),
+    );
+  }
+  return tasks;
+}
+
 export interface CertificateRequest {
   /** certbot's name of the certificate: `/etc/letsencrypt/live/<certName>/`. */
   certName: string;

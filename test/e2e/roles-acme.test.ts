@@ -8,7 +8,8 @@
  * writes the TLS vhost: HTTPS answers with a certificate chained to pebble's root. A second provision
  * changes nothing. A renewal by Debian's certbot.timer service (made due) installs a new certificate and
  * reloads nginx; one with nothing due reloads nothing. A name pebble cannot validate fails the run with
- * certbot's reason, and that site still answers on plain HTTP. The sites role's vhost does the same.
+ * certbot's reason, and that site still answers on plain HTTP. The sites role's vhost does the same. A
+ * changed acme.email becomes the account's contact at the ACME server, without a new certificate.
  */
 import test from 'ava';
 import {
@@ -254,3 +255,20 @@ test.serial(
     t.is(assertConverged(t, again, HOST).changed, 0, again.stdout);
   },
 );
+
+test.serial("a changed acme.email becomes the ACME account's contact, once", async (t) => {
+  const showAccount = `REQUESTS_CA_BUNDLE=${PEBBLE}/api-ca.pem certbot show_account --server ${acme.directory} 2>&1`;
+  t.regex(await sshOk(t, hosts, HOST, showAccount), /Email contact: ops@example\.org/);
+
+  const moved = { ...shop, tls: { acme: { ...acme, email: 'admin@example.org' } } };
+  const inv = stackInventory(project.dir, [hosts.get(HOST)], ['nginx'], { nginx_sites: [moved] });
+  const r = await provision(project.dir, inv);
+  t.is(assertConverged(t, r, HOST).changed, 1, r.stdout);
+  t.regex(r.stdout, /ACME account e-mail admin@example\.org/);
+  // The server itself has the new contact; the certificate was not re-issued for it.
+  t.regex(await sshOk(t, hosts, HOST, showAccount), /Email contact: admin@example\.org/);
+  t.is((await sshOk(t, hosts, HOST, 'ls /etc/letsencrypt/archive/shop/ | grep -c "^cert"')).trim(), '2');
+
+  const again = await provision(project.dir, inv);
+  t.is(assertConverged(t, again, HOST).changed, 0, again.stdout);
+});

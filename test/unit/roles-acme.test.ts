@@ -9,6 +9,8 @@ import Handlebars from 'handlebars';
 import nginxRole, { acmeHttpSiteFile, siteView, vars } from '../../roles/nginx/index.js';
 import sitesRole from '../../roles/sites/index.js';
 import {
+  ACME_ACCOUNT_NOTES,
+  acmeAccountTasks,
   acmeDirectory,
   acmeSchema,
   certificateCurrentCheck,
@@ -192,6 +194,58 @@ test('certbot: webroot, deploy hook, the CA bundle in the environment, guarded b
   // The CA bundle reaches certbot through its environment (the task's env), not its arguments.
   t.true(script.includes('REQUESTS_CA_BUNDLE'));
   t.false(script.includes('--ca-bundle'));
+});
+
+test("the ACME account's e-mail: one task per server after the certificates, guarded by a note", async (t) => {
+  const v = vars.parse({
+    nginx_sites: [
+      { name: 'a', server_names: ['a.test'], root: '/x', tls: { acme } },
+      { name: 'b', server_names: ['b.test'], root: '/x', tls: { acme } },
+    ],
+  });
+  const tasks = (await nginxRole.tasks(v, hostInfo('web1'))) as Task[];
+  const names = tasks.map((x) => x.name);
+  const account = names.findIndex((n) =>
+    /^ACME account e-mail ops@example\.org at https:\/\/acme-v02/.test(n),
+  );
+  t.true(account > names.findIndex((n) => /^certificate b /.test(n)), names.join('\n'));
+  t.is(names.filter((n) => n.startsWith('ACME account')).length, 1, 'one account per server');
+
+  const [task] = acmeAccountTasks(
+    [acmeSchema.parse({ ...acme, directory: 'https://localhost:14000/dir', caBundle: '/etc/ca.pem' })],
+    'here',
+  );
+  t.deepEqual(task.plan({ stdout: 'verdandi-guard unless 0\n', exitCode: 0 }).steps, []);
+  const script = JSON.stringify(task.plan({ stdout: 'verdandi-guard unless 1\n', exitCode: 0 }).steps);
+  t.true(
+    script.includes(
+      'certbot update_account --non-interactive --no-eff-email --email ops@example.org --server https://localhost:14000/dir',
+    ),
+    script,
+  );
+  t.true(script.includes(`${ACME_ACCOUNT_NOTES}/https___localhost_14000_dir`), script);
+  t.true(script.includes('REQUESTS_CA_BUNDLE'));
+
+  // certbot keeps one account per server: two e-mails for one server cannot both be its contact.
+  t.throws(
+    () =>
+      acmeAccountTasks(
+        [acmeSchema.parse(acme), acmeSchema.parse({ email: 'b@example.org' })],
+        'sites of host web1',
+      ),
+    {
+      message:
+        /sites of host web1: the ACME sites of https:\/\/acme-v02\.api\.letsencrypt\.org\/directory name different e-mails \(ops@example\.org, b@example\.org\)/,
+    },
+  );
+  // Different servers, different accounts.
+  t.is(
+    acmeAccountTasks(
+      [acmeSchema.parse(acme), acmeSchema.parse({ email: 'b@example.org', staging: true })],
+      'x',
+    ).length,
+    2,
+  );
 });
 
 test('sites: nginx.tls takes exactly one form; the ACME vhost and tasks follow the nginx role', async (t) => {
