@@ -66,6 +66,21 @@ export async function dropPackets(host: TestHost): Promise<() => Promise<void>> 
 }
 
 /**
+ * The host takes SSH only from `from` (a bastion's address): iptables in its namespace resets every
+ * other connection to port 22, so the machine running the tests cannot reach it directly. Returns the undo.
+ */
+export async function sshOnlyFrom(host: string, from: string): Promise<() => Promise<void>> {
+  const ns = namespaceName(host);
+  const rule = ['INPUT', '-p', 'tcp', '--dport', '22', '!', '-s', from, '-j', 'REJECT'];
+  const reset = [...rule, '--reject-with', 'tcp-reset'];
+  const added = await run('ip', ['netns', 'exec', ns, 'iptables', '-w', '-I', ...reset]);
+  if (added.code !== 0) throw new Error(`iptables in ${ns}: ${added.stderr}`);
+  return async () => {
+    await run('ip', ['netns', 'exec', ns, 'iptables', '-w', '-D', ...reset]);
+  };
+}
+
+/**
  * Kills (-9) the SSH sessions on the host, as a dropped connection would end them on the host's side:
  * every `sshd: <user>@notty` process but the one running this very command.
  */
