@@ -3,22 +3,18 @@
  * its pattern selects (within --limit), in its `serial` batches. Every play of the playbook is
  * evaluated before the first command runs on a host (a user error changes nothing).
  */
-import { ConnectionPool } from '../engine/connection-pool.js';
 import { loadRunContext, type RunContext } from '../engine/context.js';
-import { ControllerDownloads } from '../engine/downloads.js';
 import { loadPlaybook } from '../engine/loader.js';
-import { runOutputs } from '../engine/outputs.js';
-import { PeerReader } from '../engine/peer-read.js';
 import { PendingLedger } from '../engine/pending.js';
 import { ErrorCollector } from '../engine/plan.js';
-import { planRun, type RunOptions, runUnits } from '../engine/run-plan.js';
+import { planRun, type RunOptions } from '../engine/run-plan.js';
+import { openTaskRun } from '../engine/task-run.js';
 import type { Play } from '../engine/types.js';
 import { playbookUnits } from '../engine/units.js';
-import { batchSizes, Walker } from '../engine/walker.js';
+import { batchSizes } from '../engine/walker.js';
 import { selectHosts } from '../inventory/index.js';
 import { InventoryError, type InventoryHost } from '../inventory/types.js';
 import { UserError } from '../util/errors.js';
-import { DEFAULT_FORKS } from '../util/pool.js';
 
 /** The hosts of a play's first `serial` batch (after --limit); none when its pattern or serial is wrong. */
 function firstBatch(ctx: RunContext, play: Play | undefined): InventoryHost[] {
@@ -40,32 +36,13 @@ function firstBatch(ctx: RunContext, play: Play | undefined): InventoryHost[] {
  */
 export async function runPlaybook(env: string, file: string, o: RunOptions): Promise<number> {
   const ctx = await loadRunContext(env, o);
-  const forks = o.forks ?? DEFAULT_FORKS;
-  const conns = new ConnectionPool(ctx.connectOptions, forks);
-  // Steps that need a value from another host (a worker's swarm join token) read it through these.
-  const peers = new PeerReader(ctx.inventory.hosts, ctx.vars, ctx.connectOptions);
-  const events = await runOutputs({ json: !!o.json, verbose: !!o.verbose, check: !!o.check, recap: true });
-  const walker = new Walker(
-    {
-      command: 'run',
-      env: ctx.env,
-      check: !!o.check,
-      events,
-      conns,
-      hostVars: ctx.vars,
-      forks,
-      onInterrupt: 'finish',
-      peers,
-    },
-    ctx.hosts.map((h) => h.name),
-  );
-  // Files fetched on the controller for the steps of this run, each once, removed when it ends.
-  const downloads = new ControllerDownloads();
+  const run = await openTaskRun(ctx, 'run', o);
+  const { walker, forks } = run;
   try {
     const playbook = await loadPlaybook(file);
     // The first play's first batch connects while its roles load; a pattern or serial that is wrong
     // warms nothing (the plan reports it).
-    conns.warm(firstBatch(ctx, playbook.plays[0]), ctx.vars);
+    run.conns.warm(firstBatch(ctx, playbook.plays[0]), ctx.vars);
     const errors = new ErrorCollector();
     const plays = await playbookUnits(ctx, playbook, file, errors);
     const fitsInForks = new Set(plays.flatMap((p) => p.hosts.map((h) => h.host.name))).size <= forks;
@@ -90,14 +67,11 @@ export async function runPlaybook(env: string, file: string, o: RunOptions): Pro
           maxFailPercentage: play.maxFailPercentage,
           keepOpen: (host) => fitsInForks && later.has(host),
         },
-        runUnits({ ...o, peers, pending, downloads }),
+        run.work(pending),
       );
     }
     return await walker.finish();
   } finally {
-    downloads.close();
-    await walker.close();
-    await peers.closeAll();
-    events.close();
+    await run.close();
   }
 }

@@ -19,6 +19,10 @@
  * their shell through a here-document (see `shellOf`). `argv` is the program's own command line: it
  * shows in `ps` like any program's, so a secret goes in `env` or `stdin`, never in `argv`.
  *
+ * The default label shows the command line (`command ...`) or the script's first line (`shell ...`); a
+ * `sensitive` task without `name` is labelled by its type alone (`shell (sensitive)`): a secret written
+ * into the script or argv is never shown (define.ts, `labelShowsContent`).
+ *
  * `timeout` (seconds): the command is stopped with its whole process group when the time is up, and
  * the task fails (the engine runs every run step under a supervisor, see engine/remote-process.ts).
  * With retries, the timeout is each try's.
@@ -196,6 +200,7 @@ export const command = defineTask({
   options: commandOptions,
   subject: 'argv',
   label: (argv) => `command ${words(...argv)}`,
+  labelShowsContent: true,
   prepare: ({ argv, ...rest }, { label, fail }: PrepareContext): Run => ({
     ...checkRetries(rest, fail),
     commandLine: words(...argv),
@@ -213,6 +218,7 @@ export const shell = defineTask({
   options: shellOptions,
   subject: 'script',
   label: (script) => `shell ${script.trim().split('\n')[0]}`,
+  labelShowsContent: true,
   prepare: ({ script, ...rest }, { label, fail }: PrepareContext): Run => ({
     ...checkRetries(rest, fail),
     commandLine: shellOf(script),

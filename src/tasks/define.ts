@@ -72,6 +72,12 @@ export interface TaskTypeDefinition<
   newerThanRename?: string[];
   /** How output names the task (`service nginx`), and what prefixes its option errors. */
   label(subject: z.output<S>[K]): string;
+  /**
+   * The label shows what the task runs (a script's first line, a command line), where a secret may be
+   * written: a `sensitive` task without `name` is then labelled by its type alone (`shell (sensitive)`)
+   * in output, --json, the history and its option errors, as Ansible's no_log hides a task's arguments.
+   */
+  labelShowsContent?: boolean;
   /** A longer label for output, when the subject alone says too little (`link /a → /b`). */
   describe?(spec: Spec): string;
   /** Checks across options and local reads; returns what probe and plan receive. */
@@ -225,6 +231,8 @@ export function defineTask<
       else own[key] = value;
     }
 
+    // A sensitive task whose label would show its content is named by its type alone (labelShowsContent).
+    const hiddenLabel = def.labelShowsContent && common.sensitive ? `${def.type} (sensitive)` : undefined;
     const parsed = def.options.safeParse(own);
     if (!parsed.success) {
       const issue = parsed.error.issues[0] as unknown as Issue;
@@ -232,13 +240,14 @@ export function defineTask<
       // The label names the subject once it is valid; a wrong subject is shown as given when it is text.
       const subject = def.options.shape[def.subject].safeParse(own[def.subject]);
       const label =
-        option !== def.subject && subject.success
+        hiddenLabel ??
+        (option !== def.subject && subject.success
           ? def.label(subject.data)
-          : [def.type, ...givenText(own[def.subject])].join(' ');
+          : [def.type, ...givenText(own[def.subject])].join(' '));
       throw taskOptionError(def.type, label, option, problem, hint);
     }
     const options = parsed.data as z.output<S>;
-    const label = def.label(options[def.subject]);
+    const label = hiddenLabel ?? def.label(options[def.subject]);
     const fail: Fail = (option, problem, hint) => {
       throw taskOptionError(def.type, label, option, problem, hint);
     };

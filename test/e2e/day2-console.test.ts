@@ -11,12 +11,12 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 import { demoInventory, makeSampleRepo } from '../../src/commands/demo.js';
 import { runCli, writeInventory } from '../helpers/cli.js';
 import { useTestHosts } from '../helpers/testhosts.js';
 import { Terminal } from './day2-terminal.js';
-import { waitFor } from './deploy-helpers.js';
+import { onFirstUse, provisionOrThrow, waitFor } from './deploy-helpers.js';
 
 const hosts = useTestHosts(test, ['dco-py']);
 const dir = mkdtempSync(join(tmpdir(), 'vd-dco-console-'));
@@ -28,27 +28,17 @@ const terminals: Terminal[] = [];
 // The site's own console command: the python of its virtualenv, with the release's environment.
 const SITE_CONSOLE = `python -c 'import os, sys; print("site-console", os.environ["GREETING"], sys.prefix); sys.exit(5)'`;
 
-let setup: Promise<void> | undefined;
-const ready = (t: ExecutionContext) => {
-  t.timeout(20 * 60_000);
-  setup ??= provisionOnce((m) => t.log(m));
-  return setup;
-};
-
-async function provisionOnce(log: (m: string) => void): Promise<void> {
+const ready = onFirstUse(async (log) => {
   const host = hosts.get('dco-py');
   await makeSampleRepo(repo);
   const inv = demoInventory({ name: 'dco-py', address: host.address, key: host.key }, repo);
   inv.groups.web.vars.sites[0].console = SITE_CONSOLE;
   inventory = writeInventory(dir, inv, 'dco-py');
-  const started = Date.now();
-  const res = await runCli(['provision', inventory], { timeoutMs: 15 * 60_000 });
-  log(`provision: ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  if (res.code !== 0) throw new Error(`provision failed (${res.code}):\n${res.stdout}\n${res.stderr}`);
+  await provisionOrThrow(inventory, { log });
   // Then a host that runs no site (never contacted: deploy skips it, the console refuses it first).
   (inv.hosts as Record<string, unknown>)['dco-other'] = { address: '10.231.250.2', user: 'root' };
   writeInventory(dir, inv, 'dco-py');
-}
+});
 
 const deploy = () => runCli(['deploy', inventory, '--branch', 'main'], { timeoutMs: 10 * 60_000 });
 const liveRelease = async () => (await ssh('readlink -f /srv/sample/current')).stdout.trim();

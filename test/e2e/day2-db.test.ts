@@ -6,10 +6,11 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 import { runCli, writeInventory } from '../helpers/cli.js';
 import { useTestHosts } from '../helpers/testhosts.js';
 import { Terminal } from './day2-terminal.js';
+import { onFirstUse, provisionOrThrow } from './deploy-helpers.js';
 
 const hosts = useTestHosts(test, ['dco-db']);
 const dir = mkdtempSync(join(tmpdir(), 'vd-dco-db-'));
@@ -18,14 +19,7 @@ let noPostgres = '';
 const ssh = (cmd: string) => hosts.ssh('dco-db', cmd);
 const terminals: Terminal[] = [];
 
-let setup: Promise<void> | undefined;
-const ready = (t: ExecutionContext) => {
-  t.timeout(20 * 60_000);
-  setup ??= provisionOnce((m) => t.log(m));
-  return setup;
-};
-
-async function provisionOnce(log: (m: string) => void): Promise<void> {
+const ready = onFirstUse(async (log) => {
   const host = hosts.get('dco-db');
   const inv = {
     hosts: {
@@ -50,15 +44,12 @@ async function provisionOnce(log: (m: string) => void): Promise<void> {
     { hosts: { 'dco-web': { address: '10.231.250.3', user: 'root' } }, groups: {} },
     'dco-nopg',
   );
-  const started = Date.now();
-  const res = await runCli(['provision', inventory, '--limit', 'dco-db'], { timeoutMs: 15 * 60_000 });
-  log(`provision: ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  if (res.code !== 0) throw new Error(`provision failed (${res.code}):\n${res.stdout}\n${res.stderr}`);
+  await provisionOrThrow(inventory, { log, args: ['--limit', 'dco-db'] });
   const table = await ssh(
     `runuser -u postgres -- psql -d appdb -c "create table visits (n int); insert into visits values (40), (2); alter table visits owner to app"`,
   );
   if (table.code !== 0) throw new Error(`table: ${table.stderr}`);
-}
+});
 
 test.after.always(async () => {
   for (const term of terminals) await term.close();

@@ -8,9 +8,9 @@
  * - Ctrl-C stops the command on the host with everything it started: exit 130, no process left;
  * - bad input (no command, a --limit matching nothing) is a usage error, exit 1, before any host.
  */
-import { spawn } from 'node:child_process';
 import test from 'ava';
-import { CLI_BIN, projectWithSecrets, runCli, writeInventory } from '../helpers/cli.js';
+import { projectWithSecrets, runCli, writeInventory } from '../helpers/cli.js';
+import { interrupt, processesOnHost, startVerdandi, waitOnHost } from '../helpers/faults.js';
 import { useTestHosts } from '../helpers/testhosts.js';
 
 const HOST = 'dex-exec';
@@ -43,23 +43,7 @@ async function cli(args: string[], timeoutMs = 120_000) {
   return runCli(args, { cwd: project, timeoutMs, env: { CI: 'true' } });
 }
 
-/** The processes on the host whose command line holds `pattern` (none: empty). */
-async function processes(pattern: string): Promise<string> {
-  const res = await hosts.ssh(
-    HOST,
-    `ps -eww -o pid=,args= | grep -F -- ${JSON.stringify(pattern)} | grep -v grep || true`,
-  );
-  return res.stdout.trim();
-}
-
-async function waitOnHost(path: string, ms = 60_000): Promise<void> {
-  const res = await hosts.ssh(
-    HOST,
-    `i=0; while [ ! -e ${path} ] && [ $i -lt ${ms / 100} ]; do sleep 0.1; i=$((i + 1)); done; test -e ${path}`,
-    { timeoutMs: ms + 10_000 },
-  );
-  if (res.code !== 0) throw new Error(`${path} never appeared on ${HOST}`);
-}
+const processes = (pattern: string) => processesOnHost(hosts, HOST, pattern);
 
 test.serial(
   'one block per host, the exit codes; a failing command is exit 2; --json; --stream',
@@ -147,10 +131,8 @@ test.serial(
   async (t) => {
     await setUp();
     await hosts.ssh(HOST, 'rm -f /root/dex-started');
-    const child = spawn(
-      process.execPath,
+    const v = startVerdandi(
       [
-        CLI_BIN,
         'exec',
         'prod',
         '--limit',
@@ -159,26 +141,14 @@ test.serial(
         '--',
         `echo token=${SECRET}; sleep 10007 & touch /root/dex-started; wait`,
       ],
-      { cwd: project, env: { ...process.env, CI: 'true' }, stdio: ['ignore', 'pipe', 'pipe'] },
+      { cwd: project },
     );
-    let output = '';
-    child.stdout.on('data', (d) => {
-      output += d;
-    });
-    child.stderr.on('data', (d) => {
-      output += d;
-    });
-    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-    await waitOnHost('/root/dex-started');
+    await waitOnHost(hosts, HOST, 'test -e /root/dex-started');
     t.not(await processes('sleep 10007'), '', 'the command runs');
     t.is(await processes(SECRET), '', 'the secret is on the host process list');
-    const signalled = Date.now();
-    child.kill('SIGINT');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    const code = await exited;
-    clearTimeout(timer);
-    t.is(code, 130, output);
-    t.true(Date.now() - signalled < 15_000, `exited ${Date.now() - signalled} ms after SIGINT`);
+    const { exitCode, output, afterSignalMs } = await interrupt(v);
+    t.is(exitCode, 130, output);
+    t.true(afterSignalMs < 15_000, `exited ${afterSignalMs} ms after SIGINT`);
     t.is(await processes('sleep 10007'), '', 'a process of the command outlived the run');
     t.false(output.includes(SECRET), output);
     t.regex(output, /token=\[secret\]/);

@@ -5,14 +5,22 @@
  * closes) leaves no reader running on the host.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { demoInventory, makeSampleRepo } from '../../src/commands/demo.js';
 import { CLI_BIN, PROJECT_ROOT, runCli, writeInventory } from '../helpers/cli.js';
 import { useTestHosts } from '../helpers/testhosts.js';
-import { BASE_IMAGE_SCRIPT, git, waitFor } from './deploy-helpers.js';
+import {
+  BASE_IMAGE_SCRIPT,
+  dockerSite,
+  makeRepo,
+  onFirstUse,
+  provisionOrThrow,
+  waitFor,
+  webInventory,
+} from './deploy-helpers.js';
 
 const PY = 'dlg-logs-py';
 const DK = 'dlg-logs-dk';
@@ -24,76 +32,42 @@ const logs = (host: string, ...args: string[]) =>
   runCli(['logs', inv[host], ...args], { timeoutMs: 120_000 });
 
 async function provisionAndDeploy(name: string, inventory: string, before?: () => Promise<void>) {
-  const res = await runCli(['provision', inventory], { timeoutMs: 15 * 60_000 });
-  if (res.code !== 0)
-    throw new Error(`provision ${name} failed (${res.code}):\n${res.stdout}\n${res.stderr}`);
+  await provisionOrThrow(inventory);
   await before?.();
   const dep = await runCli(['deploy', inventory, '--branch', 'main'], { timeoutMs: 10 * 60_000 });
   if (dep.code !== 0) throw new Error(`deploy ${name} failed (${dep.code}):\n${dep.stdout}\n${dep.stderr}`);
 }
 
-const setups: Record<string, Promise<void> | undefined> = {};
-const ready = (t: ExecutionContext, host: string) => {
-  t.timeout(25 * 60_000);
-  setups[host] ??= host === PY ? setupPython() : setupDocker();
-  return setups[host]!;
+const setups = {
+  [PY]: onFirstUse(async () => {
+    const host = hosts.get(PY);
+    const dir = await mkdtemp(join(tmpdir(), 'vd-dlg-py-'));
+    const repo = join(dir, 'sample-site');
+    await makeSampleRepo(repo);
+    const content = demoInventory({ name: PY, address: host.address, key: host.key }, repo);
+    content.groups.web.vars.sites[0].health = { path: '/health', status: 200, timeout: 15 };
+    inv[PY] = writeInventory(dir, content, PY);
+    await provisionAndDeploy(PY, inv[PY]);
+  }, 25),
+  [DK]: onFirstUse(async () => {
+    const host = hosts.get(DK);
+    const dir = await mkdtemp(join(tmpdir(), 'vd-dlg-dk-'));
+    const repo = join(dir, 'web');
+    await makeRepo(repo, {
+      // The container says something on its stdout when it starts: what `docker logs` shows.
+      Dockerfile:
+        'FROM verdandi-test/busybox:1\nCOPY . /www\nCMD ["/bin/sh", "-c", "echo container-started-$PORT; exec /bin/httpd -f -p 8080 -h /www"]\n',
+      'health.txt': 'ok\n',
+    });
+    const site = dockerSite(repo, host.address);
+    inv[DK] = writeInventory(dir, webInventory(host, ['nginx', 'docker', 'sites'], { sites: [site] }), DK);
+    await provisionAndDeploy(DK, inv[DK], async () => {
+      const img = await hosts.ssh(DK, BASE_IMAGE_SCRIPT);
+      if (img.code !== 0) throw new Error(`base image: ${img.stderr}`);
+    });
+  }, 25),
 };
-
-async function setupPython(): Promise<void> {
-  const host = hosts.get(PY);
-  const dir = await mkdtemp(join(tmpdir(), 'vd-dlg-py-'));
-  const repo = join(dir, 'sample-site');
-  await makeSampleRepo(repo);
-  const content = demoInventory({ name: PY, address: host.address, key: host.key }, repo);
-  content.groups.web.vars.sites[0].health = { path: '/health', status: 200, timeout: 15 };
-  inv[PY] = writeInventory(dir, content, PY);
-  await provisionAndDeploy(PY, inv[PY]);
-}
-
-async function setupDocker(): Promise<void> {
-  const host = hosts.get(DK);
-  const dir = await mkdtemp(join(tmpdir(), 'vd-dlg-dk-'));
-  const repo = join(dir, 'web');
-  await mkdir(repo);
-  await git(repo, 'init', '-q', '-b', 'main');
-  // The container says something on its stdout when it starts: what `docker logs` shows.
-  await writeFile(
-    join(repo, 'Dockerfile'),
-    'FROM verdandi-test/busybox:1\nCOPY . /www\nCMD ["/bin/sh", "-c", "echo container-started-$PORT; exec /bin/httpd -f -p 8080 -h /www"]\n',
-  );
-  await writeFile(join(repo, 'health.txt'), 'ok\n');
-  await git(repo, 'add', '-A');
-  await git(repo, 'commit', '-q', '-m', 'A');
-  inv[DK] = writeInventory(
-    dir,
-    {
-      hosts: { [DK]: { address: host.address, user: 'root', key: host.key } },
-      groups: {
-        web: {
-          hosts: [DK],
-          roles: ['nginx', 'docker', 'sites'],
-          vars: {
-            sites: [
-              {
-                name: 'web',
-                repo,
-                runtime: { type: 'docker', containerPort: 8080 },
-                process: { port: 9000, stopTimeout: 3 },
-                nginx: { serverNames: [host.address] },
-                health: { path: '/health.txt', status: 200, timeout: 15 },
-              },
-            ],
-          },
-        },
-      },
-    },
-    DK,
-  );
-  await provisionAndDeploy(DK, inv[DK], async () => {
-    const img = await hosts.ssh(DK, BASE_IMAGE_SCRIPT);
-    if (img.code !== 0) throw new Error(`base image: ${img.stderr}`);
-  });
-}
+const ready = (t: ExecutionContext, host: typeof PY | typeof DK) => setups[host](t);
 
 /** The CLI as a child process, its stdout gathered: for `-f`, stopped by a signal. */
 function follow(args: string[]): { child: ChildProcess; out: () => string; exit: Promise<number | null> } {

@@ -5,14 +5,24 @@
  * repository's Dockerfile starts FROM an image this test makes on the host with `docker import` of
  * busybox-static (a stand-in for a real base image).
  */
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 import { runCli, writeInventory } from '../helpers/cli.js';
 import { useTestHosts } from '../helpers/testhosts.js';
 import { Terminal } from './day2-terminal.js';
-import { BASE_IMAGE_SCRIPT, commitBranch, git, httpGet, requestContinuously } from './deploy-helpers.js';
+import {
+  BASE_IMAGE_SCRIPT,
+  commitBranch,
+  deployUnderLoad,
+  dockerSite,
+  httpGet,
+  makeRepo,
+  onFirstUse,
+  provisionOrThrow,
+  webInventory,
+} from './deploy-helpers.js';
 
 const HOST = 'deploy-dk';
 const hosts = useTestHosts(test, [HOST]);
@@ -24,69 +34,29 @@ const ssh = (cmd: string) => hosts.ssh(HOST, cmd);
 const deploy = (...args: string[]) => runCli(['deploy', inventory, ...args], { timeoutMs: 10 * 60_000 });
 const served = async () => (await httpGet(`${base}/REVISION`)).body.trim();
 
-/**
- * Provisions once, on first use: ava runs `before` hooks concurrently, so this cannot be one (the
- * hosts boot in useTestHosts' hook). Every test awaits it; a failure fails them all with its message.
- */
-let setup: Promise<void> | undefined;
-const ready = (t: ExecutionContext) => {
-  t.timeout(20 * 60_000);
-  setup ??= provisionOnce((m) => t.log(m));
-  return setup;
-};
-
-async function provisionOnce(log: (m: string) => void): Promise<void> {
+const ready = onFirstUse(async (log) => {
   const host = hosts.get(HOST);
   base = `http://${host.address}`;
   const dir = await mkdtemp(join(tmpdir(), 'vd-deploy-dk-'));
   const repo = join(dir, 'web');
-  await mkdir(repo);
-  await git(repo, 'init', '-q', '-b', 'main');
-  await writeFile(
-    join(repo, 'Dockerfile'),
-    'FROM verdandi-test/busybox:1\nCOPY . /www\nCMD ["/bin/httpd", "-f", "-p", "8080", "-h", "/www"]\n',
-  );
-  await writeFile(join(repo, 'health.txt'), 'ok\n');
-  await writeFile(join(repo, 'index.html'), '<h1>docker site</h1>\n');
-  await git(repo, 'add', '-A');
-  await git(repo, 'commit', '-q', '-m', 'A');
-  sha.a = await git(repo, 'rev-parse', 'HEAD');
+  sha.a = await makeRepo(repo, {
+    Dockerfile:
+      'FROM verdandi-test/busybox:1\nCOPY . /www\nCMD ["/bin/httpd", "-f", "-p", "8080", "-h", "/www"]\n',
+    'health.txt': 'ok\n',
+    'index.html': '<h1>docker site</h1>\n',
+  });
   sha.b = await commitBranch(repo, 'main', 'feature-b', { 'index.html': '<h1>docker site B</h1>\n' });
   sha.broken = await commitBranch(repo, 'feature-b', 'broken', { 'health.txt': null });
+  const site = dockerSite(repo, host.address, { env: { vars: { GREETING: 'hello' } }, keepReleases: 3 });
   inventory = writeInventory(
     dir,
-    {
-      hosts: { [HOST]: { address: host.address, user: 'root', key: host.key } },
-      groups: {
-        web: {
-          hosts: [HOST],
-          roles: ['nginx', 'docker', 'sites'],
-          vars: {
-            sites: [
-              {
-                name: 'web',
-                repo,
-                runtime: { type: 'docker', containerPort: 8080 },
-                env: { vars: { GREETING: 'hello' } },
-                process: { port: 9000, stopTimeout: 3 },
-                nginx: { serverNames: [host.address] },
-                health: { path: '/health.txt', status: 200, timeout: 15 },
-                keepReleases: 3,
-              },
-            ],
-          },
-        },
-      },
-    },
+    webInventory(host, ['nginx', 'docker', 'sites'], { sites: [site] }),
     'deploy-dk',
   );
-  const started = Date.now();
-  const res = await runCli(['provision', inventory], { timeoutMs: 15 * 60_000 });
-  log(`provision: ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  if (res.code !== 0) throw new Error(`provision failed (${res.code}):\n${res.stdout}\n${res.stderr}`);
+  await provisionOrThrow(inventory, { log });
   const img = await ssh(BASE_IMAGE_SCRIPT);
   if (img.code !== 0) throw new Error(`base image: ${img.stderr}`);
-}
+});
 
 test.serial(
   'deploy A: the container answers with A, built on the host without the .env inside',
@@ -108,12 +78,9 @@ test.serial(
   'deploy B under continuous requests: zero failed requests, the old container is gone',
   async (t) => {
     await ready(t);
-    let done = false;
-    const load = requestContinuously(`${base}/REVISION`, () => done);
-    const res = await deploy('--branch', 'feature-b');
-    await new Promise((r) => setTimeout(r, 500));
-    done = true;
-    const result = await load;
+    const { res, load: result } = await deployUnderLoad(`${base}/REVISION`, () =>
+      deploy('--branch', 'feature-b'),
+    );
     t.is(res.code, 0, res.stdout + res.stderr);
     t.log(`${result.requests} requests during the deploy, ${result.failures.length} failed`);
     t.deepEqual(result.failures, []);

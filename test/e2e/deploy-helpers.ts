@@ -1,6 +1,7 @@
 /**
- * What the deploy e2e tests share: git repositories made by the test, a client that requests a site
- * continuously (bounded), a local webhook receiver, an HTTP GET with a timeout.
+ * What the deploy e2e tests share: a set-up run once on first use, a provision that must pass, git
+ * repositories made by the test, single-host site inventories, a client that requests a site
+ * continuously (bounded) while a deploy runs, a local webhook receiver, an HTTP GET with a timeout.
  */
 import { execFile } from 'node:child_process';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
@@ -8,6 +9,8 @@ import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
+import type { ExecutionContext } from 'ava';
+import { type CliResult, runCli } from '../helpers/cli.js';
 
 const run = promisify(execFile);
 
@@ -223,16 +226,128 @@ while :; do sleep 5; echo "tick from $(pwd)"; done
 `,
 };
 
-/** Makes a git repository with `files` committed on `main`; returns the commit. */
-export async function makeRepo(dest: string, files: Record<string, string>): Promise<string> {
+/**
+ * Makes a git repository with `files` committed on `main`; returns the commit. A file is its text, or
+ * a function that writes it at the path it is given (a large file, streamed).
+ */
+export async function makeRepo(
+  dest: string,
+  files: Record<string, string | ((path: string) => Promise<void>)>,
+): Promise<string> {
   await rm(dest, { recursive: true, force: true });
   await mkdir(dest, { recursive: true });
   for (const [path, content] of Object.entries(files)) {
-    await mkdir(dirname(join(dest, path)), { recursive: true });
-    await writeFile(join(dest, path), content);
+    const full = join(dest, path);
+    await mkdir(dirname(full), { recursive: true });
+    if (typeof content === 'string') await writeFile(full, content);
+    else await content(full);
   }
   await git(dest, 'init', '--quiet', '--initial-branch=main');
   await git(dest, 'add', '-A');
   await git(dest, 'commit', '--quiet', '-m', 'first commit');
   return git(dest, 'rev-parse', 'HEAD');
+}
+
+/**
+ * A set-up run once, on first use: ava runs `before` hooks concurrently, so this cannot be one (the
+ * hosts boot in useTestHosts' hook). Every test awaits `ready(t)`, which gives it `minutes` to run;
+ * a failure fails them all with its message. The set-up's `log` goes to the first test's log.
+ */
+export function onFirstUse(
+  setUp: (log: (m: string) => void) => Promise<void>,
+  minutes = 20,
+): (t: ExecutionContext) => Promise<void> {
+  let setup: Promise<void> | undefined;
+  return (t) => {
+    t.timeout(minutes * 60_000);
+    setup ??= setUp((m) => t.log(m));
+    return setup;
+  };
+}
+
+/**
+ * `verdandi provision <inventory> [args]` that must pass: its time goes to `log`, a failure throws with
+ * its output.
+ */
+export async function provisionOrThrow(
+  inventory: string,
+  o: { log?: (m: string) => void; args?: string[]; cwd?: string; timeoutMs?: number } = {},
+): Promise<void> {
+  const started = Date.now();
+  const res = await runCli(['provision', inventory, ...(o.args ?? [])], {
+    cwd: o.cwd,
+    timeoutMs: o.timeoutMs ?? 15 * 60_000,
+  });
+  o.log?.(`provision: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  if (res.code !== 0) throw new Error(`provision failed (${res.code}):\n${res.stdout}\n${res.stderr}`);
+}
+
+/**
+ * Runs `deploy` while a client requests `url` continuously (requestContinuously), and half a second
+ * more after it ended (requests after the switch), bounded: the deploy's result and the client's.
+ */
+export async function deployUnderLoad(
+  url: string,
+  deploy: () => Promise<CliResult>,
+): Promise<{ res: CliResult; load: LoadResult }> {
+  let done = false;
+  const load = requestContinuously(url, () => done);
+  const res = await deploy();
+  await new Promise((r) => setTimeout(r, 500));
+  done = true;
+  return { res, load: await load };
+}
+
+/**
+ * An inventory of one test host (root, the harness's key) alone in group `web`, with `roles` and
+ * `vars`; `host` adds to the host's entry, `others` are more hosts outside the group.
+ */
+export function webInventory(
+  web: { name: string; address: string; key: string },
+  roles: string[],
+  vars: Record<string, unknown>,
+  more: { host?: Record<string, unknown>; others?: Record<string, Record<string, unknown>> } = {},
+) {
+  return {
+    hosts: {
+      ...more.others,
+      [web.name]: { address: web.address, user: 'root', key: web.key, ...more.host },
+    },
+    groups: { web: { hosts: [web.name], roles, vars } },
+  };
+}
+
+/**
+ * A static site served by `python3 -m http.server` under supervisor (Debian's python, no virtualenv):
+ * its health is the release's REVISION file. Roles: nginx, supervisor, sites.
+ */
+export function staticPythonSite(repo: string) {
+  return {
+    name: 'web',
+    repo,
+    runtime: { type: 'python', virtualenv: false },
+    process: {
+      command: 'exec python3 -m http.server "$PORT" --bind 127.0.0.1',
+      port: 8100,
+      stopTimeout: 5,
+    },
+    health: { path: '/REVISION', status: 200, timeout: 30 },
+  };
+}
+
+/**
+ * A docker site `web` whose image is built from `repo` on the host (its Dockerfile serves port 8080,
+ * `health.txt` answers its health check), published on 127.0.0.1:9000/9001, behind nginx on
+ * `address`; `extra` adds or overrides keys. Roles: nginx, docker, sites.
+ */
+export function dockerSite(repo: string, address: string, extra: Record<string, unknown> = {}) {
+  return {
+    name: 'web',
+    repo,
+    runtime: { type: 'docker', containerPort: 8080 },
+    process: { port: 9000, stopTimeout: 3 },
+    nginx: { serverNames: [address] },
+    health: { path: '/health.txt', status: 200, timeout: 15 },
+    ...extra,
+  };
 }

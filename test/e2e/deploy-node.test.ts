@@ -9,11 +9,20 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 import { runCli, writeInventory } from '../helpers/cli.js';
 import { useTestHosts } from '../helpers/testhosts.js';
 import { Terminal } from './day2-terminal.js';
-import { commitBranch, httpGet, makeRepo, NODE_APP_FILES, requestContinuously } from './deploy-helpers.js';
+import {
+  commitBranch,
+  deployUnderLoad,
+  httpGet,
+  makeRepo,
+  NODE_APP_FILES,
+  onFirstUse,
+  provisionOrThrow,
+  webInventory,
+} from './deploy-helpers.js';
 
 const HOST = 'hn-node';
 const hosts = useTestHosts(test, [HOST]);
@@ -30,59 +39,40 @@ const releases = async () => (await ssh('ls /srv/nodesample/releases')).stdout.s
 const liveRelease = async () => (await ssh('readlink -f /srv/nodesample/current')).stdout.trim();
 const commitServed = async () => (await httpGet(`${base}/commit`)).body.trim();
 
-let setup: Promise<void> | undefined;
-const ready = (t: ExecutionContext) => {
-  t.timeout(20 * 60_000);
-  setup ??= provisionOnce((m) => t.log(m));
-  return setup;
-};
-
-async function provisionOnce(log: (m: string) => void): Promise<void> {
+const ready = onFirstUse(async (log) => {
   const host = hosts.get(HOST);
   base = `http://${host.address}`;
   sha.a = await makeRepo(repo, NODE_APP_FILES);
   sha.b = await commitBranch(repo, 'main', 'feature-b', { 'CHANGES.md': 'B\n' });
-  const inv = {
-    hosts: { [HOST]: { address: host.address, user: 'root', key: host.key } },
-    groups: {
-      web: {
-        hosts: [HOST],
-        roles: ['nginx', 'supervisor', 'sites'],
-        vars: {
-          sites: [
-            {
-              name: 'nodesample',
-              repo,
-              branch: 'main',
-              // --offline: the host reaches no registry, and a lockfile without dependencies needs none.
-              runtime: { type: 'node', install: 'npm ci --offline --no-audit --no-fund' },
-              // The tool is found in node_modules/.bin by the check and by the worker, as npm scripts find it.
-              build: [
-                'mkdir -p node_modules/.bin && cp tools/vd-tick node_modules/.bin/ && chmod 755 node_modules/.bin/vd-tick',
-              ],
-              checks: ['node --check server.js', 'vd-tick --once'],
-              env: { vars: { GREETING: 'Hello from node' }, secrets: {} },
-              process: {
-                command: 'npm start',
-                port: 8100,
-                stopTimeout: 10,
-                workers: [{ name: 'tick', command: 'vd-tick' }],
-              },
-              nginx: { serverNames: [host.address, '_'] },
-              health: { path: '/health', status: 200, timeout: 30 },
-              keepReleases: 3,
-            },
-          ],
+  const inv = webInventory(host, ['nginx', 'supervisor', 'sites'], {
+    sites: [
+      {
+        name: 'nodesample',
+        repo,
+        branch: 'main',
+        // --offline: the host reaches no registry, and a lockfile without dependencies needs none.
+        runtime: { type: 'node', install: 'npm ci --offline --no-audit --no-fund' },
+        // The tool is found in node_modules/.bin by the check and by the worker, as npm scripts find it.
+        build: [
+          'mkdir -p node_modules/.bin && cp tools/vd-tick node_modules/.bin/ && chmod 755 node_modules/.bin/vd-tick',
+        ],
+        checks: ['node --check server.js', 'vd-tick --once'],
+        env: { vars: { GREETING: 'Hello from node' }, secrets: {} },
+        process: {
+          command: 'npm start',
+          port: 8100,
+          stopTimeout: 10,
+          workers: [{ name: 'tick', command: 'vd-tick' }],
         },
+        nginx: { serverNames: [host.address, '_'] },
+        health: { path: '/health', status: 200, timeout: 30 },
+        keepReleases: 3,
       },
-    },
-  };
+    ],
+  });
   inventory = writeInventory(dir, inv, 'deploy-node');
-  const started = Date.now();
-  const res = await runCli(['provision', inventory], { timeoutMs: 15 * 60_000 });
-  log(`provision: ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  if (res.code !== 0) throw new Error(`provision failed (${res.code}):\n${res.stdout}\n${res.stderr}`);
-}
+  await provisionOrThrow(inventory, { log });
+});
 
 test.after.always(async () => {
   for (const term of terminals) await term.close();
@@ -107,12 +97,9 @@ test.serial('deploy main: the node site answers through nginx, with its env', as
 
 test.serial('deploy B while a client requests continuously: zero failed requests', async (t) => {
   await ready(t);
-  let done = false;
-  const load = requestContinuously(`${base}/commit`, () => done);
-  const res = await deploy('--branch', 'feature-b');
-  await new Promise((r) => setTimeout(r, 500));
-  done = true;
-  const result = await load;
+  const { res, load: result } = await deployUnderLoad(`${base}/commit`, () =>
+    deploy('--branch', 'feature-b'),
+  );
   t.is(res.code, 0, res.stdout + res.stderr);
   t.log(`${result.requests} requests during the deploy, ${result.failures.length} failed`);
   t.deepEqual(result.failures, []);

@@ -10,15 +10,17 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 import { demoInventory, makeSampleRepo } from '../../src/commands/demo.js';
 import { runCli, writeInventory } from '../helpers/cli.js';
 import { useTestHosts } from '../helpers/testhosts.js';
 import {
   commitBranch,
+  deployUnderLoad,
   git,
   httpGet,
-  requestContinuously,
+  onFirstUse,
+  provisionOrThrow,
   type WebhookReceiver,
   waitFor,
   webhookReceiver,
@@ -45,18 +47,7 @@ const ssh = (cmd: string) => hosts.ssh('deploy-py', cmd);
 const releases = async () => (await ssh('ls /srv/sample/releases')).stdout.split('\n').filter(Boolean);
 const commitServed = async () => (await httpGet(`${base}/commit`)).body.trim();
 
-/**
- * Provisions once, on first use: ava runs `before` hooks concurrently, so this cannot be one (the
- * hosts boot in useTestHosts' hook). Every test awaits it; a failure fails them all with its message.
- */
-let setup: Promise<void> | undefined;
-const ready = (t: ExecutionContext) => {
-  t.timeout(20 * 60_000);
-  setup ??= provisionOnce((m) => t.log(m));
-  return setup;
-};
-
-async function provisionOnce(log: (m: string) => void): Promise<void> {
+const ready = onFirstUse(async (log) => {
   const host = hosts.get('deploy-py');
   base = `http://${host.address}`;
   hook = await webhookReceiver();
@@ -73,12 +64,8 @@ async function provisionOnce(log: (m: string) => void): Promise<void> {
   site.keepReleases = 3;
   site.health = { path: '/health', status: 200, timeout: 15 };
   inventory = writeInventory(dir, inv, 'deploy-py');
-
-  const started = Date.now();
-  const res = await runCli(['provision', inventory], { timeoutMs: 15 * 60_000 });
-  log(`provision: ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  if (res.code !== 0) throw new Error(`provision failed (${res.code}):\n${res.stdout}\n${res.stderr}`);
-}
+  await provisionOrThrow(inventory, { log });
+});
 
 test.after.always(async () => {
   await hook?.close();
@@ -103,13 +90,9 @@ test.serial('deploy branch A: the site answers with A, after migrations under ma
 
 test.serial('deploy B while a client requests continuously: zero failed requests', async (t) => {
   await ready(t);
-  let done = false;
-  const load = requestContinuously(`${base}/commit`, () => done);
-  const res = await deploy('--branch', 'feature-b');
-  // A few more requests after the switch, still bounded.
-  await new Promise((r) => setTimeout(r, 500));
-  done = true;
-  const result = await load;
+  const { res, load: result } = await deployUnderLoad(`${base}/commit`, () =>
+    deploy('--branch', 'feature-b'),
+  );
   t.is(res.code, 0, res.stdout + res.stderr);
   t.log(`${result.requests} requests during the deploy, ${result.failures.length} failed`);
   t.deepEqual(result.failures, []);

@@ -6,15 +6,22 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, readdirSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import test, { type ExecutionContext } from 'ava';
-import { removeProject, runCli, writeInventory } from '../helpers/cli.js';
+import test from 'ava';
+import { removeProject, writeInventory } from '../helpers/cli.js';
 import { type RunningCli, startVerdandi } from '../helpers/faults.js';
 import { useTestHosts } from '../helpers/testhosts.js';
-import { git, httpGet } from './deploy-helpers.js';
+import {
+  httpGet,
+  makeRepo,
+  onFirstUse,
+  provisionOrThrow,
+  staticPythonSite,
+  webInventory,
+} from './deploy-helpers.js';
 
 const HOST = 'dep-streams';
 const hosts = useTestHosts(test, [HOST]);
@@ -60,56 +67,18 @@ async function sha256(path: string): Promise<string> {
   return hash.digest('hex');
 }
 
-let setup: Promise<void> | undefined;
-const ready = (t: ExecutionContext) => {
-  t.timeout(30 * 60_000);
-  setup ??= provisionOnce();
-  return setup;
-};
-
-async function provisionOnce(): Promise<void> {
+const ready = onFirstUse(async () => {
   dir = await mkdtemp(join(tmpdir(), 'vd-deploy-streams-'));
   const repo = join(dir, 'web');
-  await mkdir(repo);
-  await git(repo, 'init', '-q', '-b', 'main');
-  await writeFile(join(repo, 'index.html'), 'big\n');
-  await randomFile(join(repo, 'big.bin'), 200 * MB);
-  await git(repo, 'add', '-A');
-  await git(repo, 'commit', '-q', '-m', 'big');
-  sha = await git(repo, 'rev-parse', 'HEAD');
-  const h = hosts.get(HOST);
-  inventory = writeInventory(
-    dir,
-    {
-      hosts: { [HOST]: { address: h.address, user: 'root', key: h.key } },
-      groups: {
-        web: {
-          hosts: [HOST],
-          roles: ['nginx', 'supervisor', 'sites', 'postgres'],
-          vars: {
-            postgres_databases: [{ name: 'big' }],
-            sites: [
-              {
-                name: 'web',
-                repo,
-                runtime: { type: 'python', virtualenv: false },
-                process: {
-                  command: 'exec python3 -m http.server "$PORT" --bind 127.0.0.1',
-                  port: 8100,
-                  stopTimeout: 5,
-                },
-                health: { path: '/REVISION', status: 200, timeout: 30 },
-              },
-            ],
-          },
-        },
-      },
-    },
-    'deploy-streams',
-  );
-  const res = await runCli(['provision', inventory], { timeoutMs: 20 * 60_000 });
-  if (res.code !== 0) throw new Error(`provision failed (${res.code}):\n${res.stdout}\n${res.stderr}`);
-}
+  sha = await makeRepo(repo, {
+    'index.html': 'big\n',
+    'big.bin': (path) => randomFile(path, 200 * MB),
+  });
+  const vars = { postgres_databases: [{ name: 'big' }], sites: [staticPythonSite(repo)] };
+  const roles = ['nginx', 'supervisor', 'sites', 'postgres'];
+  inventory = writeInventory(dir, webInventory(hosts.get(HOST), roles, vars), 'deploy-streams');
+  await provisionOrThrow(inventory, { timeoutMs: 20 * 60_000 });
+}, 30);
 
 test.after.always(async () => {
   if (dir) removeProject(dir);

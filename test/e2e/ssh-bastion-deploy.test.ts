@@ -7,15 +7,22 @@
  * (a `Match exec` above it is skipped with a warning).
  */
 import { writeFileSync } from 'node:fs';
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import test, { type ExecutionContext } from 'ava';
-import { run } from '../../src/testhost/exec.js';
-import { namespaceName } from '../../src/testhost/naming.js';
+import test from 'ava';
 import { removeProject, runCli, writeInventory } from '../helpers/cli.js';
+import { sshOnlyFrom } from '../helpers/faults.js';
 import { useTestHosts } from '../helpers/testhosts.js';
-import { commitBranch, git, httpGet } from './deploy-helpers.js';
+import {
+  commitBranch,
+  httpGet,
+  makeRepo,
+  onFirstUse,
+  provisionOrThrow,
+  staticPythonSite,
+  webInventory,
+} from './deploy-helpers.js';
 
 const BASTION = 'hj-bastion';
 const PRIVATE = 'hj-private';
@@ -28,71 +35,29 @@ let undoFirewall: (() => Promise<void>) | undefined;
 /** The site and the inventories: the private host jumps through the bastion, or has no jump at all. */
 function inventory(name: string, jump: boolean): string {
   const b = hosts.get(BASTION);
-  const p = hosts.get(PRIVATE);
   return writeInventory(
     dir,
-    {
-      hosts: {
-        [BASTION]: { address: b.address, user: 'root', key: b.key },
-        [PRIVATE]: { address: p.address, user: 'root', key: p.key, ...(jump ? { jump: BASTION } : {}) },
+    webInventory(
+      hosts.get(PRIVATE),
+      ['nginx', 'supervisor', 'sites'],
+      { sites: [staticPythonSite(repo)] },
+      {
+        host: jump ? { jump: BASTION } : {},
+        others: { [BASTION]: { address: b.address, user: 'root', key: b.key } },
       },
-      groups: {
-        web: {
-          hosts: [PRIVATE],
-          roles: ['nginx', 'supervisor', 'sites'],
-          vars: {
-            sites: [
-              {
-                name: 'web',
-                repo,
-                runtime: { type: 'python', virtualenv: false },
-                process: {
-                  command: 'exec python3 -m http.server "$PORT" --bind 127.0.0.1',
-                  port: 8100,
-                  stopTimeout: 5,
-                },
-                health: { path: '/REVISION', status: 200, timeout: 30 },
-              },
-            ],
-          },
-        },
-      },
-    },
+    ),
     name,
   );
 }
 
-let setup: Promise<void> | undefined;
-const ready = (t: ExecutionContext) => {
-  t.timeout(30 * 60_000);
-  setup ??= setUpOnce();
-  return setup;
-};
-
-async function setUpOnce(): Promise<void> {
-  const bastion = hosts.get(BASTION);
-  const ns = namespaceName(PRIVATE);
-  const rule = ['INPUT', '-p', 'tcp', '--dport', '22', '!', '-s', bastion.address, '-j', 'REJECT'];
-  const reset = [...rule, '--reject-with', 'tcp-reset'];
-  const added = await run('ip', ['netns', 'exec', ns, 'iptables', '-w', '-I', ...reset]);
-  if (added.code !== 0) throw new Error(`iptables in ${ns}: ${added.stderr}`);
-  undoFirewall = async () => {
-    await run('ip', ['netns', 'exec', ns, 'iptables', '-w', '-D', ...reset]);
-  };
-
+const ready = onFirstUse(async () => {
+  undoFirewall = await sshOnlyFrom(PRIVATE, hosts.get(BASTION).address);
   dir = await mkdtemp(join(tmpdir(), 'vd-bastion-deploy-'));
   repo = join(dir, 'web');
-  await mkdir(repo);
-  await git(repo, 'init', '-q', '-b', 'main');
-  await writeFile(join(repo, 'index.html'), 'behind the bastion\n');
-  await git(repo, 'add', '-A');
-  await git(repo, 'commit', '-q', '-m', 'first');
-  sha.a = await git(repo, 'rev-parse', 'HEAD');
+  sha.a = await makeRepo(repo, { 'index.html': 'behind the bastion\n' });
   sha.b = await commitBranch(repo, 'main', 'second', { 'index.html': 'second release\n' });
-
-  const res = await runCli(['provision', inventory('jumped', true)], { cwd: dir, timeoutMs: 20 * 60_000 });
-  if (res.code !== 0) throw new Error(`provision failed (${res.code}):\n${res.stdout}\n${res.stderr}`);
-}
+  await provisionOrThrow(inventory('jumped', true), { cwd: dir, timeoutMs: 20 * 60_000 });
+}, 30);
 
 test.after.always(async () => {
   await undoFirewall?.();

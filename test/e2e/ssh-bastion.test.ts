@@ -13,9 +13,8 @@ import { join } from 'node:path';
 import test from 'ava';
 import { run } from '../../src/testhost/exec.js';
 import { SSH_OPTIONS } from '../../src/testhost/machine.js';
-import { namespaceName } from '../../src/testhost/naming.js';
 import { removeProject, runCli, writeInventory } from '../helpers/cli.js';
-import { startVerdandi, waitOnHost } from '../helpers/faults.js';
+import { sshOnlyFrom, startVerdandi, waitOnHost } from '../helpers/faults.js';
 import { type TestHosts, useTestHosts } from '../helpers/testhosts.js';
 
 const BASTION = 'bas-bastion';
@@ -55,15 +54,7 @@ const ready = () => {
 };
 
 async function setUpOnce(): Promise<void> {
-  const bastion = hosts.get(BASTION);
-  const ns = namespaceName(PRIVATE);
-  const rule = ['INPUT', '-p', 'tcp', '--dport', '22', '!', '-s', bastion.address, '-j', 'REJECT'];
-  const reset = [...rule, '--reject-with', 'tcp-reset'];
-  const added = await run('ip', ['netns', 'exec', ns, 'iptables', '-w', '-I', ...reset]);
-  if (added.code !== 0) throw new Error(`iptables in ${ns}: ${added.stderr}`);
-  undoFirewall = async () => {
-    await run('ip', ['netns', 'exec', ns, 'iptables', '-w', '-D', ...reset]);
-  };
+  undoFirewall = await sshOnlyFrom(PRIVATE, hosts.get(BASTION).address);
 
   mkdirSync(join(dir, 'secrets'));
   writeFileSync(join(dir, 'secrets', 'prod.vault-password'), 'bastion vault password\n', { mode: 0o600 });

@@ -7,12 +7,12 @@
  *   tail and how much was left out, and the history and the report hold bounded text;
  * - control sequences a host prints reach the user's terminal escaped, never raw.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { CLI_BIN, runCli, writeInventory } from '../helpers/cli.js';
+import { runCli, writeInventory } from '../helpers/cli.js';
+import { interrupt, processesOnHost, startVerdandi, waitOnHost } from '../helpers/faults.js';
 import { useTestHosts } from '../helpers/testhosts.js';
 
 const HOST = 'te-exec';
@@ -34,24 +34,9 @@ ${tasks}
 
 const inventory = () => writeInventory(dir, { hosts: { [HOST]: hosts.get(HOST) } });
 
-/** The processes on the host whose command line holds `pattern` (none: empty). */
-async function processes(pattern: string): Promise<string> {
-  const res = await hosts.ssh(
-    HOST,
-    `ps -eww -o pid=,args= | grep -F -- ${JSON.stringify(pattern)} | grep -v grep || true`,
-  );
-  return res.stdout.trim();
-}
-
+const processes = (pattern: string) => processesOnHost(hosts, HOST, pattern);
 /** Waits until `path` exists on the host (the command started): a marker, not a sleep. */
-async function waitOnHost(path: string, ms = 60_000): Promise<void> {
-  const res = await hosts.ssh(
-    HOST,
-    `i=0; while [ ! -e ${path} ] && [ $i -lt ${ms / 100} ]; do sleep 0.1; i=$((i + 1)); done; test -e ${path}`,
-    { timeoutMs: ms + 10_000 },
-  );
-  if (res.code !== 0) throw new Error(`${path} never appeared on ${HOST}`);
-}
+const started = (path: string) => waitOnHost(hosts, HOST, `test -e ${path}`);
 
 test.serial(
   'timeout: the command and everything it started are stopped, the task fails saying so',
@@ -101,28 +86,12 @@ test.serial(
       `shell({ script: 'sleep 10004 & touch /root/te-started; wait' }),
   shell({ script: 'touch /root/te-next' }),`,
     );
-    const child = spawn(process.execPath, [CLI_BIN, 'run', inventory(), site, '--host-key-checking=off'], {
-      cwd: dir,
-      env: { ...process.env, CI: 'true' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.on('data', (d) => {
-      output += d;
-    });
-    child.stderr.on('data', (d) => {
-      output += d;
-    });
-    const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-    await waitOnHost('/root/te-started');
+    const v = startVerdandi(['run', inventory(), site, '--host-key-checking=off'], { cwd: dir });
+    await started('/root/te-started');
     t.not(await processes('sleep 10004'), '', 'the command runs');
-    const signalled = Date.now();
-    child.kill('SIGINT');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    const code = await exited;
-    clearTimeout(timer);
-    t.is(code, 130, output);
-    t.true(Date.now() - signalled < 10_000, `exited ${Date.now() - signalled} ms after SIGINT`);
+    const { exitCode, output, afterSignalMs } = await interrupt(v);
+    t.is(exitCode, 130, output);
+    t.true(afterSignalMs < 10_000, `exited ${afterSignalMs} ms after SIGINT`);
     t.regex(output, /stopped during play 1 › shell sleep 10004 .*: its command was stopped on the host/);
     t.is(await processes('sleep 10004'), '', 'a process of the command outlived the run');
     t.is((await hosts.ssh(HOST, 'test -e /root/te-next')).code, 1, 'no new step started');
@@ -139,31 +108,26 @@ test.serial(
       'flood',
       `shell({ script: 'yes "a line of output, again and again" | head -c 1000000000; echo last line; exit 3' }),`,
     );
-    const child = spawn(process.execPath, [CLI_BIN, 'run', inventory(), site, '--host-key-checking=off'], {
+    // No time limit of its own (the test's applies): the run ends by itself once the 1 GB is read.
+    const v = startVerdandi(['run', inventory(), site, '--host-key-checking=off'], {
       cwd: dir,
-      env: { ...process.env, CI: 'true' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.on('data', (d) => {
-      output += d;
-    });
-    child.stderr.on('data', (d) => {
-      output += d;
+      timeoutMs: 60 * 60_000,
     });
     // Peak resident memory of the controller, sampled until it exits (VmHWM only grows).
     let peakKb = 0;
     const sampler = setInterval(() => {
       try {
-        const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+        const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${v.child.pid}/status`, 'utf8'));
         if (hwm) peakKb = Math.max(peakKb, Number(hwm[1]));
       } catch {
         /* exited */
       }
     }, 50);
-    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    const res = await v.result;
     clearInterval(sampler);
-    t.is(code, 2, output.slice(-3000));
+    const output = res.stdout + res.stderr;
+    // A signal would give 128 + its number: 2 is the run's own exit code.
+    t.is(res.code, 2, output.slice(-3000));
     t.true(peakKb > 0, 'the sampler read the controller');
     t.log(`the controller peaked at ${Math.round(peakKb / 1024)} MB`);
     t.true(peakKb < 150 * 1024, `the controller peaked at ${Math.round(peakKb / 1024)} MB`);

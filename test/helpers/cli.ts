@@ -40,6 +40,27 @@ export function removeProject(dir: string): void {
   rmSync(dir, { recursive: true, force: true, maxRetries: 20 });
 }
 
+/**
+ * Projects written into temporary folders and the CLI run in them, with one compile cache for the test
+ * file (`name` names the folders): `project({ 'verdandi.ts': ..., 'roles/app/index.ts': ... })` writes
+ * the files and returns the folder; `cli(dir, args, env)` runs the CLI there (2 minutes at most).
+ */
+export function cliProjects(name: string) {
+  const cache = mkdtempSync(join(tmpdir(), `vd-${name}-cache-`));
+  return {
+    project(files: Record<string, string>): string {
+      const dir = mkdtempSync(join(tmpdir(), `vd-${name}-`));
+      for (const [path, text] of Object.entries(files)) {
+        mkdirSync(join(dir, path, '..'), { recursive: true });
+        writeFileSync(join(dir, path), text);
+      }
+      return dir;
+    },
+    cli: (dir: string, args: string[], env: Record<string, string> = {}): Promise<CliResult> =>
+      runCli(args, { cwd: dir, env: { VERDANDI_TS_CACHE: cache, ...env }, timeoutMs: 120_000 }),
+  };
+}
+
 export function runCli(args: readonly string[], opts: CliOptions = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI_BIN, ...args], {

@@ -7,6 +7,7 @@
  *   const v = startVerdandi(['provision', inv]);     // the CLI as a child process
  *   await waitOnHost(hosts, 'faults-a', 'test -e /tmp/marker');   // poll a marker, no fixed sleeps
  *   v.kill('SIGINT'); const res = await v.result;
+ *   const { exitCode, output } = await interrupt(v);   // Ctrl-C, SIGKILL if it does not end in time
  *
  * Every fault has its undo; tests call it in `finally` (or t.teardown) so a failing test leaves the
  * host usable for the next one.
@@ -61,6 +62,21 @@ export async function dropPackets(host: TestHost): Promise<() => Promise<void>> 
   await must('ip', ['netns', 'exec', ns, 'iptables', '-I', 'INPUT', '-j', 'DROP']);
   return async () => {
     await run('ip', ['netns', 'exec', ns, 'iptables', '-D', 'INPUT', '-j', 'DROP'], { timeoutMs: 30_000 });
+  };
+}
+
+/**
+ * The host takes SSH only from `from` (a bastion's address): iptables in its namespace resets every
+ * other connection to port 22, so the machine running the tests cannot reach it directly. Returns the undo.
+ */
+export async function sshOnlyFrom(host: string, from: string): Promise<() => Promise<void>> {
+  const ns = namespaceName(host);
+  const rule = ['INPUT', '-p', 'tcp', '--dport', '22', '!', '-s', from, '-j', 'REJECT'];
+  const reset = [...rule, '--reject-with', 'tcp-reset'];
+  const added = await run('ip', ['netns', 'exec', ns, 'iptables', '-w', '-I', ...reset]);
+  if (added.code !== 0) throw new Error(`iptables in ${ns}: ${added.stderr}`);
+  return async () => {
+    await run('ip', ['netns', 'exec', ns, 'iptables', '-w', '-D', ...reset]);
   };
 }
 
@@ -152,5 +168,35 @@ export function startVerdandi(
 /** sha256 of a file on the host ('' when it does not exist). */
 export async function sha256On(hosts: TestHosts, name: string, path: string): Promise<string> {
   const res = await hosts.ssh(name, `if [ -f '${path}' ]; then sha256sum '${path}' | cut -d' ' -f1; fi`);
+  return res.stdout.trim();
+}
+
+/**
+ * Ctrl-C to a run in progress: SIGINT, then SIGKILL when it has not ended `graceMs` later. `exitCode` is
+ * null when a signal ended the process (it did not exit by itself); `afterSignalMs`, how long it took
+ * to end after the SIGINT; `output`, what it printed (stdout, then stderr).
+ */
+export async function interrupt(
+  v: RunningCli,
+  graceMs = 30_000,
+): Promise<{ exitCode: number | null; output: string; afterSignalMs: number }> {
+  const signalled = Date.now();
+  v.kill('SIGINT');
+  const timer = setTimeout(() => v.kill('SIGKILL'), graceMs);
+  const res = await v.result;
+  clearTimeout(timer);
+  return {
+    exitCode: res.signal === null ? res.code : null,
+    output: res.stdout + res.stderr,
+    afterSignalMs: Date.now() - signalled,
+  };
+}
+
+/** The processes on the host whose command line holds `pattern` (none: empty), grep left out. */
+export async function processesOnHost(hosts: TestHosts, name: string, pattern: string): Promise<string> {
+  const res = await hosts.ssh(
+    name,
+    `ps -eww -o pid=,args= | grep -F -- ${JSON.stringify(pattern)} | grep -v grep || true`,
+  );
   return res.stdout.trim();
 }

@@ -8,21 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { encryptText } from '../../src/secrets/pgp.js';
-import { PROJECT_ROOT, runCli } from '../helpers/cli.js';
+import { cliProjects, PROJECT_ROOT } from '../helpers/cli.js';
 
-const cache = mkdtempSync(join(tmpdir(), 'vd-check-cache-'));
-
-function project(files: Record<string, string>): string {
-  const dir = mkdtempSync(join(tmpdir(), 'vd-check-'));
-  for (const [path, text] of Object.entries(files)) {
-    mkdirSync(join(dir, path, '..'), { recursive: true });
-    writeFileSync(join(dir, path), text);
-  }
-  return dir;
-}
-
-const cli = (dir: string, args: string[], env: Record<string, string> = {}) =>
-  runCli(args, { cwd: dir, env: { VERDANDI_TS_CACHE: cache, ...env }, timeoutMs: 120_000 });
+const { project, cli } = cliProjects('check');
 
 const APP_ROLE = [
   "import { copy, defineRole, template, z } from 'verdandi';",

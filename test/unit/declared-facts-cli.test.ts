@@ -4,25 +4,13 @@
  * converge, a rerun costs the facts' round trip and the probes' one and skips the follow-up; a
  * declaration that is not a fact and an onlyIfChanged naming a later task stop the run before any change.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { runCli } from '../helpers/cli.js';
+import { cliProjects } from '../helpers/cli.js';
 
-const cache = mkdtempSync(join(tmpdir(), 'vd-facts-cache-'));
-
-function project(files: Record<string, string>): string {
-  const dir = mkdtempSync(join(tmpdir(), 'vd-facts-cli-'));
-  for (const [path, text] of Object.entries(files)) {
-    mkdirSync(join(dir, path, '..'), { recursive: true });
-    writeFileSync(join(dir, path), text);
-  }
-  return dir;
-}
-
-const cli = (dir: string, args: string[]) =>
-  runCli(args, { cwd: dir, env: { VERDANDI_TS_CACHE: cache }, timeoutMs: 120_000 });
+const { project, cli } = cliProjects('facts-cli');
 
 const inventory = (out: string) =>
   [`vars: { out: ${JSON.stringify(out)} }`, 'hosts:', '  one: { connection: local }', ''].join('\n');

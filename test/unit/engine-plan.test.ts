@@ -4,7 +4,7 @@
  * every user error is found before any command runs, all of them are printed with the user's .ts line,
  * and nothing is changed.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
@@ -12,21 +12,9 @@ import { planUnit, type Unit } from '../../src/engine/plan.js';
 import type { HostInfo } from '../../src/engine/types.js';
 import { copy } from '../../src/tasks/index.js';
 import { UserError } from '../../src/util/errors.js';
-import { runCli } from '../helpers/cli.js';
+import { cliProjects } from '../helpers/cli.js';
 
-const cache = mkdtempSync(join(tmpdir(), 'vd-plan-cache-'));
-
-function project(files: Record<string, string>): string {
-  const dir = mkdtempSync(join(tmpdir(), 'vd-plan-'));
-  for (const [path, text] of Object.entries(files)) {
-    mkdirSync(join(dir, path, '..'), { recursive: true });
-    writeFileSync(join(dir, path), text);
-  }
-  return dir;
-}
-
-const cli = (dir: string, args: string[]) =>
-  runCli(args, { cwd: dir, env: { VERDANDI_TS_CACHE: cache }, timeoutMs: 120_000 });
+const { project, cli } = cliProjects('plan');
 
 /** A role writing `<out>/<name>` (a change on this machine that must not happen when the plan fails). */
 function writerRole(name: string): string {

@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { LocalConnection } from '../../src/connection/local.js';
-import type { RunEventBody } from '../../src/engine/events.js';
+import type { RunEvent, RunEventBody } from '../../src/engine/events.js';
+import { JsonOutput } from '../../src/engine/json-output.js';
 import { recordPath } from '../../src/engine/pending.js';
 import { Reporter } from '../../src/engine/report.js';
 import { InterruptedError, runTasks } from '../../src/engine/run.js';
@@ -153,6 +154,35 @@ test('a sensitive task keeps its output out of every event, through failedWhen a
     t.false(JSON.stringify(events).includes(secret));
     t.regex(text(), /its output is hidden: sensitive task|its message is hidden: sensitive task/);
   }
+});
+
+test('a sensitive task with a secret in its script: no event names it, --json neither', async (t) => {
+  const secret = 'hunter2-written-in-the-script';
+  // The secret is written into the script itself (not passed through env): the default label, the
+  // script's first line, would show it.
+  const task = shell({ script: `echo ${secret} >/dev/null; echo ${secret}; exit 3`, sensitive: true });
+  const { reporter, text, events } = recorder();
+  t.like(await run([task], reporter), { failed: 1 });
+  t.false(text().includes(secret), text());
+  // The task event is what --json lists and the history records (its label, detail and failure).
+  const taskEvents = events.filter((e) => e.type === 'task');
+  t.deepEqual(
+    taskEvents.map((e) => e.type === 'task' && [e.label, e.status]),
+    [['tasks › shell (sensitive)', 'failed']],
+  );
+  const json: string[] = [];
+  const output = new JsonOutput({ write: (s: string) => json.push(s) } as unknown as NodeJS.WritableStream);
+  for (const e of events) output.handle({ ...e, at: 0 } as RunEvent);
+  output.handle({
+    type: 'run-ended',
+    check: false,
+    exitCode: 2,
+    durationMs: 1,
+    roundTrips: {},
+    at: 0,
+  } as RunEvent);
+  t.regex(json.join(''), /"label": "tasks › shell \(sensitive\)"/);
+  t.false(json.join('').includes(secret));
 });
 
 test('the functions see the bounded output: the tail, led by what was left out', async (t) => {

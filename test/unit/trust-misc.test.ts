@@ -20,21 +20,9 @@ import { loadInventory } from '../../src/inventory/index.js';
 import { copy } from '../../src/tasks/index.js';
 import { runVmScript, scriptResult, vagrantBoxName } from '../../src/testhost/vm.js';
 import { UserError, UserErrors } from '../../src/util/errors.js';
-import { runCli } from '../helpers/cli.js';
+import { cliProjects } from '../helpers/cli.js';
 
-const cache = mkdtempSync(join(tmpdir(), 'vd-trust-misc-cache-'));
-
-function project(files: Record<string, string>): string {
-  const dir = mkdtempSync(join(tmpdir(), 'vd-trust-misc-'));
-  for (const [path, text] of Object.entries(files)) {
-    mkdirSync(join(dir, path, '..'), { recursive: true });
-    writeFileSync(join(dir, path), text);
-  }
-  return dir;
-}
-
-const cli = (dir: string, args: string[]) =>
-  runCli(args, { cwd: dir, env: { VERDANDI_TS_CACHE: cache }, timeoutMs: 120_000 });
+const { project, cli } = cliProjects('trust-misc');
 
 /** A role without `vars` whose first task fails (`exit 3`) with `ignoreErrors`, then writes a file. */
 function ignoringRole(out: string, alsoFailing = false): string {

@@ -123,6 +123,40 @@ test('shell script runs in a shell of its own; default name from its first line'
   );
 });
 
+test('a sensitive task without a name is labelled by its type alone: nothing of its script or argv', (t) => {
+  const secret = 'hunter2-in-the-script';
+  const script = shell({ script: `echo ${secret} | chpasswd`, sensitive: true });
+  const argv = command({ argv: ['mysqladmin', `--password=${secret}`, 'reload'], sensitive: true });
+  t.is(script.name, 'shell (sensitive)');
+  t.is(argv.name, 'command (sensitive)');
+  // The step's description is the label too (what a failure or -v would name).
+  for (const task of [script, argv]) {
+    const step = task.plan({ stdout: '', exitCode: 0 }).steps[0] as RunStep;
+    t.is(step.description, task.name);
+  }
+  // A name given is the label, as for any task; a task that is not sensitive keeps its default label.
+  t.is(
+    shell({ script: `echo ${secret}`, sensitive: true, name: 'set the password' }).name,
+    'set the password',
+  );
+  t.is(shell({ script: 'echo hello', sensitive: false }).name, 'shell echo hello');
+  // Option errors, from the schema or from prepare, are prefixed with the same label.
+  const wrong = (options: Record<string, unknown>) =>
+    t.throws(() => shell({ script: `echo ${secret}`, sensitive: true, ...options } as never), {
+      instanceOf: UserError,
+    })?.message ?? '';
+  for (const message of [wrong({ timeout: 0 }), wrong({ delay: 3 }), wrong({ user: 'root; rm' })]) {
+    t.regex(message, /^shell \(sensitive\): /);
+    t.false(message.includes(secret), message);
+  }
+  const argvError =
+    t.throws(() => command({ argv: ['mysql', `-p${secret}`], sensitive: true, retries: 0 }), {
+      instanceOf: UserError,
+    })?.message ?? '';
+  t.regex(argvError, /^command \(sensitive\): retries must be a positive integer/);
+  t.false(argvError.includes(secret));
+});
+
 test('a shell script and its guards are on no command line; the script keeps its stdin and exit code', (t) => {
   // The script prints the command line of the shell running it, then what it reads, then exits 3.
   const script = `SECRET_MARK=1\ntr '\\0' ' ' < /proc/$$/cmdline; echo; cat; exit 3`;
