@@ -36,6 +36,7 @@
  * - join-again: the same node and manager, named with the port: already in the swarm, nothing to do.
  */
 import test from 'ava';
+import yaml from 'js-yaml';
 import { busyboxImageScript } from '../fixtures/roles/e2e.js';
 import { type Probe, type TwinCase, type TwinTask, useAnsibleTwin } from '../helpers/ansible-twin.js';
 
@@ -56,7 +57,9 @@ const D = '/srv/dd';
 
 /** What defines a running container, as Docker keeps it (image ids differ between twins: imports). */
 const container = (name: string): Probe[] => [
-  `sh:docker container inspect -f '{{.State.Status}} {{.Config.Image}} {{.HostConfig.RestartPolicy.Name}} {{json .Config.Cmd}}' ${name}`,
+  `sh:docker container inspect -f '{{.State.Status}} {{.Config.Image}} {{json .Config.Cmd}}' ${name}`,
+  // Docker's CLI writes the policy `no` when none is given, its API leaves it empty: the same policy.
+  `sh:docker container inspect -f '{{.HostConfig.RestartPolicy.Name}}' ${name} | sed 's/^$/no/'`,
   `sh:docker container inspect -f '{{range .Config.Env}}{{println .}}{{end}}' ${name} | sort`,
   `sh:docker container inspect -f '{{json .HostConfig.PortBindings}}' ${name}`,
   // Whether it runs the image its tag names now, and that image's page.
@@ -144,7 +147,8 @@ function dockerStack(task: string, name: string, wanted: { compose?: string; sta
     ansible: {
       'community.docker.docker_stack': {
         name,
-        ...(wanted.compose !== undefined ? { compose: [wanted.compose] } : {}),
+        // A string there is a compose file's path: the content goes as a mapping.
+        ...(wanted.compose !== undefined ? { compose: [yaml.load(wanted.compose)] } : {}),
         ...(wanted.state ? { state: wanted.state } : {}),
         prune: true,
       },
@@ -165,6 +169,8 @@ const swarmState: Probe = `sh:docker info --format '{{.Swarm.LocalNodeState}} ma
 
 const WHY_BY_HAND =
   "Verdandi recognises its containers by the hash of their settings in a label, which a container made another way lacks: it is recreated once; Ansible's docker_container compares each setting with the container's";
+const WHY_PORTS =
+  "Verdandi's ports are `docker run -p` values, given to Docker as they are: without an address Docker listens on every address, IPv6 too; Ansible's published_ports binds 0.0.0.0 (IPv4) then";
 const WHY_IMAGE =
   "Ansible's docker_image builds only when the tag is missing (`force_source: true` rebuilds on every run); Verdandi rebuilds when the context or Dockerfile changed, which a label on the image records";
 const WHY_STACK =
@@ -189,6 +195,16 @@ const twin = useAnsibleTwin(test, 'dd-dk', (): TwinCase[] => [
     ],
     drift: 'docker rm -f ddc-new >/dev/null',
     probes: [...container('ddc-new'), page('ddc-new')],
+    differences: {
+      state: [
+        {
+          probe: container('ddc-new')[3],
+          verdandi: '{"80/tcp":[{"HostIp":"","HostPort":"18081"}]}',
+          ansible: '{"80/tcp":[{"HostIp":"0.0.0.0","HostPort":"18081"}]}',
+          why: WHY_PORTS,
+        },
+      ],
+    },
   },
   {
     name: 'ctr-image-changed',
@@ -203,7 +219,7 @@ const twin = useAnsibleTwin(test, 'dd-dk', (): TwinCase[] => [
       dockerContainer('ctr-config-changed: dockerContainer', 'ddc-cfg', {
         image: 'ddbb:1',
         env: { GREETING: 'new' },
-        ports: ['18084:80'],
+        ports: ['127.0.0.1:18084:80'],
       }),
     ],
     drift: 'docker stop -t 1 ddc-cfg >/dev/null',
@@ -291,7 +307,7 @@ const twin = useAnsibleTwin(test, 'dd-dk', (): TwinCase[] => [
         verdandi: ['["ddimg-pre:1"] ["/bin/cat","/hello.txt"]', 'built'][i],
         ansible: [
           '["ddbb:1","ddimg-pre:1"] ["/bin/httpd","-f","-p","80","-h","/www"]',
-          "/bin/cat: can't open '/hello.txt': No such file or directory",
+          "cat: can't open '/hello.txt': No such file or directory",
         ][i],
         why: WHY_IMAGE,
       })),
@@ -440,12 +456,19 @@ for (const c of swarm.cases) {
  * the first run and after repairing the drift, as the cases want it.
  */
 const CONVERGED: Array<{ of: typeof twin; name: string; probe: Probe; matches: RegExp }> = [
-  { of: twin, name: 'ctr-new', probe: container('ddc-new')[0], matches: /^running ddbb:1 unless-stopped / },
-  { of: twin, name: 'ctr-new', probe: container('ddc-new')[1], matches: /^GREETING=hello$/m },
-  { of: twin, name: 'ctr-new', probe: container('ddc-new')[2], matches: /"HostPort":"18081"/ },
-  { of: twin, name: 'ctr-image-changed', probe: container('ddc-img')[3], matches: /^current image$/ },
+  { of: twin, name: 'ctr-new', probe: container('ddc-new')[0], matches: /^running ddbb:1 / },
+  { of: twin, name: 'ctr-new', probe: container('ddc-new')[1], matches: /^unless-stopped$/ },
+  { of: twin, name: 'ctr-new', probe: container('ddc-new')[2], matches: /^GREETING=hello$/m },
+  { of: twin, name: 'ctr-new', probe: page('ddc-new'), matches: /^one$/ },
+  { of: twin, name: 'ctr-image-changed', probe: container('ddc-img')[4], matches: /^current image$/ },
   { of: twin, name: 'ctr-config-changed', probe: container('ddc-cfg')[0], matches: /^running / },
-  { of: twin, name: 'ctr-config-changed', probe: container('ddc-cfg')[1], matches: /^GREETING=new$/m },
+  { of: twin, name: 'ctr-config-changed', probe: container('ddc-cfg')[2], matches: /^GREETING=new$/m },
+  {
+    of: twin,
+    name: 'ctr-config-changed',
+    probe: container('ddc-cfg')[3],
+    matches: /"HostIp":"127\.0\.0\.1","HostPort":"18084"/,
+  },
   { of: twin, name: 'ctr-stopped', probe: container('ddc-stop')[0], matches: /^(created|exited) / },
   {
     of: twin,
