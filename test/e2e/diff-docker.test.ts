@@ -61,7 +61,8 @@ const container = (name: string): Probe[] => [
   // Docker's CLI writes the policy `no` when none is given, its API leaves it empty: the same policy.
   `sh:docker container inspect -f '{{.HostConfig.RestartPolicy.Name}}' ${name} | sed 's/^$/no/'`,
   `sh:docker container inspect -f '{{range .Config.Env}}{{println .}}{{end}}' ${name} | sort`,
-  `sh:docker container inspect -f '{{json .HostConfig.PortBindings}}' ${name}`,
+  // No ports: Docker's CLI sends an empty map, its API leaves it null (the same).
+  `sh:docker container inspect -f '{{json .HostConfig.PortBindings}}' ${name} | sed 's/^null$/{}/'`,
   // Whether it runs the image its tag names now, and that image's page.
   `sh:[ "$(docker container inspect -f '{{.Image}}' ${name})" = "$(docker image inspect -f '{{.Id}}' "$(docker container inspect -f '{{.Config.Image}}' ${name})")" ] && echo current image || echo other image`,
 ];
@@ -125,7 +126,8 @@ function dockerImage(task: string, tag: string, dir: string): TwinTask {
 
 const compose = (greeting: string, replicas: number) =>
   [
-    "version: '3.8'",
+    // Double quotes only: deployByHand writes it through a single-quoted shell word.
+    'version: "3.8"',
     'services:',
     '  web:',
     '    image: ddbb:1',
