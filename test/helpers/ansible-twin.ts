@@ -15,6 +15,10 @@
  *
  * A case lists where Verdandi deliberately differs from Ansible (`differences`): each listed state or
  * verdict must differ as stated, everything else must be equal.
+ *
+ * Tasks that need another machine (a swarm manager for a worker's join) get `peers`: hosts booted with
+ * the twins, prepared by their own shell, in both tools' inventories (group `peers`) and known to the
+ * twins by name (/etc/hosts), so both tools' tasks can name them alike.
  */
 import { spawn } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
@@ -228,7 +232,8 @@ function ansiblePlaybook(cases: readonly TwinCase[]): string {
         : [{ name: task.name, ...task.ansible }],
     ),
   );
-  return yaml.dump([{ name: 'twin', hosts: 'all', gather_facts: false, tasks }], { lineWidth: -1 });
+  // The twin only: the inventory may also list peers.
+  return yaml.dump([{ name: 'twin', hosts: 'twin', gather_facts: false, tasks }], { lineWidth: -1 });
 }
 
 interface AnsibleJson {
@@ -304,6 +309,14 @@ export interface TwinProjects {
   files?: (localDir: string) => Record<string, string | Buffer>;
 }
 
+/** Hosts the twins' tasks need besides themselves, shared by both twins. */
+export interface TwinPeers {
+  /** Test-host names, in both inventories (group `peers`) and in the twins' /etc/hosts. */
+  names: string[];
+  /** Shell run as root on each peer after boot, before the cases' setup (a swarm init...). */
+  setup?: string;
+}
+
 /**
  * Boots the twin pair `<prefix>-v` (Verdandi) and `<prefix>-a` (Ansible) and runs the three phases.
  * `makeCases` gets a directory of the controller for the cases' local files (templates, archives),
@@ -314,6 +327,7 @@ export function useAnsibleTwin(
   prefix: string,
   makeCases: (localDir: string) => readonly TwinCase[],
   projects?: TwinProjects,
+  peers?: TwinPeers,
 ) {
   const dir = mkdtempSync(join(tmpdir(), `${prefix}-`));
   const localDir = join(dir, 'files');
@@ -326,7 +340,8 @@ export function useAnsibleTwin(
   }
   const V = `${prefix}-v`;
   const A = `${prefix}-a`;
-  const hosts: TestHosts = useTestHosts(test, [V, A]);
+  const peerNames = peers?.names ?? [];
+  const hosts: TestHosts = useTestHosts(test, [V, A, ...peerNames]);
   let twin: Twin | undefined;
 
   /** Setup or drift failures by case, as `<host>: <what the shell said>`. */
@@ -356,6 +371,25 @@ ${c[what]}
         }
       }),
     );
+  };
+
+  /** Each peer's setup, and its name in both twins' /etc/hosts; a failure stops the file's tests. */
+  const preparePeers = async (peerHosts: Array<{ name: string; address: string }>): Promise<void> => {
+    const etcHosts = peerHosts.map((p) => `echo '${p.address} ${p.name}' >> /etc/hosts`).join('\n');
+    const results = await Promise.all([
+      ...(etcHosts ? [V, A].map((host) => hosts.ssh(host, etcHosts).then((r) => ({ host, r }))) : []),
+      ...(peers?.setup
+        ? peerHosts.map((p) => hosts.ssh(p.name, `set -e\n${peers.setup}`).then((r) => ({ host: p.name, r })))
+        : []),
+    ]);
+    const failed = results.filter(({ r }) => r.code !== 0);
+    if (failed.length > 0) {
+      throw new Error(
+        failed
+          .map(({ host, r }) => `peer setup on ${host}: exit ${r.code}\n${r.stdout}\n${r.stderr}`)
+          .join('\n'),
+      );
+    }
   };
 
   const gather = async (host: string): Promise<Record<string, string>> => {
@@ -392,14 +426,12 @@ ${c[what]}
     const vInventory = join(vProject, projects ? 'hosts.ini' : 'verdandi.ini');
     const aInventory = join(aProject, projects ? 'hosts.ini' : 'ansible.ini');
     const group = projects?.group ?? 'twin';
-    writeFileSync(
-      vInventory,
-      `[${group}]\n${V} ansible_host=${v.address} ansible_user=${v.user} ansible_ssh_private_key_file=${v.key}\n`,
-    );
-    writeFileSync(
-      aInventory,
-      `[${group}]\n${A} ansible_host=${a.address} ansible_user=${a.user} ansible_ssh_private_key_file=${a.key}\n`,
-    );
+    const line = (h: { name: string; address: string; user: string; key: string }) =>
+      `${h.name} ansible_host=${h.address} ansible_user=${h.user} ansible_ssh_private_key_file=${h.key}\n`;
+    const peerHosts = peerNames.map((name) => hosts.get(name));
+    const peersGroup = peerHosts.length > 0 ? `[peers]\n${peerHosts.map(line).join('')}` : '';
+    writeFileSync(vInventory, `[${group}]\n${line(v)}${peersGroup}`);
+    writeFileSync(aInventory, `[${group}]\n${line(a)}${peersGroup}`);
     // As the benchmark runs Ansible: no facts, no interpreter discovery, pipelining, host keys never kept.
     writeFileSync(
       join(dir, 'ansible.cfg'),
@@ -439,7 +471,8 @@ ${c[what]}
       return { rv, ra };
     };
 
-    await shellOnBoth('setup');
+    // The peers are prepared while the twins run the cases' setup (which must not need the peers).
+    await Promise.all([preparePeers(peerHosts), shellOnBoth('setup')]);
     const first = await both();
     const [vFirst, aFirst] = await Promise.all([gather(V), gather(A)]);
     const rerun = await both();
