@@ -183,11 +183,26 @@ export interface TaskOptions {
    */
   becomeUser?: string;
   /**
-   * Run only when one of these earlier tasks of the same list changed the host in this run (decided at
-   * run time; otherwise reported "skipped"). Each must come before this task in the list.
+   * Run only when one of these earlier tasks changed the host in this run (decided at run time;
+   * otherwise reported "skipped"): a task object of the same list, listed before this task, or
+   * `{ role, task }` / `{ play, task }` naming a task of a role or play that runs before this task on
+   * the same host in the same play (see TaskNameRef). Checked when the plan is made.
    */
-  onlyIfChanged?: Task | readonly Task[];
+  onlyIfChanged?: TaskRef | readonly TaskRef[];
 }
+
+/**
+ * A task of an earlier list of the run on the same host, by its role's (or play's) name and the task's
+ * name as output shows it (`{ role: 'app', task: 'copy /etc/app.conf' }`): the object itself is out of
+ * reach of another role's code. A play's own tasks are `{ play: 'setup', task }` (`play 2` for a play
+ * without a name).
+ */
+export type TaskNameRef =
+  | { readonly role: string; readonly task: string }
+  | { readonly play: string; readonly task: string };
+
+/** What `onlyIfChanged` names: a task object, or a task of another list by name. */
+export type TaskRef = Task | TaskNameRef;
 
 /** One desired state. Built by the task functions in `src/tasks/` (`apt(...)`, `template(...)`, ...). */
 export interface Task {
@@ -216,8 +231,10 @@ export interface Task {
   becomeUser?: string;
   /** Command-like tasks without a guard always run; check mode says "would run". */
   alwaysRuns?: boolean;
-  /** Earlier tasks of the list, one of which must have changed for this one to run (TaskOptions). */
-  onlyIfChanged?: readonly Task[];
+  /** Earlier tasks, one of which must have changed for this one to run (TaskOptions.onlyIfChanged). */
+  onlyIfChanged?: readonly TaskRef[];
+  /** `file:line` of the code that built the task, when it has `onlyIfChanged` (its plan-time errors). */
+  definedAt?: string;
 }
 
 /** Turns TaskOptions into the common fields of a Task. */
@@ -231,7 +248,7 @@ export function taskBase(type: string, defaultName: string, opts: TaskOptions = 
     sensitive: opts.sensitive ?? false,
     ignoreErrors: opts.ignoreErrors ?? false,
     ...(opts.becomeUser === undefined ? {} : { becomeUser: opts.becomeUser }),
-    ...(opts.onlyIfChanged === undefined ? {} : { onlyIfChanged: [opts.onlyIfChanged].flat() as Task[] }),
+    ...(opts.onlyIfChanged === undefined ? {} : { onlyIfChanged: [opts.onlyIfChanged].flat() as TaskRef[] }),
   };
 }
 

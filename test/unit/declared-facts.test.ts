@@ -1,8 +1,8 @@
 /**
  * Declared facts: each fact's probe run on this machine (LocalConnection) and parsed, all of a host's
  * facts in one round trip, parser errors naming the unit and the fact, secrets refused in a command
- * fact, the types tasks() receives; and onlyIfChanged: refused when it names a task not earlier in the
- * list, decided at run time, "would run" in check mode.
+ * fact, the types tasks() receives; and onlyIfChanged in one list: decided at run time, "would run" in
+ * check mode (across lists: only-if-changed.test.ts).
  */
 import { chmodSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,8 +20,9 @@ import {
   stat,
 } from '../../src/engine/declared-facts.js';
 import { gatherAll } from '../../src/engine/facts.js';
-import { onlyIfChangedError, planUnit, type Unit } from '../../src/engine/plan.js';
-import { onlyIfChangedSkip, runTasks } from '../../src/engine/run.js';
+import { onlyIfChangedSkip } from '../../src/engine/only-if-changed.js';
+import type { Unit } from '../../src/engine/plan.js';
+import { runTasks } from '../../src/engine/run.js';
 import { parseDeclared } from '../../src/engine/run-plan.js';
 import {
   definePlay,
@@ -254,28 +255,4 @@ test('onlyIfChangedSkip: skipped unless one of the tasks changed', (t) => {
   t.is(onlyIfChangedSkip(c, new Set([a])), undefined);
   t.is(onlyIfChangedSkip(d, new Set([b])), undefined);
   t.is(onlyIfChangedSkip(d, new Set([c])), 'onlyIfChanged: none of "file /a", "file /b" changed');
-});
-
-test('onlyIfChanged naming a later task or one of another list is refused before any host', async (t) => {
-  const a = fileHas('/a', 'a');
-  const later = fileHas('/b', 'b', { onlyIfChanged: a });
-  t.is(onlyIfChangedError('web', [a, later]), undefined);
-  t.regex(
-    onlyIfChangedError('web', [later, a])?.message ?? '',
-    /task "file \/b" has onlyIfChanged "file \/a", which comes after it/,
-  );
-  t.regex(onlyIfChangedError('web', [later])?.message ?? '', /which is not in web's tasks/);
-  const unit: Unit = {
-    name: 'web',
-    label: 'role web',
-    definedBy: 'role web',
-    tags: [],
-    gatherFacts: false,
-    tasks: () => [later, a],
-    handlers: () => ({}),
-  };
-  await t.throwsAsync(planUnit(unit, localHost), {
-    instanceOf: UserError,
-    message: /^role web.*host local: web: task "file \/b" has onlyIfChanged/,
-  });
 });
