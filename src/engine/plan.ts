@@ -38,7 +38,8 @@ export interface Unit {
   /** The read-only facts its tasks need (declared-facts.ts), gathered with `gatherFacts` before the plan. */
   declaredFacts?: FactsSpec;
   tasks(host: HostInfo, facts: Record<string, unknown>): TaskList | Promise<TaskList>;
-  handlers(host: HostInfo): HandlerMap;
+  /** Its handlers, built with the same declared facts' values as its tasks. */
+  handlers(host: HostInfo, facts: Record<string, unknown>): HandlerMap;
 }
 
 /** A unit evaluated for one host: the tasks and handler task lists the run uses. */
@@ -141,9 +142,9 @@ export function roleUnit(
     gatherFacts: role.gatherFacts ?? false,
     declaredFacts,
     tasks: (info, facts) => role.tasks(vars, info, facts),
-    handlers: (info) => {
+    handlers: (info, facts) => {
       const map: HandlerMap = {};
-      for (const [name, fn] of Object.entries(role.handlers ?? {})) map[name] = () => fn(vars, info);
+      for (const [name, fn] of Object.entries(role.handlers ?? {})) map[name] = () => fn(vars, info, facts);
       return map;
     },
   };
@@ -162,9 +163,9 @@ export function playUnit(play: Play, index: number, file: string, projectDir: st
     gatherFacts: play.gatherFacts ?? false,
     declaredFacts: play.facts,
     tasks: (info, facts) => (play.tasks ? play.tasks(info, facts) : []),
-    handlers: (info) => {
+    handlers: (info, facts) => {
       const map: HandlerMap = {};
-      for (const [h, fn] of Object.entries(play.handlers ?? {})) map[h] = () => fn(info);
+      for (const [h, fn] of Object.entries(play.handlers ?? {})) map[h] = () => fn(info, facts);
       return map;
     },
   };
@@ -217,7 +218,7 @@ export async function planUnit(
   }
   let defined: HandlerMap;
   try {
-    defined = unit.handlers(info);
+    defined = unit.handlers(info, facts);
   } catch (err) {
     throw planError(err, unit, info.name, 'handlers');
   }

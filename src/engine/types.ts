@@ -342,8 +342,11 @@ export interface RoleDefinition<S extends VarsSchema = VarsSchema, F extends Fac
   facts?: F | ((vars: z.infer<S>) => F);
   /** The role's tasks, in order, given the declared facts' values. Conditions and loops are plain TypeScript. */
   tasks(vars: z.infer<S>, host: HostInfo, ...facts: FactsArg<F>): TaskList | Promise<TaskList>;
-  /** Handlers by name: run once after the role's tasks when notified (and after a failure). */
-  handlers?: Record<string, (vars: z.infer<S>, host: HostInfo) => Task | Task[]>;
+  /**
+   * Handlers by name: run once after the role's tasks when notified (and after a failure). Each gets
+   * the declared facts' values as `tasks()` does (gathered once, before the plan).
+   */
+  handlers?: Record<string, (vars: z.infer<S>, host: HostInfo, ...facts: FactsArg<F>) => Task | Task[]>;
   tags?: string[];
 }
 
@@ -382,7 +385,8 @@ export interface Play<F extends FactsSpec = FactsSpec> {
   facts?: F;
   /** Extra tasks after the roles, built per host like a role's, given the declared facts' values. */
   tasks?(host: HostInfo, facts: FactValues<F>): TaskList | Promise<TaskList>;
-  handlers?: Record<string, (host: HostInfo) => Task | Task[]>;
+  /** Handlers by name, given the declared facts' values as `tasks` is. */
+  handlers?: Record<string, (host: HostInfo, facts: FactValues<F>) => Task | Task[]>;
   /** Batch size: a number of hosts or a percentage (`"30%"`). Default: all hosts at once. */
   serial?: number | string;
   /** Stop the next batches when more than this percentage of a batch failed (default 0: any failure). */

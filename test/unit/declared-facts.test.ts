@@ -4,7 +4,7 @@
  * fact, the types tasks() receives; and onlyIfChanged in one list: decided at run time, "would run" in
  * check mode (across lists: only-if-changed.test.ts).
  */
-import { chmodSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
@@ -21,8 +21,9 @@ import {
 } from '../../src/engine/declared-facts.js';
 import { gatherAll } from '../../src/engine/facts.js';
 import { onlyIfChangedSkip } from '../../src/engine/only-if-changed.js';
-import type { Unit } from '../../src/engine/plan.js';
-import { runTasks } from '../../src/engine/run.js';
+import { planUnit, roleUnit, type Unit } from '../../src/engine/plan.js';
+import { flattenTasks, runTasks } from '../../src/engine/run.js';
+import type { InventoryHost } from '../../src/inventory/types.js';
 import { parseDeclared } from '../../src/engine/run-plan.js';
 import {
   definePlay,
@@ -30,6 +31,7 @@ import {
   type Fact,
   type FactsSpec,
   type FactValues,
+  type Role,
   type Task,
   taskBase,
 } from '../../src/engine/types.js';
@@ -180,9 +182,68 @@ test('tasks() receives the declared facts fully typed', (t) => {
     },
   });
   const fact: Fact<PathStat> = stat('/x');
+  // Handlers get the same facts, typed the same way.
+  defineRole({
+    name: 'typed-handlers',
+    facts: { deploy: getent('passwd', 'deploy') },
+    tasks: () => [],
+    handlers: {
+      h: (_vars, _host, facts) => {
+        const home: string | undefined = facts.deploy?.home;
+        // @ts-expect-error: a fact that was not declared
+        facts.other;
+        return fileHas(`${home}/x`, 'x');
+      },
+    },
+  });
+  definePlay({
+    hosts: 'all',
+    facts: { f: stat('/etc/hosts') },
+    handlers: {
+      h: (_host, facts) => {
+        const s: PathStat = facts.f;
+        // @ts-expect-error: a stat has no version
+        facts.f.version;
+        return fileHas('/x', String(s.exists));
+      },
+    },
+  });
   t.is(role.facts && 'conf' in role.facts ? role.facts.conf.label : '', 'stat /etc/hosts');
   t.is(play.facts?.f.kind, 'fact');
   t.is(fact.label, 'stat /x');
+});
+
+test('handlers are built with the declared facts tasks() gets, gathered once', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'vd-handler-facts-'));
+  writeFileSync(join(dir, 'version'), '1.2.3\n');
+  const facts = { version: commandFact(['cat', join(dir, 'version')], ({ stdout }) => stdout.trim()) };
+  const role = defineRole({
+    name: 'app',
+    facts,
+    tasks: (_vars, _host, f) => [fileHas(join(dir, 'tasks'), f.version, { notify: 'note' })],
+    handlers: { note: (_vars, _host, f) => fileHas(join(dir, 'handler'), `handler saw ${f.version}`) },
+  });
+  const unit = roleUnit(
+    { vars: new Map(), extraVars: {}, sensitive: new Map() },
+    { name: 'local', address: 'localhost', vars: {}, groups: [] } as unknown as InventoryHost,
+    role as unknown as Role,
+  );
+  const { values, roundTrips } = await gather(facts);
+  t.is(roundTrips, 1, "the handler's facts are the unit's: no round trip of their own");
+  const planned = await planUnit(unit, localHost, values);
+  const [handlerTask] = flattenTasks([planned.handlers.note()]);
+  t.is(handlerTask.name, `file ${join(dir, 'handler')}`);
+  const conn = new LocalConnection('local');
+  const q = quietReporter();
+  const res = await runTasks(conn, localHost, planned.tasks, {
+    check: false,
+    diff: false,
+    reporter: q.reporter,
+    unit: 'app',
+    handlers: planned.handlers,
+  });
+  t.like(res, { changed: 2, failed: 0 });
+  t.is(readFileSync(join(dir, 'handler'), 'utf8'), 'handler saw 1.2.3');
 });
 
 // ---------------------------------------------------------------------------------------------------
