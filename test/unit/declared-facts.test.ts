@@ -23,7 +23,6 @@ import { gatherAll } from '../../src/engine/facts.js';
 import { onlyIfChangedSkip } from '../../src/engine/only-if-changed.js';
 import { planUnit, roleUnit, type Unit } from '../../src/engine/plan.js';
 import { flattenTasks, runTasks } from '../../src/engine/run.js';
-import type { InventoryHost } from '../../src/inventory/types.js';
 import { parseDeclared } from '../../src/engine/run-plan.js';
 import {
   definePlay,
@@ -35,6 +34,7 @@ import {
   type Task,
   taskBase,
 } from '../../src/engine/types.js';
+import type { InventoryHost } from '../../src/inventory/types.js';
 import { sha256Hex } from '../../src/tasks/probe-output.js';
 import { UserError } from '../../src/util/errors.js';
 import { clearSecrets, registerSecret } from '../../src/util/redact.js';
