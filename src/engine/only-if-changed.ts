@@ -17,8 +17,15 @@
  */
 import { didYouMean, listNames } from '../inventory/suggest.js';
 import { TaskOptionError } from '../tasks/options.js';
-import type { PlannedUnit } from './plan.js';
 import type { Task, TaskNameRef, TaskRef } from './types.js';
+
+/** What resolution needs of a unit evaluated for a host (plan.ts's PlannedUnit). */
+export interface RefUnit {
+  kind: 'role' | 'play';
+  name: string;
+  tasks: readonly Task[];
+  handlers: Record<string, () => Task | Task[]>;
+}
 
 /** A task `onlyIfChanged` names, resolved for one host, and how the skip reason shows it. */
 export interface ResolvedRef {
@@ -58,7 +65,7 @@ function isNameRef(x: unknown): x is TaskNameRef {
 }
 
 /** `role app` or `play setup`: how a unit is named by a TaskNameRef, and in messages. */
-function unitKey(kind: PlannedUnit['kind'], name: string): string {
+function unitKey(kind: RefUnit['kind'], name: string): string {
   return `${kind} ${name}`;
 }
 
@@ -98,7 +105,7 @@ const HINT =
  * planned units of one provision or play). Returns the resolved refs, or the first problem.
  */
 export function resolveOnlyIfChanged(
-  units: readonly PlannedUnit[],
+  units: readonly RefUnit[],
   host: string,
 ): { refs: Map<Task, ResolvedRef[]> } | { problem: OnlyIfChangedProblem } {
   const refs = new Map<Task, ResolvedRef[]>();
@@ -157,7 +164,7 @@ function shownRef(ref: unknown): string {
 
 /** The task a ref names, or why it cannot be (the end of the message). */
 function resolveOne(
-  units: readonly PlannedUnit[],
+  units: readonly RefUnit[],
   u: number,
   ref: TaskRef,
   seen: ReadonlySet<Task>,
