@@ -61,7 +61,9 @@ export type {
   StepVerdict,
   Task,
   TaskList,
+  TaskNameRef,
   TaskOptions,
+  TaskRef,
   WriteStep,
 } from './engine/types.js';
 export { definePlay, definePlaybook, defineRole, taskBase } from './engine/types.js';

@@ -15,11 +15,14 @@ import { TaskOptionError } from '../tasks/options.js';
 import { UserError, UserErrors } from '../util/errors.js';
 import { shownLocation, shownPath, userFrame } from '../util/user-code.js';
 import type { RunContext } from './context.js';
+import { isTask, type ResolvedRefs, resolveOnlyIfChanged } from './only-if-changed.js';
 import { flattenTasks, type HandlerMap, unknownHandlerError } from './run.js';
 import type { FactsSpec, HostFacts, HostInfo, Play, Role, Task, TaskList } from './types.js';
 
 /** What runs on one host, before evaluation: a role with its validated vars, or a play's own tasks. */
 export interface Unit {
+  /** A role, or a play's own tasks: `onlyIfChanged` names another unit's task by both. */
+  kind: 'role' | 'play';
   name: string;
   /** How messages name it: `role nginx`, `playbook site.ts, play 2`. */
   label: string;
@@ -35,11 +38,13 @@ export interface Unit {
   /** The read-only facts its tasks need (declared-facts.ts), gathered with `gatherFacts` before the plan. */
   declaredFacts?: FactsSpec;
   tasks(host: HostInfo, facts: Record<string, unknown>): TaskList | Promise<TaskList>;
-  handlers(host: HostInfo): HandlerMap;
+  /** Its handlers, built with the same declared facts' values as its tasks. */
+  handlers(host: HostInfo, facts: Record<string, unknown>): HandlerMap;
 }
 
 /** A unit evaluated for one host: the tasks and handler task lists the run uses. */
 export interface PlannedUnit {
+  kind: Unit['kind'];
   name: string;
   definedBy: string;
   tags: string[];
@@ -59,6 +64,8 @@ export interface HostPlan {
   host: InventoryHost;
   info: HostInfo;
   units: PlannedUnit[];
+  /** What the `onlyIfChanged` of its tasks names, resolved (only-if-changed.ts). */
+  onlyIfChanged?: ResolvedRefs;
 }
 
 /**
@@ -126,6 +133,7 @@ export function roleUnit(
     );
   }
   return {
+    kind: 'role',
     name: role.name,
     label: `role ${role.name}`,
     source: role.dir ? `${role.dir}${sep}index.ts` : undefined,
@@ -134,9 +142,9 @@ export function roleUnit(
     gatherFacts: role.gatherFacts ?? false,
     declaredFacts,
     tasks: (info, facts) => role.tasks(vars, info, facts),
-    handlers: (info) => {
+    handlers: (info, facts) => {
       const map: HandlerMap = {};
-      for (const [name, fn] of Object.entries(role.handlers ?? {})) map[name] = () => fn(vars, info);
+      for (const [name, fn] of Object.entries(role.handlers ?? {})) map[name] = () => fn(vars, info, facts);
       return map;
     },
   };
@@ -146,6 +154,7 @@ export function roleUnit(
 export function playUnit(play: Play, index: number, file: string, projectDir: string): Unit {
   const name = play.name ?? `play ${index + 1}`;
   return {
+    kind: 'play',
     name,
     label: `playbook ${shown(file)}, ${play.name ? `play "${play.name}"` : `play ${index + 1}`}`,
     source: file,
@@ -154,9 +163,9 @@ export function playUnit(play: Play, index: number, file: string, projectDir: st
     gatherFacts: play.gatherFacts ?? false,
     declaredFacts: play.facts,
     tasks: (info, facts) => (play.tasks ? play.tasks(info, facts) : []),
-    handlers: (info) => {
+    handlers: (info, facts) => {
       const map: HandlerMap = {};
-      for (const [h, fn] of Object.entries(play.handlers ?? {})) map[h] = () => fn(info);
+      for (const [h, fn] of Object.entries(play.handlers ?? {})) map[h] = () => fn(info, facts);
       return map;
     },
   };
@@ -185,15 +194,6 @@ export function planError(err: unknown, unit: Pick<Unit, 'label' | 'source'>, ho
   return new UserError(`${head}: ${what} threw: ${message}`, 1, 'fix the code there and run again');
 }
 
-function isTask(x: unknown): x is Task {
-  return (
-    !!x &&
-    typeof x === 'object' &&
-    typeof (x as Task).probe === 'string' &&
-    typeof (x as Task).plan === 'function'
-  );
-}
-
 /** The list a role or play returned, checked: an array of tasks (and false/null/undefined to skip). */
 function taskList(value: unknown, what: string): Task[] {
   if (!Array.isArray(value))
@@ -216,11 +216,9 @@ export async function planUnit(
   } catch (err) {
     throw planError(err, unit, info.name, 'tasks()');
   }
-  const badRef = onlyIfChangedError(unit.name, tasks);
-  if (badRef) throw planError(badRef, unit, info.name, 'onlyIfChanged');
   let defined: HandlerMap;
   try {
-    defined = unit.handlers(info);
+    defined = unit.handlers(info, facts);
   } catch (err) {
     throw planError(err, unit, info.name, 'handlers');
   }
@@ -228,8 +226,6 @@ export async function planUnit(
   for (const [name, fn] of Object.entries(defined)) {
     try {
       const list = taskList([fn()], `handler "${name}"`);
-      const bad = onlyIfChangedError(`${unit.name} › handler: ${name}`, list);
-      if (bad) throw bad;
       handlers[name] = () => list;
     } catch (err) {
       throw planError(err, unit, info.name, `handler "${name}"`);
@@ -237,30 +233,7 @@ export async function planUnit(
   }
   const unknown = unknownHandlerError(unit.name, tasks, handlers);
   if (unknown) throw planError(unknown, unit, info.name, 'notify');
-  return { name: unit.name, definedBy: unit.definedBy, tags: unit.tags, tasks, handlers };
-}
-
-/**
- * A task whose `onlyIfChanged` names a task that is not earlier in the same list: the decision could
- * never be made (a later task has not run yet, another list's task is not seen), so it is refused now.
- */
-export function onlyIfChangedError(unit: string, tasks: Task[]): UserError | undefined {
-  const earlier = new Set<Task>();
-  for (const task of tasks) {
-    for (const ref of task.onlyIfChanged ?? []) {
-      if (earlier.has(ref)) continue;
-      const name = isTask(ref) ? `"${ref.name}"` : `${JSON.stringify(ref) ?? String(ref)} (not a task)`;
-      const where =
-        isTask(ref) && tasks.includes(ref) ? 'which comes after it' : `which is not in ${unit}'s tasks`;
-      return new UserError(
-        `${unit}: task "${task.name}" has onlyIfChanged ${name}, ${where}`,
-        1,
-        'onlyIfChanged names task objects returned earlier in the same tasks() list (keep the task in a const and list it before)',
-      );
-    }
-    earlier.add(task);
-  }
-  return undefined;
+  return { kind: unit.kind, name: unit.name, definedBy: unit.definedBy, tags: unit.tags, tasks, handlers };
 }
 
 /** Collects user errors so that all of them are reported at once. */
@@ -352,7 +325,19 @@ export async function planHosts(
       const one = await errors.attempt(() => planUnit(unit, info, declared));
       if (one) planned.push(one);
     }
-    plans.push({ host, info, units: planned });
+    // What onlyIfChanged names is resolved over the units in the order they run on this host; a unit
+    // that failed to plan is reported already (its tasks would only be reported missing).
+    const plan: HostPlan = { host, info, units: planned };
+    if (planned.length === units.length) {
+      const resolved = resolveOnlyIfChanged(planned, host.name);
+      if ('problem' in resolved) {
+        const { unit, error } = resolved.problem;
+        await errors.attempt(() => {
+          throw planError(error, units[unit], host.name, 'onlyIfChanged');
+        });
+      } else plan.onlyIfChanged = resolved.refs;
+    }
+    plans.push(plan);
   }
   return plans;
 }

@@ -21,7 +21,7 @@ import {
 } from './plan.js';
 import { Reporter } from './report.js';
 import { InterruptedError, probeUnits, type RunTasksOptions, runTasks, unknownTagsError } from './run.js';
-import type { HostFacts, ProbeResult } from './types.js';
+import type { HostFacts, ProbeResult, Task } from './types.js';
 import type { HostWork, Walker, WorkResult } from './walker.js';
 
 /** What a run of tasks is given (`provision`, `run`): typed by the command line. */
@@ -155,8 +155,11 @@ export function runUnits(
     downloads?: ControllerDownloads;
   },
 ): (plan: HostPlan, host: HostWork) => Promise<WorkResult<undefined>> {
-  return async ({ info, units }, { conn, stop, events }) => {
+  return async ({ info, units, onlyIfChanged }, { conn, stop, events }) => {
     const reporter = new Reporter({ json: false, verbose: false, check: !!opts.check }, events);
+    // One record of what changed this host, for every unit: a later role's onlyIfChanged sees an
+    // earlier role's changes.
+    const changes = { refs: onlyIfChanged ?? new Map(), changed: new Set<Task>() };
     const lists = units.map((unit) => ({
       list: unit.tasks,
       opts: {
@@ -173,6 +176,7 @@ export function runUnits(
         taskTimeout: opts.taskTimeout,
         readPeer: opts.peers?.read.bind(opts.peers),
         downloads: opts.downloads,
+        onlyIfChanged: changes,
       } satisfies RunTasksOptions,
     }));
     // Every unit's first probes in one round trip. A unit uses its results only while no unit changed

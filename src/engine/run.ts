@@ -31,6 +31,7 @@ import { quote } from '../util/shell.js';
 import { printable } from '../util/terminal-text.js';
 import { shownUrl } from '../util/url.js';
 import { ControllerDownloads } from './downloads.js';
+import { type ChangeTracking, onlyIfChangedSkip } from './only-if-changed.js';
 import {
   clearPendingScript,
   type HandlerOwner,
@@ -89,6 +90,11 @@ export interface RunTasksOptions {
    * nothing has changed the host since (probeUnits): the list then starts without probing.
    */
   probed?: Map<string, ProbeResult>;
+  /**
+   * What `onlyIfChanged` names, resolved for this host, and the tasks that changed it so far, shared
+   * by the lists of the host (only-if-changed.ts). Without it, a list sees only its own changes.
+   */
+  onlyIfChanged?: ChangeTracking;
 }
 
 /** The run of this host was stopped by a stop request before `next` (nothing of it had started). */
@@ -238,17 +244,6 @@ export async function probeUnits(
   return perList;
 }
 
-/**
- * Why a task with `onlyIfChanged` is skipped (none of its tasks changed the host in this run, or would
- * in check mode), or undefined when it runs.
- */
-export function onlyIfChangedSkip(task: Task, changed: ReadonlySet<Task>): string | undefined {
-  const refs = task.onlyIfChanged ?? [];
-  if (refs.length === 0 || refs.some((ref) => changed.has(ref))) return undefined;
-  const names = refs.map((ref) => `"${ref.name}"`);
-  return `onlyIfChanged: ${names.length === 1 ? names[0] : `none of ${names.join(', ')}`} changed`;
-}
-
 /** The last lines of a step's output, as the terminal may show them (the omission line kept). */
 function tail(text: string, lines = 15): string {
   const all = text.replace(/\s+$/, '').split('\n');
@@ -371,8 +366,8 @@ export async function runTasks(
 
   let failedAt: number | undefined;
   let afterLastStepSent = false;
-  /** The tasks of this list that changed the host (or would, in check mode): for `onlyIfChanged`. */
-  const changedTasks = new Set<Task>();
+  /** The tasks that changed the host (or would, in check mode), this list's and earlier ones': for `onlyIfChanged`. */
+  const changedTasks = opts.onlyIfChanged?.changed ?? new Set<Task>();
   for (let i = 0; i < tasks.length; i++) {
     const task = tasks[i];
     if (!task.when) {
@@ -380,7 +375,7 @@ export async function runTasks(
       reporter.task(host.name, label(task), 'skipped', 'condition is false');
       continue;
     }
-    const unchanged = onlyIfChangedSkip(task, changedTasks);
+    const unchanged = onlyIfChangedSkip(task, changedTasks, opts.onlyIfChanged?.refs.get(task));
     if (unchanged) {
       result.skipped++;
       reporter.task(host.name, label(task), 'skipped', unchanged);

@@ -183,11 +183,26 @@ export interface TaskOptions {
    */
   becomeUser?: string;
   /**
-   * Run only when one of these earlier tasks of the same list changed the host in this run (decided at
-   * run time; otherwise reported "skipped"). Each must come before this task in the list.
+   * Run only when one of these earlier tasks changed the host in this run (decided at run time;
+   * otherwise reported "skipped"): a task object of the same list, listed before this task, or
+   * `{ role, task }` / `{ play, task }` naming a task of a role or play that runs before this task on
+   * the same host in the same play (see TaskNameRef). Checked when the plan is made.
    */
-  onlyIfChanged?: Task | readonly Task[];
+  onlyIfChanged?: TaskRef | readonly TaskRef[];
 }
+
+/**
+ * A task of an earlier list of the run on the same host, by its role's (or play's) name and the task's
+ * name as output shows it (`{ role: 'app', task: 'copy /etc/app.conf' }`): the object itself is out of
+ * reach of another role's code. A play's own tasks are `{ play: 'setup', task }` (`play 2` for a play
+ * without a name).
+ */
+export type TaskNameRef =
+  | { readonly role: string; readonly task: string }
+  | { readonly play: string; readonly task: string };
+
+/** What `onlyIfChanged` names: a task object, or a task of another list by name. */
+export type TaskRef = Task | TaskNameRef;
 
 /** One desired state. Built by the task functions in `src/tasks/` (`apt(...)`, `template(...)`, ...). */
 export interface Task {
@@ -216,8 +231,10 @@ export interface Task {
   becomeUser?: string;
   /** Command-like tasks without a guard always run; check mode says "would run". */
   alwaysRuns?: boolean;
-  /** Earlier tasks of the list, one of which must have changed for this one to run (TaskOptions). */
-  onlyIfChanged?: readonly Task[];
+  /** Earlier tasks, one of which must have changed for this one to run (TaskOptions.onlyIfChanged). */
+  onlyIfChanged?: readonly TaskRef[];
+  /** `file:line` of the code that built the task, when it has `onlyIfChanged` (its plan-time errors). */
+  definedAt?: string;
 }
 
 /** Turns TaskOptions into the common fields of a Task. */
@@ -231,7 +248,7 @@ export function taskBase(type: string, defaultName: string, opts: TaskOptions = 
     sensitive: opts.sensitive ?? false,
     ignoreErrors: opts.ignoreErrors ?? false,
     ...(opts.becomeUser === undefined ? {} : { becomeUser: opts.becomeUser }),
-    ...(opts.onlyIfChanged === undefined ? {} : { onlyIfChanged: [opts.onlyIfChanged].flat() as Task[] }),
+    ...(opts.onlyIfChanged === undefined ? {} : { onlyIfChanged: [opts.onlyIfChanged].flat() as TaskRef[] }),
   };
 }
 
@@ -325,8 +342,11 @@ export interface RoleDefinition<S extends VarsSchema = VarsSchema, F extends Fac
   facts?: F | ((vars: z.infer<S>) => F);
   /** The role's tasks, in order, given the declared facts' values. Conditions and loops are plain TypeScript. */
   tasks(vars: z.infer<S>, host: HostInfo, ...facts: FactsArg<F>): TaskList | Promise<TaskList>;
-  /** Handlers by name: run once after the role's tasks when notified (and after a failure). */
-  handlers?: Record<string, (vars: z.infer<S>, host: HostInfo) => Task | Task[]>;
+  /**
+   * Handlers by name: run once after the role's tasks when notified (and after a failure). Each gets
+   * the declared facts' values as `tasks()` does (gathered once, before the plan).
+   */
+  handlers?: Record<string, (vars: z.infer<S>, host: HostInfo, ...facts: FactsArg<F>) => Task | Task[]>;
   tags?: string[];
 }
 
@@ -365,7 +385,8 @@ export interface Play<F extends FactsSpec = FactsSpec> {
   facts?: F;
   /** Extra tasks after the roles, built per host like a role's, given the declared facts' values. */
   tasks?(host: HostInfo, facts: FactValues<F>): TaskList | Promise<TaskList>;
-  handlers?: Record<string, (host: HostInfo) => Task | Task[]>;
+  /** Handlers by name, given the declared facts' values as `tasks` is. */
+  handlers?: Record<string, (host: HostInfo, facts: FactValues<F>) => Task | Task[]>;
   /** Batch size: a number of hosts or a percentage (`"30%"`). Default: all hosts at once. */
   serial?: number | string;
   /** Stop the next batches when more than this percentage of a batch failed (default 0: any failure). */

@@ -269,6 +269,9 @@ export function defineTask<
       task.plan = (result: ProbeResult) =>
         missingUserPlan(user, result) ?? ownedByUser(def.plan(spec, result), own.owner, own.group);
     }
+    // Where the task was built: an onlyIfChanged that names no earlier task is found at plan time,
+    // after tasks() returned, when the user's line is no longer on the stack.
+    if (task.onlyIfChanged) task.definedAt = callerLocation(new Error().stack);
     if (def.files) task.files = def.files(spec);
     if (def.sensitive?.(spec)) task.sensitive = true;
     if (def.alwaysRuns?.(spec)) task.alwaysRuns = true;

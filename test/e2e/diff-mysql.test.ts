@@ -16,6 +16,12 @@
  * - my-user-privs: an existing account's privileges replaced (one revoked, one added, a whole database
  *   taken away; Ansible's default `append_privs: false`);
  * - my-user-absent: an account dropped;
+ * - my-user-columns: privileges on some columns of a table (`difcol.t:SELECT (a, b),INSERT (c)`; the
+ *   drift revokes one);
+ * - my-user-limits: an existing account's resource limits changed (one given limit replaced, one
+ *   added; the drift sets another value);
+ * - my-user-tls: TLS requirements: X509 for a new account, a certificate's subject and issuer for an
+ *   account that required SSL (the drift removes one requirement and changes the other);
  * - npm-tarball: a tiny package packed on the host (`npm pack`, no registry) installed from its
  *   tarball into a project directory: Ansible's npm module reinstalls it on every run (the README's
  *   differences table says so);
@@ -41,6 +47,12 @@ const account = (user: string, host: string): Probe[] => [
   query(`SELECT User, Host, plugin FROM mysql.user WHERE User = '${user}' AND Host = '${host}'`),
   query(`SHOW GRANTS FOR '${user}'@'${host}'`),
 ];
+
+/** The account's TLS requirement and resource limits, as mysql.user (over mysql.global_priv) holds them. */
+const accountLimits = (user: string, host: string): Probe =>
+  query(
+    `SELECT ssl_type, ssl_cipher, x509_issuer, x509_subject, max_questions, max_updates, max_connections, max_user_connections, max_statement_time FROM mysql.user WHERE User = '${user}' AND Host = '${host}'`,
+  );
 
 /** Logs in over TCP (not the socket) with a password and prints the account the server chose. */
 const tcpLogin = (user: string, password: string): Probe =>
@@ -240,6 +252,86 @@ const twin = useAnsibleTwin(test, 'hydif-my', (): TwinCase[] => [
     probes: account('difgone', 'localhost'),
   },
   {
+    name: 'my-user-columns',
+    setup: sql('CREATE DATABASE difcol; CREATE TABLE difcol.t (a INT, b INT, c INT)'),
+    tasks: [
+      {
+        name: 'my-user-columns: mysqlUser',
+        verdandi: ['mysqlUser', { user: 'difcol', privileges: 'difcol.t:SELECT (a, b),INSERT (c)' }],
+        ansible: {
+          'community.mysql.mysql_user': {
+            name: 'difcol',
+            host: 'localhost',
+            priv: 'difcol.t:SELECT (a, b),INSERT (c)',
+            ...socket,
+          },
+        },
+      },
+    ],
+    drift: sql("REVOKE INSERT (c) ON difcol.t FROM 'difcol'@'localhost'"),
+    probes: account('difcol', 'localhost'),
+  },
+  {
+    name: 'my-user-limits',
+    setup: sql("CREATE USER 'diflim'@'localhost' WITH MAX_QUERIES_PER_HOUR 5 MAX_UPDATES_PER_HOUR 9"),
+    tasks: [
+      {
+        name: 'my-user-limits: mysqlUser',
+        verdandi: [
+          'mysqlUser',
+          { user: 'diflim', resourceLimits: { maxQueriesPerHour: 100, maxUserConnections: 4 } },
+        ],
+        ansible: {
+          'community.mysql.mysql_user': {
+            name: 'diflim',
+            host: 'localhost',
+            resource_limits: { MAX_QUERIES_PER_HOUR: 100, MAX_USER_CONNECTIONS: 4 },
+            ...socket,
+          },
+        },
+      },
+    ],
+    drift: sql("ALTER USER 'diflim'@'localhost' WITH MAX_QUERIES_PER_HOUR 1"),
+    probes: [...account('diflim', 'localhost'), accountLimits('diflim', 'localhost')],
+  },
+  {
+    name: 'my-user-tls',
+    setup: sql("CREATE USER 'diftls'@'localhost' REQUIRE SSL"),
+    tasks: [
+      {
+        name: 'my-user-tls: mysqlUser x509',
+        verdandi: ['mysqlUser', { user: 'difx509', tlsRequires: 'x509' }],
+        ansible: {
+          'community.mysql.mysql_user': {
+            name: 'difx509',
+            host: 'localhost',
+            tls_requires: { X509: null },
+            ...socket,
+          },
+        },
+      },
+      {
+        name: 'my-user-tls: mysqlUser subject',
+        verdandi: ['mysqlUser', { user: 'diftls', tlsRequires: { subject: '/CN=client', issuer: '/CN=ca' } }],
+        ansible: {
+          'community.mysql.mysql_user': {
+            name: 'diftls',
+            host: 'localhost',
+            tls_requires: { SUBJECT: '/CN=client', ISSUER: '/CN=ca' },
+            ...socket,
+          },
+        },
+      },
+    ],
+    drift: sql("ALTER USER 'difx509'@'localhost' REQUIRE NONE; ALTER USER 'diftls'@'localhost' REQUIRE SSL"),
+    probes: [
+      ...account('difx509', 'localhost'),
+      accountLimits('difx509', 'localhost'),
+      ...account('diftls', 'localhost'),
+      accountLimits('diftls', 'localhost'),
+    ],
+  },
+  {
     name: 'npm-tarball',
     setup: [
       'DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null',
@@ -317,6 +409,22 @@ const CONVERGED: Array<{ name: string; probe: Probe; matches: RegExp }> = [
       /^GRANT PROCESS ON \*\.\* TO `difrw`@`localhost`\nGRANT SELECT, UPDATE ON `difrw`\.\* TO `difrw`@`localhost`$/,
   },
   { name: 'my-user-absent', probe: account('difgone', 'localhost')[0], matches: /^$/ },
+  {
+    name: 'my-user-columns',
+    probe: account('difcol', 'localhost')[1],
+    matches: /^GRANT SELECT \(`a`, `b`\), INSERT \(`c`\) ON `difcol`\.`t` TO `difcol`@`localhost`$/m,
+  },
+  {
+    name: 'my-user-limits',
+    probe: accountLimits('diflim', 'localhost'),
+    matches: /^\t\t\t\t100\t9\t0\t4\t0\.000000$/,
+  },
+  { name: 'my-user-tls', probe: accountLimits('difx509', 'localhost'), matches: /^X509\t/ },
+  {
+    name: 'my-user-tls',
+    probe: accountLimits('diftls', 'localhost'),
+    matches: /^SPECIFIED\t\t\/CN=ca\t\/CN=client\t/,
+  },
   {
     name: 'npm-tarball',
     probe: 'tree:/srv/npmdif1/node_modules/twpkg',

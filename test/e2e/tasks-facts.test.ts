@@ -2,8 +2,10 @@
  * Declared facts and onlyIfChanged end to end, over real SSH on one fresh test host, through the real
  * CLI: a role whose tasks depend on a stat, a getent, an installedPackages and a command fact converges
  * the host, changes nothing when run again (with one more round trip than a run without facts, for the
- * facts), changes nothing in --check; its onlyIfChanged follow-up is skipped on the rerun and runs after
- * a hand edit of the file it follows. A fact whose command fails stops the run before any change.
+ * facts), changes nothing in --check; its onlyIfChanged follow-up, and a later role's that names the
+ * file's task by role and task, are skipped on the rerun and run after a hand edit of the file; the
+ * handler the file notifies is built with the role's facts. A fact whose command fails, and an
+ * onlyIfChanged naming a task of a later role, stop the run before any change.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -54,7 +56,7 @@ const app = defineRole({
   tasks: (_vars, _host, facts) => {
     if (!facts.account) throw new Error('the vdapp account is missing');
     const home = facts.account.home;
-    const settings = copy({ path: home + '/app.conf', content: 'port=8080\\n', owner: 'vdapp', mode: '0640' });
+    const settings = copy({ path: home + '/app.conf', content: 'port=8080\\n', owner: 'vdapp', mode: '0640', notify: 'note' });
     return [
       directory({ path: home, owner: 'vdapp' }),
       settings,
@@ -74,9 +76,42 @@ const app = defineRole({
       shell({ name: 'reload app', script: 'echo reloaded >> ' + home + '/reloads', onlyIfChanged: settings }),
     ];
   },
+  handlers: {
+    // The handler sees the facts tasks() saw: the account's home and the kernel's name.
+    note: (_vars, _host, facts) =>
+      shell({ script: 'echo "kernel=' + facts.kernel + ' home=' + facts.account?.home + '" >> /home/vdapp/handler.log' }),
+  },
 });
 
-export default definePlaybook({ plays: [{ hosts: 'facts', roles: [app] }] });
+// A later role follows a task of the app role, named by role and task.
+const web = defineRole({
+  name: 'web',
+  tasks: () => [
+    shell({
+      name: 'restart web',
+      script: 'echo restarted >> /home/vdapp/web-restarts',
+      onlyIfChanged: { role: 'app', task: 'copy /home/vdapp/app.conf' },
+    }),
+  ],
+});
+
+export default definePlaybook({ plays: [{ hosts: 'facts', roles: [app, web] }] });
+`;
+
+/** A role naming a task of a role that runs after it: refused before anything runs. */
+const ORDER = `
+import { copy, definePlaybook, defineRole, shell } from 'verdandi';
+
+const later = defineRole({ name: 'later', tasks: () => [copy({ path: '/etc/vd-later', content: 'x' })] });
+const early = defineRole({
+  name: 'early',
+  tasks: () => [
+    copy({ path: '/etc/vd-early', content: 'x' }),
+    shell({ script: 'true', onlyIfChanged: { role: 'later', task: 'copy /etc/vd-later' } }),
+  ],
+});
+
+export default definePlaybook({ plays: [{ hosts: 'facts', roles: [early, later] }] });
 `;
 
 const BROKEN = `
@@ -109,12 +144,15 @@ async function json(file: string, ...extra: string[]): Promise<Report> {
   return JSON.parse(result.stdout) as Report;
 }
 
-const reloadEvent = (report: Report) =>
-  report.events.find((e) => e.type === 'task' && /reload app/.test(e.label ?? ''));
+const taskEvent = (report: Report, label: string) =>
+  report.events.find((e) => e.type === 'task' && e.label === label);
+const reloadEvent = (report: Report) => taskEvent(report, 'app › reload app');
+const restartEvent = (report: Report) => taskEvent(report, 'web › restart web');
 
-/** Everything the role manages, as one text. */
+/** Everything the roles manage, as one text. */
 const STATE =
-  'cd /home/vdapp 2>/dev/null && stat -c "%n %U %a" app.conf facts.txt 2>&1; cat app.conf facts.txt reloads /srv/vdapp-data/README 2>&1; true';
+  'cd /home/vdapp 2>/dev/null && stat -c "%n %U %a" app.conf facts.txt 2>&1; cat app.conf facts.txt reloads handler.log web-restarts /srv/vdapp-data/README 2>&1; true';
+const HANDLER_LINE = 'kernel=Linux home=/home/vdapp\n';
 
 test.serial(
   'a role steered by declared facts converges, reruns unchanged, and its follow-up runs only after a change',
@@ -130,11 +168,15 @@ test.serial(
     t.is(check.code, 0, check.output);
     t.regex(check.output, /would change\s+hf-facts\s+.*app.conf/);
     t.regex(check.output, /reload app.*would run/, 'the follow-up of a change to come would run');
+    t.regex(check.output, /restart web.*would run/, "a later role's follow-up of a change to come would run");
     t.is(await ssh(STATE), fresh, '--check changed nothing');
 
     const first = await json('site.ts');
     t.is(first.hosts[HOST].failed, 0);
-    t.is(first.hosts[HOST].changed, 5);
+    t.is(first.hosts[HOST].changed, 7, 'five tasks, the handler, and the later role follow-up');
+    t.like(restartEvent(first), { status: 'changed' });
+    t.is(await ssh('cat /home/vdapp/handler.log'), HANDLER_LINE, 'the handler was built with the facts');
+    t.is(await ssh('cat /home/vdapp/web-restarts'), 'restarted\n');
     t.is(
       await ssh('cat /home/vdapp/facts.txt'),
       `base-files=${version}\nmissing=not installed\nkernel=Linux\nos-release=link ${target}\n`,
@@ -144,27 +186,41 @@ test.serial(
     t.is(await ssh('cat /home/vdapp/reloads'), 'reloaded\n');
 
     const again = await json('site.ts');
-    t.like(again.hosts[HOST], { changed: 0, failed: 0, skipped: 1 });
-    t.is(again.hosts[HOST].roundTrips, 2, 'the facts, then the probes: one round trip each');
+    t.like(again.hosts[HOST], { changed: 0, failed: 0, skipped: 2 });
+    t.is(again.hosts[HOST].roundTrips, 2, 'the facts, then the probes of both roles: one round trip each');
     t.like(reloadEvent(again), {
       status: 'skipped',
       detail: 'onlyIfChanged: "copy /home/vdapp/app.conf" changed',
     });
-    t.is(await ssh('cat /home/vdapp/reloads'), 'reloaded\n');
+    t.like(restartEvent(again), {
+      status: 'skipped',
+      detail: 'onlyIfChanged: "copy /home/vdapp/app.conf" (role app) changed',
+    });
+    t.is(await ssh('cat /home/vdapp/reloads /home/vdapp/web-restarts'), 'reloaded\nrestarted\n');
 
     const converged = await ssh(STATE);
     const checkAgain = await json('site.ts', '--check');
-    t.like(checkAgain.hosts[HOST], { changed: 0, skipped: 1 });
+    t.like(checkAgain.hosts[HOST], { changed: 0, skipped: 2 });
+    t.like(restartEvent(checkAgain), { status: 'skipped' });
     t.is(await ssh(STATE), converged);
 
     await ssh('echo port=1 > /home/vdapp/app.conf');
     const checkDrift = await json('site.ts', '--check');
-    t.is(checkDrift.hosts[HOST].changed, 2, 'the drift and its follow-up would run');
+    t.is(checkDrift.hosts[HOST].changed, 4, 'the drift, its handler and both follow-ups would run');
     t.like(reloadEvent(checkDrift), { status: 'changed', detail: 'would run' });
+    t.like(restartEvent(checkDrift), { status: 'changed', detail: 'would run' });
+    t.is(await ssh(STATE), converged.replace('port=8080', 'port=1'), '--check changed nothing');
     const repaired = await json('site.ts');
-    t.like(repaired.hosts[HOST], { changed: 2, skipped: 0, failed: 0 });
+    t.like(repaired.hosts[HOST], { changed: 4, skipped: 0, failed: 0 });
+    t.like(restartEvent(repaired), { status: 'changed' });
     t.is(await ssh('cat /home/vdapp/app.conf /home/vdapp/reloads'), 'port=8080\nreloaded\nreloaded\n');
-    t.is(await ssh(STATE), converged.replace('reloaded\n', 'reloaded\nreloaded\n'));
+    t.is(
+      await ssh(STATE),
+      converged
+        .replace('reloaded\n', 'reloaded\nreloaded\n')
+        .replace(HANDLER_LINE, HANDLER_LINE + HANDLER_LINE)
+        .replace('restarted\n', 'restarted\nrestarted\n'),
+    );
   },
 );
 
@@ -179,5 +235,20 @@ test.serial(
       /role broken.*host hf-facts: fact version \(command sh -c exit 7\): the command exited with 7/,
     );
     t.is((await hosts.ssh(HOST, 'test -e /etc/vd-broken')).code, 1, 'nothing was written');
+  },
+);
+
+test.serial(
+  'onlyIfChanged naming a task of a role that runs after it stops the run before any change, with its line',
+  async (t) => {
+    writeFileSync(join(dir, 'order.ts'), ORDER);
+    const result = await run('order.ts');
+    t.is(result.code, 1, result.output);
+    t.regex(
+      result.output,
+      /role early.*host hf-facts: early: task "shell true" has onlyIfChanged \{ role: "later", task: "copy \/etc\/vd-later" \}, but role later runs after it on host hf-facts \(at order\.ts:9\)/,
+    );
+    t.notRegex(result.output, /\n\s+at /, 'no stack trace');
+    t.is((await hosts.ssh(HOST, 'test -e /etc/vd-early')).code, 1, 'nothing was written');
   },
 );

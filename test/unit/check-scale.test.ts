@@ -56,6 +56,7 @@ test('every host of a plan sees one shared, frozen view of the inventory (not a 
     extraVars: {},
   };
   const unit: Unit = {
+    kind: 'role',
     name: 'u',
     label: 'role u',
     definedBy: 'role u',

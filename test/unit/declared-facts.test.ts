@@ -1,10 +1,10 @@
 /**
  * Declared facts: each fact's probe run on this machine (LocalConnection) and parsed, all of a host's
  * facts in one round trip, parser errors naming the unit and the fact, secrets refused in a command
- * fact, the types tasks() receives; and onlyIfChanged: refused when it names a task not earlier in the
- * list, decided at run time, "would run" in check mode.
+ * fact, the types tasks() receives; and onlyIfChanged in one list: decided at run time, "would run" in
+ * check mode (across lists: only-if-changed.test.ts).
  */
-import { chmodSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
@@ -20,8 +20,9 @@ import {
   stat,
 } from '../../src/engine/declared-facts.js';
 import { gatherAll } from '../../src/engine/facts.js';
-import { onlyIfChangedError, planUnit, type Unit } from '../../src/engine/plan.js';
-import { onlyIfChangedSkip, runTasks } from '../../src/engine/run.js';
+import { onlyIfChangedSkip } from '../../src/engine/only-if-changed.js';
+import { planUnit, roleUnit, type Unit } from '../../src/engine/plan.js';
+import { flattenTasks, runTasks } from '../../src/engine/run.js';
 import { parseDeclared } from '../../src/engine/run-plan.js';
 import {
   definePlay,
@@ -29,9 +30,11 @@ import {
   type Fact,
   type FactsSpec,
   type FactValues,
+  type Role,
   type Task,
   taskBase,
 } from '../../src/engine/types.js';
+import type { InventoryHost } from '../../src/inventory/types.js';
 import { sha256Hex } from '../../src/tasks/probe-output.js';
 import { UserError } from '../../src/util/errors.js';
 import { clearSecrets, registerSecret } from '../../src/util/redact.js';
@@ -179,9 +182,68 @@ test('tasks() receives the declared facts fully typed', (t) => {
     },
   });
   const fact: Fact<PathStat> = stat('/x');
+  // Handlers get the same facts, typed the same way.
+  defineRole({
+    name: 'typed-handlers',
+    facts: { deploy: getent('passwd', 'deploy') },
+    tasks: () => [],
+    handlers: {
+      h: (_vars, _host, facts) => {
+        const home: string | undefined = facts.deploy?.home;
+        // @ts-expect-error: a fact that was not declared
+        facts.other;
+        return fileHas(`${home}/x`, 'x');
+      },
+    },
+  });
+  definePlay({
+    hosts: 'all',
+    facts: { f: stat('/etc/hosts') },
+    handlers: {
+      h: (_host, facts) => {
+        const s: PathStat = facts.f;
+        // @ts-expect-error: a stat has no version
+        facts.f.version;
+        return fileHas('/x', String(s.exists));
+      },
+    },
+  });
   t.is(role.facts && 'conf' in role.facts ? role.facts.conf.label : '', 'stat /etc/hosts');
   t.is(play.facts?.f.kind, 'fact');
   t.is(fact.label, 'stat /x');
+});
+
+test('handlers are built with the declared facts tasks() gets, gathered once', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'vd-handler-facts-'));
+  writeFileSync(join(dir, 'version'), '1.2.3\n');
+  const facts = { version: commandFact(['cat', join(dir, 'version')], ({ stdout }) => stdout.trim()) };
+  const role = defineRole({
+    name: 'app',
+    facts,
+    tasks: (_vars, _host, f) => [fileHas(join(dir, 'tasks'), f.version, { notify: 'note' })],
+    handlers: { note: (_vars, _host, f) => fileHas(join(dir, 'handler'), `handler saw ${f.version}`) },
+  });
+  const unit = roleUnit(
+    { vars: new Map(), extraVars: {}, sensitive: new Map() },
+    { name: 'local', address: 'localhost', vars: {}, groups: [] } as unknown as InventoryHost,
+    role as unknown as Role,
+  );
+  const { values, roundTrips } = await gather(facts);
+  t.is(roundTrips, 1, "the handler's facts are the unit's: no round trip of their own");
+  const planned = await planUnit(unit, localHost, values);
+  const [handlerTask] = flattenTasks([planned.handlers.note()]);
+  t.is(handlerTask.name, `file ${join(dir, 'handler')}`);
+  const conn = new LocalConnection('local');
+  const q = quietReporter();
+  const res = await runTasks(conn, localHost, planned.tasks, {
+    check: false,
+    diff: false,
+    reporter: q.reporter,
+    unit: 'app',
+    handlers: planned.handlers,
+  });
+  t.like(res, { changed: 2, failed: 0 });
+  t.is(readFileSync(join(dir, 'handler'), 'utf8'), 'handler saw 1.2.3');
 });
 
 // ---------------------------------------------------------------------------------------------------
@@ -254,28 +316,4 @@ test('onlyIfChangedSkip: skipped unless one of the tasks changed', (t) => {
   t.is(onlyIfChangedSkip(c, new Set([a])), undefined);
   t.is(onlyIfChangedSkip(d, new Set([b])), undefined);
   t.is(onlyIfChangedSkip(d, new Set([c])), 'onlyIfChanged: none of "file /a", "file /b" changed');
-});
-
-test('onlyIfChanged naming a later task or one of another list is refused before any host', async (t) => {
-  const a = fileHas('/a', 'a');
-  const later = fileHas('/b', 'b', { onlyIfChanged: a });
-  t.is(onlyIfChangedError('web', [a, later]), undefined);
-  t.regex(
-    onlyIfChangedError('web', [later, a])?.message ?? '',
-    /task "file \/b" has onlyIfChanged "file \/a", which comes after it/,
-  );
-  t.regex(onlyIfChangedError('web', [later])?.message ?? '', /which is not in web's tasks/);
-  const unit: Unit = {
-    name: 'web',
-    label: 'role web',
-    definedBy: 'role web',
-    tags: [],
-    gatherFacts: false,
-    tasks: () => [later, a],
-    handlers: () => ({}),
-  };
-  await t.throwsAsync(planUnit(unit, localHost), {
-    instanceOf: UserError,
-    message: /^role web.*host local: web: task "file \/b" has onlyIfChanged/,
-  });
 });

@@ -249,6 +249,7 @@ const info: HostInfo = {
 
 function unit(parts: Partial<Unit>): Unit {
   return {
+    kind: 'role',
     name: 'demo',
     label: 'role demo',
     definedBy: 'role demo',

@@ -19,6 +19,7 @@ import { copy } from '../../src/tasks/index.js';
 import { copyOf, localHost } from '../helpers/engine.js';
 
 const unit = (name: string, tasks: PlannedUnit['tasks']): PlannedUnit => ({
+  kind: 'role',
   name,
   definedBy: `role ${name}`,
   tags: [],

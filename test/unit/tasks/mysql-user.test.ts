@@ -156,7 +156,7 @@ test('probe: mysql.user by user and host, SHOW GRANTS with the authentication cu
   t.true(task.probe.includes("SHOW GRANTS FOR '\\''app'\\''@'\\''10.0.0.%'\\''"));
   t.true(
     task.probe.includes(
-      "sed -e 's/ IDENTIFIED .* WITH GRANT OPTION$/ WITH GRANT OPTION/' -e 's/ IDENTIFIED .*//'",
+      "sed -e 's/ IDENTIFIED .* WITH GRANT OPTION.*$/ WITH GRANT OPTION/' -e 's/ IDENTIFIED .*//'",
     ),
   );
   t.false(task.probe.includes('pw-probe-secret'));
@@ -167,13 +167,164 @@ test('SHOW GRANTS parsing: quoted names, column lists, roles and PROXY left out'
   const sets = parseShowGrants([
     'GRANT ALL PRIVILEGES ON *.* TO `root`@`localhost` WITH GRANT OPTION',
     'GRANT PROXY ON ``@`%` TO `root`@`localhost` WITH GRANT OPTION',
-    'GRANT SELECT (a, b), INSERT ON `we``ird`.`t` TO `u`@`%`',
+    'GRANT SELECT (`b`, `A`), INSERT ON `we``ird`.`t` TO `u`@`%`',
     'GRANT `reader` TO `u`@`%`',
   ]);
   t.deepEqual([...sets.keys()], ['*.*', 'we`ird.t']);
   t.deepEqual([...sets.get('*.*')!.privileges], ['ALL']);
   t.true(sets.get('*.*')!.grantOption);
-  t.deepEqual([...sets.get('we`ird.t')!.privileges], ['SELECT (A, B)', 'INSERT']);
+  t.deepEqual([...sets.get('we`ird.t')!.privileges], ['SELECT (a, b)', 'INSERT']);
+});
+
+// What MariaDB 10.11 (Debian 12) prints for an account with column privileges, limits and TLS.
+const FULL_GRANTS = [
+  "GRANT PROCESS ON *.* TO `app`@`%` REQUIRE ISSUER '/CN=ca' SUBJECT '/CN=x' CIPHER 'AES' WITH GRANT OPTION MAX_QUERIES_PER_HOUR 10 MAX_USER_CONNECTIONS 3 MAX_STATEMENT_TIME 1.500000",
+  'GRANT SELECT (`a`, `b`), INSERT (`Cc`), UPDATE ON `d`.`t` TO `app`@`%`',
+];
+
+/** The probe's output with the account's TLS and limit columns (mysql.user), as the server prints them. */
+function probeAccount(columns: string[], grants?: string[]) {
+  const row = ['verdandi-myuser', 'mysql_native_password', digest(''), ...columns].join('\t');
+  const lines = [row, 'verdandi-mysql-exit 0', ...(grants ? [...grants, 'verdandi-mygrants-exit 0'] : [])];
+  return { stdout: `${lines.join('\n')}\n`, exitCode: 0 };
+}
+const NO_TLS_NO_LIMITS = ['', '', '', '', '0', '0', '0', '0', '0.000000'];
+const SPECIFIED = ['SPECIFIED', 'AES', '/CN=ca', '/CN=x', '10', '0', '0', '3', '1.500000'];
+
+test('column privileges: compared by their columns in any order and case; whole entries revoked and granted', (t) => {
+  const task = mysqlUser({
+    user: 'app',
+    host: '%',
+    privileges: 'd.t:UPDATE,insert(cc),SELECT (b, a)/*.*:PROCESS,GRANT',
+  });
+  t.deepEqual(task.plan(probeAccount(SPECIFIED, FULL_GRANTS)), { steps: [] }, 'converged');
+  const changed = mysqlUser({
+    user: 'app',
+    host: '%',
+    privileges: 'd.t:SELECT (a, `c`),UPDATE/*.*:PROCESS,GRANT',
+  });
+  const plan = changed.plan(probeAccount(SPECIFIED, FULL_GRANTS));
+  t.deepEqual(stdin(plan), [
+    [
+      "REVOKE SELECT (`a`, `b`), INSERT (`cc`) ON `d`.`t` FROM 'app'@'%';",
+      "GRANT SELECT (`a`, `c`) ON `d`.`t` TO 'app'@'%';",
+      '',
+    ].join('\n'),
+  ]);
+  t.is(plan.reason, 'privileges on d.t differ');
+  // A new account gets them with its other grants.
+  t.deepEqual(stdin(mysqlUser({ user: 'n', privileges: 'd.t:SELECT (a)' }).plan(probe())), [
+    "CREATE USER 'n'@'localhost';\nGRANT SELECT (`a`) ON `d`.`t` TO 'n'@'localhost';\n",
+  ]);
+  // REVOKE ALL takes the column privileges too: the wanted ones are granted again after it.
+  const fromAll = mysqlUser({ user: 'app', host: '%', privileges: 'd.t:SELECT (a),INSERT' }).plan(
+    probe({ grants: [USAGE, 'GRANT ALL PRIVILEGES ON `d`.`t` TO `app`@`%`'] }),
+  );
+  t.deepEqual(stdin(fromAll), [
+    [
+      "REVOKE ALL PRIVILEGES ON `d`.`t` FROM 'app'@'%';",
+      "GRANT INSERT ON `d`.`t` TO 'app'@'%';",
+      "GRANT SELECT (`a`) ON `d`.`t` TO 'app'@'%';",
+      '',
+    ].join('\n'),
+  ]);
+  t.regex(parsePrivileges('d.t:ALL,SELECT (a)') as string, /ALL already covers every column/);
+  t.regex(parsePrivileges('d.t:DELETE (a)') as string, /only SELECT, INSERT, UPDATE and REFERENCES/);
+  t.regex(parsePrivileges('d.t:SELECT (a b)') as string, /"a b" in "SELECT \(a b\)" is not a column name/);
+});
+
+test('resource limits: only those given are compared and set, with ALTER USER ... WITH', (t) => {
+  const task = mysqlUser({
+    user: 'app',
+    host: '%',
+    resourceLimits: { maxQueriesPerHour: 10, maxUserConnections: 3, maxStatementTime: 1.5 },
+  });
+  t.deepEqual(task.plan(probeAccount(SPECIFIED)), { steps: [] }, 'the same limits: converged');
+  const plan = task.plan(probeAccount(NO_TLS_NO_LIMITS));
+  t.deepEqual(stdin(plan), [
+    "ALTER USER 'app'@'%' WITH MAX_QUERIES_PER_HOUR 10 MAX_USER_CONNECTIONS 3 MAX_STATEMENT_TIME 1.5;\n",
+  ]);
+  t.is(
+    plan.reason,
+    'MAX_QUERIES_PER_HOUR is 0, wanted 10, MAX_USER_CONNECTIONS is 0, wanted 3, MAX_STATEMENT_TIME is 0, wanted 1.5',
+  );
+  // 0 is "no limit": a limit set on the host is taken away.
+  t.deepEqual(
+    stdin(
+      mysqlUser({ user: 'app', host: '%', resourceLimits: { maxQueriesPerHour: 0 } }).plan(
+        probeAccount(SPECIFIED),
+      ),
+    ),
+    ["ALTER USER 'app'@'%' WITH MAX_QUERIES_PER_HOUR 0;\n"],
+  );
+  t.deepEqual(stdin(mysqlUser({ user: 'n', resourceLimits: { maxConnectionsPerHour: 5 } }).plan(probe())), [
+    "CREATE USER 'n'@'localhost' WITH MAX_CONNECTIONS_PER_HOUR 5;\n",
+  ]);
+  t.true(
+    task.probe.includes(
+      'max_questions, max_updates, max_connections, max_user_connections, max_statement_time',
+    ),
+  );
+});
+
+test('TLS requirement: none, ssl, x509 or subject/issuer/cipher, compared with mysql.user', (t) => {
+  const tls = (tlsRequires: Parameters<typeof mysqlUser>[0]['tlsRequires']) =>
+    mysqlUser({ user: 'app', host: '%', tlsRequires });
+  const specified = tls({ subject: '/CN=x', issuer: '/CN=ca', cipher: 'AES' });
+  t.deepEqual(specified.plan(probeAccount(SPECIFIED)), { steps: [] });
+  const plan = specified.plan(probeAccount(NO_TLS_NO_LIMITS));
+  t.deepEqual(stdin(plan), [
+    "ALTER USER 'app'@'%' REQUIRE SUBJECT '/CN=x' AND ISSUER '/CN=ca' AND CIPHER 'AES';\n",
+  ]);
+  t.is(plan.reason, 'TLS requirement differs');
+  // One field differing, or missing, is a different requirement.
+  t.is(stdin(tls({ subject: '/CN=x', issuer: '/CN=ca' }).plan(probeAccount(SPECIFIED))).length, 1);
+  const any = ['ANY', '', '', '', '0', '0', '0', '0', '0.000000'];
+  t.deepEqual(tls('ssl').plan(probeAccount(any)), { steps: [] });
+  t.deepEqual(stdin(tls('x509').plan(probeAccount(any))), ["ALTER USER 'app'@'%' REQUIRE X509;\n"]);
+  t.deepEqual(stdin(tls('none').plan(probeAccount(any))), ["ALTER USER 'app'@'%' REQUIRE NONE;\n"]);
+  t.deepEqual(tls('none').plan(probeAccount(NO_TLS_NO_LIMITS)), { steps: [] });
+  // With a password and limits: one ALTER USER, its clauses in the server's order.
+  const all = mysqlUser({
+    user: 'app',
+    host: '%',
+    password: 'pw',
+    tlsRequires: 'ssl',
+    resourceLimits: { maxUpdatesPerHour: 7 },
+  });
+  t.deepEqual(stdin(all.plan(probeAccount(NO_TLS_NO_LIMITS))), [
+    `ALTER USER 'app'@'%' IDENTIFIED BY PASSWORD '${PW_HASH}' REQUIRE SSL WITH MAX_UPDATES_PER_HOUR 7;\n`,
+  ]);
+  t.deepEqual(stdin(all.plan(probe())), [
+    `CREATE USER 'app'@'%' IDENTIFIED BY PASSWORD '${PW_HASH}' REQUIRE SSL WITH MAX_UPDATES_PER_HOUR 7;\n`,
+  ]);
+});
+
+test('resourceLimits and tlsRequires validation', (t) => {
+  t.throws(() => mysqlUser({ user: 'app', resourceLimits: { maxQueriesPerHour: -1 } }), {
+    instanceOf: UserError,
+    message: /resourceLimits.maxQueriesPerHour must be 0 \(no limit\) or more/,
+  });
+  t.throws(() => mysqlUser({ user: 'app', resourceLimits: { maxQueriesPerHour: 1.5 } }), {
+    instanceOf: UserError,
+    message: /whole number/,
+  });
+  t.throws(() => mysqlUser({ user: 'app', resourceLimits: { MAX_QUERIES_PER_HOUR: 1 } as never }), {
+    instanceOf: UserError,
+    message: /unknown option MAX_QUERIES_PER_HOUR/,
+  });
+  t.throws(() => mysqlUser({ user: 'app', tlsRequires: 'X509' as never }), {
+    instanceOf: UserError,
+    message: /tlsRequires must be "none", "ssl", "x509" or \{ subject, issuer, cipher \}/,
+  });
+  t.throws(() => mysqlUser({ user: 'app', tlsRequires: {} }), {
+    instanceOf: UserError,
+    message: /give subject, issuer or cipher/,
+  });
+  t.throws(() => mysqlUser({ user: 'app', tlsRequires: { subject: 'a\nb' } }), {
+    instanceOf: UserError,
+    message: /one line/,
+  });
 });
 
 test('priv syntax: targets, quoted names, GRANT; the problems named', (t) => {
@@ -186,7 +337,10 @@ test('priv syntax: targets, quoted names, GRANT; the problems named', (t) => {
   t.is(parsePrivileges('app.*'), '"app.*" is not db.table:PRIVILEGES');
   t.regex(parsePrivileges('app:ALL') as string, /not a target/);
   t.regex(parsePrivileges('*.t:ALL') as string, /not a target/);
-  t.regex(parsePrivileges('app.*:SELECT (a)') as string, /no column lists/);
+  t.regex(
+    parsePrivileges('app.*:SELECT (a)') as string,
+    /column privileges are on a table \(db\.table\), not app\.\*/,
+  );
   t.is(parsePrivileges('app.*:ALL/app.*:SELECT'), 'app.* is listed twice');
 });
 
