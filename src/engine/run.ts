@@ -30,6 +30,13 @@ import { holdsSecret, redact } from '../util/redact.js';
 import { quote } from '../util/shell.js';
 import { printable } from '../util/terminal-text.js';
 import { shownUrl } from '../util/url.js';
+import {
+  type Continuation,
+  continuationPrefix,
+  continuationScript,
+  parseContinuation,
+  stopContinuationScript,
+} from './continuation.js';
 import { ControllerDownloads } from './downloads.js';
 import {
   clearPendingScript,
@@ -47,12 +54,13 @@ import {
   emptyProbeResults,
   newNonce,
   parseProbeBatch,
+  predictBatchOutput,
 } from './probe-batch.js';
 import { ProbeWindows } from './probe-windows.js';
 import { newProcessId, stopOnAbort, supervised, TASK_RUN_DIR, TIMED_OUT_EXIT } from './remote-process.js';
 import type { Reporter } from './report.js';
 import { backupsIn, type StepScript, stepScript } from './steps.js';
-import type { HostInfo, PeerRead, Plan, ProbeResult, Step, Task, TaskList } from './types.js';
+import type { HostInfo, PeerRead, Plan, ProbeResult, RunStep, Step, Task, TaskList } from './types.js';
 import { judge, maxTries } from './verdict.js';
 
 export type HandlerMap = Record<string, () => Task | Task[]>;
@@ -89,6 +97,11 @@ export interface RunTasksOptions {
    * nothing has changed the host since (probeUnits): the list then starts without probing.
    */
   probed?: Map<string, ProbeResult>;
+  /**
+   * The first probes of what comes after this list on the host (the roles after it): taken at the end
+   * of a continuation (continuation.ts) and returned in `RunTasksResult.next`.
+   */
+  next?: BatchProbe[];
 }
 
 /** The run of this host was stopped by a stop request before `next` (nothing of it had started). */
@@ -109,6 +122,8 @@ export interface RunTasksResult {
   skipped: number;
   /** A step was sent to the host (it may have changed it): probes taken before are stale. */
   applied: boolean;
+  /** The results of `RunTasksOptions.next`, taken after the last step of this list. */
+  next?: Map<string, ProbeResult>;
 }
 
 const PENDING_ID = 'pending';
@@ -196,7 +211,34 @@ export function firstProbes(host: HostInfo, list: TaskList, opts: RunTasksOption
     ...selectedTasks(list, opts).flatMap((t, i): BatchProbe[] =>
       t.when ? [[String(i), t.probe, t.files]] : [],
     ),
+    // The handlers' probes too: a change can then run its handler in its own round trip (continuation.ts).
+    ...(opts.check
+      ? []
+      : [...handlerTasksOf(opts.handlers ?? {})].flatMap(([, { k, tasks }]) =>
+          tasks.flatMap((t, j): BatchProbe[] => (t.when ? [[handlerProbeId(k, j), t.probe, t.files]] : [])),
+        )),
   ];
+}
+
+/** The probe id of task `j` of the `k`th handler: no dot (probeUnits splits ids at the first one). */
+function handlerProbeId(k: number, j: number): string {
+  return `h${k}_${j}`;
+}
+
+/**
+ * Each handler's tasks, by name, with its place among the handlers (`k`). A handler whose function
+ * throws is left out here: it throws again, as before, when it runs.
+ */
+function handlerTasksOf(handlers: HandlerMap): Map<string, { k: number; tasks: Task[] }> {
+  const out = new Map<string, { k: number; tasks: Task[] }>();
+  for (const [k, name] of Object.keys(handlers).entries()) {
+    try {
+      out.set(name, { k, tasks: flattenTasks([handlers[name]()]) });
+    } catch {
+      // Not probed: no continuation runs this handler.
+    }
+  }
+  return out;
 }
 
 /**
@@ -212,9 +254,7 @@ export async function probeUnits(
   reporter: Reporter,
   stop?: RunTasksOptions['stop'],
 ): Promise<Map<string, ProbeResult>[]> {
-  const probes = lists.flatMap(({ list, opts }, u) =>
-    firstProbes(host, list, opts).map(([id, probe, files]): BatchProbe => [`${u}.${id}`, probe, files]),
-  );
+  const probes = unitsProbes(host, lists);
   const perList = lists.map(() => new Map<string, ProbeResult>());
   if (probes.length === 0) return perList;
   if (stop?.requested) throw new InterruptedError(lists[0]?.opts.unit ?? 'probing');
@@ -231,6 +271,25 @@ export async function probeUnits(
       throw err;
     }
   }
+  return splitUnitsResults(results, lists.length);
+}
+
+/** The first probes of each list, in one batch: ids `<list>.<id>`. */
+export function unitsProbes(
+  host: HostInfo,
+  lists: Array<{ list: TaskList; opts: RunTasksOptions }>,
+): BatchProbe[] {
+  return lists.flatMap(({ list, opts }, u) =>
+    firstProbes(host, list, opts).map(([id, probe, files]): BatchProbe => [`${u}.${id}`, probe, files]),
+  );
+}
+
+/** The results of unitsProbes' batch, per list. */
+export function splitUnitsResults(
+  results: ReadonlyMap<string, ProbeResult>,
+  count: number,
+): Map<string, ProbeResult>[] {
+  const perList = Array.from({ length: count }, () => new Map<string, ProbeResult>());
   for (const [id, result] of results) {
     const dot = id.indexOf('.');
     perList[Number(id.slice(0, dot))]?.set(id.slice(dot + 1), result);
@@ -247,6 +306,166 @@ export function onlyIfChangedSkip(task: Task, changed: ReadonlySet<Task>): strin
   if (refs.length === 0 || refs.some((ref) => changed.has(ref))) return undefined;
   const names = refs.map((ref) => `"${ref.name}"`);
   return `onlyIfChanged: ${names.length === 1 ? names[0] : `none of ${names.join(', ')}`} changed`;
+}
+
+/** A notified handler as a continuation runs it: its tasks and their plans (undefined: `when` false). */
+interface HandlerWalk {
+  name: string;
+  tasks: Task[];
+  plans: (Plan | undefined)[];
+}
+
+/** What a continuation runs besides the probes: see planContinuation. */
+interface ContinuationWork {
+  continuation: Continuation;
+  handlers: HandlerWalk[];
+  /** The one handler task with a step, the last of the last handler: its step as it runs. */
+  step?: {
+    handler: string;
+    task: Task;
+    planned: RunStep;
+    display: string;
+    processId: string;
+    timeout?: number;
+  };
+}
+
+/** A handler step a continuation can run in its script: a plain command, judged by its exit code alone. */
+function continuable(step: Step): step is RunStep {
+  return (
+    step.kind === 'run' &&
+    step.stdin === undefined &&
+    !step.stdinFrom &&
+    !step.stdinDownload &&
+    step.verdict === undefined
+  );
+}
+
+/**
+ * The continuation of a change (continuation.ts), or undefined when the walk must go on as before:
+ *
+ * - every task left in the list has a probe result that plans nothing to do (it is converged as far as
+ *   the controller knows; the host checks that its probe still prints that);
+ * - every task of the handlers notified so far (`notified`, this change's included) has a probe result
+ *   and a plan without error; at most one of them has a step, a plain command, and it is the last task
+ *   of the last of them (a task after a handler's step would need a fresh probe);
+ * - what those probes print can be predicted (predictBatchOutput).
+ */
+function planContinuation(a: {
+  tasks: Task[];
+  /** The changed task. */
+  at: number;
+  changed: ReadonlySet<Task>;
+  latest: (i: number) => ProbeResult | undefined;
+  handlers: HandlerMap;
+  handlerTasks: Map<string, { k: number; tasks: Task[] }>;
+  handlerResults: ReadonlyMap<string, ProbeResult>;
+  notified: ReadonlySet<string>;
+  owner: HandlerOwner;
+  nonce: string;
+  next?: BatchProbe[];
+  taskTimeout?: number;
+}): ContinuationWork | undefined {
+  const verify: BatchProbe[] = [];
+  const known = new Map<string, ProbeResult>();
+  for (let j = a.at + 1; j < a.tasks.length; j++) {
+    const task = a.tasks[j];
+    if (!task.when || onlyIfChangedSkip(task, a.changed)) continue;
+    const result = a.latest(j);
+    if (!result) return undefined;
+    const plan = safePlan(task, result);
+    if (plan.error || plan.steps.length > 0) return undefined;
+    verify.push([String(j), task.probe, task.files]);
+    known.set(String(j), result);
+  }
+  const handlers: HandlerWalk[] = [];
+  let step: ContinuationWork['step'];
+  const names = Object.keys(a.handlers).filter((name) => a.notified.has(name));
+  for (const [n, name] of names.entries()) {
+    const own = a.handlerTasks.get(name);
+    if (!own) return undefined;
+    const walk: HandlerWalk = { name, tasks: own.tasks, plans: [] };
+    let last = own.tasks.length - 1;
+    while (last >= 0 && !own.tasks[last].when) last--;
+    for (const [j, task] of own.tasks.entries()) {
+      if (!task.when) {
+        walk.plans.push(undefined);
+        continue;
+      }
+      if (task.onlyIfChanged?.length || task.notify.length || task.ignoreErrors) return undefined;
+      const id = handlerProbeId(own.k, j);
+      const result = a.handlerResults.get(id);
+      if (!result) return undefined;
+      const plan = safePlan(task, result);
+      if (plan.error) return undefined;
+      if (plan.steps.length > 0) {
+        const [planned] = plan.steps;
+        const lastOfAll = n === names.length - 1 && j === last;
+        if (!lastOfAll || plan.steps.length > 1 || !continuable(planned)) return undefined;
+        const script = stepScript(planned, '', task.becomeUser);
+        step = {
+          handler: name,
+          task,
+          planned,
+          display: script.display,
+          processId: newProcessId(),
+          timeout: planned.timeoutSeconds ?? a.taskTimeout,
+        };
+      }
+      walk.plans.push(plan);
+      verify.push([id, task.probe, task.files]);
+      known.set(id, result);
+    }
+    handlers.push(walk);
+  }
+  const batch = buildProbeBatch(verify, a.nonce);
+  const predicted = predictBatchOutput(batch, known);
+  if (predicted === undefined) return undefined;
+  const clear = (list: string[]) => list.map((name) => clearPendingScript(a.owner, name)).join('\n');
+  const stepScriptText = step
+    ? supervised(
+        stepScript(step.planned, '', step.task.becomeUser).script,
+        step.processId,
+        TASK_RUN_DIR,
+        step.timeout,
+      )
+    : undefined;
+  return {
+    continuation: {
+      nonce: a.nonce,
+      verify: batch,
+      predicted,
+      before: clear(step ? names.filter((name) => name !== step.handler) : names),
+      step: stepScriptText ? { script: stepScriptText, okCodes: step?.planned.okCodes ?? [0] } : undefined,
+      after: step ? clear([step.handler]) : '',
+      next: a.next?.length ? buildProbeBatch(a.next) : undefined,
+    },
+    handlers,
+    step,
+  };
+}
+
+/**
+ * Until the returned function is called: when `signal` aborts, the continuation `nonce` is asked not to
+ * start its handler step, and the step is stopped with its process group if it started.
+ */
+function stopContinuationOnAbort(
+  conn: Connection,
+  nonce: string,
+  processId: string,
+  signal: AbortSignal | undefined,
+): () => void {
+  if (!signal) return () => undefined;
+  const ask = () => {
+    conn.exec(stopContinuationScript(nonce)).catch(() => undefined);
+  };
+  if (signal.aborted) ask();
+  else signal.addEventListener('abort', ask, { once: true });
+  const release = stopOnAbort(conn, processId, signal, TASK_RUN_DIR);
+  return () => {
+    signal.removeEventListener('abort', ask);
+    release();
+  };
 }
 
 /** The last lines of a step's output, as the terminal may show them (the omission line kept). */
@@ -340,6 +559,89 @@ export async function runTasks(
     }
   };
 
+  /**
+   * Reports what a continuation found and did after task `at` changed the host: the tasks left are ok
+   * (or skipped), the handlers ran (their tasks ok, the one step as the host judged it), and the next
+   * lists' probes are kept for them. A stop request that reached the host first left the handler
+   * recorded, not run.
+   */
+  const finishContinuation = (
+    at: number,
+    outcome: Extract<ReturnType<typeof parseContinuation>, { kind: 'same' }>,
+    work: ContinuationWork,
+  ) => {
+    const changed = new Set(changedTasks);
+    for (let j = at + 1; j < tasks.length; j++) {
+      const task = tasks[j];
+      const skip = !task.when ? 'condition is false' : onlyIfChangedSkip(task, changed);
+      if (skip) {
+        result.skipped++;
+        reporter.task(host.name, label(task), 'skipped', skip);
+      } else {
+        result.ok++;
+        reporter.task(host.name, label(task), 'ok');
+      }
+    }
+    for (const line of outcome.cleared.split('\n')) warnUncleared(line);
+    for (const walk of work.handlers) {
+      const handlerLabel = (t: Task) => `${unit} › handler: ${walk.name} › ${t.name}`;
+      for (const [j, task] of walk.tasks.entries()) {
+        const plan = walk.plans[j];
+        if (!plan) {
+          result.skipped++;
+          reporter.task(host.name, handlerLabel(task), 'skipped', 'condition is false');
+          continue;
+        }
+        if (plan.steps.length === 0 || !work.step) {
+          result.ok++;
+          reporter.task(host.name, handlerLabel(task), 'ok');
+          continue;
+        }
+        const { planned, display, timeout } = work.step;
+        if (outcome.stopped) throw new InterruptedError(handlerLabel(task));
+        const ran = outcome.ran;
+        if (!ran) {
+          result.failed++;
+          reporter.task(host.name, handlerLabel(task), 'failed', 'the step did not report back (shell died)');
+          continue;
+        }
+        const okCodes = planned.okCodes ?? [0];
+        if (!okCodes.includes(ran.code) && opts.stop?.aborted?.aborted) {
+          throw new InterruptedError(
+            handlerLabel(task),
+            `stopped during ${handlerLabel(task)}: its command was stopped on the host with its process group`,
+          );
+        }
+        const shown = task.sensitive ? '(command hidden: sensitive task)' : display;
+        const failed = (why: string) =>
+          `command: ${shown}\n${why}` +
+          (task.sensitive
+            ? ran.stderr.trim() || ran.stdout.trim()
+              ? '\n(its output is hidden: sensitive task)'
+              : ''
+            : (ran.stderr.trim() ? `\nstderr:\n${tail(ran.stderr)}` : '') +
+              (ran.stdout.trim() ? `\nstdout:\n${tail(ran.stdout)}` : ''));
+        // A plain command (continuable): its exit code alone says whether it failed, as judge() would.
+        const why =
+          timeout !== undefined && (ran.code === TIMED_OUT_EXIT || ran.code === 137)
+            ? `timed out after ${timeout} s: stopped with its whole process group (exit code ${ran.code})`
+            : okCodes.includes(ran.code)
+              ? undefined
+              : `exit code: ${ran.code}`;
+        if (why !== undefined) {
+          result.failed++;
+          reporter.task(host.name, handlerLabel(task), 'failed', 'step failed', redact(failed(why)));
+          continue;
+        }
+        reporter.verbose(`${host.name}: ran ${task.sensitive ? '(sensitive step)' : display}`);
+        result.changed++;
+        const reason = task.alwaysRuns ? 'ran' : plan.reason;
+        reporter.task(host.name, handlerLabel(task), 'changed', reason);
+      }
+    }
+    if (outcome.next) result.next = outcome.next;
+  };
+
   const windows = new ProbeWindows(tasks.flatMap((t, i) => (t.when ? [i] : [])));
   const probesOf = (ids: number[]) => ids.map((i): BatchProbe => [String(i), tasks[i].probe, tasks[i].files]);
 
@@ -356,6 +658,13 @@ export async function runTasks(
     }
   }
   windows.record(firstResults, windows.all());
+  // The handlers' tasks and their last probes, for a continuation (none in check mode or in a handler).
+  const handlerTasks = opts.check || opts.afterLastStep !== undefined ? new Map() : handlerTasksOf(handlers);
+  const handlerResults = new Map<string, ProbeResult>();
+  for (const [id, probe] of firstResults) if (/^h\d+_\d+$/.test(id)) handlerResults.set(id, probe);
+  // The probes continuations re-run add up to at most the list's tasks and the handlers': linear work.
+  let continuationBudget =
+    tasks.length + [...handlerTasks.values()].reduce((n: number, h) => n + h.tasks.length, 0);
   const notified = new Set<string>();
   const pending = parsePending(firstResults.get(PENDING_ID)?.stdout ?? '');
   if (firstResults.has(PENDING_ID)) {
@@ -371,6 +680,8 @@ export async function runTasks(
 
   let failedAt: number | undefined;
   let afterLastStepSent = false;
+  /** A continuation ran the rest of the list and its handlers (continuation.ts): nothing is left. */
+  let continuedToEnd = false;
   /** The tasks of this list that changed the host (or would, in check mode): for `onlyIfChanged`. */
   const changedTasks = new Set<Task>();
   for (let i = 0; i < tasks.length; i++) {
@@ -450,6 +761,10 @@ export async function runTasks(
     /** Copies of old files that write steps made (`backup`): the task's line names them. */
     const backups: string[] = [];
     const recordAt = task.notify.length ? recordingStep(plan.steps) : -1;
+    /** The continuation of this change found nothing moved: it ran the rest (reported below). */
+    let finished:
+      | { outcome: Extract<ReturnType<typeof parseContinuation>, { kind: 'same' }>; work: ContinuationWork }
+      | undefined;
     /** Whether a step changed the host: a run step's changedWhen may say it did not. */
     let changed = false;
     for (let s = 0; s < plan.steps.length; s++) {
@@ -475,11 +790,40 @@ export async function runTasks(
         const processId = planned.kind === 'run' ? newProcessId() : undefined;
         const timeout = planned.kind === 'run' ? (planned.timeoutSeconds ?? opts.taskTimeout) : undefined;
         if (processId) step = { ...step, script: supervised(step.script, processId, TASK_RUN_DIR, timeout) };
-        const rideAlong = last ? windows.rideAlong(i + 1) : [];
+        // The last step of a change may carry the rest of the walk (continuation.ts); if not, the fresh
+        // probes of the next tasks ride along.
+        const work =
+          last &&
+          !judgedHere &&
+          continuationBudget > 0 &&
+          !opts.stop?.requested &&
+          opts.afterLastStep === undefined &&
+          plan.steps.every((st) => st.kind === 'write' || st.verdict === undefined)
+            ? planContinuation({
+                tasks,
+                at: i,
+                changed: new Set([...changedTasks, task]),
+                latest: (j) => windows.latest(j),
+                handlers,
+                handlerTasks,
+                handlerResults,
+                notified: new Set([...notified, ...task.notify]),
+                owner,
+                nonce,
+                next: opts.next,
+                taskTimeout: opts.taskTimeout,
+              })
+            : undefined;
+        const continuation =
+          work && work.continuation.verify.ids.length <= continuationBudget ? work.continuation : undefined;
+        if (continuation) continuationBudget -= continuation.verify.ids.length;
+        const rideAlong = last && !continuation ? windows.rideAlong(i + 1) : [];
         const batch = rideAlong.length ? buildProbeBatch(probesOf(rideAlong), nonce) : undefined;
         const lastOfAll = last && i === tasks.length - 1 && !judgedHere ? (opts.afterLastStep ?? '') : '';
         if (lastOfAll) afterLastStepSent = true;
-        const after = [lastOfAll, batch?.script ?? ''].filter(Boolean).join('\n');
+        const after = [lastOfAll, batch?.script ?? '', continuation ? continuationScript(continuation) : '']
+          .filter(Boolean)
+          .join('\n');
         const from = planned.kind === 'run' ? planned.stdinFrom : undefined;
         let stdin = step.stdin;
         if (from) {
@@ -508,16 +852,27 @@ export async function runTasks(
             break;
           }
         }
-        const stopping = processId
-          ? stopOnAbort(conn, processId, opts.stop?.aborted, TASK_RUN_DIR)
-          : () => undefined;
+        const stoppers = [
+          processId ? stopOnAbort(conn, processId, opts.stop?.aborted, TASK_RUN_DIR) : undefined,
+          continuation && work?.step
+            ? stopContinuationOnAbort(conn, continuation.nonce, work.step.processId, opts.stop?.aborted)
+            : undefined,
+        ];
+        const stopping = () => {
+          for (const release of stoppers) release?.();
+        };
         const started = Date.now();
-        const res = await exec(label(task), combine(step, after, nonce), {
-          stdin: payload,
-          // A command may print without end: only the tail of its output is kept (the fresh probes after
-          // its marker are Verdandi's own, kept whole).
-          bound: { until: `\n@@vd-${nonce}-step ` },
-        }).finally(stopping);
+        const script = combine(step, after, nonce);
+        const res = await exec(
+          label(task),
+          continuation ? `${continuationPrefix(nonce)}\n${script}` : script,
+          {
+            stdin: payload,
+            // A command may print without end: only the tail of its output is kept (the fresh probes after
+            // its marker are Verdandi's own, kept whole).
+            bound: { until: `\n@@vd-${nonce}-step ` },
+          },
+        ).finally(stopping);
         windows.stepApplied();
         result.applied = true;
         const split = splitStepOutput(res.stdout, nonce);
@@ -580,6 +935,15 @@ export async function runTasks(
         );
         if (lastOfAll) warnUncleared(rest);
         if (batch) windows.record(parseProbeBatch(rest, batch), rideAlong);
+        if (continuation && work) {
+          const outcome = parseContinuation(rest, continuation);
+          if (outcome.kind === 'moved') {
+            // What moved is known: the walk goes on from these probes, as from a ride-along.
+            const ids = continuation.verify.ids.filter((id) => /^\d+$/.test(id)).map(Number);
+            windows.record(outcome.results, ids);
+            for (const [id, probe] of outcome.results) if (!/^\d+$/.test(id)) handlerResults.set(id, probe);
+          } else if (outcome.kind === 'same') finished = { outcome, work };
+        }
         break;
       }
       if (failure !== undefined) break;
@@ -624,7 +988,13 @@ export async function runTasks(
       [reason, ...backedUp].filter(Boolean).join(', ') || undefined,
     );
     for (const h of task.notify) notified.add(h);
+    if (finished) {
+      finishContinuation(i, finished.outcome, finished.work);
+      continuedToEnd = true;
+      break;
+    }
   }
+  if (continuedToEnd) return result;
 
   // The last task did not change anything: what had to ride along with its last step runs alone.
   if (opts.afterLastStep && !afterLastStepSent && failedAt === undefined && !opts.check) {
@@ -648,6 +1018,7 @@ export async function runTasks(
       handlers: {},
       // The handler's tasks probe for themselves: the unit's probes are not theirs.
       probed: undefined,
+      next: undefined,
       // The record is cleared in the same round trip as the handler's last step.
       afterLastStep: clearPendingScript(owner, name),
     });

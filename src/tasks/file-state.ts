@@ -207,7 +207,10 @@ export function rawFileRecords(
     if (entry) entry.stat = `${record.join('\0')}\0`;
     i += STAT_FIELDS;
   }
-  for (const line of fields.slice(i + 1).join('\0').split('\n')) {
+  for (const line of fields
+    .slice(i + 1)
+    .join('\0')
+    .split('\n')) {
     const sum = checksumLine(line);
     const entry = sum && records.get(sum.path);
     if (entry) entry.sum = `${line}\n`;
