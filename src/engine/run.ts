@@ -7,6 +7,12 @@
  *    step and a fresh probe of the next few tasks travel in the same round trip, so what an apply
  *    changed is seen by the tasks after it (no stale facts). A probe taken before a change is never
  *    used: the walk re-probes in growing windows (probe-windows.ts), so the cost stays linear.
+ *    When the plans say a change is the last of the list, its last step carries the rest of the walk
+ *    instead (continuation.ts): the host probes again what the tasks left and the notified handlers
+ *    look at and compares it with what the controller planned from; unchanged, the same script runs
+ *    the handler's one command (its record cleared with it) and probes the lists after this one
+ *    (`next`), so a one-change run of several roles costs two round trips. The first probes include
+ *    the handlers' tasks for that. Changed, the walk goes on from the new probes as above.
  * 3. Notified handlers run once at the end, and also when a later task failed: the change happened, so
  *    the restart must too. A notified handler is recorded on the host in the same script as the change,
  *    just before it (before the rename of a write, before a command), so a host that changed has the
@@ -17,6 +23,8 @@
  * 4. A stop request (Ctrl-C) starts nothing more, handlers included (they stay recorded on the host for
  *    the next run). A write in flight finishes (whole or nothing); a run step in flight is stopped with
  *    its whole process group: every run step runs supervised (remote-process.ts), under its timeout.
+ *    A handler command riding in a continuation's script is asked not to start by a file the stop
+ *    request leaves on the host; once started, it is stopped with its process group like any other.
  * 5. What a step prints is bounded (bounded-output.ts) and shown with its control characters escaped.
  * 6. Whether a step failed, changed the host or must run again is verdict.ts's decision (a command's
  *    changedWhen, failedWhen, retries and until); each try is a round trip of its own.
