@@ -64,7 +64,7 @@ import {
   parseProbeBatch,
   predictBatchOutput,
 } from './probe-batch.js';
-import { ProbeWindows } from './probe-windows.js';
+import { ProbeWindows, RIDE_ALONG } from './probe-windows.js';
 import { newProcessId, stopOnAbort, supervised, TASK_RUN_DIR, TIMED_OUT_EXIT } from './remote-process.js';
 import type { Reporter } from './report.js';
 import { backupsIn, type StepScript, stepScript } from './steps.js';
@@ -670,7 +670,8 @@ export async function runTasks(
   const handlerTasks = opts.check || opts.afterLastStep !== undefined ? new Map() : handlerTasksOf(handlers);
   const handlerResults = new Map<string, ProbeResult>();
   for (const [id, probe] of firstResults) if (/^h\d+_\d+$/.test(id)) handlerResults.set(id, probe);
-  // The probes continuations re-run add up to at most the list's tasks and the handlers': linear work.
+  // The probes continuations re-run add up to at most the list's tasks and the handlers', plus what
+  // each change's ride-along would have cost (RIDE_ALONG): linear in tasks and changes, like the windows.
   let continuationBudget =
     tasks.length + [...handlerTasks.values()].reduce((n: number, h) => n + h.tasks.length, 0);
   const notified = new Set<string>();
@@ -800,6 +801,7 @@ export async function runTasks(
         if (processId) step = { ...step, script: supervised(step.script, processId, TASK_RUN_DIR, timeout) };
         // The last step of a change may carry the rest of the walk (continuation.ts); if not, the fresh
         // probes of the next tasks ride along.
+        if (last) continuationBudget += RIDE_ALONG;
         const work =
           last &&
           !judgedHere &&
