@@ -123,30 +123,33 @@ function converged(): Promise<void> {
   return ready;
 }
 
-test.serial('no change: one round trip; one template var changed: two, the file written and the service restarted', async (t) => {
-  await converged();
-  inventory({ message: 'first' });
-  t.like(await provision(), { changed: 0, failed: 0, roundTrips: 1 });
-  const before = await onHost();
-  t.is(before.site, sha256('message = first\n'));
-  t.not(before.pid, '0', 'the service runs');
+test.serial(
+  'no change: one round trip; one template var changed: two, the file written and the service restarted',
+  async (t) => {
+    await converged();
+    inventory({ message: 'first' });
+    t.like(await provision(), { changed: 0, failed: 0, roundTrips: 1 });
+    const before = await onHost();
+    t.is(before.site, sha256('message = first\n'));
+    t.not(before.pid, '0', 'the service runs');
 
-  inventory({ message: 'second' });
-  const run = await provision();
-  // The template and its handler changed; every other task is ok.
-  t.like(run, { changed: 2, failed: 0, roundTrips: 2 });
-  const after = await onHost();
-  t.is(after.site, sha256('message = second\n'), 'the new file');
-  t.not(after.pid, before.pid, 'the service was restarted: a new main process');
-  t.not(after.pid, '0');
-  t.not(after.since, before.since, 'and it entered the active state again');
-  const records = await hosts.ssh(HOST, 'ls /var/lib/verdandi/pending/ 2>/dev/null | wc -l');
-  t.is(records.stdout.trim(), '0', 'the handler record was cleared');
+    inventory({ message: 'second' });
+    const run = await provision();
+    // The template and its handler changed; every other task is ok.
+    t.like(run, { changed: 2, failed: 0, roundTrips: 2 });
+    const after = await onHost();
+    t.is(after.site, sha256('message = second\n'), 'the new file');
+    t.not(after.pid, before.pid, 'the service was restarted: a new main process');
+    t.not(after.pid, '0');
+    t.not(after.since, before.since, 'and it entered the active state again');
+    const records = await hosts.ssh(HOST, 'ls /var/lib/verdandi/pending/ 2>/dev/null | wc -l');
+    t.is(records.stdout.trim(), '0', 'the handler record was cleared');
 
-  // Converged again: one round trip, nothing restarted.
-  t.like(await provision(), { changed: 0, roundTrips: 1 });
-  t.is((await onHost()).pid, after.pid);
-});
+    // Converged again: one round trip, nothing restarted.
+    t.like(await provision(), { changed: 0, roundTrips: 1 });
+    t.is((await onHost()).pid, after.pid);
+  },
+);
 
 test.serial('a change that moves what a later task sees: the walk probes again and converges', async (t) => {
   await converged();
