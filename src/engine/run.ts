@@ -53,6 +53,7 @@ import {
   parsePending,
   pendingHandlersOf,
   readPendingProbe,
+  recordPath,
   recordPendingScript,
   unclearedRecord,
 } from './pending.js';
@@ -590,7 +591,8 @@ export async function runTasks(
         reporter.task(host.name, label(task), 'ok');
       }
     }
-    for (const line of outcome.cleared.split('\n')) warnUncleared(line);
+    // Records that stayed, by path: each is said after its handler's lines, as a handler run says it.
+    const uncleared = new Set(outcome.cleared.split('\n').flatMap((line) => unclearedRecord(line) ?? []));
     for (const walk of work.handlers) {
       const handlerLabel = (t: Task) => `${unit} › handler: ${walk.name} › ${t.name}`;
       for (const [j, task] of walk.tasks.entries()) {
@@ -645,6 +647,12 @@ export async function runTasks(
         result.changed++;
         const reason = task.alwaysRuns ? 'ran' : plan.reason;
         reporter.task(host.name, handlerLabel(task), 'changed', reason);
+      }
+      const record = recordPath({ ...owner, handler: walk.name });
+      if (uncleared.has(record)) {
+        reporter.warn(
+          `warning: ${host.name}: ${unit} › handler: ${walk.name} ran, but its pending record ${record} could not be removed: it runs again at the next run`,
+        );
       }
     }
     if (outcome.next) result.next = outcome.next;
