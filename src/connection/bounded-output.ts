@@ -41,6 +41,24 @@ export function omittedLine(bytes: number): string {
   return `${OMITTED_PREFIX}${humanBytes(bytes)} not shown]`;
 }
 
+/**
+ * The kept end of an output of which `omitted` bytes before `tail` were left out: the omission line
+ * first. Also for an output bounded on the host (`tail -c`), whose size the host printed.
+ */
+export function keptTail(tail: Buffer, omitted: number): string {
+  let bounded = tail;
+  let left = omitted;
+  if (left > 0) {
+    // The tail starts at a line start (so never inside a character cut in two), when it has one.
+    const eol = bounded.indexOf(0x0a);
+    if (eol >= 0 && eol < bounded.length - 1) {
+      left += eol + 1;
+      bounded = bounded.subarray(eol + 1);
+    }
+  }
+  return (left > 0 ? `${omittedLine(left)}\n` : '') + bounded.toString('utf8');
+}
+
 export class OutputCollector {
   /** The kept end of the bounded part, oldest first. */
   private pieces: Buffer[] = [];
@@ -88,18 +106,7 @@ export class OutputCollector {
 
   /** The kept output: the omission line first when something was left out. */
   text(): string {
-    let bounded = Buffer.concat(this.pieces);
-    let omitted = this.dropped;
-    if (omitted > 0) {
-      // The tail starts at a line start (so never inside a character cut in two), when it has one.
-      const eol = bounded.indexOf(0x0a);
-      if (eol >= 0 && eol < bounded.length - 1) {
-        omitted += eol + 1;
-        bounded = bounded.subarray(eol + 1);
-      }
-    }
-    const head = omitted > 0 ? `${omittedLine(omitted)}\n` : '';
-    return head + bounded.toString('utf8') + Buffer.concat(this.after).toString('utf8');
+    return keptTail(Buffer.concat(this.pieces), this.dropped) + Buffer.concat(this.after).toString('utf8');
   }
 
   private keep(chunk: Buffer): void {

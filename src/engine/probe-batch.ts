@@ -9,16 +9,33 @@
  * non-empty probe plus those two, not a handful of processes per file task.
  */
 import { randomBytes } from 'node:crypto';
-import { fileStatesScript, parseFileStates } from '../tasks/file-state.js';
+import {
+  fileStatesOutput,
+  fileStatesScript,
+  parseFileStates,
+  type RawFileRecord,
+  rawFileRecords,
+} from '../tasks/file-state.js';
 import type { FileQuery, FileState, ProbeResult } from './types.js';
 
 /** One probe of a batch: an id, the probe's shell, and the paths whose state its task needs. */
 export type BatchProbe = [id: string, probe: string, files?: readonly FileQuery[]];
 
+/**
+ * A probe's result as a batch returns it: with what the batch's file-state command printed for its
+ * paths, byte for byte, so the same probe's output can be predicted while nothing moved
+ * (predictBatchOutput). Tasks see a plain ProbeResult.
+ */
+export interface BatchResult extends ProbeResult {
+  records?: ReadonlyMap<string, RawFileRecord>;
+}
+
 export interface ProbeBatch {
   script: string;
   nonce: string;
   ids: string[];
+  /** What was asked: the probe of each id, in order. */
+  probes: readonly BatchProbe[];
   /** The `files` of each id that has any. */
   files: Map<string, readonly FileQuery[]>;
   /** Every probe is empty and no file is asked for (a `shell` task's): the host has nothing to tell. */
@@ -63,6 +80,7 @@ export function buildProbeBatch(probes: BatchProbe[], nonce = newNonce()): Probe
     script: parts.join('\n'),
     nonce,
     ids: probes.map(([id]) => id),
+    probes,
     files,
     empty: files.size === 0 && empty.length === probes.length,
   };
@@ -102,21 +120,64 @@ export function emptyProbeResults(batch: ProbeBatch): Map<string, ProbeResult> {
   return new Map(batch.ids.map((id) => [id, { stdout: '', exitCode: 0 }]));
 }
 
-export function parseProbeBatch(output: string, batch: ProbeBatch): Map<string, ProbeResult> {
-  const results = framedSections(output, batch.nonce);
+export function parseProbeBatch(output: string, batch: ProbeBatch): Map<string, BatchResult> {
+  const results: Map<string, BatchResult> = framedSections(output, batch.nonce);
   const section = results.get(FILES_ID);
   results.delete(FILES_ID);
   if (batch.files.size === 0) return results;
-  const states = section && parseFileStates(section.stdout, [...batch.files.values()].flat());
+  const queries = [...batch.files.values()].flat();
+  const states = section && parseFileStates(section.stdout, queries);
+  const raw = section && rawFileRecords(section.stdout, queries);
   for (const [id, queries] of batch.files) {
     const result = results.get(id);
     if (!result || !states) continue;
     const own = new Map<string, FileState>();
+    const records = new Map<string, RawFileRecord>();
     for (const { path } of queries) {
       const state = states.get(path);
       if (state) own.set(path, state);
+      const record = raw?.get(path);
+      if (record) records.set(path, record);
     }
-    results.set(id, { ...result, files: own });
+    results.set(id, { ...result, files: own, ...(raw ? { records } : {}) });
   }
   return results;
+}
+
+/**
+ * What `batch.script` prints when every probe prints what `results` hold (the same probes, run before
+ * anything moved): the frames in buildProbeBatch's order, the file states from each result's raw
+ * records. Undefined when a result is missing or cannot say what its files printed. A wrong prediction
+ * is never trusted blindly: the host compares it with what it really prints (continuation.ts).
+ */
+export function predictBatchOutput(
+  batch: ProbeBatch,
+  results: ReadonlyMap<string, BatchResult>,
+): string | undefined {
+  const n = batch.nonce;
+  const frame = (id: string, stdout: string, code: number) =>
+    `@@vd-${n}-begin-${id}\n${stdout}\n@@vd-${n}-end-${id} ${code}\n`;
+  let out = '';
+  if (batch.files.size > 0) {
+    const records = new Map<string, RawFileRecord>();
+    for (const id of batch.files.keys()) {
+      for (const [path, record] of results.get(id)?.records ?? []) {
+        const known = records.get(path);
+        if (!known || (known.sum === undefined && record.sum !== undefined)) records.set(path, record);
+      }
+    }
+    const files = fileStatesOutput([...batch.files.values()].flat(), records);
+    if (files === undefined) return undefined;
+    out += frame(FILES_ID, files, 0);
+  }
+  const probes = batch.ids.map((id) => ({ id, result: results.get(id) }));
+  if (probes.some((p) => !p.result)) return undefined;
+  const empty = batch.probes.filter(([, probe]) => probe.trim() === '').map(([id]) => id);
+  for (const id of empty) out += frame(id, '', 0);
+  for (const [id, probe] of batch.probes) {
+    if (probe.trim() === '') continue;
+    const result = results.get(id)!;
+    out += frame(id, result.stdout, result.exitCode);
+  }
+  return out;
 }

@@ -65,6 +65,11 @@ export class ProbeWindows {
     return entry && entry.generation === this.generation ? entry.result : undefined;
   }
 
+  /** The last result of task `index`, fresh or not (continuation.ts checks it on the host). */
+  latest(index: number): ProbeResult | undefined {
+    return this.results.get(index)?.result;
+  }
+
   /** Task `index` was probed, but before the last step: probing it again may tell. */
   stale(index: number): boolean {
     const entry = this.results.get(index);

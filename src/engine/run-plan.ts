@@ -20,7 +20,15 @@ import {
   type Unit,
 } from './plan.js';
 import { Reporter } from './report.js';
-import { InterruptedError, probeUnits, type RunTasksOptions, runTasks, unknownTagsError } from './run.js';
+import {
+  InterruptedError,
+  probeUnits,
+  type RunTasksOptions,
+  runTasks,
+  splitUnitsResults,
+  unitsProbes,
+  unknownTagsError,
+} from './run.js';
 import type { HostFacts, ProbeResult, Task } from './types.js';
 import type { HostWork, Walker, WorkResult } from './walker.js';
 
@@ -190,10 +198,17 @@ export function runUnits(
       units.length > 1 ? await probeFrom(0) : [undefined];
     for (const [u, unit] of units.entries()) {
       if (stop.requested) throw new InterruptedError(unit.name);
-      const res = await runTasks(conn, info, unit.tasks, { ...lists[u].opts, probed: probed[u] });
+      // The units after this one: a change's continuation probes them last, in its own round trip.
+      const next = units.length - u > 1 ? unitsProbes(info, lists.slice(u + 1)) : undefined;
+      const res = await runTasks(conn, info, unit.tasks, { ...lists[u].opts, probed: probed[u], next });
       if (res.failed > 0) return { ok: false, result: undefined };
-      // One unit left: it probes for itself at the same cost.
-      if (res.applied) probed = units.length - u > 2 ? await probeFrom(u + 1) : [];
+      if (res.next) {
+        // Taken after the last step of this unit: the units after it start from them.
+        probed = [...new Array<undefined>(u + 1), ...splitUnitsResults(res.next, units.length - u - 1)];
+      } else if (res.applied) {
+        // One unit left: it probes for itself at the same cost.
+        probed = units.length - u > 2 ? await probeFrom(u + 1) : [];
+      }
     }
     return { ok: true, result: undefined };
   };

@@ -7,6 +7,12 @@
  *    step and a fresh probe of the next few tasks travel in the same round trip, so what an apply
  *    changed is seen by the tasks after it (no stale facts). A probe taken before a change is never
  *    used: the walk re-probes in growing windows (probe-windows.ts), so the cost stays linear.
+ *    When the plans say a change is the last of the list, its last step carries the rest of the walk
+ *    instead (continuation.ts): the host probes again what the tasks left and the notified handlers
+ *    look at and compares it with what the controller planned from; unchanged, the same script runs
+ *    the handler's one command (its record cleared with it) and probes the lists after this one
+ *    (`next`), so a one-change run of several roles costs two round trips. The first probes include
+ *    the handlers' tasks for that. Changed, the walk goes on from the new probes as above.
  * 3. Notified handlers run once at the end, and also when a later task failed: the change happened, so
  *    the restart must too. A notified handler is recorded on the host in the same script as the change,
  *    just before it (before the rename of a write, before a command), so a host that changed has the
@@ -17,6 +23,8 @@
  * 4. A stop request (Ctrl-C) starts nothing more, handlers included (they stay recorded on the host for
  *    the next run). A write in flight finishes (whole or nothing); a run step in flight is stopped with
  *    its whole process group: every run step runs supervised (remote-process.ts), under its timeout.
+ *    A handler command riding in a continuation's script is asked not to start by a file the stop
+ *    request leaves on the host; once started, it is stopped with its process group like any other.
  * 5. What a step prints is bounded (bounded-output.ts) and shown with its control characters escaped.
  * 6. Whether a step failed, changed the host or must run again is verdict.ts's decision (a command's
  *    changedWhen, failedWhen, retries and until); each try is a round trip of its own.
@@ -30,8 +38,15 @@ import { holdsSecret, redact } from '../util/redact.js';
 import { quote } from '../util/shell.js';
 import { printable } from '../util/terminal-text.js';
 import { shownUrl } from '../util/url.js';
+import {
+  type Continuation,
+  continuationPrefix,
+  continuationScript,
+  parseContinuation,
+  stopContinuationScript,
+} from './continuation.js';
 import { ControllerDownloads } from './downloads.js';
-import { type ChangeTracking, onlyIfChangedSkip } from './only-if-changed.js';
+import { type ChangeTracking, onlyIfChangedSkip, type ResolvedRefs } from './only-if-changed.js';
 import {
   clearPendingScript,
   type HandlerOwner,
@@ -39,6 +54,7 @@ import {
   parsePending,
   pendingHandlersOf,
   readPendingProbe,
+  recordPath,
   recordPendingScript,
   unclearedRecord,
 } from './pending.js';
@@ -48,12 +64,13 @@ import {
   emptyProbeResults,
   newNonce,
   parseProbeBatch,
+  predictBatchOutput,
 } from './probe-batch.js';
-import { ProbeWindows } from './probe-windows.js';
+import { ProbeWindows, RIDE_ALONG } from './probe-windows.js';
 import { newProcessId, stopOnAbort, supervised, TASK_RUN_DIR, TIMED_OUT_EXIT } from './remote-process.js';
 import type { Reporter } from './report.js';
 import { backupsIn, type StepScript, stepScript } from './steps.js';
-import type { HostInfo, PeerRead, Plan, ProbeResult, Step, Task, TaskList } from './types.js';
+import type { HostInfo, PeerRead, Plan, ProbeResult, RunStep, Step, Task, TaskList } from './types.js';
 import { judge, maxTries } from './verdict.js';
 
 export type HandlerMap = Record<string, () => Task | Task[]>;
@@ -95,6 +112,11 @@ export interface RunTasksOptions {
    * by the lists of the host (only-if-changed.ts). Without it, a list sees only its own changes.
    */
   onlyIfChanged?: ChangeTracking;
+  /**
+   * The first probes of what comes after this list on the host (the roles after it): taken at the end
+   * of a continuation (continuation.ts) and returned in `RunTasksResult.next`.
+   */
+  next?: BatchProbe[];
 }
 
 /** The run of this host was stopped by a stop request before `next` (nothing of it had started). */
@@ -115,6 +137,8 @@ export interface RunTasksResult {
   skipped: number;
   /** A step was sent to the host (it may have changed it): probes taken before are stale. */
   applied: boolean;
+  /** The results of `RunTasksOptions.next`, taken after the last step of this list. */
+  next?: Map<string, ProbeResult>;
 }
 
 const PENDING_ID = 'pending';
@@ -202,7 +226,34 @@ export function firstProbes(host: HostInfo, list: TaskList, opts: RunTasksOption
     ...selectedTasks(list, opts).flatMap((t, i): BatchProbe[] =>
       t.when ? [[String(i), t.probe, t.files]] : [],
     ),
+    // The handlers' probes too: a change can then run its handler in its own round trip (continuation.ts).
+    ...(opts.check
+      ? []
+      : [...handlerTasksOf(opts.handlers ?? {})].flatMap(([, { k, tasks }]) =>
+          tasks.flatMap((t, j): BatchProbe[] => (t.when ? [[handlerProbeId(k, j), t.probe, t.files]] : [])),
+        )),
   ];
+}
+
+/** The probe id of task `j` of the `k`th handler: no dot (probeUnits splits ids at the first one). */
+function handlerProbeId(k: number, j: number): string {
+  return `h${k}_${j}`;
+}
+
+/**
+ * Each handler's tasks, by name, with its place among the handlers (`k`). A handler whose function
+ * throws is left out here: it throws again, as before, when it runs.
+ */
+function handlerTasksOf(handlers: HandlerMap): Map<string, { k: number; tasks: Task[] }> {
+  const out = new Map<string, { k: number; tasks: Task[] }>();
+  for (const [k, name] of Object.keys(handlers).entries()) {
+    try {
+      out.set(name, { k, tasks: flattenTasks([handlers[name]()]) });
+    } catch {
+      // Not probed: no continuation runs this handler.
+    }
+  }
+  return out;
 }
 
 /**
@@ -218,9 +269,7 @@ export async function probeUnits(
   reporter: Reporter,
   stop?: RunTasksOptions['stop'],
 ): Promise<Map<string, ProbeResult>[]> {
-  const probes = lists.flatMap(({ list, opts }, u) =>
-    firstProbes(host, list, opts).map(([id, probe, files]): BatchProbe => [`${u}.${id}`, probe, files]),
-  );
+  const probes = unitsProbes(host, lists);
   const perList = lists.map(() => new Map<string, ProbeResult>());
   if (probes.length === 0) return perList;
   if (stop?.requested) throw new InterruptedError(lists[0]?.opts.unit ?? 'probing');
@@ -237,11 +286,192 @@ export async function probeUnits(
       throw err;
     }
   }
+  return splitUnitsResults(results, lists.length);
+}
+
+/** The first probes of each list, in one batch: ids `<list>.<id>`. */
+export function unitsProbes(
+  host: HostInfo,
+  lists: Array<{ list: TaskList; opts: RunTasksOptions }>,
+): BatchProbe[] {
+  return lists.flatMap(({ list, opts }, u) =>
+    firstProbes(host, list, opts).map(([id, probe, files]): BatchProbe => [`${u}.${id}`, probe, files]),
+  );
+}
+
+/** The results of unitsProbes' batch, per list. */
+export function splitUnitsResults(
+  results: ReadonlyMap<string, ProbeResult>,
+  count: number,
+): Map<string, ProbeResult>[] {
+  const perList = Array.from({ length: count }, () => new Map<string, ProbeResult>());
   for (const [id, result] of results) {
     const dot = id.indexOf('.');
     perList[Number(id.slice(0, dot))]?.set(id.slice(dot + 1), result);
   }
   return perList;
+}
+
+/** A notified handler as a continuation runs it: its tasks and their plans (undefined: `when` false). */
+interface HandlerWalk {
+  name: string;
+  tasks: Task[];
+  plans: (Plan | undefined)[];
+}
+
+/** What a continuation runs besides the probes: see planContinuation. */
+interface ContinuationWork {
+  continuation: Continuation;
+  handlers: HandlerWalk[];
+  /** The one handler task with a step, the last of the last handler: its step as it runs. */
+  step?: {
+    handler: string;
+    task: Task;
+    planned: RunStep;
+    display: string;
+    processId: string;
+    timeout?: number;
+  };
+}
+
+/** A handler step a continuation can run in its script: a plain command, judged by its exit code alone. */
+function continuable(step: Step): step is RunStep {
+  return (
+    step.kind === 'run' &&
+    step.stdin === undefined &&
+    !step.stdinFrom &&
+    !step.stdinDownload &&
+    step.verdict === undefined
+  );
+}
+
+/**
+ * The continuation of a change (continuation.ts), or undefined when the walk must go on as before:
+ *
+ * - every task left in the list has a probe result that plans nothing to do (it is converged as far as
+ *   the controller knows; the host checks that its probe still prints that);
+ * - every task of the handlers notified so far (`notified`, this change's included) has a probe result
+ *   and a plan without error; at most one of them has a step, a plain command, and it is the last task
+ *   of the last of them (a task after a handler's step would need a fresh probe);
+ * - what those probes print can be predicted (predictBatchOutput).
+ */
+function planContinuation(a: {
+  tasks: Task[];
+  /** The changed task. */
+  at: number;
+  changed: ReadonlySet<Task>;
+  /** What each task's `onlyIfChanged` names, resolved across the host's lists (only-if-changed.ts). */
+  refs?: ResolvedRefs;
+  latest: (i: number) => ProbeResult | undefined;
+  handlers: HandlerMap;
+  handlerTasks: Map<string, { k: number; tasks: Task[] }>;
+  handlerResults: ReadonlyMap<string, ProbeResult>;
+  notified: ReadonlySet<string>;
+  owner: HandlerOwner;
+  nonce: string;
+  next?: BatchProbe[];
+  taskTimeout?: number;
+}): ContinuationWork | undefined {
+  const verify: BatchProbe[] = [];
+  const known = new Map<string, ProbeResult>();
+  for (let j = a.at + 1; j < a.tasks.length; j++) {
+    const task = a.tasks[j];
+    if (!task.when || onlyIfChangedSkip(task, a.changed, a.refs?.get(task))) continue;
+    const result = a.latest(j);
+    if (!result) return undefined;
+    const plan = safePlan(task, result);
+    if (plan.error || plan.steps.length > 0) return undefined;
+    verify.push([String(j), task.probe, task.files]);
+    known.set(String(j), result);
+  }
+  const handlers: HandlerWalk[] = [];
+  let step: ContinuationWork['step'];
+  const names = Object.keys(a.handlers).filter((name) => a.notified.has(name));
+  for (const [n, name] of names.entries()) {
+    const own = a.handlerTasks.get(name);
+    if (!own) return undefined;
+    const walk: HandlerWalk = { name, tasks: own.tasks, plans: [] };
+    let last = own.tasks.length - 1;
+    while (last >= 0 && !own.tasks[last].when) last--;
+    for (const [j, task] of own.tasks.entries()) {
+      if (!task.when) {
+        walk.plans.push(undefined);
+        continue;
+      }
+      if (task.onlyIfChanged?.length || task.notify.length || task.ignoreErrors) return undefined;
+      const id = handlerProbeId(own.k, j);
+      const result = a.handlerResults.get(id);
+      if (!result) return undefined;
+      const plan = safePlan(task, result);
+      if (plan.error) return undefined;
+      if (plan.steps.length > 0) {
+        const [planned] = plan.steps;
+        const lastOfAll = n === names.length - 1 && j === last;
+        if (!lastOfAll || plan.steps.length > 1 || !continuable(planned)) return undefined;
+        const script = stepScript(planned, '', task.becomeUser);
+        step = {
+          handler: name,
+          task,
+          planned,
+          display: script.display,
+          processId: newProcessId(),
+          timeout: planned.timeoutSeconds ?? a.taskTimeout,
+        };
+      }
+      walk.plans.push(plan);
+      verify.push([id, task.probe, task.files]);
+      known.set(id, result);
+    }
+    handlers.push(walk);
+  }
+  const batch = buildProbeBatch(verify, a.nonce);
+  const predicted = predictBatchOutput(batch, known);
+  if (predicted === undefined) return undefined;
+  const clear = (list: string[]) => list.map((name) => clearPendingScript(a.owner, name)).join('\n');
+  const stepScriptText = step
+    ? supervised(
+        stepScript(step.planned, '', step.task.becomeUser).script,
+        step.processId,
+        TASK_RUN_DIR,
+        step.timeout,
+      )
+    : undefined;
+  return {
+    continuation: {
+      nonce: a.nonce,
+      verify: batch,
+      predicted,
+      before: clear(step ? names.filter((name) => name !== step.handler) : names),
+      step: stepScriptText ? { script: stepScriptText, okCodes: step?.planned.okCodes ?? [0] } : undefined,
+      after: step ? clear([step.handler]) : '',
+      next: a.next?.length ? buildProbeBatch(a.next) : undefined,
+    },
+    handlers,
+    step,
+  };
+}
+
+/**
+ * Until the returned function is called: when `signal` aborts, the continuation `nonce` is asked not to
+ * start its handler step, and the step is stopped with its process group if it started.
+ */
+function stopContinuationOnAbort(
+  conn: Connection,
+  nonce: string,
+  processId: string,
+  signal: AbortSignal | undefined,
+): () => void {
+  if (!signal) return () => undefined;
+  const ask = () => {
+    conn.exec(stopContinuationScript(nonce)).catch(() => undefined);
+  };
+  if (signal.aborted) ask();
+  else signal.addEventListener('abort', ask, { once: true });
+  const release = stopOnAbort(conn, processId, signal, TASK_RUN_DIR);
+  return () => {
+    signal.removeEventListener('abort', ask);
+    release();
+  };
 }
 
 /** The last lines of a step's output, as the terminal may show them (the omission line kept). */
@@ -335,6 +565,98 @@ export async function runTasks(
     }
   };
 
+  /**
+   * Reports what a continuation found and did after task `at` changed the host: the tasks left are ok
+   * (or skipped), the handlers ran (their tasks ok, the one step as the host judged it), and the next
+   * lists' probes are kept for them. A stop request that reached the host first left the handler
+   * recorded, not run.
+   */
+  const finishContinuation = (
+    at: number,
+    outcome: Extract<ReturnType<typeof parseContinuation>, { kind: 'same' }>,
+    work: ContinuationWork,
+  ) => {
+    const changed = new Set(changedTasks);
+    for (let j = at + 1; j < tasks.length; j++) {
+      const task = tasks[j];
+      const skip = !task.when
+        ? 'condition is false'
+        : onlyIfChangedSkip(task, changed, opts.onlyIfChanged?.refs.get(task));
+      if (skip) {
+        result.skipped++;
+        reporter.task(host.name, label(task), 'skipped', skip);
+      } else {
+        result.ok++;
+        reporter.task(host.name, label(task), 'ok');
+      }
+    }
+    // Records that stayed, by path: each is said after its handler's lines, as a handler run says it.
+    const uncleared = new Set(outcome.cleared.split('\n').flatMap((line) => unclearedRecord(line) ?? []));
+    for (const walk of work.handlers) {
+      const handlerLabel = (t: Task) => `${unit} › handler: ${walk.name} › ${t.name}`;
+      for (const [j, task] of walk.tasks.entries()) {
+        const plan = walk.plans[j];
+        if (!plan) {
+          result.skipped++;
+          reporter.task(host.name, handlerLabel(task), 'skipped', 'condition is false');
+          continue;
+        }
+        if (plan.steps.length === 0 || !work.step) {
+          result.ok++;
+          reporter.task(host.name, handlerLabel(task), 'ok');
+          continue;
+        }
+        const { planned, display, timeout } = work.step;
+        if (outcome.stopped) throw new InterruptedError(handlerLabel(task));
+        const ran = outcome.ran;
+        if (!ran) {
+          result.failed++;
+          reporter.task(host.name, handlerLabel(task), 'failed', 'the step did not report back (shell died)');
+          continue;
+        }
+        const okCodes = planned.okCodes ?? [0];
+        if (!okCodes.includes(ran.code) && opts.stop?.aborted?.aborted) {
+          throw new InterruptedError(
+            handlerLabel(task),
+            `stopped during ${handlerLabel(task)}: its command was stopped on the host with its process group`,
+          );
+        }
+        const shown = task.sensitive ? '(command hidden: sensitive task)' : display;
+        const failed = (why: string) =>
+          `command: ${shown}\n${why}` +
+          (task.sensitive
+            ? ran.stderr.trim() || ran.stdout.trim()
+              ? '\n(its output is hidden: sensitive task)'
+              : ''
+            : (ran.stderr.trim() ? `\nstderr:\n${tail(ran.stderr)}` : '') +
+              (ran.stdout.trim() ? `\nstdout:\n${tail(ran.stdout)}` : ''));
+        // A plain command (continuable): its exit code alone says whether it failed, as judge() would.
+        const why =
+          timeout !== undefined && (ran.code === TIMED_OUT_EXIT || ran.code === 137)
+            ? `timed out after ${timeout} s: stopped with its whole process group (exit code ${ran.code})`
+            : okCodes.includes(ran.code)
+              ? undefined
+              : `exit code: ${ran.code}`;
+        if (why !== undefined) {
+          result.failed++;
+          reporter.task(host.name, handlerLabel(task), 'failed', 'step failed', redact(failed(why)));
+          continue;
+        }
+        reporter.verbose(`${host.name}: ran ${task.sensitive ? '(sensitive step)' : display}`);
+        result.changed++;
+        const reason = task.alwaysRuns ? 'ran' : plan.reason;
+        reporter.task(host.name, handlerLabel(task), 'changed', reason);
+      }
+      const record = recordPath({ ...owner, handler: walk.name });
+      if (uncleared.has(record)) {
+        reporter.warn(
+          `warning: ${host.name}: ${unit} › handler: ${walk.name} ran, but its pending record ${record} could not be removed: it runs again at the next run`,
+        );
+      }
+    }
+    if (outcome.next) result.next = outcome.next;
+  };
+
   const windows = new ProbeWindows(tasks.flatMap((t, i) => (t.when ? [i] : [])));
   const probesOf = (ids: number[]) => ids.map((i): BatchProbe => [String(i), tasks[i].probe, tasks[i].files]);
 
@@ -351,6 +673,14 @@ export async function runTasks(
     }
   }
   windows.record(firstResults, windows.all());
+  // The handlers' tasks and their last probes, for a continuation (none in check mode or in a handler).
+  const handlerTasks = opts.check || opts.afterLastStep !== undefined ? new Map() : handlerTasksOf(handlers);
+  const handlerResults = new Map<string, ProbeResult>();
+  for (const [id, probe] of firstResults) if (/^h\d+_\d+$/.test(id)) handlerResults.set(id, probe);
+  // The probes continuations re-run add up to at most the list's tasks and the handlers', plus what
+  // each change's ride-along would have cost (RIDE_ALONG): linear in tasks and changes, like the windows.
+  let continuationBudget =
+    tasks.length + [...handlerTasks.values()].reduce((n: number, h) => n + h.tasks.length, 0);
   const notified = new Set<string>();
   const pending = parsePending(firstResults.get(PENDING_ID)?.stdout ?? '');
   if (firstResults.has(PENDING_ID)) {
@@ -368,6 +698,8 @@ export async function runTasks(
   let afterLastStepSent = false;
   /** The tasks that changed the host (or would, in check mode), this list's and earlier ones': for `onlyIfChanged`. */
   const changedTasks = opts.onlyIfChanged?.changed ?? new Set<Task>();
+  /** A continuation ran the rest of the list and its handlers (continuation.ts): nothing is left. */
+  let continuedToEnd = false;
   for (let i = 0; i < tasks.length; i++) {
     const task = tasks[i];
     if (!task.when) {
@@ -445,6 +777,10 @@ export async function runTasks(
     /** Copies of old files that write steps made (`backup`): the task's line names them. */
     const backups: string[] = [];
     const recordAt = task.notify.length ? recordingStep(plan.steps) : -1;
+    /** The continuation of this change found nothing moved: it ran the rest (reported below). */
+    let finished:
+      | { outcome: Extract<ReturnType<typeof parseContinuation>, { kind: 'same' }>; work: ContinuationWork }
+      | undefined;
     /** Whether a step changed the host: a run step's changedWhen may say it did not. */
     let changed = false;
     for (let s = 0; s < plan.steps.length; s++) {
@@ -470,11 +806,42 @@ export async function runTasks(
         const processId = planned.kind === 'run' ? newProcessId() : undefined;
         const timeout = planned.kind === 'run' ? (planned.timeoutSeconds ?? opts.taskTimeout) : undefined;
         if (processId) step = { ...step, script: supervised(step.script, processId, TASK_RUN_DIR, timeout) };
-        const rideAlong = last ? windows.rideAlong(i + 1) : [];
+        // The last step of a change may carry the rest of the walk (continuation.ts); if not, the fresh
+        // probes of the next tasks ride along.
+        if (last) continuationBudget += RIDE_ALONG;
+        const work =
+          last &&
+          !judgedHere &&
+          continuationBudget > 0 &&
+          !opts.stop?.requested &&
+          opts.afterLastStep === undefined &&
+          plan.steps.every((st) => st.kind === 'write' || st.verdict === undefined)
+            ? planContinuation({
+                tasks,
+                at: i,
+                changed: new Set([...changedTasks, task]),
+                refs: opts.onlyIfChanged?.refs,
+                latest: (j) => windows.latest(j),
+                handlers,
+                handlerTasks,
+                handlerResults,
+                notified: new Set([...notified, ...task.notify]),
+                owner,
+                nonce,
+                next: opts.next,
+                taskTimeout: opts.taskTimeout,
+              })
+            : undefined;
+        const continuation =
+          work && work.continuation.verify.ids.length <= continuationBudget ? work.continuation : undefined;
+        if (continuation) continuationBudget -= continuation.verify.ids.length;
+        const rideAlong = last && !continuation ? windows.rideAlong(i + 1) : [];
         const batch = rideAlong.length ? buildProbeBatch(probesOf(rideAlong), nonce) : undefined;
         const lastOfAll = last && i === tasks.length - 1 && !judgedHere ? (opts.afterLastStep ?? '') : '';
         if (lastOfAll) afterLastStepSent = true;
-        const after = [lastOfAll, batch?.script ?? ''].filter(Boolean).join('\n');
+        const after = [lastOfAll, batch?.script ?? '', continuation ? continuationScript(continuation) : '']
+          .filter(Boolean)
+          .join('\n');
         const from = planned.kind === 'run' ? planned.stdinFrom : undefined;
         let stdin = step.stdin;
         if (from) {
@@ -503,16 +870,27 @@ export async function runTasks(
             break;
           }
         }
-        const stopping = processId
-          ? stopOnAbort(conn, processId, opts.stop?.aborted, TASK_RUN_DIR)
-          : () => undefined;
+        const stoppers = [
+          processId ? stopOnAbort(conn, processId, opts.stop?.aborted, TASK_RUN_DIR) : undefined,
+          continuation && work?.step
+            ? stopContinuationOnAbort(conn, continuation.nonce, work.step.processId, opts.stop?.aborted)
+            : undefined,
+        ];
+        const stopping = () => {
+          for (const release of stoppers) release?.();
+        };
         const started = Date.now();
-        const res = await exec(label(task), combine(step, after, nonce), {
-          stdin: payload,
-          // A command may print without end: only the tail of its output is kept (the fresh probes after
-          // its marker are Verdandi's own, kept whole).
-          bound: { until: `\n@@vd-${nonce}-step ` },
-        }).finally(stopping);
+        const script = combine(step, after, nonce);
+        const res = await exec(
+          label(task),
+          continuation ? `${continuationPrefix(nonce)}\n${script}` : script,
+          {
+            stdin: payload,
+            // A command may print without end: only the tail of its output is kept (the fresh probes after
+            // its marker are Verdandi's own, kept whole).
+            bound: { until: `\n@@vd-${nonce}-step ` },
+          },
+        ).finally(stopping);
         windows.stepApplied();
         result.applied = true;
         const split = splitStepOutput(res.stdout, nonce);
@@ -575,6 +953,15 @@ export async function runTasks(
         );
         if (lastOfAll) warnUncleared(rest);
         if (batch) windows.record(parseProbeBatch(rest, batch), rideAlong);
+        if (continuation && work) {
+          const outcome = parseContinuation(rest, continuation);
+          if (outcome.kind === 'moved') {
+            // What moved is known: the walk goes on from these probes, as from a ride-along.
+            const ids = continuation.verify.ids.filter((id) => /^\d+$/.test(id)).map(Number);
+            windows.record(outcome.results, ids);
+            for (const [id, probe] of outcome.results) if (!/^\d+$/.test(id)) handlerResults.set(id, probe);
+          } else if (outcome.kind === 'same') finished = { outcome, work };
+        }
         break;
       }
       if (failure !== undefined) break;
@@ -619,7 +1006,13 @@ export async function runTasks(
       [reason, ...backedUp].filter(Boolean).join(', ') || undefined,
     );
     for (const h of task.notify) notified.add(h);
+    if (finished) {
+      finishContinuation(i, finished.outcome, finished.work);
+      continuedToEnd = true;
+      break;
+    }
   }
+  if (continuedToEnd) return result;
 
   // The last task did not change anything: what had to ride along with its last step runs alone.
   if (opts.afterLastStep && !afterLastStepSent && failedAt === undefined && !opts.check) {
@@ -643,6 +1036,7 @@ export async function runTasks(
       handlers: {},
       // The handler's tasks probe for themselves: the unit's probes are not theirs.
       probed: undefined,
+      next: undefined,
       // The record is cleared in the same round trip as the handler's last step.
       afterLastStep: clearPendingScript(owner, name),
     });

@@ -179,6 +179,73 @@ export function parseFileStates(
   return states;
 }
 
+/**
+ * What `fileStatesScript` printed for one path, byte for byte: its `stat` record ('' when stat printed
+ * none: absent) and its `sha256sum` line, when it printed one. Kept so the engine can say what the same
+ * script prints again while nothing moved (fileStatesOutput), and compare on the host (continuation.ts).
+ */
+export interface RawFileRecord {
+  stat: string;
+  sum?: string;
+}
+
+/** Each queried path's raw record in `output` (of fileStatesScript(queries)); undefined when cut off. */
+export function rawFileRecords(
+  output: string,
+  queries: readonly FileQuery[],
+): Map<string, RawFileRecord> | undefined {
+  const fields = output.split('\0');
+  const records = new Map<string, RawFileRecord>();
+  for (const { path } of queries) records.set(path, { stat: '' });
+  let i = 0;
+  for (;;) {
+    if (i >= fields.length - 1) return undefined;
+    if (fields[i] === '') break;
+    if (i + STAT_FIELDS > fields.length - 1) return undefined;
+    const record = fields.slice(i, i + STAT_FIELDS);
+    const entry = records.get(record[0]);
+    if (entry) entry.stat = `${record.join('\0')}\0`;
+    i += STAT_FIELDS;
+  }
+  for (const line of fields
+    .slice(i + 1)
+    .join('\0')
+    .split('\n')) {
+    const sum = checksumLine(line);
+    const entry = sum && records.get(sum.path);
+    if (entry) entry.sum = `${line}\n`;
+  }
+  return records;
+}
+
+/**
+ * What `fileStatesScript(queries)` prints when every path is as `records` saw it: undefined when a
+ * path has no record, or a checksum is wanted that was not taken (nothing to predict from).
+ */
+export function fileStatesOutput(
+  queries: readonly FileQuery[],
+  records: ReadonlyMap<string, RawFileRecord>,
+): string | undefined {
+  const paths = [...new Set(queries.map((q) => q.path))];
+  const summed = [...new Set(queries.filter((q) => q.checksum).map((q) => q.path))];
+  let out = '';
+  for (const path of paths) {
+    const record = records.get(path);
+    if (!record) return undefined;
+    out += record.stat;
+  }
+  out += '\0';
+  for (const path of summed) {
+    const record = records.get(path);
+    // A regular file is summed: one whose record has no sum was not (absent, a link, not wanted then).
+    const type = record?.stat.split('\0')[1];
+    if (record?.sum === undefined && type !== undefined && typeOf(Number.parseInt(type, 16)) === 'file')
+      return undefined;
+    out += record?.sum ?? '';
+  }
+  return out;
+}
+
 function statMarker(key?: string): string {
   return key === undefined ? `${MARKER_PREFIX}stat` : `${MARKER_PREFIX}stat:${key}`;
 }

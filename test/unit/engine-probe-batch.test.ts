@@ -1,10 +1,10 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { buildProbeBatch, parseProbeBatch } from '../../src/engine/probe-batch.js';
+import { buildProbeBatch, parseProbeBatch, predictBatchOutput } from '../../src/engine/probe-batch.js';
 
 test('a batch frames each probe and keeps its exit code', (t) => {
   const batch = buildProbeBatch([
@@ -87,4 +87,36 @@ test('file states cut off inside the frame give the ids no files: their plans sa
   const res = parseProbeBatch(execFileSync('sh', { input: cut }).toString(), batch);
   t.is(res.get('0')?.stdout, 'probed\n');
   t.is(res.get('0')?.files, undefined);
+});
+
+test('what a subset of a batch prints again is predicted byte for byte from the first results, until a file moves', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'verdandi predict '));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const a = join(dir, 'a file');
+  const b = join(dir, 'b\\odd');
+  const link = join(dir, 'link');
+  const missing = join(dir, 'missing');
+  writeFileSync(a, 'A');
+  writeFileSync(b, 'B');
+  symlinkSync(a, link);
+  const probes: Array<[string, string, { path: string; checksum?: boolean }[]?]> = [
+    ['0', '', [{ path: a, checksum: true }]],
+    ['1', 'echo own; exit 3', [{ path: b, checksum: true }, { path: link }, { path: missing }]],
+    ['2', 'printf "no newline"'],
+    ['3', ''],
+    ['h0_0', 'echo handler', [{ path: a }]],
+  ];
+  const batch = buildProbeBatch(probes);
+  const results = parseProbeBatch(execFileSync('sh', { input: batch.script }).toString(), batch);
+  for (const ids of [['1', '2', '3', 'h0_0'], ['0', '1'], ['2'], ['h0_0']]) {
+    const again = buildProbeBatch(probes.filter(([id]) => ids.includes(id)));
+    const predicted = predictBatchOutput(again, results);
+    t.is(predicted, execFileSync('sh', { input: again.script }).toString(), ids.join(','));
+  }
+  // A file that moved: the same subset now prints something else than predicted.
+  writeFileSync(b, 'changed');
+  const again = buildProbeBatch(probes.filter(([id]) => id === '1'));
+  t.not(predictBatchOutput(again, results), execFileSync('sh', { input: again.script }).toString());
+  // Nothing to predict from: a result that is not there.
+  t.is(predictBatchOutput(buildProbeBatch([['9', 'true']]), results), undefined);
 });
