@@ -57,6 +57,7 @@ import { machineInfo } from './machine.js';
 import { loadAverage, median, runTimed, seconds } from './proc.js';
 import { writeReport } from './report.js';
 import { type SimResult, simulatedScenario } from './simulated.js';
+import { STAGING_ROLES } from './spec.js';
 import {
   type AnsibleFiles,
   allOk,
@@ -89,12 +90,6 @@ const DEFAULT_SCENARIOS: readonly ScenarioName[] = ['converge', 'no-change', 'on
 /** The scenarios that compare Verdandi with Ansible and raw ssh, for each host count of `--hosts`. */
 const COMPARISONS: readonly ScenarioName[] = ['converge', 'no-change', 'one-change'];
 
-/**
- * The built-in roles of the staging provision that can run here. Left out: pyenv (builds Python from
- * python.org sources, minutes per host, and python.org is not reachable) and sites (deploys an app
- * from its git repository). No Ansible counterpart: it would mean rewriting these roles in Ansible.
- */
-export const STAGING_ROLES = ['nginx', 'supervisor', 'postgres', 'docker'];
 
 export interface StagingResult {
   host: string;
