@@ -90,7 +90,6 @@ const DEFAULT_SCENARIOS: readonly ScenarioName[] = ['converge', 'no-change', 'on
 /** The scenarios that compare Verdandi with Ansible and raw ssh, for each host count of `--hosts`. */
 const COMPARISONS: readonly ScenarioName[] = ['converge', 'no-change', 'one-change'];
 
-
 export interface StagingResult {
   host: string;
   roles: string[];

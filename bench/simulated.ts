@@ -226,7 +226,8 @@ export async function simulatedScenario(
     // A converge run writes each host's file and nothing else; a no-change run writes nothing.
     const want = kind === 'converge' ? 1 : 0;
     const wrong = [...timed.hosts.values()].some((h) => h.changed !== want);
-    if (reached < count || timed.code !== 0 || wrong) figure.notes.push(`${kind} run ${n}: ${summary(timed, count)}`);
+    if (reached < count || timed.code !== 0 || wrong)
+      figure.notes.push(`${kind} run ${n}: ${summary(timed, count)}`);
     log(
       `many-hosts ${count} ${kind} #${n}: ${seconds(timed.ms)} s, ${reached}/${count} reached, ` +
         `CPU ${seconds(timed.cpuMs ?? Number.NaN)} s, max RSS ${((timed.maxRssKb ?? Number.NaN) / 1024).toFixed(0)} MiB`,

@@ -115,7 +115,9 @@ test('the targets of the scale run: met and missed ones', (t) => {
   t.true(text.includes('| 1000 copy tasks, no-change: one round trip | 1 | yes |'));
   t.true(text.includes('| 1000 copy tasks, no-change: < 2 s (the whole command) | 1.50 s | yes |'));
   t.true(
-    text.includes('| 200 simulated hosts, --forks 100, no-change: all reached (every run) | 200 / 200 | yes |'),
+    text.includes(
+      '| 200 simulated hosts, --forks 100, no-change: all reached (every run) | 200 / 200 | yes |',
+    ),
   );
   t.true(
     text.includes(
@@ -123,17 +125,27 @@ test('the targets of the scale run: met and missed ones', (t) => {
     ),
   );
   t.true(
-    text.includes('| 1000 simulated hosts, --forks 100, converge: all reached (every run) | 1000 / 1000 | yes |'),
+    text.includes(
+      '| 1000 simulated hosts, --forks 100, converge: all reached (every run) | 1000 / 1000 | yes |',
+    ),
   );
   // CPU per host at the biggest size against the smallest, each kind above its own 1-host run.
   t.true(text.includes('| converge: CPU per host at 1000 simulated hosts ≤ 2× that at 200 | 1.80× | yes |'));
-  t.true(text.includes('| no-change: CPU per host at 1000 simulated hosts ≤ 2× that at 200 | 6.00× | **no** |'));
+  t.true(
+    text.includes('| no-change: CPU per host at 1000 simulated hosts ≤ 2× that at 200 | 6.00× | **no** |'),
+  );
   t.true(text.includes('| converge | 5.0 | 9.0 | 1.80× |'));
   t.true(text.includes('| no-change | 2.0 | 12.0 | 6.00× |'));
-  t.true(text.includes('| 1000 | converge | 250 + 250 + 250 + 250 | 1 | 1000 / 1000 | 1.00 | 9.59 | 78 | 9.0 |'));
+  t.true(
+    text.includes('| 1000 | converge | 250 + 250 + 250 + 250 | 1 | 1000 / 1000 | 1.00 | 9.59 | 78 | 9.0 |'),
+  );
   t.true(text.includes('| 1000 simulated hosts: controller CPU ≤ 10 ms per host | 12.0 ms | **no** |'));
   t.true(text.includes('| 1000 simulated hosts: controller memory ≤ 1 MB per host | 2.10 MB | **no** |'));
-  t.true(text.includes('| 200 | no-change | 50 + 50 + 50 + 50 | 1 | 200 / 200 | 1.00 | 0.80 | 168 | 2.0 | 0.52 | 1 |'));
+  t.true(
+    text.includes(
+      '| 200 | no-change | 50 + 50 + 50 + 50 | 1 | 200 / 200 | 1.00 | 0.80 | 168 | 2.0 | 0.52 | 1 |',
+    ),
+  );
   t.false(text.includes('Ansible / Verdandi ≥ 10'), 'no comparison target without a comparison run');
 });
 
