@@ -376,7 +376,7 @@ function simulatedSection(r: Results): string[] {
   const scaling = cpuScaling(sim);
   const ms = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : '–');
   return [
-    `### Many simulated hosts, \`--forks ${sim.forks}\`, Verdandi alone`,
+    `### Many simulated hosts, \`--forks ${sim.forks}\`${sim.connectTimeout ? `, \`--connect-timeout ${sim.connectTimeout}\`` : ''}, Verdandi alone`,
     '',
     `Every inventory host is a port of one of ${sim.backends.length} test hosts (${sim.backends.join(', ')}),`,
     "redirected to its sshd; 3 tasks per host (a directory, the host's own file, a service). Converge: the",

@@ -57,6 +57,8 @@ export interface SimFigure {
 export interface SimResult {
   backends: string[];
   forks: number;
+  /** The runs' `--connect-timeout`, seconds. */
+  connectTimeout?: number;
   /** The same command on 1 simulated host: what is not per host. */
   baseline: SimFigure;
   figures: SimFigure[];
@@ -70,6 +72,8 @@ export interface SimOptions {
   counts: number[];
   forks: number;
   firstPort: number;
+  /** Verdandi's `--connect-timeout`, seconds (its default is 10). */
+  connectTimeout: number;
   /** Timed runs for a size of this many hosts. */
   runsFor: (hosts: number) => number;
 }
@@ -170,7 +174,17 @@ function summary(run: RunOutcome, count: number): string {
   const unreachable = [...run.hosts.values()].filter((h) => h.unreachable).length;
   const failed = [...run.hosts.values()].filter((h) => h.failed > 0).length;
   const changed = [...run.hosts.values()].reduce((sum, h) => sum + h.changed, 0);
-  const tail = run.hosts.size === 0 ? `: ${run.output.trim().split('\n').slice(-3).join(' | ')}` : '';
+  // Why hosts were unreachable: the first such line of the output (they mostly share one reason).
+  const why =
+    unreachable > 0
+      ? run.output.split('\n').find((l) => /unreachable|timed out|tried twice/i.test(l))
+      : undefined;
+  const tail =
+    run.hosts.size === 0
+      ? `: ${run.output.trim().split('\n').slice(-3).join(' | ')}`
+      : why
+        ? ` (first: ${why.trim()})`
+        : '';
   return `exit ${run.code}, ${reachedCount(run)}/${count} reached, ${unreachable} unreachable, ${failed} failed, ${changed} changed${tail}`.slice(
     0,
     500,
@@ -193,6 +207,7 @@ export async function simulatedScenario(
   const result: SimResult = {
     backends: backends.map((b) => b.name),
     forks: opts.forks,
+    connectTimeout: opts.connectTimeout,
     baseline: newFigure(1, opts.forks, spread(backends, 1)),
     figures: [],
     knownHostsLines: 0,
@@ -203,7 +218,19 @@ export async function simulatedScenario(
   const measure = async (figure: SimFigure) => {
     const count = figure.hosts;
     const inventory = await writeInventory(dir, backends, count, opts.firstPort);
-    const run = () => verdandi(['run', inventory, playbook, '--forks', String(opts.forks)], 'accept-new');
+    const run = () =>
+      verdandi(
+        [
+          'run',
+          inventory,
+          playbook,
+          '--forks',
+          String(opts.forks),
+          '--connect-timeout',
+          String(opts.connectTimeout),
+        ],
+        'accept-new',
+      );
     // Converge: no simulated host has its file, no key is known yet (sizes run in turn reuse ports).
     await Promise.all(backends.map((b) => sshOk(b, `find ${SIM_DIR} -mindepth 1 -delete`)));
     await rm(knownHostsFile, { force: true });
