@@ -4,10 +4,11 @@
  * each test host's sshd and holds every byte half the round trip in each direction.
  *
  *   npm run bench:latency                          1 host, round trips of 0, 50, 150 ms, 3 runs each
- *   npm run bench:latency -- --hosts 1,5 --rtt 0,50,150 --runs 3 --label latency
+ *   npm run bench:latency -- --hosts 1,10 --rtt 0,50,150 --runs 3 --label latency
  *
  * Options: --hosts 1 (counts of hosts, the first N of hl-lat1..)  --rtt 0,50,150 (added round trip,
- * ms)  --runs 3  --no-ansible  --keep-hosts  --label latency  --out bench/RESULTS.md
+ * ms)  --runs 3  --no-ansible  --no-sites (leave out staging and deploy)  --keep-hosts
+ * --label latency  --out bench/RESULTS.md
  *
  * For each added round trip, on the same hosts, in one run, the contestants alternating:
  *   floor       `ssh host true`, one plain OpenSSH call per host, all hosts at once
@@ -16,6 +17,10 @@
  *               written, its handler restarts nginx)
  *   Ansible     `ansible-playbook ansible/work.yml`, the same work, configured as run.ts does
  *               (pipelining, ControlPersist, forks = hosts, a cold ControlPath per run)
+ * and, Verdandi alone on two more hosts (latency-site.ts; Ansible and raw ssh have no counterpart):
+ *   staging     a no-change `verdandi provision` of the main benchmark's staging roles (hl-latstg)
+ *   deploy      `verdandi deploy` of the sample site, a new commit each run (hl-latsite)
+ *   deploy-unchanged  `verdandi deploy --if-changed` of the commit the host already runs
  * Round trips: what the proxy saw (a client burst answered by a server burst, handshakes included),
  * per host; and each tool's own count (Verdandi's `roundTrips`, Ansible's ssh invocations).
  */
@@ -25,10 +30,21 @@ import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type BenchHost, checkReachable, seedHosts, sshArgs } from './hosts.js';
 import { LatencyProxy, type LinkStats } from './latency-proxy.js';
+import {
+  convergeSiteHosts,
+  newCommit,
+  runDeploy,
+  SITE_HOST,
+  type SiteProject,
+  STAGING_HOST,
+  siteInventory,
+  stagingInventory,
+} from './latency-site.js';
 import { withTestHosts } from './lifecycle.js';
 import { machineInfo, machineLine } from './machine.js';
 import { loadAverage, median, runTimed, seconds } from './proc.js';
 import { blockMarkers, writeBlock } from './report.js';
+import { STAGING_ROLES } from './spec.js';
 import {
   type AnsibleFiles,
   allOk,
@@ -47,7 +63,10 @@ const rolesDir = new URL('./roles', import.meta.url).pathname;
 const log = (line: string) => process.stderr.write(`[latency] ${line}\n`);
 
 type Contestant = 'floor' | 'verdandi' | 'ansible';
-type Kind = 'no-change' | 'one-change';
+/** The twin play's two scenarios, then Verdandi's alone (latency-site.ts). */
+const KINDS = ['no-change', 'one-change', 'staging', 'deploy', 'deploy-unchanged'] as const;
+type Kind = (typeof KINDS)[number];
+const CONTESTANTS: readonly Contestant[] = ['floor', 'verdandi', 'ansible'];
 
 /** One cell of the table: a contestant, a scenario, an added round trip, a host count. */
 interface Cell {
@@ -72,6 +91,7 @@ function parseCli() {
       rtt: { type: 'string', default: '0,50,150' },
       runs: { type: 'string', default: '3' },
       'no-ansible': { type: 'boolean', default: false },
+      'no-sites': { type: 'boolean', default: false },
       'keep-hosts': { type: 'boolean', default: false },
       label: { type: 'string', default: 'latency' },
       out: { type: 'string', default: join(repoRoot, 'bench', 'RESULTS.md') },
@@ -90,6 +110,7 @@ function parseCli() {
     rtts: list('rtt', values.rtt, 0),
     runs,
     ansible: !values['no-ansible'],
+    sites: !values['no-sites'],
     keepHosts: values['keep-hosts'],
     label: values.label,
     out: values.out,
@@ -111,10 +132,12 @@ async function floor(hosts: BenchHost[]): Promise<RunOutcome> {
 
 /** Why a run is not what its scenario expects (every host reached, the right changed count), or undefined. */
 function problem(run: RunOutcome, hosts: number, kind: Kind): string | undefined {
-  if (run.hosts.size !== hosts || !allOk(run))
+  if (run.hosts.size !== hosts || !allOk(run) || run.code !== 0)
     return `${run.tool} failed (exit ${run.code}): ${run.output.trim().split('\n').slice(-8).join(' | ')}`;
-  // One-change: the site file and the handler's restart, for both tools.
-  const want = kind === 'no-change' ? 0 : 2;
+  // One-change: the site file and the handler's restart, for both tools. A deploy changes what it
+  // changes (a release); every other scenario changes nothing.
+  if (kind === 'deploy') return undefined;
+  const want = kind === 'one-change' ? 2 : 0;
   const odd = [...run.hosts.entries()].find(([, h]) => run.tool !== 'raw' && h.changed !== want);
   return odd ? `${run.tool}: changed=${odd[1].changed} on ${odd[0]}, expected ${want}` : undefined;
 }
@@ -124,6 +147,16 @@ interface Setup {
   inventory: string;
   ansible: AnsibleFiles;
   proxies: LatencyProxy[];
+}
+
+/** The staging and site hosts through their proxies (latency-site.ts). */
+interface SiteSetup {
+  staging: string;
+  site: string;
+  repo: string;
+  /** Each host's own proxy: a run's link figures are those of the host it ran on. */
+  stagingProxy: LatencyProxy;
+  siteProxy: LatencyProxy;
 }
 
 class LatencyBench {
@@ -155,24 +188,37 @@ class LatencyBench {
     return c;
   }
 
-  /** One run of a contestant, with what the proxies saw during it. */
+  /** One run of a contestant of the twin play's scenarios. */
   private async measure(s: Setup, contestant: Contestant, kind: Kind, rttMs: number): Promise<void> {
     const message = kind === 'one-change' ? `bench change ${++this.messages}` : this.current;
-    for (const p of s.proxies) p.takeStats();
-    const run =
+    const run = await this.record(s.proxies, contestant, kind, rttMs, s.hosts.length, () =>
       contestant === 'floor'
-        ? await floor(s.hosts)
+        ? floor(s.hosts)
         : contestant === 'verdandi'
-          ? await runVerdandiProvision(s.inventory, s.hosts.length, { twin_message: message })
-          : await runAnsible(s.ansible, s.hosts, message, `r${this.messages}-${Date.now()}`);
-    const link = s.proxies.map((p) => p.takeStats());
-    const cell = this.cell(contestant, kind, rttMs, s.hosts.length);
-    const bad = problem(run, s.hosts.length, kind);
+          ? runVerdandiProvision(s.inventory, s.hosts.length, { twin_message: message })
+          : runAnsible(s.ansible, s.hosts, message, `r${this.messages}-${Date.now()}`),
+    );
+    if (allOk(run) && kind === 'one-change') this.current = message;
+  }
+
+  /** Runs `go` into its cell, with what the proxies saw during it. */
+  private async record(
+    proxies: LatencyProxy[],
+    contestant: Contestant,
+    kind: Kind,
+    rttMs: number,
+    hosts: number,
+    go: () => Promise<RunOutcome>,
+  ): Promise<RunOutcome> {
+    for (const p of proxies) p.takeStats();
+    const run = await go();
+    const link = proxies.map((p) => p.takeStats());
+    const cell = this.cell(contestant, kind, rttMs, hosts);
+    const bad = problem(run, hosts, kind);
     if (bad) {
       cell.notes.push(`run ${cell.runs.length + 1}: ${bad}`.slice(0, 400));
       log(`warning: ${bad}`);
     }
-    if (allOk(run) && kind === 'one-change') this.current = message;
     cell.runs.push(run.ms);
     if (run.cpuMs !== undefined) cell.cpu.push(run.cpuMs);
     cell.linkRoundTrips.push(perHost(link, (l) => l.roundTrips));
@@ -180,9 +226,50 @@ class LatencyBench {
     if (contestant !== 'floor')
       cell.toolRoundTrips ??= median([...run.hosts.values()].map((h) => h.roundTrips));
     log(
-      `rtt ${rttMs} ms, ${s.hosts.length} host(s), ${contestant} ${kind}: ${seconds(run.ms)} s, ` +
-        `${cell.linkRoundTrips.at(-1)} link round trips per host`,
+      `rtt ${rttMs} ms, ${hosts} host(s), ${contestant} ${kind}: ${seconds(run.ms)} s, ` +
+        `${cell.linkRoundTrips.at(-1)} link round trips per host` +
+        (contestant === 'floor'
+          ? ''
+          : `, ${median([...run.hosts.values()].map((h) => h.roundTrips))} by its count`),
     );
+    return run;
+  }
+
+  /** Drops a cell's last run: an untimed warm-up, logged by record but not a figure. */
+  private forget(contestant: Contestant, kind: Kind, rttMs: number, hosts: number, notesBefore: number) {
+    const cell = this.cell(contestant, kind, rttMs, hosts);
+    for (const key of ['runs', 'cpu', 'linkRoundTrips', 'connections'] as const) cell[key].pop();
+    cell.toolRoundTrips = undefined;
+    cell.notes.splice(notesBefore);
+  }
+
+  private notesOf = (contestant: Contestant, kind: Kind, rttMs: number, hosts: number) =>
+    this.cell(contestant, kind, rttMs, hosts).notes.length;
+
+  private releases = 0;
+
+  /**
+   * Verdandi alone, `runs` rounds: a no-change provision of the staging roles, a deploy of a new
+   * commit of the sample site, and `deploy --if-changed` of that same commit.
+   */
+  async sites(s: SiteSetup, rttMs: number): Promise<void> {
+    const staging = () => runVerdandiProvision(s.staging, 1);
+    const unchanged = () => runDeploy(s.site, true);
+    // Untimed: the path through the new proxies, the compile cache.
+    for (const [kind, go] of [
+      ['staging', staging],
+      ['deploy-unchanged', unchanged],
+    ] as const) {
+      const before = this.notesOf('verdandi', kind, rttMs, 1);
+      await this.record([kind === 'staging' ? s.stagingProxy : s.siteProxy], 'verdandi', kind, rttMs, 1, go);
+      this.forget('verdandi', kind, rttMs, 1, before);
+    }
+    for (let r = 0; r < this.cli.runs; r++) {
+      await this.record([s.stagingProxy], 'verdandi', 'staging', rttMs, 1, staging);
+      await newCommit(s.repo, ++this.releases);
+      await this.record([s.siteProxy], 'verdandi', 'deploy', rttMs, 1, () => runDeploy(s.site, false));
+      await this.record([s.siteProxy], 'verdandi', 'deploy-unchanged', rttMs, 1, unchanged);
+    }
   }
 
   /** Every contestant, `runs` rounds, their order turning each round. */
@@ -192,12 +279,9 @@ class LatencyBench {
     // Untimed: Verdandi's compile cache, Python's bytecode, the path through the new proxies. It also
     // brings hosts a smaller count left out up to the current message (their changes are expected).
     for (const c of noChange) {
-      const cell = this.cell(c, 'no-change', rttMs, s.hosts.length);
-      const notesBefore = cell.notes.length;
+      const before = this.notesOf(c, 'no-change', rttMs, s.hosts.length);
       await this.measure(s, c, 'no-change', rttMs);
-      for (const key of ['runs', 'cpu', 'linkRoundTrips', 'connections'] as const) cell[key].pop();
-      cell.toolRoundTrips = undefined;
-      cell.notes.splice(notesBefore); // logged by measure, not a timed run
+      this.forget(c, 'no-change', rttMs, s.hosts.length, before);
     }
     for (let r = 0; r < this.cli.runs; r++) {
       const shift = r % noChange.length;
@@ -221,8 +305,15 @@ function render(
   const [b, e] = blockMarkers(cli.label, 'bench/latency.ts');
   const names: Record<Contestant, string> = {
     floor: '`ssh host true` (floor)',
-    verdandi: 'Verdandi provision',
+    verdandi: 'Verdandi',
     ansible: 'ansible-playbook',
+  };
+  const scenarioNames: Record<Kind, string> = {
+    'no-change': 'no-change',
+    'one-change': 'one-change',
+    staging: 'staging roles, no-change',
+    deploy: 'deploy, new commit',
+    'deploy-unchanged': 'deploy --if-changed, unchanged',
   };
   const lines = [
     b,
@@ -236,7 +327,10 @@ function render(
     'per host, counted by the proxy (a burst from the tool answered by a burst from sshd, handshakes',
     'included). Added: the median wall time minus the same figure at 0 ms; expected: link round trips ×',
     "the added round trip, what the link alone should add (hosts run in parallel, so per host). Tool's",
-    "own: Verdandi's `roundTrips` (commands sent), Ansible's ssh invocations.",
+    "own: Verdandi's `roundTrips` (commands sent), Ansible's ssh invocations. Staging (a no-change",
+    `provision of ${STAGING_ROLES.join(', ')} on ${STAGING_HOST}) and the deploys (the sample site on ${SITE_HOST}: a new`,
+    'commit each run, and `--if-changed` of the commit it runs) are Verdandi alone: Ansible and raw ssh',
+    'have no counterpart of that work.',
     '',
     "| added RTT | hosts | contestant | scenario | runs | wall s | added s | expected s | link round trips / host | connections / host | tool's own round trips | CPU s |",
     '|---|---|---|---|---|---|---|---|---|---|---|---|',
@@ -245,13 +339,15 @@ function render(
     cells.find(
       (x) => x.contestant === c.contestant && x.kind === c.kind && x.hosts === c.hosts && x.rttMs === 0,
     );
+  const twin = (c: Cell) => c.kind === 'no-change' || c.kind === 'one-change';
+  // The twin play's rows by host count, then Verdandi's alone (its own hosts) by scenario.
   const sorted = [...cells].sort(
     (x, y) =>
-      x.hosts - y.hosts ||
+      Number(!twin(x)) - Number(!twin(y)) ||
+      (twin(x) ? x.hosts - y.hosts : KINDS.indexOf(x.kind) - KINDS.indexOf(y.kind)) ||
       x.rttMs - y.rttMs ||
-      ['floor', 'verdandi', 'ansible'].indexOf(x.contestant) -
-        ['floor', 'verdandi', 'ansible'].indexOf(y.contestant) ||
-      x.kind.localeCompare(y.kind),
+      CONTESTANTS.indexOf(x.contestant) - CONTESTANTS.indexOf(y.contestant) ||
+      KINDS.indexOf(x.kind) - KINDS.indexOf(y.kind),
   );
   for (const c of sorted) {
     const trips = median(c.linkRoundTrips);
@@ -260,7 +356,7 @@ function render(
     const expected = (trips * c.rttMs) / 1000;
     const cellS = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '–');
     lines.push(
-      `| ${c.rttMs} ms | ${c.hosts} | ${names[c.contestant]} | ${c.contestant === 'floor' ? '–' : c.kind} | ${c.runs.length} | ${seconds(median(c.runs))} | ${cellS(added)} | ${cellS(expected)} | ${trips} | ${median(c.connections)} | ${c.toolRoundTrips ?? '–'} | ${seconds(median(c.cpu))} |`,
+      `| ${c.rttMs} ms | ${c.hosts} | ${names[c.contestant]} | ${c.contestant === 'floor' ? '–' : scenarioNames[c.kind]} | ${c.runs.length} | ${seconds(median(c.runs))} | ${cellS(added)} | ${cellS(expected)} | ${trips} | ${median(c.connections)} | ${c.toolRoundTrips ?? '–'} | ${seconds(median(c.cpu))} |`,
     );
   }
   const notes = sorted.flatMap((c) =>
@@ -286,7 +382,8 @@ async function main(): Promise<void> {
     load: [await loadAverage(), 0] as [number, number],
   };
   const max = cli.counts.at(-1)!;
-  const names = Array.from({ length: max }, (_, i) => `hl-lat${i + 1}`);
+  const twinNames = Array.from({ length: max }, (_, i) => `hl-lat${i + 1}`);
+  const names = [...twinNames, ...(cli.sites ? [STAGING_HOST, SITE_HOST] : [])];
   const workDir = await mkdtemp(join(tmpdir(), 'verdandi-latency-'));
   const proxies: LatencyProxy[] = [];
   const bench = new LatencyBench(cli);
@@ -309,18 +406,52 @@ async function main(): Promise<void> {
         await rm(workDir, { recursive: true, force: true });
       },
     },
-    async (all) => {
-      await checkReachable(all);
+    async (booted) => {
+      await checkReachable(booted);
+      const all = booted.filter((h) => twinNames.includes(h.name));
+      const stagingHost = booted.find((h) => h.name === STAGING_HOST);
+      const siteHost = booted.find((h) => h.name === SITE_HOST);
       await seedHosts(all, log);
       // The project: its roles/ is where `provision` finds the twin roles.
       const project = join(workDir, 'project');
       await mkdir(project, { recursive: true });
       await symlink(rolesDir, join(project, 'roles'));
+      const sites: SiteProject | undefined = siteHost && {
+        project,
+        repo: join(workDir, 'sample-site'),
+        site: siteHost,
+      };
       // Untimed, straight to the hosts: converged once, so every timed run starts converged.
       const direct = await writeVerdandiInventory(project, all, ROLES, 'direct.yml');
-      const converge = await runVerdandiProvision(direct, all.length, { twin_message: BASE_MESSAGE });
+      const [converge] = await Promise.all([
+        runVerdandiProvision(direct, all.length, { twin_message: BASE_MESSAGE }),
+        sites && stagingHost && convergeSiteHosts(sites, stagingHost, log),
+      ]);
       if (!allOk(converge)) throw new Error(`the converge run failed: ${converge.output.slice(-2000)}`);
       log(`converged ${all.length} host(s) in ${seconds(converge.ms)} s`);
+      // Staging and deploy first: the longest runs, and the ones most likely to fail, show early.
+      for (const rttMs of cli.rtts) {
+        if (!sites || !stagingHost) break; // --no-sites
+        const pair = [stagingHost, sites.site];
+        const mine = pair.map(
+          (h) => new LatencyProxy({ targetHost: h.address, targetPort: h.port, oneWayMs: rttMs / 2 }),
+        );
+        proxies.push(...mine);
+        const [stagingVia, siteVia] = throughProxies(pair, await Promise.all(mine.map((p) => p.listen())));
+        log(`--- staging and deploy, added round trip ${rttMs} ms ---`);
+        await bench.sites(
+          {
+            staging: await stagingInventory(project, stagingVia, `staging-rtt${rttMs}.yml`),
+            site: await siteInventory(sites, siteVia, `site-rtt${rttMs}.yml`),
+            repo: sites.repo,
+            stagingProxy: mine[0],
+            siteProxy: mine[1],
+          },
+          rttMs,
+        );
+        await Promise.all(mine.map((p) => p.close()));
+        await checkpoint();
+      }
       for (const count of cli.counts) {
         for (const rttMs of cli.rtts) {
           const hosts = all.slice(0, count);

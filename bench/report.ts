@@ -8,7 +8,7 @@ import type { CopiesFigure } from './copies.js';
 import { machineLine } from './machine.js';
 import { median } from './proc.js';
 import type { Figure, Results, Scenario } from './run.js';
-import { perHost, type SimFigure } from './simulated.js';
+import { perHost, type SimFigure, type SimResult } from './simulated.js';
 
 /** Each run writes its own block, named by `--label`: the blocks of other labels stay as they are. */
 const begin = (label: string, by = 'bench/run.ts') =>
@@ -170,12 +170,18 @@ function simulatedTargets(r: Results): Target[] {
   if (!sim) return [];
   const out: Target[] = [];
   for (const f of sim.figures) {
-    const reached = f.reached.length ? Math.min(...f.reached) : 0;
-    out.push({
-      what: `${f.hosts} simulated hosts, --forks ${f.forks}: all reached (every run)`,
-      value: `${reached} / ${f.hosts}`,
-      met: f.reached.length > 0 && reached === f.hosts,
-    });
+    for (const [kind, g] of [
+      ['converge', f.converge],
+      ['no-change', f],
+    ] as const) {
+      if (!g) continue;
+      const reached = g.reached.length ? Math.min(...g.reached) : 0;
+      out.push({
+        what: `${f.hosts} simulated hosts, --forks ${f.forks}, ${kind}: all reached (every run)`,
+        value: `${reached} / ${f.hosts}`,
+        met: g.reached.length > 0 && reached === f.hosts,
+      });
+    }
   }
   const biggest = sim.figures.at(-1);
   if (biggest) {
@@ -192,7 +198,37 @@ function simulatedTargets(r: Results): Target[] {
       met: Number.isFinite(mem) ? mem <= 1 : undefined,
     });
   }
+  for (const c of cpuScaling(sim)) {
+    // A host not reached costs a handshake or two, not a run: the ratio compares nothing then.
+    const comparable = Number.isFinite(c.ratio) && c.allReached;
+    out.push({
+      what: `${c.kind}: CPU per host at ${c.big} simulated hosts ≤ 2× that at ${c.small}`,
+      value: Number.isFinite(c.ratio)
+        ? `${c.ratio.toFixed(2)}×${c.allReached ? '' : ' (not every host reached: not comparable)'}`
+        : '–',
+      met: comparable ? c.ratio <= 2 : false,
+    });
+  }
   return out;
+}
+
+/**
+ * Issue 25: controller CPU per host at the biggest size against the smallest, for the converge runs
+ * and the no-change runs (each above the 1-host run of the same kind).
+ */
+function cpuScaling(sim: SimResult) {
+  const small = sim.figures[0];
+  const big = sim.figures.at(-1);
+  if (!small || !big || small === big) return [];
+  const pick = (f: SimFigure, kind: 'converge' | 'no-change') => (kind === 'converge' ? f.converge : f);
+  return (['converge', 'no-change'] as const).flatMap((kind) => {
+    const [b, sf, bf] = [pick(sim.baseline, kind), pick(small, kind), pick(big, kind)];
+    if (!b || !sf || !bf) return [];
+    const smallMs = perHost(sf.cpu, b.cpu, sf.hosts);
+    const bigMs = perHost(bf.cpu, b.cpu, bf.hosts);
+    const allReached = [sf, bf].every((f) => f.reached.length > 0 && Math.min(...f.reached) === f.hosts);
+    return [{ kind, small: sf.hosts, big: bf.hosts, smallMs, bigMs, ratio: bigMs / smallMs, allReached }];
+  });
 }
 
 /** Issue 14: the example inventories check in well under a second once compiled. */
@@ -311,12 +347,14 @@ function copiesSection(r: Results): string[] {
   return [...lines, ...notes.map((n) => `- ${n}`), ...(notes.length ? [''] : [])];
 }
 
-function simRow(f: SimFigure, baseline: SimFigure): string {
+function simRow(kind: string, f: SimFigure, baseline: SimFigure): string {
   const cpuPer = perHost(f.cpu, baseline.cpu, f.hosts);
   const memPer = mb(perHost(f.maxRssKb, baseline.maxRssKb, f.hosts));
   const fixed = (n: number, digits: number) => (Number.isFinite(n) ? n.toFixed(digits) : '–');
   return `| ${[
     f.hosts,
+    kind,
+    f.perBackend.join(' + '),
     f.runs.length,
     f.reached.length ? `${Math.min(...f.reached)} / ${f.hosts}` : '–',
     s(median(f.runs)),
@@ -331,24 +369,45 @@ function simRow(f: SimFigure, baseline: SimFigure): string {
 function simulatedSection(r: Results): string[] {
   const sim = r.simulated;
   if (!sim) return [];
+  const all = [sim.baseline, ...sim.figures];
   const notes = [
     ...sim.notes,
-    ...[sim.baseline, ...sim.figures].flatMap((f) => f.notes.map((n) => `${f.hosts} host(s): ${n}`)),
+    ...all.flatMap((f) => [...(f.converge?.notes ?? []), ...f.notes].map((n) => `${f.hosts} host(s): ${n}`)),
   ];
+  const rows = all.flatMap((f) => [
+    ...(f.converge && sim.baseline.converge ? [simRow('converge', f.converge, sim.baseline.converge)] : []),
+    simRow('no-change', f, sim.baseline),
+  ]);
+  const scaling = cpuScaling(sim);
+  const ms = (n: number) => (Number.isFinite(n) ? n.toFixed(1) : '–');
   return [
-    `### Many simulated hosts, no-change, \`--forks ${sim.forks}\`, Verdandi alone`,
+    `### Many simulated hosts, \`--forks ${sim.forks}\`${sim.connectTimeout ? `, \`--connect-timeout ${sim.connectTimeout}\`` : ''}, Verdandi alone`,
     '',
     `Every inventory host is a port of one of ${sim.backends.length} test hosts (${sim.backends.join(', ')}),`,
-    "redirected to its sshd; 3 tasks per host (a directory, the host's own file, a service). Host keys",
-    `checked (\`accept-new\`): the project's known_hosts ended with ${sim.knownHostsLines} \`[address]:port\` lines.`,
-    'CPU and peak memory (maximum RSS) of the verdandi process; per host: above the 1-host run, divided',
-    'by the hosts past the first.',
+    "redirected to its sshd; 3 tasks per host (a directory, the host's own file, a service). Converge: the",
+    "size's first run, every host's file removed and the known_hosts emptied before it (a first contact",
+    'with one file to write per host); no-change: the runs after it. Host keys checked (`accept-new`): the',
+    `project's known_hosts ended with ${sim.knownHostsLines} \`[address]:port\` lines. CPU and peak memory`,
+    '(maximum RSS) of the verdandi process; per host: above the 1-host run of the same kind, divided by',
+    'the hosts past the first.',
     '',
-    '| hosts | runs | reached (worst run) | wall s | CPU s | peak RSS MiB | CPU per host ms | memory per host MB | round trips per host |',
-    '|---|---|---|---|---|---|---|---|---|',
-    simRow(sim.baseline, sim.baseline),
-    ...sim.figures.map((f) => simRow(f, sim.baseline)),
+    '| hosts | run | hosts per backend | runs | reached (worst run) | wall s | CPU s | peak RSS MiB | CPU per host ms | memory per host MB | round trips per host |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+    ...rows,
     '',
+    ...(scaling.length
+      ? [
+          `CPU per host, ${scaling[0].small} against ${scaling[0].big} simulated hosts (target: at most 2×):`,
+          '',
+          `| run | ${scaling[0].small} hosts, ms | ${scaling[0].big} hosts, ms | ratio |`,
+          '|---|---|---|---|',
+          ...scaling.map(
+            (c) =>
+              `| ${c.kind} | ${ms(c.smallMs)} | ${ms(c.bigMs)} | ${Number.isFinite(c.ratio) ? `${c.ratio.toFixed(2)}×` : '–'} |`,
+          ),
+          '',
+        ]
+      : []),
     ...notes.map((n) => `- ${n}`),
     ...(notes.length ? [''] : []),
   ];
@@ -433,7 +492,9 @@ export function renderResults(r: Results, label: string): string {
       (f) => `- check-scale, ${f.hosts} hosts: ${f.runs.map(s).join(' ')}`,
     ),
     ...(r.simulated ? [r.simulated.baseline, ...r.simulated.figures] : []).map(
-      (f) => `- many-hosts, ${f.hosts} host(s): ${f.runs.map(s).join(' ')} (exit ${f.codes.join(' ')})`,
+      (f) =>
+        `- many-hosts, ${f.hosts} host(s): ${f.converge ? `converge ${f.converge.runs.map(s).join(' ')} (exit ${f.converge.codes.join(' ')}); no-change ` : ''}` +
+        `${f.runs.map(s).join(' ')} (exit ${f.codes.join(' ')})`,
     ),
     '',
     '</details>',

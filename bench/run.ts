@@ -22,6 +22,7 @@
  *   copies: --copies 300 (tasks of the first/all-changed/no-change runs)  --copies-big 1000 (no-change)
  *   many-hosts: --sim-hosts 50,200,1000  --sim-forks 100  --sim-backends 4 (real test hosts behind them)
  *     --sim-first-port 2201  --huge-runs 1 (timed runs for 500+ simulated hosts)
+ *     --sim-connect-timeout 10 (s: Verdandi's --connect-timeout; more on a machine too loaded for it)
  *
  * Scenarios, for each host count (the first N hosts):
  *   converge    from a fresh host (packages, user, files...): the hosts are reset before every run
@@ -57,6 +58,7 @@ import { machineInfo } from './machine.js';
 import { loadAverage, median, runTimed, seconds } from './proc.js';
 import { writeReport } from './report.js';
 import { type SimResult, simulatedScenario } from './simulated.js';
+import { STAGING_ROLES } from './spec.js';
 import {
   type AnsibleFiles,
   allOk,
@@ -88,13 +90,6 @@ type ScenarioName = (typeof SCENARIOS)[number];
 const DEFAULT_SCENARIOS: readonly ScenarioName[] = ['converge', 'no-change', 'one-change', 'staging'];
 /** The scenarios that compare Verdandi with Ansible and raw ssh, for each host count of `--hosts`. */
 const COMPARISONS: readonly ScenarioName[] = ['converge', 'no-change', 'one-change'];
-
-/**
- * The built-in roles of the staging provision that can run here. Left out: pyenv (builds Python from
- * python.org sources, minutes per host, and python.org is not reachable) and sites (deploys an app
- * from its git repository). No Ansible counterpart: it would mean rewriting these roles in Ansible.
- */
-export const STAGING_ROLES = ['nginx', 'supervisor', 'postgres', 'docker'];
 
 export interface StagingResult {
   host: string;
@@ -164,6 +159,7 @@ function parseCli() {
       'sim-forks': { type: 'string', default: '100' },
       'sim-backends': { type: 'string', default: '4' },
       'sim-first-port': { type: 'string', default: '2201' },
+      'sim-connect-timeout': { type: 'string', default: '10' },
       'huge-runs': { type: 'string', default: '1' },
       'check-hosts': { type: 'string', default: '1000,5000,10000' },
     },
@@ -208,6 +204,7 @@ function parseCli() {
     simForks: num('sim-forks', values['sim-forks']),
     simBackends: num('sim-backends', values['sim-backends']),
     simFirstPort,
+    simConnectTimeout: num('sim-connect-timeout', values['sim-connect-timeout']),
     hugeRuns: num('huge-runs', values['huge-runs']),
     checkHosts: list('check-hosts', values['check-hosts']),
   };
@@ -590,6 +587,7 @@ async function main(): Promise<void> {
         counts: cli.simCounts,
         forks: cli.simForks,
         firstPort: cli.simFirstPort,
+        connectTimeout: cli.simConnectTimeout,
         runsFor: simRuns(cli),
       };
       results.simulated = await simulatedScenario(backends, simOptions, workDir, log);

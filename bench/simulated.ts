@@ -13,12 +13,16 @@
  * each port of an address is its own `[address]:port` line, all with the backend's key; an untimed run
  * per size records the new ones and converges the hosts, then the timed runs verify them.
  *
- * Measured per size: wall-clock time, hosts reached, the controller's CPU time and peak memory (GNU
- * time: user + system, maximum RSS of the verdandi process). Per host means above a 1-host run of the
- * same command: (figure(N) - figure(1)) / (N - 1), so Node's start-up and the engine's loading are not
- * spread over the hosts. Targets (issue 11): all hosts reached, at most 10 ms CPU and 1 MB per host.
+ * Per size, two kinds of run. **Converge**: the first run of the size, every simulated host's file
+ * removed and the project's known_hosts emptied before it, so every host is a first contact (its key
+ * recorded) with one file to write. **No-change**: the timed runs after it. Both are measured: wall-clock
+ * time, hosts reached, the controller's CPU time and peak memory (GNU time: user + system, maximum RSS
+ * of the verdandi process). Per host means above a 1-host run of the same kind:
+ * (figure(N) - figure(1)) / (N - 1), so Node's start-up and the engine's loading are not spread over
+ * the hosts. Targets (issues 11 and 25): all hosts reached in both kinds of run, at most 10 ms CPU and
+ * 1 MB per host, and CPU per host at the biggest size at most 2× that at the smallest.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import yaml from 'js-yaml';
@@ -43,12 +47,18 @@ export interface SimFigure {
   codes: number[];
   /** Round trips per host, from `--json` (median over the hosts of the first timed run). */
   roundTrips?: number;
+  /** Simulated hosts on each backend, in the backends' order (1,000 on 4: 250 each). */
+  perBackend: number[];
+  /** The size's first run, from no file and no known host key (one run; its `reached`, CPU...). */
+  converge?: SimFigure;
   notes: string[];
 }
 
 export interface SimResult {
   backends: string[];
   forks: number;
+  /** The runs' `--connect-timeout`, seconds. */
+  connectTimeout?: number;
   /** The same command on 1 simulated host: what is not per host. */
   baseline: SimFigure;
   figures: SimFigure[];
@@ -62,6 +72,8 @@ export interface SimOptions {
   counts: number[];
   forks: number;
   firstPort: number;
+  /** Verdandi's `--connect-timeout`, seconds (its default is 10). */
+  connectTimeout: number;
   /** Timed runs for a size of this many hosts. */
   runsFor: (hosts: number) => number;
 }
@@ -162,7 +174,17 @@ function summary(run: RunOutcome, count: number): string {
   const unreachable = [...run.hosts.values()].filter((h) => h.unreachable).length;
   const failed = [...run.hosts.values()].filter((h) => h.failed > 0).length;
   const changed = [...run.hosts.values()].reduce((sum, h) => sum + h.changed, 0);
-  const tail = run.hosts.size === 0 ? `: ${run.output.trim().split('\n').slice(-3).join(' | ')}` : '';
+  // Why hosts were unreachable: the first such line of the output (they mostly share one reason).
+  const why =
+    unreachable > 0
+      ? run.output.split('\n').find((l) => /unreachable|timed out|tried twice/i.test(l))
+      : undefined;
+  const tail =
+    run.hosts.size === 0
+      ? `: ${run.output.trim().split('\n').slice(-3).join(' | ')}`
+      : why
+        ? ` (first: ${why.trim()})`
+        : '';
   return `exit ${run.code}, ${reachedCount(run)}/${count} reached, ${unreachable} unreachable, ${failed} failed, ${changed} changed${tail}`.slice(
     0,
     500,
@@ -185,53 +207,83 @@ export async function simulatedScenario(
   const result: SimResult = {
     backends: backends.map((b) => b.name),
     forks: opts.forks,
-    baseline: newFigure(1, opts.forks),
+    connectTimeout: opts.connectTimeout,
+    baseline: newFigure(1, opts.forks, spread(backends, 1)),
     figures: [],
     knownHostsLines: 0,
     notes: [],
   };
 
+  const knownHostsFile = join(dir, '.verdandi', 'known_hosts');
   const measure = async (figure: SimFigure) => {
     const count = figure.hosts;
     const inventory = await writeInventory(dir, backends, count, opts.firstPort);
-    const run = () => verdandi(['run', inventory, playbook, '--forks', String(opts.forks)], 'accept-new');
-    // Untimed: records the new host keys, converges the new hosts' files, bundles the playbook.
-    const prime = await run();
-    log(`many-hosts ${count}: untimed first run in ${seconds(prime.ms)} s (${summary(prime, count)})`);
-    if (reachedCount(prime) < count) figure.notes.push(`untimed first run: ${summary(prime, count)}`);
-    for (let r = 0; r < opts.runsFor(count); r++) {
-      const timed = await run();
-      const reached = reachedCount(timed);
-      figure.runs.push(timed.ms);
-      figure.reached.push(reached);
-      figure.codes.push(timed.code);
-      if (timed.cpuMs !== undefined) figure.cpu.push(timed.cpuMs);
-      if (timed.maxRssKb !== undefined) figure.maxRssKb.push(timed.maxRssKb);
-      figure.roundTrips ??= median([...timed.hosts.values()].map((h) => h.roundTrips));
-      const changed = [...timed.hosts.values()].some((h) => h.changed > 0);
-      if (reached < count || timed.code !== 0 || changed)
-        figure.notes.push(`run ${r + 1}: ${summary(timed, count)}`);
-      log(
-        `many-hosts ${count} #${r + 1}: ${seconds(timed.ms)} s, ${reached}/${count} reached, ` +
-          `CPU ${seconds(timed.cpuMs ?? Number.NaN)} s, max RSS ${((timed.maxRssKb ?? Number.NaN) / 1024).toFixed(0)} MiB`,
+    const run = () =>
+      verdandi(
+        [
+          'run',
+          inventory,
+          playbook,
+          '--forks',
+          String(opts.forks),
+          '--connect-timeout',
+          String(opts.connectTimeout),
+        ],
+        'accept-new',
       );
-    }
+    // Converge: no simulated host has its file, no key is known yet (sizes run in turn reuse ports).
+    await Promise.all(backends.map((b) => sshOk(b, `find ${SIM_DIR} -mindepth 1 -delete`)));
+    await rm(knownHostsFile, { force: true });
+    const converge = newFigure(count, opts.forks, figure.perBackend);
+    figure.converge = converge;
+    record(converge, await run(), 'converge', 1);
+    for (let r = 0; r < opts.runsFor(count); r++) record(figure, await run(), 'no-change', r + 1);
   };
 
+  /** One run into its figure; anything off what its kind expects (a host missed, a change) into its notes. */
+  const record = (figure: SimFigure, timed: RunOutcome, kind: 'converge' | 'no-change', n: number) => {
+    const count = figure.hosts;
+    const reached = reachedCount(timed);
+    figure.runs.push(timed.ms);
+    figure.reached.push(reached);
+    figure.codes.push(timed.code);
+    if (timed.cpuMs !== undefined) figure.cpu.push(timed.cpuMs);
+    if (timed.maxRssKb !== undefined) figure.maxRssKb.push(timed.maxRssKb);
+    figure.roundTrips ??= median([...timed.hosts.values()].map((h) => h.roundTrips));
+    // A converge run writes each host's file and nothing else; a no-change run writes nothing.
+    const want = kind === 'converge' ? 1 : 0;
+    const wrong = [...timed.hosts.values()].some((h) => h.changed !== want);
+    if (reached < count || timed.code !== 0 || wrong)
+      figure.notes.push(`${kind} run ${n}: ${summary(timed, count)}`);
+    log(
+      `many-hosts ${count} ${kind} #${n}: ${seconds(timed.ms)} s, ${reached}/${count} reached, ` +
+        `CPU ${seconds(timed.cpuMs ?? Number.NaN)} s, max RSS ${((timed.maxRssKb ?? Number.NaN) / 1024).toFixed(0)} MiB`,
+    );
+  };
+
+  // Untimed: bundles the playbook into the compile cache, which the 1-host converge would otherwise pay.
+  const warm = await verdandi(['run', await writeInventory(dir, backends, 1, opts.firstPort), playbook]);
+  log(`many-hosts: untimed warm-up run in ${seconds(warm.ms)} s (${summary(warm, 1)})`);
   await measure(result.baseline);
   for (const count of opts.counts) {
-    const figure = newFigure(count, opts.forks);
+    const figure = newFigure(count, opts.forks, spread(backends, count));
     result.figures.push(figure);
     await measure(figure);
   }
-  const knownHosts = await readFile(join(dir, '.verdandi', 'known_hosts'), 'utf8').catch(() => '');
+  const knownHosts = await readFile(knownHostsFile, 'utf8').catch(() => '');
   result.knownHostsLines = knownHosts.split('\n').filter(Boolean).length;
   await Promise.all(backends.map((b) => sshOk(b, `rm -rf ${SIM_DIR}`)));
   return result;
 }
 
-function newFigure(hosts: number, forks: number): SimFigure {
-  return { hosts, forks, runs: [], cpu: [], maxRssKb: [], reached: [], codes: [], notes: [] };
+function newFigure(hosts: number, forks: number, perBackend: number[]): SimFigure {
+  return { hosts, forks, runs: [], cpu: [], maxRssKb: [], reached: [], codes: [], perBackend, notes: [] };
+}
+
+/** How many of `count` simulated hosts each backend serves (simulatedHosts' round robin). */
+function spread(backends: BenchHost[], count: number): number[] {
+  const hosts = simulatedHosts(backends, count, 1);
+  return backends.map((b) => hosts.filter((h) => h.entry.address === b.address).length);
 }
 
 /** Controller cost per host above the 1-host baseline: (figure(N) - figure(1)) / (N - 1). */

@@ -18,3 +18,10 @@ export const DEFAULT_MESSAGE = 'hello';
 export const COPIES_DIR = '/srv/bench-copies';
 /** Where each simulated host of the `many-hosts` scenario keeps its own file (see sim-work.ts). */
 export const SIM_DIR = '/srv/bench-sim';
+
+/**
+ * The built-in roles of the staging provision that can run here. Left out: pyenv (builds Python from
+ * python.org sources, minutes per host, and python.org is not reachable) and sites (deploys an app
+ * from its git repository). No Ansible counterpart: it would mean rewriting these roles in Ansible.
+ */
+export const STAGING_ROLES = ['nginx', 'supervisor', 'postgres', 'docker'];

@@ -49,8 +49,16 @@ function simFigure(hosts: number, cpuMs: number, maxRssKb: number, reached = hos
     reached: [reached],
     codes: [reached === hosts ? 0 : 3],
     roundTrips: 1,
+    perBackend: [0, 1, 2, 3].map((i) => Math.floor(hosts / 4) + (i < hosts % 4 ? 1 : 0)),
     notes: [],
   };
+}
+
+/** A size's figures: its converge run (CPU per host `convergeMs` above 600 ms) and no-change runs. */
+function withConverge(f: SimFigure, convergeMs: number, reached = f.hosts): SimFigure {
+  const converge = simFigure(f.hosts, 600 + (f.hosts - 1) * convergeMs, 80_000, reached);
+  converge.roundTrips = 2;
+  return { ...f, converge };
 }
 
 function results(copiesResult: CopiesResult, simulated: SimResult): Results {
@@ -92,11 +100,12 @@ test('the targets of the scale run: met and missed ones', (t) => {
   const sim: SimResult = {
     backends: ['bench-1', 'bench-2', 'bench-3', 'bench-4'],
     forks: 100,
-    baseline: simFigure(1, 400, 70_000),
+    baseline: withConverge(simFigure(1, 400, 70_000), 0),
     // 200 hosts: 2 ms CPU and 0.5 MiB per host; 1,000 hosts: 12 ms and 2 MiB, one host unreachable.
+    // Converge: 5 ms per host at 200, 9 ms at 1,000, every host reached.
     figures: [
-      simFigure(200, 400 + 199 * 2, 70_000 + 199 * 512),
-      simFigure(1000, 400 + 999 * 12, 70_000 + 999 * 2048, 999),
+      withConverge(simFigure(200, 400 + 199 * 2, 70_000 + 199 * 512), 5),
+      withConverge(simFigure(1000, 400 + 999 * 12, 70_000 + 999 * 2048, 999), 9),
     ],
     knownHostsLines: 1000,
     notes: [],
@@ -105,13 +114,40 @@ test('the targets of the scale run: met and missed ones', (t) => {
   t.true(text.includes('| 300 copy tasks: all-changed run ≤ 1.5× the first run | 1.20× | yes |'));
   t.true(text.includes('| 1000 copy tasks, no-change: one round trip | 1 | yes |'));
   t.true(text.includes('| 1000 copy tasks, no-change: < 2 s (the whole command) | 1.50 s | yes |'));
-  t.true(text.includes('| 200 simulated hosts, --forks 100: all reached (every run) | 200 / 200 | yes |'));
   t.true(
-    text.includes('| 1000 simulated hosts, --forks 100: all reached (every run) | 999 / 1000 | **no** |'),
+    text.includes(
+      '| 200 simulated hosts, --forks 100, no-change: all reached (every run) | 200 / 200 | yes |',
+    ),
+  );
+  t.true(
+    text.includes(
+      '| 1000 simulated hosts, --forks 100, no-change: all reached (every run) | 999 / 1000 | **no** |',
+    ),
+  );
+  t.true(
+    text.includes(
+      '| 1000 simulated hosts, --forks 100, converge: all reached (every run) | 1000 / 1000 | yes |',
+    ),
+  );
+  // CPU per host at the biggest size against the smallest, each kind above its own 1-host run.
+  t.true(text.includes('| converge: CPU per host at 1000 simulated hosts ≤ 2× that at 200 | 1.80× | yes |'));
+  t.true(
+    text.includes(
+      '| no-change: CPU per host at 1000 simulated hosts ≤ 2× that at 200 | 6.00× (not every host reached: not comparable) | **no** |',
+    ),
+  );
+  t.true(text.includes('| converge | 5.0 | 9.0 | 1.80× |'));
+  t.true(text.includes('| no-change | 2.0 | 12.0 | 6.00× |'));
+  t.true(
+    text.includes('| 1000 | converge | 250 + 250 + 250 + 250 | 1 | 1000 / 1000 | 1.00 | 9.59 | 78 | 9.0 |'),
   );
   t.true(text.includes('| 1000 simulated hosts: controller CPU ≤ 10 ms per host | 12.0 ms | **no** |'));
   t.true(text.includes('| 1000 simulated hosts: controller memory ≤ 1 MB per host | 2.10 MB | **no** |'));
-  t.true(text.includes('| 200 | 1 | 200 / 200 | 1.00 | 0.80 | 168 | 2.0 | 0.52 | 1 |'));
+  t.true(
+    text.includes(
+      '| 200 | no-change | 50 + 50 + 50 + 50 | 1 | 200 / 200 | 1.00 | 0.80 | 168 | 2.0 | 0.52 | 1 |',
+    ),
+  );
   t.false(text.includes('Ansible / Verdandi ≥ 10'), 'no comparison target without a comparison run');
 });
 
