@@ -13,7 +13,11 @@
 //   loaders (tsx), or are only loaded by some commands.
 // - Every module of the bundle sits in dist/bundle/ itself; `VERDANDI_BUNDLED` tells the engine so
 //   (src/engine/loader.ts finds its index and its resolve hook there).
-import { readFileSync, rmSync } from 'node:fs';
+// - `dist/bundle/help.txt`: what the built CLI prints for `verdandi --help`, printed by commander from
+//   the real command definitions here, once, so that a user's `verdandi --help` need not load them
+//   (src/cli/main.ts).
+import { execFileSync } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
@@ -59,3 +63,10 @@ await build({
     },
   ],
 });
+
+// Run with its output on a pipe, the CLI wraps the help to 80 columns (the width main.ts serves it at),
+// and without help.txt yet, commander prints it.
+const help = execFileSync(process.execPath, [fileURLToPath(new URL('main.js', outdir)), '--help'], {
+  stdio: ['ignore', 'pipe', 'inherit'],
+});
+writeFileSync(new URL('help.txt', outdir), help);

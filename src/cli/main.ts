@@ -1,108 +1,36 @@
 /**
- * The `verdandi` command line. Each command lives in `commands/<name>.ts` and exports `register`,
- * which declares its options and lazily imports its implementation: only the implementation of the
- * command named on the command line is loaded, and the run history's recorder only for a recorded
- * command (recording.ts). The `register` modules themselves are small and imported here statically:
- * the build bundles them into the CLI's own file (scripts/bundle.js), where loading each as a chunk of
- * its own cost `--help` more than their code.
+ * The entry point of the `verdandi` command line (bin/verdandi.js imports its build). The command line
+ * itself, commander and every command's options, is program.ts, imported from here.
+ *
+ * `verdandi --help` alone is answered without it: the build (scripts/bundle.js) runs the built CLI once
+ * with `--help` and keeps what commander printed in `help.txt` beside this module, and that text is
+ * printed as it is. Loading commander and declaring every command's options was most of what `--help`
+ * cost above Node's own start (issue 25); test/unit/cli-help-text.test.ts proves the text is the one
+ * commander prints. Commander wraps help to the terminal's width, 80 columns when the output is not a
+ * terminal: at any other width commander prints it, as before. Without the file (the build itself, or
+ * the engine run from its TypeScript sources) commander prints it too.
  */
-import { Command } from 'commander';
-import { redact } from '../util/redact.js';
-import { exitWhenFlushed, jsonDocumentPrinted } from '../util/stdio.js';
-import { verdandiVersion } from '../util/user-code.js';
-import * as backupCommand from './commands/backup.js';
-import * as checkCommand from './commands/check.js';
-import * as consoleCommand from './commands/console.js';
-import * as deployCommand from './commands/deploy.js';
-import * as execCommand from './commands/exec.js';
-import * as factsCommand from './commands/facts.js';
-import * as historyCommand from './commands/history.js';
-import * as initCommand from './commands/init.js';
-import * as lockCommand from './commands/lock.js';
-import * as logsCommand from './commands/logs.js';
-import * as maintenanceCommand from './commands/maintenance.js';
-import * as pingCommand from './commands/ping.js';
-import * as provisionCommand from './commands/provision.js';
-import * as runCommand from './commands/run.js';
-import * as schemaCommand from './commands/schema.js';
-import * as secretsCommand from './commands/secrets.js';
-import * as testhostCommand from './commands/testhost.js';
-import { errorDocument, handleError } from './errors.js';
-import type { Recording } from './recording.js';
+import { readFileSync } from 'node:fs';
 
-type Register = (program: Command) => void;
+/** The width commander wraps `--help` to on standard output (its `getOutHelpWidth`, 80 by default). */
+function helpWidth(): number {
+  return (process.stdout.isTTY ? process.stdout.columns : undefined) ?? 80;
+}
 
-/** Every command module, in the order `--help` lists them, with the top-level commands it declares. */
-const COMMANDS: Array<[names: string[], module: { register: Register }]> = [
-  [['ping'], pingCommand],
-  [['provision'], provisionCommand],
-  [['deploy', 'rollback', 'status', 'demo'], deployCommand],
-  [['logs'], logsCommand],
-  [['maintenance'], maintenanceCommand],
-  [['run'], runCommand],
-  [['exec'], execCommand],
-  [['lock'], lockCommand],
-  [['check'], checkCommand],
-  [['facts'], factsCommand],
-  [['secrets'], secretsCommand],
-  [['backup', 'restore'], backupCommand],
-  [['console', 'db'], consoleCommand],
-  [['testhost'], testhostCommand],
-  [['init'], initCommand],
-  [['schema'], schemaCommand],
-  [['history', 'report'], historyCommand],
-];
-
-/** The command named on the command line: the first argument that is not an option. */
-const named = process.argv.slice(2).find((arg) => !arg.startsWith('-'));
-const only = COMMANDS.find(([names]) => named !== undefined && names.includes(named));
-
-const program = new Command();
-program
-  .name('verdandi')
-  .description('Typed, agentless provisioning and deployment over SSH.')
-  .version(verdandiVersion())
-  .option('-v, --verbose', 'show stack traces and the commands sent to hosts')
-  .option('--ssh-config <file>', 'OpenSSH client configuration to follow instead of ~/.ssh/config')
-  .showHelpAfterError('(add --help for usage)')
-  .exitOverride();
-
-for (const [, command] of only ? [only] : COMMANDS) command.register(program);
-
-// provision, run, deploy, rollback, backup, restore, exec and lock release are recorded in the run history.
-let recording: Recording | undefined;
-/** The command run, for the `--json` error document (see errorDocument). */
-let action: { name: string; env?: string; json: boolean } | undefined;
-program.hook('preAction', async (_program, actionCommand) => {
-  const [first] = actionCommand.args;
-  // A subcommand is named with its parent (`lock status`), as the user typed it.
-  const parent =
-    actionCommand.parent && actionCommand.parent !== program ? `${actionCommand.parent.name()} ` : '';
-  action = { name: `${parent}${actionCommand.name()}`, env: first, json: actionCommand.opts().json === true };
-  // A global option: the command's own options carry it to where hosts are connected to.
-  const sshConfig = program.opts().sshConfig;
-  if (sshConfig !== undefined) actionCommand.setOptionValue('sshConfig', sshConfig);
+/** The help text the build wrote, when this command line asks for exactly it; undefined otherwise. */
+function builtHelp(args: readonly string[]): Buffer | undefined {
+  if (args.length !== 1 || (args[0] !== '--help' && args[0] !== '-h') || helpWidth() !== 80) return undefined;
   try {
-    const { startRecording } = await import('./recording.js');
-    recording = await startRecording(program, actionCommand, process.argv.slice(2));
-  } catch (err) {
-    // Recording never stops a run.
-    process.stderr.write(`warning: this run is not recorded: ${redact((err as Error).message)}\n`);
-  }
-});
-
-let failure: unknown;
-try {
-  await program.parseAsync(process.argv);
-} catch (err) {
-  failure = err;
-  process.exitCode = handleError(err, program.opts().verbose === true || process.argv.includes('-v'));
-  if (action?.json && !jsonDocumentPrinted()) {
-    const document = errorDocument(action.name, action.env, Number(process.exitCode), err);
-    process.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
+    return readFileSync(new URL('./help.txt', import.meta.url));
+  } catch {
+    return undefined;
   }
 }
-await recording?.finish(Number(process.exitCode ?? 0), failure);
-// The command is done: do not wait for connections still opening (a run stopped by a user error
-// before it needed them) or idle keep-alive timers; only for the output to be written out.
-await exitWhenFlushed(Number(process.exitCode ?? 0));
+
+const help = builtHelp(process.argv.slice(2));
+if (help) {
+  process.stdout.write(help);
+} else {
+  const { runCli } = await import('./program.js');
+  await runCli(process.argv);
+}

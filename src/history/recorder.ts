@@ -280,13 +280,22 @@ function shellWord(arg: string): string {
   return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
 }
 
-async function gitState(dir: string): Promise<{ commit: string | null; dirty: boolean | null }> {
+/**
+ * The project's commit and whether tracked files differ from it: one `git status` (its porcelain v2
+ * header names the commit), where `git rev-parse HEAD` and `git status` were two processes to start.
+ */
+export async function gitState(dir: string): Promise<{ commit: string | null; dirty: boolean | null }> {
   try {
-    const [head, status] = await Promise.all([
-      run('git', ['-C', dir, 'rev-parse', 'HEAD'], { timeout: 10_000 }),
-      run('git', ['-C', dir, 'status', '--porcelain', '--untracked-files=no'], { timeout: 10_000 }),
-    ]);
-    return { commit: head.stdout.trim() || null, dirty: status.stdout.trim() !== '' };
+    const { stdout } = await run(
+      'git',
+      ['-C', dir, 'status', '--porcelain=v2', '--branch', '--untracked-files=no'],
+      { timeout: 10_000 },
+    );
+    const lines = stdout.split('\n').filter((line) => line !== '');
+    const commit = lines.find((line) => line.startsWith('# branch.oid '))?.slice('# branch.oid '.length);
+    // A repository without a commit yet: nothing to name, as when it is not one.
+    if (commit === undefined || commit === '(initial)') return { commit: null, dirty: null };
+    return { commit, dirty: lines.some((line) => !line.startsWith('# ')) };
   } catch {
     return { commit: null, dirty: null }; // not a git repository, or no git
   }

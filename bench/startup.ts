@@ -1,0 +1,124 @@
+/**
+ * Start-up cost (`npm run bench:startup`, issue 25): how long Verdandi takes before its first byte,
+ * against Node's own start and the raw-ssh limit, and against another build of Verdandi.
+ *
+ *   npm run bench:startup                                   node -e 0 against verdandi --help
+ *   npm run bench:startup -- --runs 31 --baseline <dir>     ... and another checkout's verdandi --help
+ *   npm run bench:startup -- --inventory inv.yml --runs 15  ... and a no-change run of the twin play
+ *                                                            (bench/work.ts) against raw-check.sh
+ *
+ * --baseline names the root of another built checkout of Verdandi (its bin/verdandi.js is run): an A/B
+ * of two builds on the same machine at the same time. --inventory names converged hosts (the first is
+ * used); the run is `verdandi run <inventory> bench/work.ts --json`, as `npm run bench` runs it.
+ *
+ * Every round runs each contestant once, in the same order, so that whatever else the machine does
+ * weighs on all of them alike. Reported: the median wall time and the mean and median CPU time (user +
+ * system, GNU time, of the process and the children it waited for). CPU time is the steadier figure on
+ * a shared machine; GNU time counts it in steps of 10 ms, so the mean of many runs is the finer one.
+ */
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { hostsFromInventory } from './hosts.js';
+import { type Finished, loadAverage, median, runTimed } from './proc.js';
+import { DEFAULT_MESSAGE } from './spec.js';
+import { repoRoot, runRaw, verdandiPlaybook } from './tools.js';
+
+interface Contestant {
+  name: string;
+  run: () => Promise<Finished>;
+}
+
+const { values } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '21' },
+    baseline: { type: 'string' },
+    inventory: { type: 'string' },
+  },
+});
+const runs = Number(values.runs);
+if (!Number.isInteger(runs) || runs < 1)
+  throw new Error(`--runs must be a positive whole number, got ${values.runs}`);
+
+/** Fails the benchmark when a contestant did not do what it is timed for. */
+function ok(name: string, res: Finished): Finished {
+  if (res.code !== 0) throw new Error(`${name} exited ${res.code}:\n${res.stdout}\n${res.stderr}`);
+  return res;
+}
+
+function cli(root: string) {
+  return join(root, 'bin', 'verdandi.js');
+}
+
+const builds: Array<[label: string, root: string]> = [['this build', repoRoot]];
+if (values.baseline) builds.push(['baseline', values.baseline]);
+
+const contestants: Contestant[] = [
+  {
+    name: 'node -e 0',
+    run: async () => ok('node -e 0', await runTimed(process.execPath, ['-e', '0'], { cpu: true })),
+  },
+];
+for (const [label, root] of builds) {
+  contestants.push({
+    name: `verdandi --help (${label})`,
+    run: async () => ok(label, await runTimed(process.execPath, [cli(root), '--help'], { cpu: true })),
+  });
+}
+
+if (values.inventory) {
+  const inventory = values.inventory;
+  const [host] = await hostsFromInventory(inventory);
+  for (const [label, root] of builds) {
+    const name = `no-change run, 1 host (${label})`;
+    contestants.push({
+      name,
+      run: async () => {
+        const args = [cli(root), 'run', inventory, verdandiPlaybook, '--json', '--host-key-checking', 'off'];
+        args.push('--var', `bench_message=${DEFAULT_MESSAGE}`, '--limit', host.name);
+        const res = ok(name, await runTimed(process.execPath, args, { cwd: repoRoot, cpu: true }));
+        const changed = (JSON.parse(res.stdout) as { hosts: Record<string, { changed: number }> }).hosts[
+          host.name
+        ]?.changed;
+        if (changed !== 0) throw new Error(`${name}: ${changed} changes: the host is not converged`);
+        return res;
+      },
+    });
+  }
+  contestants.push({
+    name: 'raw ssh (raw-check.sh), 1 host',
+    run: async () => {
+      const res = await runRaw([host], DEFAULT_MESSAGE);
+      if (res.code !== 0) throw new Error(`raw-check.sh failed: ${res.output}`);
+      return { code: 0, stdout: '', stderr: '', ms: res.ms, cpuMs: res.cpuMs };
+    },
+  });
+}
+
+const loadBefore = await loadAverage();
+const results = new Map<string, Finished[]>(contestants.map((c) => [c.name, []]));
+// One untimed round: file caches and the compile cache of the playbook are warm for every contestant.
+for (const c of contestants) await c.run();
+for (let round = 0; round < runs; round++) {
+  for (const c of contestants) results.get(c.name)?.push(await c.run());
+  process.stderr.write(`[startup] round ${round + 1}/${runs}\n`);
+}
+const loadAfter = await loadAverage();
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const base = results.get('node -e 0') ?? [];
+const baseCpu = mean(base.map((r) => r.cpuMs ?? Number.NaN));
+const rows = contestants.map((c) => {
+  const rs = results.get(c.name) ?? [];
+  const cpu = rs.map((r) => r.cpuMs ?? Number.NaN);
+  return `| ${c.name} | ${median(rs.map((r) => r.ms)).toFixed(0)} | ${mean(cpu).toFixed(0)} | ${median(cpu).toFixed(0)} | ${(mean(cpu) / baseCpu).toFixed(2)}× |`;
+});
+process.stdout.write(
+  [
+    `${runs} rounds, load average ${loadBefore} at the start, ${loadAfter} at the end.`,
+    '',
+    '| contestant | wall ms (median) | CPU ms (mean) | CPU ms (median) | CPU / node -e 0 |',
+    '| ---------- | ---------------- | ------------- | --------------- | --------------- |',
+    ...rows,
+    '',
+  ].join('\n'),
+);
