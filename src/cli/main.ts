@@ -91,7 +91,12 @@ program.hook('preAction', async (_program, actionCommand) => {
   const sshConfig = program.opts().sshConfig;
   if (sshConfig !== undefined) actionCommand.setOptionValue('sshConfig', sshConfig);
   const persist = program.opts().persist ?? persistFromEnv();
-  if (persist) actionCommand.setOptionValue('persist', persist);
+  if (persist) {
+    // The keeper's directory and socket are checked before anything is loaded or any host contacted.
+    const { checkKeeperPlace } = await import('../connection/keeper-socket.js');
+    checkKeeperPlace();
+    actionCommand.setOptionValue('persist', persist);
+  }
   try {
     const { startRecording } = await import('./recording.js');
     recording = await startRecording(program, actionCommand, process.argv.slice(2));

@@ -107,3 +107,10 @@ export function checkPrivateSocket(path: string, uid = currentUid()): 'absent' |
   if ((st.mode & 0o077) !== 0) refuse(`its mode is ${mode(st.mode)}, not 0600`);
   return 'ok';
 }
+
+/** The keeper's directory made or checked, and its socket checked when there is one: before a run. */
+export function checkKeeperPlace(): void {
+  const dir = keeperDir();
+  ensurePrivateDir(dir);
+  checkPrivateSocket(keeperSocket(dir));
+}
