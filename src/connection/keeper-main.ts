@@ -8,7 +8,7 @@
  * socket not yet private; two keepers started at once leave one serving: the second one sees the
  * first answer and exits.
  */
-import { renameSync, statSync, unlinkSync } from 'node:fs';
+import { chmodSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { openEndpoint } from './jump-hosts.js';
@@ -40,7 +40,7 @@ async function main(): Promise<void> {
   const own = join(dir, `keeper-${process.pid}.sock`);
   let servedInode: number | undefined;
 
-  const server = createServer({ allowHalfOpen: true });
+  const server = createServer();
   const keeper = new Keeper(
     (route) =>
       openEndpoint(route.endpoint, {
@@ -69,6 +69,8 @@ async function main(): Promise<void> {
     server.once('error', reject);
     server.listen(own, () => resolve());
   });
+  // Made under umask 077 (0700: a socket's x bit means nothing); 0600 is what runs check for.
+  chmodSync(own, 0o600);
   if (await answers(path)) {
     // Another keeper serves this user already: it is the one the run talks to.
     server.close();

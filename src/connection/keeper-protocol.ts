@@ -9,15 +9,16 @@
  *   {"op":"exec", "id":N, "command":"sh -c ..."}
  *       Run `command` on connection N (the id an `open` answered). A connection lost since is not
  *       replaced behind the CLI's back: the exec fails as it would on a direct connection.
- *       Everything the CLI writes after the line is the command's standard input (the script and the
- *       sudo password framed by the CLI, as protocol.ts says), until it ends its side of the socket.
- *       The keeper answers `stdout` and `stderr` frames as the output arrives, then one `result`:
+ *       After the line the CLI sends the command's standard input (the script and the sudo password
+ *       framed by the CLI, as protocol.ts says) in `stdin` frames, then one `stdinEnd` frame. The
+ *       keeper answers `stdout` and `stderr` frames as the output arrives, then one `result`:
  *       {"code":N} or {"error":{reason,message}}. The CLI closing the socket before that aborts the
- *       command (its channel is closed: a write in progress installs nothing), as ExecOptions.signal.
+ *       command (its channel is closed: a write in progress installs nothing), as ExecOptions.signal:
+ *       the end of its input is a frame, so a closed socket never passes for it.
  *   {"op":"stop"}
  *       Close every connection and exit (`verdandi disconnect`): answers {"closed":N}.
  *
- * The keeper's frames: a type byte, the payload's length (4 bytes, big-endian), the payload.
+ * A frame: a type byte, the payload's length (4 bytes, big-endian), the payload.
  *
  * A route holds everything that decides how a host is reached and checked: the endpoint (address,
  * port, user, keys, the jump chain, the ssh config's values), the known_hosts file, the checking
@@ -27,7 +28,7 @@
 import type { HostKeyChecking, SshEndpoint } from './route.js';
 import type { UnreachableError } from './types.js';
 
-export const FRAME = { stdout: 1, stderr: 2, result: 3 } as const;
+export const FRAME = { stdout: 1, stderr: 2, result: 3, stdin: 4, stdinEnd: 5 } as const;
 export type FrameType = (typeof FRAME)[keyof typeof FRAME];
 
 /** The longest request line the keeper reads (a route with its jump chain is a few KB). */

@@ -23,6 +23,7 @@ import { PassThrough, type Readable, Writable } from 'node:stream';
 import {
   type ExecOutcome,
   FRAME,
+  FrameReader,
   type FrameType,
   frame,
   type KeeperRequest,
@@ -178,9 +179,19 @@ export class Keeper {
     const abort = new AbortController();
     let done = false;
     // The run closed its side before the result: it aborted the command (or went away).
-    socket.on('close', () => {
-      if (!done) abort.abort();
+    socket.on('end', () => !done && abort.abort());
+    socket.on('close', () => !done && abort.abort());
+    // The command's standard input, from the run's frames; the socket waits while the channel does.
+    const input = new PassThrough();
+    const reader = new FrameReader((type, payload) => {
+      if (type === FRAME.stdinEnd) input.end();
+      else if (type === FRAME.stdin && !input.write(payload)) {
+        socket.pause();
+        input.once('drain', () => socket.resume());
+      }
     });
+    socket.on('data', (d: Buffer) => reader.push(d));
+    socket.resume();
     const output = (type: FrameType) =>
       new Writable({
         write(chunk: Buffer, _encoding, callback) {
@@ -195,16 +206,11 @@ export class Keeper {
     try {
       if (!conn)
         throw new UnreachableError('', 'lost', 'lost connection: the connection keeper no longer holds it');
-      const res = await conn.execFramed(
-        command,
-        () => {
-          const input = new PassThrough();
-          socket.pipe(input);
-          socket.resume();
-          return input;
-        },
-        { stdout: output(FRAME.stdout), stderr: output(FRAME.stderr), signal: abort.signal },
-      );
+      const res = await conn.execFramed(command, () => input, {
+        stdout: output(FRAME.stdout),
+        stderr: output(FRAME.stderr),
+        signal: abort.signal,
+      });
       outcome = { code: res.code };
     } catch (err) {
       if (err instanceof AbortedError && abort.signal.aborted) return;
@@ -212,6 +218,7 @@ export class Keeper {
       outcome = { error: wireError(err) };
     } finally {
       done = true;
+      input.destroy();
     }
     if (!socket.destroyed) socket.end(frame(FRAME.result, JSON.stringify(outcome)));
   }

@@ -17,6 +17,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { connect as connectUnix, type Socket } from 'node:net';
 import { resolve } from 'node:path';
+import { Transform } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { notifyObservers } from '../util/run-events.js';
 import { OutputCollector } from './bounded-output.js';
@@ -25,6 +26,7 @@ import {
   type ExecOutcome,
   FRAME,
   FrameReader,
+  frame,
   type KeeperRequest,
   type KeeperRoute,
   type OpenResult,
@@ -131,7 +133,7 @@ function startKeeper(dir: string, idleSeconds: number): Promise<void> {
 
 /** Connects to the keeper and sends `request`; the socket, for the rest of the exchange. */
 function request(path: string, req: KeeperRequest): Socket {
-  const socket = connectUnix({ path, allowHalfOpen: true });
+  const socket = connectUnix(path);
   socket.write(requestLine(req));
   return socket;
 }
@@ -210,6 +212,7 @@ export async function stopKeeper(): Promise<number | undefined> {
     socket.on('data', (d: Buffer) => reader.push(d));
     socket.once('error', () => undefined);
     socket.once('close', () => resolveStop(closed ?? 0));
+    socket.once('end', () => resolveStop(closed ?? 0));
   });
 }
 
@@ -317,7 +320,12 @@ export class KeptConnection implements Connection {
         ),
       );
       input.on('error', (err) => finish(err));
-      input.pipe(socket);
+      // The input in frames, its end one too: the keeper tells the end of the input from an abort.
+      const framed = new Transform({
+        transform: (chunk: Buffer, _encoding, callback) => callback(null, frame(FRAME.stdin, chunk)),
+        flush: (callback) => callback(null, frame(FRAME.stdinEnd, '')),
+      });
+      input.pipe(framed).pipe(socket, { end: false });
     });
   }
 

@@ -33,6 +33,8 @@ const SOCKET = join(KEEPER_DIR, 'keeper.sock');
 const env = { XDG_RUNTIME_DIR: runtime };
 const UID = process.getuid?.() ?? 0;
 
+/** How many processes of the command run on the host (this command's own shell left out). */
+const PROCESSES = 'ps -eww -o args= | grep -F "sleep 10007" | grep -vc grep';
 let project = '';
 let ready: Promise<void> | undefined;
 
@@ -240,7 +242,8 @@ test.serial('a host key changed in known_hosts is refused through the keeper as 
     const plain = await cli(['provision', 'staging']);
     t.is(kept.code, 3, kept.stdout + kept.stderr);
     t.is(plain.code, 3, plain.stdout + plain.stderr);
-    const reason = (out: string) => /the host key of \S+ changed \(now SHA256:\S+\); refusing to connect[^\n]*/.exec(out)?.[0];
+    const reason = (out: string) =>
+      /the host key of \S+ changed \(now SHA256:\S+\); refusing to connect[^\n]*/.exec(out)?.[0];
     const keptReason = reason(kept.stdout + kept.stderr);
     t.truthy(keptReason, kept.stdout + kept.stderr);
     t.is(keptReason, reason(plain.stdout + plain.stderr), 'the same message with and without the keeper');
@@ -277,7 +280,7 @@ test.serial('Ctrl-C of a run through the keeper stops its command on the host', 
     { timeoutMs: 90_000 },
   );
   t.is(started.code, 0, `the command never started: ${output}`);
-  const running = await hosts.ssh(HOST, 'pgrep -f "sleep 10007" | wc -l');
+  const running = await hosts.ssh(HOST, PROCESSES);
   t.not(running.stdout.trim(), '0', 'the command runs');
   child.kill('SIGINT');
   const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
@@ -285,7 +288,7 @@ test.serial('Ctrl-C of a run through the keeper stops its command on the host', 
   clearTimeout(timer);
   t.is(code, 130, output);
   t.regex(output, /its command was stopped on the host/);
-  t.is((await hosts.ssh(HOST, 'pgrep -f "sleep 10007" | wc -l')).stdout.trim(), '0', 'no process remains');
+  t.is((await hosts.ssh(HOST, PROCESSES)).stdout.trim(), '0', 'no process remains');
   t.is((await hosts.ssh(HOST, 'test -e /root/pc-next')).code, 1, 'no new step started');
   t.is(keeperPids().length, 1, 'the keeper goes on for the next run');
 });

@@ -7,13 +7,12 @@
  * reused; after the idle timeout everything is closed.
  */
 import { chmodSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createServer, connect as connectUnix, type Server } from 'node:net';
+import { connect as connectUnix, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import test from 'ava';
 import { persistFromEnv, persistSeconds } from '../../src/cli/context.js';
-import { openKept } from '../../src/connection/kept.js';
 import { Keeper, type KeptSsh } from '../../src/connection/keeper.js';
 import {
   FRAME,
@@ -31,6 +30,7 @@ import {
   keeperDir,
   keeperSocket,
 } from '../../src/connection/keeper-socket.js';
+import { openKept } from '../../src/connection/kept.js';
 import { frameHead } from '../../src/connection/protocol.js';
 import type { SshEndpoint } from '../../src/connection/route.js';
 import {
@@ -59,7 +59,11 @@ function endpoint(name: string, over: Partial<SshEndpoint> = {}): SshEndpoint {
   };
 }
 
-const sshOptions = { knownHostsFile: '/srv/ops/.verdandi/known_hosts', hostKeyChecking: 'accept-new', connectTimeoutMs: 10_000 } as const;
+const sshOptions = {
+  knownHostsFile: '/srv/ops/.verdandi/known_hosts',
+  hostKeyChecking: 'accept-new',
+  connectTimeoutMs: 10_000,
+} as const;
 
 function route(e: SshEndpoint, over: Partial<KeeperRoute> = {}): KeeperRoute {
   return { endpoint: e, ...sshOptions, ...over };
@@ -68,7 +72,11 @@ function route(e: SshEndpoint, over: Partial<KeeperRoute> = {}): KeeperRoute {
 // ---- frames and routes ----------------------------------------------------------------------------
 
 test('frames come back whole, whatever the chunks they arrive in', (t) => {
-  const sent = [frame(FRAME.stdout, 'hello'), frame(FRAME.stderr, Buffer.alloc(70_000, 7)), frame(FRAME.result, '{"code":0}')];
+  const sent = [
+    frame(FRAME.stdout, 'hello'),
+    frame(FRAME.stderr, Buffer.alloc(70_000, 7)),
+    frame(FRAME.result, '{"code":0}'),
+  ];
   const bytes = Buffer.concat(sent);
   const got: Array<[number, number]> = [];
   const reader = new FrameReader((type, payload) => got.push([type, payload.length]));
@@ -92,7 +100,10 @@ test('a request line is split from the standard input that follows it', (t) => {
 
 test('a route is keyed by how the host is reached, not by where each value was written', (t) => {
   const a = route(endpoint('web1'));
-  t.is(routeKey(a), routeKey(route(endpoint('web1', { sources: { address: 'ssh config ~/.ssh/config:3' } }))));
+  t.is(
+    routeKey(a),
+    routeKey(route(endpoint('web1', { sources: { address: 'ssh config ~/.ssh/config:3' } }))),
+  );
   t.not(routeKey(a), routeKey(route(endpoint('web1'), { knownHostsFile: '/elsewhere/known_hosts' })));
   t.not(routeKey(a), routeKey(route(endpoint('web1'), { hostKeyChecking: 'off' })));
   t.not(routeKey(a), routeKey(route(endpoint('web1', { key: '/k/id_other' }))));
@@ -106,7 +117,10 @@ test('a route is keyed by how the host is reached, not by where each value was w
 test('--persist and $VERDANDI_PERSIST take whole seconds up to a day, 0 for off', (t) => {
   t.is(persistSeconds('--persist')('90'), 90);
   t.is(persistSeconds('--persist')('0'), 0);
-  t.throws(() => persistSeconds('--persist')('1m'), { instanceOf: UserError, message: /--persist must be a whole number of seconds/ });
+  t.throws(() => persistSeconds('--persist')('1m'), {
+    instanceOf: UserError,
+    message: /--persist must be a whole number of seconds/,
+  });
   t.throws(() => persistSeconds('--persist')('86401'), { instanceOf: UserError });
   t.is(persistFromEnv({}), undefined);
   t.is(persistFromEnv({ VERDANDI_PERSIST: '30' }), 30);
@@ -119,7 +133,10 @@ test('the keeper directory: under $XDG_RUNTIME_DIR, else per user in the tempora
   t.is(keeperDir({ XDG_RUNTIME_DIR: '/run/user/1000' }, 1000), '/run/user/1000/verdandi');
   t.is(keeperDir({}, 1000), join(tmpdir(), 'verdandi-1000'));
   t.is(keeperDir({ XDG_RUNTIME_DIR: 'relative' }, 7), join(tmpdir(), 'verdandi-7'));
-  t.throws(() => keeperSocket(`/${'d'.repeat(120)}`), { instanceOf: UserError, message: /longer than a unix socket allows/ });
+  t.throws(() => keeperSocket(`/${'d'.repeat(120)}`), {
+    instanceOf: UserError,
+    message: /longer than a unix socket allows/,
+  });
 });
 
 test('the directory is made 0700, and refused when loose, a link, not a directory or not ours', (t) => {
@@ -228,7 +245,7 @@ test.before(async () => {
     60,
     () => undefined,
   );
-  server = createServer({ allowHalfOpen: true });
+  server = createServer();
   keeper.serve(server);
   await new Promise<void>((r) => server.listen(path, r));
   chmodSync(path, 0o600);
@@ -250,23 +267,30 @@ test.serial('a route is opened once: the next run reuses it, another route gets 
   t.false(opened[0].ssh.closed, 'closing a run does not close the kept connection');
 });
 
-test.serial('a command travels framed, its password in its input; output, errors and code come back', async (t) => {
-  opened.length = 0;
-  const conn = await openKept(endpoint('frames', { become: true, user: 'deploy' }), { ...sshOptions, becomePassword: 'pw-s3cret' }, 60);
-  const res = await conn.exec('echo hi', { stdin: 'payload' });
-  t.deepEqual(res, { stdout: 'out', stderr: 'err', code: 7 });
-  t.is(conn.roundTrips, 1);
-  const [ssh] = opened.map((o) => o.ssh);
-  t.is(ssh.inputs[0], `${frameHead('echo hi', 'pw-s3cret').toString()}payload`);
-  t.regex(ssh.commands[0], /^sudo -S -p '' -H -- sh -c /);
-  t.false(ssh.commands[0].includes('pw-s3cret'), 'the password is in the input only');
-  t.false(JSON.stringify(opened[0].route).includes('pw-s3cret'), 'nor in the route');
-  // Many at once on one connection.
-  const many = await Promise.all(Array.from({ length: 20 }, (_, i) => conn.exec(`echo ${i}`)));
-  t.true(many.every((r) => r.code === 7));
-  t.is(conn.roundTrips, 21);
-  await conn.close();
-});
+test.serial(
+  'a command travels framed, its password in its input; output, errors and code come back',
+  async (t) => {
+    opened.length = 0;
+    const conn = await openKept(
+      endpoint('frames', { become: true, user: 'deploy' }),
+      { ...sshOptions, becomePassword: 'pw-s3cret' },
+      60,
+    );
+    const res = await conn.exec('echo hi', { stdin: 'payload' });
+    t.deepEqual(res, { stdout: 'out', stderr: 'err', code: 7 });
+    t.is(conn.roundTrips, 1);
+    const [ssh] = opened.map((o) => o.ssh);
+    t.is(ssh.inputs[0], `${frameHead('echo hi', 'pw-s3cret').toString()}payload`);
+    t.regex(ssh.commands[0], /^sudo -S -p '' -H -- sh -c /);
+    t.false(ssh.commands[0].includes('pw-s3cret'), 'the password is in the input only');
+    t.false(JSON.stringify(opened[0].route).includes('pw-s3cret'), 'nor in the route');
+    // Many at once on one connection.
+    const many = await Promise.all(Array.from({ length: 20 }, (_, i) => conn.exec(`echo ${i}`)));
+    t.true(many.every((r) => r.code === 7));
+    t.is(conn.roundTrips, 21);
+    await conn.close();
+  },
+);
 
 test.serial('aborting a command closes its channel in the keeper', async (t) => {
   opened.length = 0;
@@ -293,8 +317,14 @@ test.serial('a kept connection whose host key is no longer accepted is refused a
   opened.length = 0;
   (await openKept(endpoint('hostkey'), sshOptions, 60)).close();
   const ssh = opened[0].ssh;
-  ssh.hostKeyProblem = new UnreachableError('hostkey', 'hostkey', 'the host key of 10.0.0.7 changed (now SHA256:x); refusing to connect');
-  const err = await t.throwsAsync(openKept(endpoint('hostkey'), sshOptions, 60), { instanceOf: UnreachableError });
+  ssh.hostKeyProblem = new UnreachableError(
+    'hostkey',
+    'hostkey',
+    'the host key of 10.0.0.7 changed (now SHA256:x); refusing to connect',
+  );
+  const err = await t.throwsAsync(openKept(endpoint('hostkey'), sshOptions, 60), {
+    instanceOf: UnreachableError,
+  });
   t.is(err?.reason, 'hostkey');
   t.is(err?.host, 'hostkey');
   t.regex(err?.message ?? '', /changed \(now SHA256:x\); refusing to connect/);
@@ -320,7 +350,9 @@ test.serial('a lost connection is not reused, and is lost for the run that holds
 
 test.serial('an unreachable host is reported to the run and not remembered', async (t) => {
   failNext = new UnreachableError('x', 'refused', 'root@10.0.0.4:22: connection refused (is sshd running?)');
-  const err = await t.throwsAsync(openKept(endpoint('down'), sshOptions, 60), { instanceOf: UnreachableError });
+  const err = await t.throwsAsync(openKept(endpoint('down'), sshOptions, 60), {
+    instanceOf: UnreachableError,
+  });
   t.is(err?.host, 'down');
   t.is(err?.reason, 'refused');
   const conn = await openKept(endpoint('down'), sshOptions, 60);
@@ -333,11 +365,15 @@ test('after the idle timeout with no run connected, every connection is closed a
   const ssh = new FakeSsh();
   let stoppedAt = 0;
   const stopped = new Promise<void>((resolve) => {
-    const keeper = new Keeper(async () => ssh, 0.3, () => {
-      stoppedAt = Date.now();
-      resolve();
-    });
-    const idleServer = createServer({ allowHalfOpen: true });
+    const keeper = new Keeper(
+      async () => ssh,
+      0.3,
+      () => {
+        stoppedAt = Date.now();
+        resolve();
+      },
+    );
+    const idleServer = createServer();
     keeper.serve(idleServer);
     idleServer.listen(path);
     t.teardown(() => idleServer.close());
