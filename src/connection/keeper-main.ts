@@ -53,7 +53,10 @@ async function main(): Promise<void> {
       }),
     idleSeconds,
     () => {
-      server.close();
+      // Once the last run's socket has closed, the process ends, whatever else is still winding down
+      // (an SSH connection saying goodbye); a run that does not close its socket is not waited for long.
+      server.close(() => process.exit(0));
+      setTimeout(() => process.exit(0), 5000).unref();
       // The socket in place is removed only when it is still this keeper's (not a newer keeper's).
       try {
         if (statSync(path).ino === servedInode) unlinkSync(path);
