@@ -100,6 +100,9 @@ function startKeeper(dir: string, idleSeconds: number): Promise<void> {
     const child = spawn(process.execPath, [...keeperProgram(), dir, String(idleSeconds)], {
       detached: true,
       cwd: '/',
+      // Not the run's environment: it may hold secrets ($VERDANDI_VAULT_PASSWORD, $VERDANDI_PGP_KEY)
+      // the keeper has no use for. Each run tells it its ssh-agent with the route.
+      env: keeperEnvironment(),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let said = '';
@@ -129,6 +132,14 @@ function startKeeper(dir: string, idleSeconds: number): Promise<void> {
     child.once('error', (err) => finish(err));
     child.once('exit', (code) => finish(new Error(`it exited with code ${code}`)));
   });
+}
+
+/** The keeper's environment: what Node and the SSH code need, nothing of the run's own settings. */
+export function keeperEnvironment(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const kept: NodeJS.ProcessEnv = {};
+  for (const name of ['PATH', 'HOME', 'USER', 'LOGNAME', 'LANG', 'TMPDIR', 'XDG_RUNTIME_DIR'])
+    if (env[name] !== undefined) kept[name] = env[name];
+  return kept;
 }
 
 /** Connects to the keeper and sends `request`; the socket, for the rest of the exchange. */

@@ -30,7 +30,7 @@ import {
   keeperDir,
   keeperSocket,
 } from '../../src/connection/keeper-socket.js';
-import { openKept } from '../../src/connection/kept.js';
+import { keeperEnvironment, openKept } from '../../src/connection/kept.js';
 import { frameHead } from '../../src/connection/protocol.js';
 import type { SshEndpoint } from '../../src/connection/route.js';
 import {
@@ -112,6 +112,18 @@ test('a route is keyed by how the host is reached, not by where each value was w
     routeKey(route(endpoint('web1', { via: endpoint('bastion') }))),
     routeKey(route(endpoint('web1', { via: endpoint('bastion', { port: 2222 }) }))),
   );
+});
+
+test("the keeper's environment holds none of the run's secrets", (t) => {
+  const env = keeperEnvironment({
+    PATH: '/usr/bin',
+    HOME: '/home/ops',
+    VERDANDI_VAULT_PASSWORD: 'vault pw',
+    VERDANDI_PGP_KEY: 'key',
+    SSH_AUTH_SOCK: '/run/agent',
+    NODE_OPTIONS: '--require x',
+  });
+  t.deepEqual(env, { PATH: '/usr/bin', HOME: '/home/ops' });
 });
 
 test('--persist and $VERDANDI_PERSIST take whole seconds up to a day, 0 for off', (t) => {
