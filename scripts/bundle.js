@@ -4,7 +4,8 @@
 // files instead.
 //
 // - Two entry points, the CLI (`dist/bundle/main.js`, what bin/verdandi.js imports) and the public API
-//   (`dist/bundle/index.js`, the package's "exports"): the modules they share live in chunks, so the
+//   (`dist/bundle/index.js`, the package's "exports"), and two files run on their own (the resolve
+//   hook, the connection keeper of `--persist`): the modules they share live in chunks, so the
 //   CLI and the roles it loads (their `import ... from 'verdandi'` resolves to that same index) share
 //   one instance of every registry, warn-once set and class.
 // - Dynamic imports stay lazy: each becomes a chunk loaded only when a command needs it.
@@ -36,6 +37,8 @@ await build({
     index: 'src/index.ts',
     // Registered as a module hook, which runs in a thread of its own: a file of its own.
     'resolve-hook': 'src/engine/resolve-hook.ts',
+    // The connection keeper of `--persist`, a process of its own (src/connection/kept.ts starts it).
+    keeper: 'src/connection/keeper-main.ts',
   },
   outdir: fileURLToPath(outdir),
   bundle: true,

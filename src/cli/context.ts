@@ -56,6 +56,29 @@ export function positiveInt(name: string): (value: string) => number {
   };
 }
 
+/** The longest `--persist`: a day (and below what a Node timer can wait). */
+export const MAX_PERSIST_SECONDS = 86_400;
+
+/** Parses `--persist` (or $VERDANDI_PERSIST, named `name`): whole seconds, 0 for off. */
+export function persistSeconds(name: string): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value.trim()) || n > MAX_PERSIST_SECONDS) {
+      throw new UserError(
+        `${name} must be a whole number of seconds from 0 (off) to ${MAX_PERSIST_SECONDS}, got "${value}"`,
+        1,
+      );
+    }
+    return n;
+  };
+}
+
+/** `$VERDANDI_PERSIST`: `--persist` for every command of a shell session; undefined when unset. */
+export function persistFromEnv(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const value = env.VERDANDI_PERSIST;
+  return value === undefined || value === '' ? undefined : persistSeconds('$VERDANDI_PERSIST')(value);
+}
+
 /** `a, b,c` → ['a', 'b', 'c']; nothing given (or only commas) → undefined. */
 function commaList(value: string): string[] | undefined {
   const list = value

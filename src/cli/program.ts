@@ -14,6 +14,7 @@ import * as backupCommand from './commands/backup.js';
 import * as checkCommand from './commands/check.js';
 import * as consoleCommand from './commands/console.js';
 import * as deployCommand from './commands/deploy.js';
+import * as disconnectCommand from './commands/disconnect.js';
 import * as execCommand from './commands/exec.js';
 import * as factsCommand from './commands/facts.js';
 import * as historyCommand from './commands/history.js';
@@ -27,6 +28,7 @@ import * as runCommand from './commands/run.js';
 import * as schemaCommand from './commands/schema.js';
 import * as secretsCommand from './commands/secrets.js';
 import * as testhostCommand from './commands/testhost.js';
+import { persistFromEnv, persistSeconds } from './context.js';
 import { errorDocument, handleError } from './errors.js';
 import type { Recording } from './recording.js';
 
@@ -47,6 +49,7 @@ const COMMANDS: Array<[names: string[], module: { register: Register }]> = [
   [['secrets'], secretsCommand],
   [['backup', 'restore'], backupCommand],
   [['console', 'db'], consoleCommand],
+  [['disconnect'], disconnectCommand],
   [['testhost'], testhostCommand],
   [['init'], initCommand],
   [['schema'], schemaCommand],
@@ -69,6 +72,11 @@ export function createProgram(args: readonly string[]): Command {
     .version(verdandiVersion())
     .option('-v, --verbose', 'show stack traces and the commands sent to hosts')
     .option('--ssh-config <file>', 'OpenSSH client configuration to follow instead of ~/.ssh/config')
+    .option(
+      '--persist <seconds>',
+      'keep the SSH connections open this long after the run, for the next one (0: off; default: $VERDANDI_PERSIST)',
+      persistSeconds('--persist'),
+    )
     .showHelpAfterError('(add --help for usage)')
     .exitOverride();
 
@@ -97,6 +105,13 @@ export async function runCli(argv: string[]): Promise<void> {
     // A global option: the command's own options carry it to where hosts are connected to.
     const sshConfig = program.opts().sshConfig;
     if (sshConfig !== undefined) actionCommand.setOptionValue('sshConfig', sshConfig);
+    const persist = program.opts().persist ?? persistFromEnv();
+    if (persist) {
+      // The keeper's directory and socket are checked before anything is loaded or any host contacted.
+      const { checkKeeperPlace } = await import('../connection/keeper-socket.js');
+      checkKeeperPlace();
+      actionCommand.setOptionValue('persist', persist);
+    }
     try {
       const { startRecording } = await import('./recording.js');
       recording = await startRecording(program, actionCommand, argv.slice(2));

@@ -4,6 +4,7 @@ import { openEndpoint } from './jump-hosts.js';
 import { knownHostsFile } from './known-hosts.js';
 import { LocalConnection } from './local.js';
 import { SshRouting } from './route.js';
+import type { SshOptions } from './ssh.js';
 import { loadSshConfig } from './ssh-config.js';
 import { CONNECTION_DEFAULTS, type Connection } from './types.js';
 
@@ -23,6 +24,11 @@ export interface ConnectOptions {
    * it, the user's ~/.ssh/config is read, and a jump host must be written user@host:port.
    */
   routing?: SshRouting;
+  /**
+   * `--persist`: reach SSH hosts through the connection keeper (kept.ts), which keeps each connection
+   * open this many seconds after the last run used it.
+   */
+  persistSeconds?: number;
 }
 
 export { knownHostsFile } from './known-hosts.js';
@@ -38,7 +44,7 @@ export async function connect(host: InventoryHost, opts: ConnectOptions): Promis
   defaultRouting ??= new SshRouting(loadSshConfig(), new Map());
   const endpoint = (opts.routing ?? defaultRouting).endpointOf(host);
   // The command line's values win over the ssh config's (ConnectTimeout, ServerAlive*), then defaults.
-  return openEndpoint(endpoint, {
+  const sshOptions: SshOptions = {
     knownHostsFile: knownHostsFile(opts.projectDir),
     hostKeyChecking: opts.hostKeyChecking ?? 'accept-new',
     connectTimeoutMs:
@@ -46,5 +52,10 @@ export async function connect(host: InventoryHost, opts: ConnectOptions): Promis
     keepaliveIntervalMs: opts.keepaliveIntervalMs ?? endpoint.keepaliveIntervalMs,
     keepaliveCountMax: opts.keepaliveCountMax ?? endpoint.keepaliveCountMax,
     becomePassword: opts.becomePassword,
-  });
+  };
+  if (opts.persistSeconds) {
+    const { openKept } = await import('./kept.js');
+    return openKept(endpoint, sshOptions, opts.persistSeconds);
+  }
+  return openEndpoint(endpoint, sshOptions);
 }

@@ -13,7 +13,7 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { constants } from 'node:os';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Readable, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NodeSSH } from 'node-ssh';
 import { UserError } from '../util/errors.js';
@@ -54,6 +54,8 @@ export interface SshOptions {
   sock?: Duplex;
   /** ...and that jump host: when it is lost, so is this connection. */
   through?: SshConnection;
+  /** The ssh-agent's socket (default: $SSH_AUTH_SOCK; the connection keeper is given its client's). */
+  agentSocket?: string;
 }
 
 /** The pause before the one retry of a handshake the server accepted but did not finish (doubled at most, by jitter). */
@@ -252,14 +254,57 @@ export class SshConnection implements Connection {
     return this.accepted && (err.reason === 'timeout' || err.reason === 'refused');
   }
 
-  private async connect(): Promise<void> {
+  /** The host key the server proved it holds in the key exchange (set by connect()). */
+  private hostKey?: Buffer;
+
+  /**
+   * What is wrong with `key` as this host's key, by the known_hosts file and the checking mode of this
+   * connection; undefined when it is accepted (a new key is then recorded under accept-new).
+   */
+  private hostKeyProblem(key: Buffer): string | undefined {
     const { target, opts } = this;
-    let hostKeyProblem: string | undefined;
     const knownHostsFile = target.knownHostsFile ?? opts.knownHostsFile;
-    const knownHosts = new KnownHosts(knownHostsFile);
     // --host-key-checking off wins; else the ssh config's StrictHostKeyChecking, else the run's mode.
     const checking =
       opts.hostKeyChecking === 'off' ? 'off' : (target.hostKeyChecking ?? opts.hostKeyChecking);
+    if (checking === 'off') return undefined;
+    const verdict = new KnownHosts(knownHostsFile).verify(
+      target.address,
+      target.port,
+      key,
+      checking === 'accept-new',
+    );
+    if (verdict.kind === 'changed') {
+      return (
+        `the host key of ${hostPattern(target.address, target.port)} changed (now ${fingerprint(key)}); ` +
+        `refusing to connect. If the host was reinstalled, delete line ${verdict.line} of ${knownHostsFile}`
+      );
+    }
+    if (verdict.kind === 'new' && checking === 'yes') {
+      return (
+        `the host key of ${hostPattern(target.address, target.port)} (${fingerprint(key)}) is not in ` +
+        `${knownHostsFile} and StrictHostKeyChecking is ${target.sources?.['host key checking'] ?? 'yes'}: ` +
+        'add the key there (ssh-keyscan), or set StrictHostKeyChecking accept-new for this host'
+      );
+    }
+    return undefined;
+  }
+
+  /**
+   * Checks the key this connection was opened with against the known_hosts file as it is now, and
+   * those of its jump hosts: what a connection kept open between runs (keeper.ts) goes through before
+   * each run uses it, so a key the user removed or replaced there is refused as a new handshake would.
+   */
+  recheckHostKey(): UnreachableError | undefined {
+    const jump = this.opts.through?.recheckHostKey();
+    if (jump) return new UnreachableError(this.target.name, jump.reason, jump.message);
+    const problem = this.hostKey && this.hostKeyProblem(this.hostKey);
+    return problem ? new UnreachableError(this.target.name, 'hostkey', problem) : undefined;
+  }
+
+  private async connect(): Promise<void> {
+    const { target, opts } = this;
+    let hostKeyProblem: string | undefined;
     const privateKey = target.key === undefined ? undefined : await readPrivateKey(target.name, target.key);
     const authHandler = target.key === undefined ? await this.configuredAuth() : undefined;
     try {
@@ -269,7 +314,7 @@ export class SshConnection implements Connection {
         sock: opts.sock,
         username: target.user,
         privateKey,
-        agent: target.key ? undefined : process.env.SSH_AUTH_SOCK,
+        agent: target.key ? undefined : this.agentSocket(),
         authHandler,
         readyTimeout: opts.connectTimeoutMs,
         keepaliveInterval: opts.keepaliveIntervalMs ?? CONNECTION_DEFAULTS.keepalive * 1000,
@@ -277,22 +322,9 @@ export class SshConnection implements Connection {
         hostVerifier: (key: Buffer) => {
           // Called during the key exchange: the client exists, authentication has not started.
           skipHostKeysProof(this.client());
-          if (checking === 'off') return true;
-          const verdict = knownHosts.verify(target.address, target.port, key, checking === 'accept-new');
-          if (verdict.kind === 'changed') {
-            hostKeyProblem =
-              `the host key of ${hostPattern(target.address, target.port)} changed (now ${fingerprint(key)}); ` +
-              `refusing to connect. If the host was reinstalled, delete line ${verdict.line} of ${knownHostsFile}`;
-            return false;
-          }
-          if (verdict.kind === 'new' && checking === 'yes') {
-            hostKeyProblem =
-              `the host key of ${hostPattern(target.address, target.port)} (${fingerprint(key)}) is not in ` +
-              `${knownHostsFile} and StrictHostKeyChecking is ${target.sources?.['host key checking'] ?? 'yes'}: ` +
-              'add the key there (ssh-keyscan), or set StrictHostKeyChecking accept-new for this host';
-            return false;
-          }
-          return true;
+          hostKeyProblem = this.hostKeyProblem(key);
+          this.hostKey = key;
+          return hostKeyProblem === undefined;
         },
       });
       // node-ssh creates its client synchronously: its socket's connection is seen from here.
@@ -331,9 +363,13 @@ export class SshConnection implements Connection {
         // OpenSSH skips an IdentityFile that is not there (a pattern in `Host *` for other hosts).
       }
     }
-    if (!target.identitiesOnly && process.env.SSH_AUTH_SOCK)
-      methods.push({ type: 'agent', username, agent: process.env.SSH_AUTH_SOCK });
+    const agent = this.agentSocket();
+    if (!target.identitiesOnly && agent) methods.push({ type: 'agent', username, agent });
     return methods;
+  }
+
+  private agentSocket(): string | undefined {
+    return 'agentSocket' in this.opts ? this.opts.agentSocket : process.env.SSH_AUTH_SOCK;
   }
 
   /**
@@ -406,24 +442,38 @@ export class SshConnection implements Connection {
   }
 
   async exec(script: string, opts: ExecOptions = {}): Promise<ExecResult> {
-    if (this.lost) throw this.lost;
-    if (opts.signal?.aborted) throw new AbortedError(this.target.name);
     const withPassword = this.target.become && !!this.opts.becomePassword;
     const command = remoteCommand(this.target.become, withPassword);
-    await this.channels.acquire();
+    const password = withPassword ? this.opts.becomePassword : undefined;
     this.roundTrips++;
     notifyObservers((o) => o.roundTrip?.(this.target.name));
+    return this.execFramed(command, () => frameInput(script, opts.stdin, password), opts);
+  }
+
+  /**
+   * Runs `command` (remoteCommand's) with the standard input `input()` makes, already framed: what the
+   * connection keeper (keeper.ts) runs for its clients, which frame the script and the sudo password
+   * themselves. With `stderr`, the command's standard error goes there as it arrives.
+   */
+  async execFramed(
+    command: string,
+    input: () => Readable,
+    opts: ExecOptions & { stderr?: Writable } = {},
+  ): Promise<ExecResult> {
+    if (this.lost) throw this.lost;
+    if (opts.signal?.aborted) throw new AbortedError(this.target.name);
+    await this.channels.acquire();
     try {
-      return await this.run(command, script, withPassword ? this.opts.becomePassword : undefined, opts);
+      return await this.run(command, input, opts);
     } finally {
       this.channels.release();
     }
   }
 
-  private run(command: string, script: string, password: string | undefined, opts: ExecOptions) {
+  private run(command: string, makeInput: () => Readable, opts: ExecOptions & { stderr?: Writable }) {
     return new Promise<ExecResult>((resolve, reject) => {
       let channel: ExecChannel | undefined;
-      let input: ReturnType<typeof frameInput> | undefined;
+      let input: Readable | undefined;
       let settled = false;
       let timer: NodeJS.Timeout | undefined;
       const onAbort = () => finish(new AbortedError(this.target.name));
@@ -467,7 +517,8 @@ export class SshConnection implements Connection {
           let exit: number | undefined;
           if (opts.stdout) ch.pipe(opts.stdout, { end: false });
           else ch.on('data', (d: Buffer) => stdout.push(d));
-          ch.stderr.on('data', (d: Buffer) => stderr.push(d));
+          if (opts.stderr) ch.stderr.pipe(opts.stderr, { end: false });
+          else ch.stderr.on('data', (d: Buffer) => stderr.push(d));
           ch.on('exit', (code: number | null, signal?: string) => {
             exit = exitCodeOf(code, signal);
           });
@@ -483,7 +534,7 @@ export class SshConnection implements Connection {
             }
             finish({ stdout: stdout.text(), stderr: stderr.text(), code: exit });
           });
-          input = frameInput(script, opts.stdin, password);
+          input = makeInput();
           input.on('error', (e) => finish(e));
           input.pipe(ch);
         });

@@ -26,6 +26,8 @@ export interface ConnectionSettings {
   keepaliveCount?: number;
   /** `--ssh-config`: the OpenSSH client configuration to follow instead of ~/.ssh/config. */
   sshConfig?: string;
+  /** `--persist`: seconds the connection keeper keeps each host's connection after the run. */
+  persist?: number;
 }
 
 /** What a command that reads the inventory, its vars and the secrets is given. */
@@ -74,6 +76,7 @@ export function connectOptionsOf(
     keepaliveIntervalMs: ms(s.keepalive),
     keepaliveCountMax: s.keepaliveCount,
     becomePassword,
+    persistSeconds: s.persist,
   };
 }
 
