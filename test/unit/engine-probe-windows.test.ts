@@ -78,8 +78,9 @@ test('a chain where every task depends on the one before: all changed, linear pr
   for (let i = 0; i < n; i++) t.is(readFileSync(join(dir, `f${i}`), 'utf8'), 'v1');
   // One round trip to probe, one per change (its probes ride along).
   t.is(conn.roundTrips, 1 + n);
-  // Re-probing every remaining task would be n²/2 = 11,250 probes.
-  t.true(conn.probes <= n + RIDE_ALONG * n, `${conn.probes} probes`);
+  // Re-probing every remaining task would be n²/2 = 11,250 probes. The windows cost at most n + RIDE_ALONG
+  // per change; the continuations' re-probes on the host (continuation.ts) as much again, by their budget.
+  t.true(conn.probes <= 2 * (n + RIDE_ALONG * n), `${conn.probes} probes`);
 
   // No change: one round trip, one probe per task.
   const again = new CountingConnection();
@@ -104,8 +105,10 @@ test('a change seen far beyond the ride-along window: the stale probe is refresh
   const res = await run(conn, tasks);
   t.deepEqual(res, { ok: RIDE_ALONG * 5, changed: 2, failed: 0, skipped: 0, applied: true });
   t.is(readFileSync(join(dir, 'dest'), 'utf8'), 'new');
-  // Probe, change (8 ride along), windows of 16 and 32 reach the copy, its change: 5 round trips.
-  t.is(conn.roundTrips, 5);
+  // Probe; the change, whose script probes the rest of the list again on the host (continuation.ts):
+  // the copy's probe moved, so those fresh probes come back and the walk plans from them; the copy's
+  // change: 3 round trips (the windows alone took 5: probe, change, windows of 16 and 32, change).
+  t.is(conn.roundTrips, 3);
   t.true(conn.probes <= 2 * tasks.length + RIDE_ALONG, `${conn.probes} probes`);
 });
 
