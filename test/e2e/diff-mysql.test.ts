@@ -16,8 +16,6 @@
  * - my-user-privs: an existing account's privileges replaced (one revoked, one added, a whole database
  *   taken away; Ansible's default `append_privs: false`);
  * - my-user-absent: an account dropped;
- * - my-user-columns: privileges on some columns of a table (`difcol.t:SELECT (a, b),INSERT (c)`; the
- *   drift revokes one);
  * - my-user-limits: an existing account's resource limits changed (one given limit replaced, one
  *   added; the drift sets another value);
  * - my-user-tls: TLS requirements: X509 for a new account, a certificate's subject and issuer for an
@@ -252,26 +250,6 @@ const twin = useAnsibleTwin(test, 'hydif-my', (): TwinCase[] => [
     probes: account('difgone', 'localhost'),
   },
   {
-    name: 'my-user-columns',
-    setup: sql('CREATE DATABASE difcol; CREATE TABLE difcol.t (a INT, b INT, c INT)'),
-    tasks: [
-      {
-        name: 'my-user-columns: mysqlUser',
-        verdandi: ['mysqlUser', { user: 'difcol', privileges: 'difcol.t:SELECT (a, b),INSERT (c)' }],
-        ansible: {
-          'community.mysql.mysql_user': {
-            name: 'difcol',
-            host: 'localhost',
-            priv: 'difcol.t:SELECT (a, b),INSERT (c)',
-            ...socket,
-          },
-        },
-      },
-    ],
-    drift: sql("REVOKE INSERT (c) ON difcol.t FROM 'difcol'@'localhost'"),
-    probes: account('difcol', 'localhost'),
-  },
-  {
     name: 'my-user-limits',
     setup: sql("CREATE USER 'diflim'@'localhost' WITH MAX_QUERIES_PER_HOUR 5 MAX_UPDATES_PER_HOUR 9"),
     tasks: [
@@ -409,11 +387,6 @@ const CONVERGED: Array<{ name: string; probe: Probe; matches: RegExp }> = [
       /^GRANT PROCESS ON \*\.\* TO `difrw`@`localhost`\nGRANT SELECT, UPDATE ON `difrw`\.\* TO `difrw`@`localhost`$/,
   },
   { name: 'my-user-absent', probe: account('difgone', 'localhost')[0], matches: /^$/ },
-  {
-    name: 'my-user-columns',
-    probe: account('difcol', 'localhost')[1],
-    matches: /^GRANT SELECT \(`a`, `b`\), INSERT \(`c`\) ON `difcol`\.`t` TO `difcol`@`localhost`$/m,
-  },
   {
     name: 'my-user-limits',
     probe: accountLimits('diflim', 'localhost'),
