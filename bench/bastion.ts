@@ -32,7 +32,7 @@ import yaml from 'js-yaml';
 import { words } from '../src/util/shell.js';
 import { type BenchHost, checkReachable, SSH_OPTIONS, sshOk } from './hosts.js';
 import { withTestHosts } from './lifecycle.js';
-import { machineInfo, machineLine } from './machine.js';
+import { machineLine, runMeta } from './machine.js';
 import { loadAverage, median, runTimed, seconds } from './proc.js';
 import { blockMarkers, writeBlock } from './report.js';
 import { inNamespace, prepareBackends, raiseMaxStartups, simulatedHosts } from './simulated.js';
@@ -301,12 +301,7 @@ function render(
 async function main(): Promise<void> {
   const cli = parseCli();
   const started = Date.now();
-  const meta = {
-    command: `npm run bench:bastion${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
-    startedAt: new Date().toISOString(),
-    machine: await machineInfo(),
-    load: [await loadAverage(), 0] as [number, number],
-  };
+  const meta = await runMeta('bench:bastion');
   const backendNames = Array.from({ length: cli.backends }, (_, i) => `hl-bk${i + 1}`);
   const workDir = await mkdtemp(join(tmpdir(), 'verdandi-bastion-'));
   const cells: Cell[] = [];

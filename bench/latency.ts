@@ -41,7 +41,7 @@ import {
   stagingInventory,
 } from './latency-site.js';
 import { withTestHosts } from './lifecycle.js';
-import { machineInfo, machineLine } from './machine.js';
+import { machineLine, runMeta } from './machine.js';
 import { loadAverage, median, runTimed, seconds } from './proc.js';
 import { blockMarkers, writeBlock } from './report.js';
 import { STAGING_ROLES } from './spec.js';
@@ -375,12 +375,7 @@ function render(
 async function main(): Promise<void> {
   const cli = parseCli();
   const started = Date.now();
-  const meta = {
-    command: `npm run bench:latency${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
-    startedAt: new Date().toISOString(),
-    machine: await machineInfo(),
-    load: [await loadAverage(), 0] as [number, number],
-  };
+  const meta = await runMeta('bench:latency');
   const max = cli.counts.at(-1)!;
   const twinNames = Array.from({ length: max }, (_, i) => `hl-lat${i + 1}`);
   const names = [...twinNames, ...(cli.sites ? [STAGING_HOST, SITE_HOST] : [])];

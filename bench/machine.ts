@@ -1,6 +1,6 @@
 /** The facts of the machine a benchmark ran on, for the report. */
 import { cpus, freemem, release, totalmem } from 'node:os';
-import { runTimed } from './proc.js';
+import { loadAverage, runTimed } from './proc.js';
 
 export async function machineInfo(): Promise<Record<string, string>> {
   const version = async (cmd: string, args: string[]) => {
@@ -21,4 +21,15 @@ export async function machineInfo(): Promise<Record<string, string>> {
 /** One line of the machine's facts, as the reports print it. */
 export function machineLine(m: Record<string, string>): string {
   return `${m.nproc} cores (${m.cpu}), ${m.memory}, kernel ${m.kernel}; Node ${m.node}; ${m.ansible}; ${m.openssh}.`;
+}
+
+/** A benchmark run's header: the command that produced it (`npm run <script> -- <args>`), when, where, the load. */
+export async function runMeta(script: string) {
+  const args = process.argv.slice(2);
+  return {
+    command: `npm run ${script}${args.length > 0 ? ` -- ${args.join(' ')}` : ''}`,
+    startedAt: new Date().toISOString(),
+    machine: await machineInfo(),
+    load: [await loadAverage(), 0] as [number, number],
+  };
 }

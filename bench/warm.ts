@@ -24,7 +24,7 @@ import { parseArgs } from 'node:util';
 import { type BenchHost, checkReachable, seedHosts, sshArgs } from './hosts.js';
 import { LatencyProxy } from './latency-proxy.js';
 import { withTestHosts } from './lifecycle.js';
-import { machineInfo, machineLine } from './machine.js';
+import { machineLine, runMeta } from './machine.js';
 import { loadAverage, median, runTimed, seconds } from './proc.js';
 import { blockMarkers, writeBlock } from './report.js';
 import {
@@ -146,12 +146,7 @@ function render(
 async function main(): Promise<void> {
   const cli = parseCli();
   const started = Date.now();
-  const meta = {
-    command: `npm run bench:warm${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
-    startedAt: new Date().toISOString(),
-    machine: await machineInfo(),
-    load: [await loadAverage(), 0] as [number, number],
-  };
+  const meta = await runMeta('bench:warm');
   const workDir = await mkdtemp(join(tmpdir(), 'verdandi-warm-'));
   // The benchmark's own keeper: its socket directory is one of the work directory.
   const runtime = join(workDir, 'run');
