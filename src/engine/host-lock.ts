@@ -170,6 +170,8 @@ export interface LockedScriptOptions {
   /** `--break-lock`: remove whoever's lock before taking it (with `acquire`). */
   breakLock?: boolean;
   dir?: string;
+  /** Where the supervised commands are recorded (remote-process.ts RUN_DIR by default). */
+  runDir?: string;
 }
 
 /**
@@ -191,7 +193,7 @@ export function lockedScript(o: LockedScriptOptions): string {
     );
   }
   parts.push(
-    framed('leftovers', stopLeftoversScript(), o.nonce, noInput),
+    framed('leftovers', stopLeftoversScript(10, o.runDir), o.nonce, noInput),
     framed('opening', o.opening, o.nonce, noInput),
     `if [ "$vd_rc" = ${OPENING_DONE} ]; then`,
     framed('release', releaseLockScript(o.token, dir), o.nonce, noInput),
