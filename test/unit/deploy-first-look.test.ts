@@ -9,7 +9,13 @@ import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { type FirstLookScript, firstLookScript, firstLooks, lookVerdict, type SiteWant } from '../../src/deploy/first-look.js';
+import {
+  type FirstLookScript,
+  firstLookScript,
+  firstLooks,
+  lookVerdict,
+  type SiteWant,
+} from '../../src/deploy/first-look.js';
 import { type SiteInput, siteSchema } from '../../src/deploy/site.js';
 import { sitePaths } from '../../src/deploy/site-base.js';
 import {
@@ -68,7 +74,10 @@ function lockSetup(opening: string, o: { breakLock?: boolean } = {}) {
 
 function holdLock(dir: string): void {
   mkdirSync(dir);
-  writeFileSync(join(dir, 'info'), lockFileContent(newLockInfo('bob@desk', 'deploy prod')).replace(/Token: .*/, 'Token: bobs'));
+  writeFileSync(
+    join(dir, 'info'),
+    lockFileContent(newLockInfo('bob@desk', 'deploy prod')).replace(/Token: .*/, 'Token: bobs'),
+  );
 }
 
 const lockHeld = async (dir: string) => (await runSh(`test -d '${dir}'`)).code === 0;
@@ -148,7 +157,9 @@ async function makeHost(): Promise<Host> {
   const upstream = join(root, 'upstream');
   mkdirSync(upstream);
   const env = '-c user.name=t -c user.email=t@t';
-  await runSh(`cd '${upstream}' && git init -q -b main && git ${env} commit -q --allow-empty -m A && git branch feature && git checkout -q feature && git ${env} commit -q --allow-empty -m B && git checkout -q main`);
+  await runSh(
+    `cd '${upstream}' && git init -q -b main && git ${env} commit -q --allow-empty -m A && git branch feature && git checkout -q feature && git ${env} commit -q --allow-empty -m B && git checkout -q main`,
+  );
   const a = await git(upstream, 'rev-parse', 'main');
   const b = await git(upstream, 'rev-parse', 'feature');
   const site = join(root, 'srv', 'app');
@@ -177,7 +188,10 @@ function want(h: Host, over: Partial<SiteInput> & { ref?: string; pushed?: strin
   return { site, paths: sitePaths(site, join(h.root, 'srv')), ref: ref ?? 'main', pushed };
 }
 
-async function look(h: Host, sites: SiteWant[]): Promise<{ code: number; script: FirstLookScript; stdout: string }> {
+async function look(
+  h: Host,
+  sites: SiteWant[],
+): Promise<{ code: number; script: FirstLookScript; stdout: string }> {
   const script = firstLookScript(sites);
   const res = await runSh(script.script, '', h.bin);
   return { code: res.code, script, stdout: res.stdout };
@@ -221,7 +235,9 @@ test('first look, pull: the host fetches and resolves the ref; the live commit â
   t.deepEqual(verdicts(stdout, script), [{ kind: 'unchanged', commit: h.sha.a }]);
   const changed = await look(h, [want(h, { fetch: 'pull', ref: 'feature' })]);
   t.is(changed.code, 0);
-  t.deepEqual(verdicts(changed.stdout, changed.script), [{ kind: 'deploy', commit: h.sha.b, hostLacks: false }]);
+  t.deepEqual(verdicts(changed.stdout, changed.script), [
+    { kind: 'deploy', commit: h.sha.b, hostLacks: false },
+  ]);
 });
 
 test('first look, pull: a ref the repository lacks, and a fetch that fails, each keep the lock', async (t) => {
@@ -233,7 +249,11 @@ test('first look, pull: a ref the repository lacks, and a fetch that fails, each
   t.is(failed.code, 0);
   const [v] = verdicts(failed.stdout, failed.script);
   t.is(v?.kind, 'fetch-failed');
-  t.regex(v?.kind === 'fetch-failed' ? v.output : '', /no-such-repo/, "the fetch's error, for the failure report");
+  t.regex(
+    v?.kind === 'fetch-failed' ? v.output : '',
+    /no-such-repo/,
+    "the fetch's error, for the failure report",
+  );
 });
 
 test('first look: a site not provisioned keeps the lock; with several sites, any change keeps it', async (t) => {
@@ -241,7 +261,10 @@ test('first look: a site not provisioned keeps the lock; with several sites, any
   const other = want(h, { name: 'other', pushed: h.sha.a });
   const res = await look(h, [want(h, { pushed: h.sha.a }), other]);
   t.is(res.code, 0);
-  t.deepEqual(verdicts(res.stdout, res.script), [{ kind: 'unchanged', commit: h.sha.a }, { kind: 'not-provisioned' }]);
+  t.deepEqual(verdicts(res.stdout, res.script), [
+    { kind: 'unchanged', commit: h.sha.a },
+    { kind: 'not-provisioned' },
+  ]);
   const two = await look(h, [want(h, { pushed: h.sha.a }), want(h, { pushed: h.sha.b })]);
   t.is(two.code, 0);
 });
