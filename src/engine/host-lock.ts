@@ -20,6 +20,13 @@ import type { ProbeResult } from './types.js';
 /** Per-host deploy lock (one deploy, rollback or restore at a time on a host). */
 export const DEPLOY_LOCK_DIR = '/var/lib/verdandi/deploy.lock';
 
+/**
+ * Where the walker's lock scripts (lockedScript) record themselves while they run, to be stopped on
+ * Ctrl-C: not remote-process.ts RUN_DIR, whose groups the lock's holder stops as a dead run's leftovers.
+ * Another run's script taking the lock at the same moment is alive and must be left to its wait.
+ */
+export const LOCK_SCRIPT_DIR = '/run/verdandi/locking';
+
 /** Exit code of the acquire script when another run holds the lock. */
 export const LOCK_HELD = 75;
 

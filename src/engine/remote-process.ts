@@ -101,11 +101,7 @@ export function stopScript(id: string, grace = 10, dir: RunDir = RUN_DIR): strin
   ].join('\n');
 }
 
-/**
- * Stops every recorded group (run only by the holder of the host's lock); prints what it stopped. The
- * group of the script running it is spared: the walker's lock opening (host-lock.ts) runs supervised,
- * and `$$`, its shell's pid, is its group's (setsid).
- */
+/** Stops every recorded group (run only by the holder of the host's lock); prints what it stopped. */
 export function stopLeftoversScript(grace = 10, dir = RUN_DIR): string {
   return [
     STOP_GROUP(grace),
@@ -113,7 +109,6 @@ export function stopLeftoversScript(grace = 10, dir = RUN_DIR): string {
     '  [ -f "$f" ] || continue',
     '  p=$(cat "$f")',
     '  case "$p" in ""|*[!0-9]*) rm -f "$f"; continue ;; esac',
-    '  [ "$p" = "$$" ] && continue',
     '  s="$(dirname "$f")/$(basename "$f" .pid).sh"',
     '  if kill -0 "-$p" 2>/dev/null; then echo "$p $(head -c 120 "$s" 2>/dev/null | tr \'\\n\' \' \')"; vd_stop "$p"; fi',
     '  rm -f "$f" "$s"',
@@ -152,12 +147,13 @@ export async function execStoppable(
   script: string,
   opts: Omit<ExecOptions, 'signal'>,
   signal: AbortSignal | undefined,
+  dir: RunDir = RUN_DIR,
 ): Promise<ExecResult & { stopped: boolean }> {
   if (!signal) return { ...(await conn.exec(script, opts)), stopped: false };
   const id = newProcessId();
-  const release = stopOnAbort(conn, id, signal);
+  const release = stopOnAbort(conn, id, signal, dir);
   try {
-    const res = await conn.exec(supervised(script, id), opts);
+    const res = await conn.exec(supervised(script, id, dir), opts);
     return { ...res, stopped: signal.aborted };
   } finally {
     release();

@@ -34,6 +34,7 @@ import {
   describeHolder,
   LOCK_HEARTBEAT_SECONDS,
   LOCK_HELD,
+  LOCK_SCRIPT_DIR,
   lockedScript,
   lockFileContent,
   newLockInfo,
@@ -549,8 +550,8 @@ class HostLock {
 
   /**
    * Runs lockedScript: taking the lock first when `acquire` gives the lock file's content. It runs
-   * stoppable (Ctrl-C stops it with what it started, a fetch too), beating from the start: the heartbeat
-   * only touches a lock of this token.
+   * stoppable (Ctrl-C stops it with what it started, a fetch too; recorded in LOCK_SCRIPT_DIR), beating
+   * from the start: the heartbeat only touches a lock of this token.
    */
   private static async opened(
     conn: Connection,
@@ -578,6 +579,7 @@ class HostLock {
         script,
         { stdin: acquire?.stdin, timeoutMs: opening.timeoutMs },
         signal,
+        LOCK_SCRIPT_DIR,
       );
     } catch (err) {
       if (err instanceof UnreachableError || err instanceof AbortedError) {

@@ -299,6 +299,18 @@ test('the lock of a dead holder is taken over with a message: its process gone h
     ),
   );
 
+  // With an opening: taken over, then the opening follows in one more script.
+  await new LocalConnection('h').exec(`mkdir -p '${lock.dir}' && cat > '${lock.dir}/info'`, {
+    stdin: lockFileContent(dead),
+  });
+  const opened = await drive(
+    [{ host: host('h') }],
+    { lock: lockOf(lock.dir, { opening: () => ({ script: `echo looked; exit ${OPENING_DONE}` }) }) },
+    async (_t, h) => ({ ok: true, result: h.opened }),
+  );
+  t.deepEqual(opened.runs[0].result, { stdout: 'looked\n', code: OPENING_DONE, released: true });
+  await t.throwsAsync(readFile(join(lock.dir, 'info'), 'utf8'));
+
   // The judgement itself: another machine's holder only by age; a reused pid by its start time.
   const here = { controller: 'ci', processStart: (pid: number) => (pid === 7 ? '100' : undefined) };
   t.is(deadHolder({ controller: 'laptop', pid: 1, idleSeconds: 30 }, here), undefined);
@@ -339,6 +351,40 @@ test.serial(
     t.is(res.interrupted, 'SIGINT');
     await t.throwsAsync(readFile(join(lock.dir, 'info'), 'utf8'));
     t.is(process.listenerCount('SIGINT'), listeners);
+  },
+);
+
+test.serial(
+  'Ctrl-C during a lock opening: the script is stopped with what it started, the lock released, exit 130',
+  async (t) => {
+    const lock = await lockDir();
+    t.teardown(lock.cleanup);
+    const pidFile = join(lock.dir, '..', 'sleep.pid');
+    let opened: unknown = 'not worked';
+    const running = drive(
+      [{ host: host('a') }],
+      {
+        lock: lockOf(lock.dir, {
+          opening: () => ({ script: `sleep 30 & echo $! > '${pidFile}'; wait; exit ${OPENING_DONE}` }),
+        }),
+      },
+      async (_t, h) => {
+        opened = h.opened;
+        return { ok: false, result: null };
+      },
+    );
+    // Ctrl-C once the opening's command runs (the lock is then taken).
+    for (let i = 0; i < 100 && !(await readFile(pidFile, 'utf8').catch(() => '')); i++)
+      await new Promise((r) => setTimeout(r, 50));
+    process.emit('SIGINT', 'SIGINT');
+    const res = await running;
+    t.is(res.exitCode, 130);
+    t.is(opened, undefined, 'the opening did not run to its end');
+    await t.throwsAsync(readFile(join(lock.dir, 'info'), 'utf8'));
+    const pid = (await readFile(pidFile, 'utf8')).trim();
+    // Gone, or a zombie nobody reaped yet (a container's pid 1 may not).
+    const state = await new LocalConnection('a').exec(`awk '{print $3}' /proc/${pid}/stat 2>/dev/null`);
+    t.true(['', 'Z'].includes(state.stdout.trim()), "the opening's command was stopped");
   },
 );
 
