@@ -35,6 +35,7 @@ import {
   LOCK_HEARTBEAT_SECONDS,
   LOCK_HELD,
   LOCK_SCRIPT_DIR,
+  type LockedOutput,
   lockedScript,
   lockFileContent,
   newLockInfo,
@@ -475,11 +476,11 @@ class HostLock {
     const opening = req.opening?.(host);
     let first: ExecResult | undefined;
     if (opening) {
-      const tried = await HostLock.opened(conn, host, info.token, dir, opening, signal, {
+      const tried = await HostLock.opened(conn, host, events, info.token, dir, opening, signal, {
         stdin: lockFileContent(info),
         breakLock: req.breakLock,
       });
-      if (tried.out.broken) HostLock.tellBroken(events, host, tried.out.broken);
+      if (tried.out.broken?.trim()) HostLock.tellBroken(events, host, tried.out.broken);
       if (tried.out.lock?.exitCode === 0) {
         events.emit({ type: 'lock', host, state: 'taken', message: 'lock taken' });
         return tried.taken;
@@ -502,7 +503,7 @@ class HostLock {
       if (res.code === 0) {
         events.emit({ type: 'lock', host, state: 'taken', message: 'lock taken' });
         if (!opening) return { lock: new HostLock(conn, info.token, dir) };
-        return (await HostLock.opened(conn, host, info.token, dir, opening, signal)).taken;
+        return (await HostLock.opened(conn, host, events, info.token, dir, opening, signal)).taken;
       }
       if (res.code !== LOCK_HELD) {
         const message = `cannot take the deploy lock of ${host} (exit ${res.code}): ${res.stderr.trim()}`;
@@ -556,12 +557,13 @@ class HostLock {
   private static async opened(
     conn: Connection,
     host: string,
+    events: RunEvents,
     token: string,
     dir: string,
     opening: LockOpening,
     signal: AbortSignal,
     acquire?: { stdin: string; breakLock: boolean },
-  ): Promise<{ res: ExecResult; out: ReturnType<typeof parseLocked>; taken: Taken }> {
+  ): Promise<{ res: ExecResult; out: LockedOutput; taken: Taken }> {
     const nonce = newNonce();
     const script = lockedScript({
       token,
@@ -588,8 +590,9 @@ class HostLock {
       }
       // A timeout: whatever the script took is let go, and the host fails with the message.
       await lock.release();
-      const message = err instanceof Error ? err.message : String(err);
-      throw new LockFailure(`${host}: the deploy lock's first script failed: ${message}`);
+      const message = `the deploy lock's script on ${host} failed: ${err instanceof Error ? err.message : String(err)}`;
+      events.emit({ type: 'lock', host, state: 'refused', message: `lock FAILED\n    ${message}` });
+      throw new LockFailure(message);
     }
     const out = parseLocked(res.stdout, nonce);
     const opened = out.opening && {
