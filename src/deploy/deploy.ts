@@ -376,7 +376,9 @@ export async function deploy(env: string, o: DeployCliOptions): Promise<number> 
         })),
       );
       looks.set(host, look);
-      return { script: look.script, timeoutMs: FETCH_TIMEOUT_MS };
+      // As long as each fetch it runs may take on its own.
+      const fetches = look.sites.filter((w) => !w.pushed).length;
+      return { script: look.script, timeoutMs: FETCH_TIMEOUT_MS * Math.max(1, fetches) };
     };
     const runs = await s.walker.walk(
       s.targets,
