@@ -199,6 +199,8 @@ test.serial('fetch: pull: the host fetches the repository itself', async (t) => 
   t.not((await hosts.ssh('roll-a', 'test -e /var/lib/verdandi/deploy.lock')).code, 0, 'the lock is free');
   // A new commit on the forge with --if-changed: fetched and deployed, the same lock held throughout.
   sha.pulled = await commitBranch(repoDir, 'main', 'pulled-b', { 'index.html': 'pulled B\n' });
+  // root pushes (git refuses a repository of another owner), then the app user reads it again.
+  await hosts.ssh('roll-a', `chown -R root: ${forge}`);
   await git(
     repoDir,
     '-c',
