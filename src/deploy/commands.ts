@@ -71,12 +71,48 @@ export function resolveOnHost(paths: SitePaths, ref: string): string {
   return hostGit(paths, 'rev-parse', '--verify', '--quiet', `${ref}^{commit}`);
 }
 
+/** The site exists on the host (the sites role made its releases directory and bare repository). */
+export function provisionedTest(paths: SitePaths): string {
+  return sh`[ -d ${paths.releases} ] && [ -d ${paths.repo} ]`;
+}
+
+/** What each release records of itself (checkout writes it, JSON on one line), read back by state.ts. */
+export const RELEASE_RECORD = '.verdandi-release.json';
+
+/**
+ * Succeeds when the site is provisioned and its live release (`current`) runs the commit held by the
+ * shell variable `commitVar`: the release's record names it (`"commit":"<sha>"`, as checkout wrote it).
+ */
+export function liveRunsCommit(paths: SitePaths, commitVar: string): string {
+  const record = `${paths.current}/${RELEASE_RECORD}`;
+  return `${provisionedTest(paths)} && ${sh`[ -L ${paths.current} ]`} && grep -qF "\\"commit\\":\\"$${commitVar}\\"" ${quote(record)}`;
+}
+
+/** Exit code of wantedCommit when the host knows the commit and the live release runs another one. */
+export const COMMIT_NOT_LIVE = 3;
+
+/**
+ * Prints the commit to deploy as the host's repository knows it: `pushed`, the one the controller
+ * resolved (hostHasCommit), or `ref` resolved on the host (resolveOnHost). Exits 0 when the live
+ * release runs it (liveRunsCommit), COMMIT_NOT_LIVE when it runs another or none, 1 when the host lacks
+ * the commit or cannot resolve the ref.
+ */
+export function wantedCommit(paths: SitePaths, ref: string, pushed?: string): string {
+  return [
+    pushed
+      ? `${hostHasCommit(paths, pushed)} || exit 1\nvd_c=${quote(pushed)}`
+      : `vd_c=$(${resolveOnHost(paths, ref)}) || exit 1`,
+    'echo "$vd_c"',
+    `${liveRunsCommit(paths, 'vd_c')} || exit ${COMMIT_NOT_LIVE}`,
+  ].join('\n');
+}
+
 /** Cuts the release out of the bare repository (no .git inside) and records what it is. */
 export function checkout(paths: SitePaths, record: ReleaseRecord): string {
   const dir = releaseDir(paths, record.release);
   const script =
     'set -e; mkdir "$1"; git -C "$2" archive --format=tar "$3" | tar -x -C "$1"; ' +
-    'printf "%s\\n" "$3" > "$1/REVISION"; printf "%s\\n" "$4" > "$1/.verdandi-release.json"';
+    `printf "%s\\n" "$3" > "$1/REVISION"; printf "%s\\n" "$4" > "$1/${RELEASE_RECORD}"`;
   return words(
     'runuser',
     '-u',

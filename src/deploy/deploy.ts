@@ -3,6 +3,8 @@
  * default) and each of its sites:
  *   1. take the host's deploy lock (wait a bounded time for another deploy, then fail naming it);
  *   2. send the commit into the host's bare repository and cut `releases/<time>-<sha>` from it;
+ *      with --if-changed, the lock, each site's state and its commit on the host are one round trip
+ *      (first-look.ts), which also releases the lock when every site already runs its commit;
  *   3-7. run the plan (plan.ts): dependencies, build, checks, migrations under maintenance when some are
  *      pending, start beside the live color, health check, switch nginx and `current`, stop the old
  *      color, prune, record;
@@ -22,6 +24,7 @@ import {
   type HostWalkOptions,
   type HostWork,
   type LockOptions,
+  type Opened,
   Walker,
   type WalkOptions,
 } from '../engine/walker.js';
@@ -37,6 +40,13 @@ import {
   resolveOnHost,
 } from './commands.js';
 import {
+  type FirstLookScript,
+  firstLookScript,
+  firstLooks,
+  lookVerdict,
+  type SiteLook,
+} from './first-look.js';
+import {
   deployerName,
   localMirrorPath,
   makeBundle,
@@ -49,7 +59,7 @@ import { type HookFacts, PostHooks, runPreHook } from './hooks.js';
 import { DeployOutput, seconds } from './output.js';
 import { type DeployPlan, deployPlan, describePlan, removeReleases } from './plan.js';
 import { parseReleaseRecord, type ReleaseRecord, releaseName } from './release.js';
-import { type PlanResult, runPlan, runStep, StepFailure } from './runner.js';
+import { Interrupted, type PlanResult, runPlan, runStep, StepFailure } from './runner.js';
 import { runtimeOf } from './runtimes/index.js';
 import type { Site } from './site.js';
 import { type SitePaths, sitePaths } from './site-base.js';
@@ -232,7 +242,7 @@ export async function closeSession(s: HostSession): Promise<void> {
  */
 export function walkOptions(
   s: HostSession,
-  lock: Pick<LockOptions, 'reason'> | undefined,
+  lock: Pick<LockOptions, 'reason' | 'opening'> | undefined,
   rolling: boolean,
 ): WalkOptions {
   return {
@@ -353,10 +363,33 @@ export async function deploy(env: string, o: DeployCliOptions): Promise<number> 
       await runPreHook(s.events, commits.length ? { ...s.hookFacts, commits } : s.hookFacts, 'pre-deploy');
     const reason = `deploy ${s.ctx.env}${o.branch ? ` --branch ${o.branch}` : ''}`;
     const done = new Map<string, SiteOutcome[]>();
+    // --if-changed: each host's first look rides with its lock (first-look.ts), by host.
+    const looks = new Map<string, FirstLookScript>();
+    const opening = (host: string) => {
+      const t = s.targets.find((x) => x.host.name === host)!;
+      const look = firstLookScript(
+        t.vars.sites.map((site) => ({
+          site,
+          paths: sitePaths(site, t.vars.sites_root),
+          ref: o.branch ?? site.branch,
+          pushed: pushRefs.get(site.name)?.commit,
+        })),
+      );
+      looks.set(host, look);
+      // As long as each fetch it runs may take on its own.
+      const fetches = look.sites.filter((w) => !w.pushed).length;
+      return { script: look.script, timeoutMs: FETCH_TIMEOUT_MS * Math.max(1, fetches) };
+    };
     const runs = await s.walker.walk(
       s.targets,
-      walkOptions(s, o.check ? undefined : { reason }, true),
-      (t, h) => eachSite(t, done, (site) => deploySite(s, h, t, site, o, pushRefs.get(site.name))),
+      walkOptions(s, o.check ? undefined : { reason, opening: o.ifChanged ? opening : undefined }, true),
+      (t, h) => {
+        const look = looks.get(t.host.name);
+        const found = h.opened && look ? firstLooks(h.opened.stdout, look) : undefined;
+        return eachSite(t, done, (site) =>
+          deploySite(s, h, t, site, o, pushRefs.get(site.name), found?.get(site.name)),
+        );
+      },
     );
     await s.notices.settled();
     summarize(s, siteOutcomes(s, runs, done), started);
@@ -516,6 +549,46 @@ interface Fetched {
   hostLacks: boolean;
 }
 
+/** How long a fetch or the sending of commits may take. */
+const FETCH_TIMEOUT_MS = 600_000;
+
+/** Sends the commits the host lacks (`fetch: push`) as a git bundle. */
+async function sendCommits(f: SiteFrame, commit: string): Promise<void> {
+  const { s, conn, signal, host, site, paths } = f;
+  const tips = (
+    await runStep(conn, { title: 'send commits', command: hostRefTips(paths) }, { signal })
+  ).stdout
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
+  const mirror = localMirrorPath(s.ctx.projectDir, site.name);
+  const bundle = await withMirrorLock(mirror, () => makeBundle(mirror, commit, tips));
+  try {
+    await runStep(
+      conn,
+      {
+        title: 'send commits',
+        command: receiveBundle(paths, commit, bundle.bytes),
+        stdin: createReadStream(bundle.file),
+        timeoutMs: FETCH_TIMEOUT_MS,
+      },
+      { signal },
+    );
+  } finally {
+    await bundle.remove();
+  }
+  s.out.step(host, site.name, 'send commits', `ok (${Math.round(bundle.bytes / 1024)} KiB bundle)`);
+}
+
+/** `fetch: pull`: the ref is none of the repository's, as the host fetched it (ends the site). */
+function unknownRef(f: SiteFrame, ref: string): Promise<SiteOutcome> {
+  return siteFailed(
+    f,
+    'fetch',
+    `"${ref}" is no branch, tag or commit of ${f.site.repo} (as fetched by ${f.host})`,
+  );
+}
+
 /**
  * Step 2: `fetch: push` sends the commits the host lacks as a git bundle; `fetch: pull` has the host
  * fetch and resolves the ref there. With --check nothing is sent nor fetched. A ref the host cannot
@@ -527,47 +600,73 @@ async function fetchCommit(
   pushed: ResolvedRef | undefined,
   check: boolean,
 ): Promise<Fetched | SiteOutcome> {
-  const { s, conn, signal, host, site, paths } = f;
+  const { conn, signal, site, paths } = f;
   if (pushed) {
     const commit = pushed.commit;
     const hostLacks = (await conn.exec(hostHasCommit(paths, commit))).code !== 0;
-    if (!check && hostLacks) {
-      const tips = (
-        await runStep(conn, { title: 'send commits', command: hostRefTips(paths) }, { signal })
-      ).stdout
-        .split('\n')
-        .map((l) => l.trim())
-        .filter(Boolean);
-      const mirror = localMirrorPath(s.ctx.projectDir, site.name);
-      const bundle = await withMirrorLock(mirror, () => makeBundle(mirror, commit, tips));
-      try {
-        await runStep(
-          conn,
-          {
-            title: 'send commits',
-            command: receiveBundle(paths, commit, bundle.bytes),
-            stdin: createReadStream(bundle.file),
-            timeoutMs: 600_000,
-          },
-          { signal },
-        );
-      } finally {
-        await bundle.remove();
-      }
-      s.out.step(host, site.name, 'send commits', `ok (${Math.round(bundle.bytes / 1024)} KiB bundle)`);
-    }
+    if (!check && hostLacks) await sendCommits(f, commit);
     return { commit, hostLacks };
   }
   if (!check)
-    await runStep(conn, { title: 'fetch', command: pullFetch(site, paths), timeoutMs: 600_000 }, { signal });
-  const res = await conn.exec(resolveOnHost(paths, ref));
-  if (res.code !== 0)
-    return siteFailed(
-      f,
-      'fetch',
-      `"${ref}" is no branch, tag or commit of ${site.repo} (as fetched by ${host})`,
+    await runStep(
+      conn,
+      { title: 'fetch', command: pullFetch(site, paths), timeoutMs: FETCH_TIMEOUT_MS },
+      { signal },
     );
+  const res = await conn.exec(resolveOnHost(paths, ref));
+  if (res.code !== 0) return unknownRef(f, ref);
   return { commit: res.stdout.trim(), hostLacks: false };
+}
+
+/**
+ * Step 2 from the site's first look (--if-changed, first-look.ts): the fetch (pull) already ran on the
+ * host, a failure of it is the `fetch` step's as runStep reports it; the commits the host lacks (push)
+ * are sent now.
+ */
+async function fetchAfterLook(
+  f: SiteFrame,
+  ref: string,
+  v: ReturnType<typeof lookVerdict>,
+): Promise<Fetched | SiteOutcome> {
+  if (v.kind === 'fetch-failed') {
+    const command = pullFetch(f.site, f.paths);
+    if (f.signal.aborted) throw new Interrupted('fetch', command, f.signal);
+    throw new StepFailure('fetch', command, v.code, v.output);
+  }
+  if (v.kind === 'unknown-ref') return unknownRef(f, ref);
+  if (v.kind !== 'deploy') throw new Error(`the first look's verdict "${v.kind}" leads to no fetch`);
+  if (v.hostLacks) await sendCommits(f, v.commit);
+  return { commit: v.commit, hostLacks: v.hostLacks };
+}
+
+/** --if-changed: the live release runs the commit (said; the site's outcome). */
+function unchangedSite(f: SiteFrame, state: SiteState, commit: string): Promise<SiteOutcome> {
+  f.base.commit = commit;
+  f.s.out.step(
+    f.host,
+    f.site.name,
+    'unchanged',
+    `${state.current} already runs ${commit.slice(0, 7)}: nothing to do`,
+  );
+  return f.finish({ status: 'unchanged', release: state.current });
+}
+
+/**
+ * The live release runs `commit` (its record names it): --if-changed's test for a site deployed
+ * without a first look (--check, or a look cut short). The first look asks the host the same
+ * (commands.ts liveRunsCommit).
+ */
+function runsCommit(state: SiteState, commit: string): boolean {
+  return !!state.current && parseReleaseRecord(state.record ?? '')?.commit === commit;
+}
+
+/**
+ * A site about to change its host: the first look's script must not have released the lock (it does
+ * only when every site of the host is unchanged, so this never fails but through a bug).
+ */
+function mustHoldLock(opened: Opened | undefined): void {
+  if (opened?.released)
+    throw new Error('the first look released the deploy lock, yet a site of the host is to change');
 }
 
 /** Steps 3-7 as a plan: the new release's record and what ships it. */
@@ -663,7 +762,10 @@ async function deployFailed(
   );
 }
 
-/** One site of a host: state, fetch, plan, then --check's description or the plan run. */
+/**
+ * One site of a host: state, fetch, plan, then --check's description or the plan run. With the site's
+ * first look (--if-changed), its state and commit come from there.
+ */
 function deploySite(
   s: HostSession,
   work: HostWork,
@@ -671,32 +773,30 @@ function deploySite(
   site: Site,
   o: DeployCliOptions,
   pushed: ResolvedRef | undefined,
+  look: SiteLook | undefined,
 ): Promise<SiteOutcome> {
   const ref = o.branch ?? site.branch;
   return inSiteFrame(s, work, t, site, 'deploy', ref, async (f) => {
-    const state = await readSiteState(f);
+    const state = look?.state ?? (await readSiteState(f));
     if (!state.provisioned)
       return siteFailed(
         f,
         'state',
         `site ${site.name} is not provisioned on ${f.host} (no ${f.paths.releases}): run \`verdandi provision ${s.ctx.env}\` with the sites role first`,
       );
+    const verdict = look && lookVerdict(look, { site, paths: f.paths, ref, pushed: pushed?.commit });
+    if (verdict?.kind === 'unchanged') return unchangedSite(f, state, verdict.commit);
+    mustHoldLock(work.opened);
     if (!o.check) await removeHalfMade(s, f.conn, f, state, f.signal);
 
-    const fetched = await fetchCommit(f, ref, pushed, !!o.check);
+    const fetched = verdict
+      ? await fetchAfterLook(f, ref, verdict)
+      : await fetchCommit(f, ref, pushed, !!o.check);
     if ('status' in fetched) return fetched;
     f.base.commit = fetched.commit;
 
-    const live = parseReleaseRecord(state.record ?? '');
-    if (o.ifChanged && live?.commit === fetched.commit && state.current) {
-      s.out.step(
-        f.host,
-        site.name,
-        'unchanged',
-        `${state.current} already runs ${fetched.commit.slice(0, 7)}: nothing to do`,
-      );
-      return f.finish({ status: 'unchanged', release: state.current });
-    }
+    if (o.ifChanged && !look && runsCommit(state, fetched.commit))
+      return unchangedSite(f, state, fetched.commit);
 
     const plan = planRelease(f, state, ref, fetched.commit);
     f.base.release = plan.release;

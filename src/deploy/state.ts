@@ -3,7 +3,7 @@
  * runtime adds its lines: the release each color runs), parsed into a `SiteState`.
  */
 import { raw, sh } from '../util/shell.js';
-import { DEPLOYED_MARK } from './commands.js';
+import { DEPLOYED_MARK, provisionedTest, RELEASE_RECORD } from './commands.js';
 import { runtimeOf } from './runtimes/index.js';
 import type { Site } from './site.js';
 import { COLORS, type Color, type SitePaths } from './site-base.js';
@@ -14,14 +14,14 @@ import { COLORS, type Color, type SitePaths } from './site-base.js';
  */
 export function stateScript(site: Site, paths: SitePaths): string {
   const lines = [
-    sh`if [ -d ${paths.releases} ] && [ -d ${paths.repo} ]; then echo provisioned=yes; else echo provisioned=no; fi`,
+    `if ${provisionedTest(paths)}; then echo provisioned=yes; else echo provisioned=no; fi`,
     sh`if [ -L ${paths.current} ]; then echo "current=$(basename "$(readlink ${paths.current})")"; fi`,
     sh`if [ -f ${paths.upstream} ]; then echo "upstream_port=$(sed -n 's/.*server 127\\.0\\.0\\.1:\\([0-9]*\\).*/\\1/p' ${paths.upstream} | head -n 1)"; fi`,
     sh`if [ -e ${paths.maintenanceFlag} ]; then echo maintenance=on; else echo maintenance=off; fi`,
     // A maintenance switched on by hand: since when and by whom (maintenance.ts writes them).
     sh`sed -n 's/^\\(since\\|by\\|by-hand\\)=/maintenance_&/p' ${paths.maintenanceFlag} 2>/dev/null`,
     sh`if [ -d ${paths.releases} ]; then for r in ${paths.releases}/*; do [ -d "$r" ] && echo "release=$(basename "$r")"; [ -e "$r/${raw(DEPLOYED_MARK)}" ] && echo "deployed=$(basename "$r")"; done; fi`,
-    sh`if [ -f ${paths.current}/.verdandi-release.json ]; then printf 'record=%s\n' "$(tr -d '\n' < ${paths.current}/.verdandi-release.json)"; fi`,
+    sh`if [ -f ${`${paths.current}/${RELEASE_RECORD}`} ]; then printf 'record=%s\n' "$(tr -d '\n' < ${`${paths.current}/${RELEASE_RECORD}`})"; fi`,
   ];
   lines.push(...runtimeOf(site).stateLines(site, paths));
   // Only reads: its exit code means nothing (a missing container makes the last test fail).

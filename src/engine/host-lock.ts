@@ -13,9 +13,19 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { processStart } from '../util/process.js';
 import { quote } from '../util/shell.js';
+import { framed, framedSections } from './probe-batch.js';
+import { stopLeftoversScript } from './remote-process.js';
+import type { ProbeResult } from './types.js';
 
 /** Per-host deploy lock (one deploy, rollback or restore at a time on a host). */
 export const DEPLOY_LOCK_DIR = '/var/lib/verdandi/deploy.lock';
+
+/**
+ * Where the walker's lock scripts (lockedScript) record themselves while they run, to be stopped on
+ * Ctrl-C: not remote-process.ts RUN_DIR, whose groups the lock's holder stops as a dead run's leftovers.
+ * Another run's script taking the lock at the same moment is alive and must be left to its wait.
+ */
+export const LOCK_SCRIPT_DIR = '/run/verdandi/locking';
 
 /** Exit code of the acquire script when another run holds the lock. */
 export const LOCK_HELD = 75;
@@ -147,6 +157,82 @@ export function releaseLockScript(token: string, dir = DEPLOY_LOCK_DIR): string 
 export function refreshLockScript(token: string, dir = DEPLOY_LOCK_DIR): string {
   const d = quote(dir);
   return `if grep -qxF ${quote(`Token: ${token}`)} ${d}/info 2>/dev/null; then touch ${d}/info; fi`;
+}
+
+/**
+ * Exit code of a lock opening (lockedScript) whose work needs the lock no more: the script releases it
+ * before it ends. A code no script ends with by itself (0 is any script's that simply ran to its end).
+ */
+export const OPENING_DONE = 99;
+
+export interface LockedScriptOptions {
+  /** The run's token (its lock file's `Token:`): the release is only ever of this lock. */
+  token: string;
+  /** The frames' markers' nonce (probe-batch.ts). */
+  nonce: string;
+  /** The work run holding the lock. */
+  opening: string;
+  /** Take the lock first (its file's content on stdin); false once an earlier exec took it. */
+  acquire: boolean;
+  /** `--break-lock`: remove whoever's lock before taking it (with `acquire`). */
+  breakLock?: boolean;
+  dir?: string;
+  /** Where the supervised commands are recorded (remote-process.ts RUN_DIR by default). */
+  runDir?: string;
+}
+
+/**
+ * A holder's first round trip as ONE script, each part in a frame: (breaks the lock,) takes it
+ * (acquireLockScript, reading the lock file's content on stdin; when the lock is held the script ends
+ * there, with its exit code and the holder's file), stops what a dead run left running
+ * (stopLeftoversScript), runs `opening` holding the lock, and when the opening exits OPENING_DONE
+ * releases the lock (releaseLockScript) before it ends. parseLocked reads it back.
+ */
+export function lockedScript(o: LockedScriptOptions): string {
+  const dir = o.dir ?? DEPLOY_LOCK_DIR;
+  const noInput = '</dev/null';
+  const parts: string[] = [];
+  if (o.acquire) {
+    if (o.breakLock) parts.push(framed('break', breakLockScript(dir), o.nonce, noInput));
+    parts.push(
+      framed('lock', acquireLockScript(dir), o.nonce, ''),
+      'if [ "$vd_rc" != 0 ]; then exit "$vd_rc"; fi',
+    );
+  }
+  parts.push(
+    framed('leftovers', stopLeftoversScript(10, o.runDir), o.nonce, noInput),
+    framed('opening', o.opening, o.nonce, noInput),
+    `if [ "$vd_rc" = ${OPENING_DONE} ]; then`,
+    framed('release', releaseLockScript(o.token, dir), o.nonce, noInput),
+    'fi',
+    'exit 0',
+  );
+  return parts.join('\n');
+}
+
+/** What lockedScript printed; a part is absent when the script did not run it, or was cut short in it. */
+export interface LockedOutput {
+  /** The lock file `--break-lock` removed (empty when there was none). */
+  broken?: string;
+  /** The acquire script's output (the holder's file when held) and exit code (0: taken, LOCK_HELD). */
+  lock?: ProbeResult;
+  /** What stopLeftoversScript stopped. */
+  leftovers?: string;
+  /** The opening's output and exit code. */
+  opening?: ProbeResult;
+  /** The script released the lock after the opening. */
+  released: boolean;
+}
+
+export function parseLocked(stdout: string, nonce: string): LockedOutput {
+  const parts = framedSections(stdout, nonce);
+  return {
+    broken: parts.get('break')?.stdout,
+    lock: parts.get('lock'),
+    leftovers: parts.get('leftovers')?.stdout,
+    opening: parts.get('opening'),
+    released: parts.get('release')?.exitCode === 0,
+  };
 }
 
 /** `--break-lock`: removes whoever's lock, printing what it was. */

@@ -49,12 +49,20 @@ export function newNonce(): string {
   return randomBytes(6).toString('hex');
 }
 
-/** `probe` framed by markers; its stdin is /dev/null and its stderr is dropped. */
-function framed(id: string, probe: string, nonce: string): string {
+/** How a probe runs in its frame: no stdin, its stderr dropped. */
+const PROBE_IO = '</dev/null 2>/dev/null';
+
+/**
+ * `script` framed by markers (framedSections reads them back), in a subshell with the redirections
+ * `io` (a probe's by default); after the frame, `$vd_rc` holds the subshell's exit code, for a script
+ * that goes on according to it (deploy's --if-changed look, the walker's lock opening).
+ */
+export function framed(id: string, script: string, nonce: string, io = PROBE_IO): string {
   return (
     `printf '%s\\n' '@@vd-${nonce}-begin-${id}'\n` +
-    `( ${probe}\n) </dev/null 2>/dev/null\n` +
-    `printf '\\n%s %s\\n' '@@vd-${nonce}-end-${id}' "$?"`
+    `( ${script}\n) ${io}\n` +
+    'vd_rc=$?\n' +
+    `printf '\\n%s %s\\n' '@@vd-${nonce}-end-${id}' "$vd_rc"`
   );
 }
 
@@ -87,7 +95,7 @@ export function buildProbeBatch(probes: BatchProbe[], nonce = newNonce()): Probe
 }
 
 /** Each framed section of `output`, by id. An id whose end marker is missing is left out. */
-function framedSections(output: string, nonce: string): Map<string, ProbeResult> {
+export function framedSections(output: string, nonce: string): Map<string, ProbeResult> {
   const results = new Map<string, ProbeResult>();
   const begin = `@@vd-${nonce}-begin-`;
   const end = `@@vd-${nonce}-end-`;

@@ -147,12 +147,13 @@ export async function execStoppable(
   script: string,
   opts: Omit<ExecOptions, 'signal'>,
   signal: AbortSignal | undefined,
+  dir: RunDir = RUN_DIR,
 ): Promise<ExecResult & { stopped: boolean }> {
   if (!signal) return { ...(await conn.exec(script, opts)), stopped: false };
   const id = newProcessId();
-  const release = stopOnAbort(conn, id, signal);
+  const release = stopOnAbort(conn, id, signal, dir);
   try {
-    const res = await conn.exec(supervised(script, id), opts);
+    const res = await conn.exec(supervised(script, id, dir), opts);
     return { ...res, stopped: signal.aborted };
   } finally {
     release();

@@ -20,7 +20,7 @@
  *     unreachable 3 > failed 2 > 0; 130 / 143 when interrupted).
  * It never ends the process: the command line does, with the code it returns.
  */
-import { AbortedError, type Connection, UnreachableError } from '../connection/types.js';
+import { AbortedError, type Connection, type ExecResult, UnreachableError } from '../connection/types.js';
 import type { InventoryHost } from '../inventory/types.js';
 import { runExitCode, UserError } from '../util/errors.js';
 import { ConnectionPool } from './connection-pool.js';
@@ -34,14 +34,19 @@ import {
   describeHolder,
   LOCK_HEARTBEAT_SECONDS,
   LOCK_HELD,
+  LOCK_SCRIPT_DIR,
+  type LockedOutput,
+  lockedScript,
   lockFileContent,
   newLockInfo,
+  parseLocked,
   parseLockFile,
   refreshLockScript,
   releaseLockScript,
 } from './host-lock.js';
 import { RunStop, type SignalSource, type StopSignal } from './interrupt.js';
-import { stopLeftoversScript } from './remote-process.js';
+import { newNonce } from './probe-batch.js';
+import { execStoppable, stopLeftoversScript } from './remote-process.js';
 import { InterruptedError } from './run.js';
 
 export const DEFAULT_LOCK_WAIT_SECONDS = 120;
@@ -94,6 +99,27 @@ export interface LockOptions {
   /** Remove another run's lock first (it is said). */
   breakLock: boolean;
   dir?: string;
+  /**
+   * The host's first work, sent in the same script as the lock's first try (host-lock.ts
+   * lockedScript: one round trip where the lock, the leftovers and a first look would take one each):
+   * it runs once the lock is taken; when it exits OPENING_DONE the script releases the lock before it
+   * ends. What it printed reaches the work as `HostWork.opened`.
+   */
+  opening?: (host: string) => LockOpening | undefined;
+}
+
+export interface LockOpening {
+  script: string;
+  /** Fail the exec after this long (a fetch the opening runs). */
+  timeoutMs?: number;
+}
+
+/** What the lock's opening printed, for the work. */
+export interface Opened {
+  stdout: string;
+  code: number;
+  /** The script released the lock after the opening: the work must change nothing on the host. */
+  released: boolean;
 }
 
 export interface WalkerOptions {
@@ -132,6 +158,8 @@ export interface HostWork {
   /** Requested on Ctrl-C / SIGTERM: no new step starts. */
   stop: RunStop;
   events: RunEvents;
+  /** What the lock's opening printed (LockOptions.opening); absent when it did not run to its end. */
+  opened?: Opened;
 }
 
 export interface WorkResult<R> {
@@ -308,11 +336,14 @@ export class Walker {
     }
     events.emit({ type: 'host-connected', host });
     let lock: HostLock | undefined;
+    let opened: Opened | undefined;
     let run: HostRun<R>;
     try {
       if (opts.lock) {
-        lock = await HostLock.take(conn, host, opts.lock, events, signal);
-        const left = (await conn.exec(stopLeftoversScript())).stdout.trim();
+        const taken = await HostLock.take(conn, host, opts.lock, events, signal);
+        lock = taken.lock;
+        opened = taken.opened;
+        const left = (taken.leftovers ?? (await conn.exec(stopLeftoversScript())).stdout).trim();
         if (left)
           events.emit({
             type: 'message',
@@ -321,7 +352,7 @@ export class Walker {
             text: `${host}  stopped what an interrupted run left running:\n    ${left.split('\n').join('\n    ')}`,
           });
       }
-      const { ok, result } = await work(t, { conn, signal, stop: this.stop, events });
+      const { ok, result } = await work(t, { conn, signal, stop: this.stop, events, opened });
       if (!ok && signal.aborted) {
         events.emit({ type: 'host-interrupted', host, detail: 'interrupted' });
         run = { host, status: 'interrupted', message: 'interrupted', result };
@@ -404,6 +435,15 @@ export class Walker {
   }
 }
 
+/** What taking the lock gave: the lock (none when the opening's script released it), the rest. */
+interface Taken {
+  lock?: HostLock;
+  /** What the opening printed, when it ran to its end. */
+  opened?: Opened;
+  /** What the leftovers' stop printed, when the lock's script ran it. */
+  leftovers?: string;
+}
+
 /** A held deploy lock: refreshed every minute, released once (even after a lost connection, quietly). */
 class HostLock {
   private readonly timer: NodeJS.Timeout;
@@ -418,35 +458,52 @@ class HostLock {
     this.timer.unref();
   }
 
+  /**
+   * Takes the lock: breaks it first with `breakLock`, waits while another run holds it, takes over the
+   * lock of a dead holder. With an opening, the first try is lockedScript's one round trip (the break,
+   * the lock, the leftovers, the opening, the release when the opening is done); after a wait, the
+   * leftovers and the opening follow the lock in one more.
+   */
   static async take(
     conn: Connection,
     host: string,
     req: LockOptions,
     events: RunEvents,
     signal: AbortSignal,
-  ): Promise<HostLock> {
+  ): Promise<Taken> {
     const dir = req.dir ?? DEPLOY_LOCK_DIR;
-    if (req.breakLock) {
-      const res = await conn.exec(breakLockScript(dir));
-      if (res.stdout.trim()) {
-        const holder = describeHolder(res.stdout);
-        events.emit({
-          type: 'lock',
-          host,
-          state: 'broken',
-          holder,
-          message: `broke the deploy lock held by ${holder}`,
-        });
-      }
-    }
     const info = newLockInfo(req.by, req.reason);
+    const opening = req.opening?.(host);
+    let first: ExecResult | undefined;
+    if (opening) {
+      const tried = await HostLock.opened(conn, host, events, info.token, dir, opening, signal, {
+        stdin: lockFileContent(info),
+        breakLock: req.breakLock,
+      });
+      if (tried.out.broken?.trim()) HostLock.tellBroken(events, host, tried.out.broken);
+      if (tried.out.lock?.exitCode === 0) {
+        events.emit({ type: 'lock', host, state: 'taken', message: 'lock taken' });
+        return tried.taken;
+      }
+      tried.taken.lock?.stopBeating();
+      // Cut short before it said whether it took the lock (Ctrl-C): a lock it may have taken goes.
+      if (!tried.out.lock) await conn.exec(releaseLockScript(info.token, dir)).catch(() => undefined);
+      first = tried.out.lock
+        ? { stdout: tried.out.lock.stdout, stderr: tried.res.stderr, code: tried.out.lock.exitCode }
+        : tried.res;
+    } else if (req.breakLock) {
+      const res = await conn.exec(breakLockScript(dir));
+      if (res.stdout.trim()) HostLock.tellBroken(events, host, res.stdout);
+    }
     const deadline = Date.now() + req.waitSeconds * 1000;
     let told = false;
     for (;;) {
-      const res = await conn.exec(acquireLockScript(dir), { stdin: lockFileContent(info) });
+      const res = first ?? (await conn.exec(acquireLockScript(dir), { stdin: lockFileContent(info) }));
+      first = undefined;
       if (res.code === 0) {
         events.emit({ type: 'lock', host, state: 'taken', message: 'lock taken' });
-        return new HostLock(conn, info.token, dir);
+        if (!opening) return { lock: new HostLock(conn, info.token, dir) };
+        return (await HostLock.opened(conn, host, events, info.token, dir, opening, signal)).taken;
       }
       if (res.code !== LOCK_HELD) {
         const message = `cannot take the deploy lock of ${host} (exit ${res.code}): ${res.stderr.trim()}`;
@@ -492,8 +549,78 @@ class HostLock {
     }
   }
 
-  async release(): Promise<void> {
+  /**
+   * Runs lockedScript: taking the lock first when `acquire` gives the lock file's content. It runs
+   * stoppable (Ctrl-C stops it with what it started, a fetch too; recorded in LOCK_SCRIPT_DIR), beating
+   * from the start: the heartbeat only touches a lock of this token.
+   */
+  private static async opened(
+    conn: Connection,
+    host: string,
+    events: RunEvents,
+    token: string,
+    dir: string,
+    opening: LockOpening,
+    signal: AbortSignal,
+    acquire?: { stdin: string; breakLock: boolean },
+  ): Promise<{ res: ExecResult; out: LockedOutput; taken: Taken }> {
+    const nonce = newNonce();
+    const script = lockedScript({
+      token,
+      nonce,
+      dir,
+      opening: opening.script,
+      acquire: !!acquire,
+      breakLock: acquire?.breakLock,
+    });
+    const lock = new HostLock(conn, token, dir);
+    let res: ExecResult;
+    try {
+      res = await execStoppable(
+        conn,
+        script,
+        { stdin: acquire?.stdin, timeoutMs: opening.timeoutMs },
+        signal,
+        LOCK_SCRIPT_DIR,
+      );
+    } catch (err) {
+      if (err instanceof UnreachableError || err instanceof AbortedError) {
+        lock.stopBeating();
+        throw err;
+      }
+      // A timeout: whatever the script took is let go, and the host fails with the message.
+      await lock.release();
+      const message = `the deploy lock's script on ${host} failed: ${err instanceof Error ? err.message : String(err)}`;
+      events.emit({ type: 'lock', host, state: 'refused', message: `lock FAILED\n    ${message}` });
+      throw new LockFailure(message);
+    }
+    const out = parseLocked(res.stdout, nonce);
+    const opened = out.opening && {
+      stdout: out.opening.stdout,
+      code: out.opening.exitCode,
+      released: out.released,
+    };
+    if (out.released) lock.stopBeating();
+    return { res, out, taken: { lock: out.released ? undefined : lock, opened, leftovers: out.leftovers } };
+  }
+
+  private static tellBroken(events: RunEvents, host: string, file: string): void {
+    const holder = describeHolder(file);
+    events.emit({
+      type: 'lock',
+      host,
+      state: 'broken',
+      holder,
+      message: `broke the deploy lock held by ${holder}`,
+    });
+  }
+
+  private stopBeating(): void {
     clearInterval(this.timer);
+  }
+
+  async release(): Promise<void> {
+    this.stopBeating();
     try {
       await this.conn.exec(releaseLockScript(this.token, this.dir));
     } catch {

@@ -45,6 +45,8 @@ async def app(scope, receive, send):
 const deploy = (...args: string[]) => runCli(['deploy', inventory, ...args], { timeoutMs: 10 * 60_000 });
 const ssh = (cmd: string) => hosts.ssh('deploy-py', cmd);
 const releases = async () => (await ssh('ls /srv/sample/releases')).stdout.split('\n').filter(Boolean);
+const liveTarget = async () => (await ssh('readlink /srv/sample/current')).stdout.trim();
+const lockFree = async () => (await ssh('test -e /var/lib/verdandi/deploy.lock')).code !== 0;
 const commitServed = async () => (await httpGet(`${base}/commit`)).body.trim();
 
 const ready = onFirstUse(async (log) => {
@@ -90,8 +92,9 @@ test.serial('deploy branch A: the site answers with A, after migrations under ma
 
 test.serial('deploy B while a client requests continuously: zero failed requests', async (t) => {
   await ready(t);
+  // --if-changed of a commit the host does not run: a real deploy, the same as without it.
   const { res, load: result } = await deployUnderLoad(`${base}/commit`, () =>
-    deploy('--branch', 'feature-b'),
+    deploy('--branch', 'feature-b', '--if-changed'),
   );
   t.is(res.code, 0, res.stdout + res.stderr);
   t.log(`${result.requests} requests during the deploy, ${result.failures.length} failed`);
@@ -110,21 +113,36 @@ test.serial('deploy B while a client requests continuously: zero failed requests
   t.true(current.endsWith(sha.b.slice(0, 7)));
 });
 
-test.serial('--if-changed on the same commit, and --check, change nothing', async (t) => {
-  await ready(t);
-  const before = await releases();
-  const res = await deploy('--branch', 'feature-b', '--if-changed');
-  t.is(res.code, 0, res.stdout + res.stderr);
-  t.regex(res.stdout, /UNCHANGED/);
-  t.deepEqual(await releases(), before);
-  // --check shows the plan and changes nothing either.
-  const check = await deploy('--branch', 'main', '--check');
-  t.is(check.code, 0, check.stdout + check.stderr);
-  t.regex(check.stdout, new RegExp(`would deploy +main \\(${sha.a.slice(0, 7)}\\)`));
-  t.regex(check.stdout, /switch +nginx → (blue|green)/);
-  t.deepEqual(await releases(), before);
-  t.is(await commitServed(), sha.b);
-});
+test.serial(
+  '--if-changed on the same commit: one round trip, the lock let go; it and --check change nothing',
+  async (t) => {
+    await ready(t);
+    const before = await releases();
+    const live = await liveTarget();
+    const res = await deploy('--branch', 'feature-b', '--if-changed', '--json');
+    t.is(res.code, 0, res.stdout + res.stderr);
+    const doc = JSON.parse(res.stdout);
+    // The lock, the leftovers' stop, the state, the commit check and the lock's release: one script.
+    t.is(doc.hosts['deploy-py'].roundTrips, 1);
+    t.like(doc.outcomes[0], { host: 'deploy-py', site: 'sample', status: 'unchanged', commit: sha.b });
+    t.deepEqual(await releases(), before);
+    t.is(await liveTarget(), live, 'the live release is untouched');
+    t.true(await lockFree(), 'the script released the lock');
+    // So a deploy right after proceeds at once (--lock-wait 0 fails on a held lock), and says so.
+    const again = await deploy('--branch', 'feature-b', '--if-changed', '--lock-wait', '0');
+    t.is(again.code, 0, again.stdout + again.stderr);
+    t.regex(again.stdout, new RegExp(`UNCHANGED +deploy-py {2}sample ${live.replace('releases/', '')}`));
+    t.regex(again.stdout, new RegExp(`already runs ${sha.b.slice(0, 7)}: nothing to do`));
+    t.deepEqual(await releases(), before);
+    // --check shows the plan and changes nothing either.
+    const check = await deploy('--branch', 'main', '--check');
+    t.is(check.code, 0, check.stdout + check.stderr);
+    t.regex(check.stdout, new RegExp(`would deploy +main \\(${sha.a.slice(0, 7)}\\)`));
+    t.regex(check.stdout, /switch +nginx → (blue|green)/);
+    t.deepEqual(await releases(), before);
+    t.is(await commitServed(), sha.b);
+  },
+);
 
 test.serial(
   'a branch whose health check fails: exit 2, B still serves, the failed release is gone',

@@ -21,6 +21,8 @@ let workDir = '';
 
 const served = async (name: string) =>
   (await httpGet(`http://${hosts.get(name).address}/REVISION`)).body.trim();
+const liveTarget = async (name: string, site: string) =>
+  (await hosts.ssh(name, `readlink /srv/${site}/current`)).stdout.trim();
 const releaseCount = async (name: string) =>
   (await hosts.ssh(name, 'ls /srv/web/releases')).stdout.split('\n').filter(Boolean).length;
 
@@ -103,6 +105,17 @@ test.serial('two hosts are deployed one after the other', async (t) => {
   t.true(lastA < firstB, res.stdout);
   t.is(await served('roll-a'), sha.a);
   t.is(await served('roll-b'), sha.a);
+  // --if-changed of the commit both run: one round trip per host, the live releases untouched.
+  const live = await Promise.all(HOSTS.map((h) => liveTarget(h, 'web')));
+  const again = await runCli(['deploy', inventory, '--branch', 'main', '--if-changed', '--json']);
+  t.is(again.code, 0, again.stdout + again.stderr);
+  const doc = JSON.parse(again.stdout);
+  for (const h of HOSTS) t.is(doc.hosts[h].roundTrips, 1, h);
+  t.deepEqual(
+    doc.outcomes.map((o: { status: string }) => o.status),
+    ['unchanged', 'unchanged'],
+  );
+  t.deepEqual(await Promise.all(HOSTS.map((h) => liveTarget(h, 'web'))), live);
 });
 
 test.serial('a failing first host stops the second, which keeps its release', async (t) => {
@@ -174,6 +187,37 @@ test.serial('fetch: pull: the host fetches the repository itself', async (t) => 
   t.notRegex(res.stdout, /send commits/);
   const served = await hosts.ssh('roll-a', "curl -s -H 'Host: pulled.local' http://127.0.0.1/REVISION");
   t.is(served.stdout.trim(), sha.a);
+  // --if-changed of the commit it runs: the host fetches, resolves and compares in the lock's one
+  // round trip, which also lets the lock go.
+  const live = await liveTarget('roll-a', 'pulled');
+  const unchanged = await runCli(['deploy', inv, '--branch', 'main', '--if-changed', '--json']);
+  t.is(unchanged.code, 0, unchanged.stdout + unchanged.stderr);
+  const doc = JSON.parse(unchanged.stdout);
+  t.is(doc.hosts['roll-a'].roundTrips, 1);
+  t.like(doc.outcomes[0], { site: 'pulled', status: 'unchanged', commit: sha.a });
+  t.is(await liveTarget('roll-a', 'pulled'), live);
+  t.not((await hosts.ssh('roll-a', 'test -e /var/lib/verdandi/deploy.lock')).code, 0, 'the lock is free');
+  // A new commit on the forge with --if-changed: fetched and deployed, the same lock held throughout.
+  sha.pulled = await commitBranch(repoDir, 'main', 'pulled-b', { 'index.html': 'pulled B\n' });
+  // root pushes (git refuses a repository of another owner), then the app user reads it again.
+  await hosts.ssh('roll-a', `chown -R root: ${forge}`);
+  await git(
+    repoDir,
+    '-c',
+    `core.sshCommand=ssh -i ${a.key} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=error`,
+    'push',
+    '-q',
+    `root@${a.address}:${forge}`,
+    'pulled-b',
+  );
+  await hosts.ssh('roll-a', `chown -R pulled: ${forge}`);
+  const changed = await runCli(['deploy', inv, '--branch', 'pulled-b', '--if-changed'], {
+    timeoutMs: 10 * 60_000,
+  });
+  t.is(changed.code, 0, changed.stdout + changed.stderr);
+  t.regex(changed.stdout, /DEPLOYED +roll-a {2}pulled/);
+  const now = await hosts.ssh('roll-a', "curl -s -H 'Host: pulled.local' http://127.0.0.1/REVISION");
+  t.is(now.stdout.trim(), sha.pulled);
   const missing = await runCli(['deploy', inv, '--branch', 'no-such-branch'], { timeoutMs: 10 * 60_000 });
   t.is(missing.code, 2);
   t.regex(

@@ -12,7 +12,13 @@ import { LocalConnection } from '../../src/connection/local.js';
 import { type Connection, UnreachableError } from '../../src/connection/types.js';
 import { ConnectionPool } from '../../src/engine/connection-pool.js';
 import { type RunEvent, RunEvents } from '../../src/engine/events.js';
-import { deadHolder, LOCK_STALE_SECONDS, lockFileContent, newLockInfo } from '../../src/engine/host-lock.js';
+import {
+  deadHolder,
+  LOCK_STALE_SECONDS,
+  lockFileContent,
+  newLockInfo,
+  OPENING_DONE,
+} from '../../src/engine/host-lock.js';
 import {
   exitCodeOf,
   type HostWork,
@@ -207,6 +213,74 @@ test('the lock is taken, released, and waited for; a live holder on this machine
   );
 });
 
+test('a lock opening rides with the lock: one round trip, and OPENING_DONE lets the lock go in it', async (t) => {
+  const lock = await lockDir();
+  t.teardown(lock.cleanup);
+  const conn = new LocalConnection('h');
+  const opening = (script: string) => () => ({ script });
+  // Done: the work gets what the opening printed; the lock is already free; one exec in all.
+  const done = await drive(
+    [{ host: host('h') }],
+    {
+      lock: lockOf(lock.dir, { opening: opening(`echo looked; exit ${OPENING_DONE}`) }),
+      open: async () => conn,
+    },
+    async (_t, h) => ({
+      ok: true,
+      result: { opened: h.opened, held: await readFile(join(lock.dir, 'info'), 'utf8').catch(() => '') },
+    }),
+  );
+  t.is(done.exitCode, 0);
+  t.deepEqual(done.runs[0].result?.opened, { stdout: 'looked\n', code: OPENING_DONE, released: true });
+  t.is(done.runs[0].result?.held, '', 'the lock was free while the work ran');
+  t.is(conn.roundTrips, 1);
+
+  // Not done: the work runs holding the lock the script took; the walker releases it after.
+  const more = new LocalConnection('h');
+  const kept = await drive(
+    [{ host: host('h') }],
+    { lock: lockOf(lock.dir, { opening: opening('echo changed') }), open: async () => more },
+    async (_t, h) => ({
+      ok: true,
+      result: { opened: h.opened, held: await readFile(join(lock.dir, 'info'), 'utf8') },
+    }),
+  );
+  t.deepEqual(kept.runs[0].result?.opened, { stdout: 'changed\n', code: 0, released: false });
+  t.regex(kept.runs[0].result?.held ?? '', new RegExp(`^Pid: ${process.pid}$`, 'm'));
+  await t.throwsAsync(readFile(join(lock.dir, 'info'), 'utf8'));
+  t.is(more.roundTrips, 2, 'the script, then the release');
+});
+
+test('a lock opening behind a held lock: refused naming the holder, the opening never runs', async (t) => {
+  const lock = await lockDir();
+  t.teardown(lock.cleanup);
+  const marker = join(lock.dir, '..', 'opened');
+  const held = new LocalConnection('h');
+  await drive(
+    [{ host: host('h') }],
+    { lock: lockOf(lock.dir, { by: 'alice@laptop' }), open: async () => held },
+    async () => {
+      const blocked = await drive(
+        [{ host: host('h') }],
+        {
+          lock: lockOf(lock.dir, { opening: () => ({ script: `touch '${marker}'; exit ${OPENING_DONE}` }) }),
+        },
+        async () => ({ ok: true, result: '' }),
+      );
+      t.is(blocked.runs[0].status, 'failed');
+      t.is(blocked.runs[0].step, 'lock');
+      t.regex(blocked.runs[0].message ?? '', /another deploy holds the lock of h: alice@laptop since/);
+      await t.throwsAsync(readFile(marker, 'utf8'));
+      t.regex(
+        await readFile(join(lock.dir, 'info'), 'utf8'),
+        /^Locked by: alice@laptop$/m,
+        'the holder keeps it',
+      );
+      return { ok: true, result: '' };
+    },
+  );
+});
+
 test('the lock of a dead holder is taken over with a message: its process gone here, or not refreshed for too long', async (t) => {
   const lock = await lockDir();
   t.teardown(lock.cleanup);
@@ -224,6 +298,18 @@ test('the lock of a dead holder is taken over with a message: its process gone h
       /taking over the deploy lock held by bob@here .*: its process 99999999 on .* is gone/.test(l),
     ),
   );
+
+  // With an opening: taken over, then the opening follows in one more script.
+  await new LocalConnection('h').exec(`mkdir -p '${lock.dir}' && cat > '${lock.dir}/info'`, {
+    stdin: lockFileContent(dead),
+  });
+  const opened = await drive(
+    [{ host: host('h') }],
+    { lock: lockOf(lock.dir, { opening: () => ({ script: `echo looked; exit ${OPENING_DONE}` }) }) },
+    async (_t, h) => ({ ok: true, result: h.opened }),
+  );
+  t.deepEqual(opened.runs[0].result, { stdout: 'looked\n', code: OPENING_DONE, released: true });
+  await t.throwsAsync(readFile(join(lock.dir, 'info'), 'utf8'));
 
   // The judgement itself: another machine's holder only by age; a reused pid by its start time.
   const here = { controller: 'ci', processStart: (pid: number) => (pid === 7 ? '100' : undefined) };
@@ -265,6 +351,40 @@ test.serial(
     t.is(res.interrupted, 'SIGINT');
     await t.throwsAsync(readFile(join(lock.dir, 'info'), 'utf8'));
     t.is(process.listenerCount('SIGINT'), listeners);
+  },
+);
+
+test.serial(
+  'Ctrl-C during a lock opening: the script is stopped with what it started, the lock released, exit 130',
+  async (t) => {
+    const lock = await lockDir();
+    t.teardown(lock.cleanup);
+    const pidFile = join(lock.dir, '..', 'sleep.pid');
+    let opened: unknown = 'not worked';
+    const running = drive(
+      [{ host: host('a') }],
+      {
+        lock: lockOf(lock.dir, {
+          opening: () => ({ script: `sleep 30 & echo $! > '${pidFile}'; wait; exit ${OPENING_DONE}` }),
+        }),
+      },
+      async (_t, h) => {
+        opened = h.opened;
+        return { ok: false, result: null };
+      },
+    );
+    // Ctrl-C once the opening's command runs (the lock is then taken).
+    for (let i = 0; i < 100 && !(await readFile(pidFile, 'utf8').catch(() => '')); i++)
+      await new Promise((r) => setTimeout(r, 50));
+    process.emit('SIGINT', 'SIGINT');
+    const res = await running;
+    t.is(res.exitCode, 130);
+    t.is(opened, undefined, 'the opening did not run to its end');
+    await t.throwsAsync(readFile(join(lock.dir, 'info'), 'utf8'));
+    const pid = (await readFile(pidFile, 'utf8')).trim();
+    // Gone, or a zombie nobody reaped yet (a container's pid 1 may not).
+    const state = await new LocalConnection('a').exec(`awk '{print $3}' /proc/${pid}/stat 2>/dev/null`);
+    t.true(['', 'Z'].includes(state.stdout.trim()), "the opening's command was stopped");
   },
 );
 
