@@ -14,11 +14,17 @@
 //   loaders (tsx), or are only loaded by some commands.
 // - Every module of the bundle sits in dist/bundle/ itself; `VERDANDI_BUNDLED` tells the engine so
 //   (src/engine/loader.ts finds its index and its resolve hook there).
+// - zod's locales (64 languages, a third of zod's code) are `z.locales` of the public API, yet a run
+//   only ever uses English (zod's default, kept in the bundle). The others live in
+//   `dist/bundle/zod-locales.cjs`, loaded (synchronously, by require) the first time a role calls one:
+//   a run no longer reads and compiles ~370 KB it never uses (issue 25).
 // - `dist/bundle/help.txt`: what the built CLI prints for `verdandi --help`, printed by commander from
 //   the real command definitions here, once, so that a user's `verdandi --help` need not load them
 //   (src/cli/main.ts).
 import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
@@ -27,6 +33,32 @@ const manifest = JSON.parse(readFileSync(new URL('package.json', root), 'utf8'))
 const BUNDLED = new Set(['commander', 'handlebars', 'js-yaml', 'zod']);
 const external = Object.keys(manifest.dependencies).filter((name) => !BUNDLED.has(name));
 const outdir = new URL('dist/bundle/', root);
+
+// zod's locales folder (its index re-exports each language: `export { default as fr } from "./fr.js";`).
+const zodLocalesDir = dirname(createRequire(new URL('package.json', root)).resolve('zod/v4/locales'));
+const zodLocalesIndex = join(zodLocalesDir, 'index.js');
+const LOCALES_FILE = 'zod-locales.cjs';
+
+/**
+ * What zod's modules get for their `../locales/index.js`: English itself (zod's default), and for
+ * every other language a function of the same name that loads LOCALES_FILE on its first call and
+ * calls the real one there. Locale functions only build message strings (zod's util helpers, which
+ * that file carries), so a copy of them outside the main bundle behaves the same.
+ */
+function localesStub() {
+  const names = [...readFileSync(zodLocalesIndex, 'utf8').matchAll(/default as (\w+) }/g)].map((m) => m[1]);
+  const lines = [
+    `import en from ${JSON.stringify(`${zodLocalesDir}/en.js`)};`,
+    "import { createRequire } from 'node:module';",
+    'const requireBeside = createRequire(import.meta.url);',
+    'let locales;',
+    `const load = () => (locales ??= requireBeside('./${LOCALES_FILE}'));`,
+    'export { en };',
+  ];
+  for (const name of names.filter((n) => n !== 'en'))
+    lines.push(`export function ${name}(...args) { return load().${name}(...args); }`);
+  return lines.join('\n');
+}
 
 // Chunk names change with their contents: no chunk of an earlier build stays behind.
 rmSync(outdir, { recursive: true, force: true });
@@ -56,6 +88,20 @@ await build({
   logLevel: 'warning',
   plugins: [
     {
+      name: 'zod-locales-apart',
+      setup(b) {
+        b.onResolve({ filter: /\/locales\/index\.js$/ }, (args) =>
+          args.resolveDir.startsWith(dirname(zodLocalesDir))
+            ? { path: zodLocalesIndex, namespace: 'zod-locales' }
+            : undefined,
+        );
+        b.onLoad({ filter: /.*/, namespace: 'zod-locales' }, () => ({
+          contents: localesStub(),
+          resolveDir: zodLocalesDir,
+        }));
+      },
+    },
+    {
       // Handlebars loads the source-map library only to emit source maps of compiled templates, which
       // the engine never asks for (no `srcName`); without it Handlebars builds the same code itself.
       name: 'no-template-source-maps',
@@ -65,6 +111,18 @@ await build({
       },
     },
   ],
+});
+
+// Every zod locale, for the stubs above: one CommonJS file, so that a stub can load it synchronously.
+await build({
+  absWorkingDir: fileURLToPath(root),
+  entryPoints: [zodLocalesIndex],
+  outfile: fileURLToPath(new URL(LOCALES_FILE, outdir)),
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20',
+  logLevel: 'warning',
 });
 
 // Run with its output on a pipe, the CLI wraps the help to 80 columns (the width main.ts serves it at),
