@@ -11,11 +11,17 @@
  * of two builds on the same machine at the same time. --inventory names converged hosts (the first is
  * used); the run is `verdandi run <inventory> bench/work.ts --json`, as `npm run bench` runs it.
  *
+ * Each build has a compile cache of its own (VERDANDI_TS_CACHE): the cache keeps one bundle per
+ * playbook, made for one engine build, so two builds sharing one cache would each rebuild the playbook
+ * (esbuild) on every run, and the series would time that instead of a run that starts warm.
+ *
  * Every round runs each contestant once, in the same order, so that whatever else the machine does
  * weighs on all of them alike. Reported: the median wall time and the mean and median CPU time (user +
  * system, GNU time, of the process and the children it waited for). CPU time is the steadier figure on
  * a shared machine; GNU time counts it in steps of 10 ms, so the mean of many runs is the finer one.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { hostsFromInventory } from './hosts.js';
@@ -49,6 +55,8 @@ function cli(root: string) {
   return join(root, 'bin', 'verdandi.js');
 }
 
+/** The compile caches made for the runs, removed at the end. */
+const caches: string[] = [];
 const builds: Array<[label: string, root: string]> = [['this build', repoRoot]];
 if (values.baseline) builds.push(['baseline', values.baseline]);
 
@@ -70,12 +78,15 @@ if (values.inventory) {
   const [host] = await hostsFromInventory(inventory);
   for (const [label, root] of builds) {
     const name = `no-change run, 1 host (${label})`;
+    const cache = mkdtempSync(join(tmpdir(), 'verdandi-startup-cache-'));
+    caches.push(cache);
+    const env = { ...process.env, VERDANDI_TS_CACHE: cache };
     contestants.push({
       name,
       run: async () => {
         const args = [cli(root), 'run', inventory, verdandiPlaybook, '--json', '--host-key-checking', 'off'];
         args.push('--var', `bench_message=${DEFAULT_MESSAGE}`, '--limit', host.name);
-        const res = ok(name, await runTimed(process.execPath, args, { cwd: repoRoot, cpu: true }));
+        const res = ok(name, await runTimed(process.execPath, args, { cwd: repoRoot, env, cpu: true }));
         const changed = (JSON.parse(res.stdout) as { hosts: Record<string, { changed: number }> }).hosts[
           host.name
         ]?.changed;
@@ -103,6 +114,7 @@ for (let round = 0; round < runs; round++) {
   process.stderr.write(`[startup] round ${round + 1}/${runs}\n`);
 }
 const loadAfter = await loadAverage();
+for (const cache of caches) rmSync(cache, { recursive: true, force: true });
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const base = results.get('node -e 0') ?? [];
