@@ -12,6 +12,8 @@
 // - Pure-JavaScript dependencies the CLI loads on every run are bundled; the others stay external:
 //   those that read files beside their own code (WebAssembly, native binaries), register their own
 //   loaders (tsx), or are only loaded by some commands.
+//   Of Handlebars only its runtime is bundled (src/util/handlebars.ts): templates are precompiled into
+//   the compile cache, and its compiler is required from node_modules for a template not seen yet.
 // - Every module of the bundle sits in dist/bundle/ itself; `VERDANDI_BUNDLED` tells the engine so
 //   (src/engine/loader.ts finds its index and its resolve hook there).
 // - zod's locales (64 languages, a third of zod's code) are `z.locales` of the public API, yet a run
@@ -101,15 +103,6 @@ await build({
           contents: localesStub(),
           resolveDir: zodLocalesDir,
         }));
-      },
-    },
-    {
-      // Handlebars loads the source-map library only to emit source maps of compiled templates, which
-      // the engine never asks for (no `srcName`); without it Handlebars builds the same code itself.
-      name: 'no-template-source-maps',
-      setup(b) {
-        b.onResolve({ filter: /^source-map$/ }, () => ({ path: 'source-map', namespace: 'empty' }));
-        b.onLoad({ filter: /.*/, namespace: 'empty' }, () => ({ contents: 'module.exports = {};' }));
       },
     },
   ],
