@@ -6,10 +6,12 @@
  *   npm run bench:startup -- --runs 31 --baseline <dir>     ... and another checkout's verdandi --help
  *   npm run bench:startup -- --inventory inv.yml --runs 15  ... and a no-change run of the twin play
  *                                                            (bench/work.ts) against raw-check.sh
+ *   npm run bench:startup -- --inventory inv.yml --hosts 10 ... the same on the first 10 hosts at once
  *
  * --baseline names the root of another built checkout of Verdandi (its bin/verdandi.js is run): an A/B
  * of two builds on the same machine at the same time. --inventory names converged hosts (the first is
- * used); the run is `verdandi run <inventory> bench/work.ts --json`, as `npm run bench` runs it.
+ * used, or the first --hosts of them); the run is `verdandi run <inventory> bench/work.ts --json`, as
+ * `npm run bench` runs it, and raw-check.sh runs over one ssh per host, all at once.
  *
  * Each build has a compile cache of its own (VERDANDI_TS_CACHE): the cache keeps one bundle per
  * playbook, made for one engine build, so two builds sharing one cache would each rebuild the playbook
@@ -39,11 +41,15 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '21' },
     baseline: { type: 'string' },
     inventory: { type: 'string' },
+    hosts: { type: 'string', default: '1' },
   },
 });
 const runs = Number(values.runs);
 if (!Number.isInteger(runs) || runs < 1)
   throw new Error(`--runs must be a positive whole number, got ${values.runs}`);
+const hostCount = Number(values.hosts);
+if (!Number.isInteger(hostCount) || hostCount < 1)
+  throw new Error(`--hosts must be a positive whole number, got ${values.hosts}`);
 
 /** Fails the benchmark when a contestant did not do what it is timed for. */
 function ok(name: string, res: Finished): Finished {
@@ -75,9 +81,11 @@ for (const [label, root] of builds) {
 
 if (values.inventory) {
   const inventory = values.inventory;
-  const [host] = await hostsFromInventory(inventory);
+  const hosts = (await hostsFromInventory(inventory)).slice(0, hostCount);
+  if (hosts.length < hostCount) throw new Error(`${inventory} has ${hosts.length} hosts, not ${hostCount}`);
+  const onHosts = `${hostCount} host${hostCount === 1 ? '' : 's'}`;
   for (const [label, root] of builds) {
-    const name = `no-change run, 1 host (${label})`;
+    const name = `no-change run, ${onHosts} (${label})`;
     const cache = mkdtempSync(join(tmpdir(), 'verdandi-startup-cache-'));
     caches.push(cache);
     const env = { ...process.env, VERDANDI_TS_CACHE: cache };
@@ -85,20 +93,21 @@ if (values.inventory) {
       name,
       run: async () => {
         const args = [cli(root), 'run', inventory, verdandiPlaybook, '--json', '--host-key-checking', 'off'];
-        args.push('--var', `bench_message=${DEFAULT_MESSAGE}`, '--limit', host.name);
+        args.push('--var', `bench_message=${DEFAULT_MESSAGE}`, '--limit', hosts.map((h) => h.name).join(','));
         const res = ok(name, await runTimed(process.execPath, args, { cwd: repoRoot, env, cpu: true }));
-        const changed = (JSON.parse(res.stdout) as { hosts: Record<string, { changed: number }> }).hosts[
-          host.name
-        ]?.changed;
-        if (changed !== 0) throw new Error(`${name}: ${changed} changes: the host is not converged`);
+        const report = JSON.parse(res.stdout) as { hosts: Record<string, { changed: number }> };
+        for (const host of hosts) {
+          const changed = report.hosts[host.name]?.changed;
+          if (changed !== 0) throw new Error(`${name}: ${changed} changes on ${host.name}: not converged`);
+        }
         return res;
       },
     });
   }
   contestants.push({
-    name: 'raw ssh (raw-check.sh), 1 host',
+    name: `raw ssh (raw-check.sh), ${onHosts}`,
     run: async () => {
-      const res = await runRaw([host], DEFAULT_MESSAGE);
+      const res = await runRaw(hosts, DEFAULT_MESSAGE);
       if (res.code !== 0) throw new Error(`raw-check.sh failed: ${res.output}`);
       return { code: 0, stdout: '', stderr: '', ms: res.ms, cpuMs: res.cpuMs };
     },
