@@ -6,16 +6,24 @@
  *   npm run bench:startup -- --runs 31 --baseline <dir>     ... and another checkout's verdandi --help
  *   npm run bench:startup -- --inventory inv.yml --runs 15  ... and a no-change run of the twin play
  *                                                            (bench/work.ts) against raw-check.sh
+ *   npm run bench:startup -- --inventory inv.yml --hosts 10 ... the same on the first 10 hosts at once
  *
  * --baseline names the root of another built checkout of Verdandi (its bin/verdandi.js is run): an A/B
  * of two builds on the same machine at the same time. --inventory names converged hosts (the first is
- * used); the run is `verdandi run <inventory> bench/work.ts --json`, as `npm run bench` runs it.
+ * used, or the first --hosts of them); the run is `verdandi run <inventory> bench/work.ts --json`, as
+ * `npm run bench` runs it, and raw-check.sh runs over one ssh per host, all at once.
+ *
+ * Each build has a compile cache of its own (VERDANDI_TS_CACHE): the cache keeps one bundle per
+ * playbook, made for one engine build, so two builds sharing one cache would each rebuild the playbook
+ * (esbuild) on every run, and the series would time that instead of a run that starts warm.
  *
  * Every round runs each contestant once, in the same order, so that whatever else the machine does
  * weighs on all of them alike. Reported: the median wall time and the mean and median CPU time (user +
  * system, GNU time, of the process and the children it waited for). CPU time is the steadier figure on
  * a shared machine; GNU time counts it in steps of 10 ms, so the mean of many runs is the finer one.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { hostsFromInventory } from './hosts.js';
@@ -33,11 +41,15 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '21' },
     baseline: { type: 'string' },
     inventory: { type: 'string' },
+    hosts: { type: 'string', default: '1' },
   },
 });
 const runs = Number(values.runs);
 if (!Number.isInteger(runs) || runs < 1)
   throw new Error(`--runs must be a positive whole number, got ${values.runs}`);
+const hostCount = Number(values.hosts);
+if (!Number.isInteger(hostCount) || hostCount < 1)
+  throw new Error(`--hosts must be a positive whole number, got ${values.hosts}`);
 
 /** Fails the benchmark when a contestant did not do what it is timed for. */
 function ok(name: string, res: Finished): Finished {
@@ -49,6 +61,8 @@ function cli(root: string) {
   return join(root, 'bin', 'verdandi.js');
 }
 
+/** The compile caches made for the runs, removed at the end. */
+const caches: string[] = [];
 const builds: Array<[label: string, root: string]> = [['this build', repoRoot]];
 if (values.baseline) builds.push(['baseline', values.baseline]);
 
@@ -67,27 +81,33 @@ for (const [label, root] of builds) {
 
 if (values.inventory) {
   const inventory = values.inventory;
-  const [host] = await hostsFromInventory(inventory);
+  const hosts = (await hostsFromInventory(inventory)).slice(0, hostCount);
+  if (hosts.length < hostCount) throw new Error(`${inventory} has ${hosts.length} hosts, not ${hostCount}`);
+  const onHosts = `${hostCount} host${hostCount === 1 ? '' : 's'}`;
   for (const [label, root] of builds) {
-    const name = `no-change run, 1 host (${label})`;
+    const name = `no-change run, ${onHosts} (${label})`;
+    const cache = mkdtempSync(join(tmpdir(), 'verdandi-startup-cache-'));
+    caches.push(cache);
+    const env = { ...process.env, VERDANDI_TS_CACHE: cache };
     contestants.push({
       name,
       run: async () => {
         const args = [cli(root), 'run', inventory, verdandiPlaybook, '--json', '--host-key-checking', 'off'];
-        args.push('--var', `bench_message=${DEFAULT_MESSAGE}`, '--limit', host.name);
-        const res = ok(name, await runTimed(process.execPath, args, { cwd: repoRoot, cpu: true }));
-        const changed = (JSON.parse(res.stdout) as { hosts: Record<string, { changed: number }> }).hosts[
-          host.name
-        ]?.changed;
-        if (changed !== 0) throw new Error(`${name}: ${changed} changes: the host is not converged`);
+        args.push('--var', `bench_message=${DEFAULT_MESSAGE}`, '--limit', hosts.map((h) => h.name).join(','));
+        const res = ok(name, await runTimed(process.execPath, args, { cwd: repoRoot, env, cpu: true }));
+        const report = JSON.parse(res.stdout) as { hosts: Record<string, { changed: number }> };
+        for (const host of hosts) {
+          const changed = report.hosts[host.name]?.changed;
+          if (changed !== 0) throw new Error(`${name}: ${changed} changes on ${host.name}: not converged`);
+        }
         return res;
       },
     });
   }
   contestants.push({
-    name: 'raw ssh (raw-check.sh), 1 host',
+    name: `raw ssh (raw-check.sh), ${onHosts}`,
     run: async () => {
-      const res = await runRaw([host], DEFAULT_MESSAGE);
+      const res = await runRaw(hosts, DEFAULT_MESSAGE);
       if (res.code !== 0) throw new Error(`raw-check.sh failed: ${res.output}`);
       return { code: 0, stdout: '', stderr: '', ms: res.ms, cpuMs: res.cpuMs };
     },
@@ -103,6 +123,7 @@ for (let round = 0; round < runs; round++) {
   process.stderr.write(`[startup] round ${round + 1}/${runs}\n`);
 }
 const loadAfter = await loadAverage();
+for (const cache of caches) rmSync(cache, { recursive: true, force: true });
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const base = results.get('node -e 0') ?? [];

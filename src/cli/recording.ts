@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import { UnreachableError } from '../connection/types.js';
 import { listenToRuns } from '../engine/events.js';
 import { InventoryError } from '../inventory/types.js';
+import { entryProgram } from '../util/entry-program.js';
 import { UserError } from '../util/errors.js';
 import { redact } from '../util/redact.js';
 import { exitWhenFlushed } from '../util/stdio.js';
@@ -115,19 +116,17 @@ function recordSignals(
 }
 
 /**
- * `verdandi history import` as a process of its own that outlives this one: the run's end does not
- * wait for the store (see history/spool.ts). Its problems are reported by the next run.
+ * The import of the spool (`verdandi history import --quiet`) as a process of its own that outlives
+ * this one: the run's end does not wait for the store (see history/spool.ts). Its problems are
+ * reported by the next run. It is history/import-main.ts, an entry of its own: it loads the store, not
+ * the command line.
  */
 function importInBackground(projectDir: string): void {
   try {
     const child = spawn(
       process.execPath,
-      [...process.execArgv, process.argv[1], 'history', 'import', '--quiet'],
-      {
-        cwd: projectDir,
-        detached: true,
-        stdio: 'ignore',
-      },
+      entryProgram(import.meta.url, 'history-import.js', '../history/import-main'),
+      { cwd: projectDir, detached: true, stdio: 'ignore' },
     );
     child.on('error', () => {});
     child.unref();

@@ -18,7 +18,7 @@ import { existsSync } from 'node:fs';
 import { connect as connectUnix, type Socket } from 'node:net';
 import { resolve } from 'node:path';
 import { Transform } from 'node:stream';
-import { fileURLToPath } from 'node:url';
+import { entryProgram } from '../util/entry-program.js';
 import { notifyObservers } from '../util/run-events.js';
 import { OutputCollector } from './bounded-output.js';
 import { openEndpoint } from './jump-hosts.js';
@@ -48,18 +48,6 @@ import {
 
 /** How long a run waits for the keeper it started to serve its socket. */
 const KEEPER_START_MS = 10_000;
-
-/** Defined by the bundler (scripts/bundle.js): every module of the engine sits in dist/bundle/. */
-declare const VERDANDI_BUNDLED: boolean | undefined;
-
-/** The keeper's program: the bundle's `keeper.js`, or keeper-main beside this module (tests: tsx). */
-function keeperProgram(): string[] {
-  if (typeof VERDANDI_BUNDLED !== 'undefined' && VERDANDI_BUNDLED)
-    return [fileURLToPath(new URL('./keeper.js', import.meta.url))];
-  const source = import.meta.url.endsWith('.ts');
-  const main = fileURLToPath(new URL(`./keeper-main.${source ? 'ts' : 'js'}`, import.meta.url));
-  return source ? ['--import', 'tsx', main] : [main];
-}
 
 /** The keeper's socket of this process's user, once checked (and the keeper started when needed). */
 let ready: Promise<string> | undefined;
@@ -97,14 +85,18 @@ function answers(path: string): Promise<boolean> {
 
 function startKeeper(dir: string, idleSeconds: number): Promise<void> {
   return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [...keeperProgram(), dir, String(idleSeconds)], {
-      detached: true,
-      cwd: '/',
-      // Not the run's environment: it may hold secrets ($VERDANDI_VAULT_PASSWORD, $VERDANDI_PGP_KEY)
-      // the keeper has no use for. Each run tells it its ssh-agent with the route.
-      env: keeperEnvironment(),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [...entryProgram(import.meta.url, 'keeper.js', './keeper-main'), dir, String(idleSeconds)],
+      {
+        detached: true,
+        cwd: '/',
+        // Not the run's environment: it may hold secrets ($VERDANDI_VAULT_PASSWORD, $VERDANDI_PGP_KEY)
+        // the keeper has no use for. Each run tells it its ssh-agent with the route.
+        env: keeperEnvironment(),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let said = '';
     let stderr = '';
     const timer = setTimeout(() => finish(new Error('it did not answer within 10 s')), KEEPER_START_MS);

@@ -12,9 +12,9 @@
  */
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { cacheDir } from '../util/cache-dir.js';
 import { UserError } from '../util/errors.js';
 
 interface Manifest {
@@ -24,13 +24,6 @@ interface Manifest {
 }
 
 const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
-
-export function cacheDir(): string {
-  const base =
-    process.env.VERDANDI_TS_CACHE ??
-    join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'verdandi', 'ts');
-  return resolve(base);
-}
 
 /** Identifies the engine build: a rebuilt engine invalidates every bundle. */
 async function engineId(engineIndexUrl: string): Promise<string> {

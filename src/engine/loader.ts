@@ -6,6 +6,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { register as registerHook } from 'node:module';
 import { basename, dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { cacheOff } from '../util/cache-dir.js';
 import { UserError } from '../util/errors.js';
 import { packageRoot } from '../util/user-code.js';
 import type { Playbook, Role } from './types.js';
@@ -45,7 +46,7 @@ async function ensureTypeScriptLoader(): Promise<void> {
 export async function importTypeScript(file: string): Promise<Record<string, unknown>> {
   // The compiled CLI loads roles and playbooks from cached bundles (see compile-cache.ts); running from
   // the TypeScript sources (the tests), tsx is already there.
-  if (!runningFromSource && process.env.VERDANDI_TS_CACHE !== 'off') {
+  if (!runningFromSource && !cacheOff()) {
     const { importBundled } = await import('./compile-cache.js');
     // The public API every role imports, loaded before source maps are on: Node then does not search
     // the engine's own code for a map it does not have.
