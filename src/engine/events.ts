@@ -9,7 +9,7 @@
  * Every text in an event is redacted when it is emitted: a consumer can show or keep it as it is.
  */
 import { redact } from '../util/redact.js';
-import { type DeployLogEntry, observeRoundTrips } from '../util/run-events.js';
+import { type DeployLogEntry, observeRuns } from '../util/run-events.js';
 import type { StopSignal } from './interrupt.js';
 
 export type TaskStatus = 'ok' | 'changed' | 'failed' | 'skipped';
@@ -137,7 +137,12 @@ export class RunEvents {
   private readonly stopCounting: () => void;
 
   constructor() {
-    this.stopCounting = observeRoundTrips((host) => this.sent.set(host, (this.sent.get(host) ?? 0) + 1));
+    this.stopCounting = observeRuns({
+      roundTrip: (host) => this.sent.set(host, (this.sent.get(host) ?? 0) + 1),
+      // Said in the output, so a run that ends with every host reached still shows a struggling server.
+      handshakeRetry: (host, message) =>
+        this.emit({ type: 'message', level: 'warn', host, text: `${host}  ${message}` }),
+    });
   }
 
   /** Adds a consumer of this run's events (terminal, --json, webhooks); `close`: at the run's end. */

@@ -13,6 +13,7 @@ import test from 'ava';
 import ssh2 from 'ssh2';
 import { SshConnection } from '../../src/connection/ssh.js';
 import { UnreachableError } from '../../src/connection/types.js';
+import { observeRuns } from '../../src/util/run-events.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vd-handshake-'));
 const hostKey = ssh2.utils.generateKeyPairSync('ed25519');
@@ -43,11 +44,19 @@ async function sshServer(): Promise<{ server: Server; port: number }> {
   return { server, port: (server.address() as { port: number }).port };
 }
 
-/** A TCP front: connection n (from 1) is silent when `silent(n)`, else piped to `port`. */
-async function front(port: number, silent: (n: number) => boolean) {
+/**
+ * A TCP front: connection n (from 1) is silent when `silent(n)`, else piped to `port`. With `starveMs`,
+ * accepting a connection blocks the whole process that long, as a controller starved of CPU would be
+ * just after its socket connected (the client's own connect event then waits behind it).
+ */
+async function front(port: number, silent: (n: number) => boolean, starveMs = 0) {
   let connections = 0;
   const sockets: Socket[] = [];
   const server: Server = createServer((socket) => {
+    const until = Date.now() + starveMs;
+    while (Date.now() < until) {
+      /* starved: no timer, no I/O of this process runs */
+    }
     sockets.push(socket);
     socket.on('error', () => {});
     if (silent(++connections)) return;
@@ -66,8 +75,8 @@ async function front(port: number, silent: (n: number) => boolean) {
   };
 }
 
-const target = (port: number) => ({
-  name: 'web1',
+const target = (port: number, name = 'web1') => ({
+  name,
   address: '127.0.0.1',
   port,
   user: 'deploy',
@@ -90,6 +99,46 @@ test('a handshake accepted but left unanswered is tried once more, and the secon
   const conn = await SshConnection.open(target(tcp.port), options);
   t.is(tcp.connections(), 2);
   await conn.close();
+});
+
+// Serial: the observers see every connection of the process, and the busy wait below stops them all.
+test.serial('the retry is said as it happens (what failed, and when the second try comes)', async (t) => {
+  const { server, port } = await sshServer();
+  const tcp = await front(port, (n) => n === 1);
+  const said: Array<{ host: string; message: string }> = [];
+  const stop = observeRuns({
+    handshakeRetry: (host, message) => host === 'said' && said.push({ host, message }),
+  });
+  t.teardown(() => {
+    stop();
+    tcp.close();
+    server.close();
+  });
+  const conn = await SshConnection.open(target(tcp.port, 'said'), options);
+  await conn.close();
+  t.is(said.length, 1);
+  t.regex(
+    said[0].message,
+    /connection timed out: the server accepted the connection but did not finish the SSH handshake; trying once more in [12]\.\d s$/,
+  );
+});
+
+test.serial('a controller starved past the limit before its socket connected still has the whole limit for the handshake', async (t) => {
+  const { server, port } = await sshServer();
+  const tcp = await front(port, () => false, 600);
+  const said: string[] = [];
+  const stop = observeRuns({ handshakeRetry: (host, message) => host === 'starved' && said.push(message) });
+  t.teardown(() => {
+    stop();
+    tcp.close();
+    server.close();
+  });
+  // The process gets no CPU for twice the limit once the connection is accepted: the limit starts again
+  // from the client's connect event, and the handshake itself takes milliseconds.
+  const conn = await SshConnection.open(target(tcp.port, 'starved'), { ...options, connectTimeoutMs: 300 });
+  await conn.close();
+  t.is(tcp.connections(), 1, 'one handshake, no retry');
+  t.deepEqual(said, []);
 });
 
 test('two handshakes left unanswered: unreachable (timeout), and the message says it was tried twice', async (t) => {
