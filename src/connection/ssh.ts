@@ -317,7 +317,9 @@ export class SshConnection implements Connection {
     // server accepted it. On expiry, ssh2's own timeout is played: its error, the socket destroyed.
     const deadline = new HandshakeDeadline(opts.connectTimeoutMs, () => {
       const client = this.client() as Client | null;
-      const err = Object.assign(new Error('Timed out while waiting for handshake'), { level: 'client-timeout' });
+      const err = Object.assign(new Error('Timed out while waiting for handshake'), {
+        level: 'client-timeout',
+      });
       client?.emit('error', err);
       client?.destroy();
     });

@@ -123,23 +123,26 @@ test.serial('the retry is said as it happens (what failed, and when the second t
   );
 });
 
-test.serial('a controller starved past the limit before its socket connected still has the whole limit for the handshake', async (t) => {
-  const { server, port } = await sshServer();
-  const tcp = await front(port, () => false, 600);
-  const said: string[] = [];
-  const stop = observeRuns({ handshakeRetry: (host, message) => host === 'starved' && said.push(message) });
-  t.teardown(() => {
-    stop();
-    tcp.close();
-    server.close();
-  });
-  // The process gets no CPU for twice the limit once the connection is accepted: the limit starts again
-  // from the client's connect event, and the handshake itself takes milliseconds.
-  const conn = await SshConnection.open(target(tcp.port, 'starved'), { ...options, connectTimeoutMs: 300 });
-  await conn.close();
-  t.is(tcp.connections(), 1, 'one handshake, no retry');
-  t.deepEqual(said, []);
-});
+test.serial(
+  'a controller starved past the limit before its socket connected still has the whole limit for the handshake',
+  async (t) => {
+    const { server, port } = await sshServer();
+    const tcp = await front(port, () => false, 600);
+    const said: string[] = [];
+    const stop = observeRuns({ handshakeRetry: (host, message) => host === 'starved' && said.push(message) });
+    t.teardown(() => {
+      stop();
+      tcp.close();
+      server.close();
+    });
+    // The process gets no CPU for twice the limit once the connection is accepted: the limit starts again
+    // from the client's connect event, and the handshake itself takes milliseconds.
+    const conn = await SshConnection.open(target(tcp.port, 'starved'), { ...options, connectTimeoutMs: 300 });
+    await conn.close();
+    t.is(tcp.connections(), 1, 'one handshake, no retry');
+    t.deepEqual(said, []);
+  },
+);
 
 test('two handshakes left unanswered: unreachable (timeout), and the message says it was tried twice', async (t) => {
   const { server, port } = await sshServer();
