@@ -13,6 +13,7 @@ import test from 'ava';
 import ssh2 from 'ssh2';
 import { SshConnection } from '../../src/connection/ssh.js';
 import { UnreachableError } from '../../src/connection/types.js';
+import { RunEvents } from '../../src/engine/events.js';
 import { observeRuns } from '../../src/util/run-events.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vd-handshake-'));
@@ -122,6 +123,29 @@ test.serial('the retry is said as it happens (what failed, and when the second t
     /connection timed out: the server accepted the connection but did not finish the SSH handshake; trying once more in [12]\.\d s$/,
   );
 });
+
+test.serial(
+  "a run's events carry the retry: a warning naming the host (on stderr with --json)",
+  async (t) => {
+    const { server, port } = await sshServer();
+    const tcp = await front(port, (n) => n === 1);
+    const events = new RunEvents();
+    const warnings: Array<{ host?: string; text: string }> = [];
+    events.on((e) => {
+      if (e.type === 'message' && e.level === 'warn') warnings.push({ host: e.host, text: e.text });
+    });
+    t.teardown(() => {
+      events.close();
+      tcp.close();
+      server.close();
+    });
+    const conn = await SshConnection.open(target(tcp.port, 'evented'), options);
+    await conn.close();
+    const mine = warnings.filter((w) => w.host === 'evented');
+    t.is(mine.length, 1);
+    t.regex(mine[0].text, /^evented {2}deploy@127\.0\.0\.1:\d+: connection timed out: .*trying once more in/);
+  },
+);
 
 test.serial(
   'a controller starved past the limit before its socket connected still has the whole limit for the handshake',
