@@ -6,7 +6,8 @@
  *
  * A lost connection is this host's failure only: the client has a permanent `error` listener (an
  * unhandled `error` event would end the whole process), and every command in flight rejects with an
- * UnreachableError. Keepalives declare a silent host dead after interval × (count + 1).
+ * UnreachableError. Keepalives declare a silent host dead after interval × (count + 1). The handshake's
+ * time limit is kept here (handshake-deadline.ts), not by ssh2, so a starved controller is fair to it.
  *
  * Behind a jump host (jump-hosts.ts), the connection runs over a channel of the jump host's own
  * connection (`sock`); when that one is lost, this host is lost with a message naming the jump host.
@@ -225,6 +226,8 @@ export class SshConnection implements Connection {
    * once more after a short, jittered pause: the server answered the connection but was too busy to
    * finish (sshd's MaxStartups, a loaded host, a thousand hosts at once). A host that refuses or does
    * not answer at all is not retried: it is down. Over a jump host (`sock`) the channel is used once.
+   * The retry is told to the run's observers as it starts (a warning in the output), so a run where
+   * every host was reached still shows the servers that struggled.
    */
   static async open(target: SshTarget, opts: SshOptions): Promise<SshConnection> {
     const first = new SshConnection(target, opts);
