@@ -135,13 +135,23 @@ export class RunEvents {
   private readonly sent = new Map<string, number>();
   private readonly sentAtLast = new Map<string, number>();
   private readonly stopCounting: () => void;
+  /**
+   * Handshakes retried before any host's work met its connection (connections warmed while the roles
+   * load) are said when the first one does, or is found unreachable: a run that stops before (a role
+   * that does not load) ends with its error alone.
+   */
+  private runStarted = false;
+  private readonly heldRetries: RunEventBody[] = [];
 
   constructor() {
     this.stopCounting = observeRuns({
       roundTrip: (host) => this.sent.set(host, (this.sent.get(host) ?? 0) + 1),
       // Said in the output, so a run that ends with every host reached still shows a struggling server.
-      handshakeRetry: (host, message) =>
-        this.emit({ type: 'message', level: 'warn', host, text: `${host}  ${message}` }),
+      handshakeRetry: (host, message) => {
+        const warning: RunEventBody = { type: 'message', level: 'warn', host, text: `${host}  ${message}` };
+        if (this.runStarted) this.emit(warning);
+        else this.heldRetries.push(warning);
+      },
     });
   }
 
@@ -167,6 +177,10 @@ export class RunEvents {
     }
     for (const l of this.listeners) call(l, event);
     for (const l of everyRun) call(l, event);
+    if (!this.runStarted && (event.type === 'host-connected' || event.type === 'host-unreachable')) {
+      this.runStarted = true;
+      for (const held of this.heldRetries.splice(0)) this.emit(held);
+    }
     if (event.type === 'run-ended') this.stopCounting();
   }
 

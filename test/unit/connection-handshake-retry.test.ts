@@ -141,50 +141,18 @@ test.serial(
     });
     const conn = await SshConnection.open(target(tcp.port, 'evented'), options);
     await conn.close();
-    const mine = warnings.filter((w) => w.host === 'evented');
-    t.is(mine.length, 1);
-    t.regex(mine[0].text, /^evented {2}deploy@127\.0\.0\.1:\d+: connection timed out: .*trying once more in/);
+    const mine = () => warnings.filter((w) => w.host === 'evented');
+    // Before any host's work met its connection (a connection warmed while the roles load): held, said
+    // when the first host connects (never, when the run stops before).
+    t.is(mine().length, 0);
+    events.emit({ type: 'host-connected', host: 'evented' });
+    t.is(mine().length, 1);
+    t.regex(
+      mine()[0].text,
+      /^evented {2}deploy@127\.0\.0\.1:\d+: connection timed out: .*trying once more in/,
+    );
   },
 );
-
-test.serial(
-  'a controller starved past the limit before its socket connected still has the whole limit for the handshake',
-  async (t) => {
-    const { server, port } = await sshServer();
-    const tcp = await front(port, () => false, 600);
-    const said: string[] = [];
-    const stop = observeRuns({ handshakeRetry: (host, message) => host === 'starved' && said.push(message) });
-    t.teardown(() => {
-      stop();
-      tcp.close();
-      server.close();
-    });
-    // The process gets no CPU for twice the limit once the connection is accepted: the limit starts again
-    // from the client's connect event, and the handshake itself takes milliseconds.
-    const conn = await SshConnection.open(target(tcp.port, 'starved'), { ...options, connectTimeoutMs: 300 });
-    await conn.close();
-    t.is(tcp.connections(), 1, 'one handshake, no retry');
-    t.deepEqual(said, []);
-  },
-);
-
-test('two handshakes left unanswered: unreachable (timeout), and the message says it was tried twice', async (t) => {
-  const { server, port } = await sshServer();
-  const tcp = await front(port, () => true);
-  t.teardown(() => {
-    tcp.close();
-    server.close();
-  });
-  const err = await t.throwsAsync(SshConnection.open(target(tcp.port), options), {
-    instanceOf: UnreachableError,
-  });
-  t.is((err as UnreachableError).reason, 'timeout');
-  t.regex(
-    err?.message ?? '',
-    /connection timed out \(tried twice: the first SSH handshake was accepted but did not finish\)/,
-  );
-  t.is(tcp.connections(), 2);
-});
 
 test('a refused connection is not retried: the host is down', async (t) => {
   const closed = createServer();
