@@ -154,6 +154,45 @@ test.serial(
   },
 );
 
+test.serial(
+  'a controller starved past the limit before its socket connected still has the whole limit for the handshake',
+  async (t) => {
+    const { server, port } = await sshServer();
+    const tcp = await front(port, () => false, 600);
+    const said: string[] = [];
+    const stop = observeRuns({ handshakeRetry: (host, message) => host === 'starved' && said.push(message) });
+    t.teardown(() => {
+      stop();
+      tcp.close();
+      server.close();
+    });
+    // The process gets no CPU for twice the limit once the connection is accepted: the limit starts again
+    // from the client's connect event, and the handshake itself takes milliseconds.
+    const conn = await SshConnection.open(target(tcp.port, 'starved'), { ...options, connectTimeoutMs: 300 });
+    await conn.close();
+    t.is(tcp.connections(), 1, 'one handshake, no retry');
+    t.deepEqual(said, []);
+  },
+);
+
+test('two handshakes left unanswered: unreachable (timeout), and the message says it was tried twice', async (t) => {
+  const { server, port } = await sshServer();
+  const tcp = await front(port, () => true);
+  t.teardown(() => {
+    tcp.close();
+    server.close();
+  });
+  const err = await t.throwsAsync(SshConnection.open(target(tcp.port), options), {
+    instanceOf: UnreachableError,
+  });
+  t.is((err as UnreachableError).reason, 'timeout');
+  t.regex(
+    err?.message ?? '',
+    /connection timed out \(tried twice: the first SSH handshake was accepted but did not finish\)/,
+  );
+  t.is(tcp.connections(), 2);
+});
+
 test('a refused connection is not retried: the host is down', async (t) => {
   const closed = createServer();
   await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
