@@ -6,7 +6,8 @@
  *
  * A lost connection is this host's failure only: the client has a permanent `error` listener (an
  * unhandled `error` event would end the whole process), and every command in flight rejects with an
- * UnreachableError. Keepalives declare a silent host dead after interval × (count + 1).
+ * UnreachableError. Keepalives declare a silent host dead after interval × (count + 1). The handshake's
+ * time limit is kept here (handshake-deadline.ts), not by ssh2, so a starved controller is fair to it.
  *
  * Behind a jump host (jump-hosts.ts), the connection runs over a channel of the jump host's own
  * connection (`sock`); when that one is lost, this host is lost with a message naming the jump host.
@@ -20,6 +21,7 @@ import { UserError } from '../util/errors.js';
 import { notifyObservers } from '../util/run-events.js';
 import { words } from '../util/shell.js';
 import { OutputCollector } from './bounded-output.js';
+import { HandshakeDeadline } from './handshake-deadline.js';
 import { fingerprint, hostPattern, KnownHosts } from './known-hosts.js';
 import { frameInput, remoteCommand } from './protocol.js';
 import type { HostKeyChecking, SshEndpoint } from './route.js';
@@ -111,6 +113,8 @@ interface ExecChannel extends NodeJS.WritableStream, NodeJS.ReadableStream {
 interface Client {
   on(event: 'error', listener: (err: unknown) => void): void;
   on(event: 'end' | 'close' | 'connect', listener: () => void): void;
+  emit(event: 'error', err: Error): boolean;
+  destroy(): void;
   exec(command: string, callback: (err: Error | undefined, channel: ExecChannel) => void): void;
   exec(
     command: string,
@@ -222,6 +226,8 @@ export class SshConnection implements Connection {
    * once more after a short, jittered pause: the server answered the connection but was too busy to
    * finish (sshd's MaxStartups, a loaded host, a thousand hosts at once). A host that refuses or does
    * not answer at all is not retried: it is down. Over a jump host (`sock`) the channel is used once.
+   * The retry is told to the run's observers as it starts (a warning in the output), so a run where
+   * every host was reached still shows the servers that struggled.
    */
   static async open(target: SshTarget, opts: SshOptions): Promise<SshConnection> {
     const first = new SshConnection(target, opts);
@@ -230,8 +236,11 @@ export class SshConnection implements Connection {
       return first;
     } catch (err) {
       if (!(err instanceof UnreachableError) || !first.slowHandshake(err) || opts.sock) throw err;
+      const pause = HANDSHAKE_RETRY_MS * (1 + Math.random());
+      const retry = `${err.message}: the server accepted the connection but did not finish the SSH handshake; trying once more in ${(pause / 1000).toFixed(1)} s`;
+      notifyObservers((o) => o.handshakeRetry?.(target.name, retry));
+      await sleep(pause);
     }
-    await sleep(HANDSHAKE_RETRY_MS * (1 + Math.random()));
     const second = new SshConnection(target, opts);
     try {
       await second.connect();
@@ -307,6 +316,16 @@ export class SshConnection implements Connection {
     let hostKeyProblem: string | undefined;
     const privateKey = target.key === undefined ? undefined : await readPrivateKey(target.name, target.key);
     const authHandler = target.key === undefined ? await this.configuredAuth() : undefined;
+    // The handshake's limit (handshake-deadline.ts): on the TCP connect, then again from the moment the
+    // server accepted it. On expiry, ssh2's own timeout is played: its error, the socket destroyed.
+    const deadline = new HandshakeDeadline(opts.connectTimeoutMs, () => {
+      const client = this.client() as Client | null;
+      const err = Object.assign(new Error('Timed out while waiting for handshake'), {
+        level: 'client-timeout',
+      });
+      client?.emit('error', err);
+      client?.destroy();
+    });
     try {
       const connecting = this.ssh.connect({
         host: target.address,
@@ -316,7 +335,7 @@ export class SshConnection implements Connection {
         privateKey,
         agent: target.key ? undefined : this.agentSocket(),
         authHandler,
-        readyTimeout: opts.connectTimeoutMs,
+        readyTimeout: 0, // the deadline above keeps the time instead
         keepaliveInterval: opts.keepaliveIntervalMs ?? CONNECTION_DEFAULTS.keepalive * 1000,
         keepaliveCountMax: opts.keepaliveCountMax ?? CONNECTION_DEFAULTS.keepaliveCount,
         hostVerifier: (key: Buffer) => {
@@ -327,12 +346,18 @@ export class SshConnection implements Connection {
           return hostKeyProblem === undefined;
         },
       });
-      // node-ssh creates its client synchronously: its socket's connection is seen from here.
+      // node-ssh creates its client synchronously: its socket's connection is seen from here. Over a
+      // jump host's channel (`sock`) there is no TCP connect: ssh2 starts the handshake at once.
+      deadline.start();
+      if (opts.sock) this.accepted = true;
       this.client().on('connect', () => {
         this.accepted = true;
+        deadline.start();
       });
       await connecting;
+      deadline.finish();
     } catch (err) {
+      deadline.finish();
       if (hostKeyProblem) throw new UnreachableError(target.name, 'hostkey', hostKeyProblem);
       const lostJump = opts.through?.lostError();
       if (lostJump) throw new UnreachableError(target.name, lostJump.reason, lostJump.message);

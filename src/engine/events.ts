@@ -9,7 +9,7 @@
  * Every text in an event is redacted when it is emitted: a consumer can show or keep it as it is.
  */
 import { redact } from '../util/redact.js';
-import { type DeployLogEntry, observeRoundTrips } from '../util/run-events.js';
+import { type DeployLogEntry, observeRuns } from '../util/run-events.js';
 import type { StopSignal } from './interrupt.js';
 
 export type TaskStatus = 'ok' | 'changed' | 'failed' | 'skipped';
@@ -135,9 +135,24 @@ export class RunEvents {
   private readonly sent = new Map<string, number>();
   private readonly sentAtLast = new Map<string, number>();
   private readonly stopCounting: () => void;
+  /**
+   * Handshakes retried before any host's work met its connection (connections warmed while the roles
+   * load) are said when the first one does, or is found unreachable: a run that stops before (a role
+   * that does not load) ends with its error alone.
+   */
+  private runStarted = false;
+  private readonly heldRetries: RunEventBody[] = [];
 
   constructor() {
-    this.stopCounting = observeRoundTrips((host) => this.sent.set(host, (this.sent.get(host) ?? 0) + 1));
+    this.stopCounting = observeRuns({
+      roundTrip: (host) => this.sent.set(host, (this.sent.get(host) ?? 0) + 1),
+      // Said in the output, so a run that ends with every host reached still shows a struggling server.
+      handshakeRetry: (host, message) => {
+        const warning: RunEventBody = { type: 'message', level: 'warn', host, text: `${host}  ${message}` };
+        if (this.runStarted) this.emit(warning);
+        else this.heldRetries.push(warning);
+      },
+    });
   }
 
   /** Adds a consumer of this run's events (terminal, --json, webhooks); `close`: at the run's end. */
@@ -162,6 +177,10 @@ export class RunEvents {
     }
     for (const l of this.listeners) call(l, event);
     for (const l of everyRun) call(l, event);
+    if (!this.runStarted && (event.type === 'host-connected' || event.type === 'host-unreachable')) {
+      this.runStarted = true;
+      for (const held of this.heldRetries.splice(0)) this.emit(held);
+    }
     if (event.type === 'run-ended') this.stopCounting();
   }
 

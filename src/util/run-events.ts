@@ -34,14 +34,11 @@ export interface DeployLogEntry {
 export interface RunObserver {
   /** One command was sent to `host` (one SSH round trip, see Connection.roundTrips). */
   roundTrip?(host: string): void;
+  /** A handshake the host accepted but did not finish is tried once more: `message` says why and when. */
+  handshakeRetry?(host: string, message: string): void;
 }
 
 const observers = new Set<RunObserver>();
-
-/** Calls `fn` with the host of every command sent until the returned function is called. */
-export function observeRoundTrips(fn: (host: string) => void): () => void {
-  return observeRuns({ roundTrip: fn });
-}
 
 /** Registers an observer until the returned function is called. */
 export function observeRuns(observer: RunObserver): () => void {

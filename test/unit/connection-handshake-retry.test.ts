@@ -13,6 +13,8 @@ import test from 'ava';
 import ssh2 from 'ssh2';
 import { SshConnection } from '../../src/connection/ssh.js';
 import { UnreachableError } from '../../src/connection/types.js';
+import { RunEvents } from '../../src/engine/events.js';
+import { observeRuns } from '../../src/util/run-events.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vd-handshake-'));
 const hostKey = ssh2.utils.generateKeyPairSync('ed25519');
@@ -43,11 +45,19 @@ async function sshServer(): Promise<{ server: Server; port: number }> {
   return { server, port: (server.address() as { port: number }).port };
 }
 
-/** A TCP front: connection n (from 1) is silent when `silent(n)`, else piped to `port`. */
-async function front(port: number, silent: (n: number) => boolean) {
+/**
+ * A TCP front: connection n (from 1) is silent when `silent(n)`, else piped to `port`. With `starveMs`,
+ * accepting a connection blocks the whole process that long, as a controller starved of CPU would be
+ * just after its socket connected (the client's own connect event then waits behind it).
+ */
+async function front(port: number, silent: (n: number) => boolean, starveMs = 0) {
   let connections = 0;
   const sockets: Socket[] = [];
   const server: Server = createServer((socket) => {
+    const until = Date.now() + starveMs;
+    while (Date.now() < until) {
+      /* starved: no timer, no I/O of this process runs */
+    }
     sockets.push(socket);
     socket.on('error', () => {});
     if (silent(++connections)) return;
@@ -66,8 +76,8 @@ async function front(port: number, silent: (n: number) => boolean) {
   };
 }
 
-const target = (port: number) => ({
-  name: 'web1',
+const target = (port: number, name = 'web1') => ({
+  name,
   address: '127.0.0.1',
   port,
   user: 'deploy',
@@ -91,6 +101,79 @@ test('a handshake accepted but left unanswered is tried once more, and the secon
   t.is(tcp.connections(), 2);
   await conn.close();
 });
+
+// Serial: the observers see every connection of the process, and the busy wait below stops them all.
+test.serial('the retry is said as it happens (what failed, and when the second try comes)', async (t) => {
+  const { server, port } = await sshServer();
+  const tcp = await front(port, (n) => n === 1);
+  const said: Array<{ host: string; message: string }> = [];
+  const stop = observeRuns({
+    handshakeRetry: (host, message) => host === 'said' && said.push({ host, message }),
+  });
+  t.teardown(() => {
+    stop();
+    tcp.close();
+    server.close();
+  });
+  const conn = await SshConnection.open(target(tcp.port, 'said'), options);
+  await conn.close();
+  t.is(said.length, 1);
+  t.regex(
+    said[0].message,
+    /connection timed out: the server accepted the connection but did not finish the SSH handshake; trying once more in [12]\.\d s$/,
+  );
+});
+
+test.serial(
+  "a run's events carry the retry: a warning naming the host (on stderr with --json)",
+  async (t) => {
+    const { server, port } = await sshServer();
+    const tcp = await front(port, (n) => n === 1);
+    const events = new RunEvents();
+    const warnings: Array<{ host?: string; text: string }> = [];
+    events.on((e) => {
+      if (e.type === 'message' && e.level === 'warn') warnings.push({ host: e.host, text: e.text });
+    });
+    t.teardown(() => {
+      events.close();
+      tcp.close();
+      server.close();
+    });
+    const conn = await SshConnection.open(target(tcp.port, 'evented'), options);
+    await conn.close();
+    const mine = () => warnings.filter((w) => w.host === 'evented');
+    // Before any host's work met its connection (a connection warmed while the roles load): held, said
+    // when the first host connects (never, when the run stops before).
+    t.is(mine().length, 0);
+    events.emit({ type: 'host-connected', host: 'evented' });
+    t.is(mine().length, 1);
+    t.regex(
+      mine()[0].text,
+      /^evented {2}deploy@127\.0\.0\.1:\d+: connection timed out: .*trying once more in/,
+    );
+  },
+);
+
+test.serial(
+  'a controller starved past the limit before its socket connected still has the whole limit for the handshake',
+  async (t) => {
+    const { server, port } = await sshServer();
+    const tcp = await front(port, () => false, 600);
+    const said: string[] = [];
+    const stop = observeRuns({ handshakeRetry: (host, message) => host === 'starved' && said.push(message) });
+    t.teardown(() => {
+      stop();
+      tcp.close();
+      server.close();
+    });
+    // The process gets no CPU for twice the limit once the connection is accepted: the limit starts again
+    // from the client's connect event, and the handshake itself takes milliseconds.
+    const conn = await SshConnection.open(target(tcp.port, 'starved'), { ...options, connectTimeoutMs: 300 });
+    await conn.close();
+    t.is(tcp.connections(), 1, 'one handshake, no retry');
+    t.deepEqual(said, []);
+  },
+);
 
 test('two handshakes left unanswered: unreachable (timeout), and the message says it was tried twice', async (t) => {
   const { server, port } = await sshServer();
