@@ -4,13 +4,13 @@
  * validate, the example role and the playbook load and build their tasks.
  * (Runs the built CLI: `npm run build` first.)
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { loadInventory, validateRoleVars, varsForRole } from '../../src/inventory/index.js';
 import { GITIGNORE_LINES, packageName, SCRIPTS } from '../../src/project/init.js';
-import { runCli } from '../helpers/cli.js';
+import { removeProject, runCli } from '../helpers/cli.js';
 
 const SCAFFOLD = [
   '.gitignore',
@@ -34,7 +34,7 @@ const newDir = () => {
   return dir;
 };
 test.after.always(() => {
-  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+  for (const dir of made) removeProject(dir);
 });
 const read = (dir: string, file: string) => readFileSync(join(dir, file), 'utf8');
 const lines = (stdout: string, outcome: string) =>

@@ -3,13 +3,13 @@
  * one editors' tooling builds on): the example inventories validate; misspelled keys, wrong types and
  * unknown roles are reported where they are. (Runs the built CLI: `npm run build` first.)
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import yaml from 'js-yaml';
 import { SCHEMA_COMMENT } from '../../src/project/schema.js';
-import { PROJECT_ROOT, runCli } from '../helpers/cli.js';
+import { PROJECT_ROOT, removeProject, runCli } from '../helpers/cli.js';
 
 interface AjvError {
   instancePath: string;
@@ -40,7 +40,7 @@ const project = mkdtempSync(join(tmpdir(), 'vd-schema-'));
 let validate: Validate;
 let schemaText: string;
 
-test.after.always(() => rmSync(project, { recursive: true, force: true }));
+test.after.always(() => removeProject(project));
 
 test.before(async () => {
   const res = await runCli(['init'], { cwd: project });
@@ -154,7 +154,7 @@ test('group_vars/ and host_vars/ files have a schema of their own: a mapping of 
 
 test('verdandi schema writes the file of the project of an environment, or prints it', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'vd-schema-cli-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  t.teardown(() => removeProject(dir));
   t.is((await runCli(['init'], { cwd: dir })).code, 0);
   writeFileSync(join(dir, 'inventories', 'inventory.schema.json'), '{}\n');
   const res = await runCli(['schema', 'staging'], { cwd: dir });

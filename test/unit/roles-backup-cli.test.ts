@@ -3,14 +3,14 @@
  * connection, with a message that says what to do. (The real backup and restore run in
  * test/e2e/roles-postgres.test.ts.)
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { runCli, writeInventory } from '../helpers/cli.js';
+import { removeProject, runCli, writeInventory } from '../helpers/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vd-backup-cli-'));
-test.after.always(() => rmSync(dir, { recursive: true, force: true }));
+test.after.always(() => removeProject(dir));
 const inventory = writeInventory(dir, {
   hosts: { db1: { address: '10.231.254.2' }, web1: { address: '10.231.254.3' } },
   groups: { db: { hosts: ['db1'], roles: ['postgres'] }, web: { hosts: ['web1'], roles: [] } },

@@ -4,7 +4,7 @@
  * lock taken over, and the plaintext its edit left in RAM is wiped by the next command.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
@@ -19,7 +19,7 @@ import {
   startSecrets,
   writePasswordFile,
 } from '../fixtures/secrets/helpers.js';
-import { runCli } from '../helpers/cli.js';
+import { removeProject, runCli } from '../helpers/cli.js';
 
 const PASSWORD = 'lock-Pw-6604';
 
@@ -27,7 +27,7 @@ const sha256 = (file: string) => createHash('sha256').update(readFileSync(file))
 
 function project(t: ExecutionContext): { dir: string; asc: string } {
   const dir = makeProject();
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  t.teardown(() => removeProject(dir));
   writePasswordFile(dir, 'staging', PASSWORD);
   return { dir, asc: join(dir, 'secrets', 'staging.yml.asc') };
 }
@@ -38,7 +38,7 @@ function project(t: ExecutionContext): { dir: string; asc: string } {
  */
 function ownEditDir(t: ExecutionContext): { VERDANDI_SECRETS_EDIT_DIR: string } {
   const editDir = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'vd-ts-edit-'));
-  t.teardown(() => rmSync(editDir, { recursive: true, force: true }));
+  t.teardown(() => removeProject(editDir));
   return { VERDANDI_SECRETS_EDIT_DIR: editDir };
 }
 
