@@ -139,15 +139,18 @@ test.serial('fetch: pull: the host fetches the repository itself', async (t) => 
   const forge = '/srv/forge/web.git';
   const init = await hosts.ssh('roll-a', `git init -q --bare ${forge}`);
   t.is(init.code, 0, init.stderr);
-  await git(
-    repoDir,
-    '-c',
-    `core.sshCommand=ssh -i ${a.key} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=error`,
-    'push',
-    '-q',
-    `root@${a.address}:${forge}`,
-    'main',
-  );
+  /** Pushes a branch of the test's repository to the forge, over SSH as root. */
+  const pushToForge = (branch: string) =>
+    git(
+      repoDir,
+      '-c',
+      `core.sshCommand=ssh -i ${a.key} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=error`,
+      'push',
+      '-q',
+      `root@${a.address}:${forge}`,
+      branch,
+    );
+  await pushToForge('main');
   const inv = writeInventory(
     workDir,
     {
@@ -201,15 +204,7 @@ test.serial('fetch: pull: the host fetches the repository itself', async (t) => 
   sha.pulled = await commitBranch(repoDir, 'main', 'pulled-b', { 'index.html': 'pulled B\n' });
   // root pushes (git refuses a repository of another owner), then the app user reads it again.
   await hosts.ssh('roll-a', `chown -R root: ${forge}`);
-  await git(
-    repoDir,
-    '-c',
-    `core.sshCommand=ssh -i ${a.key} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=error`,
-    'push',
-    '-q',
-    `root@${a.address}:${forge}`,
-    'pulled-b',
-  );
+  await pushToForge('pulled-b');
   await hosts.ssh('roll-a', `chown -R pulled: ${forge}`);
   const changed = await runCli(['deploy', inv, '--branch', 'pulled-b', '--if-changed'], {
     timeoutMs: 10 * 60_000,
