@@ -784,7 +784,7 @@ function deploySite(
         'state',
         `site ${site.name} is not provisioned on ${f.host} (no ${f.paths.releases}): run \`verdandi provision ${s.ctx.env}\` with the sites role first`,
       );
-    const verdict = look && lookVerdict(look, { site, paths: f.paths, ref, pushed: pushed?.commit });
+    const verdict = look && lookVerdict(look);
     if (verdict?.kind === 'unchanged') return unchangedSite(f, state, verdict.commit);
     mustHoldLock(work.opened);
     if (!o.check) await removeHalfMade(s, f.conn, f, state, f.signal);

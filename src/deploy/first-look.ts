@@ -66,6 +66,8 @@ export function firstLookScript(sites: SiteWant[], nonce = newNonce()): FirstLoo
 
 /** What the first look found of one site. */
 export interface SiteLook {
+  /** The site and the commit its deploy wants, as the script asked the host. */
+  want: SiteWant;
   state: SiteState;
   /** `fetch: pull`: how the host's fetch ended (its output with its errors). */
   fetch?: { code: number; output: string };
@@ -86,6 +88,7 @@ export function firstLooks(stdout: string, look: FirstLookScript): Map<string, S
     const commit = frames.get(`commit-${i}`);
     if (!state || (!w.pushed && !fetch) || ((w.pushed || fetch?.exitCode === 0) && !commit)) return;
     looks.set(w.site.name, {
+      want: w,
       state: parseState(w.paths, state.stdout),
       fetch: fetch && { code: fetch.exitCode, output: fetch.stdout },
       commit: commit && { code: commit.exitCode, sha: commit.stdout.trim() || undefined },
@@ -106,7 +109,8 @@ export type LookVerdict =
   /** A real deploy of `commit`; `hostLacks`: its commits are to be sent first (`fetch: push`). */
   | { kind: 'deploy'; commit: string; hostLacks: boolean };
 
-export function lookVerdict(look: SiteLook, want: SiteWant): LookVerdict {
+export function lookVerdict(look: SiteLook): LookVerdict {
+  const { want } = look;
   if (!look.state.provisioned) return { kind: 'not-provisioned' };
   if (look.fetch && look.fetch.code !== 0)
     return { kind: 'fetch-failed', code: look.fetch.code, output: look.fetch.output };

@@ -201,7 +201,7 @@ const verdicts = (stdout: string, script: FirstLookScript) => {
   const looks = firstLooks(stdout, script);
   return script.sites.map((w) => {
     const l = looks.get(w.site.name);
-    return l && lookVerdict(l, w);
+    return l && lookVerdict(l);
   });
 };
 
