@@ -1,10 +1,15 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { buildProbeBatch, parseProbeBatch, predictBatchOutput } from '../../src/engine/probe-batch.js';
+import {
+  type BatchProbe,
+  buildProbeBatch,
+  parseProbeBatch,
+  predictBatchOutput,
+} from '../../src/engine/probe-batch.js';
 
 test('a batch frames each probe and keeps its exit code', (t) => {
   const batch = buildProbeBatch([
@@ -23,21 +28,72 @@ test('a batch frames each probe and keeps its exit code', (t) => {
   t.deepEqual(res.get('4'), { stdout: '', exitCode: 0 });
 });
 
-test('probe stderr is dropped and a dead shell leaves later ids missing', (t) => {
-  const batch = buildProbeBatch([
+/** Runs a script in a process group of its own (setsid), so that it can kill itself whole (`kill -9 -$$`). */
+function runKillable(script: string, env: NodeJS.ProcessEnv = process.env): string {
+  const res = spawnSync('setsid', ['-w', 'sh', '-c', script], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  return res.stdout.toString();
+}
+
+test('probe stderr is dropped and a batch whose shell dies leaves its unfinished ids missing', (t) => {
+  const probes: BatchProbe[] = [
     ['a', 'echo out; echo err >&2'],
-    ['b', 'kill -9 $$'],
+    ['b', 'kill -9 -$$'],
     ['c', 'echo never'],
-  ]);
-  let out = '';
-  try {
-    out = execFileSync('sh', ['-c', batch.script], { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
-  } catch (err) {
-    out = (err as { stdout: Buffer }).stdout.toString();
-  }
-  const res = parseProbeBatch(out, batch);
+  ];
+  // Side by side, the frames are printed once all have run: a shell killed whole prints none.
+  const batch = buildProbeBatch(probes);
+  t.is(parseProbeBatch(runKillable(batch.script), batch).size, 0);
+  // One after the other (no temporary directory), the frames before the death stand.
+  const serial = runKillable(batch.script, { ...process.env, TMPDIR: '/nonexistent/verdandi' });
+  const res = parseProbeBatch(serial, batch);
   t.deepEqual(res.get('a'), { stdout: 'out\n', exitCode: 0 });
+  t.false(res.has('b'));
   t.false(res.has('c'));
+});
+
+test('the probes of a batch run side by side, and print what they print one after the other', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'verdandi lanes '));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const flag = join(dir, 'flag');
+  // Probe 0 waits (at most 5 s) for the file probe 1 creates: one after the other, it would not see it.
+  const probes: BatchProbe[] = [
+    [
+      '0',
+      `i=0; while [ ! -e '${flag}' ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done; [ -e '${flag}' ] && echo saw it`,
+    ],
+    ['1', `touch '${flag}'; echo made it`],
+    ...Array.from(
+      { length: 7 },
+      (_, i): BatchProbe => [String(i + 2), `printf 'probe %s' ${i + 2}; exit ${i}`],
+    ),
+  ];
+  const batch = buildProbeBatch(probes, 'fixednonce12');
+  const sideBySide = execFileSync('sh', { input: batch.script }).toString();
+  const res = parseProbeBatch(sideBySide, batch);
+  t.deepEqual(res.get('0'), { stdout: 'saw it\n', exitCode: 0 });
+  t.deepEqual(res.get('1'), { stdout: 'made it\n', exitCode: 0 });
+  for (let i = 2; i < 9; i++) t.deepEqual(res.get(String(i)), { stdout: `probe ${i}`, exitCode: i - 2 });
+  // Without a temporary directory the same frames run one after the other: the same bytes, in the
+  // same order (probe 0 now waits in vain: the flag exists already, so it sees it at once).
+  const oneByOne = execFileSync('sh', {
+    input: batch.script,
+    env: { ...process.env, TMPDIR: '/nonexistent/verdandi' },
+  }).toString();
+  t.is(oneByOne, sideBySide);
+  // The private directory is gone.
+  t.notRegex(execFileSync('sh', ['-c', `ls -a "\${TMPDIR:-/tmp}"`]).toString(), /fixednonce12/);
+});
+
+test("a batch's lanes are waited for, not the background jobs of the script around it", (t) => {
+  const batch = buildProbeBatch([
+    ['0', 'echo a'],
+    ['1', 'echo b'],
+  ]);
+  const out = execFileSync('sh', {
+    input: `sleep 5 & vd_bg=$!\n${batch.script}\nif kill -0 "$vd_bg"; then echo still sleeping; kill "$vd_bg"; fi`,
+  }).toString();
+  t.is(parseProbeBatch(out, batch).size, 2);
+  t.regex(out, /still sleeping\n$/);
 });
 
 test('the files of every probe are read once for the batch and each id gets the states of its own', (t) => {
@@ -70,14 +126,9 @@ test('the files of every probe are read once for the batch and each id gets the 
 
 test('a shell that dies while reading the files leaves every id missing', (t) => {
   const batch = buildProbeBatch([['0', '', [{ path: '/' }]]]);
-  const cut = batch.script.replace('QUOTING_STYLE=literal stat', () => 'kill -9 $$; stat');
-  let out = '';
-  try {
-    out = execFileSync('sh', { input: cut, stdio: ['pipe', 'pipe', 'ignore'] }).toString();
-  } catch (err) {
-    out = (err as { stdout: Buffer }).stdout.toString();
-  }
-  t.is(parseProbeBatch(out, batch).size, 0);
+  const cut = batch.script.replace('QUOTING_STYLE=literal stat', () => 'kill -9 -$$; stat');
+  t.is(parseProbeBatch(runKillable(cut), batch).size, 0);
+  t.is(parseProbeBatch(runKillable(cut, { ...process.env, TMPDIR: '/nonexistent/verdandi' }), batch).size, 0);
 });
 
 test('file states cut off inside the frame give the ids no files: their plans say so', (t) => {
@@ -119,4 +170,32 @@ test('what a subset of a batch prints again is predicted byte for byte from the 
   t.not(predictBatchOutput(again, results), execFileSync('sh', { input: again.script }).toString());
   // Nothing to predict from: a result that is not there.
   t.is(predictBatchOutput(buildProbeBatch([['9', 'true']]), results), undefined);
+});
+
+test('a probe word for word the same as an earlier one runs once, and both ids get its result', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'verdandi same '));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const runs = join(dir, 'runs');
+  const service = `echo ran >> '${runs}'; echo active; exit 3`;
+  const probes: BatchProbe[] = [
+    ['0', service],
+    ['1', 'echo other'],
+    ['h0_0', service, [{ path: dir }]],
+  ];
+  const batch = buildProbeBatch(probes);
+  t.deepEqual([...batch.sameAs], [['h0_0', '0']]);
+  const results = parseProbeBatch(execFileSync('sh', { input: batch.script }).toString(), batch);
+  t.is(execFileSync('cat', [runs]).toString(), 'ran\n', 'the shared probe ran once');
+  t.deepEqual(results.get('0'), { stdout: 'active\n', exitCode: 3 });
+  t.like(results.get('h0_0'), { stdout: 'active\n', exitCode: 3 });
+  t.like(results.get('h0_0')?.files?.get(dir), { type: 'dir' });
+  // A subset printed again is still predicted byte for byte, with or without the first of the pair.
+  for (const ids of [['h0_0'], ['0', 'h0_0'], ['1', 'h0_0']]) {
+    const again = buildProbeBatch(probes.filter(([id]) => ids.includes(id)));
+    t.is(
+      predictBatchOutput(again, results),
+      execFileSync('sh', { input: again.script }).toString(),
+      ids.join(','),
+    );
+  }
 });
