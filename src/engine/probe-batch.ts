@@ -80,52 +80,7 @@ function emptyFrames(ids: string[], nonce: string): string {
   return `printf '%s\\n\\n%s 0\\n' ${markers.join(' ')}`;
 }
 
-/**
- * How many of a batch's frames run at once on the host. A host spends most of a probe waiting on
- * `systemctl`, `dpkg-query` or `getent` (a service's probe is ~40 ms, mostly D-Bus), so a batch of
- * ten probes run one after the other costs the run ~0.3 s of wall time for ~0.05 s of CPU. Four lanes
- * keep a small host's load bounded whatever the size of the role.
- */
-export const PROBE_LANES = 4;
-
-/**
- * The frames run side by side in PROBE_LANES lanes, each writing its frame into a file of a private
- * directory, then printed in their order: the output is byte for byte what the frames print one after
- * the other (predictBatchOutput and the continuations compare it so). In a subshell: its functions,
- * variables and trap stay its own, and `wait` waits for its lanes only. Without a writable temporary
- * directory, the frames run one after the other. A shell killed mid-batch prints no frame at all:
- * every id is missing, which the caller takes as the batch failing (as with a frame cut off).
- */
-function sideBySide(frames: string[], nonce: string): string {
-  if (frames.length < 2) return frames.join('\n');
-  const fn = (i: number) => `vd_${nonce}_${i}`;
-  const lanes: string[] = [];
-  for (let lane = 0; lane < Math.min(PROBE_LANES, frames.length); lane++) {
-    const runs: string[] = [];
-    for (let i = lane; i < frames.length; i += PROBE_LANES) runs.push(`${fn(i)} >"$vd_t/${i}"`);
-    lanes.push(`{ ${runs.join('; ')}; } & vd_w="$vd_w $!"`);
-  }
-  return [
-    '(',
-    ...frames.map((frame, i) => `${fn(i)}() {\n${frame}\n}`),
-    'if vd_t=$(mktemp -d 2>/dev/null); then',
-    `trap 'rm -rf "$vd_t"' EXIT`,
-    "trap 'exit 129' HUP INT TERM",
-    'vd_w=',
-    ...lanes,
-    'wait $vd_w',
-    `cat ${frames.map((_, i) => `"$vd_t/${i}"`).join(' ')}`,
-    'else',
-    frames.map((_, i) => fn(i)).join('; '),
-    'fi',
-    ')',
-  ].join('\n');
-}
-
-/**
- * Builds the script probing each `[id, probe, files]`. Probes see no stdin and their stderr is dropped;
- * they only read the host, so they run side by side (sideBySide).
- */
+/** Builds the script probing each `[id, probe, files]`. Probes see no stdin and their stderr is dropped. */
 export function buildProbeBatch(probes: BatchProbe[], nonce = newNonce()): ProbeBatch {
   const files = new Map<string, readonly FileQuery[]>();
   for (const [id, , queries] of probes) if (queries && queries.length > 0) files.set(id, queries);
@@ -133,6 +88,8 @@ export function buildProbeBatch(probes: BatchProbe[], nonce = newNonce()): Probe
   if (files.size > 0) parts.push(framed(FILES_ID, fileStatesScript([...files.values()].flat()), nonce));
   const empty = probes.filter(([, probe]) => probe.trim() === '').map(([id]) => id);
   if (empty.length > 0) parts.push(emptyFrames(empty, nonce));
+  // A probe is a few short processes on the host (`systemctl show`, `getent`...): one the same as an
+  // earlier one's is not run again.
   const sameAs = new Map<string, string>();
   const firstWith = new Map<string, string>();
   for (const [id, probe] of probes) {
@@ -145,7 +102,7 @@ export function buildProbeBatch(probes: BatchProbe[], nonce = newNonce()): Probe
     }
   }
   return {
-    script: sideBySide(parts, nonce),
+    script: parts.join('\n'),
     nonce,
     ids: probes.map(([id]) => id),
     probes,
