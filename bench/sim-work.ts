@@ -19,7 +19,7 @@ export default definePlaybook({
           content: `simulated host ${host.name}\n`,
           mode: '0644',
         }),
-        service({ name: 'ssh', state: 'started', enabled: true }),
+        service({ unit: 'ssh', state: 'started', enabled: true }),
       ],
     },
   ],
