@@ -169,3 +169,36 @@ test.serial('a change that moves what a later task sees: the walk probes again a
   t.not(after.pid, before.pid, 'the service was restarted');
   t.like(await provision(), { changed: 0, roundTrips: 1 });
 });
+
+test.serial(
+  'a service stopped by hand: the probe its task and the handler share says so, and is not used once the handler moved it',
+  async (t) => {
+    // ocsvc's `started` task and ocweb's `restart app` handler probe the unit with the same words: the
+    // first round trip runs that probe once and both read its answer (engine/probe-batch.ts, sameAs).
+    await converged();
+    inventory({ message: 'first' });
+    await provision();
+    const stop = async () => {
+      await hosts.ssh(HOST, `systemctl stop ${UNIT}`);
+      t.is((await hosts.ssh(HOST, `systemctl show -p MainPID --value ${UNIT}`)).stdout.trim(), '0');
+    };
+
+    // Nothing else moved: the task reads the shared answer (stopped) and starts the unit.
+    await stop();
+    t.like(await provision(), { changed: 1, failed: 0, roundTrips: 2 });
+    const started = await onHost();
+    t.not(started.pid, '0', 'started again');
+
+    // The template changes too: its handler restarts the stopped unit. The task after it must not read
+    // the shared answer taken before (stopped): the unit runs, so it is ok, and nothing starts twice.
+    await stop();
+    inventory({ message: 'fifth' });
+    t.like(await provision(), { changed: 2, failed: 0, roundTrips: 2 });
+    const after = await onHost();
+    t.is(after.site, sha256('message = fifth\n'));
+    t.not(after.pid, '0', 'the handler started it');
+    t.not(after.pid, started.pid);
+    t.like(await provision(), { changed: 0, roundTrips: 1 });
+    t.is((await onHost()).pid, after.pid);
+  },
+);
