@@ -55,17 +55,26 @@ function probe(): string {
 
 /**
  * Read on the manager: the worker token once the swarm is active there, waiting for it at most
- * `waitSeconds` (one check a second). Read only: `join-token` without `--rotate` changes nothing.
+ * `waitSeconds` (one try a second). Read only: `join-token` without `--rotate` changes nothing.
+ *
+ * The token command itself is retried, not only the state check: right after `docker swarm init`, a
+ * manager can report itself active and in control a moment before its control API answers, and
+ * `join-token` then fails with "This node is not a swarm manager". The token goes from the command's
+ * output to a shell variable and out through the builtin printf: it is on no command line.
  */
 export function workerTokenRead(waitSeconds: number): string {
   return [
     'i=0',
-    `until [ "$(docker info --format '{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}' 2>/dev/null)" = 'active true' ]; do`,
+    'while :; do',
+    `  if [ "$(docker info --format '{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}' 2>/dev/null)" = 'active true' ] &&`,
+    `    token=$(docker swarm join-token -q worker 2>/dev/null) && [ -n "$token" ]; then`,
+    `    printf '%s\\n' "$token"`,
+    '    exit 0',
+    '  fi',
     '  i=$((i + 1))',
     `  if [ "$i" -ge ${waitSeconds} ]; then echo "no active swarm manager here after ${waitSeconds} s" >&2; exit 1; fi`,
     '  sleep 1',
     'done',
-    'exec docker swarm join-token -q worker',
   ].join('\n');
 }
 
