@@ -4,7 +4,7 @@
  * evaluated before the first command runs on a host (a user error changes nothing).
  */
 import { loadRunContext, type RunContext } from '../engine/context.js';
-import { loadPlaybook } from '../engine/loader.js';
+import { loadPlaybook, rememberedFirstPlay } from '../engine/loader.js';
 import { PendingLedger } from '../engine/pending.js';
 import { ErrorCollector } from '../engine/plan.js';
 import { planRun, type RunOptions } from '../engine/run-plan.js';
@@ -17,7 +17,7 @@ import { InventoryError, type InventoryHost } from '../inventory/types.js';
 import { UserError } from '../util/errors.js';
 
 /** The hosts of a play's first `serial` batch (after --limit); none when its pattern or serial is wrong. */
-function firstBatch(ctx: RunContext, play: Play | undefined): InventoryHost[] {
+function firstBatch(ctx: RunContext, play: Pick<Play, 'hosts' | 'serial'> | undefined): InventoryHost[] {
   if (!play) return [];
   try {
     const limited = new Set(ctx.hosts.map((h) => h.name));
@@ -39,9 +39,12 @@ export async function runPlaybook(env: string, file: string, o: RunOptions): Pro
   const run = await openTaskRun(ctx, 'run', o);
   const { walker, forks } = run;
   try {
-    const playbook = await loadPlaybook(file);
-    // The first play's first batch connects while its roles load; a pattern or serial that is wrong
+    // The first play's first batch connects while the playbook and its roles load: as the last load of
+    // the same sources found that play, then as this load does (the same hosts, unless the pattern is
+    // computed: a host warmed for nothing is closed at the end). A pattern or serial that is wrong
     // warms nothing (the plan reports it).
+    run.conns.warm(firstBatch(ctx, await rememberedFirstPlay(file)), ctx.vars);
+    const playbook = await loadPlaybook(file);
     run.conns.warm(firstBatch(ctx, playbook.plays[0]), ctx.vars);
     const errors = new ErrorCollector();
     const plays = await playbookUnits(ctx, playbook, file, errors);

@@ -9,6 +9,9 @@
  * - `import.meta.url` in each source file is replaced by that file's own URL, so
  *   `new URL('./templates/x.hbs', import.meta.url)` still finds the role's templates.
  * - The cache entry records every input file with its sha256 and the engine build it was made for.
+ * - A playbook's entry also remembers its first play's host pattern and `serial` as its last load found
+ *   them (`firstPlay`): the next run of the same sources connects to those hosts while it loads the
+ *   playbook, instead of after (connecting changes nothing on a host).
  */
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
@@ -17,10 +20,17 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { cacheDir } from '../util/cache-dir.js';
 import { UserError } from '../util/errors.js';
 
+/** What a run needs to connect to a playbook's first hosts before the playbook is loaded. */
+export interface FirstPlay {
+  hosts: string;
+  serial?: number | string;
+}
+
 interface Manifest {
   engine: string;
   output: string;
   inputs: Record<string, string>;
+  firstPlay?: FirstPlay;
 }
 
 const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
@@ -60,20 +70,56 @@ function buildError(file: string, err: unknown): UserError {
   return new UserError(`${file} failed to compile: ${(err as Error).message}`, 1);
 }
 
+const manifestPath = (file: string) => join(cacheDir(), `${sha256(file).slice(0, 24)}.json`);
+
+/** The cache entry of `file`, when it exists and none of its inputs changed since it was built. */
+async function freshManifest(file: string, engineIndexUrl: string): Promise<Manifest | undefined> {
+  try {
+    const manifest = JSON.parse(await readFile(manifestPath(file), 'utf8')) as Manifest;
+    return (await fresh(manifest, await engineId(engineIndexUrl))) ? manifest : undefined;
+  } catch {
+    return undefined; // no cache entry yet, or an unreadable one
+  }
+}
+
+/** The first play that the last load of these very sources found (none: changed, or never loaded). */
+export async function rememberedFirstPlay(
+  file: string,
+  engineIndexUrl: string,
+): Promise<FirstPlay | undefined> {
+  return (await freshManifest(file, engineIndexUrl))?.firstPlay;
+}
+
+/** Keeps `firstPlay` in the cache entry of `file` for the next run (a cache that cannot be written keeps nothing). */
+export async function rememberFirstPlay(
+  file: string,
+  engineIndexUrl: string,
+  firstPlay: FirstPlay,
+): Promise<void> {
+  const manifest = await freshManifest(file, engineIndexUrl);
+  const known = manifest?.firstPlay;
+  if (!manifest || (known?.hosts === firstPlay.hosts && known.serial === firstPlay.serial)) return;
+  await writeManifest(file, {
+    ...manifest,
+    firstPlay: { hosts: firstPlay.hosts, serial: firstPlay.serial },
+  }).catch(() => {});
+}
+
+/** Written beside and renamed: a run reading it at the same time never sees half of it. */
+async function writeManifest(file: string, manifest: Manifest): Promise<void> {
+  const path = manifestPath(file);
+  const tmp = `${path}.${process.pid}.tmp`;
+  await writeFile(tmp, JSON.stringify(manifest));
+  await rename(tmp, path);
+}
+
 /** Imports `file` (TypeScript) from its cached bundle, building the bundle when needed. */
 export async function importBundled(file: string, engineIndexUrl: string): Promise<Record<string, unknown>> {
   const dir = cacheDir();
   const key = sha256(file).slice(0, 24);
-  const manifestPath = join(dir, `${key}.json`);
   const engine = await engineId(engineIndexUrl);
-  try {
-    const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as Manifest;
-    if (await fresh(manifest, engine)) {
-      return (await import(pathToFileURL(join(dir, manifest.output)).href)) as Record<string, unknown>;
-    }
-  } catch {
-    // No cache entry yet (or an unreadable one): build it.
-  }
+  const cached = await freshManifest(file, engineIndexUrl);
+  if (cached) return (await import(pathToFileURL(join(dir, cached.output)).href)) as Record<string, unknown>;
 
   const esbuild = await import('esbuild');
   // The engine's index is <package>/dist/bundle/index.js (dist/src/index.js for tsc's own output).
@@ -129,9 +175,6 @@ export async function importBundled(file: string, engineIndexUrl: string): Promi
   const tmpOutput = `${join(dir, output)}.${process.pid}.tmp`;
   await writeFile(tmpOutput, code);
   await rename(tmpOutput, join(dir, output));
-  const manifest: Manifest = { engine, output, inputs };
-  const tmp = `${manifestPath}.${process.pid}.tmp`;
-  await writeFile(tmp, JSON.stringify(manifest));
-  await rename(tmp, manifestPath);
+  await writeManifest(file, { engine, output, inputs });
   return (await import(pathToFileURL(join(dir, output)).href)) as Record<string, unknown>;
 }

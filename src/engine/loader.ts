@@ -9,6 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { cacheOff } from '../util/cache-dir.js';
 import { UserError } from '../util/errors.js';
 import { packageRoot } from '../util/user-code.js';
+import type { FirstPlay } from './compile-cache.js';
 import type { Playbook, Role } from './types.js';
 
 let registered = false;
@@ -43,10 +44,13 @@ async function ensureTypeScriptLoader(): Promise<void> {
   registerHook(engineModule('engine/resolve-hook'), { data: { target: engineModule('index') } });
 }
 
+/** Does this process load roles and playbooks from cached bundles (compile-cache.ts)? */
+const usesCompileCache = () => !runningFromSource && !cacheOff();
+
 export async function importTypeScript(file: string): Promise<Record<string, unknown>> {
   // The compiled CLI loads roles and playbooks from cached bundles (see compile-cache.ts); running from
   // the TypeScript sources (the tests), tsx is already there.
-  if (!runningFromSource && !cacheOff()) {
+  if (usesCompileCache()) {
     const { importBundled } = await import('./compile-cache.js');
     // The public API every role imports, loaded before source maps are on: Node then does not search
     // the engine's own code for a map it does not have.
@@ -123,6 +127,16 @@ export async function loadRole(name: string, projectDir: string, where?: string)
   return loaded;
 }
 
+/**
+ * The first play of `file` (its host pattern and serial) as the last load of these very sources found
+ * it, without loading it: none without the compile cache, or when a source changed since.
+ */
+export async function rememberedFirstPlay(file: string): Promise<FirstPlay | undefined> {
+  if (!usesCompileCache()) return undefined;
+  const cache = await import('./compile-cache.js');
+  return cache.rememberedFirstPlay(resolve(file), engineModule('index'));
+}
+
 export async function loadPlaybook(file: string): Promise<Playbook> {
   const path = resolve(file);
   if (!existsSync(path)) throw new UserError(`playbook ${file} does not exist`, 1);
@@ -140,6 +154,11 @@ export async function loadPlaybook(file: string): Promise<Playbook> {
       1,
       'export default definePlaybook({ plays: [...] })',
     );
+  }
+  const first = pb.plays?.[0];
+  if (usesCompileCache() && typeof first?.hosts === 'string') {
+    const cache = await import('./compile-cache.js');
+    await cache.rememberFirstPlay(path, engineModule('index'), { hosts: first.hosts, serial: first.serial });
   }
   return pb;
 }

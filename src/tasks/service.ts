@@ -89,29 +89,38 @@ files && /^masked / { read[key(substr($0, 8))] = 1; next }
 files && /^file / { k = key(substr($0, 6)); if ((unit in loaded) && !(k in read) && !(unit in said)) { said[unit] = 1; print "${RELOAD_MARKER} " unit } }
 `;
 
-/** The probe of UNREAD_DROP_INS_AWK, for every loaded unit (`*`) or for one unit. */
-function unreadDropInsProbe(unit: string | undefined): string {
+/**
+ * The probe of UNREAD_DROP_INS_AWK, for every loaded unit (`*`) or for one unit. `shown` prints the
+ * unit's `systemctl show` lines with Id and DropInPaths: that command itself, or, for one unit, the
+ * printf of the lines its probe has already read (one `systemctl` process less on the host).
+ */
+function unreadDropInsProbe(unit: string | undefined, shown?: string): string {
   const id = unit === undefined ? '*' : UNIT_TYPES.test(unit) ? unit : `${unit}.service`;
   // The unit's name is quoted for the shell; the folders' glob (`*.d` for every unit) is not.
   const folders = DROP_IN_ROOTS.map((root) =>
     unit === undefined ? `${root}/*.d/*.conf` : `${root}/${words(`${id}.d`)}/*.conf`,
   );
   return [
-    `{ ${words('systemctl', 'show', '-p', 'Id,DropInPaths', '--', id)} 2>/dev/null; echo '${MARKER_PREFIX}files'`,
+    `{ ${shown ?? `${words('systemctl', 'show', '-p', 'Id,DropInPaths', '--', id)} 2>/dev/null`}; echo '${MARKER_PREFIX}files'`,
     `for f in ${folders.join(' ')}; do if [ "$f" -ef /dev/null ]; then echo "masked $f"; elif [ -e "$f" ]; then echo "file $f"; fi; done; } |`,
     `awk '${UNREAD_DROP_INS_AWK}'`,
   ].join('\n');
 }
 
 function probe({ unit, daemonReload }: Service): string {
+  if (unit === undefined) return [CHANGED_UNITS_PROBE, unreadDropInsProbe(undefined)].join('\n');
+  const show = `${words('systemctl', 'show', '-p', PROPERTIES.join(','), '--', unit)} 2>&1`;
   // The unit's own `systemctl show` comes last: its exit code is the probe's.
+  if (daemonReload) return [CHANGED_UNITS_PROBE, unreadDropInsProbe(undefined), show].join('\n');
+  // One `systemctl show` of the unit serves both: the drop-in check reads its Id and DropInPaths, the
+  // plan the four properties; its output is printed and its exit code made the probe's (the probe runs
+  // in a subshell of its own: `exit` ends that subshell only).
   return [
-    daemonReload ? CHANGED_UNITS_PROBE : '',
-    daemonReload || unit !== undefined ? unreadDropInsProbe(daemonReload ? undefined : unit) : '',
-    unit === undefined ? '' : `${words('systemctl', 'show', '-p', PROPERTIES.join(','), '--', unit)} 2>&1`,
-  ]
-    .filter(Boolean)
-    .join('\n');
+    `vd_show=$(${words('systemctl', 'show', '-p', ['Id', 'DropInPaths', ...PROPERTIES].join(','), '--', unit)} 2>&1); vd_show_rc=$?`,
+    unreadDropInsProbe(unit, `printf '%s\\n' "$vd_show"`),
+    `printf '%s\\n' "$vd_show"`,
+    'exit "$vd_show_rc"',
+  ].join('\n');
 }
 
 function prepare(service: Service, { fail }: PrepareContext): Service {

@@ -175,3 +175,65 @@ test.serial('a provision of four roles that changes nothing costs one round trip
   );
   t.is(state.stdout, 'role 2\nmanaged=yes\n640\n640\n');
 });
+
+/** `address:22` as /proc/net/tcp writes a remote address: the IPv4 bytes in host order, in hex. */
+function procNetTcpAddress(address: string): string {
+  const ip = address
+    .split('.')
+    .reverse()
+    .map((b) => Number(b).toString(16).padStart(2, '0'))
+    .join('')
+    .toUpperCase();
+  return `${ip}:0016`;
+}
+
+test.serial('a second run of a playbook connects to its first play while the playbook loads', async (t) => {
+  inventory();
+  const host = hosts.get('scale-a');
+  // The playbook looks, while it loads, for this process's TCP connection to the host's sshd (the
+  // controller's own sockets, from the kernel): found within 3 s means the run connected before the
+  // playbook was loaded. It writes what it saw on the host.
+  writeFileSync(
+    join(dir, 'early.ts'),
+    `
+import { readFileSync } from 'node:fs';
+import { copy, definePlaybook } from 'verdandi';
+const sshd = '${procNetTcpAddress(host.address)}';
+function connected(): boolean {
+  const lines = readFileSync('/proc/self/net/tcp', 'utf8').split('\\n').slice(1);
+  return lines.some((line) => {
+    const fields = line.trim().split(/\\s+/);
+    return fields[2] === sshd && fields[3] === '01';
+  });
+}
+let early = false;
+for (const deadline = Date.now() + 3000; !early && Date.now() < deadline; ) {
+  early = connected();
+  if (!early) await new Promise((resolve) => setTimeout(resolve, 25));
+}
+export default definePlaybook({
+  plays: [{ hosts: 'scale-a', tasks: () => [copy({ path: '/root/vd-early', content: early ? 'early\\n' : 'late\\n' })] }],
+});
+`,
+  );
+  const env = { VERDANDI_TS_CACHE: join(dir, 'ts-cache') };
+  const run = () =>
+    runCli(['run', 'forks', 'early.ts', '--json', '--host-key-checking=off'], { cwd: dir, env });
+  const first = await run();
+  t.is(first.code, 0, first.stderr);
+  t.is(
+    (await hosts.ssh('scale-a', 'cat /root/vd-early')).stdout,
+    'late\n',
+    'the first load: nothing remembered',
+  );
+  const second = await run();
+  t.is(second.code, 0, second.stderr);
+  t.is(
+    (await hosts.ssh('scale-a', 'cat /root/vd-early')).stdout,
+    'early\n',
+    'the second: connected during the load',
+  );
+  const report = JSON.parse(second.stdout) as JsonReport;
+  t.deepEqual(Object.keys(report.hosts), ['scale-a']);
+  t.is(report.hosts['scale-a'].roundTrips, 2, 'the probe and the write');
+});

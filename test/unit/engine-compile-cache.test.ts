@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import test from 'ava';
-import { importBundled } from '../../src/engine/compile-cache.js';
+import { importBundled, rememberedFirstPlay, rememberFirstPlay } from '../../src/engine/compile-cache.js';
 
 // The built engine's public API (npm test builds it first): bundles import `verdandi` from there.
 const ENGINE = new URL('../../dist/bundle/index.js', import.meta.url).href;
@@ -63,3 +63,31 @@ function readdirJson(dir: string): string {
   if (!json) throw new Error('no manifest');
   return join(dir, json);
 }
+
+test.serial("a playbook's first play is remembered for the same sources only", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'vd-cc-'));
+  process.env.VERDANDI_TS_CACHE = join(dir, 'cache');
+  const play = join(dir, 'play.ts');
+  writeFileSync(
+    play,
+    "import { definePlaybook } from 'verdandi';\nexport default definePlaybook({ plays: [{ hosts: 'web' }] });\n",
+  );
+  t.is(await rememberedFirstPlay(play, ENGINE), undefined, 'never loaded: nothing remembered');
+  await importBundled(play, ENGINE);
+  t.is(await rememberedFirstPlay(play, ENGINE), undefined, 'loaded, not yet told');
+  await rememberFirstPlay(play, ENGINE, { hosts: 'web', serial: '30%' });
+  t.deepEqual(await rememberedFirstPlay(play, ENGINE), { hosts: 'web', serial: '30%' });
+  // The bundle stays the one built: remembering rewrites the entry, not the bundle.
+  const manifest = readdirJson(join(dir, 'cache'));
+  const output = JSON.parse(readFileSync(manifest, 'utf8')).output;
+  t.is((await importBundled(play, ENGINE)).default !== undefined, true);
+  t.is(JSON.parse(readFileSync(manifest, 'utf8')).output, output);
+
+  writeFileSync(
+    play,
+    "import { definePlaybook } from 'verdandi';\nexport default definePlaybook({ plays: [{ hosts: 'db' }] });\n",
+  );
+  t.is(await rememberedFirstPlay(play, ENGINE), undefined, 'a changed source: nothing remembered');
+  await rememberFirstPlay(play, ENGINE, { hosts: 'db' });
+  t.is(await rememberedFirstPlay(play, ENGINE), undefined, 'a stale entry is not updated');
+});

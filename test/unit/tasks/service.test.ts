@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -20,12 +20,41 @@ function show(props: { load?: string; active?: string; file?: string; reload?: s
 
 const commands = (plan: Plan) => plan.steps.map((s) => (s as RunStep).command);
 
-test('probe asks systemctl show for the four properties, last (its exit code is the probe’s)', (t) => {
+test('probe: one systemctl show of the unit, read by the drop-in check and printed; its exit code is the probe’s', (t) => {
   const probe = service({ unit: 'nginx', state: 'started' }).probe;
   t.true(
-    probe.endsWith('\nsystemctl show -p LoadState,ActiveState,UnitFileState,NeedDaemonReload -- nginx 2>&1'),
+    probe.startsWith(
+      'vd_show=$(systemctl show -p Id,DropInPaths,LoadState,ActiveState,UnitFileState,NeedDaemonReload -- nginx 2>&1); vd_show_rc=$?\n',
+    ),
+    probe,
   );
-  t.true(probe.startsWith('{ systemctl show -p Id,DropInPaths -- nginx.service 2>/dev/null;'), probe);
+  t.is(probe.match(/systemctl show/g)?.length, 1, probe);
+  t.regex(probe, /nginx\.service\.d\/\*\.conf/);
+  t.true(probe.endsWith(`\nprintf '%s\\n' "$vd_show"\nexit "$vd_show_rc"`), probe);
+  // With daemonReload, the drop-ins of every unit are read: the unit's own show comes last.
+  const reloading = service({ unit: 'nginx', state: 'started', daemonReload: true }).probe;
+  t.true(
+    reloading.endsWith(
+      '\nsystemctl show -p LoadState,ActiveState,UnitFileState,NeedDaemonReload -- nginx 2>&1',
+    ),
+  );
+});
+
+test('the probe run by sh: a failing systemctl show is the probe’s exit code, its message in the output', (t) => {
+  const probe = service({ unit: 'nginx', state: 'started' }).probe;
+  const root = mkdtempSync(join(tmpdir(), 'vd-service-fail-'));
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  mkdirSync(join(root, 'bin'));
+  writeFileSync(join(root, 'bin', 'systemctl'), '#!/bin/sh\necho "Failed to connect to bus" >&2\nexit 3\n', {
+    mode: 0o755,
+  });
+  const result = spawnSync('sh', ['-c', `( ${probe}\n)`], {
+    env: { PATH: `${join(root, 'bin')}:/usr/bin:/bin` },
+    encoding: 'utf8',
+  });
+  t.is(result.status, 3);
+  const plan = service({ unit: 'nginx', state: 'started' }).plan({ stdout: result.stdout, exitCode: 3 });
+  t.regex(plan.error ?? '', /systemctl show nginx failed \(exit code 3\): Failed to connect to bus/);
 });
 
 test('started + enabled when inactive and disabled: start, then enable', (t) => {
