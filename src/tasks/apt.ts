@@ -179,13 +179,14 @@ function isUrl(deb: string): boolean {
 
 function probe({ packages, state, deb, defaultRelease }: Apt): string {
   return [
+    // Every probe runs on every no-change run: as few processes as the shell allows (one date, one stat
+    // for the stamps that exist, the lists counted by a glob).
     'export LC_ALL=C',
-    `echo "${MARKER} now $(date +%s)"`,
-    `for f in ${CACHE_STAMPS.map((p) => quote(p)).join(' ')}; do`,
-    `  [ -e "$f" ] && echo "${MARKER} stamp $(stat -c %Y "$f")"`,
-    'done',
+    `date +${quote(`${MARKER} now %s`)}`,
+    `stat -c ${quote(`${MARKER} stamp %Y`)} -- ${CACHE_STAMPS.map((p) => quote(p)).join(' ')} 2>/dev/null`,
     // Downloaded lists are files named like <mirror>_debian_dists_bookworm_main_binary-amd64_Packages.
-    `echo "${MARKER} indexes $(ls /var/lib/apt/lists 2>/dev/null | grep -c _Packages)"`,
+    'set -- /var/lib/apt/lists/*_Packages*',
+    `if [ -e "$1" ]; then echo "${MARKER} indexes $#"; else echo '${MARKER} indexes 0'; fi`,
     // Packages dpkg never heard of are simply missing from the output (the error goes to /dev/null).
     packages.length > 0 &&
       sh`dpkg-query -W -f=${`${MARKER} pkg \${Package} \${Status} \${Version}\\n`} ${packages} 2>/dev/null`,

@@ -100,10 +100,13 @@ function unreadDropInsProbe(unit: string | undefined, shown?: string): string {
   const folders = DROP_IN_ROOTS.map((root) =>
     unit === undefined ? `${root}/*.d/*.conf` : `${root}/${words(`${id}.d`)}/*.conf`,
   );
+  // The files on disk are listed by the shell alone; without any, nothing can be unread, and neither
+  // awk nor (for every unit) systemctl runs: the common case, on every no-change run.
   return [
-    `{ ${shown ?? `${words('systemctl', 'show', '-p', 'Id,DropInPaths', '--', id)} 2>/dev/null`}; echo '${MARKER_PREFIX}files'`,
-    `for f in ${folders.join(' ')}; do if [ "$f" -ef /dev/null ]; then echo "masked $f"; elif [ -e "$f" ]; then echo "file $f"; fi; done; } |`,
-    `awk '${UNREAD_DROP_INS_AWK}'`,
+    'vd_dropins=',
+    `for f in ${folders.join(' ')}; do if [ "$f" -ef /dev/null ]; then vd_dropins="\${vd_dropins}masked $f\n"; elif [ -e "$f" ]; then vd_dropins="\${vd_dropins}file $f\n"; fi; done`,
+    `if [ -n "$vd_dropins" ]; then { ${shown ?? `${words('systemctl', 'show', '-p', 'Id,DropInPaths', '--', id)} 2>/dev/null`}; echo '${MARKER_PREFIX}files'; printf '%s' "$vd_dropins"; } |`,
+    `awk '${UNREAD_DROP_INS_AWK}'; fi`,
   ].join('\n');
 }
 

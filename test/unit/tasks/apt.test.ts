@@ -1,5 +1,9 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import test from 'ava';
-import { APT_UPDATE, apt, compareDebianVersions } from '../../../src/tasks/apt.js';
+import { APT_UPDATE, apt, compareDebianVersions, parseAptProbe } from '../../../src/tasks/apt.js';
 import { UserError } from '../../../src/util/errors.js';
 
 const NOW = 1_700_000_000;
@@ -397,4 +401,38 @@ test('Debian version comparison matches dpkg --compare-versions', (t) => {
     t.is(r, op === '<' ? -1 : op === '=' ? 0 : 1, `${a} ${op} ${b}`);
     t.is(Math.sign(compareDebianVersions(b, a)), r === 0 ? 0 : -r, `${b} vs ${a}`);
   }
+});
+
+/** The apt probe run by sh with /var/lib/apt under a temporary root (of a package dpkg does not know). */
+function aptProbeLocally(t: { teardown(fn: () => void): void }, lists: string[] | undefined) {
+  const root = mkdtempSync(join(tmpdir(), 'vd-apt-probe-'));
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  if (lists !== undefined) {
+    mkdirSync(join(root, 'var/lib/apt/lists/partial'), { recursive: true });
+    for (const name of lists) writeFileSync(join(root, 'var/lib/apt/lists', name), '');
+    utimesSync(join(root, 'var/lib/apt/lists/partial'), NOW - 100, NOW - 100);
+    utimesSync(join(root, 'var/lib/apt/lists'), NOW - 50, NOW - 50);
+  }
+  const script = apt({ packages: ['vd-no-such-package'] }).probe.replaceAll(
+    '/var/lib/apt/',
+    `${root}/var/lib/apt/`,
+  );
+  return parseAptProbe(execFileSync('sh', ['-c', script], { encoding: 'utf8' }));
+}
+
+test('the probe on a real shell: the newest stamp, the Packages lists counted, none when absent', (t) => {
+  const seen = aptProbeLocally(t, [
+    'deb.example_dists_bookworm_main_binary-amd64_Packages',
+    'deb.example_dists_bookworm-updates_main_binary-amd64_Packages.lz4',
+    'deb.example_dists_bookworm_Release',
+    'lock',
+  ]);
+  t.is(seen.indexCount, 2);
+  t.is(seen.lastUpdate, NOW - 50);
+  t.true(seen.now !== undefined && seen.now > NOW);
+  const empty = aptProbeLocally(t, []);
+  t.is(empty.indexCount, 0);
+  const none = aptProbeLocally(t, undefined);
+  t.is(none.indexCount, 0);
+  t.is(none.lastUpdate, undefined);
 });

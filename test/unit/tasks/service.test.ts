@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import test from 'ava';
@@ -300,4 +300,24 @@ test('daemonReload alone: a loaded unit with an unread drop-in is named; a unit 
   const plan = task.plan({ stdout, exitCode: 0 });
   t.deepEqual(commands(plan), ['systemctl daemon-reload']);
   t.is(plan.reason, 'changed on disk: app.service: daemon-reload');
+});
+
+test('no drop-in file on disk: the probe runs no awk, and the plan reads the unit as usual', (t) => {
+  const task = service({ unit: 'app', state: 'started' });
+  const root = mkdtempSync(join(tmpdir(), 'vd-service-noawk-'));
+  t.teardown(() => rmSync(root, { recursive: true, force: true }));
+  mkdirSync(join(root, 'bin'));
+  const shown =
+    'Id=app.service\nDropInPaths=\nNeedDaemonReload=no\nLoadState=loaded\nActiveState=active\nUnitFileState=enabled';
+  writeFileSync(join(root, 'bin', 'systemctl'), `#!/bin/sh\ncat <<'EOF'\n${shown}\nEOF\n`, { mode: 0o755 });
+  writeFileSync(join(root, 'bin', 'awk'), `#!/bin/sh\ntouch ${root}/awk-ran\nexit 1\n`, { mode: 0o755 });
+  const script = task.probe.replaceAll(
+    /\/(etc|run|usr\/lib)\/systemd\/system\//g,
+    `${root}/$1/systemd/system/`,
+  );
+  const stdout = execFileSync('sh', ['-c', script], {
+    env: { PATH: `${join(root, 'bin')}:/usr/bin:/bin` },
+  }).toString();
+  t.false(existsSync(join(root, 'awk-ran')), 'awk ran');
+  t.deepEqual(task.plan({ stdout, exitCode: 0 }), { steps: [] });
 });
