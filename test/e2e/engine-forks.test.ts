@@ -237,3 +237,41 @@ export default definePlaybook({
   t.deepEqual(Object.keys(report.hosts), ['scale-a']);
   t.is(report.hosts['scale-a'].roundTrips, 2, 'the probe and the write');
 });
+
+test.serial(
+  'a first play whose pattern changed since the last run: the remembered host is left untouched',
+  async (t) => {
+    inventory();
+    // The pattern comes from the environment: the same sources, another host on the second run.
+    writeFileSync(
+      join(dir, 'moving.ts'),
+      `
+import { copy, definePlaybook } from 'verdandi';
+export default definePlaybook({
+  plays: [{ hosts: process.env.VD_E2E_HOSTS ?? 'none', tasks: (host) => [copy({ path: '/root/vd-moving', content: host.name + '\\n' })] }],
+});
+`,
+    );
+    await Promise.all(NAMES.map((n) => hosts.ssh(n, 'rm -f /root/vd-moving')));
+    const cache = join(dir, 'ts-cache-moving');
+    const run = (target: string) =>
+      runCli(['run', 'forks', 'moving.ts', '--json', '--host-key-checking=off'], {
+        cwd: dir,
+        env: { VERDANDI_TS_CACHE: cache, VD_E2E_HOSTS: target },
+      });
+    const first = await run('scale-a');
+    t.is(first.code, 0, first.stderr);
+    const second = await run('scale-b');
+    t.is(second.code, 0, second.stderr);
+    const report = JSON.parse(second.stdout) as JsonReport;
+    t.deepEqual(Object.keys(report.hosts), ['scale-b'], "only the play's host is reported");
+    t.is(report.hosts['scale-b'].changed, 1);
+    t.is((await hosts.ssh('scale-b', 'cat /root/vd-moving')).stdout, 'scale-b\n');
+    t.is(
+      (await hosts.ssh('scale-a', 'cat /root/vd-moving')).stdout,
+      'scale-a\n',
+      "scale-a keeps the first run's file",
+    );
+    t.is((await hosts.ssh('scale-c', 'test -e /root/vd-moving; echo $?')).stdout.trim(), '1');
+  },
+);
