@@ -217,22 +217,18 @@ export default definePlaybook({
 `,
   );
   const env = { VERDANDI_TS_CACHE: join(dir, 'ts-cache') };
-  const run = () =>
-    runCli(['run', 'forks', 'early.ts', '--json', '--host-key-checking=off'], { cwd: dir, env });
-  const first = await run();
-  t.is(first.code, 0, first.stderr);
-  t.is(
-    (await hosts.ssh('scale-a', 'cat /root/vd-early')).stdout,
-    'late\n',
-    'the first load: nothing remembered',
-  );
-  const second = await run();
-  t.is(second.code, 0, second.stderr);
-  t.is(
-    (await hosts.ssh('scale-a', 'cat /root/vd-early')).stdout,
-    'early\n',
-    'the second: connected during the load',
-  );
+  /** One run of early.ts, and what its playbook saw while it loaded. */
+  const runAndRead = async () => {
+    const res = await runCli(['run', 'forks', 'early.ts', '--json', '--host-key-checking=off'], {
+      cwd: dir,
+      env,
+    });
+    t.is(res.code, 0, res.stderr);
+    return { res, seen: (await hosts.ssh('scale-a', 'cat /root/vd-early')).stdout };
+  };
+  t.is((await runAndRead()).seen, 'late\n', 'the first load: nothing remembered');
+  const { res: second, seen } = await runAndRead();
+  t.is(seen, 'early\n', 'the second: connected during the load');
   const report = JSON.parse(second.stdout) as JsonReport;
   t.deepEqual(Object.keys(report.hosts), ['scale-a']);
   t.is(report.hosts['scale-a'].roundTrips, 2, 'the probe and the write');
