@@ -72,13 +72,17 @@ function buildError(file: string, err: unknown): UserError {
 
 const manifestPath = (file: string) => join(cacheDir(), `${sha256(file).slice(0, 24)}.json`);
 
-/** The cache entry of `file`, when it exists and none of its inputs changed since it was built. */
+/**
+ * The cache entry of `file`, when it and its bundle exist and none of its inputs changed since it was
+ * built.
+ */
 async function freshManifest(file: string, engineIndexUrl: string): Promise<Manifest | undefined> {
   try {
     const manifest = JSON.parse(await readFile(manifestPath(file), 'utf8')) as Manifest;
+    await stat(join(cacheDir(), manifest.output));
     return (await fresh(manifest, await engineId(engineIndexUrl))) ? manifest : undefined;
   } catch {
-    return undefined; // no cache entry yet, or an unreadable one
+    return undefined; // no cache entry yet, an unreadable one, or its bundle removed: build it again
   }
 }
 

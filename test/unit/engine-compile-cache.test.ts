@@ -1,5 +1,5 @@
 /** Roles and playbooks are bundled once and loaded from the cache while none of their files changed. */
-import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -90,4 +90,16 @@ test.serial("a playbook's first play is remembered for the same sources only", a
   t.is(await rememberedFirstPlay(play, ENGINE), undefined, 'a changed source: nothing remembered');
   await rememberFirstPlay(play, ENGINE, { hosts: 'db' });
   t.is(await rememberedFirstPlay(play, ENGINE), undefined, 'a stale entry is not updated');
+});
+
+test.serial('a cache entry whose bundle was removed is built again', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'vd-cc-'));
+  process.env.VERDANDI_TS_CACHE = join(dir, 'cache');
+  writeFileSync(join(dir, 'play.ts'), 'export const value: number = 7;\n');
+  t.is((await importBundled(join(dir, 'play.ts'), ENGINE)).value, 7);
+  const manifest = readdirJson(join(dir, 'cache'));
+  const bundle = join(dir, 'cache', JSON.parse(readFileSync(manifest, 'utf8')).output);
+  rmSync(bundle);
+  t.is((await importBundled(join(dir, 'play.ts'), ENGINE)).value, 7);
+  t.true(existsSync(bundle), 'the bundle is written again');
 });
