@@ -21,6 +21,10 @@ export type Connector = (host: InventoryHost, opts: ConnectOptions) => Promise<C
 interface Entry {
   conn: Promise<Connection>;
   leased: boolean;
+  /** True once a host's work leased it; until then it was only warmed, for work that may never come. */
+  wanted: boolean;
+  /** True once the handshake ended, either way. */
+  settled: boolean;
   /** False once the connection failed (its slot was given back at once). */
   holdsSlot: boolean;
 }
@@ -43,6 +47,7 @@ export class ConnectionPool {
   acquire(host: InventoryHost, vars: Record<string, unknown> = host.vars): Promise<Connection> {
     const entry = this.entries.get(host.name) ?? this.open(host, vars);
     entry.leased = true;
+    entry.wanted = true;
     return entry.conn;
   }
 
@@ -85,7 +90,13 @@ export class ConnectionPool {
   }
 
   private open(host: InventoryHost, vars: Record<string, unknown>): Entry {
-    const entry: Entry = { leased: false, holdsSlot: false, conn: Promise.resolve(undefined as never) };
+    const entry: Entry = {
+      leased: false,
+      wanted: false,
+      settled: false,
+      holdsSlot: false,
+      conn: Promise.resolve(undefined as never),
+    };
     entry.conn = (async () => {
       await this.takeSlot(entry);
       try {
@@ -94,6 +105,8 @@ export class ConnectionPool {
         entry.holdsSlot = false;
         this.freeSlot();
         throw err;
+      } finally {
+        entry.settled = true;
       }
     })();
     this.entries.set(host.name, entry);
@@ -104,6 +117,17 @@ export class ConnectionPool {
     const entry = this.entries.get(name);
     if (!entry) return;
     this.entries.delete(name);
+    if (!entry.wanted && !entry.settled) {
+      // Warmed for work that never came (a first play remembered from an earlier run whose pattern has
+      // since moved), and still opening: nobody waits for it (a silent host would hold the run's end for
+      // the whole connect timeout); it is closed, and its slot given back, once its handshake ends.
+      void this.closeWhenOpen(name, entry);
+      return;
+    }
+    await this.closeWhenOpen(name, entry);
+  }
+
+  private async closeWhenOpen(name: string, entry: Entry): Promise<void> {
     let conn: Connection;
     try {
       conn = await entry.conn;

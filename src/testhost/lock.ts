@@ -1,8 +1,11 @@
 /**
  * A lock shared by every process on the build machine (parallel ava workers, a CLI in another terminal):
- * `mkdir` is atomic, so whoever creates the lock directory holds the lock. The holder writes its pid
- * and start time inside; a lock whose holder died (a killed test run) is broken by the next caller.
+ * whoever creates the lock directory holds the lock. The directory is prepared beside it with the
+ * holder's pid and start time inside, then renamed into place (atomic, and refused when the lock
+ * exists), so a lock is never seen without its owner; a lock whose holder died (a killed test run) is
+ * broken by the next caller.
  */
+import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { delay } from './exec.js';
@@ -15,7 +18,7 @@ export interface LockOptions {
   onWait?: () => void;
 }
 
-/** A lock directory without an owner file is being set up; only this old is it considered abandoned. */
+/** A lock directory without an owner file (left by an older harness); only this old is it abandoned. */
 const OWNERLESS_GRACE_MS = 10_000;
 
 async function readOwner(lockDir: string): Promise<ProcessId | undefined> {
@@ -48,12 +51,33 @@ async function breakAbandoned(lockDir: string, abandonedOwner: ProcessId | undef
     return;
   }
   const owner = await readOwner(aside);
-  if (owner && abandonedOwner && (owner.pid !== abandonedOwner.pid || owner.start !== abandonedOwner.start)) {
+  const same =
+    owner === undefined
+      ? abandonedOwner === undefined
+      : owner.pid === abandonedOwner?.pid && owner.start === abandonedOwner.start;
+  if (!same) {
     // We moved a lock that someone took after we looked: put it back if nobody took the name since.
     await rename(aside, lockDir).catch(() => {});
     return;
   }
   await rm(aside, { recursive: true, force: true });
+}
+
+/** Creates the lock with its owner file already inside; false when someone holds it. */
+async function takeLock(lockDir: string, me: ProcessId): Promise<boolean> {
+  const prepared = `${lockDir}.new-${process.pid}-${randomUUID()}`;
+  await mkdir(prepared);
+  try {
+    await writeFile(join(prepared, 'owner.json'), JSON.stringify(me));
+    await rename(prepared, lockDir);
+    return true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EEXIST' && code !== 'ENOTEMPTY') throw err;
+    return false;
+  } finally {
+    await rm(prepared, { recursive: true, force: true });
+  }
 }
 
 export async function acquireLock(lockDir: string, opts: LockOptions = {}): Promise<() => Promise<void>> {
@@ -62,14 +86,14 @@ export async function acquireLock(lockDir: string, opts: LockOptions = {}): Prom
   let announced = false;
   await mkdir(join(lockDir, '..'), { recursive: true });
   for (;;) {
-    try {
-      await mkdir(lockDir);
-      await writeFile(join(lockDir, 'owner.json'), JSON.stringify(me));
+    if (await takeLock(lockDir, me)) {
       return async () => {
-        await rm(lockDir, { recursive: true, force: true });
+        // Moved aside whole, then removed: emptied in place, the directory could be taken over by
+        // another caller's rename (a rename replaces an empty directory) before it is gone.
+        const released = `${lockDir}.released-${process.pid}-${randomUUID()}`;
+        await rename(lockDir, released);
+        await rm(released, { recursive: true, force: true });
       };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
     // Held by someone else, or by another async call of this very process: either way, wait.
     // (The harness never takes a lock it already holds, so waiting cannot deadlock.)

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { runCli } from '../helpers/cli.js';
+import { dropPackets } from '../helpers/faults.js';
 import { useTestHosts } from '../helpers/testhosts.js';
 
 const NAMES = ['scale-a', 'scale-b', 'scale-c'];
@@ -234,20 +235,27 @@ export default definePlaybook({
   t.is(report.hosts['scale-a'].roundTrips, 2, 'the probe and the write');
 });
 
-test.serial(
-  'a first play whose pattern changed since the last run: the remembered host is left untouched',
-  async (t) => {
-    inventory();
-    // The pattern comes from the environment: the same sources, another host on the second run.
-    writeFileSync(
-      join(dir, 'moving.ts'),
-      `
+/**
+ * moving.ts: one play whose pattern comes from the environment (VD_E2E_HOSTS): the same sources target
+ * another host on the next run. It writes the host's name on it.
+ */
+function movingPlaybook(): void {
+  writeFileSync(
+    join(dir, 'moving.ts'),
+    `
 import { copy, definePlaybook } from 'verdandi';
 export default definePlaybook({
   plays: [{ hosts: process.env.VD_E2E_HOSTS ?? 'none', tasks: (host) => [copy({ path: '/root/vd-moving', content: host.name + '\\n' })] }],
 });
 `,
-    );
+  );
+}
+
+test.serial(
+  'a first play whose pattern changed since the last run: the remembered host is left untouched',
+  async (t) => {
+    inventory();
+    movingPlaybook();
     await Promise.all(NAMES.map((n) => hosts.ssh(n, 'rm -f /root/vd-moving')));
     const cache = join(dir, 'ts-cache-moving');
     const run = (target: string) =>
@@ -269,5 +277,33 @@ export default definePlaybook({
       "scale-a keeps the first run's file",
     );
     t.is((await hosts.ssh('scale-c', 'test -e /root/vd-moving; echo $?')).stdout.trim(), '1');
+  },
+);
+
+test.serial(
+  'a remembered host that no longer answers does not hold the end of a run that does not need it',
+  async (t) => {
+    inventory();
+    movingPlaybook();
+    const cache = join(dir, 'ts-cache-silent');
+    const run = (target: string) =>
+      runCli(['run', 'forks', 'moving.ts', '--json', '--host-key-checking=off', '--connect-timeout', '40'], {
+        cwd: dir,
+        env: { VERDANDI_TS_CACHE: cache, VD_E2E_HOSTS: target },
+      });
+    const first = await run('scale-a');
+    t.is(first.code, 0, first.stderr);
+    // scale-a goes silent (every packet dropped in its namespace): a connect to it waits the whole 40 s.
+    const undrop = await dropPackets(hosts.get('scale-a'));
+    try {
+      const started = Date.now();
+      const second = await run('scale-b');
+      const seconds = (Date.now() - started) / 1000;
+      t.is(second.code, 0, second.stderr);
+      t.deepEqual(Object.keys((JSON.parse(second.stdout) as JsonReport).hosts), ['scale-b']);
+      t.true(seconds < 20, `the run took ${seconds} s: it waited for the silent host`);
+    } finally {
+      await undrop();
+    }
   },
 );

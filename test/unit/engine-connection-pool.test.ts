@@ -112,6 +112,31 @@ test('warm connections of hosts that run later make room instead of blocking', a
   t.is(stats.open, 0);
 });
 
+test('a host warmed for work that never came is not waited for at the end; closed once it opens', async (t) => {
+  const { stats, connector } = fakeConnector();
+  // The silent host's handshake ends only when the test says so (a host that drops packets).
+  let answer: () => void = () => {};
+  const answered = new Promise<void>((resolve) => {
+    answer = resolve;
+  });
+  const silent = { name: 'silent', address: 'silent', vars: {} } as unknown as InventoryHost;
+  const gated = async (host: InventoryHost) => {
+    if (host.name === 'silent') await answered;
+    return connector(host);
+  };
+  const conns = new ConnectionPool({ projectDir: '/nonexistent' }, 3, gated);
+  conns.warm([silent], new Map());
+  await walkPlans(plansFor(hosts(2)), conns, 3);
+  await conns.closeAll(); // returns while the silent host is still opening
+  t.is(conns.openCount, 1, 'its slot is held until its handshake ends');
+  t.false(stats.opened.includes('silent'));
+  answer();
+  for (let i = 0; i < 100 && conns.openCount > 0; i++) await tick(5);
+  t.is(conns.openCount, 0);
+  t.true(stats.closed.includes('silent'), 'closed once open');
+  t.is(stats.open, 0);
+});
+
 test('connections kept for a later play stay open; unreachable hosts give their slot back', async (t) => {
   const { stats, connector } = fakeConnector({ unreachable: new Set(['h1']) });
   const list = hosts(3);

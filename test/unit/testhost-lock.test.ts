@@ -56,6 +56,34 @@ test('a lock whose holder died is broken', async (t) => {
   t.pass();
 });
 
+test('an abandoned lock taken by many callers of one process at once: each gets it in turn', async (t) => {
+  // What a killed test run leaves: the lock of a dead process. The harness then starts several hosts
+  // at once in one process, each taking the lock: one breaks it, and none may lose its fresh lock to
+  // another that saw the old one abandoned.
+  for (let round = 0; round < 20; round++) {
+    const lockDir = join(tempDir(), 'lock');
+    mkdirSync(lockDir);
+    writeFileSync(join(lockDir, 'owner.json'), JSON.stringify({ pid: 4194305, start: '1' }));
+    let inside = 0;
+    let most = 0;
+    await Promise.all(
+      Array.from({ length: 4 }, () =>
+        withLock(
+          lockDir,
+          async () => {
+            inside += 1;
+            most = Math.max(most, inside);
+            await new Promise((resolve) => setTimeout(resolve, 2));
+            inside -= 1;
+          },
+          { timeoutMs: 5000 },
+        ),
+      ),
+    );
+    t.is(most, 1);
+  }
+});
+
 test('a lock held by a live process makes others wait, up to their timeout', async (t) => {
   const lockDir = join(tempDir(), 'lock');
   const release = await acquireLock(lockDir);
