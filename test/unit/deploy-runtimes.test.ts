@@ -322,7 +322,7 @@ test('swarm: no colors nor host ports; publish, scale down for migrations, roll 
   const needs = rt.roleNeeds(s, paths, hostInfo('m', { inventory }));
   t.is(needs.supervisor, undefined);
   t.is(needs.upstream.owner, 'role');
-  t.regex(needs.upstream.content, /^server 10\.0\.0\.32:8080 max_fails=1 fail_timeout=5s; # w1$/m);
+  t.regex(needs.upstream.content, /^server 10\.0\.0\.32:8080 max_fails=1 fail_timeout=1s; # w1$/m);
 });
 
 test('sites with colors take two ports each; a clash is refused, swarm sites take none', (t) => {

@@ -331,8 +331,8 @@ test('the front: upstreams are the swarm workers at the published port (or runti
   };
   const host = hostInfo('m', { inventory, address: '10.0.0.31' });
   const up = swarmUpstream(swarmSite(), host);
-  t.regex(up, /^server 10\.0\.0\.32:8080 max_fails=1 fail_timeout=5s; # w1$/m);
-  t.regex(up, /^server 10\.0\.0\.33:8080 max_fails=1 fail_timeout=5s; # w2$/m);
+  t.regex(up, /^server 10\.0\.0\.32:8080 max_fails=1 fail_timeout=1s; # w1$/m);
+  t.regex(up, /^server 10\.0\.0\.33:8080 max_fails=1 fail_timeout=1s; # w2$/m);
   t.notRegex(up, /10\.0\.0\.31/);
   const mesh = swarmSite({ runtime: { type: 'swarm', port: 8080, nodes: ['m'] } });
   t.regex(swarmUpstream(mesh, host), /^server 10\.0\.0\.31:8080/m);

@@ -382,8 +382,13 @@ export function swarmUpstream(site: SwarmSite, host: HostInfo): string {
       'list the hosts that run the web tasks in runtime.nodes',
     );
   }
+  // A node that refused a request is left out for 1 s only. In a rolling update or a rollback (stop-first:
+  // a host-mode port serves one task per node), the next node stops as soon as this one's new task is
+  // healthy, about a second after it came back; a longer fail_timeout still had it marked down then, and
+  // with both nodes marked down nginx answers 502 to every request until the mark expires (seen in a
+  // rollback: 209 of 2,344 requests). A silent node costs one request per second its connect timeout.
   const servers = nodes.map((n) => {
-    return `server ${advertisedAddress(n)}:${rt.port} max_fails=1 fail_timeout=5s; # ${n.name}\n`;
+    return `server ${advertisedAddress(n)}:${rt.port} max_fails=1 fail_timeout=1s; # ${n.name}\n`;
   });
   return `# Written by the sites role: the nodes that run the web tasks of ${site.name}.\n${servers.join('')}`;
 }
