@@ -94,15 +94,20 @@ export async function rememberedFirstPlay(
   return (await freshManifest(file, engineIndexUrl))?.firstPlay;
 }
 
-/** Keeps `firstPlay` in the cache entry of `file` for the next run (a cache that cannot be written keeps nothing). */
-export async function rememberFirstPlay(
-  file: string,
-  engineIndexUrl: string,
-  firstPlay: FirstPlay,
-): Promise<void> {
-  const manifest = await freshManifest(file, engineIndexUrl);
-  const known = manifest?.firstPlay;
-  if (!manifest || (known?.hosts === firstPlay.hosts && known.serial === firstPlay.serial)) return;
+/**
+ * Keeps `firstPlay` in the cache entry of `file` for the next run (a cache that cannot be written keeps
+ * nothing). Called right after the load that imported or built that entry: its inputs are not hashed
+ * again. An entry that went stale meanwhile is never used, whatever it keeps.
+ */
+export async function rememberFirstPlay(file: string, firstPlay: FirstPlay): Promise<void> {
+  let manifest: Manifest;
+  try {
+    manifest = JSON.parse(await readFile(manifestPath(file), 'utf8')) as Manifest;
+  } catch {
+    return; // no entry to keep it in
+  }
+  const known = manifest.firstPlay;
+  if (known?.hosts === firstPlay.hosts && known.serial === firstPlay.serial) return;
   await writeManifest(file, {
     ...manifest,
     firstPlay: { hosts: firstPlay.hosts, serial: firstPlay.serial },

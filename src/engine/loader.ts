@@ -158,7 +158,7 @@ export async function loadPlaybook(file: string): Promise<Playbook> {
   const first = pb.plays?.[0];
   if (usesCompileCache() && typeof first?.hosts === 'string') {
     const cache = await import('./compile-cache.js');
-    await cache.rememberFirstPlay(path, engineModule('index'), { hosts: first.hosts, serial: first.serial });
+    await cache.rememberFirstPlay(path, { hosts: first.hosts, serial: first.serial });
   }
   return pb;
 }

@@ -75,7 +75,7 @@ test.serial("a playbook's first play is remembered for the same sources only", a
   t.is(await rememberedFirstPlay(play, ENGINE), undefined, 'never loaded: nothing remembered');
   await importBundled(play, ENGINE);
   t.is(await rememberedFirstPlay(play, ENGINE), undefined, 'loaded, not yet told');
-  await rememberFirstPlay(play, ENGINE, { hosts: 'web', serial: '30%' });
+  await rememberFirstPlay(play, { hosts: 'web', serial: '30%' });
   t.deepEqual(await rememberedFirstPlay(play, ENGINE), { hosts: 'web', serial: '30%' });
   // The bundle stays the one built: remembering rewrites the entry, not the bundle.
   const manifest = readdirJson(join(dir, 'cache'));
@@ -88,8 +88,8 @@ test.serial("a playbook's first play is remembered for the same sources only", a
     "import { definePlaybook } from 'verdandi';\nexport default definePlaybook({ plays: [{ hosts: 'db' }] });\n",
   );
   t.is(await rememberedFirstPlay(play, ENGINE), undefined, 'a changed source: nothing remembered');
-  await rememberFirstPlay(play, ENGINE, { hosts: 'db' });
-  t.is(await rememberedFirstPlay(play, ENGINE), undefined, 'a stale entry is not updated');
+  await rememberFirstPlay(play, { hosts: 'db' });
+  t.is(await rememberedFirstPlay(play, ENGINE), undefined, 'a stale entry gives nothing, whatever it keeps');
 });
 
 test.serial('a cache entry whose bundle was removed is built again', async (t) => {
