@@ -112,9 +112,11 @@ function unreadDropInsProbe(unit: string | undefined, shown?: string): string {
 
 function probe({ unit, daemonReload }: Service): string {
   if (unit === undefined) return [CHANGED_UNITS_PROBE, unreadDropInsProbe(undefined)].join('\n');
-  const show = `${words('systemctl', 'show', '-p', PROPERTIES.join(','), '--', unit)} 2>&1`;
-  // The unit's own `systemctl show` comes last: its exit code is the probe's.
-  if (daemonReload) return [CHANGED_UNITS_PROBE, unreadDropInsProbe(undefined), show].join('\n');
+  if (daemonReload) {
+    // The unit's own `systemctl show` comes last: its exit code is the probe's.
+    const show = `${words('systemctl', 'show', '-p', PROPERTIES.join(','), '--', unit)} 2>&1`;
+    return [CHANGED_UNITS_PROBE, unreadDropInsProbe(undefined), show].join('\n');
+  }
   // One `systemctl show` of the unit serves both: the drop-in check reads its Id and DropInPaths, the
   // plan the four properties; its output is printed and its exit code made the probe's (the probe runs
   // in a subshell of its own: `exit` ends that subshell only).
