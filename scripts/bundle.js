@@ -4,10 +4,10 @@
 // files instead.
 //
 // - Two entry points, the CLI (`dist/bundle/main.js`, what bin/verdandi.js imports) and the public API
-//   (`dist/bundle/index.js`, the package's "exports"), and three files run on their own (the resolve
-//   hook, the connection keeper of `--persist`, the background import of the run history): the modules
-//   they share live in chunks, so the CLI and the roles it loads (their `import ... from 'verdandi'`
-//   resolves to that same index) share one instance of every registry, warn-once set and class.
+//   (`dist/bundle/index.js`, the package's "exports"), and four files run on their own (the resolve
+//   hook, the connection keeper and the spare engine of `--persist`, the background import of the run
+//   history): the modules they share live in chunks, so the CLI and the roles it loads (their
+//   `import ... from 'verdandi'` resolves to that same index) share one instance of every registry, warn-once set and class.
 // - Dynamic imports stay lazy: each becomes a chunk loaded only when a command needs it.
 // - Pure-JavaScript dependencies the CLI loads on every run are bundled; the others stay external:
 //   those that read files beside their own code (WebAssembly, native binaries), register their own
@@ -73,6 +73,8 @@ await build({
     'resolve-hook': 'src/engine/resolve-hook.ts',
     // The connection keeper of `--persist`, a process of its own (src/connection/kept.ts starts it).
     keeper: 'src/connection/keeper-main.ts',
+    // A spare engine of `--persist`, loaded before the command it will serve (src/cli/warm/).
+    spare: 'src/cli/warm/spare.ts',
     // The background import of the run history that every recorded run starts (src/cli/recording.ts).
     'history-import': 'src/history/import-main.ts',
   },

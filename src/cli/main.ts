@@ -27,10 +27,24 @@ function builtHelp(args: readonly string[]): Buffer | undefined {
   }
 }
 
+/**
+ * With `--persist` (or $VERDANDI_PERSIST), a spare engine may be ready for this command (warm/): the
+ * command is handed to it, and this process only relays its terminal.
+ */
+async function servedWarm(): Promise<boolean> {
+  if (!process.argv.some((arg) => arg.startsWith('--persist')) && !process.env.VERDANDI_PERSIST) return false;
+  const { runWarm } = await import('./warm/client.js');
+  const code = await runWarm(process.argv);
+  if (code === undefined) return false;
+  const { exitWhenFlushed } = await import('../util/stdio.js');
+  await exitWhenFlushed(code);
+  return true;
+}
+
 const help = builtHelp(process.argv.slice(2));
 if (help) {
   process.stdout.write(help);
-} else {
+} else if (!(await servedWarm())) {
   const { runCli } = await import('./program.js');
   await runCli(process.argv);
 }

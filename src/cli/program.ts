@@ -31,6 +31,7 @@ import * as testhostCommand from './commands/testhost.js';
 import { persistFromEnv, persistSeconds } from './context.js';
 import { errorDocument, handleError } from './errors.js';
 import type { Recording } from './recording.js';
+import { commandEnded } from './warm/handover.js';
 
 type Register = (program: Command) => void;
 
@@ -92,6 +93,8 @@ export async function runCli(argv: string[]): Promise<void> {
   let recording: Recording | undefined;
   /** The command run, for the `--json` error document (see errorDocument). */
   let action: { name: string; env?: string; json: boolean } | undefined;
+  /** `--persist`'s seconds for this command, when given. */
+  let persist: number | undefined;
   program.hook('preAction', async (_program, actionCommand) => {
     const [first] = actionCommand.args;
     // A subcommand is named with its parent (`lock status`), as the user typed it.
@@ -105,7 +108,7 @@ export async function runCli(argv: string[]): Promise<void> {
     // A global option: the command's own options carry it to where hosts are connected to.
     const sshConfig = program.opts().sshConfig;
     if (sshConfig !== undefined) actionCommand.setOptionValue('sshConfig', sshConfig);
-    const persist = program.opts().persist ?? persistFromEnv();
+    persist = program.opts().persist ?? persistFromEnv();
     if (persist) {
       // The keeper's directory and socket are checked before anything is loaded or any host contacted.
       const { checkKeeperPlace } = await import('../connection/keeper-socket.js');
@@ -133,6 +136,13 @@ export async function runCli(argv: string[]): Promise<void> {
     }
   }
   await recording?.finish(Number(process.exitCode ?? 0), failure);
+  // Served by a spare engine: the user's process ends now, with this code (cli/warm/).
+  commandEnded(Number(process.exitCode ?? 0));
+  if (persist) {
+    // The next command of the same kind finds an engine already loaded (cli/warm/successor.ts).
+    const { startSpare } = await import('./warm/successor.js');
+    await startSpare(argv, persist).catch(() => undefined);
+  }
   // The command is done: do not wait for connections still opening (a run stopped by a user error
   // before it needed them) or idle keep-alive timers; only for the output to be written out.
   await exitWhenFlushed(Number(process.exitCode ?? 0));

@@ -75,7 +75,8 @@ export function requestLine(request: KeeperRequest): string {
   return `${JSON.stringify(request)}\n`;
 }
 
-export function frame(type: FrameType, payload: Buffer | string): Buffer {
+/** A frame of `type` (FRAME here; the warm engine of the CLI has its own types on the same framing). */
+export function frame(type: number, payload: Buffer | string): Buffer {
   const body = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
   const head = Buffer.alloc(5);
   head.writeUInt8(type, 0);
