@@ -17,9 +17,20 @@ const shellQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 export class Terminal {
   private constructor(readonly name: string) {}
 
-  /** Starts `verdandi <args>` in a 120×40 terminal. */
-  static async start(name: string, args: string[]): Promise<Terminal> {
-    const cli = [process.execPath, CLI_BIN, ...args].map(shellQuote).join(' ');
+  /**
+   * Starts `verdandi <args>` in a 120×40 terminal, in `cwd` (the project's root by default) with `env`
+   * added to tmux's environment and the variables of `unset` removed from it.
+   */
+  static async start(
+    name: string,
+    args: string[],
+    opts: { cwd?: string; env?: Record<string, string>; unset?: string[] } = {},
+  ): Promise<Terminal> {
+    const environment = [
+      ...(opts.unset ?? []).flatMap((variable) => ['-u', variable]),
+      ...Object.entries(opts.env ?? {}).map(([variable, value]) => `${variable}=${value}`),
+    ];
+    const cli = ['env', ...environment, process.execPath, CLI_BIN, ...args].map(shellQuote).join(' ');
     await tmux('kill-session', '-t', name).catch(() => undefined);
     await tmux(
       'new-session',
@@ -30,14 +41,14 @@ export class Terminal {
       '120',
       '-y',
       '40',
-      `cd ${shellQuote(PROJECT_ROOT)} && ${cli}; echo VD_EXIT=$?; sleep 3600`,
+      `cd ${shellQuote(opts.cwd ?? PROJECT_ROOT)} && ${cli}; echo VD_EXIT=$?; sleep 3600`,
     );
     return new Terminal(name);
   }
 
-  /** What the pane shows, with its scrollback. */
-  async screen(): Promise<string> {
-    return tmux('capture-pane', '-p', '-J', '-S', '-2000', '-t', this.name);
+  /** What the pane shows, with its scrollback (and its colours' escape sequences with `escapes`). */
+  async screen(escapes = false): Promise<string> {
+    return tmux('capture-pane', '-p', '-J', ...(escapes ? ['-e'] : []), '-S', '-2000', '-t', this.name);
   }
 
   /** Types `text` (literally), then Enter. */

@@ -14,7 +14,7 @@
  * No spare ready, or one that refuses (another build, busy): undefined, and the command runs in this
  * process as it would without a spare.
  */
-import { existsSync, readlinkSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { FrameReader, frame } from '../../connection/keeper-protocol.js';
@@ -22,6 +22,7 @@ import { checkPrivateDir, checkPrivateSocket, keeperDir } from '../../connection
 import {
   buildIdentity,
   type Control,
+  loadingSpares,
   type RunHello,
   SPARE_SOCKET,
   type StreamShape,
@@ -182,15 +183,19 @@ function handOver(socket: Socket, hello: RunHello): Promise<number | undefined> 
   });
 }
 
-/** `verdandi disconnect`: stops a spare serving `dir` (true when one was there). */
+/**
+ * `verdandi disconnect`: stops the spare serving `dir` and any still loading there (true when there
+ * was one).
+ */
 export async function stopSpare(dir = keeperDir()): Promise<boolean> {
+  const loading = stopLoadingSpares(dir);
   const path = join(dir, SPARE_SOCKET);
   try {
-    if (checkPrivateSocket(path) !== 'ok') return false;
+    if (checkPrivateSocket(path) !== 'ok') return loading;
   } catch {
-    return false;
+    return loading;
   }
-  return new Promise((resolve) => {
+  const served = await new Promise<boolean>((resolve) => {
     const socket = connect(path);
     socket.once('error', () => resolve(false));
     socket.once('connect', () => socket.write(`${JSON.stringify({ op: 'stop' })}\n`));
@@ -201,4 +206,20 @@ export async function stopSpare(dir = keeperDir()): Promise<boolean> {
     });
     socket.once('close', () => resolve(false));
   });
+  return served || loading;
+}
+
+/** Ends the spares still loading in `dir` (a marker names each; its command line must be a spare's). */
+function stopLoadingSpares(dir: string): boolean {
+  let stopped = false;
+  for (const pid of loadingSpares(dir)) {
+    try {
+      if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('spare')) continue;
+      process.kill(pid, 'SIGTERM');
+      stopped = true;
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return stopped;
 }

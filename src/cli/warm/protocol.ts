@@ -17,7 +17,8 @@
  *   client → spare  `stdin` frames and one `stdinEnd`, `control` {"resize":[columns,rows]}
  * Frames are the connection keeper's (a type byte, a 4-byte big-endian length, the payload).
  */
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const WARM_FRAME = { stdout: 1, stderr: 2, stdin: 4, stdinEnd: 5, control: 6 } as const;
@@ -134,17 +135,30 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Is a spare loading in `dir` (a marker whose process is alive)? */
-export function spareLoading(dir: string): boolean {
+/** The pids of the spares loading in `dir` (a marker whose process is alive). */
+export function loadingSpares(dir: string): number[] {
   let names: string[];
   try {
     names = readdirSync(dir);
   } catch {
-    return false;
+    return [];
   }
-  return names.some((name) => {
-    if (!name.startsWith(SPARE_LOADING_PREFIX)) return false;
-    const pid = Number(name.slice(SPARE_LOADING_PREFIX.length));
-    return Number.isInteger(pid) && pid > 0 && alive(pid);
-  });
+  return names
+    .filter((name) => name.startsWith(SPARE_LOADING_PREFIX))
+    .map((name) => Number(name.slice(SPARE_LOADING_PREFIX.length)))
+    .filter((pid) => Number.isInteger(pid) && pid > 0 && alive(pid));
+}
+
+/** Is a spare loading in `dir`? */
+export function spareLoading(dir: string): boolean {
+  return loadingSpares(dir).length > 0;
+}
+
+/** Removes the markers of spares that died loading (stopped by `verdandi disconnect`, killed). */
+export function clearDeadMarkers(dir: string): void {
+  const live = new Set(loadingSpares(dir));
+  for (const name of readdirSync(dir)) {
+    if (!name.startsWith(SPARE_LOADING_PREFIX)) continue;
+    if (!live.has(Number(name.slice(SPARE_LOADING_PREFIX.length)))) rmSync(join(dir, name), { force: true });
+  }
 }

@@ -16,6 +16,7 @@ import { whenCommandEnds } from './handover.js';
 import {
   buildIdentity,
   type Control,
+  clearDeadMarkers,
   type Hello,
   type RunHello,
   SPARE_LOADING_PREFIX,
@@ -112,6 +113,7 @@ async function main(): Promise<void> {
   }
   process.umask(0o077);
   checkPrivateDir(dir);
+  clearDeadMarkers(dir);
   const loading = join(dir, `${SPARE_LOADING_PREFIX}${process.pid}`);
   writeFileSync(loading, '');
   const loaded = () => rmSync(loading, { force: true });
