@@ -7,6 +7,9 @@
  *   npm run bench:startup -- --inventory inv.yml --runs 15  ... and a no-change run of the twin play
  *                                                            (bench/work.ts) against raw-check.sh
  *   npm run bench:startup -- --inventory inv.yml --hosts 10 ... the same on the first 10 hosts at once
+ *   npm run bench:startup -- --inventory inv.yml --persist  ... and the same run with `--persist 600`:
+ *                                                            kept connections only ($VERDANDI_WARM=off),
+ *                                                            then with the spare engine too
  *
  * --baseline names the root of another built checkout of Verdandi (its bin/verdandi.js is run): an A/B
  * of two builds on the same machine at the same time. --inventory names converged hosts (the first is
@@ -16,6 +19,13 @@
  * Each build has a compile cache of its own (VERDANDI_TS_CACHE): the cache keeps one bundle per
  * playbook, made for one engine build, so two builds sharing one cache would each rebuild the playbook
  * (esbuild) on every run, and the series would time that instead of a run that starts warm.
+ *
+ * With --persist (this build only), each persistent contestant is run once untimed first: the keeper
+ * holds the connections from then on, and a spare is waiting for the next run of the second one. A
+ * spare loads after the run that starts it, in the background (about 0.4 s of CPU that no contestant's
+ * figure counts: the user's process does not wait for it); --gap-ms leaves that much idle time after
+ * every contestant, so that what one leaves running (that load, the run history's import) does not
+ * weigh on the next one's figure.
  *
  * Every round runs each contestant once, in the same order, so that whatever else the machine does
  * weighs on all of them alike. Reported: the median wall time and the mean and median CPU time (user +
@@ -42,8 +52,13 @@ const { values } = parseArgs({
     baseline: { type: 'string' },
     inventory: { type: 'string' },
     hosts: { type: 'string', default: '1' },
+    persist: { type: 'boolean', default: false },
+    'gap-ms': { type: 'string', default: '0' },
   },
 });
+const gapMs = Number(values['gap-ms']);
+if (!Number.isInteger(gapMs) || gapMs < 0)
+  throw new Error(`--gap-ms must be whole milliseconds, got ${values['gap-ms']}`);
 const runs = Number(values.runs);
 if (!Number.isInteger(runs) || runs < 1)
   throw new Error(`--runs must be a positive whole number, got ${values.runs}`);
@@ -63,6 +78,8 @@ function cli(root: string) {
 
 /** The compile caches made for the runs, removed at the end. */
 const caches: string[] = [];
+/** The keeper's and spares' directory of --persist, when asked for. */
+let runtimeDir: string | undefined;
 const builds: Array<[label: string, root: string]> = [['this build', repoRoot]];
 if (values.baseline) builds.push(['baseline', values.baseline]);
 
@@ -84,25 +101,59 @@ if (values.inventory) {
   const hosts = (await hostsFromInventory(inventory)).slice(0, hostCount);
   if (hosts.length < hostCount) throw new Error(`${inventory} has ${hosts.length} hosts, not ${hostCount}`);
   const onHosts = `${hostCount} host${hostCount === 1 ? '' : 's'}`;
-  for (const [label, root] of builds) {
-    const name = `no-change run, ${onHosts} (${label})`;
+  const noChangeRun = (
+    name: string,
+    root: string,
+    env: NodeJS.ProcessEnv,
+    extra: string[] = [],
+  ): Contestant => ({
+    name,
+    run: async () => {
+      const args = [cli(root), 'run', inventory, verdandiPlaybook, '--json', '--host-key-checking', 'off'];
+      args.push('--var', `bench_message=${DEFAULT_MESSAGE}`, '--limit', hosts.map((h) => h.name).join(','));
+      const res = ok(
+        name,
+        await runTimed(process.execPath, [...args, ...extra], { cwd: repoRoot, env, cpu: true }),
+      );
+      const report = JSON.parse(res.stdout) as { hosts: Record<string, { changed: number }> };
+      for (const host of hosts) {
+        const changed = report.hosts[host.name]?.changed;
+        if (changed !== 0) throw new Error(`${name}: ${changed} changes on ${host.name}: not converged`);
+      }
+      return res;
+    },
+  });
+  const cacheFor = () => {
     const cache = mkdtempSync(join(tmpdir(), 'verdandi-startup-cache-'));
     caches.push(cache);
-    const env = { ...process.env, VERDANDI_TS_CACHE: cache };
-    contestants.push({
-      name,
-      run: async () => {
-        const args = [cli(root), 'run', inventory, verdandiPlaybook, '--json', '--host-key-checking', 'off'];
-        args.push('--var', `bench_message=${DEFAULT_MESSAGE}`, '--limit', hosts.map((h) => h.name).join(','));
-        const res = ok(name, await runTimed(process.execPath, args, { cwd: repoRoot, env, cpu: true }));
-        const report = JSON.parse(res.stdout) as { hosts: Record<string, { changed: number }> };
-        for (const host of hosts) {
-          const changed = report.hosts[host.name]?.changed;
-          if (changed !== 0) throw new Error(`${name}: ${changed} changes on ${host.name}: not converged`);
-        }
-        return res;
-      },
-    });
+    return cache;
+  };
+  for (const [label, root] of builds) {
+    const env = { ...process.env, VERDANDI_TS_CACHE: cacheFor() };
+    contestants.push(noChangeRun(`no-change run, ${onHosts} (${label})`, root, env));
+  }
+  if (values.persist) {
+    // A keeper and spares of the benchmark's own, stopped at the end (`verdandi disconnect`).
+    runtimeDir = mkdtempSync(join(tmpdir(), 'verdandi-startup-rt-'));
+    const env = { ...process.env, VERDANDI_TS_CACHE: cacheFor(), XDG_RUNTIME_DIR: runtimeDir };
+    const persist = ['--persist', '600'];
+    contestants.push(
+      noChangeRun(
+        `no-change run, ${onHosts}, --persist: kept connections only`,
+        repoRoot,
+        {
+          ...env,
+          VERDANDI_WARM: 'off',
+        },
+        persist,
+      ),
+      noChangeRun(
+        `no-change run, ${onHosts}, --persist: kept connections and the spare engine`,
+        repoRoot,
+        env,
+        persist,
+      ),
+    );
   }
   contestants.push({
     name: `raw ssh (raw-check.sh), ${onHosts}`,
@@ -116,14 +167,26 @@ if (values.inventory) {
 
 const loadBefore = await loadAverage();
 const results = new Map<string, Finished[]>(contestants.map((c) => [c.name, []]));
+const gap = () => new Promise((resolve) => setTimeout(resolve, gapMs));
 // One untimed round: file caches and the compile cache of the playbook are warm for every contestant.
-for (const c of contestants) await c.run();
+for (const c of contestants) {
+  await c.run();
+  await gap();
+}
 for (let round = 0; round < runs; round++) {
-  for (const c of contestants) results.get(c.name)?.push(await c.run());
+  for (const c of contestants) {
+    results.get(c.name)?.push(await c.run());
+    await gap();
+  }
   process.stderr.write(`[startup] round ${round + 1}/${runs}\n`);
 }
 const loadAfter = await loadAverage();
 for (const cache of caches) rmSync(cache, { recursive: true, force: true });
+if (runtimeDir) {
+  const env = { ...process.env, XDG_RUNTIME_DIR: runtimeDir };
+  await runTimed(process.execPath, [cli(repoRoot), 'disconnect'], { cwd: repoRoot, env });
+  rmSync(runtimeDir, { recursive: true, force: true });
+}
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const base = results.get('node -e 0') ?? [];
