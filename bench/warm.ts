@@ -13,7 +13,9 @@
  * For each added round trip, on one host (pc-warm1), the contestants alternating:
  *   floor     `ssh host true`: one plain OpenSSH handshake and command
  *   cold      `verdandi provision` of the twin roles, no change, no --persist: a handshake per run
- *   warm      the same with `--persist 600`, the keeper started by an untimed run before: no handshake
+ *   warm      the same with `--persist 600`, the keeper started by an untimed run before: no handshake;
+ *             since the spare engine (src/cli/warm/), also no start of the engine (a spare, started by
+ *             the run before, takes the command). The `warm` block of bench/RESULTS.md predates it.
  * The proxy counts each run's connections and round trips (a burst from the tool answered by a burst
  * from sshd); the keeper's connection, made before the timed runs, is no connection of theirs.
  */
