@@ -220,38 +220,69 @@ test.serial(
   },
 );
 
-test.serial('Ctrl-C reaches the run in the spare; a killed user process ends it too', async (t) => {
-  await prepared();
-  const PROCESSES = 'ps -eww -o args= | grep -F "sleep 10009" | grep -vc grep';
-  for (const how of ['SIGINT', 'SIGKILL'] as const) {
+test.serial(
+  'Ctrl-C reaches the run in the spare; a killed user process ends it too; a killed spare is reported',
+  async (t) => {
+    await prepared();
+    const PROCESSES = 'ps -eww -o args= | grep -F "sleep 10009" | grep -vc grep';
+    for (const how of ['SIGINT', 'SIGKILL', 'spare killed'] as const) {
+      await runToEnd(['run', 'staging', 'site.ts', '--persist', '60']);
+      await spareReady();
+      const [spare] = sparePids();
+      t.truthy(spare, 'a spare waits');
+      await hosts.ssh(HOST, 'rm -f /root/wm-started');
+      rmSync(PID_FILE, { force: true });
+      const run = start(['run', 'staging', 'forever.ts', '--persist', '60']);
+      const started = await hosts.ssh(
+        HOST,
+        'i=0; while [ ! -e /root/wm-started ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; test -e /root/wm-started',
+        { timeoutMs: 90_000 },
+      );
+      t.is(started.code, 0, `the command never started: ${run.output()}`);
+      t.is(Number(readFileSync(PID_FILE, 'utf8')), spare, 'the spare runs it');
+      if (how === 'spare killed') process.kill(spare, 'SIGKILL');
+      else run.child.kill(how);
+      const timer = setTimeout(() => run.child.kill('SIGKILL'), 30_000);
+      const code = await run.exited;
+      clearTimeout(timer);
+      if (how === 'SIGINT') {
+        t.is(code, 130, run.output());
+        t.regex(run.output(), /its command was stopped on the host/);
+        t.is((await hosts.ssh(HOST, PROCESSES)).stdout.trim(), '0', 'no process remains on the host');
+      } else if (how === 'spare killed') {
+        // The user's process does not wait forever for a spare that died: it says so, exit 1.
+        t.is(code, 1, run.output());
+        t.regex(run.output(), /the warm engine running this command \(process \d+\) was stopped/);
+      }
+      // The spare that ran it is gone (after a kill: by the hang-up of the user's process).
+      await until(() => !existsSync(`/proc/${spare}`), 30_000, `the spare ${spare} ends`);
+      await hosts.ssh(HOST, 'pkill -f "sleep 10009" || true');
+    }
+  },
+);
+
+test.serial(
+  'two commands at once: one spare serves one of them, the other runs in its own process',
+  async (t) => {
+    await prepared();
     await runToEnd(['run', 'staging', 'site.ts', '--persist', '60']);
     await spareReady();
     const [spare] = sparePids();
-    t.truthy(spare, 'a spare waits');
-    await hosts.ssh(HOST, 'rm -f /root/wm-started');
-    rmSync(PID_FILE, { force: true });
-    const run = start(['run', 'staging', 'forever.ts', '--persist', '60']);
-    const started = await hosts.ssh(
-      HOST,
-      'i=0; while [ ! -e /root/wm-started ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; test -e /root/wm-started',
-      { timeoutMs: 90_000 },
+    const both = await Promise.all(
+      [0, 1].map(async () => {
+        const started = start(['run', 'staging', 'site.ts', '--persist', '60', '--json']);
+        return { code: await started.exited, stdout: started.stdout(), output: started.output() };
+      }),
     );
-    t.is(started.code, 0, `the command never started: ${run.output()}`);
-    t.is(Number(readFileSync(PID_FILE, 'utf8')), spare, 'the spare runs it');
-    run.child.kill(how);
-    const timer = setTimeout(() => run.child.kill('SIGKILL'), 30_000);
-    const code = await run.exited;
-    clearTimeout(timer);
-    if (how === 'SIGINT') {
-      t.is(code, 130, run.output());
-      t.regex(run.output(), /its command was stopped on the host/);
-      t.is((await hosts.ssh(HOST, PROCESSES)).stdout.trim(), '0', 'no process remains on the host');
+    for (const res of both) {
+      t.is(res.code, 0, res.output);
+      t.is((JSON.parse(res.stdout) as { hosts: Record<string, { changed: number }> }).hosts[HOST].changed, 0);
     }
-    // The spare that ran it is gone (after a kill: by the hang-up of the user's process).
-    await until(() => !existsSync(`/proc/${spare}`), 30_000, `the spare ${spare} ends`);
-    await hosts.ssh(HOST, 'pkill -f "sleep 10009" || true');
-  }
-});
+    // It ends right after its command (the user's process ends at its exit code, a moment before).
+  await until(() => !existsSync(`/proc/${spare}`), 10_000, 'the spare served one and ended with it');
+  t.pass();
+  },
+);
 
 test.serial('a terminal: colours, and the vault password typed at the hidden prompt', async (t) => {
   await prepared();
