@@ -8,24 +8,11 @@
  * socket not yet private; two keepers started at once leave one serving: the second one sees the
  * first answer and exits.
  */
-import { chmodSync, renameSync, statSync, unlinkSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { openEndpoint } from './jump-hosts.js';
 import { Keeper } from './keeper.js';
-import { checkPrivateDir, keeperSocket } from './keeper-socket.js';
-
-/** Does a keeper answer on `path`? */
-function answers(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(path);
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
+import { checkPrivateDir, keeperSocket, servePrivately } from './keeper-socket.js';
 
 async function main(): Promise<void> {
   const [dir, idleText] = process.argv.slice(2);
@@ -38,7 +25,7 @@ async function main(): Promise<void> {
   checkPrivateDir(dir);
   const path = keeperSocket(dir);
   const own = join(dir, `keeper-${process.pid}.sock`);
-  let servedInode: number | undefined;
+  let release: (() => void) | undefined;
 
   const server = createServer();
   const keeper = new Keeper(
@@ -58,32 +45,16 @@ async function main(): Promise<void> {
       server.close(() => process.exit(0));
       setTimeout(() => process.exit(0), 5000).unref();
       // The socket in place is removed only when it is still this keeper's (not a newer keeper's).
-      try {
-        if (statSync(path).ino === servedInode) unlinkSync(path);
-      } catch {
-        /* already gone */
-      }
+      release?.();
     },
   );
   keeper.serve(server);
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, () => void keeper.stop());
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(own, () => resolve());
-  });
-  // Made under umask 077 (0700: a socket's x bit means nothing); 0600 is what runs check for.
-  chmodSync(own, 0o600);
-  if (await answers(path)) {
-    // Another keeper serves this user already: it is the one the run talks to.
-    server.close();
-    unlinkSync(own);
-    process.stdout.write('ready\n');
-    process.exit(0);
-  }
-  renameSync(own, path);
-  servedInode = statSync(path).ino;
+  release = await servePrivately(server, path, own);
   process.stdout.write('ready\n');
+  // Another keeper serves this user already: it is the one the run talks to.
+  if (!release) process.exit(0);
 }
 
 await main();

@@ -8,10 +8,12 @@
  * The directory is `$XDG_RUNTIME_DIR/verdandi` (a tmpfs of the user's, removed at logout) when the
  * session has one, else `verdandi-<uid>` in the system's temporary directory.
  */
-import { chmodSync, lstatSync, mkdirSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import type { Server } from 'node:net';
 import os from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { UserError } from '../util/errors.js';
+import { socketAnswers } from '../util/unix-socket.js';
 
 export const KEEPER_SOCKET = 'keeper.sock';
 
@@ -113,4 +115,39 @@ export function checkKeeperPlace(): void {
   const dir = keeperDir();
   ensurePrivateDir(dir);
   checkPrivateSocket(keeperSocket(dir));
+}
+
+/**
+ * Serves `server` on `path`, a socket of the private directory, as the one process of its kind (the
+ * connection keeper, a spare engine): it listens on `own`, a name of its own beside it, sets that socket
+ * to 0600 and renames it into place, so a client never finds the socket not yet private. Resolves with
+ * undefined when another process already answers on `path` (this one's socket is removed: the caller
+ * exits), else with the function that removes the socket in place while it is still this process's
+ * (not a newer one's). To be called under umask 077.
+ */
+export async function servePrivately(
+  server: Server,
+  path: string,
+  own: string,
+): Promise<(() => void) | undefined> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(own, () => resolve());
+  });
+  // Made under umask 077 (0700: a socket's x bit means nothing); 0600 is what clients check for.
+  chmodSync(own, 0o600);
+  if (await socketAnswers(path)) {
+    server.close();
+    unlinkSync(own);
+    return undefined;
+  }
+  renameSync(own, path);
+  const servedInode = statSync(path).ino;
+  return () => {
+    try {
+      if (statSync(path).ino === servedInode) unlinkSync(path);
+    } catch {
+      // Already gone.
+    }
+  };
 }

@@ -20,6 +20,7 @@ import { resolve } from 'node:path';
 import { Transform } from 'node:stream';
 import { entryProgram } from '../util/entry-program.js';
 import { notifyObservers } from '../util/run-events.js';
+import { socketAnswers } from '../util/unix-socket.js';
 import { OutputCollector } from './bounded-output.js';
 import { openEndpoint } from './jump-hosts.js';
 import {
@@ -61,7 +62,7 @@ export function keeperReady(idleSeconds: number): Promise<string> {
     const dir = keeperDir();
     ensurePrivateDir(dir);
     const path = keeperSocket(dir);
-    if (checkPrivateSocket(path) === 'ok' && (await answers(path))) return path;
+    if (checkPrivateSocket(path) === 'ok' && (await socketAnswers(path))) return path;
     await startKeeper(dir, idleSeconds);
     checkPrivateSocket(path);
     return path;
@@ -70,17 +71,6 @@ export function keeperReady(idleSeconds: number): Promise<string> {
     ready = undefined;
   });
   return ready;
-}
-
-function answers(path: string): Promise<boolean> {
-  return new Promise((resolveAnswer) => {
-    const socket = connectUnix(path);
-    socket.once('connect', () => {
-      socket.destroy();
-      resolveAnswer(true);
-    });
-    socket.once('error', () => resolveAnswer(false));
-  });
 }
 
 function startKeeper(dir: string, idleSeconds: number): Promise<void> {
@@ -205,7 +195,7 @@ export async function openKept(
 /** Stops the keeper of this user, when one runs: how many connections it closed (undefined: none ran). */
 export async function stopKeeper(): Promise<number | undefined> {
   const path = keeperSocket(keeperDir());
-  if (checkPrivateSocket(path) === 'absent' || !(await answers(path))) return undefined;
+  if (checkPrivateSocket(path) === 'absent' || !(await socketAnswers(path))) return undefined;
   const socket = request(path, { op: 'stop' });
   return new Promise((resolveStop) => {
     let closed: number | undefined;
@@ -222,7 +212,7 @@ export async function stopKeeper(): Promise<number | undefined> {
 /** Whether a keeper serves this user's socket now (for tests and `verdandi disconnect`). */
 export function keeperRunning(): Promise<boolean> {
   const dir = keeperDir();
-  return existsSync(dir) ? answers(keeperSocket(dir)) : Promise.resolve(false);
+  return existsSync(dir) ? socketAnswers(keeperSocket(dir)) : Promise.resolve(false);
 }
 
 export class KeptConnection implements Connection {

@@ -8,9 +8,9 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { basename, join } from 'node:path';
 import { UserError } from '../util/errors.js';
+import { socketAnswers } from '../util/unix-socket.js';
 import { packageRoot } from '../util/user-code.js';
 import { delay, run, runOk } from './exec.js';
 import { cacheDirFromEnv, VM_ADDRESS, VM_MANAGEMENT_NETWORK, VM_SLOT } from './naming.js';
@@ -213,18 +213,6 @@ export const LIBVIRT_DAEMONS: readonly LibvirtDaemon[] = [
   { command: 'virtlogd', socket: '/run/libvirt/virtlogd-sock', pidFile: '/run/virtlogd.pid' },
   { command: 'libvirtd', socket: '/run/libvirt/libvirt-sock', pidFile: '/run/libvirtd.pid' },
 ];
-
-/** Whether something accepts connections on that Unix socket (a daemon, or systemd's socket activation). */
-export function socketAnswers(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(path);
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
 
 export interface LibvirtDeps {
   daemons?: readonly LibvirtDaemon[];

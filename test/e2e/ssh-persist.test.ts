@@ -15,12 +15,13 @@
  * Each test file has a keeper of its own: XDG_RUNTIME_DIR points to a directory of this file.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { run } from '../../src/testhost/exec.js';
 import { CLI_BIN, projectWithSecrets, removeProject, runCli, writeInventory } from '../helpers/cli.js';
+import { commandLinesWith, pidsWithCommandLine, until } from '../helpers/local-processes.js';
 import { useTestHosts } from '../helpers/testhosts.js';
 
 const HOST = 'pc-a';
@@ -117,43 +118,7 @@ async function handshakesOf<T>(action: () => Promise<T>): Promise<{ result: T; h
 }
 
 /** The pids of this file's keeper processes (their command line names this file's directory). */
-function keeperPids(): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (cmdline.includes('keeper.js') && cmdline.includes(KEEPER_DIR)) pids.push(Number(entry));
-    } catch {
-      /* gone meanwhile */
-    }
-  }
-  return pids;
-}
-
-/** Every command line of the controller's processes holding `text`. */
-function commandLinesWith(text: string): string[] {
-  const found: string[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (cmdline.includes(text)) found.push(cmdline.replaceAll('\0', ' '));
-    } catch {
-      /* gone meanwhile */
-    }
-  }
-  return found;
-}
-
-/** Waits until `condition` holds (a marker), polling every 50 ms; fails after `ms`. */
-async function until(condition: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const keeperPids = () => pidsWithCommandLine('keeper.js', KEEPER_DIR);
 
 /** The host's established SSH sessions from the controller, the one asking excluded. */
 async function sessionsOnHost(): Promise<number> {

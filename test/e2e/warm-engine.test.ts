@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { CLI_BIN, projectWithSecrets, removeProject, runCli, writeInventory } from '../helpers/cli.js';
+import { pidsWithCommandLine, until } from '../helpers/local-processes.js';
 import { useTestHosts } from '../helpers/testhosts.js';
 import { Terminal } from './day2-terminal.js';
 
@@ -85,28 +86,7 @@ test.after.always(async () => {
 });
 
 /** The pids of this file's spare processes (their command line names this file's directory). */
-function sparePids(): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      if (cmdline.includes('spare.js') && cmdline.includes(SPARE_DIR)) pids.push(Number(entry));
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-  return pids;
-}
-
-/** Waits until `condition` holds (a marker), polling every 50 ms; fails after `ms`. */
-async function until(condition: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const sparePids = () => pidsWithCommandLine('spare.js', SPARE_DIR);
 
 /** A spare serves this file's directory. */
 const spareReady = () => until(() => existsSync(SPARE_SOCKET), 30_000, 'a spare serves the socket');
@@ -279,8 +259,8 @@ test.serial(
       t.is((JSON.parse(res.stdout) as { hosts: Record<string, { changed: number }> }).hosts[HOST].changed, 0);
     }
     // It ends right after its command (the user's process ends at its exit code, a moment before).
-  await until(() => !existsSync(`/proc/${spare}`), 10_000, 'the spare served one and ended with it');
-  t.pass();
+    await until(() => !existsSync(`/proc/${spare}`), 10_000, 'the spare served one and ended with it');
+    t.pass();
   },
 );
 

@@ -6,12 +6,12 @@
  * the socket is removed at once, so the next command finds no busy spare, and the process exits with
  * the command. Before that it has run nothing of a user's: no playbook, no secret, no connection.
  */
-import { chmodSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { FrameReader, frame, splitRequest } from '../../connection/keeper-protocol.js';
-import { checkPrivateDir } from '../../connection/keeper-socket.js';
+import { checkPrivateDir, servePrivately } from '../../connection/keeper-socket.js';
 import { whenCommandEnds } from './handover.js';
 import {
   buildIdentity,
@@ -24,7 +24,6 @@ import {
   WARM_FRAME,
 } from './protocol.js';
 import { RelayedInput, RelayedOutput, useRelayedStdio } from './relayed-stdio.js';
-import { answers } from './successor.js';
 
 type RunCli = (argv: string[]) => Promise<void>;
 
@@ -128,27 +127,9 @@ async function main(): Promise<void> {
   const path = join(dir, SPARE_SOCKET);
   const own = join(dir, `spare-${process.pid}.sock`);
   const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(own, () => resolve());
-  });
-  chmodSync(own, 0o600);
-  if (await answers(path)) {
-    // Another spare serves this user already.
-    server.close();
-    unlinkSync(own);
-    process.exit(0);
-  }
-  renameSync(own, path);
-  const servedInode = statSync(path).ino;
-  /** Removes the socket in place when it is still this spare's. */
-  const unlinkServed = () => {
-    try {
-      if (statSync(path).ino === servedInode) unlinkSync(path);
-    } catch {
-      // Already gone.
-    }
-  };
+  const unlinkServed = await servePrivately(server, path, own);
+  // Another spare serves this user already.
+  if (!unlinkServed) process.exit(0);
   const quit = () => {
     unlinkServed();
     server.close();

@@ -5,27 +5,15 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { checkPrivateDir, keeperDir } from '../../connection/keeper-socket.js';
 import { keeperEnvironment } from '../../connection/kept.js';
 import { entryProgram } from '../../util/entry-program.js';
+import { socketAnswers } from '../../util/unix-socket.js';
 import { SPARE_SOCKET, spareLoading, warmCommand } from './protocol.js';
 
 /** Defined by the bundler (scripts/bundle.js). */
 declare const VERDANDI_BUNDLED: boolean | undefined;
-
-/** Does something answer on the unix socket `path`? */
-export function answers(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(path);
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
 
 /**
  * Starts a spare for `idleSeconds` when the command line `argv` (process.argv) could be served by one
@@ -38,7 +26,7 @@ export async function startSpare(argv: readonly string[], idleSeconds: number): 
   const dir = keeperDir();
   if (!existsSync(dir)) return;
   checkPrivateDir(dir);
-  if (spareLoading(dir) || (await answers(join(dir, SPARE_SOCKET)))) return;
+  if (spareLoading(dir) || (await socketAnswers(join(dir, SPARE_SOCKET)))) return;
   const child = spawn(
     process.execPath,
     [...entryProgram(import.meta.url, 'spare.js', './spare'), dir, String(idleSeconds)],
