@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { delay } from './exec.js';
 import { currentProcess, isAlive, type ProcessId } from './processes.js';
 
@@ -16,6 +16,15 @@ export interface LockOptions {
   timeoutMs?: number;
   /** Called once when the lock is busy, e.g. to tell the user what we wait for. */
   onWait?: () => void;
+}
+
+/** How long a caller waits by default (LockOptions.timeoutMs). */
+const DEFAULT_TIMEOUT_MS = 10 * 60_000;
+
+function timedOut(lockDir: string, holder: string): Error {
+  return new Error(
+    `timed out waiting for lock ${lockDir} (held by pid ${holder}); if no verdandi process runs, remove it`,
+  );
 }
 
 /** A lock directory without an owner file (left by an older harness); only this old is it abandoned. */
@@ -80,8 +89,60 @@ async function takeLock(lockDir: string, me: ProcessId): Promise<boolean> {
   }
 }
 
+/**
+ * The callers of this process, one at a time per lock: each waits here for the one before it to release
+ * the lock, instead of on the directory. On the directory, two callers of one process that both saw an
+ * abandoned lock could break it together: the second moved aside the lock the first had just taken, and
+ * put it back a moment later, so the first one's release found no lock (seen in a unit test under load). Across processes
+ * that takes a process killed while holding the lock and two others arriving at once.
+ */
+const waitingHere = new Map<string, Promise<void>>();
+
 export async function acquireLock(lockDir: string, opts: LockOptions = {}): Promise<() => Promise<void>> {
-  const deadline = Date.now() + (opts.timeoutMs ?? 10 * 60_000);
+  const key = resolve(lockDir);
+  const waitedFor = waitingHere.get(key);
+  const before = waitedFor ?? Promise.resolve();
+  let done = () => {};
+  const mine = new Promise<void>((resolveMine) => {
+    done = resolveMine;
+  });
+  const queue = before.then(() => mine);
+  waitingHere.set(key, queue);
+  const leave = () => {
+    done();
+    if (waitingHere.get(key) === queue) waitingHere.delete(key);
+  };
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const started = Date.now();
+  try {
+    if (waitedFor !== undefined) {
+      opts.onWait?.();
+      let timer: NodeJS.Timeout | undefined;
+      const expired = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(timedOut(lockDir, String(process.pid))), timeoutMs);
+      });
+      await Promise.race([before, expired]).finally(() => clearTimeout(timer));
+    }
+    const release = await acquireAcrossProcesses(lockDir, {
+      ...opts,
+      timeoutMs: Math.max(0, timeoutMs - (Date.now() - started)),
+      onWait: waitedFor === undefined ? opts.onWait : undefined,
+    });
+    return async () => {
+      try {
+        await release();
+      } finally {
+        leave();
+      }
+    };
+  } catch (err) {
+    leave();
+    throw err;
+  }
+}
+
+async function acquireAcrossProcesses(lockDir: string, opts: LockOptions): Promise<() => Promise<void>> {
+  const deadline = Date.now() + (opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
   const me = await currentProcess();
   let announced = false;
   await mkdir(join(lockDir, '..'), { recursive: true });
@@ -95,18 +156,14 @@ export async function acquireLock(lockDir: string, opts: LockOptions = {}): Prom
         await rm(released, { recursive: true, force: true });
       };
     }
-    // Held by someone else, or by another async call of this very process: either way, wait.
-    // (The harness never takes a lock it already holds, so waiting cannot deadlock.)
+    // Held by another process: wait. (The harness never takes a lock it already holds, so waiting
+    // cannot deadlock.)
     const owner = await readOwner(lockDir);
     if (await isAbandoned(lockDir)) {
       await breakAbandoned(lockDir, owner);
       continue;
     }
-    if (Date.now() >= deadline) {
-      throw new Error(
-        `timed out waiting for lock ${lockDir} (held by pid ${owner?.pid ?? 'unknown'}); if no verdandi process runs, remove it`,
-      );
-    }
+    if (Date.now() >= deadline) throw timedOut(lockDir, String(owner?.pid ?? 'unknown'));
     if (!announced) {
       announced = true;
       opts.onWait?.();
