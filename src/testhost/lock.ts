@@ -93,8 +93,9 @@ async function takeLock(lockDir: string, me: ProcessId): Promise<boolean> {
  * The callers of this process, one at a time per lock: each waits here for the one before it to release
  * the lock, instead of on the directory. On the directory, two callers of one process that both saw an
  * abandoned lock could break it together: the second moved aside the lock the first had just taken, and
- * put it back a moment later, so the first one's release found no lock (seen in a unit test under load). Across processes
- * that takes a process killed while holding the lock and two others arriving at once.
+ * put it back a moment later, so the first one's release found no lock (seen in a unit test under
+ * load). Across processes that takes a process killed while holding the lock and two others arriving
+ * at once.
  */
 const waitingHere = new Map<string, Promise<void>>();
 
