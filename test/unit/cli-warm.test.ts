@@ -218,3 +218,14 @@ test.serial('the built spare: stop ends it; its idle timeout ends it', async (t)
     idle.cleanUp();
   }
 });
+
+test.serial('the built spare: its socket removed (its directory deleted), it exits', async (t) => {
+  const spare = await startSpare();
+  try {
+    rmSync(spare.socket);
+    t.is(await spare.exited, 0);
+  } finally {
+    spare.child.kill('SIGKILL');
+    spare.cleanUp();
+  }
+});

@@ -6,7 +6,7 @@
  * the socket is removed at once, so the next command finds no busy spare, and the process exits with
  * the command. Before that it has run nothing of a user's: no playbook, no secret, no connection.
  */
-import { rmSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
@@ -136,6 +136,11 @@ async function main(): Promise<void> {
     process.exit(0);
   };
   const idle = setTimeout(quit, idleSeconds * 1000);
+  // Its socket removed (the directory deleted, a user's clean-up): no command can find it any more.
+  const orphaned = setInterval(() => {
+    if (!existsSync(path)) quit();
+  }, 1000);
+  orphaned.unref();
   let taken = false;
 
   server.on('connection', (socket) => {
@@ -168,6 +173,7 @@ async function main(): Promise<void> {
       } else {
         taken = true;
         clearTimeout(idle);
+        clearInterval(orphaned);
         server.close();
         unlinkServed();
         become(socket, hello, request.rest, runCli).catch((err: Error) => {

@@ -4,13 +4,13 @@
  * ready. One spare per user at a time: none is started while one serves or loads.
  */
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkPrivateDir, keeperDir } from '../../connection/keeper-socket.js';
 import { keeperEnvironment } from '../../connection/kept.js';
 import { entryProgram } from '../../util/entry-program.js';
 import { socketAnswers } from '../../util/unix-socket.js';
-import { SPARE_SOCKET, spareLoading, warmCommand } from './protocol.js';
+import { SPARE_LOADING_PREFIX, SPARE_SOCKET, spareLoading, warmCommand } from './protocol.js';
 
 /** Defined by the bundler (scripts/bundle.js). */
 declare const VERDANDI_BUNDLED: boolean | undefined;
@@ -34,5 +34,9 @@ export async function startSpare(argv: readonly string[], idleSeconds: number): 
     { detached: true, cwd: '/', env: keeperEnvironment(), stdio: 'ignore' },
   );
   child.once('error', () => undefined);
+  // Its loading marker, written now rather than by the spare once Node has started: a command (or
+  // `verdandi disconnect`) right after this one knows of it at once.
+  if (child.pid !== undefined)
+    writeFileSync(join(dir, `${SPARE_LOADING_PREFIX}${child.pid}`), '', { mode: 0o600 });
   child.unref();
 }
